@@ -1,0 +1,67 @@
+/* strutil.c — small string helpers (see strutil.h). */
+#include "strutil.h"
+
+#include <string.h>
+
+size_t edit_distance(const char *a, const char *b, size_t cap)
+{
+        size_t la = strlen(a), lb = strlen(b);
+        if (la > 64 || lb > 64)
+                return cap + 1;
+        if ((la > lb ? la - lb : lb - la) > cap)
+                return cap + 1;
+
+        size_t row[65];
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t diag = row[0], best = i;
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t up = row[j];
+                        size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                        size_t v = diag + cost;
+                        if (row[j] + 1 < v)
+                                v = row[j] + 1;
+                        if (row[j - 1] + 1 < v)
+                                v = row[j - 1] + 1;
+                        row[j] = v;
+                        diag = up;
+                        if (v < best)
+                                best = v;
+                }
+                if (best > cap)
+                        return cap + 1;
+        }
+        return row[lb];
+}
+
+const char *suggest_nearest(const char *word, const char *const *candidates, size_t n)
+{
+        size_t limit = strlen(word) <= 4 ? 1 : 2;
+        const char *best = NULL;
+        size_t best_d = limit + 1;
+        for (size_t i = 0; i < n; i++) {
+                size_t d = edit_distance(word, candidates[i], limit);
+                if (d < best_d) {
+                        best_d = d;
+                        best = candidates[i];
+                }
+        }
+        return best;
+}
+
+bool is_simple_name(const char *s)
+{
+        if (!s[0] || s[0] == '-')
+                return false;
+        size_t n = strlen(s);
+        if (s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+                        return false;
+        }
+        return true;
+}
