@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int err_make(struct tn_err **err, int code, bool with_strerror, const char *fmt,
-                    va_list ap)
+static int err_make(struct tn_err **err, int code, bool with_strerror, const char *fmt, va_list ap)
 {
         if (code <= 0)
                 code = EIO;

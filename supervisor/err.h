@@ -18,12 +18,12 @@ struct tn_err {
 /* Sets *err (if err is non-NULL and *err is NULL) to "<fmt>: strerror(code)" and returns
  * -code. Use after a failing system call with code = errno. */
 int tn_err_set(struct tn_err **err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like tn_err_set but without the strerror() suffix: for failures that are not a
  * system call's (bad input, limits). */
 int tn_err_setx(struct tn_err **err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefixes "<fmt>: " to the message in *err and returns -code. Harmless when err or
  * *err is NULL (returns -EIO then). */

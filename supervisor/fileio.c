@@ -22,9 +22,8 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
                 if (!S_ISREG(st.st_mode))
                         return tn_err_setx(err, EINVAL, "%s is not a regular file", path);
                 if ((size_t)st.st_size > max_bytes)
-                        return tn_err_setx(err, EFBIG,
-                                           "%s is %lld bytes; the limit is %zu bytes", path,
-                                           (long long)st.st_size, max_bytes);
+                        return tn_err_setx(err, EFBIG, "%s is %lld bytes; the limit is %zu bytes",
+                                           path, (long long)st.st_size, max_bytes);
                 /* The size check above is advisory (the file may grow): the read below
                  * enforces the limit on its own. */
                 int flags = fcntl(fd, F_GETFL);
@@ -41,8 +40,8 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
                 if (len == cap) {
                         if (cap > max_bytes)
                                 return tn_err_setx(err, EFBIG,
-                                                   "%s is larger than the limit of %zu bytes",
-                                                   path, max_bytes);
+                                                   "%s is larger than the limit of %zu bytes", path,
+                                                   max_bytes);
                         size_t ncap = cap * 2;
                         char *nbuf = realloc(buf, ncap + 1);
                         if (!nbuf)

@@ -19,9 +19,9 @@
 #include <yajl/yajl_parse.h>
 
 const struct json_limits json_limits_config = {
-        .max_bytes = 256 * 1024,
-        .max_depth = 16,
-        .allow_comments = true,
+    .max_bytes = 256 * 1024,
+    .max_depth = 16,
+    .allow_comments = true,
 };
 
 struct frame {
@@ -51,7 +51,7 @@ struct parser {
 };
 
 static void set_error(struct json_error *err, struct json_pos pos, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_error(struct json_error *err, struct json_pos pos, const char *fmt, ...)
 {
@@ -213,13 +213,12 @@ static int attach(struct parser *p, struct json_value *v)
                 c->u.array.items[c->u.array.n++] = v;
                 return 1;
         }
-        if (!grow((void **)&c->u.object.items, &f->cap, c->u.object.n,
-                  sizeof(*c->u.object.items)))
+        if (!grow((void **)&c->u.object.items, &f->cap, c->u.object.n, sizeof(*c->u.object.items)))
                 goto oom;
         c->u.object.items[c->u.object.n++] = (struct json_member){
-                .key = TAKE_PTR(f->pending_key),
-                .pos = f->key_pos,
-                .value = v,
+            .key = TAKE_PTR(f->pending_key),
+            .pos = f->key_pos,
+            .value = v,
         };
         return 1;
 oom:
@@ -347,9 +346,9 @@ static int check_duplicates(struct parser *p, const struct json_value *obj)
         qsort(sorted, n, sizeof(*sorted), member_cmp);
         for (size_t i = 1; i < n; i++) {
                 if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0) {
-                        set_error(p->err, sorted[i]->pos, "duplicate key \"%.64s\" (first at %u:%u)",
-                                  sorted[i]->key, sorted[i - 1]->pos.line,
-                                  sorted[i - 1]->pos.col);
+                        set_error(p->err, sorted[i]->pos,
+                                  "duplicate key \"%.64s\" (first at %u:%u)", sorted[i]->key,
+                                  sorted[i - 1]->pos.line, sorted[i - 1]->pos.col);
                         p->failed = true;
                         return 0;
                 }
@@ -378,15 +377,15 @@ static int on_end_array(void *ctx)
 }
 
 static const yajl_callbacks callbacks = {
-        .yajl_null = on_null,
-        .yajl_boolean = on_boolean,
-        .yajl_number = on_number,
-        .yajl_string = on_string,
-        .yajl_start_map = on_start_map,
-        .yajl_map_key = on_map_key,
-        .yajl_end_map = on_end_map,
-        .yajl_start_array = on_start_array,
-        .yajl_end_array = on_end_array,
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end_array,
 };
 
 /* Turns yajl's own error into ours: its text without the "parse error: " noise, at the
@@ -401,12 +400,17 @@ static void set_yajl_error(struct parser *p)
                 msg += 15;
         size_t start = skip_insignificant(p->buf, p->len, p->prev_end);
         struct json_pos pos = pos_at(p, start);
+        size_t before = skip_blank(p->buf, p->len, p->prev_end, false);
         if (start >= p->len && p->len > 0)
                 snprintf(p->err->msg, sizeof(p->err->msg),
                          "unexpected end of input (an object or array is not closed)");
+        else if (before < start && p->buf[before] == ',' &&
+                 (p->buf[start] == '}' || p->buf[start] == ']'))
+                snprintf(p->err->msg, sizeof(p->err->msg),
+                         "invalid JSON: trailing comma before \"%c\"", p->buf[start]);
         else
                 snprintf(p->err->msg, sizeof(p->err->msg), "invalid JSON: %.*s",
-                         (int)strcspn(msg, "\n"), msg);
+                         (int)strcspn(msg, ".\n"), msg);
         p->err->pos = pos;
         if (text)
                 yajl_free_error(p->handle, text);
@@ -417,11 +421,11 @@ int json_parse(const char *buf, size_t len, const struct json_limits *limits,
 {
         struct json_error scratch;
         struct parser p = {
-                .buf = buf,
-                .len = len,
-                .limits = limits,
-                .cur_pos = {1, 1},
-                .err = ret_err ? ret_err : &scratch,
+            .buf = buf,
+            .len = len,
+            .limits = limits,
+            .cur_pos = {1, 1},
+            .err = ret_err ? ret_err : &scratch,
         };
         *p.err = (struct json_error){0};
 
@@ -551,6 +555,8 @@ bool json_number_int64(const struct json_value *v, int64_t *ret)
 struct json_gen {
         yajl_gen gen;
         yajl_gen_status status;
+        bool pretty;
+        char *tidy; /* pretty output with empty containers collapsed */
 };
 
 struct json_gen *json_gen_new(bool pretty)
@@ -564,6 +570,7 @@ struct json_gen *json_gen_new(bool pretty)
                 return NULL;
         }
         yajl_gen_config(g->gen, yajl_gen_validate_utf8, 1);
+        g->pretty = pretty;
         if (pretty) {
                 yajl_gen_config(g->gen, yajl_gen_beautify, 1);
                 yajl_gen_config(g->gen, yajl_gen_indent_string, "  ");
@@ -576,6 +583,7 @@ void json_gen_free(struct json_gen *g)
         if (!g)
                 return;
         yajl_gen_free(g->gen);
+        free(g->tidy);
         free(g);
 }
 
@@ -648,7 +656,35 @@ int json_gen_finish(struct json_gen *g, const char **ret_buf, size_t *ret_len)
         size_t len;
         if (yajl_gen_get_buf(g->gen, &buf, &len) != yajl_gen_status_ok)
                 return -EINVAL;
-        *ret_buf = (const char *)buf;
-        *ret_len = len;
+        if (!g->pretty) {
+                *ret_buf = (const char *)buf;
+                *ret_len = len;
+                return 0;
+        }
+        /* yajl's beautifier prints an empty container over three lines; collapse
+         * "[<newline and spaces>]" to "[]". A raw newline never occurs inside a
+         * generated string (it is escaped), so this cannot alter a value. */
+        char *out = malloc(len + 1);
+        if (!out)
+                return -ENOMEM;
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+                out[o++] = (char)buf[i];
+                if (buf[i] != '[' && buf[i] != '{')
+                        continue;
+                size_t j = i + 1;
+                while (j < len && (buf[j] == ' ' || buf[j] == '\n'))
+                        j++;
+                if (j < len && j > i + 1 && buf[j] == (buf[i] == '[' ? ']' : '}') &&
+                    memchr(buf + i + 1, '\n', j - i - 1)) {
+                        out[o++] = (char)buf[j];
+                        i = j;
+                }
+        }
+        out[o] = '\0';
+        free(g->tidy);
+        g->tidy = out;
+        *ret_buf = out;
+        *ret_len = o;
         return 0;
 }

@@ -89,13 +89,13 @@ int log_facility_from_name(const char *name)
                 const char *name;
                 int value;
         } table[] = {
-                {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
-                {"daemon", LOG_DAEMON}, {"kern", LOG_KERN},         {"local0", LOG_LOCAL0},
-                {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
-                {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
-                {"local7", LOG_LOCAL7}, {"lpr", LOG_LPR},           {"mail", LOG_MAIL},
-                {"news", LOG_NEWS},     {"syslog", LOG_SYSLOG},     {"user", LOG_USER},
-                {"uucp", LOG_UUCP},
+            {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
+            {"daemon", LOG_DAEMON}, {"kern", LOG_KERN},         {"local0", LOG_LOCAL0},
+            {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
+            {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
+            {"local7", LOG_LOCAL7}, {"lpr", LOG_LPR},           {"mail", LOG_MAIL},
+            {"news", LOG_NEWS},     {"syslog", LOG_SYSLOG},     {"user", LOG_USER},
+            {"uucp", LOG_UUCP},
         };
         for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
                 if (strcmp(table[i].name, name) == 0)

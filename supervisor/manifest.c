@@ -36,8 +36,8 @@ void diag_list_clear(struct diag_list *l)
         *l = (struct diag_list){0};
 }
 
-void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path,
-              const char *fmt, ...)
+void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path, const char *fmt,
+              ...)
 {
         if (l->n >= MAX_DIAGS + 1)
                 return;
@@ -150,7 +150,7 @@ static void path_pop(struct ctx *c, size_t saved)
 }
 
 static void err_pos(struct ctx *c, struct json_pos pos, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void err_pos(struct ctx *c, struct json_pos pos, const char *fmt, ...)
 {
@@ -300,10 +300,11 @@ static bool get_uint(struct ctx *c, const struct json_value *v, uint64_t min, ui
                      uint64_t *out)
 {
         int64_t n;
-        if (v->type != JSON_NUMBER || !json_number_int64(v, &n) || n < 0 ||
-            (uint64_t)n < min || (uint64_t)n > max) {
+        if (v->type != JSON_NUMBER || !json_number_int64(v, &n) || n < 0 || (uint64_t)n < min ||
+            (uint64_t)n > max) {
                 if (v->type == JSON_NUMBER || v->type == JSON_STRING)
-                        err_at(c, v, "%s%s%s is not valid; expected a whole number from %llu to %llu",
+                        err_at(c, v,
+                               "%s%s%s is not valid; expected a whole number from %llu to %llu",
                                v->type == JSON_STRING ? "\"" : "", SHOWN(v->u.str.text),
                                v->type == JSON_STRING ? "\"" : "", (unsigned long long)min,
                                (unsigned long long)max);
@@ -346,14 +347,17 @@ static bool get_size(struct ctx *c, const struct json_value *v, bool allow_max, 
         if (v->type == JSON_NUMBER) {
                 int64_t n;
                 if (!json_number_int64(v, &n) || n < 0) {
-                        err_at(c, v, "%s is not a size; expected a size such as \"512M\" or a whole number of bytes",
+                        err_at(c, v,
+                               "%s is not a size; expected a size such as \"512M\" or a whole "
+                               "number of bytes",
                                SHOWN(v->u.str.text));
                         return false;
                 }
                 bytes = (uint64_t)n;
         } else if (v->type == JSON_STRING) {
-                if (parse_size(v->u.str.text, &bytes, why, sizeof(why)) < 0) {
-                        err_at(c, v, "%s%s", why, allow_max ? ", or \"max\"" : "");
+                int r = parse_size(v->u.str.text, &bytes, why, sizeof(why));
+                if (r < 0) {
+                        err_at(c, v, "%s%s", why, allow_max && r == -EINVAL ? ", or \"max\"" : "");
                         return false;
                 }
         } else {
@@ -406,9 +410,8 @@ static bool get_duration(struct ctx *c, const struct json_value *v, uint64_t min
                 return false;
         }
         if (ms < min_ms || ms > max_ms) {
-                err_at(c, v, "\"%s\" is out of range; expected from %s to %s",
-                       SHOWN(v->u.str.text), format_duration(min_ms, a),
-                       format_duration(max_ms, b));
+                err_at(c, v, "\"%s\" is out of range; expected from %s to %s", SHOWN(v->u.str.text),
+                       format_duration(min_ms, a), format_duration(max_ms, b));
                 return false;
         }
         *out = ms;
@@ -416,8 +419,8 @@ static bool get_duration(struct ctx *c, const struct json_value *v, uint64_t min
 }
 
 /* One of names[0..n) (exact match); *out is the index. */
-static bool get_enum(struct ctx *c, const struct json_value *v, const char *const *names,
-                     size_t n, int *out)
+static bool get_enum(struct ctx *c, const struct json_value *v, const char *const *names, size_t n,
+                     int *out)
 {
         char list[256] = "";
         size_t off = 0;
@@ -453,16 +456,19 @@ static bool check_path(struct ctx *c, const struct json_value *v, const char *s)
                        SHOWN(s));
                 return false;
         }
-        for (const char *p = s + 1; *p || p == s + 1;) {
+        if (strcmp(s, "/") == 0)
+                return true;
+        for (const char *p = s + 1;;) {
                 const char *slash = strchr(p, '/');
                 size_t n = slash ? (size_t)(slash - p) : strlen(p);
-                if (n == 0 && (slash || p != s + 1)) {
+                if (n == 0) {
                         err_at(c, v, "\"%s\" has an empty component (\"//\" or a trailing \"/\")",
                                SHOWN(s));
                         return false;
                 }
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
-                        err_at(c, v, "\"%s\" contains a \"%.*s\" component; write the path without it",
+                        err_at(c, v,
+                               "\"%s\" contains a \"%.*s\" component; write the path without it",
                                SHOWN(s), (int)n, p);
                         return false;
                 }
@@ -471,10 +477,9 @@ static bool check_path(struct ctx *c, const struct json_value *v, const char *s)
                         return false;
                 }
                 if (!slash)
-                        break;
+                        return true;
                 p = slash + 1;
         }
-        return true;
 }
 
 static bool get_path(struct ctx *c, const struct json_value *v, char **out)
@@ -491,8 +496,8 @@ static bool get_path(struct ctx *c, const struct json_value *v, char **out)
 
 /* An array of at most max strings (each without control characters); NULL-terminated
  * copy in *out. */
-static bool get_strv(struct ctx *c, const struct json_value *v, size_t min, size_t max,
-                     char ***out, size_t *out_n)
+static bool get_strv(struct ctx *c, const struct json_value *v, size_t min, size_t max, char ***out,
+                     size_t *out_n)
 {
         if (!want_type(c, v, JSON_ARRAY, "an array of strings"))
                 return false;
@@ -569,21 +574,22 @@ static bool get_cidr(struct ctx *c, const struct json_value *v, struct cidr *out
                                 net.addr[b2 / 8] &= (uint8_t) ~(0x80 >> (b2 % 8));
                         char txt[INET6_ADDRSTRLEN];
                         inet_ntop(net.family, net.addr, txt, sizeof(txt));
-                        err_at(c, v, "\"%s\" has host bits set; did you mean \"%s/%u\"?",
-                               SHOWN(s), txt, r.prefix);
+                        err_at(c, v, "\"%s\" has host bits set; did you mean \"%s/%u\"?", SHOWN(s),
+                               txt, r.prefix);
                         return false;
                 }
         }
         *out = r;
         return true;
 bad:
-        err_at(c, v, "\"%s\" is not an address or network; expected e.g. \"192.0.2.0/24\", \"203.0.113.7\" or \"2001:db8::/32\"",
+        err_at(c, v,
+               "\"%s\" is not an address or network; expected e.g. \"192.0.2.0/24\", "
+               "\"203.0.113.7\" or \"2001:db8::/32\"",
                SHOWN(s));
         return false;
 }
 
-static bool get_cidrs(struct ctx *c, const struct json_value *v, struct cidr **out,
-                      size_t *out_n)
+static bool get_cidrs(struct ctx *c, const struct json_value *v, struct cidr **out, size_t *out_n)
 {
         if (!want_type(c, v, JSON_ARRAY, "an array of networks such as [\"192.0.2.0/24\"]"))
                 return false;
@@ -727,7 +733,8 @@ static void parse_env(struct ctx *c, const struct json_value *v)
                 size_t saved = path_push(c, SHOWN(mem->key));
                 if (!env_name_ok(mem->key)) {
                         err_pos(c, mem->pos,
-                                "not a valid variable name; expected letters, digits and \"_\", not starting with a digit");
+                                "not a valid variable name; expected letters, digits and \"_\", "
+                                "not starting with a digit");
                         good = false;
                 } else if (mem->value->type != JSON_STRING) {
                         err_at(c, mem->value, "expected a string, got %s (quote numbers: \"8080\")",
@@ -767,7 +774,9 @@ static void parse_root(struct ctx *c, const struct json_value *v)
                         c->m->root.kind = ROOT_HOST_SYSTEM;
                         return;
                 }
-                err_at(c, v, "\"%s\" is not valid; expected \"host-system\" or an object such as {\"path\": \"/srv/images/debian\", \"readonly\": true}",
+                err_at(c, v,
+                       "\"%s\" is not valid; expected \"host-system\" or an object such as "
+                       "{\"path\": \"/srv/images/debian\", \"readonly\": true}",
                        SHOWN(v->u.str.text));
                 return;
         }
@@ -813,8 +822,11 @@ static void parse_mount(struct ctx *c, const struct json_value *v, struct mount_
                 return;
 
         int type = MOUNT_BIND;
+        bool type_ok = true;
         if (f[TYPE])
-                WITH_KEY(c, "type", get_enum(c, f[TYPE], types, 2, &type));
+                WITH_KEY(c, "type", type_ok = get_enum(c, f[TYPE], types, 2, &type));
+        if (!type_ok)
+                return; /* the other keys' meaning depends on the type */
         ms->type = (enum mount_type)type;
         ms->readonly = ms->type == MOUNT_BIND; /* binds are read-only unless declared rw */
 
@@ -824,7 +836,8 @@ static void parse_mount(struct ctx *c, const struct json_value *v, struct mount_
                 WITH_KEY(c, "target", {
                         if (get_path(c, f[TARGET], &ms->target) && target_reserved(ms->target))
                                 err_at(c, f[TARGET],
-                                       "\"%s\" is managed by tenantd; mount somewhere other than /, /proc, /dev or /sys",
+                                       "\"%s\" is managed by tenantd; mount somewhere other than "
+                                       "/, /proc, /dev or /sys",
                                        SHOWN(ms->target));
                 });
 
@@ -931,12 +944,15 @@ static void parse_cpu_section(struct ctx *c, const struct json_value *v)
                         if (is_unlimited_word(x))
                                 c->m->cpu.max_millicpus = 0;
                         else if (x->type != JSON_NUMBER && x->type != JSON_STRING)
-                                err_at(c, x, "expected a number of CPUs such as 1.5 or \"max\", got %s",
+                                err_at(c, x,
+                                       "expected a number of CPUs such as 1.5 or \"max\", got %s",
                                        json_type_name(x->type));
                         else if (parse_cpu(x->u.str.text, &mc, why, sizeof(why)) < 0)
                                 err_at(c, x, "%s, or \"max\"", why);
                         else if (mc < 10 || mc > 1024000)
-                                err_at(c, x, "%s is out of range; expected from 0.01 to 1024 CPUs, or \"max\"",
+                                err_at(c, x,
+                                       "%s is out of range; expected from 0.01 to 1024 CPUs, or "
+                                       "\"max\"",
                                        SHOWN(x->u.str.text));
                         else
                                 c->m->cpu.max_millicpus = mc;
@@ -948,7 +964,9 @@ static void parse_cpu_section(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "cpus", {
                         if (get_text(c, f[CPUS], 256, &c->m->cpu.cpuset) &&
                             !cpuset_ok(c->m->cpu.cpuset))
-                                err_at(c, f[CPUS], "\"%s\" is not a CPU list; expected e.g. \"0-3\" or \"0,2,4-5\"",
+                                err_at(c, f[CPUS],
+                                       "\"%s\" is not a CPU list; expected e.g. \"0-3\" or "
+                                       "\"0,2,4-5\"",
                                        SHOWN(c->m->cpu.cpuset));
                 });
 }
@@ -962,16 +980,19 @@ static void parse_memory(struct ctx *c, const struct json_value *v)
                 return;
         if (f[MAX]) {
                 c->pos_memory_max = f[MAX]->pos;
-                WITH_KEY(c, "max", c->memory_max_set = get_size(c, f[MAX], true, 8ULL << 20,
-                                                                 1ULL << 50, &c->m->memory.max));
+                WITH_KEY(c, "max",
+                         c->memory_max_set =
+                             get_size(c, f[MAX], true, 8ULL << 20, 1ULL << 50, &c->m->memory.max));
         }
         if (f[HIGH]) {
                 WITH_KEY(c, "high", {
-                        if (get_size(c, f[HIGH], true, 8ULL << 20, 1ULL << 50, &c->m->memory.high) &&
+                        if (get_size(c, f[HIGH], true, 8ULL << 20, 1ULL << 50,
+                                     &c->m->memory.high) &&
                             c->m->memory.high != MANIFEST_UNLIMITED &&
                             c->m->memory.max != MANIFEST_UNLIMITED &&
                             c->m->memory.high > c->m->memory.max)
-                                err_at(c, f[HIGH], "memory.high must not exceed memory.max");
+                                err_at(c, f[HIGH], "must not exceed memory.max (%s)",
+                                       format_size(c->m->memory.max, (char[UNITS_FMT_MAX]){0}));
                 });
         }
         if (f[SWAP])
@@ -1029,7 +1050,8 @@ static void parse_ingress(struct ctx *c, const struct json_value *v)
 static void parse_on_exceed(struct ctx *c, const struct json_value *v)
 {
         char why[UNITS_WHY_MAX];
-        const char *accepted = "expected \"alert\", \"cut\" or \"throttle:RATE\" such as \"throttle:1mbit\"";
+        const char *accepted =
+            "expected \"alert\", \"cut\" or \"throttle:RATE\" such as \"throttle:1mbit\"";
         if (!want_type(c, v, JSON_STRING, "a string"))
                 return;
         const char *s = v->u.str.text;
@@ -1079,7 +1101,9 @@ static void parse_transfer(struct ctx *c, const struct json_value *v)
                                   &c->m->network.transfer.limit));
         }
         if (given == 0)
-                err_at(c, v, "needs a volume: one of \"monthly\", \"weekly\" or \"daily\", e.g. {\"monthly\": \"200G\"}");
+                err_at(c, v,
+                       "needs a volume: one of \"monthly\", \"weekly\" or \"daily\", e.g. "
+                       "{\"monthly\": \"200G\"}");
         if (f[ON_EXCEED])
                 WITH_KEY(c, "on_exceed", parse_on_exceed(c, f[ON_EXCEED]));
 }
@@ -1096,7 +1120,8 @@ static bool get_ip(struct ctx *c, const struct json_value *v, int *family, uint8
                 *family = AF_INET6;
                 return true;
         }
-        err_at(c, v, "\"%s\" is not an IP address; expected e.g. \"203.0.113.7\" or \"2001:db8::1\"",
+        err_at(c, v,
+               "\"%s\" is not an IP address; expected e.g. \"203.0.113.7\" or \"2001:db8::1\"",
                SHOWN(v->u.str.text));
         return false;
 }
@@ -1145,12 +1170,14 @@ static void parse_publish(struct ctx *c, const struct json_value *v)
                 size_t saved = path_push_index(c, i);
                 parse_publish_one(c, v->u.array.items[i], &list[i]);
                 for (size_t j = 0; j < i && list[i].host_port; j++)
-                        if (list[j].host_port == list[i].host_port && list[j].proto == list[i].proto)
-                                WITH_KEY(c, "host",
-                                         err_at(c, json_get(v->u.array.items[i], "host"),
-                                                "host port %u/%s is already published by publish[%zu]",
-                                                list[i].host_port,
-                                                list[i].proto == PROTO_TCP ? "tcp" : "udp", j));
+                        if (list[j].host_port == list[i].host_port &&
+                            list[j].proto == list[i].proto)
+                                WITH_KEY(
+                                    c, "host",
+                                    err_at(c, json_get(v->u.array.items[i], "host"),
+                                           "host port %u/%s is already published by publish[%zu]",
+                                           list[i].host_port,
+                                           list[i].proto == PROTO_TCP ? "tcp" : "udp", j));
                 path_pop(c, saved);
         }
 }
@@ -1202,7 +1229,9 @@ static void parse_network(struct ctx *c, const struct json_value *v)
         for (int i = EGRESS; i < N; i++)
                 if (f[i] && mode == NET_NONE)
                         WITH_KEY(c, keys[i],
-                                 err_at(c, f[i], "needs network.mode \"private\" (the tenant has only loopback with \"none\")"));
+                                 err_at(c, f[i],
+                                        "needs network.mode \"private\" (the tenant has only "
+                                        "loopback with \"none\")"));
         if (mode == NET_NONE)
                 return;
         if (f[EGRESS])
@@ -1239,7 +1268,9 @@ static void parse_vm(struct ctx *c, const struct json_value *v)
                                 const char *s = c->m->vm.cmdline;
                                 if (strncmp(s, "init=", 5) == 0 || strstr(s, " init=") ||
                                     strncmp(s, "rdinit=", 7) == 0 || strstr(s, " rdinit="))
-                                        err_at(c, f[CMDLINE], "must not set init= or rdinit=: tenant-agent is the guest's init");
+                                        err_at(c, f[CMDLINE],
+                                               "must not set init= or rdinit=: tenant-agent is the "
+                                               "guest's init");
                         }
                 });
 }
@@ -1258,7 +1289,9 @@ static void parse_capabilities(struct ctx *c, const struct json_value *v)
                 char buf[64];
                 if (s[0] == '@') {
                         if (!is_simple_name(s + 1) || strlen(s) > 64) {
-                                err_at(c, item, "\"%s\" is not a capability set name; expected \"@\" and a-z, 0-9, \"-\"",
+                                err_at(c, item,
+                                       "\"%s\" is not a capability set name; expected \"@\" and "
+                                       "a-z, 0-9, \"-\"",
                                        SHOWN(s));
                                 good = false;
                         }
@@ -1268,15 +1301,21 @@ static void parse_capabilities(struct ctx *c, const struct json_value *v)
                         if (cap < 0) {
                                 const char *near = caps_suggest(s, buf, sizeof(buf));
                                 if (near)
-                                        err_at(c, item, "unknown capability \"%s\"; did you mean \"%s\"?",
+                                        err_at(c, item,
+                                               "unknown capability \"%s\"; did you mean \"%s\"?",
                                                SHOWN(s), near);
                                 else
-                                        err_at(c, item, "unknown capability \"%s\"; expected a name such as \"CAP_NET_BIND_SERVICE\" or a set such as \"@net-bind\"",
+                                        err_at(c, item,
+                                               "unknown capability \"%s\"; expected a name such as "
+                                               "\"CAP_NET_BIND_SERVICE\" or a set such as "
+                                               "\"@net-bind\"",
                                                SHOWN(s));
                                 good = false;
                         } else if (caps_forbidden_in_sandbox(cap, &why) &&
                                    c->m->isolation == ISOLATION_SANDBOX) {
-                                err_at(c, item, "%s is never granted to a sandbox: %s; use isolation \"microvm\" if the service needs it",
+                                err_at(c, item,
+                                       "%s is never granted to a sandbox: %s; use isolation "
+                                       "\"microvm\" if the service needs it",
                                        caps_to_name(cap, buf, sizeof(buf)), why);
                                 good = false;
                         } else {
@@ -1318,7 +1357,9 @@ static void parse_policy(struct ctx *c, const struct json_value *v)
                         _cleanup_free_ char *name = NULL;
                         if (get_text(c, f[SECCOMP], 64, &name)) {
                                 if (!is_simple_name(name))
-                                        err_at(c, f[SECCOMP], "\"%s\" is not a profile name; expected a-z, 0-9 and \"-\" such as \"default\" or \"strict\"",
+                                        err_at(c, f[SECCOMP],
+                                               "\"%s\" is not a profile name; expected a-z, 0-9 "
+                                               "and \"-\" such as \"default\" or \"strict\"",
                                                SHOWN(name));
                                 else {
                                         free(c->m->policy.seccomp);
@@ -1396,8 +1437,8 @@ static const struct {
         const char *name;
         int sig;
 } stop_signals[] = {
-        {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},   {"SIGHUP", SIGHUP},
-        {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH}, {"SIGKILL", SIGKILL},
+    {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},   {"SIGHUP", SIGHUP},
+    {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH}, {"SIGKILL", SIGKILL},
 };
 
 const char *manifest_signal_name(int sig)
@@ -1445,7 +1486,8 @@ static void parse_http_probe(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "path", {
                         if (get_text(c, f[PATH], 1024, &c->m->health.path) &&
                             (c->m->health.path[0] != '/' || strchr(c->m->health.path, ' ')))
-                                err_at(c, f[PATH], "\"%s\" is not a URL path; expected e.g. \"/healthz\"",
+                                err_at(c, f[PATH],
+                                       "\"%s\" is not a URL path; expected e.g. \"/healthz\"",
                                        SHOWN(c->m->health.path));
                 });
 }
@@ -1460,7 +1502,9 @@ static void parse_health(struct ctx *c, const struct json_value *v)
                 return;
         int probes = !!f[TCP] + !!f[HTTP] + !!f[EXEC];
         if (probes != 1) {
-                err_at(c, v, "needs exactly one probe: \"tcp\": PORT, \"http\": {\"port\": PORT, \"path\": \"/\"} or \"exec\": [COMMAND...]");
+                err_at(c, v,
+                       "needs exactly one probe: \"tcp\": PORT, \"http\": {\"port\": PORT, "
+                       "\"path\": \"/\"} or \"exec\": [COMMAND...]");
         } else if (f[TCP]) {
                 c->m->health.kind = HEALTH_TCP;
                 WITH_KEY(c, "tcp", get_port(c, f[TCP], &c->m->health.port));
@@ -1474,7 +1518,8 @@ static void parse_health(struct ctx *c, const struct json_value *v)
                             c->m->health.exec[0][0] != '/') {
                                 size_t saved = path_push_index(c, 0);
                                 err_at(c, f[EXEC]->u.array.items[0],
-                                       "\"%s\" is not an absolute path; expected the program's full path",
+                                       "\"%s\" is not an absolute path; expected the program's "
+                                       "full path",
                                        SHOWN(c->m->health.exec[0]));
                                 path_pop(c, saved);
                         }
@@ -1502,7 +1547,8 @@ static void parse_health(struct ctx *c, const struct json_value *v)
 /* "PCT% [for DURATION] [clear PCT%]" */
 static void parse_alert_rule(struct ctx *c, const struct json_value *v, struct alert_rule *r)
 {
-        const char *accepted = "expected \"PERCENT% [for DURATION] [clear PERCENT%]\" such as \"90% for 60s\"";
+        const char *accepted =
+            "expected \"PERCENT% [for DURATION] [clear PERCENT%]\" such as \"90% for 60s\"";
         char why[UNITS_WHY_MAX];
         if (!want_type(c, v, JSON_STRING, "a rule such as \"90% for 60s\""))
                 return;
@@ -1562,9 +1608,8 @@ static void parse_alerts(struct ctx *c, const struct json_value *v)
 {
         enum { CPU, MEMORY, PIDS, NETWORK, TRANSFER, N };
         static const char *const keys[N] = {"cpu", "memory", "pids", "network", "transfer"};
-        struct alert_rule *rules[N] = {&c->m->alerts.cpu, &c->m->alerts.memory,
-                                       &c->m->alerts.pids, &c->m->alerts.network,
-                                       &c->m->alerts.transfer};
+        struct alert_rule *rules[N] = {&c->m->alerts.cpu, &c->m->alerts.memory, &c->m->alerts.pids,
+                                       &c->m->alerts.network, &c->m->alerts.transfer};
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
                 return;
@@ -1581,9 +1626,9 @@ static void parse_logs(struct ctx *c, const struct json_value *v)
         if (!take_fields(c, v, keys, N, f))
                 return;
         if (f[MAX_SIZE])
-                WITH_KEY(c, "max_size",
-                         get_size(c, f[MAX_SIZE], false, 64ULL << 10, 1ULL << 30,
-                                  &c->m->logs.max_size));
+                WITH_KEY(
+                    c, "max_size",
+                    get_size(c, f[MAX_SIZE], false, 64ULL << 10, 1ULL << 30, &c->m->logs.max_size));
         if (f[KEEP])
                 WITH_KEY(c, "keep", get_u32(c, f[KEEP], 0, 100, &c->m->logs.keep));
         if (f[RATE])
@@ -1595,14 +1640,18 @@ static void parse_logs(struct ctx *c, const struct json_value *v)
                         if (is_unlimited_word(x)) {
                                 c->m->logs.rate = 0;
                         } else if (len < 3 || strcmp(x->u.str.text + len - 2, "/s") != 0) {
-                                err_at(c, x, "expected bytes per second such as \"256K/s\", or \"unlimited\"");
+                                err_at(c, x,
+                                       "expected bytes per second such as \"256K/s\", or "
+                                       "\"unlimited\"");
                         } else {
                                 char num[32];
                                 if (len - 2 >= sizeof(num) ||
                                     (memcpy(num, x->u.str.text, len - 2), num[len - 2] = '\0',
                                      parse_size(num, &bytes, why, sizeof(why)) < 0))
-                                        err_at(c, x, "\"%s\" is not a byte rate; expected e.g. \"256K/s\"",
-                                               SHOWN(x->u.str.text));
+                                        err_at(
+                                            c, x,
+                                            "\"%s\" is not a byte rate; expected e.g. \"256K/s\"",
+                                            SHOWN(x->u.str.text));
                                 else if (bytes < 1024)
                                         err_at(c, x, "\"%s\" is below the minimum of 1K/s",
                                                SHOWN(x->u.str.text));
@@ -1618,11 +1667,11 @@ static void parse_exec(struct ctx *c, const struct json_value *v)
 {
         if (!get_strv(c, v, 1, MANIFEST_MAX_EXEC_ARGS, &c->m->exec, &c->m->exec_n))
                 return;
-        if (c->m->exec[0][0] != '/')
-        {
+        if (c->m->exec[0][0] != '/') {
                 size_t saved = path_push_index(c, 0);
                 err_at(c, v->u.array.items[0],
-                       "\"%s\" is not an absolute path; expected the program's full path such as \"/usr/sbin/nginx\"",
+                       "\"%s\" is not an absolute path; expected the program's full path such as "
+                       "\"/usr/sbin/nginx\"",
                        SHOWN(c->m->exec[0]));
                 path_pop(c, saved);
         }
@@ -1634,7 +1683,9 @@ static void parse_name(struct ctx *c, const struct json_value *v)
         if (!get_text(c, v, 256, &name))
                 return;
         if (!is_simple_name(name) || strlen(name) > MANIFEST_NAME_MAX)
-                err_at(c, v, "\"%s\" is not a valid name; expected 1 to %d characters of a-z, 0-9 and \"-\", not starting or ending with \"-\"",
+                err_at(c, v,
+                       "\"%s\" is not a valid name; expected 1 to %d characters of a-z, 0-9 and "
+                       "\"-\", not starting or ending with \"-\"",
                        SHOWN(name), MANIFEST_NAME_MAX);
         else
                 c->m->name = TAKE_PTR(name);
@@ -1687,11 +1738,12 @@ static void check_cross_fields(struct ctx *c, const struct json_value *root)
                 if (!c->memory_max_set)
                         m->memory.max = m->vm.memory + (256ULL << 20);
                 else if (m->memory.max != MANIFEST_UNLIMITED && m->memory.max < need) {
-                        char a[UNITS_FMT_MAX];
+                        char a[UNITS_FMT_MAX], b[UNITS_FMT_MAX];
                         WITH_KEY(c, "memory.max",
                                  err_pos(c, c->pos_memory_max,
-                                         "is smaller than vm.memory plus 64M for QEMU; expected at least %s",
-                                         format_size(need, a)));
+                                         "%s is smaller than vm.memory plus 64M for QEMU; expected "
+                                         "at least %s",
+                                         format_size(m->memory.max, b), format_size(need, a)));
                 }
         }
 
@@ -1699,14 +1751,16 @@ static void check_cross_fields(struct ctx *c, const struct json_value *root)
         if (m->alerts.network.set && !m->network.egress_rate && !m->network.ingress_rate)
                 WITH_KEY(c, "alerts.network",
                          err_at(c, json_get(alerts, "network"),
-                                "needs a rate to compare with: set network.egress.rate or network.ingress.rate"));
+                                "needs a rate to compare with: set network.egress.rate or "
+                                "network.ingress.rate"));
         if (m->alerts.transfer.set && m->network.transfer.period == TRANSFER_NONE)
                 WITH_KEY(c, "alerts.transfer",
                          err_at(c, json_get(alerts, "transfer"),
                                 "needs a volume to compare with: set network.transfer"));
         if (m->alerts.memory.set && m->memory.max == MANIFEST_UNLIMITED)
-                WITH_KEY(c, "alerts.memory",
-                         err_at(c, json_get(alerts, "memory"), "needs a limit: memory.max is \"max\""));
+                WITH_KEY(
+                    c, "alerts.memory",
+                    err_at(c, json_get(alerts, "memory"), "needs a limit: memory.max is \"max\""));
         if (m->alerts.pids.set && m->pids.max == MANIFEST_UNLIMITED)
                 WITH_KEY(c, "alerts.pids",
                          err_at(c, json_get(alerts, "pids"), "needs a limit: pids.max is \"max\""));
@@ -1718,15 +1772,36 @@ static void check_cross_fields(struct ctx *c, const struct json_value *root)
 static void parse_root_object(struct ctx *c, const struct json_value *root)
 {
         enum {
-                VERSION, NAME, DESCRIPTION, ISOLATION, AUTOSTART, EXEC, USER, GROUPS, ENV,
-                WORKDIR, ROOT, MOUNTS, CPU, MEMORY, PIDS, NETWORK, VM, POLICY, RESTART, STOP,
-                HEALTH, ALERTS, LOGS, N
+                VERSION,
+                NAME,
+                DESCRIPTION,
+                ISOLATION,
+                AUTOSTART,
+                EXEC,
+                USER,
+                GROUPS,
+                ENV,
+                WORKDIR,
+                ROOT,
+                MOUNTS,
+                CPU,
+                MEMORY,
+                PIDS,
+                NETWORK,
+                VM,
+                POLICY,
+                RESTART,
+                STOP,
+                HEALTH,
+                ALERTS,
+                LOGS,
+                N
         };
         static const char *const keys[N] = {
-                "version", "name",   "description", "isolation", "autostart", "exec",
-                "user",    "groups", "env",         "workdir",   "root",      "mounts",
-                "cpu",     "memory", "pids",        "network",   "vm",        "policy",
-                "restart", "stop",   "health",      "alerts",    "logs",
+            "version", "name",   "description", "isolation", "autostart", "exec",
+            "user",    "groups", "env",         "workdir",   "root",      "mounts",
+            "cpu",     "memory", "pids",        "network",   "vm",        "policy",
+            "restart", "stop",   "health",      "alerts",    "logs",
         };
         const struct json_value *f[N];
         struct manifest *m = c->m;
@@ -1737,7 +1812,9 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 uint64_t ver;
                 WITH_KEY(c, "version", {
                         if (get_uint(c, f[VERSION], 0, UINT32_MAX, &ver) && ver != MANIFEST_VERSION)
-                                err_at(c, f[VERSION], "unsupported manifest version %llu; this tenantd reads version %d",
+                                err_at(c, f[VERSION],
+                                       "unsupported manifest version %llu; this tenantd reads "
+                                       "version %d",
                                        (unsigned long long)ver, MANIFEST_VERSION);
                 });
         }
@@ -1758,7 +1835,9 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
         if (f[AUTOSTART])
                 WITH_KEY(c, "autostart", get_bool(c, f[AUTOSTART], &m->autostart));
         if (!f[EXEC])
-                err_missing(c, root, "exec", "the command as an array such as [\"/usr/bin/redis-server\", \"--port\", \"6379\"]");
+                err_missing(c, root, "exec",
+                            "the command as an array such as [\"/usr/bin/redis-server\", "
+                            "\"--port\", \"6379\"]");
         else
                 WITH_KEY(c, "exec", parse_exec(c, f[EXEC]));
         if (f[USER])
@@ -1810,7 +1889,8 @@ int manifest_parse(const char *buf, size_t len, struct manifest **ret, struct di
         }
         if (root->type != JSON_OBJECT) {
                 diag_add(diags, root->pos.line, root->pos.col, "",
-                         "a manifest is a JSON object such as {\"name\": \"web\", \"exec\": [\"/usr/sbin/nginx\"]}, not %s",
+                         "a manifest is a JSON object such as {\"name\": \"web\", \"exec\": "
+                         "[\"/usr/sbin/nginx\"]}, not %s",
                          json_type_name(root->type));
                 return -EINVAL;
         }

@@ -240,8 +240,8 @@ struct diag_list {
 
 void diag_list_clear(struct diag_list *l);
 /* Adds a diagnostic; on allocation failure sets l->oom (checked by the printer). */
-void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path,
-              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path, const char *fmt,
+              ...) __attribute__((format(printf, 5, 6)));
 /* Prints "FILE:LINE:COL: PATH: MSG" lines (FILE: MSG when there is no position). */
 void diag_print(const struct diag_list *l, const char *file, FILE *out);
 

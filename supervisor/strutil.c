@@ -48,6 +48,19 @@ const char *suggest_nearest(const char *word, const char *const *candidates, siz
                         best = candidates[i];
                 }
         }
+        if (best)
+                return best;
+        /* "failure" for "on-failure", "CAP_NET_BIND" for "CAP_NET_BIND_SERVICE": a word of
+         * some length that a single candidate contains is a likely abbreviation. */
+        if (strlen(word) < 4)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (!strstr(candidates[i], word))
+                        continue;
+                if (best)
+                        return NULL; /* ambiguous */
+                best = candidates[i];
+        }
         return best;
 }
 

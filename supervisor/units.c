@@ -20,7 +20,7 @@ struct unit {
 };
 
 static int fail(int r, char *why, size_t why_len, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(int r, char *why, size_t why_len, const char *fmt, ...)
 {
@@ -65,9 +65,19 @@ static bool take_decimal(const char **s, struct decimal *ret)
                 if (frac_digits == 0)
                         return false;
         }
+        if (*p == '.')
+                return false; /* "1.5.2" */
         *ret = (struct decimal){num, den, frac_digits};
         *s = p;
         return true;
+}
+
+/* Quantities are written without spaces: "512M", not "512 M". */
+static int reject_spaces(const char *s, const char *accepted, char *why, size_t why_len)
+{
+        if (!strpbrk(s, " \t\n"))
+                return 0;
+        return fail(-EINVAL, why, why_len, "\"%.40s\" contains a space; expected %s", s, accepted);
 }
 
 static const struct unit *find_unit(const struct unit *units, const char *name, bool fold)
@@ -79,35 +89,38 @@ static const struct unit *find_unit(const struct unit *units, const char *name, 
 }
 
 static const struct unit size_units[] = {
-        {"", 1ULL},
-        {"B", 1ULL},
-        {"K", 1ULL << 10},
-        {"KiB", 1ULL << 10},
-        {"KB", 1000ULL},
-        {"M", 1ULL << 20},
-        {"MiB", 1ULL << 20},
-        {"MB", 1000ULL * 1000},
-        {"G", 1ULL << 30},
-        {"GiB", 1ULL << 30},
-        {"GB", 1000ULL * 1000 * 1000},
-        {"T", 1ULL << 40},
-        {"TiB", 1ULL << 40},
-        {"TB", 1000ULL * 1000 * 1000 * 1000},
-        {NULL, 0},
+    {"", 1ULL},
+    {"B", 1ULL},
+    {"K", 1ULL << 10},
+    {"KiB", 1ULL << 10},
+    {"KB", 1000ULL},
+    {"M", 1ULL << 20},
+    {"MiB", 1ULL << 20},
+    {"MB", 1000ULL * 1000},
+    {"G", 1ULL << 30},
+    {"GiB", 1ULL << 30},
+    {"GB", 1000ULL * 1000 * 1000},
+    {"T", 1ULL << 40},
+    {"TiB", 1ULL << 40},
+    {"TB", 1000ULL * 1000 * 1000 * 1000},
+    {NULL, 0},
 };
 
 #define SIZE_ACCEPTED "a size such as \"512M\", \"1.5G\", \"64KiB\" or a number of bytes"
 
 int parse_size(const char *s, uint64_t *ret_bytes, char *why, size_t why_len)
 {
+        if (reject_spaces(s, SIZE_ACCEPTED, why, why_len) < 0)
+                return -EINVAL;
         const char *p = s;
         struct decimal d;
         if (!take_decimal(&p, &d))
                 return fail(-EINVAL, why, why_len, "\"%.40s\" is not %s", s, SIZE_ACCEPTED);
         const struct unit *u = find_unit(size_units, p, true);
         if (!u)
-                return fail(-EINVAL, why, why_len, "\"%.40s\" has an unknown unit \"%.20s\"; expected %s",
-                            s, p, SIZE_ACCEPTED);
+                return fail(-EINVAL, why, why_len,
+                            "\"%.40s\" has an unknown unit \"%.20s\"; expected %s", s, p,
+                            SIZE_ACCEPTED);
         u128 v = d.num * u->mult / d.den;
         if (v > UINT64_MAX)
                 return fail(-ERANGE, why, why_len, "size \"%.40s\" is too large", s);
@@ -116,18 +129,20 @@ int parse_size(const char *s, uint64_t *ret_bytes, char *why, size_t why_len)
 }
 
 static const struct unit rate_units[] = {
-        {"bit", 1ULL},
-        {"kbit", 1000ULL},
-        {"mbit", 1000ULL * 1000},
-        {"gbit", 1000ULL * 1000 * 1000},
-        {"tbit", 1000ULL * 1000 * 1000 * 1000},
-        {NULL, 0},
+    {"bit", 1ULL},
+    {"kbit", 1000ULL},
+    {"mbit", 1000ULL * 1000},
+    {"gbit", 1000ULL * 1000 * 1000},
+    {"tbit", 1000ULL * 1000 * 1000 * 1000},
+    {NULL, 0},
 };
 
 #define RATE_ACCEPTED "a rate such as \"20mbit\", \"512kbit\" or \"1gbit\" (bits per second)"
 
 int parse_rate(const char *s, uint64_t *ret_bits, char *why, size_t why_len)
 {
+        if (reject_spaces(s, RATE_ACCEPTED, why, why_len) < 0)
+                return -EINVAL;
         const char *p = s;
         struct decimal d;
         if (!take_decimal(&p, &d))
@@ -151,8 +166,9 @@ int parse_rate(const char *s, uint64_t *ret_bits, char *why, size_t why_len)
                             unit);
         const struct unit *u = find_unit(rate_units, unit, true);
         if (!u)
-                return fail(-EINVAL, why, why_len, "\"%.40s\" has an unknown unit \"%.20s\"; expected %s",
-                            s, p, RATE_ACCEPTED);
+                return fail(-EINVAL, why, why_len,
+                            "\"%.40s\" has an unknown unit \"%.20s\"; expected %s", s, p,
+                            RATE_ACCEPTED);
         u128 v = d.num * u->mult / d.den;
         if (v > UINT64_MAX)
                 return fail(-ERANGE, why, why_len, "rate \"%.40s\" is too large", s);
@@ -162,20 +178,22 @@ int parse_rate(const char *s, uint64_t *ret_bits, char *why, size_t why_len)
 
 /* Ordered from largest to smallest: components must appear in this order. */
 static const struct unit duration_units[] = {
-        {"w", 7ULL * 24 * 3600 * 1000},
-        {"d", 24ULL * 3600 * 1000},
-        {"h", 3600ULL * 1000},
-        {"min", 60ULL * 1000},
-        {"m", 60ULL * 1000},
-        {"s", 1000ULL},
-        {"ms", 1ULL},
-        {NULL, 0},
+    {"w", 7ULL * 24 * 3600 * 1000},
+    {"d", 24ULL * 3600 * 1000},
+    {"h", 3600ULL * 1000},
+    {"min", 60ULL * 1000},
+    {"m", 60ULL * 1000},
+    {"s", 1000ULL},
+    {"ms", 1ULL},
+    {NULL, 0},
 };
 
 #define DURATION_ACCEPTED "a duration such as \"30s\", \"250ms\", \"5m\", \"1h30m\" or \"7d\""
 
 int parse_duration(const char *s, uint64_t *ret_ms, char *why, size_t why_len)
 {
+        if (reject_spaces(s, DURATION_ACCEPTED, why, why_len) < 0)
+                return -EINVAL;
         const char *p = s;
         u128 total = 0;
         int last_rank = -1;
@@ -191,17 +209,17 @@ int parse_duration(const char *s, uint64_t *ret_ms, char *why, size_t why_len)
                 size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz");
                 if (n == 0)
                         return fail(-EINVAL, why, why_len,
-                                    "\"%.40s\" needs a unit (ms, s, m, h, d or w); expected %s",
-                                    s, DURATION_ACCEPTED);
+                                    "\"%.40s\" needs a unit (ms, s, m, h, d or w); expected %s", s,
+                                    DURATION_ACCEPTED);
                 char unit[8] = "";
                 if (n < sizeof(unit))
                         memcpy(unit, p, n);
-                const struct unit *u = n < sizeof(unit) ? find_unit(duration_units, unit, false)
-                                                         : NULL;
+                const struct unit *u =
+                    n < sizeof(unit) ? find_unit(duration_units, unit, false) : NULL;
                 if (!u)
                         return fail(-EINVAL, why, why_len,
-                                    "unknown duration unit \"%.*s\"; expected %s", (int)(n > 20 ? 20 : n),
-                                    p, DURATION_ACCEPTED);
+                                    "unknown duration unit \"%.*s\"; expected %s",
+                                    (int)(n > 20 ? 20 : n), p, DURATION_ACCEPTED);
                 int rank = (int)(u - duration_units);
                 if (rank == 3)
                         rank = 4; /* "min" and "m" are one unit */
@@ -223,6 +241,8 @@ int parse_duration(const char *s, uint64_t *ret_ms, char *why, size_t why_len)
 
 int parse_cpu(const char *s, uint32_t *ret_millicpus, char *why, size_t why_len)
 {
+        if (reject_spaces(s, CPU_ACCEPTED, why, why_len) < 0)
+                return -EINVAL;
         const char *p = s;
         struct decimal d;
         if (!take_decimal(&p, &d) || *p != '\0')
@@ -240,6 +260,8 @@ int parse_cpu(const char *s, uint32_t *ret_millicpus, char *why, size_t why_len)
 
 int parse_percent(const char *s, uint32_t *ret_basis_points, char *why, size_t why_len)
 {
+        if (reject_spaces(s, PERCENT_ACCEPTED, why, why_len) < 0)
+                return -EINVAL;
         const char *p = s;
         struct decimal d;
         if (!take_decimal(&p, &d) || strcmp(p, "%") != 0)
@@ -269,7 +291,7 @@ static char *format_exact(uint64_t v, const struct unit *units, size_t n, char *
 char *format_size(uint64_t bytes, char *buf)
 {
         static const struct unit u[] = {
-                {"", 1}, {"K", 1ULL << 10}, {"M", 1ULL << 20}, {"G", 1ULL << 30}, {"T", 1ULL << 40},
+            {"", 1}, {"K", 1ULL << 10}, {"M", 1ULL << 20}, {"G", 1ULL << 30}, {"T", 1ULL << 40},
         };
         return format_exact(bytes, u, 5, buf);
 }
@@ -277,10 +299,10 @@ char *format_size(uint64_t bytes, char *buf)
 char *format_rate(uint64_t bits, char *buf)
 {
         static const struct unit u[] = {
-                {"bit", 1},
-                {"kbit", 1000ULL},
-                {"mbit", 1000ULL * 1000},
-                {"gbit", 1000ULL * 1000 * 1000},
+            {"bit", 1},
+            {"kbit", 1000ULL},
+            {"mbit", 1000ULL * 1000},
+            {"gbit", 1000ULL * 1000 * 1000},
         };
         return format_exact(bits, u, 4, buf);
 }
@@ -288,8 +310,11 @@ char *format_rate(uint64_t bits, char *buf)
 char *format_duration(uint64_t ms, char *buf)
 {
         static const struct unit u[] = {
-                {"d", 24ULL * 3600 * 1000}, {"h", 3600ULL * 1000}, {"m", 60ULL * 1000},
-                {"s", 1000ULL},             {"ms", 1ULL},
+            {"d", 24ULL * 3600 * 1000},
+            {"h", 3600ULL * 1000},
+            {"m", 60ULL * 1000},
+            {"s", 1000ULL},
+            {"ms", 1ULL},
         };
         if (ms == 0) {
                 snprintf(buf, UNITS_FMT_MAX, "0s");

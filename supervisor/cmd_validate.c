@@ -1,0 +1,144 @@
+/* cmd_validate.c — `tenantctl validate FILE...` and `tenantctl explain FILE`: parse
+ * manifests without a daemon, print every problem, or the effective configuration. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "manifest.h"
+#include "tenantctl.h"
+
+/* Reads and parses one manifest file. Returns 0 (valid, *ret set), -EINVAL (invalid:
+ * diags filled), -EIO (unreadable: *ret_err says why) or -ENOMEM. */
+static int load_manifest(const char *path, struct manifest **ret, struct diag_list *diags,
+                         struct tn_err **ret_err)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, ret_err);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EIO;
+        return manifest_parse(buf, len, ret, diags);
+}
+
+static void diags_json(struct json_gen *g, const struct diag_list *d)
+{
+        json_gen_key(g, "errors");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < d->n; i++) {
+                json_gen_object_open(g);
+                json_gen_key(g, "line");
+                json_gen_int(g, d->items[i].line);
+                json_gen_key(g, "column");
+                json_gen_int(g, d->items[i].col);
+                json_gen_key(g, "path");
+                json_gen_string(g, d->items[i].path);
+                json_gen_key(g, "message");
+                json_gen_string(g, d->items[i].msg);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+}
+
+static int print_gen(struct json_gen *g)
+{
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0) {
+                log_error("cannot produce JSON output");
+                return EXIT_FAILED;
+        }
+        fwrite(buf, 1, len, stdout);
+        if (len && buf[len - 1] != '\n')
+                putchar('\n');
+        return EXIT_OK;
+}
+
+int cmd_validate(const struct cli *cli, int argc, char **argv)
+{
+        if (argc < 2) {
+                log_error("usage: tenantctl validate FILE...");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = cli->json ? json_gen_new(true) : NULL;
+        if (cli->json && !g)
+                return EXIT_FAILED;
+        if (g)
+                json_gen_array_open(g);
+
+        int invalid = 0, oom = 0;
+        for (int i = 1; i < argc; i++) {
+                const char *path = argv[i];
+                struct diag_list diags = {0};
+                _cleanup_manifest_ struct manifest *m = NULL;
+                _cleanup_err_ struct tn_err *err = NULL;
+                int r = load_manifest(path, &m, &diags, &err);
+                if (err)
+                        diag_add(&diags, 0, 0, "", "%s", tn_err_msg(err));
+                if (r == -ENOMEM)
+                        oom++;
+                if (r < 0)
+                        invalid++;
+                if (g) {
+                        json_gen_object_open(g);
+                        json_gen_key(g, "file");
+                        json_gen_string(g, path);
+                        json_gen_key(g, "valid");
+                        json_gen_bool(g, r == 0);
+                        if (m) {
+                                json_gen_key(g, "name");
+                                json_gen_string(g, m->name);
+                                json_gen_key(g, "isolation");
+                                json_gen_string(g, isolation_name(m->isolation));
+                        }
+                        diags_json(g, &diags);
+                        json_gen_object_close(g);
+                } else if (r == 0) {
+                        printf("%s: valid (%s \"%s\")\n", path, isolation_name(m->isolation),
+                               m->name);
+                } else if (err) {
+                        log_error("%s", tn_err_msg(err));
+                } else {
+                        diag_print(&diags, path, stderr);
+                }
+                diag_list_clear(&diags);
+        }
+        if (g) {
+                json_gen_array_close(g);
+                if (print_gen(g) != EXIT_OK)
+                        return EXIT_FAILED;
+        }
+        if (oom)
+                return EXIT_FAILED;
+        return invalid ? EXIT_USAGE : EXIT_OK;
+}
+
+int cmd_explain(const struct cli *cli, int argc, char **argv)
+{
+        (void)cli;
+        if (argc != 2) {
+                log_error("usage: tenantctl explain FILE");
+                return EXIT_USAGE;
+        }
+        struct diag_list diags = {0};
+        _cleanup_manifest_ struct manifest *m = NULL;
+        _cleanup_err_ struct tn_err *err = NULL;
+        int r = load_manifest(argv[1], &m, &diags, &err);
+        if (r < 0) {
+                if (err)
+                        log_error("%s", tn_err_msg(err));
+                diag_print(&diags, argv[1], stderr);
+                diag_list_clear(&diags);
+                return r == -ENOMEM ? EXIT_FAILED : EXIT_USAGE;
+        }
+        _cleanup_free_ char *text = manifest_explain(m);
+        if (!text) {
+                log_error("out of memory");
+                return EXIT_FAILED;
+        }
+        printf("%s\n", text);
+        return EXIT_OK;
+}

@@ -1,0 +1,90 @@
+/* tenantctl.c — the operator CLI: global options, then one verb (see docs/cli.md).
+ * Each verb family lives in its own cmd_*.c; this file only parses and dispatches. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tenantctl.h"
+
+#define TENANTD_VERSION "0.1.0"
+#define DEFAULT_SOCKET "/run/tenantd/control.sock"
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: tenantctl [--socket PATH] [--json] VERB [ARGS...]\n"
+                "\n"
+                "Without a daemon:\n"
+                "  validate FILE...        check manifests; every error is printed\n"
+                "  explain FILE            the effective configuration, defaults filled in\n"
+                "  policy list             seccomp profiles on the search path\n"
+                "  policy check NAME...    compile profiles with libseccomp, report their size\n"
+                "  policy show NAME        the resolved rules of a profile\n"
+                "\n"
+                "Options:\n"
+                "  --socket PATH           control socket (default $TENANTD_SOCKET or %s)\n"
+                "  --json                  machine-readable output\n"
+                "  -h, --help              this text\n"
+                "  --version               the version\n"
+                "\n"
+                "Exit status: 0 success, 1 the operation failed, 2 bad usage or invalid input.\n",
+                DEFAULT_SOCKET);
+}
+
+static const struct {
+        const char *verb;
+        int (*run)(const struct cli *cli, int argc, char **argv);
+} verbs[] = {
+    {"validate", cmd_validate},
+    {"explain", cmd_explain},
+    {"policy", cmd_policy},
+};
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"socket", required_argument, NULL, 's'},
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
+        };
+        struct cli cli = {.socket = getenv("TENANTD_SOCKET")};
+        if (!cli.socket || !*cli.socket)
+                cli.socket = DEFAULT_SOCKET;
+
+        log_open("tenantctl", LOG_TARGET_STDERR, 0);
+        int c;
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        cli.socket = optarg;
+                        break;
+                case 'j':
+                        cli.json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("tenantctl %s\n", TENANTD_VERSION);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *verb = argv[optind];
+        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+                if (strcmp(verbs[i].verb, verb) == 0)
+                        return verbs[i].run(&cli, argc - optind, argv + optind);
+
+        log_error("unknown verb \"%s\"; see tenantctl --help", verb);
+        return EXIT_USAGE;
+}

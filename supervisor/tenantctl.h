@@ -1,0 +1,21 @@
+/* tenantctl.h — what tenantctl's subcommands share: global options and exit codes.
+ * tenantctl.c parses the global options and dispatches; each cmd_*.c holds one verb
+ * family. */
+#pragma once
+
+#include <stdbool.h>
+
+/* Exit codes (docs/cli.md): */
+#define EXIT_OK 0     /* the operation succeeded */
+#define EXIT_FAILED 1 /* the operation failed */
+#define EXIT_USAGE 2  /* bad usage or invalid input */
+
+struct cli {
+        bool json;          /* --json: machine-readable output on stdout */
+        const char *socket; /* --socket or $TENANTD_SOCKET */
+};
+
+/* Each returns an exit code. argv[0] is the verb itself. */
+int cmd_validate(const struct cli *cli, int argc, char **argv);
+int cmd_explain(const struct cli *cli, int argc, char **argv);
+int cmd_policy(const struct cli *cli, int argc, char **argv);

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/golden.sh — manifest fixtures through the real CLI, libvirt style.
+#
+# tests/data/manifests/bad/NAME.json must be rejected by `tenantctl validate` with exit
+# status 2 and exactly the text in NAME.err (run from inside bad/, so paths are bare
+# file names). tests/data/manifests/good/*.json and examples/*.json must validate, and
+# `tenantctl explain` of each must itself validate and explain to the same text (the
+# effective configuration is a fixed point).
+#
+# GOLDEN_UPDATE=1 rewrites the .err files from the current output: review the diff.
+set -u
+cd "$(dirname "$0")/.."
+ctl=${TENANTCTL:-$PWD/build/tenantctl}
+n=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+result() { # PASS|FAIL DESCRIPTION
+	n=$((n + 1))
+	if [[ $1 == PASS ]]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+
+for json in tests/data/manifests/bad/*.json; do
+	name=${json##*/}
+	expected=${json%.json}.err
+	got=$(cd tests/data/manifests/bad && "$ctl" validate "$name" 2>&1 >/dev/null)
+	rc=$?
+	if [[ ${GOLDEN_UPDATE:-} == 1 ]]; then
+		printf '%s\n' "$got" >"$expected"
+	fi
+	if [[ ! -f $expected ]]; then
+		result FAIL "bad/$name: no expected-error file ${expected##*/}"
+		continue
+	fi
+	if [[ $rc -eq 2 && "$got" == "$(cat "$expected")" ]]; then
+		result PASS "bad/$name rejected as expected"
+	else
+		result FAIL "bad/$name: exit $rc (want 2), output differs"
+		diff <(printf '%s\n' "$got") "$expected" | sed 's/^/# /'
+	fi
+done
+
+for json in tests/data/manifests/good/*.json examples/*.json; do
+	[[ -f $json ]] || continue
+	if ! out=$("$ctl" validate "$json" 2>&1); then
+		result FAIL "$json does not validate: $out"
+		continue
+	fi
+	"$ctl" explain "$json" >"$tmp/e1.json" 2>"$tmp/err" &&
+		"$ctl" validate "$tmp/e1.json" >/dev/null 2>>"$tmp/err" &&
+		"$ctl" explain "$tmp/e1.json" >"$tmp/e2.json" 2>>"$tmp/err"
+	if [[ $? -eq 0 ]] && cmp -s "$tmp/e1.json" "$tmp/e2.json"; then
+		result PASS "$json validates and explains to a fixed point"
+	else
+		result FAIL "$json: explain is not a valid fixed point: $(head -c 300 "$tmp/err")"
+	fi
+	golden=${json%.json}.explain
+	if [[ -f $golden ]]; then
+		if cmp -s "$tmp/e1.json" "$golden"; then
+			result PASS "$json explains to ${golden##*/}"
+		else
+			result FAIL "$json: explain differs from ${golden##*/}"
+			diff "$tmp/e1.json" "$golden" | head -20 | sed 's/^/# /'
+		fi
+	fi
+done
+echo "1..$n"

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# test_tenantctl_cli.sh — tenantctl's daemon-less verbs as an operator uses them: exit
+# statuses, hostile and oversized input, --json output, stdin, non-regular files.
+set -u
+ctl=${TENANTCTL:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+
+# run CMD...: sets $rc, $out (stdout), $err (stderr)
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+
+good=$tmp/good.json
+printf '{"name": "web", "exec": ["/usr/sbin/nginx"]}\n' >"$good"
+
+# --- the three hostile inputs named by the issue: one clear error each, exit 2 ---
+python3 -c "import sys; sys.stdout.write('['*524288 + ']'*524288)" >"$tmp/nested-1mib.json"
+run "$ctl" validate "$tmp/nested-1mib.json"
+check "1 MiB of nested arrays: exit 2" '[[ $rc -eq 2 ]]'
+check "1 MiB of nested arrays: one line that names the limit" \
+	'[[ $(wc -l <<<"$err") -eq 1 && $err == *"limit is 262144 bytes"* ]]'
+
+python3 -c "import sys; sys.stdout.write('{\"a\":' + '['*5000 + ']'*5000 + '}')" >"$tmp/nested-deep.json"
+run "$ctl" validate "$tmp/nested-deep.json"
+check "deep nesting within the size limit: exit 2, one line, names the depth" \
+	'[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == *"nesting deeper than 16 levels"* ]]'
+
+printf '{"name": "caf\xc3", "exec": ["/bin/true"]}' >"$tmp/utf8.json"
+run "$ctl" validate "$tmp/utf8.json"
+check "invalid UTF-8: exit 2, one line with line:column" \
+	'[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == *"utf8.json:1:14: invalid UTF-8"* ]]'
+
+: >"$tmp/empty.json"
+run "$ctl" validate "$tmp/empty.json"
+check "empty file: exit 2, one line" \
+	'[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == *"empty input"* ]]'
+
+# --- every error, not just the first ---
+cat >"$tmp/three.json" <<'JSON'
+{
+  "name": "Bad Name",
+  "exec": ["/bin/true"],
+  "cpu": { "max": "lots" },
+  "pids": { "max": 0 }
+}
+JSON
+run "$ctl" validate "$tmp/three.json"
+check "three errors print three lines" '[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 3 ]]'
+check "errors come in file order" \
+	'[[ $(cut -d: -f2 <<<"$err" | tr "\n" " ") == "2 4 5 " ]]'
+
+# --- several files: all are checked, exit 0 only if all are valid ---
+run "$ctl" validate "$good" "$tmp/three.json" "$good"
+check "mixed files: exit 2" '[[ $rc -eq 2 ]]'
+check "mixed files: both valid files reported on stdout" '[[ $(grep -c ": valid" <<<"$out") -eq 2 ]]'
+run "$ctl" validate "$good" "$good"
+check "all valid: exit 0" '[[ $rc -eq 0 && -z $err ]]'
+
+# --- files that are not manifests ---
+run "$ctl" validate "$tmp/does-not-exist.json"
+check "missing file: exit 2 with the reason" '[[ $rc -eq 2 && $err == *"No such file"* ]]'
+run "$ctl" validate "$tmp"
+check "directory: exit 2" '[[ $rc -eq 2 && $err == *"is a directory"* ]]'
+run timeout 10 "$ctl" validate /dev/zero
+check "/dev/zero is refused, not read forever" '[[ $rc -eq 2 && $err == *"not a regular file"* ]]'
+mkfifo "$tmp/fifo"
+run timeout 10 "$ctl" validate "$tmp/fifo"
+check "a FIFO is refused without blocking" '[[ $rc -eq 2 && $err == *"not a regular file"* ]]'
+head -c 300000 /dev/zero | tr '\0' ' ' >"$tmp/big.json"
+run "$ctl" validate "$tmp/big.json"
+check "a 300 kB file is refused by size" '[[ $rc -eq 2 && $err == *"limit is 262144"* ]]'
+run "$ctl" validate - <"$good"
+check "stdin with -" '[[ $rc -eq 0 && $out == "-: valid"* ]]'
+
+# --- --json ---
+run "$ctl" --json validate "$good" "$tmp/three.json"
+check "--json validate: exit 2 and parseable output" \
+	'[[ $rc -eq 2 ]] && python3 -c "
+import json, sys
+r = json.loads(sys.argv[1])
+assert len(r) == 2 and r[0][\"valid\"] and r[0][\"name\"] == \"web\"
+assert not r[1][\"valid\"] and len(r[1][\"errors\"]) == 3
+e = r[1][\"errors\"][0]
+assert e[\"line\"] == 2 and e[\"path\"] == \"name\" and e[\"column\"] == 11
+" "$out"'
+
+# --- explain ---
+run "$ctl" explain "$good"
+check "explain: exit 0" '[[ $rc -eq 0 ]]'
+printf '%s\n' "$out" >"$tmp/explained.json"
+check "explain output is valid JSON with defaults filled in" \
+	'python3 -c "
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m[\"memory\"][\"max\"] == \"512M\" and m[\"pids\"][\"max\"] == 512
+assert m[\"policy\"][\"seccomp\"] == \"default\" and m[\"network\"] == {\"mode\": \"none\"}
+" "$tmp/explained.json"'
+run "$ctl" validate "$tmp/explained.json"
+check "explain output validates as a manifest" '[[ $rc -eq 0 ]]'
+run "$ctl" explain "$tmp/three.json"
+check "explain of an invalid manifest: exit 2 and the errors" \
+	'[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 3 && -z $out ]]'
+
+# --- usage ---
+run "$ctl"
+check "no verb: exit 2 with usage" '[[ $rc -eq 2 && $err == *Usage* ]]'
+run "$ctl" frobnicate
+check "unknown verb: exit 2" '[[ $rc -eq 2 && $err == *"unknown verb"* ]]'
+run "$ctl" validate
+check "validate without files: exit 2" '[[ $rc -eq 2 ]]'
+run "$ctl" --help
+check "--help: exit 0, usage on stdout" '[[ $rc -eq 0 && $out == *Usage* ]]'
+
+echo "1..$n"

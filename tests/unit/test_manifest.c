@@ -1,0 +1,203 @@
+/* test_manifest.c — manifest_parse: values land in the struct, defaults are applied,
+ * every error is collected, and nothing is handed out when there is one. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "manifest.h"
+#include "tap.h"
+
+static struct manifest *parse_ok(const char *text, const char *what)
+{
+        struct diag_list d = {0};
+        struct manifest *m = NULL;
+        int r = manifest_parse(text, strlen(text), &m, &d);
+        ok(r == 0 && m && d.n == 0, "%s parses", what);
+        if (r != 0)
+                diag_print(&d, what, stdout);
+        diag_list_clear(&d);
+        return m;
+}
+
+static size_t parse_bad(const char *text, struct diag_list *d)
+{
+        struct manifest *m = (struct manifest *)0x1;
+        int r = manifest_parse(text, strlen(text), &m, d);
+        ok(r == -EINVAL && m == (struct manifest *)0x1,
+           "invalid manifest: -EINVAL, output untouched");
+        return d->n;
+}
+
+static void test_defaults(void)
+{
+        _cleanup_manifest_ struct manifest *m =
+            parse_ok("{\"name\": \"a\", \"exec\": [\"/bin/true\"]}", "minimal");
+        if (!m)
+                return;
+        is_str(m->name, "a", "name");
+        is_int(m->isolation, ISOLATION_SANDBOX, "isolation defaults to sandbox");
+        ok(m->autostart, "autostart defaults to true");
+        is_int(m->exec_n, 1, "exec has one element");
+        ok(m->exec[1] == NULL, "exec is NULL-terminated");
+        ok(m->uid == 0 && m->gid == 0, "user defaults to 0:0 (the tenant's own root)");
+        is_str(m->workdir, "/", "workdir defaults to /");
+        is_int(m->root.kind, ROOT_HOST_SYSTEM, "root defaults to host-system");
+        is_int(m->cpu.max_millicpus, 1000, "cpu.max defaults to 1 CPU");
+        is_int(m->cpu.weight, 100, "cpu.weight defaults to 100");
+        ok(m->memory.max == 512ULL << 20, "memory.max defaults to 512M");
+        ok(m->memory.high == MANIFEST_UNLIMITED, "memory.high defaults to unset");
+        ok(m->memory.swap == 0, "swap defaults to 0");
+        is_int(m->pids.max, 512, "pids.max defaults to 512");
+        is_int(m->network.mode, NET_NONE, "network defaults to none");
+        ok(m->network.deny_lan, "deny_lan defaults to true");
+        is_str(m->policy.seccomp, "default", "seccomp defaults to \"default\"");
+        is_int(m->restart.on, RESTART_ON_FAILURE, "restart defaults to on-failure");
+        is_int(m->stop.signal, SIGTERM, "stop signal defaults to SIGTERM");
+        is_int(m->health.kind, HEALTH_NONE, "no health check by default");
+        ok(!m->alerts.cpu.set && !m->alerts.memory.set, "no alerts by default");
+}
+
+static void test_values(void)
+{
+        const char *text =
+            "{\"name\": \"photos\", \"exec\": [\"/usr/bin/x\", \"a b\"], \"user\": \"1000:100\","
+            " \"env\": {\"TZ\": \"UTC\"},"
+            " \"mounts\": [{\"source\": \"/srv/p\", \"target\": \"/p\"},"
+            "   {\"source\": \"/srv/d\", \"target\": \"/d\", \"mode\": \"rw\", \"noexec\": true},"
+            "   {\"type\": \"tmpfs\", \"target\": \"/tmp\", \"size\": \"1.5M\"}],"
+            " \"cpu\": {\"max\": 1.5}, \"memory\": {\"max\": \"1G\", \"swap\": \"max\"},"
+            " \"network\": {\"mode\": \"private\", \"egress\": {\"rate\": \"20mbit\","
+            "   \"allow\": [\"10.1.0.0/16\", \"2001:db8::/32\"]},"
+            "   \"transfer\": {\"monthly\": \"200G\", \"on_exceed\": \"throttle:1mbit\"},"
+            "   \"publish\": [{\"host\": 8080, \"port\": 80}, {\"host\": 53, \"port\": 53, "
+            "\"proto\": \"udp\"}]},"
+            " \"policy\": {\"capabilities\": [\"net_bind_service\", \"@web\"]},"
+            " \"restart\": {\"backoff\": \"2s..1h\"},"
+            " \"alerts\": {\"cpu\": \"90% for 60s\", \"memory\": \"95% clear 50%\"}}";
+        _cleanup_manifest_ struct manifest *m = parse_ok(text, "full sandbox");
+        if (!m)
+                return;
+        is_str(m->exec[1], "a b", "exec argument with a space kept whole");
+        ok(m->uid == 1000 && m->gid == 100, "user 1000:100");
+        ok(m->env_n == 1 && strcmp(m->env[0].name, "TZ") == 0 &&
+               strcmp(m->env[0].value, "UTC") == 0,
+           "env TZ=UTC");
+        is_int(m->mounts_n, 3, "three mounts");
+        ok(m->mounts[0].readonly && !m->mounts[0].noexec, "bind defaults to read-only");
+        ok(!m->mounts[1].readonly && m->mounts[1].noexec, "rw + noexec");
+        ok(m->mounts[2].type == MOUNT_TMPFS && m->mounts[2].size == 1572864 &&
+               !m->mounts[2].readonly,
+           "tmpfs 1.5M read-write");
+        is_int(m->cpu.max_millicpus, 1500, "cpu.max 1.5 = 1500 millicpus");
+        ok(m->memory.max == 1ULL << 30 && m->memory.swap == MANIFEST_UNLIMITED, "memory");
+        ok(m->network.egress_rate == 20000000, "egress 20mbit");
+        ok(m->network.allow_n == 2 && m->network.allow[0].family == AF_INET &&
+               m->network.allow[0].prefix == 16 && m->network.allow[1].family == AF_INET6,
+           "allow list v4 + v6");
+        ok(m->network.transfer.period == TRANSFER_MONTHLY &&
+               m->network.transfer.limit == 200ULL << 30 &&
+               m->network.transfer.action == TRANSFER_THROTTLE &&
+               m->network.transfer.throttle_rate == 1000000,
+           "transfer 200G monthly, throttle to 1mbit");
+        ok(m->network.publish_n == 2 && m->network.publish[1].proto == PROTO_UDP &&
+               m->network.publish[0].host_port == 8080 && m->network.publish[0].port == 80,
+           "published ports");
+        ok(m->policy.capabilities_n == 2 &&
+               strcmp(m->policy.capabilities[0], "CAP_NET_BIND_SERVICE") == 0 &&
+               strcmp(m->policy.capabilities[1], "@web") == 0,
+           "capability names canonicalised, sets kept");
+        ok(m->restart.backoff_min_ms == 2000 && m->restart.backoff_max_ms == 3600000,
+           "backoff range");
+        ok(m->alerts.cpu.set && m->alerts.cpu.threshold_bp == 9000 &&
+               m->alerts.cpu.clear_bp == 8000 && m->alerts.cpu.for_ms == 60000,
+           "cpu alert: 90%% for 60s, clears at 80%%");
+        ok(m->alerts.memory.clear_bp == 5000 && m->alerts.memory.for_ms == 0,
+           "memory alert with explicit clear");
+}
+
+static void test_microvm(void)
+{
+        _cleanup_manifest_ struct manifest *m =
+            parse_ok("{\"name\": \"vm\", \"isolation\": \"microvm\", \"exec\": [\"/bin/sh\"],"
+                     " \"vm\": {\"memory\": \"1G\", \"vcpus\": 2},"
+                     " \"policy\": {\"capabilities\": [\"CAP_SYS_ADMIN\"]}}",
+                     "microvm");
+        if (!m)
+                return;
+        is_int(m->vm.vcpus, 2, "vcpus");
+        ok(m->memory.max == (1ULL << 30) + (256ULL << 20),
+           "memory.max defaults to vm.memory + 256M for a microVM");
+        ok(m->policy.capabilities_n == 1, "CAP_SYS_ADMIN may be granted inside a microVM");
+}
+
+static void test_all_errors_reported(void)
+{
+        struct diag_list d = {0};
+        size_t n = parse_bad(
+            "{\n\"name\": \"Bad Name\",\n\"exec\": [\"rel\"],\n\"cpu\": {\"max\": \"x\"},\n"
+            "\"pids\": {\"max\": -1},\n\"bogus\": 1\n}",
+            &d);
+        is_int(n, 5, "five problems, five diagnostics");
+        if (n == 5) {
+                is_int(d.items[0].line, 2, "sorted by line: name first");
+                is_str(d.items[1].path, "exec[0]", "key path with an index");
+                is_str(d.items[2].path, "cpu.max", "nested key path");
+                is_int(d.items[3].line, 5, "pids on line 5");
+                is_str(d.items[4].path, "bogus", "unknown key path");
+        }
+        diag_list_clear(&d);
+
+        struct diag_list d2 = {0};
+        n = parse_bad("{\"name\": \"x\"}", &d2);
+        is_int(n, 1, "missing exec is one error");
+        diag_list_clear(&d2);
+}
+
+static void test_many_errors_capped(void)
+{
+        /* 300 unknown keys: the list stops at a bound instead of growing with the input. */
+        size_t cap = 300 * 16 + 64;
+        char *text = malloc(cap);
+        size_t o = (size_t)snprintf(text, cap, "{\"name\": \"x\", \"exec\": [\"/x\"]");
+        for (int i = 0; i < 300; i++)
+                o += (size_t)snprintf(text + o, cap - o, ", \"k%d\": 1", i);
+        snprintf(text + o, cap - o, "}");
+        struct diag_list d = {0};
+        size_t n = parse_bad(text, &d);
+        ok(n == 101, "diagnostics capped at 100 plus a \"too many errors\" line (got %zu)", n);
+        if (n)
+                is_str(d.items[n - 1].msg, "too many errors; stopping here", "last line says so");
+        diag_list_clear(&d);
+        free(text);
+}
+
+static void test_hostile_strings(void)
+{
+        struct diag_list d = {0};
+        parse_bad("{\"name\": \"x\", \"exec\": [\"/bin/sh\"], \"description\": \"a\\u001b[2Jb\"}",
+                  &d);
+        ok(d.n == 1 && strstr(d.items[0].msg, "control characters"),
+           "terminal escape sequences are refused");
+        diag_list_clear(&d);
+
+        struct diag_list d2 = {0};
+        parse_bad(
+            "{\"name\": \"x\", \"exec\": [\"/bin/sh\"], \"workdir\": \"/a\\u001b[31mb/../c\"}",
+            &d2);
+        ok(d2.n == 1 && !strchr(d2.items[0].msg, '\x1b'), "messages never echo control bytes");
+        diag_list_clear(&d2);
+}
+
+int main(void)
+{
+        test_defaults();
+        test_values();
+        test_microvm();
+        test_all_errors_reported();
+        test_many_errors_capped();
+        test_hostile_strings();
+        return tap_done();
+}
