@@ -429,6 +429,13 @@ int json_parse(const char *buf, size_t len, const struct json_limits *limits,
         };
         *p.err = (struct json_error){0};
 
+        /* A UTF-8 byte order mark, as some editors write, is not part of the text. */
+        if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+                buf += 3;
+                len -= 3;
+                p.buf = buf;
+                p.len = len;
+        }
         if (len > limits->max_bytes) {
                 set_error(p.err, (struct json_pos){0, 0},
                           "input is %zu bytes; the limit is %zu bytes", len, limits->max_bytes);

@@ -22,7 +22,8 @@
 #include "units.h"
 
 #define MANIFEST_VERSION 1
-#define MAX_DIAGS 100
+#define MAX_DIAGS 100    /* printed */
+#define MAX_COLLECT 1000 /* collected before sorting */
 
 /* ---- diagnostics ---- */
 
@@ -36,11 +37,20 @@ void diag_list_clear(struct diag_list *l)
         *l = (struct diag_list){0};
 }
 
+static void scrub(char *s)
+{
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        *s = '?';
+}
+
 void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path, const char *fmt,
               ...)
 {
-        if (l->n >= MAX_DIAGS + 1)
+        if (l->n >= MAX_COLLECT) {
+                l->dropped++;
                 return;
+        }
         if (l->n == l->cap) {
                 size_t ncap = l->cap ? l->cap * 2 : 8;
                 struct diag *n = reallocarray(l->items, ncap, sizeof(*n));
@@ -53,23 +63,20 @@ void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path
         }
         struct diag *d = &l->items[l->n];
         *d = (struct diag){.line = line, .col = col};
-        if (l->n == MAX_DIAGS) {
-                d->path = strdup("");
-                d->msg = strdup("too many errors; stopping here");
-        } else {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(&d->msg, fmt, ap) < 0)
-                        d->msg = NULL;
-                va_end(ap);
-                d->path = strdup(path ? path : "");
-        }
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&d->msg, fmt, ap) < 0)
+                d->msg = NULL;
+        va_end(ap);
+        d->path = strdup(path ? path : "");
         if (!d->path || !d->msg) {
                 free(d->path);
                 free(d->msg);
                 l->oom = true;
                 return;
         }
+        scrub(d->msg);
+        scrub(d->path);
         l->n++;
 }
 
@@ -83,8 +90,9 @@ static int diag_cmp(const void *a, const void *b)
         return 0;
 }
 
-/* Orders diagnostics by position so the operator reads them top to bottom. Insertion
- * order breaks ties (a merge-free insertion sort: lists are short). */
+/* Orders diagnostics by position so the operator reads them top to bottom, then keeps
+ * the first MAX_DIAGS. Insertion order breaks ties (insertion sort: at most
+ * MAX_COLLECT items). */
 static void diag_sort(struct diag_list *l)
 {
         for (size_t i = 1; i < l->n; i++) {
@@ -93,6 +101,12 @@ static void diag_sort(struct diag_list *l)
                 for (; j > 0 && diag_cmp(&l->items[j - 1], &d) > 0; j--)
                         l->items[j] = l->items[j - 1];
                 l->items[j] = d;
+        }
+        while (l->n > MAX_DIAGS) {
+                l->n--;
+                free(l->items[l->n].path);
+                free(l->items[l->n].msg);
+                l->dropped++;
         }
 }
 
@@ -108,6 +122,9 @@ void diag_print(const struct diag_list *l, const char *file, FILE *out)
                         fprintf(out, "%s: ", d->path);
                 fprintf(out, "%s\n", d->msg);
         }
+        if (l->dropped)
+                fprintf(out, "%s: %zu more error%s not shown\n", file, l->dropped,
+                        l->dropped == 1 ? "" : "s");
         if (l->oom)
                 fprintf(out, "%s: out of memory while collecting errors\n", file);
 }
@@ -121,7 +138,7 @@ struct ctx {
         size_t path_len;
         struct json_pos root_pos;
         /* positions of values that cross-field checks point back to */
-        struct json_pos pos_isolation, pos_network, pos_vm, pos_memory_max, pos_alerts;
+        struct json_pos pos_memory_max, pos_memory_high;
         bool memory_max_set;
 };
 
@@ -366,8 +383,10 @@ static bool get_size(struct ctx *c, const struct json_value *v, bool allow_max, 
                 return false;
         }
         if (bytes < min || bytes > max) {
-                err_at(c, v, "%s is out of range; expected from %s to %s", SHOWN(v->u.str.text),
-                       format_size(min, a), format_size(max, b));
+                const char *q = v->type == JSON_STRING ? "\"" : "";
+                err_at(c, v, "%s%s%s (%llu bytes) is out of range; expected from %s to %s", q,
+                       SHOWN(v->u.str.text), q, (unsigned long long)bytes, format_size(min, a),
+                       format_size(max, b));
                 return false;
         }
         *out = bytes;
@@ -662,9 +681,13 @@ static void parse_user(struct ctx *c, const struct json_value *v)
                 for (; *p >= '0' && *p <= '9'; p++, digits++)
                         id = digits < 6 ? id * 10 + (unsigned long)(*p - '0') : 999999;
                 ids[n++] = id;
-                if (*p != ':')
+                if (*p != ':' || n == 2)
                         break;
                 p++;
+                if (*p < '0' || *p > '9') {
+                        n = 0; /* "1000:" */
+                        break;
+                }
         }
         if (n == 0 || *p != '\0' || ids[0] > MANIFEST_UID_MAX ||
             (n == 2 && ids[1] > MANIFEST_UID_MAX)) {
@@ -691,7 +714,18 @@ static void parse_groups(struct ctx *c, const struct json_value *v)
         bool good = true;
         for (size_t i = 0; i < v->u.array.n; i++) {
                 size_t saved = path_push_index(c, i);
-                good &= get_u32(c, v->u.array.items[i], 0, MANIFEST_UID_MAX, &g[i]);
+                if (get_u32(c, v->u.array.items[i], 0, MANIFEST_UID_MAX, &g[i])) {
+                        for (size_t j = 0; j < i; j++) {
+                                if (g[j] == g[i]) {
+                                        err_at(c, v->u.array.items[i], "group %u is listed twice",
+                                               g[i]);
+                                        good = false;
+                                        break;
+                                }
+                        }
+                } else {
+                        good = false;
+                }
                 path_pop(c, saved);
         }
         if (!good) {
@@ -793,7 +827,13 @@ static void parse_root(struct ctx *c, const struct json_value *v)
         if (!f[PATH])
                 err_missing(c, v, "path", "the absolute path of an image directory");
         else
-                WITH_KEY(c, "path", get_path(c, f[PATH], &c->m->root.path));
+                WITH_KEY(c, "path", {
+                        if (get_path(c, f[PATH], &c->m->root.path) &&
+                            strcmp(c->m->root.path, "/") == 0)
+                                err_at(c, f[PATH],
+                                       "\"/\" is the host's whole tree; use "
+                                       "\"host-system\" or an image directory");
+                });
         if (f[READONLY])
                 WITH_KEY(c, "readonly", get_bool(c, f[READONLY], &c->m->root.readonly));
 }
@@ -845,7 +885,13 @@ static void parse_mount(struct ctx *c, const struct json_value *v, struct mount_
                 if (!f[SOURCE])
                         err_missing(c, v, "source", "the absolute host path to bind");
                 else
-                        WITH_KEY(c, "source", get_path(c, f[SOURCE], &ms->source));
+                        WITH_KEY(c, "source", {
+                                if (get_path(c, f[SOURCE], &ms->source) &&
+                                    strcmp(ms->source, "/") == 0)
+                                        err_at(c, f[SOURCE],
+                                               "\"/\" is the host's whole tree; "
+                                               "declare the directories the tenant needs");
+                        });
                 if (f[SIZE])
                         WITH_KEY(c, "size", err_at(c, f[SIZE], "only a tmpfs mount has a size"));
         } else {
@@ -985,15 +1031,9 @@ static void parse_memory(struct ctx *c, const struct json_value *v)
                              get_size(c, f[MAX], true, 8ULL << 20, 1ULL << 50, &c->m->memory.max));
         }
         if (f[HIGH]) {
-                WITH_KEY(c, "high", {
-                        if (get_size(c, f[HIGH], true, 8ULL << 20, 1ULL << 50,
-                                     &c->m->memory.high) &&
-                            c->m->memory.high != MANIFEST_UNLIMITED &&
-                            c->m->memory.max != MANIFEST_UNLIMITED &&
-                            c->m->memory.high > c->m->memory.max)
-                                err_at(c, f[HIGH], "must not exceed memory.max (%s)",
-                                       format_size(c->m->memory.max, (char[UNITS_FMT_MAX]){0}));
-                });
+                c->pos_memory_high = f[HIGH]->pos;
+                WITH_KEY(c, "high",
+                         get_size(c, f[HIGH], true, 8ULL << 20, 1ULL << 50, &c->m->memory.high));
         }
         if (f[SWAP])
                 WITH_KEY(c, "swap", get_size(c, f[SWAP], true, 0, 1ULL << 50, &c->m->memory.swap));
@@ -1065,9 +1105,11 @@ static void parse_on_exceed(struct ctx *c, const struct json_value *v)
                         err_at(c, v, "%s", why);
                         return;
                 }
-                if (bits < 8000) {
-                        err_at(c, v, "throttle rate \"%s\" is below the minimum of 8kbit",
-                               SHOWN(s + 9));
+                if (bits < 8000 || bits > 100ULL * 1000 * 1000 * 1000) {
+                        err_at(
+                            c, v,
+                            "throttle rate \"%s\" is out of range; expected from 8kbit to 100gbit",
+                            SHOWN(s + 9));
                         return;
                 }
                 c->m->network.transfer.action = TRANSFER_THROTTLE;
@@ -1330,11 +1372,14 @@ static void parse_capabilities(struct ctx *c, const struct json_value *v)
                                 }
                         }
                 }
-                for (size_t j = 0; j < i && good; j++)
-                        if (strcmp(caps[j], caps[i]) == 0) {
+                for (size_t j = 0; j < i; j++) {
+                        int a = caps_from_name(caps[j]), b = caps_from_name(caps[i]);
+                        if (strcmp(caps[j], caps[i]) == 0 || (a >= 0 && a == b)) {
                                 err_at(c, item, "\"%s\" is listed twice", SHOWN(caps[i]));
                                 good = false;
+                                break;
                         }
+                }
                 path_pop(c, saved);
         }
         if (!good) {
@@ -1540,8 +1585,10 @@ static void parse_health(struct ctx *c, const struct json_value *v)
                                       &c->m->health.start_period_ms));
         if (c->m->health.timeout_ms > c->m->health.interval_ms)
                 WITH_KEY(c, "timeout",
-                         err_at(c, f[TIMEOUT] ? f[TIMEOUT] : v,
-                                "must not be longer than health.interval"));
+                         err_at(c, f[TIMEOUT] ? f[TIMEOUT] : v, "%s",
+                                f[TIMEOUT] ? "must not be longer than health.interval"
+                                           : "the default of 2s is longer than health.interval; "
+                                             "set a shorter timeout"));
 }
 
 /* "PCT% [for DURATION] [clear PCT%]" */
@@ -1596,7 +1643,9 @@ static void parse_alert_rule(struct ctx *c, const struct json_value *v, struct a
                 return;
         }
         if (!have_clear)
-                out.clear_bp = out.threshold_bp > 1000 ? out.threshold_bp - 1000 : 0;
+                /* 10 points below, or half way down for thresholds up to 20% */
+                out.clear_bp =
+                    out.threshold_bp > 2000 ? out.threshold_bp - 1000 : out.threshold_bp / 2;
         else if (out.clear_bp >= out.threshold_bp) {
                 err_at(c, v, "the clear level must be below the threshold");
                 return;
@@ -1745,6 +1794,14 @@ static void check_cross_fields(struct ctx *c, const struct json_value *root)
                                          "at least %s",
                                          format_size(m->memory.max, b), format_size(need, a)));
                 }
+        }
+
+        if (m->memory.high != MANIFEST_UNLIMITED && m->memory.max != MANIFEST_UNLIMITED &&
+            m->memory.high > m->memory.max) {
+                char a[UNITS_FMT_MAX];
+                WITH_KEY(c, "memory.high",
+                         err_pos(c, c->pos_memory_high, "must not exceed memory.max (%s)",
+                                 format_size(m->memory.max, a)));
         }
 
         const struct json_value *alerts = json_get(root, "alerts");

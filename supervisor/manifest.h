@@ -235,11 +235,14 @@ struct diag {
 struct diag_list {
         struct diag *items;
         size_t n, cap;
+        size_t dropped; /* diagnostics beyond the limit, counted but not kept */
         bool oom;
 };
 
 void diag_list_clear(struct diag_list *l);
-/* Adds a diagnostic; on allocation failure sets l->oom (checked by the printer). */
+/* Adds a diagnostic; on allocation failure sets l->oom (checked by the printer).
+ * Control characters in the text are replaced, so a hostile manifest cannot forge
+ * lines or escape sequences in the operator's terminal or log. */
 void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path, const char *fmt,
               ...) __attribute__((format(printf, 5, 6)));
 /* Prints "FILE:LINE:COL: PATH: MSG" lines (FILE: MSG when there is no position). */

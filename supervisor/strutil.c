@@ -11,29 +11,34 @@ size_t edit_distance(const char *a, const char *b, size_t cap)
         if ((la > lb ? la - lb : lb - la) > cap)
                 return cap + 1;
 
-        size_t row[65];
+        /* Optimal string alignment: insertions, deletions, substitutions and swaps of two
+         * neighbouring characters ("nmae" is one step from "name"). */
+        size_t prev2[65] = {0}, prev[65], cur[65];
         for (size_t j = 0; j <= lb; j++)
-                row[j] = j;
+                prev[j] = j;
         for (size_t i = 1; i <= la; i++) {
-                size_t diag = row[0], best = i;
-                row[0] = i;
+                cur[0] = i;
+                size_t best = i;
                 for (size_t j = 1; j <= lb; j++) {
-                        size_t up = row[j];
                         size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                        size_t v = diag + cost;
-                        if (row[j] + 1 < v)
-                                v = row[j] + 1;
-                        if (row[j - 1] + 1 < v)
-                                v = row[j - 1] + 1;
-                        row[j] = v;
-                        diag = up;
+                        size_t v = prev[j - 1] + cost;
+                        if (prev[j] + 1 < v)
+                                v = prev[j] + 1;
+                        if (cur[j - 1] + 1 < v)
+                                v = cur[j - 1] + 1;
+                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                            prev2[j - 2] + 1 < v)
+                                v = prev2[j - 2] + 1;
+                        cur[j] = v;
                         if (v < best)
                                 best = v;
                 }
                 if (best > cap)
                         return cap + 1;
+                memcpy(prev2, prev, sizeof(prev));
+                memcpy(prev, cur, sizeof(cur));
         }
-        return row[lb];
+        return prev[lb];
 }
 
 const char *suggest_nearest(const char *word, const char *const *candidates, size_t n)

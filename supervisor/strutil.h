@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Levenshtein distance, capped: returns cap+1 as soon as the distance exceeds cap. */
+/* Edit distance counting adjacent swaps as one step, capped: returns cap+1 as soon as
+ * the distance exceeds cap. */
 size_t edit_distance(const char *a, const char *b, size_t cap);
 
 /* The candidate nearest to `word` if it is close enough to be a plausible typo

@@ -159,7 +159,8 @@ int parse_rate(const char *s, uint64_t *ret_bits, char *why, size_t why_len)
         unit[n] = '\0';
 
         if (strcasecmp(unit, "bps") == 0 || strcasecmp(unit, "kbps") == 0 ||
-            strcasecmp(unit, "mbps") == 0 || strcasecmp(unit, "gbps") == 0)
+            strcasecmp(unit, "mbps") == 0 || strcasecmp(unit, "gbps") == 0 ||
+            strcasecmp(unit, "tbps") == 0)
                 return fail(-EINVAL, why, why_len,
                             "\"%.20s\" is ambiguous (bits or bytes?); write bits per second "
                             "such as \"10mbit\" (8 times the bytes per second)",
@@ -207,10 +208,14 @@ int parse_duration(const char *s, uint64_t *ret_ms, char *why, size_t why_len)
                         return fail(-EINVAL, why, why_len, "\"%.40s\" is not %s", s,
                                     DURATION_ACCEPTED);
                 size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz");
-                if (n == 0)
+                if (n == 0 && *p >= 'A' && *p <= 'Z')
                         return fail(-EINVAL, why, why_len,
-                                    "\"%.40s\" needs a unit (ms, s, m, h, d or w); expected %s", s,
-                                    DURATION_ACCEPTED);
+                                    "\"%.40s\": units are lowercase (ms, s, m or min, h, d, w)", s);
+                if (n == 0)
+                        return fail(
+                            -EINVAL, why, why_len,
+                            "\"%.40s\" needs a unit (ms, s, m or min, h, d, w); expected %s", s,
+                            DURATION_ACCEPTED);
                 char unit[8] = "";
                 if (n < sizeof(unit))
                         memcpy(unit, p, n);
