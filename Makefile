@@ -20,9 +20,9 @@ DESTDIR ?=
 B := build
 FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 
-PKGS := yajl libseccomp libcap-ng
+PKGS := yajl libseccomp libcap-ng libcgroup
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup)
 
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wwrite-strings \
@@ -47,7 +47,9 @@ ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 # Code shared by tenantd, tenantctl and the tests.
 LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units.c \
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
-	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c
+	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
+	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
+	supervisor/sandbox.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -68,29 +70,48 @@ $(B)/.flags: FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 FORCE:
 
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
 $(B)/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c $< -o $@
 
 $(B)/libtenantd.a: $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
-CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o $(B)/supervisor/cmd_policy.o
+CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/security/%: $(B)/tests/security/%.o $(B)/libtenantd.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)/libtenantd.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-TEST_BINS := $(UNIT_TESTS) $(SECURITY_TESTS) $(FUZZ_REPLAYS)
+# The payload that tests run inside tenants: static, so it needs nothing from the
+# tenant's root, and built without sanitizers (it runs under seccomp profiles).
+$(B)/tests/payload: tests/payload.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (static)")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+TEST_BINS := $(UNIT_TESTS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload
+
+# Test objects are not intermediate files to delete after linking.
+.SECONDARY:
 
 check: all $(TEST_BINS)
 	@BUILD=$(B) FLAVOR=$(FLAVOR) tests/run-tests
@@ -172,7 +193,7 @@ clean:
 # ---- dependencies (Debian 12) ----
 # Build: compiler, pkg-config and the chosen libraries. Check: python3 (a payload run
 # under the seccomp profiles). Fuzz/analyze/format: clang and its tools, cppcheck.
-DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev \
+DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev libcgroup-dev \
 	python3 clang clang-tidy clang-format cppcheck
 
 deps:

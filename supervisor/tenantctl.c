@@ -22,6 +22,10 @@ static void usage(FILE *out)
                 "  policy list             seccomp profiles on the search path\n"
                 "  policy check NAME...    compile profiles with libseccomp, report their size\n"
                 "  policy show NAME        the resolved rules of a profile\n"
+                "  run [--state DIR] FILE [-- CMD ARGS...]\n"
+                "                          run a sandboxed tenant in the foreground (as root)\n"
+                "  run [--state DIR] FILE [-- CMD...]\n"
+                "                          run a sandboxed tenant in the foreground (root)\n"
                 "\n"
                 "Options:\n"
                 "  --socket PATH           control socket (default $TENANTD_SOCKET or %s)\n"
@@ -40,6 +44,7 @@ static const struct {
     {"validate", cmd_validate},
     {"explain", cmd_explain},
     {"policy", cmd_policy},
+    {"run", cmd_run},
 };
 
 int main(int argc, char **argv)

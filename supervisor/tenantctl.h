@@ -19,3 +19,4 @@ struct cli {
 int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_explain(const struct cli *cli, int argc, char **argv);
 int cmd_policy(const struct cli *cli, int argc, char **argv);
+int cmd_run(const struct cli *cli, int argc, char **argv);

@@ -1,0 +1,198 @@
+/* cgroup.c — creating, joining and removing tenant cgroups with libcgroup (see
+ * cgroup.h). Hierarchies are told apart by mount point, so a hybrid host (cpu, memory,
+ * pids on v1 with an empty v2 beside them, as on the build machine) and a pure v2 host
+ * both work: on v2 every controller resolves to the same mount and one cgroup. */
+#include "cgroup.h"
+
+#include <libcgroup.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "strutil.h"
+
+static const char *const controllers[] = {"cpu", "cpuacct", "memory", "pids"};
+#define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
+
+struct hierarchy {
+        const char *controller;
+        char *mount;  /* where the hierarchy is mounted */
+        char *parent; /* OWN/tenantd */
+        char *path;   /* OWN/tenantd/NAME */
+        struct cgroup *cg;
+};
+
+struct tenant_cgroup {
+        struct hierarchy h[N_CONTROLLERS];
+        size_t n;
+        char *description;
+};
+
+static int libcgroup_ready(struct tn_err **err)
+{
+        static int state; /* 0 unknown, 1 ready, <0 failed */
+        if (state == 0) {
+                int r = cgroup_init();
+                state = r == 0 ? 1 : -r;
+        }
+        if (state < 0)
+                return tn_err_setx(err, ENODEV, "cannot initialise libcgroup: %s",
+                                   cgroup_strerror(-state));
+        return 0;
+}
+
+/* Joins a cgroup path and a name without doubling "/" at the hierarchy root. */
+static char *path_join(const char *a, const char *b)
+{
+        char *out = NULL;
+        if (asprintf(&out, "%s/%s", strcmp(a, "/") == 0 ? "" : a, b) < 0)
+                return NULL;
+        return out;
+}
+
+static int make_group(const char *path, const char *controller, struct cgroup **ret,
+                      struct tn_err **err)
+{
+        struct cgroup *cg = cgroup_new_cgroup(path);
+        if (!cg || !cgroup_add_controller(cg, controller)) {
+                if (cg)
+                        cgroup_free(&cg);
+                return tn_err_setx(err, ENOMEM, "cannot describe cgroup %s", path);
+        }
+        int r = cgroup_create_cgroup(cg, 0);
+        if (r != 0) {
+                int e = cgroup_get_last_errno();
+                cgroup_free(&cg);
+                return tn_err_setx(err, e ? e : EIO, "cannot create %s cgroup %s: %s",
+                                   controller, path, cgroup_strerror(r));
+        }
+        *ret = cg;
+        return 0;
+}
+
+int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
+{
+        if (!is_simple_name(name))
+                return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        struct tenant_cgroup *tc = calloc(1, sizeof(*tc));
+        if (!tc)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *guard = tc;
+
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                char *mount = NULL, *own = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0) {
+                        free(mount);
+                        continue; /* controller not mounted on this host */
+                }
+                bool seen = false;
+                for (size_t k = 0; k < tc->n; k++)
+                        seen |= strcmp(tc->h[k].mount, mount) == 0;
+                if (seen) {
+                        free(mount);
+                        continue;
+                }
+                if (cgroup_get_current_controller_path(getpid(), controllers[i], &own) != 0 ||
+                    !own) {
+                        free(mount);
+                        free(own);
+                        return tn_err_setx(err, ENOENT, "cannot find this process's %s cgroup",
+                                           controllers[i]);
+                }
+                struct hierarchy *h = &tc->h[tc->n++];
+                h->controller = controllers[i];
+                h->mount = mount;
+                h->parent = path_join(own, "tenantd");
+                free(own);
+                h->path = h->parent ? path_join(h->parent, name) : NULL;
+                if (!h->path)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+
+                struct cgroup *parent = NULL;
+                r = make_group(h->parent, h->controller, &parent, err);
+                if (r < 0)
+                        return r;
+                cgroup_free(&parent);
+                r = make_group(h->path, h->controller, &h->cg, err);
+                if (r < 0)
+                        return r;
+        }
+        if (tc->n == 0)
+                return tn_err_setx(err, ENODEV, "no cgroup hierarchy with cpu, memory or pids");
+        *ret = TAKE_PTR(guard);
+        return 0;
+}
+
+int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                int r = cgroup_attach_task_pid(tc->h[i].cg, pid);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        return tn_err_setx(err, e ? e : EIO, "cannot move %d into %s cgroup %s: %s",
+                                           (int)pid, tc->h[i].controller, tc->h[i].path,
+                                           cgroup_strerror(r));
+                }
+        }
+        return 0;
+}
+
+int tenant_cgroup_remove(struct tenant_cgroup *tc, struct tn_err **err)
+{
+        int ret = 0;
+        for (size_t i = 0; i < tc->n; i++) {
+                if (!tc->h[i].cg)
+                        continue;
+                int r = cgroup_delete_cgroup_ext(tc->h[i].cg, CGFLAG_DELETE_EMPTY_ONLY);
+                if (r != 0 && ret == 0) {
+                        int e = cgroup_get_last_errno();
+                        ret = tn_err_setx(err, e ? e : EBUSY, "cannot remove %s cgroup %s: %s",
+                                          tc->h[i].controller, tc->h[i].path,
+                                          cgroup_strerror(r));
+                        continue;
+                }
+                /* The shared OWN/tenantd parent goes too once no tenant is left in it;
+                 * while another tenant is, this fails and that is fine. */
+                struct cgroup *parent = cgroup_new_cgroup(tc->h[i].parent);
+                if (parent && cgroup_add_controller(parent, tc->h[i].controller))
+                        (void)cgroup_delete_cgroup_ext(parent, CGFLAG_DELETE_EMPTY_ONLY);
+                if (parent)
+                        cgroup_free(&parent);
+        }
+        return ret;
+}
+
+const char *tenant_cgroup_describe(struct tenant_cgroup *tc)
+{
+        free(tc->description);
+        tc->description = NULL;
+        size_t len = 0;
+        for (size_t i = 0; i < tc->n; i++)
+                len += strlen(tc->h[i].controller) + strlen(tc->h[i].path) + 2;
+        tc->description = calloc(1, len + 1);
+        if (!tc->description)
+                return "";
+        for (size_t i = 0; i < tc->n; i++)
+                sprintf(tc->description + strlen(tc->description), "%s%s:%s", i ? " " : "",
+                        tc->h[i].controller, tc->h[i].path);
+        return tc->description;
+}
+
+void tenant_cgroup_free(struct tenant_cgroup *tc)
+{
+        if (!tc)
+                return;
+        for (size_t i = 0; i < tc->n; i++) {
+                if (tc->h[i].cg)
+                        cgroup_free(&tc->h[i].cg);
+                free(tc->h[i].mount);
+                free(tc->h[i].parent);
+                free(tc->h[i].path);
+        }
+        free(tc->description);
+        free(tc);
+}

@@ -1,0 +1,213 @@
+/* cmd_run.c — `tenantctl run MANIFEST [-- CMD ARGS...]`: one tenant in the foreground,
+ * without a daemon, through the same sandbox code the daemon uses. Standard input and
+ * output are the tenant's; SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
+ * forwarded to it (a third SIGINT kills it); the exit status is the service's (128+N
+ * when signal N ended it); everything the run created is removed at the end. */
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "fileio.h"
+#include "json.h"
+#include "log.h"
+#include "manifest.h"
+#include "policy.h"
+#include "sandbox.h"
+#include "tenantctl.h"
+#include "uidrange.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/tenantd"
+
+static int load(const char *path, struct manifest **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_err_ struct tn_err *err = NULL;
+        size_t len;
+        if (read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, &err) < 0) {
+                log_error("%s", tn_err_msg(err));
+                return EXIT_USAGE;
+        }
+        struct diag_list diags = {0};
+        int r = manifest_parse(buf, len, ret, &diags);
+        diag_print(&diags, path, stderr);
+        diag_list_clear(&diags);
+        return r < 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+/* The manifest's seccomp profile, compiled, and its capabilities as numbers (sets
+ * such as "@web" expanded, duplicates removed). */
+static int resolve_policy(const struct manifest *m, struct policy_bpf **ret_bpf, int **ret_caps,
+                          size_t *ret_n, struct tn_err **err)
+{
+        _cleanup_policy_ struct policy *p = NULL;
+        int r = policy_load(m->policy.seccomp, &p, err);
+        if (r < 0)
+                return tn_err_wrap(err, "policy.seccomp");
+        r = policy_compile(p, ret_bpf, err);
+        if (r < 0)
+                return tn_err_wrap(err, "policy.seccomp");
+
+        _cleanup_free_ int *caps = calloc(64, sizeof(*caps));
+        size_t n = 0;
+        if (!caps)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < m->policy.capabilities_n; i++) {
+                const char *name = m->policy.capabilities[i];
+                int one[1];
+                const int *list = one;
+                size_t count = 1;
+                _cleanup_capset_ struct capset *set = NULL;
+                if (name[0] == '@') {
+                        r = capset_load(name + 1, &set, err);
+                        if (r < 0)
+                                return tn_err_wrap(err, "policy.capabilities");
+                        count = set->n_caps;
+                        list = NULL;
+                } else {
+                        one[0] = caps_from_name(name);
+                }
+                for (size_t k = 0; k < count; k++) {
+                        int cap = list ? list[k] : set->caps[k].cap;
+                        bool seen = false;
+                        for (size_t j = 0; j < n; j++)
+                                seen |= caps[j] == cap;
+                        if (!seen && n < 64)
+                                caps[n++] = cap;
+                }
+        }
+        *ret_caps = TAKE_PTR(caps);
+        *ret_n = n;
+        return 0;
+}
+
+/* Forwards signals until the tenant's init exits; returns the service's status. */
+static int supervise(struct sandbox *sb, const sigset_t *forwarded)
+{
+        _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
+        int interrupts = 0;
+        for (;;) {
+                struct pollfd fds[2] = {{.fd = sb->pidfd, .events = POLLIN},
+                                        {.fd = sfd, .events = POLLIN}};
+                if (poll(fds, sfd >= 0 ? 2 : 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (fds[0].revents)
+                        break;
+                struct signalfd_siginfo si;
+                if (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                        int sig = (int)si.ssi_signo;
+                        if (sig == SIGINT && ++interrupts >= 3) {
+                                log_warning("third interrupt: killing the tenant");
+                                sig = SIGKILL;
+                        }
+                        (void)sandbox_signal(sb, sig);
+                }
+        }
+        int status = EXIT_FAILED;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (sandbox_wait(sb, &status, &err) < 0)
+                log_error("%s", tn_err_msg(err));
+        return status;
+}
+
+int cmd_run(const struct cli *cli, int argc, char **argv)
+{
+        (void)cli;
+        static const struct option options[] = {
+                {"state", required_argument, NULL, 's'},
+                {NULL, 0, NULL, 0},
+        };
+        const char *state_dir = getenv("TENANTD_STATE_DIR");
+        if (!state_dir || !*state_dir)
+                state_dir = DEFAULT_STATE_DIR;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                if (c != 's') {
+                        log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
+                        return EXIT_USAGE;
+                }
+                state_dir = optarg;
+        }
+        if (optind >= argc) {
+                log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
+                return EXIT_USAGE;
+        }
+        const char *path = argv[optind++];
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+                optind++;
+        char **override = optind < argc ? argv + optind : NULL;
+
+        _cleanup_manifest_ struct manifest *m = NULL;
+        int rc = load(path, &m);
+        if (rc != EXIT_OK)
+                return rc;
+        if (override && override[0][0] != '/') {
+                log_error("%s: the command must be an absolute path inside the tenant", override[0]);
+                return EXIT_USAGE;
+        }
+        if (m->isolation != ISOLATION_SANDBOX) {
+                log_error("%s: isolation \"%s\" cannot run yet: only the sandbox backend exists",
+                          path, isolation_name(m->isolation));
+                return EXIT_FAILED;
+        }
+        if (geteuid() != 0) {
+                log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
+                          "a host uid range for the tenant (the tenant itself gets no privilege)");
+                return EXIT_FAILED;
+        }
+
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
+        _cleanup_free_ int *caps = NULL;
+        size_t caps_n = 0;
+        if (resolve_policy(m, &bpf, &caps, &caps_n, &err) < 0) {
+                log_error("%s: %s", path, tn_err_msg(err));
+                return EXIT_USAGE;
+        }
+
+        /* Signals to forward are blocked from here on, so none is lost between the
+         * start of the tenant and the signalfd; the sandbox unblocks them inside. */
+        sigset_t forwarded;
+        sigemptyset(&forwarded);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                sigaddset(&forwarded, sigs[i]);
+        sigprocmask(SIG_BLOCK, &forwarded, NULL);
+
+        struct sandbox_config cfg = {
+                .m = m,
+                .argv = override ? override : m->exec,
+                .state_dir = state_dir,
+                .uid_base = UIDRANGE_DEFAULT_BASE,
+                .bpf = bpf,
+                .caps = caps,
+                .caps_n = caps_n,
+                .die_with_parent = true,
+        };
+        struct sandbox *sb = NULL;
+        _cleanup_free_ char *warnings = NULL;
+        int r = sandbox_start(&cfg, &sb, &warnings, &err);
+        if (warnings && *warnings) {
+                for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
+                     line = strtok_r(NULL, "\n", &save))
+                        log_warning("warning: %s", line);
+        }
+        if (r < 0) {
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
+                return EXIT_FAILED;
+        }
+        int status = supervise(sb, &forwarded);
+        _cleanup_err_ struct tn_err *derr = NULL;
+        if (sandbox_destroy(sb, &derr) < 0)
+                log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));
+        return status;
+}

@@ -1,0 +1,524 @@
+/* sandbox.c — the namespace executor (see sandbox.h).
+ *
+ * The setup sequence, and why it is in this order:
+ *
+ * In the supervisor (root, host namespaces):
+ *  1. The tenant's host id range is looked up (uidrange.c). Two user namespaces are
+ *     made by short-lived helper processes and kept as file descriptors: the tenant's
+ *     own (ids 0..65535 -> base..base+65535) and, when the service runs as a non-root
+ *     uid, an "idmap" one that maps only that uid and gid to their host ids, for
+ *     idmapped binds (rootfs.c explains why tenant root is never idmapped).
+ *  2. rootfs_prepare() opens every host path the tenant will see, as root, refusing
+ *     symbolic links, and turns each into a detached mount with its final attributes.
+ *  3. The tenant's cgroups are created (cgroup.c).
+ *  4. The first tenant process ("init") is cloned into new mount, pid, ipc, uts and
+ *     network namespaces. All of them are owned by the host's user namespace, so
+ *     nothing the tenant later holds gives it power over them: it cannot remount,
+ *     change its hostname or reconfigure its network, even with a capability granted.
+ *  5. The supervisor moves init into the tenant's cgroups, then lets it go.
+ *
+ * In init (still root, new namespaces):
+ *  6. A cgroup namespace, now that init sits in its cgroup: the tenant sees its own
+ *     cgroup as the root. Hostname, loopback, per-namespace sysctls.
+ *  7. rootfs_build(): the new root assembled from the prepared mounts, pivot_root,
+ *     the host's tree detached.
+ *  8. setns() into the tenant's user namespace: from here on init holds capabilities
+ *     only in that namespace, which owns none of the namespaces above.
+ *  9. The service process is forked (see 11), then init gives up what is left: uid and
+ *     gid of the service, no capability, no_new_privs, the same seccomp filter. It
+ *     then only reaps children and forwards signals, and exits with the service's
+ *     status, which takes down every process of the pid namespace.
+ *
+ * In the service process:
+ * 10. Working directory, then, in the order the threat model asks for: rlimits,
+ *     setsid (no controlling terminal: TIOCSTI and job-control tricks on the
+ *     operator's terminal are out), no_new_privs, capabilities (bounding and ambient
+ *     sets reduced to the grant, uid/gid switched), seccomp (native architecture only),
+ *     every descriptor but 0-2 marked close-on-exec, a clean environment plus the
+ *     declared one, execve().
+ * Errors before execve() travel back to the supervisor over a close-on-exec pipe, so
+ * "started" means the service binary is running. */
+#include "sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "cgroup.h"
+#include "net.h"
+#include "policy.h"
+#include "rootfs.h"
+#include "uidrange.h"
+
+#define ERRMSG_MAX 1024
+
+/* ---- user namespaces held by descriptor ---- */
+
+static int write_map(pid_t pid, const char *file, const char *map, struct tn_err **err)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+                return tn_err_set(err, errno, "cannot write %s", path);
+        return 0;
+}
+
+/* A user namespace with the given uid and gid maps, returned as an fd. A child
+ * creates it and waits while the supervisor writes the maps (as root, so any host ids
+ * may be mapped) and opens it; then the child exits and the fd keeps it alive. */
+static int userns_make(const char *uid_map, const char *gid_map, int *ret_fd,
+                       struct tn_err **err)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return tn_err_set(err, errno, "pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return tn_err_set(err, errno, "fork");
+        }
+        if (pid == 0) {
+                close(p[1]);
+                char c;
+                if (unshare(CLONE_NEWUSER) < 0)
+                        _exit(1);
+                _exit(read(p[0], &c, 1) < 0 ? 1 : 0); /* EOF: the parent is done */
+        }
+        close(p[0]);
+        /* Wait until the child is in its namespace: its ns link differs from ours. */
+        char path[64], mine[64] = "", theirs[64] = "";
+        int r = 0;
+        (void)!readlink("/proc/self/ns/user", mine, sizeof(mine) - 1);
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+        for (int i = 0; i < 5000; i++) {
+                ssize_t n = readlink(path, theirs, sizeof(theirs) - 1);
+                if (n > 0) {
+                        theirs[n] = '\0';
+                        if (strcmp(theirs, mine) != 0)
+                                break;
+                }
+                usleep(100);
+        }
+        if (strcmp(theirs, mine) == 0)
+                r = tn_err_setx(err, EAGAIN, "the user namespace helper did not start");
+        if (r == 0)
+                r = write_map(pid, "uid_map", uid_map, err);
+        if (r == 0)
+                r = write_map(pid, "gid_map", gid_map, err);
+        int fd = -1;
+        if (r == 0) {
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = tn_err_set(err, errno, "cannot open %s", path);
+        }
+        close(p[1]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* ---- the child side ---- */
+
+struct child_ctx {
+        const struct sandbox_config *cfg;
+        const struct rootfs_plan *plan;
+        uint32_t base;
+        int userns_fd;
+        int go_fd;  /* read end: the supervisor's go-ahead */
+        int err_fd; /* write end: error text back to the supervisor */
+};
+
+static _Noreturn void child_fail(const struct child_ctx *c, const char *step, struct tn_err *e)
+{
+        char msg[ERRMSG_MAX];
+        int n = snprintf(msg, sizeof(msg), "%s: %s", step, tn_err_msg(e));
+        if (n > 0)
+                (void)!write(c->err_fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        _exit(127);
+}
+
+static int set_rlimits(const struct manifest *m, struct tn_err **err)
+{
+        struct rlimit core = {0, 0};
+        if (setrlimit(RLIMIT_CORE, &core) < 0)
+                return tn_err_set(err, errno, "RLIMIT_CORE");
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+                rlim_t want = nofile.rlim_max < 65536 ? nofile.rlim_max : 65536;
+                nofile.rlim_cur = nofile.rlim_max = want;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return tn_err_set(err, errno, "RLIMIT_NOFILE");
+        }
+        /* Processes per host uid: the tenant's uids are its own, so this bounds the
+         * tenant even before its pids cgroup limit is set. */
+        if (m->pids.max != MANIFEST_UNLIMITED) {
+                struct rlimit nproc = {m->pids.max, m->pids.max};
+                if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
+                        return tn_err_set(err, errno, "RLIMIT_NPROC");
+        }
+        return 0;
+}
+
+static char **build_env(const struct manifest *m)
+{
+        size_t n = m->env_n + 3;
+        char **envp = calloc(n + 1, sizeof(*envp));
+        if (!envp)
+                return NULL;
+        size_t k = 0;
+        bool have_path = false, have_home = false;
+        for (size_t i = 0; i < m->env_n; i++) {
+                have_path |= strcmp(m->env[i].name, "PATH") == 0;
+                have_home |= strcmp(m->env[i].name, "HOME") == 0;
+                if (asprintf(&envp[k++], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        return NULL;
+        }
+        if (!have_path)
+                envp[k++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        if (!have_home)
+                envp[k++] = strdup(m->uid == 0 ? "HOME=/root" : "HOME=/");
+        return envp;
+}
+
+/* Step 10: the service. Never returns. */
+static _Noreturn void run_service(const struct child_ctx *c)
+{
+        const struct sandbox_config *cfg = c->cfg;
+        const struct manifest *m = cfg->m;
+        struct tn_err *e = NULL;
+
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+                signal(sig, SIG_DFL);
+
+        if (chdir(m->workdir) < 0) {
+                tn_err_set(&e, errno, "workdir %s", m->workdir);
+                child_fail(c, "chdir", e);
+        }
+        if (set_rlimits(m, &e) < 0)
+                child_fail(c, "rlimits", e);
+        if (setsid() < 0) {
+                tn_err_set(&e, errno, "setsid");
+                child_fail(c, "setsid", e);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                tn_err_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
+                child_fail(c, "no_new_privs", e);
+        }
+        if (caps_apply(cfg->caps, cfg->caps_n, m->uid, m->gid, (const gid_t *)m->groups,
+                       m->groups_n, &e) < 0)
+                child_fail(c, "capabilities", e);
+        int r = policy_bpf_load(cfg->bpf);
+        if (r < 0) {
+                tn_err_set(&e, -r, "cannot load the seccomp filter");
+                child_fail(c, "seccomp", e);
+        }
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+                tn_err_set(&e, errno, "close_range");
+                child_fail(c, "descriptors", e);
+        }
+        char **envp = build_env(m);
+        if (!envp) {
+                tn_err_setx(&e, ENOMEM, "out of memory");
+                child_fail(c, "environment", e);
+        }
+        execve(cfg->argv[0], cfg->argv, envp);
+        tn_err_set(&e, errno, "cannot execute %s", cfg->argv[0]);
+        child_fail(c, "execve", e);
+}
+
+static volatile sig_atomic_t forward_to;
+
+static void forward_signal(int sig)
+{
+        if (forward_to > 0)
+                kill(forward_to, sig);
+}
+
+/* Step 9: init's loop. Reaps every orphan; when the service ends, exits with its
+ * status. The exit of a pid namespace's init makes the kernel kill every other
+ * process in it, whatever uid it runs as. */
+static _Noreturn void init_loop(pid_t service)
+{
+        for (;;) {
+                int st;
+                pid_t pid = waitpid(-1, &st, 0);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(127); /* ECHILD without the service: cannot happen */
+                if (pid == service)
+                        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+}
+
+static _Noreturn void run_init(struct child_ctx *c)
+{
+        const struct sandbox_config *cfg = c->cfg;
+        const struct manifest *m = cfg->m;
+        struct tn_err *e = NULL;
+
+        if (cfg->die_with_parent)
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char go;
+        if (read(c->go_fd, &go, 1) != 1)
+                _exit(127); /* the supervisor gave up on us */
+        close(c->go_fd);
+
+        /* Step 6 */
+        if (unshare(CLONE_NEWCGROUP) < 0) {
+                tn_err_set(&e, errno, "unshare(CLONE_NEWCGROUP)");
+                child_fail(c, "namespaces", e);
+        }
+        if (sethostname(m->name, strlen(m->name)) < 0) {
+                tn_err_set(&e, errno, "sethostname");
+                child_fail(c, "namespaces", e);
+        }
+        if (net_setup_namespace(c->base, &e) < 0)
+                child_fail(c, "network", e);
+        /* Step 7 */
+        if (rootfs_build(c->plan, &e) < 0)
+                child_fail(c, "root filesystem", e);
+        /* Step 8 */
+        if (setns(c->userns_fd, CLONE_NEWUSER) < 0) {
+                tn_err_set(&e, errno, "setns(user)");
+                child_fail(c, "user namespace", e);
+        }
+        close(c->userns_fd);
+
+        /* Step 9: signals arriving from now on are for the service. */
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        pid_t service = fork();
+        if (service < 0) {
+                tn_err_set(&e, errno, "fork");
+                child_fail(c, "service", e);
+        }
+        if (service == 0)
+                run_service(c);
+        forward_to = service;
+        close(c->err_fd);
+
+        struct sigaction sa = {.sa_handler = forward_signal};
+        sigemptyset(&sa.sa_mask);
+        static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                                        SIGWINCH, SIGCONT};
+        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                sigaction(forwarded[i], &sa, NULL);
+
+        /* Init keeps nothing the service does not have. */
+        if (caps_apply(NULL, 0, m->uid, m->gid, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || policy_bpf_load(cfg->bpf) < 0) {
+                kill(service, SIGKILL);
+                _exit(127);
+        }
+        /* Whatever the caller had blocked, init must receive what it forwards. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        init_loop(service);
+}
+
+/* ---- the supervisor side ---- */
+
+static void sandbox_free(struct sandbox *sb)
+{
+        if (!sb)
+                return;
+        if (sb->pidfd >= 0)
+                close(sb->pidfd);
+        tenant_cgroup_free(sb->cgroup);
+        free(sb);
+}
+
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
+                  struct tn_err **err)
+{
+        const struct manifest *m = cfg->m;
+        uint32_t base;
+        int r = uidrange_get(cfg->state_dir, m->name, cfg->uid_base, &base, err);
+        if (r < 0)
+                return r;
+
+        /* Step 1 */
+        char map[64];
+        snprintf(map, sizeof(map), "0 %u %u\n", base, UIDRANGE_SIZE);
+        _cleanup_close_ int userns = -1, idmapns = -1;
+        r = userns_make(map, map, &userns, err);
+        if (r < 0)
+                return tn_err_wrap(err, "user namespace");
+        if (m->uid != 0 && m->gid != 0) {
+                char umap[64], gmap[64];
+                snprintf(umap, sizeof(umap), "%u %u 1\n", m->uid, base + m->uid);
+                snprintf(gmap, sizeof(gmap), "%u %u 1\n", m->gid, base + m->gid);
+                r = userns_make(umap, gmap, &idmapns, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "idmap user namespace");
+        }
+
+        /* Step 2 */
+        struct rootfs_ids ids = {.base = base, .uid = m->uid, .gid = m->gid};
+        _cleanup_(rootfs_plan_freep) struct rootfs_plan *plan = NULL;
+        r = rootfs_prepare(m, &ids, idmapns, &plan, warnings, err);
+        if (r < 0)
+                return r;
+
+        /* Step 3 */
+        struct sandbox *sb = calloc(1, sizeof(*sb));
+        if (!sb)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        sb->pidfd = -1;
+        sb->id_base = base;
+        r = tenant_cgroup_create(m->name, &sb->cgroup, err);
+        if (r < 0) {
+                sandbox_free(sb);
+                return r;
+        }
+
+        /* Step 4 */
+        int go[2], errp[2];
+        if (pipe2(go, O_CLOEXEC) < 0) {
+                r = tn_err_set(err, errno, "pipe");
+                goto fail;
+        }
+        if (pipe2(errp, O_CLOEXEC) < 0) {
+                close(go[0]);
+                close(go[1]);
+                r = tn_err_set(err, errno, "pipe");
+                goto fail;
+        }
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone,
+                                   CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                                           CLONE_NEWNET | CLONE_PIDFD | SIGCHLD,
+                                   NULL, &pidfd, NULL, 0);
+        if (pid == 0) {
+                close(go[1]);
+                close(errp[0]);
+                struct child_ctx c = {.cfg = cfg, .plan = plan, .base = base,
+                                      .userns_fd = userns, .go_fd = go[0], .err_fd = errp[1]};
+                run_init(&c);
+        }
+        close(go[0]);
+        close(errp[1]);
+        if (pid < 0) {
+                close(go[1]);
+                close(errp[0]);
+                r = tn_err_set(err, errno, "cannot create the tenant's namespaces");
+                goto fail;
+        }
+        sb->pid = pid;
+        sb->pidfd = pidfd;
+
+        /* Step 5 */
+        r = tenant_cgroup_attach(sb->cgroup, pid, err);
+        if (r >= 0 && write(go[1], "g", 1) != 1)
+                r = tn_err_set(err, errno, "cannot start the tenant");
+        close(go[1]);
+
+        /* Until the service is exec'd, the pipe says what went wrong. */
+        char msg[ERRMSG_MAX + 1];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(errp[0], msg + len, ERRMSG_MAX - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                if (len == ERRMSG_MAX)
+                        break;
+        }
+        close(errp[0]);
+        msg[len] = '\0';
+        if (r >= 0 && len > 0)
+                r = tn_err_setx(err, EINVAL, "%s", msg);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                sb->pid = 0;
+                goto fail;
+        }
+        *ret = sb;
+        return 0;
+fail:
+        (void)tenant_cgroup_remove(sb->cgroup, NULL);
+        sandbox_free(sb);
+        return r;
+}
+
+int sandbox_wait(struct sandbox *sb, int *ret_status, struct tn_err **err)
+{
+        siginfo_t si = {0};
+        for (;;) {
+                if (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) == 0)
+                        break;
+                if (errno != EINTR)
+                        return tn_err_set(err, errno, "waitid");
+        }
+        sb->pid = 0;
+        *ret_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        return 0;
+}
+
+int sandbox_signal(struct sandbox *sb, int sig)
+{
+        if (syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+int sandbox_destroy(struct sandbox *sb, struct tn_err **err)
+{
+        if (!sb)
+                return 0;
+        if (sb->pid > 0) {
+                /* Killing the init of a pid namespace kills every process in it. */
+                (void)sandbox_signal(sb, SIGKILL);
+                siginfo_t si;
+                while (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                        ;
+        }
+        /* The kernel tears the namespace down asynchronously: give the last processes
+         * a moment to leave the cgroups. */
+        int r = 0;
+        for (int i = 0; i < 200; i++) {
+                struct tn_err *e = NULL;
+                r = tenant_cgroup_remove(sb->cgroup, &e);
+                if (r >= 0) {
+                        tn_err_free(e);
+                        break;
+                }
+                if (i == 199) {
+                        if (err && !*err)
+                                *err = e;
+                        else
+                                tn_err_free(e);
+                        break;
+                }
+                tn_err_free(e);
+                usleep(5000);
+        }
+        sandbox_free(sb);
+        return r;
+}

@@ -1,0 +1,50 @@
+/* sandbox.h — running a manifest with isolation "sandbox": the namespace executor.
+ *
+ * sandbox_start() returns once the service has been exec'd (or with the reason it
+ * could not be). The tenant's first process, its init, is what the host sees as the
+ * tenant's pid; it reaps, forwards signals to the service, and exits with the
+ * service's status when the service ends, taking every other tenant process with it.
+ * `tenantctl run` and the daemon share this code. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "manifest.h"
+
+struct policy_bpf;
+
+struct sandbox_config {
+        const struct manifest *m;
+        char **argv;                   /* what to execute: m->exec or an override */
+        const char *state_dir;         /* where uid ranges are recorded */
+        uint32_t uid_base;             /* first host id handed out to tenants */
+        const struct policy_bpf *bpf;  /* the compiled seccomp filter */
+        const int *caps;               /* capabilities granted, resolved */
+        size_t caps_n;
+        bool die_with_parent;          /* SIGKILL the tenant if the caller dies */
+};
+
+struct sandbox {
+        pid_t pid;   /* the tenant's init, as the host sees it */
+        int pidfd;   /* for poll(): readable when the init has exited */
+        uint32_t id_base;
+        struct tenant_cgroup *cgroup;
+};
+
+/* Starts the tenant. Warnings for the operator (such as ownership a rw mount needs)
+ * are returned in *warnings (may be NULL or empty; free it). */
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
+                  struct tn_err **err);
+
+/* Reaps the init once it has exited (poll pidfd first, or this blocks) and returns the
+ * service's status as a shell would: its exit code, or 128+N if signal N killed it. */
+int sandbox_wait(struct sandbox *sb, int *ret_status, struct tn_err **err);
+
+/* Sends `sig` to the tenant's init, which forwards it to the service. */
+int sandbox_signal(struct sandbox *sb, int sig);
+
+/* Kills whatever is left, reaps it, removes the cgroups, frees sb. */
+int sandbox_destroy(struct sandbox *sb, struct tn_err **err);

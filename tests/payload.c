@@ -1,0 +1,345 @@
+/* payload.c — a small static program the integration and security tests run inside
+ * tenants (like crun's tests/init.c). One mode per run:
+ *
+ *   payload true | exit N | sleep SECONDS | env | caps | fds | id | hostname
+ *   payload memhog MB | forkbomb | cpuburn SECONDS
+ *   payload open PATH | ls PATH | write PATH | mkdir PATH | mknod PATH
+ *   payload connect HOST PORT | unix PATH | abstract NAME | packet
+ *   payload kill PID | ptrace PID | tiocsti | sysctl PATH VALUE
+ *   payload syscall NAME       (an attack by name; see attacks[] below)
+ *
+ * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
+ * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
+ * the process with SIGSYS, which `tenantctl run` reports as status 159. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int result(long r, const char *what)
+{
+        if (r >= 0) {
+                printf("ok %s\n", what);
+                return 0;
+        }
+        printf("fail %s %s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "E?", what);
+        return 1;
+}
+
+static int mode_memhog(long mb)
+{
+        for (long i = 0; i < mb; i++) {
+                char *p = malloc(1 << 20);
+                if (!p)
+                        return result(-1, "malloc");
+                memset(p, (int)i, 1 << 20);
+        }
+        printf("ok allocated %ld MB\n", mb);
+        return 0;
+}
+
+static int mode_forkbomb(void)
+{
+        long n = 0;
+        for (;;) {
+                pid_t p = fork();
+                if (p < 0) {
+                        printf("fail %s after %ld forks\n", strerrorname_np(errno), n);
+                        fflush(stdout);
+                        kill(0, SIGKILL);
+                        return 1;
+                }
+                if (p == 0) {
+                        pause();
+                        _exit(0);
+                }
+                n++;
+                if (n >= 100000) {
+                        printf("ok %ld forks\n", n);
+                        kill(0, SIGKILL);
+                        return 0;
+                }
+        }
+}
+
+static int mode_cpuburn(double seconds)
+{
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        volatile uint64_t x = 0;
+        do {
+                for (int i = 0; i < 1000000; i++)
+                        x += (uint64_t)i;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+        } while ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 <
+                 seconds);
+        printf("ok burned %.1fs\n", seconds);
+        return 0;
+}
+
+static int mode_ls(const char *path)
+{
+        DIR *d = opendir(path);
+        if (!d)
+                return result(-1, path);
+        struct dirent *e;
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        printf("%s\n", e->d_name);
+        closedir(d);
+        return 0;
+}
+
+static int mode_open(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return result(-1, path);
+        char buf[256];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n < 0)
+                return result(-1, path);
+        buf[n] = '\0';
+        printf("ok %s: %.60s\n", path, strtok(buf, "\n") ? buf : "");
+        return 0;
+}
+
+static int mode_write(const char *path)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return result(-1, path);
+        int r = (int)write(fd, "payload\n", 8);
+        close(fd);
+        return result(r == 8 ? 0 : -1, path);
+}
+
+static int mode_caps(void)
+{
+        FILE *f = fopen("/proc/self/status", "re");
+        if (!f)
+                return result(-1, "/proc/self/status");
+        char line[256];
+        while (fgets(line, sizeof(line), f))
+                if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) ||
+                    !strncmp(line, "Seccomp:", 8) || !strncmp(line, "Uid:", 4) ||
+                    !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
+                        fputs(line, stdout);
+        fclose(f);
+        return 0;
+}
+
+static int mode_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return result(-1, "/proc/self/fd");
+        int n = 0, self = dirfd(d);
+        struct dirent *e;
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.' && atoi(e->d_name) != self) {
+                        printf("fd %s\n", e->d_name);
+                        n++;
+                }
+        closedir(d);
+        printf("fds %d\n", n);
+        return 0;
+}
+
+static int mode_connect(const char *host, int port)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+                return 2;
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return result(-1, "socket");
+        return result(connect(s, (struct sockaddr *)&sa, sizeof(sa)), host);
+}
+
+static int mode_unix(const char *path, bool abstract)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        socklen_t len;
+        if (abstract) {
+                snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s", path);
+                len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path));
+        } else {
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+                len = sizeof(sa);
+        }
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return result(-1, "socket");
+        return result(connect(s, (struct sockaddr *)&sa, len), path);
+}
+
+/* Attacks by name: each returns the raw result of one system call. */
+static long attack(const char *name)
+{
+        if (!strcmp(name, "keyctl"))
+                return syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0);
+        if (!strcmp(name, "add_key"))
+                return syscall(SYS_add_key, "user", "x", "y", 1, -3 /* session */);
+        if (!strcmp(name, "bpf"))
+                return syscall(SYS_bpf, 0, NULL, 0);
+        if (!strcmp(name, "perf_event_open"))
+                return syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+        if (!strcmp(name, "userfaultfd"))
+                return syscall(SYS_userfaultfd, 0);
+        if (!strcmp(name, "kexec_load"))
+                return syscall(SYS_kexec_load, 0, 0, NULL, 0);
+        if (!strcmp(name, "init_module"))
+                return syscall(SYS_init_module, NULL, 0, "");
+        if (!strcmp(name, "open_by_handle_at"))
+                return syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0);
+        if (!strcmp(name, "mount"))
+                return mount("none", "/tmp", "tmpfs", 0, NULL);
+        if (!strcmp(name, "umount"))
+                return umount2("/proc", MNT_DETACH);
+        if (!strcmp(name, "pivot_root"))
+                return syscall(SYS_pivot_root, "/tmp", "/tmp");
+        if (!strcmp(name, "fsopen"))
+                return syscall(SYS_fsopen, "tmpfs", 0);
+        if (!strcmp(name, "open_tree"))
+                return syscall(SYS_open_tree, AT_FDCWD, "/", 1 /* OPEN_TREE_CLONE */);
+        if (!strcmp(name, "move_mount"))
+                return syscall(SYS_move_mount, AT_FDCWD, "/tmp", AT_FDCWD, "/mnt", 0);
+        if (!strcmp(name, "unshare-user"))
+                return unshare(CLONE_NEWUSER);
+        if (!strcmp(name, "unshare-mount"))
+                return unshare(CLONE_NEWNS);
+        if (!strcmp(name, "clone-user")) {
+                long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+                if (pid == 0)
+                        _exit(0);
+                if (pid > 0)
+                        waitpid((pid_t)pid, NULL, 0);
+                return pid;
+        }
+        if (!strcmp(name, "clone3"))
+                return syscall(SYS_clone3, NULL, 0);
+        if (!strcmp(name, "setns"))
+                return setns(open("/proc/1/ns/user", O_RDONLY), 0);
+        if (!strcmp(name, "io_uring_setup"))
+                return syscall(SYS_io_uring_setup, 1, NULL);
+        if (!strcmp(name, "chroot"))
+                return chroot("/tmp");
+        if (!strcmp(name, "sethostname"))
+                return sethostname("evil", 4);
+        if (!strcmp(name, "setuid0"))
+                return setuid(0);
+        return -2;
+}
+
+int main(int argc, char **argv)
+{
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc < 2)
+                return 2;
+        const char *mode = argv[1];
+        const char *a = argc > 2 ? argv[2] : NULL;
+        const char *b = argc > 3 ? argv[3] : NULL;
+
+        if (!strcmp(mode, "true"))
+                return 0;
+        if (!strcmp(mode, "exit") && a)
+                return atoi(a);
+        if (!strcmp(mode, "sleep") && a) {
+                sleep((unsigned)atoi(a));
+                return 0;
+        }
+        if (!strcmp(mode, "env")) {
+                for (char **e = environ; *e; e++)
+                        puts(*e);
+                return 0;
+        }
+        if (!strcmp(mode, "id")) {
+                printf("uid=%d gid=%d euid=%d\n", (int)getuid(), (int)getgid(), (int)geteuid());
+                return 0;
+        }
+        if (!strcmp(mode, "hostname")) {
+                char h[256] = "";
+                gethostname(h, sizeof(h) - 1);
+                puts(h);
+                return 0;
+        }
+        if (!strcmp(mode, "caps"))
+                return mode_caps();
+        if (!strcmp(mode, "fds"))
+                return mode_fds();
+        if (!strcmp(mode, "memhog") && a)
+                return mode_memhog(atol(a));
+        if (!strcmp(mode, "forkbomb"))
+                return mode_forkbomb();
+        if (!strcmp(mode, "cpuburn") && a)
+                return mode_cpuburn(atof(a));
+        if (!strcmp(mode, "open") && a)
+                return mode_open(a);
+        if (!strcmp(mode, "ls") && a)
+                return mode_ls(a);
+        if (!strcmp(mode, "write") && a)
+                return mode_write(a);
+        if (!strcmp(mode, "mkdir") && a)
+                return result(mkdir(a, 0755), a);
+        if (!strcmp(mode, "mknod") && a)
+                return result(mknod(a, S_IFBLK | 0600, makedev(8, 0)), a);
+        if (!strcmp(mode, "connect") && a && b)
+                return mode_connect(a, atoi(b));
+        if (!strcmp(mode, "unix") && a)
+                return mode_unix(a, false);
+        if (!strcmp(mode, "abstract") && a)
+                return mode_unix(a, true);
+        if (!strcmp(mode, "packet"))
+                return result(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x0003)),
+                              "AF_PACKET socket");
+        if (!strcmp(mode, "kill") && a)
+                return result(kill(atoi(a), 0), a);
+        if (!strcmp(mode, "ptrace") && a)
+                return result(ptrace(PTRACE_ATTACH, atoi(a), NULL, NULL), a);
+        if (!strcmp(mode, "tiocsti")) {
+                char c = '#';
+                return result(ioctl(0, TIOCSTI, &c), "TIOCSTI");
+        }
+        if (!strcmp(mode, "sysctl") && a && b) {
+                int fd = open(a, O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return result(-1, a);
+                return result(write(fd, b, strlen(b)), a);
+        }
+        if (!strcmp(mode, "syscall") && a) {
+                long r = attack(a);
+                if (r == -2)
+                        return 2;
+                return result(r, a);
+        }
+        fprintf(stderr, "payload: unknown mode %s\n", mode);
+        return 2;
+}
