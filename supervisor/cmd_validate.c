@@ -9,7 +9,29 @@
 #include "json.h"
 #include "log.h"
 #include "manifest.h"
+#include "policy.h"
 #include "tenantctl.h"
+
+/* What validate checks beyond the text: the seccomp profile and the capability sets
+ * the manifest names exist on the policy search path and are themselves valid. */
+static void check_policies(const struct manifest *m, struct diag_list *diags)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_policy_ struct policy *p = NULL;
+        if (policy_load(m->policy.seccomp, &p, &err) < 0)
+                diag_add(diags, 0, 0, "policy.seccomp", "%s", tn_err_msg(err));
+        for (size_t i = 0; i < m->policy.capabilities_n; i++) {
+                const char *name = m->policy.capabilities[i];
+                if (name[0] != '@')
+                        continue;
+                _cleanup_err_ struct tn_err *e = NULL;
+                _cleanup_capset_ struct capset *set = NULL;
+                char path[64];
+                snprintf(path, sizeof(path), "policy.capabilities[%zu]", i);
+                if (capset_load(name + 1, &set, &e) < 0)
+                        diag_add(diags, 0, 0, path, "%s", tn_err_msg(e));
+        }
+}
 
 /* Reads and parses one manifest file. Returns 0 (valid, *ret set), -EINVAL (invalid:
  * diags filled), -EIO (unreadable: *ret_err says why) or -ENOMEM. */
@@ -21,7 +43,15 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         int r = read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, ret_err);
         if (r < 0)
                 return r == -ENOMEM ? r : -EIO;
-        return manifest_parse(buf, len, ret, diags);
+        _cleanup_manifest_ struct manifest *m = NULL;
+        r = manifest_parse(buf, len, &m, diags);
+        if (r < 0)
+                return r;
+        check_policies(m, diags);
+        if (diags->n > 0)
+                return -EINVAL;
+        *ret = TAKE_PTR(m);
+        return 0;
 }
 
 static void diags_json(struct json_gen *g, const struct diag_list *d)
