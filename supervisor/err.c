@@ -33,7 +33,7 @@ static int err_make(struct tn_err **err, int code, bool with_strerror, const cha
         return -code;
 }
 
-int tn_err_set(struct tn_err **err, int code, const char *fmt, ...)
+int tn_err_set_(struct tn_err **err, int code, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -42,7 +42,7 @@ int tn_err_set(struct tn_err **err, int code, const char *fmt, ...)
         return r;
 }
 
-int tn_err_setx(struct tn_err **err, int code, const char *fmt, ...)
+int tn_err_setx_(struct tn_err **err, int code, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -51,7 +51,7 @@ int tn_err_setx(struct tn_err **err, int code, const char *fmt, ...)
         return r;
 }
 
-int tn_err_wrap(struct tn_err **err, const char *fmt, ...)
+int tn_err_wrap_(struct tn_err **err, const char *fmt, ...)
 {
         if (!err || !*err)
                 return -EIO;

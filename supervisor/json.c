@@ -207,8 +207,10 @@ static int attach(struct parser *p, struct json_value *v)
         struct frame *f = &p->stack[p->depth - 1];
         struct json_value *c = f->container;
         if (c->type == JSON_ARRAY) {
-                if (!grow((void **)&c->u.array.items, &f->cap, c->u.array.n,
-                          sizeof(*c->u.array.items)))
+                if (!grow(
+                        (void **)&c->u.array.items, &f->cap, c->u.array.n,
+                        sizeof(
+                            *c->u.array.items))) /* NOLINT(bugprone-sizeof-expression): pointers */
                         goto oom;
                 c->u.array.items[c->u.array.n++] = v;
                 return 1;
@@ -335,7 +337,9 @@ static int check_duplicates(struct parser *p, const struct json_value *obj)
         size_t n = obj->u.object.n;
         if (n < 2)
                 return 1;
-        _cleanup_free_ const struct json_member **sorted = calloc(n, sizeof(*sorted));
+        /* An array of pointers to members, sorted by key. */
+        _cleanup_free_ const struct json_member **sorted =
+            calloc(n, sizeof(*sorted)); /* NOLINT(bugprone-sizeof-expression) */
         if (!sorted) {
                 set_error(p->err, (struct json_pos){0, 0}, "out of memory");
                 p->failed = true;
@@ -343,7 +347,7 @@ static int check_duplicates(struct parser *p, const struct json_value *obj)
         }
         for (size_t i = 0; i < n; i++)
                 sorted[i] = &obj->u.object.items[i];
-        qsort(sorted, n, sizeof(*sorted), member_cmp);
+        qsort(sorted, n, sizeof(*sorted), member_cmp); /* NOLINT(bugprone-sizeof-expression) */
         for (size_t i = 1; i < n; i++) {
                 if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0) {
                         set_error(p->err, sorted[i]->pos,

@@ -952,16 +952,15 @@ static bool cpuset_ok(const char *s)
         if (!*p)
                 return false;
         for (;;) {
-                unsigned a = 0, b;
+                unsigned a = 0;
                 size_t d = 0;
                 for (; *p >= '0' && *p <= '9'; p++, d++)
                         a = d < 5 ? a * 10 + (unsigned)(*p - '0') : 99999;
                 if (d == 0 || a > 4095)
                         return false;
-                b = a;
                 if (*p == '-') {
+                        unsigned b = 0;
                         p++;
-                        b = 0;
                         for (d = 0; *p >= '0' && *p <= '9'; p++, d++)
                                 b = d < 5 ? b * 10 + (unsigned)(*p - '0') : 99999;
                         if (d == 0 || b > 4095 || b < a)

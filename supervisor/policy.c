@@ -375,7 +375,8 @@ static int fail_pos(struct pctx *c, struct json_pos pos, const char *fmt, ...)
                            c->path_len ? ": " : "", msg);
 }
 
-#define fail_at(c, v, ...) fail_pos((c), (v)->pos, __VA_ARGS__)
+/* fail_pos() always returns a negative value; the wrapper lets analyzers see it. */
+#define fail_at(c, v, ...) tn_err_negative(fail_pos((c), (v)->pos, __VA_ARGS__))
 
 /* A user string made safe to quote in a message: control characters escaped,
  * truncated. */
@@ -454,10 +455,10 @@ static int get_text(struct pctx *c, const struct json_value *v, size_t max, cons
 static int dup_text(struct pctx *c, const struct json_value *v, size_t max, const char *what,
                     char **ret)
 {
-        const char *s;
+        const char *s = NULL;
         int r = get_text(c, v, max, what, &s);
-        if (r < 0)
-                return r;
+        if (r < 0 || !s)
+                return tn_err_negative(r);
         if (!(*ret = strdup(s)))
                 return tn_err_setx(c->err, ENOMEM, "out of memory");
         return 0;
@@ -983,7 +984,8 @@ static int merge_base(struct policy *p, struct policy *base, bool has_default, s
         struct policy_rule *all = calloc(n + p->n_rules + 1, sizeof(*all));
         if (!all)
                 return tn_err_setx(err, ENOMEM, "out of memory");
-        memcpy(all, base->rules, n * sizeof(*all));
+        if (n)
+                memcpy(all, base->rules, n * sizeof(*all));
         if (p->n_rules)
                 memcpy(all + n, p->rules, p->n_rules * sizeof(*all));
         free(p->rules);
@@ -1488,10 +1490,10 @@ static int capset_load_chain(const char *name, struct chain *chain, struct capse
 static int capset_include(struct pctx *c, struct capset *s, const struct json_value *item,
                           struct chain *chain)
 {
-        const char *inc;
+        const char *inc = NULL;
         int r = get_text(c, item, MAX_NAME, "a capability set name", &inc);
-        if (r < 0)
-                return r;
+        if (r < 0 || !inc)
+                return tn_err_negative(r);
         if (!good_name(inc))
                 return fail_at(c, item,
                                "\"%s\" is not a capability set name; expected a-z, 0-9 and \"-\"",
@@ -1514,6 +1516,8 @@ static int capset_include(struct pctx *c, struct capset *s, const struct json_va
                 return r == -ENOENT ? tn_err_wrap(c->err, "%s:%u:%u: %s", c->file, item->pos.line,
                                                   item->pos.col, c->path)
                                     : r;
+        if (!sub) /* cannot happen; said for analyzers, which do not follow the recursion */
+                return -EIO;
         for (size_t i = 0; i < sub->n_caps; i++)
                 if (capset_put(s, sub->caps[i].cap, sub->caps[i].why, sub->caps[i].from) < 0)
                         return tn_err_setx(c->err, ENOMEM, "out of memory");

@@ -60,7 +60,7 @@ const char *suggest_nearest(const char *word, const char *const *candidates, siz
         if (strlen(word) < 4)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
-                if (!strstr(candidates[i], word))
+                if (!candidates[i] || !strstr(candidates[i], word))
                         continue;
                 if (best)
                         return NULL; /* ambiguous */

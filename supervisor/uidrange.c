@@ -77,8 +77,50 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
         return 0;
 }
 
-int uidrange_get(const char *state_dir, const char *name, uint32_t first_base,
-                 uint32_t *ret_base, struct tn_err **err)
+/* Reads the "NAME BASE" records in `text` (which it cuts up): the base recorded for
+ * `name` if any (returns 1), and every recorded range in *used. */
+static int parse_records(char *text, const char *name, uint32_t *ret_base, struct range **used,
+                         size_t *n_used, struct tn_err **err)
+{
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+                char rec_name[64];
+                unsigned long base;
+                if (sscanf(line, "%63s %lu", rec_name, &base) != 2 || base > UINT32_MAX)
+                        return tn_err_setx(err, EBADMSG, "uidranges: malformed line \"%.60s\"",
+                                           line);
+                if (strcmp(rec_name, name) == 0) {
+                        *ret_base = (uint32_t)base;
+                        return 1;
+                }
+                struct range *nr = reallocarray(*used, *n_used + 1, sizeof(**used));
+                if (!nr)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                *used = nr;
+                (*used)[(*n_used)++] = (struct range){base, UIDRANGE_SIZE};
+        }
+        return 0;
+}
+
+static int read_all(int fd, char *buf, size_t max, size_t *ret_len)
+{
+        size_t len = 0;
+        while (len < max) {
+                ssize_t r = read(fd, buf + len, max - len);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        break;
+                len += (size_t)r;
+        }
+        *ret_len = len;
+        return 0;
+}
+
+int uidrange_get(const char *state_dir, const char *name, uint32_t first_base, uint32_t *ret_base,
+                 struct tn_err **err)
 {
         if (!is_simple_name(name))
                 return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
@@ -88,51 +130,30 @@ int uidrange_get(const char *state_dir, const char *name, uint32_t first_base,
         if (dirfd < 0)
                 return tn_err_set(err, errno, "cannot open state directory %s", state_dir);
         _cleanup_close_ int lockfd =
-                openat(dirfd, "uidranges.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+            openat(dirfd, "uidranges.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
                 return tn_err_set(err, errno, "cannot lock %s/uidranges.lock", state_dir);
 
-        /* Current records. */
+        /* The current records, and a copy to rewrite with one more line. */
         _cleanup_free_ char *text = calloc(1, MAX_FILE + 1);
-        if (!text)
+        _cleanup_free_ char *out = malloc(MAX_FILE + 128);
+        if (!text || !out)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         size_t len = 0;
         _cleanup_close_ int fd = openat(dirfd, "uidranges", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-                ssize_t r;
-                while (len < MAX_FILE && (r = read(fd, text + len, MAX_FILE - len)) > 0)
-                        len += (size_t)r;
-        } else if (errno != ENOENT) {
+        if (fd < 0 && errno != ENOENT)
                 return tn_err_set(err, errno, "cannot read %s/uidranges", state_dir);
-        }
-        text[len] = '\0';
-        /* What is rewritten: the records as they are, plus one line. */
-        _cleanup_free_ char *out = malloc(len + 128);
-        if (!out)
-                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (fd >= 0 && read_all(fd, text, MAX_FILE, &len) < 0)
+                return tn_err_set(err, errno, "cannot read %s/uidranges", state_dir);
         memcpy(out, text, len);
 
         _cleanup_free_ struct range *used = NULL;
         size_t n_used = 0;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save)) {
-                char rec_name[64];
-                unsigned long base;
-                if (sscanf(line, "%63s %lu", rec_name, &base) != 2)
-                        return tn_err_setx(err, EBADMSG, "%s/uidranges: malformed line \"%.60s\"",
-                                           state_dir, line);
-                if (strcmp(rec_name, name) == 0) {
-                        *ret_base = (uint32_t)base;
-                        return 0;
-                }
-                struct range *nr = reallocarray(used, n_used + 1, sizeof(*used));
-                if (!nr)
-                        return tn_err_setx(err, ENOMEM, "out of memory");
-                used = nr;
-                used[n_used++] = (struct range){base, UIDRANGE_SIZE};
-        }
+        int r = parse_records(text, name, ret_base, &used, &n_used, err);
+        if (r != 0)
+                return r < 0 ? tn_err_wrap(err, "%s", state_dir) : 0;
 
-        int r = read_subid("/etc/subuid", &used, &n_used);
+        r = read_subid("/etc/subuid", &used, &n_used);
         if (r >= 0)
                 r = read_subid("/etc/subgid", &used, &n_used);
         if (r < 0)
@@ -146,7 +167,8 @@ int uidrange_get(const char *state_dir, const char *name, uint32_t first_base,
                         continue;
                 if (len && out[len - 1] != '\n')
                         out[len++] = '\n';
-                len += (size_t)sprintf(out + len, "%s %llu\n", name, (unsigned long long)base);
+                len +=
+                    (size_t)snprintf(out + len, 100, "%s %llu\n", name, (unsigned long long)base);
                 r = write_atomic(dirfd, "uidranges", out, len);
                 if (r < 0)
                         return tn_err_set(err, -r, "cannot write %s/uidranges", state_dir);
