@@ -64,8 +64,8 @@ static int make_group(const char *path, const char *controller, struct cgroup **
         if (r != 0) {
                 int e = cgroup_get_last_errno();
                 cgroup_free(&cg);
-                return tn_err_setx(err, e ? e : EIO, "cannot create %s cgroup %s: %s",
-                                   controller, path, cgroup_strerror(r));
+                return tn_err_setx(err, e ? e : EIO, "cannot create %s cgroup %s: %s", controller,
+                                   path, cgroup_strerror(r));
         }
         *ret = cg;
         return 0;
@@ -112,14 +112,29 @@ int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn
                 if (!h->path)
                         return tn_err_setx(err, ENOMEM, "out of memory");
 
-                struct cgroup *parent = NULL;
-                r = make_group(h->parent, h->controller, &parent, err);
-                if (r < 0)
-                        return r;
-                cgroup_free(&parent);
-                r = make_group(h->path, h->controller, &h->cg, err);
-                if (r < 0)
-                        return r;
+                /* Another tenantctl may remove the shared parent when its own tenant
+                 * ends, between our creating the parent and the child: retry. */
+                for (int attempt = 0;; attempt++) {
+                        struct cgroup *parent = NULL;
+                        struct tn_err *e = NULL;
+                        r = make_group(h->parent, h->controller, &parent, &e);
+                        if (r >= 0) {
+                                cgroup_free(&parent);
+                                r = make_group(h->path, h->controller, &h->cg, &e);
+                        }
+                        if (r >= 0 || attempt == 5 || r != -ENOENT) {
+                                if (r < 0) {
+                                        if (err && !*err)
+                                                *err = e;
+                                        else
+                                                tn_err_free(e);
+                                        (void)tenant_cgroup_remove(tc, NULL);
+                                        return r;
+                                }
+                                break;
+                        }
+                        tn_err_free(e);
+                }
         }
         if (tc->n == 0)
                 return tn_err_setx(err, ENODEV, "no cgroup hierarchy with cpu, memory or pids");
@@ -151,8 +166,7 @@ int tenant_cgroup_remove(struct tenant_cgroup *tc, struct tn_err **err)
                 if (r != 0 && ret == 0) {
                         int e = cgroup_get_last_errno();
                         ret = tn_err_setx(err, e ? e : EBUSY, "cannot remove %s cgroup %s: %s",
-                                          tc->h[i].controller, tc->h[i].path,
-                                          cgroup_strerror(r));
+                                          tc->h[i].controller, tc->h[i].path, cgroup_strerror(r));
                         continue;
                 }
                 /* The shared OWN/tenantd parent goes too once no tenant is left in it;

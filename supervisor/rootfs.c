@@ -38,8 +38,8 @@
  * hold no secret. Copied (files) or bound read-only (directories). Everything else of
  * the host's /etc stays invisible; see docs/security.md. */
 static const char *const etc_copies[] = {
-        "ld.so.cache", "protocols", "services",    "mime.types", "host.conf",
-        "gai.conf",    "debian_version", "timezone", "ssl/openssl.cnf",
+    "ld.so.cache", "protocols",      "services", "mime.types",      "host.conf",
+    "gai.conf",    "debian_version", "timezone", "ssl/openssl.cnf",
 };
 static const char *const etc_links[] = {"localtime", "os-release"};
 static const char *const etc_trees[] = {"alternatives", "ssl/certs"};
@@ -61,7 +61,7 @@ struct tree {
 struct rootfs_plan {
         const struct manifest *m;
         struct rootfs_ids ids;
-        int image_fd; /* ROOT_PATH: the image, else -1 */
+        int image_fd;       /* ROOT_PATH: the image, else -1 */
         struct tree *trees; /* binds, in mount order (parents first) */
         size_t trees_n;
         struct etc_entry *etc;
@@ -91,9 +91,10 @@ static int clone_host_tree(const char *path, const char *what, uint64_t attr_set
         _cleanup_close_ int fd = openat2_fd(AT_FDCWD, path, O_PATH, RESOLVE_STRICT);
         if (fd < 0) {
                 if (errno == ELOOP || errno == EXDEV)
-                        return tn_err_setx(err, ELOOP,
-                                           "%s %s is or passes through a symbolic link; give the real path",
-                                           what, path);
+                        return tn_err_setx(
+                            err, ELOOP,
+                            "%s %s is or passes through a symbolic link; give the real path", what,
+                            path);
                 return tn_err_set(err, errno, "%s %s", what, path);
         }
         struct stat st;
@@ -113,8 +114,8 @@ static int clone_host_tree(const char *path, const char *what, uint64_t attr_set
                 struct mount_attr with_idmap = attr;
                 with_idmap.attr_set |= MOUNT_ATTR_IDMAP;
                 with_idmap.userns_fd = (uint64_t)userns_fd;
-                idmapped = mount_setattr(tree, "", AT_EMPTY_PATH, &with_idmap,
-                                         sizeof(with_idmap)) == 0;
+                idmapped =
+                    mount_setattr(tree, "", AT_EMPTY_PATH, &with_idmap, sizeof(with_idmap)) == 0;
         }
         if (!idmapped && mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                 int e = errno;
@@ -128,9 +129,8 @@ static int clone_host_tree(const char *path, const char *what, uint64_t attr_set
         return 0;
 }
 
-static int add_tree(struct rootfs_plan *p, const char *target, const char *source,
-                    const char *what, uint64_t attrs, int userns_fd, bool *ret_idmapped,
-                    struct tn_err **err)
+static int add_tree(struct rootfs_plan *p, const char *target, const char *source, const char *what,
+                    uint64_t attrs, int userns_fd, bool *ret_idmapped, struct tn_err **err)
 {
         struct tree *t = reallocarray(p->trees, p->trees_n + 1, sizeof(*t));
         if (!t)
@@ -138,8 +138,8 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
         p->trees = t;
         t = &p->trees[p->trees_n];
         *t = (struct tree){.fd = -1};
-        int r = clone_host_tree(source, what, attrs, userns_fd, &t->fd, &t->is_dir, ret_idmapped,
-                                err);
+        int r =
+            clone_host_tree(source, what, attrs, userns_fd, &t->fd, &t->is_dir, ret_idmapped, err);
         if (r < 0)
                 return r;
         t->target = strdup(target);
@@ -151,8 +151,8 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
         return 0;
 }
 
-static int add_etc(struct rootfs_plan *p, const char *name, char *data, size_t len,
-                   bool is_link, struct tn_err **err)
+static int add_etc(struct rootfs_plan *p, const char *name, char *data, size_t len, bool is_link,
+                   struct tn_err **err)
 {
         struct etc_entry *e = reallocarray(p->etc, p->etc_n + 1, sizeof(*e));
         if (!e) {
@@ -170,7 +170,7 @@ static int add_etc(struct rootfs_plan *p, const char *name, char *data, size_t l
 }
 
 static int add_etc_text(struct rootfs_plan *p, const char *name, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int add_etc_text(struct rootfs_plan *p, const char *name, const char *fmt, ...)
 {
@@ -292,8 +292,8 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
                 struct stat st;
                 if (lstat(source, &st) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                int r = add_tree(p, target, source, "host directory", MOUNT_ATTR_RDONLY, -1, NULL,
-                                 err);
+                int r =
+                    add_tree(p, target, source, "host directory", MOUNT_ATTR_RDONLY, -1, NULL, err);
                 if (r < 0)
                         return r;
         }
@@ -342,8 +342,8 @@ static size_t depth(const char *path)
 }
 
 /* Tells the operator when a read-write bind will not be writable by the service. */
-static void check_ownership(const struct rootfs_plan *p, const struct mount_spec *ms,
-                            bool idmapped, FILE *warn)
+static void check_ownership(const struct rootfs_plan *p, const struct mount_spec *ms, bool idmapped,
+                            FILE *warn)
 {
         struct stat st;
         if (ms->readonly || stat(ms->source, &st) < 0)
@@ -353,12 +353,15 @@ static void check_ownership(const struct rootfs_plan *p, const struct mount_spec
         if (st.st_uid == want_uid || (st.st_mode & S_IWOTH) ||
             (st.st_gid == want_gid && (st.st_mode & S_IWGRP)))
                 return;
+        const char *why = idmapped ? "same ids on disk through an idmapped mount"
+                          : p->ids.uid == 0 || p->ids.gid == 0
+                              ? "a host uid of its own: tenant root is never idmapped, so "
+                                "nothing it writes is owned by the host's root"
+                              : "a host uid of its own because this filesystem cannot idmap";
         fprintf(warn,
                 "%s (mounted rw at %s) is owned by %u:%u, so the service (uid %u in the tenant, "
                 "%s) cannot write it; run: chown %u:%u %s\n",
-                ms->source, ms->target, (unsigned)st.st_uid, (unsigned)st.st_gid, p->ids.uid,
-                idmapped ? "same ids on disk through an idmapped mount"
-                         : "a host uid of its own because this filesystem cannot idmap",
+                ms->source, ms->target, (unsigned)st.st_uid, (unsigned)st.st_gid, p->ids.uid, why,
                 want_uid, want_gid, ms->source);
 }
 
@@ -371,7 +374,8 @@ static int plan_mounts(struct rootfs_plan *p, int idmap_fd, FILE *warn, struct t
                 return tn_err_setx(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < m->mounts_n; i++) {
                 size_t j = i;
-                for (; j > 0 && depth(m->mounts[order[j - 1]].target) > depth(m->mounts[i].target); j--)
+                for (; j > 0 && depth(m->mounts[order[j - 1]].target) > depth(m->mounts[i].target);
+                     j--)
                         order[j] = order[j - 1];
                 order[j] = i;
         }
@@ -381,8 +385,8 @@ static int plan_mounts(struct rootfs_plan *p, int idmap_fd, FILE *warn, struct t
                 p->declared_run |= strcmp(ms->target, "/run") == 0;
                 if (ms->type != MOUNT_BIND)
                         continue;
-                uint64_t attrs = (ms->readonly ? MOUNT_ATTR_RDONLY : 0) |
-                                 (ms->noexec ? MOUNT_ATTR_NOEXEC : 0);
+                uint64_t attrs =
+                    (ms->readonly ? MOUNT_ATTR_RDONLY : 0) | (ms->noexec ? MOUNT_ATTR_NOEXEC : 0);
                 char what[64];
                 snprintf(what, sizeof(what), "mounts[%zu].source", order[k]);
                 bool idmapped = false;
@@ -464,8 +468,8 @@ void rootfs_plan_free(struct rootfs_plan *p)
  * component is created as an empty regular file instead. Returns an O_PATH fd. */
 static int open_target(int rootfd, const char *path, bool want_file, struct tn_err **err)
 {
-        _cleanup_close_ int dir = openat2_fd(rootfd, "/", O_PATH | O_DIRECTORY,
-                                             RESOLVE_IN_ROOT | RESOLVE_STRICT);
+        _cleanup_close_ int dir =
+            openat2_fd(rootfd, "/", O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_STRICT);
         if (dir < 0)
                 return tn_err_set(err, errno, "cannot open the new root");
         const char *p = path;
@@ -487,24 +491,29 @@ static int open_target(int rootfd, const char *path, bool want_file, struct tn_e
                 if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         if (errno != ENOENT)
                                 return tn_err_set(err, errno, "mount target %s", path);
-                        int r = last && want_file
-                                        ? openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)
-                                        : mkdirat(dir, name, 0755);
+                        int r =
+                            last && want_file
+                                ? openat(dir, name,
+                                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)
+                                : mkdirat(dir, name, 0755);
                         if (r < 0)
                                 return tn_err_set(err, errno, "cannot create mount point %s", path);
                         if (last && want_file)
                                 close(r);
                 } else if (S_ISLNK(st.st_mode)) {
                         return tn_err_setx(err, ELOOP,
-                                           "mount target %s: \"%s\" in the tenant's root is a symbolic link; refused",
+                                           "mount target %s: \"%s\" in the tenant's root is a "
+                                           "symbolic link; refused",
                                            path, name);
                 } else if (!last && !S_ISDIR(st.st_mode)) {
-                        return tn_err_setx(err, ENOTDIR, "mount target %s: \"%s\" is not a directory",
-                                           path, name);
+                        return tn_err_setx(
+                            err, ENOTDIR, "mount target %s: \"%s\" is not a directory", path, name);
                 } else if (last && (want_file ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))) {
                         return tn_err_setx(err, EINVAL,
-                                           "mount target %s exists in the tenant's root as a %s, the source is a %s",
-                                           path, S_ISDIR(st.st_mode) ? "directory" : "non-directory",
+                                           "mount target %s exists in the tenant's root as a %s, "
+                                           "the source is a %s",
+                                           path,
+                                           S_ISDIR(st.st_mode) ? "directory" : "non-directory",
                                            want_file ? "file" : "directory");
                 }
                 int next = openat2_fd(dir, name, O_PATH | (last && want_file ? 0 : O_DIRECTORY),
@@ -539,8 +548,8 @@ static int attach_new_fs(int rootfd, const char *target, const char *type,
                 return tn_err_set(err, errno, "fsopen %s for %s", type, target);
         for (size_t i = 0; options && options[i]; i += 2) {
                 int r = options[i + 1]
-                                ? fsconfig(fs, FSCONFIG_SET_STRING, options[i], options[i + 1], 0)
-                                : fsconfig(fs, FSCONFIG_SET_FLAG, options[i], NULL, 0);
+                            ? fsconfig(fs, FSCONFIG_SET_STRING, options[i], options[i + 1], 0)
+                            : fsconfig(fs, FSCONFIG_SET_FLAG, options[i], NULL, 0);
                 if (r < 0)
                         return tn_err_set(err, errno, "%s option %s for %s", type, options[i],
                                           target);
@@ -556,7 +565,7 @@ static int attach_new_fs(int rootfd, const char *target, const char *type,
 static int write_file_at(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
 {
         _cleanup_close_ int fd =
-                openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
         for (size_t off = 0; off < len;) {
@@ -593,9 +602,9 @@ static int build_etc(const struct rootfs_plan *p, int rootfd, struct tn_err **er
 static int build_proc(int rootfd, struct tn_err **err)
 {
         static const char *const masked_files[] = {
-                "kcore",       "keys",      "key-users",   "latency_stats", "timer_list",
-                "sched_debug", "kpagecount", "kpageflags", "kpagecgroup",   "kmsg",
-                "sysrq-trigger",
+            "kcore",       "keys",        "key-users",     "latency_stats",
+            "timer_list",  "sched_debug", "kpagecount",    "kpageflags",
+            "kpagecgroup", "kmsg",        "sysrq-trigger",
         };
         static const char *const masked_dirs[] = {"acpi", "asound", "scsi", "firmware", "driver"};
         static const char *const readonly_dirs[] = {"sys", "bus", "fs", "irq"};
@@ -611,26 +620,30 @@ static int build_proc(int rootfd, struct tn_err **err)
                                                      RESOLVE_IN_ROOT | RESOLVE_STRICT);
                 if (src < 0)
                         continue;
-                _cleanup_close_ int tree = open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE |
-                                                                      OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                _cleanup_close_ int tree = open_tree(
+                    src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
                 struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                                                     MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-                if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro,
-                                              sizeof(ro)) < 0 ||
-                    move_mount(tree, "", src, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                if (tree < 0 ||
+                    mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof(ro)) < 0 ||
+                    move_mount(tree, "", src, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                         return tn_err_set(err, errno, "cannot make %s read-only", path);
         }
         for (size_t i = 0; i < ARRAY_SIZE(masked_files); i++) {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%s", masked_files[i]);
-                _cleanup_close_ int target = openat2_fd(rootfd, path, O_PATH,
-                                                        RESOLVE_IN_ROOT | RESOLVE_STRICT);
+                _cleanup_close_ int target =
+                    openat2_fd(rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_STRICT);
                 if (target < 0)
                         continue; /* this kernel has no such file */
-                _cleanup_close_ int null = open_tree(AT_FDCWD, "/dev/null",
-                                                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                if (null < 0 || move_mount(null, "", target, "",
-                                           MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                _cleanup_close_ int null =
+                    open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                      MOUNT_ATTR_NOEXEC};
+                if (null < 0 || mount_setattr(null, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+                    move_mount(null, "", target, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                         return tn_err_set(err, errno, "cannot mask %s", path);
         }
         for (size_t i = 0; i < ARRAY_SIZE(masked_dirs); i++) {
@@ -643,7 +656,7 @@ static int build_proc(int rootfd, struct tn_err **err)
                 static const char *const opts[] = {"size", "0", "mode", "0555", NULL};
                 r = attach_new_fs(rootfd, path, "tmpfs", opts,
                                   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                          MOUNT_ATTR_NOEXEC,
+                                      MOUNT_ATTR_NOEXEC,
                                   err);
                 if (r < 0)
                         return r;
@@ -659,11 +672,11 @@ static int build_dev(const struct rootfs_plan *p, int rootfd, struct tn_err **er
                 const char *name;
                 unsigned major, minor;
         } nodes[] = {
-                {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
-                {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+            {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+            {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
         };
-        static const char *const dev_opts[] = {"size", "64k", "mode", "0755", "nr_inodes", "64",
-                                               NULL};
+        static const char *const dev_opts[] = {"size",      "64k", "mode", "0755",
+                                               "nr_inodes", "64",  NULL};
         int r = attach_new_fs(rootfd, "/dev", "tmpfs", dev_opts,
                               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
@@ -680,9 +693,9 @@ static int build_dev(const struct rootfs_plan *p, int rootfd, struct tn_err **er
                     fchmodat(dev, nodes[i].name, 0666, 0) < 0)
                         return tn_err_set(err, errno, "cannot create /dev/%s", nodes[i].name);
         static const char *const links[][2] = {
-                {"ptmx", "pts/ptmx"},        {"fd", "/proc/self/fd"},
-                {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-                {"stderr", "/proc/self/fd/2"},
+            {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
+            {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
+            {"stderr", "/proc/self/fd/2"},
         };
         for (size_t i = 0; i < ARRAY_SIZE(links); i++)
                 if (symlinkat(links[i][1], dev, links[i][0]) < 0)
@@ -692,8 +705,8 @@ static int build_dev(const struct rootfs_plan *p, int rootfd, struct tn_err **er
          * as the tenant sees it (id 5 in its namespace). */
         char gid[16];
         snprintf(gid, sizeof(gid), "%u", p->ids.base + 5);
-        const char *pts_opts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620",
-                                  "gid", gid, NULL};
+        const char *pts_opts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
+                                  "0620",        "gid", gid,        NULL};
         r = attach_new_fs(rootfd, "/dev/pts", "devpts", pts_opts,
                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
@@ -717,11 +730,11 @@ static int build_tmpfs_mounts(const struct rootfs_plan *p, int rootfd, struct tn
                         return r;
         }
         if (m->root.kind == ROOT_HOST_SYSTEM && !p->declared_run) {
-                const char *opts[] = {"size", "16m", "mode", "0755", "uid", owner_uid,
-                                      "gid",  owner_gid, NULL};
-                int r = attach_new_fs(rootfd, "/run", "tmpfs", opts,
-                                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                                      err);
+                const char *opts[] = {"size",    "16m", "mode",    "0755", "uid",
+                                      owner_uid, "gid", owner_gid, NULL};
+                int r =
+                    attach_new_fs(rootfd, "/run", "tmpfs", opts,
+                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
                 if (r < 0)
                         return r;
         }
@@ -775,8 +788,8 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
 
         /* 2. The base: a fresh tmpfs (host-system) or the image, at a staging place in
          *    this private namespace. */
-        static const char *const base_opts[] = {"size", "32m", "mode", "0755", "nr_inodes",
-                                                "4096", NULL};
+        static const char *const base_opts[] = {"size",      "32m",  "mode", "0755",
+                                                "nr_inodes", "4096", NULL};
         const char *staging = "/tmp";
         if (p->image_fd >= 0) {
                 if (move_mount(p->image_fd, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -784,12 +797,13 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
         } else {
                 _cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
                 for (size_t i = 0; fs >= 0 && base_opts[i]; i += 2)
-                        if (fsconfig(fs, FSCONFIG_SET_STRING, base_opts[i], base_opts[i + 1], 0) < 0)
+                        if (fsconfig(fs, FSCONFIG_SET_STRING, base_opts[i], base_opts[i + 1], 0) <
+                            0)
                                 return tn_err_set(err, errno, "root tmpfs option %s", base_opts[i]);
                 if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                         return tn_err_set(err, errno, "cannot create the root tmpfs");
-                _cleanup_close_ int mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-                                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+                _cleanup_close_ int mnt =
+                    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
                 if (mnt < 0 || move_mount(mnt, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                         return tn_err_set(err, errno, "cannot mount the root tmpfs");
         }
@@ -805,7 +819,8 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
                         return tn_err_set(err, errno, "cannot open the new root");
                 for (size_t i = 0; i < p->links_n; i++)
                         if (symlinkat(p->links[i].target, dir, p->links[i].name) < 0)
-                                return tn_err_set(err, errno, "cannot create /%s", p->links[i].name);
+                                return tn_err_set(err, errno, "cannot create /%s",
+                                                  p->links[i].name);
                 r = build_etc(p, rootfd, err);
                 if (r < 0)
                         return r;

@@ -78,8 +78,7 @@ static int write_map(pid_t pid, const char *file, const char *map, struct tn_err
 /* A user namespace with the given uid and gid maps, returned as an fd. A child
  * creates it and waits while the supervisor writes the maps (as root, so any host ids
  * may be mapped) and opens it; then the child exits and the fd keeps it alive. */
-static int userns_make(const char *uid_map, const char *gid_map, int *ret_fd,
-                       struct tn_err **err)
+static int userns_make(const char *uid_map, const char *gid_map, int *ret_fd, struct tn_err **err)
 {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
@@ -140,7 +139,7 @@ struct child_ctx {
         const struct rootfs_plan *plan;
         uint32_t base;
         int userns_fd;
-        int go_fd;  /* read end: the supervisor's go-ahead */
+        int go_fd;  /* read end: the supervisor's go-ahead; EOF later means it died */
         int err_fd; /* write end: error text back to the supervisor */
 };
 
@@ -190,7 +189,8 @@ static char **build_env(const struct manifest *m)
                         return NULL;
         }
         if (!have_path)
-                envp[k++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                envp[k++] =
+                    strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         if (!have_home)
                 envp[k++] = strdup(m->uid == 0 ? "HOME=/root" : "HOME=/");
         return envp;
@@ -281,7 +281,6 @@ static _Noreturn void run_init(struct child_ctx *c)
         char go;
         if (read(c->go_fd, &go, 1) != 1)
                 _exit(127); /* the supervisor gave up on us */
-        close(c->go_fd);
 
         /* Step 6 */
         if (unshare(CLONE_NEWCGROUP) < 0) {
@@ -316,12 +315,17 @@ static _Noreturn void run_init(struct child_ctx *c)
         if (service == 0)
                 run_service(c);
         forward_to = service;
-        close(c->err_fd);
+        /* Init keeps one descriptor, the lifeline: whatever else the supervisor had open
+         * when it cloned us (other tenants' descriptors, prepared mounts, namespaces)
+         * must not stay reachable from inside this tenant. */
+        if (c->go_fd > 3)
+                close_range(3, (unsigned)c->go_fd - 1, 0);
+        close_range((unsigned)c->go_fd + 1, ~0U, 0);
 
         struct sigaction sa = {.sa_handler = forward_signal};
         sigemptyset(&sa.sa_mask);
-        static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-                                        SIGWINCH, SIGCONT};
+        static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,   SIGQUIT,
+                                        SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
         for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
                 sigaction(forwarded[i], &sa, NULL);
 
@@ -331,6 +335,16 @@ static _Noreturn void run_init(struct child_ctx *c)
                 kill(service, SIGKILL);
                 _exit(127);
         }
+        /* Changing uid cleared the parent-death signal: set it again, then look at the
+         * supervisor's end of the go pipe, which it holds open for the tenant's life. If
+         * it is gone already, it died before the signal was armed. */
+        if (cfg->die_with_parent) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                struct pollfd lifeline = {.fd = c->go_fd, .events = POLLIN};
+                if (poll(&lifeline, 1, 0) > 0 && (lifeline.revents & (POLLHUP | POLLERR)))
+                        _exit(128 + SIGKILL);
+        }
+        close(c->go_fd);
         /* Whatever the caller had blocked, init must receive what it forwards. */
         sigset_t none;
         sigemptyset(&none);
@@ -346,6 +360,8 @@ static void sandbox_free(struct sandbox *sb)
                 return;
         if (sb->pidfd >= 0)
                 close(sb->pidfd);
+        if (sb->lifeline >= 0)
+                close(sb->lifeline);
         tenant_cgroup_free(sb->cgroup);
         free(sb);
 }
@@ -387,6 +403,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         if (!sb)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         sb->pidfd = -1;
+        sb->lifeline = -1;
         sb->id_base = base;
         r = tenant_cgroup_create(m->name, &sb->cgroup, err);
         if (r < 0) {
@@ -409,13 +426,17 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone,
                                    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-                                           CLONE_NEWNET | CLONE_PIDFD | SIGCHLD,
+                                       CLONE_NEWNET | CLONE_PIDFD | SIGCHLD,
                                    NULL, &pidfd, NULL, 0);
         if (pid == 0) {
                 close(go[1]);
                 close(errp[0]);
-                struct child_ctx c = {.cfg = cfg, .plan = plan, .base = base,
-                                      .userns_fd = userns, .go_fd = go[0], .err_fd = errp[1]};
+                struct child_ctx c = {.cfg = cfg,
+                                      .plan = plan,
+                                      .base = base,
+                                      .userns_fd = userns,
+                                      .go_fd = go[0],
+                                      .err_fd = errp[1]};
                 run_init(&c);
         }
         close(go[0]);
@@ -433,7 +454,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         r = tenant_cgroup_attach(sb->cgroup, pid, err);
         if (r >= 0 && write(go[1], "g", 1) != 1)
                 r = tn_err_set(err, errno, "cannot start the tenant");
-        close(go[1]);
+        sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
 
         /* Until the service is exec'd, the pipe says what went wrong. */
         char msg[ERRMSG_MAX + 1];

@@ -18,18 +18,19 @@ struct policy_bpf;
 
 struct sandbox_config {
         const struct manifest *m;
-        char **argv;                   /* what to execute: m->exec or an override */
-        const char *state_dir;         /* where uid ranges are recorded */
-        uint32_t uid_base;             /* first host id handed out to tenants */
-        const struct policy_bpf *bpf;  /* the compiled seccomp filter */
-        const int *caps;               /* capabilities granted, resolved */
+        char **argv;                  /* what to execute: m->exec or an override */
+        const char *state_dir;        /* where uid ranges are recorded */
+        uint32_t uid_base;            /* first host id handed out to tenants */
+        const struct policy_bpf *bpf; /* the compiled seccomp filter */
+        const int *caps;              /* capabilities granted, resolved */
         size_t caps_n;
-        bool die_with_parent;          /* SIGKILL the tenant if the caller dies */
+        bool die_with_parent; /* SIGKILL the tenant if the caller dies */
 };
 
 struct sandbox {
-        pid_t pid;   /* the tenant's init, as the host sees it */
-        int pidfd;   /* for poll(): readable when the init has exited */
+        pid_t pid;    /* the tenant's init, as the host sees it */
+        int pidfd;    /* for poll(): readable when the init has exited */
+        int lifeline; /* write end the tenant's init watches (die_with_parent) */
         uint32_t id_base;
         struct tenant_cgroup *cgroup;
 };

@@ -1,16 +1,19 @@
 /* payload.c — a small static program the integration and security tests run inside
  * tenants (like crun's tests/init.c). One mode per run:
  *
- *   payload true | exit N | sleep SECONDS | env | caps | fds | id | hostname
+ *   payload true | exit N | sleep SECONDS | nointr SECONDS | env | caps | fds | id | hostname
  *   payload memhog MB | forkbomb | cpuburn SECONDS
- *   payload open PATH | ls PATH | write PATH | mkdir PATH | mknod PATH
+ *   payload open PATH | cat PATH | ls PATH | write PATH | mkdir PATH | mknod PATH
  *   payload connect HOST PORT | unix PATH | abstract NAME | packet
- *   payload kill PID | ptrace PID | tiocsti | sysctl PATH VALUE
+ *   payload kill PID | ptrace PID | tty | tiocsti | sysctl PATH VALUE
  *   payload syscall NAME       (an attack by name; see attacks[] below)
  *
  * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
  * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
- * the process with SIGSYS, which `tenantctl run` reports as status 159. */
+ * the process with SIGSYS, which `tenantctl run` reports as status 159.
+ *
+ * nointr ignores SIGINT while it sleeps (for tests of repeated interrupts); cat prints
+ * a whole file (up to 1 MiB); tty says whether standard input is a terminal. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -131,6 +134,27 @@ static int mode_open(const char *path)
         return 0;
 }
 
+static int mode_cat(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return result(-1, path);
+        static char buf[1 << 20];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+                if (n < 0) {
+                        close(fd);
+                        return result(-1, path);
+                }
+                if (n == 0 || (len += (size_t)n) == sizeof(buf))
+                        break;
+        }
+        close(fd);
+        fwrite(buf, 1, len, stdout);
+        return 0;
+}
+
 static int mode_write(const char *path)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -222,6 +246,8 @@ static long attack(const char *name)
                 return syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0);
         if (!strcmp(name, "mount"))
                 return mount("none", "/tmp", "tmpfs", 0, NULL);
+        if (!strcmp(name, "mount-cgroup"))
+                return mount("cgroup", "/tmp", "cgroup", 0, "none,name=payload");
         if (!strcmp(name, "umount"))
                 return umount2("/proc", MNT_DETACH);
         if (!strcmp(name, "pivot_root"))
@@ -276,6 +302,11 @@ int main(int argc, char **argv)
                 sleep((unsigned)atoi(a));
                 return 0;
         }
+        if (!strcmp(mode, "nointr") && a) {
+                signal(SIGINT, SIG_IGN);
+                sleep((unsigned)atoi(a));
+                return 0;
+        }
         if (!strcmp(mode, "env")) {
                 for (char **e = environ; *e; e++)
                         puts(*e);
@@ -303,6 +334,8 @@ int main(int argc, char **argv)
                 return mode_cpuburn(atof(a));
         if (!strcmp(mode, "open") && a)
                 return mode_open(a);
+        if (!strcmp(mode, "cat") && a)
+                return mode_cat(a);
         if (!strcmp(mode, "ls") && a)
                 return mode_ls(a);
         if (!strcmp(mode, "write") && a)
@@ -324,6 +357,10 @@ int main(int argc, char **argv)
                 return result(kill(atoi(a), 0), a);
         if (!strcmp(mode, "ptrace") && a)
                 return result(ptrace(PTRACE_ATTACH, atoi(a), NULL, NULL), a);
+        if (!strcmp(mode, "tty")) {
+                errno = ENOTTY;
+                return result(isatty(0) ? 0 : -1, "stdin is a terminal");
+        }
         if (!strcmp(mode, "tiocsti")) {
                 char c = '#';
                 return result(ioctl(0, TIOCSTI, &c), "TIOCSTI");

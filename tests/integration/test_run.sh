@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# test_run.sh — `tenantctl run` as an operator uses it: exit statuses, signals, the
+# command override, refusals and their messages, the ownership warning, quotas,
+# capabilities, and that every run cleans up its cgroups and processes.
+#
+# Needs root, user namespaces and cgroups; otherwise it says loudly why it skips.
+set -u
+ctl=${TENANTCTL:?TENANTCTL is not set (run through tests/run-tests)}
+BUILD=${BUILD:-build}
+payload_bin=$BUILD/tests/payload
+export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1))
+	echo "not ok $n - $1"
+	echo "#   rc=${rc:-} out=$(head -c 600 <<<"${out:-}" | tr '\n' '|')"
+	echo "#   err=$(head -c 600 <<<"${err:-}" | tr '\n' '|')"
+}
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+skip_all() {
+	echo "ok 1 # SKIP $1"
+	echo "1..1"
+	exit 0
+}
+
+[[ $(id -u) -eq 0 ]] || skip_all "NOT ROOT: tenantctl run needs root (namespaces, cgroups); nothing was tested"
+unshare --user --map-root-user true 2>/dev/null ||
+	skip_all "USER NAMESPACES UNAVAILABLE (unshare --user failed): the sandbox cannot run here; nothing was tested"
+grep -qE ' - cgroup2? ' /proc/self/mountinfo ||
+	skip_all "NO CGROUP HIERARCHY MOUNTED: tenant quotas cannot be created; nothing was tested"
+if [[ ! -x $payload_bin ]]; then
+	echo "not ok 1 - $payload_bin is missing: run make $payload_bin (or make check)"
+	echo "1..1"
+	exit 1
+fi
+
+tmp=$(mktemp -d /tmp/tenantd-run.XXXXXX)
+state=$tmp/state
+tenants=()
+bg=()
+
+# The cgroup directories a tenant NAME gets (see supervisor/cgroup.c): OWN/tenantd/NAME
+# in each hierarchy holding cpu, cpuacct, memory or pids, and in the v2 hierarchy.
+cg_paths() {
+	local c mnt own
+	for c in cpu cpuacct memory pids; do
+		mnt=$(awk -v c="$c" '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+			if ($(i + 1) != "cgroup") next; k = split($(i + 3), o, ",");
+			for (j = 1; j <= k; j++) if (o[j] == c) { print $5; exit } }' /proc/self/mountinfo)
+		own=$(awk -F: -v c="$c" '{ k = split($2, o, ","); for (j = 1; j <= k; j++)
+			if (o[j] == c) { print $3; exit } }' /proc/self/cgroup)
+		[[ -n $mnt && -n $own ]] && echo "$mnt${own%/}/tenantd/$1"
+	done
+	mnt=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+		if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+	own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	[[ -n $mnt ]] && echo "$mnt${own%/}/tenantd/$1"
+}
+cg_purge() {
+	local d p i
+	for d in $(cg_paths "$1"); do
+		for i in $(seq 50); do
+			[[ -d $d ]] || break
+			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+			rmdir "$d" 2>/dev/null && break
+			sleep 0.1
+		done
+	done
+}
+cleanup() {
+	local p t m
+	for p in "${bg[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
+	for t in "${tenants[@]}"; do cg_purge "$t"; done
+	for m in $(awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	if awk -v t="$tmp" 'index($5, t) == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+		echo "# NOT removing $tmp: something is still mounted under it" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# cgroups_gone NAME: true when no cgroup of the tenant is left
+cgroups_gone() {
+	local d
+	for d in $(cg_paths "$1"); do
+		[[ -d $d ]] && { echo "# left: $d"; return 1; }
+	done
+	return 0
+}
+
+# run MANIFEST [ARGS...]: `tenantctl run MANIFEST ARGS`; sets rc, out, err
+run() {
+	local m=$1
+	shift
+	timeout -k 5 30 "$ctl" run --state "$state" "$m" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+
+# find_service CTLPID: sets init_pid and svc_pid once the tenant's service runs the payload
+find_service() {
+	local i
+	init_pid="" svc_pid=""
+	for i in $(seq 200); do
+		init_pid=$(pgrep -P "$1" | head -1)
+		[[ -n $init_pid ]] && svc_pid=$(pgrep -P "$init_pid" | head -1)
+		if [[ -n $svc_pid ]] && tr '\0' ' ' <"/proc/$svc_pid/cmdline" 2>/dev/null | grep -q '^/payload/payload '; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+# wait_gone PID...: true once none of the pids exists (at most ~5 s)
+wait_gone() {
+	local i p alive
+	for i in $(seq 100); do
+		alive=0
+		for p in "$@"; do [[ -n $p ]] && kill -0 "$p" 2>/dev/null && alive=1; done
+		[[ $alive -eq 0 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+mkdir -p "$tmp/bin" "$tmp/pub" "$state"
+chmod 0755 "$tmp" "$tmp/pub"
+cp "$payload_bin" "$tmp/bin/payload"
+chmod 0755 "$tmp/bin" "$tmp/bin/payload"
+
+T=trun-$$
+tenants=("$T" "$T-r" "$T-nb")
+# manifest FILE NAME USER EXEC-JSON [EXTRA-JSON]: a tenant with the payload at /payload
+manifest() {
+	cat >"$1" <<EOF
+{ "name": "$2", "user": "$3", "exec": $4,
+  "mounts": [ { "source": "$tmp/bin", "target": "/payload" }${6:-} ]${5:+, $5} }
+EOF
+}
+manifest "$tmp/m.json" "$T" 1000:1000 '["/payload/payload", "exit", "3"]'
+
+# ---- exit status ----
+run "$tmp/m.json" -- /payload/payload exit 7
+check "exit status passthrough: payload exit 7 -> 7" '[[ $rc -eq 7 && -z $err ]]'
+check "after the run: no cgroup of the tenant is left" 'cgroups_gone "$T"'
+run "$tmp/m.json" -- /payload/payload exit 0
+check "exit status passthrough: payload exit 0 -> 0" '[[ $rc -eq 0 ]]'
+run "$tmp/m.json"
+check "without an override, the manifest's exec runs (exit 3)" '[[ $rc -eq 3 ]]'
+run "$tmp/m.json" -- /payload/payload exit 5
+check "CMD after -- overrides the manifest's exec (exit 5)" '[[ $rc -eq 5 ]]'
+run "$tmp/m.json" -- /payload/payload id
+check "the override's arguments reach the program" '[[ $rc -eq 0 && $out == "uid=1000 gid=1000 euid=1000" ]]'
+run "$tmp/m.json" -- payload/payload true
+check "a relative override command is refused: exit 2 with the reason" \
+	'[[ $rc -eq 2 && $err == *"payload/payload: the command must be an absolute path inside the tenant"* ]]'
+run "$tmp/m.json" -- /payload/nonexistent
+check "an override that does not exist: exit 1, naming it" \
+	'[[ $rc -eq 1 && $err == *"cannot execute /payload/nonexistent"* ]]'
+check "after a failed start: no cgroup is left" 'cgroups_gone "$T"'
+
+# ---- signals ----
+# bg_run MANIFEST ARGS...: tenantctl in the background; sets ctl_pid, init_pid, svc_pid
+bg_run() {
+	local m=$1
+	shift
+	"$ctl" run --state "$state" "$m" -- /payload/payload "$@" >"$tmp/bg.out" 2>"$tmp/bg.err" &
+	ctl_pid=$!
+	bg+=("$ctl_pid")
+	find_service "$ctl_pid"
+}
+if bg_run "$tmp/m.json" sleep 30; then
+	start=$SECONDS
+	kill -TERM "$ctl_pid"
+	wait "$ctl_pid"
+	rc=$?
+	check "SIGTERM to tenantctl is forwarded: payload sleep 30 ends with 143" \
+		'[[ $rc -eq 143 && $((SECONDS - start)) -lt 10 ]]'
+	check "after SIGTERM: no tenant process is left (host pids $init_pid $svc_pid)" \
+		'wait_gone "$init_pid" "$svc_pid"'
+	check "after SIGTERM: no cgroup is left" 'cgroups_gone "$T"'
+else
+	fail "could not start a background tenant (SIGTERM)"
+fi
+if bg_run "$tmp/m.json" sleep 30; then
+	kill -INT "$ctl_pid"
+	wait "$ctl_pid"
+	rc=$?
+	check "one SIGINT is forwarded: payload sleep 30 ends with 130" '[[ $rc -eq 130 ]]'
+	check "after SIGINT: no tenant process, no cgroup left" \
+		'wait_gone "$init_pid" "$svc_pid" && cgroups_gone "$T"'
+else
+	fail "could not start a background tenant (SIGINT)"
+fi
+if bg_run "$tmp/m.json" nointr 30; then
+	kill -INT "$ctl_pid"
+	sleep 0.3
+	kill -INT "$ctl_pid"
+	sleep 0.3
+	check "a service that ignores SIGINT survives two interrupts" \
+		'kill -0 "$svc_pid" 2>/dev/null && kill -0 "$ctl_pid" 2>/dev/null'
+	kill -INT "$ctl_pid"
+	wait "$ctl_pid"
+	rc=$?
+	err=$(cat "$tmp/bg.err")
+	check "the third SIGINT kills the tenant (137) and says so" \
+		'[[ $rc -eq 137 && $err == *"third interrupt: killing the tenant"* ]]'
+	check "after the third SIGINT: no tenant process, no cgroup left" \
+		'wait_gone "$init_pid" "$svc_pid" && cgroups_gone "$T"'
+else
+	fail "could not start a background tenant (SIGINT x3)"
+fi
+if bg_run "$tmp/m.json" sleep 30; then
+	kill -KILL "$ctl_pid"
+	wait "$ctl_pid" 2>/dev/null
+	wait_gone "$init_pid" "$svc_pid"
+	rc="" err="" out=$(ps -o pid=,ppid=,uid=,args= -p "$init_pid,$svc_pid" 2>/dev/null)
+	check "when tenantctl itself is killed, the tenant dies with it (host pids $init_pid $svc_pid)" \
+		'wait_gone "$init_pid" "$svc_pid"'
+	cg_purge "$T" # tenantctl had no chance to remove them: that is expected after SIGKILL
+else
+	fail "could not start a background tenant (SIGKILL of tenantctl)"
+fi
+
+# ---- refusals ----
+cat >"$tmp/bad.json" <<'EOF'
+{
+  "name": "bad",
+  "exec": ["/payload/payload", "true"],
+  "memroy": { "max": "64M" }
+}
+EOF
+run "$tmp/bad.json"
+check "an invalid manifest: exit 2 with FILE:LINE:COLUMN: KEY: message" \
+	'[[ $rc -eq 2 && $err == *"$tmp/bad.json:4:3: memroy: unknown key; did you mean \"memory\"?"* ]]'
+printf '{ "name": "%s-vm", "isolation": "microvm", "exec": ["/bin/true"] }\n' "$T" >"$tmp/vm.json"
+run "$tmp/vm.json"
+check "a microvm manifest: exit 1, clearly not implemented yet" \
+	'[[ $rc -eq 1 && $err == *"isolation \"microvm\" cannot run yet: only the sandbox backend exists"* ]]'
+manifest "$tmp/missing.json" "$T" 1000:1000 '["/payload/payload", "true"]' "" \
+	", { \"source\": \"$tmp/does-not-exist\", \"target\": \"/data\" }"
+run "$tmp/missing.json"
+check "a missing bind source: exit 1, naming mounts[1].source and the path" \
+	'[[ $rc -eq 1 && $err == *"mounts[1].source $tmp/does-not-exist: No such file or directory"* ]]'
+check "after the refused start: no cgroup is left" 'cgroups_gone "$T"'
+timeout 10 "$ctl" run >"$tmp/out" 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+check "no manifest: usage, exit 2" '[[ $rc -eq 2 && $err == *"usage: tenantctl run"* ]]'
+
+cp "$tmp/m.json" "$tmp/pub/m.json"
+chmod 0644 "$tmp/pub/m.json"
+if command -v setpriv >/dev/null; then
+	timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$ctl" run --state "$tmp/pub/state" "$tmp/pub/m.json" >"$tmp/out" 2>"$tmp/err"
+	rc=$? err=$(cat "$tmp/err")
+	check "not root: exit 1 with the explanation" \
+		'[[ $rc -eq 1 && $err == *"tenantctl run needs root: it creates namespaces and cgroups"* ]]'
+	check "not root: nothing was created (no state dir, no cgroup)" \
+		'[[ ! -e $tmp/pub/state ]] && cgroups_gone "$T"'
+else
+	n=$((n + 1)); echo "ok $n # SKIP setpriv (util-linux) is missing: the not-root refusal is NOT TESTED"
+	n=$((n + 1)); echo "ok $n # SKIP setpriv (util-linux) is missing: the not-root refusal is NOT TESTED"
+fi
+
+# ---- the ownership warning for a rw mount the service cannot write ----
+mkdir -p "$tmp/data"
+chown 0:0 "$tmp/data"
+chmod 0755 "$tmp/data"
+manifest "$tmp/own.json" "$T" 1000:1000 '["/payload/payload", "write", "/data/f"]' "" \
+	", { \"source\": \"$tmp/data\", \"target\": \"/data\", \"mode\": \"rw\" }"
+run "$tmp/own.json"
+check "rw mount owned by root, service uid 1000: warning with the exact chown command" \
+	'[[ $err == *"warning: $tmp/data (mounted rw at /data) is owned by 0:0"*"run: chown 1000:1000 $tmp/data"* ]]'
+check "the tenant still starts, and indeed cannot write there (EACCES)" \
+	'[[ $rc -eq 1 && $out == "fail EACCES /data/f" ]]'
+chown 1000:1000 "$tmp/data"
+run "$tmp/own.json"
+check "after that chown: no warning, the write succeeds" \
+	'[[ $rc -eq 0 && $out == "ok /data/f" && $err != *warning* && $(stat -c %u:%g "$tmp/data/f") == 1000:1000 ]]'
+manifest "$tmp/own-r.json" "$T-r" 0:0 '["/payload/payload", "write", "/data/g"]' "" \
+	", { \"source\": \"$tmp/data\", \"target\": \"/data\", \"mode\": \"rw\" }"
+run "$tmp/own-r.json"
+rbase=$(awk -v t="$T-r" '$1 == t { print $2 }' "$state/uidranges")
+check "a root tenant: the warning names its own host ids (chown $rbase:$rbase)" \
+	'[[ -n $rbase && $err == *"run: chown $rbase:$rbase $tmp/data"* && $rc -eq 1 && $out == "fail EACCES /data/g" ]]'
+chown "$rbase:$rbase" "$tmp/data"
+run "$tmp/own-r.json"
+check "after that chown the root tenant writes, files owned by host uid $rbase" \
+	'[[ $rc -eq 0 && $err != *warning* && $(stat -c %u:%g "$tmp/data/g") == "$rbase:$rbase" ]]'
+check "after the root tenant's runs: no cgroup is left" 'cgroups_gone "$T-r"'
+
+# ---- quotas: a fork bomb ----
+manifest "$tmp/fb.json" "$T" 1000:1000 '["/payload/payload", "forkbomb"]' '"pids": { "max": 64 }'
+"$ctl" run --state "$state" "$tmp/fb.json" >"$tmp/fb.out" 2>"$tmp/fb.err" &
+fb=$!
+bg+=("$fb")
+start=$(date +%s%N)
+for i in $(seq 20); do /bin/true; done
+host_ms=$((($(date +%s%N) - start) / 1000000))
+wait "$fb"
+rc=$?
+out=$(cat "$tmp/fb.out") err=$(cat "$tmp/fb.err")
+forks=$(sed -n 's/^fail EAGAIN after \([0-9]*\) forks$/\1/p' <<<"$out")
+check "forkbomb with pids.max 64: fork fails with EAGAIN before 64 processes" \
+	'[[ -n $forks && $forks -lt 64 && $forks -gt 0 ]]'
+check "forkbomb: the payload then kills its process group (137)" '[[ $rc -eq 137 ]]'
+check "the host stayed responsive (20 host processes in ${host_ms} ms during the bomb)" \
+	'[[ $host_ms -lt 5000 ]] && timeout 5 /bin/true'
+check "after the fork bomb: no cgroup is left" 'cgroups_gone "$T"'
+
+# ---- capabilities ----
+run "$tmp/own-r.json" -- /payload/payload caps
+capline() { awk -v k="$1:" '$1 == k { print $2 }' <<<"$out"; }
+check "user 0:0: no capability (CapEff, CapPrm, CapBnd, CapAmb, CapInh all 0)" \
+	'[[ $rc -eq 0 && $(capline CapEff)$(capline CapPrm)$(capline CapBnd)$(capline CapAmb)$(capline CapInh) == $(printf "%016d" 0 0 0 0 0) ]]'
+manifest "$tmp/nb.json" "$T-nb" 1000:1000 '["/payload/payload", "caps"]' \
+	'"policy": { "capabilities": ["@net-bind"] }'
+run "$tmp/nb.json"
+check "@net-bind: exactly CAP_NET_BIND_SERVICE (0x400) in CapEff and CapAmb" \
+	'[[ $rc -eq 0 && $(capline CapEff) == 0000000000000400 && $(capline CapAmb) == 0000000000000400 ]]'
+check "@net-bind: and nothing more in the bounding set" '[[ $(capline CapBnd) == 0000000000000400 ]]'
+check "after the capability runs: no cgroup is left" 'cgroups_gone "$T-r" && cgroups_gone "$T-nb"'
+
+# ---- nothing left behind ----
+left=""
+for t in "${tenants[@]}"; do
+	for d in $(cg_paths "$t"); do [[ -d $d ]] && left+=" $d"; done
+done
+check "no cgroup of this script's tenants exists now" '[[ -z $left ]] || { echo "# left:$left"; false; }'
+check "no mount of the test directory on the host" '! grep -qF " $tmp" /proc/self/mountinfo'
+
+echo "1..$n"
