@@ -60,7 +60,9 @@ static int make_group(const char *path, const char *controller, struct cgroup **
                         cgroup_free(&cg);
                 return tn_err_setx(err, ENOMEM, "cannot describe cgroup %s", path);
         }
-        int r = cgroup_create_cgroup(cg, 0);
+        /* ignore_ownership=1: libcgroup would otherwise chown every control file to
+         * the owner it was told (root, who owns them already): 150 calls a start. */
+        int r = cgroup_create_cgroup(cg, 1);
         if (r != 0) {
                 int e = cgroup_get_last_errno();
                 cgroup_free(&cg);

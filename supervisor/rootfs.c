@@ -826,11 +826,12 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
                         return r;
         }
 
-        /* 4. Binds (/usr, /etc trees, declared sources) and declared tmpfs mounts,
-         *    parents first; then the default /tmp and /run unless declared. */
-        r = build_declared(p, rootfd, err);
+        /* 4. The default /tmp and /run unless declared, then binds (/usr, /etc trees,
+         *    declared sources) and declared tmpfs mounts, parents first, so that a
+         *    declared mount below /tmp or /run lands on top of the default one. */
+        r = build_tmpfs_mounts(p, rootfd, err);
         if (r >= 0)
-                r = build_tmpfs_mounts(p, rootfd, err);
+                r = build_declared(p, rootfd, err);
         /* 5. /proc and /dev. */
         if (r >= 0)
                 r = build_proc(rootfd, err);

@@ -329,6 +329,16 @@ check "@net-bind: exactly CAP_NET_BIND_SERVICE (0x400) in CapEff and CapAmb" \
 check "@net-bind: and nothing more in the bounding set" '[[ $(capline CapBnd) == 0000000000000400 ]]'
 check "after the capability runs: no cgroup is left" 'cgroups_gone "$T-r" && cgroups_gone "$T-nb"'
 
+# ---- declared mounts below the default /tmp and /run stay visible ----
+mkdir -p "$tmp/under-tmp" && echo marker >"$tmp/under-tmp/file"
+manifest "$tmp/under.json" "$T-u" 1000:1000 '["/payload/payload", "cat", "/tmp/x/file"]' \
+	'' ', { "source": "'"$tmp/under-tmp"'", "target": "/tmp/x" }, { "type": "tmpfs", "target": "/run/app" }'
+run "$tmp/under.json"
+check "a bind declared at /tmp/x is not hidden by the default /tmp" '[[ $rc -eq 0 && $out == *marker* ]]'
+run "$tmp/under.json" -- /payload/payload write /run/app/pid
+check "a tmpfs declared at /run/app is not hidden by the default /run" '[[ $rc -eq 0 && $out == "ok /run/app/pid" ]]'
+tenants+=("$T-u")
+
 # ---- nothing left behind ----
 left=""
 for t in "${tenants[@]}"; do
