@@ -108,14 +108,14 @@ bool caps_forbidden_in_sandbox(int cap, const char **ret_why)
         return false;
 }
 
-int caps_apply(const int *caps, size_t n, uid_t uid, gid_t gid, const gid_t *groups,
-               size_t ngroups, struct tn_err **err)
+int caps_apply(const int *caps, size_t n, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
+               struct tn_err **err)
 {
         capng_clear(CAPNG_SELECT_ALL);
         for (size_t i = 0; i < n; i++)
                 if (capng_update(CAPNG_ADD,
                                  CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE |
-                                         CAPNG_BOUNDING_SET,
+                                     CAPNG_BOUNDING_SET,
                                  (unsigned)caps[i]) < 0)
                         return tn_err_setx(err, EINVAL, "unknown capability %d", caps[i]);
         /* Bounding set first: dropping from it needs CAP_SETPCAP, gone after the
@@ -125,8 +125,8 @@ int caps_apply(const int *caps, size_t n, uid_t uid, gid_t gid, const gid_t *gro
         if (setgroups(ngroups, groups) < 0)
                 return tn_err_set(err, errno, "setgroups");
         if (capng_change_id((int)uid, (int)gid, CAPNG_NO_FLAG) < 0)
-                return tn_err_set(err, errno, "cannot switch to uid %u gid %u",
-                                  (unsigned)uid, (unsigned)gid);
+                return tn_err_set(err, errno, "cannot switch to uid %u gid %u", (unsigned)uid,
+                                  (unsigned)gid);
         for (size_t i = 0; i < n; i++)
                 capng_update(CAPNG_ADD, CAPNG_AMBIENT, (unsigned)caps[i]);
         if (capng_apply(CAPNG_SELECT_AMBIENT) < 0)

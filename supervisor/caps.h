@@ -27,5 +27,5 @@ bool caps_forbidden_in_sandbox(int cap, const char **ret_why);
  * supplementary groups, switches to uid/gid keeping exactly `caps` as effective,
  * permitted and inheritable, and raises them as ambient so they survive execve() for
  * a non-root uid. With n == 0 the process ends with no capability in any set. */
-int caps_apply(const int *caps, size_t n, uid_t uid, gid_t gid, const gid_t *groups,
-               size_t ngroups, struct tn_err **err);
+int caps_apply(const int *caps, size_t n, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
+               struct tn_err **err);

@@ -5,7 +5,9 @@
 #include "cgroup.h"
 
 #include <libcgroup.h>
+#include <linux/magic.h>
 #include <stdio.h>
+#include <sys/statfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,6 +143,110 @@ int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn
         if (tc->n == 0)
                 return tn_err_setx(err, ENODEV, "no cgroup hierarchy with cpu, memory or pids");
         *ret = TAKE_PTR(guard);
+        return 0;
+}
+
+static bool is_cgroup2(const struct hierarchy *h)
+{
+        struct statfs st;
+        return statfs(h->mount, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Adds "file = value" for the hierarchy's controller if the file exists there. */
+static int add_value(struct hierarchy *h, const char *controller, const char *file,
+                     const char *value, struct tn_err **err)
+{
+        char path[4096];
+        snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path, file);
+        if (access(path, F_OK) < 0)
+                return 0; /* this host has no such knob */
+        struct cgroup_controller *c = cgroup_get_controller(h->cg, controller);
+        if (!c)
+                c = cgroup_add_controller(h->cg, controller);
+        if (!c || cgroup_add_value_string(c, file, value) != 0)
+                return tn_err_setx(err, ENOMEM, "cannot set %s", file);
+        return 0;
+}
+
+static void fmt_limit(char *buf, size_t len, uint64_t v, const char *unlimited)
+{
+        if (v == CGROUP_UNLIMITED)
+                snprintf(buf, len, "%s", unlimited);
+        else
+                snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static int limits_v2(struct hierarchy *h, const struct tenant_limits *l, struct tn_err **err)
+{
+        char v[64];
+        int r = 0;
+        if (l->cpu_millicpus)
+                snprintf(v, sizeof(v), "%u 100000", l->cpu_millicpus * 100U);
+        else
+                snprintf(v, sizeof(v), "max 100000");
+        r = r ? r : add_value(h, "cpu", "cpu.max", v, err);
+        snprintf(v, sizeof(v), "%u", l->cpu_weight);
+        r = r ? r : add_value(h, "cpu", "cpu.weight", v, err);
+        fmt_limit(v, sizeof(v), l->memory_max, "max");
+        r = r ? r : add_value(h, "memory", "memory.max", v, err);
+        fmt_limit(v, sizeof(v), l->memory_high, "max");
+        r = r ? r : add_value(h, "memory", "memory.high", v, err);
+        fmt_limit(v, sizeof(v), l->swap_max, "max");
+        r = r ? r : add_value(h, "memory", "memory.swap.max", v, err);
+        fmt_limit(v, sizeof(v), l->pids_max, "max");
+        r = r ? r : add_value(h, "pids", "pids.max", v, err);
+        return r;
+}
+
+static int limits_v1(struct hierarchy *h, const struct tenant_limits *l, struct tn_err **err)
+{
+        char v[64];
+        int r = 0;
+        if (strcmp(h->controller, "cpu") == 0) {
+                r = add_value(h, "cpu", "cpu.cfs_period_us", "100000", err);
+                if (l->cpu_millicpus)
+                        snprintf(v, sizeof(v), "%u", l->cpu_millicpus * 100U);
+                else
+                        snprintf(v, sizeof(v), "-1");
+                r = r ? r : add_value(h, "cpu", "cpu.cfs_quota_us", v, err);
+                /* weight 100 is the v1 default of 1024 shares */
+                uint64_t shares = (uint64_t)l->cpu_weight * 1024 / 100;
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)(shares < 2 ? 2 : shares));
+                r = r ? r : add_value(h, "cpu", "cpu.shares", v, err);
+        } else if (strcmp(h->controller, "memory") == 0) {
+                /* limit before memsw: memsw may never be below the limit */
+                fmt_limit(v, sizeof(v), l->memory_max, "-1");
+                r = add_value(h, "memory", "memory.limit_in_bytes", v, err);
+                uint64_t memsw =
+                    l->memory_max == CGROUP_UNLIMITED || l->swap_max == CGROUP_UNLIMITED
+                        ? CGROUP_UNLIMITED
+                        : l->memory_max + l->swap_max;
+                fmt_limit(v, sizeof(v), memsw, "-1");
+                r = r ? r : add_value(h, "memory", "memory.memsw.limit_in_bytes", v, err);
+                fmt_limit(v, sizeof(v), l->memory_high, "-1");
+                r = r ? r : add_value(h, "memory", "memory.soft_limit_in_bytes", v, err);
+        } else if (strcmp(h->controller, "pids") == 0) {
+                fmt_limit(v, sizeof(v), l->pids_max, "max");
+                r = add_value(h, "pids", "pids.max", v, err);
+        }
+        return r;
+}
+
+int tenant_cgroup_set_limits(struct tenant_cgroup *tc, const struct tenant_limits *l,
+                             struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                struct hierarchy *h = &tc->h[i];
+                int r = is_cgroup2(h) ? limits_v2(h, l, err) : limits_v1(h, l, err);
+                if (r < 0)
+                        return r;
+                r = cgroup_modify_cgroup(h->cg);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        return tn_err_setx(err, e ? e : EIO, "cannot set the limits of %s: %s",
+                                           h->path, cgroup_strerror(r));
+                }
+        }
         return 0;
 }
 

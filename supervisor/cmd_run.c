@@ -122,8 +122,8 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 {
         (void)cli;
         static const struct option options[] = {
-                {"state", required_argument, NULL, 's'},
-                {NULL, 0, NULL, 0},
+            {"state", required_argument, NULL, 's'},
+            {NULL, 0, NULL, 0},
         };
         const char *state_dir = getenv("TENANTD_STATE_DIR");
         if (!state_dir || !*state_dir)
@@ -151,7 +151,8 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         if (rc != EXIT_OK)
                 return rc;
         if (override && override[0][0] != '/') {
-                log_error("%s: the command must be an absolute path inside the tenant", override[0]);
+                log_error("%s: the command must be an absolute path inside the tenant",
+                          override[0]);
                 return EXIT_USAGE;
         }
         if (m->isolation != ISOLATION_SANDBOX) {
@@ -159,6 +160,12 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                           path, isolation_name(m->isolation));
                 return EXIT_FAILED;
         }
+        /* Said before the start, not discovered by the operator later. */
+        if (m->network.mode == NET_PRIVATE)
+                log_warning("warning: %s: network.mode \"private\" is not implemented yet: the "
+                            "tenant gets loopback only, published ports and egress rules are "
+                            "not applied",
+                            path);
         if (geteuid() != 0) {
                 log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
                           "a host uid range for the tenant (the tenant itself gets no privilege)");
@@ -184,14 +191,14 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         sigprocmask(SIG_BLOCK, &forwarded, NULL);
 
         struct sandbox_config cfg = {
-                .m = m,
-                .argv = override ? override : m->exec,
-                .state_dir = state_dir,
-                .uid_base = UIDRANGE_DEFAULT_BASE,
-                .bpf = bpf,
-                .caps = caps,
-                .caps_n = caps_n,
-                .die_with_parent = true,
+            .m = m,
+            .argv = override ? override : m->exec,
+            .state_dir = state_dir,
+            .uid_base = UIDRANGE_DEFAULT_BASE,
+            .bpf = bpf,
+            .caps = caps,
+            .caps_n = caps_n,
+            .die_with_parent = true,
         };
         struct sandbox *sb = NULL;
         _cleanup_free_ char *warnings = NULL;

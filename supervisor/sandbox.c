@@ -395,6 +395,17 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 sandbox_free(sb);
                 return r;
         }
+        struct tenant_limits limits = {
+            .cpu_millicpus = m->cpu.max_millicpus,
+            .cpu_weight = m->cpu.weight,
+            .memory_max = m->memory.max,
+            .memory_high = m->memory.high,
+            .swap_max = m->memory.swap,
+            .pids_max = m->pids.max,
+        };
+        r = tenant_cgroup_set_limits(sb->cgroup, &limits, err);
+        if (r < 0)
+                goto fail;
 
         /* Step 4 */
         int go[2], errp[2];

@@ -16,5 +16,5 @@
 
 /* Returns the base of `name`'s range, allocating one on first use. `first_base` is the
  * lowest base to hand out (UIDRANGE_DEFAULT_BASE unless configured). */
-int uidrange_get(const char *state_dir, const char *name, uint32_t first_base,
-                 uint32_t *ret_base, struct tn_err **err);
+int uidrange_get(const char *state_dir, const char *name, uint32_t first_base, uint32_t *ret_base,
+                 struct tn_err **err);

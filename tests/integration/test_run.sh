@@ -329,6 +329,37 @@ check "@net-bind: exactly CAP_NET_BIND_SERVICE (0x400) in CapEff and CapAmb" \
 check "@net-bind: and nothing more in the bounding set" '[[ $(capline CapBnd) == 0000000000000400 ]]'
 check "after the capability runs: no cgroup is left" 'cgroups_gone "$T-r" && cgroups_gone "$T-nb"'
 
+# ---- cgroup limits from the manifest ----
+manifest "$tmp/lim.json" "$T-l" 1000:1000 '["/payload/payload", "sleep", "3"]' \
+	'"cpu": { "max": 0.5, "weight": 200 }, "memory": { "max": "32M", "swap": "0" }, "pids": { "max": 40 }'
+tenants+=("$T-l")
+"$TENANTCTL" run --state "$state" "$tmp/lim.json" >/dev/null 2>&1 &
+lim_pid=$!
+limits=""
+for _ in $(seq 50); do
+	limits=""
+	for d in $(cg_paths "$T-l"); do
+		for f in memory.limit_in_bytes cpu.cfs_quota_us cpu.shares pids.max memory.max cpu.max; do
+			[[ -r $d/$f ]] && limits+="$f=$(cat "$d/$f") "
+		done
+	done
+	[[ $limits == *pids.max=* ]] && break
+	sleep 0.1
+done
+wait "$lim_pid"
+check "limits reach the cgroups (cpu 0.5 -> quota 50000/100000, weight 200, 32M, pids 40): $limits" \
+	'[[ $limits == *"memory.limit_in_bytes=33554432 "* && $limits == *"cpu.cfs_quota_us=50000 "* &&
+	   $limits == *"cpu.shares=2048 "* && $limits == *"pids.max=40 "* ]] ||
+	 [[ $limits == *"memory.max=33554432 "* && $limits == *"cpu.max=50000 100000 "* && $limits == *"pids.max=40 "* ]]'
+run "$tmp/lim.json" -- /payload/payload memhog 200
+check "memhog beyond memory.max 32M is OOM-killed inside its cgroup (137)" '[[ $rc -eq 137 ]]'
+check "the host is fine after the OOM kill" 'timeout 5 /bin/true'
+TIMEFORMAT=%U
+cpu_user=$( { time "$TENANTCTL" run --state "$state" "$tmp/lim.json" -- /payload/payload cpuburn 2 >/dev/null 2>&1; } 2>&1 )
+check "cpu.max 0.5: a 2 s CPU burn gets about 1 s of CPU (got ${cpu_user}s; 0.5..1.2 accepted)" \
+	'awk -v u="$cpu_user" "BEGIN { exit !(u >= 0.5 && u <= 1.2) }"'
+check "after the limit runs: no cgroup is left" 'cgroups_gone "$T-l"'
+
 # ---- declared mounts below the default /tmp and /run stay visible ----
 mkdir -p "$tmp/under-tmp" && echo marker >"$tmp/under-tmp/file"
 manifest "$tmp/under.json" "$T-u" 1000:1000 '["/payload/payload", "cat", "/tmp/x/file"]' \
