@@ -7,6 +7,9 @@
 #include <string.h>
 
 static int err_make(struct tn_err **err, int code, bool with_strerror, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int err_make(struct tn_err **err, int code, bool with_strerror, const char *fmt, va_list ap)
 {
         if (code <= 0)
                 code = EIO;

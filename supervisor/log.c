@@ -45,6 +45,9 @@ static void log_emit(int level, const char *text)
 }
 
 static void log_vmsg(int level, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log_vmsg(int level, const char *suffix, const char *fmt, va_list ap)
 {
         if (level > log_max_level)
                 return;
