@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "caps.h"
@@ -42,14 +43,18 @@ static int load(const char *path, struct manifest **ret)
 
 /* The manifest's seccomp profile, compiled, and its capabilities as numbers (sets
  * such as "@web" expanded, duplicates removed). */
-static int resolve_policy(const struct manifest *m, struct policy_bpf **ret_bpf, int **ret_caps,
-                          size_t *ret_n, struct tn_err **err)
+static int resolve_policy(const struct manifest *m, const char *state_dir,
+                          struct policy_bpf **ret_bpf, int **ret_caps, size_t *ret_n,
+                          struct tn_err **err)
 {
         _cleanup_policy_ struct policy *p = NULL;
         int r = policy_load(m->policy.seccomp, &p, err);
         if (r < 0)
                 return tn_err_wrap(err, "policy.seccomp");
-        r = policy_compile(p, ret_bpf, err);
+        char cache[4096];
+        snprintf(cache, sizeof(cache), "%s/seccomp-cache", state_dir);
+        (void)mkdir(state_dir, 0700);
+        r = policy_compile_cached(p, cache, ret_bpf, err);
         if (r < 0)
                 return tn_err_wrap(err, "policy.seccomp");
 
@@ -176,7 +181,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
-        if (resolve_policy(m, &bpf, &caps, &caps_n, &err) < 0) {
+        if (resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
                 log_error("%s: %s", path, tn_err_msg(err));
                 return EXIT_USAGE;
         }

@@ -1630,3 +1630,139 @@ int capset_load(const char *name, struct capset **ret, struct tn_err **err)
         struct chain chain = {.n = 0};
         return capset_load_chain(name, &chain, ret, err);
 }
+
+/* ---- a cache of compiled programs ----
+ *
+ * Compiling a profile costs libseccomp a few milliseconds; a one-shot `tenantctl run`
+ * would pay it on every start. The compiled program is therefore kept in a directory
+ * of the supervisor's (under its state directory, root-only), keyed by a hash of
+ * everything the compiler consumes: the resolved rules and default action, the
+ * libseccomp version and this format's version. A file is used only if it is a plain
+ * file of ours, not writable by anyone else, of the exact size its header announces,
+ * for this key; anything else is recompiled and rewritten. */
+
+#define CACHE_MAGIC "TNBPF001"
+
+struct cache_header {
+        char magic[8];
+        uint64_t key;
+        uint32_t len;
+        uint32_t optimized;
+        uint64_t counts[5]; /* n_allowed n_conditional n_blocked n_foreign n_libseccomp_rules */
+};
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+        const unsigned char *p = data;
+        for (size_t i = 0; i < len; i++) {
+                h ^= p[i];
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+static uint64_t fnv1a_str(uint64_t h, const char *s)
+{
+        return fnv1a(h, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+static uint64_t policy_key(const struct policy *p)
+{
+        const struct scmp_version *v = seccomp_version();
+        uint64_t h = 0xcbf29ce484222325ULL;
+        h = fnv1a_str(h, CACHE_MAGIC);
+        if (v)
+                h = fnv1a(h, v, sizeof(*v));
+        uint32_t arch = seccomp_arch_native();
+        h = fnv1a(h, &arch, sizeof(arch));
+        h = fnv1a(h, &p->default_action, sizeof(p->default_action));
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct policy_rule *r = &p->rules[i];
+                h = fnv1a(h, &r->action, sizeof(r->action));
+                for (size_t k = 0; k < r->n_syscalls; k++)
+                        h = fnv1a_str(h, r->syscalls[k]);
+                h = fnv1a(h, &r->n_args, sizeof(r->n_args));
+                for (size_t k = 0; k < r->n_args; k++) {
+                        const struct policy_arg *a = &r->args[k];
+                        uint64_t fields[4] = {a->index, (uint64_t)a->op, a->mask, a->value};
+                        h = fnv1a(h, fields, sizeof(fields));
+                }
+        }
+        return h;
+}
+
+static struct policy_bpf *cache_read(int dirfd, const char *file, uint64_t key)
+{
+        _cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        struct cache_header hdr;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 0077) || read(fd, &hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+            memcmp(hdr.magic, CACHE_MAGIC, 8) != 0 || hdr.key != key || hdr.len == 0 ||
+            hdr.len > BPF_MAXINSNS ||
+            (uint64_t)st.st_size != sizeof(hdr) + (uint64_t)hdr.len * sizeof(struct sock_filter))
+                return NULL;
+        struct policy_bpf *b = calloc(1, sizeof(*b));
+        if (!b || !(b->insns = calloc(hdr.len, sizeof(*b->insns)))) {
+                free(b);
+                return NULL;
+        }
+        size_t bytes = hdr.len * sizeof(*b->insns);
+        if (read(fd, b->insns, bytes) != (ssize_t)bytes) {
+                policy_bpf_free(b);
+                return NULL;
+        }
+        b->len = hdr.len;
+        b->optimized = hdr.optimized;
+        b->n_allowed = hdr.counts[0];
+        b->n_conditional = hdr.counts[1];
+        b->n_blocked = hdr.counts[2];
+        b->n_foreign = hdr.counts[3];
+        b->n_libseccomp_rules = hdr.counts[4];
+        return b;
+}
+
+static void cache_write(int dirfd, const char *file, uint64_t key, const struct policy_bpf *b)
+{
+        char tmp[160];
+        snprintf(tmp, sizeof(tmp), ".%s.tmp", file);
+        _cleanup_close_ int fd =
+            openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return;
+        struct cache_header hdr = {.key = key, .len = (uint32_t)b->len, .optimized = b->optimized};
+        memcpy(hdr.magic, CACHE_MAGIC, 8);
+        uint64_t counts[5] = {b->n_allowed, b->n_conditional, b->n_blocked, b->n_foreign,
+                              b->n_libseccomp_rules};
+        memcpy(hdr.counts, counts, sizeof(counts));
+        size_t bytes = b->len * sizeof(*b->insns);
+        if (write(fd, &hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+            write(fd, b->insns, bytes) != (ssize_t)bytes || fsync(fd) < 0 ||
+            renameat(dirfd, tmp, dirfd, file) < 0)
+                (void)unlinkat(dirfd, tmp, 0); /* a cache: failing to keep it is no error */
+}
+
+int policy_compile_cached(const struct policy *p, const char *cache_dir, struct policy_bpf **ret,
+                          struct tn_err **err)
+{
+        uint64_t key = policy_key(p);
+        char file[128];
+        snprintf(file, sizeof(file), "%s-%016llx.bpf", p->name, (unsigned long long)key);
+        (void)mkdir(cache_dir, 0700);
+        _cleanup_close_ int dirfd =
+            open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        bool usable =
+            dirfd >= 0 && fstat(dirfd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 0022);
+        if (usable) {
+                struct policy_bpf *b = cache_read(dirfd, file, key);
+                if (b) {
+                        *ret = b;
+                        return 0;
+                }
+        }
+        int r = policy_compile(p, ret, err);
+        if (r >= 0 && usable)
+                cache_write(dirfd, file, key, *ret);
+        return r;
+}

@@ -128,6 +128,11 @@ struct policy_bpf {
  * (including x32 numbers on x86_64) kill the process. */
 int policy_compile(const struct policy *p, struct policy_bpf **ret, struct tn_err **err);
 void policy_bpf_free(struct policy_bpf *b);
+
+/* Like policy_compile, through a cache of compiled programs in `cache_dir` (created
+ * 0700 if missing; used only if owned by the caller and not writable by others). */
+int policy_compile_cached(const struct policy *p, const char *cache_dir, struct policy_bpf **ret,
+                          struct tn_err **err);
 DEFINE_POINTER_CLEANUP(struct policy_bpf, policy_bpf_free)
 #define _cleanup_policy_bpf_ _cleanup_(policy_bpf_freep)
 

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "policy.h"
@@ -237,6 +239,68 @@ static void test_shipped(void)
         }
 }
 
+static bool same_program(const struct policy_bpf *a, const struct policy_bpf *b)
+{
+        return a && b && a->len == b->len &&
+               memcmp(a->insns, b->insns, a->len * sizeof(*a->insns)) == 0 &&
+               a->n_allowed == b->n_allowed && a->optimized == b->optimized;
+}
+
+/* The cache returns exactly what a fresh compile does, and never trusts a file it
+ * did not write for this key. */
+static void test_compile_cache(void)
+{
+        char dir[] = "/tmp/tenantd-cache-test.XXXXXX";
+        if (!mkdtemp(dir)) {
+                ok(false, "mkdtemp");
+                return;
+        }
+        char cache[64];
+        snprintf(cache, sizeof(cache), "%s/c", dir);
+        _cleanup_policy_ struct policy *p = NULL;
+        _cleanup_err_ struct tn_err *err = NULL;
+        char policies[4096];
+        snprintf(policies, sizeof(policies), "%s/policies",
+                 getenv("SRCDIR") ? getenv("SRCDIR") : ".");
+        setenv("TENANTD_POLICY_DIR", policies, 1);
+        if (!ok(policy_load("default", &p, &err) == 0, "cache: load default"))
+                return;
+        _cleanup_policy_bpf_ struct policy_bpf *fresh = NULL, *first = NULL, *second = NULL,
+                                               *after = NULL;
+        ok(policy_compile(p, &fresh, &err) == 0, "cache: fresh compile");
+        ok(policy_compile_cached(p, cache, &first, &err) == 0 && same_program(fresh, first),
+           "cache: a miss compiles the same program");
+        ok(policy_compile_cached(p, cache, &second, &err) == 0 && same_program(fresh, second),
+           "cache: a hit returns the same program");
+
+        DIR *d = opendir(cache);
+        struct dirent *e;
+        char file[4096] = "";
+        while (d && (e = readdir(d)))
+                if (e->d_name[0] != '.')
+                        snprintf(file, sizeof(file), "%s/%s", cache, e->d_name);
+        if (d)
+                closedir(d);
+        ok(file[0] != '\0', "cache: one file written (%s)", file);
+        /* A truncated file (same header, fewer instructions) is not used. */
+        if (file[0] && truncate(file, 200) == 0)
+                ok(policy_compile_cached(p, cache, &after, &err) == 0 && same_program(fresh, after),
+                   "cache: a truncated file is recompiled, not loaded");
+        /* A cache directory others may write is not trusted. */
+        chmod(cache, 0777);
+        _cleanup_policy_bpf_ struct policy_bpf *open_dir = NULL;
+        struct stat before, now;
+        stat(file, &before);
+        ok(policy_compile_cached(p, cache, &open_dir, &err) == 0 && same_program(fresh, open_dir),
+           "cache: a world-writable directory is not used");
+        ok(stat(file, &now) == 0 && now.st_mtim.tv_nsec == before.st_mtim.tv_nsec &&
+               now.st_mtim.tv_sec == before.st_mtim.tv_sec,
+           "cache: ... nor written");
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ok(system(cmd) == 0, "cache: cleanup");
+}
+
 int main(void)
 {
         test_golden();
@@ -245,5 +309,6 @@ int main(void)
         test_search_order();
         test_capsets();
         test_shipped();
+        test_compile_cache();
         return tap_done();
 }
