@@ -24,20 +24,6 @@ static int exit_for(int r)
                                                                           : EXIT_FAILED;
 }
 
-static int print_gen(struct json_gen *g)
-{
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0) {
-                log_error("cannot produce JSON output");
-                return EXIT_FAILED;
-        }
-        fwrite(buf, 1, len, stdout);
-        if (len && buf[len - 1] != '\n')
-                putchar('\n');
-        return EXIT_OK;
-}
-
 static void gen_kv(struct json_gen *g, const char *key, const char *value)
 {
         json_gen_key(g, key);
@@ -194,7 +180,7 @@ static int cmd_check(const struct cli *cli, int argc, char **argv)
         }
         if (g) {
                 json_gen_array_close(g);
-                if (print_gen(g) != EXIT_OK)
+                if (cli_print_json(g) != EXIT_OK)
                         return EXIT_FAILED;
         }
         return worst;
@@ -264,7 +250,7 @@ static int cmd_list(const struct cli *cli, int argc)
         int b = list_kind(g, POLICY_CAPABILITIES);
         if (g) {
                 json_gen_object_close(g);
-                if (print_gen(g) != EXIT_OK)
+                if (cli_print_json(g) != EXIT_OK)
                         return EXIT_FAILED;
         }
         return a == EXIT_FAILED || b == EXIT_FAILED ? EXIT_FAILED : a ? a : b;
@@ -372,7 +358,7 @@ static int show_profile(const struct cli *cli, const char *name)
                 show_rule_json(g, &p->rules[i]);
         json_gen_array_close(g);
         json_gen_object_close(g);
-        return print_gen(g);
+        return cli_print_json(g);
 }
 
 static int show_capset(const struct cli *cli, const char *name)
@@ -392,7 +378,7 @@ static int show_capset(const struct cli *cli, const char *name)
                 gen_kv(g, "name", name);
                 capset_json(g, s, true);
                 json_gen_object_close(g);
-                return print_gen(g);
+                return cli_print_json(g);
         }
         printf("capability set %s (%s)\n%s\n\n", name, s->path, s->description);
         char buf[64];

@@ -73,20 +73,6 @@ static void diags_json(struct json_gen *g, const struct diag_list *d)
         json_gen_array_close(g);
 }
 
-static int print_gen(struct json_gen *g)
-{
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0) {
-                log_error("cannot produce JSON output");
-                return EXIT_FAILED;
-        }
-        fwrite(buf, 1, len, stdout);
-        if (len && buf[len - 1] != '\n')
-                putchar('\n');
-        return EXIT_OK;
-}
-
 int cmd_validate(const struct cli *cli, int argc, char **argv)
 {
         if (argc < 2) {
@@ -138,7 +124,7 @@ int cmd_validate(const struct cli *cli, int argc, char **argv)
         }
         if (g) {
                 json_gen_array_close(g);
-                if (print_gen(g) != EXIT_OK)
+                if (cli_print_json(g) != EXIT_OK)
                         return EXIT_FAILED;
         }
         if (oom)

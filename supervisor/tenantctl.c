@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "tenantctl.h"
 
@@ -35,6 +36,20 @@ static void usage(FILE *out)
                 "\n"
                 "Exit status: 0 success, 1 the operation failed, 2 bad usage or invalid input.\n",
                 DEFAULT_SOCKET);
+}
+
+int cli_print_json(struct json_gen *g)
+{
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0) {
+                log_error("cannot produce JSON output");
+                return EXIT_FAILED;
+        }
+        fwrite(buf, 1, len, stdout);
+        if (len && buf[len - 1] != '\n')
+                putchar('\n');
+        return EXIT_OK;
 }
 
 static const struct {

@@ -15,6 +15,11 @@ struct cli {
         const char *socket; /* --socket or $TENANTD_SOCKET */
 };
 
+struct json_gen;
+
+/* Prints generated JSON on stdout, newline-terminated; EXIT_OK or EXIT_FAILED. */
+int cli_print_json(struct json_gen *g);
+
 /* Each returns an exit code. argv[0] is the verb itself. */
 int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_explain(const struct cli *cli, int argc, char **argv);

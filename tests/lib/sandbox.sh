@@ -1,0 +1,92 @@
+# tests/lib/sandbox.sh — what the shell tests that start real sandboxes share: TAP
+# output, the loud skip when the machine cannot run sandboxes, and finding, purging
+# and checking a tenant's cgroups. Sourced, not run; the caller sets $tmp (its
+# temporary directory) and fills tenants=() and bg=() as it goes.
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1))
+	echo "not ok $n - $1"
+	echo "#   rc=${rc:-} out=$(head -c 600 <<<"${out:-}" | tr '\n' '|')"
+	echo "#   err=$(head -c 600 <<<"${err:-}" | tr '\n' '|')"
+}
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+skip_all() {
+	echo "ok 1 # SKIP $1"
+	echo "1..1"
+	exit 0
+}
+
+# Skips the whole script, loudly, when this machine cannot run sandboxes; fails when
+# the payload (built by make check) is missing.
+require_sandbox() { # PAYLOAD
+	[[ $(id -u) -eq 0 ]] ||
+		skip_all "NOT ROOT: tenantctl run needs root (namespaces, cgroups); nothing was tested"
+	unshare --user --map-root-user true 2>/dev/null ||
+		skip_all "USER NAMESPACES UNAVAILABLE (unshare --user failed): the sandbox cannot run here; nothing was tested"
+	grep -qE ' - cgroup2? ' /proc/self/mountinfo ||
+		skip_all "NO CGROUP HIERARCHY MOUNTED: tenant quotas cannot be created; nothing was tested"
+	if [[ ! -x $1 ]]; then
+		echo "not ok 1 - $1 is missing: run make $1 (or make check)"
+		echo "1..1"
+		exit 1
+	fi
+}
+
+# The cgroup directories a tenant NAME gets (see supervisor/cgroup.c): OWN/tenantd/NAME
+# in each hierarchy holding cpu, cpuacct, memory or pids, and in the v2 hierarchy.
+cg_paths() {
+	local c mnt own
+	for c in cpu cpuacct memory pids; do
+		mnt=$(awk -v c="$c" '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+			if ($(i + 1) != "cgroup") next; k = split($(i + 3), o, ",");
+			for (j = 1; j <= k; j++) if (o[j] == c) { print $5; exit } }' /proc/self/mountinfo)
+		own=$(awk -F: -v c="$c" '{ k = split($2, o, ","); for (j = 1; j <= k; j++)
+			if (o[j] == c) { print $3; exit } }' /proc/self/cgroup)
+		[[ -n $mnt && -n $own ]] && echo "$mnt${own%/}/tenantd/$1"
+	done
+	mnt=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+		if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+	own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	[[ -n $mnt ]] && echo "$mnt${own%/}/tenantd/$1"
+}
+
+# Kills whatever is left in a tenant's cgroups and removes them.
+cg_purge() {
+	local d p i
+	for d in $(cg_paths "$1"); do
+		for i in $(seq 50); do
+			[[ -d $d ]] || break
+			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+			rmdir "$d" 2>/dev/null && break
+			sleep 0.1
+		done
+	done
+}
+
+# cgroups_gone NAME: true when no cgroup of the tenant is left
+cgroups_gone() {
+	local d
+	for d in $(cg_paths "$1"); do
+		[[ -d $d ]] && { echo "# left: $d"; return 1; }
+	done
+	return 0
+}
+
+# The EXIT trap: background processes, tenants' cgroups, mounts under $tmp, $tmp.
+sandbox_cleanup() {
+	local p t m
+	for p in "${bg[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
+	for t in "${tenants[@]}"; do cg_purge "$t"; done
+	# Deepest first; then refuse to rm -rf across a mount that would not go.
+	for m in $(awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	if awk -v t="$tmp" 'index($5, t) == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+		echo "# NOT removing $tmp: something is still mounted under it" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
