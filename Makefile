@@ -169,7 +169,8 @@ analyze:
 	done
 
 # ---- formatting ----
-FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/fuzz/*.[ch])
+FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] \
+	tests/fuzz/*.[ch] bench/*.c)
 
 format:
 	clang-format -i $(FORMAT_FILES)
