@@ -142,6 +142,23 @@ int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn
         }
         if (tc->n == 0)
                 return tn_err_setx(err, ENODEV, "no cgroup hierarchy with cpu, memory or pids");
+        /* A cgroup that already holds processes belongs to a tenant of this name that is
+         * running: sharing it would mix their limits and accounting. */
+        for (size_t i = 0; i < tc->n; i++) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s%s/cgroup.procs", tc->h[i].mount, tc->h[i].path);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                int c = f ? fgetc(f) : EOF;
+                if (c != EOF) {
+                        for (size_t k = 0; k < tc->n; k++)
+                                cgroup_free(&tc->h[k].cg); /* not ours to remove */
+                        return tn_err_setx(
+                            err, EBUSY,
+                            "a tenant named \"%s\" is already running (its cgroup %s "
+                            "has processes)",
+                            name, tc->h[i].path);
+                }
+        }
         *ret = TAKE_PTR(guard);
         return 0;
 }

@@ -287,6 +287,22 @@ check "cpu.max 0.5: a 2 s CPU burn gets about 1 s of CPU (got ${cpu_user}s; 0.5.
 	'awk -v u="$cpu_user" "BEGIN { exit !(u >= 0.5 && u <= 1.2) }"'
 check "after the limit runs: no cgroup is left" 'cgroups_gone "$T-l"'
 
+# ---- one tenant per name ----
+"$TENANTCTL" run --state "$state" "$tmp/lim.json" -- /payload/payload sleep 3 >/dev/null 2>&1 &
+first=$!
+bg+=("$first")
+for _ in $(seq 50); do
+	[[ -n $(cat $(cg_paths "$T-l" | head -1)/cgroup.procs 2>/dev/null) ]] && break
+	sleep 0.1
+done
+run "$tmp/lim.json" -- /payload/payload true
+check "a second tenant with a running tenant's name is refused (exit 1, says why)" \
+	'[[ $rc -eq 1 && $err == *"a tenant named \"$T-l\" is already running"* ]]'
+wait "$first"
+first_rc=$?
+check "... and the running one is not disturbed (it exits 0 on its own)" '[[ $first_rc -eq 0 ]]'
+check "... and its cgroups are removed when it ends" 'cgroups_gone "$T-l"'
+
 # ---- declared mounts below the default /tmp and /run stay visible ----
 mkdir -p "$tmp/under-tmp" && echo marker >"$tmp/under-tmp/file"
 manifest "$tmp/under.json" "$T-u" 1000:1000 '["/payload/payload", "cat", "/tmp/x/file"]' \
