@@ -20,9 +20,9 @@ DESTDIR ?=
 B := build
 FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 
-PKGS := yajl libseccomp libcap-ng libcgroup
+PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables)
 
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wwrite-strings \
@@ -196,6 +196,7 @@ clean:
 # Build: compiler, pkg-config and the chosen libraries. Check: python3 (a payload run
 # under the seccomp profiles). Fuzz/analyze/format: clang and its tools, cppcheck.
 DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev libcgroup-dev \
+	libnl-route-3-dev libnftables-dev \
 	python3 clang clang-tidy clang-format cppcheck
 
 deps:

@@ -166,10 +166,9 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         /* Said before the start, not discovered by the operator later. */
-        if (m->network.mode == NET_PRIVATE)
-                log_warning("warning: %s: network.mode \"private\" is not implemented yet: the "
-                            "tenant gets loopback only, published ports and egress rules are "
-                            "not applied",
+        if (m->network.mode == NET_PRIVATE && (m->network.egress_rate || m->network.ingress_rate ||
+                                               m->network.transfer.period != TRANSFER_NONE))
+                log_warning("warning: %s: network rates and transfer volumes are not applied yet",
                             path);
         if (geteuid() != 0) {
                 log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "

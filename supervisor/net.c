@@ -1,12 +1,31 @@
-/* net.c — see net.h. */
+/* net.c — see net.h. Links, addresses and routes through libnl-route-3; the firewall
+ * and published ports as nftables rulesets through libnftables. No `ip`, `tc` or `nft`
+ * is run. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <nftables/libnftables.h>
+
+#define POOL_BASE 0x0a580000U /* 10.88.0.0 */
+#define POOL_GATEWAY (POOL_BASE + 1)
+#define POOL_TENANTS 65000U
+/* What the tenant gets for a connection it may not make: an immediate "administratively
+ * prohibited", so programs fail at once instead of waiting for a timeout. */
+#define REFUSE "reject with icmpx type admin-prohibited"
 
 static int write_sysctl(const char *path, const char *value, struct tn_err **err)
 {
@@ -16,7 +35,423 @@ static int write_sysctl(const char *path, const char *value, struct tn_err **err
         return 0;
 }
 
-int net_setup_namespace(uint32_t id_base, struct tn_err **err)
+static const char *ip4(uint32_t a, char *buf)
+{
+        struct in_addr in = {.s_addr = htonl(a)};
+        inet_ntop(AF_INET, &in, buf, INET_ADDRSTRLEN);
+        return buf;
+}
+
+/* ---- netlink ---- */
+
+static void sockp(struct nl_sock **s)
+{
+        if (*s)
+                nl_socket_free(*s);
+}
+
+static int nl_open(struct nl_sock **ret, struct tn_err **err)
+{
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = nl_connect(s, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(s);
+                return tn_err_setx(err, EIO, "netlink: %s", nl_geterror(r));
+        }
+        *ret = s;
+        return 0;
+}
+
+static int link_up(struct nl_sock *s, const char *name, const uint8_t *mac, struct tn_err **err)
+{
+        struct rtnl_link *orig = NULL;
+        int r = rtnl_link_get_kernel(s, 0, name, &orig);
+        if (r < 0)
+                return tn_err_setx(err, ENODEV, "link %s: %s", name, nl_geterror(r));
+        struct rtnl_link *change = rtnl_link_alloc();
+        if (!change) {
+                rtnl_link_put(orig);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        rtnl_link_set_flags(change, IFF_UP);
+        struct nl_addr *lladdr = NULL;
+        if (mac && (lladdr = nl_addr_build(AF_LLC, mac, 6)))
+                rtnl_link_set_addr(change, lladdr);
+        r = rtnl_link_change(s, orig, change, 0);
+        nl_addr_put(lladdr);
+        rtnl_link_put(change);
+        rtnl_link_put(orig);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot bring %s up: %s", name, nl_geterror(r));
+        return 0;
+}
+
+static int link_index(struct nl_sock *s, const char *name)
+{
+        struct rtnl_link *l = NULL;
+        if (rtnl_link_get_kernel(s, 0, name, &l) < 0)
+                return -1;
+        int idx = rtnl_link_get_ifindex(l);
+        rtnl_link_put(l);
+        return idx;
+}
+
+static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix,
+                       struct tn_err **err)
+{
+        char text[INET_ADDRSTRLEN + 4], a[INET_ADDRSTRLEN];
+        snprintf(text, sizeof(text), "%s/%d", ip4(addr, a), prefix);
+        struct nl_addr *local = NULL;
+        if (nl_addr_parse(text, AF_INET, &local) < 0)
+                return tn_err_setx(err, EINVAL, "bad address %s", text);
+        struct rtnl_addr *ra = rtnl_addr_alloc();
+        if (!ra) {
+                nl_addr_put(local);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        rtnl_addr_set_ifindex(ra, ifindex);
+        rtnl_addr_set_local(ra, local);
+        int r = rtnl_addr_add(s, ra, 0);
+        rtnl_addr_put(ra);
+        nl_addr_put(local);
+        if (r < 0 && r != -NLE_EXIST)
+                return tn_err_setx(err, EIO, "cannot add address %s: %s", text, nl_geterror(r));
+        return 0;
+}
+
+static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
+{
+        int r = rtnl_link_bridge_add(s, NET_BRIDGE);
+        if (r < 0 && r != -NLE_EXIST)
+                return tn_err_setx(err, EIO, "cannot create bridge %s: %s", NET_BRIDGE,
+                                   nl_geterror(r));
+        int idx = link_index(s, NET_BRIDGE);
+        if (idx < 0)
+                return tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE);
+        r = add_address(s, idx, POOL_GATEWAY, NET_POOL_PREFIX, err);
+        if (r >= 0)
+                r = link_up(s, NET_BRIDGE, NULL, err);
+        return r;
+}
+
+/* ---- nftables ---- */
+
+static int nft_apply(const char *ruleset, struct tn_err **err)
+{
+        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!nft)
+                return tn_err_setx(err, ENOMEM, "cannot create an nftables context");
+        nft_ctx_buffer_output(nft);
+        nft_ctx_buffer_error(nft);
+        int r = nft_run_cmd_from_buffer(nft, ruleset);
+        if (r != 0) {
+                const char *e = nft_ctx_get_error_buffer(nft);
+                r = tn_err_setx(err, EIO, "nftables: %.300s", e && *e ? e : "failed");
+        }
+        nft_ctx_free(nft);
+        return r;
+}
+
+/* Masquerade for the whole pool, once per host: the table is replaced whole, so
+ * applying it again is harmless. Host-local clients of a published port bound to
+ * 127.0.0.1 leave with a loopback source, which is masqueraded too. */
+static int ensure_nat(struct tn_err **err)
+{
+        char a[INET_ADDRSTRLEN], ruleset[1024];
+        snprintf(ruleset, sizeof(ruleset),
+                 "table ip tenantd {}\n"
+                 "delete table ip tenantd\n"
+                 "table ip tenantd {\n"
+                 "  chain postrouting {\n"
+                 "    type nat hook postrouting priority srcnat; policy accept;\n"
+                 "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
+                 "    ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
+                 "  }\n"
+                 "}\n",
+                 ip4(POOL_BASE, a), NET_POOL_PREFIX, NET_BRIDGE, NET_BRIDGE);
+        return nft_apply(ruleset, err);
+}
+
+static void cidr_list(FILE *f, const struct cidr *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                char a[INET6_ADDRSTRLEN];
+                inet_ntop(c[i].family, c[i].addr, a, sizeof(a));
+                fprintf(f, "%s%s/%u", i ? ", " : "", a, c[i].prefix);
+        }
+}
+
+static size_t count_v4(const struct cidr *c, size_t n)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                k += c[i].family == AF_INET;
+        return k;
+}
+
+/* The tenant's two tables. Read top to bottom, first match wins. */
+static char *firewall_ruleset(const struct net_tenant *t, const struct manifest *m)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return NULL;
+        char ip[INET_ADDRSTRLEN], mac[18];
+        ip4(t->addr, ip);
+        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
+                 t->mac[3], t->mac[4], t->mac[5]);
+        const char *dev = t->host_if;
+
+        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, and no
+         * frame crosses the bridge between two tenant ports. */
+        fprintf(f, "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n", t->name,
+                t->name);
+        fprintf(f,
+                "table bridge tenantd-%s {\n"
+                "  chain prerouting {\n"
+                "    type filter hook prerouting priority -200; policy accept;\n"
+                "    iifname \"%s\" ether saddr != %s drop\n"
+                "    iifname \"%s\" ether type arp arp saddr ip != %s drop\n"
+                "    iifname \"%s\" ether type arp arp saddr ether != %s drop\n"
+                "    iifname \"%s\" ether type ip ip saddr != %s drop\n"
+                "    iifname \"%s\" ether type != { ip, arp } drop\n"
+                "  }\n"
+                "  chain forward {\n"
+                "    type filter hook forward priority 0; policy accept;\n"
+                "    iifname \"%s\" drop\n"
+                "    oifname \"%s\" drop\n"
+                "  }\n"
+                "}\n",
+                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev);
+
+        /* Layer 3: what the tenant may reach, and what may reach it. */
+        const typeof(m->network) *n = &m->network;
+        fprintf(f, "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n", t->name, t->name);
+        fprintf(f,
+                "table inet tenantd-%s {\n"
+                "  chain input {\n"
+                "    type filter hook input priority -1; policy accept;\n"
+                "    iifname \"%s\" ip saddr %s ct state established,related accept\n",
+                t->name, NET_BRIDGE, ip);
+        if (!n->allow_host)
+                fprintf(f, "    iifname \"%s\" ip saddr %s %s\n", NET_BRIDGE, ip, REFUSE);
+        fprintf(f,
+                "  }\n"
+                "  chain forward {\n"
+                "    type filter hook forward priority -1; policy accept;\n"
+                "    ip saddr %s ct state established,related accept\n"
+                "    ip daddr %s ct state established,related accept\n"
+                "    ip daddr %s ct status dnat accept\n"
+                "    ip daddr %s drop\n",
+                ip, ip, ip, ip);
+        if (count_v4(n->deny, n->deny_n)) {
+                fprintf(f, "    ip saddr %s ip daddr { ", ip);
+                struct cidr v4[MANIFEST_MAX_CIDRS];
+                size_t k = 0;
+                for (size_t i = 0; i < n->deny_n; i++)
+                        if (n->deny[i].family == AF_INET)
+                                v4[k++] = n->deny[i];
+                cidr_list(f, v4, k);
+                fprintf(f, " } %s\n", REFUSE);
+        }
+        if (n->deny_lan)
+                fprintf(f,
+                        "    ip saddr %s ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
+                        "100.64.0.0/10, 169.254.0.0/16 } %s\n",
+                        ip, REFUSE);
+        if (n->allow_n) {
+                struct cidr v4[MANIFEST_MAX_CIDRS];
+                size_t k = 0;
+                for (size_t i = 0; i < n->allow_n; i++)
+                        if (n->allow[i].family == AF_INET)
+                                v4[k++] = n->allow[i];
+                if (k) {
+                        fprintf(f, "    ip saddr %s ip daddr != { ", ip);
+                        cidr_list(f, v4, k);
+                        fprintf(f, " } %s\n", REFUSE);
+                } else {
+                        fprintf(f, "    ip saddr %s %s\n", ip, REFUSE); /* IPv6 only: none */
+                }
+        }
+        fprintf(f, "  }\n");
+
+        /* Published ports: to the host's own addresses (or the one given), and from
+         * host-local clients. */
+        fprintf(f, "  chain prerouting {\n"
+                   "    type nat hook prerouting priority dstnat; policy accept;\n");
+        for (size_t i = 0; i < n->publish_n; i++) {
+                const struct publish_spec *p = &n->publish[i];
+                const char *proto = p->proto == PROTO_TCP ? "tcp" : "udp";
+                char bind[INET6_ADDRSTRLEN + 16] = "fib daddr type local";
+                if (p->bind_family == AF_INET) {
+                        char b[INET_ADDRSTRLEN];
+                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
+                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
+                } else if (p->bind_family == AF_INET6) {
+                        continue; /* IPv6 is not forwarded yet */
+                }
+                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind, proto, p->host_port, ip,
+                        p->port);
+        }
+        fprintf(f, "  }\n"
+                   "  chain output {\n"
+                   "    type nat hook output priority -100; policy accept;\n");
+        for (size_t i = 0; i < n->publish_n; i++) {
+                const struct publish_spec *p = &n->publish[i];
+                if (p->bind_family == AF_INET6)
+                        continue;
+                char bind[INET_ADDRSTRLEN + 16] = "fib daddr type local";
+                if (p->bind_family == AF_INET) {
+                        char b[INET_ADDRSTRLEN];
+                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
+                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
+                }
+                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
+                        p->proto == PROTO_TCP ? "tcp" : "udp", p->host_port, ip, p->port);
+        }
+        fprintf(f, "  }\n}\n");
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* ---- the supervisor's side ---- */
+
+int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
+                        struct tn_err **err)
+{
+        if (index >= POOL_TENANTS)
+                return tn_err_setx(err, ENOSPC, "no address left in the tenant pool");
+        struct net_tenant t = {.addr = POOL_BASE + 2 + index, .gateway = POOL_GATEWAY};
+        snprintf(t.name, sizeof(t.name), "%s", m->name);
+        snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
+        /* A locally administered MAC derived from the address. */
+        t.mac[0] = 0x02;
+        t.mac[1] = 0x74;
+        t.mac[2] = (uint8_t)(t.addr >> 24);
+        t.mac[3] = (uint8_t)(t.addr >> 16);
+        t.mac[4] = (uint8_t)(t.addr >> 8);
+        t.mac[5] = (uint8_t)t.addr;
+
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        r = ensure_bridge(s, err);
+        if (r < 0)
+                return r;
+        /* Routing between the bridge and the uplink; route_localnet lets a published
+         * port bound to 127.0.0.1 be forwarded to a tenant (see ensure_nat). */
+        r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv4/conf/" NET_BRIDGE "/route_localnet", "1", err);
+        if (r >= 0)
+                r = ensure_nat(err);
+        if (r < 0)
+                return r;
+        *ret = t;
+        return 0;
+}
+
+int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
+                       struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        /* A stale host end from a tenant that died uncleanly goes first. */
+        struct rtnl_link *stale = NULL;
+        if (rtnl_link_get_kernel(s, 0, t->host_if, &stale) >= 0) {
+                rtnl_link_delete(s, stale);
+                rtnl_link_put(stale);
+        }
+        r = rtnl_link_veth_add(s, t->host_if, "eth0", pid);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,
+                                   nl_geterror(r));
+        int br = link_index(s, NET_BRIDGE), port = link_index(s, t->host_if);
+        if (br < 0 || port < 0)
+                return tn_err_setx(err, ENODEV, "veth %s or bridge %s vanished", t->host_if,
+                                   NET_BRIDGE);
+        r = rtnl_link_enslave_ifindex(s, br, port);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
+                                   nl_geterror(r));
+        r = link_up(s, t->host_if, NULL, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *rules = firewall_ruleset(t, m);
+        if (!rules)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        t->firewall = true;
+        return nft_apply(rules, err);
+}
+
+void net_private_remove(struct net_tenant *t)
+{
+        if (!t->firewall)
+                return;
+        char ruleset[256];
+        snprintf(ruleset, sizeof(ruleset),
+                 "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n"
+                 "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n",
+                 t->name, t->name, t->name, t->name);
+        (void)nft_apply(ruleset, NULL);
+        t->firewall = false;
+}
+
+/* ---- the tenant's side ---- */
+
+static int setup_eth0(const struct net_tenant *t, struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        r = link_up(s, "eth0", t->mac, err);
+        int idx = link_index(s, "eth0");
+        if (r >= 0 && idx < 0)
+                r = tn_err_setx(err, ENODEV, "eth0 is missing");
+        if (r >= 0)
+                r = add_address(s, idx, t->addr, NET_POOL_PREFIX, err);
+        if (r < 0)
+                return r;
+
+        struct rtnl_route *route = rtnl_route_alloc();
+        struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+        struct nl_addr *dst = NULL, *gw = NULL;
+        char g[INET_ADDRSTRLEN];
+        if (!route || !nh || nl_addr_parse("0.0.0.0/0", AF_INET, &dst) < 0 ||
+            nl_addr_parse(ip4(t->gateway, g), AF_INET, &gw) < 0) {
+                r = tn_err_setx(err, ENOMEM, "out of memory");
+        } else {
+                rtnl_route_set_family(route, AF_INET);
+                rtnl_route_set_dst(route, dst);
+                rtnl_route_nh_set_gateway(nh, gw);
+                rtnl_route_nh_set_ifindex(nh, idx);
+                rtnl_route_add_nexthop(route, nh);
+                nh = NULL; /* owned by the route now */
+                r = rtnl_route_add(s, route, 0);
+                if (r < 0)
+                        r = tn_err_setx(err, EIO, "cannot add the default route: %s",
+                                        nl_geterror(r));
+        }
+        if (nh)
+                rtnl_route_nh_free(nh);
+        nl_addr_put(dst);
+        nl_addr_put(gw);
+        if (route)
+                rtnl_route_put(route);
+        return r;
+}
+
+int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err)
 {
         _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (s < 0)
@@ -29,12 +464,20 @@ int net_setup_namespace(uint32_t id_base, struct tn_err **err)
         if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
                 return tn_err_set(err, errno, "cannot bring lo up");
 
-        /* Both files are per network namespace: what is written here applies to the
+        /* These files are per network namespace: what is written here applies to the
          * tenant's namespace only. */
         int r = write_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", err);
         if (r < 0)
                 return r;
         char range[32];
         snprintf(range, sizeof(range), "%u %u", id_base, id_base + 65535);
-        return write_sysctl("/proc/sys/net/ipv4/ping_group_range", range, err);
+        r = write_sysctl("/proc/sys/net/ipv4/ping_group_range", range, err);
+        if (r < 0 || !t)
+                return r;
+        r = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", err);
+        if (r >= 0)
+                r = setup_eth0(t, err);
+        return r;
 }

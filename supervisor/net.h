@@ -1,13 +1,51 @@
-/* net.h — tenant networking. The only file that talks to netlink and nftables (the
- * private network of issue 4 lands here); today: the loopback of a fresh network
- * namespace and its per-namespace sysctls. */
+/* net.h — tenant networking. The only file that talks to netlink (libnl-route-3) and
+ * nftables (libnftables).
+ *
+ * network.mode "none": a fresh network namespace with loopback only.
+ * network.mode "private": the tenant's namespace also gets "eth0", one end of a veth
+ * pair whose host end is a port of the host bridge (tenantd0, 10.88.0.1/16). Its
+ * address is 10.88.0.0 + 2 + the tenant's index (its uid range's position), so it is
+ * stable and unique. Egress is NATed through the host. A table of its own in nftables
+ * (family bridge and inet, both named "tenantd-NAME") refuses spoofed sources, every
+ * frame between tenants, the host itself (unless allow_host), and what the manifest's
+ * allow / deny / deny_lan say; published ports are DNAT rules in the same table.
+ * Rates and transfer volumes are not applied yet. */
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
+#include "manifest.h"
 
-/* In a new network namespace, as root of the namespace's owner: brings "lo" up, lets
- * the tenant bind ports below 1024 (there is nothing else in its namespace to
- * protect) and use ICMP echo sockets with its own gids (base..base+65535). */
-int net_setup_namespace(uint32_t id_base, struct tn_err **err);
+#define NET_BRIDGE "tenantd0"
+#define NET_POOL_PREFIX 16
+
+struct net_tenant {
+        char name[MANIFEST_NAME_MAX + 1];
+        char host_if[16]; /* the veth end on the bridge: "tnd-INDEX" */
+        uint32_t addr;    /* tenant address, host byte order */
+        uint32_t gateway; /* the bridge's address */
+        uint8_t mac[6];
+        bool firewall; /* its nftables tables exist */
+};
+
+/* In the supervisor, before the tenant exists: computes the tenant's address from its
+ * index, makes sure the bridge, the shared NAT table and IPv4 forwarding are there. */
+int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
+                        struct tn_err **err);
+
+/* In the supervisor, once the tenant's first process (host pid `pid`) exists in its
+ * network namespace: creates the veth pair with "eth0" inside, puts the host end on the
+ * bridge, and installs the tenant's firewall and published ports. */
+int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
+                       struct tn_err **err);
+
+/* Removes the tenant's nftables tables (the veth pair dies with the namespace). */
+void net_private_remove(struct net_tenant *t);
+
+/* In the tenant's first process, as root of the namespace's owner: loopback up, and for
+ * a private tenant "eth0" with its address and default route; IPv6 off (the firewall
+ * speaks IPv4); ports below 1024 bindable without a capability (there is nothing else
+ * in the namespace to protect); ICMP echo sockets for the tenant's gids. */
+int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);

@@ -217,6 +217,47 @@ static void append_system_accounts(const char *path, bool is_group, char **buf, 
         }
 }
 
+/* The tenant's resolvers: the manifest's network.dns, or the host's own that a tenant
+ * can reach (not loopback: a stub resolver on the host's 127.0.0.53 is not the
+ * tenant's); with network.mode "none" there is nothing to resolve with. */
+static int resolv_conf(struct rootfs_plan *p, struct tn_err **err)
+{
+        const struct manifest *m = p->m;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        size_t n = 0;
+        if (m->network.mode == NET_NONE) {
+                fprintf(f, "# network.mode is \"none\": no resolver\n");
+        } else if (m->network.dns_n) {
+                for (size_t i = 0; i < m->network.dns_n; i++)
+                        fprintf(f, "nameserver %s\n", m->network.dns[i]);
+                n = m->network.dns_n;
+        } else {
+                _cleanup_fclose_ FILE *host = fopen("/etc/resolv.conf", "re");
+                char line[256];
+                while (host && fgets(line, sizeof(line), host) && n < 3) {
+                        char addr[128];
+                        if (sscanf(line, "nameserver %127s", addr) != 1 ||
+                            strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+                            strchr(addr, ':'))
+                                continue;
+                        fprintf(f, "nameserver %s\n", addr);
+                        n++;
+                }
+                if (n == 0)
+                        fprintf(f,
+                                "# the host has no resolver a tenant can reach: set network.dns\n");
+        }
+        if (fclose(f) != 0) {
+                free(text);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        return add_etc(p, "resolv.conf", text, len, false, err);
+}
+
 static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
 {
         const struct manifest *m = p->m;
@@ -255,11 +296,11 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
                          m->name) < 0 ||
             add_etc_text(p, "nsswitch.conf",
                          "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-                         "networks: files\nprotocols: files\nservices: files\n") < 0 ||
-            add_etc_text(p, "resolv.conf", "%s",
-                         m->network.mode == NET_NONE ? "# network.mode is \"none\"\n"
-                                                     : "nameserver 127.0.0.53\n") < 0)
+                         "networks: files\nprotocols: files\nservices: files\n") < 0)
                 return tn_err_setx(err, ENOMEM, "out of memory");
+
+        if (resolv_conf(p, err) < 0)
+                return -ENOMEM;
 
         for (size_t i = 0; i < ARRAY_SIZE(etc_copies); i++) {
                 char path[256];

@@ -124,8 +124,9 @@ struct child_ctx {
         const struct rootfs_plan *plan;
         uint32_t base;
         int userns_fd;
-        int go_fd;  /* read end: the supervisor's go-ahead; EOF later means it died */
-        int err_fd; /* write end: error text back to the supervisor */
+        int go_fd; /* read end: the supervisor's go-ahead; EOF later means it died */
+        const struct net_tenant *net; /* network.mode private, else NULL */
+        int err_fd;                   /* write end: error text back to the supervisor */
 };
 
 static _Noreturn void child_fail(const struct child_ctx *c, const char *step, struct tn_err *e)
@@ -276,7 +277,7 @@ static _Noreturn void run_init(struct child_ctx *c)
                 tn_err_set(&e, errno, "sethostname");
                 child_fail(c, "namespaces", e);
         }
-        if (net_setup_namespace(c->base, &e) < 0)
+        if (net_setup_namespace(c->base, c->net, &e) < 0)
                 child_fail(c, "network", e);
         /* Step 7 */
         if (rootfs_build(c->plan, &e) < 0)
@@ -390,6 +391,15 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         sb->pidfd = -1;
         sb->lifeline = -1;
         sb->id_base = base;
+        if (m->network.mode == NET_PRIVATE) {
+                uint32_t index = (base - cfg->uid_base) / UIDRANGE_SIZE;
+                r = net_private_prepare(m, index, &sb->net, err);
+                if (r < 0) {
+                        sandbox_free(sb);
+                        return tn_err_wrap(err, "network");
+                }
+                sb->has_net = true;
+        }
         r = tenant_cgroup_create(m->name, &sb->cgroup, err);
         if (r < 0) {
                 sandbox_free(sb);
@@ -428,6 +438,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 close(go[1]);
                 close(errp[0]);
                 struct child_ctx c = {.cfg = cfg,
+                                      .net = sb->has_net ? &sb->net : NULL,
                                       .plan = plan,
                                       .base = base,
                                       .userns_fd = userns,
@@ -446,8 +457,14 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         sb->pid = pid;
         sb->pidfd = pidfd;
 
-        /* Step 5 */
+        /* Step 5: cgroups, and for a private network the veth pair and the firewall,
+         * all before the tenant runs anything. */
         r = tenant_cgroup_attach(sb->cgroup, pid, err);
+        if (r >= 0 && sb->has_net) {
+                r = net_private_attach(&sb->net, m, pid, err);
+                if (r < 0)
+                        tn_err_wrap(err, "network");
+        }
         if (r >= 0 && write(go[1], "g", 1) != 1)
                 r = tn_err_set(err, errno, "cannot start the tenant");
         sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
@@ -479,6 +496,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         *ret = sb;
         return 0;
 fail:
+        if (sb->has_net)
+                net_private_remove(&sb->net);
         (void)tenant_cgroup_remove(sb->cgroup, NULL);
         sandbox_free(sb);
         return r;
@@ -516,6 +535,8 @@ int sandbox_destroy(struct sandbox *sb, struct tn_err **err)
                 while (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR)
                         ;
         }
+        if (sb->has_net)
+                net_private_remove(&sb->net);
         /* The kernel tears the namespace down asynchronously: give the last processes
          * a moment to leave the cgroups. */
         int r = 0;

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "manifest.h"
+#include "net.h"
 
 struct policy_bpf;
 
@@ -33,6 +34,8 @@ struct sandbox {
         int lifeline; /* write end the tenant's init watches (die_with_parent) */
         uint32_t id_base;
         struct tenant_cgroup *cgroup;
+        bool has_net; /* network.mode private: net is set up */
+        struct net_tenant net;
 };
 
 /* Starts the tenant. Warnings for the operator (such as ownership a rw mount needs)

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# test_network.sh — network.mode "private" with real veths, a real bridge and real
+# nftables: a tenant gets its address, reaches "the internet" through NAT, is refused
+# the host, a LAN and another tenant, honours allow/deny, and a published port answers
+# a client in another namespace and on the host's loopback.
+#
+# "The internet" and "the LAN" are network namespaces this script creates, joined to
+# the host by veth pairs with documentation addresses (198.51.100.0/24, TEST-NET-2)
+# and a private range (192.168.77.0/24). No traffic leaves the machine. Everything is
+# removed at the end: namespaces, links, the tenants' tables, and the bridge, NAT table
+# and ip_forward setting if this script was the one that brought them.
+set -u
+ctl=${TENANTCTL:?TENANTCTL is not set (run through tests/run-tests)}
+BUILD=${BUILD:-build}
+payload_bin=$BUILD/tests/payload
+export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
+
+. "$(dirname "$0")/../lib/sandbox.sh"
+require_sandbox "$payload_bin"
+for tool in ip nft curl python3; do
+	command -v $tool >/dev/null ||
+		skip_all "$tool IS MISSING (apt-get install iproute2 nftables curl python3): nothing was tested"
+done
+
+tmp=$(mktemp -d /tmp/tenantd-net.XXXXXX)
+state=$tmp/state
+tenants=()
+bg=()
+id=$$
+W=tnw$id L=tnl$id # namespace and link names, unique per run
+had_bridge=$(ip link show tenantd0 >/dev/null 2>&1 && echo yes)
+had_nat=$(nft list table ip tenantd >/dev/null 2>&1 && echo yes)
+old_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+
+net_cleanup() {
+	sandbox_cleanup
+	ip netns del "$W" 2>/dev/null
+	ip netns del "$L" 2>/dev/null
+	ip link del "$W-h" 2>/dev/null
+	ip link del "$L-h" 2>/dev/null
+	local t
+	for t in "${tenants[@]}"; do
+		nft delete table inet "tenantd-$t" 2>/dev/null
+		nft delete table bridge "tenantd-$t" 2>/dev/null
+	done
+	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
+		ip link del tenantd0 2>/dev/null
+		[[ -z $had_nat ]] && nft delete table ip tenantd 2>/dev/null
+	fi
+	echo "$old_forward" >/proc/sys/net/ipv4/ip_forward
+}
+trap net_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# peer NAME HOSTADDR PEERADDR: a namespace joined to the host by a veth pair
+peer() {
+	ip netns add "$1" &&
+		ip link add "$1-h" type veth peer name "$1-p" netns "$1" &&
+		ip addr add "$2/24" dev "$1-h" && ip link set "$1-h" up &&
+		ip -n "$1" addr add "$3/24" dev "$1-p" && ip -n "$1" link set "$1-p" up &&
+		ip -n "$1" link set lo up && ip -n "$1" route add default via "$2"
+}
+peer "$W" 198.51.100.2 198.51.100.1 || skip_all "cannot create test namespaces with veth pairs"
+peer "$L" 192.168.77.2 192.168.77.1 || skip_all "cannot create test namespaces with veth pairs"
+
+# listen NS PORT: a server in namespace NS that answers with the client's address
+listen() {
+	ip netns exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+while True:
+    c, a = s.accept(); c.send(("seen %s\n" % a[0]).encode()); c.close()' "$2" &
+	bg+=($!)
+}
+listen "$W" 9000
+listen "$L" 9000
+# a host-side listener on the veth address, which tenants must not reach
+python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.2", 9001)); s.listen()
+while True:
+    c, a = s.accept(); c.send(b"host reached\n"); c.close()' &
+bg+=($!)
+
+mkdir -p "$tmp/bin" && cp "$payload_bin" "$tmp/bin/payload"
+T=tnet$id
+tenants+=("$T" "$T-srv" "$T-al" "$T-dn" "$T-ho")
+# manifest FILE NAME NETWORK-JSON [EXEC-JSON]
+manifest() {
+	local exec=${4:-}
+	[[ -n $exec ]] || exec='["/payload/payload", "true"]'
+	cat >"$1" <<EOF
+{ "name": "$2", "user": "1000:1000", "exec": $exec,
+  "mounts": [ { "source": "$tmp/bin", "target": "/payload" } ],
+  "network": $3 }
+EOF
+}
+run() {
+	local m=$1
+	shift
+	"$ctl" run --state "$state" "$m" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+sleep 0.5
+
+# ---- a private tenant: address, route, NAT egress ----
+manifest "$tmp/t.json" "$T" '{ "mode": "private" }'
+run "$tmp/t.json" -- /usr/bin/python3 -c '
+import socket, fcntl, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+addr = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", b"eth0"))[20:24]
+print("eth0", socket.inet_ntoa(addr))
+print(open("/proc/net/route").read().splitlines()[1].split()[2])'
+taddr=$(sed -n 's/^eth0 //p' <<<"$out")
+check "the tenant has eth0 with an address from the pool (got ${taddr:-none})" '[[ $rc -eq 0 && $taddr == 10.88.* ]]'
+check "... and a default route (gateway 10.88.0.1)" '[[ $(tail -1 <<<"$out") == 0100580A ]]'
+run "$tmp/t.json" -- /usr/bin/python3 -c '
+import socket; c = socket.create_connection(("198.51.100.1", 9000), timeout=5); print(c.recv(100).decode().strip())'
+check "egress to the outside works, NATed to the host's address ($out)" '[[ $rc -eq 0 && $out == "seen 198.51.100.2" ]]'
+run "$tmp/t.json" -- /payload/payload connect 192.168.77.1 9000
+check "a LAN address is refused at once (deny_lan default): EHOSTUNREACH" \
+	'[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+run "$tmp/t.json" -- /payload/payload connect 198.51.100.2 9001
+check "the host's own address is refused: EHOSTUNREACH" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+run "$tmp/t.json" -- /payload/payload connect 10.88.0.1 9001
+check "the bridge address (the host) is refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+run "$tmp/t.json" -- /bin/cat /proc/sys/net/ipv6/conf/all/disable_ipv6
+check "IPv6 is off in the tenant (the firewall speaks IPv4)" '[[ $out == 1 ]]'
+
+# ---- a published port, and another tenant ----
+manifest "$tmp/srv.json" "$T-srv" '{ "mode": "private", "publish": [ { "host": 18'"${id: -3}"', "port": 8080 } ] }' \
+	'["/usr/bin/python3", "-m", "http.server", "8080", "-d", "/payload"]'
+hp=18${id: -3}
+"$ctl" run --state "$state" "$tmp/srv.json" >/dev/null 2>&1 &
+srv=$!
+bg+=("$srv")
+code=""
+for _ in $(seq 50); do
+	code=$(ip netns exec "$W" curl -s -m 2 -o /dev/null -w '%{http_code}' "http://198.51.100.2:$hp/payload") && [[ $code == 200 ]] && break
+	sleep 0.2
+done
+check "a published port answers a client in another namespace (HTTP $code)" '[[ $code == 200 ]]'
+code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/payload")
+check "... and a client on the host's loopback (HTTP $code)" '[[ $code == 200 ]]'
+saddr=$(awk -v t="$T-srv" '$1 == t { print $2 }' "$state/uidranges")
+srvip=$(python3 -c "import sys; print('10.88.%d.%d' % divmod(2 + (int(sys.argv[1]) - 1073741824) // 65536, 256))" "$saddr")
+run "$tmp/t.json" -- /usr/bin/timeout 8 /payload/payload connect "$srvip" 8080
+check "another tenant ($srvip) is unreachable, even on its served port" '[[ $rc -ne 0 && $out != ok* ]]'
+nft list table inet "tenantd-$T-srv" >"$tmp/rules" 2>&1
+check "the tenant's firewall is a table of its own (inet tenantd-$T-srv)" 'grep -q "dnat ip to $srvip:8080" "$tmp/rules"'
+kill -TERM "$srv" 2>/dev/null
+wait "$srv" 2>/dev/null
+check "after the tenant ends, its tables are gone" \
+	'! nft list table inet "tenantd-$T-srv" >/dev/null 2>&1 && ! nft list table bridge "tenantd-$T-srv" >/dev/null 2>&1'
+
+# ---- allow, deny, allow_host ----
+manifest "$tmp/al.json" "$T-al" '{ "mode": "private", "egress": { "allow": ["203.0.113.0/24"] } }'
+run "$tmp/al.json" -- /payload/payload connect 198.51.100.1 9000
+check "allow lists only what it names: 198.51.100.1 is refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+manifest "$tmp/dn.json" "$T-dn" '{ "mode": "private", "egress": { "deny": ["198.51.100.1"] } }'
+run "$tmp/dn.json" -- /payload/payload connect 198.51.100.1 9000
+check "deny refuses what it names" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+manifest "$tmp/ho.json" "$T-ho" '{ "mode": "private", "egress": { "allow_host": true, "deny_lan": false } }'
+run "$tmp/ho.json" -- /usr/bin/python3 -c '
+import socket
+for a, p in (("198.51.100.2", 9001), ("192.168.77.1", 9000)):
+    print(socket.create_connection((a, p), timeout=5).recv(100).decode().strip())'
+check "allow_host and deny_lan false open the host and the LAN ($(tr '\n' ' ' <<<"$out"))" \
+	'[[ $rc -eq 0 && $out == *"host reached"* && $out == *"seen 192.168.77.2"* ]]'
+
+# ---- nothing left ----
+left=""
+for t in "${tenants[@]}"; do
+	nft list table inet "tenantd-$t" >/dev/null 2>&1 && left+=" inet:$t"
+	cgroups_gone "$t" >/dev/null || left+=" cgroup:$t"
+done
+check "no tenant table or cgroup is left${left:+:$left}" '[[ -z $left ]]'
+check "no veth of a tenant is left on the bridge" '! ip -o link show master tenantd0 2>/dev/null | grep -q .'
+
+echo "1..$n"
