@@ -207,10 +207,9 @@ static int attach(struct parser *p, struct json_value *v)
         struct frame *f = &p->stack[p->depth - 1];
         struct json_value *c = f->container;
         if (c->type == JSON_ARRAY) {
-                if (!grow(
-                        (void **)&c->u.array.items, &f->cap, c->u.array.n,
-                        sizeof(
-                            *c->u.array.items))) /* NOLINT(bugprone-sizeof-expression): pointers */
+                size_t item_size =
+                    sizeof(*c->u.array.items); /* NOLINT(bugprone-sizeof-expression) */
+                if (!grow((void **)&c->u.array.items, &f->cap, c->u.array.n, item_size))
                         goto oom;
                 c->u.array.items[c->u.array.n++] = v;
                 return 1;

@@ -234,7 +234,6 @@ static int resolv_conf(struct rootfs_plan *p, struct tn_err **err)
         } else if (m->network.dns_n) {
                 for (size_t i = 0; i < m->network.dns_n; i++)
                         fprintf(f, "nameserver %s\n", m->network.dns[i]);
-                n = m->network.dns_n;
         } else {
                 _cleanup_fclose_ FILE *host = fopen("/etc/resolv.conf", "re");
                 char line[256];
