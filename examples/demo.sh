@@ -76,5 +76,5 @@ show "$ctl" run --state "$state" "$demo/site.json" -- /bin/sh -c 'exit 7'
 echo "exit status: $?"
 
 say "Not in this demo yet"
-echo "The daemon (tenantd, tenantctl list/top), usage monitoring and alerts, network"
-echo "shaping, and microVM tenants are being built next; see README.md."
+echo "The daemon (tenantd, tenantctl list/top), usage monitoring and alerts, transfer"
+echo "volumes, and microVM tenants are being built next; see README.md."

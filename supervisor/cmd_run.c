@@ -166,10 +166,8 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         /* Said before the start, not discovered by the operator later. */
-        if (m->network.mode == NET_PRIVATE && (m->network.egress_rate || m->network.ingress_rate ||
-                                               m->network.transfer.period != TRANSFER_NONE))
-                log_warning("warning: %s: network rates and transfer volumes are not applied yet",
-                            path);
+        if (m->network.mode == NET_PRIVATE && m->network.transfer.period != TRANSFER_NONE)
+                log_warning("warning: %s: network transfer volumes are not counted yet", path);
         if (geteuid() != 0) {
                 log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
                           "a host uid range for the tenant (the tenant itself gets no privilege)");

@@ -17,6 +17,8 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
 #include <nftables/libnftables.h>
 
@@ -134,6 +136,35 @@ static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
         if (r >= 0)
                 r = link_up(s, NET_BRIDGE, NULL, err);
         return r;
+}
+
+/* A token bucket as the root queue of `ifindex`: `bits` per second, a bucket of 10 ms
+ * worth (at least 32 KiB, so TCP reaches the rate), at most 50 ms of queue. */
+static int add_tbf(struct nl_sock *s, int ifindex, const char *ifname, uint64_t bits,
+                   struct tn_err **err)
+{
+        uint64_t bytes = bits / 8;
+        if (bytes > INT32_MAX)
+                bytes = INT32_MAX; /* libnl's limit, ~17 Gbit/s: unshaped in practice */
+        uint64_t bucket = bytes / 100 < 32768 ? 32768 : bytes / 100;
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(1, 0));
+        int r = rtnl_tc_set_kind(TC_CAST(q), "tbf");
+        if (r >= 0) {
+                rtnl_qdisc_tbf_set_rate(q, (int)bytes, (int)bucket, 0);
+                r = rtnl_qdisc_tbf_set_limit_by_latency(q, 50000);
+        }
+        if (r >= 0)
+                r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
+        rtnl_qdisc_put(q);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot shape %s to %llu bit/s: %s", ifname,
+                                   (unsigned long long)bits, nl_geterror(r));
+        return 0;
 }
 
 /* ---- nftables ---- */
@@ -327,7 +358,10 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
 {
         if (index >= POOL_TENANTS)
                 return tn_err_setx(err, ENOSPC, "no address left in the tenant pool");
-        struct net_tenant t = {.addr = POOL_BASE + 2 + index, .gateway = POOL_GATEWAY};
+        struct net_tenant t = {.addr = POOL_BASE + 2 + index,
+                               .gateway = POOL_GATEWAY,
+                               .egress_rate = m->network.egress_rate,
+                               .ingress_rate = m->network.ingress_rate};
         snprintf(t.name, sizeof(t.name), "%s", m->name);
         snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
         /* A locally administered MAC derived from the address. */
@@ -384,6 +418,8 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
                 return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
                                    nl_geterror(r));
         r = link_up(s, t->host_if, NULL, err);
+        if (r >= 0 && t->ingress_rate)
+                r = add_tbf(s, port, t->host_if, t->ingress_rate, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *rules = firewall_ruleset(t, m);
@@ -420,6 +456,8 @@ static int setup_eth0(const struct net_tenant *t, struct tn_err **err)
                 r = tn_err_setx(err, ENODEV, "eth0 is missing");
         if (r >= 0)
                 r = add_address(s, idx, t->addr, NET_POOL_PREFIX, err);
+        if (r >= 0 && t->egress_rate)
+                r = add_tbf(s, idx, "eth0", t->egress_rate, err);
         if (r < 0)
                 return r;
 

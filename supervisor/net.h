@@ -9,7 +9,9 @@
  * (family bridge and inet, both named "tenantd-NAME") refuses spoofed sources, every
  * frame between tenants, the host itself (unless allow_host), and what the manifest's
  * allow / deny / deny_lan say; published ports are DNAT rules in the same table.
- * Rates and transfer volumes are not applied yet. */
+ * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
+ * for what it sends, the host end for what it receives); both belong to namespaces the
+ * tenant holds no capability over. Transfer volumes are not applied yet. */
 #pragma once
 
 #include <stdint.h>
@@ -27,7 +29,9 @@ struct net_tenant {
         uint32_t addr;    /* tenant address, host byte order */
         uint32_t gateway; /* the bridge's address */
         uint8_t mac[6];
-        bool firewall; /* its nftables tables exist */
+        uint64_t egress_rate;  /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
+        uint64_t ingress_rate; /* bits/s, 0 = unshaped: tbf on the host end */
+        bool firewall;         /* its nftables tables exist */
 };
 
 /* In the supervisor, before the tenant exists: computes the tenant's address from its

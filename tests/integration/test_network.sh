@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_network.sh — network.mode "private" with real veths, a real bridge and real
 # nftables: a tenant gets its address, reaches "the internet" through NAT, is refused
-# the host, a LAN and another tenant, honours allow/deny, and a published port answers
-# a client in another namespace and on the host's loopback.
+# the host, a LAN and another tenant, honours allow/deny, a published port answers a
+# client in another namespace and on the host's loopback, and its egress and ingress
+# rates hold (iperf3).
 #
 # "The internet" and "the LAN" are network namespaces this script creates, joined to
 # the host by veth pairs with documentation addresses (198.51.100.0/24, TEST-NET-2)
@@ -171,6 +172,30 @@ for a, p in (("198.51.100.2", 9001), ("192.168.77.1", 9000)):
     print(socket.create_connection((a, p), timeout=5).recv(100).decode().strip())'
 check "allow_host and deny_lan false open the host and the LAN ($(tr '\n' ' ' <<<"$out"))" \
 	'[[ $rc -eq 0 && $out == *"host reached"* && $out == *"seen 192.168.77.2"* ]]'
+
+# ---- rates: egress on the tenant's eth0, ingress on the host end ----
+if ! command -v iperf3 >/dev/null; then
+	n=$((n + 1))
+	echo "ok $n # SKIP IPERF3 IS MISSING (apt-get install iperf3): rates were not measured"
+else
+	tenants+=("$T-rt")
+	manifest "$tmp/rt.json" "$T-rt" '{ "mode": "private", "egress": { "rate": "10mbit" }, "ingress": { "rate": "20mbit" } }'
+	# measure DIRECTION-FLAG: Mbit/s of TCP payload, as the receiving side counts it
+	measure() {
+		ip netns exec "$W" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+		local s=$!
+		sleep 0.3
+		"$ctl" run --state "$state" "$tmp/rt.json" -- /usr/bin/iperf3 -c 198.51.100.1 -p 5201 -t 4 -J "$@" >"$tmp/iperf.json" 2>/dev/null
+		wait "$s" 2>/dev/null
+		python3 -c 'import json, sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$tmp/iperf.json" 2>/dev/null || echo 0
+	}
+	up=$(measure)
+	check "egress shaped to 10mbit: $up Mbit/s of TCP payload (9.0..11.0 accepted)" \
+		'awk -v r="$up" "BEGIN { exit !(r >= 9.0 && r <= 11.0) }"'
+	down=$(measure -R)
+	check "ingress shaped to 20mbit: $down Mbit/s of TCP payload (18.0..22.0 accepted)" \
+		'awk -v r="$down" "BEGIN { exit !(r >= 18.0 && r <= 22.0) }"'
+fi
 
 # ---- nothing left ----
 left=""
