@@ -139,7 +139,7 @@ static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
 }
 
 /* A token bucket as the root queue of `ifindex`: `bits` per second, a bucket of 10 ms
- * worth (at least 32 KiB, so TCP reaches the rate), at most 50 ms of queue. */
+ * worth (at least 32 KiB, so TCP reaches the rate), at most 100 ms of queue. */
 static int add_tbf(struct nl_sock *s, int ifindex, const char *ifname, uint64_t bits,
                    struct tn_err **err)
 {
@@ -156,7 +156,7 @@ static int add_tbf(struct nl_sock *s, int ifindex, const char *ifname, uint64_t 
         int r = rtnl_tc_set_kind(TC_CAST(q), "tbf");
         if (r >= 0) {
                 rtnl_qdisc_tbf_set_rate(q, (int)bytes, (int)bucket, 0);
-                r = rtnl_qdisc_tbf_set_limit_by_latency(q, 50000);
+                r = rtnl_qdisc_tbf_set_limit_by_latency(q, 100000);
         }
         if (r >= 0)
                 r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
