@@ -162,9 +162,9 @@ check "after the tenant ends, its tables are gone" \
 manifest "$tmp/al.json" "$T-al" '{ "mode": "private", "egress": { "allow": ["203.0.113.0/24"] } }'
 run "$tmp/al.json" -- /payload/payload connect 198.51.100.1 9000
 check "allow lists only what it names: 198.51.100.1 is refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
-manifest "$tmp/dn.json" "$T-dn" '{ "mode": "private", "egress": { "deny": ["198.51.100.1"] } }'
+manifest "$tmp/dn.json" "$T-dn" '{ "mode": "private", "egress": { "deny": ["198.51.100.0/24", "198.51.100.1"] } }'
 run "$tmp/dn.json" -- /payload/payload connect 198.51.100.1 9000
-check "deny refuses what it names" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
+check "deny refuses what it names (overlapping networks are fine)" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
 manifest "$tmp/ho.json" "$T-ho" '{ "mode": "private", "egress": { "allow_host": true, "deny_lan": false } }'
 run "$tmp/ho.json" -- /usr/bin/python3 -c '
 import socket
