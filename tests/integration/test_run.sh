@@ -32,20 +32,6 @@ run() {
 	err=$(cat "$tmp/err")
 }
 
-# find_service CTLPID: sets init_pid and svc_pid once the tenant's service runs the payload
-find_service() {
-	local i
-	init_pid="" svc_pid=""
-	for i in $(seq 200); do
-		init_pid=$(pgrep -P "$1" | head -1)
-		[[ -n $init_pid ]] && svc_pid=$(pgrep -P "$init_pid" | head -1)
-		if [[ -n $svc_pid ]] && tr '\0' ' ' <"/proc/$svc_pid/cmdline" 2>/dev/null | grep -q '^/payload/payload '; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
 # wait_gone PID...: true once none of the pids exists (at most ~5 s)
 wait_gone() {
 	local i p alive

@@ -90,3 +90,19 @@ sandbox_cleanup() {
 		rm -rf "$tmp"
 	fi
 }
+
+# find_service CTLPID: sets init_pid and svc_pid (host pids) once the tenant started by
+# the tenantctl with pid CTLPID runs /payload/payload as its service
+find_service() {
+	local i
+	init_pid="" svc_pid=""
+	for i in $(seq 200); do
+		init_pid=$(pgrep -P "$1" | head -1)
+		[[ -n $init_pid ]] && svc_pid=$(pgrep -P "$init_pid" | head -1)
+		if [[ -n $svc_pid ]] && tr '\0' ' ' <"/proc/$svc_pid/cmdline" 2>/dev/null | grep -q '^/payload/payload '; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}

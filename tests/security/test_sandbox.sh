@@ -258,20 +258,6 @@ check "/proc lists only the tenant's init (1) and the payload itself (2)" \
 	'[[ $rc -eq 0 && $numeric == "1 2 " ]]'
 
 # ---- a tenant's host uid, found from the host while it runs ----
-# find_service CTLPID: sets init_pid and svc_pid once the service runs the payload
-find_service() {
-	local i
-	init_pid="" svc_pid=""
-	for i in $(seq 200); do
-		init_pid=$(pgrep -P "$1" | head -1)
-		[[ -n $init_pid ]] && svc_pid=$(pgrep -P "$init_pid" | head -1)
-		if [[ -n $svc_pid ]] && tr '\0' ' ' <"/proc/$svc_pid/cmdline" 2>/dev/null | grep -q '^/payload/payload '; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
 base_of() { awk -v t="$1" '$1 == t { print $2 }' "$state/uidranges"; }
 uid_line() { awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$1/status" 2>/dev/null; }
 
