@@ -536,6 +536,13 @@ static int open_target(int rootfd, const char *path, bool want_file, struct tn_e
                                 ? openat(dir, name,
                                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)
                                 : mkdirat(dir, name, 0755);
+                        if (r < 0 && errno == EROFS)
+                                return tn_err_setx(
+                                    err, EROFS,
+                                    "mount point %s does not exist and \"%s\" cannot "
+                                    "be created there (read-only); create it in the "
+                                    "image or on the host side first",
+                                    path, name);
                         if (r < 0)
                                 return tn_err_set(err, errno, "cannot create mount point %s", path);
                         if (last && want_file)
