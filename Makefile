@@ -59,7 +59,8 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
 PROGRAMS := $(B)/tenantctl
 
-.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo
+.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
+	test-deps
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -209,5 +210,26 @@ deps:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# What the real-service and network tests use (they skip loudly without it): installed
+# without starting the services' daemons on this machine (invoke-rc.d asks policy-rc.d;
+# 101 means "do not"), and the previous policy-rc.d, if any, is put back.
+TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
+	util-linux iproute2 nftables iperf3
+
+test-deps: deps
+	@missing=$$(for p in $(TEST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	[ -z "$$missing" ] && exit 0; \
+	echo "test-deps: installing" $$missing; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	prc=/usr/sbin/policy-rc.d; saved=$$(mktemp); had=; \
+	if [ -e $$prc ]; then $$SUDO cp -p $$prc $$saved; had=1; fi; \
+	printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$prc >/dev/null && $$SUDO chmod 755 $$prc; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	rc=$$?; \
+	if [ -n "$$had" ]; then $$SUDO mv $$saved $$prc; else $$SUDO rm -f $$prc; rm -f $$saved; fi; \
+	exit $$rc
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
