@@ -267,6 +267,19 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    type filter hook input priority -1; policy accept;\n"
                 "    iifname \"%s\" ip saddr %s ct state established,related accept\n",
                 t->name, NET_BRIDGE, ip);
+        /* Its resolvers stay reachable on port 53 even on the host or the LAN, or its
+         * resolv.conf would name servers it may not ask. */
+        char dns[NET_MAX_RESOLVERS][16];
+        size_t ndns = net_resolvers(m, dns);
+        char dns_set[NET_MAX_RESOLVERS * 18 + 8] = "";
+        for (size_t i = 0; i < ndns; i++)
+                snprintf(dns_set + strlen(dns_set), sizeof(dns_set) - strlen(dns_set), "%s%s",
+                         i ? ", " : "", dns[i]);
+        if (ndns)
+                fprintf(f,
+                        "    iifname \"%s\" ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } "
+                        "th dport 53 accept\n",
+                        NET_BRIDGE, ip, dns_set);
         if (!n->allow_host)
                 fprintf(f, "    iifname \"%s\" ip saddr %s %s\n", NET_BRIDGE, ip, REFUSE);
         fprintf(f,
@@ -278,6 +291,11 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    ip daddr %s ct status dnat accept\n"
                 "    ip daddr %s drop\n",
                 ip, ip, ip, ip);
+        if (ndns)
+                fprintf(f,
+                        "    ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } th dport 53 "
+                        "accept\n",
+                        ip, dns_set);
         if (count_v4(n->deny, n->deny_n)) {
                 fprintf(f, "    ip saddr %s ip daddr { ", ip);
                 struct cidr v4[MANIFEST_MAX_CIDRS];
@@ -349,6 +367,27 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 return NULL;
         }
         return text;
+}
+
+size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16])
+{
+        size_t n = 0;
+        struct in_addr a;
+        if (m->network.mode != NET_PRIVATE)
+                return 0;
+        if (m->network.dns_n) {
+                for (size_t i = 0; i < m->network.dns_n && n < NET_MAX_RESOLVERS; i++)
+                        if (inet_pton(AF_INET, m->network.dns[i], &a) == 1)
+                                inet_ntop(AF_INET, &a, out[n++], 16);
+                return n;
+        }
+        _cleanup_fclose_ FILE *f = fopen("/etc/resolv.conf", "re");
+        char line[256], addr[64];
+        while (f && n < NET_MAX_RESOLVERS && fgets(line, sizeof(line), f))
+                if (sscanf(line, " nameserver %63s", addr) == 1 &&
+                    inet_pton(AF_INET, addr, &a) == 1 && (ntohl(a.s_addr) >> 24) != 127)
+                        inet_ntop(AF_INET, &a, out[n++], 16);
+        return n;
 }
 
 /* ---- the supervisor's side ---- */

@@ -34,6 +34,15 @@ struct net_tenant {
         bool firewall;         /* its nftables tables exist */
 };
 
+#define NET_MAX_RESOLVERS 3
+
+/* The resolvers a private tenant uses (written into its resolv.conf) and may reach on
+ * port 53 whatever its egress rules say, LAN or host included: the manifest's
+ * network.dns, else the host's own IPv4 nameservers except loopback ones (a stub on
+ * 127.0.0.53 is not reachable from a tenant). Returns how many; IPv4 only, as the
+ * tenant has no IPv6. */
+size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16]);
+
 /* In the supervisor, before the tenant exists: computes the tenant's address from its
  * index, makes sure the bridge, the shared NAT table and IPv4 forwarding are there. */
 int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "net.h"
 
 #define ETC_FILE_MAX (8U << 20)
 
@@ -187,11 +188,8 @@ static int add_etc_text(struct rootfs_plan *p, const char *name, const char *fmt
 /* System accounts (ids 1..999) of the host's passwd or group file, so that services
  * installed with apt find their users ("www-data", "redis") by name. Human accounts
  * (1000 and up) and every password field stay out. */
-static void append_system_accounts(const char *path, bool is_group, char **buf, size_t *len,
-                                   FILE *out)
+static void append_system_accounts(const char *path, bool is_group, FILE *out)
 {
-        (void)buf;
-        (void)len;
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)
                 return;
@@ -217,39 +215,24 @@ static void append_system_accounts(const char *path, bool is_group, char **buf, 
         }
 }
 
-/* The tenant's resolvers: the manifest's network.dns, or the host's own that a tenant
- * can reach (not loopback: a stub resolver on the host's 127.0.0.53 is not the
- * tenant's); with network.mode "none" there is nothing to resolve with. */
+/* resolv.conf: the resolvers net_resolvers() picks, which the tenant's firewall lets
+ * it reach; with network.mode "none" there is nothing to resolve with. */
 static int resolv_conf(struct rootfs_plan *p, struct tn_err **err)
 {
         const struct manifest *m = p->m;
+        char dns[NET_MAX_RESOLVERS][16];
+        size_t n = net_resolvers(m, dns);
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
         if (!f)
                 return tn_err_setx(err, ENOMEM, "out of memory");
-        size_t n = 0;
-        if (m->network.mode == NET_NONE) {
+        if (m->network.mode == NET_NONE)
                 fprintf(f, "# network.mode is \"none\": no resolver\n");
-        } else if (m->network.dns_n) {
-                for (size_t i = 0; i < m->network.dns_n; i++)
-                        fprintf(f, "nameserver %s\n", m->network.dns[i]);
-        } else {
-                _cleanup_fclose_ FILE *host = fopen("/etc/resolv.conf", "re");
-                char line[256];
-                while (host && fgets(line, sizeof(line), host) && n < 3) {
-                        char addr[128];
-                        if (sscanf(line, "nameserver %127s", addr) != 1 ||
-                            strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-                            strchr(addr, ':'))
-                                continue;
-                        fprintf(f, "nameserver %s\n", addr);
-                        n++;
-                }
-                if (n == 0)
-                        fprintf(f,
-                                "# the host has no resolver a tenant can reach: set network.dns\n");
-        }
+        else if (n == 0)
+                fprintf(f, "# no IPv4 resolver a tenant can reach: set network.dns\n");
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "nameserver %s\n", dns[i]);
         if (fclose(f) != 0) {
                 free(text);
                 return tn_err_setx(err, ENOMEM, "out of memory");
@@ -267,7 +250,7 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
         if (!f)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         fprintf(f, "root:x:0:0:root:/root:/bin/sh\n");
-        append_system_accounts("/etc/passwd", false, &text, &len, f);
+        append_system_accounts("/etc/passwd", false, f);
         if (m->uid != 0 && m->uid != 65534)
                 fprintf(f, "%s:x:%u:%u:%s:/:/usr/sbin/nologin\n", m->name, m->uid, m->gid, m->name);
         fprintf(f, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
@@ -280,7 +263,7 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
         if (!f)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         fprintf(f, "root:x:0:\n");
-        append_system_accounts("/etc/group", true, &text, &len, f);
+        append_system_accounts("/etc/group", true, f);
         if (m->gid != 0 && m->gid != 65534)
                 fprintf(f, "%s:x:%u:\n", m->name, m->gid);
         fprintf(f, "nogroup:x:65534:\n");

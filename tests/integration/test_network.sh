@@ -76,6 +76,13 @@ while True:
 }
 listen "$W" 9000
 listen "$L" 9000
+# a "resolver" on the LAN, as a home router is: answers any UDP datagram on port 53
+ip netns exec "$L" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 53))
+while True:
+    d, a = s.recvfrom(512); s.sendto(b"answer", a)' &
+bg+=($!)
 # a host-side listener on the veth address, which tenants must not reach
 python3 -c '
 import socket
@@ -131,6 +138,19 @@ run "$tmp/t.json" -- /payload/payload connect 10.88.0.1 9001
 check "the bridge address (the host) is refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
 run "$tmp/t.json" -- /bin/cat /proc/sys/net/ipv6/conf/all/disable_ipv6
 check "IPv6 is off in the tenant (the firewall speaks IPv4)" '[[ $out == 1 ]]'
+
+# ---- its resolver stays reachable on port 53, even on the LAN ----
+tenants+=("$T-dns")
+manifest "$tmp/dns.json" "$T-dns" '{ "mode": "private", "dns": ["192.168.77.1"] }'
+run "$tmp/dns.json" -- /usr/bin/python3 -c '
+import socket
+print(open("/etc/resolv.conf").read().strip())
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+s.sendto(b"query", ("192.168.77.1", 53)); print(s.recv(100).decode())'
+check "network.dns is the tenant's resolv.conf" '[[ $out == *"nameserver 192.168.77.1"* ]]'
+check "a resolver on the LAN answers on port 53 despite deny_lan" '[[ $rc -eq 0 && $out == *answer ]]'
+run "$tmp/dns.json" -- /payload/payload connect 192.168.77.1 9000
+check "... while the rest of that LAN host stays refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
 
 # ---- a published port, and another tenant ----
 manifest "$tmp/srv.json" "$T-srv" '{ "mode": "private", "publish": [ { "host": 18'"${id: -3}"', "port": 8080 } ] }' \
