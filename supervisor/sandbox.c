@@ -467,7 +467,14 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         }
         if (r >= 0 && write(go[1], "g", 1) != 1)
                 r = tn_err_set(err, errno, "cannot start the tenant");
-        sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
+        if (r < 0) {
+                /* Init never got its go-ahead and still holds the error pipe: it must go
+                 * before that pipe can reach EOF below. */
+                kill(pid, SIGKILL);
+                close(go[1]);
+        } else {
+                sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
+        }
 
         /* Until the service is exec'd, the pipe says what went wrong. */
         char msg[ERRMSG_MAX + 1];
