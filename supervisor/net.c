@@ -438,12 +438,14 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
         int r = nl_open(&s, err);
         if (r < 0)
                 return r;
-        /* A stale host end from a tenant that died uncleanly goes first. */
-        struct rtnl_link *stale = NULL;
-        if (rtnl_link_get_kernel(s, 0, t->host_if, &stale) >= 0) {
-                rtnl_link_delete(s, stale);
-                rtnl_link_put(stale);
-        }
+        /* The host end lives exactly as long as the namespace of its peer, so one that
+         * exists belongs to a running tenant with the same index (two state directories
+         * handing out the same ranges): refuse rather than cut that tenant off. */
+        if (link_index(s, t->host_if) >= 0)
+                return tn_err_setx(err, EBUSY,
+                                   "%s already exists: another running tenant has this tenant's "
+                                   "address (are two state directories in use?)",
+                                   t->host_if);
         r = rtnl_link_veth_add(s, t->host_if, "eth0", pid);
         if (r < 0)
                 return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,

@@ -167,6 +167,19 @@ done
 check "a published port answers a client in another namespace (HTTP $code)" '[[ $code == 200 ]]'
 code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/payload")
 check "... and a client on the host's loopback (HTTP $code)" '[[ $code == 200 ]]'
+# A second state directory that hands out the running tenant's range again: refused,
+# and the running tenant unharmed.
+tenants+=("$T-x")
+manifest "$tmp/x.json" "$T-x" '{ "mode": "private" }'
+mkdir -p "$tmp/other-state"
+echo "$T-x $(awk -v t="$T-srv" '$1 == t { print $2 }' "$state/uidranges")" >"$tmp/other-state/uidranges"
+"$ctl" run --state "$tmp/other-state" "$tmp/x.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+err=$(cat "$tmp/err")
+check "an address already in use (another state directory) is refused: exit 1, says why" \
+	'[[ $rc -eq 1 && $err == *"already exists: another running tenant has this tenant"* ]]'
+code=$(ip netns exec "$W" curl -s -m 3 -o /dev/null -w '%{http_code}' "http://198.51.100.2:$hp/payload")
+check "... and the running tenant still answers (HTTP $code)" '[[ $code == 200 ]]'
 saddr=$(awk -v t="$T-srv" '$1 == t { print $2 }' "$state/uidranges")
 srvip=$(python3 -c "import sys; print('10.88.%d.%d' % divmod(2 + (int(sys.argv[1]) - 1073741824) // 65536, 256))" "$saddr")
 run "$tmp/t.json" -- /usr/bin/timeout 8 /payload/payload connect "$srvip" 8080
