@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,6 +169,11 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         /* Said before the start, not discovered by the operator later. */
         if (m->network.mode == NET_PRIVATE && m->network.transfer.period != TRANSFER_NONE)
                 log_warning("warning: %s: network transfer volumes are not counted yet", path);
+        for (size_t i = 0; m->network.mode == NET_PRIVATE && i < m->network.publish_n; i++)
+                if (m->network.publish[i].bind_family == AF_INET6)
+                        log_warning("warning: %s: network.publish[%zu] is bound to an IPv6 address "
+                                    "and is not published: private tenants are IPv4 only for now",
+                                    path, i);
         if (geteuid() != 0) {
                 log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
                           "a host uid range for the tenant (the tenant itself gets no privilege)");

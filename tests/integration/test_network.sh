@@ -191,6 +191,13 @@ wait "$srv" 2>/dev/null
 check "after the tenant ends, its tables are gone" \
 	'! nft list table inet "tenantd-$T-srv" >/dev/null 2>&1 && ! nft list table bridge "tenantd-$T-srv" >/dev/null 2>&1'
 
+# ---- what is not applied is said, not silently dropped ----
+tenants+=("$T-v6")
+manifest "$tmp/v6.json" "$T-v6" '{ "mode": "private", "publish": [ { "host": 18999, "port": 80, "address": "::1" } ] }'
+run "$tmp/v6.json"
+check "a port published on an IPv6 address is reported as not published" \
+	'[[ $rc -eq 0 && $err == *"network.publish[0] is bound to an IPv6 address and is not published"* ]]'
+
 # ---- allow, deny, allow_host ----
 manifest "$tmp/al.json" "$T-al" '{ "mode": "private", "egress": { "allow": ["203.0.113.0/24"] } }'
 run "$tmp/al.json" -- /payload/payload connect 198.51.100.1 9000
