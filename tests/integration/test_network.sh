@@ -11,13 +11,8 @@
 # removed at the end: namespaces, links, the tenants' tables, and the bridge, NAT table
 # and ip_forward setting if this script was the one that brought them.
 set -u
-ctl=${TENANTCTL:?TENANTCTL is not set (run through tests/run-tests)}
-BUILD=${BUILD:-build}
-payload_bin=$BUILD/tests/payload
-export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
-
 . "$(dirname "$0")/../lib/sandbox.sh"
-require_sandbox "$payload_bin"
+require_sandbox
 for tool in ip nft curl python3; do
 	command -v $tool >/dev/null ||
 		skip_all "$tool IS MISSING (apt-get install iproute2 nftables curl python3): nothing was tested"

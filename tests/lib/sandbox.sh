@@ -1,7 +1,13 @@
-# tests/lib/sandbox.sh — what the shell tests that start real sandboxes share: TAP
-# output, the loud skip when the machine cannot run sandboxes, and finding, purging
-# and checking a tenant's cgroups. Sourced, not run; the caller sets $tmp (its
-# temporary directory) and fills tenants=() and bg=() as it goes.
+# tests/lib/sandbox.sh — what the shell tests that start real sandboxes share: the
+# tenantctl and payload to use, TAP output, the loud skip when the machine cannot run
+# sandboxes, and finding, purging and checking a tenant's cgroups. Sourced, not run;
+# the caller sets $tmp (its temporary directory) and fills tenants=() and bg=() as it
+# goes.
+
+ctl=${TENANTCTL:?TENANTCTL is not set (run through tests/run-tests)}
+BUILD=${BUILD:-build}
+payload_bin=$BUILD/tests/payload
+export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
 
 n=0
 pass() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -20,7 +26,8 @@ skip_all() {
 
 # Skips the whole script, loudly, when this machine cannot run sandboxes; fails when
 # the payload (built by make check) is missing.
-require_sandbox() { # PAYLOAD
+require_sandbox() {
+	set -- "$payload_bin"
 	[[ $(id -u) -eq 0 ]] ||
 		skip_all "NOT ROOT: tenantctl run needs root (namespaces, cgroups); nothing was tested"
 	unshare --user --map-root-user true 2>/dev/null ||

@@ -7,13 +7,8 @@
 #
 # Needs root, user namespaces and cgroups; otherwise it says loudly why it skips.
 set -u
-ctl=${TENANTCTL:?TENANTCTL is not set (run through tests/run-tests)}
-BUILD=${BUILD:-build}
-payload_bin=$BUILD/tests/payload
-export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
-
 . "$(dirname "$0")/../lib/sandbox.sh"
-require_sandbox "$payload_bin"
+require_sandbox
 
 tmp=$(mktemp -d /tmp/tenantd-sec.XXXXXX)
 state=$tmp/state
