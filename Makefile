@@ -197,7 +197,7 @@ clean:
 # Build: compiler, pkg-config and the chosen libraries. Check: python3 (a payload run
 # under the seccomp profiles). Fuzz/analyze/format: clang and its tools, cppcheck.
 DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev libcgroup-dev \
-	libnl-route-3-dev libnftables-dev \
+	libnl-route-3-dev libnftables-dev libvirt-dev \
 	python3 clang clang-tidy clang-format cppcheck
 
 deps:
@@ -215,7 +215,8 @@ deps:
 # without starting the services' daemons on this machine (invoke-rc.d asks policy-rc.d;
 # 101 means "do not"), and the previous policy-rc.d, if any, is put back.
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
-	util-linux iproute2 nftables iperf3
+	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
+	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod
 
 test-deps: deps
 	@missing=$$(for p in $(TEST_PACKAGES); do \
