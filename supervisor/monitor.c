@@ -128,6 +128,15 @@ void monitor_tenant_free(struct monitor_tenant *mt)
         free(mt);
 }
 
+void monitor_tenant_fresh(struct monitor_tenant *mt)
+{
+        if (mt->have_cg)
+                return;
+        mt->have_cg = true;
+        memset(&mt->prev_cg, 0, sizeof(mt->prev_cg));
+        mt->prev_cg.valid = CGS_OOM | CGS_PIDS_EVENTS;
+}
+
 void monitor_tenant_set_limits(struct monitor_tenant *mt, const struct monitor_limits *l)
 {
         apply_limits(mt, l);

@@ -142,6 +142,13 @@ struct monitor_tenant *monitor_tenant_new(const char *name, const struct monitor
 void monitor_tenant_free(struct monitor_tenant *mt);
 DEFINE_POINTER_CLEANUP(struct monitor_tenant, monitor_tenant_free)
 
+/* Says the tenant's cgroups are new (the tenant was just started, not found running by
+ * a restarted daemon): OOM kills and pids-limit hits then count from zero instead of
+ * from the first sample, so one that happens before the first sample is reported too.
+ * The daemon can instead feed a first sample right after creating the cgroups, before
+ * the tenant runs. Call before the first monitor_feed. */
+void monitor_tenant_fresh(struct monitor_tenant *mt);
+
 /* Live changes (tenantctl set): new limits and rules apply from the next sample. State
  * is kept; an alert raised on a quota that no longer has a limit or rule clears at the
  * next sample. */
