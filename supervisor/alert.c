@@ -58,7 +58,7 @@ static const char *const kind_names[] = {
 int alert_priority(const struct monitor_event *ev)
 {
         return ev->kind == MONITOR_CLEARED || ev->kind == MONITOR_RESTORED ? LOG_NOTICE
-                                                                            : LOG_WARNING;
+                                                                           : LOG_WARNING;
 }
 
 /* A quantity in the quota's unit: CPUs with two decimals, everything else whole. */

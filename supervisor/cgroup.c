@@ -183,8 +183,8 @@ int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_e
                 struct stat st;
                 snprintf(path, sizeof(path), "%s%s", h->mount, h->path);
                 if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return tn_err_setx(err, ENOENT, "tenant \"%s\" has no %s cgroup (%s)",
-                                           name, h->controller, path);
+                        return tn_err_setx(err, ENOENT, "tenant \"%s\" has no %s cgroup (%s)", name,
+                                           h->controller, path);
                 /* A handle for set_limits, attach and remove; nothing is created. */
                 h->cg = cgroup_new_cgroup(h->path);
                 if (!h->cg || !cgroup_add_controller(h->cg, h->controller))
@@ -588,8 +588,7 @@ int tenant_cgroup_prepare_at(const char *mount, struct tn_err **err)
         if (!own[0])
                 return tn_err_setx(err, ENOENT, "cannot find this process's cgroup v2 path");
         size_t len = strlen(own);
-        if (strcmp(own, "/") == 0 ||
-            (len >= 11 && strcmp(own + len - 11, "/supervisor") == 0))
+        if (strcmp(own, "/") == 0 || (len >= 11 && strcmp(own + len - 11, "/supervisor") == 0))
                 return 0; /* the root has no such rule; or moved already */
 
         char dir[4096 + 64], path[4096 + 128];

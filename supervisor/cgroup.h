@@ -74,13 +74,13 @@ enum {
 
 struct cgroup_sample {
         unsigned valid;
-        uint64_t cpu_usage_ns;    /* v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
-        uint64_t cpu_nr_periods;  /* cpu.stat nr_periods */
-        uint64_t cpu_nr_throttled;/* cpu.stat nr_throttled */
-        uint64_t cpu_throttled_ns;/* v1 throttled_time, v2 throttled_usec * 1000 */
-        uint64_t memory_current;  /* v1 memory.usage_in_bytes, v2 memory.current */
-        uint64_t memory_max;      /* v1 limit_in_bytes, v2 memory.max; CGROUP_UNLIMITED */
-        uint64_t oom_kills;       /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+        uint64_t cpu_usage_ns;     /* v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
+        uint64_t cpu_nr_periods;   /* cpu.stat nr_periods */
+        uint64_t cpu_nr_throttled; /* cpu.stat nr_throttled */
+        uint64_t cpu_throttled_ns; /* v1 throttled_time, v2 throttled_usec * 1000 */
+        uint64_t memory_current;   /* v1 memory.usage_in_bytes, v2 memory.current */
+        uint64_t memory_max;       /* v1 limit_in_bytes, v2 memory.max; CGROUP_UNLIMITED */
+        uint64_t oom_kills;        /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
         uint64_t pids_current;
         uint64_t pids_max;        /* CGROUP_UNLIMITED for "max" */
         uint64_t pids_max_events; /* pids.events "max": forks refused by pids.max */
@@ -89,8 +89,7 @@ struct cgroup_sample {
 /* Reads the counters above. Cheap enough for a timer: the control files are opened
  * once, on the first call, and re-read with pread() afterwards (no libcgroup call).
  * Fails with -ENODEV once the cgroups are gone. */
-int tenant_cgroup_sample(struct tenant_cgroup *cg, struct cgroup_sample *ret,
-                         struct tn_err **err);
+int tenant_cgroup_sample(struct tenant_cgroup *cg, struct cgroup_sample *ret, struct tn_err **err);
 
 /* "memory:/a/b/tenantd/web cpu:/tenantd/web ..." for messages; owned by cg. */
 const char *tenant_cgroup_describe(struct tenant_cgroup *cg);

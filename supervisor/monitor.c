@@ -69,8 +69,7 @@ void monitor_limits_from_manifest(const struct manifest *m, struct monitor_limit
         l.rules[QUOTA_PIDS] = m->alerts.pids.set ? m->alerts.pids : default_rule(9000);
         l.rules[QUOTA_EGRESS] = m->alerts.network;
         l.rules[QUOTA_INGRESS] = m->alerts.network;
-        l.rules[QUOTA_TRANSFER] =
-            m->alerts.transfer.set ? m->alerts.transfer : default_rule(9000);
+        l.rules[QUOTA_TRANSFER] = m->alerts.transfer.set ? m->alerts.transfer : default_rule(9000);
         *ret = l;
 }
 
@@ -272,8 +271,7 @@ static void one_shot(struct monitor_tenant *mt, const struct monitor_sample *s,
 
 /* Computes every quota's utilisation from this sample (and the previous one for
  * rates). Returns, per quota, whether it has a fresh value. */
-static void measure(struct monitor_tenant *mt, const struct monitor_sample *s,
-                    bool fresh[QUOTA__N])
+static void measure(struct monitor_tenant *mt, const struct monitor_sample *s, bool fresh[QUOTA__N])
 {
         const struct monitor_limits *l = &mt->limits;
         struct monitor_status *st = &mt->st;

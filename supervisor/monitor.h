@@ -78,13 +78,13 @@ struct monitor_sample {
 };
 
 enum monitor_event_kind {
-        MONITOR_RAISED,    /* a rule's threshold held for its duration */
-        MONITOR_CLEARED,   /* utilisation fell below the clear level */
-        MONITOR_REMINDER,  /* still raised, repeated at most every reminder_ms */
-        MONITOR_OOM_KILL,  /* the kernel OOM-killed processes of the tenant */
+        MONITOR_RAISED,     /* a rule's threshold held for its duration */
+        MONITOR_CLEARED,    /* utilisation fell below the clear level */
+        MONITOR_REMINDER,   /* still raised, repeated at most every reminder_ms */
+        MONITOR_OOM_KILL,   /* the kernel OOM-killed processes of the tenant */
         MONITOR_PIDS_LIMIT, /* forks were refused at pids.max */
-        MONITOR_EXCEEDED,  /* transfer volume used up (transfer.h builds these) */
-        MONITOR_RESTORED,  /* a new transfer period: the exceed action is undone */
+        MONITOR_EXCEEDED,   /* transfer volume used up (transfer.h builds these) */
+        MONITOR_RESTORED,   /* a new transfer period: the exceed action is undone */
 };
 
 /* An alert, plain data: alert.h formats it as a key=value line. */
@@ -92,13 +92,13 @@ struct monitor_event {
         enum monitor_event_kind kind;
         enum quota_kind quota;
         char tenant[MANIFEST_NAME_MAX + 1];
-        double usage;      /* utilisation, fraction of the limit; NAN when unknown */
-        double used;       /* in the quota's unit: CPUs, bytes, count, bits/s, bytes */
-        double limit;      /* likewise */
-        double threshold;  /* RAISED, REMINDER: the rule's threshold as a fraction */
-        uint64_t for_ms;   /* RAISED, REMINDER: how long above; CLEARED: how long raised */
-        uint64_t count;    /* OOM_KILL, PIDS_LIMIT: new events since the last sample */
-        uint64_t total;    /* OOM_KILL, PIDS_LIMIT: the counter's value */
+        double usage;     /* utilisation, fraction of the limit; NAN when unknown */
+        double used;      /* in the quota's unit: CPUs, bytes, count, bits/s, bytes */
+        double limit;     /* likewise */
+        double threshold; /* RAISED, REMINDER: the rule's threshold as a fraction */
+        uint64_t for_ms;  /* RAISED, REMINDER: how long above; CLEARED: how long raised */
+        uint64_t count;   /* OOM_KILL, PIDS_LIMIT: new events since the last sample */
+        uint64_t total;   /* OOM_KILL, PIDS_LIMIT: the counter's value */
         /* EXCEEDED, RESTORED (transfer): */
         const char *period; /* "daily", "weekly", "monthly" (static string) */
         const char *action; /* "alert", "throttle", "cut" (static string) */
@@ -110,8 +110,8 @@ struct monitor_event {
 struct monitor_status {
         uint64_t sample_ms; /* time of the last sample, 0 when none */
         bool have_cpu;
-        double cpu_used;          /* CPUs over the last interval */
-        double cpu_fraction;      /* of cpu.max; NAN without a limit */
+        double cpu_used;               /* CPUs over the last interval */
+        double cpu_fraction;           /* of cpu.max; NAN without a limit */
         double cpu_throttled_fraction; /* throttled time / interval */
         uint64_t cpu_throttled_ns;     /* total */
         uint64_t cpu_nr_throttled;     /* total */

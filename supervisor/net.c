@@ -622,8 +622,8 @@ static int nl_open_in_netns(pid_t pid, struct nl_sock **ret, struct tn_err **err
                                   "cannot open a netlink socket in the network namespace of %d",
                                   (int)pid);
         if (job.nl_error)
-                return tn_err_setx(err, EIO, "netlink in the network namespace of %d: %s",
-                                   (int)pid, nl_geterror(job.nl_error));
+                return tn_err_setx(err, EIO, "netlink in the network namespace of %d: %s", (int)pid,
+                                   nl_geterror(job.nl_error));
         *ret = job.sock;
         return 0;
 }
@@ -654,8 +654,7 @@ int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
 }
 
 /* Removes the root qdisc of `ifindex` (back to the kernel's default); none is fine. */
-static int del_root_qdisc(struct nl_sock *s, int ifindex, const char *ifname,
-                          struct tn_err **err)
+static int del_root_qdisc(struct nl_sock *s, int ifindex, const char *ifname, struct tn_err **err)
 {
         struct rtnl_qdisc *q = rtnl_qdisc_alloc();
         if (!q)
@@ -708,18 +707,19 @@ int net_cut(struct net_tenant *t, bool cut, struct tn_err **err)
          * exists is left as it is, one that does not is created empty, and then the
          * chains are flushed and, to restore, deleted. Priority -2 runs ahead of the
          * firewall's own chains (-1), so nothing there can accept first. */
-        int n = snprintf(ruleset, sizeof(ruleset),
-                         "table inet tenantd-%s {\n"
-                         "  chain cut_forward { type filter hook forward priority -2; policy "
-                         "accept; }\n"
-                         "  chain cut_input { type filter hook input priority -2; policy accept; }\n"
-                         "  chain cut_output { type filter hook output priority -2; policy "
-                         "accept; }\n"
-                         "}\n"
-                         "flush chain inet tenantd-%s cut_forward\n"
-                         "flush chain inet tenantd-%s cut_input\n"
-                         "flush chain inet tenantd-%s cut_output\n",
-                         t->name, t->name, t->name, t->name);
+        int n =
+            snprintf(ruleset, sizeof(ruleset),
+                     "table inet tenantd-%s {\n"
+                     "  chain cut_forward { type filter hook forward priority -2; policy "
+                     "accept; }\n"
+                     "  chain cut_input { type filter hook input priority -2; policy accept; }\n"
+                     "  chain cut_output { type filter hook output priority -2; policy "
+                     "accept; }\n"
+                     "}\n"
+                     "flush chain inet tenantd-%s cut_forward\n"
+                     "flush chain inet tenantd-%s cut_input\n"
+                     "flush chain inet tenantd-%s cut_output\n",
+                     t->name, t->name, t->name, t->name);
         if (cut)
                 snprintf(ruleset + n, sizeof(ruleset) - (size_t)n,
                          "add rule inet tenantd-%s cut_forward ip saddr %s drop\n"
@@ -734,7 +734,6 @@ int net_cut(struct net_tenant *t, bool cut, struct tn_err **err)
                          "delete chain inet tenantd-%s cut_output\n",
                          t->name, t->name, t->name);
         int r = nft_apply(ruleset, err);
-        return r < 0 ? tn_err_wrap(err, cut ? "cannot cut %s off" : "cannot reconnect %s",
-                                   t->name)
+        return r < 0 ? tn_err_wrap(err, cut ? "cannot cut %s off" : "cannot reconnect %s", t->name)
                      : 0;
 }

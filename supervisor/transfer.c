@@ -197,10 +197,9 @@ static char *state_json(const struct transfer_counter *tc)
                 return NULL;
         if (tc->have_link) {
                 char *full = NULL;
-                n = asprintf(&full,
-                             "%s, \"link\": %" PRIu32 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
-                             "}\n",
-                             out, tc->link_id, tc->last_rx, tc->last_tx);
+                n = asprintf(
+                    &full, "%s, \"link\": %" PRIu32 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64 "}\n",
+                    out, tc->link_id, tc->last_rx, tc->last_tx);
                 free(out);
                 return n < 0 ? NULL : full;
         }
@@ -379,8 +378,8 @@ static void fill_event(const struct transfer_counter *tc, enum monitor_event_kin
         e->usage = tc->cfg.limit ? (double)tc->used / (double)tc->cfg.limit : NAN;
         e->threshold = NAN;
         e->period = transfer_period_name(tc->cfg.period);
-        e->action = (unsigned)tc->cfg.action < ARRAY_SIZE(actions) ? actions[tc->cfg.action]
-                                                                   : "alert";
+        e->action =
+            (unsigned)tc->cfg.action < ARRAY_SIZE(actions) ? actions[tc->cfg.action] : "alert";
         if (tc->cfg.action == TRANSFER_THROTTLE)
                 e->rate = tc->cfg.throttle_rate;
 }

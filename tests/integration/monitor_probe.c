@@ -46,7 +46,8 @@ static uint64_t mono_ns(void)
 
 static void sleep_ms(uint64_t ms)
 {
-        struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+        struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+                              .tv_nsec = (long)(ms % 1000) * 1000000};
         while (nanosleep(&ts, &ts) < 0)
                 ;
 }
@@ -132,8 +133,8 @@ int main(int argc, char **argv)
         monitor_limits_from_manifest(m, &limits);
         _cleanup_(monitor_tenant_freep) struct monitor_tenant *mt =
             monitor_tenant_new(m->name, &limits, reminder);
-        struct alert_sink_config scfg = {.socket_path = sock, .facility = LOG_DAEMON,
-                                         .ident = ident};
+        struct alert_sink_config scfg = {
+            .socket_path = sock, .facility = LOG_DAEMON, .ident = ident};
         _cleanup_(alert_sink_freep) struct alert_sink *sink = NULL;
         if (!mt || alert_sink_open(&scfg, &sink, &err) < 0) {
                 fprintf(stderr, "%s\n", tn_err_msg(err));
@@ -182,9 +183,8 @@ int main(int argc, char **argv)
                         char line[ALERT_LINE_MAX];
                         alert_format(&ev[i], line, sizeof(line));
                         int sr = alert_sink_send(sink, alert_priority(&ev[i]), line);
-                        printf("event %llu %s%s\n",
-                               (unsigned long long)clock_ms(CLOCK_REALTIME), line,
-                               sr < 0 ? " (dropped)" : "");
+                        printf("event %llu %s%s\n", (unsigned long long)clock_ms(CLOCK_REALTIME),
+                               line, sr < 0 ? " (dropped)" : "");
                         fflush(stdout);
                 }
                 if (win_len && (s.cg.valid & CGS_CPU)) {

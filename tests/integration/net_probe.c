@@ -52,9 +52,8 @@ static int cmd_transfer(char **argv)
                 struct net_link_stats st;
                 if (net_link_counters(argv[2], 0, &st, &err) < 0)
                         break;
-                enum transfer_do d =
-                    transfer_update(tc, st.ifindex, st.rx_bytes, st.tx_bytes, time(NULL),
-                                    argv[1], NULL);
+                enum transfer_do d = transfer_update(tc, st.ifindex, st.rx_bytes, st.tx_bytes,
+                                                     time(NULL), argv[1], NULL);
                 static const char *const names[] = {"nothing", "alert", "throttle", "cut",
                                                     "restore"};
                 if (d != TRANSFER_DO_NOTHING) {
@@ -80,8 +79,8 @@ int main(int argc, char **argv)
                 pid_t pid = argc > 3 ? (pid_t)atoi(argv[3]) : 0;
                 if (net_link_counters(argv[2], pid, &st, &err) < 0)
                         return fail(err);
-                printf("ifindex=%u rx=%llu tx=%llu\n", st.ifindex,
-                       (unsigned long long)st.rx_bytes, (unsigned long long)st.tx_bytes);
+                printf("ifindex=%u rx=%llu tx=%llu\n", st.ifindex, (unsigned long long)st.rx_bytes,
+                       (unsigned long long)st.tx_bytes);
                 return 0;
         }
         if (argc == 7 && !strcmp(argv[1], "rates")) {

@@ -84,7 +84,8 @@ static void test_escaping(void)
            "a value cannot add keys of its own: %s", buf);
         buf[0] = '\0';
         alert_kv_append(buf, sizeof(buf), "tenant", "x\"\\\n<13>Jan  1 00:00:00 forged: y");
-        ok(!strchr(buf, '\n') && !strcmp(buf, "tenant=\"x\\\"\\\\\\x0a<13>Jan  1 00:00:00 forged: y\""),
+        ok(!strchr(buf, '\n') &&
+               !strcmp(buf, "tenant=\"x\\\"\\\\\\x0a<13>Jan  1 00:00:00 forged: y\""),
            "quotes, backslashes and newlines are escaped: %s", buf);
         buf[0] = '\0';
         alert_kv_append(buf, sizeof(buf), "tenant", "caf\xc3\xa9\x1b[31m");
@@ -152,8 +153,8 @@ static void test_sink(void)
         tn_err_free(err);
         err = NULL;
 
-        struct alert_sink_config cfg = {.socket_path = path, .facility = LOG_LOCAL1,
-                                        .ident = "tenantd-test"};
+        struct alert_sink_config cfg = {
+            .socket_path = path, .facility = LOG_LOCAL1, .ident = "tenantd-test"};
         ok(alert_sink_open(&cfg, &s, &err) == 0, "opens before the syslog daemon exists");
         ok(alert_sink_send(s, LOG_WARNING, "lost") < 0 && alert_sink_dropped(s) == 1,
            "no syslog daemon: dropped and counted, no error for the caller to handle");
@@ -164,8 +165,7 @@ static void test_sink(void)
         ssize_t n = recv(srv, buf, sizeof(buf) - 1, MSG_DONTWAIT);
         buf[n > 0 ? n : 0] = '\0';
         snprintf(want, sizeof(want), "]: alert=raised");
-        ok(n > 0 && !strncmp(buf, "<140>", 5) && strstr(buf, " tenantd-test[") &&
-               strstr(buf, want),
+        ok(n > 0 && !strncmp(buf, "<140>", 5) && strstr(buf, " tenantd-test[") && strstr(buf, want),
            "received \"%s\"", buf);
 
         /* Nobody reads: the queue fills and sends must fail at once, not block. */

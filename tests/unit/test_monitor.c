@@ -61,8 +61,8 @@ static uint64_t run_until(struct fake *f, uint64_t until, double cpus, enum moni
 
 static void test_raise_and_clear(void)
 {
-        struct monitor_limits l = {.cpu_millicpus = 1000, .memory_max = MONITOR_UNLIMITED,
-                                   .pids_max = MONITOR_UNLIMITED};
+        struct monitor_limits l = {
+            .cpu_millicpus = 1000, .memory_max = MONITOR_UNLIMITED, .pids_max = MONITOR_UNLIMITED};
         l.rules[QUOTA_CPU] = rule(8000, 7000, 2000);
         struct fake f;
         fake_init(&f, &l, 0);
@@ -228,8 +228,8 @@ static void test_levels_and_network(void)
         uint64_t now = 1000, rx = 0, tx = 0, raised_at = 0;
         int raised_quota = -1;
         for (int i = 0; i < 10; i++) {
-                struct monitor_sample s = {.now_ms = now, .has_net = true, .net_rx_bytes = rx,
-                                           .net_tx_bytes = tx};
+                struct monitor_sample s = {
+                    .now_ms = now, .has_net = true, .net_rx_bytes = rx, .net_tx_bytes = tx};
                 size_t n = monitor_feed(f.mt, &s, ev);
                 for (size_t k = 0; k < n; k++)
                         if (ev[k].kind == MONITOR_RAISED && !raised_at) {
@@ -265,8 +265,7 @@ static void test_transfer_and_live(void)
            "transfer at 85%% of the period's volume: raised");
         step(&f, 200, 0);
         step(&f, 200, 0.9);
-        ok(f.n == 1 && f.ev[0].kind == MONITOR_RAISED && f.ev[0].quota == QUOTA_CPU,
-           "cpu raised");
+        ok(f.n == 1 && f.ev[0].kind == MONITOR_RAISED && f.ev[0].quota == QUOTA_CPU, "cpu raised");
         l.cpu_millicpus = 0; /* tenantctl set NAME cpu.max=max */
         monitor_tenant_set_limits(f.mt, &l);
         step(&f, 200, 0.9);

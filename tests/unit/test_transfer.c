@@ -14,8 +14,12 @@
 /* Seconds since the epoch of a UTC date and time (test-side, via timegm). */
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-        struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                        .tm_min = mi, .tm_sec = s};
+        struct tm tm = {.tm_year = y - 1900,
+                        .tm_mon = mo - 1,
+                        .tm_mday = d,
+                        .tm_hour = h,
+                        .tm_min = mi,
+                        .tm_sec = s};
         return (int64_t)timegm(&tm);
 }
 
@@ -36,8 +40,7 @@ static void test_periods(void)
                utc(1969, 12, 29, 0, 0, 0), "the epoch's week began on Monday 1969-12-29");
         is_int(transfer_period_start(TRANSFER_MONTHLY, t), utc(2026, 11, 1, 0, 0, 0),
                "month start");
-        is_int(transfer_period_next(TRANSFER_MONTHLY, t), utc(2026, 12, 1, 0, 0, 0),
-               "next month");
+        is_int(transfer_period_next(TRANSFER_MONTHLY, t), utc(2026, 12, 1, 0, 0, 0), "next month");
         is_int(transfer_period_next(TRANSFER_MONTHLY, utc(2026, 12, 31, 23, 59, 59)),
                utc(2027, 1, 1, 0, 0, 0), "December ends at the new year");
         is_int(transfer_period_start(TRANSFER_MONTHLY, utc(2027, 1, 31, 23, 59, 59)),
@@ -80,8 +83,10 @@ static struct transfer_counter *open_ok(const struct transfer_config *cfg, int64
 
 static void test_counting(void)
 {
-        struct transfer_config cfg = {.period = TRANSFER_MONTHLY, .limit = 10000,
-                                      .action = TRANSFER_THROTTLE, .throttle_rate = 1000000};
+        struct transfer_config cfg = {.period = TRANSFER_MONTHLY,
+                                      .limit = 10000,
+                                      .action = TRANSFER_THROTTLE,
+                                      .throttle_rate = 1000000};
         int64_t t = utc(2026, 11, 30, 23, 0, 0);
         struct transfer_counter *tc = open_ok(&cfg, t, NULL);
         ok(tc && transfer_used(tc) == 0 && !transfer_exceeded(tc), "a new counter starts at 0");
@@ -138,8 +143,8 @@ static void test_counting(void)
 
 static void test_persistence(void)
 {
-        struct transfer_config cfg = {.period = TRANSFER_DAILY, .limit = 1000,
-                                      .action = TRANSFER_CUT};
+        struct transfer_config cfg = {
+            .period = TRANSFER_DAILY, .limit = 1000, .action = TRANSFER_CUT};
         int64_t t = utc(2026, 11, 23, 10, 0, 0);
         struct tn_err *err = NULL;
         char path[128];
@@ -163,8 +168,8 @@ static void test_persistence(void)
                 len = fread(text, 1, 4095, f);
                 fclose(f);
         }
-        ok(text && len > 0 && strstr(text, "\"used\": 1200") && strstr(text, "\"exceeded\": true") &&
-               strstr(text, "\"link\": 3"),
+        ok(text && len > 0 && strstr(text, "\"used\": 1200") &&
+               strstr(text, "\"exceeded\": true") && strstr(text, "\"link\": 3"),
            "the state file: %s", text ? text : "(missing)");
         free(text);
         struct stat st;
