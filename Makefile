@@ -61,7 +61,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
 PROGRAMS := $(B)/tenantctl
 
-.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
+.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo FORCE \
 	test-deps
 .DEFAULT_GOAL := all
 
