@@ -108,25 +108,21 @@ struct monitor_event {
 /* What `tenantctl top` and status show: the last sample's values. A field whose
  * `have_*` is false was not measured yet (no sample, or no second sample for a rate). */
 struct monitor_status {
-        uint64_t sample_ms; /* time of the last sample, 0 when none */
-        bool have_cpu;
-        double cpu_used;               /* CPUs over the last interval */
-        double cpu_fraction;           /* of cpu.max; NAN without a limit */
-        double cpu_throttled_fraction; /* throttled time / interval */
-        uint64_t cpu_throttled_ns;     /* total */
-        uint64_t cpu_nr_throttled;     /* total */
-        bool have_memory;
-        uint64_t memory_current, memory_max;
-        bool have_pids;
-        uint64_t pids_current, pids_max;
-        bool have_net;
-        double rx_bps, tx_bps; /* the tenant's egress and ingress, bits/s */
-        bool have_transfer;
-        uint64_t transfer_used, transfer_limit;
-        uint64_t oom_kills;       /* total seen since the monitor started */
-        uint64_t pids_limit_hits; /* likewise */
+        uint64_t sample_ms;                  /* time of the last sample, 0 when none */
+        double cpu_used;                     /* CPUs over the last interval (have_cpu) */
+        double cpu_fraction;                 /* of cpu.max; NAN without a limit */
+        double cpu_throttled_fraction;       /* throttled time / interval */
+        uint64_t cpu_throttled_ns;           /* total */
+        uint64_t cpu_nr_throttled;           /* total */
+        uint64_t memory_current, memory_max; /* have_memory */
+        uint64_t pids_current, pids_max;     /* have_pids */
+        double rx_bps, tx_bps; /* the tenant's egress and ingress, bits/s (have_net) */
+        uint64_t transfer_used, transfer_limit; /* have_transfer */
+        uint64_t oom_kills;                     /* total seen since the monitor started */
+        uint64_t pids_limit_hits;               /* likewise */
+        double usage[QUOTA__N];                 /* last utilisation per quota; NAN when unknown */
         bool raised[QUOTA__N];
-        double usage[QUOTA__N]; /* last utilisation per quota; NAN when unknown */
+        bool have_cpu, have_memory, have_pids, have_net, have_transfer;
 };
 
 struct monitor_tenant;
