@@ -176,8 +176,13 @@ else
 	rc=$? err=$(cat "$tmp/acc.err")
 	wait "$p" 2>/dev/null
 	avg=$(sed -n 's/^cpu_avg=\([0-9.]*\).*/\1/p' "$tmp/acc.probe")
-	check "stress-ng --cpu 2 under cpu.max 0.5: ${avg:-?} CPU over 10 s (0.45..0.55 here; bench target +-3%)" \
-		'[[ $rc -eq 0 && -n $avg ]] && awk -v a="$avg" "BEGIN { exit !(a >= 0.45 && a <= 0.55) }"'
+	# The ceiling is the quota's job and is checked; the floor depends on what else
+	# the (shared) machine runs, so it is only reported here (bench/quota-accuracy
+	# checks it on a quiet machine).
+	check "stress-ng --cpu 2 under cpu.max 0.5: ${avg:-?} CPU over 10 s, not above 0.515" \
+		'[[ $rc -eq 0 && -n $avg ]] && awk -v a="$avg" "BEGIN { exit !(a > 0 && a <= 0.515) }"'
+	awk -v a="${avg:-0}" 'BEGIN { exit !(a < 0.485) }' &&
+		echo "# ${avg:-?} CPU is below 0.485: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg))"
 fi
 
 left=""
