@@ -5,7 +5,7 @@
  * (cpu, cpuacct, memory, pids; on cgroup v2 the one unified hierarchy), created as
  * OWN/tenantd/NAME where OWN is the cgroup the calling process itself is in: tenantd
  * never creates cgroups beside its own, so it respects whatever delegated it. Limits
- * are set by the quota code; this file creates, joins and removes. */
+ * are set by the quota code; this file creates, joins, samples and removes. */
 #pragma once
 
 #include <stdint.h>

@@ -70,10 +70,11 @@ logline() {
 	return 1
 }
 
-# ---- cpu: "80% for 2s" against cpu.max 0.5; burn 4 s, then idle ----
+# ---- cpu: "80% for 2s" against cpu.max 0.2 (low, so a busy shared machine still gives
+# it that much); burn 4 s, then idle ----
 tenants+=("$T-cpu")
 manifest "$tmp/cpu.json" "$T-cpu" '["/bin/sh", "-c", "/payload/payload cpuburn 4; exec /payload/payload sleep 3"]' \
-	'"cpu": { "max": 0.5 }, "alerts": { "cpu": "80% for 2s" }'
+	'"cpu": { "max": 0.2 }, "alerts": { "cpu": "80% for 2s" }'
 scenario cpu
 check "the tenant ran (burn 4 s, idle 3 s)" '[[ $rc -eq 0 ]]'
 check "the probe attached with tenant_cgroup_open" 'grep -q "^ready " "$probe_out"'
@@ -81,9 +82,9 @@ raised=$(logline "alert=raised tenant=$T-cpu ")
 check "rsyslogd got the raised line: ${raised:-none}" '[[ -n $raised ]]'
 check "... at daemon.warning from tenantd[PID]" '[[ $raised == "daemon.warning tenantd["*"]: alert=raised "* ]]'
 u=$(field "$raised" usage) l=$(field "$raised" limit) f=$(field "$raised" for) th=$(field "$raised" threshold)
-check "... quota=cpu usage=$u (>= 0.80) limit=$l (0.50) threshold=$th for=$f (>= 2s)" \
-	'[[ $(field "$raised" quota) == cpu && $l == 0.50 && $th == 0.80 ]] &&
-	awk -v u="$u" -v f="${f%s}" "BEGIN { exit !(u >= 0.8 && u <= 1.1 && f >= 2 && f <= 3) }"'
+check "... quota=cpu usage=$u (>= 0.80) limit=$l (0.20) threshold=$th for=$f (>= 2s)" \
+	'[[ $(field "$raised" quota) == cpu && $l == 0.20 && $th == 0.80 ]] &&
+	awk -v u="$u" -v f="${f%s}" "BEGIN { exit !(u >= 0.8 && u <= 1.1 && f >= 2 && f <= 4) }"'
 cleared=$(logline "alert=cleared tenant=$T-cpu ")
 check "the cleared line once the burn stopped, at daemon.notice: ${cleared:-none}" \
 	'[[ $cleared == "daemon.notice tenantd["*"]: alert=cleared "* ]]'
