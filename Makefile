@@ -49,7 +49,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c
+	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -57,7 +57,7 @@ SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl
+PROGRAMS := $(B)/tenantctl $(B)/tenantd
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
 	test-deps
@@ -84,9 +84,16 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+DAEMON_OBJS := $(B)/supervisor/tenantd.o $(B)/supervisor/daemon.o $(B)/supervisor/control.o \
+	$(B)/supervisor/health.o $(B)/supervisor/monitor_glue.o
+
+$(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

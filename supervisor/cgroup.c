@@ -335,3 +335,34 @@ void tenant_cgroup_free(struct tenant_cgroup *tc)
         free(tc->description);
         free(tc);
 }
+
+int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err)
+{
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                char *mount = NULL, *path = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0) {
+                        free(mount);
+                        continue;
+                }
+                free(mount);
+                if (cgroup_get_current_controller_path(ref, controllers[i], &path) != 0 || !path) {
+                        free(path);
+                        return tn_err_setx(err, ESRCH, "cannot find the %s cgroup of %d",
+                                           controllers[i], (int)ref);
+                }
+                const char *one[] = {controllers[i], NULL};
+                r = cgroup_change_cgroup_path(path, pid, one);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        tn_err_setx(err, e ? e : EIO, "cannot move %d into %s cgroup %s: %s",
+                                    (int)pid, controllers[i], path, cgroup_strerror(r));
+                        free(path);
+                        return -(e ? e : EIO);
+                }
+                free(path);
+        }
+        return 0;
+}
