@@ -46,10 +46,12 @@ static int ctl_connect(const struct cli *cli, struct conn *c)
                 int e = errno;
                 if (e == ENOENT || e == ECONNREFUSED)
                         log_error("tenantd is not running (nothing listens on %s); start it, or "
-                                  "point --socket or TENANTD_SOCKET at its socket", cli->socket);
+                                  "point --socket or TENANTD_SOCKET at its socket",
+                                  cli->socket);
                 else if (e == EACCES)
                         log_error("permission denied on %s: run as root or as a member of the "
-                                  "tenantd group", cli->socket);
+                                  "tenantd group",
+                                  cli->socket);
                 else
                         log_error("cannot connect to %s: %s", cli->socket, strerror(e));
                 close(c->fd);
@@ -89,8 +91,10 @@ static int ctl_send(struct conn *c, struct json_gen *g, const int *fds, int n_fd
                 memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n_fds);
         }
         ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        /* tenantd may have answered and closed already (a refused peer): the reply
+         * waiting in the socket says why. */
         if (n < 0)
-                return -errno;
+                return errno == EPIPE || errno == ECONNRESET ? 0 : -errno;
         /* The rest, if the socket took only part (no descriptors with it). */
         size_t off = (size_t)n;
         while (off < len + 1) {
@@ -257,8 +261,7 @@ static void print_value(const struct json_value *v)
 }
 
 /* Sends the request and prints a one-shot reply. */
-static int simple(const struct cli *cli, struct json_gen *g, const char *name,
-                  const char *done)
+static int simple(const struct cli *cli, struct json_gen *g, const char *name, const char *done)
 {
         struct conn c = {.fd = -1};
         if (!g || ctl_connect(cli, &c) < 0) {
@@ -336,8 +339,9 @@ static void print_list(const struct json_value *tenants)
                 printf("%-20s %-8s %-10s %8s %7s %8" PRId64 " %-9s%s\n", str_of(t, "name"),
                        str_of(t, "isolation"), state ? state : "?", pid, up,
                        int_of(t, "restarts", 0), health ? health : "-",
-                       json_get(t, "manifest_error") ? "  (manifest invalid: running the last good one)"
-                                                     : "");
+                       json_get(t, "manifest_error")
+                           ? "  (manifest invalid: running the last good one)"
+                           : "");
         }
 }
 
@@ -376,7 +380,8 @@ static void print_top(const struct json_value *tenants)
                                 fmt_bytes(rx, sizeof(rx), r / 8);
                         if (w >= 0)
                                 fmt_bytes(tx, sizeof(tx), w / 8);
-                        double xu = num_of(u, "transfer_used", -1), xl = num_of(u, "transfer_limit", 0);
+                        double xu = num_of(u, "transfer_used", -1),
+                               xl = num_of(u, "transfer_limit", 0);
                         if (xu >= 0) {
                                 char a[16], b[16] = "-";
                                 fmt_bytes(a, sizeof(a), xu);
@@ -457,7 +462,8 @@ static int cmd_top(const struct cli *cli, int argc, char **argv)
                 else if (c == 'n' && (count = strtol(optarg, NULL, 10)) > 0)
                         continue;
                 else {
-                        log_error("usage: tenantctl top [--once] [--interval DURATION] [--count N]");
+                        log_error(
+                            "usage: tenantctl top [--once] [--interval DURATION] [--count N]");
                         return EXIT_USAGE;
                 }
         }
@@ -507,7 +513,8 @@ static void print_status(const struct json_value *t)
         if (int_of(t, "last_status", -1) >= 0)
                 printf("  last exit:    status %" PRId64 "\n", int_of(t, "last_status", 0));
         if (str_of(t, "health"))
-                printf("  health:       %s (%s)\n", str_of(t, "health"), str_of(t, "health_detail"));
+                printf("  health:       %s (%s)\n", str_of(t, "health"),
+                       str_of(t, "health_detail"));
         if (str_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",
                        str_of(t, "manifest_error"));
@@ -601,7 +608,7 @@ static int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
                         json_gen_key(g, "timeout_ms");
                         json_gen_int(g, (int64_t)timeout);
                 }
-                const char *done = strcmp(verb, "start") == 0 ? "started"
+                const char *done = strcmp(verb, "start") == 0  ? "started"
                                    : strcmp(verb, "stop") == 0 ? "stopped"
                                                                : "restarted";
                 int r = simple(cli, g, argv[i], done);
@@ -860,10 +867,10 @@ int cmd_ctl(const struct cli *cli, int argc, char **argv)
                 const char *verb;
                 int (*run)(const struct cli *cli, int argc, char **argv);
         } verbs[] = {
-            {"list", cmd_list},       {"status", cmd_status},   {"start", cmd_lifecycle},
-            {"stop", cmd_lifecycle},  {"restart", cmd_lifecycle}, {"kill", cmd_kill},
-            {"logs", cmd_logs},       {"exec", cmd_exec},       {"set", cmd_set},
-            {"top", cmd_top},         {"events", cmd_events},   {"reload", cmd_reload},
+            {"list", cmd_list},      {"status", cmd_status},     {"start", cmd_lifecycle},
+            {"stop", cmd_lifecycle}, {"restart", cmd_lifecycle}, {"kill", cmd_kill},
+            {"logs", cmd_logs},      {"exec", cmd_exec},         {"set", cmd_set},
+            {"top", cmd_top},        {"events", cmd_events},     {"reload", cmd_reload},
         };
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
                 if (strcmp(verbs[i].verb, argv[0]) == 0)
@@ -873,8 +880,8 @@ int cmd_ctl(const struct cli *cli, int argc, char **argv)
 
 bool cmd_ctl_has(const char *verb)
 {
-        static const char *const verbs[] = {"list", "status", "start", "stop",   "restart", "kill",
-                                            "logs", "exec",   "set",   "top",    "events",  "reload"};
+        static const char *const verbs[] = {"list", "status", "start", "stop", "restart", "kill",
+                                            "logs", "exec",   "set",   "top",  "events",  "reload"};
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
                 if (strcmp(verbs[i], verb) == 0)
                         return true;

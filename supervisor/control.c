@@ -36,7 +36,7 @@
 #define REQUEST_MAX (64U << 10)
 #define OUTPUT_MAX (8U << 20)
 #define MAX_CLIENTS 256
-#define LOG_TAIL_MAX (1U << 20)  /* how far back `logs -n` looks */
+#define LOG_TAIL_MAX (1U << 20) /* how far back `logs -n` looks */
 #define LOG_FOLLOW_CHUNK (64U << 10)
 
 static const struct json_limits request_limits = {
@@ -137,7 +137,8 @@ static void send_gen(struct daemon *d, struct client *c, struct json_gen *g)
         const char *buf;
         size_t len;
         if (json_gen_finish(g, &buf, &len) < 0) {
-                static const char fail[] = "{\"v\":1,\"ok\":false,\"error\":\"internal encoding error\"}";
+                static const char fail[] =
+                    "{\"v\":1,\"ok\":false,\"error\":\"internal encoding error\"}";
                 client_send(d, c, fail, sizeof(fail) - 1);
                 return;
         }
@@ -226,8 +227,11 @@ static size_t sanitize_utf8(const unsigned char *in, size_t len, char *out)
         size_t o = 0;
         for (size_t i = 0; i < len;) {
                 unsigned char b = in[i];
-                size_t n = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
-                                      : (b & 0xf8) == 0xf0 ? 4 : 0;
+                size_t n = b < 0x80             ? 1
+                           : (b & 0xe0) == 0xc0 ? 2
+                           : (b & 0xf0) == 0xe0 ? 3
+                           : (b & 0xf8) == 0xf0 ? 4
+                                                : 0;
                 bool ok = n > 0 && i + n <= len && !(n == 2 && b < 0xc2) && !(b > 0xf4);
                 for (size_t k = 1; ok && k < n; k++)
                         ok = (in[i + k] & 0xc0) == 0x80;
@@ -326,7 +330,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_key(g, "health_failures");
                 json_gen_int(g, t->health.failures);
                 json_gen_key(g, "restart_policy");
-                json_gen_string(g, t->m->restart.on == RESTART_NO ? "no"
+                json_gen_string(g, t->m->restart.on == RESTART_NO       ? "no"
                                    : t->m->restart.on == RESTART_ALWAYS ? "always"
                                                                         : "on-failure");
                 json_gen_key(g, "mounts_declared");
@@ -487,9 +491,9 @@ static int parse_signal(const struct json_value *v, int *ret)
         static const struct {
                 const char *name;
                 int sig;
-        } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-                    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT},
-                    {"WINCH", SIGWINCH}};
+        } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
+                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
         if (!v) {
                 *ret = SIGTERM;
                 return 0;
@@ -633,7 +637,8 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                 argv[i] = s->u.str.text;
         }
         if (argv[0][0] != '/') {
-                reply_error(d, c, -EINVAL, "the command must be an absolute path inside the tenant");
+                reply_error(d, c, -EINVAL,
+                            "the command must be an absolute path inside the tenant");
                 return;
         }
         int stdio[3] = {-1, -1, -1};
@@ -661,7 +666,8 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
         struct json_error je;
         char msg[1024];
         if (json_parse(line, len, &request_limits, &req, &je) < 0) {
-                snprintf(msg, sizeof(msg), "bad request at %u:%u: %s", je.pos.line, je.pos.col, je.msg);
+                snprintf(msg, sizeof(msg), "bad request at %u:%u: %s", je.pos.line, je.pos.col,
+                         je.msg);
                 reply_error(d, c, -EINVAL, msg);
                 return;
         }
@@ -671,8 +677,9 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
                 return;
         }
         if (v != PROTOCOL_VERSION) {
-                snprintf(msg, sizeof(msg), "protocol version %" PRId64 " is not supported; this tenantd speaks %d",
-                         v, PROTOCOL_VERSION);
+                snprintf(msg, sizeof(msg),
+                         "protocol version %" PRId64 " is not supported; this tenantd speaks %d", v,
+                         PROTOCOL_VERSION);
                 reply_error(d, c, -EINVAL, msg);
                 return;
         }
@@ -733,9 +740,10 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
         if (strcmp(op, "kill") == 0) {
                 int sig;
                 if (parse_signal(json_get(req, "signal"), &sig) < 0)
-                        return reply_error(d, c, -EINVAL,
-                                           "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
-                                           "QUIT, USR1, USR2, CONT, WINCH) or number");
+                        return reply_error(
+                            d, c, -EINVAL,
+                            "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
+                            "QUIT, USR1, USR2, CONT, WINCH) or number");
                 int r = tenant_op_kill(d, t, sig, msg, sizeof(msg));
                 return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
         }
@@ -780,7 +788,8 @@ static void client_read(struct daemon *d, struct client *c)
                         c->in_len = 0;
                 }
                 char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-                struct iovec iov = {.iov_base = c->in + c->in_len, .iov_len = REQUEST_MAX - c->in_len};
+                struct iovec iov = {.iov_base = c->in + c->in_len,
+                                    .iov_len = REQUEST_MAX - c->in_len};
                 struct msghdr mh = {.msg_iov = &iov,
                                     .msg_iovlen = 1,
                                     .msg_control = cbuf,
@@ -807,7 +816,8 @@ static void client_read(struct daemon *d, struct client *c)
                         }
                 }
                 if (mh.msg_flags & MSG_CTRUNC)
-                        log_warning("control: client pid %d sent too many descriptors", (int)c->pid);
+                        log_warning("control: client pid %d sent too many descriptors",
+                                    (int)c->pid);
                 size_t old = c->in_len;
                 c->in_len += (size_t)n;
                 char *nl;
@@ -816,7 +826,8 @@ static void client_read(struct daemon *d, struct client *c)
                         size_t line_len = (size_t)(nl - c->in);
                         if (c->discarding) {
                                 c->discarding = false;
-                                reply_error(d, c, -EINVAL, "request too long (the limit is 64 KiB)");
+                                reply_error(d, c, -EINVAL,
+                                            "request too long (the limit is 64 KiB)");
                         } else {
                                 handle_request(d, c, c->in, line_len);
                         }

@@ -64,10 +64,10 @@ uint64_t wall_ms(void)
 const char *tenant_state_name(enum tenant_state s)
 {
         static const char *const names[] = {
-            [TENANT_STOPPED] = "stopped",   [TENANT_STARTING] = "starting",
-            [TENANT_RUNNING] = "running",   [TENANT_STOPPING] = "stopping",
-            [TENANT_BACKOFF] = "backoff",   [TENANT_FAILED] = "failed",
-            [TENANT_EXITED] = "exited",     [TENANT_CRASHLOOP] = "crashloop",
+            [TENANT_STOPPED] = "stopped", [TENANT_STARTING] = "starting",
+            [TENANT_RUNNING] = "running", [TENANT_STOPPING] = "stopping",
+            [TENANT_BACKOFF] = "backoff", [TENANT_FAILED] = "failed",
+            [TENANT_EXITED] = "exited",   [TENANT_CRASHLOOP] = "crashloop",
         };
         return names[s];
 }
@@ -123,8 +123,8 @@ void daemon_rearm(struct daemon *d)
         }
         uint64_t now = mono_ms();
         uint64_t in = next > now ? next - now : 1;
-        struct itimerspec its = {.it_value = {.tv_sec = (time_t)(in / 1000),
-                                              .tv_nsec = (long)(in % 1000) * 1000000}};
+        struct itimerspec its = {
+            .it_value = {.tv_sec = (time_t)(in / 1000), .tv_nsec = (long)(in % 1000) * 1000000}};
         timerfd_settime(d->timer_w.fd, 0, &its, NULL);
 }
 
@@ -194,8 +194,7 @@ static void tenant_save(struct daemon *d, struct tenant *t)
         const char *buf;
         size_t len;
         _cleanup_err_ struct tn_err *err = NULL;
-        if (json_gen_finish(g, &buf, &len) < 0 ||
-            write_file_atomic(path, buf, len, 0600, &err) < 0)
+        if (json_gen_finish(g, &buf, &len) < 0 || write_file_atomic(path, buf, len, 0600, &err) < 0)
                 log_error("tenant=%s cannot save its state (the previous state is kept): %s",
                           t->name, err ? tn_err_msg(err) : "encoding failed");
 }
@@ -424,8 +423,8 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events)
                 return;
         }
         /* "error ..." or nothing: the keeper exits and keeper_exited() handles it. */
-        const char *why = strncmp(t->status_buf, "error ", 6) == 0 ? t->status_buf + 6
-                                                                    : "the keeper ended early";
+        const char *why =
+            strncmp(t->status_buf, "error ", 6) == 0 ? t->status_buf + 6 : "the keeper ended early";
         free(t->manifest_error);
         t->manifest_error = NULL;
         daemon_event(d, "start-failed", t, "error=\"%s\"", why);
@@ -439,7 +438,8 @@ static void apply_restart_policy(struct daemon *d, struct tenant *t, int status)
         if (t->started_mono && now - t->started_mono >= m->restart.stable_ms)
                 t->consecutive = 0;
         bool failure = status != 0;
-        bool again = m->restart.on == RESTART_ALWAYS || (m->restart.on == RESTART_ON_FAILURE && failure);
+        bool again =
+            m->restart.on == RESTART_ALWAYS || (m->restart.on == RESTART_ON_FAILURE && failure);
         if (!again || !t->want_running) {
                 tenant_set_state(d, t, failure ? TENANT_FAILED : TENANT_EXITED);
                 return;
@@ -638,8 +638,7 @@ int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, char *msg, size_
                 snprintf(msg, len, "%s is not running (%s)", t->name, tenant_state_name(t->state));
                 return -ESRCH;
         }
-        if (t->init_pidfd < 0 ||
-            syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0) < 0) {
+        if (t->init_pidfd < 0 || syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0) < 0) {
                 snprintf(msg, len, "%s: cannot send signal %d: %s", t->name, sig, strerror(errno));
                 return -errno;
         }
@@ -702,7 +701,8 @@ static int cmp_found(const void *a, const void *b)
 }
 
 /* Every *.json in the manifest directory, parsed, sorted by file name. */
-static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, char *msg, size_t len)
+static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, char *msg,
+                          size_t len)
 {
         DIR *dir = opendir(d->cfg.manifest_dir);
         if (!dir) {
@@ -994,11 +994,12 @@ int daemon_run(struct daemon *d)
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
-        d->signal_w = (struct watch){.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK),
-                                     .fn = on_signal};
-        d->timer_w = (struct watch){.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
-                                    .fn = on_timer};
-        d->inotify_w = (struct watch){.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), .fn = on_inotify};
+        d->signal_w =
+            (struct watch){.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal};
+        d->timer_w = (struct watch){
+            .fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), .fn = on_timer};
+        d->inotify_w =
+            (struct watch){.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), .fn = on_inotify};
         if (d->signal_w.fd < 0 || d->timer_w.fd < 0 || d->inotify_w.fd < 0)
                 return log_error_errno(-errno, "cannot create the loop's descriptors");
         inotify_add_watch(d->inotify_w.fd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO);

@@ -58,8 +58,8 @@ struct tenant {
         char *manifest_error; /* the last reload found the file invalid: why */
 
         enum tenant_state state;
-        bool want_running; /* the operator's last word (persisted) */
-        bool removed;      /* its manifest is gone: forget it once stopped */
+        bool want_running;       /* the operator's last word (persisted) */
+        bool removed;            /* its manifest is gone: forget it once stopped */
         struct manifest *next_m; /* reload changed it: restart with this one */
         char *next_explained;
 

@@ -85,7 +85,8 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
         else
                 strcpy(dir, ".");
 
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        _cleanup_close_ int fd =
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return tn_err_set(err, errno, "cannot create %s", tmp);
         const char *p = buf;

@@ -98,7 +98,8 @@ static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd)
         if (m->health.kind != HEALTH_HTTP)
                 _exit(0);
         char req[4300];
-        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: tenantd-health\r\n\r\n",
+        int n = snprintf(req, sizeof(req),
+                         "GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: tenantd-health\r\n\r\n",
                          m->health.path ? m->health.path : "/");
         if (n < 0 || write(fd, req, (size_t)n) != n)
                 _exit(1);
@@ -181,7 +182,8 @@ static void health_result(struct daemon *d, struct tenant *t, bool ok, const cha
 static void health_done(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
-        struct health_state *h = (struct health_state *)((char *)w - offsetof(struct health_state, w));
+        struct health_state *h =
+            (struct health_state *)((char *)w - offsetof(struct health_state, w));
         struct tenant *t = (struct tenant *)((char *)h - offsetof(struct tenant, health));
         siginfo_t si = {0};
         (void)waitid(P_PIDFD, (id_t)w->fd, &si, WEXITED | WNOHANG);
@@ -202,7 +204,8 @@ static void health_done(struct daemon *d, struct watch *w, uint32_t events)
                 snprintf(detail, sizeof(detail), "exited with status %d",
                          si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status);
         else if (si.si_code == CLD_EXITED && si.si_status == 1)
-                snprintf(detail, sizeof(detail), "port %u refused the connection", t->m->health.port);
+                snprintf(detail, sizeof(detail), "port %u refused the connection",
+                         t->m->health.port);
         else if (si.si_code == CLD_EXITED && si.si_status == 2)
                 snprintf(detail, sizeof(detail), "no 2xx/3xx answer to GET %s",
                          t->m->health.path ? t->m->health.path : "/");

@@ -148,7 +148,8 @@ int run_record_read(const char *state_dir, const char *name, struct run_record *
             !get_u64(v, "keeper_start", &ks) || !get_u64(v, "init_pid", &ip) ||
             !get_u64(v, "init_start", &is) || !get_u64(v, "started_ms", &st) ||
             !get_u64(v, "id_base", &base) || kp > INT32_MAX || ip > INT32_MAX || base > UINT32_MAX)
-                return tn_err_setx(err, EINVAL, "%s/tenants/%s/run.json: a field is missing or invalid",
+                return tn_err_setx(err, EINVAL,
+                                   "%s/tenants/%s/run.json: a field is missing or invalid",
                                    state_dir, name);
         *ret = (struct run_record){.generation = gen,
                                    .keeper_pid = (pid_t)kp,
@@ -170,7 +171,8 @@ int exit_record_read(const char *state_dir, const char *name, struct exit_record
         uint64_t gen, status, ended;
         if (!get_u64(v, "generation", &gen) || !get_u64(v, "status", &status) ||
             !get_u64(v, "ended_ms", &ended) || status > 255 + 128)
-                return tn_err_setx(err, EINVAL, "%s/tenants/%s/exit.json: a field is missing or invalid",
+                return tn_err_setx(err, EINVAL,
+                                   "%s/tenants/%s/exit.json: a field is missing or invalid",
                                    state_dir, name);
         *ret = (struct exit_record){.generation = gen, .status = (int)status, .ended_ms = ended};
         return 0;
@@ -218,8 +220,8 @@ static void sink_rotate(struct log_sink *s)
                 snprintf(to, sizeof(to), "%s.%u", s->file, i);
                 (void)renameat(s->dirfd, from, s->dirfd, to);
         }
-        s->fd = openat(s->dirfd, s->file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                       0640);
+        s->fd = openat(s->dirfd, s->file,
+                       O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         s->size = 0;
 }
 
@@ -258,27 +260,38 @@ static void sink_syslog(struct log_sink *s, const char *buf, size_t len)
         }
 }
 
+static void sink_refill(struct log_sink *s)
+{
+        uint64_t now = now_ms(CLOCK_MONOTONIC);
+        uint64_t add = (now - s->refilled_ms) * s->rate / 1000;
+        if (add > 0) {
+                s->tokens = s->tokens + add > s->burst ? s->burst : s->tokens + add;
+                s->refilled_ms = now;
+        }
+}
+
+/* Once output is accepted again, or the tenant went quiet, the log says what was lost. */
+static void sink_drop_note(struct log_sink *s)
+{
+        if (!s->dropped || s->tokens == 0)
+                return;
+        char note[160];
+        int n = snprintf(note, sizeof(note),
+                         "\n[tenantd: %" PRIu64 " bytes of output dropped: over the rate limit of "
+                         "%" PRIu64 " bytes/s]\n",
+                         s->dropped, s->rate);
+        sink_raw(s, note, (size_t)n);
+        s->dropped = 0;
+}
+
 static void sink_write(struct log_sink *s, const char *buf, size_t len)
 {
         if (s->rate) {
-                uint64_t now = now_ms(CLOCK_MONOTONIC);
-                uint64_t add = (now - s->refilled_ms) * s->rate / 1000;
-                if (add > 0) {
-                        s->tokens = s->tokens + add > s->burst ? s->burst : s->tokens + add;
-                        s->refilled_ms = now;
-                }
+                sink_refill(s);
                 size_t allowed = len < s->tokens ? len : (size_t)s->tokens;
-                if (allowed < len)
-                        s->dropped += len - allowed;
-                else if (s->dropped) {
-                        char note[160];
-                        int n = snprintf(note, sizeof(note),
-                                         "\n[tenantd: %" PRIu64 " bytes of output dropped: over "
-                                         "the rate limit of %" PRIu64 " bytes/s]\n",
-                                         s->dropped, s->rate);
-                        sink_raw(s, note, (size_t)n);
-                        s->dropped = 0;
-                }
+                if (allowed == len)
+                        sink_drop_note(s);
+                s->dropped += len - allowed;
                 s->tokens -= allowed;
                 len = allowed;
         }
@@ -289,7 +302,8 @@ static void sink_write(struct log_sink *s, const char *buf, size_t len)
                 sink_syslog(s, buf, len);
 }
 
-static void sink_note(struct log_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sink_note(struct log_sink *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void sink_note(struct log_sink *s, const char *fmt, ...)
 {
         char buf[512];
@@ -320,8 +334,8 @@ static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct 
         s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (s->dirfd < 0)
                 return tn_err_set(err, errno, "cannot open %s", dir);
-        s->fd = openat(s->dirfd, s->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                       0640);
+        s->fd =
+            openat(s->dirfd, s->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (s->fd < 0)
                 return tn_err_set(err, errno, "cannot open %s/%s", dir, s->file);
         struct stat st;
@@ -498,7 +512,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                 struct pollfd fds[3] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
                                         {.fd = err_open ? errp[0] : -1, .events = POLLIN},
                                         {.fd = ended_at ? -1 : sb->pidfd, .events = POLLIN}};
-                int timeout = -1;
+                int timeout = sink.dropped ? 1000 : -1;
                 if (ended_at) {
                         uint64_t now = now_ms(CLOCK_MONOTONIC);
                         if (now >= ended_at + DRAIN_MS)
@@ -516,15 +530,20 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                         err_open = pump(errp[0], &sink);
                 if (fds[2].revents)
                         ended_at = now_ms(CLOCK_MONOTONIC);
+                if (sink.dropped && !(fds[0].revents | fds[1].revents)) {
+                        sink_refill(&sink);
+                        sink_drop_note(&sink);
+                }
         }
         int status = 128 + SIGKILL;
         if (sandbox_wait(sb, &status, &err) < 0)
                 log_error("tenant=%s %s", m->name, tn_err_msg(err));
         tn_err_free(err);
         err = NULL;
-        if (sink.dropped)
-                sink_note(&sink, "\n[tenantd: %" PRIu64 " bytes of output dropped: over the rate limit]\n",
-                          sink.dropped);
+        if (sink.dropped) {
+                sink.tokens = 1;
+                sink_drop_note(&sink);
+        }
         sink_note(&sink, "[tenantd: %s exited with status %d]\n", m->name, status);
         if (sandbox_destroy(sb, &err) < 0)
                 log_warning("tenant=%s cleanup: %s", m->name, tn_err_msg(err));

@@ -78,7 +78,8 @@ void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const st
                 json_gen_key(g, "fstype");
                 json_gen_string(g, fstype);
                 json_gen_key(g, "mode");
-                json_gen_string(g, strncmp(opts, "ro", 2) == 0 && (opts[2] == ',' || !opts[2]) ? "ro" : "rw");
+                json_gen_string(
+                    g, strncmp(opts, "ro", 2) == 0 && (opts[2] == ',' || !opts[2]) ? "ro" : "rw");
                 json_gen_object_close(g);
         }
         json_gen_array_close(g);

@@ -19,7 +19,6 @@
 #include "units.h"
 #include "version.h"
 
-
 #define DEFAULT_CONFIG TENANTD_SYSCONFDIR "/tenantd/tenantd.conf"
 
 /* READY=1 to $NOTIFY_SOCKET (a path, or "@name" for the abstract namespace), as
@@ -209,17 +208,38 @@ int main(int argc, char **argv)
                 char why[256];
                 const char *key = NULL;
                 switch (c) {
-                case 'm': key = "manifests"; break;
-                case 's': key = "state"; break;
-                case 'S': key = "socket"; break;
-                case 'g': key = "group"; break;
-                case 'F': key = "syslog-facility"; break;
-                case 'I': key = "syslog-ident"; break;
-                case 'L': key = "syslog-socket"; break;
-                case 'i': key = "sample-interval"; break;
-                case 'f': d.cfg.foreground = true; break;
-                case 'd': debug = true; break;
-                default: break;
+                case 'm':
+                        key = "manifests";
+                        break;
+                case 's':
+                        key = "state";
+                        break;
+                case 'S':
+                        key = "socket";
+                        break;
+                case 'g':
+                        key = "group";
+                        break;
+                case 'F':
+                        key = "syslog-facility";
+                        break;
+                case 'I':
+                        key = "syslog-ident";
+                        break;
+                case 'L':
+                        key = "syslog-socket";
+                        break;
+                case 'i':
+                        key = "sample-interval";
+                        break;
+                case 'f':
+                        d.cfg.foreground = true;
+                        break;
+                case 'd':
+                        debug = true;
+                        break;
+                default:
+                        break;
                 }
                 if (key && set_key(&d.cfg, key, optarg, why, sizeof(why)) < 0) {
                         log_error("--%s", why);
