@@ -128,7 +128,7 @@ check: all $(TEST_BINS)
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@TENANTCTL=$(CURDIR)/$(B)/tenantctl examples/demo.sh
+	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
 
 asan:
 	@mkdir -p $(B) && echo asan > $(B)/.flavor
