@@ -35,15 +35,17 @@ static bool parses(const char *text)
 
 int main(void)
 {
-        const char *base = "// my service\n"
-                           "{\n"
-                           "  \"name\": \"web\", // the name\n"
-                           "  \"exec\": [\"/bin/true\"],\n"
-                           "  \"cpu\": { \"max\": 1.5 /* generous */, \"weight\": 100 },\n"
-                           "  \"network\": { \"mode\": \"private\", \"egress\": { \"rate\": \"20mbit\" } }\n"
-                           "}\n";
+        const char *base =
+            "// my service\n"
+            "{\n"
+            "  \"name\": \"web\", // the name\n"
+            "  \"exec\": [\"/bin/true\"],\n"
+            "  \"cpu\": { \"max\": 1.5 /* generous */, \"weight\": 100 },\n"
+            "  \"network\": { \"mode\": \"private\", \"egress\": { \"rate\": \"20mbit\" } }\n"
+            "}\n";
         char *t = edit(base, "cpu.max", "0.5");
-        ok(t && strstr(t, "\"max\": 0.5 /* generous */"), "a number replaced in place, comment kept");
+        ok(t && strstr(t, "\"max\": 0.5 /* generous */"),
+           "a number replaced in place, comment kept");
         ok(t && strstr(t, "// my service") && strstr(t, "// the name"), "other comments kept");
         ok(t && parses(t), "the result is a valid manifest");
         free(t);
@@ -70,7 +72,8 @@ int main(void)
         free(t);
 
         t = edit("{\"name\": \"a\\\"b\", \"x\": \"q\\\\\"}", "x", "1");
-        ok(t && strcmp(t, "{\"name\": \"a\\\"b\", \"x\": 1}") == 0, "escapes in strings are skipped");
+        ok(t && strcmp(t, "{\"name\": \"a\\\"b\", \"x\": 1}") == 0,
+           "escapes in strings are skipped");
         free(t);
 
         char *out = NULL;
