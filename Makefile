@@ -49,7 +49,8 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c supervisor/monitor.c supervisor/alert.c supervisor/transfer.c
+	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
+	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -59,7 +60,7 @@ SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl
+PROGRAMS := $(B)/tenantctl $(B)/tenantd
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo FORCE \
 	test-deps
@@ -86,9 +87,16 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+DAEMON_OBJS := $(B)/supervisor/tenantd.o $(B)/supervisor/daemon.o $(B)/supervisor/control.o \
+	$(B)/supervisor/health.o $(B)/supervisor/monitor_glue.o
+
+$(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -127,7 +135,7 @@ check: all $(TEST_BINS)
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@TENANTCTL=$(CURDIR)/$(B)/tenantctl examples/demo.sh
+	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
 
 asan:
 	@mkdir -p $(B) && echo asan > $(B)/.flavor

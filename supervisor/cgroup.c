@@ -25,6 +25,7 @@ struct hierarchy {
         char *parent; /* OWN/tenantd */
         char *path;   /* OWN/tenantd/NAME */
         struct cgroup *cg;
+        struct cgroup *set; /* while tenant_cgroup_set_limits() runs */
 };
 
 /* The control files tenant_cgroup_sample() reads, opened once and re-read with
@@ -262,6 +263,8 @@ static bool is_cgroup2(const struct hierarchy *h)
 }
 
 /* Adds "file = value" for the hierarchy's controller if the file exists there. */
+/* The values go into `h->set`, a description built afresh for each call, so a live
+ * change writes exactly the knobs given, in the order given. */
 static int add_value(struct hierarchy *h, const char *controller, const char *file,
                      const char *value, struct tn_err **err)
 {
@@ -269,9 +272,9 @@ static int add_value(struct hierarchy *h, const char *controller, const char *fi
         snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path, file);
         if (access(path, F_OK) < 0)
                 return 0; /* this host has no such knob */
-        struct cgroup_controller *c = cgroup_get_controller(h->cg, controller);
+        struct cgroup_controller *c = cgroup_get_controller(h->set, controller);
         if (!c)
-                c = cgroup_add_controller(h->cg, controller);
+                c = cgroup_add_controller(h->set, controller);
         if (!c || cgroup_add_value_string(c, file, value) != 0)
                 return tn_err_setx(err, ENOMEM, "cannot set %s", file);
         return 0;
@@ -323,15 +326,32 @@ static int limits_v1(struct hierarchy *h, const struct tenant_limits *l, struct 
                 snprintf(v, sizeof(v), "%llu", (unsigned long long)(shares < 2 ? 2 : shares));
                 r = r ? r : add_value(h, "cpu", "cpu.shares", v, err);
         } else if (strcmp(h->controller, "memory") == 0) {
-                /* limit before memsw: memsw may never be below the limit */
-                fmt_limit(v, sizeof(v), l->memory_max, "-1");
-                r = add_value(h, "memory", "memory.limit_in_bytes", v, err);
+                /* memsw may never be below the limit: lowering goes limit first, raising
+                 * (a live change) memsw first. */
+                char lim[64], sw[64];
+                fmt_limit(lim, sizeof(lim), l->memory_max, "-1");
                 uint64_t memsw =
                     l->memory_max == CGROUP_UNLIMITED || l->swap_max == CGROUP_UNLIMITED
                         ? CGROUP_UNLIMITED
                         : l->memory_max + l->swap_max;
-                fmt_limit(v, sizeof(v), memsw, "-1");
-                r = r ? r : add_value(h, "memory", "memory.memsw.limit_in_bytes", v, err);
+                fmt_limit(sw, sizeof(sw), memsw, "-1");
+                char path[4096], cur[64] = "";
+                snprintf(path, sizeof(path), "%s%s/memory.limit_in_bytes", h->mount, h->path);
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(cur, sizeof(cur), f))
+                                cur[0] = '\0';
+                        fclose(f);
+                }
+                bool raising = l->memory_max == CGROUP_UNLIMITED ||
+                               (cur[0] && strtoull(cur, NULL, 10) < l->memory_max);
+                if (raising) {
+                        r = add_value(h, "memory", "memory.memsw.limit_in_bytes", sw, err);
+                        r = r ? r : add_value(h, "memory", "memory.limit_in_bytes", lim, err);
+                } else {
+                        r = add_value(h, "memory", "memory.limit_in_bytes", lim, err);
+                        r = r ? r : add_value(h, "memory", "memory.memsw.limit_in_bytes", sw, err);
+                }
                 fmt_limit(v, sizeof(v), l->memory_high, "-1");
                 r = r ? r : add_value(h, "memory", "memory.soft_limit_in_bytes", v, err);
         } else if (strcmp(h->controller, "pids") == 0) {
@@ -346,15 +366,21 @@ int tenant_cgroup_set_limits(struct tenant_cgroup *tc, const struct tenant_limit
 {
         for (size_t i = 0; i < tc->n; i++) {
                 struct hierarchy *h = &tc->h[i];
+                h->set = cgroup_new_cgroup(h->path);
+                if (!h->set)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
                 int r = is_cgroup2(h) ? limits_v2(h, l, err) : limits_v1(h, l, err);
+                if (r >= 0 && cgroup_get_controller(h->set, h->controller)) {
+                        r = cgroup_modify_cgroup(h->set);
+                        if (r != 0) {
+                                int e = cgroup_get_last_errno();
+                                r = tn_err_setx(err, e ? e : EIO, "cannot set the limits of %s: %s",
+                                                h->path, cgroup_strerror(r));
+                        }
+                }
+                cgroup_free(&h->set);
                 if (r < 0)
                         return r;
-                r = cgroup_modify_cgroup(h->cg);
-                if (r != 0) {
-                        int e = cgroup_get_last_errno();
-                        return tn_err_setx(err, e ? e : EIO, "cannot set the limits of %s: %s",
-                                           h->path, cgroup_strerror(r));
-                }
         }
         return 0;
 }
@@ -684,4 +710,35 @@ void tenant_cgroup_free(struct tenant_cgroup *tc)
         }
         free(tc->description);
         free(tc);
+}
+
+int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err)
+{
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                char *mount = NULL, *path = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0) {
+                        free(mount);
+                        continue;
+                }
+                free(mount);
+                if (cgroup_get_current_controller_path(ref, controllers[i], &path) != 0 || !path) {
+                        free(path);
+                        return tn_err_setx(err, ESRCH, "cannot find the %s cgroup of %d",
+                                           controllers[i], (int)ref);
+                }
+                const char *one[] = {controllers[i], NULL};
+                r = cgroup_change_cgroup_path(path, pid, one);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        tn_err_setx(err, e ? e : EIO, "cannot move %d into %s cgroup %s: %s",
+                                    (int)pid, controllers[i], path, cgroup_strerror(r));
+                        free(path);
+                        return -(e ? e : EIO);
+                }
+                free(path);
+        }
+        return 0;
 }

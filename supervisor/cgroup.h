@@ -96,3 +96,7 @@ const char *tenant_cgroup_describe(struct tenant_cgroup *cg);
 
 void tenant_cgroup_free(struct tenant_cgroup *cg);
 DEFINE_POINTER_CLEANUP(struct tenant_cgroup, tenant_cgroup_free)
+
+/* Moves `pid` into the cgroups `ref` is in, for every controller tenantd uses: how a
+ * process started later (exec, health checks) joins a running tenant. */
+int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err);
