@@ -57,10 +57,13 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c
+	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
+	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+# Programs the integration tests and benchmarks drive (tests/integration/*.c).
+INTEGRATION_HELPERS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
 SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard tests/security/*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
@@ -109,6 +112,10 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/tests/security/%: $(B)/tests/security/%.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -124,7 +131,7 @@ $(B)/tests/payload: tests/payload.c
 	@$(if $(Q),echo "  CC      $< (static)")
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-TEST_BINS := $(UNIT_TESTS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload
+TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload
 
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:
@@ -136,7 +143,7 @@ check: all $(TEST_BINS)
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@TENANTCTL=$(CURDIR)/$(B)/tenantctl examples/demo.sh
+	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
 
 asan:
 	@mkdir -p $(B) && echo asan > $(B)/.flavor
@@ -186,6 +193,7 @@ analyze:
 
 # ---- formatting ----
 FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] \
+	tests/integration/*.[ch] \
 	tests/fuzz/*.[ch] bench/*.c)
 
 format:

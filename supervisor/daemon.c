@@ -370,6 +370,7 @@ static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t l
         t->deadline_ms = 0;
         t->started_mono = mono_ms();
         t->started_ms = wall_ms();
+        t->adopted = false;
         tenant_set_state(d, t, TENANT_STARTING);
         return 0;
 }
@@ -534,10 +535,14 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
         struct exit_record er;
         int status = -1;
         if (exit_record_read(d->cfg.state_dir, t->name, &er, NULL) == 0 &&
-            er.generation == t->generation)
+            er.generation == t->generation) {
                 status = er.status;
-        else
+                log_debug("tenant=%s exit.json oom_kills=%llu pids_limit_hits=%llu", t->name,
+                          (unsigned long long)er.oom_kills, (unsigned long long)er.pids_limit_hits);
+                monitor_glue_final(d, t, er.oom_kills, er.pids_limit_hits);
+        } else {
                 cleanup_leftovers(d, t);
+        }
         keeper_records_remove(d->cfg.state_dir, t->name);
         t->keeper_pid = 0;
         tenant_ended(d, t, status);
@@ -806,6 +811,7 @@ static bool tenant_adopt(struct daemon *d, struct tenant *t)
         t->init_pidfd = ifd;
         t->id_base = rr.id_base;
         t->started_ms = rr.started_ms;
+        t->adopted = true;
         uint64_t age = wall_ms() > rr.started_ms ? wall_ms() - rr.started_ms : 0;
         t->started_mono = mono_ms() > age ? mono_ms() - age : 0;
         tenant_set_state(d, t, TENANT_RUNNING);
@@ -1006,6 +1012,11 @@ int daemon_run(struct daemon *d)
         daemon_watch_add(d, &d->signal_w, EPOLLIN);
         daemon_watch_add(d, &d->timer_w, EPOLLIN);
         daemon_watch_add(d, &d->inotify_w, EPOLLIN);
+        /* On cgroup v2, tenantd steps into a leaf of its own so that its cgroup can
+         * delegate controllers to the tenants' (cgroup.c explains). */
+        _cleanup_err_ struct tn_err *cgerr = NULL;
+        if (tenant_cgroup_prepare(&cgerr) < 0)
+                log_warning("cgroups: %s", tn_err_msg(cgerr));
         int r = control_listen(d);
         if (r < 0)
                 return r;

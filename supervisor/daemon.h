@@ -74,6 +74,7 @@ struct tenant {
         uint32_t id_base;
         uint64_t started_ms; /* wall clock */
         uint64_t started_mono;
+        bool adopted; /* found running by this tenantd rather than started by it */
 
         uint32_t restarts;    /* automatic restarts since the operator's last start */
         uint32_t consecutive; /* failures without a stable run in between */

@@ -113,6 +113,14 @@ static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd)
                 if (memchr(buf, '\n', got))
                         break;
         }
+        /* Read the rest (bounded) so the server sees an orderly close, not a reset. */
+        char sink[4096];
+        for (size_t total = 0; total < (256U << 10);) {
+                ssize_t r = read(fd, sink, sizeof(sink));
+                if (r <= 0)
+                        break;
+                total += (size_t)r;
+        }
         int code = 0;
         if (sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1)
                 _exit(2);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fileio.h"
 #include "json.h"
 #include "log.h"
@@ -168,13 +169,19 @@ int exit_record_read(const char *state_dir, const char *name, struct exit_record
         int r = record_load(state_dir, name, "exit.json", &v, err);
         if (r < 0)
                 return r;
-        uint64_t gen, status, ended;
+        uint64_t gen, status, ended, oom = 0, pids = 0;
         if (!get_u64(v, "generation", &gen) || !get_u64(v, "status", &status) ||
             !get_u64(v, "ended_ms", &ended) || status > 255 + 128)
                 return tn_err_setx(err, EINVAL,
                                    "%s/tenants/%s/exit.json: a field is missing or invalid",
                                    state_dir, name);
-        *ret = (struct exit_record){.generation = gen, .status = (int)status, .ended_ms = ended};
+        (void)get_u64(v, "oom_kills", &oom);
+        (void)get_u64(v, "pids_limit_hits", &pids);
+        *ret = (struct exit_record){.generation = gen,
+                                    .status = (int)status,
+                                    .ended_ms = ended,
+                                    .oom_kills = oom,
+                                    .pids_limit_hits = pids};
         return 0;
 }
 
@@ -371,7 +378,8 @@ static int write_run_record(const struct keeper_config *kc, const struct sandbox
         return record_write(kc->state_dir, kc->m->name, "run.json", g, err);
 }
 
-static void write_exit_record(const struct keeper_config *kc, int status)
+static void write_exit_record(const struct keeper_config *kc, int status,
+                              const struct cgroup_sample *cs)
 {
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
         _cleanup_err_ struct tn_err *err = NULL;
@@ -384,6 +392,10 @@ static void write_exit_record(const struct keeper_config *kc, int status)
         json_gen_int(g, status);
         json_gen_key(g, "ended_ms");
         json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
+        json_gen_key(g, "oom_kills");
+        json_gen_int(g, (int64_t)((cs->valid & CGS_OOM) ? cs->oom_kills : 0));
+        json_gen_key(g, "pids_limit_hits");
+        json_gen_int(g, (int64_t)((cs->valid & CGS_PIDS_EVENTS) ? cs->pids_max_events : 0));
         json_gen_object_close(g);
         if (record_write(kc->state_dir, kc->m->name, "exit.json", g, &err) < 0)
                 log_error("tenant=%s cannot record its exit: %s", kc->m->name, tn_err_msg(err));
@@ -545,9 +557,11 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                 sink_drop_note(&sink);
         }
         sink_note(&sink, "[tenantd: %s exited with status %d]\n", m->name, status);
+        struct cgroup_sample cs = {0};
+        (void)tenant_cgroup_sample(sb->cgroup, &cs, NULL);
         if (sandbox_destroy(sb, &err) < 0)
                 log_warning("tenant=%s cleanup: %s", m->name, tn_err_msg(err));
-        write_exit_record(kc, status);
+        write_exit_record(kc, status, &cs);
         _exit(0);
 }
 

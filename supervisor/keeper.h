@@ -61,6 +61,10 @@ struct exit_record {
         uint64_t generation;
         int status; /* as a shell reports it: exit code or 128+signal */
         uint64_t ended_ms;
+        /* The cgroup's counters at the end, read before the cgroups went: an OOM kill
+         * that ended the tenant between two samples is still reported. */
+        uint64_t oom_kills;
+        uint64_t pids_limit_hits;
 };
 
 int run_record_read(const char *state_dir, const char *name, struct run_record *ret,

@@ -147,6 +147,15 @@ manifest dt-keep "$ticker"
 rm -f "$tmp/manifests/dt-change.json" "$tmp/manifests/dt-new.json"
 "$ctl" reload >/dev/null
 
+# ---- SIGHUP reloads too ----
+manifest dt-hup "$ticker"
+kill -HUP "$daemon_pid"
+wait_state dt-hup running 5
+check "SIGHUP re-reads the manifest directory" '[[ $(json_field dt-hup state) == running ]]'
+"$ctl" stop dt-hup >/dev/null
+rm -f "$tmp/manifests/dt-hup.json"
+kill -HUP "$daemon_pid"
+
 # ---- 50 concurrent commands on one tenant ----
 "$ctl" start dt-keep >/dev/null
 verbs=(start stop restart status start stop)
@@ -220,6 +229,13 @@ check "the log says how much was dropped" 'grep -qs "bytes of output dropped" "$
 check "the tenant was not blocked by its own output ($(((t1 - t0) / 1000000)) ms incl. 3 s of sleep)" '[[ $(((t1 - t0) / 1000000)) -lt 15000 ]]'
 check "tenantd answered at once during the burst (${lat}s)" 'awk -v l="$lat" "BEGIN { exit !(l < 1.0) }"'
 "$ctl" stop dt-loud >/dev/null
+
+# ---- the configuration file ----
+printf 'state = %s\n# a comment\nsample-intervall = 2s\n' "$tmp/state" >"$tmp/bad.conf"
+out=$("$TENANTD" --config "$tmp/bad.conf" --foreground 2>&1)
+rc=$?
+check "a configuration file with an unknown key is refused with file and line (exit 2)" \
+	'[[ $rc == 2 ]] && grep -q "bad.conf:3: unknown key \"sample-intervall\"" <<<"$out"'
 
 # ---- a full state filesystem ----
 daemon_cleanup
