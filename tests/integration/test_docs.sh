@@ -124,6 +124,12 @@ check "the limits docs/protocol.md gives are control.c's (64 KiB, 8 MiB, 256 cli
 	 grep -q "64 KiB per request" docs/protocol.md && grep -q "8 MiB of replies" docs/protocol.md &&
 	 grep -q "At most \*\*256 clients\*\*" docs/protocol.md && grep -q "Nesting depth 8" docs/protocol.md'
 
+kinds=$( (grep -ohE 'daemon_event\(d, "[a-z-]+"' supervisor/*.c
+	grep -ohE 'daemon_event\(d, [a-z]+ \? "[a-z-]+" : "[a-z-]+"' supervisor/*.c) | grep -oE '"[a-z-]+"' | tr -d '"' | sort -u)
+events_table=$(sed -n '/^## Events/,/^## /p' docs/protocol.md | grep '^| `')
+check "docs/protocol.md describes every event kind of the daemon ($(wc -w <<<"$kinds") kinds)" \
+	'[[ $(wc -w <<<"$kinds") -ge 20 ]] && missing protocol.md "$kinds" "$events_table"'
+
 # ---- bash completion ----
 comp=contrib/bash-completion/tenantctl
 # complete WORD...: what the completion offers for the last WORD (the one being typed)
@@ -152,6 +158,10 @@ check "completes directories for explain: $out" '[[ $out == "tests/data/manifest
 out=$(complete_words policy check "")
 check "completes seccomp profile names for policy check: $out" \
 	'[[ " $out" == *" default "* && " $out" == *" strict "* ]]'
+settable=$(sed -n '/^} settable\[\] = {/,/^};/p' supervisor/monitor_glue.c | grep -oE '^ *\{"[a-z.]+"' |
+	grep -oE '[a-z.]+' | grep -v '^network\.' | sed 's/$/=/' | LC_ALL=C sort | tr '\n' ' ')
+out=$(complete_words set pk-x "")
+check "completes the keys set accepts (monitor_glue.c): $out" '[[ -n $settable && $out == "$settable" ]]'
 out=$(complete_words --socket "$tmp/none.sock" status "")
 check "without a tenantd, tenant names complete to nothing, quietly" '[[ -z $out ]]'
 
