@@ -11,10 +11,18 @@
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 POLICYDIR ?= $(DATADIR)/tenantd/policies
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 SYSCONFDIR ?= /etc
+# systemd looks in /usr/local/lib too for sysusers.d and tmpfiles.d snippets.
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# The unit is installed only when DESTDIR is set (packaging) or this directory exists
+# (a systemd host).
+SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 
 B := build
@@ -195,15 +203,51 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 # ---- installation ----
+# Binaries, policies, man pages, bash completion, the systemd unit, the sysusers.d and
+# tmpfiles.d snippets, and an example configuration that never replaces one already
+# there. uninstall leaves SYSCONFDIR/tenantd (configuration, manifests) and the state
+# directory alone. See docs/operations.md.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(POLICYDIR)/seccomp $(DESTDIR)$(POLICYDIR)/capabilities
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(POLICYDIR)/seccomp \
+		$(DESTDIR)$(POLICYDIR)/capabilities $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/tenantd
 	install -m 0755 $(B)/tenantctl $(DESTDIR)$(BINDIR)/tenantctl
+	install -m 0755 $(B)/tenantd $(DESTDIR)$(SBINDIR)/tenantd
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(POLICYDIR)/seccomp/
 	install -m 0644 policies/capabilities/*.json $(DESTDIR)$(POLICYDIR)/capabilities/
+	install -m 0644 docs/man/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/man/tenantd.8 docs/man/tenantctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 contrib/bash-completion/tenantctl $(DESTDIR)$(BASHCOMPDIR)/tenantctl
+	install -m 0644 contrib/sysusers.d/tenantd.conf $(DESTDIR)$(SYSUSERSDIR)/tenantd.conf
+	install -m 0644 contrib/tmpfiles.d/tenantd.conf $(DESTDIR)$(TMPFILESDIR)/tenantd.conf
+	@if [ -n "$(DESTDIR)" ] || [ -d "$(SYSTEMDUNITDIR)" ]; then \
+		echo "install tenantd.service -> $(DESTDIR)$(SYSTEMDUNITDIR)"; \
+		install -d $(DESTDIR)$(SYSTEMDUNITDIR) && \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/tenantd.service \
+			> $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service; \
+	else \
+		echo "no $(SYSTEMDUNITDIR): tenantd.service not installed (set SYSTEMDUNITDIR)"; \
+	fi
+	@conf=$(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf; \
+	if [ -e "$$conf" ]; then \
+		echo "keeping $$conf"; \
+	else \
+		echo "install contrib/tenantd.conf.example -> $$conf"; \
+		install -m 0644 contrib/tenantd.conf.example "$$conf"; \
+	fi
+	@[ -d $(DESTDIR)$(SYSCONFDIR)/tenantd/services ] || \
+		install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/tenantd/services
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/tenantctl
+	rm -f $(DESTDIR)$(BINDIR)/tenantctl $(DESTDIR)$(SBINDIR)/tenantd
 	rm -rf $(DESTDIR)$(DATADIR)/tenantd
+	rm -f $(DESTDIR)$(MANDIR)/man5/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man8/tenantd.8 \
+		$(DESTDIR)$(MANDIR)/man8/tenantctl.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/tenantctl
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/tenantd.conf $(DESTDIR)$(TMPFILESDIR)/tenantd.conf
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service
 
 clean:
 	rm -rf $(B)
