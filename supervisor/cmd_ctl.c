@@ -200,6 +200,17 @@ static int reply_failure(const struct json_value *v)
         return code && strcmp(code, "invalid") == 0 ? EXIT_USAGE : EXIT_FAILED;
 }
 
+static void print_value(const struct json_value *v);
+
+/* A failed reply: with --json the reply itself on stdout, and always the message on
+ * stderr; the exit code from its error code. */
+static int failed(const struct cli *cli, const struct json_value *v)
+{
+        if (cli->json)
+                print_value(v);
+        return reply_failure(v);
+}
+
 static void print_value(const struct json_value *v)
 {
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
@@ -279,13 +290,10 @@ static int simple(const struct cli *cli, struct json_gen *g, const char *name, c
                         log_error("tenantd closed the connection without a reply");
                 return EXIT_FAILED;
         }
+        if (!reply_ok(v))
+                return failed(cli, v);
         if (cli->json)
                 print_value(v);
-        if (!reply_ok(v))
-                return cli->json ? (str_of(v, "code") && strcmp(str_of(v, "code"), "invalid") == 0
-                                        ? EXIT_USAGE
-                                        : EXIT_FAILED)
-                                 : reply_failure(v);
         if (!cli->json && done) {
                 const char *msg = str_of(v, "message");
                 printf("%s%s%s", name ? name : "", name ? ": " : "", done);
@@ -428,7 +436,7 @@ static int cmd_list(const struct cli *cli, int argc, char **argv)
         if (rc != EXIT_OK)
                 return rc;
         if (!reply_ok(v))
-                return reply_failure(v);
+                return failed(cli, v);
         const struct json_value *tenants = json_get(v, "tenants");
         if (!tenants || tenants->type != JSON_ARRAY)
                 return EXIT_FAILED;
@@ -475,7 +483,7 @@ static int cmd_top(const struct cli *cli, int argc, char **argv)
                 if (rc != EXIT_OK)
                         return rc;
                 if (!reply_ok(v))
-                        return reply_failure(v);
+                        return failed(cli, v);
                 const struct json_value *tenants = json_get(v, "tenants");
                 if (!tenants || tenants->type != JSON_ARRAY)
                         return EXIT_FAILED;
@@ -512,6 +520,8 @@ static void print_status(const struct json_value *t)
                str_of(t, "restart_policy"));
         if (int_of(t, "last_status", -1) >= 0)
                 printf("  last exit:    status %" PRId64 "\n", int_of(t, "last_status", 0));
+        if (str_of(t, "last_error"))
+                printf("  start failed: %s\n", str_of(t, "last_error"));
         if (str_of(t, "health"))
                 printf("  health:       %s (%s)\n", str_of(t, "health"),
                        str_of(t, "health_detail"));
@@ -563,11 +573,8 @@ static int cmd_status(const struct cli *cli, int argc, char **argv)
         ctl_close(&c);
         if (r < 0)
                 return EXIT_FAILED;
-        if (!reply_ok(v)) {
-                if (cli->json)
-                        print_value(v);
-                return reply_failure(v);
-        }
+        if (!reply_ok(v))
+                return failed(cli, v);
         const struct json_value *t = json_get(v, "tenant");
         if (!t)
                 return EXIT_FAILED;
@@ -723,13 +730,13 @@ static int stream(const struct cli *cli, struct json_gen *g, bool events)
                 if (first) {
                         first = false;
                         if (!reply_ok(v)) {
-                                rc = reply_failure(v);
+                                rc = failed(cli, v);
                                 break;
                         }
                         continue;
                 }
                 if (json_get(v, "ok") && !reply_ok(v)) {
-                        rc = reply_failure(v);
+                        rc = failed(cli, v);
                         break;
                 }
                 const char *s = str_of(v, events ? "event" : "data");
@@ -857,7 +864,7 @@ static int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         if (!reply_ok(v))
-                return reply_failure(v);
+                return failed(cli, v);
         return (int)int_of(v, "status", EXIT_FAILED);
 }
 

@@ -61,6 +61,7 @@ struct client {
         char *out;
         size_t out_len, out_cap, out_off;
         bool closing; /* close once the output is written */
+        bool eof;     /* the peer shut its sending side: answer what came, then close */
         int fds[3];
         int n_fds;
         enum client_mode mode;
@@ -99,8 +100,13 @@ static void client_flush(struct daemon *d, struct client *c)
                         return;
                 }
         }
-        uint32_t ev = EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0) |
-                      (c->mode == CLIENT_IDLE && !c->closing ? EPOLLIN : 0);
+        if (c->eof && c->mode == CLIENT_IDLE && !c->out_len && !memchr(c->in, '\n', c->in_len)) {
+                client_close(d, c); /* half-closed, answered, nothing left to do */
+                return;
+        }
+        /* After the peer shut its sending side, EPOLLRDHUP would fire forever. */
+        uint32_t ev = (c->eof ? 0 : EPOLLRDHUP) | (c->out_len ? EPOLLOUT : 0) |
+                      (c->mode == CLIENT_IDLE && !c->closing && !c->eof ? EPOLLIN : 0);
         daemon_watch_mod(d, &c->w, ev);
 }
 
@@ -309,6 +315,10 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
         if (t->manifest_error) {
                 json_gen_key(g, "manifest_error");
                 json_gen_string(g, t->manifest_error);
+        }
+        if (t->last_error) {
+                json_gen_key(g, "last_error");
+                json_gen_string(g, t->last_error);
         }
         monitor_glue_gen_usage(d, g, t);
         if (detail) {
@@ -522,16 +532,42 @@ static const char *get_str(const struct json_value *req, const char *key)
         return v && v->type == JSON_STRING ? v->u.str.text : NULL;
 }
 
+/* An optional integer member: absent leaves *ret, present must be an integer in
+ * [min, max]; otherwise -EINVAL with the reason in msg. */
+static int opt_int(const struct json_value *req, const char *key, int64_t min, int64_t max,
+                   int64_t *ret, char *msg, size_t len)
+{
+        const struct json_value *v = json_get(req, key);
+        int64_t n;
+        if (!v)
+                return 0;
+        if (!json_number_int64(v, &n) || n < min || n > max) {
+                snprintf(msg, len, "\"%s\" must be an integer from %lld to %lld", key,
+                         (long long)min, (long long)max);
+                return -EINVAL;
+        }
+        *ret = n;
+        return 0;
+}
+
+/* An optional boolean member. */
+static int opt_bool(const struct json_value *req, const char *key, bool *ret, char *msg, size_t len)
+{
+        const struct json_value *v = json_get(req, key);
+        if (!v)
+                return 0;
+        if (v->type != JSON_BOOL) {
+                snprintf(msg, len, "\"%s\" must be true or false", key);
+                return -EINVAL;
+        }
+        *ret = v->u.boolean;
+        return 0;
+}
+
 static bool get_int(const struct json_value *req, const char *key, int64_t *ret)
 {
         const struct json_value *v = json_get(req, key);
         return v && json_number_int64(v, ret);
-}
-
-static bool get_flag(const struct json_value *req, const char *key)
-{
-        const struct json_value *v = json_get(req, key);
-        return v && v->type == JSON_BOOL && v->u.boolean;
 }
 
 static void op_list(struct daemon *d, struct client *c)
@@ -567,11 +603,13 @@ static void op_list(struct daemon *d, struct client *c)
 static void op_events(struct daemon *d, struct client *c, const struct json_value *req)
 {
         int64_t lines = 20;
-        if (get_int(req, "lines", &lines) && (lines < 0 || lines > 100000)) {
-                reply_error(d, c, -EINVAL, "\"lines\" must be 0..100000");
+        bool follow = false;
+        char msg[128];
+        if (opt_int(req, "lines", 0, 100000, &lines, msg, sizeof(msg)) < 0 ||
+            opt_bool(req, "follow", &follow, msg, sizeof(msg)) < 0) {
+                reply_error(d, c, -EINVAL, msg);
                 return;
         }
-        bool follow = get_flag(req, "follow");
         reply_ok(d, c, NULL);
         size_t n = d->events_n < (size_t)lines ? d->events_n : (size_t)lines;
         for (size_t i = d->events_n - n; i < d->events_n; i++)
@@ -587,8 +625,11 @@ static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
                     const struct json_value *req)
 {
         int64_t lines = 50;
-        if (get_int(req, "lines", &lines) && (lines < 0 || lines > 1000000)) {
-                reply_error(d, c, -EINVAL, "\"lines\" must be 0..1000000");
+        bool follow = false;
+        char emsg[128];
+        if (opt_int(req, "lines", 0, 1000000, &lines, emsg, sizeof(emsg)) < 0 ||
+            opt_bool(req, "follow", &follow, emsg, sizeof(emsg)) < 0) {
+                reply_error(d, c, -EINVAL, emsg);
                 return;
         }
         char path[4200];
@@ -603,7 +644,7 @@ static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
         reply_ok(d, c, NULL);
         if (fd >= 0)
                 logs_tail(d, c, fd, lines);
-        if (get_flag(req, "follow")) {
+        if (follow) {
                 c->mode = CLIENT_LOGS;
                 c->t = t;
                 c->log_fd = fd;
@@ -656,8 +697,9 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
         daemon_watch_add(d, &c->exec_w, EPOLLIN);
         c->mode = CLIENT_EXEC;
         c->t = t;
-        daemon_event(d, "exec", t, "pid=%d uid=%u command=\"%s\"", (int)pid, (unsigned)c->uid,
-                     argv[0]);
+        char command[600] = "";
+        event_kv(command, sizeof(command), "command", argv[0]);
+        daemon_event(d, "exec", t, "pid=%d uid=%u %s", (int)pid, (unsigned)c->uid, command);
 }
 
 static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
@@ -754,9 +796,10 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
                 r = tenant_op_start(d, t, c, msg, sizeof(msg));
         } else {
                 int64_t timeout = 0;
-                if (get_int(req, "timeout_ms", &timeout) && (timeout < 0 || timeout > 3600000)) {
+                if (opt_int(req, "timeout_ms", 0, 3600000, &timeout, msg, sizeof(msg)) < 0) {
                         c->mode = CLIENT_IDLE;
-                        return reply_error(d, c, -EINVAL, "\"timeout_ms\" must be 0..3600000");
+                        c->t = NULL;
+                        return reply_error(d, c, -EINVAL, msg);
                 }
                 r = tenant_op_stop(d, t, c, (uint64_t)timeout, strcmp(op, "restart") == 0, msg,
                                    sizeof(msg));
@@ -780,12 +823,46 @@ static void close_fds(struct client *c)
         c->n_fds = 0;
 }
 
+/* Handles the complete request lines buffered, one at a time: a request that waits
+ * (start, stop, logs -f, exec) holds the rest until it is answered. */
+static void client_process(struct daemon *d, struct client *c)
+{
+        char *nl;
+        while (c->w.fd >= 0 && c->mode == CLIENT_IDLE && !c->closing &&
+               (nl = memchr(c->in, '\n', c->in_len))) {
+                size_t line_len = (size_t)(nl - c->in);
+                if (c->discarding) {
+                        c->discarding = false;
+                        reply_error(d, c, -EINVAL, "request too long (the limit is 64 KiB)");
+                } else {
+                        handle_request(d, c, c->in, line_len);
+                }
+                if (c->mode != CLIENT_EXEC)
+                        close_fds(c);
+                memmove(c->in, nl + 1, c->in_len - line_len - 1);
+                c->in_len -= line_len + 1;
+        }
+        if (c->w.fd >= 0 && c->eof && c->mode == CLIENT_IDLE && !c->out_len)
+                client_close(d, c);
+}
+
+void control_pump(struct daemon *d)
+{
+        for (struct client *c = d->clients; c; c = c->next)
+                if (c->mode == CLIENT_IDLE && !c->closing && memchr(c->in, '\n', c->in_len))
+                        client_process(d, c);
+}
+
 static void client_read(struct daemon *d, struct client *c)
 {
         for (;;) {
                 if (c->in_len >= REQUEST_MAX) {
-                        c->discarding = true;
-                        c->in_len = 0;
+                        /* An overlong line: dropped up to its newline, then refused. */
+                        char *nl = memchr(c->in, '\n', c->in_len);
+                        if (!nl) {
+                                c->discarding = true;
+                                c->in_len = 0;
+                        }
                 }
                 char cbuf[CMSG_SPACE(sizeof(int) * 3)];
                 struct iovec iov = {.iov_base = c->in + c->in_len,
@@ -794,14 +871,19 @@ static void client_read(struct daemon *d, struct client *c)
                                     .msg_iovlen = 1,
                                     .msg_control = cbuf,
                                     .msg_controllen = sizeof(cbuf)};
-                ssize_t n = recvmsg(c->w.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                ssize_t n =
+                    iov.iov_len ? recvmsg(c->w.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) : 0;
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
-                        return;
-                if (n <= 0) {
+                        break;
+                if (n < 0) {
                         client_close(d, c);
                         return;
+                }
+                if (n == 0 && iov.iov_len) {
+                        c->eof = true;
+                        break;
                 }
                 for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
                         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -818,28 +900,13 @@ static void client_read(struct daemon *d, struct client *c)
                 if (mh.msg_flags & MSG_CTRUNC)
                         log_warning("control: client pid %d sent too many descriptors",
                                     (int)c->pid);
-                size_t old = c->in_len;
                 c->in_len += (size_t)n;
-                char *nl;
-                while (c->w.fd >= 0 && c->mode == CLIENT_IDLE && !c->closing &&
-                       (nl = memchr(c->in + old, '\n', c->in_len - old))) {
-                        size_t line_len = (size_t)(nl - c->in);
-                        if (c->discarding) {
-                                c->discarding = false;
-                                reply_error(d, c, -EINVAL,
-                                            "request too long (the limit is 64 KiB)");
-                        } else {
-                                handle_request(d, c, c->in, line_len);
-                        }
-                        if (c->mode != CLIENT_EXEC)
-                                close_fds(c);
-                        memmove(c->in, nl + 1, c->in_len - line_len - 1);
-                        c->in_len -= line_len + 1;
-                        old = 0;
-                }
-                if (c->w.fd < 0 || c->mode != CLIENT_IDLE)
-                        return; /* one request at a time: the rest waits in the socket */
+                if (memchr(c->in + c->in_len - n, '\n', (size_t)n))
+                        break; /* a request is complete: handle it before reading on */
         }
+        client_process(d, c);
+        if (c->w.fd >= 0)
+                client_flush(d, c);
 }
 
 static void on_client(struct daemon *d, struct watch *w, uint32_t events)
@@ -849,8 +916,14 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
                 client_flush(d, c);
         if (c->w.fd >= 0 && (events & EPOLLIN))
                 client_read(d, c);
-        if (c->w.fd >= 0 && (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) && !(events & EPOLLIN))
+        /* EPOLLHUP: gone in both directions (a waiting operation goes on unheard, an
+         * exec is killed). EPOLLRDHUP alone is a half-close, seen by client_read. */
+        if (c->w.fd >= 0 && (events & (EPOLLHUP | EPOLLERR)))
                 client_close(d, c);
+        else if (c->w.fd >= 0 && (events & EPOLLRDHUP) && !(events & EPOLLIN)) {
+                c->eof = true;
+                client_flush(d, c);
+        }
 }
 
 static void client_close(struct daemon *d, struct client *c)

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "cgroup.h"
 #include "fileio.h"
 #include "json.h"
@@ -144,6 +145,9 @@ void daemon_event(struct daemon *d, const char *kind, const struct tenant *t, co
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        for (char *p = rest; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
         char *line = NULL;
         if (asprintf(&line, "time=%s event=%s%s%s%s%s", stamp, kind, t ? " tenant=" : "",
                      t ? t->name : "", *rest ? " " : "", rest) < 0)
@@ -166,6 +170,19 @@ void daemon_event(struct daemon *d, const char *kind, const struct tenant *t, co
         }
         d->events[slot] = line;
         control_broadcast_event(d, line);
+}
+
+void event_kv(char *buf, size_t len, const char *key, const char *value)
+{
+        alert_kv_append(buf, len, key, value);
+}
+
+void event_with(struct daemon *d, const char *kind, const struct tenant *t, const char *key,
+                const char *value)
+{
+        char kv[800] = "";
+        event_kv(kv, sizeof(kv), key, value);
+        daemon_event(d, kind, t, "%s", kv);
 }
 
 /* ---- persisted operator intent ---- */
@@ -284,6 +301,7 @@ static void bury(struct daemon *d)
                 free(t->explained);
                 free(t->next_explained);
                 free(t->manifest_error);
+                free(t->last_error);
                 free(t->path);
                 free(t);
         }
@@ -377,6 +395,8 @@ static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t l
 
 static void tenant_running(struct daemon *d, struct tenant *t, pid_t pid)
 {
+        free(t->last_error);
+        t->last_error = NULL;
         struct run_record rr;
         _cleanup_err_ struct tn_err *err = NULL;
         if (run_record_read(d->cfg.state_dir, t->name, &rr, &err) == 0 && rr.init_pid == pid) {
@@ -423,12 +443,14 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events)
                 tenant_running(d, t, pid);
                 return;
         }
-        /* "error ..." or nothing: the keeper exits and keeper_exited() handles it. */
+        /* "error ..." or nothing: the keeper exits and keeper_exited() counts it as a
+         * failed run (status 127, as a shell's "cannot run"). */
         const char *why =
             strncmp(t->status_buf, "error ", 6) == 0 ? t->status_buf + 6 : "the keeper ended early";
-        free(t->manifest_error);
-        t->manifest_error = NULL;
-        daemon_event(d, "start-failed", t, "error=\"%s\"", why);
+        free(t->last_error);
+        t->last_error = strdup(why);
+        t->start_failed = true;
+        event_with(d, "start-failed", t, "error", why);
         finish_op(d, t, -EIO, why);
 }
 
@@ -473,11 +495,14 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
         }
         t->deadline_ms = 0;
         monitor_glue_detach(d, t);
-        bool was_starting = t->state == TENANT_STARTING;
-        if (status >= 0)
+        bool was_starting = t->state == TENANT_STARTING && !t->start_failed;
+        if (t->start_failed)
+                ; /* said as start-failed already */
+        else if (status >= 0)
                 daemon_event(d, "exited", t, "status=%d", status);
         else
                 daemon_event(d, "lost", t, "reason=\"the keeper died; tenant killed\"");
+        t->start_failed = false;
         int st = status < 0 ? 128 + SIGKILL : status;
 
         if (t->removed) {
@@ -503,7 +528,7 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
                         int r = tenant_launch(d, t, msg, sizeof(msg));
                         if (r < 0) {
                                 tenant_set_state(d, t, TENANT_FAILED);
-                                daemon_event(d, "start-failed", t, "error=\"%s\"", msg);
+                                event_with(d, "start-failed", t, "error", msg);
                                 finish_op(d, t, r, msg);
                         }
                         tenant_save(d, t);
@@ -534,8 +559,10 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
                 keeper_status(d, &t->status_w, 0);
         struct exit_record er;
         int status = -1;
-        if (exit_record_read(d->cfg.state_dir, t->name, &er, NULL) == 0 &&
-            er.generation == t->generation) {
+        if (t->start_failed) {
+                status = 127; /* the keeper cleaned up what it had started */
+        } else if (exit_record_read(d->cfg.state_dir, t->name, &er, NULL) == 0 &&
+                   er.generation == t->generation) {
                 status = er.status;
                 log_debug("tenant=%s exit.json oom_kills=%llu pids_limit_hits=%llu", t->name,
                           (unsigned long long)er.oom_kills, (unsigned long long)er.pids_limit_hits);
@@ -666,7 +693,7 @@ static void tenant_deadline(struct daemon *d, struct tenant *t, uint64_t now)
                 char msg[512];
                 int r = tenant_launch(d, t, msg, sizeof(msg));
                 if (r < 0) {
-                        daemon_event(d, "start-failed", t, "error=\"%s\"", msg);
+                        event_with(d, "start-failed", t, "error", msg);
                         apply_restart_policy(d, t, 1);
                 }
         }
@@ -774,16 +801,25 @@ static void report_invalid(struct daemon *d, const struct found *f)
                 if (*p == '"')
                         *p = '\'';
         log_error("%s", f->error ? f->error : "invalid manifest");
-        daemon_event(d, "manifest-invalid", NULL, "file=%s error=\"%s\"", f->path, first);
+        char kv[1200] = "";
+        event_kv(kv, sizeof(kv), "file", f->path);
+        event_kv(kv, sizeof(kv), "error", first);
+        daemon_event(d, "manifest-invalid", NULL, "%s", kv);
 }
 
+enum adopt_result {
+        ADOPT_NONE,    /* no record of a run */
+        ADOPT_RUNNING, /* found running and adopted */
+        ADOPT_ENDED,   /* it ended while tenantd was away: *ret_status says how */
+};
+
 /* Adopts a tenant that was running before tenantd (re)started, if its keeper and init
- * are still the processes recorded. Returns true when adopted. */
-static bool tenant_adopt(struct daemon *d, struct tenant *t)
+ * are still the processes recorded. */
+static enum adopt_result tenant_adopt(struct daemon *d, struct tenant *t, int *ret_status)
 {
         struct run_record rr;
         if (run_record_read(d->cfg.state_dir, t->name, &rr, NULL) < 0)
-                return false;
+                return ADOPT_NONE;
         int kfd = pidfd_open_checked(rr.keeper_pid, rr.keeper_start);
         if (kfd < 0) {
                 /* The keeper is gone. If it recorded an exit, that is this run's end;
@@ -797,10 +833,17 @@ static bool tenant_adopt(struct daemon *d, struct tenant *t)
                         daemon_event(d, "exited", t, "status=%d while=tenantd-down", er.status);
                 } else {
                         cleanup_leftovers(d, t);
+                        t->last_status = 128 + SIGKILL;
+                        t->last_exit_ms = wall_ms();
                         daemon_event(d, "lost", t, "reason=\"keeper gone while tenantd was down\"");
                 }
                 keeper_records_remove(d->cfg.state_dir, t->name);
-                return false;
+                /* The run's start time is known: a stable run resets the failure count. */
+                uint64_t ran =
+                    t->last_exit_ms > rr.started_ms ? t->last_exit_ms - rr.started_ms : 0;
+                t->started_mono = mono_ms() > ran ? mono_ms() - ran : 0;
+                *ret_status = t->last_status;
+                return ADOPT_ENDED;
         }
         int ifd = pidfd_open_checked(rr.init_pid, rr.init_start);
         t->generation = rr.generation;
@@ -818,7 +861,7 @@ static bool tenant_adopt(struct daemon *d, struct tenant *t)
         daemon_event(d, "adopted", t, "pid=%d keeper=%d", (int)rr.init_pid, (int)rr.keeper_pid);
         health_schedule(d, t);
         monitor_glue_attach(d, t);
-        return true;
+        return ADOPT_RUNNING;
 }
 
 int daemon_reload(struct daemon *d, char *msg, size_t len)
@@ -866,8 +909,19 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
                         bool saved = tenant_load_saved(d, t, &crashloop);
                         if (!saved)
                                 t->want_running = t->m->autostart;
-                        if (tenant_adopt(d, t))
+                        int status = 0;
+                        enum adopt_result ar = tenant_adopt(d, t, &status);
+                        if (ar == ADOPT_RUNNING)
                                 continue;
+                        if (ar == ADOPT_ENDED && t->want_running && !crashloop) {
+                                /* What the restart policy would have done had tenantd
+                                 * been there: restart (after the backoff), or not. */
+                                apply_restart_policy(d, t, status);
+                                if (t->state == TENANT_BACKOFF)
+                                        t->restarts++;
+                                tenant_save(d, t);
+                                continue;
+                        }
                         if (crashloop) {
                                 tenant_set_state(d, t, TENANT_CRASHLOOP);
                                 continue;
@@ -876,7 +930,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
                                 char m2[512];
                                 if (tenant_launch(d, t, m2, sizeof(m2)) < 0) {
                                         tenant_set_state(d, t, TENANT_FAILED);
-                                        daemon_event(d, "start-failed", t, "error=\"%s\"", m2);
+                                        event_with(d, "start-failed", t, "error", m2);
                                 }
                         }
                         continue;
@@ -1033,7 +1087,23 @@ int daemon_run(struct daemon *d)
         const char *ns = getenv("NOTIFY_SOCKET");
         if (ns && *ns)
                 (void)sd_notify_ready(ns);
+        if (d->cfg.pidfile) {
+                char pid[32];
+                int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+                _cleanup_err_ struct tn_err *perr = NULL;
+                if (write_file_atomic(d->cfg.pidfile, pid, (size_t)n, 0644, &perr) < 0)
+                        log_warning("pidfile: %s", tn_err_msg(perr));
+        }
         if (d->ready_fd >= 0) {
+                /* Detached: from now on syslog, and nothing of the terminal is kept. */
+                log_open(d->cfg.syslog_ident, LOG_TARGET_SYSLOG, d->cfg.syslog_facility);
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                        close(null);
+                }
                 (void)!write(d->ready_fd, "1", 1);
                 close(d->ready_fd);
                 d->ready_fd = -1;
@@ -1051,8 +1121,11 @@ int daemon_run(struct daemon *d)
                         if (w->fd >= 0) /* not closed by an earlier event of this batch */
                                 w->fn(d, w, evs[i].events);
                 }
+                control_pump(d);
                 bury(d);
         }
         control_close_all(d);
+        if (d->cfg.pidfile)
+                unlink(d->cfg.pidfile);
         return 0;
 }

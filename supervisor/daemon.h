@@ -82,7 +82,9 @@ struct tenant {
         uint64_t last_exit_ms;
         uint64_t deadline_ms; /* monotonic; 0 = none (backoff end, stop timeout) */
         bool stop_requested;
-        bool killed; /* SIGKILL sent at the stop timeout */
+        bool start_failed; /* the keeper said "error": the run never started */
+        char *last_error;  /* why the last start failed, for status */
+        bool killed;       /* SIGKILL sent at the stop timeout */
 
         const char *busy;      /* an operation in progress ("starting", ...) */
         struct client *waiter; /* the client to answer when it completes */
@@ -100,6 +102,7 @@ struct daemon_config {
         int syslog_facility;
         char *syslog_ident;
         char *syslog_socket; /* alerts: /dev/log unless set */
+        char *pidfile;       /* or NULL */
         uint64_t sample_ms;
         bool foreground;
         uint32_t uid_base;
@@ -161,6 +164,14 @@ int control_listen(struct daemon *d);
 void control_close_all(struct daemon *d);
 /* Frees clients closed during the current batch of events. */
 void control_bury(struct daemon *d);
+/* Handles requests that arrived while an earlier one of the same client waited. */
+void control_pump(struct daemon *d);
+/* Appends " key=value" to an event line, the value quoted and escaped when it is not
+ * plain (alert.h's rules): what a tenant or a client chose cannot forge a line. */
+void event_kv(char *buf, size_t len, const char *key, const char *value);
+/* An event with one such key=value. */
+void event_with(struct daemon *d, const char *kind, const struct tenant *t, const char *key,
+                const char *value);
 /* The operation a client waited for is over: reply ok or with the error. */
 void control_complete(struct daemon *d, struct client *c, int r, const char *msg);
 /* New bytes in a tenant's log file, or a new event line. */

@@ -177,8 +177,17 @@ static void health_result(struct daemon *d, struct tenant *t, bool ok, const cha
         if (grace)
                 return;
         h->failures++;
-        daemon_event(d, "health-failed", t, "failures=%u detail=\"%s\"", h->failures, detail);
+        char kv[400] = "";
+        event_kv(kv, sizeof(kv), "detail", detail);
+        daemon_event(d, "health-failed", t, "failures=%u %s", h->failures, kv);
         if (h->failures >= m->health.retries && t->state == TENANT_RUNNING && !t->busy) {
+                /* A health failure restarts only where a failure would (docs/manifest.md). */
+                if (m->restart.on == RESTART_NO) {
+                        daemon_event(d, "unhealthy", t, "action=none failures=%u restart=no",
+                                     h->failures);
+                        h->failures = 0;
+                        return;
+                }
                 char msg[256];
                 daemon_event(d, "unhealthy", t, "action=restart failures=%u", h->failures);
                 h->failures = 0;

@@ -102,7 +102,7 @@ static void transfer_act(struct daemon *d, struct tenant *t, struct glue *g, enu
                 return;
         }
         if (r < 0)
-                daemon_event(d, "transfer-action-failed", t, "error=\"%s\"", tn_err_msg(err));
+                event_with(d, "transfer-action-failed", t, "error", tn_err_msg(err));
 }
 
 void monitor_glue_attach(struct daemon *d, struct tenant *t)
@@ -140,7 +140,7 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
                         log_error("tenant=%s transfer volume not counted: %s", t->name,
                                   tn_err_msg(err));
                 if (warning) {
-                        daemon_event(d, "transfer-reset", t, "reason=\"%s\"", warning);
+                        event_with(d, "transfer-reset", t, "reason", warning);
                         free(warning);
                 }
                 /* A tenant (re)started with its volume used up gets the action again. */

@@ -56,6 +56,7 @@ static void usage(FILE *out)
                 "  --syslog-ident NAME    syslog ident (default tenantd)\n"
                 "  --syslog-socket PATH   where alerts are sent (default /dev/log)\n"
                 "  --sample-interval DUR  monitor sampling period (default 1s)\n"
+                "  --pidfile PATH         write the daemon's pid there once it serves\n"
                 "  --foreground           stay in the foreground and log to stderr (for systemd\n"
                 "                         Type=notify and for tests); otherwise detach, log\n"
                 "                         to syslog, and exit once the daemon serves\n"
@@ -80,6 +81,8 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 target = &c->syslog_ident;
         else if (strcmp(key, "syslog-socket") == 0)
                 target = &c->syslog_socket;
+        else if (strcmp(key, "pidfile") == 0)
+                target = &c->pidfile;
         if (target) {
                 if (!*value) {
                         snprintf(why, len, "%s: empty value", key);
@@ -173,6 +176,7 @@ int main(int argc, char **argv)
             {"syslog-ident", required_argument, NULL, 'I'},
             {"syslog-socket", required_argument, NULL, 'L'},
             {"sample-interval", required_argument, NULL, 'i'},
+            {"pidfile", required_argument, NULL, 'P'},
             {"foreground", no_argument, NULL, 'f'},
             {"debug", no_argument, NULL, 'd'},
             {"help", no_argument, NULL, 'h'},
@@ -257,9 +261,10 @@ int main(int argc, char **argv)
         }
         d.ready_fd = -1;
         if (!d.cfg.foreground) {
-                log_open(d.cfg.syslog_ident, LOG_TARGET_SYSLOG, d.cfg.syslog_facility);
                 /* Detach: the parent exits once the child serves (or with its failure),
-                 * so an init script can start tenantd and use it at once. */
+                 * so an init script can start tenantd and use it at once. Until then the
+                 * child logs to the same terminal; daemon_run switches it to syslog and
+                 * /dev/null when it is ready. */
                 int p[2];
                 if (pipe2(p, O_CLOEXEC) < 0)
                         return 1;
@@ -274,13 +279,8 @@ int main(int argc, char **argv)
                 close(p[0]);
                 d.ready_fd = p[1];
                 setsid();
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null >= 0) {
-                        dup2(null, 0);
-                        dup2(null, 1);
-                        dup2(null, 2);
-                        close(null);
-                }
+                if (chdir("/") < 0)
+                        return 1;
         }
         log_set_max_level(debug ? LOG_DEBUG : LOG_INFO);
         log_notice("tenantd %s starting: manifests %s, state %s, socket %s", TENANTD_VERSION,

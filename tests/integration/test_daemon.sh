@@ -215,6 +215,53 @@ f = s.makefile(); print(f.readline().strip()); print(f.readline().strip())' "$TE
 check "too deep and wrong-version requests get errors, and the connection goes on" \
 	'grep -q "deep" <<<"$out" && grep -q "protocol version 2 is not supported" <<<"$out"'
 
+# raw REQUESTS...: sends them in one write, prints the reply lines (SHUT_WR after
+# sending when RAW_HALF_CLOSE is set)
+raw() {
+	timeout 10 python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["TENANTD_SOCKET"])
+s.sendall("".join(a + "\n" for a in sys.argv[2:]).encode())
+if os.environ.get("RAW_HALF_CLOSE"): s.shutdown(socket.SHUT_WR)
+f = s.makefile()
+for _ in range(int(sys.argv[1])): print(f.readline().strip())' "$@"
+}
+"$ctl" start dt-keep >/dev/null
+out=$(raw 2 '{"v":1,"op":"restart","name":"dt-keep"}' '{"v":1,"op":"version"}')
+check "two requests in one write get both replies, in order" \
+	'[[ $(sed -n 1p <<<"$out") == *'"'"'"ok":true'"'"'* && $(sed -n 2p <<<"$out") == *tenantd* ]]'
+out=$(RAW_HALF_CLOSE=1 raw 1 '{"v":1,"op":"stop","name":"dt-keep"}')
+check "a client that half-closes after its request still gets the reply" '[[ $out == *'"'"'"ok":true'"'"'* ]]'
+out=$(raw 1 '{"v":1,"op":"stop","name":"dt-keep","timeout_ms":"5"}')
+check "a wrongly typed member is refused, not ignored" 'grep -q "timeout_ms.*must be an integer" <<<"$out"'
+"$ctl" start dt-keep >/dev/null
+"$ctl" exec dt-keep -- $'/x\ntime=2026-01-01T00:00:00Z event=crashloop tenant=dt-keep forged=yes' >/dev/null 2>&1
+out=$("$ctl" events -n 5)
+check "an exec command cannot forge an event line" '! grep -q "^time=2026-01-01" <<<"$out" && grep -q "command=\"/x" <<<"$out"'
+"$ctl" stop dt-keep >/dev/null
+
+manifest dt-nocmd '["/nonexistent/service"]' '"restart": { "on": "on-failure", "backoff": "100ms..200ms", "burst": 1 }'
+"$ctl" reload >/dev/null
+wait_state dt-nocmd crashloop 10
+out=$("$ctl" status dt-nocmd)
+check "a service that cannot be executed: status says why (and last status 127)" \
+	'grep -q "start failed: .*cannot execute /nonexistent/service" <<<"$out" && grep -q "status 127" <<<"$out"'
+check "and no event claims the keeper died" '! "$ctl" events -n 50 | grep -q "event=lost tenant=dt-nocmd"'
+"$ctl" stop dt-nocmd >/dev/null
+rm -f "$tmp/manifests/dt-nocmd.json"
+
+manifest dt-once '["/bin/sh", "-c", "sleep 1.5; exit 0"]' '"restart": { "on": "no" }'
+"$ctl" reload >/dev/null
+wait_state dt-once running 5
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+sleep 2.5
+start_daemon
+check "a tenant that exited while tenantd was down is not restarted against restart.on \"no\"" \
+	'[[ $(json_field dt-once state) == exited && $(json_field dt-once last_status) == 0 ]]'
+rm -f "$tmp/manifests/dt-once.json"
+"$ctl" reload >/dev/null
+
 # ---- a 100 MB log burst ----
 manifest dt-loud '["/bin/sh", "-c", "head -c 100000000 /dev/zero | tr \"\\\\000\" x; sleep 3; echo; echo done-burst; sleep 1000"]' '"logs": { "max_size": "1M", "keep": 2, "rate": "256K/s" }'
 "$ctl" reload >/dev/null
