@@ -61,7 +61,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 PROGRAMS := $(B)/tenantctl $(B)/guest-agent/tenant-agent
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
-	test-deps vm-image vm-image-debug
+	test-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
