@@ -6,6 +6,7 @@
 #   make asan      switch this tree to an ASan+UBSan build (then `make check`)
 #   make release   switch back to the optimised build
 #   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60)
+#   make vm-image  the microVM kernel + initramfs (vm-image-debug: with busybox)
 #   make analyze   clang-tidy, cppcheck and gcc -fanalyzer
 #   make format / format-check / install / uninstall / clean
 
@@ -58,7 +59,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
-	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c
+	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -68,10 +69,10 @@ SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl $(B)/tenantd
+PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/guest-agent/tenant-agent
 
-.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo FORCE \
-	test-deps
+.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
+	test-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -120,9 +121,43 @@ $(B)/tests/security/%: $(B)/tests/security/%.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The guest agent: /init of every microVM. Static (the initramfs has no libc), linked
+# with yajl's static archive, and always built optimised without sanitizers whatever
+# the flavour (ASan cannot link statically), from objects of its own.
+YAJL_STATIC := $(shell pkg-config --variable=libdir yajl 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libyajl_s.a
+AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c supervisor/agent_proto.c \
+	supervisor/json.c supervisor/err.c
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(B)/agent-obj/%.o)
+AGENT_CFLAGS := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
+
+$(B)/agent-obj/%.o: %.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (agent)")
+	$(Q)$(CC) $(AGENT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/guest-agent/tenant-agent: $(AGENT_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@ (static)")
+	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^ $(YAJL_STATIC)
+
+# The microVM kernel and initramfs (downloads Debian's kernel package once; see
+# guest-agent/README.md). vm-image-debug adds busybox for tests and debugging.
+VM_DIR := $(B)/vm
+BUSYBOX ?= /bin/busybox
+
+vm-image: $(B)/guest-agent/tenant-agent
+	@guest-agent/build-image.sh $(B)/guest-agent/tenant-agent $(VM_DIR)
+
+vm-image-debug: $(B)/guest-agent/tenant-agent
+	@guest-agent/build-image.sh $(B)/guest-agent/tenant-agent $(VM_DIR) $(BUSYBOX)
 
 # The payload that tests run inside tenants: static, so it needs nothing from the
 # tenant's root, and built without sanitizers (it runs under seccomp profiles).
@@ -193,8 +228,7 @@ analyze:
 
 # ---- formatting ----
 FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] \
-	tests/integration/*.[ch] \
-	tests/fuzz/*.[ch] bench/*.c)
+	tests/fuzz/*.[ch] tests/integration/*.[ch] guest-agent/*.[ch] bench/*.c)
 
 format:
 	clang-format -i $(FORMAT_FILES)
