@@ -1127,5 +1127,16 @@ int daemon_run(struct daemon *d)
         control_close_all(d);
         if (d->cfg.pidfile)
                 unlink(d->cfg.pidfile);
+        /* The tenants run on (their keepers hold them); only our view of them goes. */
+        while (d->tenants) {
+                struct tenant *t = d->tenants;
+                monitor_glue_detach(d, t);
+                health_cancel(d, t);
+                tenant_free(d, t);
+        }
+        bury(d);
+        for (size_t i = 0; i < d->events_n; i++)
+                free(d->events[(d->events_head + i) % EVENTS_KEPT]);
+        free(d->events);
         return 0;
 }

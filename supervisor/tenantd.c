@@ -151,6 +151,23 @@ static int read_config(struct daemon_config *c, const char *path, bool required)
         return 0;
 }
 
+static void config_free(struct daemon_config *c)
+{
+        free(c->manifest_dir);
+        free(c->state_dir);
+        free(c->socket_path);
+        free(c->socket_group);
+        free(c->syslog_ident);
+        free(c->syslog_socket);
+        free(c->pidfile);
+}
+
+/* Everything main() allocated goes on every way out (ASan checks for leaks). */
+static void daemon_freep(struct daemon *d)
+{
+        config_free(&d->cfg);
+}
+
 static void config_defaults(struct daemon_config *c)
 {
         c->manifest_dir = strdup(TENANTD_SYSCONFDIR "/tenantd/services");
@@ -184,7 +201,7 @@ int main(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         log_open("tenantd", LOG_TARGET_STDERR, 0);
-        struct daemon d = {0};
+        _cleanup_(daemon_freep) struct daemon d = {0};
         config_defaults(&d.cfg);
 
         /* The configuration file first, then the options over it. */
