@@ -20,9 +20,9 @@ DESTDIR ?=
 B := build
 FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 
-PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables
+PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables libvirt libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables -lvirt -lxml2)
 
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wwrite-strings \
@@ -49,7 +49,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c
+	supervisor/sandbox.c supervisor/vm_xml.c supervisor/vm.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
