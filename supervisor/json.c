@@ -24,6 +24,12 @@ const struct json_limits json_limits_config = {
     .allow_comments = true,
 };
 
+const struct json_limits json_limits_agent = {
+    .max_bytes = 1024 * 1024,
+    .max_depth = 8,
+    .allow_comments = false,
+};
+
 struct frame {
         struct json_value *container;
         size_t cap;

@@ -65,6 +65,8 @@ struct json_limits {
 
 /* Limits for manifests and policy files: 256 KiB, depth 16, comments allowed. */
 extern const struct json_limits json_limits_config;
+/* Limits for frames on the microVM agent channel: 1 MiB, depth 8, no comments. */
+extern const struct json_limits json_limits_agent;
 
 struct json_error {
         struct json_pos pos; /* 0:0 when the error is about the input as a whole */
