@@ -32,6 +32,7 @@ struct net_tenant {
         uint64_t egress_rate;  /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
         uint64_t ingress_rate; /* bits/s, 0 = unshaped: tbf on the host end */
         bool firewall;         /* its nftables tables exist */
+        bool tap;              /* microVM: the tap (and ifb) exist */
 };
 
 #define NET_MAX_RESOLVERS 3
@@ -62,3 +63,12 @@ void net_private_remove(struct net_tenant *t);
  * speaks IPv4); ports below 1024 bindable without a capability (there is nothing else
  * in the namespace to protect); ICMP echo sockets for the tenant's gids. */
 int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);
+
+/* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
+ * t->host_if on the bridge with the same firewall tables as a veth, shaped both ways
+ * (tbf on the tap for what the guest receives; its ingress redirected to an ifb with
+ * a tbf for what it sends). On failure, call net_private_detach_tap() all the same. */
+int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err);
+
+/* Removes the tenant's firewall tables, its tap and its ifb. */
+void net_private_detach_tap(struct net_tenant *t);

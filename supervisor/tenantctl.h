@@ -3,6 +3,7 @@
  * family. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 
 /* Exit codes (docs/cli.md): */
@@ -25,3 +26,8 @@ int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_explain(const struct cli *cli, int argc, char **argv);
 int cmd_policy(const struct cli *cli, int argc, char **argv);
 int cmd_run(const struct cli *cli, int argc, char **argv);
+
+struct manifest;
+/* cmd_run for isolation "microvm" (cmd_run_vm.c); `forwarded` are blocked already. */
+int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
+               const sigset_t *forwarded);

@@ -427,8 +427,7 @@ static const char *stopped_detail(int detail)
         }
 }
 
-static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
-                        void *opaque)
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
         (void)conn;
         struct vm_conn *c = opaque;
@@ -482,12 +481,11 @@ int vm_conn_open(const char *uri, vm_event_fn fn, void *userdata, struct vm_conn
          * about 20 s. */
         (void)virConnectSetKeepAlive(c->conn, 5, 3);
         (void)virConnectRegisterCloseCallback(c->conn, on_close, c, NULL);
-        c->lifecycle_id = virConnectDomainEventRegisterAny(
-            c->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
-            c, NULL);
+        c->lifecycle_id =
+            virConnectDomainEventRegisterAny(c->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), c, NULL);
         if (c->lifecycle_id < 0) {
-                r = tn_err_setx(err, EIO, "libvirt: cannot watch domain events: %s",
-                                libvirt_msg());
+                r = tn_err_setx(err, EIO, "libvirt: cannot watch domain events: %s", libvirt_msg());
                 vm_conn_close(c);
                 return r;
         }
@@ -693,7 +691,8 @@ static int set_limits(virDomainPtr dom, const struct manifest *m, struct tn_err 
                 if (q < VM_CPU_PERIOD_US / 10)
                         q = VM_CPU_PERIOD_US / 10;
                 virTypedParameter p[2] = {0};
-                snprintf(p[0].field, sizeof(p[0].field), "%s", VIR_DOMAIN_SCHEDULER_EMULATOR_PERIOD);
+                snprintf(p[0].field, sizeof(p[0].field), "%s",
+                         VIR_DOMAIN_SCHEDULER_EMULATOR_PERIOD);
                 p[0].type = VIR_TYPED_PARAM_ULLONG;
                 p[0].value.ul = VM_CPU_PERIOD_US;
                 snprintf(p[1].field, sizeof(p[1].field), "%s", VIR_DOMAIN_SCHEDULER_EMULATOR_QUOTA);
@@ -757,8 +756,8 @@ static int make_dir(struct vm *vm, const char *state_dir, struct tn_err **err)
         return 0;
 }
 
-static int image_path(const char *given, const char *dir, const char *file, char *out,
-                      size_t size, const char *what, struct tn_err **err)
+static int image_path(const char *given, const char *dir, const char *file, char *out, size_t size,
+                      const char *what, struct tn_err **err)
 {
         if (given)
                 snprintf(out, size, "%s", given);
@@ -770,8 +769,7 @@ static int image_path(const char *given, const char *dir, const char *file, char
         return 0;
 }
 
-int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret,
-             struct tn_err **err)
+int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, struct tn_err **err)
 {
         const struct manifest *m = cfg->m;
         _cleanup_(vm_freep) struct vm *vm = vm_new(m->name, cfg->state_dir, err);
@@ -784,8 +782,8 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret,
         if (r < 0)
                 return r;
         char kernel[4096], initrd[4096];
-        r = image_path(m->vm.kernel, cfg->image_dir, "vmlinuz", kernel, sizeof(kernel),
-                       "vm.kernel", err);
+        r = image_path(m->vm.kernel, cfg->image_dir, "vmlinuz", kernel, sizeof(kernel), "vm.kernel",
+                       err);
         if (r >= 0)
                 r = image_path(m->vm.initrd, cfg->image_dir, "initramfs.img", initrd,
                                sizeof(initrd), "vm.initrd", err);
@@ -830,8 +828,7 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret,
         if (!dom) {
                 if (libvirt_code() == VIR_ERR_OPERATION_FAILED ||
                     libvirt_code() == VIR_ERR_DOM_EXIST)
-                        return tn_err_setx(err, EEXIST, "domain %s: %s", vm->domain,
-                                           libvirt_msg());
+                        return tn_err_setx(err, EEXIST, "domain %s: %s", vm->domain, libvirt_msg());
                 return tn_err_setx(err, EIO, "cannot start domain %s: %s", vm->domain,
                                    libvirt_msg());
         }
@@ -895,7 +892,7 @@ int vm_destroy(struct vm *vm, struct tn_err **err)
 
 void vm_remove_files(struct vm *vm)
 {
-        static const char *const files[] = {"agent.sock", "console.log", "console.log.0",
+        static const char *const files[] = {"agent.sock",    "console.log",   "console.log.0",
                                             "console.log.1", "console.log.2", "console.log.3"};
         char path[4096 + 32];
         for (size_t i = 0; i < ARRAY_SIZE(files); i++) {

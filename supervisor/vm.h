@@ -30,14 +30,13 @@
 
 enum vm_event {
         VM_EVENT_STARTED,
-        VM_EVENT_STOPPED,          /* powered off, destroyed, crashed or failed */
+        VM_EVENT_STOPPED,         /* powered off, destroyed, crashed or failed */
         VM_EVENT_CONNECTION_LOST, /* libvirtd went away: name is NULL */
 };
 
 /* name: the tenant's name (the domain's without "tenantd-"); detail: libvirt's reason,
  * such as "shutdown", "destroyed", "crashed", "failed". */
-typedef void (*vm_event_fn)(enum vm_event ev, const char *name, const char *detail,
-                            void *userdata);
+typedef void (*vm_event_fn)(enum vm_event ev, const char *name, const char *detail, void *userdata);
 
 struct vm_conn;
 
@@ -76,15 +75,14 @@ struct vm {
         pid_t qemu_pid;
         struct vm_share shares[VM_SHARES_MAX]; /* what the agent is to mount (vm_start) */
         size_t n_shares;
-        void *dom;                  /* virDomainPtr */
+        void *dom; /* virDomainPtr */
 };
 
 /* Defines and starts the transient domain, then checks that QEMU really runs as an
  * unprivileged user with its seccomp sandbox on (else destroys it and fails), sets the
  * memory hard limit (memory.max) and tightens the emulator threads' CPU quota. Returns
  * once QEMU runs; the guest boots on its own (wait for the agent's ready event). */
-int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret,
-             struct tn_err **err);
+int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, struct tn_err **err);
 
 /* Finds the running domain of tenant `name` again (after a tenantd restart): -ENOENT
  * when there is none. The shares are not known then (the agent has mounted them). */

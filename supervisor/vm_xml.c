@@ -196,6 +196,8 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
 
         open_el(w, "domain");
         attr(w, "type", s->kvm ? "kvm" : "qemu");
+        if (s->microvm && !s->kvm)
+                attr(w, "xmlns:qemu", "http://libvirt.org/schemas/domain/qemu/1.0");
         leaf(w, "name", s->domain_name);
         open_el(w, "memory");
         attr(w, "unit", "KiB");
@@ -214,6 +216,12 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
         leaf_u64(w, "vcpu", s->vcpus);
         write_cputune(w, s);
         write_os(w, s);
+        /* The guest finds its virtio-mmio devices in the ACPI tables QEMU writes: Debian's
+         * kernel cannot take them from the command line (no VIRTIO_MMIO_CMDLINE_DEVICES),
+         * and without <acpi/> libvirt passes -no-acpi. */
+        open_el(w, "features");
+        empty(w, "acpi", NULL);
+        close_el(w);
         if (s->kvm)
                 empty(w, "cpu", "mode", "host-passthrough", NULL);
         empty(w, "clock", "offset", "utc", NULL);
@@ -223,6 +231,16 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
         leaf(w, "on_reboot", "destroy");
         leaf(w, "on_crash", "destroy");
         write_devices(w, s);
+        /* Under TCG a microvm has no PIT and no PIC unless asked ("auto" means KVM's
+         * in-kernel ones), and the kernel then hangs calibrating its clock. libvirt has no
+         * element for these machine properties: they are passed to QEMU as a second
+         * -machine option, which QEMU merges into the first. */
+        if (s->microvm && !s->kvm) {
+                open_el(w, "qemu:commandline");
+                empty(w, "qemu:arg", "value", "-machine", NULL);
+                empty(w, "qemu:arg", "value", "pit=on,pic=on,rtc=on", NULL);
+                close_el(w);
+        }
         close_el(w);
 }
 

@@ -41,8 +41,8 @@ struct vm_domain_spec {
         uint32_t vcpus;
         uint64_t memory; /* bytes */
         const char *kernel, *initrd, *cmdline;
-        uint32_t cpu_millicpus; /* 0 = unlimited; else global period/quota */
-        uint32_t cpu_weight;    /* 1..10000 -> <shares> */
+        uint32_t cpu_millicpus;   /* 0 = unlimited; else global period/quota */
+        uint32_t cpu_weight;      /* 1..10000 -> <shares> */
         const char *console_log;  /* the serial console's log file (virtlogd bounds it) */
         const char *agent_socket; /* the agent channel's unix socket */
         const struct vm_share *shares;

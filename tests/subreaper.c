@@ -88,7 +88,8 @@ int main(int argc, char **argv)
                 if (strcmp(argv[i], "--ready") == 0 && i + 1 < argc && nready < MAX_CMDS) {
                         ready[nready++] = argv[++i];
                 } else {
-                        fprintf(stderr, "usage: subreaper [--ready PATH]... -- CMD... [-- CMD...]\n");
+                        fprintf(stderr,
+                                "usage: subreaper [--ready PATH]... -- CMD... [-- CMD...]\n");
                         return 2;
                 }
         }
@@ -134,8 +135,7 @@ int main(int argc, char **argv)
                 while (want && stat(want, &st) < 0) {
                         reap();
                         if (pids[ncmds - 1] == 0 || now_ms() > deadline || stop_requested) {
-                                fprintf(stderr, "subreaper: %s did not create %s\n", cmd[0],
-                                        want);
+                                fprintf(stderr, "subreaper: %s did not create %s\n", cmd[0], want);
                                 stop_all();
                                 return 1;
                         }

@@ -49,16 +49,44 @@ static int find_module(const char *path, const struct stat *st, int type, struct
         return 0;
 }
 
-static void load_modules(void)
+/* modprobe's job, done here: "mod.key=value" words of the kernel command line are the
+ * module's parameters (virtio_mmio learns its devices from them on a microvm). */
+static void module_params(const char *cmdline, const char *mod, char *out, size_t size)
+{
+        size_t n = strlen(mod), used = 0;
+        out[0] = '\0';
+        for (const char *p = cmdline; *p;) {
+                while (*p == ' ' || *p == '\n')
+                        p++;
+                size_t w = strcspn(p, " \n");
+                if (w > n + 1 && strncmp(p, mod, n) == 0 && p[n] == '.' && used + w - n < size) {
+                        memcpy(out + used, p + n + 1, w - n - 1);
+                        used += w - n - 1;
+                        out[used++] = ' ';
+                        out[used] = '\0';
+                }
+                p += w;
+        }
+}
+
+static void load_modules(const char *cmdline)
 {
         nftw("/lib/modules", find_module, 16, FTW_PHYS);
         for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
-                if (!module_path[i][0])
+                if (!module_path[i][0]) {
+                        fprintf(stderr, "test-guest: module %s not found\n", modules[i]);
                         continue;
+                }
                 int fd = open(module_path[i], O_RDONLY | O_CLOEXEC);
                 if (fd >= 0) {
-                        syscall(SYS_finit_module, fd, "", 0);
+                        char params[2048];
+                        module_params(cmdline, modules[i], params, sizeof(params));
+                        if (syscall(SYS_finit_module, fd, params, 0) < 0 && errno != EEXIST)
+                                fprintf(stderr, "test-guest: %s: %s\n", module_path[i],
+                                        strerror(errno));
                         close(fd);
+                } else {
+                        fprintf(stderr, "test-guest: %s: %s\n", module_path[i], strerror(errno));
                 }
         }
 }
@@ -197,15 +225,21 @@ int main(void)
         }
         const char *mode = strstr(cmdline, "tnd_test=");
         mode = mode ? mode + 9 : "minimal";
-        load_modules();
+        load_modules(cmdline);
         if (strncmp(mode, "silent", 6) == 0)
                 forever();
         int fd = open_port();
         if (fd < 0) {
-                fprintf(stderr, "test-guest: no agent port\n");
+                fprintf(stderr, "test-guest: no agent port; cmdline: %s\n", cmdline);
+                DIR *d = opendir("/sys/bus/virtio/devices");
+                struct dirent *e;
+                while (d && (e = readdir(d)))
+                        fprintf(stderr, "test-guest: virtio device %s\n", e->d_name);
                 forever();
         }
+        fprintf(stderr, "test-guest: port open, mode %.16s\n", mode);
         say(fd, "{\"v\":1,\"event\":\"ready\"}\n");
+        fprintf(stderr, "test-guest: ready sent\n");
         if (strncmp(mode, "garbage", 7) == 0) {
                 char junk[4096];
                 unsigned x = 12345;
