@@ -1,0 +1,489 @@
+/* guest_sys.c — the guest system as tenant-agent sets it up (see guest_sys.h).
+ *
+ * The rule that shapes this file: a path that a tenant may control (anything inside a
+ * share, the root share above all) is never resolved by the kernel's ordinary lookup.
+ * Mount targets are walked component by component from a directory fd with openat2()
+ * and RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, a missing
+ * component is created with mkdirat() (which never follows a symlink in its last
+ * component) and reopened the same way, and the mount is made on the resulting fd
+ * through /proc/self/fd/N. A symlink anywhere on the way is an error, not a detour. */
+#include "guest_sys.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#define SYSROOT "/sysroot"
+#define MOUNTS_MAX (AGENT_MOUNTS_MAX + 8)
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+static const char *root_dir = "/";
+static bool setup_done, root_mounted;
+static char *mounted[MOUNTS_MAX]; /* absolute paths in the agent's view, in mount order */
+static size_t n_mounted;
+
+const char *guest_root(void)
+{
+        return root_dir;
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* Reads a small file (at most max-1 bytes) into buf, NUL-terminated. */
+static int read_small(const char *path, char *buf, size_t max)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        size_t len = 0;
+        while (len < max - 1) {
+                ssize_t n = read(fd, buf + len, max - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return (int)len;
+}
+
+int guest_mount_early(struct tn_err **err)
+{
+        static const struct {
+                const char *src, *target, *type;
+                unsigned long flags;
+                const char *data;
+        } early[] = {
+            {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+            {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+            {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+            {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666"},
+            {"tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+            {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+            {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(early); i++) {
+                if (mkdir(early[i].target, 0755) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "mkdir %s", early[i].target);
+                if (mount(early[i].src, early[i].target, early[i].type, early[i].flags,
+                          early[i].data) < 0 &&
+                    errno != EBUSY)
+                        return tn_err_set(err, errno, "mount %s on %s", early[i].type,
+                                          early[i].target);
+        }
+        return 0;
+}
+
+int guest_load_modules(const char *list, void (*warn)(const char *msg))
+{
+        char buf[16384], msg[512];
+        int r = read_small(list, buf, sizeof(buf));
+        if (r < 0) {
+                if (r != -ENOENT) {
+                        snprintf(msg, sizeof(msg), "cannot read %s: %s", list, strerror(-r));
+                        warn(msg);
+                }
+                return 0;
+        }
+        int loaded = 0;
+        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+                _cleanup_close_ int fd = open(line, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || syscall(SYS_finit_module, fd, "", 0) < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        snprintf(msg, sizeof(msg), "module %s: %s", line, strerror(errno));
+                        warn(msg);
+                        continue;
+                }
+                loaded++;
+        }
+        return loaded;
+}
+
+static int find_port(const char *name, char *dev, size_t devlen)
+{
+        _cleanup_(closedirp) DIR *d = opendir("/sys/class/virtio-ports");
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char path[300], text[256];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
+                if (read_small(path, text, sizeof(text)) <= 0)
+                        continue;
+                text[strcspn(text, "\n")] = '\0';
+                if (strcmp(text, name) == 0) {
+                        snprintf(dev, devlen, "/dev/%s", de->d_name);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+int guest_open_port(const char *name, unsigned timeout_ms, struct tn_err **err)
+{
+        char dev[300];
+        int r = -ENOENT;
+        for (unsigned waited = 0;; waited += 20) {
+                r = find_port(name, dev, sizeof(dev));
+                if (r == 0) {
+                        int fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+                        if (fd >= 0)
+                                return fd;
+                        r = -errno;
+                }
+                if (waited >= timeout_ms)
+                        break;
+                sleep_ms(20);
+        }
+        return tn_err_set(err, -r, "no virtio port named %s after %u ms", name, timeout_ms);
+}
+
+/* ---- paths inside a root ---- */
+
+static int openat2_dir(int dirfd, const char *path)
+{
+        struct open_how how = {
+            .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : (int)fd;
+}
+
+int guest_resolve_dir(int root_fd, const char *path, bool create, struct tn_err **err)
+{
+        if (path[0] != '/')
+                return tn_err_setx(err, EINVAL, "%s is not absolute", path);
+        /* Walk: each step opens one component below a directory already verified, so
+         * the first symlink met stops the walk (ELOOP) instead of being followed. */
+        _cleanup_close_ int cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return tn_err_set(err, errno, "dup");
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        for (char *save = NULL, *c = strtok_r(copy, "/", &save); c;
+             c = strtok_r(NULL, "/", &save)) {
+                int fd = openat2_dir(cur, c);
+                if (fd == -ENOENT && create) {
+                        if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST)
+                                return tn_err_set(err, errno, "cannot create %s (at \"%s\")", path,
+                                                  c);
+                        fd = openat2_dir(cur, c);
+                }
+                if (fd == -ELOOP)
+                        return tn_err_setx(err, ELOOP,
+                                           "%s: \"%s\" is a symlink; mount targets "
+                                           "never follow symlinks",
+                                           path, c);
+                if (fd < 0)
+                        return tn_err_set(err, -fd, "cannot open %s (at \"%s\")", path, c);
+                closep(&cur);
+                cur = fd;
+        }
+        /* The whole path once more from the root, as one lookup under the same rules. */
+        int fd = openat2_dir(root_fd, path);
+        if (fd < 0)
+                return tn_err_set(err, -fd, "cannot resolve %s inside the root", path);
+        return fd;
+}
+
+/* Mounts on a directory fd, and remembers the mount for guest_unmount_all(). */
+static int mount_on(const char *src, int dirfd, const char *shown, const char *type,
+                    unsigned long flags, const char *data, struct tn_err **err)
+{
+        char fdpath[64];
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", dirfd);
+        if (mount(src, fdpath, type, flags, data) < 0)
+                return tn_err_set(err, errno, "mount %s (%s) on %s", src, type ? type : "bind",
+                                  shown);
+        if (n_mounted < MOUNTS_MAX) {
+                char *p = NULL;
+                if (asprintf(&p, "%s%s", strcmp(root_dir, "/") == 0 ? "" : root_dir, shown) >= 0)
+                        mounted[n_mounted++] = p;
+        }
+        return 0;
+}
+
+static const char *share_data(enum agent_fstype fs)
+{
+        /* 9p: virtio transport, the Linux dialect, 256 KiB messages, and the page cache
+         * for mmap (ld.so maps executables from the root share). */
+        return fs == AGENT_FS_9P ? "trans=virtio,version=9p2000.L,msize=262144,cache=mmap" : NULL;
+}
+
+static const char *share_type(enum agent_fstype fs)
+{
+        return fs == AGENT_FS_9P ? "9p" : "virtiofs";
+}
+
+/* /proc, /sys, /dev, /run and /tmp inside a new root, where it has (or can create)
+ * the directories; a read-only root without them simply goes without. */
+static int mount_system_dirs(int root_fd, struct tn_err **err)
+{
+        static const struct {
+                const char *target, *src, *type;
+                unsigned long flags;
+                const char *data;
+        } sys[] = {
+            {"/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+            {"/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+            {"/dev", "/dev", NULL, MS_BIND | MS_REC, NULL},
+            {"/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+            {"/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(sys); i++) {
+                _cleanup_err_ struct tn_err *e = NULL;
+                _cleanup_close_ int fd = guest_resolve_dir(root_fd, sys[i].target, true, &e);
+                if (fd < 0) {
+                        if (e && e->code == EROFS)
+                                continue;
+                        if (err && !*err)
+                                *err = TAKE_PTR(e);
+                        return fd;
+                }
+                int r = mount_on(sys[i].src, fd, sys[i].target, sys[i].type, sys[i].flags,
+                                 sys[i].data, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int ioctl_addr(int sock, unsigned long req, const char *ifname, struct in_addr a)
+{
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+        sin->sin_family = AF_INET;
+        sin->sin_addr = a;
+        return ioctl(sock, req, &ifr) < 0 ? -errno : 0;
+}
+
+static int link_up(int sock, const char *ifname)
+{
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+        if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+                return -errno;
+        ifr.ifr_flags |= IFF_UP;
+        return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
+}
+
+/* The first Ethernet interface (sorted by name), waiting up to 3 s for virtio-net. */
+static int find_ether(char *name, size_t len)
+{
+        for (int tries = 0; tries < 150; tries++) {
+                struct dirent **names = NULL;
+                int n = scandir("/sys/class/net", &names, NULL, alphasort);
+                bool found = false;
+                for (int i = 0; i < n; i++) {
+                        char path[300], type[16];
+                        snprintf(path, sizeof(path), "/sys/class/net/%s/type", names[i]->d_name);
+                        if (!found && names[i]->d_name[0] != '.' &&
+                            strlen(names[i]->d_name) < len &&
+                            read_small(path, type, sizeof(type)) > 0 && atoi(type) == 1) {
+                                memcpy(name, names[i]->d_name, strlen(names[i]->d_name) + 1);
+                                found = true;
+                        }
+                        free(names[i]);
+                }
+                free(names);
+                if (found)
+                        return 0;
+                sleep_ms(20);
+        }
+        return -ENODEV;
+}
+
+static int setup_net(const struct agent_net *net, struct tn_err **err)
+{
+        char ifname[IFNAMSIZ];
+        if (find_ether(ifname, sizeof(ifname)) < 0)
+                return tn_err_setx(err, ENODEV, "net: no Ethernet interface in the guest");
+        _cleanup_close_ int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return tn_err_set(err, errno, "net: socket");
+        struct in_addr mask = {.s_addr = net->prefix ? htonl(~0u << (32 - net->prefix)) : 0};
+        int r = ioctl_addr(sock, SIOCSIFADDR, ifname, net->address);
+        if (r == 0)
+                r = ioctl_addr(sock, SIOCSIFNETMASK, ifname, mask);
+        if (r == 0)
+                r = link_up(sock, ifname);
+        if (r < 0)
+                return tn_err_set(err, -r, "net: address on %s", ifname);
+        if (net->has_gateway) {
+                struct rtentry rt = {0};
+                struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst;
+                struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
+                struct sockaddr_in *gm = (struct sockaddr_in *)&rt.rt_genmask;
+                dst->sin_family = gw->sin_family = gm->sin_family = AF_INET;
+                gw->sin_addr = net->gateway;
+                rt.rt_flags = RTF_UP | RTF_GATEWAY;
+                if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "net: default route via the gateway");
+        }
+        return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* resolv.conf: the agent's own /etc, and the new root's /etc when there is one —
+ * written in place when the root is writable, else bind-mounted over the file the
+ * root has. Never through a symlink. */
+static int write_resolv(const struct agent_net *net, int root_fd, struct tn_err **err)
+{
+        char text[AGENT_DNS_MAX * 64 + 1] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < net->n_dns; i++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "nameserver %s\n",
+                                        net->dns[i]);
+        _cleanup_close_ int own =
+            open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (own < 0 || write_all(own, text, len) < 0)
+                return tn_err_set(err, errno, "write /etc/resolv.conf");
+        if (root_fd < 0)
+                return 0;
+        _cleanup_close_ int etc = guest_resolve_dir(root_fd, "/etc", false, err);
+        if (etc < 0)
+                return tn_err_wrap(err, "resolv.conf");
+        _cleanup_close_ int fd =
+            openat(etc, "resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == ELOOP && unlinkat(etc, "resolv.conf", 0) == 0)
+                fd = openat(etc, "resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0)
+                return write_all(fd, text, len) < 0 ? tn_err_set(err, errno, "write resolv.conf")
+                                                    : 0;
+        if (errno != EROFS)
+                return tn_err_set(err, errno, "open /etc/resolv.conf in the root");
+        /* Read-only root: put the agent's file over the root's, if it has a regular one. */
+        _cleanup_close_ int target = openat(etc, "resolv.conf", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (target < 0 || fstat(target, &st) < 0 || !S_ISREG(st.st_mode))
+                return tn_err_setx(err, EROFS,
+                                   "the root is read-only and has no regular /etc/resolv.conf to "
+                                   "mount over");
+        return mount_on("/etc/resolv.conf", target, "/etc/resolv.conf", NULL, MS_BIND, NULL, err);
+}
+
+int guest_setup(const struct agent_setup *s, struct tn_err **err)
+{
+        if (setup_done)
+                return tn_err_setx(err, EALREADY, "setup was already applied");
+        if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+                return tn_err_set(err, errno, "sethostname");
+
+        size_t first = s->n_mounts > 0 && strcmp(s->mounts[0].target, "/") == 0 ? 1 : 0;
+        _cleanup_close_ int root_fd =
+            root_mounted ? open(SYSROOT, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (s->n_mounts > 0 && strcmp(s->mounts[0].target, "/") == 0 && !root_mounted) {
+                const struct agent_mount *m = &s->mounts[0];
+                if (mkdir(SYSROOT, 0755) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "mkdir " SYSROOT);
+                if (mount(m->tag, SYSROOT, share_type(m->fstype), m->readonly ? MS_RDONLY : 0,
+                          share_data(m->fstype)) < 0)
+                        return tn_err_set(err, errno, "mount the root share (%s, %s)", m->tag,
+                                          share_type(m->fstype));
+                mounted[n_mounted++] = strdup(SYSROOT);
+                root_dir = SYSROOT;
+                root_mounted = true;
+                first = 1;
+                root_fd = open(SYSROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (root_fd < 0)
+                        return tn_err_set(err, errno, "open " SYSROOT);
+                int r = mount_system_dirs(root_fd, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "root share");
+        }
+        _cleanup_close_ int base = root_fd >= 0 ? fcntl(root_fd, F_DUPFD_CLOEXEC, 3)
+                                                : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (base < 0)
+                return tn_err_set(err, errno, "open the root");
+        for (size_t i = first; i < s->n_mounts; i++) {
+                const struct agent_mount *m = &s->mounts[i];
+                _cleanup_close_ int fd = guest_resolve_dir(base, m->target, true, err);
+                if (fd < 0)
+                        return tn_err_wrap(err, "mount %s", m->tag);
+                unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
+                int r = mount_on(m->tag, fd, m->target, share_type(m->fstype), flags,
+                                 share_data(m->fstype), err);
+                if (r < 0)
+                        return r;
+        }
+        if (s->has_net) {
+                int r = setup_net(&s->net, err);
+                if (r < 0)
+                        return r;
+                r = write_resolv(&s->net, root_fd, err);
+                if (r < 0)
+                        return r;
+        }
+        /* Only a setup that succeeded is final; after a failure, what was mounted stays
+         * mounted and the host may try again (or, better, shut the guest down). */
+        setup_done = true;
+        return 0;
+}
+
+void guest_unmount_all(void)
+{
+        sync();
+        while (n_mounted > 0) {
+                char *p = mounted[--n_mounted];
+                if (p)
+                        umount2(p, MNT_DETACH);
+                free(p);
+        }
+        sync();
+}
+
+int guest_loopback_up(void)
+{
+        _cleanup_close_ int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return -errno;
+        return link_up(sock, "lo");
+}

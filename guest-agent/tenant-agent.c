@@ -1,0 +1,977 @@
+/* tenant-agent.c — /init (PID 1) inside every tenantd microVM.
+ *
+ * Boot: mount /proc /sys /dev /run /tmp, load the modules the initramfs lists, bring lo
+ * up, open the virtio-serial port org.tenantd.agent.0 and say "ready". Then serve the
+ * protocol of docs/agent-protocol.md on that port until a shutdown op (or SIGTERM,
+ * SIGINT, SIGPWR) powers the guest off.
+ *
+ * One thread, one poll() loop. What can grow is bounded: a frame is at most 1 MiB (the
+ * reader drops longer lines), output waits in one queue, and when the host stops
+ * reading, the agent stops reading the services' pipes once 4 MiB wait (the services
+ * then block on a full pipe) and stops reading requests once 8 MiB wait. As PID 1 it
+ * reaps every child, its own and orphans, through a signalfd for SIGCHLD.
+ *
+ * PID 1 must never exit (the kernel would panic): nothing here calls exit() after
+ * boot; a failure to boot powers the guest off after saying why on the console. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_proto.h"
+#include "cleanup.h"
+#include "guest_sys.h"
+
+#define AGENT_VERSION "1.0"
+#define MODULE_LIST "/lib/modules/load.list"
+#define PORT_WAIT_MS 10000
+#define QUEUE_LOG_LIMIT (4u << 20)  /* stop reading service output above this */
+#define QUEUE_PORT_LIMIT (8u << 20) /* stop reading requests above this */
+#define EXEC_SESSIONS_MAX 32
+#define SESSIONS_MAX (EXEC_SESSIONS_MAX + 1)
+#define HEALTH_MAX 8
+#define HUP_RETRY_MS 100
+
+extern char **environ;
+
+struct session {
+        bool used;
+        uint32_t id;
+        pid_t pid;
+        int out[2]; /* stdout, stderr read ends; -1 once at end of file */
+        int in;     /* exec stdin write end, -1 when done */
+        uint8_t *in_buf;
+        size_t in_len, in_off;
+};
+
+struct health_check {
+        bool used;
+        bool answered; /* timed out and answered; the child is still to be reaped */
+        uint32_t req_id;
+        enum agent_health_kind kind;
+        int sock;
+        pid_t pid;
+        uint16_t port;
+        uint32_t timeout_ms;
+        uint64_t deadline;
+};
+
+static struct {
+        int port;
+        int sigfd;
+        struct agent_reader reader;
+        char *q; /* output queue: q[qhead..qlen) waits to be written */
+        size_t qhead, qlen, qcap;
+        bool hup;       /* the host side is not connected: retry at hup_retry */
+        bool connected; /* data came from the host since the last hangup */
+        uint64_t hup_retry;
+        uint64_t boot_ms;
+        struct session sessions[SESSIONS_MAX];
+        struct health_check checks[HEALTH_MAX];
+        uint32_t service_uid, service_gid;
+} A = {.port = -1, .sigfd = -1};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t)n > sizeof(line) - 2)
+                n = sizeof(line) - 2;
+        line[n++] = '\n';
+        dprintf(STDERR_FILENO, "tenant-agent: %.*s", n, line);
+}
+
+static void warn_msg(const char *msg)
+{
+        say("%s", msg);
+}
+
+static uint64_t clock_ms(clockid_t clk)
+{
+        struct timespec ts;
+        clock_gettime(clk, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_ms(void)
+{
+        return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* ---- output ---- */
+
+static void queue(char *frame, size_t len)
+{
+        if (A.qhead > 0 && A.qhead == A.qlen)
+                A.qhead = A.qlen = 0;
+        if (A.qlen + len > A.qcap) {
+                if (A.qhead > 0) {
+                        memmove(A.q, A.q + A.qhead, A.qlen - A.qhead);
+                        A.qlen -= A.qhead;
+                        A.qhead = 0;
+                }
+                size_t cap = A.qcap ? A.qcap : 65536;
+                while (cap < A.qlen + len)
+                        cap *= 2;
+                char *q = cap > A.qcap ? realloc(A.q, cap) : A.q;
+                if (!q) {
+                        say("out of memory: a frame of %zu bytes is dropped", len);
+                        free(frame);
+                        return;
+                }
+                A.q = q;
+                A.qcap = cap;
+        }
+        memcpy(A.q + A.qlen, frame, len);
+        A.qlen += len;
+        free(frame);
+}
+
+static size_t queued(void)
+{
+        return A.qlen - A.qhead;
+}
+
+static void send_error(uint32_t id, const char *text)
+{
+        char *f;
+        size_t len;
+        if (agent_error_encode(id, text, &f, &len) == 0)
+                queue(f, len);
+}
+
+static void send_reply(const struct agent_reply *rep)
+{
+        char *f;
+        size_t len;
+        int r = agent_reply_encode(rep, &f, &len);
+        if (r < 0) {
+                send_error(rep->id, "internal error: the reply could not be encoded");
+                return;
+        }
+        queue(f, len);
+}
+
+static void send_ok(uint32_t id, enum agent_op op)
+{
+        struct agent_reply rep = {.id = id, .ok = true, .op = op};
+        send_reply(&rep);
+}
+
+static void send_event(const struct agent_event *ev)
+{
+        char *f;
+        size_t len;
+        if (agent_event_encode(ev, &f, &len) == 0)
+                queue(f, len);
+}
+
+static void port_hangup(void)
+{
+        /* The host side is not connected (virtio_console reports POLLHUP and reads
+         * return 0 then). Whatever half line was buffered belonged to the old
+         * connection. Output stays queued for the next one. */
+        if (A.connected)
+                say("host side of the port is not connected; waiting");
+        A.connected = false;
+        A.hup = true;
+        A.hup_retry = now_ms() + HUP_RETRY_MS;
+        agent_reader_free(&A.reader);
+        agent_reader_init(&A.reader);
+}
+
+static void flush(void)
+{
+        while (queued() > 0) {
+                ssize_t n = write(A.port, A.q + A.qhead, queued());
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        if (errno != EAGAIN)
+                                port_hangup();
+                        return;
+                }
+                A.qhead += (size_t)n;
+        }
+        A.qhead = A.qlen = 0;
+}
+
+/* ---- processes ---- */
+
+struct spawn_failure {
+        int step; /* index into spawn_steps */
+        int err;
+};
+
+static const char *const spawn_steps[] = {"chroot into the root", "setgroups", "setgid", "setuid",
+                                          "chdir to the workdir", "execute"};
+
+/* The child's half: never returns. Reports the failing step on `report`. */
+static void __attribute__((noreturn))
+child(const struct agent_proc *p, int in, int out, int err, int report)
+{
+        struct spawn_failure f = {0};
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        setsid();
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+                _exit(127);
+        const char *root = guest_root();
+        if (strcmp(root, "/") != 0 && (chroot(root) < 0 || chdir("/") < 0))
+                goto fail;
+        f.step++;
+        gid_t groups[AGENT_GROUPS_MAX];
+        for (size_t i = 0; i < p->n_groups; i++)
+                groups[i] = p->groups[i];
+        if (setgroups(p->n_groups, groups) < 0)
+                goto fail;
+        f.step++;
+        if (setresgid(p->gid, p->gid, p->gid) < 0)
+                goto fail;
+        f.step++;
+        if (setresuid(p->uid, p->uid, p->uid) < 0)
+                goto fail;
+        f.step++;
+        if (chdir(p->workdir) < 0)
+                goto fail;
+        f.step++;
+        environ = p->env;
+        execvp(p->argv[0], p->argv);
+fail:
+        f.err = errno;
+        if (write(report, &f, sizeof(f)) < 0)
+                _exit(127);
+        _exit(127);
+}
+
+/* Starts p with its stdio on in/out/err (the parent keeps its own ends). Returns the
+ * pid once the program runs, or an error naming the step that failed. */
+static int spawn(const struct agent_proc *p, int in, int out, int err, pid_t *ret,
+                 struct tn_err **e)
+{
+        int report[2];
+        if (pipe2(report, O_CLOEXEC) < 0)
+                return tn_err_set(e, errno, "pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int saved = errno;
+                close(report[0]);
+                close(report[1]);
+                return tn_err_set(e, saved, "fork");
+        }
+        if (pid == 0)
+                child(p, in, out, err, report[1]);
+        close(report[1]);
+        /* The report pipe closes on a successful execve (close-on-exec): EOF means the
+         * program runs, a record means a step failed. */
+        struct spawn_failure f;
+        ssize_t n;
+        do
+                n = read(report[0], &f, sizeof(f));
+        while (n < 0 && errno == EINTR);
+        close(report[0]);
+        if (n == (ssize_t)sizeof(f)) {
+                waitpid(pid, NULL, 0);
+                const char *step =
+                    (unsigned)f.step < ARRAY_SIZE(spawn_steps) ? spawn_steps[f.step] : "start";
+                return tn_err_set(e, f.err, "%s: cannot %s", p->argv[0], step);
+        }
+        *ret = pid;
+        return 0;
+}
+
+static int open_null(void)
+{
+        return open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+}
+
+static struct session *session_find(uint32_t id)
+{
+        for (size_t i = 0; i < SESSIONS_MAX; i++)
+                if (A.sessions[i].used && A.sessions[i].id == id)
+                        return &A.sessions[i];
+        return NULL;
+}
+
+static void session_close(struct session *s)
+{
+        closep(&s->out[0]);
+        closep(&s->out[1]);
+        closep(&s->in);
+        free(s->in_buf);
+        *s = (struct session){.out = {-1, -1}, .in = -1};
+}
+
+/* Reads one chunk of a session's output into a log event. Returns false at end of
+ * file or when nothing was there. */
+static bool session_pump(struct session *s, int k)
+{
+        static uint8_t buf[AGENT_DATA_MAX];
+        if (s->out[k] < 0)
+                return false;
+        ssize_t n = read(s->out[k], buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return false;
+        if (n <= 0) {
+                closep(&s->out[k]);
+                s->out[k] = -1;
+                return false;
+        }
+        struct agent_event ev = {
+            .kind = AGENT_EVENT_LOG,
+            .session = s->id,
+            .stream = k == 0 ? AGENT_STREAM_STDOUT : AGENT_STREAM_STDERR,
+            .data = buf,
+            .len = (size_t)n,
+        };
+        send_event(&ev);
+        return true;
+}
+
+static void session_exited(struct session *s, int status)
+{
+        /* Everything the process wrote is in its pipes now: send it before the exit
+         * (at most two pipe buffers, whatever the queue holds). A grandchild that
+         * keeps a pipe open does not hold the exit event back. */
+        for (int k = 0; k < 2; k++)
+                while (session_pump(s, k))
+                        ;
+        struct agent_event ev = {.kind = AGENT_EVENT_EXIT, .session = s->id};
+        if (WIFSIGNALED(status)) {
+                ev.signaled = true;
+                ev.code = WTERMSIG(status);
+        } else {
+                ev.code = WEXITSTATUS(status);
+        }
+        send_event(&ev);
+        session_close(s);
+}
+
+static int session_start(uint32_t id, const struct agent_proc *p, const uint8_t *in_data,
+                         size_t in_len, bool has_stdin, pid_t *ret, struct tn_err **err)
+{
+        struct session *s = NULL;
+        for (size_t i = 0; i < SESSIONS_MAX && !s; i++)
+                if (!A.sessions[i].used)
+                        s = &A.sessions[i];
+        if (!s)
+                return tn_err_setx(err, EBUSY, "too many sessions");
+        int out[2] = {-1, -1}, errp[2] = {-1, -1}, in[2] = {-1, -1};
+        int r = 0;
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+                r = tn_err_set(err, errno, "pipe");
+        if (r == 0 && has_stdin && pipe2(in, O_CLOEXEC) < 0)
+                r = tn_err_set(err, errno, "pipe");
+        if (r == 0 && !has_stdin && (in[0] = open_null()) < 0)
+                r = tn_err_set(err, errno, "open /dev/null");
+        pid_t pid = 0;
+        if (r == 0)
+                r = spawn(p, in[0], out[1], errp[1], &pid, err);
+        closep(&in[0]);
+        closep(&out[1]);
+        closep(&errp[1]);
+        if (r < 0) {
+                closep(&out[0]);
+                closep(&errp[0]);
+                closep(&in[1]);
+                return r;
+        }
+        *s = (struct session){
+            .used = true, .id = id, .pid = pid, .out = {out[0], errp[0]}, .in = in[1]};
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(errp[0], F_SETFL, O_NONBLOCK);
+        if (s->in >= 0) {
+                fcntl(s->in, F_SETFL, O_NONBLOCK);
+                s->in_buf = malloc(in_len ? in_len : 1);
+                if (s->in_buf && in_len)
+                        memcpy(s->in_buf, in_data, in_len);
+                s->in_len = s->in_buf ? in_len : 0;
+                if (s->in_len == 0)
+                        closep(&s->in);
+        }
+        *ret = pid;
+        return 0;
+}
+
+static void session_feed(struct session *s)
+{
+        while (s->in >= 0 && s->in_off < s->in_len) {
+                ssize_t n = write(s->in, s->in_buf + s->in_off, s->in_len - s->in_off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n < 0)
+                        break; /* EPIPE: the program does not read its input */
+                s->in_off += (size_t)n;
+        }
+        closep(&s->in);
+}
+
+/* ---- health ---- */
+
+static void health_answer(struct health_check *c, bool healthy, const char *detail)
+{
+        struct agent_reply rep = {.id = c->req_id, .ok = true, .op = AGENT_OP_HEALTH};
+        rep.u.health.healthy = healthy;
+        rep.u.health.detail = (char *)detail;
+        send_reply(&rep);
+        c->answered = true;
+        if (c->sock >= 0)
+                closep(&c->sock);
+        if (c->pid <= 0)
+                *c = (struct health_check){.sock = -1};
+}
+
+static void health_tcp_done(struct health_check *c)
+{
+        int e = 0;
+        socklen_t len = sizeof(e);
+        if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+                e = errno;
+        char detail[160];
+        if (e == 0)
+                snprintf(detail, sizeof(detail), "connected to 127.0.0.1:%u", c->port);
+        else
+                snprintf(detail, sizeof(detail), "connect to 127.0.0.1:%u: %s", c->port,
+                         strerror(e));
+        health_answer(c, e == 0, detail);
+}
+
+static void op_health(const struct agent_request *req)
+{
+        struct health_check *c = NULL;
+        for (size_t i = 0; i < HEALTH_MAX && !c; i++)
+                if (!A.checks[i].used)
+                        c = &A.checks[i];
+        if (!c) {
+                send_error(req->id, "too many health checks in flight");
+                return;
+        }
+        const struct agent_health *h = &req->u.health;
+        *c = (struct health_check){.used = true,
+                                   .req_id = req->id,
+                                   .kind = h->kind,
+                                   .sock = -1,
+                                   .port = h->port,
+                                   .timeout_ms = h->timeout_ms,
+                                   .deadline = now_ms() + h->timeout_ms};
+        if (h->kind == AGENT_HEALTH_TCP) {
+                c->sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                struct sockaddr_in sin = {.sin_family = AF_INET,
+                                          .sin_port = htons(h->port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                if (c->sock < 0 || (connect(c->sock, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+                                    errno != EINPROGRESS))
+                        health_tcp_done(c);
+                return;
+        }
+        /* exec: as the service's user, output discarded, in the service's root. */
+        static char root[] = "/";
+        struct agent_proc p = {.argv = h->argv,
+                               .argc = h->argc,
+                               .env = (char *[]){NULL},
+                               .uid = A.service_uid,
+                               .gid = A.service_gid,
+                               .workdir = root};
+        _cleanup_close_ int null = open_null();
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (null < 0 || spawn(&p, null, null, null, &c->pid, &err) < 0) {
+                c->pid = 0;
+                health_answer(c, false, err ? tn_err_msg(err) : "cannot open /dev/null");
+        }
+}
+
+static void health_exited(struct health_check *c, int status)
+{
+        c->pid = 0;
+        if (c->answered) {
+                *c = (struct health_check){.sock = -1};
+                return;
+        }
+        char detail[64];
+        if (WIFSIGNALED(status))
+                snprintf(detail, sizeof(detail), "killed by signal %d", WTERMSIG(status));
+        else
+                snprintf(detail, sizeof(detail), "exit status %d", WEXITSTATUS(status));
+        health_answer(c, WIFEXITED(status) && WEXITSTATUS(status) == 0, detail);
+}
+
+static void health_timeouts(uint64_t now)
+{
+        for (size_t i = 0; i < HEALTH_MAX; i++) {
+                struct health_check *c = &A.checks[i];
+                if (!c->used || c->answered || now < c->deadline)
+                        continue;
+                char detail[64];
+                snprintf(detail, sizeof(detail), "no answer within %" PRIu32 " ms", c->timeout_ms);
+                if (c->pid > 0)
+                        kill(-c->pid, SIGKILL);
+                health_answer(c, false, detail);
+        }
+}
+
+/* ---- reaping ---- */
+
+/* Reaps every child that has exited. Returns true when no child is left at all. */
+static bool reap(void)
+{
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                        return pid < 0 && errno == ECHILD;
+                bool known = false;
+                for (size_t i = 0; i < SESSIONS_MAX && !known; i++) {
+                        if (A.sessions[i].used && A.sessions[i].pid == pid) {
+                                session_exited(&A.sessions[i], status);
+                                known = true;
+                        }
+                }
+                for (size_t i = 0; i < HEALTH_MAX && !known; i++) {
+                        if (A.checks[i].used && A.checks[i].pid == pid) {
+                                health_exited(&A.checks[i], status);
+                                known = true;
+                        }
+                }
+                /* Anything else was an orphan re-parented to PID 1: reaped, done. */
+        }
+}
+
+/* ---- ops ---- */
+
+static void op_hello(uint32_t id)
+{
+        struct utsname u;
+        uname(&u);
+        struct agent_reply rep = {.id = id, .ok = true, .op = AGENT_OP_HELLO};
+        rep.u.hello.agent = (char *)"tenant-agent " AGENT_VERSION;
+        rep.u.hello.kernel = u.release;
+        rep.u.hello.boot_ms = A.boot_ms;
+        send_reply(&rep);
+}
+
+static uint64_t meminfo(const char *text, const char *key)
+{
+        const char *p = strstr(text, key);
+        return p ? strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
+}
+
+static void op_stats(uint32_t id)
+{
+        struct agent_reply rep = {.id = id, .ok = true, .op = AGENT_OP_STATS};
+        char buf[4096];
+        _cleanup_close_ int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n > 0) {
+                buf[n] = '\0';
+                unsigned long long v[8] = {0};
+                if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                           &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+                        unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+                        long hz = sysconf(_SC_CLK_TCK);
+                        rep.u.stats.cpu_ns =
+                            busy * (1000000000ull / (unsigned long)(hz > 0 ? hz : 100));
+                }
+        }
+        closep(&fd);
+        fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n > 0) {
+                buf[n] = '\0';
+                rep.u.stats.mem_total = meminfo(buf, "MemTotal:");
+                rep.u.stats.mem_available = meminfo(buf, "MemAvailable:");
+        }
+        struct sysinfo si;
+        if (sysinfo(&si) == 0)
+                rep.u.stats.load1 = (double)si.loads[0] / (double)(1 << SI_LOAD_SHIFT);
+        rep.u.stats.uptime_ms = clock_ms(CLOCK_BOOTTIME);
+        send_reply(&rep);
+}
+
+static void op_start(const struct agent_request *req)
+{
+        if (session_find(0)) {
+                send_error(req->id, "the service is already running");
+                return;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        pid_t pid;
+        if (session_start(0, &req->u.start, NULL, 0, false, &pid, &err) < 0) {
+                send_error(req->id, tn_err_msg(err));
+                return;
+        }
+        A.service_uid = req->u.start.uid;
+        A.service_gid = req->u.start.gid;
+        struct agent_reply rep = {.id = req->id, .ok = true, .op = AGENT_OP_START, .u.pid = pid};
+        send_reply(&rep);
+}
+
+static void op_exec(const struct agent_request *req)
+{
+        const struct agent_exec *x = &req->u.exec;
+        if (session_find(x->session)) {
+                send_error(req->id, "that session is still running");
+                return;
+        }
+        size_t running = 0;
+        for (size_t i = 0; i < SESSIONS_MAX; i++)
+                running += A.sessions[i].used && A.sessions[i].id != 0;
+        if (running >= EXEC_SESSIONS_MAX) {
+                send_error(req->id, "too many exec sessions");
+                return;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        pid_t pid;
+        if (session_start(x->session, &x->proc, x->stdin_data, x->stdin_len, x->has_stdin, &pid,
+                          &err) < 0) {
+                send_error(req->id, tn_err_msg(err));
+                return;
+        }
+        struct agent_reply rep = {.id = req->id, .ok = true, .op = AGENT_OP_EXEC, .u.pid = pid};
+        send_reply(&rep);
+        session_feed(session_find(x->session));
+}
+
+static void op_signal(const struct agent_request *req)
+{
+        struct session *s = session_find(req->u.signal.session);
+        if (!s) {
+                send_error(req->id, "no such session");
+                return;
+        }
+        /* Each session leads its own process group (setsid): the signal reaches the
+         * whole tree the session started. */
+        if (kill(-s->pid, req->u.signal.signo) < 0 && kill(s->pid, req->u.signal.signo) < 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "kill: %s", strerror(errno));
+                send_error(req->id, msg);
+                return;
+        }
+        send_ok(req->id, AGENT_OP_SIGNAL);
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* Writes out what is queued, for at most ms milliseconds. */
+static void drain_output(unsigned ms)
+{
+        uint64_t end = now_ms() + ms;
+        while (queued() > 0 && !A.hup && now_ms() < end) {
+                flush();
+                if (queued() > 0) {
+                        struct pollfd p = {.fd = A.port, .events = POLLOUT};
+                        poll(&p, 1, 20);
+                }
+        }
+}
+
+static void __attribute__((noreturn)) power_off(void)
+{
+        guest_unmount_all();
+        reboot(RB_POWER_OFF);
+        for (;;)
+                pause();
+}
+
+static void __attribute__((noreturn)) do_shutdown(uint32_t timeout_ms)
+{
+        say("shutting down (%" PRIu32 " ms for processes to exit)", timeout_ms);
+        drain_output(1000);
+        /* kill(-1) reaches every process but PID 1. */
+        kill(-1, SIGTERM);
+        uint64_t end = now_ms() + timeout_ms;
+        for (;;) {
+                if (reap())
+                        break;
+                if (now_ms() >= end) {
+                        kill(-1, SIGKILL);
+                        sleep_ms(100);
+                        (void)reap();
+                        break;
+                }
+                sleep_ms(10);
+        }
+        drain_output(500);
+        power_off();
+}
+
+static void handle_frame(const char *line, size_t len)
+{
+        struct agent_request req;
+        uint32_t id = 0;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (agent_request_decode(line, len, &req, &id, &err) < 0) {
+                send_error(id, tn_err_msg(err));
+                return;
+        }
+        switch (req.op) {
+        case AGENT_OP_HELLO:
+                op_hello(req.id);
+                break;
+        case AGENT_OP_SETUP: {
+                _cleanup_err_ struct tn_err *e = NULL;
+                if (guest_setup(&req.u.setup, &e) < 0)
+                        send_error(req.id, tn_err_msg(e));
+                else
+                        send_ok(req.id, AGENT_OP_SETUP);
+                break;
+        }
+        case AGENT_OP_START:
+                op_start(&req);
+                break;
+        case AGENT_OP_SIGNAL:
+                op_signal(&req);
+                break;
+        case AGENT_OP_EXEC:
+                op_exec(&req);
+                break;
+        case AGENT_OP_STATS:
+                op_stats(req.id);
+                break;
+        case AGENT_OP_HEALTH:
+                op_health(&req);
+                break;
+        case AGENT_OP_SHUTDOWN:
+                send_ok(req.id, AGENT_OP_SHUTDOWN);
+                do_shutdown(req.u.shutdown_timeout_ms);
+        }
+        agent_request_clear(&req);
+}
+
+static void port_read(void)
+{
+        while (queued() < QUEUE_PORT_LIMIT) {
+                ssize_t n = agent_reader_fill(&A.reader, A.port);
+                if (n == -EINTR)
+                        continue;
+                if (n == -EAGAIN)
+                        return;
+                if (n <= 0) {
+                        port_hangup();
+                        return;
+                }
+                A.hup = false;
+                A.connected = true;
+                const char *line;
+                size_t len;
+                enum agent_read k;
+                while ((k = agent_reader_next(&A.reader, &line, &len)) != AGENT_READ_NONE) {
+                        if (k == AGENT_READ_OVERSIZED)
+                                send_error(0, "frame too large");
+                        else
+                                handle_frame(line, len);
+                }
+        }
+}
+
+static void handle_signals(void)
+{
+        struct signalfd_siginfo si;
+        while (read(A.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGCHLD)
+                        (void)reap();
+                else
+                        do_shutdown(AGENT_SHUTDOWN_TIMEOUT_DEFAULT_MS);
+        }
+}
+
+/* ---- the loop ---- */
+
+enum { TAG_PORT, TAG_SIGNAL, TAG_OUT, TAG_IN, TAG_HEALTH };
+
+static void serve(void)
+{
+        struct pollfd fds[2 + SESSIONS_MAX * 3 + HEALTH_MAX];
+        struct {
+                int tag;
+                size_t index;
+                int k;
+        } what[ARRAY_SIZE(fds)];
+        for (;;) {
+                size_t n = 0;
+                uint64_t now = now_ms();
+                int timeout = -1;
+                if (A.hup && now >= A.hup_retry)
+                        A.hup = false;
+                if (!A.hup) {
+                        short ev = (short)((queued() < QUEUE_PORT_LIMIT ? POLLIN : 0) |
+                                           (queued() > 0 ? POLLOUT : 0));
+                        fds[n] = (struct pollfd){.fd = A.port, .events = ev};
+                        what[n++].tag = TAG_PORT;
+                } else {
+                        timeout = (int)(A.hup_retry - now);
+                }
+                fds[n] = (struct pollfd){.fd = A.sigfd, .events = POLLIN};
+                what[n++].tag = TAG_SIGNAL;
+                for (size_t i = 0; i < SESSIONS_MAX; i++) {
+                        struct session *s = &A.sessions[i];
+                        if (!s->used)
+                                continue;
+                        for (int k = 0; k < 2 && queued() < QUEUE_LOG_LIMIT; k++) {
+                                if (s->out[k] < 0)
+                                        continue;
+                                fds[n] = (struct pollfd){.fd = s->out[k], .events = POLLIN};
+                                what[n].tag = TAG_OUT;
+                                what[n].index = i;
+                                what[n++].k = k;
+                        }
+                        if (s->in >= 0) {
+                                fds[n] = (struct pollfd){.fd = s->in, .events = POLLOUT};
+                                what[n].tag = TAG_IN;
+                                what[n++].index = i;
+                        }
+                }
+                for (size_t i = 0; i < HEALTH_MAX; i++) {
+                        struct health_check *c = &A.checks[i];
+                        if (!c->used || c->answered)
+                                continue;
+                        int left = c->deadline > now ? (int)(c->deadline - now) : 0;
+                        if (timeout < 0 || left < timeout)
+                                timeout = left;
+                        if (c->sock >= 0) {
+                                fds[n] = (struct pollfd){.fd = c->sock, .events = POLLOUT};
+                                what[n].tag = TAG_HEALTH;
+                                what[n++].index = i;
+                        }
+                }
+                if (poll(fds, n, timeout) < 0 && errno != EINTR) {
+                        say("poll: %s", strerror(errno));
+                        sleep_ms(100);
+                        continue;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if (!fds[i].revents)
+                                continue;
+                        switch (what[i].tag) {
+                        case TAG_PORT:
+                                if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                                        port_read();
+                                if (!A.hup && (fds[i].revents & POLLOUT))
+                                        flush();
+                                break;
+                        case TAG_SIGNAL:
+                                handle_signals();
+                                break;
+                        case TAG_OUT: {
+                                struct session *s = &A.sessions[what[i].index];
+                                if (s->used)
+                                        session_pump(s, what[i].k);
+                                break;
+                        }
+                        case TAG_IN:
+                                if (A.sessions[what[i].index].used)
+                                        session_feed(&A.sessions[what[i].index]);
+                                break;
+                        case TAG_HEALTH: {
+                                struct health_check *c = &A.checks[what[i].index];
+                                if (c->used && !c->answered && c->sock >= 0)
+                                        health_tcp_done(c);
+                                break;
+                        }
+                        }
+                }
+                health_timeouts(now_ms());
+                if (!A.hup && queued() > 0)
+                        flush();
+        }
+}
+
+/* ---- boot ---- */
+
+static void __attribute__((noreturn)) boot_failed(const char *what)
+{
+        say("cannot boot: %s; powering off", what);
+        sleep_ms(200);
+        power_off();
+}
+
+static void console_stdio(void)
+{
+        int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        for (int i = 0; i < 3; i++)
+                if (fcntl(i, F_GETFD) < 0)
+                        dup2(fd, i);
+        if (fd > 2)
+                close(fd);
+}
+
+int main(int argc, char **argv)
+{
+        if (getpid() != 1) {
+                if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                        printf("tenant-agent " AGENT_VERSION "\n");
+                        return 0;
+                }
+                fprintf(stderr, "tenant-agent " AGENT_VERSION
+                                ": the init of a tenantd microVM; it runs only as PID 1\n"
+                                "usage: tenant-agent --version\n");
+                return 2;
+        }
+        umask(022);
+        setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (guest_mount_early(&err) < 0)
+                boot_failed(tn_err_msg(err));
+        console_stdio();
+        reboot(RB_DISABLE_CAD); /* Ctrl-Alt-Del becomes SIGINT: a clean shutdown */
+        signal(SIGPIPE, SIG_IGN);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGPWR);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        A.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (A.sigfd < 0)
+                boot_failed("signalfd");
+
+        int loaded = guest_load_modules(MODULE_LIST, warn_msg);
+        if (guest_loopback_up() < 0)
+                say("cannot bring lo up: %s", strerror(errno));
+        A.port = guest_open_port(AGENT_PORT_NAME, PORT_WAIT_MS, &err);
+        if (A.port < 0)
+                boot_failed(tn_err_msg(err));
+        agent_reader_init(&A.reader);
+        A.connected = true; /* so that a first hangup is reported once */
+        A.boot_ms = clock_ms(CLOCK_BOOTTIME);
+        say("ready after %" PRIu64 " ms (%d modules loaded)", A.boot_ms, loaded);
+        for (size_t i = 0; i < HEALTH_MAX; i++)
+                A.checks[i].sock = -1;
+        for (size_t i = 0; i < SESSIONS_MAX; i++)
+                session_close(&A.sessions[i]);
+        struct agent_event ready = {.kind = AGENT_EVENT_READY};
+        send_event(&ready);
+        serve();
+}
