@@ -145,8 +145,20 @@ $(B)/tests/payload: tests/payload.c
 	@$(if $(Q),echo "  CC      $< (static)")
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+# The microVM tests' helpers: a child subreaper for libvirtd, and a hostile stand-in
+# for the guest agent (static: it is a guest's /init).
+$(B)/tests/subreaper: tests/subreaper.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(B)/tests/vm/test-guest: tests/vm/test-guest.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (static)")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
+
 TEST_BINS := $(UNIT_TESTS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload \
-	$(B)/tests/integration/agent_client
+	$(B)/tests/integration/agent_client $(B)/tests/subreaper $(B)/tests/vm/test-guest
 
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:

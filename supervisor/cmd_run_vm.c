@@ -12,6 +12,7 @@
  * sends, the domain is destroyed and the state directory, tap and firewall tables are
  * removed before tenantctl exits. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -321,6 +323,37 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
         }
 }
 
+/* After a failure, the end of the guest's console says why more often than not. The
+ * text comes from the guest: at most CONSOLE_TAIL bytes, each line prefixed, control
+ * characters and non-ASCII bytes replaced, so it cannot forge the operator's terminal. */
+#define CONSOLE_TAIL 1536
+static void print_console_tail(const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+                return;
+        char buf[CONSOLE_TAIL + 1];
+        off_t from = st.st_size > CONSOLE_TAIL ? st.st_size - CONSOLE_TAIL : 0;
+        ssize_t n = pread(fd, buf, CONSOLE_TAIL, from);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *p = buf;
+        if (from > 0 && (p = strchr(buf, '\n')))
+                p++; /* start at a whole line */
+        if (!p)
+                return;
+        fprintf(stderr, "the guest's console ended with:\n");
+        for (char *save = NULL, *line = strtok_r(p, "\r\n", &save); line;
+             line = strtok_r(NULL, "\r\n", &save)) {
+                for (char *c = line; *c; c++)
+                        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                                *c = '?';
+                fprintf(stderr, "  console: %s\n", line);
+        }
+}
+
 static const char *image_dir(void)
 {
         const char *d = getenv("TENANTD_VM_IMAGE_DIR");
@@ -387,6 +420,9 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         } else {
                 loop(&run, conn, sfd);
         }
+
+        if (run.failed && run.vm)
+                print_console_tail(run.vm->console_log);
 
         /* Teardown, whatever happened. */
         vm_agent_free(run.agent);

@@ -196,7 +196,7 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
 
         open_el(w, "domain");
         attr(w, "type", s->kvm ? "kvm" : "qemu");
-        if (s->microvm && !s->kvm)
+        if (s->microvm)
                 attr(w, "xmlns:qemu", "http://libvirt.org/schemas/domain/qemu/1.0");
         leaf(w, "name", s->domain_name);
         open_el(w, "memory");
@@ -231,14 +231,21 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
         leaf(w, "on_reboot", "destroy");
         leaf(w, "on_crash", "destroy");
         write_devices(w, s);
-        /* Under TCG a microvm has no PIT and no PIC unless asked ("auto" means KVM's
-         * in-kernel ones), and the kernel then hangs calibrating its clock. libvirt has no
-         * element for these machine properties: they are passed to QEMU as a second
-         * -machine option, which QEMU merges into the first. */
-        if (s->microvm && !s->kvm) {
+        /* What libvirt has no element for, passed to QEMU as is (libvirt marks such a
+         * domain "tainted: custom-argv", and that is all):
+         * - virtio-mmio devices are legacy (virtio 0.9) unless told otherwise, and
+         *   virtiofsd (libvhost-user) refuses legacy devices: it exits, and the guest's
+         *   first access to the share hangs.
+         * - Under TCG a microvm has no PIT and no PIC unless asked ("auto" means KVM's
+         *   in-kernel ones); a second -machine option is merged into the first. */
+        if (s->microvm) {
                 open_el(w, "qemu:commandline");
-                empty(w, "qemu:arg", "value", "-machine", NULL);
-                empty(w, "qemu:arg", "value", "pit=on,pic=on,rtc=on", NULL);
+                empty(w, "qemu:arg", "value", "-global", NULL);
+                empty(w, "qemu:arg", "value", "virtio-mmio.force-legacy=false", NULL);
+                if (!s->kvm) {
+                        empty(w, "qemu:arg", "value", "-machine", NULL);
+                        empty(w, "qemu:arg", "value", "pit=on,pic=on,rtc=on", NULL);
+                }
                 close_el(w);
         }
         close_el(w);
