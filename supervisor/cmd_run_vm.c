@@ -69,13 +69,15 @@ static void fail(struct run *run, const char *fmt, ...) __attribute__((format(pr
 /* Logs why the run ends and moves to stopping the VM at once. */
 static void fail(struct run *run, const char *fmt, ...)
 {
+        if (run->failed)
+                return; /* the first reason is the one to read; what follows is its echo */
         char msg[1024];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         log_error("\"%s\": %s", run->m->name, msg);
-        if (!run->failed && run->phase != PHASE_DONE)
+        if (run->phase < PHASE_STOPPING) /* else the service's status stands */
                 run->status = EXIT_FAILED;
         run->failed = true;
         run->phase = PHASE_DONE;
