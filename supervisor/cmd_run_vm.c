@@ -408,6 +408,11 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                                         .net = have_net ? &net : NULL};
                 r = vm_start(conn, &cfg, &run.vm, &err);
         }
+        if (r >= 0 && have_net) {
+                r = net_private_shape_tap(&net, &err);
+                if (r < 0)
+                        tn_err_wrap(&err, "network");
+        }
         if (r >= 0) {
                 run.net = have_net ? &net : NULL;
                 static const struct vm_agent_callbacks cb = {

@@ -575,7 +575,8 @@ int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_
  * libvirt only opens it (<interface type='ethernet'> with managed='no'); it gets the
  * name a veth would have had (tnd-INDEX), so the same firewall tables apply unchanged.
  * Shaping: what the host sends towards the guest leaves through the tap (tbf as its
- * root queue: the ingress rate). What the guest sends arrives on the tap's ingress,
+ * root queue: the ingress rate; set once the VM has opened the tap, as libvirt then
+ * replaces the tap's root queue with noqueue). What the guest sends arrives on the tap's ingress,
  * where no queue can hold it; a u32 filter that matches everything redirects it with
  * mirred to an ifb device (tndi-INDEX), whose root tbf shapes it (the egress rate). */
 
@@ -707,8 +708,6 @@ int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struc
                 return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
                                    nl_geterror(r));
         r = link_up(s, t->host_if, NULL, err);
-        if (r >= 0 && t->ingress_rate)
-                r = add_tbf(s, tap, t->host_if, t->ingress_rate, err);
         if (r >= 0 && t->egress_rate)
                 r = shape_tap_egress(s, t, tap, err);
         if (r < 0)
@@ -718,6 +717,20 @@ int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struc
                 return tn_err_setx(err, ENOMEM, "out of memory");
         t->firewall = true;
         return nft_apply(rules, err);
+}
+
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err)
+{
+        if (!t->ingress_rate)
+                return 0;
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        int tap = link_index(s, t->host_if);
+        if (tap < 0)
+                return tn_err_setx(err, ENODEV, "tap %s vanished", t->host_if);
+        return add_tbf(s, tap, t->host_if, t->ingress_rate, err);
 }
 
 void net_private_detach_tap(struct net_tenant *t)

@@ -65,10 +65,13 @@ void net_private_remove(struct net_tenant *t);
 int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);
 
 /* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
- * t->host_if on the bridge with the same firewall tables as a veth, shaped both ways
- * (tbf on the tap for what the guest receives; its ingress redirected to an ifb with
- * a tbf for what it sends). On failure, call net_private_detach_tap() all the same. */
+ * t->host_if on the bridge with the same firewall tables as a veth, its ingress (what
+ * the guest sends) redirected to an ifb shaped by a tbf. On failure, call net_private_detach_tap() all the same. */
 int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err);
+
+/* Once the VM has opened the tap: the tbf for what the guest receives (libvirt sets a
+ * noqueue root qdisc on every tap it opens, so this cannot come earlier). */
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err);
 
 /* Removes the tenant's firewall tables, its tap and its ifb. */
 void net_private_detach_tap(struct net_tenant *t);

@@ -106,7 +106,37 @@ rc=$? err=$(cat "$tmp/err") out=$(cat "$tmp/signal.out")
 check "SIGTERM is forwarded to the service: status 143" '[[ $rc -eq 143 ]]'
 check "the domain and its state are gone after a signal" 'gone vm-mvm-signal'
 
-# 3. Hostile guests: the stand-in agent replaces /init in a copy of the image.
+# 3. A private network: the guest's address, the tap on the bridge shaped both ways
+# (tbf on the tap, ifb + tbf for the other direction), all gone afterwards. The
+# tenant's index is set in its state so its tap does not collide with the tnd-0 of
+# other tests running at the same time.
+index=4321
+mkdir -p "$state"
+echo "vm-mvm-net $((1073741824 + 65536 * index))" >>"$state/uidranges"
+mkdir -p "$tmp/root/etc" && touch "$tmp/root/etc/resolv.conf"
+ln -s busybox "$tmp/root/bin/ip"
+manifest vm-mvm-net '["/bin/sh", "-c", "ip -4 addr show eth0; echo net-ready; sleep 4"]'
+sed -i 's|"cpu": { "max": 1 } }|"cpu": { "max": 1 }, "network": { "mode": "private", "egress": { "rate": "10mbit" }, "ingress": { "rate": "20mbit" } } }|' "$tmp/vm-mvm-net.json"
+"$ctl" run --state "$state" "$tmp/vm-mvm-net.json" >"$tmp/net.out" 2>"$tmp/err" &
+ctl_pid=$!
+bg+=("$ctl_pid")
+for i in $(seq 1200); do
+	grep -q net-ready "$tmp/net.out" 2>/dev/null && break
+	sleep 0.1
+done
+tap_q=$(tc qdisc show dev "tnd-$index" 2>&1) ifb_q=$(tc qdisc show dev "tndi-$index" 2>&1)
+master=$(ip -o link show "tnd-$index" 2>&1)
+wait "$ctl_pid"
+rc=$? err=$(cat "$tmp/err") out=$(cat "$tmp/net.out")
+want_ip=$(printf '10.88.%d.%d' $(((index + 2) / 256)) $(((index + 2) % 256)))
+check "private network: the guest has its address ($want_ip/16)" '[[ $rc -eq 0 && $out == *"inet $want_ip/16"* ]]'
+check "the tap is on the bridge, shaped at 20mbit towards the guest" \
+	'[[ $master == *"master tenantd0"* && $tap_q == *"tbf"*"rate 20Mbit"* ]]'
+check "what the guest sends goes through an ifb shaped at 10mbit" '[[ $ifb_q == *"tbf"*"rate 10Mbit"* ]]'
+check "tap, ifb and firewall tables are gone afterwards" \
+	'! ip link show "tnd-$index" >/dev/null 2>&1 && ! ip link show "tndi-$index" >/dev/null 2>&1 && ! nft list tables 2>/dev/null | grep -q "tenantd-vm-mvm-net\$"'
+
+# 4. Hostile guests: the stand-in agent replaces /init in a copy of the image.
 tests/vm/make-test-initramfs.sh "$vmdir/initramfs.img" "$tmp/hostile.img" "$guest"
 chmod 644 "$tmp/hostile.img"
 for mode in garbage bigline; do
