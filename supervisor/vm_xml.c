@@ -26,15 +26,31 @@ static void close_el(struct w *w)
                 w->failed = true;
 }
 
+/* The writer escapes markup but passes bytes through: text that is not UTF-8, or holds
+ * a control character XML 1.0 cannot carry, would make a document libvirt refuses (or
+ * reads differently). Such text fails the whole document instead. */
+static bool xml_text_ok(const char *value)
+{
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+                if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+                        return false;
+        return xmlCheckUTF8((const unsigned char *)value) != 0;
+}
+
 static void attr(struct w *w, const char *name, const char *value)
 {
-        if (xmlTextWriterWriteAttribute(w->x, (const xmlChar *)name, (const xmlChar *)value) < 0)
+        if (!xml_text_ok(value))
+                w->failed = true;
+        else if (xmlTextWriterWriteAttribute(w->x, (const xmlChar *)name, (const xmlChar *)value) <
+                 0)
                 w->failed = true;
 }
 
 static void text(struct w *w, const char *value)
 {
-        if (xmlTextWriterWriteString(w->x, (const xmlChar *)value) < 0)
+        if (!xml_text_ok(value))
+                w->failed = true;
+        else if (xmlTextWriterWriteString(w->x, (const xmlChar *)value) < 0)
                 w->failed = true;
 }
 
@@ -276,7 +292,9 @@ int vm_domain_xml(const struct vm_domain_spec *spec, char **ret, struct tn_err *
                 doc = strdup((const char *)xmlBufferContent(buf));
         xmlBufferFree(buf);
         if (w.failed)
-                return tn_err_setx(err, EINVAL, "cannot write the domain XML (invalid UTF-8?)");
+                return tn_err_setx(err, EINVAL,
+                                   "cannot write the domain XML: a path or the command line is not "
+                                   "UTF-8 or holds control characters");
         if (!doc)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         *ret = doc;
