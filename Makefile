@@ -17,6 +17,7 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 POLICYDIR ?= $(DATADIR)/tenantd/policies
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+VMIMAGEDIR ?= $(DATADIR)/tenantd/vm
 SYSCONFDIR ?= /etc
 # systemd looks in /usr/local/lib too for sysusers.d and tmpfiles.d snippets.
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
@@ -29,16 +30,16 @@ DESTDIR ?=
 B := build
 FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 
-PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables
+PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables libvirt libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables -lvirt -lxml2)
 
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wwrite-strings \
 	-Wdate-time -Wnested-externs -Werror=return-type
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong \
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
-	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"'
+	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -59,7 +60,8 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
-	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c
+	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
+	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -96,7 +98,8 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_run_vm.o \
+	$(B)/supervisor/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
@@ -166,7 +169,20 @@ $(B)/tests/payload: tests/payload.c
 	@$(if $(Q),echo "  CC      $< (static)")
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload
+# The microVM tests' helpers: a child subreaper for libvirtd, and a hostile stand-in
+# for the guest agent (static: it is a guest's /init).
+$(B)/tests/subreaper: tests/subreaper.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(B)/tests/vm/test-guest: tests/vm/test-guest.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (static)")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload \
+	$(B)/tests/subreaper $(B)/tests/vm/test-guest
 
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:

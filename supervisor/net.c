@@ -23,6 +23,13 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/action.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <linux/if_ether.h>
+#include <linux/if_tun.h>
+#include <linux/pkt_cls.h>
 #include <nftables/libnftables.h>
 
 #define POOL_BASE 0x0a580000U /* 10.88.0.0 */
@@ -736,4 +743,185 @@ int net_cut(struct net_tenant *t, bool cut, struct tn_err **err)
         int r = nft_apply(ruleset, err);
         return r < 0 ? tn_err_wrap(err, cut ? "cannot cut %s off" : "cannot reconnect %s", t->name)
                      : 0;
+}
+
+/* ---- microVM tenants: a tap instead of a veth ----
+ *
+ * A VM has no network namespace on the host: its network card is a tap device that
+ * QEMU reads and writes. The tap is made here, persistent and owned by no user, so
+ * libvirt only opens it (<interface type='ethernet'> with managed='no'); it gets the
+ * name a veth would have had (tnd-INDEX), so the same firewall tables apply unchanged.
+ * Shaping: what the host sends towards the guest leaves through the tap (tbf as its
+ * root queue: the ingress rate; set once the VM has opened the tap, as libvirt then
+ * replaces the tap's root queue with noqueue). What the guest sends arrives on the tap's ingress,
+ * where no queue can hold it; a u32 filter that matches everything redirects it with
+ * mirred to an ifb device (tndi-INDEX), whose root tbf shapes it (the egress rate). */
+
+static void ifb_name(const struct net_tenant *t, char out[16])
+{
+        snprintf(out, 16, "tndi-%s", t->host_if + 4); /* "tnd-N" -> "tndi-N" */
+}
+
+static int tap_create(const char *name, struct tn_err **err)
+{
+        _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot open /dev/net/tun");
+        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return tn_err_set(err, errno, "cannot create tap %s", name);
+        if (ioctl(fd, TUNSETPERSIST, 1) < 0)
+                return tn_err_set(err, errno, "cannot make tap %s persistent", name);
+        return 0;
+}
+
+static int link_delete(struct nl_sock *s, const char *name)
+{
+        struct rtnl_link *l = rtnl_link_alloc();
+        if (!l)
+                return -ENOMEM;
+        rtnl_link_set_name(l, name);
+        int r = rtnl_link_delete(s, l);
+        rtnl_link_put(l);
+        return r;
+}
+
+/* Everything arriving on `ifindex` is redirected to `to_ifindex`'s egress. */
+static int redirect_ingress(struct nl_sock *s, int ifindex, int to_ifindex, const char *ifname,
+                            struct tn_err **err)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        struct rtnl_cls *cls = rtnl_cls_alloc();
+        struct rtnl_act *act = rtnl_act_alloc();
+        int r = -NLE_NOMEM;
+        if (!q || !cls || !act)
+                goto out;
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
+        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+        r = rtnl_tc_set_kind(TC_CAST(q), "ingress");
+        if (r >= 0)
+                r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
+        if (r < 0)
+                goto out;
+        rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
+        rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
+        rtnl_cls_set_protocol(cls, ETH_P_ALL);
+        rtnl_cls_set_prio(cls, 1);
+        r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
+        if (r >= 0)
+                r = rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0); /* matches every packet */
+        if (r >= 0)
+                r = rtnl_tc_set_kind(TC_CAST(act), "mirred");
+        if (r >= 0) {
+                rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
+                rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
+                rtnl_mirred_set_ifindex(act, (uint32_t)to_ifindex);
+                r = rtnl_u32_add_action(cls, act);
+        }
+        if (r >= 0)
+                r = rtnl_cls_add(s, cls, NLM_F_CREATE | NLM_F_EXCL);
+out:
+        if (act)
+                rtnl_act_put(act);
+        if (cls)
+                rtnl_cls_put(cls);
+        if (q)
+                rtnl_qdisc_put(q);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot redirect %s to its ifb: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+static int shape_tap_egress(struct nl_sock *s, struct net_tenant *t, int tap, struct tn_err **err)
+{
+        char ifb[16];
+        ifb_name(t, ifb);
+        struct rtnl_link *l = rtnl_link_alloc();
+        if (!l)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_link_set_name(l, ifb);
+        int r = rtnl_link_set_type(l, "ifb");
+        if (r >= 0)
+                r = rtnl_link_add(s, l, NLM_F_CREATE | NLM_F_EXCL);
+        rtnl_link_put(l);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot create %s: %s", ifb, nl_geterror(r));
+        r = link_up(s, ifb, NULL, err);
+        int idx = link_index(s, ifb);
+        if (r >= 0 && idx < 0)
+                r = tn_err_setx(err, ENODEV, "%s vanished", ifb);
+        if (r >= 0)
+                r = add_tbf(s, idx, ifb, t->egress_rate, err);
+        if (r >= 0)
+                r = redirect_ingress(s, tap, idx, t->host_if, err);
+        return r;
+}
+
+int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        /* As for a veth: one that exists belongs to a running tenant of this index. */
+        if (link_index(s, t->host_if) >= 0)
+                return tn_err_setx(err, EBUSY,
+                                   "%s already exists: another running tenant has this tenant's "
+                                   "address (are two state directories in use?)",
+                                   t->host_if);
+        r = tap_create(t->host_if, err);
+        if (r < 0)
+                return r;
+        t->tap = true;
+        int br = link_index(s, NET_BRIDGE), tap = link_index(s, t->host_if);
+        if (br < 0 || tap < 0)
+                return tn_err_setx(err, ENODEV, "tap %s or bridge %s vanished", t->host_if,
+                                   NET_BRIDGE);
+        r = rtnl_link_enslave_ifindex(s, br, tap);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
+                                   nl_geterror(r));
+        r = link_up(s, t->host_if, NULL, err);
+        if (r >= 0 && t->egress_rate)
+                r = shape_tap_egress(s, t, tap, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *rules = firewall_ruleset(t, m);
+        if (!rules)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        t->firewall = true;
+        return nft_apply(rules, err);
+}
+
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err)
+{
+        if (!t->ingress_rate)
+                return 0;
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        int tap = link_index(s, t->host_if);
+        if (tap < 0)
+                return tn_err_setx(err, ENODEV, "tap %s vanished", t->host_if);
+        return add_tbf(s, tap, t->host_if, t->ingress_rate, err);
+}
+
+void net_private_detach_tap(struct net_tenant *t)
+{
+        net_private_remove(t);
+        if (!t->tap)
+                return;
+        struct nl_sock *s = NULL;
+        if (nl_open(&s, NULL) < 0)
+                return;
+        char ifb[16];
+        ifb_name(t, ifb);
+        (void)link_delete(s, t->host_if); /* its queues and filters go with it */
+        (void)link_delete(s, ifb);
+        nl_socket_free(s);
+        t->tap = false;
 }

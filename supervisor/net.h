@@ -33,6 +33,7 @@ struct net_tenant {
         uint64_t egress_rate;  /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
         uint64_t ingress_rate; /* bits/s, 0 = unshaped: tbf on the host end */
         bool firewall;         /* its nftables tables exist */
+        bool tap;              /* microVM: the tap (and ifb) exist */
 };
 
 #define NET_MAX_RESOLVERS 3
@@ -92,3 +93,15 @@ int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_
  * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);
  * !cut removes that chain. Both are idempotent. For transfer on_exceed "cut". */
 int net_cut(struct net_tenant *t, bool cut, struct tn_err **err);
+
+/* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
+ * t->host_if on the bridge with the same firewall tables as a veth, its ingress (what
+ * the guest sends) redirected to an ifb shaped by a tbf. On failure, call net_private_detach_tap() all the same. */
+int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err);
+
+/* Once the VM has opened the tap: the tbf for what the guest receives (libvirt sets a
+ * noqueue root qdisc on every tap it opens, so this cannot come earlier). */
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err);
+
+/* Removes the tenant's firewall tables, its tap and its ifb. */
+void net_private_detach_tap(struct net_tenant *t);

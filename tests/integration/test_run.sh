@@ -149,10 +149,10 @@ EOF
 run "$tmp/bad.json"
 check "an invalid manifest: exit 2 with FILE:LINE:COLUMN: KEY: message" \
 	'[[ $rc -eq 2 && $err == *"$tmp/bad.json:4:3: memroy: unknown key; did you mean \"memory\"?"* ]]'
-printf '{ "name": "%s-vm", "isolation": "microvm", "exec": ["/bin/true"] }\n' "$T" >"$tmp/vm.json"
+printf '{ "name": "%s-vm", "isolation": "microvm", "exec": ["/bin/true"], "vm": { "kernel": "%s/no-kernel" } }\n' "$T" "$tmp" >"$tmp/vm.json"
 run "$tmp/vm.json"
-check "a microvm manifest: exit 1, clearly not implemented yet" \
-	'[[ $rc -eq 1 && $err == *"isolation \"microvm\" cannot run yet: only the sandbox backend exists"* ]]'
+check "a microvm manifest that cannot start (no kernel there): exit 1, says so" \
+	'[[ $rc -eq 1 && $err == *"cannot start \"$T-vm\""* ]]'
 manifest "$tmp/missing.json" "$T" 1000:1000 '["/payload/payload", "true"]' "" \
 	", { \"source\": \"$tmp/does-not-exist\", \"target\": \"/data\" }"
 run "$tmp/missing.json"

@@ -1,0 +1,446 @@
+/* cmd_run_vm.c — `tenantctl run` for a manifest with isolation "microvm": the VM in the
+ * foreground, as cmd_run.c does for sandboxes.
+ *
+ * Order: the tenant's network (its tap on the bridge, firewalled and shaped) before the
+ * domain, which only opens the tap; the domain; the agent channel. Then, driven by the
+ * agent's messages: "ready" -> hello -> setup (hostname, the shares' tags and targets,
+ * the address) -> start (the service) -> log events copied to stdout/stderr until the
+ * service's exit event -> shutdown through the agent, and the domain destroyed if it has
+ * not powered off within a few seconds. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+ * SIGUSR2 are forwarded to the service (a third SIGINT, or any of them before the
+ * service runs, stops the VM at once). Whatever goes wrong, and whatever the guest
+ * sends, the domain is destroyed and the state directory, tap and firewall tables are
+ * removed before tenantctl exits. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "tenantctl.h"
+#include "uidrange.h"
+#include "vm.h"
+#include "vm_agent.h"
+
+#define BOOT_TIMEOUT_TCG_MS 60000U
+#define BOOT_TIMEOUT_KVM_MS 15000U
+#define REQUEST_TIMEOUT_MS 15000U
+#define SHUTDOWN_GRACE_MS 5000U
+
+enum phase {
+        PHASE_BOOTING,  /* waiting for "ready" */
+        PHASE_SETTING,  /* hello, setup, start in flight */
+        PHASE_RUNNING,  /* the service runs */
+        PHASE_STOPPING, /* shutdown sent, waiting for the domain to stop */
+        PHASE_DONE,
+};
+
+struct run {
+        const struct manifest *m;
+        char **argv;
+        struct vm *vm;
+        struct vm_agent *agent;
+        const struct net_tenant *net;
+        enum phase phase;
+        int status;    /* the exit status tenantctl returns */
+        bool failed;   /* status says why: an error was logged */
+        bool dom_gone; /* libvirt said the domain stopped */
+        uint64_t stop_deadline;
+};
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void fail(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs why the run ends and moves to stopping the VM at once. */
+static void fail(struct run *run, const char *fmt, ...)
+{
+        if (run->failed)
+                return; /* the first reason is the one to read; what follows is its echo */
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        log_error("\"%s\": %s", run->m->name, msg);
+        if (run->phase < PHASE_STOPPING) /* else the service's status stands */
+                run->status = EXIT_FAILED;
+        run->failed = true;
+        run->phase = PHASE_DONE;
+}
+
+static void write_all(int fd, const uint8_t *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return; /* the reader went away: drop the output */
+                data += n;
+                len -= (size_t)n;
+        }
+}
+
+/* ---- the agent's messages ---- */
+
+static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *data, size_t len,
+                   void *userdata)
+{
+        (void)userdata;
+        if (session == 0)
+                write_all(stream == AGENT_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
+{
+        struct run *run = userdata;
+        if (session != 0 || (run->phase != PHASE_RUNNING && run->phase != PHASE_SETTING))
+                return;
+        run->status = signaled ? 128 + code : code;
+        run->phase = PHASE_STOPPING;
+}
+
+static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn);
+
+static void on_started(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent cannot start the service: %s",
+                            reply ? reply->error : error);
+        if (run->phase == PHASE_SETTING)
+                run->phase = PHASE_RUNNING;
+}
+
+static void on_setup(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent cannot set the guest up: %s",
+                            reply ? reply->error : error);
+        const struct manifest *m = run->m;
+        size_t argc = 0;
+        while (run->argv[argc])
+                argc++;
+        _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
+        if (!env)
+                return fail(run, "out of memory");
+        for (size_t i = 0; i < m->env_n; i++)
+                if (asprintf(&env[i], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        return fail(run, "out of memory");
+        struct agent_request req = {.op = AGENT_OP_START};
+        req.u.start = (struct agent_proc){.argv = run->argv,
+                                          .argc = argc,
+                                          .env = env,
+                                          .n_env = m->env_n,
+                                          .uid = m->uid,
+                                          .gid = m->gid,
+                                          .groups = m->groups,
+                                          .n_groups = m->groups_n,
+                                          .workdir = m->workdir};
+        send_request(run, &req, on_started);
+}
+
+static void send_setup(struct run *run)
+{
+        const struct vm *vm = run->vm;
+        struct agent_mount mounts[VM_SHARES_MAX];
+        for (size_t i = 0; i < vm->n_shares; i++)
+                mounts[i] = (struct agent_mount){
+                    .tag = (char *)vm->shares[i].tag,
+                    .target = (char *)vm->shares[i].target,
+                    .fstype = vm->shares[i].fs == VM_FS_VIRTIOFS ? AGENT_FS_VIRTIOFS : AGENT_FS_9P,
+                    .readonly = vm->shares[i].readonly};
+        struct agent_request req = {.op = AGENT_OP_SETUP};
+        req.u.setup = (struct agent_setup){
+            .hostname = run->m->name, .mounts = mounts, .n_mounts = vm->n_shares};
+        char dns[NET_MAX_RESOLVERS][16];
+        if (run->net) {
+                req.u.setup.has_net = true;
+                struct agent_net *n = &req.u.setup.net;
+                n->address.s_addr = htonl(run->net->addr);
+                n->prefix = NET_POOL_PREFIX;
+                n->has_gateway = true;
+                n->gateway.s_addr = htonl(run->net->gateway);
+                n->n_dns = net_resolvers(run->m, dns);
+                for (size_t i = 0; i < n->n_dns && i < AGENT_DNS_MAX; i++)
+                        n->dns[i] = dns[i];
+        }
+        send_request(run, &req, on_setup);
+}
+
+static void on_hello(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent does not answer hello: %s",
+                            reply ? reply->error : error);
+        log_debug("agent %s, guest kernel %s, booted in %llu ms", reply->u.hello.agent,
+                  reply->u.hello.kernel, (unsigned long long)reply->u.hello.boot_ms);
+        send_setup(run);
+}
+
+static void on_ready(void *userdata)
+{
+        struct run *run = userdata;
+        if (run->phase != PHASE_BOOTING)
+                return;
+        log_debug("agent ready %llu ms after the domain started",
+                  (unsigned long long)vm_agent_ready_ms(run->agent));
+        run->phase = PHASE_SETTING;
+        struct agent_request req = {.op = AGENT_OP_HELLO};
+        send_request(run, &req, on_hello);
+}
+
+static void on_shutdown_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        (void)reply;
+        (void)error;
+        (void)userdata; /* the domain's stop event, or the deadline, decides */
+}
+
+static void on_signal_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        (void)userdata;
+        if (!reply || !reply->ok)
+                log_warning("cannot forward the signal: %s", reply ? reply->error : error);
+}
+
+static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, req, REQUEST_TIMEOUT_MS, fn, run, &err) < 0)
+                fail(run, "agent: %s", tn_err_msg(err));
+}
+
+static void on_vm_event(enum vm_event ev, const char *name, const char *detail, void *userdata)
+{
+        struct run *run = userdata;
+        if (ev == VM_EVENT_CONNECTION_LOST) {
+                fail(run, "lost the connection to libvirtd (%s)", detail);
+                return;
+        }
+        if (ev != VM_EVENT_STOPPED || strcmp(name, run->m->name) != 0)
+                return;
+        run->dom_gone = true;
+        if (run->phase < PHASE_STOPPING)
+                fail(run, "the VM stopped (%s) before the service ended", detail);
+        else
+                run->phase = PHASE_DONE;
+}
+
+/* ---- the loop ---- */
+
+static void handle_signal(struct run *run, int sig, int *interrupts)
+{
+        if (sig == SIGINT && ++*interrupts >= 3) {
+                log_warning("third interrupt: stopping the VM");
+                run->status = 128 + SIGKILL;
+                run->phase = PHASE_DONE;
+                return;
+        }
+        if (run->phase != PHASE_RUNNING) {
+                if (run->phase < PHASE_RUNNING) {
+                        log_warning("%s before the service started: stopping the VM",
+                                    strsignal(sig));
+                        run->status = 128 + sig;
+                        run->phase = PHASE_DONE;
+                }
+                return;
+        }
+        struct agent_request req = {.op = AGENT_OP_SIGNAL};
+        req.u.signal = (struct agent_signal){.session = 0, .signo = sig};
+        send_request(run, &req, on_signal_reply);
+}
+
+static void begin_stop(struct run *run)
+{
+        struct agent_request req = {.op = AGENT_OP_SHUTDOWN};
+        req.u.shutdown_timeout_ms = SHUTDOWN_GRACE_MS / 2;
+        _cleanup_err_ struct tn_err *err = NULL;
+        (void)vm_agent_request(run->agent, &req, SHUTDOWN_GRACE_MS, on_shutdown_reply, run, &err);
+        run->stop_deadline = now_ms() + SHUTDOWN_GRACE_MS;
+}
+
+static void loop(struct run *run, struct vm_conn *conn, int sfd)
+{
+        int interrupts = 0;
+        bool stop_sent = false;
+        while (run->phase != PHASE_DONE) {
+                if (run->phase == PHASE_STOPPING && !stop_sent) {
+                        begin_stop(run);
+                        stop_sent = true;
+                }
+                struct pollfd fds[3] = {
+                    {.fd = vm_agent_fd(run->agent), .events = vm_agent_events(run->agent)},
+                    {.fd = sfd, .events = POLLIN},
+                    {.fd = vm_conn_fd(conn), .events = POLLIN},
+                };
+                int timeout = vm_agent_timeout_ms(run->agent);
+                if (stop_sent) {
+                        uint64_t now = now_ms();
+                        int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
+                        timeout = timeout < 0 || left < timeout ? left : timeout;
+                }
+                if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+                        fail(run, "poll: %s", strerror(errno));
+                        break;
+                }
+                _cleanup_err_ struct tn_err *err = NULL;
+                if (fds[0].revents) {
+                        int r = vm_agent_handle(run->agent, fds[0].revents, &err);
+                        if (r == -ECONNRESET && stop_sent) {
+                                run->phase = PHASE_DONE; /* powering off closes the port */
+                        } else if (r < 0) {
+                                fail(run, "%s; stopping the VM", tn_err_msg(err));
+                                break;
+                        }
+                }
+                if (vm_agent_tick(run->agent, &err) < 0) {
+                        fail(run, "%s; stopping the VM", tn_err_msg(err));
+                        break;
+                }
+                struct signalfd_siginfo si;
+                if ((fds[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
+                        handle_signal(run, (int)si.ssi_signo, &interrupts);
+                if (fds[2].revents)
+                        vm_conn_dispatch(conn);
+                if (stop_sent && now_ms() >= run->stop_deadline)
+                        run->phase = PHASE_DONE;
+        }
+}
+
+/* After a failure, the end of the guest's console says why more often than not. The
+ * text comes from the guest: at most CONSOLE_TAIL bytes, each line prefixed, control
+ * characters and non-ASCII bytes replaced, so it cannot forge the operator's terminal. */
+#define CONSOLE_TAIL 1536
+static void print_console_tail(const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+                return;
+        char buf[CONSOLE_TAIL + 1];
+        off_t from = st.st_size > CONSOLE_TAIL ? st.st_size - CONSOLE_TAIL : 0;
+        ssize_t n = pread(fd, buf, CONSOLE_TAIL, from);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *p = buf;
+        if (from > 0 && (p = strchr(buf, '\n')))
+                p++; /* start at a whole line */
+        if (!p)
+                return;
+        fprintf(stderr, "the guest's console ended with:\n");
+        for (char *save = NULL, *line = strtok_r(p, "\r\n", &save); line;
+             line = strtok_r(NULL, "\r\n", &save)) {
+                for (char *c = line; *c; c++)
+                        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                                *c = '?';
+                fprintf(stderr, "  console: %s\n", line);
+        }
+}
+
+static const char *image_dir(void)
+{
+        const char *d = getenv("TENANTD_VM_IMAGE_DIR");
+        return d && *d ? d : TENANTD_VMIMAGEDIR;
+}
+
+static uint32_t boot_timeout(bool kvm)
+{
+        const char *s = getenv("TENANTD_VM_BOOT_TIMEOUT");
+        if (s && *s) {
+                char *end;
+                unsigned long v = strtoul(s, &end, 10);
+                if (*end == '\0' && v > 0 && v <= 600)
+                        return (uint32_t)v * 1000;
+        }
+        return kvm ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS;
+}
+
+int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
+               const sigset_t *forwarded)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILED};
+        struct net_tenant net = {0};
+        bool have_net = false, tap = false;
+        _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
+        _cleanup_(vm_conn_closep) struct vm_conn *conn = NULL;
+        int r = 0;
+
+        if (m->network.mode == NET_PRIVATE) {
+                uint32_t base;
+                r = uidrange_get(state_dir, m->name, UIDRANGE_DEFAULT_BASE, &base, &err);
+                if (r >= 0)
+                        r = net_private_prepare(m, (base - UIDRANGE_DEFAULT_BASE) / UIDRANGE_SIZE,
+                                                &net, &err);
+                if (r >= 0) {
+                        have_net = true;
+                        r = net_private_attach_tap(&net, m, &err);
+                        tap = r >= 0 || net.firewall;
+                }
+                if (r < 0)
+                        tn_err_wrap(&err, "network");
+        }
+        if (r >= 0)
+                r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
+        if (r >= 0) {
+                struct vm_config cfg = {.m = m,
+                                        .state_dir = state_dir,
+                                        .image_dir = image_dir(),
+                                        .net = have_net ? &net : NULL};
+                r = vm_start(conn, &cfg, &run.vm, &err);
+        }
+        if (r >= 0 && have_net) {
+                r = net_private_shape_tap(&net, &err);
+                if (r < 0)
+                        tn_err_wrap(&err, "network");
+        }
+        if (r >= 0) {
+                run.net = have_net ? &net : NULL;
+                static const struct vm_agent_callbacks cb = {
+                    .ready = on_ready, .log = on_log, .exit = on_exit_event};
+                log_debug("domain %s started (%s, QEMU pid %d)", run.vm->domain,
+                          run.vm->kvm ? "KVM" : "TCG: emulated, slow", (int)run.vm->qemu_pid);
+                r = vm_agent_connect(run.vm->agent_socket, boot_timeout(run.vm->kvm), &cb, &run,
+                                     &run.agent, &err);
+        }
+        if (r < 0) {
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
+        } else {
+                loop(&run, conn, sfd);
+        }
+
+        if (run.failed && run.vm)
+                print_console_tail(run.vm->console_log);
+
+        /* Teardown, whatever happened. */
+        vm_agent_free(run.agent);
+        if (run.vm) {
+                _cleanup_err_ struct tn_err *derr = NULL;
+                if (vm_destroy(run.vm, &derr) < 0)
+                        log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));
+                vm_remove_files(run.vm);
+                vm_free(run.vm);
+        }
+        if (tap)
+                net_private_detach_tap(&net);
+        return run.status;
+}

@@ -1,0 +1,62 @@
+# tests/lib/libvirt.sh — libvirtd for the tests that start microVMs. Sourced, not run.
+#
+# libvirt_ensure: when no libvirtd answers on qemu:///system, starts virtlogd and then
+# libvirtd (each in the foreground) under build/tests/subreaper, a child subreaper
+# that reaps at once whatever ends under it (PID 1 here reaps orphans only every ~2 s,
+# which makes libvirt see a dead QEMU as alive: shared/MACHINE-NOTES.md). It records
+# the subreaper's pid; libvirt_release, called from the caller's EXIT trap, stops
+# exactly that process tree (SIGTERM to the subreaper, which stops libvirtd, then
+# virtlogd) and nothing else. A libvirtd that was already running is used and left
+# alone. Returns 1, with the reason in $libvirt_why, when libvirt cannot be had.
+
+libvirt_uri=qemu:///system
+libvirt_started_pid=""
+libvirt_why=""
+
+libvirt_alive() {
+	timeout 10 virsh -q -c "$libvirt_uri" version >/dev/null 2>&1
+}
+
+libvirt_ensure() {
+	local reaper=${BUILD:-build}/tests/subreaper i
+	if ! command -v libvirtd >/dev/null || ! command -v virtlogd >/dev/null ||
+		! command -v virsh >/dev/null; then
+		libvirt_why="libvirtd, virtlogd or virsh is not installed (apt-get install libvirt-daemon-system)"
+		return 1
+	fi
+	libvirt_alive && return 0
+	if [[ ! -x $reaper ]]; then
+		libvirt_why="$reaper is missing: run make $reaper (or make check)"
+		return 1
+	fi
+	mkdir -p /run/libvirt
+	"$reaper" --ready /run/libvirt/virtlogd-sock --ready /run/libvirt/libvirt-sock \
+		-- virtlogd -- libvirtd >"${tmp:-/tmp}/libvirtd.log" 2>&1 &
+	libvirt_started_pid=$!
+	for i in $(seq 150); do
+		libvirt_alive && return 0
+		kill -0 "$libvirt_started_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	libvirt_why="libvirtd did not start: $(tail -c 300 "${tmp:-/tmp}/libvirtd.log" | tr '\n' ' ')"
+	libvirt_release
+	return 1
+}
+
+libvirt_release() {
+	[[ -n $libvirt_started_pid ]] || return 0
+	kill -TERM "$libvirt_started_pid" 2>/dev/null
+	wait "$libvirt_started_pid" 2>/dev/null
+	libvirt_started_pid=""
+}
+
+# vm_domain_gone NAME: true when libvirt knows no domain tenantd-NAME
+vm_domain_gone() {
+	! virsh -q -c "$libvirt_uri" dominfo "tenantd-$1" >/dev/null 2>&1
+}
+
+# vm_domain_purge NAME: destroys the domain tenantd-NAME if it is still there
+vm_domain_purge() {
+	vm_domain_gone "$1" || virsh -q -c "$libvirt_uri" destroy "tenantd-$1" >/dev/null 2>&1
+	true
+}
