@@ -61,7 +61,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
 	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
-	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c
+	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -98,8 +98,7 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_run_vm.o \
-	$(B)/supervisor/cmd_ctl.o
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")

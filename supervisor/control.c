@@ -285,11 +285,31 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
         json_gen_string(g, isolation_name(t->m->isolation));
         json_gen_key(g, "state");
         json_gen_string(g, tenant_state_name(t->state));
+        /* The tenant's init, or for a microVM its QEMU (libvirt's pid file; the runner
+         * that drives the VM is "runner_pid"). */
         json_gen_key(g, "pid");
-        if (t->init_pid > 0 && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING))
+        bool alive = t->init_pid > 0 && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING);
+        if (alive && t->m->isolation == ISOLATION_MICROVM) {
+                char path[128], buf[32] = "";
+                snprintf(path, sizeof(path), "/run/libvirt/qemu/tenantd-%s.pid", t->name);
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(buf, sizeof(buf), f))
+                                buf[0] = '\0';
+                        fclose(f);
+                }
+                long qemu = strtol(buf, NULL, 10);
+                if (qemu > 0)
+                        json_gen_int(g, qemu);
+                else
+                        json_gen_null(g);
+                json_gen_key(g, "runner_pid");
                 json_gen_int(g, t->init_pid);
-        else
+        } else if (alive) {
+                json_gen_int(g, t->init_pid);
+        } else {
                 json_gen_null(g);
+        }
         json_gen_key(g, "uptime_s");
         if (t->state == TENANT_RUNNING && t->started_ms && now > t->started_ms)
                 json_gen_int(g, (int64_t)((now - t->started_ms) / 1000));
@@ -768,6 +788,13 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
         if (strcmp(op, "logs") == 0)
                 return op_logs(d, c, t, req);
         if (strcmp(op, "exec") == 0) {
+                if (t->m->isolation == ISOLATION_MICROVM) {
+                        snprintf(msg, sizeof(msg),
+                                 "%s is a microVM: exec through its agent is not available from "
+                                 "tenantd yet",
+                                 t->name);
+                        return reply_error(d, c, -EOPNOTSUPP, msg);
+                }
                 if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
                         snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
                                  tenant_state_name(t->state));

@@ -330,6 +330,11 @@ static void finish_op(struct daemon *d, struct tenant *t, int r, const char *msg
  * init died with the keeper (lifeline); its cgroups and firewall tables may remain. */
 static void cleanup_leftovers(struct daemon *d, struct tenant *t)
 {
+        if (t->m->isolation == ISOLATION_MICROVM) {
+                keeper_vm_cleanup(t->m, d->cfg.state_dir, d->cfg.uid_base);
+                keeper_records_remove(d->cfg.state_dir, t->name);
+                return;
+        }
         struct tenant_cgroup *cg = NULL;
         if (tenant_cgroup_create(t->name, &cg, NULL) == 0) {
                 for (int i = 0; i < 100 && tenant_cgroup_remove(cg, NULL) < 0; i++)
@@ -350,11 +355,6 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
 
 static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t len)
 {
-        if (t->m->isolation != ISOLATION_SANDBOX) {
-                snprintf(msg, len, "%s: isolation \"%s\" is not supported by this tenantd yet",
-                         t->name, isolation_name(t->m->isolation));
-                return -EOPNOTSUPP;
-        }
         _cleanup_err_ struct tn_err *err = NULL;
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;

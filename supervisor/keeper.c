@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,7 +22,11 @@
 #include "fileio.h"
 #include "json.h"
 #include "log.h"
+#include "net.h"
 #include "sandbox.h"
+#include "tenantctl.h"
+#include "uidrange.h"
+#include "vm.h"
 
 #define LOG_READ_CHUNK (64U << 10)
 #define DRAIN_MS 1000 /* after the tenant's end, how long its output may still arrive */
@@ -59,10 +64,10 @@ uint64_t proc_start_time(pid_t pid)
         char *p = strrchr(buf, ')');
         if (!p)
                 return 0;
-        p++;
-        for (int field = 2; field < 22 && p; field++) {
+        p++; /* at the space before field 3 */
+        for (int field = 3; field < 22 && p; field++)
                 p = strchr(p + 1, ' ');
-        }
+        /* p is at the space before field 22 */
         if (!p)
                 return 0;
         return strtoull(p + 1, NULL, 10);
@@ -353,7 +358,7 @@ static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct 
 
 /* ---- the keeper process ---- */
 
-static int write_run_record(const struct keeper_config *kc, const struct sandbox *sb,
+static int write_run_record(const struct keeper_config *kc, pid_t init_pid, uint32_t id_base,
                             struct tn_err **err)
 {
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
@@ -367,13 +372,13 @@ static int write_run_record(const struct keeper_config *kc, const struct sandbox
         json_gen_key(g, "keeper_start");
         json_gen_int(g, (int64_t)proc_start_time(getpid()));
         json_gen_key(g, "init_pid");
-        json_gen_int(g, sb->pid);
+        json_gen_int(g, init_pid);
         json_gen_key(g, "init_start");
-        json_gen_int(g, (int64_t)proc_start_time(sb->pid));
+        json_gen_int(g, (int64_t)proc_start_time(init_pid));
         json_gen_key(g, "started_ms");
         json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
         json_gen_key(g, "id_base");
-        json_gen_int(g, sb->id_base);
+        json_gen_int(g, id_base);
         json_gen_object_close(g);
         return record_write(kc->state_dir, kc->m->name, "run.json", g, err);
 }
@@ -437,6 +442,101 @@ static bool pump(int fd, struct log_sink *s)
         return true;
 }
 
+void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base)
+{
+        struct vm_conn *conn = NULL;
+        struct vm *vm = NULL;
+        if (vm_conn_open(NULL, NULL, NULL, &conn, NULL) == 0 &&
+            vm_lookup(conn, m->name, state_dir, &vm, NULL) == 0) {
+                (void)vm_destroy(vm, NULL);
+                vm_remove_files(vm);
+                vm_free(vm);
+        }
+        vm_conn_close(conn);
+        uint32_t base;
+        struct net_tenant net = {0};
+        if (m->network.mode == NET_PRIVATE &&
+            uidrange_get(state_dir, m->name, uid_base, &base, NULL) == 0 &&
+            net_private_prepare(m, (base - uid_base) / UIDRANGE_SIZE, &net, NULL) == 0) {
+                net.firewall = true;
+                net.tap = true;
+                net_private_detach_tap(&net);
+        }
+}
+
+/* A microVM tenant: a child runs the VM as `tenantctl run` does (cmd_run_vm.c) with the
+ * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
+ * service through the agent. It is what tenantd sees as the tenant's "init". */
+static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
+                                struct log_sink *sink, int out, int errp, int devnull)
+{
+        const struct manifest *m = kc->m;
+        struct tn_err *err = NULL;
+        sigset_t forwarded;
+        sigemptyset(&forwarded);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                sigaddset(&forwarded, sigs[i]);
+        uint32_t base = 0;
+        if (uidrange_get(kc->state_dir, m->name, kc->uid_base, &base, &err) < 0) {
+                report(status_fd, "error %s", tn_err_msg(err));
+                _exit(1);
+        }
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid == 0) {
+                close(status_fd);
+                sigprocmask(SIG_BLOCK, &forwarded, NULL);
+                /* The keeper gone, the VM is stopped as on Ctrl-C. */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                _exit(cmd_run_vm(m, kc->argv, kc->state_dir, &forwarded));
+        }
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (pid < 0) {
+                report(status_fd, "error cannot fork: %s", strerror(errno));
+                _exit(1);
+        }
+        if (write_run_record(kc, pid, base, &err) < 0) {
+                report(status_fd, "error %s", tn_err_msg(err));
+                kill(pid, SIGKILL);
+                _exit(1);
+        }
+        sink_note(sink, "[tenantd: starting microVM %s, runner pid %d]\n", m->name, (int)pid);
+        report(status_fd, "started %d", (int)pid);
+        close(status_fd);
+
+        bool out_open = true, err_open = true, ended = false;
+        while (out_open || err_open || !ended) {
+                struct pollfd fds[3] = {{.fd = out_open ? out : -1, .events = POLLIN},
+                                        {.fd = err_open ? errp : -1, .events = POLLIN},
+                                        {.fd = ended ? -1 : pidfd, .events = POLLIN}};
+                if (poll(fds, 3, ended ? DRAIN_MS : (sink->dropped ? 1000 : -1)) <= 0 && ended)
+                        break;
+                if (fds[0].revents)
+                        out_open = pump(out, sink);
+                if (fds[1].revents)
+                        err_open = pump(errp, sink);
+                if (fds[2].revents)
+                        ended = true;
+                if (sink->dropped && !(fds[0].revents | fds[1].revents)) {
+                        sink_refill(sink);
+                        sink_drop_note(sink);
+                }
+        }
+        siginfo_t si = {0};
+        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+        int status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        /* A runner that did not end by itself left its domain, tap and tables. */
+        if (si.si_code != CLD_EXITED)
+                keeper_vm_cleanup(m, kc->state_dir, kc->uid_base);
+        sink_note(sink, "[tenantd: %s exited with status %d]\n", m->name, status);
+        struct cgroup_sample cs = {0};
+        write_exit_record(kc, status, &cs);
+        _exit(0);
+}
+
 static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
 {
         const struct manifest *m = kc->m;
@@ -482,6 +582,9 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
         fcntl(out[0], F_SETFL, O_NONBLOCK);
         fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
+        if (m->isolation == ISOLATION_MICROVM)
+                keeper_vm(kc, status_fd, &sink, out[0], errp[0], devnull);
+
         struct sandbox_config cfg = {.m = m,
                                      .argv = kc->argv,
                                      .state_dir = kc->state_dir,
@@ -508,7 +611,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                 report(status_fd, "error %s", tn_err_msg(err));
                 _exit(1);
         }
-        if (write_run_record(kc, sb, &err) < 0) {
+        if (write_run_record(kc, sb->pid, sb->id_base, &err) < 0) {
                 sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
                 report(status_fd, "error %s", tn_err_msg(err));
                 (void)sandbox_destroy(sb, NULL);

@@ -80,6 +80,10 @@ uint64_t proc_start_time(pid_t pid);
 /* A pidfd for `pid` if it is still the process that started at `start`; -ESRCH if not. */
 int pidfd_open_checked(pid_t pid, uint64_t start);
 
+/* Destroys the domain of microVM tenant m->name and removes its tap and firewall tables,
+ * if they are there: after its keeper or runner was killed. */
+void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base);
+
 /* "STATE/tenants/NAME" and "STATE/logs" into buf. */
 void tenant_dir(const char *state_dir, const char *name, char *buf, size_t len);
 void logs_dir(const char *state_dir, char *buf, size_t len);
