@@ -74,7 +74,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/guest-agent/tenant-agent
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
-	test-deps vm-image vm-image-debug FORCE
+	test-deps demo-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -191,8 +191,8 @@ check: all $(TEST_BINS)
 
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
-demo: deps
-	@$(MAKE) --no-print-directory all
+demo: demo-deps
+	@$(MAKE) --no-print-directory all $(B)/tests/subreaper
 	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
 
 asan:
@@ -326,12 +326,13 @@ TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl pr
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
 	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod
 
-test-deps: deps
-	@missing=$$(for p in $(TEST_PACKAGES); do \
+# Installs the packages given that are missing, without starting their daemons.
+define install_quietly
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	[ -z "$$missing" ] && exit 0; \
-	echo "test-deps: installing" $$missing; \
+	echo "$@: installing" $$missing; \
 	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	prc=/usr/sbin/policy-rc.d; saved=$$(mktemp); had=; \
 	if [ -e $$prc ]; then $$SUDO cp -p $$prc $$saved; had=1; fi; \
@@ -340,5 +341,19 @@ test-deps: deps
 	rc=$$?; \
 	if [ -n "$$had" ]; then $$SUDO mv $$saved $$prc; else $$SUDO rm -f $$prc; rm -f $$saved; fi; \
 	exit $$rc
+endef
+
+# The packages, and the microVM image (a Debian kernel fetched with apt-get download,
+# cached in build/vm), that the tests use.
+test-deps: deps
+	$(call install_quietly,$(TEST_PACKAGES))
+	@$(MAKE) --no-print-directory vm-image
+
+# What the demo's microVM needs besides the build: libvirt and QEMU, and the image.
+DEMO_PACKAGES := libvirt-daemon-system qemu-system-x86 curl
+
+demo-deps: deps
+	$(call install_quietly,$(DEMO_PACKAGES))
+	@$(MAKE) --no-print-directory vm-image
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
