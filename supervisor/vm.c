@@ -565,10 +565,35 @@ static unsigned long host_tsc_khz(void)
 #endif
 }
 
-static bool have_microvm(virConnectPtr conn)
+/* Creates the domain from spec. Whether QEMU offers the microvm machine is learned by
+ * trying: asking libvirt beforehand (virConnectGetCapabilities) costs a probe of every
+ * QEMU binary where libvirt's capability cache does not hold (seconds on hosts where
+ * /dev/kvm exists but QEMU's user cannot open it). A refused microvm falls back to
+ * q35 with qboot, which boots as fast but emulates a PCI bus. */
+static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spec,
+                                  struct tn_err **err)
 {
-        _cleanup_free_ char *caps = virConnectGetCapabilities(conn);
-        return caps && strstr(caps, ">microvm<");
+        for (;;) {
+                _cleanup_free_ char *xml = NULL;
+                if (vm_domain_xml(spec, &xml, err) < 0)
+                        return NULL;
+                virDomainPtr dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_NONE);
+                if (dom)
+                        return dom;
+                int code = libvirt_code();
+                const char *msg = libvirt_msg();
+                if (spec->microvm && code == VIR_ERR_CONFIG_UNSUPPORTED &&
+                    strstr(msg, "microvm") && access(QBOOT_ROM, R_OK) == 0) {
+                        spec->microvm = false;
+                        continue;
+                }
+                if (code == VIR_ERR_DOM_EXIST || strstr(msg, "already exists"))
+                        tn_err_setx(err, EEXIST, "domain %s: %s", spec->domain_name, msg);
+                else
+                        tn_err_setx(err, EIO, "cannot start domain %s: %s", spec->domain_name,
+                                    msg);
+                return NULL;
+        }
 }
 
 /* ---- shares ---- */
@@ -824,15 +849,10 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
                      m->vm.cmdline ? m->vm.cmdline : "") < 0)
                 return tn_err_setx(err, ENOMEM, "out of memory");
 
-        vm->microvm = have_microvm(c->conn);
-        if (!vm->microvm && access(QBOOT_ROM, R_OK) < 0)
-                return tn_err_setx(err, ENOTSUP,
-                                   "QEMU offers neither the microvm machine nor qboot (%s)",
-                                   QBOOT_ROM);
         struct vm_domain_spec spec = {
             .domain_name = vm->domain,
             .kvm = vm->kvm,
-            .microvm = vm->microvm,
+            .microvm = true,
             .qboot_rom = QBOOT_ROM,
             .vcpus = m->vm.vcpus,
             .memory = m->vm.memory,
@@ -848,19 +868,10 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
             .tap = cfg->net ? cfg->net->host_if : NULL,
             .mac = cfg->net ? cfg->net->mac : NULL,
         };
-        _cleanup_free_ char *xml = NULL;
-        r = vm_domain_xml(&spec, &xml, err);
-        if (r < 0)
-                return r;
-
-        virDomainPtr dom = virDomainCreateXML(c->conn, xml, VIR_DOMAIN_NONE);
-        if (!dom) {
-                if (libvirt_code() == VIR_ERR_OPERATION_FAILED ||
-                    libvirt_code() == VIR_ERR_DOM_EXIST)
-                        return tn_err_setx(err, EEXIST, "domain %s: %s", vm->domain, libvirt_msg());
-                return tn_err_setx(err, EIO, "cannot start domain %s: %s", vm->domain,
-                                   libvirt_msg());
-        }
+        virDomainPtr dom = create_domain(c->conn, &spec, err);
+        if (!dom)
+                return -EIO;
+        vm->microvm = spec.microvm;
         vm->dom = dom;
         vm->qemu_pid = qemu_pid(vm->domain);
         if (vm->qemu_pid <= 0)

@@ -237,6 +237,16 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
          * and without <acpi/> libvirt passes -no-acpi. */
         open_el(w, "features");
         empty(w, "acpi", NULL);
+        /* TCG's translation cache is QEMU's own memory, counted in memory.max; QEMU 7.2
+         * sizes it up to 1 GiB. 64 MiB is plenty for one guest kernel and its services. */
+        if (!s->kvm) {
+                open_el(w, "tcg");
+                open_el(w, "tb-cache");
+                attr(w, "unit", "MiB");
+                text(w, "64");
+                close_el(w);
+                close_el(w);
+        }
         close_el(w);
         if (s->kvm)
                 empty(w, "cpu", "mode", "host-passthrough", NULL);
