@@ -424,7 +424,8 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 struct vm_config cfg = {.m = m,
                                         .state_dir = state_dir,
                                         .image_dir = image_dir(),
-                                        .net = have_net ? &net : NULL};
+                                        .net = have_net ? &net : NULL,
+                                        .autodestroy = true};
                 r = vm_start(conn, &cfg, &run.vm, &err);
                 run.t_created = now_ms();
         }

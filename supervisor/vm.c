@@ -570,28 +570,28 @@ static unsigned long host_tsc_khz(void)
  * QEMU binary where libvirt's capability cache does not hold (seconds on hosts where
  * /dev/kvm exists but QEMU's user cannot open it). A refused microvm falls back to
  * q35 with qboot, which boots as fast but emulates a PCI bus. */
-static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spec,
+static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spec, bool autodestroy,
                                   struct tn_err **err)
 {
         for (;;) {
                 _cleanup_free_ char *xml = NULL;
                 if (vm_domain_xml(spec, &xml, err) < 0)
                         return NULL;
-                virDomainPtr dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_NONE);
+                virDomainPtr dom = virDomainCreateXML(
+                    conn, xml, autodestroy ? VIR_DOMAIN_START_AUTODESTROY : VIR_DOMAIN_NONE);
                 if (dom)
                         return dom;
                 int code = libvirt_code();
                 const char *msg = libvirt_msg();
-                if (spec->microvm && code == VIR_ERR_CONFIG_UNSUPPORTED &&
-                    strstr(msg, "microvm") && access(QBOOT_ROM, R_OK) == 0) {
+                if (spec->microvm && code == VIR_ERR_CONFIG_UNSUPPORTED && strstr(msg, "microvm") &&
+                    access(QBOOT_ROM, R_OK) == 0) {
                         spec->microvm = false;
                         continue;
                 }
                 if (code == VIR_ERR_DOM_EXIST || strstr(msg, "already exists"))
                         tn_err_setx(err, EEXIST, "domain %s: %s", spec->domain_name, msg);
                 else
-                        tn_err_setx(err, EIO, "cannot start domain %s: %s", spec->domain_name,
-                                    msg);
+                        tn_err_setx(err, EIO, "cannot start domain %s: %s", spec->domain_name, msg);
                 return NULL;
         }
 }
@@ -868,7 +868,7 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
             .tap = cfg->net ? cfg->net->host_if : NULL,
             .mac = cfg->net ? cfg->net->mac : NULL,
         };
-        virDomainPtr dom = create_domain(c->conn, &spec, err);
+        virDomainPtr dom = create_domain(c->conn, &spec, cfg->autodestroy, err);
         if (!dom)
                 return -EIO;
         vm->microvm = spec.microvm;

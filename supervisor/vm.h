@@ -62,6 +62,9 @@ struct vm_config {
         const char *state_dir; /* STATEDIR: the VM's files go to STATEDIR/vm/NAME */
         const char *image_dir; /* vmlinuz and initramfs.img when vm.kernel/initrd are unset */
         const struct net_tenant *net; /* its tap exists (net_private_attach_tap), or NULL */
+        bool autodestroy; /* libvirt destroys the domain when this connection closes, even
+                           * if the process dies (tenantctl run); the daemon leaves this
+                           * off, so tenants outlive a tenantd restart */
 };
 
 struct vm {
