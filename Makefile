@@ -51,7 +51,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/agent_proto.c \
-	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c
+	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/vm_root.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))

@@ -37,6 +37,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "vm_root.h"
+
 #define VM_LOOP_MAX_HANDLES 64
 #define VM_LOOP_MAX_TIMEOUTS 64
 #define QBOOT_ROM "/usr/share/qemu/qboot.rom"
@@ -641,10 +643,21 @@ static int add_share(struct vm *vm, const char *tag, const char *source, const c
 static int build_shares(struct vm *vm, const struct manifest *m, struct tn_err **err)
 {
         int r;
-        if (m->root.kind == ROOT_PATH)
+        if (m->root.kind == ROOT_PATH) {
                 r = add_share(vm, "root", m->root.path, "/", m->root.readonly, "root.path", err);
-        else
-                r = add_share(vm, "usr", "/usr", "/usr", true, "root", err);
+        } else {
+                /* QEMU (unprivileged) serves these 9p shares: the skeleton's directory
+                 * must be reachable by it, hence not under the 0700 state directory. */
+                if (mkdir(VM_ROOT_DIR, 0755) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "cannot create %s", VM_ROOT_DIR);
+                r = vm_root_skeleton(m, vm->root_dir, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "root");
+                vm->has_skeleton = true;
+                r = add_share(vm, "root", vm->root_dir, "/", true, "root", err);
+                if (r >= 0)
+                        r = add_share(vm, "usr", "/usr", "/usr", true, "root", err);
+        }
         for (size_t i = 0; r >= 0 && i < m->mounts_n; i++) {
                 const struct mount_spec *ms = &m->mounts[i];
                 if (ms->type != MOUNT_BIND)
@@ -774,6 +787,7 @@ static struct vm *vm_new(const char *name, const char *state_dir, struct tn_err 
         }
         snprintf(vm->agent_socket, sizeof(vm->agent_socket), "%s/agent.sock", vm->dir);
         snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->dir);
+        snprintf(vm->root_dir, sizeof(vm->root_dir), VM_ROOT_DIR "/%s", name);
         /* A unix socket's path has room for 107 bytes. */
         if (strlen(vm->agent_socket) >= 108) {
                 tn_err_setx(err, ENAMETOOLONG, "%s: path too long for a unix socket",
@@ -940,6 +954,8 @@ void vm_remove_files(struct vm *vm)
                 (void)unlink(path);
         }
         (void)rmdir(vm->dir);
+        if (vm->has_skeleton)
+                vm_root_remove(vm->root_dir);
 }
 
 void vm_free(struct vm *vm)

@@ -73,8 +73,10 @@ struct vm {
         char dir[4064];          /* STATEDIR/vm/NAME */
         char agent_socket[4096]; /* dir/agent.sock */
         char console_log[4096];  /* dir/console.log */
-        bool kvm;                /* accelerated, or emulated (TCG) */
-        bool microvm;            /* machine microvm, or the q35 fallback */
+        char root_dir[128];      /* host-system: the guest's root skeleton (vm_root.h) */
+        bool has_skeleton;
+        bool kvm;     /* accelerated, or emulated (TCG) */
+        bool microvm; /* machine microvm, or the q35 fallback */
         pid_t qemu_pid;
         struct vm_share shares[VM_SHARES_MAX]; /* what the agent is to mount (vm_start) */
         size_t n_shares;

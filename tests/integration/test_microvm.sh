@@ -38,7 +38,10 @@ chmod 755 "$tmp"
 tenants=() bg=()
 cleanup() {
 	local t
-	for t in "${tenants[@]}"; do vm_domain_purge "$t"; done
+	for t in "${tenants[@]}"; do
+		vm_domain_purge "$t"
+		rm -rf "/run/tenantd-vm/$t"
+	done
 	libvirt_release
 	sandbox_cleanup
 }
@@ -90,6 +93,17 @@ check "the service cannot write its ro share" '[[ $out == *ro-refused* && $(cat 
 check "stderr is streamed apart from stdout" '[[ $err == *to-stderr* && $out != *to-stderr* ]]'
 check "the domain and its state are gone afterwards" 'gone vm-mvm-shares'
 echo "# shares run: ${secs}s"
+
+# 1b. "root": "host-system": the host's /usr read-only on a skeleton root of tenantd's.
+cat >"$tmp/vm-mvm-hostsys.json" <<EOF
+{ "name": "vm-mvm-hostsys", "isolation": "microvm", "exec": ["/usr/bin/id"], "user": "1000:1000" }
+EOF
+tenants+=(vm-mvm-hostsys)
+run_vm vm-mvm-hostsys
+check "host-system root: a program of the host's /usr runs as the manifest's user" \
+	'[[ $rc -eq 0 && $out == "uid=1000(vm-mvm-hostsys) gid=1000(vm-mvm-hostsys)"* ]]'
+check "host-system: the domain, its state and its root skeleton are gone" \
+	'gone vm-mvm-hostsys && [[ ! -e /run/tenantd-vm/vm-mvm-hostsys ]]'
 
 # 2. A forwarded signal ends the service: 128+15.
 manifest vm-mvm-signal '["/bin/sh", "-c", "echo started; exec sleep 300"]'
