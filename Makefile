@@ -6,6 +6,7 @@
 #   make asan      switch this tree to an ASan+UBSan build (then `make check`)
 #   make release   switch back to the optimised build
 #   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60)
+#   make vm-image  the microVM kernel + initramfs (vm-image-debug: with busybox)
 #   make analyze   clang-tidy, cppcheck and gcc -fanalyzer
 #   make format / format-check / install / uninstall / clean
 
@@ -62,7 +63,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 PROGRAMS := $(B)/tenantctl $(B)/guest-agent/tenant-agent
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
-	test-deps vm-image vm-image-debug
+	test-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)

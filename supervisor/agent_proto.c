@@ -106,6 +106,8 @@ ssize_t agent_reader_fill(struct agent_reader *r, int fd)
 
 enum agent_read agent_reader_next(struct agent_reader *r, const char **ret_line, size_t *ret_len)
 {
+        if (!r->buf)
+                return AGENT_READ_NONE;
         size_t held = r->len - r->start;
         char *from = r->buf + r->start;
         char *nl = held > r->scanned ? memchr(from + r->scanned, '\n', held - r->scanned) : NULL;
@@ -233,9 +235,11 @@ static struct quoted quote(const char *s)
                 unsigned char c = (unsigned char)s[i];
                 q.s[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
         }
+        if (strlen(s) > 48) {
+                memcpy(q.s + o, "...", 3);
+                o += 3;
+        }
         q.s[o] = '\0';
-        if (strlen(s) > 48)
-                strcat(q.s, "...");
         return q;
 }
 
@@ -332,7 +336,7 @@ static int peek_string(const struct json_value *v, const char *key, bool require
 static int get_string(const struct json_value *obj, const char *key, bool required, size_t min,
                       size_t max, bool text, char **ret, struct tn_err **err)
 {
-        const char *s = NULL;
+        const char *s = "";
         int r = peek_string(json_get(obj, key), key, required, min, max, text, &s, err);
         if (r <= 0)
                 return r;
@@ -370,7 +374,7 @@ static int get_argv(const struct json_value *obj, const char *key, char ***ret, 
         if (!argv)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < a->u.array.n; i++) {
-                const char *s = NULL;
+                const char *s = "";
                 r = peek_string(a->u.array.items[i], key, true, i == 0 ? 1 : 0, AGENT_STRING_MAX,
                                 false, &s, err);
                 if (r < 0)
@@ -408,7 +412,7 @@ static bool path_is_canonical(const char *p)
 static int get_path(const struct json_value *obj, const char *key, bool required, char **ret,
                     struct tn_err **err)
 {
-        const char *s = NULL;
+        const char *s = "";
         int r = peek_string(json_get(obj, key), key, required, 1, AGENT_STRING_MAX, true, &s, err);
         if (r <= 0)
                 return r;
@@ -451,7 +455,7 @@ static int get_env(const struct json_value *obj, char ***ret, size_t *ret_n, str
                                            "\"env\": \"%s\" is not a variable name "
                                            "([A-Za-z_][A-Za-z0-9_]*, at most 256 bytes)",
                                            quote(m->key).s);
-                const char *val = NULL;
+                const char *val = "";
                 r = peek_string(m->value, m->key, true, 0, AGENT_STRING_MAX, false, &val, err);
                 if (r < 0)
                         return tn_err_wrap(err, "env");
@@ -563,7 +567,7 @@ static int decode_mount(const struct json_value *m, size_t index, struct agent_m
                                 AGENT_TAG_MAX);
         if (r >= 0)
                 r = get_path(m, "target", true, &ret->target, err);
-        const char *fs = NULL;
+        const char *fs = "";
         if (r >= 0)
                 r = peek_string(json_get(m, "fstype"), "fstype", true, 1, 16, true, &fs, err);
         if (r >= 0) {
@@ -599,7 +603,7 @@ static int decode_net(const struct json_value *n, struct agent_net *ret, struct 
         int r = check_keys(n, net_keys, "\"net\"", err);
         if (r < 0)
                 return r;
-        const char *s = NULL;
+        const char *s = "";
         r = peek_string(json_get(n, "address"), "address", true, 9, 18, true, &s, err);
         if (r < 0)
                 return tn_err_wrap(err, "net");
@@ -653,7 +657,7 @@ static int decode_setup(const struct json_value *root, struct agent_setup *ret, 
         r = get_array(root, "mounts", false, 0, AGENT_MOUNTS_MAX, &mounts, err);
         if (r < 0)
                 return r;
-        if (r > 0 && mounts->u.array.n > 0) {
+        if (r > 0 && mounts && mounts->u.array.n > 0) {
                 ret->mounts = calloc(mounts->u.array.n, sizeof(*ret->mounts));
                 if (!ret->mounts)
                         return tn_err_setx(err, ENOMEM, "out of memory");
@@ -662,6 +666,8 @@ static int decode_setup(const struct json_value *root, struct agent_setup *ret, 
                         r = decode_mount(mounts->u.array.items[i], i, &ret->mounts[i], err);
                         if (r < 0)
                                 return r;
+                        if (!ret->mounts[i].tag || !ret->mounts[i].target)
+                                return -EINVAL; /* cannot happen: both are required */
                         for (size_t k = 0; k < i; k++) {
                                 if (strcmp(ret->mounts[k].target, ret->mounts[i].target) == 0 ||
                                     strcmp(ret->mounts[k].tag, ret->mounts[i].tag) == 0)
@@ -709,7 +715,7 @@ static int decode_exec(const struct json_value *root, struct agent_exec *ret, st
         int r = get_u32(root, "session", true, 1, UINT32_MAX, &ret->session, err);
         if (r >= 0)
                 r = get_proc(root, false, &ret->proc, err);
-        const char *in = NULL;
+        const char *in = "";
         if (r >= 0)
                 r = peek_string(json_get(root, "stdin"), "stdin", false, 0, AGENT_FRAME_MAX, false,
                                 &in, err);
@@ -794,7 +800,7 @@ static int decode_request(const struct json_value *root, struct agent_request *r
         int r = check_version(root, err);
         if (r < 0)
                 return r;
-        const char *name = NULL;
+        const char *name = "";
         r = peek_string(json_get(root, "op"), "op", true, 1, 64, true, &name, err);
         if (r < 0)
                 return r;
@@ -968,7 +974,7 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
         static const char *const ready[] = {"v", "event", NULL};
         static const char *const log[] = {"v", "event", "session", "stream", "data", NULL};
         static const char *const exit_keys[] = {"v", "event", "session", "code", "signal", NULL};
-        const char *name = NULL;
+        const char *name = "";
         int r = peek_string(json_get(root, "event"), "event", true, 1, 16, true, &name, err);
         if (r < 0)
                 return r;
@@ -981,7 +987,7 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
                 r = check_keys(root, log, "a log event", err);
                 if (r >= 0)
                         r = get_u32(root, "session", true, 0, UINT32_MAX, &ev->session, err);
-                const char *s = NULL;
+                const char *s = "";
                 if (r >= 0)
                         r = peek_string(json_get(root, "stream"), "stream", true, 1, 8, true, &s,
                                         err);
