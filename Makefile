@@ -220,7 +220,7 @@ analyze:
 	done
 
 # ---- formatting ----
-FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] \
+FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/vm/*.[ch] \
 	tests/fuzz/*.[ch] tests/integration/*.[ch] guest-agent/*.[ch] bench/*.c)
 
 format:

@@ -438,8 +438,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 run.net = have_net ? &net : NULL;
                 static const struct vm_agent_callbacks cb = {
                     .ready = on_ready, .log = on_log, .exit = on_exit_event};
-                log_debug("domain %s started (QEMU pid %d)", run.vm->domain,
-                          (int)run.vm->qemu_pid);
+                log_debug("domain %s started (QEMU pid %d)", run.vm->domain, (int)run.vm->qemu_pid);
                 /* Said once, at the start: it explains a slow boot and a slow service. */
                 if (!run.vm->kvm)
                         log_notice("note: \"%s\" runs under QEMU's emulation (TCG): this host "
