@@ -634,14 +634,14 @@ static int redirect_ingress(struct nl_sock *s, int ifindex, int to_ifindex, cons
                 goto out;
         rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
         rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+        rtnl_tc_set_handle(TC_CAST(q), 0xffff0000U /* ffff: */);
         r = rtnl_tc_set_kind(TC_CAST(q), "ingress");
         if (r >= 0)
                 r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
         if (r < 0)
                 goto out;
         rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
-        rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
+        rtnl_tc_set_parent(TC_CAST(cls), 0xffff0000U /* ffff: */);
         rtnl_cls_set_protocol(cls, ETH_P_ALL);
         rtnl_cls_set_prio(cls, 1);
         r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
