@@ -61,7 +61,8 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
 	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
-	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c
+	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c \
+	supervisor/vm_root.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -242,7 +243,7 @@ analyze:
 	done
 
 # ---- formatting ----
-FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] \
+FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/vm/*.[ch] \
 	tests/fuzz/*.[ch] tests/integration/*.[ch] guest-agent/*.[ch] bench/*.c)
 
 format:

@@ -55,6 +55,9 @@ struct run {
         bool failed;   /* status says why: an error was logged */
         bool dom_gone; /* libvirt said the domain stopped */
         uint64_t stop_deadline;
+        /* TENANTD_VM_TIMING=1: ms since the start of the run, printed at the end */
+        bool timing;
+        uint64_t t0, t_connected, t_created, t_ready, t_started, t_exited;
 };
 
 static uint64_t now_ms(void)
@@ -113,6 +116,7 @@ static void on_exit_event(uint32_t session, bool signaled, int code, void *userd
                 return;
         run->status = signaled ? 128 + code : code;
         run->phase = PHASE_STOPPING;
+        run->t_exited = now_ms();
 }
 
 static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn);
@@ -125,6 +129,7 @@ static void on_started(const struct agent_reply *reply, const char *error, void 
                             reply ? reply->error : error);
         if (run->phase == PHASE_SETTING)
                 run->phase = PHASE_RUNNING;
+        run->t_started = now_ms();
 }
 
 static void on_setup(const struct agent_reply *reply, const char *error, void *userdata)
@@ -200,8 +205,7 @@ static void on_ready(void *userdata)
         struct run *run = userdata;
         if (run->phase != PHASE_BOOTING)
                 return;
-        log_debug("agent ready %llu ms after the domain started",
-                  (unsigned long long)vm_agent_ready_ms(run->agent));
+        run->t_ready = now_ms();
         run->phase = PHASE_SETTING;
         struct agent_request req = {.op = AGENT_OP_HELLO};
         send_request(run, &req, on_hello);
@@ -356,6 +360,18 @@ static void print_console_tail(const char *path)
         }
 }
 
+static void print_timing(const struct run *run)
+{
+        uint64_t end = now_ms();
+#define SINCE(t) ((t) ? (long long)((t)-run->t0) : -1LL)
+        fprintf(stderr,
+                "timing: libvirt %lld ms, domain created %lld ms, agent ready %lld ms, service "
+                "started %lld ms, service exited %lld ms, cleaned up %lld ms\n",
+                SINCE(run->t_connected), SINCE(run->t_created), SINCE(run->t_ready),
+                SINCE(run->t_started), SINCE(run->t_exited), SINCE(end));
+#undef SINCE
+}
+
 static const char *image_dir(void)
 {
         const char *d = getenv("TENANTD_VM_IMAGE_DIR");
@@ -378,7 +394,9 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
-        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILED};
+        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILED, .t0 = now_ms()};
+        const char *timing = getenv("TENANTD_VM_TIMING");
+        run.timing = timing && strcmp(timing, "1") == 0;
         struct net_tenant net = {0};
         bool have_net = false, tap = false;
         _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
@@ -401,12 +419,15 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         }
         if (r >= 0)
                 r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
+        run.t_connected = now_ms();
         if (r >= 0) {
                 struct vm_config cfg = {.m = m,
                                         .state_dir = state_dir,
                                         .image_dir = image_dir(),
-                                        .net = have_net ? &net : NULL};
+                                        .net = have_net ? &net : NULL,
+                                        .autodestroy = true};
                 r = vm_start(conn, &cfg, &run.vm, &err);
+                run.t_created = now_ms();
         }
         if (r >= 0 && have_net) {
                 r = net_private_shape_tap(&net, &err);
@@ -417,8 +438,12 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 run.net = have_net ? &net : NULL;
                 static const struct vm_agent_callbacks cb = {
                     .ready = on_ready, .log = on_log, .exit = on_exit_event};
-                log_debug("domain %s started (%s, QEMU pid %d)", run.vm->domain,
-                          run.vm->kvm ? "KVM" : "TCG: emulated, slow", (int)run.vm->qemu_pid);
+                log_debug("domain %s started (QEMU pid %d)", run.vm->domain, (int)run.vm->qemu_pid);
+                /* Said once, at the start: it explains a slow boot and a slow service. */
+                if (!run.vm->kvm)
+                        log_notice("note: \"%s\" runs under QEMU's emulation (TCG): this host "
+                                   "offers no hardware virtualization (vmx/svm)",
+                                   m->name);
                 r = vm_agent_connect(run.vm->agent_socket, boot_timeout(run.vm->kvm), &cb, &run,
                                      &run.agent, &err);
         }
@@ -442,5 +467,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         }
         if (tap)
                 net_private_detach_tap(&net);
+        if (run.timing)
+                print_timing(&run);
         return run.status;
 }

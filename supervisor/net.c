@@ -776,6 +776,18 @@ static int tap_create(const char *name, struct tn_err **err)
         return 0;
 }
 
+/* A tap (it has tun_flags) that no process has open (no carrier). */
+static bool tap_is_stale(const char *name)
+{
+        char path[96], buf[8] = "";
+        snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+        if (access(path, F_OK) < 0)
+                return false;
+        snprintf(path, sizeof(path), "/sys/class/net/%s/carrier", name);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        return fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && buf[0] == '0';
+}
+
 static int link_delete(struct nl_sock *s, const char *name)
 {
         struct rtnl_link *l = rtnl_link_alloc();
@@ -799,14 +811,14 @@ static int redirect_ingress(struct nl_sock *s, int ifindex, int to_ifindex, cons
                 goto out;
         rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
         rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+        rtnl_tc_set_handle(TC_CAST(q), 0xffff0000U /* ffff: */);
         r = rtnl_tc_set_kind(TC_CAST(q), "ingress");
         if (r >= 0)
                 r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
         if (r < 0)
                 goto out;
         rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
-        rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
+        rtnl_tc_set_parent(TC_CAST(cls), 0xffff0000U /* ffff: */);
         rtnl_cls_set_protocol(cls, ETH_P_ALL);
         rtnl_cls_set_prio(cls, 1);
         r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
@@ -866,7 +878,15 @@ int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struc
         int r = nl_open(&s, err);
         if (r < 0)
                 return r;
-        /* As for a veth: one that exists belongs to a running tenant of this index. */
+        /* As for a veth, one that exists may belong to a running tenant of this index.
+         * But a tap outlives its VM: one left behind by a run that was killed holds no
+         * carrier (nothing has it open) and goes, with its ifb. */
+        if (link_index(s, t->host_if) >= 0 && tap_is_stale(t->host_if)) {
+                char ifb[16];
+                ifb_name(t, ifb);
+                (void)link_delete(s, t->host_if);
+                (void)link_delete(s, ifb);
+        }
         if (link_index(s, t->host_if) >= 0)
                 return tn_err_setx(err, EBUSY,
                                    "%s already exists: another running tenant has this tenant's "

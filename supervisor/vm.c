@@ -37,6 +37,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "vm_root.h"
+
 #define VM_LOOP_MAX_HANDLES 64
 #define VM_LOOP_MAX_TIMEOUTS 64
 #define QBOOT_ROM "/usr/share/qemu/qboot.rom"
@@ -565,10 +567,35 @@ static unsigned long host_tsc_khz(void)
 #endif
 }
 
-static bool have_microvm(virConnectPtr conn)
+/* Creates the domain from spec. Whether QEMU offers the microvm machine is learned by
+ * trying: asking libvirt beforehand (virConnectGetCapabilities) costs a probe of every
+ * QEMU binary where libvirt's capability cache does not hold (seconds on hosts where
+ * /dev/kvm exists but QEMU's user cannot open it). A refused microvm falls back to
+ * q35 with qboot, which boots as fast but emulates a PCI bus. */
+static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spec, bool autodestroy,
+                                  struct tn_err **err)
 {
-        _cleanup_free_ char *caps = virConnectGetCapabilities(conn);
-        return caps && strstr(caps, ">microvm<");
+        for (;;) {
+                _cleanup_free_ char *xml = NULL;
+                if (vm_domain_xml(spec, &xml, err) < 0)
+                        return NULL;
+                virDomainPtr dom = virDomainCreateXML(
+                    conn, xml, autodestroy ? VIR_DOMAIN_START_AUTODESTROY : VIR_DOMAIN_NONE);
+                if (dom)
+                        return dom;
+                int code = libvirt_code();
+                const char *msg = libvirt_msg();
+                if (spec->microvm && code == VIR_ERR_CONFIG_UNSUPPORTED && strstr(msg, "microvm") &&
+                    access(QBOOT_ROM, R_OK) == 0) {
+                        spec->microvm = false;
+                        continue;
+                }
+                if (code == VIR_ERR_DOM_EXIST || strstr(msg, "already exists"))
+                        tn_err_setx(err, EEXIST, "domain %s: %s", spec->domain_name, msg);
+                else
+                        tn_err_setx(err, EIO, "cannot start domain %s: %s", spec->domain_name, msg);
+                return NULL;
+        }
 }
 
 /* ---- shares ---- */
@@ -616,10 +643,21 @@ static int add_share(struct vm *vm, const char *tag, const char *source, const c
 static int build_shares(struct vm *vm, const struct manifest *m, struct tn_err **err)
 {
         int r;
-        if (m->root.kind == ROOT_PATH)
+        if (m->root.kind == ROOT_PATH) {
                 r = add_share(vm, "root", m->root.path, "/", m->root.readonly, "root.path", err);
-        else
-                r = add_share(vm, "usr", "/usr", "/usr", true, "root", err);
+        } else {
+                /* QEMU (unprivileged) serves these 9p shares: the skeleton's directory
+                 * must be reachable by it, hence not under the 0700 state directory. */
+                if (mkdir(VM_ROOT_DIR, 0755) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "cannot create %s", VM_ROOT_DIR);
+                r = vm_root_skeleton(m, vm->root_dir, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "root");
+                vm->has_skeleton = true;
+                r = add_share(vm, "root", vm->root_dir, "/", true, "root", err);
+                if (r >= 0)
+                        r = add_share(vm, "usr", "/usr", "/usr", true, "root", err);
+        }
         for (size_t i = 0; r >= 0 && i < m->mounts_n; i++) {
                 const struct mount_spec *ms = &m->mounts[i];
                 if (ms->type != MOUNT_BIND)
@@ -749,6 +787,7 @@ static struct vm *vm_new(const char *name, const char *state_dir, struct tn_err 
         }
         snprintf(vm->agent_socket, sizeof(vm->agent_socket), "%s/agent.sock", vm->dir);
         snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->dir);
+        snprintf(vm->root_dir, sizeof(vm->root_dir), VM_ROOT_DIR "/%s", name);
         /* A unix socket's path has room for 107 bytes. */
         if (strlen(vm->agent_socket) >= 108) {
                 tn_err_setx(err, ENAMETOOLONG, "%s: path too long for a unix socket",
@@ -824,15 +863,10 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
                      m->vm.cmdline ? m->vm.cmdline : "") < 0)
                 return tn_err_setx(err, ENOMEM, "out of memory");
 
-        vm->microvm = have_microvm(c->conn);
-        if (!vm->microvm && access(QBOOT_ROM, R_OK) < 0)
-                return tn_err_setx(err, ENOTSUP,
-                                   "QEMU offers neither the microvm machine nor qboot (%s)",
-                                   QBOOT_ROM);
         struct vm_domain_spec spec = {
             .domain_name = vm->domain,
             .kvm = vm->kvm,
-            .microvm = vm->microvm,
+            .microvm = true,
             .qboot_rom = QBOOT_ROM,
             .vcpus = m->vm.vcpus,
             .memory = m->vm.memory,
@@ -848,19 +882,10 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
             .tap = cfg->net ? cfg->net->host_if : NULL,
             .mac = cfg->net ? cfg->net->mac : NULL,
         };
-        _cleanup_free_ char *xml = NULL;
-        r = vm_domain_xml(&spec, &xml, err);
-        if (r < 0)
-                return r;
-
-        virDomainPtr dom = virDomainCreateXML(c->conn, xml, VIR_DOMAIN_NONE);
-        if (!dom) {
-                if (libvirt_code() == VIR_ERR_OPERATION_FAILED ||
-                    libvirt_code() == VIR_ERR_DOM_EXIST)
-                        return tn_err_setx(err, EEXIST, "domain %s: %s", vm->domain, libvirt_msg());
-                return tn_err_setx(err, EIO, "cannot start domain %s: %s", vm->domain,
-                                   libvirt_msg());
-        }
+        virDomainPtr dom = create_domain(c->conn, &spec, cfg->autodestroy, err);
+        if (!dom)
+                return -EIO;
+        vm->microvm = spec.microvm;
         vm->dom = dom;
         vm->qemu_pid = qemu_pid(vm->domain);
         if (vm->qemu_pid <= 0)
@@ -929,6 +954,8 @@ void vm_remove_files(struct vm *vm)
                 (void)unlink(path);
         }
         (void)rmdir(vm->dir);
+        if (vm->has_skeleton)
+                vm_root_remove(vm->root_dir);
 }
 
 void vm_free(struct vm *vm)

@@ -62,6 +62,9 @@ struct vm_config {
         const char *state_dir; /* STATEDIR: the VM's files go to STATEDIR/vm/NAME */
         const char *image_dir; /* vmlinuz and initramfs.img when vm.kernel/initrd are unset */
         const struct net_tenant *net; /* its tap exists (net_private_attach_tap), or NULL */
+        bool autodestroy; /* libvirt destroys the domain when this connection closes, even
+                           * if the process dies (tenantctl run); the daemon leaves this
+                           * off, so tenants outlive a tenantd restart */
 };
 
 struct vm {
@@ -70,8 +73,10 @@ struct vm {
         char dir[4064];          /* STATEDIR/vm/NAME */
         char agent_socket[4096]; /* dir/agent.sock */
         char console_log[4096];  /* dir/console.log */
-        bool kvm;                /* accelerated, or emulated (TCG) */
-        bool microvm;            /* machine microvm, or the q35 fallback */
+        char root_dir[128];      /* host-system: the guest's root skeleton (vm_root.h) */
+        bool has_skeleton;
+        bool kvm;     /* accelerated, or emulated (TCG) */
+        bool microvm; /* machine microvm, or the q35 fallback */
         pid_t qemu_pid;
         struct vm_share shares[VM_SHARES_MAX]; /* what the agent is to mount (vm_start) */
         size_t n_shares;

@@ -48,7 +48,7 @@ int vm_agent_connect(const char *socket_path, uint32_t boot_timeout_ms,
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(socket_path) >= sizeof(sa.sun_path))
                 return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", socket_path);
-        strcpy(sa.sun_path, socket_path);
+        memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return tn_err_set(err, errno, "socket");

@@ -69,7 +69,9 @@ static void leaf_u64(struct w *w, const char *name, uint64_t value)
         leaf(w, name, buf);
 }
 
-/* An empty element with attributes given as name, value pairs ending in NULL. */
+/* An empty element with attributes given as name, value pairs ending in END (a typed
+ * NULL: a bare NULL may be a plain 0 in a variadic call). */
+#define END ((const char *)NULL)
 static void empty(struct w *w, const char *name, ...)
 {
         va_list ap;
@@ -84,7 +86,7 @@ static void empty(struct w *w, const char *name, ...)
 static void mmio(struct w *w, const struct vm_domain_spec *s)
 {
         if (s->microvm)
-                empty(w, "address", "type", "virtio-mmio", NULL);
+                empty(w, "address", "type", "virtio-mmio", END);
 }
 
 static void write_os(struct w *w, const struct vm_domain_spec *s)
@@ -130,13 +132,13 @@ static void write_share(struct w *w, const struct vm_domain_spec *s, const struc
         attr(w, "type", "mount");
         attr(w, "accessmode", "passthrough");
         if (sh->fs == VM_FS_VIRTIOFS)
-                empty(w, "driver", "type", "virtiofs", "queue", "1024", NULL);
+                empty(w, "driver", "type", "virtiofs", "queue", "1024", END);
         else
-                empty(w, "driver", "type", "path", "wrpolicy", "immediate", NULL);
-        empty(w, "source", "dir", sh->source, NULL);
-        empty(w, "target", "dir", sh->tag, NULL);
+                empty(w, "driver", "type", "path", "wrpolicy", "immediate", END);
+        empty(w, "source", "dir", sh->source, END);
+        empty(w, "target", "dir", sh->tag, END);
         if (sh->readonly)
-                empty(w, "readonly", NULL);
+                empty(w, "readonly", END);
         mmio(w, s);
         close_el(w);
 }
@@ -150,8 +152,8 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
          * opened by libvirt itself and grow without bound. */
         open_el(w, "serial");
         attr(w, "type", "pty");
-        empty(w, "log", "file", s->console_log, "append", "off", NULL);
-        empty(w, "target", "port", "0", NULL);
+        empty(w, "log", "file", s->console_log, "append", "off", END);
+        empty(w, "target", "port", "0", END);
         close_el(w);
 
         open_el(w, "controller");
@@ -162,10 +164,10 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
         close_el(w);
         open_el(w, "channel");
         attr(w, "type", "unix");
-        empty(w, "source", "mode", "bind", "path", s->agent_socket, NULL);
-        empty(w, "target", "type", "virtio", "name", VM_AGENT_PORT_NAME, NULL);
+        empty(w, "source", "mode", "bind", "path", s->agent_socket, END);
+        empty(w, "target", "type", "virtio", "name", VM_AGENT_PORT_NAME, END);
         empty(w, "address", "type", "virtio-serial", "controller", "0", "bus", "0", "port", "1",
-              NULL);
+              END);
         close_el(w);
 
         for (size_t i = 0; i < s->n_shares; i++)
@@ -177,11 +179,11 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
                          s->mac[2], s->mac[3], s->mac[4], s->mac[5]);
                 open_el(w, "interface");
                 attr(w, "type", "ethernet");
-                empty(w, "mac", "address", mac, NULL);
+                empty(w, "mac", "address", mac, END);
                 /* managed='no': the tap exists (net.c made it, on the bridge, shaped and
                  * firewalled); libvirt only opens it. */
-                empty(w, "target", "dev", s->tap, "managed", "no", NULL);
-                empty(w, "model", "type", "virtio", NULL);
+                empty(w, "target", "dev", s->tap, "managed", "no", END);
+                empty(w, "model", "type", "virtio", END);
                 mmio(w, s);
                 close_el(w);
         }
@@ -189,7 +191,7 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
         /* Entropy for the guest's early boot, rate-limited to 64 KiB/s. */
         open_el(w, "rng");
         attr(w, "model", "virtio");
-        empty(w, "rate", "bytes", "65536", "period", "1000", NULL);
+        empty(w, "rate", "bytes", "65536", "period", "1000", END);
         open_el(w, "backend");
         attr(w, "model", "random");
         text(w, "/dev/urandom");
@@ -199,8 +201,8 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
 
         /* Nothing else: no balloon (the guest's memory is what the manifest says), no USB,
          * no graphics, no default devices. */
-        empty(w, "controller", "type", "usb", "model", "none", NULL);
-        empty(w, "memballoon", "model", "none", NULL);
+        empty(w, "controller", "type", "usb", "model", "none", END);
+        empty(w, "memballoon", "model", "none", END);
         close_el(w);
 }
 
@@ -225,8 +227,8 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
          * hugepages or files of its own. */
         if (virtiofs) {
                 open_el(w, "memoryBacking");
-                empty(w, "source", "type", "memfd", NULL);
-                empty(w, "access", "mode", "shared", NULL);
+                empty(w, "source", "type", "memfd", END);
+                empty(w, "access", "mode", "shared", END);
                 close_el(w);
         }
         leaf_u64(w, "vcpu", s->vcpus);
@@ -236,11 +238,21 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
          * kernel cannot take them from the command line (no VIRTIO_MMIO_CMDLINE_DEVICES),
          * and without <acpi/> libvirt passes -no-acpi. */
         open_el(w, "features");
-        empty(w, "acpi", NULL);
+        empty(w, "acpi", END);
+        /* TCG's translation cache is QEMU's own memory, counted in memory.max; QEMU 7.2
+         * sizes it up to 1 GiB. 64 MiB is plenty for one guest kernel and its services. */
+        if (!s->kvm) {
+                open_el(w, "tcg");
+                open_el(w, "tb-cache");
+                attr(w, "unit", "MiB");
+                text(w, "64");
+                close_el(w);
+                close_el(w);
+        }
         close_el(w);
         if (s->kvm)
-                empty(w, "cpu", "mode", "host-passthrough", NULL);
-        empty(w, "clock", "offset", "utc", NULL);
+                empty(w, "cpu", "mode", "host-passthrough", END);
+        empty(w, "clock", "offset", "utc", END);
         /* A guest that powers off, reboots or panics (panic=-1 reboots at once) is gone;
          * tenantd decides about restarts. */
         leaf(w, "on_poweroff", "destroy");
@@ -256,11 +268,11 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
          *   in-kernel ones); a second -machine option is merged into the first. */
         if (s->microvm) {
                 open_el(w, "qemu:commandline");
-                empty(w, "qemu:arg", "value", "-global", NULL);
-                empty(w, "qemu:arg", "value", "virtio-mmio.force-legacy=false", NULL);
+                empty(w, "qemu:arg", "value", "-global", END);
+                empty(w, "qemu:arg", "value", "virtio-mmio.force-legacy=false", END);
                 if (!s->kvm) {
-                        empty(w, "qemu:arg", "value", "-machine", NULL);
-                        empty(w, "qemu:arg", "value", "pit=on,pic=on,rtc=on", NULL);
+                        empty(w, "qemu:arg", "value", "-machine", END);
+                        empty(w, "qemu:arg", "value", "pit=on,pic=on,rtc=on", END);
                 }
                 close_el(w);
         }

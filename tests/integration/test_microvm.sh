@@ -38,7 +38,10 @@ chmod 755 "$tmp"
 tenants=() bg=()
 cleanup() {
 	local t
-	for t in "${tenants[@]}"; do vm_domain_purge "$t"; done
+	for t in "${tenants[@]}"; do
+		vm_domain_purge "$t"
+		rm -rf "/run/tenantd-vm/$t"
+	done
 	libvirt_release
 	sandbox_cleanup
 }
@@ -91,6 +94,17 @@ check "stderr is streamed apart from stdout" '[[ $err == *to-stderr* && $out != 
 check "the domain and its state are gone afterwards" 'gone vm-mvm-shares'
 echo "# shares run: ${secs}s"
 
+# 1b. "root": "host-system": the host's /usr read-only on a skeleton root of tenantd's.
+cat >"$tmp/vm-mvm-hostsys.json" <<EOF
+{ "name": "vm-mvm-hostsys", "isolation": "microvm", "exec": ["/usr/bin/id"], "user": "1000:1000" }
+EOF
+tenants+=(vm-mvm-hostsys)
+run_vm vm-mvm-hostsys
+check "host-system root: a program of the host's /usr runs as the manifest's user" \
+	'[[ $rc -eq 0 && $out == "uid=1000(vm-mvm-hostsys) gid=1000(vm-mvm-hostsys)"* ]]'
+check "host-system: the domain, its state and its root skeleton are gone" \
+	'gone vm-mvm-hostsys && [[ ! -e /run/tenantd-vm/vm-mvm-hostsys ]]'
+
 # 2. A forwarded signal ends the service: 128+15.
 manifest vm-mvm-signal '["/bin/sh", "-c", "echo started; exec sleep 300"]'
 "$ctl" run --state "$state" "$tmp/vm-mvm-signal.json" >"$tmp/signal.out" 2>"$tmp/err" &
@@ -100,9 +114,22 @@ for i in $(seq 1200); do
 	grep -q started "$tmp/signal.out" 2>/dev/null && break
 	sleep 0.1
 done
+# While it runs: QEMU unprivileged and seccomp-sandboxed, the limits in place.
+qemu=$(cat /run/libvirt/qemu/tenantd-vm-mvm-signal.pid 2>/dev/null)
+qemu_user=$(ps -o user= -p "$qemu" 2>/dev/null)
+qemu_cmd=$(tr '\0' ' ' <"/proc/$qemu/cmdline" 2>/dev/null)
+memtune=$(virsh -q -c "$libvirt_uri" memtune tenantd-vm-mvm-signal 2>&1)
+sched=$(virsh -q -c "$libvirt_uri" schedinfo tenantd-vm-mvm-signal 2>&1)
 kill -TERM "$ctl_pid"
 wait "$ctl_pid"
 rc=$? err=$(cat "$tmp/err") out=$(cat "$tmp/signal.out")
+check "QEMU runs as an unprivileged user ($qemu_user) with -sandbox on" \
+	'[[ -n $qemu_user && $qemu_user != root && $qemu_cmd == *"-sandbox on,"* ]]'
+# memory.max defaults to vm.memory + 256M = 512M; cpu.max 1 = 100000/100000 us, the
+# emulator threads at most half of it.
+check "memory.max is QEMU's hard limit (512M)" '[[ $memtune == *"hard_limit"*"524288"* ]]'
+check "cpu.max is the domain's global quota, the emulator's is half" \
+	'[[ $sched == *"global_quota"*"100000"* && $sched == *"emulator_quota"*"50000"* ]]'
 check "SIGTERM is forwarded to the service: status 143" '[[ $rc -eq 143 ]]'
 check "the domain and its state are gone after a signal" 'gone vm-mvm-signal'
 

@@ -94,6 +94,7 @@ int main(void)
         is_xpath("string(/domain/os/type/@machine)", "microvm");
         is_xpath("string(/domain/os/cmdline)", "console=ttyS0 quiet panic=-1 x=1");
         ok(num("count(/domain/features/acpi)") == 1, "ACPI on: the guest finds its devices there");
+        is_xpath("string(/domain/features/tcg/tb-cache)", "64");
         is_xpath("string(/domain/memory)", "524288");
         is_xpath("string(/domain/vcpu)", "2");
         is_xpath("string(/domain/cputune/global_quota)", "150000");
@@ -141,6 +142,7 @@ int main(void)
         ok(load(&s), "a microvm under KVM: the document parses");
         is_xpath("string(/domain/@type)", "kvm");
         is_xpath("string(/domain/cpu/@mode)", "host-passthrough");
+        ok(num("count(/domain/features/tcg)") == 0, "no TCG settings under KVM");
         ok(num("count(/domain/memoryBacking)") == 0, "no shared memory without virtiofs");
         ok(num("count(/domain/devices/interface)") == 0, "no network card without a tap");
         ok(num("count(/domain/cputune/global_quota)") == 0, "no quota for an unlimited cpu.max");
