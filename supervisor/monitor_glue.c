@@ -346,7 +346,9 @@ void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const st
 {
         (void)d;
         json_gen_key(g, "mounts_seen");
-        if (t->state != TENANT_RUNNING || t->init_pid <= 0) {
+        /* A microVM's mounts are inside its guest, out of the host's sight. */
+        if (t->state != TENANT_RUNNING || t->init_pid <= 0 ||
+            t->m->isolation != ISOLATION_SANDBOX) {
                 json_gen_null(g);
                 return;
         }
