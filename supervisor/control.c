@@ -514,6 +514,108 @@ static void exec_done(struct daemon *d, struct watch *w, uint32_t events)
         send_gen(d, c, g);
 }
 
+/* A microVM: the runner that holds the VM's agent channel takes the command on
+ * STATE/vm/NAME/exec.sock, with the client's descriptors, and answers {"status":N}
+ * when the command has ended in the guest. */
+static void exec_vm_done(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
+        char buf[128] = "";
+        ssize_t n = recv(w->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN)
+                return;
+        int status = 128 + SIGKILL; /* the runner went away: the VM ended */
+        if (n > 0) {
+                buf[n] = '\0';
+                (void)sscanf(buf, "{\"status\":%d}", &status);
+        }
+        daemon_watch_del(d, w);
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, "status");
+        json_gen_int(g, status);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct json_value *req)
+{
+        const struct json_value *av = json_get(req, "argv");
+        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > 256)
+                return reply_error(d, c, -EINVAL, "\"argv\" must be an array of 1 to 256 strings");
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "argv");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < av->u.array.n; i++) {
+                const struct json_value *s = av->u.array.items[i];
+                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len)
+                        return reply_error(d, c, -EINVAL, "\"argv\" must hold strings without NUL");
+                json_gen_string(g, s->u.str.text);
+        }
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+        const char *line;
+        size_t len;
+        if (json_gen_finish(g, &line, &len) < 0 || len > 16000)
+                return reply_error(d, c, -EINVAL, "the command is too long");
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return reply_error(d, c, -EIO,
+                                   "cannot reach the microVM's runner (is the VM still booting?)");
+        }
+        /* stdin, stdout, stderr: /dev/null for what the client did not send. */
+        int fds[3];
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int i = 0; i < 3; i++)
+                fds[i] = i < c->n_fds ? c->fds[i] : null;
+        char cbuf[CMSG_SPACE(sizeof(int) * 3)] = {0};
+        char *buf = malloc(len + 1);
+        if (!buf) {
+                close(fd);
+                if (null >= 0)
+                        close(null);
+                return;
+        }
+        memcpy(buf, line, len);
+        buf[len] = '\n';
+        struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(fds));
+        memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        free(buf);
+        if (null >= 0)
+                close(null);
+        if (n != (ssize_t)len + 1) {
+                close(fd);
+                return reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
+        }
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_vm_done};
+        daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+        c->mode = CLIENT_EXEC;
+        c->t = t;
+        char command[600] = "";
+        event_kv(command, sizeof(command), "command", av->u.array.items[0]->u.str.text);
+        daemon_event(d, "exec", t, "uid=%u %s", (unsigned)c->uid, command);
+}
+
 /* ---- requests ---- */
 
 static int parse_signal(const struct json_value *v, int *ret)
@@ -789,11 +891,9 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
                 return op_logs(d, c, t, req);
         if (strcmp(op, "exec") == 0) {
                 if (t->m->isolation == ISOLATION_MICROVM) {
-                        snprintf(msg, sizeof(msg),
-                                 "%s is a microVM: exec through its agent is not available from "
-                                 "tenantd yet",
-                                 t->name);
-                        return reply_error(d, c, -EOPNOTSUPP, msg);
+                        if (t->state != TENANT_RUNNING)
+                                return reply_error(d, c, -ESRCH, "the microVM is not running");
+                        return op_exec_vm(d, c, t, req);
                 }
                 if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
                         snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,

@@ -2,7 +2,7 @@
 # tests/integration/test_daemon_vm.sh — a microVM tenant run by tenantd: real libvirtd,
 # real QEMU (TCG here), the real guest image. tenantd starts it from its manifest
 # directory, lists it with QEMU's pid, collects its output in the tenant's log,
-# survives its own kill -9 and adopts the VM again, stops it gracefully (the service
+# runs commands inside it with exec (through the VM's agent), survives its own kill -9 and adopts the VM again, stops it gracefully (the service
 # sees SIGTERM), and restarts it by its policy when QEMU is killed.
 set -u
 cd "${SRCDIR:-.}"
@@ -63,10 +63,13 @@ check "list shows QEMU's pid for a microVM ($qemu)" \
 out=$("$ctl" logs -n 20 dv-vm)
 check "tenantctl logs shows it" 'grep -q hello-from-the-vm <<<"$out"'
 check "status says it is a microVM" '"$ctl" status dv-vm | grep -q "backend: *microvm"'
-out=$("$ctl" exec dv-vm -- /bin/true 2>&1)
+out=$("$ctl" exec dv-vm -- /bin/sh -c 'echo inside $(uname -r); echo to-stderr >&2; exit 3' 2>"$tmp/exec.err")
 rc=$?
-check "exec into a microVM through tenantd is refused with the reason (not yet)" \
-	'[[ $rc == 1 ]] && grep -q "microVM" <<<"$out"'
+check "exec runs a command inside the microVM through its agent: output, stderr, status 3" \
+	'[[ $rc == 3 && $out == "inside "* ]] && grep -q to-stderr "$tmp/exec.err"'
+out=$("$ctl" exec dv-vm -- /nonexistent 2>&1)
+rc=$?
+check "exec of a missing command in the VM fails with the agent's reason (127)" '[[ $rc == 127 ]] && grep -qi "nonexistent\|no such" <<<"$out"'
 
 kill -KILL "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
