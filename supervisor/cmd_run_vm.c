@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,69 @@ static void on_exec_reply(const struct agent_reply *reply, const char *error, vo
         exec_finish(s, 127);
 }
 
+/* A health check asked for by tenantd: the answer is {"status":0|1,"detail":"..."}. */
+static void on_health_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        int conn = (int)(intptr_t)userdata;
+        bool ok = reply && reply->ok && reply->u.health.healthy;
+        const char *detail = reply && reply->ok
+                                 ? (reply->u.health.detail ? reply->u.health.detail : "")
+                             : reply ? reply->error
+                                     : error;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        const char *buf;
+        size_t len;
+        if (g) {
+                json_gen_object_open(g);
+                json_gen_key(g, "status");
+                json_gen_int(g, ok ? 0 : 1);
+                json_gen_key(g, "detail");
+                json_gen_string(g, detail ? detail : "");
+                json_gen_object_close(g);
+                if (json_gen_finish(g, &buf, &len) == 0) {
+                        (void)!send(conn, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        (void)!send(conn, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                }
+        }
+        close(conn);
+}
+
+static void health_request(struct run *run, int conn, const struct json_value *h)
+{
+        struct agent_request req = {.op = AGENT_OP_HEALTH};
+        const struct json_value *tcp = json_get(h, "tcp"), *ex = json_get(h, "exec"),
+                                *to = json_get(h, "timeout_ms");
+        int64_t port = 0, timeout = 5000;
+        _cleanup_free_ char **argv = NULL;
+        if (to)
+                (void)json_number_int64(to, &timeout);
+        if (timeout < 100 || timeout > 600000)
+                timeout = 5000;
+        req.u.health.timeout_ms = (uint32_t)timeout;
+        if (tcp && json_number_int64(tcp, &port) && port > 0 && port < 65536) {
+                req.u.health.kind = AGENT_HEALTH_TCP;
+                req.u.health.port = (uint16_t)port;
+        } else if (ex && ex->type == JSON_ARRAY && ex->u.array.n > 0 && ex->u.array.n < 256 &&
+                   (argv = calloc(ex->u.array.n + 1, sizeof(char *)))) {
+                for (size_t i = 0; i < ex->u.array.n; i++)
+                        argv[i] = ex->u.array.items[i]->type == JSON_STRING
+                                      ? ex->u.array.items[i]->u.str.text
+                                      : (char *)"";
+                req.u.health.kind = AGENT_HEALTH_EXEC;
+                req.u.health.argv = argv;
+                req.u.health.argc = ex->u.array.n;
+        } else {
+                static const char bad[] = "{\"status\":1,\"detail\":\"bad health request\"}\n";
+                (void)!send(conn, bad, sizeof(bad) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                close(conn);
+                return;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, &req, (uint32_t)timeout + 2000, on_health_reply,
+                             (void *)(intptr_t)conn, &err) < 0)
+                on_health_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
+}
+
 /* One exec request: a line {"argv":[...]} with stdin, stdout and stderr as SCM_RIGHTS.
  * The peer is tenantd (the socket is root's, in a 0700 directory); still, the request is
  * bounded and checked, and a malformed one is answered with status 127. */
@@ -377,6 +441,13 @@ static void exec_accept(struct run *run)
         if (n > 0 &&
             json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0)
                 av = json_get(v, "argv");
+        if (v && json_get(v, "health") && run->phase == PHASE_RUNNING) {
+                for (int i = 1; i < nfds; i++)
+                        if (fds[i] >= 0)
+                                close(fds[i]);
+                health_request(run, conn, json_get(v, "health"));
+                return;
+        }
         bool ok = av && av->type == JSON_ARRAY && av->u.array.n > 0 && av->u.array.n < 256 &&
                   run->phase == PHASE_RUNNING && s;
         _cleanup_free_ char **argv = ok ? calloc(av->u.array.n + 1, sizeof(char *)) : NULL;

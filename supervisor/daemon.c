@@ -107,7 +107,7 @@ struct tenant *daemon_find(struct daemon *d, const char *name)
 static uint64_t tenant_next_deadline(const struct tenant *t)
 {
         uint64_t next = t->deadline_ms ? t->deadline_ms : UINT64_MAX;
-        if (t->health.pid > 0 && t->health.deadline_ms < next)
+        if ((t->health.pid > 0 || t->health.vm_busy) && t->health.deadline_ms < next)
                 next = t->health.deadline_ms;
         else if (t->state == TENANT_RUNNING && t->health.next_ms && t->health.next_ms < next)
                 next = t->health.next_ms;

@@ -44,7 +44,8 @@ struct health_state {
         bool last_ok;
         bool checked;
         char detail[300];
-        pid_t pid; /* a check in progress */
+        pid_t pid;    /* a check in progress (a child of tenantd) */
+        bool vm_busy; /* a check in progress in a microVM (through its runner) */
         struct watch w;
         uint64_t deadline_ms;
 };

@@ -18,10 +18,12 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "json.h"
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
@@ -128,6 +130,85 @@ static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd)
 }
 
 static void health_done(struct daemon *d, struct watch *w, uint32_t events);
+static void health_result(struct daemon *d, struct tenant *t, bool ok, const char *detail);
+
+/* A microVM: the runner asks the guest's agent (tcp connect or a command inside; an
+ * http check is a tcp check there) and answers {"status":0|1,"detail":"..."}. */
+static void health_vm_done(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct health_state *h =
+            (struct health_state *)((char *)w - offsetof(struct health_state, w));
+        struct tenant *t = (struct tenant *)((char *)h - offsetof(struct tenant, health));
+        char buf[512] = "";
+        ssize_t n = recv(w->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN)
+                return;
+        daemon_watch_del(d, w);
+        h->vm_busy = false;
+        h->deadline_ms = 0;
+        h->next_ms = mono_ms() + t->m->health.interval_ms;
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        int64_t status = 1;
+        const char *detail = "the microVM's runner gave no answer";
+        if (n > 0 &&
+            json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0) {
+                const struct json_value *st = json_get(v, "status"), *dt = json_get(v, "detail");
+                if (st)
+                        (void)json_number_int64(st, &status);
+                if (dt && dt->type == JSON_STRING)
+                        detail = dt->u.str.text;
+        }
+        health_result(d, t, status == 0, status == 0 ? "ok" : detail);
+        daemon_rearm(d);
+}
+
+static void health_start_vm(struct daemon *d, struct tenant *t, uint64_t now)
+{
+        const struct manifest *m = t->m;
+        struct health_state *h = &t->health;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "health");
+        json_gen_object_open(g);
+        if (m->health.kind == HEALTH_EXEC) {
+                json_gen_key(g, "exec");
+                json_gen_array_open(g);
+                for (size_t i = 0; i < m->health.exec_n; i++)
+                        json_gen_string(g, m->health.exec[i]);
+                json_gen_array_close(g);
+        } else {
+                json_gen_key(g, "tcp");
+                json_gen_int(g, m->health.port);
+        }
+        json_gen_key(g, "timeout_ms");
+        json_gen_int(g, (int64_t)m->health.timeout_ms);
+        json_gen_object_close(g);
+        json_gen_object_close(g);
+        const char *line;
+        size_t len;
+        if (json_gen_finish(g, &line, &len) < 0)
+                return;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len ||
+            send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+                if (fd >= 0)
+                        close(fd);
+                snprintf(h->detail, sizeof(h->detail), "the microVM's runner cannot be reached");
+                return;
+        }
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        h->vm_busy = true;
+        h->w = (struct watch){.fd = fd, .fn = health_vm_done};
+        h->deadline_ms = now + m->health.timeout_ms + 3000;
+        daemon_watch_add(d, &h->w, EPOLLIN | EPOLLRDHUP);
+}
 
 static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
 {
@@ -135,6 +216,8 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
         struct health_state *h = &t->health;
         pid_t pid;
         int pidfd = -1;
+        if (m->isolation == ISOLATION_MICROVM)
+                return health_start_vm(d, t, now);
         if (m->health.kind == HEALTH_EXEC) {
                 static const int none[3] = {-1, -1, -1};
                 char msg[256];
@@ -238,18 +321,23 @@ void health_schedule(struct daemon *d, struct tenant *t)
         t->health.failures = 0;
         t->health.checked = false;
         t->health.detail[0] = '\0';
-        /* A microVM's checks would go through its agent, which the runner holds: not
-         * yet (docs/microvm.md). */
-        bool can = t->m->health.kind != HEALTH_NONE && t->m->isolation == ISOLATION_SANDBOX;
-        t->health.next_ms = can ? mono_ms() + t->m->health.interval_ms : 0;
-        if (t->m->health.kind != HEALTH_NONE && !can)
-                snprintf(t->health.detail, sizeof(t->health.detail),
-                         "not checked: health checks of microVM tenants are not implemented yet");
+        t->health.next_ms =
+            t->m->health.kind == HEALTH_NONE ? 0 : mono_ms() + t->m->health.interval_ms;
 }
 
 void health_tick(struct daemon *d, struct tenant *t, uint64_t now)
 {
         struct health_state *h = &t->health;
+        if (h->vm_busy) {
+                if (h->deadline_ms && now >= h->deadline_ms) {
+                        daemon_watch_del(d, &h->w);
+                        h->vm_busy = false;
+                        h->deadline_ms = 0;
+                        h->next_ms = now + t->m->health.interval_ms;
+                        health_result(d, t, false, "no answer from the microVM's agent in time");
+                }
+                return;
+        }
         if (h->pid > 0) {
                 if (h->deadline_ms && now >= h->deadline_ms)
                         (void)syscall(SYS_pidfd_send_signal, h->w.fd, SIGKILL, NULL, 0);
@@ -264,6 +352,10 @@ void health_tick(struct daemon *d, struct tenant *t, uint64_t now)
 void health_cancel(struct daemon *d, struct tenant *t)
 {
         struct health_state *h = &t->health;
+        if (h->w.fd >= 0 && h->vm_busy) {
+                daemon_watch_del(d, &h->w);
+                h->vm_busy = false;
+        }
         if (h->w.fd >= 0) {
                 (void)syscall(SYS_pidfd_send_signal, h->w.fd, SIGKILL, NULL, 0);
                 siginfo_t si;

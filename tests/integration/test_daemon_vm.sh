@@ -38,7 +38,7 @@ export TENANTD_VM_IMAGE_DIR=$vmdir
 
 mkdir -p "$tmp/root/bin" "$tmp/manifests"
 cp "$busybox" "$tmp/root/bin/busybox"
-for a in sh cat echo sleep ls; do ln -s busybox "$tmp/root/bin/$a"; done
+for a in sh cat echo sleep ls true; do ln -s busybox "$tmp/root/bin/$a"; done
 service="trap 'echo got-sigterm; exit 0' TERM; echo hello-from-the-vm; while :; do sleep 1; done"
 python3 - "$tmp" "$service" <<'PY'
 import json, sys
@@ -48,7 +48,8 @@ m = {"name": "dv-vm", "isolation": "microvm", "user": "0:0",
      "root": {"path": tmp + "/root", "readonly": True},
      "vm": {"memory": "256M"}, "cpu": {"max": 1},
      "restart": {"on": "on-failure", "backoff": "1s..2s", "burst": 3},
-     "stop": {"timeout": "30s"}}
+     "stop": {"timeout": "30s"},
+     "health": {"exec": ["/bin/true"], "interval": "1s", "timeout": "1s", "start_period": "5s"}}
 json.dump(m, open(tmp + "/manifests/dv-vm.json", "w"), indent=2)
 PY
 tenants+=(dv-vm)
@@ -63,6 +64,8 @@ check "list shows QEMU's pid for a microVM ($qemu)" \
 out=$("$ctl" logs -n 20 dv-vm)
 check "tenantctl logs shows it" 'grep -q hello-from-the-vm <<<"$out"'
 check "status says it is a microVM" '"$ctl" status dv-vm | grep -q "backend: *microvm"'
+for i in $(seq 100); do [[ $(json_field dv-vm health) == healthy ]] && break; sleep 0.1; done
+check "its exec health check runs inside the guest, through the agent" '[[ $(json_field dv-vm health) == healthy ]]'
 out=$("$ctl" exec dv-vm -- /bin/sh -c 'echo inside $(uname -r); echo to-stderr >&2; exit 3' 2>"$tmp/exec.err")
 rc=$?
 check "exec runs a command inside the microVM through its agent: output, stderr, status 3" \
