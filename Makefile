@@ -12,11 +12,19 @@
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 POLICYDIR ?= $(DATADIR)/tenantd/policies
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 VMIMAGEDIR ?= $(DATADIR)/tenantd/vm
 SYSCONFDIR ?= /etc
+# systemd looks in /usr/local/lib too for sysusers.d and tmpfiles.d snippets.
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# The unit is installed only when DESTDIR is set (packaging) or this directory exists
+# (a systemd host).
+SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 
 B := build
@@ -51,19 +59,23 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
 	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c supervisor/agent_proto.c \
-	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/vm_root.c
+	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
+	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
+	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c \
+	supervisor/vm_root.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+# Programs the integration tests and benchmarks drive (tests/integration/*.c).
+INTEGRATION_HELPERS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
 SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard tests/security/*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl $(B)/guest-agent/tenant-agent
+PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/guest-agent/tenant-agent
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
-	test-deps vm-image vm-image-debug FORCE
+	test-deps demo-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -87,13 +99,24 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
 CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_run_vm.o
+	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+DAEMON_OBJS := $(B)/supervisor/tenantd.o $(B)/supervisor/daemon.o $(B)/supervisor/control.o \
+	$(B)/supervisor/health.o $(B)/supervisor/monitor_glue.o
+
+$(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -158,8 +181,8 @@ $(B)/tests/vm/test-guest: tests/vm/test-guest.c
 	@$(if $(Q),echo "  CC      $< (static)")
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-TEST_BINS := $(UNIT_TESTS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload \
-	$(B)/tests/integration/agent_client $(B)/tests/subreaper $(B)/tests/vm/test-guest
+TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLAYS) $(B)/tests/payload \
+	$(B)/tests/subreaper $(B)/tests/vm/test-guest
 
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:
@@ -169,9 +192,9 @@ check: all $(TEST_BINS)
 
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
-demo: deps
-	@$(MAKE) --no-print-directory all
-	@TENANTCTL=$(CURDIR)/$(B)/tenantctl examples/demo.sh
+demo: demo-deps
+	@$(MAKE) --no-print-directory all $(B)/tests/subreaper
+	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
 
 asan:
 	@mkdir -p $(B) && echo asan > $(B)/.flavor
@@ -230,15 +253,51 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 # ---- installation ----
+# Binaries, policies, man pages, bash completion, the systemd unit, the sysusers.d and
+# tmpfiles.d snippets, and an example configuration that never replaces one already
+# there. uninstall leaves SYSCONFDIR/tenantd (configuration, manifests) and the state
+# directory alone. See docs/operations.md.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(POLICYDIR)/seccomp $(DESTDIR)$(POLICYDIR)/capabilities
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(POLICYDIR)/seccomp \
+		$(DESTDIR)$(POLICYDIR)/capabilities $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/tenantd
 	install -m 0755 $(B)/tenantctl $(DESTDIR)$(BINDIR)/tenantctl
+	install -m 0755 $(B)/tenantd $(DESTDIR)$(SBINDIR)/tenantd
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(POLICYDIR)/seccomp/
 	install -m 0644 policies/capabilities/*.json $(DESTDIR)$(POLICYDIR)/capabilities/
+	install -m 0644 docs/man/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/man/tenantd.8 docs/man/tenantctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 contrib/bash-completion/tenantctl $(DESTDIR)$(BASHCOMPDIR)/tenantctl
+	install -m 0644 contrib/sysusers.d/tenantd.conf $(DESTDIR)$(SYSUSERSDIR)/tenantd.conf
+	install -m 0644 contrib/tmpfiles.d/tenantd.conf $(DESTDIR)$(TMPFILESDIR)/tenantd.conf
+	@if [ -n "$(DESTDIR)" ] || [ -d "$(SYSTEMDUNITDIR)" ]; then \
+		echo "install tenantd.service -> $(DESTDIR)$(SYSTEMDUNITDIR)"; \
+		install -d $(DESTDIR)$(SYSTEMDUNITDIR) && \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/tenantd.service \
+			> $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service; \
+	else \
+		echo "no $(SYSTEMDUNITDIR): tenantd.service not installed (set SYSTEMDUNITDIR)"; \
+	fi
+	@conf=$(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf; \
+	if [ -e "$$conf" ]; then \
+		echo "keeping $$conf"; \
+	else \
+		echo "install contrib/tenantd.conf.example -> $$conf"; \
+		install -m 0644 contrib/tenantd.conf.example "$$conf"; \
+	fi
+	@[ -d $(DESTDIR)$(SYSCONFDIR)/tenantd/services ] || \
+		install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/tenantd/services
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/tenantctl
+	rm -f $(DESTDIR)$(BINDIR)/tenantctl $(DESTDIR)$(SBINDIR)/tenantd
 	rm -rf $(DESTDIR)$(DATADIR)/tenantd
+	rm -f $(DESTDIR)$(MANDIR)/man5/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man8/tenantd.8 \
+		$(DESTDIR)$(MANDIR)/man8/tenantctl.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/tenantctl
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/tenantd.conf $(DESTDIR)$(TMPFILESDIR)/tenantd.conf
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/tenantd.service
 
 clean:
 	rm -rf $(B)
@@ -268,12 +327,13 @@ TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl pr
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
 	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod
 
-test-deps: deps
-	@missing=$$(for p in $(TEST_PACKAGES); do \
+# Installs the packages given that are missing, without starting their daemons.
+define install_quietly
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	[ -z "$$missing" ] && exit 0; \
-	echo "test-deps: installing" $$missing; \
+	echo "$@: installing" $$missing; \
 	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	prc=/usr/sbin/policy-rc.d; saved=$$(mktemp); had=; \
 	if [ -e $$prc ]; then $$SUDO cp -p $$prc $$saved; had=1; fi; \
@@ -282,5 +342,19 @@ test-deps: deps
 	rc=$$?; \
 	if [ -n "$$had" ]; then $$SUDO mv $$saved $$prc; else $$SUDO rm -f $$prc; rm -f $$saved; fi; \
 	exit $$rc
+endef
+
+# The packages, and the microVM image (a Debian kernel fetched with apt-get download,
+# cached in build/vm), that the tests use.
+test-deps: deps
+	$(call install_quietly,$(TEST_PACKAGES))
+	@$(MAKE) --no-print-directory vm-image
+
+# What the demo's microVM needs besides the build: libvirt and QEMU, and the image.
+DEMO_PACKAGES := libvirt-daemon-system qemu-system-x86 curl
+
+demo-deps: deps
+	$(call install_quietly,$(DEMO_PACKAGES))
+	@$(MAKE) --no-print-directory vm-image
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -14,9 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "caps.h"
-#include "fileio.h"
-#include "json.h"
+#include "launch.h"
 #include "log.h"
 #include "manifest.h"
 #include "policy.h"
@@ -28,68 +26,14 @@
 
 static int load(const char *path, struct manifest **ret)
 {
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ char *diags = NULL;
         _cleanup_err_ struct tn_err *err = NULL;
-        size_t len;
-        if (read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, &err) < 0) {
+        int r = manifest_load(path, ret, &diags, &err);
+        if (diags)
+                fputs(diags, stderr);
+        if (r < 0 && err)
                 log_error("%s", tn_err_msg(err));
-                return EXIT_USAGE;
-        }
-        struct diag_list diags = {0};
-        int r = manifest_parse(buf, len, ret, &diags);
-        diag_print(&diags, path, stderr);
-        diag_list_clear(&diags);
         return r < 0 ? EXIT_USAGE : EXIT_OK;
-}
-
-/* The manifest's seccomp profile, compiled, and its capabilities as numbers (sets
- * such as "@web" expanded, duplicates removed). */
-static int resolve_policy(const struct manifest *m, const char *state_dir,
-                          struct policy_bpf **ret_bpf, int **ret_caps, size_t *ret_n,
-                          struct tn_err **err)
-{
-        _cleanup_policy_ struct policy *p = NULL;
-        int r = policy_load(m->policy.seccomp, &p, err);
-        if (r < 0)
-                return tn_err_wrap(err, "policy.seccomp");
-        char cache[4096];
-        snprintf(cache, sizeof(cache), "%s/seccomp-cache", state_dir);
-        (void)mkdir(state_dir, 0700);
-        r = policy_compile_cached(p, cache, ret_bpf, err);
-        if (r < 0)
-                return tn_err_wrap(err, "policy.seccomp");
-
-        _cleanup_free_ int *caps = calloc(64, sizeof(*caps));
-        size_t n = 0;
-        if (!caps)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < m->policy.capabilities_n; i++) {
-                const char *name = m->policy.capabilities[i];
-                int one[1];
-                const int *list = one;
-                size_t count = 1;
-                _cleanup_capset_ struct capset *set = NULL;
-                if (name[0] == '@') {
-                        r = capset_load(name + 1, &set, err);
-                        if (r < 0)
-                                return tn_err_wrap(err, "policy.capabilities");
-                        count = set->n_caps;
-                        list = NULL;
-                } else {
-                        one[0] = caps_from_name(name);
-                }
-                for (size_t k = 0; k < count; k++) {
-                        int cap = list ? list[k] : set->caps[k].cap;
-                        bool seen = false;
-                        for (size_t j = 0; j < n; j++)
-                                seen |= caps[j] == cap;
-                        if (!seen && n < 64)
-                                caps[n++] = cap;
-                }
-        }
-        *ret_caps = TAKE_PTR(caps);
-        *ret_n = n;
-        return 0;
 }
 
 /* Forwards signals until the tenant's init exits; returns the service's status. */
@@ -190,7 +134,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
-        if (resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
+        if (launch_resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
                 log_error("%s: %s", path, tn_err_msg(err));
                 return EXIT_USAGE;
         }

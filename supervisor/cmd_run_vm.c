@@ -20,10 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "net.h"
 #include "tenantctl.h"
@@ -58,6 +61,17 @@ struct run {
         /* TENANTD_VM_TIMING=1: ms since the start of the run, printed at the end */
         bool timing;
         uint64_t t0, t_connected, t_created, t_ready, t_started, t_exited;
+        /* exec sessions requested on STATEDIR/vm/NAME/exec.sock (tenantctl exec through
+         * tenantd): the command's output goes to the descriptors that came with the
+         * request, its status back on the connection. */
+        int exec_listen;
+        struct exec_session {
+                bool used;
+                uint32_t id;
+                int conn, out, err;
+                struct run *run;
+        } exec[8];
+        uint32_t next_session;
 };
 
 static uint64_t now_ms(void)
@@ -101,18 +115,51 @@ static void write_all(int fd, const uint8_t *data, size_t len)
 
 /* ---- the agent's messages ---- */
 
+static struct exec_session *exec_find(struct run *run, uint32_t id)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
+                if (run->exec[i].used && run->exec[i].id == id)
+                        return &run->exec[i];
+        return NULL;
+}
+
+static void exec_finish(struct exec_session *s, int status)
+{
+        char line[32];
+        int n = snprintf(line, sizeof(line), "{\"status\":%d}\n", status);
+        (void)!send(s->conn, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(s->conn);
+        if (s->out >= 0)
+                close(s->out);
+        if (s->err >= 0)
+                close(s->err);
+        s->used = false;
+}
+
 static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *data, size_t len,
                    void *userdata)
 {
-        (void)userdata;
-        if (session == 0)
+        struct run *run = userdata;
+        if (session == 0) {
                 write_all(stream == AGENT_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+                return;
+        }
+        struct exec_session *s = exec_find(run, session);
+        int fd = s ? (stream == AGENT_STREAM_STDERR ? s->err : s->out) : -1;
+        if (fd >= 0)
+                write_all(fd, data, len);
 }
 
 static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
 {
         struct run *run = userdata;
-        if (session != 0 || (run->phase != PHASE_RUNNING && run->phase != PHASE_SETTING))
+        if (session != 0) {
+                struct exec_session *s = exec_find(run, session);
+                if (s)
+                        exec_finish(s, signaled ? 128 + code : code);
+                return;
+        }
+        if (run->phase != PHASE_RUNNING && run->phase != PHASE_SETTING)
                 return;
         run->status = signaled ? 128 + code : code;
         run->phase = PHASE_STOPPING;
@@ -281,8 +328,122 @@ static void begin_stop(struct run *run)
         run->stop_deadline = now_ms() + SHUTDOWN_GRACE_MS;
 }
 
+static void on_exec_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct exec_session *s = userdata;
+        if (reply && reply->ok)
+                return;
+        if (s->err >= 0)
+                dprintf(s->err, "exec: %s\n", reply ? reply->error : error);
+        exec_finish(s, 127);
+}
+
+/* One exec request: a line {"argv":[...]} with stdin, stdout and stderr as SCM_RIGHTS.
+ * The peer is tenantd (the socket is root's, in a 0700 directory); still, the request is
+ * bounded and checked, and a malformed one is answered with status 127. */
+static void exec_accept(struct run *run)
+{
+        int conn = accept4(run->exec_listen, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0)
+                return;
+        struct timeval tv = {.tv_sec = 1};
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char buf[16384];
+        char cbuf[CMSG_SPACE(sizeof(int) * 3)];
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
+        int fds[3] = {-1, -1, -1}, nfds = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                int fd = ((int *)CMSG_DATA(cm))[i];
+                                if (nfds < 3)
+                                        fds[nfds++] = fd;
+                                else
+                                        close(fd);
+                        }
+        if (fds[0] >= 0)
+                close(fds[0]); /* stdin is not forwarded to a microVM */
+        struct exec_session *s = NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec) && !s; i++)
+                if (!run->exec[i].used)
+                        s = &run->exec[i];
+        struct exec_session tmp = {.conn = conn, .out = fds[1], .err = fds[2]};
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        const struct json_value *av = NULL;
+        if (n > 0 &&
+            json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0)
+                av = json_get(v, "argv");
+        bool ok = av && av->type == JSON_ARRAY && av->u.array.n > 0 && av->u.array.n < 256 &&
+                  run->phase == PHASE_RUNNING && s;
+        _cleanup_free_ char **argv = ok ? calloc(av->u.array.n + 1, sizeof(char *)) : NULL;
+        for (size_t i = 0; ok && argv && i < av->u.array.n; i++) {
+                ok = av->u.array.items[i]->type == JSON_STRING;
+                argv[i] = ok ? av->u.array.items[i]->u.str.text : NULL;
+        }
+        if (!ok || !argv) {
+                if (tmp.err >= 0)
+                        dprintf(tmp.err, "exec: %s\n",
+                                !s                            ? "too many exec sessions"
+                                : run->phase != PHASE_RUNNING ? "the service is not running"
+                                                              : "bad request");
+                exec_finish(&tmp, 127);
+                return;
+        }
+        *s = tmp;
+        s->used = true;
+        s->id = ++run->next_session;
+        s->run = run;
+        const struct manifest *m = run->m;
+        _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
+        for (size_t i = 0; env && i < m->env_n; i++)
+                if (asprintf(&env[i], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        env[i] = NULL;
+        struct agent_request req = {.op = AGENT_OP_EXEC};
+        req.u.exec = (struct agent_exec){.session = s->id,
+                                         .proc = {.argv = argv,
+                                                  .argc = av->u.array.n,
+                                                  .env = env,
+                                                  .n_env = env ? m->env_n : 0,
+                                                  .uid = m->uid,
+                                                  .gid = m->gid,
+                                                  .groups = m->groups,
+                                                  .n_groups = m->groups_n,
+                                                  .workdir = m->workdir}};
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, &req, REQUEST_TIMEOUT_MS, on_exec_reply, s, &err) < 0) {
+                if (s->err >= 0)
+                        dprintf(s->err, "exec: %s\n", tn_err_msg(err));
+                exec_finish(s, 127);
+        }
+}
+
+static void exec_listen_open(struct run *run)
+{
+        run->exec_listen = -1;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/exec.sock", run->vm->dir) >=
+            (int)sizeof(sa.sun_path))
+                return;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        unlink(sa.sun_path);
+        mode_t old = umask(0077);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+                umask(old);
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        umask(old);
+        run->exec_listen = fd;
+}
+
 static void loop(struct run *run, struct vm_conn *conn, int sfd)
 {
+        exec_listen_open(run);
         int interrupts = 0;
         bool stop_sent = false;
         while (run->phase != PHASE_DONE) {
@@ -290,10 +451,11 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         begin_stop(run);
                         stop_sent = true;
                 }
-                struct pollfd fds[3] = {
+                struct pollfd fds[4] = {
                     {.fd = vm_agent_fd(run->agent), .events = vm_agent_events(run->agent)},
                     {.fd = sfd, .events = POLLIN},
                     {.fd = vm_conn_fd(conn), .events = POLLIN},
+                    {.fd = run->exec_listen, .events = POLLIN},
                 };
                 int timeout = vm_agent_timeout_ms(run->agent);
                 if (stop_sent) {
@@ -301,7 +463,7 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
                         timeout = timeout < 0 || left < timeout ? left : timeout;
                 }
-                if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+                if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
                         fail(run, "poll: %s", strerror(errno));
                         break;
                 }
@@ -324,9 +486,16 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         handle_signal(run, (int)si.ssi_signo, &interrupts);
                 if (fds[2].revents)
                         vm_conn_dispatch(conn);
+                if (fds[3].revents)
+                        exec_accept(run);
                 if (stop_sent && now_ms() >= run->stop_deadline)
                         run->phase = PHASE_DONE;
         }
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
+                if (run->exec[i].used)
+                        exec_finish(&run->exec[i], 128 + SIGKILL);
+        if (run->exec_listen >= 0)
+                close(run->exec_listen);
 }
 
 /* After a failure, the end of the guest's console says why more often than not. The

@@ -67,3 +67,54 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
         *ret_len = len;
         return 0;
 }
+
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+                      struct tn_err **err)
+{
+        char tmp[4096];
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+                return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", path);
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = '\0';
+        else if (slash)
+                *slash = '\0';
+        else
+                strcpy(dir, ".");
+
+        _cleanup_close_ int fd =
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot create %s", tmp);
+        const char *p = buf;
+        size_t left = len;
+        while (left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int e = n < 0 ? errno : ENOSPC;
+                        unlink(tmp);
+                        return tn_err_set(err, e, "cannot write %s", tmp);
+                }
+                p += n;
+                left -= (size_t)n;
+        }
+        if (fsync(fd) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return tn_err_set(err, e, "cannot write %s", tmp);
+        }
+        if (rename(tmp, path) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return tn_err_set(err, e, "cannot replace %s", path);
+        }
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return tn_err_set(err, errno, "cannot sync %s", dir);
+        return 0;
+}

@@ -6,11 +6,14 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -566,6 +569,180 @@ int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_
         if (r >= 0)
                 r = setup_eth0(t, err);
         return r;
+}
+
+/* ---- counters, live rates, cut ---- */
+
+/* A netlink socket that lives in the network namespace of process `pid`.
+ *
+ * A socket belongs to the namespace it was created in, whatever thread uses it later.
+ * So a short-lived thread enters the tenant's namespace with setns(), which for a
+ * network namespace changes that thread alone, creates the socket and ends; the daemon's
+ * own threads never leave the host's namespace, even if setns() or anything after it
+ * fails. The thread runs no code that reads what the tenant controls. The namespace is
+ * named by a pidfd, so it is the namespace of that very process (the caller vouches for
+ * the pid; see net.h). The tenant cannot interfere through the namespace: it was created
+ * by the supervisor and belongs to the host's user namespace, over which the tenant has
+ * no capability, so it can neither rename eth0 nor touch its qdisc. */
+struct ns_socket_job {
+        int nsfd;
+        struct nl_sock *sock;
+        int error; /* errno, or 0 */
+        int nl_error;
+};
+
+static void *ns_socket_thread(void *arg)
+{
+        struct ns_socket_job *job = arg;
+        if (setns(job->nsfd, CLONE_NEWNET) < 0) {
+                job->error = errno;
+                return NULL;
+        }
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s) {
+                job->error = ENOMEM;
+                return NULL;
+        }
+        int r = nl_connect(s, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(s);
+                job->nl_error = r;
+                return NULL;
+        }
+        job->sock = s;
+        return NULL;
+}
+
+static int nl_open_in_netns(pid_t pid, struct nl_sock **ret, struct tn_err **err)
+{
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return tn_err_set(err, errno, "cannot open process %d", (int)pid);
+        struct ns_socket_job job = {.nsfd = pidfd};
+        pthread_t th;
+        int r = pthread_create(&th, NULL, ns_socket_thread, &job);
+        if (r != 0)
+                return tn_err_set(err, r, "cannot start a thread");
+        pthread_join(th, NULL);
+        if (job.error)
+                return tn_err_set(err, job.error,
+                                  "cannot open a netlink socket in the network namespace of %d",
+                                  (int)pid);
+        if (job.nl_error)
+                return tn_err_setx(err, EIO, "netlink in the network namespace of %d: %s", (int)pid,
+                                   nl_geterror(job.nl_error));
+        *ret = job.sock;
+        return 0;
+}
+
+int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
+                      struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = pid ? nl_open_in_netns(pid, &s, err) : nl_open(&s, err);
+        if (r < 0)
+                return r;
+        struct rtnl_link *l = NULL;
+        r = rtnl_link_get_kernel(s, 0, ifname, &l);
+        if (r < 0)
+                return tn_err_setx(err, ENODEV, "link %s: %s", ifname, nl_geterror(r));
+        struct net_link_stats st = {
+            .ifindex = (uint32_t)rtnl_link_get_ifindex(l),
+            .rx_bytes = rtnl_link_get_stat(l, RTNL_LINK_RX_BYTES),
+            .tx_bytes = rtnl_link_get_stat(l, RTNL_LINK_TX_BYTES),
+            .rx_packets = rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
+            .tx_packets = rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
+            .rx_dropped = rtnl_link_get_stat(l, RTNL_LINK_RX_DROPPED),
+            .tx_dropped = rtnl_link_get_stat(l, RTNL_LINK_TX_DROPPED),
+        };
+        rtnl_link_put(l);
+        *ret = st;
+        return 0;
+}
+
+/* Removes the root qdisc of `ifindex` (back to the kernel's default); none is fine. */
+static int del_root_qdisc(struct nl_sock *s, int ifindex, const char *ifname, struct tn_err **err)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        int r = rtnl_qdisc_delete(s, q);
+        rtnl_qdisc_put(q);
+        if (r < 0 && r != -NLE_OBJ_NOTFOUND && r != -NLE_NOADDR)
+                return tn_err_setx(err, EIO, "cannot remove the shaping of %s: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+static int shape(struct nl_sock *s, const char *ifname, uint64_t bits, struct tn_err **err)
+{
+        int idx = link_index(s, ifname);
+        if (idx < 0)
+                return tn_err_setx(err, ENODEV, "link %s is missing", ifname);
+        return bits ? add_tbf(s, idx, ifname, bits, err) : del_root_qdisc(s, idx, ifname, err);
+}
+
+int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
+                  struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *host = NULL, *inside = NULL;
+        int r = nl_open(&host, err);
+        if (r >= 0)
+                r = nl_open_in_netns(init_pid, &inside, err);
+        if (r < 0)
+                return r;
+        r = shape(host, t->host_if, ingress, err);
+        if (r < 0)
+                return tn_err_wrap(err, "ingress");
+        t->ingress_rate = ingress;
+        r = shape(inside, "eth0", egress, err);
+        if (r < 0)
+                return tn_err_wrap(err, "egress");
+        t->egress_rate = egress;
+        return 0;
+}
+
+int net_cut(struct net_tenant *t, bool cut, struct tn_err **err)
+{
+        if (!t->firewall)
+                return tn_err_setx(err, ENOENT, "tenant \"%s\" has no firewall table", t->name);
+        char ip[INET_ADDRSTRLEN], ruleset[2048];
+        ip4(t->addr, ip);
+        /* Declaring the chains first makes both directions idempotent: a chain that
+         * exists is left as it is, one that does not is created empty, and then the
+         * chains are flushed and, to restore, deleted. Priority -2 runs ahead of the
+         * firewall's own chains (-1), so nothing there can accept first. */
+        int n =
+            snprintf(ruleset, sizeof(ruleset),
+                     "table inet tenantd-%s {\n"
+                     "  chain cut_forward { type filter hook forward priority -2; policy "
+                     "accept; }\n"
+                     "  chain cut_input { type filter hook input priority -2; policy accept; }\n"
+                     "  chain cut_output { type filter hook output priority -2; policy "
+                     "accept; }\n"
+                     "}\n"
+                     "flush chain inet tenantd-%s cut_forward\n"
+                     "flush chain inet tenantd-%s cut_input\n"
+                     "flush chain inet tenantd-%s cut_output\n",
+                     t->name, t->name, t->name, t->name);
+        if (cut)
+                snprintf(ruleset + n, sizeof(ruleset) - (size_t)n,
+                         "add rule inet tenantd-%s cut_forward ip saddr %s drop\n"
+                         "add rule inet tenantd-%s cut_forward ip daddr %s drop\n"
+                         "add rule inet tenantd-%s cut_input ip saddr %s drop\n"
+                         "add rule inet tenantd-%s cut_output ip daddr %s drop\n",
+                         t->name, ip, t->name, ip, t->name, ip, t->name, ip);
+        else
+                snprintf(ruleset + n, sizeof(ruleset) - (size_t)n,
+                         "delete chain inet tenantd-%s cut_forward\n"
+                         "delete chain inet tenantd-%s cut_input\n"
+                         "delete chain inet tenantd-%s cut_output\n",
+                         t->name, t->name, t->name);
+        int r = nft_apply(ruleset, err);
+        return r < 0 ? tn_err_wrap(err, cut ? "cannot cut %s off" : "cannot reconnect %s", t->name)
+                     : 0;
 }
 
 /* ---- microVM tenants: a tap instead of a veth ----

@@ -11,7 +11,8 @@
  * allow / deny / deny_lan say; published ports are DNAT rules in the same table.
  * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
  * for what it sends, the host end for what it receives); both belong to namespaces the
- * tenant holds no capability over. Transfer volumes are not applied yet. */
+ * tenant holds no capability over. Rates change live with net_set_rates(); the transfer
+ * volume's actions are net_set_rates() (throttle) and net_cut(). */
 #pragma once
 
 #include <stdint.h>
@@ -63,6 +64,35 @@ void net_private_remove(struct net_tenant *t);
  * speaks IPv4); ports below 1024 bindable without a capability (there is nothing else
  * in the namespace to protect); ICMP echo sockets for the tenant's gids. */
 int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);
+
+/* ---- what the monitor and live changes use ---- */
+
+struct net_link_stats {
+        uint32_t ifindex;
+        uint64_t rx_bytes, tx_bytes;
+        uint64_t rx_packets, tx_packets;
+        uint64_t rx_dropped, tx_dropped;
+};
+
+/* The counters of link `ifname`, in the host's network namespace when pid is 0, else in
+ * the network namespace of process `pid`. For a tenant's host end (tnd-N) rx is what the
+ * tenant sent and tx what it received. -ENODEV when there is no such link. */
+int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
+                      struct tn_err **err);
+
+/* Changes the tenant's rates live (bits/s; 0 removes the shaping): ingress on the host
+ * end, egress on eth0 inside the tenant's network namespace, reached through a netlink
+ * socket opened in that namespace by a short-lived thread (see net.c for why this is
+ * safe). init_pid is the tenant's init on the host; the caller must be sure the pid is
+ * still that process (its parent, or holding a pidfd that says so). Updates
+ * t->egress_rate and t->ingress_rate. */
+int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
+                  struct tn_err **err);
+
+/* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
+ * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);
+ * !cut removes that chain. Both are idempotent. For transfer on_exceed "cut". */
+int net_cut(struct net_tenant *t, bool cut, struct tn_err **err);
 
 /* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
  * t->host_if on the bridge with the same firewall tables as a veth, its ingress (what

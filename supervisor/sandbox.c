@@ -132,7 +132,7 @@ struct child_ctx {
 static _Noreturn void child_fail(const struct child_ctx *c, const char *step, struct tn_err *e)
 {
         char msg[ERRMSG_MAX];
-        int n = snprintf(msg, sizeof(msg), "%s: %s", step, tn_err_msg(e));
+        int n = snprintf(msg, sizeof(msg), "%s: %s\n", step, tn_err_msg(e));
         if (n > 0)
                 (void)!write(c->err_fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
         _exit(127);
@@ -490,6 +490,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                         break;
         }
         close(errp[0]);
+        while (len > 0 && msg[len - 1] == '\n')
+                len--;
         msg[len] = '\0';
         if (r >= 0 && len > 0)
                 r = tn_err_setx(err, EINVAL, "%s", msg);
@@ -566,4 +568,57 @@ int sandbox_destroy(struct sandbox *sb, struct tn_err **err)
         }
         sandbox_free(sb);
         return r;
+}
+
+/* ---- joining a running tenant (exec, health checks) ---- */
+
+_Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_pid, int init_pidfd,
+                                  int err_fd)
+{
+        struct child_ctx c = {.cfg = cfg, .err_fd = err_fd};
+        struct tn_err *e = NULL;
+
+        /* Host root joins the tenant in the order its own init was built: the
+         * cgroups first (a process cannot leave a cgroup namespace's root later), then
+         * the namespaces owned by the host's user namespace, which need the host's
+         * CAP_SYS_ADMIN, and only then the tenant's user namespace, after which no
+         * host privilege is left to use. setns() of the mount namespace puts root and
+         * working directory at the tenant's root. */
+        if (cgroup_attach_like(getpid(), init_pid, &e) < 0)
+                child_fail(&c, "cgroups", e);
+        if (setns(init_pidfd, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+                                  CLONE_NEWPID | CLONE_NEWCGROUP) < 0) {
+                tn_err_set(&e, errno, "setns");
+                child_fail(&c, "namespaces", e);
+        }
+        if (setns(init_pidfd, CLONE_NEWUSER) < 0) {
+                tn_err_set(&e, errno, "setns(user)");
+                child_fail(&c, "user namespace", e);
+        }
+        close(init_pidfd);
+        /* Joining a pid namespace applies to children only. */
+        pid_t pid = fork();
+        if (pid < 0) {
+                tn_err_set(&e, errno, "fork");
+                child_fail(&c, "exec", e);
+        }
+        if (pid == 0)
+                run_service(&c);
+        close(err_fd);
+        /* This process only waits; it keeps nothing the service lacks, and its memory,
+         * which came from the supervisor, is not dumpable, so no tenant process can
+         * trace it. */
+        prctl(PR_SET_DUMPABLE, 0);
+        if (caps_apply(NULL, 0, cfg->m->uid, cfg->m->gid, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                kill(pid, SIGKILL);
+                _exit(127);
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int st;
+        while (waitpid(pid, &st, 0) < 0) {
+                if (errno != EINTR)
+                        _exit(127);
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }

@@ -52,3 +52,13 @@ int sandbox_signal(struct sandbox *sb, int sig);
 
 /* Kills whatever is left, reaps it, removes the cgroups, frees sb. */
 int sandbox_destroy(struct sandbox *sb, struct tn_err **err);
+
+/* In a process the supervisor has just forked (single-threaded, host root, stdio on
+ * 0-2): joins the running tenant whose init is `init_pid` (held by `init_pidfd`) —
+ * its cgroups, then its mount, ipc, uts, net, pid and cgroup namespaces, then its user
+ * namespace — and runs cfg->argv there as the service would run: same uid, gids,
+ * working directory, rlimits, capabilities, no_new_privs and seccomp filter, a new
+ * session, a clean environment. Exits with the command's status (127 with a message
+ * on err_fd when it could not be run). Never returns. */
+_Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_pid, int init_pidfd,
+                                  int err_fd);

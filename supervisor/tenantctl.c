@@ -9,7 +9,7 @@
 #include "log.h"
 #include "tenantctl.h"
 
-#define TENANTD_VERSION "0.1.0"
+#include "version.h"
 #define DEFAULT_SOCKET "/run/tenantd/control.sock"
 
 static void usage(FILE *out)
@@ -25,8 +25,21 @@ static void usage(FILE *out)
                 "  policy show NAME        the resolved rules of a profile\n"
                 "  run [--state DIR] FILE [-- CMD ARGS...]\n"
                 "                          run a sandboxed tenant in the foreground (as root)\n"
-                "  run [--state DIR] FILE [-- CMD...]\n"
-                "                          run a sandboxed tenant in the foreground (root)\n"
+                "\n"
+                "With tenantd (root or the tenantd group):\n"
+                "  list                    every tenant: state, pid, uptime, restarts, health\n"
+                "  status NAME             one tenant in detail: usage, mounts, health\n"
+                "  start NAME...           start and wait until it runs\n"
+                "  stop [--timeout D] NAME...     stop signal, SIGKILL after the timeout\n"
+                "  restart [--timeout D] NAME...\n"
+                "  kill [--signal SIG] NAME       send a signal to the service\n"
+                "  logs [-f] [-n LINES] NAME      the service's output\n"
+                "  exec NAME -- CMD [ARGS...]     run a command inside, with the same confinement\n"
+                "  set [--save] NAME KEY=VALUE... live quota changes (cpu.max=0.5 memory.max=256M\n"
+                "                          pids.max=100 net.egress.rate=5mbit ...)\n"
+                "  top [--once] [--interval D]    live usage table\n"
+                "  events [-f] [-n LINES]  lifecycle events and alerts\n"
+                "  reload                  re-read the manifest directory\n"
                 "\n"
                 "Options:\n"
                 "  --socket PATH           control socket (default $TENANTD_SOCKET or %s)\n"
@@ -104,6 +117,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
                 if (strcmp(verbs[i].verb, verb) == 0)
                         return verbs[i].run(&cli, argc - optind, argv + optind);
+        if (cmd_ctl_has(verb))
+                return cmd_ctl(&cli, argc - optind, argv + optind);
 
         log_error("unknown verb \"%s\"; see tenantctl --help", verb);
         return EXIT_USAGE;

@@ -26,6 +26,9 @@ int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_explain(const struct cli *cli, int argc, char **argv);
 int cmd_policy(const struct cli *cli, int argc, char **argv);
 int cmd_run(const struct cli *cli, int argc, char **argv);
+/* The verbs served by tenantd (cmd_ctl.c). */
+int cmd_ctl(const struct cli *cli, int argc, char **argv);
+bool cmd_ctl_has(const char *verb);
 
 struct manifest;
 /* cmd_run for isolation "microvm" (cmd_run_vm.c); `forwarded` are blocked already. */

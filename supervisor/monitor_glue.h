@@ -1,0 +1,29 @@
+/* monitor_glue.h — what tenantd's loop asks of the quota monitor: attach a running
+ * tenant, sample all of them on the timer, report usage in list/status/top, apply
+ * live changes (`tenantctl set`), and raise alerts. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct tenant;
+struct json_gen;
+struct json_value;
+
+void monitor_glue_attach(struct daemon *d, struct tenant *t);
+void monitor_glue_detach(struct daemon *d, struct tenant *t);
+void monitor_glue_forget(struct daemon *d, struct tenant *t);
+void monitor_glue_sample(struct daemon *d, uint64_t now_ms);
+/* The tenant has ended; the keeper read these counters just before its cgroups went.
+ * OOM kills and pids-limit hits the samples did not see yet are alerted now. */
+void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
+                        uint64_t pids_limit_hits);
+void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
+/* Adds "usage" to a tenant object being generated. */
+void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
+/* Adds "mounts_seen": the tenant's mount table as its init sees it. */
+void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const struct tenant *t);
+/* `set`: {"values":{"cpu.max":"0.5",...},"save":bool} */
+int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req, char *msg,
+                     size_t len);

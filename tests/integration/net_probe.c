@@ -1,0 +1,110 @@
+/* net_probe.c — net.c's monitor and live-change calls, for test_quota_net.sh and
+ * bench/quota-accuracy, on a tenant that `tenantctl run` started:
+ *
+ *   net_probe counters IFNAME [PID]          prints "ifindex=N rx=BYTES tx=BYTES"
+ *   net_probe rates NAME HOSTIF PID EGRESS INGRESS
+ *                                            net_set_rates (bits/s, 0 = unshaped)
+ *   net_probe cut NAME ADDR on|off           net_cut
+ *   net_probe transfer STATEDIR NAME IFNAME LIMIT ACTION SECONDS
+ *                                            counts the link's bytes with transfer.c
+ *                                            every 200 ms for SECONDS and prints each
+ *                                            action ("do=throttle used=N")
+ *
+ * Exit 0 on success, 1 with the error on stderr. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net.h"
+#include "transfer.h"
+
+static int fail(struct tn_err *err)
+{
+        fprintf(stderr, "%s\n", tn_err_msg(err));
+        tn_err_free(err);
+        return 1;
+}
+
+static int cmd_transfer(char **argv)
+{
+        struct transfer_config cfg = {.period = TRANSFER_MONTHLY,
+                                      .limit = strtoull(argv[3], NULL, 10)};
+        if (!strcmp(argv[4], "cut"))
+                cfg.action = TRANSFER_CUT;
+        else if (!strcmp(argv[4], "alert"))
+                cfg.action = TRANSFER_ALERT;
+        else {
+                cfg.action = TRANSFER_THROTTLE;
+                cfg.throttle_rate = strtoull(argv[4], NULL, 10);
+        }
+        struct tn_err *err = NULL;
+        struct transfer_counter *tc = NULL;
+        char *warning = NULL;
+        if (transfer_open(argv[0], argv[1], &cfg, time(NULL), &tc, &warning, &err) < 0)
+                return fail(err);
+        if (warning)
+                fprintf(stderr, "%s\n", warning);
+        free(warning);
+        int rounds = atoi(argv[5]) * 5;
+        for (int i = 0; i < rounds; i++) {
+                struct net_link_stats st;
+                if (net_link_counters(argv[2], 0, &st, &err) < 0)
+                        break;
+                enum transfer_do d = transfer_update(tc, st.ifindex, st.rx_bytes, st.tx_bytes,
+                                                     time(NULL), argv[1], NULL);
+                static const char *const names[] = {"nothing", "alert", "throttle", "cut",
+                                                    "restore"};
+                if (d != TRANSFER_DO_NOTHING) {
+                        printf("do=%s used=%llu\n", names[d],
+                               (unsigned long long)transfer_used(tc));
+                        fflush(stdout);
+                }
+                struct timespec ts = {0, 200000000};
+                nanosleep(&ts, NULL);
+        }
+        printf("used=%llu\n", (unsigned long long)transfer_used(tc));
+        int r = transfer_save(tc, &err);
+        transfer_counter_free(tc);
+        tn_err_free(err);
+        return r < 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct tn_err *err = NULL;
+        if (argc >= 3 && !strcmp(argv[1], "counters")) {
+                struct net_link_stats st;
+                pid_t pid = argc > 3 ? (pid_t)atoi(argv[3]) : 0;
+                if (net_link_counters(argv[2], pid, &st, &err) < 0)
+                        return fail(err);
+                printf("ifindex=%u rx=%llu tx=%llu\n", st.ifindex, (unsigned long long)st.rx_bytes,
+                       (unsigned long long)st.tx_bytes);
+                return 0;
+        }
+        if (argc == 7 && !strcmp(argv[1], "rates")) {
+                struct net_tenant t = {0};
+                snprintf(t.name, sizeof(t.name), "%s", argv[2]);
+                snprintf(t.host_if, sizeof(t.host_if), "%s", argv[3]);
+                if (net_set_rates(&t, (pid_t)atoi(argv[4]), strtoull(argv[5], NULL, 10),
+                                  strtoull(argv[6], NULL, 10), &err) < 0)
+                        return fail(err);
+                return 0;
+        }
+        if (argc == 5 && !strcmp(argv[1], "cut")) {
+                struct net_tenant t = {.firewall = true};
+                struct in_addr a;
+                snprintf(t.name, sizeof(t.name), "%s", argv[2]);
+                if (inet_pton(AF_INET, argv[3], &a) != 1)
+                        return 2;
+                t.addr = ntohl(a.s_addr);
+                if (net_cut(&t, !strcmp(argv[4], "on"), &err) < 0)
+                        return fail(err);
+                return 0;
+        }
+        if (argc == 8 && !strcmp(argv[1], "transfer"))
+                return cmd_transfer(argv + 2);
+        fprintf(stderr, "usage: see the top of tests/integration/net_probe.c\n");
+        return 2;
+}
