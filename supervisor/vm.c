@@ -963,8 +963,11 @@ int vm_destroy(struct vm *vm, struct tn_err **err)
 
 void vm_remove_files(struct vm *vm)
 {
-        static const char *const files[] = {"agent.sock",    "console.log",   "console.log.0",
-                                            "console.log.1", "console.log.2", "console.log.3"};
+        /* The channel, the exec socket of tenantctl run's runner, the console and what
+         * virtlogd rotated of it. */
+        static const char *const files[] = {"agent.sock",    "exec.sock",     "console.log",
+                                            "console.log.0", "console.log.1", "console.log.2",
+                                            "console.log.3"};
         char path[4096 + 32];
         for (size_t i = 0; vm->has_dir && i < ARRAY_SIZE(files); i++) {
                 snprintf(path, sizeof(path), "%s/%s", vm->dir, files[i]);
