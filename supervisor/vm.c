@@ -833,15 +833,32 @@ static int image_path(const char *given, const char *dir, const char *file, char
         return 0;
 }
 
+static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm,
+                 struct tn_err **err);
+
 int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, struct tn_err **err)
 {
-        const struct manifest *m = cfg->m;
-        _cleanup_(vm_freep) struct vm *vm = vm_new(m->name, cfg->state_dir, err);
+        _cleanup_(vm_freep) struct vm *vm = vm_new(cfg->m->name, cfg->state_dir, err);
         if (!vm)
                 return -ENOMEM;
+        int r = start(c, cfg, vm, err);
+        if (r < 0) {
+                /* Nothing of a start that failed stays behind: the root skeleton and the
+                 * state directory go (the domain, if any, was destroyed). */
+                vm_remove_files(vm);
+                return r;
+        }
+        *ret = TAKE_PTR(vm);
+        return 0;
+}
+
+static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, struct tn_err **err)
+{
+        const struct manifest *m = cfg->m;
         int r = make_dir(vm, cfg->state_dir, err);
         if (r < 0)
                 return r;
+        vm->has_dir = true;
         r = build_shares(vm, m, err);
         if (r < 0)
                 return r;
@@ -899,7 +916,6 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
                 (void)vm_destroy(vm, NULL);
                 return r;
         }
-        *ret = TAKE_PTR(vm);
         return 0;
 }
 
@@ -916,6 +932,7 @@ int vm_lookup(struct vm_conn *c, const char *name, const char *state_dir, struct
                 return tn_err_setx(err, EIO, "cannot look up %s: %s", vm->domain, libvirt_msg());
         }
         vm->dom = dom;
+        vm->has_dir = true;
         _cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
         vm->kvm = xml && strstr(xml, "<domain type='kvm'");
         vm->microvm = xml && strstr(xml, "machine='microvm'");
@@ -946,14 +963,18 @@ int vm_destroy(struct vm *vm, struct tn_err **err)
 
 void vm_remove_files(struct vm *vm)
 {
-        static const char *const files[] = {"agent.sock",    "console.log",   "console.log.0",
-                                            "console.log.1", "console.log.2", "console.log.3"};
+        /* The channel, the exec socket of tenantctl run's runner, the console and what
+         * virtlogd rotated of it. */
+        static const char *const files[] = {"agent.sock",    "exec.sock",     "console.log",
+                                            "console.log.0", "console.log.1", "console.log.2",
+                                            "console.log.3"};
         char path[4096 + 32];
-        for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        for (size_t i = 0; vm->has_dir && i < ARRAY_SIZE(files); i++) {
                 snprintf(path, sizeof(path), "%s/%s", vm->dir, files[i]);
                 (void)unlink(path);
         }
-        (void)rmdir(vm->dir);
+        if (vm->has_dir)
+                (void)rmdir(vm->dir);
         if (vm->has_skeleton)
                 vm_root_remove(vm->root_dir);
 }

@@ -75,6 +75,7 @@ struct vm {
         char console_log[4096];  /* dir/console.log */
         char root_dir[128];      /* host-system: the guest's root skeleton (vm_root.h) */
         bool has_skeleton;
+        bool has_dir; /* dir is tenantd's (made or found by vm_start / vm_lookup) */
         bool kvm;     /* accelerated, or emulated (TCG) */
         bool microvm; /* machine microvm, or the q35 fallback */
         pid_t qemu_pid;
@@ -101,7 +102,8 @@ bool vm_is_running(struct vm *vm);
  * agent's shutdown first). Harmless when it is gone already. */
 int vm_destroy(struct vm *vm, struct tn_err **err);
 
-/* Removes STATEDIR/vm/NAME and what is in it (once the domain is gone). */
+/* Removes STATEDIR/vm/NAME and what is in it, and the root skeleton (once the domain is
+ * gone). vm_start() does this itself when it fails. */
 void vm_remove_files(struct vm *vm);
 
 void vm_free(struct vm *vm);

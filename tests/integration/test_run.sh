@@ -151,8 +151,8 @@ check "an invalid manifest: exit 2 with FILE:LINE:COLUMN: KEY: message" \
 	'[[ $rc -eq 2 && $err == *"$tmp/bad.json:4:3: memroy: unknown key; did you mean \"memory\"?"* ]]'
 printf '{ "name": "%s-vm", "isolation": "microvm", "exec": ["/bin/true"], "vm": { "kernel": "%s/no-kernel" } }\n' "$T" "$tmp" >"$tmp/vm.json"
 run "$tmp/vm.json"
-check "a microvm manifest that cannot start (no kernel there): exit 1, says so" \
-	'[[ $rc -eq 1 && $err == *"cannot start \"$T-vm\""* ]]'
+check "a microvm manifest that cannot start (no kernel there): exit 1, says so, leaves nothing" \
+	'[[ $rc -eq 1 && $err == *"cannot start \"$T-vm\""* && ! -e /run/tenantd-vm/$T-vm ]]'
 manifest "$tmp/missing.json" "$T" 1000:1000 '["/payload/payload", "true"]' "" \
 	", { \"source\": \"$tmp/does-not-exist\", \"target\": \"/data\" }"
 run "$tmp/missing.json"
