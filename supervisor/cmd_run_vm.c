@@ -178,6 +178,16 @@ static void on_started(const struct agent_reply *reply, const char *error, void 
         if (run->phase == PHASE_SETTING)
                 run->phase = PHASE_RUNNING;
         run->t_started = now_ms();
+        /* Under tenantd's keeper: the tenant is "running" from now on (keeper.c). */
+        const char *ready = getenv("TENANTD_READY_FD");
+        if (ready && *ready) {
+                int fd = atoi(ready);
+                if (fd > 2) {
+                        (void)!write(fd, "1", 1);
+                        close(fd);
+                }
+                unsetenv("TENANTD_READY_FD");
+        }
 }
 
 static void on_setup(const struct agent_reply *reply, const char *error, void *userdata)

@@ -482,15 +482,28 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 report(status_fd, "error %s", tn_err_msg(err));
                 _exit(1);
         }
+        /* The runner says on `ready` when the agent has started the service: only then
+         * is the tenant "running" for tenantd, as a sandbox is once its service runs. */
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) < 0) {
+                report(status_fd, "error pipe: %s", strerror(errno));
+                _exit(1);
+        }
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
         if (pid == 0) {
                 close(status_fd);
+                close(ready[0]);
+                fcntl(ready[1], F_SETFD, 0);
+                char fdstr[16];
+                snprintf(fdstr, sizeof(fdstr), "%d", ready[1]);
+                setenv("TENANTD_READY_FD", fdstr, 1);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 /* The keeper gone, the VM is stopped as on Ctrl-C. */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 _exit(cmd_run_vm(m, kc->argv, kc->state_dir, &forwarded));
         }
+        close(ready[1]);
         dup2(devnull, 1);
         dup2(devnull, 2);
         if (pid < 0) {
@@ -503,16 +516,29 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 _exit(1);
         }
         sink_note(sink, "[tenantd: starting microVM %s, runner pid %d]\n", m->name, (int)pid);
-        report(status_fd, "started %d", (int)pid);
-        close(status_fd);
 
-        bool out_open = true, err_open = true, ended = false;
+        bool out_open = true, err_open = true, ended = false, reported = false;
         while (out_open || err_open || !ended) {
-                struct pollfd fds[3] = {{.fd = out_open ? out : -1, .events = POLLIN},
+                struct pollfd fds[4] = {{.fd = out_open ? out : -1, .events = POLLIN},
                                         {.fd = err_open ? errp : -1, .events = POLLIN},
-                                        {.fd = ended ? -1 : pidfd, .events = POLLIN}};
-                if (poll(fds, 3, ended ? DRAIN_MS : (sink->dropped ? 1000 : -1)) <= 0 && ended)
+                                        {.fd = ended ? -1 : pidfd, .events = POLLIN},
+                                        {.fd = reported ? -1 : ready[0], .events = POLLIN}};
+                if (poll(fds, 4, ended ? DRAIN_MS : (sink->dropped ? 1000 : -1)) <= 0 && ended)
                         break;
+                if (fds[3].revents) {
+                        char c;
+                        bool ok = read(ready[0], &c, 1) == 1;
+                        reported = true;
+                        close(ready[0]);
+                        if (ok)
+                                report(status_fd, "started %d", (int)pid);
+                        else
+                                report(status_fd,
+                                       "error the microVM's service did not start (tenantctl logs "
+                                       "%s says why)",
+                                       m->name);
+                        close(status_fd);
+                }
                 if (fds[0].revents)
                         out_open = pump(out, sink);
                 if (fds[1].revents)

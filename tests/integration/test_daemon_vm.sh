@@ -54,7 +54,7 @@ json.dump(m, open(tmp + "/manifests/dv-vm.json", "w"), indent=2)
 PY
 tenants+=(dv-vm)
 start_daemon
-wait_state dv-vm running 10
+wait_state dv-vm running 90
 for i in $(seq 600); do grep -qs hello-from-the-vm "$tmp/state/logs/dv-vm.log" && break; sleep 0.1; done
 check "the microVM tenant runs and its service's output reaches the tenant's log" \
 	'grep -q hello-from-the-vm "$tmp/state/logs/dv-vm.log"'
@@ -90,7 +90,10 @@ check "stop is graceful: the service got SIGTERM and exited 0 (${ms} ms)" \
 check "and the domain is gone" 'vm_domain_gone dv-vm'
 
 "$ctl" start dv-vm >/dev/null
-wait_state dv-vm running 10
+out=$("$ctl" exec dv-vm -- /bin/sh -c 'echo ready-at-once' 2>&1)
+check "start returns once the agent has started the service (exec works at once)" \
+	'[[ $out == ready-at-once ]]'
+wait_state dv-vm running 90
 for i in $(seq 600); do [[ $(grep -c hello-from-the-vm "$tmp/state/logs/dv-vm.log") -ge 2 ]] && break; sleep 0.1; done
 qemu=$(json_field dv-vm pid)
 [[ -n $qemu ]] && kill -KILL "$qemu"
