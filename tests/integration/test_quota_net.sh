@@ -80,7 +80,7 @@ iperf() {
 	ip netns exec "$W" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 	local s=$!
 	sleep 0.3
-	nsenter -t "$init_pid" -n iperf3 -c 203.0.113.1 -p 5201 -t 4 -O 1 -J "$@" >"$tmp/iperf.json" 2>/dev/null
+	nsenter -t "$init_pid" -n iperf3 -c 203.0.113.1 -p 5201 -t 6 -O 2 -J "$@" >"$tmp/iperf.json" 2>/dev/null
 	wait "$s" 2>/dev/null
 	python3 -c 'import json, sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$tmp/iperf.json" 2>/dev/null || echo 0
 }
