@@ -38,7 +38,7 @@ static int ctl_connect(const struct cli *cli, struct conn *c)
                 log_error("socket path too long: %s", cli->socket);
                 return -ENAMETOOLONG;
         }
-        strcpy(sa.sun_path, cli->socket);
+        memcpy(sa.sun_path, cli->socket, strlen(cli->socket) + 1);
         c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c->fd < 0)
                 return -errno;
@@ -214,7 +214,7 @@ static int failed(const struct cli *cli, const struct json_value *v)
 static void print_value(const struct json_value *v)
 {
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
-        if (!g)
+        if (!g || !v)
                 return;
         /* Re-encode the reply as it came: a small recursive walk. */
         struct frame {
@@ -227,6 +227,10 @@ static void print_value(const struct json_value *v)
         while (sp) {
                 struct frame *f = &stack[sp - 1];
                 const struct json_value *x = f->v;
+                if (!x) {
+                        sp--;
+                        continue;
+                }
                 if (x->type == JSON_OBJECT || x->type == JSON_ARRAY) {
                         bool obj = x->type == JSON_OBJECT;
                         size_t n = obj ? x->u.object.n : x->u.array.n;

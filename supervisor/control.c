@@ -1172,7 +1172,7 @@ int control_listen(struct daemon *d)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(d->cfg.socket_path) >= sizeof(sa.sun_path))
                 return log_error_errno(-ENAMETOOLONG, "socket path %s", d->cfg.socket_path);
-        strcpy(sa.sun_path, d->cfg.socket_path);
+        memcpy(sa.sun_path, d->cfg.socket_path, strlen(d->cfg.socket_path) + 1);
         _cleanup_free_ char *dir = strdup(d->cfg.socket_path);
         char *slash = dir ? strrchr(dir, '/') : NULL;
         if (slash && slash != dir) {

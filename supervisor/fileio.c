@@ -74,16 +74,16 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
         char tmp[4096];
         if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
                 return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", path);
-        _cleanup_free_ char *dir = strdup(path);
-        if (!dir)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        char *slash = strrchr(dir, '/');
-        if (slash == dir)
-                slash[1] = '\0';
-        else if (slash)
-                *slash = '\0';
+        /* The directory to fsync: what comes before the last '/', or "." (a path of
+         * one name in the working directory). */
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
         else
-                strcpy(dir, ".");
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 
         _cleanup_close_ int fd =
             open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
