@@ -209,36 +209,6 @@ static char *state_json(const struct transfer_counter *tc)
         return n < 0 ? NULL : full;
 }
 
-/* Write a temporary file, fsync it, rename it over the old one, fsync the directory:
- * after a crash the file is either the old state or the new one, never a mix. */
-static int write_atomic(const char *dir, const char *path, const char *data, struct tn_err **err)
-{
-        _cleanup_free_ char *tmp = NULL;
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        _cleanup_close_ int fd =
-            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return tn_err_set(err, errno, "cannot create %s", tmp);
-        size_t len = strlen(data);
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, data + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return tn_err_set(err, errno, "cannot write %s", tmp);
-                off += (size_t)w;
-        }
-        if (fsync(fd) < 0)
-                return tn_err_set(err, errno, "cannot sync %s", tmp);
-        if (rename(tmp, path) < 0)
-                return tn_err_set(err, errno, "cannot rename %s to %s", tmp, path);
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return tn_err_set(err, errno, "cannot sync %s", dir);
-        return 0;
-}
-
 int transfer_save(struct transfer_counter *tc, struct tn_err **err)
 {
         if (!tc->dirty)
@@ -246,7 +216,8 @@ int transfer_save(struct transfer_counter *tc, struct tn_err **err)
         _cleanup_free_ char *data = state_json(tc);
         if (!data)
                 return tn_err_setx(err, ENOMEM, "out of memory");
-        int r = write_atomic(tc->dir, tc->path, data, err);
+        /* Whole or not at all (fileio.h): a crash leaves the old state or the new. */
+        int r = write_file_atomic(tc->path, data, strlen(data), 0600, err);
         if (r < 0)
                 return r;
         tc->dirty = false;
