@@ -187,26 +187,40 @@ static int parse_state(struct transfer_counter *tc, const char *buf, size_t len,
 
 static char *state_json(const struct transfer_counter *tc)
 {
-        char *out = NULL;
-        int n = asprintf(&out,
-                         "{\"version\": 1, \"period\": \"%s\", \"period_start\": %" PRId64
-                         ", \"used\": %" PRIu64 ", \"exceeded\": %s",
-                         transfer_period_name(tc->cfg.period), tc->period_start, tc->used,
-                         tc->exceeded && !tc->restore_pending ? "true" : "false");
-        if (n < 0)
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
                 return NULL;
+        json_gen_object_open(g);
+        json_gen_key(g, "version");
+        json_gen_int(g, 1);
+        json_gen_key(g, "period");
+        json_gen_string(g, transfer_period_name(tc->cfg.period));
+        json_gen_key(g, "period_start");
+        json_gen_int(g, tc->period_start);
+        json_gen_key(g, "used");
+        json_gen_int(g, (int64_t)tc->used);
+        json_gen_key(g, "exceeded");
+        json_gen_bool(g, tc->exceeded && !tc->restore_pending);
         if (tc->have_link) {
-                char *full = NULL;
-                n = asprintf(
-                    &full, "%s, \"link\": %" PRIu32 ", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64 "}\n",
-                    out, tc->link_id, tc->last_rx, tc->last_tx);
-                free(out);
-                return n < 0 ? NULL : full;
+                json_gen_key(g, "link");
+                json_gen_int(g, tc->link_id);
+                json_gen_key(g, "rx");
+                json_gen_int(g, (int64_t)tc->last_rx);
+                json_gen_key(g, "tx");
+                json_gen_int(g, (int64_t)tc->last_tx);
         }
-        char *full = NULL;
-        n = asprintf(&full, "%s}\n", out);
-        free(out);
-        return n < 0 ? NULL : full;
+        json_gen_object_close(g);
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return NULL;
+        char *out = malloc(len + 2);
+        if (!out)
+                return NULL;
+        memcpy(out, buf, len);
+        out[len] = '\n';
+        out[len + 1] = '\0';
+        return out;
 }
 
 int transfer_save(struct transfer_counter *tc, struct tn_err **err)

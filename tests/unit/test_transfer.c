@@ -168,8 +168,8 @@ static void test_persistence(void)
                 len = fread(text, 1, 4095, f);
                 fclose(f);
         }
-        ok(text && len > 0 && strstr(text, "\"used\": 1200") &&
-               strstr(text, "\"exceeded\": true") && strstr(text, "\"link\": 3"),
+        ok(text && len > 0 && strstr(text, "\"used\":1200") && strstr(text, "\"exceeded\":true") &&
+               strstr(text, "\"link\":3"),
            "the state file: %s", text ? text : "(missing)");
         free(text);
         struct stat st;
