@@ -441,6 +441,22 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
         return 0;
 }
 
+/* Makes link `ifname` (a veth's host end or a tap) a port of the bridge and brings it
+ * up; its index in *ret_index. */
+static int bridge_port(struct nl_sock *s, const char *ifname, int *ret_index, struct tn_err **err)
+{
+        int br = link_index(s, NET_BRIDGE), port = link_index(s, ifname);
+        if (br < 0 || port < 0)
+                return tn_err_setx(err, ENODEV, "link %s or bridge %s vanished", ifname,
+                                   NET_BRIDGE);
+        int r = rtnl_link_enslave_ifindex(s, br, port);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", ifname, NET_BRIDGE,
+                                   nl_geterror(r));
+        *ret_index = port;
+        return link_up(s, ifname, NULL, err);
+}
+
 int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
                        struct tn_err **err)
 {
@@ -460,15 +476,8 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
         if (r < 0)
                 return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,
                                    nl_geterror(r));
-        int br = link_index(s, NET_BRIDGE), port = link_index(s, t->host_if);
-        if (br < 0 || port < 0)
-                return tn_err_setx(err, ENODEV, "veth %s or bridge %s vanished", t->host_if,
-                                   NET_BRIDGE);
-        r = rtnl_link_enslave_ifindex(s, br, port);
-        if (r < 0)
-                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
-                                   nl_geterror(r));
-        r = link_up(s, t->host_if, NULL, err);
+        int port = -1;
+        r = bridge_port(s, t->host_if, &port, err);
         if (r >= 0 && t->ingress_rate)
                 r = add_tbf(s, port, t->host_if, t->ingress_rate, err);
         if (r < 0)
@@ -896,15 +905,8 @@ int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struc
         if (r < 0)
                 return r;
         t->tap = true;
-        int br = link_index(s, NET_BRIDGE), tap = link_index(s, t->host_if);
-        if (br < 0 || tap < 0)
-                return tn_err_setx(err, ENODEV, "tap %s or bridge %s vanished", t->host_if,
-                                   NET_BRIDGE);
-        r = rtnl_link_enslave_ifindex(s, br, tap);
-        if (r < 0)
-                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", t->host_if, NET_BRIDGE,
-                                   nl_geterror(r));
-        r = link_up(s, t->host_if, NULL, err);
+        int tap = -1;
+        r = bridge_port(s, t->host_if, &tap, err);
         if (r >= 0 && t->egress_rate)
                 r = shape_tap_egress(s, t, tap, err);
         if (r < 0)
