@@ -149,7 +149,7 @@ wait "$tp"
 out=$(cat "$tmp/tr.out")
 check "transfer counts the link's bytes and says throttle once past 3 MB ($(tr '\n' ' ' <<<"$out"))" \
 	'[[ $(grep -c "^do=throttle" <<<"$out") -eq 1 ]]'
-check "... and its state file is there" 'grep -q "\"exceeded\": true" "$state/transfer/$T.json"'
+check "... and its state file is there" 'grep -Eq "\"exceeded\": ?true" "$state/transfer/$T.json"'
 
 kill -TERM "$ctlpid" 2>/dev/null
 wait "$ctlpid" 2>/dev/null
