@@ -120,7 +120,7 @@ tenants+=("$T-pid")
 # forks.py: children that live 3 s, forked until a fork fails; then the rest ends
 cat >"$tmp/bin/forks.py" <<'PY'
 import os, time
-time.sleep(1)
+time.sleep(2)
 kids = []
 try:
     for i in range(20):
@@ -144,7 +144,9 @@ bg+=("$p")
 c=$!
 bg+=("$c")
 pmax=""
-for _ in $(seq 100); do
+# Up to 10 s for the cgroup (a slow start under ASan on a busy machine took over 2 s);
+# the payload waits 2 s before its first fork, so the lower limit is in place by then.
+for _ in $(seq 500); do
 	for d in $(cg_paths "$T-pid"); do [[ -f $d/pids.max ]] && pmax=$d/pids.max; done
 	[[ -n $pmax ]] && break
 	sleep 0.02
