@@ -30,7 +30,8 @@
 #include "sandbox.h"
 
 /* Puts the given descriptors at 0, 1, 2 (or /dev/null), `keep` at 3 and `keep2` at 4,
- * and closes everything else. In a child only. */
+ * and closes everything else (3 and 4 too when there is nothing to keep there: a
+ * descriptor of tenantd's left at 4 would reach the tenant). In a child only. */
 static void child_fds(const int stdio[3], int keep, int keep2)
 {
         int tmp[5];
@@ -42,7 +43,7 @@ static void child_fds(const int stdio[3], int keep, int keep2)
         for (int i = 0; i < 5; i++)
                 if (tmp[i] >= 0)
                         dup2(tmp[i], i);
-        close_range(5, ~0U, 0);
+        close_range(keep2 >= 0 ? 5U : keep >= 0 ? 4U : 3U, ~0U, 0);
 }
 
 int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3],
