@@ -646,8 +646,17 @@ static int build_etc(const struct rootfs_plan *p, int rootfd, struct tn_err **er
         return 0;
 }
 
-/* /proc of the tenant's pid namespace, with the kernel's more revealing or dangerous
- * files hidden and /proc/sys read-only. */
+/* /proc of the tenant's pid namespace, read-only, with the kernel's more revealing or
+ * dangerous files hidden.
+ *
+ * Read-only because /proc/PID/mem opened for writing is ptrace's POKEDATA by another
+ * name: the kernel allows it to any process of the same uid (a ptrace "attach" check,
+ * with no seccomp filter in the way), and a process is dumpable again after every
+ * execve, so PR_SET_DUMPABLE cannot hold it. Opening any /proc file for writing on a
+ * read-only mount fails with EROFS, whatever the process is; the mount belongs to the
+ * host's user namespace, so the tenant cannot make it writable again. What a service
+ * loses: writing its own oom_score_adj, comm of another thread, and the like; /proc/sys
+ * was read-only already. Reading stays as it was (see docs/security.md). */
 static int build_proc(int rootfd, struct tn_err **err)
 {
         static const char *const masked_files[] = {
@@ -658,8 +667,9 @@ static int build_proc(int rootfd, struct tn_err **err)
         static const char *const masked_dirs[] = {"acpi", "asound", "scsi", "firmware", "driver"};
         static const char *const readonly_dirs[] = {"sys", "bus", "fs", "irq"};
 
-        int r = attach_new_fs(rootfd, "/proc", "proc", NULL,
-                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        int r = attach_new_fs(
+            rootfd, "/proc", "proc", NULL,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ARRAY_SIZE(readonly_dirs); i++) {
