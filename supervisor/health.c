@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "daemon.h"
 #include "json.h"
 #include "launch.h"
@@ -86,12 +88,32 @@ int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int
         return pidfd;
 }
 
-/* ---- network checks, in a child inside the tenant's network namespace ---- */
+/* ---- network checks, in a child inside the tenant's network namespace ----
+ *
+ * The probe is a copy of tenantd (root, every capability, every tenant's manifest in
+ * its memory) that talks to whatever the tenant listens with. In this order:
+ *  1. child_fds() left /dev/null on 0-2 and the tenant's pidfd on 3, nothing else;
+ *  2. not dumpable: no process of any uid can read its memory (ptrace, /proc/PID/mem);
+ *  3. setns() into the tenant's network namespace: the one thing root is needed for
+ *     (that namespace belongs to the host's user namespace), then the pidfd goes;
+ *  4. every capability dropped (bounding set included), no supplementary groups, and
+ *     uid and gid switched to d->probe_id: just below the first tenant range, held by
+ *     no tenant, account, group or subordinate range (uidrange_probe_id), so a probe
+ *     owns no file and can signal or trace nothing but another probe;
+ *  5. no_new_privs, the parent-death signal re-armed (the uid change cleared it).
+ * Then it connects; what it reads is bounded, and tenantd kills it at the timeout. */
 
-static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd)
+static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_t id)
 {
+        prctl(PR_SET_DUMPABLE, 0);
         if (setns(netns_pidfd, CLONE_NEWNET) < 0)
                 _exit(3);
+        close(netns_pidfd);
+        if (caps_apply(NULL, 0, id, (gid_t)id, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                _exit(3);
+        if (getppid() == 1)
+                _exit(3); /* tenantd went away meanwhile */
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET,
                                  .sin_port = htons(m->health.port),
@@ -228,13 +250,18 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
                         return;
                 }
         } else {
+                if (!d->probe_id) {
+                        snprintf(h->detail, sizeof(h->detail), "the probe cannot run: %s",
+                                 d->probe_error);
+                        return;
+                }
                 pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
                 if (pid < 0)
                         return;
                 if (pid == 0) {
                         static const int none[3] = {-1, -1, -1};
                         child_fds(none, t->init_pidfd, -1);
-                        probe_main(m, 3);
+                        probe_main(m, 3, (uid_t)d->probe_id);
                 }
         }
         h->pid = pid;
