@@ -1079,14 +1079,14 @@ int daemon_run(struct daemon *d)
         daemon_watch_add(d, &d->signal_w, EPOLLIN);
         daemon_watch_add(d, &d->timer_w, EPOLLIN);
         daemon_watch_add(d, &d->inotify_w, EPOLLIN);
-        /* On cgroup v2, tenantd steps into a leaf of its own so that its cgroup can
-         * delegate controllers to the tenants' (cgroup.c explains). */
         /* The id health probes drop to: checked once, before any tenant starts. */
         _cleanup_err_ struct tn_err *probe_err = NULL;
         if (uidrange_probe_id(d->cfg.state_dir, d->cfg.uid_base, &d->probe_id, &probe_err) < 0) {
                 snprintf(d->probe_error, sizeof(d->probe_error), "%s", tn_err_msg(probe_err));
                 log_error("tcp and http health checks will not run: %s", d->probe_error);
         }
+        /* On cgroup v2, tenantd steps into a leaf of its own so that its cgroup can
+         * delegate controllers to the tenants' (cgroup.c explains). */
         _cleanup_err_ struct tn_err *cgerr = NULL;
         if (tenant_cgroup_prepare(&cgerr) < 0)
                 log_warning("cgroups: %s", tn_err_msg(cgerr));

@@ -103,7 +103,7 @@ int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int
  *  5. no_new_privs, the parent-death signal re-armed (the uid change cleared it).
  * Then it connects; what it reads is bounded, and tenantd kills it at the timeout. */
 
-static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_t id)
+static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_t id, pid_t tenantd)
 {
         prctl(PR_SET_DUMPABLE, 0);
         if (setns(netns_pidfd, CLONE_NEWNET) < 0)
@@ -112,7 +112,7 @@ static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_
         if (caps_apply(NULL, 0, id, (gid_t)id, NULL, 0, NULL) < 0 ||
             prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 _exit(3);
-        if (getppid() == 1)
+        if (getppid() != tenantd)
                 _exit(3); /* tenantd went away meanwhile */
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -255,13 +255,14 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
                                  d->probe_error);
                         return;
                 }
+                pid_t self = getpid();
                 pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
                 if (pid < 0)
                         return;
                 if (pid == 0) {
                         static const int none[3] = {-1, -1, -1};
                         child_fds(none, t->init_pidfd, -1);
-                        probe_main(m, 3, (uid_t)d->probe_id);
+                        probe_main(m, 3, (uid_t)d->probe_id, self);
                 }
         }
         h->pid = pid;
