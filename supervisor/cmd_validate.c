@@ -11,6 +11,7 @@
 #include "manifest.h"
 #include "policy.h"
 #include "tenantctl.h"
+#include "trust.h"
 
 /* What validate checks beyond the text: the seccomp profile and the capability sets
  * the manifest names exist on the policy search path and are themselves valid. */
@@ -33,6 +34,44 @@ static void check_policies(const struct manifest *m, struct diag_list *diags)
         }
 }
 
+/* validate reads any file, as any user: what tenantd (or tenantctl run as root) would
+ * refuse is a warning here, not an error (trust.h). For people on standard error at
+ * once; with --json kept for the file's "warnings" (at most 8). */
+#define WARNINGS_MAX 8
+static struct {
+        bool keep;
+        char *items[WARNINGS_MAX];
+        size_t n;
+} warnings;
+
+static void warn_untrusted(const char *msg)
+{
+        if (!warnings.keep) {
+                log_warning("warning: %s; tenantd and tenantctl run (as root) will refuse it", msg);
+                return;
+        }
+        for (size_t i = 0; i < warnings.n; i++)
+                if (strcmp(warnings.items[i], msg) == 0)
+                        return;
+        if (warnings.n < WARNINGS_MAX) {
+                char *copy = strdup(msg);
+                if (copy)
+                        warnings.items[warnings.n++] = copy;
+        }
+}
+
+static void warnings_json(struct json_gen *g)
+{
+        json_gen_key(g, "warnings");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < warnings.n; i++) {
+                json_gen_string(g, warnings.items[i]);
+                free(warnings.items[i]);
+        }
+        json_gen_array_close(g);
+        warnings.n = 0;
+}
+
 /* Reads and parses one manifest file. Returns 0 (valid, *ret set), -EINVAL (invalid:
  * diags filled), -EIO (unreadable: *ret_err says why) or -ENOMEM. */
 static int load_manifest(const char *path, struct manifest **ret, struct diag_list *diags,
@@ -47,6 +86,10 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         r = manifest_parse(buf, len, &m, diags);
         if (r < 0)
                 return r;
+        _cleanup_err_ struct tn_err *why = NULL;
+        if (strcmp(path, "-") != 0 && trust_check(path, TRUST_FILE, NULL, &why) < 0)
+                warn_untrusted(tn_err_msg(why));
+        policy_trust_files(false, warn_untrusted);
         check_policies(m, diags);
         if (diags->n > 0)
                 return -EINVAL;
@@ -84,6 +127,7 @@ int cmd_validate(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         if (g)
                 json_gen_array_open(g);
+        warnings.keep = g != NULL;
 
         int invalid = 0, oom = 0;
         for (int i = 1; i < argc; i++) {
@@ -111,6 +155,7 @@ int cmd_validate(const struct cli *cli, int argc, char **argv)
                                 json_gen_string(g, isolation_name(m->isolation));
                         }
                         diags_json(g, &diags);
+                        warnings_json(g);
                         json_gen_object_close(g);
                 } else if (r == 0) {
                         printf("%s: valid (%s \"%s\")\n", path, isolation_name(m->isolation),

@@ -44,6 +44,8 @@
 #include "net.h"
 #include "policy.h"
 #include "strutil.h"
+#include "trust.h"
+#include "uidrange.h"
 
 #define EVENTS_KEPT 1000
 #define MAX_TENANTS 4096
@@ -732,11 +734,22 @@ static int cmp_found(const void *a, const void *b)
         return strcmp(((const struct found *)a)->path, ((const struct found *)b)->path);
 }
 
-/* Every *.json in the manifest directory, parsed, sorted by file name. */
+/* Every *.json in the manifest directory, parsed, sorted by file name. The directory
+ * (and every directory above it) and each file must be root's alone (trust.h): a
+ * directory that others can write fails the whole scan, so a reload changes nothing;
+ * a file that others can change is reported like an invalid one, and a tenant running
+ * from it keeps its last good manifest. */
 static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, char *msg,
                           size_t len)
 {
-        DIR *dir = opendir(d->cfg.manifest_dir);
+        _cleanup_err_ struct tn_err *terr = NULL;
+        _cleanup_free_ char *real_dir = NULL;
+        int tr = trust_check(d->cfg.manifest_dir, TRUST_DIR, &real_dir, &terr);
+        if (tr < 0 && tr != -ENOENT) {
+                snprintf(msg, len, "untrusted manifest directory refused: %s", tn_err_msg(terr));
+                return tr;
+        }
+        DIR *dir = opendir(real_dir ? real_dir : d->cfg.manifest_dir);
         if (!dir) {
                 snprintf(msg, len, "cannot open the manifest directory %s: %s", d->cfg.manifest_dir,
                          strerror(errno));
@@ -761,7 +774,7 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                 }
                 _cleanup_err_ struct tn_err *err = NULL;
                 char *diags = NULL;
-                int r = manifest_load(f->path, &f->m, &diags, &err);
+                int r = manifest_load(f->path, true, &f->m, &diags, &err);
                 if (r < 0) {
                         f->error = diags ? diags : strdup(tn_err_msg(err));
                         /* The name, if the file says it, tells which tenant it was. */
@@ -1066,6 +1079,12 @@ int daemon_run(struct daemon *d)
         daemon_watch_add(d, &d->signal_w, EPOLLIN);
         daemon_watch_add(d, &d->timer_w, EPOLLIN);
         daemon_watch_add(d, &d->inotify_w, EPOLLIN);
+        /* The id health probes drop to: checked once, before any tenant starts. */
+        _cleanup_err_ struct tn_err *probe_err = NULL;
+        if (uidrange_probe_id(d->cfg.state_dir, d->cfg.uid_base, &d->probe_id, &probe_err) < 0) {
+                snprintf(d->probe_error, sizeof(d->probe_error), "%s", tn_err_msg(probe_err));
+                log_error("tcp and http health checks will not run: %s", d->probe_error);
+        }
         /* On cgroup v2, tenantd steps into a leaf of its own so that its cgroup can
          * delegate controllers to the tenants' (cgroup.c explains). */
         _cleanup_err_ struct tn_err *cgerr = NULL;

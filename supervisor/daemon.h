@@ -124,6 +124,10 @@ struct daemon {
         bool quit;
         uint64_t next_sample_ms;
         uint64_t started_mono;
+        /* tcp/http health probes run as this host uid and gid (uidrange_probe_id);
+         * 0 when it cannot be used, and probe_error says why */
+        uint32_t probe_id;
+        char probe_error[256];
         /* recent events for `tenantctl events` */
         char **events;
         size_t events_head, events_n;

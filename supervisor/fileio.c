@@ -1,9 +1,10 @@
-/* fileio.c — bounded whole-file reads (see fileio.h). */
+/* fileio.c — bounded whole-file reads, descriptors (see fileio.h). */
 #include "fileio.h"
 
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
                       struct tn_err **err)
@@ -117,4 +118,28 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
         if (dfd < 0 || fsync(dfd) < 0)
                 return tn_err_set(err, errno, "cannot sync %s", dir);
         return 0;
+}
+
+void fd_close_all_but(const int *keep, size_t n)
+{
+        /* The descriptors to keep, sorted (a handful: insertion sort, no allocation),
+         * then every gap between them closed. */
+        unsigned sorted[FD_KEEP_MAX];
+        size_t k = 0;
+        for (size_t i = 0; i < n && k < ARRAY_SIZE(sorted); i++) {
+                if (keep[i] < 3)
+                        continue;
+                size_t j = k++;
+                for (; j > 0 && sorted[j - 1] > (unsigned)keep[i]; j--)
+                        sorted[j] = sorted[j - 1];
+                sorted[j] = (unsigned)keep[i];
+        }
+        unsigned from = 3;
+        for (size_t i = 0; i < k; i++) {
+                if (sorted[i] > from)
+                        (void)close_range(from, sorted[i] - 1, 0);
+                if (sorted[i] + 1 > from)
+                        from = sorted[i] + 1;
+        }
+        (void)close_range(from, ~0U, 0);
 }

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "daemon.h"
 #include "json.h"
 #include "launch.h"
@@ -30,7 +32,8 @@
 #include "sandbox.h"
 
 /* Puts the given descriptors at 0, 1, 2 (or /dev/null), `keep` at 3 and `keep2` at 4,
- * and closes everything else. In a child only. */
+ * and closes everything else (3 and 4 too when there is nothing to keep there: a
+ * descriptor of tenantd's left at 4 would reach the tenant). In a child only. */
 static void child_fds(const int stdio[3], int keep, int keep2)
 {
         int tmp[5];
@@ -42,7 +45,7 @@ static void child_fds(const int stdio[3], int keep, int keep2)
         for (int i = 0; i < 5; i++)
                 if (tmp[i] >= 0)
                         dup2(tmp[i], i);
-        close_range(5, ~0U, 0);
+        close_range(keep2 >= 0 ? 5U : keep >= 0 ? 4U : 3U, ~0U, 0);
 }
 
 int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3],
@@ -85,12 +88,32 @@ int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int
         return pidfd;
 }
 
-/* ---- network checks, in a child inside the tenant's network namespace ---- */
+/* ---- network checks, in a child inside the tenant's network namespace ----
+ *
+ * The probe is a copy of tenantd (root, every capability, every tenant's manifest in
+ * its memory) that talks to whatever the tenant listens with. In this order:
+ *  1. child_fds() left /dev/null on 0-2 and the tenant's pidfd on 3, nothing else;
+ *  2. not dumpable: no process of any uid can read its memory (ptrace, /proc/PID/mem);
+ *  3. setns() into the tenant's network namespace: the one thing root is needed for
+ *     (that namespace belongs to the host's user namespace), then the pidfd goes;
+ *  4. every capability dropped (bounding set included), no supplementary groups, and
+ *     uid and gid switched to d->probe_id: just below the first tenant range, held by
+ *     no tenant, account, group or subordinate range (uidrange_probe_id), so a probe
+ *     owns no file and can signal or trace nothing but another probe;
+ *  5. no_new_privs, the parent-death signal re-armed (the uid change cleared it).
+ * Then it connects; what it reads is bounded, and tenantd kills it at the timeout. */
 
-static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd)
+static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_t id, pid_t tenantd)
 {
+        prctl(PR_SET_DUMPABLE, 0);
         if (setns(netns_pidfd, CLONE_NEWNET) < 0)
                 _exit(3);
+        close(netns_pidfd);
+        if (caps_apply(NULL, 0, id, (gid_t)id, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                _exit(3);
+        if (getppid() != tenantd)
+                _exit(3); /* tenantd went away meanwhile */
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET,
                                  .sin_port = htons(m->health.port),
@@ -227,13 +250,19 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
                         return;
                 }
         } else {
+                if (!d->probe_id) {
+                        snprintf(h->detail, sizeof(h->detail), "the probe cannot run: %s",
+                                 d->probe_error);
+                        return;
+                }
+                pid_t self = getpid();
                 pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
                 if (pid < 0)
                         return;
                 if (pid == 0) {
                         static const int none[3] = {-1, -1, -1};
                         child_fds(none, t->init_pidfd, -1);
-                        probe_main(m, 3);
+                        probe_main(m, 3, (uid_t)d->probe_id, self);
                 }
         }
         h->pid = pid;

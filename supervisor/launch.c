@@ -10,12 +10,24 @@
 #include "fileio.h"
 #include "json.h"
 #include "policy.h"
+#include "trust.h"
 
-int manifest_load(const char *path, struct manifest **ret, char **ret_diags, struct tn_err **err)
+int manifest_load(const char *path, bool trusted_only, struct manifest **ret, char **ret_diags,
+                  struct tn_err **err)
 {
+        /* Read from the real path that was checked; messages name the path as given. */
+        _cleanup_free_ char *real = NULL;
+        if (trusted_only) {
+                int r = trust_check(path, TRUST_FILE, &real, err);
+                if (r < 0) {
+                        (void)tn_err_wrap(err, "untrusted manifest refused");
+                        return r;
+                }
+        }
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, err);
+        int r =
+            read_file_bounded(real ? real : path, json_limits_config.max_bytes, &buf, &len, err);
         if (r < 0)
                 return r;
         struct diag_list diags = {0};

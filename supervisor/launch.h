@@ -3,6 +3,7 @@
  * seccomp profile compiled, the capability list resolved). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -12,8 +13,11 @@ struct policy_bpf;
 
 /* Reads and validates the manifest at `path`. On invalid input returns -EINVAL and, in
  * *ret_diags, every diagnostic as "FILE:LINE:COL: PATH: MSG" lines (free it); on a
- * read error returns the error in *err. */
-int manifest_load(const char *path, struct manifest **ret, char **ret_diags, struct tn_err **err);
+ * read error returns the error in *err. With `trusted_only` (a root process that will
+ * act on it), a file that someone other than root could change is refused first
+ * (-EPERM, trust.h says what is checked). */
+int manifest_load(const char *path, bool trusted_only, struct manifest **ret, char **ret_diags,
+                  struct tn_err **err);
 
 /* The manifest's seccomp profile, compiled (through the cache in STATE_DIR), and its
  * capabilities as numbers: sets such as "@web" expanded, duplicates removed. */

@@ -29,6 +29,7 @@
 #include "monitor.h"
 #include "net.h"
 #include "transfer.h"
+#include "trust.h"
 #include "uidrange.h"
 
 struct glue {
@@ -544,6 +545,12 @@ int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value
         _cleanup_err_ struct tn_err *err = NULL;
         _cleanup_free_ char *file = NULL;
         size_t file_len = 0;
+        /* The file is read as the base of the change and, with --save, rewritten by root
+         * beside itself: only while root alone can change it and its directory. */
+        if (trust_check(t->path, TRUST_FILE, NULL, &err) < 0) {
+                snprintf(msg, len, "%s", tn_err_msg(err));
+                return -EPERM;
+        }
         if (read_file_bounded(t->path, json_limits_config.max_bytes, &file, &file_len, &err) < 0) {
                 snprintf(msg, len, "%s", tn_err_msg(err));
                 return -EIO;

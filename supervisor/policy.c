@@ -39,6 +39,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "strutil.h"
+#include "trust.h"
 
 #define MAX_NAME 64         /* profile, set and syscall names */
 #define MAX_TEXT 1000       /* description and why */
@@ -909,6 +910,15 @@ static int parse_profile(struct pctx *c, const struct json_value *root, struct p
         return 0;
 }
 
+static bool trust_required;
+static void (*trust_warn)(const char *msg);
+
+void policy_trust_files(bool require, void (*warn)(const char *msg))
+{
+        trust_required = require;
+        trust_warn = warn;
+}
+
 /* Reads and parses policy file `name` of `kind` into *ret_root. */
 static int read_policy_json(enum policy_kind kind, const char *name, char **ret_path,
                             struct json_value **ret_root, struct tn_err **err)
@@ -917,9 +927,23 @@ static int read_policy_json(enum policy_kind kind, const char *name, char **ret_
         int r = policy_find(kind, name, &path, err);
         if (r < 0)
                 return r;
+        /* Checked where it was found, then read from the path that was checked (its
+         * real path: no link on the way can be swapped meanwhile). */
+        _cleanup_free_ char *real = NULL;
+        if (trust_required) {
+                r = trust_check(path, TRUST_FILE, &real, err);
+                if (r < 0) {
+                        (void)tn_err_wrap(err, "untrusted %s refused", kind_what(kind));
+                        return r;
+                }
+        } else if (trust_warn) {
+                _cleanup_err_ struct tn_err *why = NULL;
+                if (trust_check(path, TRUST_FILE, NULL, &why) < 0)
+                        trust_warn(tn_err_msg(why));
+        }
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        r = read_file_bounded(path, json_limits_config.max_bytes, &buf, &len, err);
+        r = read_file_bounded(real ? real : path, json_limits_config.max_bytes, &buf, &len, err);
         if (r < 0)
                 return r;
         struct json_error jerr;

@@ -98,6 +98,13 @@ int policy_find(enum policy_kind kind, const char *name, char **ret_path, struct
  * (the first directory wins, as for policy_find). NULL-terminated. */
 int policy_list(enum policy_kind kind, char ***ret_names, struct tn_err **err);
 
+/* Which policy files to believe (see trust.h). With `require`, a file that someone
+ * other than root could change (or that sits where someone could) is an error naming
+ * it and the fix: tenantd, and tenantctl run as root. Without, every file is read and
+ * `warn`, if set, is called with what is wrong: tenantctl validate. For the whole
+ * process; the default reads every file without a word. */
+void policy_trust_files(bool require, void (*warn)(const char *msg));
+
 /* Loads profile `name`, resolving its base chain. Invalid files fail with -EINVAL and
  * a message "FILE:LINE:COL: key.path: what is wrong; what is accepted". A rule of a
  * profile replaces every rule its base has for the same system call. */

@@ -87,7 +87,8 @@ static int openat2_fd(int dirfd, const char *path, uint64_t flags, uint64_t reso
 
 /* Clones the host path `path` into a detached mount with `attr_set` applied. */
 static int clone_host_tree(const char *path, const char *what, uint64_t attr_set, int userns_fd,
-                           int *ret_fd, bool *ret_is_dir, bool *ret_idmapped, struct tn_err **err)
+                           int *ret_fd, struct stat *ret_st, bool *ret_idmapped,
+                           struct tn_err **err)
 {
         _cleanup_close_ int fd = openat2_fd(AT_FDCWD, path, O_PATH, RESOLVE_STRICT);
         if (fd < 0) {
@@ -124,14 +125,15 @@ static int clone_host_tree(const char *path, const char *what, uint64_t attr_set
                 return tn_err_set(err, e, "%s %s: mount_setattr", what, path);
         }
         *ret_fd = tree;
-        *ret_is_dir = S_ISDIR(st.st_mode);
+        *ret_st = st;
         if (ret_idmapped)
                 *ret_idmapped = idmapped;
         return 0;
 }
 
 static int add_tree(struct rootfs_plan *p, const char *target, const char *source, const char *what,
-                    uint64_t attrs, int userns_fd, bool *ret_idmapped, struct tn_err **err)
+                    uint64_t attrs, int userns_fd, bool *ret_idmapped, struct stat *ret_st,
+                    struct tn_err **err)
 {
         struct tree *t = reallocarray(p->trees, p->trees_n + 1, sizeof(*t));
         if (!t)
@@ -139,10 +141,13 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
         p->trees = t;
         t = &p->trees[p->trees_n];
         *t = (struct tree){.fd = -1};
-        int r =
-            clone_host_tree(source, what, attrs, userns_fd, &t->fd, &t->is_dir, ret_idmapped, err);
+        struct stat st;
+        int r = clone_host_tree(source, what, attrs, userns_fd, &t->fd, &st, ret_idmapped, err);
         if (r < 0)
                 return r;
+        t->is_dir = S_ISDIR(st.st_mode);
+        if (ret_st)
+                *ret_st = st;
         t->target = strdup(target);
         if (!t->target) {
                 close(t->fd);
@@ -315,8 +320,8 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
                 struct stat st;
                 if (lstat(source, &st) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                int r =
-                    add_tree(p, target, source, "host directory", MOUNT_ATTR_RDONLY, -1, NULL, err);
+                int r = add_tree(p, target, source, "host directory", MOUNT_ATTR_RDONLY, -1, NULL,
+                                 NULL, err);
                 if (r < 0)
                         return r;
         }
@@ -326,7 +331,8 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
 /* host-system: the host's /usr read-only, and /bin, /lib ... as the host has them. */
 static int plan_host_system(struct rootfs_plan *p, struct tn_err **err)
 {
-        int r = add_tree(p, "/usr", "/usr", "host directory", MOUNT_ATTR_RDONLY, -1, NULL, err);
+        int r =
+            add_tree(p, "/usr", "/usr", "host directory", MOUNT_ATTR_RDONLY, -1, NULL, NULL, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ARRAY_SIZE(top_links); i++) {
@@ -348,7 +354,7 @@ static int plan_host_system(struct rootfs_plan *p, struct tn_err **err)
                 if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
                         /* A host without merged /usr: bind the directory itself. */
                         r = add_tree(p, path, path, "host directory", MOUNT_ATTR_RDONLY, -1, NULL,
-                                     err);
+                                     NULL, err);
                         if (r < 0)
                                 return r;
                 }
@@ -364,17 +370,18 @@ static size_t depth(const char *path)
         return n;
 }
 
-/* Tells the operator when a read-write bind will not be writable by the service. */
+/* Tells the operator when a read-write bind will not be writable by the service. `st`
+ * is what the opened source was, never the path looked up again: a read-write source
+ * may sit inside another one the tenant can change. */
 static void check_ownership(const struct rootfs_plan *p, const struct mount_spec *ms, bool idmapped,
-                            FILE *warn)
+                            const struct stat *st, FILE *warn)
 {
-        struct stat st;
-        if (ms->readonly || stat(ms->source, &st) < 0)
+        if (ms->readonly)
                 return;
         uint32_t want_uid = idmapped ? p->ids.uid : p->ids.base + p->ids.uid;
         uint32_t want_gid = idmapped ? p->ids.gid : p->ids.base + p->ids.gid;
-        if (st.st_uid == want_uid || (st.st_mode & S_IWOTH) ||
-            (st.st_gid == want_gid && (st.st_mode & S_IWGRP)))
+        if (st->st_uid == want_uid || (st->st_mode & S_IWOTH) ||
+            (st->st_gid == want_gid && (st->st_mode & S_IWGRP)))
                 return;
         const char *why = idmapped ? "same ids on disk through an idmapped mount"
                           : p->ids.uid == 0 || p->ids.gid == 0
@@ -384,7 +391,7 @@ static void check_ownership(const struct rootfs_plan *p, const struct mount_spec
         fprintf(warn,
                 "%s (mounted rw at %s) is owned by %u:%u, so the service (uid %u in the tenant, "
                 "%s) cannot write it; run: chown %u:%u %s\n",
-                ms->source, ms->target, (unsigned)st.st_uid, (unsigned)st.st_gid, p->ids.uid, why,
+                ms->source, ms->target, (unsigned)st->st_uid, (unsigned)st->st_gid, p->ids.uid, why,
                 want_uid, want_gid, ms->source);
 }
 
@@ -413,10 +420,12 @@ static int plan_mounts(struct rootfs_plan *p, int idmap_fd, FILE *warn, struct t
                 char what[64];
                 snprintf(what, sizeof(what), "mounts[%zu].source", order[k]);
                 bool idmapped = false;
-                int r = add_tree(p, ms->target, ms->source, what, attrs, idmap_fd, &idmapped, err);
+                struct stat st;
+                int r =
+                    add_tree(p, ms->target, ms->source, what, attrs, idmap_fd, &idmapped, &st, err);
                 if (r < 0)
                         return r;
-                check_ownership(p, ms, idmapped, warn);
+                check_ownership(p, ms, idmapped, &st, warn);
         }
         return 0;
 }
@@ -433,13 +442,13 @@ int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int i
 
         int r;
         if (m->root.kind == ROOT_PATH) {
-                bool is_dir = false;
+                struct stat st;
                 r = clone_host_tree(m->root.path, "root.path",
-                                    m->root.readonly ? MOUNT_ATTR_RDONLY : 0, -1, &p->image_fd,
-                                    &is_dir, NULL, err);
+                                    m->root.readonly ? MOUNT_ATTR_RDONLY : 0, -1, &p->image_fd, &st,
+                                    NULL, err);
                 if (r < 0)
                         return r;
-                if (!is_dir)
+                if (!S_ISDIR(st.st_mode))
                         return tn_err_setx(err, ENOTDIR, "root.path %s is not a directory",
                                            m->root.path);
         } else {
@@ -458,6 +467,16 @@ int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int i
                 return r;
         *ret = TAKE_PTR(p);
         return 0;
+}
+
+size_t rootfs_plan_fds(const struct rootfs_plan *p, int *fds, size_t max)
+{
+        size_t n = 0;
+        if (p->image_fd >= 0 && n < max)
+                fds[n++] = p->image_fd;
+        for (size_t i = 0; i < p->trees_n && n < max; i++)
+                fds[n++] = p->trees[i].fd;
+        return n;
 }
 
 void rootfs_plan_free(struct rootfs_plan *p)
@@ -627,8 +646,17 @@ static int build_etc(const struct rootfs_plan *p, int rootfd, struct tn_err **er
         return 0;
 }
 
-/* /proc of the tenant's pid namespace, with the kernel's more revealing or dangerous
- * files hidden and /proc/sys read-only. */
+/* /proc of the tenant's pid namespace, read-only, with the kernel's more revealing or
+ * dangerous files hidden.
+ *
+ * Read-only because /proc/PID/mem opened for writing is ptrace's POKEDATA by another
+ * name: the kernel allows it to any process of the same uid (a ptrace "attach" check,
+ * with no seccomp filter in the way), and a process is dumpable again after every
+ * execve, so PR_SET_DUMPABLE cannot hold it. Opening any /proc file for writing on a
+ * read-only mount fails with EROFS, whatever the process is; the mount belongs to the
+ * host's user namespace, so the tenant cannot make it writable again. What a service
+ * loses: writing its own oom_score_adj, comm of another thread, and the like; /proc/sys
+ * was read-only already. Reading stays as it was (see docs/security.md). */
 static int build_proc(int rootfd, struct tn_err **err)
 {
         static const char *const masked_files[] = {
@@ -639,8 +667,9 @@ static int build_proc(int rootfd, struct tn_err **err)
         static const char *const masked_dirs[] = {"acpi", "asound", "scsi", "firmware", "driver"};
         static const char *const readonly_dirs[] = {"sys", "bus", "fs", "irq"};
 
-        int r = attach_new_fs(rootfd, "/proc", "proc", NULL,
-                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        int r = attach_new_fs(
+            rootfd, "/proc", "proc", NULL,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ARRAY_SIZE(readonly_dirs); i++) {

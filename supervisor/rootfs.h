@@ -16,6 +16,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -39,6 +40,10 @@ int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int i
 /* In the tenant's first process (see above). On return the process's root and working
  * directory are the tenant's root. */
 int rootfs_build(const struct rootfs_plan *plan, struct tn_err **err);
+
+/* The descriptors the plan holds (its detached mounts), at most `max` of them into
+ * fds[]: what the tenant's first process must keep open until rootfs_build(). */
+size_t rootfs_plan_fds(const struct rootfs_plan *plan, int *fds, size_t max);
 
 void rootfs_plan_free(struct rootfs_plan *plan);
 DEFINE_POINTER_CLEANUP(struct rootfs_plan, rootfs_plan_free)

@@ -24,24 +24,30 @@
  *     the host's tree detached.
  *  8. setns() into the tenant's user namespace: from here on init holds capabilities
  *     only in that namespace, which owns none of the namespaces above.
- *  9. The service process is forked (see 11), then init gives up what is left: uid and
- *     gid of the service, no capability, no_new_privs, the same seccomp filter. It
- *     then only reaps children and forwards signals, and exits with the service's
- *     status, which takes down every process of the pid namespace.
+ *  9. Init closes every descriptor but 0-2 and its two pipes (it closed all else it
+ *     inherited on entry, keeping only the namespace and the prepared mounts), so the
+ *     service starts with nothing that leads outside the tenant. The service process
+ *     is forked (see 10), then init gives up what is left: uid and gid of the service,
+ *     no capability, no_new_privs, the same seccomp filter. It then only reaps
+ *     children and forwards signals, and exits with the service's status, which takes
+ *     down every process of the pid namespace.
  *
  * In the service process:
- * 10. Working directory, then, in the order the threat model asks for: rlimits,
+ * 10. No directory among 0-2, then, in the order the threat model asks for: rlimits,
  *     setsid (no controlling terminal: TIOCSTI and job-control tricks on the
  *     operator's terminal are out), no_new_privs, capabilities (bounding and ambient
- *     sets reduced to the grant, uid/gid switched), seccomp (native architecture only),
- *     every descriptor but 0-2 marked close-on-exec, a clean environment plus the
- *     declared one, execve().
+ *     sets reduced to the grant, uid/gid switched), then the working directory,
+ *     resolved inside the tenant's root as the tenant's uid (enter_workdir), seccomp
+ *     (native architecture only), every descriptor but 0-2 marked close-on-exec, a
+ *     clean environment plus the declared one, execve().
  * Errors before execve() travel back to the supervisor over a close-on-exec pipe, so
  * "started" means the service binary is running. */
 #include "sandbox.h"
 
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -50,12 +56,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "caps.h"
 #include "cgroup.h"
+#include "fileio.h"
 #include "net.h"
 #include "policy.h"
 #include "rootfs.h"
@@ -182,6 +190,79 @@ static char **build_env(const struct manifest *m)
         return envp;
 }
 
+/* The service's standard descriptors are what it is given on purpose (the keeper's
+ * pipes, the operator's terminal); a directory among them would be a host directory
+ * handed to the tenant: fchdir(0) and it stands outside its root. */
+static int check_stdio(struct tn_err **err)
+{
+        static const char *const names[] = {"standard input", "standard output", "standard error"};
+        for (int fd = 0; fd < 3; fd++) {
+                struct stat st;
+                if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+                        return tn_err_setx(err, EISDIR,
+                                           "%s is a directory of the host; a tenant is never "
+                                           "given one",
+                                           names[fd]);
+        }
+        return 0;
+}
+
+/* The working directory, resolved by the process that will run in it, after it has
+ * become the tenant's uid in the tenant's user namespace and while it holds no
+ * descriptor but 0-2 and the error pipe (checked above: none of them a directory):
+ *  - RESOLVE_IN_ROOT: the path, and every symbolic link on the way ("/.." and
+ *    absolute targets included), is resolved as if "/" (the tenant's root) were the
+ *    root of everything; a link inside the root is followed, as chdir() would;
+ *  - RESOLVE_NO_MAGICLINKS: /proc/self/fd/N, /proc/PID/cwd, /proc/PID/root and the like
+ *    are refused. They are not resolved through the path at all: the kernel jumps to
+ *    whatever the descriptor or process holds, wherever it is (runc's
+ *    CVE-2024-21626 was a workdir through /proc/self/fd/N of a leaked descriptor);
+ *  - no RESOLVE_NO_XDEV: a workdir on a declared mount is normal.
+ * fchdir() to what was opened, then getcwd() must name a path under "/" that is that
+ * same directory: the kernel says "(unreachable)" (glibc: ENOENT) for a directory
+ * outside the process's root. */
+static int enter_workdir(const char *workdir, struct tn_err **err)
+{
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return tn_err_set(err, errno, "workdir %s: cannot open the tenant's root", workdir);
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        int fd = -1;
+        /* EAGAIN: a rename or mount anywhere raced with a ".." of a scoped lookup; the
+         * kernel asks to retry. */
+        for (int i = 0; i < 16; i++) {
+                fd = (int)syscall(SYS_openat2, root, workdir, &how, sizeof(how));
+                if (fd >= 0 || errno != EAGAIN)
+                        break;
+        }
+        _cleanup_close_ int dir = fd;
+        if (dir < 0) {
+                if (errno == ELOOP)
+                        return tn_err_setx(err, ELOOP,
+                                           "workdir %s leads through a /proc magic link (such as "
+                                           "/proc/self/fd/N) or too many symbolic links; refused",
+                                           workdir);
+                if (errno == EXDEV)
+                        return tn_err_setx(err, EXDEV,
+                                           "workdir %s leads out of the tenant's root; refused",
+                                           workdir);
+                return tn_err_set(err, errno, "workdir %s", workdir);
+        }
+        if (fchdir(dir) < 0)
+                return tn_err_set(err, errno, "workdir %s", workdir);
+        char cwd[PATH_MAX];
+        struct stat named, opened;
+        if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/' || stat(cwd, &named) < 0 ||
+            fstat(dir, &opened) < 0 || named.st_dev != opened.st_dev ||
+            named.st_ino != opened.st_ino)
+                return tn_err_setx(err, EXDEV,
+                                   "workdir %s: the directory it leads to is not inside the "
+                                   "tenant's root; refused",
+                                   workdir);
+        return 0;
+}
+
 /* Step 10: the service. Never returns. */
 static _Noreturn void run_service(const struct child_ctx *c)
 {
@@ -195,10 +276,8 @@ static _Noreturn void run_service(const struct child_ctx *c)
         for (int sig = 1; sig < NSIG; sig++)
                 signal(sig, SIG_DFL);
 
-        if (chdir(m->workdir) < 0) {
-                tn_err_set(&e, errno, "workdir %s", m->workdir);
-                child_fail(c, "chdir", e);
-        }
+        if (check_stdio(&e) < 0)
+                child_fail(c, "descriptors", e);
         if (set_rlimits(m, &e) < 0)
                 child_fail(c, "rlimits", e);
         if (setsid() < 0) {
@@ -212,6 +291,9 @@ static _Noreturn void run_service(const struct child_ctx *c)
         if (caps_apply(cfg->caps, cfg->caps_n, m->uid, m->gid, (const gid_t *)m->groups,
                        m->groups_n, &e) < 0)
                 child_fail(c, "capabilities", e);
+        /* Only now, as the tenant's uid, is a path inside the tenant resolved. */
+        if (enter_workdir(m->workdir, &e) < 0)
+                child_fail(c, "workdir", e);
         int r = policy_bpf_load(cfg->bpf);
         if (r < 0) {
                 tn_err_set(&e, -r, "cannot load the seccomp filter");
@@ -264,6 +346,18 @@ static _Noreturn void run_init(struct child_ctx *c)
 
         if (cfg->die_with_parent)
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Init is a copy of the supervisor's memory: nothing of the tenant may read it. */
+        prctl(PR_SET_DUMPABLE, 0);
+        /* Whatever the supervisor had open when it cloned us (the keeper's log
+         * directory, a caller's descriptors inherited by tenantctl run, other tenants'
+         * pipes) goes first: init keeps its two pipes, the user namespace and the
+         * prepared mounts, which rootfs_build() consumes. */
+        int keep[FD_KEEP_MAX];
+        size_t nkeep = rootfs_plan_fds(c->plan, keep, FD_KEEP_MAX - 3);
+        keep[nkeep++] = c->go_fd;
+        keep[nkeep++] = c->err_fd;
+        keep[nkeep++] = c->userns_fd;
+        fd_close_all_but(keep, nkeep);
         char go;
         if (read(c->go_fd, &go, 1) != 1)
                 _exit(127); /* the supervisor gave up on us */
@@ -288,6 +382,12 @@ static _Noreturn void run_init(struct child_ctx *c)
                 child_fail(c, "user namespace", e);
         }
         close(c->userns_fd);
+        /* The service is forked with nothing but 0-2 and init's two pipes: the
+         * prepared mounts (now part of the tenant's tree) and anything else are gone
+         * before any process resolves a path the tenant controls (its workdir, its
+         * executable). */
+        int pipes[2] = {c->go_fd, c->err_fd};
+        fd_close_all_but(pipes, 2);
 
         /* Step 9: signals arriving from now on are for the service. */
         sigset_t all;
@@ -301,12 +401,8 @@ static _Noreturn void run_init(struct child_ctx *c)
         if (service == 0)
                 run_service(c);
         forward_to = service;
-        /* Init keeps one descriptor, the lifeline: whatever else the supervisor had open
-         * when it cloned us (other tenants' descriptors, prepared mounts, namespaces)
-         * must not stay reachable from inside this tenant. */
-        if (c->go_fd > 3)
-                close_range(3, (unsigned)c->go_fd - 1, 0);
-        close_range((unsigned)c->go_fd + 1, ~0U, 0);
+        /* Init keeps one descriptor, the lifeline. */
+        close(c->err_fd);
 
         struct sigaction sa = {.sa_handler = forward_signal};
         sigemptyset(&sa.sa_mask);
@@ -577,6 +673,14 @@ _Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_p
 {
         struct child_ctx c = {.cfg = cfg, .err_fd = err_fd};
         struct tn_err *e = NULL;
+
+        /* This process is a copy of tenantd: not dumpable, so no tenant process can
+         * read it once it is in the tenant's pid namespace, and it keeps only what it
+         * needs (0-2, the tenant's pidfd, the error descriptor): anything else could
+         * lead out of the tenant once the workdir is resolved. */
+        prctl(PR_SET_DUMPABLE, 0);
+        int keep[2] = {init_pidfd, err_fd};
+        fd_close_all_but(keep, 2);
 
         /* Host root joins the tenant in the order its own init was built: the
          * cgroups first (a process cannot leave a cgroup namespace's root later), then

@@ -15,6 +15,8 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "policy.h"
+#include "trust.h"
 #include "uidrange.h"
 #include "units.h"
 #include "version.h"
@@ -118,7 +120,18 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
 
 static int read_config(struct daemon_config *c, const char *path, bool required)
 {
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        /* It names the manifest directory and the state directory: only a file that
+         * root alone can change is read (trust.h). */
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_free_ char *real = NULL;
+        int r = trust_check(path, TRUST_FILE, &real, &err);
+        if (r == -ENOENT && !required)
+                return 0;
+        if (r < 0) {
+                log_error("untrusted configuration refused: %s", tn_err_msg(err));
+                return r;
+        }
+        _cleanup_fclose_ FILE *f = fopen(real, "re");
         if (!f) {
                 if (!required && errno == ENOENT)
                         return 0;
@@ -300,6 +313,9 @@ int main(int argc, char **argv)
                         return 1;
         }
         log_set_max_level(debug ? LOG_DEBUG : LOG_INFO);
+        /* Seccomp profiles and capability sets are believed only when root alone can
+         * change them, like manifests (trust.h). */
+        policy_trust_files(true, NULL);
         log_notice("tenantd %s starting: manifests %s, state %s, socket %s", TENANTD_VERSION,
                    d.cfg.manifest_dir, d.cfg.state_dir, d.cfg.socket_path);
         int r = daemon_run(&d);

@@ -7,6 +7,8 @@
 #include "uidrange.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,4 +178,54 @@ int uidrange_get(const char *state_dir, const char *name, uint32_t first_base, u
                 return 0;
         }
         return tn_err_setx(err, ENOSPC, "no free uid range left for \"%s\"", name);
+}
+
+int uidrange_probe_id(const char *state_dir, uint32_t first_base, uint32_t *ret_id,
+                      struct tn_err **err)
+{
+        if (first_base < 2)
+                return tn_err_setx(err, EINVAL, "the first uid range starts at %u: no id below it",
+                                   first_base);
+        uint32_t id = first_base - 1;
+        _cleanup_free_ char *text = calloc(1, MAX_FILE + 1);
+        if (!text)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/uidranges", state_dir);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        size_t len = 0;
+        if (fd < 0 && errno != ENOENT)
+                return tn_err_set(err, errno, "cannot read %s", path);
+        if (fd >= 0 && read_all(fd, text, MAX_FILE, &len) < 0)
+                return tn_err_set(err, errno, "cannot read %s", path);
+        _cleanup_free_ struct range *used = NULL;
+        size_t n_used = 0;
+        uint32_t unused;
+        /* "" is no tenant's name: every record lands in `used`. */
+        if (parse_records(text, "", &unused, &used, &n_used, err) < 0)
+                return tn_err_wrap(err, "%s", state_dir);
+        if (overlaps(used, n_used, id, 1))
+                return tn_err_setx(err, EEXIST,
+                                   "host id %u is in a tenant's range recorded in %s (a "
+                                   "supervisor with a lower first uid handed it out)",
+                                   id, path);
+        n_used = 0;
+        int r = read_subid("/etc/subuid", &used, &n_used);
+        if (r >= 0)
+                r = read_subid("/etc/subgid", &used, &n_used);
+        if (r < 0)
+                return tn_err_set(err, -r, "cannot read /etc/subuid or /etc/subgid");
+        if (overlaps(used, n_used, id, 1))
+                return tn_err_setx(err, EEXIST,
+                                   "host id %u is in an /etc/subuid or /etc/subgid range", id);
+        const struct passwd *pw = getpwuid(id);
+        if (pw)
+                return tn_err_setx(err, EEXIST, "host id %u is the uid of the account \"%s\"", id,
+                                   pw->pw_name);
+        const struct group *gr = getgrgid(id);
+        if (gr)
+                return tn_err_setx(err, EEXIST, "host id %u is the gid of the group \"%s\"", id,
+                                   gr->gr_name);
+        *ret_id = id;
+        return 0;
 }

@@ -18,3 +18,11 @@
  * lowest base to hand out (UIDRANGE_DEFAULT_BASE unless configured). */
 int uidrange_get(const char *state_dir, const char *name, uint32_t first_base, uint32_t *ret_base,
                  struct tn_err **err);
+
+/* The host uid and gid (one number) that tenantd's tcp and http health probes run as
+ * inside a tenant's network namespace: first_base - 1, just below every range tenantd
+ * hands out. Refused (-EEXIST, saying who holds it) when a range recorded in
+ * STATE_DIR/uidranges, an /etc/subuid or /etc/subgid entry, an account or a group
+ * already has it: the probe must be nobody's. */
+int uidrange_probe_id(const char *state_dir, uint32_t first_base, uint32_t *ret_id,
+                      struct tn_err **err);

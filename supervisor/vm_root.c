@@ -3,7 +3,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +64,51 @@ static int copy_host_file(int dirfd, const char *name, const char *host_path, st
         return write_at(dirfd, name, data, len, err);
 }
 
+/* The directory the skeletons live in (VM_ROOT_DIR, or the parent of `dir`) must be
+ * tenantd's own: a directory, not a link, owned by this uid and writable by it alone.
+ * Else whoever could write there could swap a skeleton's path for a link between the
+ * checks here and the removal or the share. */
+static int check_parent(const char *dir, struct tn_err **err)
+{
+        char parent[4096];
+        const char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir || (size_t)(slash - dir) >= sizeof(parent))
+                return tn_err_setx(err, EINVAL, "%s: not a path below a directory", dir);
+        snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
+        struct stat st;
+        if (lstat(parent, &st) < 0)
+                return tn_err_set(err, errno, "cannot look at %s", parent);
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+                return tn_err_setx(err, EPERM,
+                                   "%s must be a directory of tenantd's own (owned by uid %u, "
+                                   "writable by it alone, not a symbolic link); it is %s owned "
+                                   "by %u with mode %04o: remove it",
+                                   parent, (unsigned)geteuid(),
+                                   S_ISLNK(st.st_mode)   ? "a symbolic link"
+                                   : S_ISDIR(st.st_mode) ? "a directory"
+                                                         : "not a directory",
+                                   (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return 0;
+}
+
 int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **err)
 {
+        int r = check_parent(dir, err);
+        if (r < 0)
+                return r;
         vm_root_remove(dir); /* a leftover of a killed run */
         if (mkdir(dir, 0755) < 0)
                 return tn_err_set(err, errno, "cannot create %s", dir);
         _cleanup_close_ int root = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (root < 0)
                 return tn_err_set(err, errno, "cannot open %s", dir);
+        /* Every directory 0755, /tmp and /var/tmp included: the guest mounts a tmpfs of
+         * its own on /tmp and sees this whole tree read-only, while on the host a
+         * world-writable directory here would let any local user put files into the
+         * guest's root, and race tenantd when it removes the tree. */
         for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
                 if (mkdirat(root, dirs[i], 0755) < 0)
                         return tn_err_set(err, errno, "cannot create %s/%s", dir, dirs[i]);
-        if (fchmodat(root, "tmp", 01777, 0) < 0 || fchmodat(root, "var/tmp", 01777, 0) < 0)
-                return tn_err_set(err, errno, "cannot chmod %s/tmp", dir);
         /* /bin, /lib ... as the host has them: links into /usr on a merged-/usr host. */
         for (size_t i = 0; i < ARRAY_SIZE(top_links); i++) {
                 char host[32], target[256];
@@ -98,10 +130,10 @@ int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **
         if (m->uid != 0 && m->uid != 65534)
                 snprintf(own_user, sizeof(own_user), "%s:x:%u:%u:%s:/:/usr/sbin/nologin\n", user,
                          m->uid, m->gid, user);
-        int r = write_text(etc, "passwd", err,
-                           "root:x:0:0:root:/root:/bin/sh\n%s"
-                           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                           own_user);
+        r = write_text(etc, "passwd", err,
+                       "root:x:0:0:root:/root:/bin/sh\n%s"
+                       "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                       own_user);
         if (r >= 0) {
                 char own[MANIFEST_NAME_MAX + 32] = "";
                 if (m->gid != 0 && m->gid != 65534)
@@ -130,19 +162,57 @@ int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **
         return r;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
+/* Removes what is inside the directory `dir` (an open descriptor), depth first, by
+ * descriptor: every directory is opened with O_NOFOLLOW relative to its parent's
+ * descriptor, links are unlinked and never followed, and a directory on another file
+ * system (a mount) is left alone. Nothing is looked up by a path that could be changed
+ * under us, unlike nftw(), whose unlink(path) follows a directory that was swapped for
+ * a link meanwhile. `depth` bounds the recursion. */
+static void remove_children(int dir, dev_t dev, int depth)
 {
-        (void)st;
-        (void)f;
-        if (type == FTW_DP)
-                (void)rmdir(path);
-        else
-                (void)unlink(path);
-        return 0;
+        int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (!S_ISDIR(st.st_mode)) {
+                        (void)unlinkat(dir, de->d_name, 0);
+                        continue;
+                }
+                if (st.st_dev != dev || depth <= 0)
+                        continue;
+                int sub = openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                struct stat again;
+                if (fstat(sub, &again) == 0 && again.st_dev == dev && again.st_ino == st.st_ino)
+                        remove_children(sub, dev, depth - 1);
+                close(sub);
+                (void)unlinkat(dir, de->d_name, AT_REMOVEDIR);
+        }
+        closedir(d);
 }
 
 void vm_root_remove(const char *dir)
 {
-        /* Depth first, never following a link, never leaving the file system. */
-        (void)nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                (void)unlink(dir); /* a link or a file where the skeleton was */
+                return;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return;
+        remove_children(fd, st.st_dev, 64);
+        (void)rmdir(dir);
 }

@@ -14,8 +14,10 @@
 
 #define VM_ROOT_DIR "/run/tenantd-vm" /* skeletons: VM_ROOT_DIR/NAME, mode 0755 */
 
-/* Writes the skeleton at dir (removing a leftover first). */
+/* Writes the skeleton at dir (removing a leftover first). The directory it is in must
+ * be tenantd's own (see vm_root.c); every directory of the skeleton is 0755. */
 int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **err);
 
-/* Removes it (depth first, no symbolic link followed, on one file system only). */
+/* Removes it (depth first, by descriptor: no symbolic link followed, even one swapped
+ * in meanwhile; on one file system only). */
 void vm_root_remove(const char *dir);

@@ -26,9 +26,12 @@ for json in tests/data/manifests/bad/*.json; do
 	expected=${json%.json}.err
 	# A relative policy directory keeps messages that name it the same in every
 	# checkout (they also name the installed directory, from PREFIX).
+	# (Warnings about who could change the files are not what these cases are about:
+	# a checkout owned by another user than root gets one per file.)
 	got=$(cd tests/data/manifests/bad &&
 		TENANTD_POLICY_DIR=../../../../policies "$ctl" validate "$name" 2>&1 >/dev/null)
 	rc=$?
+	got=$(grep -v 'tenantctl run (as root) will refuse it$' <<<"$got")
 	if [[ ${GOLDEN_UPDATE:-} == 1 ]]; then
 		printf '%s\n' "$got" >"$expected"
 	fi

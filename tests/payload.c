@@ -7,13 +7,23 @@
  *   payload connect HOST PORT | unix PATH | abstract NAME | packet
  *   payload kill PID | ptrace PID | tty | tiocsti | sysctl PATH VALUE
  *   payload syscall NAME       (an attack by name; see attacks[] below)
+ *   payload whereami FILE MARKER | memwrite | memread | vmwrite | stall PORT SECONDS
  *
  * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
  * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
  * the process with SIGSYS, which `tenantctl run` reports as status 159.
  *
  * nointr ignores SIGINT while it sleeps (for tests of repeated interrupts); cat prints
- * a whole file (up to 1 MiB); tty says whether standard input is a terminal. */
+ * a whole file (up to 1 MiB); tty says whether standard input is a terminal.
+ *
+ * whereami reports where the process stands, for the workdir escape tests: the device
+ * and inode of "." and of "/", the kernel's own getcwd() (which says "(unreachable)"
+ * for a directory outside the process's root), whether "." is reachable from "/" by
+ * that name, and whether it could create MARKER in "."; one line, to stdout and FILE.
+ * memwrite/memread fork a child and write/read a variable of it through
+ * /proc/CHILD/mem (vmwrite: process_vm_writev); "ok" only when the child saw the new
+ * value (or the value was read). stall listens on 127.0.0.1:PORT and holds every
+ * connection it accepts without answering, for SECONDS. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -225,6 +236,129 @@ static int mode_unix(const char *path, bool abstract)
         return result(connect(s, (struct sockaddr *)&sa, len), path);
 }
 
+static int mode_whereami(const char *file, const char *marker)
+{
+        struct stat cwd = {0}, root = {0}, named;
+        char line[8192], path[4096] = "";
+        int n;
+        /* Reported even when "." cannot be looked at: getcwd() and the marker say more. */
+        bool seen = stat(".", &cwd) == 0;
+        (void)stat("/", &root);
+        /* The raw system call: glibc's getcwd() hides "(unreachable)" behind ENOENT. */
+        long r = syscall(SYS_getcwd, path, sizeof(path) - 1);
+        if (r < 0)
+                snprintf(path, sizeof(path), "(error %s)",
+                         strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
+        bool reach = seen && path[0] == '/' && stat(path, &named) == 0 &&
+                     named.st_dev == cwd.st_dev && named.st_ino == cwd.st_ino;
+        int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        const char *mk = fd >= 0 ? "written" : strerrorname_np(errno);
+        if (fd >= 0) {
+                (void)!write(fd, "escaped\n", 8);
+                close(fd);
+        }
+        n = snprintf(line, sizeof(line), "cwd=%lu:%lu root=%lu:%lu reach=%s marker=%s getcwd=%s\n",
+                     (unsigned long)cwd.st_dev, (unsigned long)cwd.st_ino,
+                     (unsigned long)root.st_dev, (unsigned long)root.st_ino, reach ? "yes" : "no",
+                     mk ? mk : "E?", path);
+        fputs(line, stdout);
+        int out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0)
+                return result(-1, file);
+        (void)!write(out, line, (size_t)n);
+        close(out);
+        return 0;
+}
+
+static volatile long mem_target = 1;
+
+/* A child that waits, then exits 0 if mem_target was changed to 2 meanwhile. */
+static int mem_child(pid_t *ret_pid, int *ret_go)
+{
+        int go[2];
+        if (pipe(go) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                char c;
+                close(go[1]);
+                (void)!read(go[0], &c, 1);
+                _exit(mem_target == 2 ? 0 : 1);
+        }
+        close(go[0]);
+        *ret_pid = pid;
+        *ret_go = go[1];
+        return 0;
+}
+
+static int mem_child_saw(pid_t pid, int go)
+{
+        int st;
+        close(go);
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int mode_mem(const char *how)
+{
+        pid_t pid;
+        int go;
+        if (mem_child(&pid, &go) < 0)
+                return result(-1, "fork");
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+        long two = 2, got = 0;
+        long r;
+        if (!strcmp(how, "vmwrite")) {
+                struct iovec local = {.iov_base = &two, .iov_len = sizeof(two)};
+                struct iovec remote = {.iov_base = (void *)&mem_target, .iov_len = sizeof(two)};
+                r = syscall(SYS_process_vm_writev, pid, &local, 1, &remote, 1, 0);
+        } else {
+                bool write_it = !strcmp(how, "memwrite");
+                int fd = open(path, (write_it ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+                if (fd < 0) {
+                        int e = errno;
+                        mem_child_saw(pid, go);
+                        errno = e;
+                        return result(-1, path);
+                }
+                r = write_it ? pwrite(fd, &two, sizeof(two), (off_t)(uintptr_t)&mem_target)
+                             : pread(fd, &got, sizeof(got), (off_t)(uintptr_t)&mem_target);
+                close(fd);
+        }
+        int e = errno;
+        bool saw = mem_child_saw(pid, go);
+        errno = e;
+        if (r < 0)
+                return result(-1, how);
+        if (!strcmp(how, "memread"))
+                return result(got == 1 ? 0 : (errno = EIO, -1), "memread");
+        errno = EIO; /* written, yet the child did not see it */
+        return result(saw ? 0 : -1, how);
+}
+
+static int mode_stall(int port, int seconds)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 64) < 0)
+                return result(-1, "listen");
+        printf("ok listening on %d\n", port);
+        alarm((unsigned)seconds);
+        for (;;) {
+                int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0 && errno != EINTR)
+                        return result(-1, "accept");
+                /* Never read, never answer, never close: the peer waits. */
+        }
+}
+
 /* Attacks by name: each returns the raw result of one system call. */
 static long attack(const char *name)
 {
@@ -371,6 +505,12 @@ int main(int argc, char **argv)
                         return result(-1, a);
                 return result(write(fd, b, strlen(b)), a);
         }
+        if (!strcmp(mode, "whereami") && a && b)
+                return mode_whereami(a, b);
+        if (!strcmp(mode, "memwrite") || !strcmp(mode, "memread") || !strcmp(mode, "vmwrite"))
+                return mode_mem(mode);
+        if (!strcmp(mode, "stall") && a && b)
+                return mode_stall(atoi(a), atoi(b));
         if (!strcmp(mode, "syscall") && a) {
                 long r = attack(a);
                 if (r == -2)

@@ -1,0 +1,111 @@
+/* test_vm_root.c — the microVM root skeleton (vm_root.c) on the host: no directory of
+ * it is writable by anyone but tenantd; it is refused in a directory that others can
+ * write or that is a symbolic link; its removal unlinks symbolic links planted inside
+ * it without following them, and stops at other file systems. Works in a temporary
+ * directory of its own. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "manifest.h"
+#include "tap.h"
+#include "vm_root.h"
+
+static int writable_dirs;
+
+static int count_writable(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+        (void)f;
+        if (type == FTW_D && (st->st_mode & 022)) {
+                printf("#   %s has mode %04o\n", path, (unsigned)(st->st_mode & 07777));
+                writable_dirs++;
+        }
+        return 0;
+}
+
+static struct manifest *tiny_manifest(void)
+{
+        static const char text[] = "{\"name\": \"vr-test\", \"isolation\": \"microvm\", "
+                                   "\"exec\": [\"/bin/true\"], \"user\": \"1000:1000\"}";
+        struct manifest *m = NULL;
+        struct diag_list diags = {0};
+        if (manifest_parse(text, sizeof(text) - 1, &m, &diags) < 0)
+                m = NULL;
+        diag_list_clear(&diags);
+        return m;
+}
+
+int main(void)
+{
+        char base[] = "/tmp/test-vm-root.XXXXXX";
+        if (!mkdtemp(base)) {
+                ok(false, "mkdtemp");
+                return tap_done();
+        }
+        chmod(base, 0755);
+        _cleanup_manifest_ struct manifest *m = tiny_manifest();
+        ok(m != NULL, "a microVM manifest parses");
+        if (!m)
+                return tap_done();
+        char dir[256], path[512], outside[256];
+        snprintf(dir, sizeof(dir), "%s/vr-test", base);
+
+        struct tn_err *err = NULL;
+        int r = vm_root_skeleton(m, dir, &err);
+        ok(r == 0, "the skeleton is written (%s)", r < 0 ? tn_err_msg(err) : "ok");
+        tn_err_free(err);
+        err = NULL;
+        writable_dirs = 0;
+        nftw(dir, count_writable, 16, FTW_PHYS);
+        is_int(writable_dirs, 0, "no directory of the skeleton is writable by group or others");
+        snprintf(path, sizeof(path), "%s/etc/passwd", dir);
+        struct stat st;
+        ok(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & 022),
+           "etc/passwd is a plain file only tenantd writes");
+
+        /* A link planted in the skeleton (where a writable directory used to be) to a
+         * directory holding something precious: removal takes the link, not the target. */
+        snprintf(outside, sizeof(outside), "%s/outside", base);
+        mkdir(outside, 0755);
+        snprintf(path, sizeof(path), "%s/precious", outside);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+                close(fd);
+        snprintf(path, sizeof(path), "%s/var/tmp/link", dir);
+        ok(symlink(outside, path) == 0, "a link to a directory outside is planted");
+        snprintf(path, sizeof(path), "%s/var/tmp/deep/er", dir);
+        char deep[512];
+        snprintf(deep, sizeof(deep), "%s/var/tmp/deep", dir);
+        mkdir(deep, 0755);
+        mkdir(path, 0755);
+        vm_root_remove(dir);
+        ok(access(dir, F_OK) < 0, "the skeleton is removed");
+        snprintf(path, sizeof(path), "%s/precious", outside);
+        ok(access(path, F_OK) == 0, "what the planted link pointed to is untouched");
+
+        /* The directory the skeletons live in must be tenantd's alone. */
+        chmod(base, 01777);
+        r = vm_root_skeleton(m, dir, &err);
+        ok(r == -EPERM && strstr(tn_err_msg(err), "remove it"),
+           "a skeleton in a world-writable directory is refused (%s)",
+           r < 0 ? tn_err_msg(err) : "");
+        tn_err_free(err);
+        err = NULL;
+        ok(access(dir, F_OK) < 0, "... and nothing is written there");
+        chmod(base, 0755);
+        char linkdir[256];
+        snprintf(linkdir, sizeof(linkdir), "%s/via-link", base);
+        ok(symlink(outside, linkdir) == 0, "a link to another directory");
+        snprintf(dir, sizeof(dir), "%s/via-link/vr-test", base);
+        ok(vm_root_skeleton(m, dir, &err) == -EPERM, "a skeleton below a symbolic link is refused");
+        tn_err_free(err);
+
+        snprintf(path, sizeof(path), "rm -rf '%s'", base);
+        if (system(path) != 0)
+                diag("could not remove %s", base);
+        return tap_done();
+}
