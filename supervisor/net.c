@@ -361,23 +361,46 @@ static int nft_apply(const char *ruleset, struct tn_err **err)
         return r;
 }
 
-/* Masquerade for the whole pool, once per host: the table is replaced whole, so
- * applying it again is harmless. Host-local clients of a published port bound to
- * 127.0.0.1 leave with a loopback source, which is masqueraded too. */
-static int ensure_nat(struct tn_err **err)
+/* The host's own table, ip tenantd, shared by every tenant: applied once per host, and
+ * replaced whole, so applying it again is harmless.
+ *
+ * guard: whatever arrives from the bridge (from any tenant port) and is addressed to
+ * the host's loopback range, or comes from outside the pool, is dropped, whatever a
+ * tenant's allow_host says. The kernel would drop both as martians by itself, but the
+ * bridge has route_localnet on (see net_private_prepare), without which a published
+ * port bound to 127.0.0.1 could not work; so the check the kernel no longer makes is
+ * made here (the class of Kubernetes' CVE-2020-8558: a neighbour sends to 127.0.0.1
+ * through the host's MAC and reaches a service bound to loopback only). It runs at the
+ * raw priority, ahead of conntrack and NAT, so it sees the addresses the tenant wrote:
+ * a tenant's replies to a host-local client of a published port are then still
+ * addressed to the bridge's address (the masquerade is undone, and their destination
+ * becomes 127.0.0.1, only later, at the dstnat priority). IPv6 needs no such rule: no
+ * IPv6 frame passes a tenant port (see the bridge table), and the kernel never accepts
+ * ::1 from another device than loopback.
+ *
+ * postrouting: masquerade for the whole pool. Host-local clients of a published port
+ * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too. */
+static int ensure_host_table(struct tn_err **err)
 {
         char a[INET_ADDRSTRLEN], ruleset[1024];
+        ip4(POOL_BASE, a);
         snprintf(ruleset, sizeof(ruleset),
                  "table ip tenantd {}\n"
                  "delete table ip tenantd\n"
                  "table ip tenantd {\n"
+                 "  chain guard {\n"
+                 "    type filter hook prerouting priority raw; policy accept;\n"
+                 "    iifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+                 "    iifname \"%s\" ip saddr != %s/%d drop\n"
+                 "  }\n"
                  "  chain postrouting {\n"
                  "    type nat hook postrouting priority srcnat; policy accept;\n"
                  "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
                  "    ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
                  "  }\n"
                  "}\n",
-                 ip4(POOL_BASE, a), NET_POOL_PREFIX, NET_BRIDGE, NET_BRIDGE);
+                 NET_BRIDGE, NET_BRIDGE, a, NET_POOL_PREFIX, a, NET_POOL_PREFIX, NET_BRIDGE,
+                 NET_BRIDGE);
         return nft_apply(ruleset, err);
 }
 
@@ -431,8 +454,10 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "}\n",
                 t->name, dev, mac);
 
-        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, and no
-         * frame crosses the bridge between two tenant ports. */
+        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing
+         * to the host's loopback range (see ensure_host_table, which makes sure of it
+         * for the whole bridge at layer 3), and no frame crosses the bridge between two
+         * tenant ports. */
         fprintf(f, "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n", t->name,
                 t->name);
         fprintf(f,
@@ -443,6 +468,7 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    iifname \"%s\" ether type arp arp saddr ip != %s drop\n"
                 "    iifname \"%s\" ether type arp arp saddr ether != %s drop\n"
                 "    iifname \"%s\" ether type ip ip saddr != %s drop\n"
+                "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n"
                 "    iifname \"%s\" ether type != { ip, arp } drop\n"
                 "  }\n"
                 "  chain forward {\n"
@@ -451,7 +477,7 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    oifname \"%s\" drop\n"
                 "  }\n"
                 "}\n",
-                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev);
+                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev, dev);
 
         /* Layer 3: what the tenant may reach, and what may reach it. */
         const typeof(m->network) *n = &m->network;
@@ -608,12 +634,14 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
         if (r < 0)
                 return r;
         /* Routing between the bridge and the uplink; route_localnet lets a published
-         * port bound to 127.0.0.1 be forwarded to a tenant (see ensure_nat). */
-        r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
+         * port bound to 127.0.0.1 be forwarded to a tenant, and the replies come back
+         * (see ensure_host_table). The guard that keeps tenants off the host's
+         * loopback goes in first, so route_localnet is never on without it. */
+        r = ensure_host_table(err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
         if (r >= 0)
                 r = write_sysctl("/proc/sys/net/ipv4/conf/" NET_BRIDGE "/route_localnet", "1", err);
-        if (r >= 0)
-                r = ensure_nat(err);
         if (r < 0)
                 return r;
         *ret = t;

@@ -10,7 +10,8 @@
  * nftables (families netdev, bridge and inet, all named "tenantd-NAME") refuse
  * link-local frames and spoofed sources, every frame between tenants, the host itself
  * (unless allow_host), and what the manifest's allow / deny / deny_lan say; published
- * ports are DNAT rules in the inet table.
+ * ports are DNAT rules in the inet table. The host's loopback is never reachable from
+ * the bridge (the shared table "ip tenantd").
  * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
  * for what it sends, the host end for what it receives); both belong to namespaces the
  * tenant holds no capability over. Rates change live with net_set_rates(); the transfer
