@@ -27,9 +27,13 @@
 #include <netlink/route/action.h>
 #include <netlink/route/classifier.h>
 #include <netlink/route/cls/u32.h>
+#include <linux/if_bridge.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/neighbour.h>
 #include <linux/pkt_cls.h>
+#include <linux/rtnetlink.h>
 #include <nftables/libnftables.h>
 
 #define POOL_BASE 0x0a580000U /* 10.88.0.0 */
@@ -45,6 +49,18 @@ static int write_sysctl(const char *path, const char *value, struct tn_err **err
         if (fd < 0 || write(fd, value, strlen(value)) < 0)
                 return tn_err_set(err, errno, "cannot set %s", path);
         return 0;
+}
+
+/* The locally administered MAC that goes with pool address `a`: a tenant's, and the
+ * bridge's own for the gateway. */
+static void mac_of(uint32_t a, uint8_t ret[6])
+{
+        ret[0] = 0x02;
+        ret[1] = 0x74;
+        ret[2] = (uint8_t)(a >> 24);
+        ret[3] = (uint8_t)(a >> 16);
+        ret[4] = (uint8_t)(a >> 8);
+        ret[5] = (uint8_t)a;
 }
 
 static const char *ip4(uint32_t a, char *buf)
@@ -100,6 +116,18 @@ static int link_up(struct nl_sock *s, const char *name, const uint8_t *mac, stru
         return 0;
 }
 
+/* Whether link `name` has the MAC `mac`. */
+static bool link_has_mac(struct nl_sock *s, const char *name, const uint8_t mac[6])
+{
+        struct rtnl_link *l = NULL;
+        if (rtnl_link_get_kernel(s, 0, name, &l) < 0)
+                return false;
+        struct nl_addr *a = rtnl_link_get_addr(l);
+        bool same = a && nl_addr_get_len(a) == 6 && memcmp(nl_addr_get_binary_addr(a), mac, 6) == 0;
+        rtnl_link_put(l);
+        return same;
+}
+
 static int link_index(struct nl_sock *s, const char *name)
 {
         struct rtnl_link *l = NULL;
@@ -133,6 +161,133 @@ static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix
         return 0;
 }
 
+/* ---- the bridge and its tenant ports ----
+ *
+ * Every port of the bridge is a tenant's (a veth's host end or a microVM's tap), and the
+ * bridge firewall lets no frame pass from one tenant port to another: the bridge only
+ * ever carries frames between a tenant and the host. So nothing the bridge would learn
+ * from a port, and nothing it would flood to one, serves a tenant; both serve a hostile
+ * guest. Learning lets a port claim another tenant's MAC, and receive what the host
+ * sends that tenant, or fill the forwarding table with made-up MACs (frames to the
+ * link-local group addresses 01:80:c2:00:00:0X are learned from before any netfilter
+ * hook of the bridge family sees them). Flooding hands one tenant's traffic to every
+ * port when its entry is missing. Hence, on every tenant port: no learning, no
+ * flooding of unknown unicast, multicast or broadcast from other ports (what the host
+ * itself sends to the broadcast or a multicast address still reaches every port: the
+ * kernel floods what the bridge device originates regardless); the tenant's MAC as a
+ * static entry on its own port, sticky so that no other port can take it over; and
+ * on the bridge device a permanent neighbour entry for the tenant's address, so the
+ * host never asks (an ARP request for one tenant would reach all of them). The
+ * bridge learns nothing from link-local frames, keeps no multicast group table, and
+ * has a MAC of its own that does not change as ports come and go.
+ *
+ * libnl-route 3.7 has no setter for most of these, so the requests are built here,
+ * attribute by attribute, as `bridge link set`, `bridge fdb add` and `ip neigh add`
+ * build theirs, and sent with nl_send_sync() (which frees the message and waits for
+ * the kernel's acknowledgement). */
+
+/* No learning from link-local frames, no multicast snooping. */
+static int bridge_configure(struct nl_sock *s, int br, struct tn_err **err)
+{
+        struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = br};
+        struct br_boolopt_multi bo = {.optval = 1U << BR_BOOLOPT_NO_LL_LEARN,
+                                      .optmask = 1U << BR_BOOLOPT_NO_LL_LEARN};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+        struct nlattr *info, *data;
+        if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+            !(info = nla_nest_start(msg, IFLA_LINKINFO)) ||
+            nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
+            !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+            nla_put(msg, IFLA_BR_MULTI_BOOLOPT, sizeof(bo), &bo) < 0 ||
+            nla_put_u8(msg, IFLA_BR_MCAST_SNOOPING, 0) < 0) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        nla_nest_end(msg, data);
+        nla_nest_end(msg, info);
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot configure bridge %s: %s", NET_BRIDGE,
+                                   nl_geterror(r));
+        return 0;
+}
+
+/* Port `port` learns nothing and receives no flood from other ports. */
+static int port_isolate(struct nl_sock *s, int port, const char *ifname, struct tn_err **err)
+{
+        static const int off[] = {IFLA_BRPORT_LEARNING, IFLA_BRPORT_UNICAST_FLOOD,
+                                  IFLA_BRPORT_MCAST_FLOOD, IFLA_BRPORT_BCAST_FLOOD};
+        struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = port};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+        /* NLA_F_NESTED is what tells the bridge that these are port options (without
+         * it, IFLA_PROTINFO is read as a bare STP port state). */
+        struct nlattr *pi = NULL;
+        bool ok = msg && nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+                  (pi = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED));
+        for (size_t i = 0; ok && i < sizeof(off) / sizeof(off[0]); i++)
+                ok = nla_put_u8(msg, off[i], 0) >= 0;
+        if (!ok) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        nla_nest_end(msg, pi);
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot turn learning and flooding off on %s: %s",
+                                   ifname, nl_geterror(r));
+        return 0;
+}
+
+/* `mac` as a static, sticky forwarding entry of the bridge on port `port`. */
+static int port_fdb_add(struct nl_sock *s, int port, const char *ifname, const uint8_t mac[6],
+                        struct tn_err **err)
+{
+        struct ndmsg ndm = {.ndm_family = AF_BRIDGE,
+                            .ndm_ifindex = port,
+                            .ndm_state = NUD_NOARP, /* "static": never ages */
+                            .ndm_flags = NTF_MASTER | NTF_STICKY};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK |
+                                                                  NLM_F_CREATE | NLM_F_REPLACE);
+        if (!msg || nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
+            nla_put(msg, NDA_LLADDR, 6, mac) < 0) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot add the static entry of %s: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+/* The bridge's permanent neighbour entry `addr` -> `mac`, or with mac NULL its removal
+ * (an entry that is not there is fine). */
+static int bridge_neigh(struct nl_sock *s, uint32_t addr, const uint8_t *mac, struct tn_err **err)
+{
+        int br = link_index(s, NET_BRIDGE);
+        if (br < 0)
+                return mac ? tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE) : 0;
+        struct ndmsg ndm = {.ndm_family = AF_INET, .ndm_ifindex = br, .ndm_state = NUD_PERMANENT};
+        uint32_t dst = htonl(addr);
+        struct nl_msg *msg =
+            mac ? nlmsg_alloc_simple(RTM_NEWNEIGH,
+                                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+                : nlmsg_alloc_simple(RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK);
+        if (!msg || nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
+            nla_put(msg, NDA_DST, sizeof(dst), &dst) < 0 ||
+            (mac && nla_put(msg, NDA_LLADDR, 6, mac) < 0)) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        int r = nl_send_sync(s, msg);
+        if (r < 0 && (mac || r != -NLE_OBJ_NOTFOUND)) {
+                char a[INET_ADDRSTRLEN];
+                return tn_err_setx(err, EIO, "cannot %s the neighbour entry of %s: %s",
+                                   mac ? "add" : "remove", ip4(addr, a), nl_geterror(r));
+        }
+        return 0;
+}
+
 static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
 {
         int r = rtnl_link_bridge_add(s, NET_BRIDGE);
@@ -142,9 +297,20 @@ static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
         int idx = link_index(s, NET_BRIDGE);
         if (idx < 0)
                 return tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE);
-        r = add_address(s, idx, POOL_GATEWAY, NET_POOL_PREFIX, err);
+        /* Every time, not only when created: a bridge left by an older tenantd is
+         * brought to the same settings. Its MAC is fixed too: a bridge otherwise takes
+         * the lowest MAC of its ports, which changes as tenants come and go, and every
+         * change leaves tenants with a stale gateway MAC and makes the kernel flush the
+         * bridge's neighbour table, permanent entries included (see bridge_port). The
+         * kernel flushes it whenever a MAC is set, even the same one: so only when it
+         * differs. */
+        uint8_t mac[6];
+        mac_of(POOL_GATEWAY, mac);
+        r = bridge_configure(s, idx, err);
         if (r >= 0)
-                r = link_up(s, NET_BRIDGE, NULL, err);
+                r = add_address(s, idx, POOL_GATEWAY, NET_POOL_PREFIX, err);
+        if (r >= 0)
+                r = link_up(s, NET_BRIDGE, link_has_mac(s, NET_BRIDGE, mac) ? NULL : mac, err);
         return r;
 }
 
@@ -195,23 +361,46 @@ static int nft_apply(const char *ruleset, struct tn_err **err)
         return r;
 }
 
-/* Masquerade for the whole pool, once per host: the table is replaced whole, so
- * applying it again is harmless. Host-local clients of a published port bound to
- * 127.0.0.1 leave with a loopback source, which is masqueraded too. */
-static int ensure_nat(struct tn_err **err)
+/* The host's own table, ip tenantd, shared by every tenant: applied once per host, and
+ * replaced whole, so applying it again is harmless.
+ *
+ * guard: whatever arrives from the bridge (from any tenant port) and is addressed to
+ * the host's loopback range, or comes from outside the pool, is dropped, whatever a
+ * tenant's allow_host says. The kernel would drop both as martians by itself, but the
+ * bridge has route_localnet on (see net_private_prepare), without which a published
+ * port bound to 127.0.0.1 could not work; so the check the kernel no longer makes is
+ * made here (the class of Kubernetes' CVE-2020-8558: a neighbour sends to 127.0.0.1
+ * through the host's MAC and reaches a service bound to loopback only). It runs at the
+ * raw priority, ahead of conntrack and NAT, so it sees the addresses the tenant wrote:
+ * a tenant's replies to a host-local client of a published port are then still
+ * addressed to the bridge's address (the masquerade is undone, and their destination
+ * becomes 127.0.0.1, only later, at the dstnat priority). IPv6 needs no such rule: no
+ * IPv6 frame passes a tenant port (see the bridge table), and the kernel never accepts
+ * ::1 from another device than loopback.
+ *
+ * postrouting: masquerade for the whole pool. Host-local clients of a published port
+ * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too. */
+static int ensure_host_table(struct tn_err **err)
 {
         char a[INET_ADDRSTRLEN], ruleset[1024];
+        ip4(POOL_BASE, a);
         snprintf(ruleset, sizeof(ruleset),
                  "table ip tenantd {}\n"
                  "delete table ip tenantd\n"
                  "table ip tenantd {\n"
+                 "  chain guard {\n"
+                 "    type filter hook prerouting priority raw; policy accept;\n"
+                 "    iifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+                 "    iifname \"%s\" ip saddr != %s/%d drop\n"
+                 "  }\n"
                  "  chain postrouting {\n"
                  "    type nat hook postrouting priority srcnat; policy accept;\n"
                  "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
                  "    ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
                  "  }\n"
                  "}\n",
-                 ip4(POOL_BASE, a), NET_POOL_PREFIX, NET_BRIDGE, NET_BRIDGE);
+                 NET_BRIDGE, NET_BRIDGE, a, NET_POOL_PREFIX, a, NET_POOL_PREFIX, NET_BRIDGE,
+                 NET_BRIDGE);
         return nft_apply(ruleset, err);
 }
 
@@ -232,7 +421,7 @@ static size_t count_v4(const struct cidr *c, size_t n)
         return k;
 }
 
-/* The tenant's two tables. Read top to bottom, first match wins. */
+/* The tenant's three tables. Read top to bottom, first match wins. */
 static char *firewall_ruleset(const struct net_tenant *t, const struct manifest *m)
 {
         char *text = NULL;
@@ -246,8 +435,29 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                  t->mac[3], t->mac[4], t->mac[5]);
         const char *dev = t->host_if;
 
-        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, and no
-         * frame crosses the bridge between two tenant ports. */
+        /* The port itself, before the bridge sees a frame: the ingress hook of the
+         * netdev family runs ahead of the bridge's receive handler (for a tap, after the
+         * detour through its ifb, which hands frames back to the tap's receive path).
+         * Frames to a link-local group address (01:80:c2:00:00:0X) go, counted: the
+         * bridge learns their source before any hook of the bridge family runs, and a
+         * tenant has nothing to say to the bridge (STP, LLDP, pause, 802.1X). So does
+         * any frame with another source MAC than the tenant's, whatever its destination. */
+        fprintf(f, "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n", t->name,
+                t->name);
+        fprintf(f,
+                "table netdev tenantd-%s {\n"
+                "  chain ingress {\n"
+                "    type filter hook ingress device \"%s\" priority 0; policy accept;\n"
+                "    ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter drop\n"
+                "    ether saddr != %s drop\n"
+                "  }\n"
+                "}\n",
+                t->name, dev, mac);
+
+        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing
+         * to the host's loopback range (see ensure_host_table, which makes sure of it
+         * for the whole bridge at layer 3), and no frame crosses the bridge between two
+         * tenant ports. */
         fprintf(f, "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n", t->name,
                 t->name);
         fprintf(f,
@@ -258,6 +468,7 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    iifname \"%s\" ether type arp arp saddr ip != %s drop\n"
                 "    iifname \"%s\" ether type arp arp saddr ether != %s drop\n"
                 "    iifname \"%s\" ether type ip ip saddr != %s drop\n"
+                "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n"
                 "    iifname \"%s\" ether type != { ip, arp } drop\n"
                 "  }\n"
                 "  chain forward {\n"
@@ -266,7 +477,7 @@ static char *firewall_ruleset(const struct net_tenant *t, const struct manifest 
                 "    oifname \"%s\" drop\n"
                 "  }\n"
                 "}\n",
-                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev);
+                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev, dev);
 
         /* Layer 3: what the tenant may reach, and what may reach it. */
         const typeof(m->network) *n = &m->network;
@@ -413,13 +624,7 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
                                .ingress_rate = m->network.ingress_rate};
         snprintf(t.name, sizeof(t.name), "%s", m->name);
         snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
-        /* A locally administered MAC derived from the address. */
-        t.mac[0] = 0x02;
-        t.mac[1] = 0x74;
-        t.mac[2] = (uint8_t)(t.addr >> 24);
-        t.mac[3] = (uint8_t)(t.addr >> 16);
-        t.mac[4] = (uint8_t)(t.addr >> 8);
-        t.mac[5] = (uint8_t)t.addr;
+        mac_of(t.addr, t.mac);
 
         _cleanup_(sockp) struct nl_sock *s = NULL;
         int r = nl_open(&s, err);
@@ -429,22 +634,28 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
         if (r < 0)
                 return r;
         /* Routing between the bridge and the uplink; route_localnet lets a published
-         * port bound to 127.0.0.1 be forwarded to a tenant (see ensure_nat). */
-        r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
+         * port bound to 127.0.0.1 be forwarded to a tenant, and the replies come back
+         * (see ensure_host_table). The guard that keeps tenants off the host's
+         * loopback goes in first, so route_localnet is never on without it. */
+        r = ensure_host_table(err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
         if (r >= 0)
                 r = write_sysctl("/proc/sys/net/ipv4/conf/" NET_BRIDGE "/route_localnet", "1", err);
-        if (r >= 0)
-                r = ensure_nat(err);
         if (r < 0)
                 return r;
         *ret = t;
         return 0;
 }
 
-/* Makes link `ifname` (a veth's host end or a tap) a port of the bridge and brings it
- * up; its index in *ret_index. */
-static int bridge_port(struct nl_sock *s, const char *ifname, int *ret_index, struct tn_err **err)
+/* Makes the tenant's link t->host_if (a veth's host end or a tap) a port of the bridge
+ * and brings it up; its index in *ret_index. The port is configured (see "the bridge
+ * and its tenant ports" above) while it is still down, so that no frame ever crosses
+ * it under the bridge's defaults. */
+static int bridge_port(struct nl_sock *s, const struct net_tenant *t, int *ret_index,
+                       struct tn_err **err)
 {
+        const char *ifname = t->host_if;
         int br = link_index(s, NET_BRIDGE), port = link_index(s, ifname);
         if (br < 0 || port < 0)
                 return tn_err_setx(err, ENODEV, "link %s or bridge %s vanished", ifname,
@@ -453,6 +664,13 @@ static int bridge_port(struct nl_sock *s, const char *ifname, int *ret_index, st
         if (r < 0)
                 return tn_err_setx(err, EIO, "cannot put %s on %s: %s", ifname, NET_BRIDGE,
                                    nl_geterror(r));
+        r = port_isolate(s, port, ifname, err);
+        if (r >= 0)
+                r = port_fdb_add(s, port, ifname, t->mac, err);
+        if (r >= 0)
+                r = bridge_neigh(s, t->addr, t->mac, err);
+        if (r < 0)
+                return r;
         *ret_index = port;
         return link_up(s, ifname, NULL, err);
 }
@@ -477,7 +695,7 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
                 return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,
                                    nl_geterror(r));
         int port = -1;
-        r = bridge_port(s, t->host_if, &port, err);
+        r = bridge_port(s, t, &port, err);
         if (r >= 0 && t->ingress_rate)
                 r = add_tbf(s, port, t->host_if, t->ingress_rate, err);
         if (r < 0)
@@ -493,12 +711,22 @@ void net_private_remove(struct net_tenant *t)
 {
         if (!t->firewall)
                 return;
-        char ruleset[256];
+        char ruleset[384];
         snprintf(ruleset, sizeof(ruleset),
                  "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n"
-                 "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n",
-                 t->name, t->name, t->name, t->name);
+                 "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n"
+                 "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n",
+                 t->name, t->name, t->name, t->name, t->name, t->name);
         (void)nft_apply(ruleset, NULL);
+        /* The port's forwarding entry goes with the port; the bridge's neighbour entry
+         * stays unless removed. (Left behind, it would still be right: a MAC is derived
+         * from its address.) Without an address (tenantd cleaning up after a tenant it
+         * only knows by name) there is none to name. */
+        struct nl_sock *s = NULL;
+        if (t->addr && nl_open(&s, NULL) >= 0) {
+                (void)bridge_neigh(s, t->addr, NULL, NULL);
+                nl_socket_free(s);
+        }
         t->firewall = false;
 }
 
@@ -906,7 +1134,7 @@ int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struc
                 return r;
         t->tap = true;
         int tap = -1;
-        r = bridge_port(s, t->host_if, &tap, err);
+        r = bridge_port(s, t, &tap, err);
         if (r >= 0 && t->egress_rate)
                 r = shape_tap_egress(s, t, tap, err);
         if (r < 0)

@@ -5,10 +5,13 @@
  * network.mode "private": the tenant's namespace also gets "eth0", one end of a veth
  * pair whose host end is a port of the host bridge (tenantd0, 10.88.0.1/16). Its
  * address is 10.88.0.0 + 2 + the tenant's index (its uid range's position), so it is
- * stable and unique. Egress is NATed through the host. A table of its own in nftables
- * (family bridge and inet, both named "tenantd-NAME") refuses spoofed sources, every
- * frame between tenants, the host itself (unless allow_host), and what the manifest's
- * allow / deny / deny_lan say; published ports are DNAT rules in the same table.
+ * stable and unique. Egress is NATed through the host. The port learns nothing and is
+ * flooded nothing; the tenant's MAC is a static entry on it. Tables of its own in
+ * nftables (families netdev, bridge and inet, all named "tenantd-NAME") refuse
+ * link-local frames and spoofed sources, every frame between tenants, the host itself
+ * (unless allow_host), and what the manifest's allow / deny / deny_lan say; published
+ * ports are DNAT rules in the inet table. The host's loopback is never reachable from
+ * the bridge (the shared table "ip tenantd").
  * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
  * for what it sends, the host end for what it receives); both belong to namespaces the
  * tenant holds no capability over. Rates change live with net_set_rates(); the transfer

@@ -153,6 +153,7 @@ for i in $(seq 1200); do
 done
 tap_q=$(tc qdisc show dev "tnd-$index" 2>&1) ifb_q=$(tc qdisc show dev "tndi-$index" 2>&1)
 master=$(ip -o link show "tnd-$index" 2>&1)
+brport=$(bridge -d link show dev "tnd-$index" 2>&1) fdb=$(bridge fdb show dev "tnd-$index" 2>&1)
 wait "$ctl_pid"
 rc=$? err=$(cat "$tmp/err") out=$(cat "$tmp/net.out")
 want_ip=$(printf '10.88.%d.%d' $(((index + 2) / 256)) $(((index + 2) % 256)))
@@ -160,6 +161,12 @@ check "private network: the guest has its address ($want_ip/16)" '[[ $rc -eq 0 &
 check "the tap is on the bridge, shaped at 20mbit towards the guest" \
 	'[[ $master == *"master tenantd0"* && $tap_q == *"tbf"*"rate 20Mbit"* ]]'
 check "what the guest sends goes through an ifb shaped at 10mbit" '[[ $ifb_q == *"tbf"*"rate 10Mbit"* ]]'
+want_mac=$(printf '02:74:0a:58:%02x:%02x' $(((index + 2) / 256)) $(((index + 2) % 256)))
+check "with the VM running, its tap learns nothing and is flooded nothing" \
+	'[[ $brport == *"learning off flood off mcast_flood off bcast_flood off"* ]]'
+fdb=$(grep "^$want_mac " <<<"$fdb")
+check "... and the guest's MAC is a static, sticky entry on it ($fdb)" \
+	'[[ $fdb == *" master tenantd0"* && " $fdb " == *" static "* && " $fdb " == *" sticky "* ]]'
 check "tap, ifb and firewall tables are gone afterwards" \
 	'! ip link show "tnd-$index" >/dev/null 2>&1 && ! ip link show "tndi-$index" >/dev/null 2>&1 && ! nft list tables 2>/dev/null | grep -q "tenantd-vm-mvm-net\$"'
 

@@ -38,6 +38,7 @@ net_cleanup() {
 	for t in "${tenants[@]}"; do
 		nft delete table inet "tenantd-$t" 2>/dev/null
 		nft delete table bridge "tenantd-$t" 2>/dev/null
+		nft delete table netdev "tenantd-$t" 2>/dev/null
 	done
 	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
 		ip link del tenantd0 2>/dev/null
@@ -184,7 +185,8 @@ check "the tenant's firewall is a table of its own (inet tenantd-$T-srv)" 'grep 
 kill -TERM "$srv" 2>/dev/null
 wait "$srv" 2>/dev/null
 check "after the tenant ends, its tables are gone" \
-	'! nft list table inet "tenantd-$T-srv" >/dev/null 2>&1 && ! nft list table bridge "tenantd-$T-srv" >/dev/null 2>&1'
+	'! nft list table inet "tenantd-$T-srv" >/dev/null 2>&1 && ! nft list table bridge "tenantd-$T-srv" >/dev/null 2>&1 &&
+	 ! nft list table netdev "tenantd-$T-srv" >/dev/null 2>&1'
 
 # ---- what is not applied is said, not silently dropped ----
 tenants+=("$T-v6")

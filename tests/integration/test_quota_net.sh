@@ -32,6 +32,7 @@ qnet_cleanup() {
 	for t in "${tenants[@]}"; do
 		nft delete table inet "tenantd-$t" 2>/dev/null
 		nft delete table bridge "tenantd-$t" 2>/dev/null
+		nft delete table netdev "tenantd-$t" 2>/dev/null
 	done
 	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
 		ip link del tenantd0 2>/dev/null
