@@ -84,7 +84,7 @@ static int cmd_tap(const char *path, const char *index)
         struct tn_err *err = NULL;
         struct manifest *m = NULL;
         char *diags = NULL;
-        if (manifest_load(path, &m, &diags, &err) < 0) {
+        if (manifest_load(path, false, &m, &diags, &err) < 0) {
                 fprintf(stderr, "%s\n", diags ? diags : tn_err_msg(err));
                 free(diags);
                 tn_err_free(err);
