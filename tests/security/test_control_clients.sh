@@ -59,7 +59,10 @@ hog() {
 	    except OSError as e:
 	        res.append("connect: %s" % e.strerror)
 	        continue
-	    s.sendall(b'{"v":1,"op":"version"}\n')
+	    try:
+	        s.sendall(b'{"v":1,"op":"version"}\n')
+	    except OSError:
+	        pass  # refused and closed already: its line is still there to read
 	    s.settimeout(5)
 	    try:
 	        line = s.makefile("rb").readline()
