@@ -114,8 +114,10 @@ wait "$hp"
 out=$(cat "$tmp/hog1")
 
 # Fill every slot a member can have (several uids), then root.
+fills=()
 for u in $(seq 1987700 1987707); do
 	hog "$u" 32 4 >"$tmp/fill.$u" 2>&1 &
+	fills+=("$!")
 	bg+=("$!")
 done
 sleep 2
@@ -128,11 +130,11 @@ check "a member refused for lack of slots is told they are kept for root" \
 timeout 10 "$ctl" list >"$tmp/out" 2>"$tmp/err"
 rc=$? err=$(cat "$tmp/err")
 check "with every member slot taken, root still runs tenantctl list" '[[ $rc -eq 0 ]]'
-wait
+wait "${fills[@]}" # not a bare wait: tenantd is a child of this shell too
 
 # Idle: a client that sends nothing is told and closed after the (2 s) timeout; one
 # that follows events is not.
-"$ctl" events >"$tmp/events" 2>&1 &
+"$ctl" events -f >"$tmp/events" 2>&1 &
 ep=$!
 bg+=("$ep")
 out=$(python3 - "$TENANTD_SOCKET" <<-'EOF'
