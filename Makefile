@@ -57,7 +57,7 @@ ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 # Code shared by tenantd, tenantctl and the tests.
 LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units.c \
 	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
-	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c \
+	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c supervisor/logtext.c \
 	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
 	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \

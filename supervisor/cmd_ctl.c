@@ -550,6 +550,12 @@ static void print_status(const struct json_value *t)
                 if (x->u.array.n == 0)
                         printf("    (none)\n");
         }
+        if ((x = json_get(t, "notes")) && x->type == JSON_ARRAY && x->u.array.n) {
+                printf("  tenantd said:\n");
+                for (size_t i = 0; i < x->u.array.n; i++)
+                        if (x->u.array.items[i]->type == JSON_STRING)
+                                printf("    %s\n", x->u.array.items[i]->u.str.text);
+        }
         if ((x = json_get(t, "mounts_seen")) && x->type == JSON_ARRAY) {
                 printf("  mounts seen inside:\n");
                 for (size_t i = 0; i < x->u.array.n; i++)

@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "json.h"
 #include "keeper.h"
 #include "log.h"
+#include "logtext.h"
 #include "monitor_glue.h"
 #include "version.h"
 
@@ -36,6 +38,8 @@
 #define REQUEST_MAX (64U << 10)
 #define OUTPUT_MAX (8U << 20)
 #define MAX_CLIENTS 256
+#define ROOT_RESERVED 16        /* of MAX_CLIENTS, only root gets these */
+#define MAX_PER_UID 32          /* connections one non-root uid may hold at once */
 #define LOG_TAIL_MAX (1U << 20) /* how far back `logs -n` looks */
 #define LOG_FOLLOW_CHUNK (64U << 10)
 
@@ -55,6 +59,7 @@ struct client {
         struct client *next;
         uid_t uid;
         pid_t pid;
+        uint64_t active_ms; /* monotonic: the last request or reply (see idle_deadline) */
         char in[REQUEST_MAX + 1];
         size_t in_len;
         bool discarding; /* an overlong line is being skipped */
@@ -133,6 +138,7 @@ static void client_send(struct daemon *d, struct client *c, const char *buf, siz
                 c->out_cap = cap;
         }
         memcpy(c->out + c->out_len, buf, len);
+        c->active_ms = mono_ms();
         c->out_len += len;
         c->out[c->out_len++] = '\n';
         client_flush(d, c);
@@ -225,42 +231,14 @@ void control_complete(struct daemon *d, struct client *c, int r, const char *msg
                 reply_ok(d, c, msg);
 }
 
-/* Bytes from a tenant (its log) may be anything: invalid UTF-8 becomes '?' so the
- * JSON stays valid and the operator's terminal sees no raw escape bytes but tabs and
- * newlines. */
-static size_t sanitize_utf8(const unsigned char *in, size_t len, char *out)
-{
-        size_t o = 0;
-        for (size_t i = 0; i < len;) {
-                unsigned char b = in[i];
-                size_t n = b < 0x80             ? 1
-                           : (b & 0xe0) == 0xc0 ? 2
-                           : (b & 0xf0) == 0xe0 ? 3
-                           : (b & 0xf8) == 0xf0 ? 4
-                                                : 0;
-                bool ok = n > 0 && i + n <= len && !(n == 2 && b < 0xc2) && !(b > 0xf4);
-                for (size_t k = 1; ok && k < n; k++)
-                        ok = (in[i + k] & 0xc0) == 0x80;
-                if (ok && n == 1 && ((b < 0x20 && b != '\n' && b != '\t') || b == 0x7f))
-                        ok = false;
-                if (!ok) {
-                        out[o++] = '?';
-                        i++;
-                        continue;
-                }
-                memcpy(out + o, in + i, n);
-                o += n;
-                i += n;
-        }
-        return o;
-}
-
 static void send_data(struct daemon *d, struct client *c, const char *buf, size_t len)
 {
-        _cleanup_free_ char *clean = malloc(len + 1);
+        /* A log file is escaped as it is written (logtext.h); this escapes again what
+         * an older tenantd left, and characters that a chunk boundary cut in two. */
+        _cleanup_free_ char *clean = malloc(LOGTEXT_MAX(len));
         if (!clean)
                 return;
-        size_t n = sanitize_utf8((const unsigned char *)buf, len, clean);
+        size_t n = logtext_show(buf, len, clean);
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
         if (!g)
                 return;
@@ -274,6 +252,55 @@ static void send_data(struct daemon *d, struct client *c, const char *buf, size_
 }
 
 /* ---- views of tenants ---- */
+
+static void logs_path(struct daemon *d, const char *name, char *buf, size_t len);
+
+#define NOTES_WINDOW (64U << 10) /* how far back status looks for tenantd's notes */
+#define NOTES_MAX 5
+
+/* tenantd's last notes in the tenant's log ("[tenantd: started ...]"): lines that
+ * begin with the mark, which the tenant's own text never contains (logtext.h). The
+ * window read may begin in the middle of a line, whose rest is not a line start. */
+static void gen_notes(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        char path[4200];
+        logs_path(d, t->name, path, sizeof(path));
+        json_gen_key(g, "notes");
+        json_gen_array_open(g);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat st;
+        static char buf[NOTES_WINDOW + 1];
+        ssize_t n = -1;
+        off_t from = 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+                from = st.st_size > (off_t)NOTES_WINDOW ? st.st_size - (off_t)NOTES_WINDOW : 0;
+                n = pread(fd, buf, NOTES_WINDOW, from);
+        }
+        const char *lines[NOTES_MAX];
+        size_t lens[NOTES_MAX], k = 0;
+        for (size_t i = 0; n > 0 && i < (size_t)n;) {
+                char *nl = memchr(buf + i, '\n', (size_t)n - i);
+                size_t end = nl ? (size_t)(nl - buf) : (size_t)n;
+                bool start = i > 0 || from == 0;
+                if (start && nl && end - i >= sizeof(LOGTEXT_MARK) &&
+                    memcmp(buf + i, LOGTEXT_MARK ": ", sizeof(LOGTEXT_MARK) + 1) == 0) {
+                        if (k == NOTES_MAX) {
+                                memmove(lines, lines + 1, sizeof(lines[0]) * (NOTES_MAX - 1));
+                                memmove(lens, lens + 1, sizeof(lens[0]) * (NOTES_MAX - 1));
+                                k--;
+                        }
+                        lines[k] = buf + i;
+                        lens[k++] = end - i > 512 ? 512 : end - i;
+                }
+                i = end + 1;
+        }
+        for (size_t j = 0; j < k; j++) {
+                char clean[LOGTEXT_MAX(512)];
+                size_t m = logtext_show(lines[j], lens[j], clean);
+                json_gen_string_len(g, clean, m);
+        }
+        json_gen_array_close(g);
+}
 
 static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant *t, bool detail)
 {
@@ -378,6 +405,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 }
                 json_gen_array_close(g);
                 monitor_glue_gen_mounts_seen(d, g, t);
+                gen_notes(d, g, t);
         }
         json_gen_object_close(g);
 }
@@ -1028,6 +1056,7 @@ static void client_read(struct daemon *d, struct client *c)
                         log_warning("control: client pid %d sent too many descriptors",
                                     (int)c->pid);
                 c->in_len += (size_t)n;
+                c->active_ms = mono_ms();
                 if (memchr(c->in + c->in_len - n, '\n', (size_t)n))
                         break; /* a request is complete: handle it before reading on */
         }
@@ -1110,6 +1139,71 @@ static bool peer_allowed(struct daemon *d, int fd, const struct ucred *uc)
         return false;
 }
 
+/* One error line to a connection that gets no slot, then it is closed. */
+static void refuse(int fd, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(int fd, const char *code, const char *fmt, ...)
+{
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+        const char *buf;
+        size_t len;
+        if (g) {
+                json_gen_key(g, "code");
+                json_gen_string(g, code);
+                json_gen_key(g, "error");
+                json_gen_string(g, msg);
+                json_gen_object_close(g);
+        }
+        if (g && json_gen_finish(g, &buf, &len) == 0) {
+                (void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                (void)!send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        close(fd);
+}
+
+/* Slots: MAX_CLIENTS in all, of which the last ROOT_RESERVED are root's alone, and
+ * at most MAX_PER_UID for any one other uid. So no member of the group, nor all of
+ * them together, can keep root from connecting, and one member leaves room for the
+ * others. Why a connection was refused is said on it, and logged (rate-limited by
+ * the kernel's accept backlog only: a refused client costs one accept and a line). */
+static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
+{
+        if (d->n_clients >= MAX_CLIENTS) {
+                refuse(fd, "busy", "too many clients (all %d slots are taken); try again later",
+                       MAX_CLIENTS);
+                return false;
+        }
+        if (uc->uid == 0)
+                return true;
+        size_t mine = 0;
+        for (struct client *c = d->clients; c; c = c->next)
+                mine += c->uid == uc->uid;
+        if (mine >= MAX_PER_UID) {
+                refuse(fd, "busy",
+                       "too many connections from uid %u: it holds %zu, the limit per user is %d; "
+                       "close some first",
+                       (unsigned)uc->uid, mine, MAX_PER_UID);
+                log_warning("control: refused uid %u (pid %d): it holds %zu connections",
+                            (unsigned)uc->uid, (int)uc->pid, mine);
+                return false;
+        }
+        if (d->n_clients >= MAX_CLIENTS - ROOT_RESERVED) {
+                refuse(fd, "busy",
+                       "too many clients: the %d slots for users other than root are taken "
+                       "(%d more are kept for root); try again later",
+                       MAX_CLIENTS - ROOT_RESERVED, ROOT_RESERVED);
+                log_warning("control: refused uid %u (pid %d): only root's slots are left",
+                            (unsigned)uc->uid, (int)uc->pid);
+                return false;
+        }
+        return true;
+}
+
 static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
@@ -1123,25 +1217,16 @@ static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
                         close(fd);
                         continue;
                 }
-                char msg[256];
                 if (!peer_allowed(d, fd, &uc)) {
-                        snprintf(msg, sizeof(msg),
-                                 "{\"v\":1,\"ok\":false,\"code\":\"denied\",\"error\":\"permission "
-                                 "denied: uid %u is neither root nor in group %s\"}\n",
-                                 (unsigned)uc.uid, d->cfg.socket_group);
-                        (void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+                        refuse(fd, "denied",
+                               "permission denied: uid %u is neither root nor in group %s",
+                               (unsigned)uc.uid, d->cfg.socket_group);
                         log_warning("control: refused uid %u (pid %d): not in group %s",
                                     (unsigned)uc.uid, (int)uc.pid, d->cfg.socket_group);
-                        close(fd);
                         continue;
                 }
-                if (d->n_clients >= MAX_CLIENTS) {
-                        static const char busy[] = "{\"v\":1,\"ok\":false,\"code\":\"busy\","
-                                                   "\"error\":\"too many clients\"}\n";
-                        (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                        close(fd);
+                if (!slot_for(d, fd, &uc))
                         continue;
-                }
                 struct client *c = calloc(1, sizeof(*c));
                 if (!c) {
                         close(fd);
@@ -1152,10 +1237,62 @@ static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
                 c->log_fd = -1;
                 c->uid = uc.uid;
                 c->pid = uc.pid;
+                c->active_ms = mono_ms();
                 c->next = d->clients;
                 d->clients = c;
                 d->n_clients++;
                 daemon_watch_add(d, &c->w, EPOLLIN | EPOLLRDHUP);
+        }
+        daemon_rearm(d); /* the new clients' idle deadlines */
+}
+
+/* ---- idle clients ---- */
+
+/* A client is idle when it waits for nothing from tenantd (no start or stop in
+ * progress, no log or event stream, no exec) and has sent no request and been sent no
+ * reply for client_idle_ms. A stream is never idle, however quiet. */
+static uint64_t idle_deadline(const struct daemon *d, const struct client *c)
+{
+        if (c->w.fd < 0 || c->mode != CLIENT_IDLE || c->closing || !d->cfg.client_idle_ms)
+                return UINT64_MAX;
+        return c->active_ms + d->cfg.client_idle_ms;
+}
+
+uint64_t control_next_deadline(const struct daemon *d)
+{
+        uint64_t next = UINT64_MAX;
+        for (const struct client *c = d->clients; c; c = c->next) {
+                uint64_t t = idle_deadline(d, c);
+                if (t < next)
+                        next = t;
+        }
+        return next;
+}
+
+void control_tick(struct daemon *d, uint64_t now)
+{
+        for (struct client *c = d->clients, *next; c; c = next) {
+                next = c->next;
+                if (idle_deadline(d, c) > now)
+                        continue;
+                if (c->out_len) { /* it does not even read what it was sent */
+                        client_close(d, c);
+                        continue;
+                }
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "idle: closed after %" PRIu64 " s without a request (client-idle-timeout)",
+                         d->cfg.client_idle_ms / 1000);
+                _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+                if (!g)
+                        continue;
+                json_gen_key(g, "code");
+                json_gen_string(g, "timeout");
+                json_gen_key(g, "error");
+                json_gen_string(g, msg);
+                json_gen_object_close(g);
+                c->closing = true;
+                send_gen(d, c, g);
         }
 }
 

@@ -119,6 +119,9 @@ static uint64_t tenant_next_deadline(const struct tenant *t)
 void daemon_rearm(struct daemon *d)
 {
         uint64_t next = d->next_sample_ms;
+        uint64_t idle = control_next_deadline(d);
+        if (idle < next)
+                next = idle;
         for (struct tenant *t = d->tenants; t; t = t->next) {
                 uint64_t n = tenant_next_deadline(t);
                 if (n < next)
@@ -712,6 +715,7 @@ static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
                 tenant_deadline(d, t, now);
                 health_tick(d, t, now);
         }
+        control_tick(d, now);
         if (now >= d->next_sample_ms) {
                 monitor_glue_sample(d, now);
                 d->next_sample_ms = now + d->cfg.sample_ms;

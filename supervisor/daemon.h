@@ -105,6 +105,7 @@ struct daemon_config {
         char *syslog_socket; /* alerts: /dev/log unless set */
         char *pidfile;       /* or NULL */
         uint64_t sample_ms;
+        uint64_t client_idle_ms; /* control clients idle this long are closed; 0: never */
         bool foreground;
         uint32_t uid_base;
 };
@@ -167,6 +168,9 @@ void daemon_event(struct daemon *d, const char *kind, const struct tenant *t, co
 /* control.c */
 int control_listen(struct daemon *d);
 void control_close_all(struct daemon *d);
+/* Idle control clients: the next deadline (UINT64_MAX: none), and closing those due. */
+uint64_t control_next_deadline(const struct daemon *d);
+void control_tick(struct daemon *d, uint64_t now);
 /* Frees clients closed during the current batch of events. */
 void control_bury(struct daemon *d);
 /* Handles requests that arrived while an earlier one of the same client waited. */

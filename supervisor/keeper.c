@@ -1,5 +1,6 @@
 /* keeper.c — the per-tenant keeper process (see keeper.h). */
 #include "keeper.h"
+#include "logtext.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -217,6 +218,8 @@ struct log_sink {
         const char *tenant;
         char line[1024];
         size_t line_len;
+        struct logtext text; /* the tenant's bytes are escaped before they are stored */
+        bool mid_line;       /* the last byte stored was not a newline */
 };
 
 static void sink_rotate(struct log_sink *s)
@@ -250,6 +253,7 @@ static void sink_raw(struct log_sink *s, const char *buf, size_t len)
                 if (w <= 0)
                         return; /* a full disk loses output, never the tenant */
                 s->size += (uint64_t)w;
+                s->mid_line = buf[w - 1] != '\n';
                 buf += w;
                 len -= (size_t)w;
         }
@@ -296,6 +300,24 @@ static void sink_drop_note(struct log_sink *s)
         s->dropped = 0;
 }
 
+/* The tenant's bytes, escaped (logtext.h): in the file, "[tenantd" begins only
+ * tenantd's own notes, and nothing in it drives the terminal of whoever reads it. */
+static void sink_text(struct log_sink *s, const char *buf, size_t len, bool final)
+{
+        static char out[LOGTEXT_MAX(65536)];
+        while (len > 0 || final) {
+                size_t n = len < 65536 ? len : 65536;
+                size_t o = logtext_stream(&s->text, buf, n, final && n == len, out);
+                sink_raw(s, out, o);
+                if (s->to_syslog)
+                        sink_syslog(s, out, o);
+                buf += n;
+                len -= n;
+                if (len == 0)
+                        break;
+        }
+}
+
 static void sink_write(struct log_sink *s, const char *buf, size_t len)
 {
         if (s->rate) {
@@ -309,9 +331,7 @@ static void sink_write(struct log_sink *s, const char *buf, size_t len)
         }
         if (len == 0)
                 return;
-        sink_raw(s, buf, len);
-        if (s->to_syslog)
-                sink_syslog(s, buf, len);
+        sink_text(s, buf, len, false);
 }
 
 static void sink_note(struct log_sink *s, const char *fmt, ...)
@@ -323,8 +343,14 @@ static void sink_note(struct log_sink *s, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        if (n > 0)
-                sink_raw(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        if (n <= 0)
+                return;
+        /* A note begins a line of its own: what the tenant left held back or
+         * unfinished is written out first. */
+        sink_text(s, "", 0, true);
+        if (s->mid_line)
+                sink_raw(s, "\n", 1);
+        sink_raw(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct tn_err **err)

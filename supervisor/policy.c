@@ -257,6 +257,7 @@ static const struct {
     {"AF_NETLINK", AF_NETLINK},
     {"AF_PACKET", AF_PACKET},
     {"AF_VSOCK", AF_VSOCK},
+    {"NETLINK_ROUTE", 0},
     {"TIOCSTI", TIOCSTI},
     {"TIOCLINUX", TIOCLINUX},
     {"TIOCSETD", TIOCSETD},
@@ -1166,6 +1167,7 @@ struct trie {
         struct compile *cc;
         const struct policy_action *action;
         int nr;
+        const struct policy_arg *fixed; /* a condition every emitted rule also has, or NULL */
         unsigned index;
         uint64_t mask;
         const char *where;
@@ -1177,8 +1179,10 @@ static int cover(const struct trie *t, uint64_t decided, uint64_t prefix, const 
                  size_t n)
 {
         if (n == 0) {
-                struct policy_arg a = {t->index, POLICY_OP_MASKED_EQ, decided, prefix};
-                return add_rule(t->cc, t->action, t->nr, &a, 1, t->where);
+                struct policy_arg a[2] = {{t->index, POLICY_OP_MASKED_EQ, decided, prefix}};
+                if (t->fixed)
+                        a[1] = *t->fixed;
+                return add_rule(t->cc, t->action, t->nr, a, t->fixed ? 2 : 1, t->where);
         }
         uint64_t rest = t->mask & ~decided;
         if (!rest)
@@ -1221,30 +1225,40 @@ static int fail_complement(struct compile *cc, const struct policy_rule *u, cons
         return tn_err_setx(cc->err, EINVAL,
                            "%s: cannot add exceptions to this rule for \"%s\": its rules with "
                            "\"args\" must each test one argument, the same one, all with eq or "
-                           "all with masked_eq and one mask (or be a single ne/lt/le/gt/ge test)",
+                           "all with masked_eq and one mask (or be a single ne/lt/le/gt/ge test); "
+                           "a second condition, on another argument, is possible only after an "
+                           "eq or masked_eq first one",
                            u->where, name);
 }
 
-/* Action of u for every call of `nr` that none of the exceptions ex[0..n) match. */
-static int emit_complement(struct compile *cc, const struct policy_rule *u, int nr,
-                           const char *name, const struct policy_rule *const *ex, size_t n)
+static bool is_eq(enum policy_op op)
 {
-        unsigned index = ex[0]->args[0].index;
-        for (size_t i = 0; i < n; i++)
-                if (ex[i]->n_args != 1 || ex[i]->args[0].index != index)
-                        return fail_complement(cc, u, name);
-        const struct policy_arg *first = &ex[0]->args[0];
-        if (n == 1 && first->op != POLICY_OP_EQ && first->op != POLICY_OP_MASKED_EQ) {
-                struct policy_arg a = *first;
-                a.op = op_negated(first->op);
-                return add_rule(cc, &u->action, nr, &a, 1, u->where);
+        return op == POLICY_OP_EQ || op == POLICY_OP_MASKED_EQ;
+}
+
+/* Action of u, under `fixed` (when set), for every value of one argument that none of
+ * conds[0..n) match: they all test that argument, either as one ne/lt/le/gt/ge test
+ * (the opposite comparison) or all with eq, or all with masked_eq and one mask (the
+ * trie of what the values leave). */
+static int complement_of(struct compile *cc, const struct policy_rule *u, int nr, const char *name,
+                         const struct policy_arg *fixed, const struct policy_arg *const *conds,
+                         size_t n)
+{
+        const struct policy_arg *first = conds[0];
+        if (n == 1 && !is_eq(first->op)) {
+                struct policy_arg a[2] = {*first};
+                a[0].op = op_negated(first->op);
+                if (fixed)
+                        a[1] = *fixed;
+                return add_rule(cc, &u->action, nr, a, fixed ? 2 : 1, u->where);
         }
         uint64_t mask = first->op == POLICY_OP_EQ ? ~0ULL : first->mask;
         uint64_t vals[MAX_EXCEPTIONS];
         size_t nv = 0;
         for (size_t i = 0; i < n; i++) {
-                const struct policy_arg *a = &ex[i]->args[0];
-                if (a->op != first->op || (a->op == POLICY_OP_MASKED_EQ && a->mask != mask))
+                const struct policy_arg *a = conds[i];
+                if (a->index != first->index || a->op != first->op || !is_eq(a->op) ||
+                    (a->op == POLICY_OP_MASKED_EQ && a->mask != mask))
                         return fail_complement(cc, u, name);
                 bool dup = false;
                 for (size_t j = 0; j < nv && !dup; j++)
@@ -1254,8 +1268,55 @@ static int emit_complement(struct compile *cc, const struct policy_rule *u, int 
                 if (!dup)
                         vals[nv++] = a->value & mask;
         }
-        struct trie t = {cc, &u->action, nr, index, mask, u->where};
+        struct trie t = {cc, &u->action, nr, fixed, first->index, mask, u->where};
         return cover(&t, 0, 0, vals, nv);
+}
+
+/* Action of u for every call of `nr` that none of the exceptions ex[0..n) match.
+ *
+ * Each exception tests one argument (the key: the same one for all), or the key with
+ * eq/masked_eq and then one more argument: "socket with family AF_NETLINK and protocol
+ * NETLINK_ROUTE". The complement is then: every key value that no exception names
+ * (one trie), plus, for each key value whose exceptions all carry a second condition,
+ * that key value together with the complement of those second conditions (a trie
+ * under the fixed key test). A key value with an exception of its own alone is wholly
+ * excepted, whatever second conditions others add to it. */
+static int emit_complement(struct compile *cc, const struct policy_rule *u, int nr,
+                           const char *name, const struct policy_rule *const *ex, size_t n)
+{
+        const struct policy_arg *keys[MAX_EXCEPTIONS];
+        bool two = false;
+        for (size_t i = 0; i < n; i++) {
+                if (ex[i]->n_args > 2 || ex[i]->args[0].index != ex[0]->args[0].index ||
+                    (ex[i]->n_args == 2 && !is_eq(ex[i]->args[0].op)))
+                        return fail_complement(cc, u, name);
+                keys[i] = &ex[i]->args[0];
+                two |= ex[i]->n_args == 2;
+        }
+        int r = complement_of(cc, u, nr, name, NULL, keys, n);
+        if (r < 0 || !two)
+                return r;
+        uint64_t mask = keys[0]->op == POLICY_OP_EQ ? ~0ULL : keys[0]->mask;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t v = keys[i]->value & mask;
+                bool seen = false, whole = false;
+                const struct policy_arg *second[MAX_EXCEPTIONS];
+                size_t ns = 0;
+                for (size_t j = 0; j < n; j++) {
+                        if ((keys[j]->value & mask) != v)
+                                continue;
+                        seen |= j < i;
+                        whole |= ex[j]->n_args == 1;
+                        if (ex[j]->n_args == 2)
+                                second[ns++] = &ex[j]->args[1];
+                }
+                if (seen || whole)
+                        continue; /* handled at its first exception, or wholly excepted */
+                struct policy_arg fixed = *keys[i];
+                if ((r = complement_of(cc, u, nr, name, &fixed, second, ns)) < 0)
+                        return r;
+        }
+        return 0;
 }
 
 struct use {

@@ -58,6 +58,8 @@ static void usage(FILE *out)
                 "  --syslog-ident NAME    syslog ident (default tenantd)\n"
                 "  --syslog-socket PATH   where alerts are sent (default /dev/log)\n"
                 "  --sample-interval DUR  monitor sampling period (default 1s)\n"
+                "  --client-idle-timeout DUR  close control clients idle this long (default\n"
+                "                         5min; 0: never)\n"
                 "  --pidfile PATH         write the daemon's pid there once it serves\n"
                 "  --foreground           stay in the foreground and log to stderr (for systemd\n"
                 "                         Type=notify and for tests); otherwise detach, log\n"
@@ -112,6 +114,20 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                         return -EINVAL;
                 }
                 c->sample_ms = ms;
+                return 0;
+        }
+        if (strcmp(key, "client-idle-timeout") == 0) {
+                uint64_t ms;
+                char w[128];
+                if (parse_duration(value, &ms, w, sizeof(w)) < 0 || (ms && ms < 1000) ||
+                    ms > 86400000) {
+                        snprintf(why, len,
+                                 "client-idle-timeout: \"%s\": a duration from 1s to 24h, or 0 "
+                                 "for never",
+                                 value);
+                        return -EINVAL;
+                }
+                c->client_idle_ms = ms;
                 return 0;
         }
         snprintf(why, len, "unknown key \"%s\"", key);
@@ -191,6 +207,7 @@ static void config_defaults(struct daemon_config *c)
         c->syslog_socket = strdup("/dev/log");
         c->syslog_facility = LOG_DAEMON;
         c->sample_ms = 1000;
+        c->client_idle_ms = 5 * 60 * 1000;
         c->uid_base = UIDRANGE_DEFAULT_BASE;
 }
 
@@ -206,6 +223,7 @@ int main(int argc, char **argv)
             {"syslog-ident", required_argument, NULL, 'I'},
             {"syslog-socket", required_argument, NULL, 'L'},
             {"sample-interval", required_argument, NULL, 'i'},
+            {"client-idle-timeout", required_argument, NULL, 'T'},
             {"pidfile", required_argument, NULL, 'P'},
             {"foreground", no_argument, NULL, 'f'},
             {"debug", no_argument, NULL, 'd'},
@@ -265,6 +283,9 @@ int main(int argc, char **argv)
                         break;
                 case 'i':
                         key = "sample-interval";
+                        break;
+                case 'T':
+                        key = "client-idle-timeout";
                         break;
                 case 'f':
                         d.cfg.foreground = true;

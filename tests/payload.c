@@ -8,6 +8,8 @@
  *   payload kill PID | ptrace PID | tty | tiocsti | sysctl PATH VALUE
  *   payload syscall NAME       (an attack by name; see attacks[] below)
  *   payload whereami FILE MARKER | memwrite | memread | vmwrite | stall PORT SECONDS
+ *   payload socket FAMILY TYPE PROTO | socketpair FAMILY TYPE | families | netlink-route
+ *   payload loopback
  *
  * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
  * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
@@ -23,7 +25,16 @@
  * memwrite/memread fork a child and write/read a variable of it through
  * /proc/CHILD/mem (vmwrite: process_vm_writev); "ok" only when the child saw the new
  * value (or the value was read). stall listens on 127.0.0.1:PORT and holds every
- * connection it accepts without answering, for SECONDS. */
+ * connection it accepts without answering, for SECONDS.
+ *
+ * socket and socketpair pass their numbers (decimal or 0x..., all 64 bits of FAMILY)
+ * to the raw system call. families tries every address family but unix, inet, inet6
+ * and netlink (0..63, four socket types each), every netlink protocol but
+ * NETLINK_ROUTE (1..31), and socketpair of every family but unix: "ok" only when each
+ * failed with EAFNOSUPPORT, else one line per exception. netlink-route lists the
+ * interfaces (if_nameindex and getifaddrs ask the kernel over NETLINK_ROUTE); loopback
+ * sends a byte over TCP on 127.0.0.1, over a unix socketpair, and opens an IPv6
+ * socket. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +61,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,6 +432,112 @@ static long attack(const char *name)
         return -2;
 }
 
+/* ---- socket families (issue 10, item 8) ---- */
+
+static int mode_socket(const char *fam, const char *type, const char *proto, bool pair)
+{
+        unsigned long long f = strtoull(fam, NULL, 0), t = strtoull(type, NULL, 0);
+        unsigned long long p = proto ? strtoull(proto, NULL, 0) : 0;
+        char what[128];
+        long r;
+        if (pair) {
+                int sv[2];
+                snprintf(what, sizeof(what), "socketpair %s %s", fam, type);
+                r = syscall(SYS_socketpair, f, t, 0, sv);
+        } else {
+                snprintf(what, sizeof(what), "socket %s %s %s", fam, type, proto);
+                r = syscall(SYS_socket, f, t, p);
+        }
+        return result(r, what);
+}
+
+static int mode_families(void)
+{
+        static const int types[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET};
+        int bad = 0, tried = 0;
+        for (int f = 0; f < 64; f++) {
+                if (f == AF_UNIX || f == AF_INET || f == AF_INET6 || f == AF_NETLINK)
+                        continue;
+                for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+                        tried++;
+                        int s = socket(f, types[i] | SOCK_CLOEXEC, 0);
+                        if (s < 0 && errno == EAFNOSUPPORT)
+                                continue;
+                        bad++;
+                        printf("family %d type %d: %s\n", f, types[i],
+                               s >= 0 ? "opened" : strerrorname_np(errno));
+                        if (s >= 0)
+                                close(s);
+                }
+                int sv[2];
+                tried++;
+                if (socketpair(f, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 && errno == EAFNOSUPPORT)
+                        continue;
+                bad++;
+                printf("socketpair family %d: %s\n", f, strerrorname_np(errno));
+        }
+        for (int p = 1; p < 32; p++) {
+                tried++;
+                int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, p);
+                if (s < 0 && errno == EAFNOSUPPORT)
+                        continue;
+                bad++;
+                printf("netlink protocol %d: %s\n", p, s >= 0 ? "opened" : strerrorname_np(errno));
+                if (s >= 0)
+                        close(s);
+        }
+        if (bad)
+                printf("fail families: %d of %d attempts not refused with EAFNOSUPPORT\n", bad,
+                       tried);
+        else
+                printf("ok families: %d attempts refused with EAFNOSUPPORT\n", tried);
+        return bad ? 1 : 0;
+}
+
+static int mode_netlink_route(void)
+{
+        struct if_nameindex *ni = if_nameindex();
+        if (!ni)
+                return result(-1, "if_nameindex");
+        char names[256] = "";
+        for (struct if_nameindex *i = ni; i->if_index; i++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s", i->if_name);
+        if_freenameindex(ni);
+        struct ifaddrs *ifa;
+        if (getifaddrs(&ifa) < 0)
+                return result(-1, "getifaddrs");
+        int addrs = 0;
+        for (struct ifaddrs *a = ifa; a; a = a->ifa_next)
+                addrs += a->ifa_addr && a->ifa_addr->sa_family == AF_INET;
+        freeifaddrs(ifa);
+        printf("ok netlink-route:%s (%d IPv4 addresses)\n", names, addrs);
+        return 0;
+}
+
+static int mode_loopback(void)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (l < 0 || bind(l, (struct sockaddr *)&sa, len) < 0 || listen(l, 1) < 0 ||
+            getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+                return result(-1, "AF_INET listen on 127.0.0.1");
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c < 0 || connect(c, (struct sockaddr *)&sa, len) < 0)
+                return result(-1, "AF_INET connect to 127.0.0.1");
+        int a = accept(l, NULL, NULL);
+        char b = 0;
+        if (a < 0 || write(c, "x", 1) != 1 || read(a, &b, 1) != 1 || b != 'x')
+                return result(-1, "AF_INET byte over 127.0.0.1");
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+            write(sv[0], "y", 1) != 1 || read(sv[1], &b, 1) != 1 || b != 'y')
+                return result(-1, "AF_UNIX socketpair");
+        if (socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0) < 0)
+                return result(-1, "AF_INET6 socket");
+        return result(0, "loopback: tcp 127.0.0.1, unix socketpair, inet6 socket");
+}
+
 int main(int argc, char **argv)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -517,6 +636,16 @@ int main(int argc, char **argv)
                         return 2;
                 return result(r, a);
         }
+        if (!strcmp(mode, "socket") && a && b && argc > 4)
+                return mode_socket(a, b, argv[4], false);
+        if (!strcmp(mode, "socketpair") && a && b)
+                return mode_socket(a, b, NULL, true);
+        if (!strcmp(mode, "families"))
+                return mode_families();
+        if (!strcmp(mode, "netlink-route"))
+                return mode_netlink_route();
+        if (!strcmp(mode, "loopback"))
+                return mode_loopback();
         fprintf(stderr, "payload: unknown mode %s\n", mode);
         return 2;
 }
