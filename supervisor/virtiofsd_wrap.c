@@ -143,8 +143,8 @@ static char *serve_from_private_mount(const char *opts)
                                 AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (tree < 0)
                 die(errno, "open_tree %s", source);
-        struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                              MOUNT_ATTR_NOEXEC,
+        struct mount_attr attr = {.attr_set =
+                                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                                   .propagation = MS_PRIVATE};
         if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
                 die(errno, "mount_setattr %s", source);
