@@ -31,6 +31,7 @@
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -228,11 +229,25 @@ static void load_filter(void)
                 die(-r, "seccomp_load");
 }
 
+/* Whether virtiofsd is only asked about itself (libvirt may probe it): nothing served. */
+static bool only_asks(char **argv)
+{
+        static const char *const probes[] = {"--print-capabilities", "--help", "-h", "--version",
+                                             "-V"};
+        for (int i = 1; argv[i]; i++)
+                for (size_t j = 0; j < sizeof(probes) / sizeof(probes[0]); j++)
+                        if (strcmp(argv[i], probes[j]) == 0)
+                                return true;
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         (void)argc;
-        /* Step 1-3 for the (first) -o option that names a source. */
-        for (int i = 1; argv[i]; i++) {
+        /* Steps 1-3 for the -o option that names the source. A source given in a form
+         * not understood here would be served unmounted: refused instead. */
+        bool served_any = false;
+        for (int i = 1; argv[i] && !served_any; i++) {
                 char *opts = NULL;
                 if (strcmp(argv[i], "-o") == 0 && argv[i + 1])
                         opts = argv[++i];
@@ -240,26 +255,22 @@ int main(int argc, char **argv)
                         opts = argv[i] + 2;
                 else if (strncmp(argv[i], "--options=", 10) == 0)
                         opts = argv[i] + 10;
+                else if (strncmp(argv[i], "--shared-dir", 12) == 0)
+                        die(0, "a share given as %s is not understood; refused", argv[i]);
                 if (!opts || !strstr(opts, "source="))
                         continue;
                 char *served = serve_from_private_mount(opts);
-                if (served) {
-                        if (opts == argv[i])
-                                argv[i] = served;
-                        else if (strncmp(argv[i], "--options=", 10) == 0) {
-                                char *a = NULL;
-                                if (asprintf(&a, "--options=%s", served) < 0)
-                                        die(0, "out of memory");
-                                argv[i] = a;
-                        } else {
-                                char *a = NULL;
-                                if (asprintf(&a, "-o%s", served) < 0)
-                                        die(0, "out of memory");
-                                argv[i] = a;
-                        }
-                        break;
-                }
+                if (!served)
+                        continue;
+                const char *prefix = opts == argv[i]                           ? ""
+                                     : strncmp(argv[i], "--options=", 10) == 0 ? "--options="
+                                                                               : "-o";
+                if (asprintf(&argv[i], "%s%s", prefix, served) < 0)
+                        die(0, "out of memory");
+                served_any = true;
         }
+        if (!served_any && !only_asks(argv))
+                die(0, "no source=DIR among the options: nothing to serve from a safe mount");
         load_filter();
         for (size_t i = 0; i < sizeof(virtiofsd_paths) / sizeof(virtiofsd_paths[0]); i++) {
                 argv[0] = (char *)virtiofsd_paths[i];
