@@ -16,6 +16,7 @@ SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 POLICYDIR ?= $(DATADIR)/tenantd/policies
+LIBEXECDIR ?= $(PREFIX)/libexec/tenantd
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 VMIMAGEDIR ?= $(DATADIR)/tenantd/vm
 SYSCONFDIR ?= /etc
@@ -39,7 +40,8 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-p
 	-Wdate-time -Wnested-externs -Werror=return-type
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong \
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
-	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"'
+	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"' \
+	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -62,7 +64,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
 	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
 	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c \
-	supervisor/vm_root.c supervisor/trust.c
+	supervisor/vm_root.c supervisor/trust.c supervisor/share_check.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -72,7 +74,7 @@ SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/guest-agent/tenant-agent
+PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-virtiofsd $(B)/guest-agent/tenant-agent
 
 .PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
 	test-deps demo-deps vm-image vm-image-debug FORCE
@@ -111,6 +113,12 @@ DAEMON_OBJS := $(B)/supervisor/tenantd.o $(B)/supervisor/daemon.o $(B)/superviso
 $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# What libvirt starts instead of virtiofsd for a read-write share (virtiofsd_wrap.c): a
+# program of its own that loads libseccomp and nothing else.
+$(B)/tenantd-virtiofsd: $(B)/supervisor/virtiofsd_wrap.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
@@ -264,6 +272,8 @@ install: all
 		$(DESTDIR)$(SYSCONFDIR)/tenantd
 	install -m 0755 $(B)/tenantctl $(DESTDIR)$(BINDIR)/tenantctl
 	install -m 0755 $(B)/tenantd $(DESTDIR)$(SBINDIR)/tenantd
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(B)/tenantd-virtiofsd $(DESTDIR)$(LIBEXECDIR)/tenantd-virtiofsd
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(POLICYDIR)/seccomp/
 	install -m 0644 policies/capabilities/*.json $(DESTDIR)$(POLICYDIR)/capabilities/
 	install -m 0644 docs/man/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man5/
@@ -292,6 +302,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tenantctl $(DESTDIR)$(SBINDIR)/tenantd
+	rm -f $(DESTDIR)$(LIBEXECDIR)/tenantd-virtiofsd
+	rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(DATADIR)/tenantd
 	rm -f $(DESTDIR)$(MANDIR)/man5/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man8/tenantd.8 \
 		$(DESTDIR)$(MANDIR)/man8/tenantctl.8

@@ -19,6 +19,7 @@
 #include "manifest.h"
 #include "policy.h"
 #include "sandbox.h"
+#include "share_check.h"
 #include "tenantctl.h"
 #include "uidrange.h"
 
@@ -103,6 +104,14 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         int rc = load(path, &m);
         if (rc != EXIT_OK)
                 return rc;
+        /* No backend is given tenantd's own files or, read-write, what the host's root
+         * trusts (share_check.h); the microVM path checks again what it opens. */
+        _cleanup_err_ struct tn_err *share_err = NULL;
+        const struct tenantd_dirs dirs = {.state_dir = state_dir};
+        if (share_check_manifest(m, &dirs, NULL, NULL, &share_err) < 0) {
+                log_error("%s: %s", path, tn_err_msg(share_err));
+                return EXIT_USAGE;
+        }
         if (override && override[0][0] != '/') {
                 log_error("%s: the command must be an absolute path inside the tenant",
                           override[0]);

@@ -2,6 +2,7 @@
  * manifests without a daemon, print every problem, or the effective configuration. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -10,6 +11,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "policy.h"
+#include "share_check.h"
 #include "tenantctl.h"
 #include "trust.h"
 
@@ -32,6 +34,25 @@ static void check_policies(const struct manifest *m, struct diag_list *diags)
                 if (capset_load(name + 1, &set, &e) < 0)
                         diag_add(diags, 0, 0, path, "%s", tn_err_msg(e));
         }
+}
+
+/* Host paths the tenant would be given: none of tenantd's own (its state directory as
+ * TENANTD_STATE_DIR or the default, the default manifest directory, the policy search
+ * path) and, read-write, none the host's root trusts (share_check.h). */
+static void report_share(void *ctx, const char *what, const char *msg)
+{
+        size_t n = strlen(what);
+        if (strncmp(msg, what, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+                msg += n + 2;
+        diag_add(ctx, 0, 0, what, "%s", msg);
+}
+
+static void check_shares(const struct manifest *m, struct diag_list *diags)
+{
+        const char *state = getenv("TENANTD_STATE_DIR");
+        const struct tenantd_dirs dirs = {.state_dir =
+                                              state && *state ? state : "/var/lib/tenantd"};
+        (void)share_check_manifest(m, &dirs, report_share, diags, NULL);
 }
 
 /* validate reads any file, as any user: what tenantd (or tenantctl run as root) would
@@ -91,6 +112,7 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
                 warn_untrusted(tn_err_msg(why));
         policy_trust_files(false, warn_untrusted);
         check_policies(m, diags);
+        check_shares(m, diags);
         if (diags->n > 0)
                 return -EINVAL;
         *ret = TAKE_PTR(m);

@@ -43,6 +43,7 @@
 #include "monitor_glue.h"
 #include "net.h"
 #include "policy.h"
+#include "share_check.h"
 #include "strutil.h"
 #include "trust.h"
 #include "uidrange.h"
@@ -782,6 +783,17 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                 if (r < 0) {
                         f->error = diags ? diags : strdup(tn_err_msg(err));
                         /* The name, if the file says it, tells which tenant it was. */
+                        continue;
+                }
+                /* A manifest that would give the tenant tenantd's own files, or a host
+                 * path root trusts read-write, is refused like an invalid one. */
+                const struct tenantd_dirs dirs = {.state_dir = d->cfg.state_dir,
+                                                  .manifest_dir = d->cfg.manifest_dir};
+                if (share_check_manifest(f->m, &dirs, NULL, NULL, &err) < 0) {
+                        if (asprintf(&f->error, "%s: %s", f->path, tn_err_msg(err)) < 0)
+                                f->error = NULL;
+                        manifest_free(f->m);
+                        f->m = NULL;
                         continue;
                 }
                 snprintf(f->name, sizeof(f->name), "%s", f->m->name);

@@ -22,7 +22,9 @@
 #include "vm.h"
 
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +40,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "share_check.h"
+#include "trust.h"
 #include "vm_root.h"
 
 #define VM_LOOP_MAX_HANDLES 64
@@ -601,8 +606,13 @@ static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spe
 /* ---- shares ---- */
 
 /* A share's source: an existing directory whose path holds no symbolic link, so the
- * path libvirt and virtiofsd resolve later is the one the manifest named. */
-static int check_source(const char *path, const char *what, struct tn_err **err)
+ * path libvirt and virtiofsd resolve later is the one the manifest named, and which is
+ * none of tenantd's own directories nor, read-write, a host path the host's root trusts
+ * (share_check.h). Opened without following any link, and checked by what was opened:
+ * tenantd-virtiofsd opens it the same way again, so a component swapped for a link in
+ * between is refused there (virtiofsd_wrap.c). */
+static int check_source(const char *path, bool readonly, const char *state_dir, const char *what,
+                        struct tn_err **err)
 {
         char real[PATH_MAX];
         if (!realpath(path, real))
@@ -612,26 +622,33 @@ static int check_source(const char *path, const char *what, struct tn_err **err)
                                    "%s: %s leads through a symbolic link (to %s); name the real "
                                    "path",
                                    what, path, real);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd < 0)
+                return tn_err_set(err, errno, "%s: %s", what, path);
         struct stat st;
-        if (stat(real, &st) < 0)
+        if (fstat(fd, &st) < 0)
                 return tn_err_set(err, errno, "%s: %s", what, path);
         if (!S_ISDIR(st.st_mode))
                 return tn_err_setx(err, ENOTDIR,
                                    "%s: %s is not a directory (a microVM shares directories only)",
                                    what, path);
-        return 0;
+        const struct tenantd_dirs dirs = {.state_dir = state_dir};
+        return share_check_fd(fd, readonly, &dirs, what, err);
 }
 
 static int add_share(struct vm *vm, const char *tag, const char *source, const char *target,
-                     bool readonly, const char *what, struct tn_err **err)
+                     bool readonly, const char *state_dir, const char *what, struct tn_err **err)
 {
         if (vm->n_shares >= VM_SHARES_MAX)
                 return tn_err_setx(err, E2BIG, "too many shares");
-        int r = check_source(source, what, err);
+        int r = check_source(source, readonly, state_dir, what, err);
         if (r < 0)
                 return r;
         struct vm_share *s = &vm->shares[vm->n_shares];
-        snprintf(s->tag, sizeof(s->tag), "%s", tag);
+        if (snprintf(s->tag, sizeof(s->tag), "%s", tag) >= (int)sizeof(s->tag))
+                return tn_err_setx(err, ENAMETOOLONG, "share tag %s too long", tag);
         s->source = source;
         s->target = target;
         s->readonly = readonly;
@@ -640,11 +657,30 @@ static int add_share(struct vm *vm, const char *tag, const char *source, const c
         return 0;
 }
 
-static int build_shares(struct vm *vm, const struct manifest *m, struct tn_err **err)
+/* tenantd's own read-only shares of a host-system root: the skeleton (under tenantd's
+ * VM_ROOT_DIR) and the host's /usr, which no manifest could name. */
+static int add_share_trusted(struct vm *vm, const char *tag, const char *source, const char *target,
+                             struct tn_err **err)
+{
+        if (vm->n_shares >= VM_SHARES_MAX)
+                return tn_err_setx(err, E2BIG, "too many shares");
+        struct vm_share *s = &vm->shares[vm->n_shares++];
+        if (snprintf(s->tag, sizeof(s->tag), "%s", tag) >= (int)sizeof(s->tag))
+                return tn_err_setx(err, ENAMETOOLONG, "share tag %s too long", tag);
+        s->source = source;
+        s->target = target;
+        s->readonly = true;
+        s->fs = VM_FS_9P;
+        return 0;
+}
+
+static int build_shares(struct vm *vm, const struct manifest *m, const char *state_dir,
+                        struct tn_err **err)
 {
         int r;
         if (m->root.kind == ROOT_PATH) {
-                r = add_share(vm, "root", m->root.path, "/", m->root.readonly, "root.path", err);
+                r = add_share(vm, "root", m->root.path, "/", m->root.readonly, state_dir,
+                              "root.path", err);
         } else {
                 /* QEMU (unprivileged) serves these 9p shares: the skeleton's directory
                  * must be reachable by it, hence not under the 0700 state directory. */
@@ -654,9 +690,9 @@ static int build_shares(struct vm *vm, const struct manifest *m, struct tn_err *
                 if (r < 0)
                         return tn_err_wrap(err, "root");
                 vm->has_skeleton = true;
-                r = add_share(vm, "root", vm->root_dir, "/", true, "root", err);
+                r = add_share_trusted(vm, "root", vm->root_dir, "/", err);
                 if (r >= 0)
-                        r = add_share(vm, "usr", "/usr", "/usr", true, "root", err);
+                        r = add_share_trusted(vm, "usr", "/usr", "/usr", err);
         }
         for (size_t i = 0; r >= 0 && i < m->mounts_n; i++) {
                 const struct mount_spec *ms = &m->mounts[i];
@@ -665,9 +701,41 @@ static int build_shares(struct vm *vm, const struct manifest *m, struct tn_err *
                 char tag[24], what[48];
                 snprintf(tag, sizeof(tag), "m%zu", i);
                 snprintf(what, sizeof(what), "mounts[%zu].source", i);
-                r = add_share(vm, tag, ms->source, ms->target, ms->readonly, what, err);
+                r = add_share(vm, tag, ms->source, ms->target, ms->readonly, state_dir, what, err);
         }
         return r;
+}
+
+/* What libvirt runs for a read-write share instead of virtiofsd: tenantd-virtiofsd
+ * beside the running program (the build tree), else in TENANTD_LIBEXECDIR. It runs as
+ * root, so only a file that root alone can change will do (trust.h). */
+static int find_virtiofsd_wrapper(char out[PATH_MAX], struct tn_err **err)
+{
+        char self[PATH_MAX], candidates[2][PATH_MAX];
+        size_t n = 0;
+        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (len > 0) {
+                self[len] = '\0';
+                if (snprintf(candidates[n], PATH_MAX, "%s/tenantd-virtiofsd", dirname(self)) <
+                    PATH_MAX)
+                        n++;
+        }
+        snprintf(candidates[n++], PATH_MAX, "%s", TENANTD_LIBEXECDIR "/tenantd-virtiofsd");
+        for (size_t i = 0; i < n; i++) {
+                if (access(candidates[i], X_OK) < 0)
+                        continue;
+                _cleanup_free_ char *real = NULL;
+                int r = trust_check(candidates[i], TRUST_FILE, &real, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "tenantd-virtiofsd");
+                if (snprintf(out, PATH_MAX, "%s", real ? real : candidates[i]) >= PATH_MAX)
+                        return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", candidates[i]);
+                return 0;
+        }
+        return tn_err_setx(err, ENOENT,
+                           "a read-write share is served through tenantd-virtiofsd, and there is "
+                           "none (looked for %s and %s; make install puts it there)",
+                           candidates[0], n > 1 ? candidates[1] : "");
 }
 
 /* ---- QEMU, checked ---- */
@@ -859,9 +927,13 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
         if (r < 0)
                 return r;
         vm->has_dir = true;
-        r = build_shares(vm, m, err);
+        r = build_shares(vm, m, cfg->state_dir, err);
         if (r < 0)
                 return r;
+        char wrapper[PATH_MAX] = "";
+        for (size_t i = 0; i < vm->n_shares && !wrapper[0]; i++)
+                if (vm->shares[i].fs == VM_FS_VIRTIOFS && find_virtiofsd_wrapper(wrapper, err) < 0)
+                        return -ENOENT;
         char kernel[4096], initrd[4096];
         r = image_path(m->vm.kernel, cfg->image_dir, "vmlinuz", kernel, sizeof(kernel), "vm.kernel",
                        err);
@@ -896,6 +968,7 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
             .agent_socket = vm->agent_socket,
             .shares = vm->shares,
             .n_shares = vm->n_shares,
+            .virtiofsd = wrapper[0] ? wrapper : NULL,
             .tap = cfg->net ? cfg->net->host_if : NULL,
             .mac = cfg->net ? cfg->net->mac : NULL,
         };

@@ -131,9 +131,14 @@ static void write_share(struct w *w, const struct vm_domain_spec *s, const struc
         open_el(w, "filesystem");
         attr(w, "type", "mount");
         attr(w, "accessmode", "passthrough");
-        if (sh->fs == VM_FS_VIRTIOFS)
+        if (sh->fs == VM_FS_VIRTIOFS) {
                 empty(w, "driver", "type", "virtiofs", "queue", "1024", END);
-        else
+                /* Not virtiofsd itself: tenantd's wrapper, which serves the share from a
+                 * nosuid,nodev mount of its own under a seccomp filter that keeps
+                 * setuid bits and device nodes off the host's disk (virtiofsd_wrap.c). */
+                if (s->virtiofsd)
+                        empty(w, "binary", "path", s->virtiofsd, END);
+        } else
                 empty(w, "driver", "type", "path", "wrpolicy", "immediate", END);
         empty(w, "source", "dir", sh->source, END);
         empty(w, "target", "dir", sh->tag, END);
@@ -285,6 +290,10 @@ int vm_domain_xml(const struct vm_domain_spec *spec, char **ret, struct tn_err *
             !spec->agent_socket || spec->vcpus == 0 || spec->memory < 1024 * 1024 ||
             (spec->tap && !spec->mac))
                 return tn_err_setx(err, EINVAL, "incomplete domain description");
+        for (size_t i = 0; i < spec->n_shares; i++)
+                if (spec->shares[i].fs == VM_FS_VIRTIOFS && !spec->virtiofsd)
+                        return tn_err_setx(err, EINVAL,
+                                           "a read-write share needs tenantd-virtiofsd");
         xmlBufferPtr buf = xmlBufferCreate();
         if (!buf)
                 return tn_err_setx(err, ENOMEM, "out of memory");

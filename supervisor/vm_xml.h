@@ -20,7 +20,8 @@
 #define VM_SHARES_MAX 66 /* the root (or /usr), a /etc of the host-system root, 64 mounts */
 
 enum vm_fs {
-        VM_FS_VIRTIOFS, /* virtiofsd (root, on the host) serves it; read-write */
+        VM_FS_VIRTIOFS, /* virtiofsd (root, on the host, started through tenantd-virtiofsd)
+                         * serves it; read-write */
         VM_FS_9P,       /* QEMU itself serves it; read-only shares */
 };
 
@@ -47,7 +48,8 @@ struct vm_domain_spec {
         const char *agent_socket; /* the agent channel's unix socket */
         const struct vm_share *shares;
         size_t n_shares;
-        const char *tap; /* an existing tap device, or NULL for no network */
+        const char *virtiofsd; /* what libvirt runs for a virtiofs share (tenantd-virtiofsd) */
+        const char *tap;       /* an existing tap device, or NULL for no network */
         const uint8_t *mac;
 };
 

@@ -595,6 +595,13 @@ int main(int argc, char **argv)
                 return mode_write(a);
         if (!strcmp(mode, "mkdir") && a)
                 return result(mkdir(a, 0755), a);
+        if (!strcmp(mode, "creat") && a && b) {
+                /* Creates a with exactly mode b (octal), in one call: no chmod after. */
+                umask(0);
+                return result(
+                    open(a, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, (mode_t)strtoul(b, NULL, 8)),
+                    a);
+        }
         if (!strcmp(mode, "mknod") && a)
                 return result(mknod(a, S_IFBLK | 0600, makedev(8, 0)), a);
         if (!strcmp(mode, "connect") && a && b)

@@ -77,7 +77,8 @@ static struct vm_domain_spec base(struct vm_share *shares, size_t n)
                                        .shares = shares,
                                        .n_shares = n,
                                        .tap = "tnd-3",
-                                       .mac = mac};
+                                       .mac = mac,
+                                       .virtiofsd = "/usr/libexec/tenantd/tenantd-virtiofsd"};
 }
 
 int main(void)
@@ -123,6 +124,10 @@ int main(void)
         ok(num("count(/domain/devices/filesystem[target/@dir='m0']/readonly)") == 0,
            "a read-write share is virtiofs, not read-only");
         is_xpath("string(/domain/devices/filesystem[target/@dir='m0']/source/@dir)", hostile);
+        is_xpath("string(/domain/devices/filesystem[target/@dir='m0']/binary/@path)",
+                 "/usr/libexec/tenantd/tenantd-virtiofsd");
+        ok(num("count(/domain/devices/filesystem[target/@dir='root']/binary)") == 0,
+           "a 9p share names no virtiofsd");
         is_xpath("string(/domain/memoryBacking/source/@type)", "memfd");
         is_xpath("string(/domain/memoryBacking/access/@mode)", "shared");
         is_xpath("string(/domain/devices/interface/target/@dev)", "tnd-3");
@@ -170,6 +175,12 @@ int main(void)
         s = base(shares, 2);
         s.cmdline = "bad \xff utf-8";
         ok(vm_domain_xml(&s, &xml, &err) < 0 && !xml, "invalid UTF-8: refused, not written");
+        tn_err_free(err);
+        err = NULL;
+        s = base(shares, 2);
+        s.virtiofsd = NULL;
+        ok(vm_domain_xml(&s, &xml, &err) == -EINVAL && !xml,
+           "a read-write share without tenantd-virtiofsd: refused (never plain virtiofsd)");
         tn_err_free(err);
         err = NULL;
         struct vm_share ctl[] = {
