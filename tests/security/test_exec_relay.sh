@@ -59,22 +59,23 @@ tenant_procs() {
 leftover_sleeps() { # how many `sleep 600` the tenant holds
 	local p c=0
 	for p in $(tenant_procs); do
-		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == "sleep 600 " ]] && c=$((c + 1))
+		[[ $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) == "sleep 600 " ]] && c=$((c + 1))
 	done
 	echo "$c"
 }
 kill_sleeps() {
 	local p
 	for p in $(tenant_procs); do
-		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == "sleep 600 " ]] && kill -KILL "$p" 2>/dev/null
+		[[ $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) == "sleep 600 " ]] && kill -KILL "$p" 2>/dev/null
 	done
 	sleep 0.2
 }
 js() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 # ---- 1. the operator's terminal: a process left behind must not hold it ----
+# (It ignores SIGHUP, so that the end of a terminal does not end it.)
 res=$(timeout -k 5 60 python3 "$here/exec_pty.py" --record "$tmp/tty.json" -- \
-	"$ctl" exec "$T" -- /bin/sh -c 'sleep 600 & echo started-bg')
+	"$ctl" exec "$T" -- /bin/sh -c 'trap "" HUP; sleep 600 & echo started-bg')
 rc=$(js "$res" 'v["rc"]') out=$(js "$res" 'v["out"]')
 check "exec from a terminal runs and returns (a process left behind)" \
 	'[[ $rc == 0 && $out == *started-bg* && $(leftover_sleeps) -ge 1 ]]'
@@ -92,6 +93,7 @@ timeout -k 5 30 "$ctl" exec "$T" -- /bin/sh -c 'sleep 600 & echo started-bg; ech
 	<"$tmp/in.fifo" >"$tmp/o" 2>"$tmp/e"
 rc=$?
 kill -KILL "${bg[-1]}" 2>/dev/null
+wait "${bg[-1]}" 2>/dev/null
 files=$(python3 -c 'import os,sys,json; print(json.dumps([[os.stat(p).st_dev, os.stat(p).st_ino] for p in sys.argv[1:]]))' \
 	"$tmp/in.fifo" "$tmp/o" "$tmp/e")
 held=$(python3 "$here/held_fds.py" "$files" $(tenant_procs))
