@@ -81,8 +81,11 @@ t0=$(date +%s%N)
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# measured: tenantctl list with a stalled exec client: $ms ms"
 check "tenantctl list stays fast while an exec client is stalled (${ms} ms)" '[[ $ms -lt 1000 ]]'
-out=$(timeout -k 5 30 "$ctl" exec "$V" -- /bin/echo second 2>&1)
+# (to a file: before the fix, descriptors in flight to a stalled runner kept a $(...)
+# pipe open after tenantctl was gone)
+timeout -k 5 30 "$ctl" exec "$V" -- /bin/echo second >"$tmp/second" 2>&1
 rc=$?
+out=$(cat "$tmp/second")
 check "a second exec into the same microVM answers while the first client is stalled" \
 	'[[ $rc == 0 && $out == second ]]'
 check "the stalled client is still connected (not simply dropped)" 'kill -0 $stalled 2>/dev/null'
