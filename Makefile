@@ -64,7 +64,7 @@ LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units
 	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
 	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
 	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c \
-	supervisor/vm_root.c supervisor/trust.c supervisor/share_check.c
+	supervisor/vm_root.c supervisor/trust.c supervisor/share_check.c supervisor/exec_proto.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))

@@ -10,11 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_proto.h"
 #include "json.h"
 #include "log.h"
 #include "tenantctl.h"
@@ -840,13 +844,161 @@ static int cmd_events(const struct cli *cli, int argc, char **argv)
         return stream(cli, g, true);
 }
 
-/* exec: our stdin, stdout and stderr travel to tenantd with the request, and the
- * command inside the tenant uses them directly; the reply is its exit status. */
+/* exec: the command runs inside the tenant, and tenantctl relays bytes in the frames of
+ * exec_proto.h: what comes on our stdin, and the window size of our terminal (also when
+ * it changes: SIGWINCH), go out; the command's stdout and stderr, then its exit status,
+ * come back. No descriptor of ours goes to tenantd or into the tenant. With a terminal
+ * (-t, the default when stdin is one; -T: none), ours is in raw mode meanwhile and the
+ * command gets a terminal of the tenant's own. */
+static struct termios exec_saved_tio;
+static bool exec_raw;
+
+static void exec_restore_tty(void)
+{
+        if (exec_raw)
+                tcsetattr(STDIN_FILENO, TCSADRAIN, &exec_saved_tio);
+        exec_raw = false;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+        const uint8_t *p = buf;
+        while (len) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -errno;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* Frames for tenantd wait here while the socket is full: tenantctl never blocks on a
+ * write to tenantd, so it always reads what tenantd sends (both sides stop reading
+ * only the direction that is full). */
+struct exec_out {
+        uint8_t buf[EXEC_FRAME_HEADER + EXEC_CLIENT_FRAME_MAX + EXEC_FRAME_HEADER + 4];
+        size_t len, off;
+};
+
+static void queue_frame(struct exec_out *o, enum exec_frame_type type, const void *data, size_t len)
+{
+        exec_frame_header(o->buf + o->len, type, len);
+        memcpy(o->buf + o->len + EXEC_FRAME_HEADER, data, len);
+        o->len += EXEC_FRAME_HEADER + len;
+}
+
+static void get_winsize(uint8_t ws[4])
+{
+        struct winsize w = {.ws_row = 24, .ws_col = 80};
+        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &w) < 0 || !w.ws_row || !w.ws_col)
+                w = (struct winsize){.ws_row = 24, .ws_col = 80};
+        ws[0] = (uint8_t)(w.ws_row >> 8);
+        ws[1] = (uint8_t)w.ws_row;
+        ws[2] = (uint8_t)(w.ws_col >> 8);
+        ws[3] = (uint8_t)w.ws_col;
+}
+
+/* Relays until the exit frame; returns the command's status, or -1. */
+static int exec_relay(struct conn *c, bool tty)
+{
+        sigset_t winch;
+        sigemptyset(&winch);
+        sigaddset(&winch, SIGWINCH);
+        sigprocmask(SIG_BLOCK, &winch, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &winch, SFD_CLOEXEC);
+        bool in_open = true;
+        static uint8_t buf[EXEC_FRAME_HEADER + EXEC_FRAME_MAX];
+        static struct exec_out o;
+        size_t have = c->len < sizeof(buf) ? c->len : 0; /* what came behind the reply */
+        if (have)
+                memcpy(buf, c->buf, have);
+        for (;;) {
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(buf + off, have - off, false, &f)) > 0) {
+                        off += (size_t)r;
+                        if (f.type == EXEC_EXIT)
+                                return (int)exec_be32(f.data);
+                        (void)write_full(f.type == EXEC_STDERR ? STDERR_FILENO : STDOUT_FILENO,
+                                         f.data, f.len);
+                }
+                if (r < 0) {
+                        log_error("tenantd sent an exec frame this tenantctl cannot read");
+                        return -1;
+                }
+                memmove(buf, buf + off, have - off);
+                have -= off;
+                bool pending = o.off < o.len;
+                struct pollfd p[3] = {
+                    {.fd = c->fd, .events = (short)(POLLIN | (pending ? POLLOUT : 0))},
+                    {.fd = in_open && !pending ? STDIN_FILENO : -1, .events = POLLIN},
+                    {.fd = tty && o.len + EXEC_FRAME_HEADER + 4 <= sizeof(o.buf) ? sfd : -1,
+                     .events = POLLIN}};
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[0].revents & POLLOUT) {
+                        ssize_t n =
+                            send(c->fd, o.buf + o.off, o.len - o.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                return -1;
+                        if (n > 0 && (o.off += (size_t)n) == o.len)
+                                o.off = o.len = 0;
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t n = read(c->fd, buf + have, sizeof(buf) - have);
+                        if (n <= 0)
+                                return -1;
+                        have += (size_t)n;
+                }
+                if (p[1].revents) {
+                        static uint8_t in[EXEC_CLIENT_FRAME_MAX];
+                        ssize_t n = read(STDIN_FILENO, in, sizeof(in));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                in_open = false; /* the end of stdin: an empty frame */
+                                n = 0;
+                        }
+                        queue_frame(&o, EXEC_STDIN, in, (size_t)n);
+                }
+                if (p[2].revents) {
+                        struct signalfd_siginfo si;
+                        uint8_t ws[4];
+                        (void)!read(sfd, &si, sizeof(si));
+                        get_winsize(ws);
+                        queue_frame(&o, EXEC_WINSIZE, ws, sizeof(ws));
+                }
+        }
+}
+
 static int cmd_exec(const struct cli *cli, int argc, char **argv)
 {
+        static const char usage[] = "usage: tenantctl exec [-t|-T] NAME -- COMMAND [ARGS...]";
         int i = 1;
-        if (argc < 4 || strcmp(argv[2], "--") != 0) {
-                log_error("usage: tenantctl exec NAME -- COMMAND [ARGS...]");
+        bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+        for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {
+                if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0)
+                        tty = true;
+                else if (strcmp(argv[i], "-T") == 0 || strcmp(argv[i], "--no-tty") == 0)
+                        tty = false;
+                else {
+                        log_error("exec: unknown option %s; %s", argv[i], usage);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - i < 3 || strcmp(argv[i + 1], "--") != 0) {
+                log_error("%s", usage);
+                return EXIT_USAGE;
+        }
+        if (tty && !isatty(STDIN_FILENO)) {
+                log_error("exec -t: standard input is not a terminal");
                 return EXIT_USAGE;
         }
         const char *name = argv[i];
@@ -855,27 +1007,52 @@ static int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         json_gen_key(g, "argv");
         json_gen_array_open(g);
-        for (int k = 3; k < argc; k++)
+        for (int k = i + 2; k < argc; k++)
                 json_gen_string(g, argv[k]);
         json_gen_array_close(g);
+        json_gen_key(g, "tty");
+        json_gen_bool(g, tty);
+        if (tty) {
+                uint8_t ws[4];
+                get_winsize(ws);
+                json_gen_key(g, "rows");
+                json_gen_int(g, ws[0] << 8 | ws[1]);
+                json_gen_key(g, "cols");
+                json_gen_int(g, ws[2] << 8 | ws[3]);
+        }
         json_gen_object_close(g);
         struct conn c = {.fd = -1};
         if (ctl_connect(cli, &c) < 0)
                 return EXIT_FAILED;
-        static const int fds[3] = {0, 1, 2};
         _cleanup_json_ struct json_value *v = NULL;
-        /* Ctrl-C ends tenantctl, and tenantd then kills the command. */
-        int r = ctl_send(&c, g, fds, 3);
+        /* Ctrl-C (without a terminal) ends tenantctl, and tenantd then kills the command. */
+        int r = ctl_send(&c, g, NULL, 0);
         if (r == 0)
                 r = ctl_recv(&c, &v);
-        ctl_close(&c);
         if (r < 0) {
+                ctl_close(&c);
                 log_error("lost the connection to tenantd");
                 return EXIT_FAILED;
         }
-        if (!reply_ok(v))
+        if (!reply_ok(v)) {
+                ctl_close(&c);
                 return failed(cli, v);
-        return (int)int_of(v, "status", EXIT_FAILED);
+        }
+        const struct json_value *granted = json_get(v, "tty");
+        tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
+        if (tty && tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
+                struct termios raw = exec_saved_tio;
+                cfmakeraw(&raw);
+                exec_raw = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
+        }
+        int status = exec_relay(&c, tty);
+        exec_restore_tty();
+        ctl_close(&c);
+        if (status < 0) {
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        return status;
 }
 
 int cmd_ctl(const struct cli *cli, int argc, char **argv)

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_proto.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -39,6 +40,11 @@
 #define BOOT_TIMEOUT_KVM_MS 15000U
 #define REQUEST_TIMEOUT_MS 15000U
 #define SHUTDOWN_GRACE_MS 5000U
+/* What the runner holds of one exec session's output for tenantd; past it, output is
+ * dropped (and counted) rather than the agent channel, shared by every session and
+ * the service's log, left unread. tenantd stops reading only when its client does. */
+#define EXEC_BUFFER_MAX (1U << 20)
+#define EXEC_LINGER_MS 10000U
 
 enum phase {
         PHASE_BOOTING,  /* waiting for "ready" */
@@ -68,8 +74,13 @@ struct run {
         int exec_listen;
         struct exec_session {
                 bool used;
+                bool ended; /* the exit frame is queued: close once it is sent */
                 uint32_t id;
-                int conn, out, err;
+                int conn;     /* to tenantd: frames of exec_proto.h, never a client's fd */
+                uint8_t *buf; /* frames not yet sent, at most EXEC_BUFFER_MAX + a few */
+                size_t len;
+                uint64_t dropped;
+                uint64_t linger_until;
                 struct run *run;
         } exec[8];
         uint32_t next_session;
@@ -119,22 +130,91 @@ static void write_all(int fd, const uint8_t *data, size_t len)
 static struct exec_session *exec_find(struct run *run, uint32_t id)
 {
         for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
-                if (run->exec[i].used && run->exec[i].id == id)
+                if (run->exec[i].used && !run->exec[i].ended && run->exec[i].id == id)
                         return &run->exec[i];
         return NULL;
 }
 
+static void exec_close(struct exec_session *s)
+{
+        if (s->conn >= 0)
+                close(s->conn);
+        free(s->buf);
+        *s = (struct exec_session){.conn = -1};
+}
+
+/* Sends what the session holds, as far as the socket takes it without blocking. */
+static void exec_flush(struct exec_session *s)
+{
+        size_t off = 0;
+        while (off < s->len) {
+                ssize_t n = send(s->conn, s->buf + off, s->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0) { /* tenantd went away */
+                        off = s->len;
+                        s->ended = s->used;
+                        break;
+                }
+                off += (size_t)n;
+        }
+        memmove(s->buf, s->buf + off, s->len - off);
+        s->len -= off;
+        if (s->ended && s->len == 0)
+                exec_close(s);
+}
+
+/* Queues a frame; `force` for the session's last frames, which always fit. */
+static void exec_queue(struct exec_session *s, enum exec_frame_type type, const void *data,
+                       size_t len, bool force)
+{
+        if (!force && s->len + EXEC_FRAME_HEADER + len > EXEC_BUFFER_MAX) {
+                s->dropped += len;
+                return;
+        }
+        if (!s->buf && !(s->buf = malloc(EXEC_BUFFER_MAX + 2 * (EXEC_FRAME_HEADER + 128)))) {
+                s->dropped += len;
+                return;
+        }
+        exec_frame_header(s->buf + s->len, type, len);
+        memcpy(s->buf + s->len + EXEC_FRAME_HEADER, data, len);
+        s->len += EXEC_FRAME_HEADER + len;
+        exec_flush(s);
+}
+
 static void exec_finish(struct exec_session *s, int status)
 {
-        char line[32];
-        int n = snprintf(line, sizeof(line), "{\"status\":%d}\n", status);
-        (void)!send(s->conn, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        close(s->conn);
-        if (s->out >= 0)
-                close(s->out);
-        if (s->err >= 0)
-                close(s->err);
-        s->used = false;
+        if (!s->used || s->ended)
+                return;
+        if (s->dropped) {
+                char note[128];
+                int n = snprintf(note, sizeof(note),
+                                 "[tenantd: %llu bytes of output dropped: the client did not "
+                                 "read them]\n",
+                                 (unsigned long long)s->dropped);
+                exec_queue(s, EXEC_STDERR, note, (size_t)n, true);
+        }
+        uint8_t st[4];
+        exec_put_be32(st, (uint32_t)status);
+        s->ended = true;
+        s->linger_until = now_ms() + EXEC_LINGER_MS;
+        exec_queue(s, EXEC_EXIT, st, sizeof(st), true);
+}
+
+/* A message for the client before the session has a buffer of its own. */
+static void exec_say(struct exec_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void exec_say(struct exec_session *s, const char *fmt, ...)
+{
+        char msg[AGENT_TEXT_MAX + 32];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                exec_queue(s, EXEC_STDERR, msg, strnlen(msg, sizeof(msg)), true);
 }
 
 static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *data, size_t len,
@@ -146,9 +226,9 @@ static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *da
                 return;
         }
         struct exec_session *s = exec_find(run, session);
-        int fd = s ? (stream == AGENT_STREAM_STDERR ? s->err : s->out) : -1;
-        if (fd >= 0)
-                write_all(fd, data, len);
+        if (s && !s->ended)
+                exec_queue(s, stream == AGENT_STREAM_STDERR ? EXEC_STDERR : EXEC_STDOUT, data, len,
+                           false);
 }
 
 static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
@@ -344,8 +424,7 @@ static void on_exec_reply(const struct agent_reply *reply, const char *error, vo
         struct exec_session *s = userdata;
         if (reply && reply->ok)
                 return;
-        if (s->err >= 0)
-                dprintf(s->err, "exec: %s\n", reply ? reply->error : error);
+        exec_say(s, "exec: %s\n", reply ? reply->error : error);
         exec_finish(s, 127);
 }
 
@@ -412,9 +491,10 @@ static void health_request(struct run *run, int conn, const struct json_value *h
                 on_health_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
 }
 
-/* One exec request: a line {"argv":[...]} with stdin, stdout and stderr as SCM_RIGHTS.
- * The peer is tenantd (the socket is root's, in a 0700 directory); still, the request is
- * bounded and checked, and a malformed one is answered with status 127. */
+/* One exec request: a line {"argv":[...]}; the session's output and status go back on
+ * the connection in the frames of exec_proto.h. The peer is tenantd (the socket is
+ * root's, in a 0700 directory); still, the request is bounded and checked, descriptors
+ * sent with it are closed unused, and a malformed one is answered with status 127. */
 static void exec_accept(struct run *run)
 {
         int conn = accept4(run->exec_listen, NULL, NULL, SOCK_CLOEXEC);
@@ -428,23 +508,16 @@ static void exec_accept(struct run *run)
         struct msghdr mh = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
-        int fds[3] = {-1, -1, -1}, nfds = 0;
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
                 if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                                int fd = ((int *)CMSG_DATA(cm))[i];
-                                if (nfds < 3)
-                                        fds[nfds++] = fd;
-                                else
-                                        close(fd);
-                        }
-        if (fds[0] >= 0)
-                close(fds[0]); /* stdin is not forwarded to a microVM */
+                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+                                close(((int *)CMSG_DATA(cm))[i]);
+        fcntl(conn, F_SETFL, O_NONBLOCK);
         struct exec_session *s = NULL;
         for (size_t i = 0; i < ARRAY_SIZE(run->exec) && !s; i++)
                 if (!run->exec[i].used)
                         s = &run->exec[i];
-        struct exec_session tmp = {.conn = conn, .out = fds[1], .err = fds[2]};
+        struct exec_session tmp = {.conn = conn};
         _cleanup_json_ struct json_value *v = NULL;
         struct json_error je;
         const struct json_value *av = NULL;
@@ -452,9 +525,7 @@ static void exec_accept(struct run *run)
             json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0)
                 av = json_get(v, "argv");
         if (v && json_get(v, "health") && run->phase == PHASE_RUNNING) {
-                for (int i = 1; i < nfds; i++)
-                        if (fds[i] >= 0)
-                                close(fds[i]);
+                fcntl(conn, F_SETFL, 0);
                 health_request(run, conn, json_get(v, "health"));
                 return;
         }
@@ -466,12 +537,14 @@ static void exec_accept(struct run *run)
                 argv[i] = ok ? av->u.array.items[i]->u.str.text : NULL;
         }
         if (!ok || !argv) {
-                if (tmp.err >= 0)
-                        dprintf(tmp.err, "exec: %s\n",
-                                !s                            ? "too many exec sessions"
-                                : run->phase != PHASE_RUNNING ? "the service is not running"
-                                                              : "bad request");
+                tmp.used = true;
+                exec_say(&tmp, "exec: %s\n",
+                         !s                            ? "too many exec sessions"
+                         : run->phase != PHASE_RUNNING ? "the service is not running"
+                                                       : "bad request");
                 exec_finish(&tmp, 127);
+                exec_flush(&tmp);
+                exec_close(&tmp); /* it had its chance: a few bytes, a non-blocking send */
                 return;
         }
         *s = tmp;
@@ -496,8 +569,7 @@ static void exec_accept(struct run *run)
                                                   .workdir = m->workdir}};
         _cleanup_err_ struct tn_err *err = NULL;
         if (vm_agent_request(run->agent, &req, REQUEST_TIMEOUT_MS, on_exec_reply, s, &err) < 0) {
-                if (s->err >= 0)
-                        dprintf(s->err, "exec: %s\n", tn_err_msg(err));
+                exec_say(s, "exec: %s\n", tn_err_msg(err));
                 exec_finish(s, 127);
         }
 }
@@ -532,19 +604,29 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         begin_stop(run);
                         stop_sent = true;
                 }
-                struct pollfd fds[4] = {
+                struct pollfd fds[4 + ARRAY_SIZE(run->exec)] = {
                     {.fd = vm_agent_fd(run->agent), .events = vm_agent_events(run->agent)},
                     {.fd = sfd, .events = POLLIN},
                     {.fd = vm_conn_fd(conn), .events = POLLIN},
                     {.fd = run->exec_listen, .events = POLLIN},
                 };
+                /* Exec sessions with output for tenantd wait for their socket only. */
+                bool lingering = false;
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
+                        struct exec_session *x = &run->exec[i];
+                        fds[4 + i] = (struct pollfd){.fd = x->used && x->len ? x->conn : -1,
+                                                     .events = POLLOUT};
+                        lingering |= x->used && x->ended;
+                }
                 int timeout = vm_agent_timeout_ms(run->agent);
+                if (lingering && (timeout < 0 || timeout > 1000))
+                        timeout = 1000;
                 if (stop_sent) {
                         uint64_t now = now_ms();
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
                         timeout = timeout < 0 || left < timeout ? left : timeout;
                 }
-                if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
+                if (poll(fds, ARRAY_SIZE(fds), timeout) < 0 && errno != EINTR) {
                         fail(run, "poll: %s", strerror(errno));
                         break;
                 }
@@ -569,12 +651,22 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         vm_conn_dispatch(conn);
                 if (fds[3].revents)
                         exec_accept(run);
+                uint64_t now = now_ms();
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
+                        struct exec_session *x = &run->exec[i];
+                        if (x->used && fds[4 + i].revents && fds[4 + i].fd == x->conn)
+                                exec_flush(x);
+                        if (x->used && x->ended && now >= x->linger_until)
+                                exec_close(x); /* tenantd did not take the end in time */
+                }
                 if (stop_sent && now_ms() >= run->stop_deadline)
                         run->phase = PHASE_DONE;
         }
         for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
-                if (run->exec[i].used)
+                if (run->exec[i].used) {
                         exec_finish(&run->exec[i], 128 + SIGKILL);
+                        exec_close(&run->exec[i]);
+                }
         if (run->exec_listen >= 0)
                 close(run->exec_listen);
 }

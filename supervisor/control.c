@@ -22,11 +22,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "exec_proto.h"
 #include "json.h"
 #include "keeper.h"
 #include "log.h"
@@ -42,6 +44,11 @@
 #define MAX_PER_UID 32          /* connections one non-root uid may hold at once */
 #define LOG_TAIL_MAX (1U << 20) /* how far back `logs -n` looks */
 #define LOG_FOLLOW_CHUNK (64U << 10)
+/* exec: what tenantd holds for one session in each direction before it stops reading
+ * the other side, and how long it waits, once the command has ended, for output that
+ * processes the command left behind may hold open. */
+#define EXEC_WINDOW (256U << 10)
+#define EXEC_GRACE_MS 300
 
 static const struct json_limits request_limits = {
     .max_bytes = REQUEST_MAX, .max_depth = 8, .allow_comments = false};
@@ -74,14 +81,24 @@ struct client {
         /* logs --follow */
         int log_fd;
         char log_name[MANIFEST_NAME_MAX + 8];
-        /* exec */
+        /* exec: the command's pidfd (sandbox) or the runner's socket (microVM), and the
+         * relay's ends: tenantd's pipes to the command, never the client's descriptors */
         struct watch exec_w;
         pid_t exec_pid;
+        bool ex_vm, ex_exited, ex_paused, ex_stdin_eof;
+        int ex_status;
+        struct watch ex_in_w, ex_out_w, ex_err_w, ex_grace_w;
+        int ex_ws;         /* window sizes, with a terminal */
+        uint8_t *ex_stdin; /* what the client sent and the command has not read yet */
+        size_t ex_stdin_len;
+        uint8_t *ex_vm_in; /* a partial frame from the runner */
+        size_t ex_vm_len;
 };
 
 /* ---- output ---- */
 
 static void client_close(struct daemon *d, struct client *c);
+static void exec_resume(struct daemon *d, struct client *c);
 
 static void client_flush(struct daemon *d, struct client *c)
 {
@@ -109,13 +126,19 @@ static void client_flush(struct daemon *d, struct client *c)
                 client_close(d, c); /* half-closed, answered, nothing left to do */
                 return;
         }
-        /* After the peer shut its sending side, EPOLLRDHUP would fire forever. */
+        if (c->mode == CLIENT_EXEC && c->ex_paused && c->out_len - c->out_off < EXEC_WINDOW)
+                exec_resume(d, c);
+        /* After the peer shut its sending side, EPOLLRDHUP would fire forever. An exec
+         * reads the client's frames while it has room for them. */
+        bool want_in =
+            c->mode == CLIENT_IDLE || (c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX);
         uint32_t ev = (c->eof ? 0 : EPOLLRDHUP) | (c->out_len ? EPOLLOUT : 0) |
-                      (c->mode == CLIENT_IDLE && !c->closing && !c->eof ? EPOLLIN : 0);
+                      (want_in && !c->closing && !c->eof ? EPOLLIN : 0);
         daemon_watch_mod(d, &c->w, ev);
 }
 
-static void client_send(struct daemon *d, struct client *c, const char *buf, size_t len)
+static void client_queue(struct daemon *d, struct client *c, const void *buf, size_t len,
+                         bool newline)
 {
         if (c->w.fd < 0)
                 return;
@@ -140,8 +163,14 @@ static void client_send(struct daemon *d, struct client *c, const char *buf, siz
         memcpy(c->out + c->out_len, buf, len);
         c->active_ms = mono_ms();
         c->out_len += len;
-        c->out[c->out_len++] = '\n';
+        if (newline)
+                c->out[c->out_len++] = '\n';
         client_flush(d, c);
+}
+
+static void client_send(struct daemon *d, struct client *c, const char *buf, size_t len)
+{
+        client_queue(d, c, buf, len, true);
 }
 
 static void send_gen(struct daemon *d, struct client *c, struct json_gen *g)
@@ -520,9 +549,143 @@ void control_forget_tenant(struct daemon *d, struct tenant *t)
         }
 }
 
-/* ---- exec ---- */
+/* ---- exec: the relay ----
+ *
+ * Nothing of the client's enters a tenant (issue 10, item 4): the command gets pipes
+ * tenantd made (with -t, a terminal the tenant allocates from its own devpts, fed
+ * through such pipes: sandbox.c), and tenantd copies bytes between those and the
+ * client's socket, in the frames of exec_proto.h. Each direction is bounded: output is
+ * read from the command only while the client's queue holds less than EXEC_WINDOW (so
+ * a client that stops reading stops the command's output, and nothing else), and the
+ * client's frames are read only while the command's stdin buffer has room. When the
+ * command has ended, output still in flight is relayed for EXEC_GRACE_MS at most (a
+ * process it left behind may hold its stdout for ever), then the exit status frame
+ * ends the session and the connection. Descriptors leave epoll before they are closed
+ * (daemon_watch_del does both, in that order). */
 
-static void exec_done(struct daemon *d, struct watch *w, uint32_t events)
+static void exec_frame(struct daemon *d, struct client *c, enum exec_frame_type type,
+                       const void *data, size_t len)
+{
+        uint8_t hdr[EXEC_FRAME_HEADER];
+        exec_frame_header(hdr, type, len);
+        client_queue(d, c, hdr, sizeof(hdr), false);
+        if (len && c->w.fd >= 0)
+                client_queue(d, c, data, len, false);
+}
+
+static void exec_teardown(struct daemon *d, struct client *c)
+{
+        daemon_watch_del(d, &c->ex_in_w);
+        daemon_watch_del(d, &c->ex_out_w);
+        daemon_watch_del(d, &c->ex_err_w);
+        daemon_watch_del(d, &c->ex_grace_w);
+        daemon_watch_del(d, &c->exec_w);
+        if (c->ex_ws >= 0)
+                close(c->ex_ws);
+        c->ex_ws = -1;
+        free(c->ex_stdin);
+        c->ex_stdin = NULL;
+        c->ex_stdin_len = 0;
+        free(c->ex_vm_in);
+        c->ex_vm_in = NULL;
+        c->ex_vm_len = 0;
+        c->exec_pid = 0;
+}
+
+static void exec_finish(struct daemon *d, struct client *c)
+{
+        uint8_t st[4];
+        exec_put_be32(st, (uint32_t)c->ex_status);
+        exec_teardown(d, c);
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        exec_frame(d, c, EXEC_EXIT, st, sizeof(st));
+        if (c->w.fd < 0)
+                return;
+        c->closing = true; /* the session was the connection's last request */
+        client_flush(d, c);
+}
+
+static bool exec_full(const struct client *c)
+{
+        return c->out_len - c->out_off >= EXEC_WINDOW;
+}
+
+static void exec_pause(struct daemon *d, struct client *c)
+{
+        c->ex_paused = true;
+        if (c->ex_out_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_out_w, 0);
+        if (c->ex_err_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_err_w, 0);
+        if (c->ex_vm && c->exec_w.fd >= 0)
+                daemon_watch_mod(d, &c->exec_w, 0);
+}
+
+static void exec_resume(struct daemon *d, struct client *c)
+{
+        c->ex_paused = false;
+        if (c->ex_out_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_out_w, EPOLLIN);
+        if (c->ex_err_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_err_w, EPOLLIN);
+        if (c->ex_vm && c->exec_w.fd >= 0)
+                daemon_watch_mod(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+}
+
+static void exec_maybe_finish(struct daemon *d, struct client *c)
+{
+        if (c->ex_exited && c->ex_out_w.fd < 0 && c->ex_err_w.fd < 0)
+                exec_finish(d, c);
+}
+
+/* The command's stdout or stderr pipe. */
+static void exec_output(struct daemon *d, struct client *c, struct watch *w,
+                        enum exec_frame_type type)
+{
+        static uint8_t buf[EXEC_FRAME_MAX];
+        while (w->fd >= 0 && !exec_full(c)) {
+                ssize_t n = read(w->fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) {
+                        daemon_watch_del(d, w);
+                        exec_maybe_finish(d, c);
+                        return;
+                }
+                exec_frame(d, c, type, buf, (size_t)n);
+                if (c->w.fd < 0)
+                        return; /* the client went away meanwhile */
+        }
+        if (w->fd >= 0)
+                exec_pause(d, c);
+}
+
+static void exec_on_stdout(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        exec_output(d, (struct client *)((char *)w - offsetof(struct client, ex_out_w)), w,
+                    EXEC_STDOUT);
+}
+
+static void exec_on_stderr(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        exec_output(d, (struct client *)((char *)w - offsetof(struct client, ex_err_w)), w,
+                    EXEC_STDERR);
+}
+
+static void exec_on_grace(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, ex_grace_w));
+        exec_finish(d, c);
+}
+
+/* The command ended (its pidfd is readable). */
+static void exec_on_exit(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
         struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
@@ -530,42 +693,188 @@ static void exec_done(struct daemon *d, struct watch *w, uint32_t events)
         (void)waitid(P_PIDFD, (id_t)w->fd, &si, WEXITED | WNOHANG);
         daemon_watch_del(d, w);
         c->exec_pid = 0;
-        int status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
-        c->mode = CLIENT_IDLE;
-        c->t = NULL;
-        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
-        if (!g)
-                return;
-        json_gen_key(g, "status");
-        json_gen_int(g, status);
-        json_gen_object_close(g);
-        send_gen(d, c, g);
+        c->ex_exited = true;
+        c->ex_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        /* Its stdin goes: nobody reads it any more. */
+        daemon_watch_del(d, &c->ex_in_w);
+        int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        struct itimerspec its = {.it_value = {.tv_nsec = EXEC_GRACE_MS * 1000000L}};
+        if (tfd >= 0 && timerfd_settime(tfd, 0, &its, NULL) == 0) {
+                c->ex_grace_w = (struct watch){.fd = tfd, .fn = exec_on_grace};
+                daemon_watch_add(d, &c->ex_grace_w, EPOLLIN);
+        } else if (tfd >= 0) {
+                close(tfd);
+        }
+        exec_maybe_finish(d, c);
+        if (c->mode == CLIENT_EXEC && c->ex_grace_w.fd < 0)
+                exec_finish(d, c);
 }
 
-/* A microVM: the runner that holds the VM's agent channel takes the command on
- * STATE/vm/NAME/exec.sock, with the client's descriptors, and answers {"status":N}
- * when the command has ended in the guest. */
-static void exec_vm_done(struct daemon *d, struct watch *w, uint32_t events)
+/* Writes what the client sent to the command's stdin; at its end, closes it. */
+static void exec_stdin_flush(struct daemon *d, struct client *c)
+{
+        while (c->ex_in_w.fd >= 0 && c->ex_stdin_len) {
+                ssize_t n = write(c->ex_in_w.fd, c->ex_stdin, c->ex_stdin_len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        daemon_watch_mod(d, &c->ex_in_w, EPOLLOUT);
+                        return;
+                }
+                if (n <= 0) { /* the command closed its stdin: what is left is dropped */
+                        c->ex_stdin_len = 0;
+                        daemon_watch_del(d, &c->ex_in_w);
+                        break;
+                }
+                memmove(c->ex_stdin, c->ex_stdin + n, c->ex_stdin_len - (size_t)n);
+                c->ex_stdin_len -= (size_t)n;
+        }
+        if (c->ex_in_w.fd >= 0 && c->ex_stdin_eof)
+                daemon_watch_del(d, &c->ex_in_w); /* EOF reaches the command */
+        else if (c->ex_in_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_in_w, 0);
+}
+
+static void exec_input(struct daemon *d, struct client *c);
+
+static void exec_on_stdin(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, ex_in_w));
+        exec_stdin_flush(d, c);
+        exec_input(d, c); /* frames held back while the buffer was full */
+        if (c->w.fd >= 0)
+                client_flush(d, c);
+}
+
+/* The client's frames in c->in: stdin, its end, window sizes. */
+static void exec_input(struct daemon *d, struct client *c)
+{
+        size_t off = 0;
+        while (c->mode == CLIENT_EXEC && off < c->in_len) {
+                struct exec_frame f;
+                int r = exec_frame_decode((const uint8_t *)c->in + off, c->in_len - off, true, &f);
+                if (r < 0) {
+                        log_warning("control: exec client pid %d sent a malformed frame; "
+                                    "disconnected",
+                                    (int)c->pid);
+                        client_close(d, c);
+                        return;
+                }
+                if (r == 0)
+                        break;
+                if (f.type == EXEC_WINSIZE) {
+                        if (c->ex_ws >= 0)
+                                (void)!write(c->ex_ws, f.data, 4);
+                } else if (f.len == 0) {
+                        c->ex_stdin_eof = true;
+                } else if (c->ex_stdin_eof || c->ex_in_w.fd < 0 || c->ex_vm) {
+                        /* nobody reads it (a microVM takes no stdin: docs/cli.md) */
+                } else if (c->ex_stdin_len + f.len > EXEC_WINDOW) {
+                        break; /* held in c->in until the command has read some */
+                } else {
+                        if (!c->ex_stdin) {
+                                c->ex_stdin = malloc(EXEC_WINDOW);
+                                if (!c->ex_stdin) {
+                                        client_close(d, c);
+                                        return;
+                                }
+                        }
+                        memcpy(c->ex_stdin + c->ex_stdin_len, f.data, f.len);
+                        c->ex_stdin_len += f.len;
+                }
+                off += (size_t)r;
+        }
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+        if (c->mode == CLIENT_EXEC)
+                exec_stdin_flush(d, c);
+}
+
+static void exec_client_read(struct daemon *d, struct client *c)
+{
+        while (c->w.fd >= 0 && c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX) {
+                ssize_t n = recv(c->w.fd, c->in + c->in_len, REQUEST_MAX - c->in_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0) {
+                        client_close(d, c);
+                        return;
+                }
+                if (n == 0) {
+                        c->eof = true; /* a half-close: the end of stdin too */
+                        c->ex_stdin_eof = true;
+                        break;
+                }
+                c->in_len += (size_t)n;
+                exec_input(d, c);
+        }
+        if (c->w.fd >= 0 && c->mode == CLIENT_EXEC)
+                exec_input(d, c);
+        if (c->w.fd >= 0)
+                client_flush(d, c);
+}
+
+/* A microVM: the runner relays the guest's output in the same frames, through bounded
+ * buffers of its own (cmd_run_vm.c); tenantd checks each frame and passes it on. */
+static void exec_on_runner(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
         struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
-        char buf[128] = "";
-        ssize_t n = recv(w->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-        if (n < 0 && errno == EAGAIN)
-                return;
-        int status = 128 + SIGKILL; /* the runner went away: the VM ended */
-        if (n > 0) {
-                buf[n] = '\0';
-                (void)sscanf(buf, "{\"status\":%d}", &status);
+        if (!c->ex_vm_in && !(c->ex_vm_in = malloc(EXEC_FRAME_HEADER + EXEC_FRAME_MAX)))
+                return exec_finish(d, c);
+        while (c->mode == CLIENT_EXEC && !exec_full(c)) {
+                ssize_t n = recv(w->fd, c->ex_vm_in + c->ex_vm_len,
+                                 EXEC_FRAME_HEADER + EXEC_FRAME_MAX - c->ex_vm_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) { /* the runner went away: the VM ended */
+                        c->ex_status = 128 + SIGKILL;
+                        return exec_finish(d, c);
+                }
+                c->ex_vm_len += (size_t)n;
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(c->ex_vm_in + off, c->ex_vm_len - off, false, &f)) >
+                       0) {
+                        off += (size_t)r;
+                        if (f.type == EXEC_EXIT) {
+                                c->ex_status = (int)exec_be32(f.data);
+                                return exec_finish(d, c);
+                        }
+                        exec_frame(d, c, f.type, f.data, f.len);
+                        if (c->w.fd < 0)
+                                return;
+                }
+                if (r < 0) {
+                        log_warning("exec: the runner of %s sent a malformed frame",
+                                    c->t ? c->t->name : "?");
+                        c->ex_status = 127;
+                        return exec_finish(d, c);
+                }
+                memmove(c->ex_vm_in, c->ex_vm_in + off, c->ex_vm_len - off);
+                c->ex_vm_len -= off;
         }
-        daemon_watch_del(d, w);
-        c->mode = CLIENT_IDLE;
-        c->t = NULL;
+        if (c->mode == CLIENT_EXEC)
+                exec_pause(d, c);
+}
+
+static void exec_started(struct daemon *d, struct client *c, struct tenant *t, bool tty)
+{
+        c->mode = CLIENT_EXEC;
+        c->t = t;
+        c->ex_exited = c->ex_paused = c->ex_stdin_eof = false;
+        c->ex_status = 127;
         _cleanup_json_gen_ struct json_gen *g = reply_open(true);
         if (!g)
                 return;
-        json_gen_key(g, "status");
-        json_gen_int(g, status);
+        json_gen_key(g, "tty");
+        json_gen_bool(g, tty);
         json_gen_object_close(g);
         send_gen(d, c, g);
 }
@@ -603,42 +912,23 @@ static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
                 return reply_error(d, c, -EIO,
                                    "cannot reach the microVM's runner (is the VM still booting?)");
         }
-        /* stdin, stdout, stderr: /dev/null for what the client did not send. */
-        int fds[3];
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int i = 0; i < 3; i++)
-                fds[i] = i < c->n_fds ? c->fds[i] : null;
-        char cbuf[CMSG_SPACE(sizeof(int) * 3)] = {0};
-        char *buf = malloc(len + 1);
-        if (!buf) {
-                close(fd);
-                if (null >= 0)
-                        close(null);
-                return;
+        /* The request only: no descriptor of anyone's goes to the runner. */
+        _cleanup_free_ char *buf = malloc(len + 1);
+        ssize_t n = -1;
+        if (buf) {
+                memcpy(buf, line, len);
+                buf[len] = '\n';
+                n = send(fd, buf, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
-        memcpy(buf, line, len);
-        buf[len] = '\n';
-        struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(fds));
-        memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        free(buf);
-        if (null >= 0)
-                close(null);
         if (n != (ssize_t)len + 1) {
                 close(fd);
                 return reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
         }
         fcntl(fd, F_SETFL, O_NONBLOCK);
-        c->exec_w = (struct watch){.fd = fd, .fn = exec_vm_done};
+        c->ex_vm = true;
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_runner};
         daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
-        c->mode = CLIENT_EXEC;
-        c->t = t;
+        exec_started(d, c, t, false);
         char command[600] = "";
         event_kv(command, sizeof(command), "command", av->u.array.items[0]->u.str.text);
         daemon_event(d, "exec", t, "uid=%u %s", (unsigned)c->uid, command);
@@ -808,6 +1098,19 @@ static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
         client_flush(d, c);
 }
 
+static int exec_winsize(const struct json_value *req, uint8_t ret[4], char *msg, size_t len)
+{
+        int64_t rows = 24, cols = 80;
+        if (opt_int(req, "rows", 1, 65535, &rows, msg, len) < 0 ||
+            opt_int(req, "cols", 1, 65535, &cols, msg, len) < 0)
+                return -EINVAL;
+        ret[0] = (uint8_t)(rows >> 8);
+        ret[1] = (uint8_t)rows;
+        ret[2] = (uint8_t)(cols >> 8);
+        ret[3] = (uint8_t)cols;
+        return 0;
+}
+
 static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                     const struct json_value *req)
 {
@@ -832,24 +1135,66 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                             "the command must be an absolute path inside the tenant");
                 return;
         }
-        int stdio[3] = {-1, -1, -1};
-        for (int i = 0; i < c->n_fds && i < 3; i++)
-                stdio[i] = c->fds[i];
         char msg[512];
+        bool tty = false;
+        uint8_t ws[4];
+        if (opt_bool(req, "tty", &tty, msg, sizeof(msg)) < 0 ||
+            exec_winsize(req, ws, msg, sizeof(msg)) < 0) {
+                reply_error(d, c, -EINVAL, msg);
+                return;
+        }
+        /* tenantd's pipes: [0] the command's stdin, [1] its stdout, [2] its stderr or,
+         * with a terminal, the window sizes (the first one written at once). */
+        int in[2] = {-1, -1}, out[2] = {-1, -1}, third[2] = {-1, -1};
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(third, O_CLOEXEC) < 0) {
+                int r = -errno;
+                for (int i = 0; i < 2; i++) {
+                        if (in[i] >= 0)
+                                close(in[i]);
+                        if (out[i] >= 0)
+                                close(out[i]);
+                }
+                reply_error(d, c, r, "cannot create the pipes of an exec");
+                return;
+        }
+        if (tty)
+                (void)!write(third[1], ws, sizeof(ws));
+        int stdio[3] = {in[0], out[1], tty ? third[0] : third[1]};
         pid_t pid;
-        int fd = tenant_exec_spawn(d, t, argv, stdio, &pid, msg, sizeof(msg));
+        int fd = tenant_exec_spawn(d, t, argv, stdio, tty, &pid, msg, sizeof(msg));
+        close(in[0]);
+        close(out[1]);
+        close(tty ? third[0] : third[1]);
+        int mine = tty ? third[1] : third[0];
         if (fd < 0) {
+                close(in[1]);
+                close(out[0]);
+                close(mine);
                 reply_error(d, c, fd, msg);
                 return;
         }
-        c->exec_w = (struct watch){.fd = fd, .fn = exec_done};
+        fcntl(in[1], F_SETFL, O_NONBLOCK);
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(mine, F_SETFL, O_NONBLOCK);
+        c->ex_vm = false;
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_exit};
         c->exec_pid = pid;
         daemon_watch_add(d, &c->exec_w, EPOLLIN);
-        c->mode = CLIENT_EXEC;
-        c->t = t;
+        c->ex_in_w = (struct watch){.fd = in[1], .fn = exec_on_stdin};
+        daemon_watch_add(d, &c->ex_in_w, 0);
+        c->ex_out_w = (struct watch){.fd = out[0], .fn = exec_on_stdout};
+        daemon_watch_add(d, &c->ex_out_w, EPOLLIN);
+        if (tty) {
+                c->ex_ws = mine;
+        } else {
+                c->ex_err_w = (struct watch){.fd = mine, .fn = exec_on_stderr};
+                daemon_watch_add(d, &c->ex_err_w, EPOLLIN);
+        }
+        exec_started(d, c, t, tty);
         char command[600] = "";
         event_kv(command, sizeof(command), "command", argv[0]);
-        daemon_event(d, "exec", t, "pid=%d uid=%u %s", (int)pid, (unsigned)c->uid, command);
+        daemon_event(d, "exec", t, "pid=%d uid=%u %s%s", (int)pid, (unsigned)c->uid,
+                     tty ? "tty=yes " : "", command);
 }
 
 static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
@@ -992,11 +1337,12 @@ static void client_process(struct daemon *d, struct client *c)
                 } else {
                         handle_request(d, c, c->in, line_len);
                 }
-                if (c->mode != CLIENT_EXEC)
-                        close_fds(c);
+                close_fds(c); /* descriptors are never used: exec relays bytes */
                 memmove(c->in, nl + 1, c->in_len - line_len - 1);
                 c->in_len -= line_len + 1;
         }
+        if (c->w.fd >= 0 && c->mode == CLIENT_EXEC && c->in_len)
+                exec_input(d, c); /* frames sent right behind the request */
         if (c->w.fd >= 0 && c->eof && c->mode == CLIENT_IDLE && !c->out_len)
                 client_close(d, c);
 }
@@ -1070,7 +1416,9 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
         struct client *c = (struct client *)w;
         if (events & EPOLLOUT)
                 client_flush(d, c);
-        if (c->w.fd >= 0 && (events & EPOLLIN))
+        if (c->w.fd >= 0 && (events & EPOLLIN) && c->mode == CLIENT_EXEC)
+                exec_client_read(d, c);
+        else if (c->w.fd >= 0 && (events & EPOLLIN))
                 client_read(d, c);
         /* EPOLLHUP: gone in both directions (a waiting operation goes on unheard, an
          * exec is killed). EPOLLRDHUP alone is a half-close, seen by client_read. */
@@ -1078,6 +1426,10 @@ static void on_client(struct daemon *d, struct watch *w, uint32_t events)
                 client_close(d, c);
         else if (c->w.fd >= 0 && (events & EPOLLRDHUP) && !(events & EPOLLIN)) {
                 c->eof = true;
+                if (c->mode == CLIENT_EXEC) {
+                        c->ex_stdin_eof = true;
+                        exec_stdin_flush(d, c);
+                }
                 client_flush(d, c);
         }
 }
@@ -1088,13 +1440,13 @@ static void client_close(struct daemon *d, struct client *c)
                 return;
         if (c->mode == CLIENT_WAITING && c->t && c->t->waiter == c)
                 c->t->waiter = NULL; /* the operation goes on; nobody hears the end */
-        if (c->exec_w.fd >= 0) {
+        if (c->exec_w.fd >= 0 && !c->ex_vm) {
                 /* The operator went away: the command goes too. */
                 (void)syscall(SYS_pidfd_send_signal, c->exec_w.fd, SIGKILL, NULL, 0);
                 siginfo_t si;
                 (void)waitid(P_PIDFD, (id_t)c->exec_w.fd, &si, WEXITED);
-                daemon_watch_del(d, &c->exec_w);
         }
+        exec_teardown(d, c); /* a microVM's runner ends the session when its socket closes */
         if (c->log_fd >= 0)
                 close(c->log_fd);
         c->log_fd = -1;
@@ -1234,6 +1586,8 @@ static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
                 }
                 c->w = (struct watch){.fd = fd, .fn = on_client};
                 c->exec_w.fd = -1;
+                c->ex_in_w.fd = c->ex_out_w.fd = c->ex_err_w.fd = c->ex_grace_w.fd = -1;
+                c->ex_ws = -1;
                 c->log_fd = -1;
                 c->uid = uc.uid;
                 c->pid = uc.pid;

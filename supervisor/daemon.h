@@ -194,6 +194,8 @@ void health_schedule(struct daemon *d, struct tenant *t);
 void health_tick(struct daemon *d, struct tenant *t, uint64_t now);
 void health_cancel(struct daemon *d, struct tenant *t);
 /* Forks a process that enters the running tenant with its confinement and executes
- * argv with stdio on the given descriptors (-1: /dev/null). Returns its pidfd. */
-int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3],
+ * argv with stdio on the given descriptors (-1: /dev/null); they must be tenantd's own
+ * (pipes), never a client's. With tty, see sandbox_config.tty for what 0-2 carry.
+ * Returns its pidfd. */
+int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3], bool tty,
                       pid_t *ret_pid, char *msg, size_t len);

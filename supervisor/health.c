@@ -48,7 +48,7 @@ static void child_fds(const int stdio[3], int keep, int keep2)
         close_range(keep2 >= 0 ? 5U : keep >= 0 ? 4U : 3U, ~0U, 0);
 }
 
-int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3],
+int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3], bool tty,
                       pid_t *ret_pid, char *msg, size_t len)
 {
         if (t->init_pidfd < 0) {
@@ -80,9 +80,11 @@ int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int
                                              .uid_base = d->cfg.uid_base,
                                              .bpf = bpf,
                                              .caps = caps,
-                                             .caps_n = caps_n};
-                /* Errors before the command runs go to its stderr: the operator's. */
-                sandbox_enter_exec(&cfg, t->init_pid, 3, 2);
+                                             .caps_n = caps_n,
+                                             .tty = tty};
+                /* Errors before the command runs go to its stderr (with a terminal, to
+                 * what the terminal shows): pipes of tenantd's, relayed to the client. */
+                sandbox_enter_exec(&cfg, t->init_pid, 3, tty ? 1 : 2);
         }
         *ret_pid = pid;
         return pidfd;
@@ -244,7 +246,8 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
         if (m->health.kind == HEALTH_EXEC) {
                 static const int none[3] = {-1, -1, -1};
                 char msg[256];
-                pidfd = tenant_exec_spawn(d, t, m->health.exec, none, &pid, msg, sizeof(msg));
+                pidfd =
+                    tenant_exec_spawn(d, t, m->health.exec, none, false, &pid, msg, sizeof(msg));
                 if (pidfd < 0) {
                         snprintf(h->detail, sizeof(h->detail), "%s", msg);
                         return;

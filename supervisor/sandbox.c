@@ -51,12 +51,15 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,6 +286,11 @@ static _Noreturn void run_service(const struct child_ctx *c)
         if (setsid() < 0) {
                 tn_err_set(&e, errno, "setsid");
                 child_fail(c, "setsid", e);
+        }
+        /* exec -t: the terminal on 0-2 is the tenant's own; it becomes the session's. */
+        if (cfg->tty && ioctl(0, TIOCSCTTY, 0) < 0) {
+                tn_err_set(&e, errno, "TIOCSCTTY");
+                child_fail(c, "terminal", e);
         }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 tn_err_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
@@ -668,6 +676,124 @@ int sandbox_destroy(struct sandbox *sb, struct tn_err **err)
 
 /* ---- joining a running tenant (exec, health checks) ---- */
 
+/* ---- exec -t: a terminal inside the tenant ---- */
+
+static int read_winsize(int fd, struct winsize *ws)
+{
+        uint8_t b[4];
+        size_t got = 0;
+        while (got < sizeof(b)) {
+                ssize_t n = read(fd, b + got, sizeof(b) - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -1;
+                got += (size_t)n;
+        }
+        *ws = (struct winsize){.ws_row = (unsigned short)(b[0] << 8 | b[1]),
+                               .ws_col = (unsigned short)(b[2] << 8 | b[3])};
+        return 0;
+}
+
+/* Opens a terminal pair in the tenant's devpts (its ptmx, never a path the tenant could
+ * point elsewhere: /dev/pts/ptmx is checked to be the multiplexer, and the slave comes
+ * from the master by TIOCGPTPEER, not by name), with the first window size from fd 2.
+ * Returns the slave, the master in *ret_master. */
+static int tty_open(int *ret_master, struct tn_err **err)
+{
+        int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (master < 0)
+                return tn_err_set(err, errno, "open /dev/pts/ptmx");
+        if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 ||
+            minor(st.st_rdev) != 2) {
+                close(master);
+                return tn_err_setx(err, EINVAL, "/dev/pts/ptmx is not the terminal multiplexer");
+        }
+        int unlock = 0;
+        struct winsize ws;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || read_winsize(2, &ws) < 0 ||
+            ioctl(master, TIOCSWINSZ, &ws) < 0) {
+                close(master);
+                return tn_err_set(err, errno, "set up the terminal");
+        }
+        int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0) {
+                close(master);
+                return tn_err_set(err, errno, "TIOCGPTPEER");
+        }
+        *ret_master = master;
+        return slave;
+}
+
+/* Copies what the operator types (0) to the terminal and what it shows to 1, applies
+ * window sizes from 2, until the command ends; then what the terminal still holds.
+ * Small buffers, one direction at a time: tenantd's pipes do the bounding. */
+static void tty_relay(int master, pid_t pid)
+{
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        char in[4096], out[4096];
+        size_t in_len = 0, in_off = 0, out_len = 0, out_off = 0;
+        bool in_eof = false, ws_eof = false, exited = pidfd < 0;
+        fcntl(master, F_SETFL, O_NONBLOCK);
+        while (!exited || out_len > out_off) {
+                struct pollfd p[5] = {
+                    {.fd = in_len == in_off && !in_eof ? 0 : -1, .events = POLLIN},
+                    {.fd = master,
+                     .events = (short)((in_len > in_off ? POLLOUT : 0) |
+                                       (out_len == out_off ? POLLIN : 0))},
+                    {.fd = out_len > out_off ? 1 : -1, .events = POLLOUT},
+                    {.fd = ws_eof ? -1 : 2, .events = POLLIN},
+                    {.fd = exited ? -1 : pidfd, .events = POLLIN},
+                };
+                if (poll(p, 5, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents) {
+                        ssize_t n = read(0, in, sizeof(in));
+                        if (n <= 0) {
+                                in_eof = true; /* the operator's end: an end-of-file key */
+                                in[0] = 4;
+                                n = 1;
+                        }
+                        in_len = (size_t)n;
+                        in_off = 0;
+                }
+                if (in_len > in_off && (p[1].revents & POLLOUT)) {
+                        ssize_t n = write(master, in + in_off, in_len - in_off);
+                        if (n > 0)
+                                in_off += (size_t)n;
+                }
+                if (out_len == out_off && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t n = read(master, out, sizeof(out));
+                        out_len = n > 0 ? (size_t)n : 0;
+                        out_off = 0;
+                        if (n <= 0 && errno != EAGAIN && exited)
+                                break;
+                }
+                if (p[2].revents) {
+                        ssize_t n = write(1, out + out_off, out_len - out_off);
+                        if (n <= 0)
+                                break; /* tenantd went away */
+                        out_off += (size_t)n;
+                }
+                struct winsize ws;
+                if (p[3].revents && (ws_eof = read_winsize(2, &ws) < 0) == false)
+                        ioctl(master, TIOCSWINSZ, &ws);
+                if (p[4].revents)
+                        exited = true;
+                if (exited && out_len == out_off) {
+                        /* What the terminal still holds, without waiting for processes
+                         * the command left behind. */
+                        ssize_t n = read(master, out, sizeof(out));
+                        if (n <= 0)
+                                break;
+                        out_len = (size_t)n;
+                        out_off = 0;
+                }
+        }
+        close(master);
+}
+
 _Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_pid, int init_pidfd,
                                   int err_fd)
 {
@@ -700,14 +826,32 @@ _Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_p
                 child_fail(&c, "user namespace", e);
         }
         close(init_pidfd);
+        /* exec -t: the terminal is allocated here, inside the tenant's mount namespace,
+         * from the tenant's own devpts instance (rootfs.c mounts one per tenant), so
+         * nothing of the operator's, and no terminal of the host, reaches the tenant. */
+        int master = -1;
+        if (cfg->tty) {
+                int slave = tty_open(&master, &e);
+                if (slave < 0)
+                        child_fail(&c, "terminal", e);
+                c.err_fd = err_fd = slave;
+        }
         /* Joining a pid namespace applies to children only. */
         pid_t pid = fork();
         if (pid < 0) {
                 tn_err_set(&e, errno, "fork");
                 child_fail(&c, "exec", e);
         }
-        if (pid == 0)
+        if (pid == 0) {
+                if (cfg->tty) {
+                        for (int fd = 0; fd < 3; fd++)
+                                dup2(err_fd, fd);
+                        close(err_fd);
+                        close(master);
+                        c.err_fd = 2;
+                }
                 run_service(&c);
+        }
         close(err_fd);
         /* This process only waits; it keeps nothing the service lacks, and its memory,
          * which came from the supervisor, is not dumpable, so no tenant process can
@@ -719,6 +863,8 @@ _Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_p
                 _exit(127);
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cfg->tty)
+                tty_relay(master, pid);
         int st;
         while (waitpid(pid, &st, 0) < 0) {
                 if (errno != EINTR)

@@ -26,6 +26,11 @@ struct sandbox_config {
         const int *caps;              /* capabilities granted, resolved */
         size_t caps_n;
         bool die_with_parent; /* SIGKILL the tenant if the caller dies */
+        /* exec only: a terminal allocated inside the tenant. Then 0 is the pipe of what
+         * the operator types, 1 the pipe of what the terminal shows, 2 the pipe of
+         * window sizes (4 bytes each: rows, cols, big endian; the first one is read
+         * before the command starts). */
+        bool tty;
 };
 
 struct sandbox {

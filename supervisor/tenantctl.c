@@ -34,7 +34,7 @@ static void usage(FILE *out)
                 "  restart [--timeout D] NAME...\n"
                 "  kill [--signal SIG] NAME       send a signal to the service\n"
                 "  logs [-f] [-n LINES] NAME      the service's output\n"
-                "  exec NAME -- CMD [ARGS...]     run a command inside, with the same confinement\n"
+                "  exec [-t|-T] NAME -- CMD ...   run a command inside, with the same confinement\n"
                 "  set [--save] NAME KEY=VALUE... live quota changes (cpu.max=0.5 memory.max=256M\n"
                 "                          pids.max=100 net.egress.rate=5mbit ...)\n"
                 "  top [--once] [--interval D]    live usage table\n"
