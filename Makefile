@@ -57,14 +57,14 @@ ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 
 # Code shared by tenantd, tenantctl and the tests.
-LIB_SRCS := supervisor/err.c supervisor/log.c supervisor/json.c supervisor/units.c \
-	supervisor/manifest.c supervisor/manifest_explain.c supervisor/caps.c \
-	supervisor/policy.c supervisor/fileio.c supervisor/strutil.c supervisor/logtext.c \
-	supervisor/uidrange.c supervisor/cgroup.c supervisor/net.c supervisor/rootfs.c \
-	supervisor/sandbox.c supervisor/launch.c supervisor/keeper.c supervisor/manifest_edit.c \
-	supervisor/monitor.c supervisor/alert.c supervisor/transfer.c supervisor/agent_proto.c \
-	supervisor/vm_xml.c supervisor/vm.c supervisor/vm_agent.c supervisor/cmd_run_vm.c \
-	supervisor/vm_root.c supervisor/trust.c supervisor/share_check.c supervisor/exec_proto.c
+LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supervisor/lib/units.c \
+	supervisor/spec/manifest.c supervisor/spec/manifest_explain.c supervisor/spec/caps.c \
+	supervisor/spec/policy.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c \
+	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/sandbox/rootfs.c \
+	supervisor/sandbox/sandbox.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c \
+	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
+	supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c supervisor/vm/cmd_run_vm.c \
+	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -100,15 +100,15 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-CTL_OBJS := $(B)/supervisor/tenantctl.o $(B)/supervisor/cmd_validate.o \
-	$(B)/supervisor/cmd_policy.o $(B)/supervisor/cmd_run.o $(B)/supervisor/cmd_ctl.o
+CTL_OBJS := $(B)/supervisor/cli/tenantctl.o $(B)/supervisor/cli/cmd_validate.o \
+	$(B)/supervisor/cli/cmd_policy.o $(B)/supervisor/cli/cmd_run.o $(B)/supervisor/cli/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-DAEMON_OBJS := $(B)/supervisor/tenantd.o $(B)/supervisor/daemon.o $(B)/supervisor/control.o \
-	$(B)/supervisor/health.o $(B)/supervisor/monitor_glue.o
+DAEMON_OBJS := $(B)/supervisor/daemon/tenantd.o $(B)/supervisor/daemon/daemon.o $(B)/supervisor/daemon/control.o \
+	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o
 
 $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
@@ -116,7 +116,7 @@ $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 
 # What libvirt starts instead of virtiofsd for a read-write share (virtiofsd_wrap.c): a
 # program of its own that loads libseccomp and nothing else.
-$(B)/tenantd-virtiofsd: $(B)/supervisor/virtiofsd_wrap.o
+$(B)/tenantd-virtiofsd: $(B)/supervisor/vm/virtiofsd_wrap.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 
@@ -144,8 +144,8 @@ $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)
 # with yajl's static archive, and always built optimised without sanitizers whatever
 # the flavour (ASan cannot link statically), from objects of its own.
 YAJL_STATIC := $(shell pkg-config --variable=libdir yajl 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libyajl_s.a
-AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c supervisor/agent_proto.c \
-	supervisor/json.c supervisor/err.c
+AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c supervisor/proto/agent_proto.c \
+	supervisor/lib/json.c supervisor/lib/err.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(B)/agent-obj/%.o)
 AGENT_CFLAGS := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 
@@ -218,7 +218,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isupervisor $(PKG_CFLAGS) \
 	-DTENANTD_POLICYDIR='"$(POLICYDIR)"' -DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARNINGS)
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) supervisor/*.h
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) supervisor/*/*.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
 
@@ -251,7 +251,7 @@ analyze:
 	done
 
 # ---- formatting ----
-FORMAT_FILES = $(wildcard supervisor/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/vm/*.[ch] \
+FORMAT_FILES = $(wildcard supervisor/*/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/vm/*.[ch] \
 	tests/fuzz/*.[ch] tests/integration/*.[ch] guest-agent/*.[ch] bench/*.c)
 
 format:

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "spec/policy.h"
 
 static const char *oci_action(const struct policy_action *a, char *errno_buf, size_t len)
 {

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "lib/cleanup.h"
 
 #define SYSROOT "/sysroot"
 #define MOUNTS_MAX (AGENT_MOUNTS_MAX + 8)

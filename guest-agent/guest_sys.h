@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "agent_proto.h"
-#include "err.h"
+#include "proto/agent_proto.h"
+#include "lib/err.h"
 
 /* Mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run and /tmp. */
 int guest_mount_early(struct tn_err **err);

@@ -34,8 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_proto.h"
-#include "cleanup.h"
+#include "proto/agent_proto.h"
+#include "lib/cleanup.h"
 #include "guest_sys.h"
 
 #define AGENT_VERSION "1.0"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_proto.h"
+#include "proto/agent_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_proto.h"
+#include "proto/agent_proto.h"
 #include "tap.h"
 
 #define SESSIONS 16

@@ -22,13 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alert.h"
-#include "cgroup.h"
-#include "fileio.h"
-#include "json.h"
-#include "manifest.h"
-#include "monitor.h"
-#include "net.h"
+#include "monitor/alert.h"
+#include "host/cgroup.h"
+#include "lib/fileio.h"
+#include "lib/json.h"
+#include "spec/manifest.h"
+#include "monitor/monitor.h"
+#include "host/net.h"
 
 static uint64_t clock_ms(clockid_t id)
 {

@@ -24,9 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "launch.h"
-#include "net.h"
-#include "transfer.h"
+#include "spec/launch.h"
+#include "host/net.h"
+#include "monitor/transfer.h"
 
 static int fail(struct tn_err *err)
 {

@@ -107,25 +107,25 @@ else
 fi
 
 # ---- docs/protocol.md: every op and error code of control.c ----
-ops=$(grep -oE 'strcmp\(op, "[a-z]+"\)' supervisor/control.c | grep -oE '"[a-z]+"' | tr -d '"'
-	sed -n '/per_tenant\[\] = {/,/};/p' supervisor/control.c | grep -oE '"[a-z]+"' | tr -d '"')
+ops=$(grep -oE 'strcmp\(op, "[a-z]+"\)' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"'
+	sed -n '/per_tenant\[\] = {/,/};/p' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"')
 ops=$(sort -u <<<"$ops")
-codes=$(sed -n '/^static const char \*error_code/,/^}/p' supervisor/control.c | grep -oE 'return "[a-z-]+"' |
+codes=$(sed -n '/^static const char \*error_code/,/^}/p' supervisor/daemon/control.c | grep -oE 'return "[a-z-]+"' |
 	grep -oE '"[a-z-]+"' | tr -d '"')
 proto_headings=$(grep -E '^### ' docs/protocol.md | tr -c 'a-z\n' ' ')
 check "docs/protocol.md has a section for every op of control.c ($(wc -w <<<"$ops") ops)" \
 	'[[ $(wc -w <<<"$ops") -ge 13 ]] && missing protocol.md "$ops" "$proto_headings"'
 check "docs/protocol.md lists every error code of control.c ($(wc -w <<<"$codes") codes)" \
 	'[[ $(wc -w <<<"$codes") -ge 8 ]] && missing protocol.md "$codes" "$(grep "^| \`" docs/protocol.md)"'
-limits=$(grep -E '^#define (REQUEST_MAX|OUTPUT_MAX|MAX_CLIENTS) |max_depth' supervisor/control.c | tr -s ' ')
+limits=$(grep -E '^#define (REQUEST_MAX|OUTPUT_MAX|MAX_CLIENTS) |max_depth' supervisor/daemon/control.c | tr -s ' ')
 check "the limits docs/protocol.md gives are control.c's (64 KiB, 8 MiB, 256 clients, depth 8)" \
 	'grep -q "REQUEST_MAX (64U << 10)" <<<"$limits" && grep -q "OUTPUT_MAX (8U << 20)" <<<"$limits" &&
 	 grep -q "MAX_CLIENTS 256" <<<"$limits" && grep -q "max_depth = 8" <<<"$limits" &&
 	 grep -q "64 KiB per request" docs/protocol.md && grep -q "8 MiB of replies" docs/protocol.md &&
 	 grep -q "At most \*\*256 clients\*\*" docs/protocol.md && grep -q "Nesting depth 8" docs/protocol.md'
 
-kinds=$( (grep -ohE 'daemon_event\(d, "[a-z-]+"' supervisor/*.c
-	grep -ohE 'daemon_event\(d, [a-z]+ \? "[a-z-]+" : "[a-z-]+"' supervisor/*.c) | grep -oE '"[a-z-]+"' | tr -d '"' | sort -u)
+kinds=$( (grep -ohE 'daemon_event\(d, "[a-z-]+"' supervisor/*/*.c
+	grep -ohE 'daemon_event\(d, [a-z]+ \? "[a-z-]+" : "[a-z-]+"' supervisor/*/*.c) | grep -oE '"[a-z-]+"' | tr -d '"' | sort -u)
 events_table=$(sed -n '/^## Events/,/^## /p' docs/protocol.md | grep '^| `')
 check "docs/protocol.md describes every event kind of the daemon ($(wc -w <<<"$kinds") kinds)" \
 	'[[ $(wc -w <<<"$kinds") -ge 20 ]] && missing protocol.md "$kinds" "$events_table"'
@@ -158,7 +158,7 @@ check "completes directories for explain: $out" '[[ $out == "tests/data/manifest
 out=$(complete_words policy check "")
 check "completes seccomp profile names for policy check: $out" \
 	'[[ " $out" == *" default "* && " $out" == *" strict "* ]]'
-settable=$(sed -n '/^} settable\[\] = {/,/^};/p' supervisor/monitor_glue.c | grep -oE '^ *\{"[a-z.]+"' |
+settable=$(sed -n '/^} settable\[\] = {/,/^};/p' supervisor/daemon/monitor_glue.c | grep -oE '^ *\{"[a-z.]+"' |
 	grep -oE '[a-z.]+' | grep -v '^network\.' | sed 's/$/=/' | LC_ALL=C sort | tr '\n' ' ')
 out=$(complete_words set pk-x "")
 check "completes the keys set accepts (monitor_glue.c): $out" '[[ -n $settable && $out == "$settable" ]]'

@@ -41,7 +41,7 @@ require_sandbox() {
 	fi
 }
 
-# The cgroup directories a tenant NAME gets (see supervisor/cgroup.c): OWN/tenantd/NAME
+# The cgroup directories a tenant NAME gets (see supervisor/host/cgroup.c): OWN/tenantd/NAME
 # in each hierarchy holding cpu, cpuacct, memory or pids, and in the v2 hierarchy.
 cg_paths() {
 	local c mnt own

@@ -25,7 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "spec/policy.h"
 #include "tap.h"
 
 #define X32_SYSCALL_BIT 0x40000000L

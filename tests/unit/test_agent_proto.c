@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_proto.h"
+#include "proto/agent_proto.h"
 #include "tap.h"
 
 /* ---- frame reader ---- */

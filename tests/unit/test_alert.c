@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alert.h"
+#include "monitor/alert.h"
 #include "tap.h"
 
 static struct monitor_event event(enum monitor_event_kind kind, enum quota_kind q)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "lib/json.h"
 #include "tap.h"
 
 static const struct json_limits small = {.max_bytes = 4096, .max_depth = 4, .allow_comments = true};

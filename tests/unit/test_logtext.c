@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logtext.h"
+#include "lib/logtext.h"
 #include "tap.h"
 
 static char *stream(const char *in, size_t len, size_t piece)

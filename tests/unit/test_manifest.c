@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "manifest.h"
+#include "spec/manifest.h"
 #include "tap.h"
 
 static struct manifest *parse_ok(const char *text, const char *what)

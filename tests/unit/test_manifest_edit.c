@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifest.h"
-#include "manifest_edit.h"
+#include "spec/manifest.h"
+#include "spec/manifest_edit.h"
 #include "tap.h"
 
 static char *edit(const char *text, const char *path, const char *value)

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "tap.h"
 
 static struct alert_rule rule(uint32_t thr_bp, uint32_t clear_bp, uint64_t for_ms)

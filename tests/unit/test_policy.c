@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "policy.h"
+#include "lib/fileio.h"
+#include "spec/policy.h"
 #include "tap.h"
 
 static const char *srcdir(void)

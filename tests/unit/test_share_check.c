@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "share_check.h"
+#include "vm/share_check.h"
 #include "tap.h"
 
 static const struct tenantd_dirs dirs = {.state_dir = "/var/lib/tenantd-test",

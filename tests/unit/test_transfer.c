@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "transfer.h"
+#include "monitor/transfer.h"
 
 /* Seconds since the epoch of a UTC date and time (test-side, via timegm). */
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "trust.h"
+#include "lib/trust.h"
 
 static char base[64];
 

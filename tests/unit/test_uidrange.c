@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "uidrange.h"
+#include "host/uidrange.h"
 
 static void write_ranges(const char *dir, const char *text)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "tap.h"
-#include "units.h"
+#include "lib/units.h"
 
 static char why[UNITS_WHY_MAX];
 

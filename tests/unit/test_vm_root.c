@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manifest.h"
+#include "spec/manifest.h"
 #include "tap.h"
-#include "vm_root.h"
+#include "vm/vm_root.h"
 
 static int writable_dirs;
 

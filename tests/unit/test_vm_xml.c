@@ -7,7 +7,7 @@
 #include <libxml/xpathInternals.h>
 
 #include "tap.h"
-#include "vm_xml.h"
+#include "vm/vm_xml.h"
 
 static xmlDocPtr doc;
 static xmlXPathContextPtr xp;

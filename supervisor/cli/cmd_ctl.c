@@ -1,0 +1,1083 @@
+/* cmd_ctl.c — the verbs that talk to tenantd over its control socket: list, status,
+ * start, stop, restart, kill, logs, exec, set, top, events, reload.
+ * The protocol is in docs/protocol.md; this file only frames requests and prints
+ * replies (tables for people, the reply objects with --json). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/exec_proto.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "cli/tenantctl.h"
+#include "lib/units.h"
+
+#define REPLY_MAX (16U << 20)
+
+static const struct json_limits reply_limits = {
+    .max_bytes = REPLY_MAX, .max_depth = 16, .allow_comments = false};
+
+struct conn {
+        int fd;
+        char *buf;
+        size_t len, cap;
+};
+
+static int ctl_connect(const struct cli *cli, struct conn *c)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(cli->socket) >= sizeof(sa.sun_path)) {
+                log_error("socket path too long: %s", cli->socket);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, cli->socket, strlen(cli->socket) + 1);
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0)
+                return -errno;
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                if (e == ENOENT || e == ECONNREFUSED)
+                        log_error("tenantd is not running (nothing listens on %s); start it, or "
+                                  "point --socket or TENANTD_SOCKET at its socket",
+                                  cli->socket);
+                else if (e == EACCES)
+                        log_error("permission denied on %s: run as root or as a member of the "
+                                  "tenantd group",
+                                  cli->socket);
+                else
+                        log_error("cannot connect to %s: %s", cli->socket, strerror(e));
+                close(c->fd);
+                return -e;
+        }
+        return 0;
+}
+
+static void ctl_close(struct conn *c)
+{
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->buf);
+}
+
+static int ctl_send(struct conn *c, struct json_gen *g, const int *fds, int n_fds)
+{
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return -EINVAL;
+        _cleanup_free_ char *line = malloc(len + 1);
+        if (!line)
+                return -ENOMEM;
+        memcpy(line, buf, len);
+        line[len] = '\n';
+        char cbuf[CMSG_SPACE(sizeof(int) * 3)] = {0};
+        struct iovec iov = {.iov_base = line, .iov_len = len + 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (n_fds > 0) {
+                mh.msg_control = cbuf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n_fds);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n_fds);
+        }
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        /* tenantd may have answered and closed already (a refused peer): the reply
+         * waiting in the socket says why. */
+        if (n < 0)
+                return errno == EPIPE || errno == ECONNRESET ? 0 : -errno;
+        /* The rest, if the socket took only part (no descriptors with it). */
+        size_t off = (size_t)n;
+        while (off < len + 1) {
+                ssize_t w = send(c->fd, line + off, len + 1 - off, MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return -errno;
+                off += (size_t)w;
+        }
+        return 0;
+}
+
+/* One reply line; 0 with *ret set, -EPIPE when tenantd closed the connection. */
+static int ctl_recv(struct conn *c, struct json_value **ret)
+{
+        for (;;) {
+                char *nl = c->buf ? memchr(c->buf, '\n', c->len) : NULL;
+                if (nl) {
+                        size_t line = (size_t)(nl - c->buf);
+                        struct json_error je;
+                        int r = json_parse(c->buf, line, &reply_limits, ret, &je);
+                        memmove(c->buf, nl + 1, c->len - line - 1);
+                        c->len -= line + 1;
+                        if (r < 0) {
+                                log_error("tenantd sent a reply this tenantctl cannot read: %s",
+                                          je.msg);
+                                return r;
+                        }
+                        return 0;
+                }
+                if (c->len == REPLY_MAX) {
+                        log_error("a reply from tenantd is longer than %u bytes", REPLY_MAX);
+                        return -EFBIG;
+                }
+                if (c->cap - c->len < 65536) {
+                        size_t cap = c->cap ? c->cap * 2 : 65536;
+                        if (cap > REPLY_MAX)
+                                cap = REPLY_MAX;
+                        char *n = realloc(c->buf, cap);
+                        if (!n)
+                                return -ENOMEM;
+                        c->buf = n;
+                        c->cap = cap;
+                }
+                ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -EPIPE;
+                c->len += (size_t)n;
+        }
+}
+
+static struct json_gen *request(const char *op, const char *name)
+{
+        struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return NULL;
+        json_gen_object_open(g);
+        json_gen_key(g, "v");
+        json_gen_int(g, 1);
+        json_gen_key(g, "op");
+        json_gen_string(g, op);
+        if (name) {
+                json_gen_key(g, "name");
+                json_gen_string(g, name);
+        }
+        return g;
+}
+
+static bool reply_ok(const struct json_value *v)
+{
+        const struct json_value *ok = json_get(v, "ok");
+        return ok && ok->type == JSON_BOOL && ok->u.boolean;
+}
+
+static const char *str_of(const struct json_value *v, const char *key)
+{
+        const struct json_value *x = json_get(v, key);
+        return x && x->type == JSON_STRING ? x->u.str.text : NULL;
+}
+
+static int64_t int_of(const struct json_value *v, const char *key, int64_t dflt)
+{
+        int64_t n;
+        const struct json_value *x = json_get(v, key);
+        return x && json_number_int64(x, &n) ? n : dflt;
+}
+
+static double num_of(const struct json_value *v, const char *key, double dflt)
+{
+        const struct json_value *x = json_get(v, key);
+        return x && x->type == JSON_NUMBER ? strtod(x->u.str.text, NULL) : dflt;
+}
+
+/* The exit code for a failed reply, after printing its error. */
+static int reply_failure(const struct json_value *v)
+{
+        const char *msg = str_of(v, "error");
+        const char *code = str_of(v, "code");
+        log_error("%s", msg ? msg : "the request failed");
+        return code && strcmp(code, "invalid") == 0 ? EXIT_USAGE : EXIT_FAILED;
+}
+
+static void print_value(const struct json_value *v);
+
+/* A failed reply: with --json the reply itself on stdout, and always the message on
+ * stderr; the exit code from its error code. */
+static int failed(const struct cli *cli, const struct json_value *v)
+{
+        if (cli->json)
+                print_value(v);
+        return reply_failure(v);
+}
+
+static void print_value(const struct json_value *v)
+{
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g || !v)
+                return;
+        /* Re-encode the reply as it came: a small recursive walk. */
+        struct frame {
+                const struct json_value *v;
+                size_t i;
+        } stack[32];
+        size_t sp = 0;
+        stack[sp++] = (struct frame){v, 0};
+        bool opened[32] = {false};
+        while (sp) {
+                struct frame *f = &stack[sp - 1];
+                const struct json_value *x = f->v;
+                if (!x) {
+                        sp--;
+                        continue;
+                }
+                if (x->type == JSON_OBJECT || x->type == JSON_ARRAY) {
+                        bool obj = x->type == JSON_OBJECT;
+                        size_t n = obj ? x->u.object.n : x->u.array.n;
+                        if (!opened[sp - 1]) {
+                                obj ? json_gen_object_open(g) : json_gen_array_open(g);
+                                opened[sp - 1] = true;
+                        }
+                        if (f->i == n || sp == 32) {
+                                obj ? json_gen_object_close(g) : json_gen_array_close(g);
+                                opened[--sp] = false;
+                                continue;
+                        }
+                        const struct json_value *child;
+                        if (obj) {
+                                json_gen_key(g, x->u.object.items[f->i].key);
+                                child = x->u.object.items[f->i].value;
+                        } else {
+                                child = x->u.array.items[f->i];
+                        }
+                        f->i++;
+                        stack[sp] = (struct frame){child, 0};
+                        opened[sp] = false;
+                        sp++;
+                        continue;
+                }
+                switch (x->type) {
+                case JSON_NULL:
+                        json_gen_null(g);
+                        break;
+                case JSON_BOOL:
+                        json_gen_bool(g, x->u.boolean);
+                        break;
+                case JSON_NUMBER:
+                        json_gen_number(g, x->u.str.text);
+                        break;
+                default:
+                        json_gen_string_len(g, x->u.str.text, x->u.str.len);
+                        break;
+                }
+                sp--;
+        }
+        cli_print_json(g);
+}
+
+/* Sends the request and prints a one-shot reply. */
+static int simple(const struct cli *cli, struct json_gen *g, const char *name, const char *done)
+{
+        struct conn c = {.fd = -1};
+        if (!g || ctl_connect(cli, &c) < 0) {
+                ctl_close(&c);
+                return EXIT_FAILED;
+        }
+        json_gen_object_close(g);
+        _cleanup_json_ struct json_value *v = NULL;
+        int r = ctl_send(&c, g, NULL, 0);
+        if (r == 0)
+                r = ctl_recv(&c, &v);
+        ctl_close(&c);
+        if (r < 0) {
+                if (r == -EPIPE)
+                        log_error("tenantd closed the connection without a reply");
+                return EXIT_FAILED;
+        }
+        if (!reply_ok(v))
+                return failed(cli, v);
+        if (cli->json)
+                print_value(v);
+        if (!cli->json && done) {
+                const char *msg = str_of(v, "message");
+                printf("%s%s%s", name ? name : "", name ? ": " : "", done);
+                if (msg)
+                        printf(" (%s)", msg);
+                putchar('\n');
+        }
+        return EXIT_OK;
+}
+
+/* ---- tables ---- */
+
+static void fmt_bytes(char *buf, size_t len, double v)
+{
+        static const char *const units[] = {"B", "K", "M", "G", "T"};
+        int u = 0;
+        while (v >= 1024 && u < 4) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, units[u]);
+}
+
+static void fmt_uptime(char *buf, size_t len, int64_t s)
+{
+        if (s < 0)
+                snprintf(buf, len, "-");
+        else if (s < 120)
+                snprintf(buf, len, "%" PRId64 "s", s);
+        else if (s < 7200)
+                snprintf(buf, len, "%" PRId64 "m", s / 60);
+        else if (s < 172800)
+                snprintf(buf, len, "%" PRId64 "h", s / 3600);
+        else
+                snprintf(buf, len, "%" PRId64 "d", s / 86400);
+}
+
+static void print_list(const struct json_value *tenants)
+{
+        printf("%-20s %-8s %-10s %8s %7s %8s %-9s\n", "NAME", "BACKEND", "STATE", "PID", "UPTIME",
+               "RESTARTS", "HEALTH");
+        for (size_t i = 0; i < tenants->u.array.n; i++) {
+                const struct json_value *t = tenants->u.array.items[i];
+                char pid[24] = "-", up[32];
+                int64_t p = int_of(t, "pid", -1);
+                if (p > 0)
+                        snprintf(pid, sizeof(pid), "%" PRId64, p);
+                fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
+                const char *health = str_of(t, "health");
+                const char *state = str_of(t, "state");
+                printf("%-20s %-8s %-10s %8s %7s %8" PRId64 " %-9s%s\n", str_of(t, "name"),
+                       str_of(t, "isolation"), state ? state : "?", pid, up,
+                       int_of(t, "restarts", 0), health ? health : "-",
+                       json_get(t, "manifest_error")
+                           ? "  (manifest invalid: running the last good one)"
+                           : "");
+        }
+}
+
+static void print_top(const struct json_value *tenants)
+{
+        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", "NAME", "STATE", "CPU", "LIMIT",
+               "MEMORY", "PIDS", "RX/s", "TX/s", "TRANSFER", "THROTTLED");
+        for (size_t i = 0; i < tenants->u.array.n; i++) {
+                const struct json_value *t = tenants->u.array.items[i];
+                const struct json_value *u = json_get(t, "usage");
+                char cpu[32] = "-", lim[32] = "-", mem[48] = "-", pids[48] = "-", rx[24] = "-",
+                     tx[24] = "-", xfer[48] = "-", thr[32] = "-";
+                if (u && u->type == JSON_OBJECT) {
+                        double c = num_of(u, "cpu", -1), cl = num_of(u, "cpu_limit", 0);
+                        if (c >= 0)
+                                snprintf(cpu, sizeof(cpu), "%.0f%%", c * 100);
+                        if (cl > 0)
+                                snprintf(lim, sizeof(lim), "%.2f", cl);
+                        double m = num_of(u, "memory", -1), mm = num_of(u, "memory_max", 0);
+                        if (m >= 0) {
+                                char a[16], b[16] = "-";
+                                fmt_bytes(a, sizeof(a), m);
+                                if (mm > 0)
+                                        fmt_bytes(b, sizeof(b), mm);
+                                snprintf(mem, sizeof(mem), "%s/%s", a, b);
+                        }
+                        int64_t p = int_of(u, "pids", -1), pm = int_of(u, "pids_max", -1);
+                        if (p >= 0) {
+                                if (pm > 0)
+                                        snprintf(pids, sizeof(pids), "%" PRId64 "/%" PRId64, p, pm);
+                                else
+                                        snprintf(pids, sizeof(pids), "%" PRId64, p);
+                        }
+                        double r = num_of(u, "rx_bps", -1), w = num_of(u, "tx_bps", -1);
+                        if (r >= 0)
+                                fmt_bytes(rx, sizeof(rx), r / 8);
+                        if (w >= 0)
+                                fmt_bytes(tx, sizeof(tx), w / 8);
+                        double xu = num_of(u, "transfer_used", -1),
+                               xl = num_of(u, "transfer_limit", 0);
+                        if (xu >= 0) {
+                                char a[16], b[16] = "-";
+                                fmt_bytes(a, sizeof(a), xu);
+                                if (xl > 0)
+                                        fmt_bytes(b, sizeof(b), xl);
+                                snprintf(xfer, sizeof(xfer), "%s/%s", a, b);
+                        }
+                        double th = num_of(u, "throttled_ms", -1);
+                        if (th >= 0)
+                                snprintf(thr, sizeof(thr), "%.1fs", th / 1000);
+                }
+                const char *state = str_of(t, "state");
+                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", str_of(t, "name"),
+                       state ? state : "?", cpu, lim, mem, pids, rx, tx, xfer, thr);
+        }
+}
+
+static int fetch_list(const struct cli *cli, struct json_value **ret)
+{
+        struct conn c = {.fd = -1};
+        struct json_gen *g = request("list", NULL);
+        int rc = EXIT_FAILED;
+        if (g && ctl_connect(cli, &c) == 0) {
+                json_gen_object_close(g);
+                if (ctl_send(&c, g, NULL, 0) == 0 && ctl_recv(&c, ret) == 0)
+                        rc = EXIT_OK;
+                else
+                        log_error("no reply from tenantd");
+        }
+        json_gen_free(g);
+        ctl_close(&c);
+        return rc;
+}
+
+static int cmd_list(const struct cli *cli, int argc, char **argv)
+{
+        (void)argv;
+        if (argc != 1) {
+                log_error("usage: tenantctl list");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = fetch_list(cli, &v);
+        if (rc != EXIT_OK)
+                return rc;
+        if (!reply_ok(v))
+                return failed(cli, v);
+        const struct json_value *tenants = json_get(v, "tenants");
+        if (!tenants || tenants->type != JSON_ARRAY)
+                return EXIT_FAILED;
+        if (cli->json)
+                print_value(tenants);
+        else
+                print_list(tenants);
+        return EXIT_OK;
+}
+
+static int cmd_top(const struct cli *cli, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"once", no_argument, NULL, 'o'},
+            {"interval", required_argument, NULL, 'i'},
+            {"count", required_argument, NULL, 'n'},
+            {NULL, 0, NULL, 0},
+        };
+        bool once = cli->json || !isatty(STDOUT_FILENO);
+        uint64_t interval = 1000;
+        long count = -1;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                char why[128];
+                if (c == 'o')
+                        once = true;
+                else if (c == 'i' && parse_duration(optarg, &interval, why, sizeof(why)) == 0 &&
+                         interval >= 100)
+                        continue;
+                else if (c == 'n' && (count = strtol(optarg, NULL, 10)) > 0)
+                        continue;
+                else {
+                        log_error(
+                            "usage: tenantctl top [--once] [--interval DURATION] [--count N]");
+                        return EXIT_USAGE;
+                }
+        }
+        if (once && count < 0)
+                count = 1;
+        for (long i = 0; count < 0 || i < count; i++) {
+                _cleanup_json_ struct json_value *v = NULL;
+                int rc = fetch_list(cli, &v);
+                if (rc != EXIT_OK)
+                        return rc;
+                if (!reply_ok(v))
+                        return failed(cli, v);
+                const struct json_value *tenants = json_get(v, "tenants");
+                if (!tenants || tenants->type != JSON_ARRAY)
+                        return EXIT_FAILED;
+                if (cli->json) {
+                        print_value(tenants);
+                } else {
+                        if (!once && isatty(STDOUT_FILENO))
+                                fputs("\033[H\033[2J", stdout);
+                        print_top(tenants);
+                }
+                fflush(stdout);
+                if (count < 0 || i + 1 < count)
+                        usleep((useconds_t)interval * 1000);
+        }
+        return EXIT_OK;
+}
+
+static void print_status(const struct json_value *t)
+{
+        const struct json_value *x;
+        printf("%s: %s", str_of(t, "name"), str_of(t, "state"));
+        if (str_of(t, "busy"))
+                printf(" (%s)", str_of(t, "busy"));
+        putchar('\n');
+        printf("  backend:      %s\n", str_of(t, "isolation"));
+        printf("  manifest:     %s\n", str_of(t, "manifest"));
+        if (int_of(t, "pid", -1) > 0)
+                printf("  pid:          %" PRId64 " (keeper %" PRId64 ")\n", int_of(t, "pid", 0),
+                       int_of(t, "keeper_pid", 0));
+        char up[32];
+        fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
+        printf("  uptime:       %s\n", up);
+        printf("  restarts:     %" PRId64 " (policy %s)\n", int_of(t, "restarts", 0),
+               str_of(t, "restart_policy"));
+        if (int_of(t, "last_status", -1) >= 0)
+                printf("  last exit:    status %" PRId64 "\n", int_of(t, "last_status", 0));
+        if (str_of(t, "last_error"))
+                printf("  start failed: %s\n", str_of(t, "last_error"));
+        if (str_of(t, "health"))
+                printf("  health:       %s (%s)\n", str_of(t, "health"),
+                       str_of(t, "health_detail"));
+        if (str_of(t, "manifest_error"))
+                printf("  manifest:     INVALID, the last good one is used:\n%s",
+                       str_of(t, "manifest_error"));
+        if ((x = json_get(t, "usage")) && x->type == JSON_OBJECT) {
+                for (size_t i = 0; i < x->u.object.n; i++) {
+                        const struct json_member *mb = &x->u.object.items[i];
+                        if (mb->value->type == JSON_NUMBER)
+                                printf("  %-13s %s\n", mb->key, mb->value->u.str.text);
+                        else if (mb->value->type == JSON_STRING)
+                                printf("  %-13s %s\n", mb->key, mb->value->u.str.text);
+                }
+        }
+        if ((x = json_get(t, "mounts_declared")) && x->type == JSON_ARRAY) {
+                printf("  mounts declared:\n");
+                for (size_t i = 0; i < x->u.array.n; i++)
+                        printf("    %-30s %s (%s)\n", str_of(x->u.array.items[i], "target"),
+                               str_of(x->u.array.items[i], "source"),
+                               str_of(x->u.array.items[i], "mode"));
+                if (x->u.array.n == 0)
+                        printf("    (none)\n");
+        }
+        if ((x = json_get(t, "notes")) && x->type == JSON_ARRAY && x->u.array.n) {
+                printf("  tenantd said:\n");
+                for (size_t i = 0; i < x->u.array.n; i++)
+                        if (x->u.array.items[i]->type == JSON_STRING)
+                                printf("    %s\n", x->u.array.items[i]->u.str.text);
+        }
+        if ((x = json_get(t, "mounts_seen")) && x->type == JSON_ARRAY) {
+                printf("  mounts seen inside:\n");
+                for (size_t i = 0; i < x->u.array.n; i++)
+                        printf("    %-30s %s %s\n", str_of(x->u.array.items[i], "target"),
+                               str_of(x->u.array.items[i], "fstype"),
+                               str_of(x->u.array.items[i], "mode"));
+        }
+}
+
+static int cmd_status(const struct cli *cli, int argc, char **argv)
+{
+        if (argc != 2) {
+                log_error("usage: tenantctl status NAME");
+                return EXIT_USAGE;
+        }
+        struct conn c = {.fd = -1};
+        _cleanup_json_gen_ struct json_gen *g = request("status", argv[1]);
+        if (!g || ctl_connect(cli, &c) < 0)
+                return EXIT_FAILED;
+        json_gen_object_close(g);
+        _cleanup_json_ struct json_value *v = NULL;
+        int r = ctl_send(&c, g, NULL, 0);
+        if (r == 0)
+                r = ctl_recv(&c, &v);
+        ctl_close(&c);
+        if (r < 0)
+                return EXIT_FAILED;
+        if (!reply_ok(v))
+                return failed(cli, v);
+        const struct json_value *t = json_get(v, "tenant");
+        if (!t)
+                return EXIT_FAILED;
+        if (cli->json)
+                print_value(t);
+        else
+                print_status(t);
+        return EXIT_OK;
+}
+
+static int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
+{
+        const char *verb = argv[0];
+        static const struct option options[] = {
+            {"timeout", required_argument, NULL, 't'},
+            {NULL, 0, NULL, 0},
+        };
+        uint64_t timeout = 0;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                char why[128];
+                if (c != 't' || strcmp(verb, "start") == 0 ||
+                    parse_duration(optarg, &timeout, why, sizeof(why)) < 0) {
+                        log_error("usage: tenantctl %s%s NAME...", verb,
+                                  strcmp(verb, "start") ? " [--timeout DURATION]" : "");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                log_error("usage: tenantctl %s NAME...", verb);
+                return EXIT_USAGE;
+        }
+        int rc = EXIT_OK;
+        for (int i = optind; i < argc; i++) {
+                struct json_gen *g = request(verb, argv[i]);
+                if (g && timeout) {
+                        json_gen_key(g, "timeout_ms");
+                        json_gen_int(g, (int64_t)timeout);
+                }
+                const char *done = strcmp(verb, "start") == 0  ? "started"
+                                   : strcmp(verb, "stop") == 0 ? "stopped"
+                                                               : "restarted";
+                int r = simple(cli, g, argv[i], done);
+                json_gen_free(g);
+                if (r != EXIT_OK && rc != EXIT_USAGE)
+                        rc = r;
+        }
+        return rc;
+}
+
+static int cmd_kill(const struct cli *cli, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"signal", required_argument, NULL, 's'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *sig = "TERM";
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+s:", options, NULL)) != -1) {
+                if (c != 's') {
+                        log_error("usage: tenantctl kill [--signal SIG] NAME");
+                        return EXIT_USAGE;
+                }
+                sig = optarg;
+        }
+        if (optind + 1 != argc) {
+                log_error("usage: tenantctl kill [--signal SIG] NAME");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = request("kill", argv[optind]);
+        if (!g)
+                return EXIT_FAILED;
+        json_gen_key(g, "signal");
+        char *end;
+        long n = strtol(sig, &end, 10);
+        if (*sig && !*end)
+                json_gen_int(g, n);
+        else
+                json_gen_string(g, sig);
+        return simple(cli, g, argv[optind], "signal sent");
+}
+
+static int cmd_reload(const struct cli *cli, int argc, char **argv)
+{
+        (void)argv;
+        if (argc != 1) {
+                log_error("usage: tenantctl reload");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = request("reload", NULL);
+        return simple(cli, g, NULL, "reloaded");
+}
+
+static int cmd_set(const struct cli *cli, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"save", no_argument, NULL, 's'},
+            {NULL, 0, NULL, 0},
+        };
+        bool save = false;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                if (c != 's') {
+                        log_error("usage: tenantctl set [--save] NAME KEY=VALUE...");
+                        return EXIT_USAGE;
+                }
+                save = true;
+        }
+        if (optind + 2 > argc) {
+                log_error("usage: tenantctl set [--save] NAME KEY=VALUE...");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = request("set", argv[optind]);
+        if (!g)
+                return EXIT_FAILED;
+        json_gen_key(g, "save");
+        json_gen_bool(g, save);
+        json_gen_key(g, "values");
+        json_gen_object_open(g);
+        for (int i = optind + 1; i < argc; i++) {
+                char *eq = strchr(argv[i], '=');
+                if (!eq || eq == argv[i]) {
+                        log_error("\"%s\": expected KEY=VALUE, e.g. cpu.max=0.5", argv[i]);
+                        return EXIT_USAGE;
+                }
+                *eq = '\0';
+                json_gen_key(g, argv[i]);
+                json_gen_string(g, eq + 1);
+                *eq = '=';
+        }
+        json_gen_object_close(g);
+        return simple(cli, g, argv[optind], "updated");
+}
+
+/* Streams: logs and events print each data/event line as it comes. */
+static int stream(const struct cli *cli, struct json_gen *g, bool events)
+{
+        struct conn c = {.fd = -1};
+        if (ctl_connect(cli, &c) < 0)
+                return EXIT_FAILED;
+        json_gen_object_close(g);
+        int r = ctl_send(&c, g, NULL, 0);
+        int rc = EXIT_OK;
+        bool first = true;
+        while (r == 0) {
+                _cleanup_json_ struct json_value *v = NULL;
+                r = ctl_recv(&c, &v);
+                if (r < 0)
+                        break;
+                if (first) {
+                        first = false;
+                        if (!reply_ok(v)) {
+                                rc = failed(cli, v);
+                                break;
+                        }
+                        continue;
+                }
+                if (json_get(v, "ok") && !reply_ok(v)) {
+                        rc = failed(cli, v);
+                        break;
+                }
+                const char *s = str_of(v, events ? "event" : "data");
+                if (!s)
+                        continue;
+                if (cli->json)
+                        print_value(v);
+                else if (events)
+                        puts(s);
+                else
+                        fputs(s, stdout);
+                fflush(stdout);
+        }
+        ctl_close(&c);
+        if (first && rc == EXIT_OK) {
+                log_error("tenantd closed the connection without a reply");
+                rc = EXIT_FAILED;
+        }
+        return rc;
+}
+
+static int cmd_logs(const struct cli *cli, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"follow", no_argument, NULL, 'f'},
+            {"lines", required_argument, NULL, 'n'},
+            {NULL, 0, NULL, 0},
+        };
+        bool follow = false;
+        long lines = 50;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+fn:", options, NULL)) != -1) {
+                char *end;
+                if (c == 'f')
+                        follow = true;
+                else if (c == 'n' && (lines = strtol(optarg, &end, 10)) >= 0 && !*end)
+                        continue;
+                else {
+                        log_error("usage: tenantctl logs [-f] [-n LINES] NAME");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind + 1 != argc) {
+                log_error("usage: tenantctl logs [-f] [-n LINES] NAME");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = request("logs", argv[optind]);
+        if (!g)
+                return EXIT_FAILED;
+        json_gen_key(g, "lines");
+        json_gen_int(g, lines);
+        json_gen_key(g, "follow");
+        json_gen_bool(g, follow);
+        return stream(cli, g, false);
+}
+
+static int cmd_events(const struct cli *cli, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"follow", no_argument, NULL, 'f'},
+            {"lines", required_argument, NULL, 'n'},
+            {NULL, 0, NULL, 0},
+        };
+        bool follow = false;
+        long lines = 20;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+fn:", options, NULL)) != -1) {
+                char *end;
+                if (c == 'f')
+                        follow = true;
+                else if (c == 'n' && (lines = strtol(optarg, &end, 10)) >= 0 && !*end)
+                        continue;
+                else {
+                        log_error("usage: tenantctl events [--follow] [-n LINES]");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc) {
+                log_error("usage: tenantctl events [--follow] [-n LINES]");
+                return EXIT_USAGE;
+        }
+        _cleanup_json_gen_ struct json_gen *g = request("events", NULL);
+        if (!g)
+                return EXIT_FAILED;
+        json_gen_key(g, "lines");
+        json_gen_int(g, lines);
+        json_gen_key(g, "follow");
+        json_gen_bool(g, follow);
+        return stream(cli, g, true);
+}
+
+/* exec: the command runs inside the tenant, and tenantctl relays bytes in the frames of
+ * exec_proto.h: what comes on our stdin, and the window size of our terminal (also when
+ * it changes: SIGWINCH), go out; the command's stdout and stderr, then its exit status,
+ * come back. No descriptor of ours goes to tenantd or into the tenant. With a terminal
+ * (-t, the default when stdin is one; -T: none), ours is in raw mode meanwhile and the
+ * command gets a terminal of the tenant's own. */
+static struct termios exec_saved_tio;
+static bool exec_raw;
+
+static void exec_restore_tty(void)
+{
+        if (exec_raw)
+                tcsetattr(STDIN_FILENO, TCSADRAIN, &exec_saved_tio);
+        exec_raw = false;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+        const uint8_t *p = buf;
+        while (len) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -errno;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* Frames for tenantd wait here while the socket is full: tenantctl never blocks on a
+ * write to tenantd, so it always reads what tenantd sends (both sides stop reading
+ * only the direction that is full). */
+struct exec_out {
+        uint8_t buf[EXEC_FRAME_HEADER + EXEC_CLIENT_FRAME_MAX + EXEC_FRAME_HEADER + 4];
+        size_t len, off;
+};
+
+static void queue_frame(struct exec_out *o, enum exec_frame_type type, const void *data, size_t len)
+{
+        exec_frame_header(o->buf + o->len, type, len);
+        memcpy(o->buf + o->len + EXEC_FRAME_HEADER, data, len);
+        o->len += EXEC_FRAME_HEADER + len;
+}
+
+static void get_winsize(uint8_t ws[4])
+{
+        struct winsize w = {.ws_row = 24, .ws_col = 80};
+        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &w) < 0 || !w.ws_row || !w.ws_col)
+                w = (struct winsize){.ws_row = 24, .ws_col = 80};
+        ws[0] = (uint8_t)(w.ws_row >> 8);
+        ws[1] = (uint8_t)w.ws_row;
+        ws[2] = (uint8_t)(w.ws_col >> 8);
+        ws[3] = (uint8_t)w.ws_col;
+}
+
+/* Relays until the exit frame; returns the command's status, or -1. */
+static int exec_relay(struct conn *c, bool tty)
+{
+        sigset_t winch;
+        sigemptyset(&winch);
+        sigaddset(&winch, SIGWINCH);
+        sigprocmask(SIG_BLOCK, &winch, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &winch, SFD_CLOEXEC);
+        bool in_open = true;
+        static uint8_t buf[EXEC_FRAME_HEADER + EXEC_FRAME_MAX];
+        static struct exec_out o;
+        size_t have = c->len < sizeof(buf) ? c->len : 0; /* what came behind the reply */
+        if (have)
+                memcpy(buf, c->buf, have);
+        for (;;) {
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(buf + off, have - off, false, &f)) > 0) {
+                        off += (size_t)r;
+                        if (f.type == EXEC_EXIT)
+                                return (int)exec_be32(f.data);
+                        (void)write_full(f.type == EXEC_STDERR ? STDERR_FILENO : STDOUT_FILENO,
+                                         f.data, f.len);
+                }
+                if (r < 0) {
+                        log_error("tenantd sent an exec frame this tenantctl cannot read");
+                        return -1;
+                }
+                memmove(buf, buf + off, have - off);
+                have -= off;
+                bool pending = o.off < o.len;
+                struct pollfd p[3] = {
+                    {.fd = c->fd, .events = (short)(POLLIN | (pending ? POLLOUT : 0))},
+                    {.fd = in_open && !pending ? STDIN_FILENO : -1, .events = POLLIN},
+                    {.fd = tty && o.len + EXEC_FRAME_HEADER + 4 <= sizeof(o.buf) ? sfd : -1,
+                     .events = POLLIN}};
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[0].revents & POLLOUT) {
+                        ssize_t n =
+                            send(c->fd, o.buf + o.off, o.len - o.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                return -1;
+                        if (n > 0 && (o.off += (size_t)n) == o.len)
+                                o.off = o.len = 0;
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t n = read(c->fd, buf + have, sizeof(buf) - have);
+                        if (n <= 0)
+                                return -1;
+                        have += (size_t)n;
+                }
+                if (p[1].revents) {
+                        static uint8_t in[EXEC_CLIENT_FRAME_MAX];
+                        ssize_t n = read(STDIN_FILENO, in, sizeof(in));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                in_open = false; /* the end of stdin: an empty frame */
+                                n = 0;
+                        }
+                        queue_frame(&o, EXEC_STDIN, in, (size_t)n);
+                }
+                if (p[2].revents) {
+                        struct signalfd_siginfo si;
+                        uint8_t ws[4];
+                        (void)!read(sfd, &si, sizeof(si));
+                        get_winsize(ws);
+                        queue_frame(&o, EXEC_WINSIZE, ws, sizeof(ws));
+                }
+        }
+}
+
+static int cmd_exec(const struct cli *cli, int argc, char **argv)
+{
+        static const char usage[] = "usage: tenantctl exec [-t|-T] NAME -- COMMAND [ARGS...]";
+        int i = 1;
+        bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+        for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {
+                if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0)
+                        tty = true;
+                else if (strcmp(argv[i], "-T") == 0 || strcmp(argv[i], "--no-tty") == 0)
+                        tty = false;
+                else {
+                        log_error("exec: unknown option %s; %s", argv[i], usage);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - i < 3 || strcmp(argv[i + 1], "--") != 0) {
+                log_error("%s", usage);
+                return EXIT_USAGE;
+        }
+        if (tty && !isatty(STDIN_FILENO)) {
+                log_error("exec -t: standard input is not a terminal");
+                return EXIT_USAGE;
+        }
+        const char *name = argv[i];
+        _cleanup_json_gen_ struct json_gen *g = request("exec", name);
+        if (!g)
+                return EXIT_FAILED;
+        json_gen_key(g, "argv");
+        json_gen_array_open(g);
+        for (int k = i + 2; k < argc; k++)
+                json_gen_string(g, argv[k]);
+        json_gen_array_close(g);
+        json_gen_key(g, "tty");
+        json_gen_bool(g, tty);
+        if (tty) {
+                uint8_t ws[4];
+                get_winsize(ws);
+                json_gen_key(g, "rows");
+                json_gen_int(g, ws[0] << 8 | ws[1]);
+                json_gen_key(g, "cols");
+                json_gen_int(g, ws[2] << 8 | ws[3]);
+        }
+        json_gen_object_close(g);
+        struct conn c = {.fd = -1};
+        if (ctl_connect(cli, &c) < 0)
+                return EXIT_FAILED;
+        _cleanup_json_ struct json_value *v = NULL;
+        /* Ctrl-C (without a terminal) ends tenantctl, and tenantd then kills the command. */
+        int r = ctl_send(&c, g, NULL, 0);
+        if (r == 0)
+                r = ctl_recv(&c, &v);
+        if (r < 0) {
+                ctl_close(&c);
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        if (!reply_ok(v)) {
+                ctl_close(&c);
+                return failed(cli, v);
+        }
+        const struct json_value *granted = json_get(v, "tty");
+        tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
+        if (tty && tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
+                struct termios raw = exec_saved_tio;
+                cfmakeraw(&raw);
+                exec_raw = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
+        }
+        int status = exec_relay(&c, tty);
+        exec_restore_tty();
+        ctl_close(&c);
+        if (status < 0) {
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        return status;
+}
+
+int cmd_ctl(const struct cli *cli, int argc, char **argv)
+{
+        static const struct {
+                const char *verb;
+                int (*run)(const struct cli *cli, int argc, char **argv);
+        } verbs[] = {
+            {"list", cmd_list},      {"status", cmd_status},     {"start", cmd_lifecycle},
+            {"stop", cmd_lifecycle}, {"restart", cmd_lifecycle}, {"kill", cmd_kill},
+            {"logs", cmd_logs},      {"exec", cmd_exec},         {"set", cmd_set},
+            {"top", cmd_top},        {"events", cmd_events},     {"reload", cmd_reload},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+                if (strcmp(verbs[i].verb, argv[0]) == 0)
+                        return verbs[i].run(cli, argc, argv);
+        return EXIT_USAGE;
+}
+
+bool cmd_ctl_has(const char *verb)
+{
+        static const char *const verbs[] = {"list", "status", "start", "stop", "restart", "kill",
+                                            "logs", "exec",   "set",   "top",  "events",  "reload"};
+        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+                if (strcmp(verbs[i], verb) == 0)
+                        return true;
+        return false;
+}

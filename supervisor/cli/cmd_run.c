@@ -1,0 +1,190 @@
+/* cmd_run.c — `tenantctl run MANIFEST [-- CMD ARGS...]`: one tenant in the foreground,
+ * without a daemon, through the same sandbox code the daemon uses. Standard input and
+ * output are the tenant's; SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
+ * forwarded to it (a third SIGINT kills it); the exit status is the service's (128+N
+ * when signal N ended it); everything the run created is removed at the end. */
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spec/launch.h"
+#include "lib/log.h"
+#include "spec/manifest.h"
+#include "spec/policy.h"
+#include "sandbox/sandbox.h"
+#include "vm/share_check.h"
+#include "cli/tenantctl.h"
+#include "host/uidrange.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/tenantd"
+
+static int load(const char *path, struct manifest **ret)
+{
+        _cleanup_free_ char *diags = NULL;
+        _cleanup_err_ struct tn_err *err = NULL;
+        /* As root, only a manifest that root alone can change is run (trust.h). */
+        int r = manifest_load(path, geteuid() == 0, ret, &diags, &err);
+        if (diags)
+                fputs(diags, stderr);
+        if (r < 0 && err)
+                log_error("%s", tn_err_msg(err));
+        return r < 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+/* Forwards signals until the tenant's init exits; returns the service's status. */
+static int supervise(struct sandbox *sb, const sigset_t *forwarded)
+{
+        _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
+        int interrupts = 0;
+        for (;;) {
+                struct pollfd fds[2] = {{.fd = sb->pidfd, .events = POLLIN},
+                                        {.fd = sfd, .events = POLLIN}};
+                if (poll(fds, sfd >= 0 ? 2 : 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (fds[0].revents)
+                        break;
+                struct signalfd_siginfo si;
+                if (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                        int sig = (int)si.ssi_signo;
+                        if (sig == SIGINT && ++interrupts >= 3) {
+                                log_warning("third interrupt: killing the tenant");
+                                sig = SIGKILL;
+                        }
+                        (void)sandbox_signal(sb, sig);
+                }
+        }
+        int status = EXIT_FAILED;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (sandbox_wait(sb, &status, &err) < 0)
+                log_error("%s", tn_err_msg(err));
+        return status;
+}
+
+int cmd_run(const struct cli *cli, int argc, char **argv)
+{
+        (void)cli;
+        static const struct option options[] = {
+            {"state", required_argument, NULL, 's'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *state_dir = getenv("TENANTD_STATE_DIR");
+        if (!state_dir || !*state_dir)
+                state_dir = DEFAULT_STATE_DIR;
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                if (c != 's') {
+                        log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
+                        return EXIT_USAGE;
+                }
+                state_dir = optarg;
+        }
+        if (optind >= argc) {
+                log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
+                return EXIT_USAGE;
+        }
+        const char *path = argv[optind++];
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+                optind++;
+        char **override = optind < argc ? argv + optind : NULL;
+
+        /* Policy files likewise: as root, refused unless root alone can change them. */
+        policy_trust_files(geteuid() == 0, NULL);
+        _cleanup_manifest_ struct manifest *m = NULL;
+        int rc = load(path, &m);
+        if (rc != EXIT_OK)
+                return rc;
+        /* No backend is given tenantd's own files or, read-write, what the host's root
+         * trusts (share_check.h); the microVM path checks again what it opens. */
+        _cleanup_err_ struct tn_err *share_err = NULL;
+        const struct tenantd_dirs dirs = {.state_dir = state_dir};
+        if (share_check_manifest(m, &dirs, NULL, NULL, &share_err) < 0) {
+                log_error("%s: %s", path, tn_err_msg(share_err));
+                return EXIT_USAGE;
+        }
+        if (override && override[0][0] != '/') {
+                log_error("%s: the command must be an absolute path inside the tenant",
+                          override[0]);
+                return EXIT_USAGE;
+        }
+        /* Said before the start, not discovered by the operator later. */
+        if (m->network.mode == NET_PRIVATE && m->network.transfer.period != TRANSFER_NONE)
+                log_warning("warning: %s: network transfer volumes are not counted yet", path);
+        for (size_t i = 0; m->network.mode == NET_PRIVATE && i < m->network.publish_n; i++)
+                if (m->network.publish[i].bind_family == AF_INET6)
+                        log_warning("warning: %s: network.publish[%zu] is bound to an IPv6 address "
+                                    "and is not published: private tenants are IPv4 only for now",
+                                    path, i);
+        if (geteuid() != 0) {
+                log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
+                          "a host uid range for the tenant (the tenant itself gets no privilege)");
+                return EXIT_FAILED;
+        }
+
+        if (m->isolation == ISOLATION_MICROVM) {
+                /* Blocked before anything starts, as below; cmd_run_vm reads a signalfd. */
+                sigset_t forwarded;
+                sigemptyset(&forwarded);
+                static const int vm_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+                for (size_t i = 0; i < ARRAY_SIZE(vm_sigs); i++)
+                        sigaddset(&forwarded, vm_sigs[i]);
+                sigprocmask(SIG_BLOCK, &forwarded, NULL);
+                return cmd_run_vm(m, override ? override : m->exec, state_dir, &forwarded);
+        }
+
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
+        _cleanup_free_ int *caps = NULL;
+        size_t caps_n = 0;
+        if (launch_resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
+                log_error("%s: %s", path, tn_err_msg(err));
+                return EXIT_USAGE;
+        }
+
+        /* Signals to forward are blocked from here on, so none is lost between the
+         * start of the tenant and the signalfd; the sandbox unblocks them inside. */
+        sigset_t forwarded;
+        sigemptyset(&forwarded);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                sigaddset(&forwarded, sigs[i]);
+        sigprocmask(SIG_BLOCK, &forwarded, NULL);
+
+        struct sandbox_config cfg = {
+            .m = m,
+            .argv = override ? override : m->exec,
+            .state_dir = state_dir,
+            .uid_base = UIDRANGE_DEFAULT_BASE,
+            .bpf = bpf,
+            .caps = caps,
+            .caps_n = caps_n,
+            .die_with_parent = true,
+        };
+        struct sandbox *sb = NULL;
+        _cleanup_free_ char *warnings = NULL;
+        int r = sandbox_start(&cfg, &sb, &warnings, &err);
+        if (warnings && *warnings) {
+                for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
+                     line = strtok_r(NULL, "\n", &save))
+                        log_warning("warning: %s", line);
+        }
+        if (r < 0) {
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
+                return EXIT_FAILED;
+        }
+        int status = supervise(sb, &forwarded);
+        _cleanup_err_ struct tn_err *derr = NULL;
+        if (sandbox_destroy(sb, &derr) < 0)
+                log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));
+        return status;
+}

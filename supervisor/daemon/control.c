@@ -1,0 +1,1717 @@
+/* control.c — the control socket: who may connect, how requests are framed, and the
+ * verbs (protocol reference: docs/protocol.md).
+ *
+ * The socket is a unix stream socket, owned root:GROUP with mode 0660. Every peer's
+ * credentials come from the kernel (SO_PEERCRED, SO_PEERGROUPS): root and members of
+ * GROUP are served, anyone else gets one error line and is disconnected.
+ *
+ * A client sends newline-terminated JSON requests ({"v":1,"op":...}), one at a time,
+ * and reads newline-terminated JSON replies. Every request is bounded (64 KiB, nesting
+ * depth 8); a longer line is refused without being buffered. Replies are queued per
+ * client up to 8 MiB and written as the socket accepts them: a client that does not
+ * read is disconnected when its queue is full, and never blocks the loop. */
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "proto/exec_proto.h"
+#include "lib/json.h"
+#include "daemon/keeper.h"
+#include "lib/log.h"
+#include "lib/logtext.h"
+#include "daemon/monitor_glue.h"
+#include "lib/version.h"
+
+#define PROTOCOL_VERSION 1
+#define REQUEST_MAX (64U << 10)
+#define OUTPUT_MAX (8U << 20)
+#define MAX_CLIENTS 256
+#define ROOT_RESERVED 16        /* of MAX_CLIENTS, only root gets these */
+#define MAX_PER_UID 32          /* connections one non-root uid may hold at once */
+#define LOG_TAIL_MAX (1U << 20) /* how far back `logs -n` looks */
+#define LOG_FOLLOW_CHUNK (64U << 10)
+/* exec: what tenantd holds for one session in each direction before it stops reading
+ * the other side, and how long it waits, once the command has ended, for output that
+ * processes the command left behind may hold open. */
+#define EXEC_WINDOW (256U << 10)
+#define EXEC_GRACE_MS 300
+
+static const struct json_limits request_limits = {
+    .max_bytes = REQUEST_MAX, .max_depth = 8, .allow_comments = false};
+
+enum client_mode {
+        CLIENT_IDLE,
+        CLIENT_WAITING, /* a start/stop/restart will answer */
+        CLIENT_LOGS,    /* following a log */
+        CLIENT_EVENTS,  /* following events */
+        CLIENT_EXEC,    /* an exec runs */
+};
+
+struct client {
+        struct watch w;
+        struct client *next;
+        uid_t uid;
+        pid_t pid;
+        uint64_t active_ms; /* monotonic: the last request or reply (see idle_deadline) */
+        char in[REQUEST_MAX + 1];
+        size_t in_len;
+        bool discarding; /* an overlong line is being skipped */
+        char *out;
+        size_t out_len, out_cap, out_off;
+        bool closing; /* close once the output is written */
+        bool eof;     /* the peer shut its sending side: answer what came, then close */
+        int fds[3];
+        int n_fds;
+        enum client_mode mode;
+        struct tenant *t;
+        /* logs --follow */
+        int log_fd;
+        char log_name[MANIFEST_NAME_MAX + 8];
+        /* exec: the command's pidfd (sandbox) or the runner's socket (microVM), and the
+         * relay's ends: tenantd's pipes to the command, never the client's descriptors */
+        struct watch exec_w;
+        pid_t exec_pid;
+        bool ex_vm, ex_exited, ex_paused, ex_stdin_eof;
+        int ex_status;
+        struct watch ex_in_w, ex_out_w, ex_err_w, ex_grace_w;
+        int ex_ws;         /* window sizes, with a terminal */
+        uint8_t *ex_stdin; /* what the client sent and the command has not read yet */
+        size_t ex_stdin_len;
+        uint8_t *ex_vm_in; /* a partial frame from the runner */
+        size_t ex_vm_len;
+};
+
+/* ---- output ---- */
+
+static void client_close(struct daemon *d, struct client *c);
+static void exec_resume(struct daemon *d, struct client *c);
+
+static void client_flush(struct daemon *d, struct client *c)
+{
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->w.fd, c->out + c->out_off, c->out_len - c->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0) {
+                        client_close(d, c);
+                        return;
+                }
+                c->out_off += (size_t)n;
+        }
+        if (c->out_off == c->out_len) {
+                c->out_off = c->out_len = 0;
+                if (c->closing) {
+                        client_close(d, c);
+                        return;
+                }
+        }
+        if (c->eof && c->mode == CLIENT_IDLE && !c->out_len && !memchr(c->in, '\n', c->in_len)) {
+                client_close(d, c); /* half-closed, answered, nothing left to do */
+                return;
+        }
+        if (c->mode == CLIENT_EXEC && c->ex_paused && c->out_len - c->out_off < EXEC_WINDOW)
+                exec_resume(d, c);
+        /* After the peer shut its sending side, EPOLLRDHUP would fire forever. An exec
+         * reads the client's frames while it has room for them. */
+        bool want_in =
+            c->mode == CLIENT_IDLE || (c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX);
+        uint32_t ev = (c->eof ? 0 : EPOLLRDHUP) | (c->out_len ? EPOLLOUT : 0) |
+                      (want_in && !c->closing && !c->eof ? EPOLLIN : 0);
+        daemon_watch_mod(d, &c->w, ev);
+}
+
+static void client_queue(struct daemon *d, struct client *c, const void *buf, size_t len,
+                         bool newline)
+{
+        if (c->w.fd < 0)
+                return;
+        if (c->out_len + len + 1 > OUTPUT_MAX) {
+                log_warning("control: client pid %d does not read its replies; disconnected",
+                            (int)c->pid);
+                client_close(d, c);
+                return;
+        }
+        if (c->out_len + len + 1 > c->out_cap) {
+                size_t cap = c->out_cap ? c->out_cap : 4096;
+                while (cap < c->out_len + len + 1)
+                        cap *= 2;
+                char *n = realloc(c->out, cap);
+                if (!n) {
+                        client_close(d, c);
+                        return;
+                }
+                c->out = n;
+                c->out_cap = cap;
+        }
+        memcpy(c->out + c->out_len, buf, len);
+        c->active_ms = mono_ms();
+        c->out_len += len;
+        if (newline)
+                c->out[c->out_len++] = '\n';
+        client_flush(d, c);
+}
+
+static void client_send(struct daemon *d, struct client *c, const char *buf, size_t len)
+{
+        client_queue(d, c, buf, len, true);
+}
+
+static void send_gen(struct daemon *d, struct client *c, struct json_gen *g)
+{
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0) {
+                static const char fail[] =
+                    "{\"v\":1,\"ok\":false,\"error\":\"internal encoding error\"}";
+                client_send(d, c, fail, sizeof(fail) - 1);
+                return;
+        }
+        client_send(d, c, buf, len);
+}
+
+static struct json_gen *reply_open(bool ok)
+{
+        struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return NULL;
+        json_gen_object_open(g);
+        json_gen_key(g, "v");
+        json_gen_int(g, PROTOCOL_VERSION);
+        json_gen_key(g, "ok");
+        json_gen_bool(g, ok);
+        return g;
+}
+
+static const char *error_code(int r)
+{
+        switch (-r) {
+        case EBUSY:
+                return "busy";
+        case ENOENT:
+                return "not-found";
+        case EINVAL:
+                return "invalid";
+        case EACCES:
+        case EPERM:
+                return "denied";
+        case EALREADY:
+                return "already";
+        case EOPNOTSUPP:
+                return "unsupported";
+        case ESRCH:
+                return "not-running";
+        default:
+                return "failed";
+        }
+}
+
+static void reply_error(struct daemon *d, struct client *c, int r, const char *msg)
+{
+        _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+        if (!g)
+                return;
+        json_gen_key(g, "error");
+        json_gen_string(g, msg && *msg ? msg : strerror(-r));
+        json_gen_key(g, "code");
+        json_gen_string(g, error_code(r));
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void reply_ok(struct daemon *d, struct client *c, const char *msg)
+{
+        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (!g)
+                return;
+        if (msg) {
+                json_gen_key(g, "message");
+                json_gen_string(g, msg);
+        }
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+void control_complete(struct daemon *d, struct client *c, int r, const char *msg)
+{
+        if (!c)
+                return;
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        if (r < 0)
+                reply_error(d, c, r, msg);
+        else
+                reply_ok(d, c, msg);
+}
+
+static void send_data(struct daemon *d, struct client *c, const char *buf, size_t len)
+{
+        /* A log file is escaped as it is written (logtext.h); this escapes again what
+         * an older tenantd left, and characters that a chunk boundary cut in two. */
+        _cleanup_free_ char *clean = malloc(LOGTEXT_MAX(len));
+        if (!clean)
+                return;
+        size_t n = logtext_show(buf, len, clean);
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "v");
+        json_gen_int(g, PROTOCOL_VERSION);
+        json_gen_key(g, "data");
+        json_gen_string_len(g, clean, n);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+/* ---- views of tenants ---- */
+
+static void logs_path(struct daemon *d, const char *name, char *buf, size_t len);
+
+#define NOTES_WINDOW (64U << 10) /* how far back status looks for tenantd's notes */
+#define NOTES_MAX 5
+
+/* tenantd's last notes in the tenant's log ("[tenantd: started ...]"): lines that
+ * begin with the mark, which the tenant's own text never contains (logtext.h). The
+ * window read may begin in the middle of a line, whose rest is not a line start. */
+static void gen_notes(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        char path[4200];
+        logs_path(d, t->name, path, sizeof(path));
+        json_gen_key(g, "notes");
+        json_gen_array_open(g);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat st;
+        static char buf[NOTES_WINDOW + 1];
+        ssize_t n = -1;
+        off_t from = 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+                from = st.st_size > (off_t)NOTES_WINDOW ? st.st_size - (off_t)NOTES_WINDOW : 0;
+                n = pread(fd, buf, NOTES_WINDOW, from);
+        }
+        const char *lines[NOTES_MAX];
+        size_t lens[NOTES_MAX], k = 0;
+        for (size_t i = 0; n > 0 && i < (size_t)n;) {
+                char *nl = memchr(buf + i, '\n', (size_t)n - i);
+                size_t end = nl ? (size_t)(nl - buf) : (size_t)n;
+                bool start = i > 0 || from == 0;
+                if (start && nl && end - i >= sizeof(LOGTEXT_MARK) &&
+                    memcmp(buf + i, LOGTEXT_MARK ": ", sizeof(LOGTEXT_MARK) + 1) == 0) {
+                        if (k == NOTES_MAX) {
+                                memmove(lines, lines + 1, sizeof(lines[0]) * (NOTES_MAX - 1));
+                                memmove(lens, lens + 1, sizeof(lens[0]) * (NOTES_MAX - 1));
+                                k--;
+                        }
+                        lines[k] = buf + i;
+                        lens[k++] = end - i > 512 ? 512 : end - i;
+                }
+                i = end + 1;
+        }
+        for (size_t j = 0; j < k; j++) {
+                char clean[LOGTEXT_MAX(512)];
+                size_t m = logtext_show(lines[j], lens[j], clean);
+                json_gen_string_len(g, clean, m);
+        }
+        json_gen_array_close(g);
+}
+
+static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant *t, bool detail)
+{
+        uint64_t now = wall_ms();
+        json_gen_object_open(g);
+        json_gen_key(g, "name");
+        json_gen_string(g, t->name);
+        json_gen_key(g, "isolation");
+        json_gen_string(g, isolation_name(t->m->isolation));
+        json_gen_key(g, "state");
+        json_gen_string(g, tenant_state_name(t->state));
+        /* The tenant's init, or for a microVM its QEMU (libvirt's pid file; the runner
+         * that drives the VM is "runner_pid"). */
+        json_gen_key(g, "pid");
+        bool alive = t->init_pid > 0 && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING);
+        if (alive && t->m->isolation == ISOLATION_MICROVM) {
+                char path[128], buf[32] = "";
+                snprintf(path, sizeof(path), "/run/libvirt/qemu/tenantd-%s.pid", t->name);
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(buf, sizeof(buf), f))
+                                buf[0] = '\0';
+                        fclose(f);
+                }
+                long qemu = strtol(buf, NULL, 10);
+                if (qemu > 0)
+                        json_gen_int(g, qemu);
+                else
+                        json_gen_null(g);
+                json_gen_key(g, "runner_pid");
+                json_gen_int(g, t->init_pid);
+        } else if (alive) {
+                json_gen_int(g, t->init_pid);
+        } else {
+                json_gen_null(g);
+        }
+        json_gen_key(g, "uptime_s");
+        if (t->state == TENANT_RUNNING && t->started_ms && now > t->started_ms)
+                json_gen_int(g, (int64_t)((now - t->started_ms) / 1000));
+        else
+                json_gen_null(g);
+        json_gen_key(g, "restarts");
+        json_gen_int(g, t->restarts);
+        json_gen_key(g, "last_status");
+        if (t->last_status >= 0)
+                json_gen_int(g, t->last_status);
+        else
+                json_gen_null(g);
+        json_gen_key(g, "busy");
+        if (t->busy)
+                json_gen_string(g, t->busy);
+        else
+                json_gen_null(g);
+        json_gen_key(g, "health");
+        if (t->m->health.kind == HEALTH_NONE || !t->health.checked)
+                json_gen_null(g);
+        else
+                json_gen_string(g, t->health.last_ok ? "healthy" : "unhealthy");
+        if (t->manifest_error) {
+                json_gen_key(g, "manifest_error");
+                json_gen_string(g, t->manifest_error);
+        }
+        if (t->last_error) {
+                json_gen_key(g, "last_error");
+                json_gen_string(g, t->last_error);
+        }
+        monitor_glue_gen_usage(d, g, t);
+        if (detail) {
+                json_gen_key(g, "manifest");
+                json_gen_string(g, t->path);
+                json_gen_key(g, "want_running");
+                json_gen_bool(g, t->want_running);
+                json_gen_key(g, "keeper_pid");
+                if (t->keeper_pid > 0)
+                        json_gen_int(g, t->keeper_pid);
+                else
+                        json_gen_null(g);
+                json_gen_key(g, "started_ms");
+                json_gen_int(g, (int64_t)t->started_ms);
+                json_gen_key(g, "last_exit_ms");
+                json_gen_int(g, (int64_t)t->last_exit_ms);
+                json_gen_key(g, "health_detail");
+                json_gen_string(g, t->health.detail);
+                json_gen_key(g, "health_failures");
+                json_gen_int(g, t->health.failures);
+                json_gen_key(g, "restart_policy");
+                json_gen_string(g, t->m->restart.on == RESTART_NO       ? "no"
+                                   : t->m->restart.on == RESTART_ALWAYS ? "always"
+                                                                        : "on-failure");
+                json_gen_key(g, "mounts_declared");
+                json_gen_array_open(g);
+                for (size_t i = 0; i < t->m->mounts_n; i++) {
+                        const struct mount_spec *ms = &t->m->mounts[i];
+                        json_gen_object_open(g);
+                        json_gen_key(g, "target");
+                        json_gen_string(g, ms->target);
+                        json_gen_key(g, "source");
+                        json_gen_string(g, ms->type == MOUNT_TMPFS ? "tmpfs" : ms->source);
+                        json_gen_key(g, "mode");
+                        json_gen_string(g, ms->readonly ? "ro" : "rw");
+                        json_gen_object_close(g);
+                }
+                json_gen_array_close(g);
+                monitor_glue_gen_mounts_seen(d, g, t);
+                gen_notes(d, g, t);
+        }
+        json_gen_object_close(g);
+}
+
+/* ---- logs ---- */
+
+static void logs_path(struct daemon *d, const char *name, char *buf, size_t len)
+{
+        char dir[4096];
+        logs_dir(d->cfg.state_dir, dir, sizeof(dir));
+        snprintf(buf, len, "%s/%s.log", dir, name);
+}
+
+/* Sends what the followed file holds past the client's offset. */
+static void logs_pump(struct daemon *d, struct client *c)
+{
+        static char buf[LOG_FOLLOW_CHUNK];
+        for (int i = 0; i < 8 && c->log_fd >= 0 && c->w.fd >= 0; i++) {
+                ssize_t n = read(c->log_fd, buf, sizeof(buf));
+                if (n <= 0)
+                        return;
+                send_data(d, c, buf, (size_t)n);
+        }
+}
+
+static void logs_tail(struct daemon *d, struct client *c, int fd, int64_t lines)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return;
+        off_t size = st.st_size;
+        off_t from = size > (off_t)LOG_TAIL_MAX ? size - (off_t)LOG_TAIL_MAX : 0;
+        size_t len = (size_t)(size - from);
+        _cleanup_free_ char *buf = malloc(len + 1);
+        if (!buf)
+                return;
+        ssize_t n = pread(fd, buf, len, from);
+        if (n <= 0) {
+                lseek(fd, size, SEEK_SET);
+                return;
+        }
+        size_t end = (size_t)n, start = end;
+        int64_t seen = 0;
+        /* Walk back over `lines` newlines (a final newline does not count). */
+        while (start > 0) {
+                if (buf[start - 1] == '\n' && start != end && ++seen >= lines)
+                        break;
+                start--;
+        }
+        if (lines > 0 && start < end)
+                send_data(d, c, buf + start, end - start);
+        lseek(fd, from + n, SEEK_SET);
+}
+
+void control_logs_changed(struct daemon *d, const char *file)
+{
+        for (struct client *c = d->clients; c; c = c->next) {
+                if (c->mode != CLIENT_LOGS || strcmp(c->log_name, file) != 0)
+                        continue;
+                logs_pump(d, c); /* what is left in the file we hold (it may be rotated) */
+                char path[4200];
+                logs_path(d, c->t->name, path, sizeof(path));
+                struct stat a, b;
+                if (c->log_fd >= 0 && fstat(c->log_fd, &a) == 0 && stat(path, &b) == 0 &&
+                    (a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+                        close(c->log_fd);
+                        c->log_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                        logs_pump(d, c);
+                } else if (c->log_fd < 0) {
+                        c->log_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                        logs_pump(d, c);
+                }
+        }
+}
+
+/* ---- events ---- */
+
+static void send_event(struct daemon *d, struct client *c, const char *line)
+{
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "v");
+        json_gen_int(g, PROTOCOL_VERSION);
+        json_gen_key(g, "event");
+        json_gen_string(g, line);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+void control_broadcast_event(struct daemon *d, const char *line)
+{
+        for (struct client *c = d->clients; c; c = c->next)
+                if (c->mode == CLIENT_EVENTS)
+                        send_event(d, c, line);
+}
+
+void control_forget_tenant(struct daemon *d, struct tenant *t)
+{
+        for (struct client *c = d->clients; c; c = c->next) {
+                if (c->t != t)
+                        continue;
+                if (c->mode == CLIENT_LOGS) {
+                        c->closing = true;
+                        c->mode = CLIENT_IDLE;
+                        reply_error(d, c, -ENOENT, "the tenant was removed");
+                } else if (c->mode == CLIENT_WAITING) {
+                        control_complete(d, c, 0, "removed");
+                }
+                c->t = NULL;
+        }
+}
+
+/* ---- exec: the relay ----
+ *
+ * Nothing of the client's enters a tenant (issue 10, item 4): the command gets pipes
+ * tenantd made (with -t, a terminal the tenant allocates from its own devpts, fed
+ * through such pipes: sandbox.c), and tenantd copies bytes between those and the
+ * client's socket, in the frames of exec_proto.h. Each direction is bounded: output is
+ * read from the command only while the client's queue holds less than EXEC_WINDOW (so
+ * a client that stops reading stops the command's output, and nothing else), and the
+ * client's frames are read only while the command's stdin buffer has room. When the
+ * command has ended, output still in flight is relayed for EXEC_GRACE_MS at most (a
+ * process it left behind may hold its stdout for ever), then the exit status frame
+ * ends the session and the connection. Descriptors leave epoll before they are closed
+ * (daemon_watch_del does both, in that order). */
+
+static void exec_frame(struct daemon *d, struct client *c, enum exec_frame_type type,
+                       const void *data, size_t len)
+{
+        uint8_t hdr[EXEC_FRAME_HEADER];
+        exec_frame_header(hdr, type, len);
+        client_queue(d, c, hdr, sizeof(hdr), false);
+        if (len && c->w.fd >= 0)
+                client_queue(d, c, data, len, false);
+}
+
+static void exec_teardown(struct daemon *d, struct client *c)
+{
+        daemon_watch_del(d, &c->ex_in_w);
+        daemon_watch_del(d, &c->ex_out_w);
+        daemon_watch_del(d, &c->ex_err_w);
+        daemon_watch_del(d, &c->ex_grace_w);
+        daemon_watch_del(d, &c->exec_w);
+        if (c->ex_ws >= 0)
+                close(c->ex_ws);
+        c->ex_ws = -1;
+        free(c->ex_stdin);
+        c->ex_stdin = NULL;
+        c->ex_stdin_len = 0;
+        free(c->ex_vm_in);
+        c->ex_vm_in = NULL;
+        c->ex_vm_len = 0;
+        c->exec_pid = 0;
+}
+
+static void exec_finish(struct daemon *d, struct client *c)
+{
+        uint8_t st[4];
+        exec_put_be32(st, (uint32_t)c->ex_status);
+        exec_teardown(d, c);
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        exec_frame(d, c, EXEC_EXIT, st, sizeof(st));
+        if (c->w.fd < 0)
+                return;
+        c->closing = true; /* the session was the connection's last request */
+        client_flush(d, c);
+}
+
+static bool exec_full(const struct client *c)
+{
+        return c->out_len - c->out_off >= EXEC_WINDOW;
+}
+
+static void exec_pause(struct daemon *d, struct client *c)
+{
+        c->ex_paused = true;
+        if (c->ex_out_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_out_w, 0);
+        if (c->ex_err_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_err_w, 0);
+        if (c->ex_vm && c->exec_w.fd >= 0)
+                daemon_watch_mod(d, &c->exec_w, 0);
+}
+
+static void exec_resume(struct daemon *d, struct client *c)
+{
+        c->ex_paused = false;
+        if (c->ex_out_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_out_w, EPOLLIN);
+        if (c->ex_err_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_err_w, EPOLLIN);
+        if (c->ex_vm && c->exec_w.fd >= 0)
+                daemon_watch_mod(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+}
+
+static void exec_maybe_finish(struct daemon *d, struct client *c)
+{
+        if (c->ex_exited && c->ex_out_w.fd < 0 && c->ex_err_w.fd < 0)
+                exec_finish(d, c);
+}
+
+/* The command's stdout or stderr pipe. */
+static void exec_output(struct daemon *d, struct client *c, struct watch *w,
+                        enum exec_frame_type type)
+{
+        static uint8_t buf[EXEC_FRAME_MAX];
+        while (w->fd >= 0 && !exec_full(c)) {
+                ssize_t n = read(w->fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) {
+                        daemon_watch_del(d, w);
+                        exec_maybe_finish(d, c);
+                        return;
+                }
+                exec_frame(d, c, type, buf, (size_t)n);
+                if (c->w.fd < 0)
+                        return; /* the client went away meanwhile */
+        }
+        if (w->fd >= 0)
+                exec_pause(d, c);
+}
+
+static void exec_on_stdout(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        exec_output(d, (struct client *)((char *)w - offsetof(struct client, ex_out_w)), w,
+                    EXEC_STDOUT);
+}
+
+static void exec_on_stderr(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        exec_output(d, (struct client *)((char *)w - offsetof(struct client, ex_err_w)), w,
+                    EXEC_STDERR);
+}
+
+static void exec_on_grace(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, ex_grace_w));
+        exec_finish(d, c);
+}
+
+/* The command ended (its pidfd is readable). */
+static void exec_on_exit(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
+        siginfo_t si = {0};
+        (void)waitid(P_PIDFD, (id_t)w->fd, &si, WEXITED | WNOHANG);
+        daemon_watch_del(d, w);
+        c->exec_pid = 0;
+        c->ex_exited = true;
+        c->ex_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        /* Its stdin goes: nobody reads it any more. */
+        daemon_watch_del(d, &c->ex_in_w);
+        int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        struct itimerspec its = {.it_value = {.tv_nsec = EXEC_GRACE_MS * 1000000L}};
+        if (tfd >= 0 && timerfd_settime(tfd, 0, &its, NULL) == 0) {
+                c->ex_grace_w = (struct watch){.fd = tfd, .fn = exec_on_grace};
+                daemon_watch_add(d, &c->ex_grace_w, EPOLLIN);
+        } else if (tfd >= 0) {
+                close(tfd);
+        }
+        exec_maybe_finish(d, c);
+        if (c->mode == CLIENT_EXEC && c->ex_grace_w.fd < 0)
+                exec_finish(d, c);
+}
+
+/* Writes what the client sent to the command's stdin; at its end, closes it. */
+static void exec_stdin_flush(struct daemon *d, struct client *c)
+{
+        while (c->ex_in_w.fd >= 0 && c->ex_stdin_len) {
+                ssize_t n = write(c->ex_in_w.fd, c->ex_stdin, c->ex_stdin_len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        daemon_watch_mod(d, &c->ex_in_w, EPOLLOUT);
+                        return;
+                }
+                if (n <= 0) { /* the command closed its stdin: what is left is dropped */
+                        c->ex_stdin_len = 0;
+                        daemon_watch_del(d, &c->ex_in_w);
+                        break;
+                }
+                memmove(c->ex_stdin, c->ex_stdin + n, c->ex_stdin_len - (size_t)n);
+                c->ex_stdin_len -= (size_t)n;
+        }
+        if (c->ex_in_w.fd >= 0 && c->ex_stdin_eof)
+                daemon_watch_del(d, &c->ex_in_w); /* EOF reaches the command */
+        else if (c->ex_in_w.fd >= 0)
+                daemon_watch_mod(d, &c->ex_in_w, 0);
+}
+
+static void exec_input(struct daemon *d, struct client *c);
+
+static void exec_on_stdin(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, ex_in_w));
+        exec_stdin_flush(d, c);
+        exec_input(d, c); /* frames held back while the buffer was full */
+        if (c->w.fd >= 0)
+                client_flush(d, c);
+}
+
+/* The client's frames in c->in: stdin, its end, window sizes. */
+static void exec_input(struct daemon *d, struct client *c)
+{
+        size_t off = 0;
+        while (c->mode == CLIENT_EXEC && off < c->in_len) {
+                struct exec_frame f;
+                int r = exec_frame_decode((const uint8_t *)c->in + off, c->in_len - off, true, &f);
+                if (r < 0) {
+                        log_warning("control: exec client pid %d sent a malformed frame; "
+                                    "disconnected",
+                                    (int)c->pid);
+                        client_close(d, c);
+                        return;
+                }
+                if (r == 0)
+                        break;
+                if (f.type == EXEC_WINSIZE) {
+                        if (c->ex_ws >= 0)
+                                (void)!write(c->ex_ws, f.data, 4);
+                } else if (f.len == 0) {
+                        c->ex_stdin_eof = true;
+                } else if (c->ex_stdin_eof || c->ex_in_w.fd < 0 || c->ex_vm) {
+                        /* nobody reads it (a microVM takes no stdin: docs/cli.md) */
+                } else if (c->ex_stdin_len + f.len > EXEC_WINDOW) {
+                        break; /* held in c->in until the command has read some */
+                } else {
+                        if (!c->ex_stdin) {
+                                c->ex_stdin = malloc(EXEC_WINDOW);
+                                if (!c->ex_stdin) {
+                                        client_close(d, c);
+                                        return;
+                                }
+                        }
+                        memcpy(c->ex_stdin + c->ex_stdin_len, f.data, f.len);
+                        c->ex_stdin_len += f.len;
+                }
+                off += (size_t)r;
+        }
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+        if (c->mode == CLIENT_EXEC)
+                exec_stdin_flush(d, c);
+}
+
+static void exec_client_read(struct daemon *d, struct client *c)
+{
+        while (c->w.fd >= 0 && c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX) {
+                ssize_t n = recv(c->w.fd, c->in + c->in_len, REQUEST_MAX - c->in_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0) {
+                        client_close(d, c);
+                        return;
+                }
+                if (n == 0) {
+                        c->eof = true; /* a half-close: the end of stdin too */
+                        c->ex_stdin_eof = true;
+                        break;
+                }
+                c->in_len += (size_t)n;
+                exec_input(d, c);
+        }
+        if (c->w.fd >= 0 && c->mode == CLIENT_EXEC)
+                exec_input(d, c);
+        if (c->w.fd >= 0)
+                client_flush(d, c);
+}
+
+/* A microVM: the runner relays the guest's output in the same frames, through bounded
+ * buffers of its own (cmd_run_vm.c); tenantd checks each frame and passes it on. */
+static void exec_on_runner(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
+        if (!c->ex_vm_in && !(c->ex_vm_in = malloc(EXEC_FRAME_HEADER + EXEC_FRAME_MAX)))
+                return exec_finish(d, c);
+        while (c->mode == CLIENT_EXEC && !exec_full(c)) {
+                ssize_t n = recv(w->fd, c->ex_vm_in + c->ex_vm_len,
+                                 EXEC_FRAME_HEADER + EXEC_FRAME_MAX - c->ex_vm_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) { /* the runner went away: the VM ended */
+                        c->ex_status = 128 + SIGKILL;
+                        return exec_finish(d, c);
+                }
+                c->ex_vm_len += (size_t)n;
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(c->ex_vm_in + off, c->ex_vm_len - off, false, &f)) >
+                       0) {
+                        off += (size_t)r;
+                        if (f.type == EXEC_EXIT) {
+                                c->ex_status = (int)exec_be32(f.data);
+                                return exec_finish(d, c);
+                        }
+                        exec_frame(d, c, f.type, f.data, f.len);
+                        if (c->w.fd < 0)
+                                return;
+                }
+                if (r < 0) {
+                        log_warning("exec: the runner of %s sent a malformed frame",
+                                    c->t ? c->t->name : "?");
+                        c->ex_status = 127;
+                        return exec_finish(d, c);
+                }
+                memmove(c->ex_vm_in, c->ex_vm_in + off, c->ex_vm_len - off);
+                c->ex_vm_len -= off;
+        }
+        if (c->mode == CLIENT_EXEC)
+                exec_pause(d, c);
+}
+
+static void exec_started(struct daemon *d, struct client *c, struct tenant *t, bool tty)
+{
+        c->mode = CLIENT_EXEC;
+        c->t = t;
+        c->ex_exited = c->ex_paused = c->ex_stdin_eof = false;
+        c->ex_status = 127;
+        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, "tty");
+        json_gen_bool(g, tty);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct json_value *req)
+{
+        const struct json_value *av = json_get(req, "argv");
+        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > 256)
+                return reply_error(d, c, -EINVAL, "\"argv\" must be an array of 1 to 256 strings");
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "argv");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < av->u.array.n; i++) {
+                const struct json_value *s = av->u.array.items[i];
+                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len)
+                        return reply_error(d, c, -EINVAL, "\"argv\" must hold strings without NUL");
+                json_gen_string(g, s->u.str.text);
+        }
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+        const char *line;
+        size_t len;
+        if (json_gen_finish(g, &line, &len) < 0 || len > 16000)
+                return reply_error(d, c, -EINVAL, "the command is too long");
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return reply_error(d, c, -EIO,
+                                   "cannot reach the microVM's runner (is the VM still booting?)");
+        }
+        /* The request only: no descriptor of anyone's goes to the runner. */
+        _cleanup_free_ char *buf = malloc(len + 1);
+        ssize_t n = -1;
+        if (buf) {
+                memcpy(buf, line, len);
+                buf[len] = '\n';
+                n = send(fd, buf, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        if (n != (ssize_t)len + 1) {
+                close(fd);
+                return reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
+        }
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        c->ex_vm = true;
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_runner};
+        daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+        exec_started(d, c, t, false);
+        char command[600] = "";
+        event_kv(command, sizeof(command), "command", av->u.array.items[0]->u.str.text);
+        daemon_event(d, "exec", t, "uid=%u %s", (unsigned)c->uid, command);
+}
+
+/* ---- requests ---- */
+
+static int parse_signal(const struct json_value *v, int *ret)
+{
+        static const struct {
+                const char *name;
+                int sig;
+        } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
+                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
+        if (!v) {
+                *ret = SIGTERM;
+                return 0;
+        }
+        int64_t n;
+        if (v->type == JSON_NUMBER && json_number_int64(v, &n) && n > 0 && n < 65) {
+                *ret = (int)n;
+                return 0;
+        }
+        if (v->type != JSON_STRING)
+                return -EINVAL;
+        const char *s = v->u.str.text;
+        if (strncmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                if (strcmp(s, sigs[i].name) == 0) {
+                        *ret = sigs[i].sig;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static const char *get_str(const struct json_value *req, const char *key)
+{
+        const struct json_value *v = json_get(req, key);
+        return v && v->type == JSON_STRING ? v->u.str.text : NULL;
+}
+
+/* An optional integer member: absent leaves *ret, present must be an integer in
+ * [min, max]; otherwise -EINVAL with the reason in msg. */
+static int opt_int(const struct json_value *req, const char *key, int64_t min, int64_t max,
+                   int64_t *ret, char *msg, size_t len)
+{
+        const struct json_value *v = json_get(req, key);
+        int64_t n;
+        if (!v)
+                return 0;
+        if (!json_number_int64(v, &n) || n < min || n > max) {
+                snprintf(msg, len, "\"%s\" must be an integer from %lld to %lld", key,
+                         (long long)min, (long long)max);
+                return -EINVAL;
+        }
+        *ret = n;
+        return 0;
+}
+
+/* An optional boolean member. */
+static int opt_bool(const struct json_value *req, const char *key, bool *ret, char *msg, size_t len)
+{
+        const struct json_value *v = json_get(req, key);
+        if (!v)
+                return 0;
+        if (v->type != JSON_BOOL) {
+                snprintf(msg, len, "\"%s\" must be true or false", key);
+                return -EINVAL;
+        }
+        *ret = v->u.boolean;
+        return 0;
+}
+
+static bool get_int(const struct json_value *req, const char *key, int64_t *ret)
+{
+        const struct json_value *v = json_get(req, key);
+        return v && json_number_int64(v, ret);
+}
+
+static void op_list(struct daemon *d, struct client *c)
+{
+        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, "tenants");
+        json_gen_array_open(g);
+        /* Sorted by name for people and scripts alike. */
+        size_t n = 0;
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                n++;
+        _cleanup_free_ const struct tenant **v = calloc(n ? n : 1, sizeof(*v));
+        if (!v)
+                return;
+        n = 0;
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                v[n++] = t;
+        for (size_t i = 1; i < n; i++)
+                for (size_t k = i; k > 0 && strcmp(v[k - 1]->name, v[k]->name) > 0; k--) {
+                        const struct tenant *x = v[k];
+                        v[k] = v[k - 1];
+                        v[k - 1] = x;
+                }
+        for (size_t i = 0; i < n; i++)
+                gen_tenant(d, g, v[i], false);
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void op_events(struct daemon *d, struct client *c, const struct json_value *req)
+{
+        int64_t lines = 20;
+        bool follow = false;
+        char msg[128];
+        if (opt_int(req, "lines", 0, 100000, &lines, msg, sizeof(msg)) < 0 ||
+            opt_bool(req, "follow", &follow, msg, sizeof(msg)) < 0) {
+                reply_error(d, c, -EINVAL, msg);
+                return;
+        }
+        reply_ok(d, c, NULL);
+        size_t n = d->events_n < (size_t)lines ? d->events_n : (size_t)lines;
+        for (size_t i = d->events_n - n; i < d->events_n; i++)
+                send_event(d, c, d->events[(d->events_head + i) % 1000]);
+        if (follow)
+                c->mode = CLIENT_EVENTS;
+        else
+                c->closing = true;
+        client_flush(d, c);
+}
+
+static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct json_value *req)
+{
+        int64_t lines = 50;
+        bool follow = false;
+        char emsg[128];
+        if (opt_int(req, "lines", 0, 1000000, &lines, emsg, sizeof(emsg)) < 0 ||
+            opt_bool(req, "follow", &follow, emsg, sizeof(emsg)) < 0) {
+                reply_error(d, c, -EINVAL, emsg);
+                return;
+        }
+        char path[4200];
+        logs_path(d, t->name, path, sizeof(path));
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT) {
+                char msg[4400];
+                snprintf(msg, sizeof(msg), "cannot open %s: %s", path, strerror(errno));
+                reply_error(d, c, -errno, msg);
+                return;
+        }
+        reply_ok(d, c, NULL);
+        if (fd >= 0)
+                logs_tail(d, c, fd, lines);
+        if (follow) {
+                c->mode = CLIENT_LOGS;
+                c->t = t;
+                c->log_fd = fd;
+                snprintf(c->log_name, sizeof(c->log_name), "%s.log", t->name);
+                logs_pump(d, c);
+        } else {
+                if (fd >= 0)
+                        close(fd);
+                c->closing = true;
+        }
+        client_flush(d, c);
+}
+
+static int exec_winsize(const struct json_value *req, uint8_t ret[4], char *msg, size_t len)
+{
+        int64_t rows = 24, cols = 80;
+        if (opt_int(req, "rows", 1, 65535, &rows, msg, len) < 0 ||
+            opt_int(req, "cols", 1, 65535, &cols, msg, len) < 0)
+                return -EINVAL;
+        ret[0] = (uint8_t)(rows >> 8);
+        ret[1] = (uint8_t)rows;
+        ret[2] = (uint8_t)(cols >> 8);
+        ret[3] = (uint8_t)cols;
+        return 0;
+}
+
+static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct json_value *req)
+{
+        const struct json_value *av = json_get(req, "argv");
+        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > 256) {
+                reply_error(d, c, -EINVAL, "\"argv\" must be an array of 1 to 256 strings");
+                return;
+        }
+        _cleanup_free_ char **argv = calloc(av->u.array.n + 1, sizeof(*argv));
+        if (!argv)
+                return;
+        for (size_t i = 0; i < av->u.array.n; i++) {
+                const struct json_value *s = av->u.array.items[i];
+                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len) {
+                        reply_error(d, c, -EINVAL, "\"argv\" must hold strings without NUL");
+                        return;
+                }
+                argv[i] = s->u.str.text;
+        }
+        if (argv[0][0] != '/') {
+                reply_error(d, c, -EINVAL,
+                            "the command must be an absolute path inside the tenant");
+                return;
+        }
+        char msg[512];
+        bool tty = false;
+        uint8_t ws[4];
+        if (opt_bool(req, "tty", &tty, msg, sizeof(msg)) < 0 ||
+            exec_winsize(req, ws, msg, sizeof(msg)) < 0) {
+                reply_error(d, c, -EINVAL, msg);
+                return;
+        }
+        /* tenantd's pipes: [0] the command's stdin, [1] its stdout, [2] its stderr or,
+         * with a terminal, the window sizes (the first one written at once). */
+        int in[2] = {-1, -1}, out[2] = {-1, -1}, third[2] = {-1, -1};
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(third, O_CLOEXEC) < 0) {
+                int r = -errno;
+                for (int i = 0; i < 2; i++) {
+                        if (in[i] >= 0)
+                                close(in[i]);
+                        if (out[i] >= 0)
+                                close(out[i]);
+                }
+                reply_error(d, c, r, "cannot create the pipes of an exec");
+                return;
+        }
+        if (tty)
+                (void)!write(third[1], ws, sizeof(ws));
+        int stdio[3] = {in[0], out[1], tty ? third[0] : third[1]};
+        pid_t pid;
+        int fd = tenant_exec_spawn(d, t, argv, stdio, tty, &pid, msg, sizeof(msg));
+        close(in[0]);
+        close(out[1]);
+        close(tty ? third[0] : third[1]);
+        int mine = tty ? third[1] : third[0];
+        if (fd < 0) {
+                close(in[1]);
+                close(out[0]);
+                close(mine);
+                reply_error(d, c, fd, msg);
+                return;
+        }
+        fcntl(in[1], F_SETFL, O_NONBLOCK);
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(mine, F_SETFL, O_NONBLOCK);
+        c->ex_vm = false;
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_exit};
+        c->exec_pid = pid;
+        daemon_watch_add(d, &c->exec_w, EPOLLIN);
+        c->ex_in_w = (struct watch){.fd = in[1], .fn = exec_on_stdin};
+        daemon_watch_add(d, &c->ex_in_w, 0);
+        c->ex_out_w = (struct watch){.fd = out[0], .fn = exec_on_stdout};
+        daemon_watch_add(d, &c->ex_out_w, EPOLLIN);
+        if (tty) {
+                c->ex_ws = mine;
+        } else {
+                c->ex_err_w = (struct watch){.fd = mine, .fn = exec_on_stderr};
+                daemon_watch_add(d, &c->ex_err_w, EPOLLIN);
+        }
+        exec_started(d, c, t, tty);
+        char command[600] = "";
+        event_kv(command, sizeof(command), "command", argv[0]);
+        daemon_event(d, "exec", t, "pid=%d uid=%u %s%s", (int)pid, (unsigned)c->uid,
+                     tty ? "tty=yes " : "", command);
+}
+
+static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
+{
+        _cleanup_json_ struct json_value *req = NULL;
+        struct json_error je;
+        char msg[1024];
+        if (json_parse(line, len, &request_limits, &req, &je) < 0) {
+                snprintf(msg, sizeof(msg), "bad request at %u:%u: %s", je.pos.line, je.pos.col,
+                         je.msg);
+                reply_error(d, c, -EINVAL, msg);
+                return;
+        }
+        int64_t v;
+        if (req->type != JSON_OBJECT || !get_int(req, "v", &v)) {
+                reply_error(d, c, -EINVAL, "a request is an object with \"v\" and \"op\"");
+                return;
+        }
+        if (v != PROTOCOL_VERSION) {
+                snprintf(msg, sizeof(msg),
+                         "protocol version %" PRId64 " is not supported; this tenantd speaks %d", v,
+                         PROTOCOL_VERSION);
+                reply_error(d, c, -EINVAL, msg);
+                return;
+        }
+        const char *op = get_str(req, "op");
+        if (!op) {
+                reply_error(d, c, -EINVAL, "\"op\" is missing");
+                return;
+        }
+        if (strcmp(op, "list") == 0 || strcmp(op, "top") == 0)
+                return op_list(d, c);
+        if (strcmp(op, "events") == 0)
+                return op_events(d, c, req);
+        if (strcmp(op, "version") == 0)
+                return reply_ok(d, c, "tenantd " TENANTD_VERSION);
+        if (strcmp(op, "reload") == 0) {
+                int r = daemon_reload(d, msg, sizeof(msg));
+                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+        }
+
+        static const char *const per_tenant[] = {"status", "start", "stop", "restart",
+                                                 "kill",   "logs",  "exec", "set"};
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_SIZE(per_tenant); i++)
+                known |= strcmp(op, per_tenant[i]) == 0;
+        if (!known) {
+                snprintf(msg, sizeof(msg), "unknown op \"%.64s\"", op);
+                return reply_error(d, c, -EINVAL, msg);
+        }
+        const char *name = get_str(req, "name");
+        struct tenant *t = name ? daemon_find(d, name) : NULL;
+        if (!t) {
+                snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"", name ? name : "");
+                return reply_error(d, c, -ENOENT, msg);
+        }
+        if (strcmp(op, "status") == 0) {
+                _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+                if (!g)
+                        return;
+                json_gen_key(g, "tenant");
+                gen_tenant(d, g, t, true);
+                json_gen_object_close(g);
+                return send_gen(d, c, g);
+        }
+        if (strcmp(op, "logs") == 0)
+                return op_logs(d, c, t, req);
+        if (strcmp(op, "exec") == 0) {
+                if (t->m->isolation == ISOLATION_MICROVM) {
+                        if (t->state != TENANT_RUNNING)
+                                return reply_error(d, c, -ESRCH, "the microVM is not running");
+                        return op_exec_vm(d, c, t, req);
+                }
+                if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
+                        snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
+                                 tenant_state_name(t->state));
+                        return reply_error(d, c, -ESRCH, msg);
+                }
+                return op_exec(d, c, t, req);
+        }
+        if (strcmp(op, "set") == 0) {
+                int r = monitor_glue_set(d, t, req, msg, sizeof(msg));
+                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+        }
+        if (strcmp(op, "kill") == 0) {
+                int sig;
+                if (parse_signal(json_get(req, "signal"), &sig) < 0)
+                        return reply_error(
+                            d, c, -EINVAL,
+                            "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
+                            "QUIT, USR1, USR2, CONT, WINCH) or number");
+                int r = tenant_op_kill(d, t, sig, msg, sizeof(msg));
+                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
+        }
+        int r;
+        c->mode = CLIENT_WAITING;
+        c->t = t;
+        if (strcmp(op, "start") == 0) {
+                r = tenant_op_start(d, t, c, msg, sizeof(msg));
+        } else {
+                int64_t timeout = 0;
+                if (opt_int(req, "timeout_ms", 0, 3600000, &timeout, msg, sizeof(msg)) < 0) {
+                        c->mode = CLIENT_IDLE;
+                        c->t = NULL;
+                        return reply_error(d, c, -EINVAL, msg);
+                }
+                r = tenant_op_stop(d, t, c, (uint64_t)timeout, strcmp(op, "restart") == 0, msg,
+                                   sizeof(msg));
+        }
+        if (r != 0) {
+                c->mode = CLIENT_IDLE;
+                c->t = NULL;
+                if (r < 0)
+                        reply_error(d, c, r, msg);
+                else
+                        reply_ok(d, c, NULL);
+        }
+}
+
+/* ---- client I/O ---- */
+
+static void close_fds(struct client *c)
+{
+        for (int i = 0; i < c->n_fds; i++)
+                close(c->fds[i]);
+        c->n_fds = 0;
+}
+
+/* Handles the complete request lines buffered, one at a time: a request that waits
+ * (start, stop, logs -f, exec) holds the rest until it is answered. */
+static void client_process(struct daemon *d, struct client *c)
+{
+        char *nl;
+        while (c->w.fd >= 0 && c->mode == CLIENT_IDLE && !c->closing &&
+               (nl = memchr(c->in, '\n', c->in_len))) {
+                size_t line_len = (size_t)(nl - c->in);
+                if (c->discarding) {
+                        c->discarding = false;
+                        reply_error(d, c, -EINVAL, "request too long (the limit is 64 KiB)");
+                } else {
+                        handle_request(d, c, c->in, line_len);
+                }
+                close_fds(c); /* descriptors are never used: exec relays bytes */
+                memmove(c->in, nl + 1, c->in_len - line_len - 1);
+                c->in_len -= line_len + 1;
+        }
+        if (c->w.fd >= 0 && c->mode == CLIENT_EXEC && c->in_len)
+                exec_input(d, c); /* frames sent right behind the request */
+        if (c->w.fd >= 0 && c->eof && c->mode == CLIENT_IDLE && !c->out_len)
+                client_close(d, c);
+}
+
+void control_pump(struct daemon *d)
+{
+        for (struct client *c = d->clients; c; c = c->next)
+                if (c->mode == CLIENT_IDLE && !c->closing && memchr(c->in, '\n', c->in_len))
+                        client_process(d, c);
+}
+
+static void client_read(struct daemon *d, struct client *c)
+{
+        for (;;) {
+                if (c->in_len >= REQUEST_MAX) {
+                        /* An overlong line: dropped up to its newline, then refused. */
+                        char *nl = memchr(c->in, '\n', c->in_len);
+                        if (!nl) {
+                                c->discarding = true;
+                                c->in_len = 0;
+                        }
+                }
+                char cbuf[CMSG_SPACE(sizeof(int) * 3)];
+                struct iovec iov = {.iov_base = c->in + c->in_len,
+                                    .iov_len = REQUEST_MAX - c->in_len};
+                struct msghdr mh = {.msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = cbuf,
+                                    .msg_controllen = sizeof(cbuf)};
+                ssize_t n =
+                    iov.iov_len ? recvmsg(c->w.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) : 0;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0) {
+                        client_close(d, c);
+                        return;
+                }
+                if (n == 0 && iov.iov_len) {
+                        c->eof = true;
+                        break;
+                }
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *fds = (int *)CMSG_DATA(cm);
+                        for (size_t i = 0; i < k; i++) {
+                                if (c->n_fds < 3)
+                                        c->fds[c->n_fds++] = fds[i];
+                                else
+                                        close(fds[i]);
+                        }
+                }
+                if (mh.msg_flags & MSG_CTRUNC)
+                        log_warning("control: client pid %d sent too many descriptors",
+                                    (int)c->pid);
+                c->in_len += (size_t)n;
+                c->active_ms = mono_ms();
+                if (memchr(c->in + c->in_len - n, '\n', (size_t)n))
+                        break; /* a request is complete: handle it before reading on */
+        }
+        client_process(d, c);
+        if (c->w.fd >= 0)
+                client_flush(d, c);
+}
+
+static void on_client(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct client *c = (struct client *)w;
+        if (events & EPOLLOUT)
+                client_flush(d, c);
+        if (c->w.fd >= 0 && (events & EPOLLIN) && c->mode == CLIENT_EXEC)
+                exec_client_read(d, c);
+        else if (c->w.fd >= 0 && (events & EPOLLIN))
+                client_read(d, c);
+        /* EPOLLHUP: gone in both directions (a waiting operation goes on unheard, an
+         * exec is killed). EPOLLRDHUP alone is a half-close, seen by client_read. */
+        if (c->w.fd >= 0 && (events & (EPOLLHUP | EPOLLERR)))
+                client_close(d, c);
+        else if (c->w.fd >= 0 && (events & EPOLLRDHUP) && !(events & EPOLLIN)) {
+                c->eof = true;
+                if (c->mode == CLIENT_EXEC) {
+                        c->ex_stdin_eof = true;
+                        exec_stdin_flush(d, c);
+                }
+                client_flush(d, c);
+        }
+}
+
+static void client_close(struct daemon *d, struct client *c)
+{
+        if (c->w.fd < 0)
+                return;
+        if (c->mode == CLIENT_WAITING && c->t && c->t->waiter == c)
+                c->t->waiter = NULL; /* the operation goes on; nobody hears the end */
+        if (c->exec_w.fd >= 0 && !c->ex_vm) {
+                /* The operator went away: the command goes too. */
+                (void)syscall(SYS_pidfd_send_signal, c->exec_w.fd, SIGKILL, NULL, 0);
+                siginfo_t si;
+                (void)waitid(P_PIDFD, (id_t)c->exec_w.fd, &si, WEXITED);
+        }
+        exec_teardown(d, c); /* a microVM's runner ends the session when its socket closes */
+        if (c->log_fd >= 0)
+                close(c->log_fd);
+        c->log_fd = -1;
+        close_fds(c);
+        daemon_watch_del(d, &c->w);
+        for (struct client **p = &d->clients; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        d->n_clients--;
+        c->next = d->client_graveyard;
+        d->client_graveyard = c;
+}
+
+void control_bury(struct daemon *d)
+{
+        while (d->client_graveyard) {
+                struct client *c = d->client_graveyard;
+                d->client_graveyard = c->next;
+                free(c->out);
+                free(c);
+        }
+}
+
+/* Root, or a member of the control group (primary or supplementary). */
+static bool peer_allowed(struct daemon *d, int fd, const struct ucred *uc)
+{
+        if (uc->uid == 0)
+                return true;
+        if (!d->have_group)
+                return false;
+        if (uc->gid == d->group)
+                return true;
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                return false;
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == d->group)
+                        return true;
+        return false;
+}
+
+/* One error line to a connection that gets no slot, then it is closed. */
+static void refuse(int fd, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(int fd, const char *code, const char *fmt, ...)
+{
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+        const char *buf;
+        size_t len;
+        if (g) {
+                json_gen_key(g, "code");
+                json_gen_string(g, code);
+                json_gen_key(g, "error");
+                json_gen_string(g, msg);
+                json_gen_object_close(g);
+        }
+        if (g && json_gen_finish(g, &buf, &len) == 0) {
+                (void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                (void)!send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        close(fd);
+}
+
+/* Slots: MAX_CLIENTS in all, of which the last ROOT_RESERVED are root's alone, and
+ * at most MAX_PER_UID for any one other uid. So no member of the group, nor all of
+ * them together, can keep root from connecting, and one member leaves room for the
+ * others. Why a connection was refused is said on it, and logged (rate-limited by
+ * the kernel's accept backlog only: a refused client costs one accept and a line). */
+static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
+{
+        if (d->n_clients >= MAX_CLIENTS) {
+                refuse(fd, "busy", "too many clients (all %d slots are taken); try again later",
+                       MAX_CLIENTS);
+                return false;
+        }
+        if (uc->uid == 0)
+                return true;
+        size_t mine = 0;
+        for (struct client *c = d->clients; c; c = c->next)
+                mine += c->uid == uc->uid;
+        if (mine >= MAX_PER_UID) {
+                refuse(fd, "busy",
+                       "too many connections from uid %u: it holds %zu, the limit per user is %d; "
+                       "close some first",
+                       (unsigned)uc->uid, mine, MAX_PER_UID);
+                log_warning("control: refused uid %u (pid %d): it holds %zu connections",
+                            (unsigned)uc->uid, (int)uc->pid, mine);
+                return false;
+        }
+        if (d->n_clients >= MAX_CLIENTS - ROOT_RESERVED) {
+                refuse(fd, "busy",
+                       "too many clients: the %d slots for users other than root are taken "
+                       "(%d more are kept for root); try again later",
+                       MAX_CLIENTS - ROOT_RESERVED, ROOT_RESERVED);
+                log_warning("control: refused uid %u (pid %d): only root's slots are left",
+                            (unsigned)uc->uid, (int)uc->pid);
+                return false;
+        }
+        return true;
+}
+
+static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        for (;;) {
+                int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0)
+                        return;
+                struct ucred uc;
+                socklen_t len = sizeof(uc);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
+                        close(fd);
+                        continue;
+                }
+                if (!peer_allowed(d, fd, &uc)) {
+                        refuse(fd, "denied",
+                               "permission denied: uid %u is neither root nor in group %s",
+                               (unsigned)uc.uid, d->cfg.socket_group);
+                        log_warning("control: refused uid %u (pid %d): not in group %s",
+                                    (unsigned)uc.uid, (int)uc.pid, d->cfg.socket_group);
+                        continue;
+                }
+                if (!slot_for(d, fd, &uc))
+                        continue;
+                struct client *c = calloc(1, sizeof(*c));
+                if (!c) {
+                        close(fd);
+                        continue;
+                }
+                c->w = (struct watch){.fd = fd, .fn = on_client};
+                c->exec_w.fd = -1;
+                c->ex_in_w.fd = c->ex_out_w.fd = c->ex_err_w.fd = c->ex_grace_w.fd = -1;
+                c->ex_ws = -1;
+                c->log_fd = -1;
+                c->uid = uc.uid;
+                c->pid = uc.pid;
+                c->active_ms = mono_ms();
+                c->next = d->clients;
+                d->clients = c;
+                d->n_clients++;
+                daemon_watch_add(d, &c->w, EPOLLIN | EPOLLRDHUP);
+        }
+        daemon_rearm(d); /* the new clients' idle deadlines */
+}
+
+/* ---- idle clients ---- */
+
+/* A client is idle when it waits for nothing from tenantd (no start or stop in
+ * progress, no log or event stream, no exec) and has sent no request and been sent no
+ * reply for client_idle_ms. A stream is never idle, however quiet. */
+static uint64_t idle_deadline(const struct daemon *d, const struct client *c)
+{
+        if (c->w.fd < 0 || c->mode != CLIENT_IDLE || c->closing || !d->cfg.client_idle_ms)
+                return UINT64_MAX;
+        return c->active_ms + d->cfg.client_idle_ms;
+}
+
+uint64_t control_next_deadline(const struct daemon *d)
+{
+        uint64_t next = UINT64_MAX;
+        for (const struct client *c = d->clients; c; c = c->next) {
+                uint64_t t = idle_deadline(d, c);
+                if (t < next)
+                        next = t;
+        }
+        return next;
+}
+
+void control_tick(struct daemon *d, uint64_t now)
+{
+        for (struct client *c = d->clients, *next; c; c = next) {
+                next = c->next;
+                if (idle_deadline(d, c) > now)
+                        continue;
+                if (c->out_len) { /* it does not even read what it was sent */
+                        client_close(d, c);
+                        continue;
+                }
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "idle: closed after %" PRIu64 " s without a request (client-idle-timeout)",
+                         d->cfg.client_idle_ms / 1000);
+                _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+                if (!g)
+                        continue;
+                json_gen_key(g, "code");
+                json_gen_string(g, "timeout");
+                json_gen_key(g, "error");
+                json_gen_string(g, msg);
+                json_gen_object_close(g);
+                c->closing = true;
+                send_gen(d, c, g);
+        }
+}
+
+int control_listen(struct daemon *d)
+{
+        struct group *gr = getgrnam(d->cfg.socket_group);
+        if (gr) {
+                d->group = gr->gr_gid;
+                d->have_group = true;
+        } else {
+                log_warning("group \"%s\" does not exist: only root can use the control socket",
+                            d->cfg.socket_group);
+        }
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(d->cfg.socket_path) >= sizeof(sa.sun_path))
+                return log_error_errno(-ENAMETOOLONG, "socket path %s", d->cfg.socket_path);
+        memcpy(sa.sun_path, d->cfg.socket_path, strlen(d->cfg.socket_path) + 1);
+        _cleanup_free_ char *dir = strdup(d->cfg.socket_path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash && slash != dir) {
+                *slash = '\0';
+                (void)mkdir(dir, 0755);
+        }
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(-errno, "socket");
+        /* A socket file left by a previous tenantd is replaced only if nobody answers
+         * on it: two daemons on one socket would fight over the same tenants. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                close(probe);
+                close(fd);
+                log_error("another tenantd is listening on %s", d->cfg.socket_path);
+                return -EADDRINUSE;
+        }
+        if (probe >= 0)
+                close(probe);
+        unlink(d->cfg.socket_path);
+        /* Created with no access for anyone, then given its owner and mode. */
+        mode_t old = umask(0777);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0) {
+                r = -errno;
+                close(fd);
+                return log_error_errno(r, "cannot bind %s", d->cfg.socket_path);
+        }
+        if (chown(d->cfg.socket_path, 0, d->have_group ? d->group : 0) < 0 ||
+            chmod(d->cfg.socket_path, d->have_group ? 0660 : 0600) < 0 || listen(fd, 128) < 0) {
+                r = -errno;
+                close(fd);
+                return log_error_errno(r, "cannot set up %s", d->cfg.socket_path);
+        }
+        d->listen_w = (struct watch){.fd = fd, .fn = on_accept};
+        return daemon_watch_add(d, &d->listen_w, EPOLLIN);
+}
+
+void control_close_all(struct daemon *d)
+{
+        while (d->clients) {
+                struct client *c = d->clients;
+                client_flush(d, c);
+                client_close(d, c);
+        }
+        control_bury(d);
+        daemon_watch_del(d, &d->listen_w);
+        unlink(d->cfg.socket_path);
+}

@@ -1,0 +1,1177 @@
+/* daemon.c — tenantd's event loop and the tenants' lifecycle (see daemon.h).
+ *
+ * A tenant's life, as this file drives it:
+ *   start    policy resolved, a keeper forked (keeper.c); STARTING until the keeper
+ *            reports "started PID" on its status pipe (RUNNING) or an error.
+ *   stop     the manifest's stop signal to the tenant's init (which forwards it to the
+ *            service); STOPPING; SIGKILL to the init when stop.timeout passes.
+ *   the end  the keeper exits after recording the status in exit.json; its pidfd
+ *            becomes readable. A requested stop ends in STOPPED; otherwise the
+ *            restart policy decides: EXITED/FAILED, or BACKOFF (1 s doubling up to
+ *            5 min by default) and a new start, or CRASHLOOP once `burst` failures
+ *            came without a stable run (restart.stable) in between.
+ * What the operator asked for last (running or stopped) is kept in
+ * STATE/tenants/NAME/state.json, so a restarted tenantd neither starts what the
+ * operator stopped nor forgets what was running. */
+#include "daemon/daemon.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "monitor/alert.h"
+#include "host/cgroup.h"
+#include "lib/fileio.h"
+#include "lib/json.h"
+#include "daemon/keeper.h"
+#include "spec/launch.h"
+#include "lib/log.h"
+#include "daemon/monitor_glue.h"
+#include "host/net.h"
+#include "spec/policy.h"
+#include "vm/share_check.h"
+#include "lib/strutil.h"
+#include "lib/trust.h"
+#include "host/uidrange.h"
+
+#define EVENTS_KEPT 1000
+#define MAX_TENANTS 4096
+
+uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *tenant_state_name(enum tenant_state s)
+{
+        static const char *const names[] = {
+            [TENANT_STOPPED] = "stopped", [TENANT_STARTING] = "starting",
+            [TENANT_RUNNING] = "running", [TENANT_STOPPING] = "stopping",
+            [TENANT_BACKOFF] = "backoff", [TENANT_FAILED] = "failed",
+            [TENANT_EXITED] = "exited",   [TENANT_CRASHLOOP] = "crashloop",
+        };
+        return names[s];
+}
+
+/* ---- the epoll set ---- */
+
+int daemon_watch_add(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct epoll_event ev = {.events = events, .data.ptr = w};
+        return epoll_ctl(d->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+int daemon_watch_mod(struct daemon *d, struct watch *w, uint32_t events)
+{
+        struct epoll_event ev = {.events = events, .data.ptr = w};
+        return epoll_ctl(d->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+void daemon_watch_del(struct daemon *d, struct watch *w)
+{
+        if (w->fd < 0)
+                return;
+        (void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        close(w->fd);
+        w->fd = -1;
+}
+
+struct tenant *daemon_find(struct daemon *d, const char *name)
+{
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                if (strcmp(t->name, name) == 0)
+                        return t;
+        return NULL;
+}
+
+static uint64_t tenant_next_deadline(const struct tenant *t)
+{
+        uint64_t next = t->deadline_ms ? t->deadline_ms : UINT64_MAX;
+        if ((t->health.pid > 0 || t->health.vm_busy) && t->health.deadline_ms < next)
+                next = t->health.deadline_ms;
+        else if (t->state == TENANT_RUNNING && t->health.next_ms && t->health.next_ms < next)
+                next = t->health.next_ms;
+        return next;
+}
+
+void daemon_rearm(struct daemon *d)
+{
+        uint64_t next = d->next_sample_ms;
+        uint64_t idle = control_next_deadline(d);
+        if (idle < next)
+                next = idle;
+        for (struct tenant *t = d->tenants; t; t = t->next) {
+                uint64_t n = tenant_next_deadline(t);
+                if (n < next)
+                        next = n;
+        }
+        uint64_t now = mono_ms();
+        uint64_t in = next > now ? next - now : 1;
+        struct itimerspec its = {
+            .it_value = {.tv_sec = (time_t)(in / 1000), .tv_nsec = (long)(in % 1000) * 1000000}};
+        timerfd_settime(d->timer_w.fd, 0, &its, NULL);
+}
+
+/* ---- events ---- */
+
+void daemon_event(struct daemon *d, const char *kind, const struct tenant *t, const char *fmt, ...)
+{
+        char rest[768] = "";
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(rest, sizeof(rest), fmt, ap);
+                va_end(ap);
+        }
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        for (char *p = rest; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        char *line = NULL;
+        if (asprintf(&line, "time=%s event=%s%s%s%s%s", stamp, kind, t ? " tenant=" : "",
+                     t ? t->name : "", *rest ? " " : "", rest) < 0)
+                return;
+        log_info("%s", line + strlen("time=") + strlen(stamp) + 1);
+        if (!d->events) {
+                d->events = calloc(EVENTS_KEPT, sizeof(*d->events));
+                if (!d->events) {
+                        free(line);
+                        return;
+                }
+        }
+        size_t slot = (d->events_head + d->events_n) % EVENTS_KEPT;
+        if (d->events_n == EVENTS_KEPT) {
+                free(d->events[d->events_head]);
+                d->events_head = (d->events_head + 1) % EVENTS_KEPT;
+                slot = (d->events_head + d->events_n - 1) % EVENTS_KEPT;
+        } else {
+                d->events_n++;
+        }
+        d->events[slot] = line;
+        control_broadcast_event(d, line);
+}
+
+void event_kv(char *buf, size_t len, const char *key, const char *value)
+{
+        alert_kv_append(buf, len, key, value);
+}
+
+void event_with(struct daemon *d, const char *kind, const struct tenant *t, const char *key,
+                const char *value)
+{
+        char kv[800] = "";
+        event_kv(kv, sizeof(kv), key, value);
+        daemon_event(d, kind, t, "%s", kv);
+}
+
+/* ---- persisted operator intent ---- */
+
+static void tenant_save(struct daemon *d, struct tenant *t)
+{
+        char dir[4096], path[4200];
+        tenant_dir(d->cfg.state_dir, t->name, dir, sizeof(dir));
+        (void)mkdir(dir, 0700);
+        snprintf(path, sizeof(path), "%s/state.json", dir);
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "want_running");
+        json_gen_bool(g, t->want_running);
+        json_gen_key(g, "crashloop");
+        json_gen_bool(g, t->state == TENANT_CRASHLOOP);
+        json_gen_key(g, "restarts");
+        json_gen_int(g, t->restarts);
+        json_gen_key(g, "last_status");
+        json_gen_int(g, t->last_status);
+        json_gen_key(g, "last_exit_ms");
+        json_gen_int(g, (int64_t)t->last_exit_ms);
+        json_gen_object_close(g);
+        const char *buf;
+        size_t len;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (json_gen_finish(g, &buf, &len) < 0 || write_file_atomic(path, buf, len, 0600, &err) < 0)
+                log_error("tenant=%s cannot save its state (the previous state is kept): %s",
+                          t->name, err ? tn_err_msg(err) : "encoding failed");
+}
+
+/* Returns false when there is no saved state. */
+static bool tenant_load_saved(struct daemon *d, struct tenant *t, bool *crashloop)
+{
+        char dir[4096], path[4200];
+        tenant_dir(d->cfg.state_dir, t->name, dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/state.json", dir);
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        if (read_file_bounded(path, 64 << 10, &buf, &len, NULL) < 0)
+                return false;
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        if (json_parse(buf, len, &json_limits_config, &v, &je) < 0) {
+                log_warning("tenant=%s ignoring %s:%u:%u: %s", t->name, path, je.pos.line,
+                            je.pos.col, je.msg);
+                return false;
+        }
+        const struct json_value *x = json_get(v, "want_running");
+        if (!x || x->type != JSON_BOOL)
+                return false;
+        t->want_running = x->u.boolean;
+        x = json_get(v, "crashloop");
+        *crashloop = x && x->type == JSON_BOOL && x->u.boolean;
+        int64_t n;
+        if ((x = json_get(v, "restarts")) && json_number_int64(x, &n) && n >= 0 && n < UINT32_MAX)
+                t->restarts = (uint32_t)n;
+        if ((x = json_get(v, "last_status")) && json_number_int64(x, &n) && n >= -1 && n < 512)
+                t->last_status = (int)n;
+        if ((x = json_get(v, "last_exit_ms")) && json_number_int64(x, &n) && n >= 0)
+                t->last_exit_ms = (uint64_t)n;
+        return true;
+}
+
+/* ---- tenants ---- */
+
+static struct tenant *tenant_new(struct daemon *d, const char *path, struct manifest *m,
+                                 char *explained)
+{
+        struct tenant *t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        snprintf(t->name, sizeof(t->name), "%s", m->name);
+        t->path = strdup(path);
+        t->m = m;
+        t->explained = explained;
+        t->keeper_w.fd = -1;
+        t->status_w.fd = -1;
+        t->init_pidfd = -1;
+        t->health.w.fd = -1;
+        t->last_status = -1;
+        t->next = d->tenants;
+        d->tenants = t;
+        return t;
+}
+
+/* Unlinks the tenant and closes its descriptors now; the memory goes at the end of
+ * the loop's current batch, which may still hold events for its watches. */
+static void tenant_free(struct daemon *d, struct tenant *t)
+{
+        for (struct tenant **p = &d->tenants; *p; p = &(*p)->next)
+                if (*p == t) {
+                        *p = t->next;
+                        break;
+                }
+        t->next = d->graveyard;
+        d->graveyard = t;
+        control_forget_tenant(d, t);
+        health_cancel(d, t);
+        daemon_watch_del(d, &t->keeper_w);
+        daemon_watch_del(d, &t->status_w);
+        if (t->init_pidfd >= 0)
+                close(t->init_pidfd);
+        monitor_glue_forget(d, t);
+}
+
+static void bury(struct daemon *d)
+{
+        while (d->graveyard) {
+                struct tenant *t = d->graveyard;
+                d->graveyard = t->next;
+                manifest_free(t->m);
+                manifest_free(t->next_m);
+                free(t->explained);
+                free(t->next_explained);
+                free(t->manifest_error);
+                free(t->last_error);
+                free(t->path);
+                free(t);
+        }
+        control_bury(d);
+}
+
+static void tenant_set_state(struct daemon *d, struct tenant *t, enum tenant_state s)
+{
+        (void)d;
+        t->state = s;
+        if (s != TENANT_RUNNING)
+                health_cancel(d, t);
+}
+
+static void finish_op(struct daemon *d, struct tenant *t, int r, const char *msg)
+{
+        t->busy = NULL;
+        if (t->waiter) {
+                struct client *c = t->waiter;
+                t->waiter = NULL;
+                control_complete(d, c, r, msg);
+        }
+}
+
+/* Leftovers of a tenant whose keeper died without cleaning up (killed with -9): its
+ * init died with the keeper (lifeline); its cgroups and firewall tables may remain. */
+static void cleanup_leftovers(struct daemon *d, struct tenant *t)
+{
+        if (t->m->isolation == ISOLATION_MICROVM) {
+                keeper_vm_cleanup(t->m, d->cfg.state_dir, d->cfg.uid_base);
+                keeper_records_remove(d->cfg.state_dir, t->name);
+                return;
+        }
+        struct tenant_cgroup *cg = NULL;
+        if (tenant_cgroup_create(t->name, &cg, NULL) == 0) {
+                for (int i = 0; i < 100 && tenant_cgroup_remove(cg, NULL) < 0; i++)
+                        usleep(10000);
+                tenant_cgroup_free(cg);
+        }
+        if (t->m->network.mode == NET_PRIVATE) {
+                struct net_tenant nt = {0};
+                snprintf(nt.name, sizeof(nt.name), "%s", t->name);
+                nt.firewall = true;
+                net_private_remove(&nt);
+        }
+        keeper_records_remove(d->cfg.state_dir, t->name);
+}
+
+static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events);
+static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
+
+static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t len)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
+        _cleanup_free_ int *caps = NULL;
+        size_t caps_n = 0;
+        if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, &err) < 0) {
+                snprintf(msg, len, "%s: %s", t->path, tn_err_msg(err));
+                return -EINVAL;
+        }
+        struct keeper_config kc = {.m = t->m,
+                                   .argv = t->m->exec,
+                                   .state_dir = d->cfg.state_dir,
+                                   .uid_base = d->cfg.uid_base,
+                                   .bpf = bpf,
+                                   .caps = caps,
+                                   .caps_n = caps_n,
+                                   .generation = wall_ms() * 1000 + (t->generation % 1000) + 1};
+        struct keeper k;
+        if (keeper_spawn(&kc, &k, &err) < 0) {
+                snprintf(msg, len, "%s", tn_err_msg(err));
+                return -EIO;
+        }
+        t->generation = kc.generation;
+        t->keeper_pid = k.pid;
+        t->keeper_w = (struct watch){.fd = k.pidfd, .fn = keeper_exited};
+        t->status_w = (struct watch){.fd = k.status_fd, .fn = keeper_status};
+        t->status_len = 0;
+        daemon_watch_add(d, &t->keeper_w, EPOLLIN);
+        daemon_watch_add(d, &t->status_w, EPOLLIN);
+        t->stop_requested = false;
+        t->killed = false;
+        t->deadline_ms = 0;
+        t->started_mono = mono_ms();
+        t->started_ms = wall_ms();
+        t->adopted = false;
+        tenant_set_state(d, t, TENANT_STARTING);
+        return 0;
+}
+
+static void tenant_running(struct daemon *d, struct tenant *t, pid_t pid)
+{
+        free(t->last_error);
+        t->last_error = NULL;
+        struct run_record rr;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (run_record_read(d->cfg.state_dir, t->name, &rr, &err) == 0 && rr.init_pid == pid) {
+                int fd = pidfd_open_checked(rr.init_pid, rr.init_start);
+                if (fd >= 0) {
+                        if (t->init_pidfd >= 0)
+                                close(t->init_pidfd);
+                        t->init_pidfd = fd;
+                }
+                t->id_base = rr.id_base;
+        }
+        t->init_pid = pid;
+        tenant_set_state(d, t, TENANT_RUNNING);
+        daemon_event(d, "started", t, "pid=%d", (int)pid);
+        health_schedule(d, t);
+        monitor_glue_attach(d, t);
+        finish_op(d, t, 0, NULL);
+}
+
+static void keeper_status(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct tenant *t = (struct tenant *)((char *)w - offsetof(struct tenant, status_w));
+        for (;;) {
+                size_t room = sizeof(t->status_buf) - 1 - t->status_len;
+                ssize_t n = room ? read(w->fd, t->status_buf + t->status_len, room) : 0;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n > 0) {
+                        t->status_len += (size_t)n;
+                        continue;
+                }
+                break; /* EOF, error or full: the keeper has said what it will say */
+        }
+        t->status_buf[t->status_len] = '\0';
+        daemon_watch_del(d, w);
+        char *nl = strchr(t->status_buf, '\n');
+        if (nl)
+                *nl = '\0';
+        int pid;
+        if (sscanf(t->status_buf, "started %d", &pid) == 1 && pid > 0) {
+                tenant_running(d, t, pid);
+                return;
+        }
+        /* "error ..." or nothing: the keeper exits and keeper_exited() counts it as a
+         * failed run (status 127, as a shell's "cannot run"). */
+        const char *why =
+            strncmp(t->status_buf, "error ", 6) == 0 ? t->status_buf + 6 : "the keeper ended early";
+        free(t->last_error);
+        t->last_error = strdup(why);
+        t->start_failed = true;
+        event_with(d, "start-failed", t, "error", why);
+        finish_op(d, t, -EIO, why);
+}
+
+static void apply_restart_policy(struct daemon *d, struct tenant *t, int status)
+{
+        const struct manifest *m = t->m;
+        uint64_t now = mono_ms();
+        if (t->started_mono && now - t->started_mono >= m->restart.stable_ms)
+                t->consecutive = 0;
+        bool failure = status != 0;
+        bool again =
+            m->restart.on == RESTART_ALWAYS || (m->restart.on == RESTART_ON_FAILURE && failure);
+        if (!again || !t->want_running) {
+                tenant_set_state(d, t, failure ? TENANT_FAILED : TENANT_EXITED);
+                return;
+        }
+        t->consecutive++;
+        if (t->consecutive > m->restart.burst) {
+                tenant_set_state(d, t, TENANT_CRASHLOOP);
+                daemon_event(d, "crashloop", t, "failures=%u status=%d", t->consecutive, status);
+                monitor_glue_alert_crashloop(d, t);
+                return;
+        }
+        uint64_t delay = m->restart.backoff_min_ms;
+        for (uint32_t i = 1; i < t->consecutive && delay < m->restart.backoff_max_ms; i++)
+                delay *= 2;
+        if (delay > m->restart.backoff_max_ms)
+                delay = m->restart.backoff_max_ms;
+        t->deadline_ms = now + delay;
+        tenant_set_state(d, t, TENANT_BACKOFF);
+        daemon_event(d, "backoff", t, "delay=%" PRIu64 "ms attempt=%u", delay, t->consecutive);
+}
+
+static void tenant_ended(struct daemon *d, struct tenant *t, int status)
+{
+        t->last_status = status;
+        t->last_exit_ms = wall_ms();
+        t->init_pid = 0;
+        if (t->init_pidfd >= 0) {
+                close(t->init_pidfd);
+                t->init_pidfd = -1;
+        }
+        t->deadline_ms = 0;
+        monitor_glue_detach(d, t);
+        bool was_starting = t->state == TENANT_STARTING && !t->start_failed;
+        if (t->start_failed)
+                ; /* said as start-failed already */
+        else if (status >= 0)
+                daemon_event(d, "exited", t, "status=%d", status);
+        else
+                daemon_event(d, "lost", t, "reason=\"the keeper died; tenant killed\"");
+        t->start_failed = false;
+        int st = status < 0 ? 128 + SIGKILL : status;
+
+        if (t->removed) {
+                daemon_event(d, "removed", t, NULL);
+                finish_op(d, t, 0, NULL);
+                tenant_free(d, t);
+                return;
+        }
+        if (t->next_m) { /* reload changed the manifest */
+                manifest_free(t->m);
+                free(t->explained);
+                t->m = TAKE_PTR(t->next_m);
+                t->explained = TAKE_PTR(t->next_explained);
+                t->restart_after_stop = t->want_running;
+                t->stop_requested = true;
+        }
+        if (t->stop_requested) {
+                t->stop_requested = false;
+                tenant_set_state(d, t, TENANT_STOPPED);
+                if (t->restart_after_stop) {
+                        t->restart_after_stop = false;
+                        char msg[512];
+                        int r = tenant_launch(d, t, msg, sizeof(msg));
+                        if (r < 0) {
+                                tenant_set_state(d, t, TENANT_FAILED);
+                                event_with(d, "start-failed", t, "error", msg);
+                                finish_op(d, t, r, msg);
+                        }
+                        tenant_save(d, t);
+                        return; /* a waiting `restart` is answered when it runs */
+                }
+                finish_op(d, t, 0, NULL);
+                tenant_save(d, t);
+                return;
+        }
+        if (was_starting)
+                finish_op(d, t, -EIO, "the service ended while starting");
+        apply_restart_policy(d, t, st);
+        if (t->state == TENANT_BACKOFF)
+                t->restarts++;
+        tenant_save(d, t);
+        finish_op(d, t, 0, NULL);
+}
+
+static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct tenant *t = (struct tenant *)((char *)w - offsetof(struct tenant, keeper_w));
+        siginfo_t si;
+        /* Our child unless tenantd was restarted since (then init reaps it). */
+        (void)waitid(P_PIDFD, (id_t)w->fd, &si, WEXITED | WNOHANG);
+        daemon_watch_del(d, w);
+        if (t->status_w.fd >= 0)
+                keeper_status(d, &t->status_w, 0);
+        struct exit_record er;
+        int status = -1;
+        if (t->start_failed) {
+                status = 127; /* the keeper cleaned up what it had started */
+        } else if (exit_record_read(d->cfg.state_dir, t->name, &er, NULL) == 0 &&
+                   er.generation == t->generation) {
+                status = er.status;
+                log_debug("tenant=%s exit.json oom_kills=%llu pids_limit_hits=%llu", t->name,
+                          (unsigned long long)er.oom_kills, (unsigned long long)er.pids_limit_hits);
+                monitor_glue_final(d, t, er.oom_kills, er.pids_limit_hits);
+        } else {
+                cleanup_leftovers(d, t);
+        }
+        keeper_records_remove(d->cfg.state_dir, t->name);
+        t->keeper_pid = 0;
+        tenant_ended(d, t, status);
+        daemon_rearm(d);
+}
+
+/* ---- operations ---- */
+
+int tenant_op_start(struct daemon *d, struct tenant *t, struct client *c, char *msg, size_t len)
+{
+        if (t->busy) {
+                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
+                return -EBUSY;
+        }
+        if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
+                snprintf(msg, len, "%s is already %s", t->name, tenant_state_name(t->state));
+                return -EALREADY;
+        }
+        if (t->state == TENANT_STOPPING) {
+                snprintf(msg, len, "%s is stopping; start it again once it has stopped", t->name);
+                return -EBUSY;
+        }
+        if (t->manifest_error) {
+                snprintf(msg, len, "%s: the manifest is invalid: %s", t->name, t->manifest_error);
+                return -EINVAL;
+        }
+        t->want_running = true;
+        t->consecutive = 0;
+        t->restarts = 0;
+        int r = tenant_launch(d, t, msg, len);
+        if (r < 0) {
+                tenant_set_state(d, t, TENANT_FAILED);
+                tenant_save(d, t);
+                return r;
+        }
+        tenant_save(d, t);
+        t->busy = "starting";
+        t->waiter = c;
+        return 0;
+}
+
+static void send_stop_signal(struct tenant *t, int sig)
+{
+        if (t->init_pidfd >= 0)
+                (void)syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0);
+}
+
+int tenant_op_stop(struct daemon *d, struct tenant *t, struct client *c, uint64_t timeout_ms,
+                   bool restart, char *msg, size_t len)
+{
+        if (t->busy) {
+                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
+                return -EBUSY;
+        }
+        t->want_running = restart;
+        switch (t->state) {
+        case TENANT_RUNNING:
+        case TENANT_STARTING:
+                break;
+        case TENANT_STOPPING:
+                snprintf(msg, len, "%s is already stopping", t->name);
+                return -EBUSY;
+        default:
+                /* Not running: a backoff or crashloop ends here. */
+                t->deadline_ms = 0;
+                if (restart) {
+                        tenant_save(d, t);
+                        return tenant_op_start(d, t, c, msg, len);
+                }
+                tenant_set_state(d, t, TENANT_STOPPED);
+                tenant_save(d, t);
+                return 1; /* done, nothing to wait for */
+        }
+        t->stop_requested = true;
+        t->restart_after_stop = restart;
+        t->busy = restart ? "restarting" : "stopping";
+        t->waiter = c;
+        tenant_save(d, t);
+        if (t->state == TENANT_STARTING) {
+                /* No init pidfd yet: the keeper holds the tenant; end it through the
+                 * keeper's death (its lifeline kills the tenant). */
+                (void)syscall(SYS_pidfd_send_signal, t->keeper_w.fd, SIGKILL, NULL, 0);
+        } else {
+                send_stop_signal(t, t->m->stop.signal);
+        }
+        tenant_set_state(d, t, TENANT_STOPPING);
+        t->deadline_ms = mono_ms() + (timeout_ms ? timeout_ms : t->m->stop.timeout_ms);
+        daemon_event(d, restart ? "restarting" : "stopping", t, "signal=%s",
+                     manifest_signal_name(t->m->stop.signal));
+        daemon_rearm(d);
+        return 0;
+}
+
+int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, char *msg, size_t len)
+{
+        (void)d;
+        if (t->state != TENANT_RUNNING && t->state != TENANT_STOPPING) {
+                snprintf(msg, len, "%s is not running (%s)", t->name, tenant_state_name(t->state));
+                return -ESRCH;
+        }
+        if (t->init_pidfd < 0 || syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0) < 0) {
+                snprintf(msg, len, "%s: cannot send signal %d: %s", t->name, sig, strerror(errno));
+                return -errno;
+        }
+        daemon_event(d, "signal", t, "signal=%d", sig);
+        return 0;
+}
+
+/* ---- the timer ---- */
+
+static void tenant_deadline(struct daemon *d, struct tenant *t, uint64_t now)
+{
+        if (!t->deadline_ms || now < t->deadline_ms)
+                return;
+        t->deadline_ms = 0;
+        if (t->state == TENANT_STOPPING && !t->killed) {
+                t->killed = true;
+                daemon_event(d, "stop-timeout", t, "action=SIGKILL");
+                send_stop_signal(t, SIGKILL);
+        } else if (t->state == TENANT_BACKOFF) {
+                char msg[512];
+                int r = tenant_launch(d, t, msg, sizeof(msg));
+                if (r < 0) {
+                        event_with(d, "start-failed", t, "error", msg);
+                        apply_restart_policy(d, t, 1);
+                }
+        }
+}
+
+static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        uint64_t ticks;
+        (void)!read(w->fd, &ticks, sizeof(ticks));
+        uint64_t now = mono_ms();
+        for (struct tenant *t = d->tenants, *next; t; t = next) {
+                next = t->next;
+                tenant_deadline(d, t, now);
+                health_tick(d, t, now);
+        }
+        control_tick(d, now);
+        if (now >= d->next_sample_ms) {
+                monitor_glue_sample(d, now);
+                d->next_sample_ms = now + d->cfg.sample_ms;
+        }
+        daemon_rearm(d);
+}
+
+/* ---- manifests: the first load and reload ---- */
+
+struct found {
+        char *path;
+        struct manifest *m;
+        char *explained;
+        char *error; /* invalid: what is wrong */
+        char name[MANIFEST_NAME_MAX + 1];
+};
+
+static int cmp_found(const void *a, const void *b)
+{
+        return strcmp(((const struct found *)a)->path, ((const struct found *)b)->path);
+}
+
+/* Every *.json in the manifest directory, parsed, sorted by file name. The directory
+ * (and every directory above it) and each file must be root's alone (trust.h): a
+ * directory that others can write fails the whole scan, so a reload changes nothing;
+ * a file that others can change is reported like an invalid one, and a tenant running
+ * from it keeps its last good manifest. */
+static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, char *msg,
+                          size_t len)
+{
+        _cleanup_err_ struct tn_err *terr = NULL;
+        _cleanup_free_ char *real_dir = NULL;
+        int tr = trust_check(d->cfg.manifest_dir, TRUST_DIR, &real_dir, &terr);
+        if (tr < 0 && tr != -ENOENT) {
+                snprintf(msg, len, "untrusted manifest directory refused: %s", tn_err_msg(terr));
+                return tr;
+        }
+        DIR *dir = opendir(real_dir ? real_dir : d->cfg.manifest_dir);
+        if (!dir) {
+                snprintf(msg, len, "cannot open the manifest directory %s: %s", d->cfg.manifest_dir,
+                         strerror(errno));
+                return -errno;
+        }
+        struct found *list = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(dir)) && n < MAX_TENANTS) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".json") != 0)
+                        continue;
+                struct found *nl = realloc(list, (n + 1) * sizeof(*list));
+                if (!nl)
+                        break;
+                list = nl;
+                struct found *f = &list[n++];
+                memset(f, 0, sizeof(*f));
+                if (asprintf(&f->path, "%s/%s", d->cfg.manifest_dir, de->d_name) < 0) {
+                        n--;
+                        continue;
+                }
+                _cleanup_err_ struct tn_err *err = NULL;
+                char *diags = NULL;
+                int r = manifest_load(f->path, true, &f->m, &diags, &err);
+                if (r < 0) {
+                        f->error = diags ? diags : strdup(tn_err_msg(err));
+                        /* The name, if the file says it, tells which tenant it was. */
+                        continue;
+                }
+                /* A manifest that would give the tenant tenantd's own files, or a host
+                 * path root trusts read-write, is refused like an invalid one. */
+                const struct tenantd_dirs dirs = {.state_dir = d->cfg.state_dir,
+                                                  .manifest_dir = d->cfg.manifest_dir};
+                if (share_check_manifest(f->m, &dirs, NULL, NULL, &err) < 0) {
+                        if (asprintf(&f->error, "%s: %s", f->path, tn_err_msg(err)) < 0)
+                                f->error = NULL;
+                        manifest_free(f->m);
+                        f->m = NULL;
+                        continue;
+                }
+                snprintf(f->name, sizeof(f->name), "%s", f->m->name);
+                f->explained = manifest_explain(f->m);
+        }
+        closedir(dir);
+        qsort(list, n, sizeof(*list), cmp_found);
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+static void found_free(struct found *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(list[i].path);
+                manifest_free(list[i].m);
+                free(list[i].explained);
+                free(list[i].error);
+        }
+        free(list);
+}
+
+static void report_invalid(struct daemon *d, const struct found *f)
+{
+        /* One event per file, the first diagnostic line in it; the whole text is in
+         * the daemon's log. */
+        char first[300];
+        snprintf(first, sizeof(first), "%s", f->error ? f->error : "invalid");
+        char *nl = strchr(first, '\n');
+        if (nl)
+                *nl = '\0';
+        for (char *p = first; *p; p++)
+                if (*p == '"')
+                        *p = '\'';
+        log_error("%s", f->error ? f->error : "invalid manifest");
+        char kv[1200] = "";
+        event_kv(kv, sizeof(kv), "file", f->path);
+        event_kv(kv, sizeof(kv), "error", first);
+        daemon_event(d, "manifest-invalid", NULL, "%s", kv);
+}
+
+enum adopt_result {
+        ADOPT_NONE,    /* no record of a run */
+        ADOPT_RUNNING, /* found running and adopted */
+        ADOPT_ENDED,   /* it ended while tenantd was away: *ret_status says how */
+};
+
+/* Adopts a tenant that was running before tenantd (re)started, if its keeper and init
+ * are still the processes recorded. */
+static enum adopt_result tenant_adopt(struct daemon *d, struct tenant *t, int *ret_status)
+{
+        struct run_record rr;
+        if (run_record_read(d->cfg.state_dir, t->name, &rr, NULL) < 0)
+                return ADOPT_NONE;
+        int kfd = pidfd_open_checked(rr.keeper_pid, rr.keeper_start);
+        if (kfd < 0) {
+                /* The keeper is gone. If it recorded an exit, that is this run's end;
+                 * otherwise the tenant died with it and its leftovers are removed. */
+                struct exit_record er;
+                t->generation = rr.generation;
+                if (exit_record_read(d->cfg.state_dir, t->name, &er, NULL) == 0 &&
+                    er.generation == rr.generation) {
+                        t->last_status = er.status;
+                        t->last_exit_ms = er.ended_ms;
+                        daemon_event(d, "exited", t, "status=%d while=tenantd-down", er.status);
+                } else {
+                        cleanup_leftovers(d, t);
+                        t->last_status = 128 + SIGKILL;
+                        t->last_exit_ms = wall_ms();
+                        daemon_event(d, "lost", t, "reason=\"keeper gone while tenantd was down\"");
+                }
+                keeper_records_remove(d->cfg.state_dir, t->name);
+                /* The run's start time is known: a stable run resets the failure count. */
+                uint64_t ran =
+                    t->last_exit_ms > rr.started_ms ? t->last_exit_ms - rr.started_ms : 0;
+                t->started_mono = mono_ms() > ran ? mono_ms() - ran : 0;
+                *ret_status = t->last_status;
+                return ADOPT_ENDED;
+        }
+        int ifd = pidfd_open_checked(rr.init_pid, rr.init_start);
+        t->generation = rr.generation;
+        t->keeper_pid = rr.keeper_pid;
+        t->keeper_w = (struct watch){.fd = kfd, .fn = keeper_exited};
+        daemon_watch_add(d, &t->keeper_w, EPOLLIN);
+        t->init_pid = rr.init_pid;
+        t->init_pidfd = ifd;
+        t->id_base = rr.id_base;
+        t->started_ms = rr.started_ms;
+        t->adopted = true;
+        uint64_t age = wall_ms() > rr.started_ms ? wall_ms() - rr.started_ms : 0;
+        t->started_mono = mono_ms() > age ? mono_ms() - age : 0;
+        tenant_set_state(d, t, TENANT_RUNNING);
+        daemon_event(d, "adopted", t, "pid=%d keeper=%d", (int)rr.init_pid, (int)rr.keeper_pid);
+        health_schedule(d, t);
+        monitor_glue_attach(d, t);
+        return ADOPT_RUNNING;
+}
+
+int daemon_reload(struct daemon *d, char *msg, size_t len)
+{
+        struct found *list = NULL;
+        size_t n = 0;
+        int r = scan_manifests(d, &list, &n, msg, len);
+        if (r < 0)
+                return r;
+        unsigned added = 0, changed = 0, removed = 0, invalid = 0, same = 0;
+
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                t->removed = true; /* until its file is found again */
+
+        for (size_t i = 0; i < n; i++) {
+                struct found *f = &list[i];
+                if (f->error) {
+                        invalid++;
+                        report_invalid(d, f);
+                        /* A running tenant whose file became invalid keeps running on
+                         * its last good manifest. */
+                        for (struct tenant *t = d->tenants; t; t = t->next)
+                                if (t->path && strcmp(t->path, f->path) == 0) {
+                                        t->removed = false;
+                                        free(t->manifest_error);
+                                        t->manifest_error = strdup(f->error);
+                                }
+                        continue;
+                }
+                struct tenant *t = daemon_find(d, f->name);
+                if (t && !t->removed) {
+                        invalid++;
+                        log_error("%s: name \"%s\" is already used by %s; ignored", f->path,
+                                  f->name, t->path);
+                        daemon_event(d, "manifest-invalid", NULL,
+                                     "file=%s error=\"duplicate name %s\"", f->path, f->name);
+                        continue;
+                }
+                if (!t) {
+                        t = tenant_new(d, f->path, TAKE_PTR(f->m), TAKE_PTR(f->explained));
+                        if (!t)
+                                continue;
+                        added++;
+                        bool crashloop = false;
+                        bool saved = tenant_load_saved(d, t, &crashloop);
+                        if (!saved)
+                                t->want_running = t->m->autostart;
+                        int status = 0;
+                        enum adopt_result ar = tenant_adopt(d, t, &status);
+                        if (ar == ADOPT_RUNNING)
+                                continue;
+                        if (ar == ADOPT_ENDED && t->want_running && !crashloop) {
+                                /* What the restart policy would have done had tenantd
+                                 * been there: restart (after the backoff), or not. */
+                                apply_restart_policy(d, t, status);
+                                if (t->state == TENANT_BACKOFF)
+                                        t->restarts++;
+                                tenant_save(d, t);
+                                continue;
+                        }
+                        if (crashloop) {
+                                tenant_set_state(d, t, TENANT_CRASHLOOP);
+                                continue;
+                        }
+                        if (t->want_running) {
+                                char m2[512];
+                                if (tenant_launch(d, t, m2, sizeof(m2)) < 0) {
+                                        tenant_set_state(d, t, TENANT_FAILED);
+                                        event_with(d, "start-failed", t, "error", m2);
+                                }
+                        }
+                        continue;
+                }
+                t->removed = false;
+                free(t->manifest_error);
+                t->manifest_error = NULL;
+                free(t->path);
+                t->path = strdup(f->path);
+                if (strcmp(t->explained, f->explained) == 0) {
+                        same++;
+                        continue;
+                }
+                changed++;
+                daemon_event(d, "manifest-changed", t, "file=%s", f->path);
+                bool active = t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
+                              t->state == TENANT_STOPPING;
+                if (!active) {
+                        manifest_free(t->m);
+                        free(t->explained);
+                        t->m = TAKE_PTR(f->m);
+                        t->explained = TAKE_PTR(f->explained);
+                        if (t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
+                            t->state == TENANT_FAILED) {
+                                /* A fixed manifest deserves a fresh try. */
+                                if (t->want_running) {
+                                        char m2[512];
+                                        t->consecutive = 0;
+                                        t->deadline_ms = 0;
+                                        if (tenant_launch(d, t, m2, sizeof(m2)) < 0)
+                                                tenant_set_state(d, t, TENANT_FAILED);
+                                }
+                        }
+                        continue;
+                }
+                manifest_free(t->next_m);
+                free(t->next_explained);
+                t->next_m = TAKE_PTR(f->m);
+                t->next_explained = TAKE_PTR(f->explained);
+                if (t->state != TENANT_STOPPING && !t->busy) {
+                        char m2[256];
+                        bool want = t->want_running;
+                        (void)tenant_op_stop(d, t, NULL, 0, want, m2, sizeof(m2));
+                        t->want_running = want;
+                }
+        }
+        for (struct tenant *t = d->tenants, *next; t; t = next) {
+                next = t->next;
+                if (!t->removed)
+                        continue;
+                removed++;
+                daemon_event(d, "manifest-removed", t, NULL);
+                if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
+                        char m2[256];
+                        if (!t->busy)
+                                (void)tenant_op_stop(d, t, NULL, 0, false, m2, sizeof(m2));
+                } else if (t->state != TENANT_STOPPING) {
+                        tenant_free(d, t);
+                }
+        }
+        found_free(list, n);
+        snprintf(msg, len, "%u added, %u changed, %u removed, %u unchanged, %u invalid", added,
+                 changed, removed, same, invalid);
+        daemon_event(d, "reloaded", NULL, "added=%u changed=%u removed=%u unchanged=%u invalid=%u",
+                     added, changed, removed, same, invalid);
+        daemon_rearm(d);
+        return 0;
+}
+
+/* ---- signals, inotify, the loop ---- */
+
+static void on_signal(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct signalfd_siginfo si;
+        while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                        char msg[256];
+                        if (daemon_reload(d, msg, sizeof(msg)) < 0)
+                                log_error("reload: %s", msg);
+                } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                        log_notice("exiting on signal %u; tenants keep running", si.ssi_signo);
+                        d->quit = true;
+                }
+        }
+}
+
+static void on_inotify(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+        for (;;) {
+                ssize_t n = read(w->fd, buf, sizeof(buf));
+                if (n <= 0)
+                        return;
+                for (char *p = buf; p < buf + n;) {
+                        struct inotify_event *ev = (struct inotify_event *)p;
+                        if (ev->len)
+                                control_logs_changed(d, ev->name);
+                        p += sizeof(*ev) + ev->len;
+                }
+        }
+}
+
+int daemon_run(struct daemon *d)
+{
+        d->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (d->epfd < 0)
+                return log_error_errno(-errno, "epoll_create1");
+        char path[4096];
+        (void)mkdir(d->cfg.state_dir, 0711);
+        tenant_dir(d->cfg.state_dir, "", path, sizeof(path));
+        (void)mkdir(path, 0700);
+        logs_dir(d->cfg.state_dir, path, sizeof(path));
+        (void)mkdir(path, 0750);
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        d->signal_w =
+            (struct watch){.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal};
+        d->timer_w = (struct watch){
+            .fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), .fn = on_timer};
+        d->inotify_w =
+            (struct watch){.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), .fn = on_inotify};
+        if (d->signal_w.fd < 0 || d->timer_w.fd < 0 || d->inotify_w.fd < 0)
+                return log_error_errno(-errno, "cannot create the loop's descriptors");
+        inotify_add_watch(d->inotify_w.fd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO);
+        daemon_watch_add(d, &d->signal_w, EPOLLIN);
+        daemon_watch_add(d, &d->timer_w, EPOLLIN);
+        daemon_watch_add(d, &d->inotify_w, EPOLLIN);
+        /* The id health probes drop to: checked once, before any tenant starts. */
+        _cleanup_err_ struct tn_err *probe_err = NULL;
+        if (uidrange_probe_id(d->cfg.state_dir, d->cfg.uid_base, &d->probe_id, &probe_err) < 0) {
+                snprintf(d->probe_error, sizeof(d->probe_error), "%s", tn_err_msg(probe_err));
+                log_error("tcp and http health checks will not run: %s", d->probe_error);
+        }
+        /* On cgroup v2, tenantd steps into a leaf of its own so that its cgroup can
+         * delegate controllers to the tenants' (cgroup.c explains). */
+        _cleanup_err_ struct tn_err *cgerr = NULL;
+        if (tenant_cgroup_prepare(&cgerr) < 0)
+                log_warning("cgroups: %s", tn_err_msg(cgerr));
+        int r = control_listen(d);
+        if (r < 0)
+                return r;
+        d->started_mono = mono_ms();
+        d->next_sample_ms = mono_ms() + d->cfg.sample_ms;
+
+        char msg[512];
+        if (daemon_reload(d, msg, sizeof(msg)) < 0)
+                log_error("%s", msg); /* an empty or missing directory is not fatal */
+        else
+                log_notice("manifests: %s", msg);
+
+        /* Readiness: the socket accepts, the tenants found were adopted or started. */
+        const char *ns = getenv("NOTIFY_SOCKET");
+        if (ns && *ns)
+                (void)sd_notify_ready(ns);
+        if (d->cfg.pidfile) {
+                char pid[32];
+                int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+                _cleanup_err_ struct tn_err *perr = NULL;
+                if (write_file_atomic(d->cfg.pidfile, pid, (size_t)n, 0644, &perr) < 0)
+                        log_warning("pidfile: %s", tn_err_msg(perr));
+        }
+        if (d->ready_fd >= 0) {
+                /* Detached: from now on syslog, and nothing of the terminal is kept. */
+                log_open(d->cfg.syslog_ident, LOG_TARGET_SYSLOG, d->cfg.syslog_facility);
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                        close(null);
+                }
+                (void)!write(d->ready_fd, "1", 1);
+                close(d->ready_fd);
+                d->ready_fd = -1;
+        }
+        daemon_rearm(d);
+        while (!d->quit) {
+                struct epoll_event evs[64];
+                int n = epoll_wait(d->epfd, evs, 64, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return log_error_errno(-errno, "epoll_wait");
+                for (int i = 0; i < n; i++) {
+                        struct watch *w = evs[i].data.ptr;
+                        if (w->fd >= 0) /* not closed by an earlier event of this batch */
+                                w->fn(d, w, evs[i].events);
+                }
+                control_pump(d);
+                bury(d);
+        }
+        control_close_all(d);
+        if (d->cfg.pidfile)
+                unlink(d->cfg.pidfile);
+        /* The tenants run on (their keepers hold them); only our view of them goes. */
+        while (d->tenants) {
+                struct tenant *t = d->tenants;
+                monitor_glue_detach(d, t);
+                health_cancel(d, t);
+                tenant_free(d, t);
+        }
+        bury(d);
+        for (size_t i = 0; i < d->events_n; i++)
+                free(d->events[(d->events_head + i) % EVENTS_KEPT]);
+        free(d->events);
+        return 0;
+}

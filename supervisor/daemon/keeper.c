@@ -1,0 +1,753 @@
+/* keeper.c — the per-tenant keeper process (see keeper.h). */
+#include "daemon/keeper.h"
+#include "lib/logtext.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/cgroup.h"
+#include "lib/fileio.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "host/net.h"
+#include "sandbox/sandbox.h"
+#include "cli/tenantctl.h"
+#include "host/uidrange.h"
+#include "vm/vm.h"
+
+#define LOG_READ_CHUNK (64U << 10)
+#define DRAIN_MS 1000 /* after the tenant's end, how long its output may still arrive */
+
+void tenant_dir(const char *state_dir, const char *name, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/tenants/%s", state_dir, name);
+}
+
+void logs_dir(const char *state_dir, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/logs", state_dir);
+}
+
+static uint64_t now_ms(clockid_t clock)
+{
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        /* The command name may hold spaces and parentheses: fields are counted from
+         * the last ')'. After it come field 3 (state) ... field 22 (starttime). */
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        p++; /* at the space before field 3 */
+        for (int field = 3; field < 22 && p; field++)
+                p = strchr(p + 1, ' ');
+        /* p is at the space before field 22 */
+        if (!p)
+                return 0;
+        return strtoull(p + 1, NULL, 10);
+}
+
+int pidfd_open_checked(pid_t pid, uint64_t start)
+{
+        if (pid <= 0 || start == 0)
+                return -ESRCH;
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd < 0)
+                return -errno;
+        /* The pidfd pins the process it was opened for: if /proc now shows the
+         * recorded start time, the pidfd is that process and not a later one. */
+        if (proc_start_time(pid) != start) {
+                close(fd);
+                return -ESRCH;
+        }
+        return fd;
+}
+
+/* ---- records ---- */
+
+static int record_path(const char *state_dir, const char *name, const char *file, char *buf,
+                       size_t len)
+{
+        char dir[4096];
+        tenant_dir(state_dir, name, dir, sizeof(dir));
+        if (snprintf(buf, len, "%s/%s", dir, file) >= (int)len)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+static int record_write(const char *state_dir, const char *name, const char *file,
+                        struct json_gen *g, struct tn_err **err)
+{
+        char path[4096];
+        const char *buf;
+        size_t len;
+        if (record_path(state_dir, name, file, path, sizeof(path)) < 0)
+                return tn_err_setx(err, ENAMETOOLONG, "state path too long");
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return tn_err_setx(err, EINVAL, "cannot encode %s", file);
+        return write_file_atomic(path, buf, len, 0600, err);
+}
+
+static int record_load(const char *state_dir, const char *name, const char *file,
+                       struct json_value **ret, struct tn_err **err)
+{
+        char path[4096];
+        if (record_path(state_dir, name, file, path, sizeof(path)) < 0)
+                return tn_err_setx(err, ENAMETOOLONG, "state path too long");
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 64 << 10, &buf, &len, err);
+        if (r < 0)
+                return r;
+        struct json_error je;
+        r = json_parse(buf, len, &json_limits_config, ret, &je);
+        if (r < 0)
+                return tn_err_setx(err, -r, "%s:%u:%u: %s", path, je.pos.line, je.pos.col, je.msg);
+        return 0;
+}
+
+static bool get_u64(const struct json_value *o, const char *key, uint64_t *ret)
+{
+        int64_t v;
+        const struct json_value *x = json_get(o, key);
+        if (!x || !json_number_int64(x, &v) || v < 0)
+                return false;
+        *ret = (uint64_t)v;
+        return true;
+}
+
+int run_record_read(const char *state_dir, const char *name, struct run_record *ret,
+                    struct tn_err **err)
+{
+        _cleanup_json_ struct json_value *v = NULL;
+        int r = record_load(state_dir, name, "run.json", &v, err);
+        if (r < 0)
+                return r;
+        uint64_t gen, kp, ks, ip, is, st, base;
+        if (!get_u64(v, "generation", &gen) || !get_u64(v, "keeper_pid", &kp) ||
+            !get_u64(v, "keeper_start", &ks) || !get_u64(v, "init_pid", &ip) ||
+            !get_u64(v, "init_start", &is) || !get_u64(v, "started_ms", &st) ||
+            !get_u64(v, "id_base", &base) || kp > INT32_MAX || ip > INT32_MAX || base > UINT32_MAX)
+                return tn_err_setx(err, EINVAL,
+                                   "%s/tenants/%s/run.json: a field is missing or invalid",
+                                   state_dir, name);
+        *ret = (struct run_record){.generation = gen,
+                                   .keeper_pid = (pid_t)kp,
+                                   .keeper_start = ks,
+                                   .init_pid = (pid_t)ip,
+                                   .init_start = is,
+                                   .started_ms = st,
+                                   .id_base = (uint32_t)base};
+        return 0;
+}
+
+int exit_record_read(const char *state_dir, const char *name, struct exit_record *ret,
+                     struct tn_err **err)
+{
+        _cleanup_json_ struct json_value *v = NULL;
+        int r = record_load(state_dir, name, "exit.json", &v, err);
+        if (r < 0)
+                return r;
+        uint64_t gen, status, ended, oom = 0, pids = 0;
+        if (!get_u64(v, "generation", &gen) || !get_u64(v, "status", &status) ||
+            !get_u64(v, "ended_ms", &ended) || status > 255 + 128)
+                return tn_err_setx(err, EINVAL,
+                                   "%s/tenants/%s/exit.json: a field is missing or invalid",
+                                   state_dir, name);
+        (void)get_u64(v, "oom_kills", &oom);
+        (void)get_u64(v, "pids_limit_hits", &pids);
+        *ret = (struct exit_record){.generation = gen,
+                                    .status = (int)status,
+                                    .ended_ms = ended,
+                                    .oom_kills = oom,
+                                    .pids_limit_hits = pids};
+        return 0;
+}
+
+void keeper_records_remove(const char *state_dir, const char *name)
+{
+        char path[4096];
+        if (record_path(state_dir, name, "run.json", path, sizeof(path)) == 0)
+                unlink(path);
+        if (record_path(state_dir, name, "exit.json", path, sizeof(path)) == 0)
+                unlink(path);
+}
+
+/* ---- the log sink: size rotation and a rate cap ---- */
+
+struct log_sink {
+        int dirfd;
+        char file[MANIFEST_NAME_MAX + 8]; /* NAME.log */
+        int fd;
+        uint64_t size;
+        uint64_t max_size;
+        uint32_t keep;
+        uint64_t rate;   /* bytes per second, 0 = unlimited */
+        uint64_t tokens; /* token bucket, at most `burst` */
+        uint64_t burst;
+        uint64_t refilled_ms;
+        uint64_t dropped;
+        bool to_syslog;
+        const char *tenant;
+        char line[1024];
+        size_t line_len;
+        struct logtext text; /* the tenant's bytes are escaped before they are stored */
+        bool mid_line;       /* the last byte stored was not a newline */
+};
+
+static void sink_rotate(struct log_sink *s)
+{
+        if (s->fd >= 0)
+                close(s->fd);
+        char from[96], to[96];
+        for (uint32_t i = s->keep; i >= 1; i--) {
+                if (i == 1)
+                        snprintf(from, sizeof(from), "%s", s->file);
+                else
+                        snprintf(from, sizeof(from), "%s.%u", s->file, i - 1);
+                snprintf(to, sizeof(to), "%s.%u", s->file, i);
+                (void)renameat(s->dirfd, from, s->dirfd, to);
+        }
+        s->fd = openat(s->dirfd, s->file,
+                       O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+        s->size = 0;
+}
+
+static void sink_raw(struct log_sink *s, const char *buf, size_t len)
+{
+        while (len > 0 && s->fd >= 0) {
+                size_t room = s->max_size > s->size ? (size_t)(s->max_size - s->size) : 0;
+                size_t n = len < room ? len : room;
+                if (n == 0) {
+                        sink_rotate(s);
+                        continue;
+                }
+                ssize_t w = write(s->fd, buf, n);
+                if (w <= 0)
+                        return; /* a full disk loses output, never the tenant */
+                s->size += (uint64_t)w;
+                s->mid_line = buf[w - 1] != '\n';
+                buf += w;
+                len -= (size_t)w;
+        }
+}
+
+/* Complete lines go to syslog as well when the manifest asks; control characters were
+ * already the tenant's choice in its own log file, but not in the system's. */
+static void sink_syslog(struct log_sink *s, const char *buf, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                char c = buf[i];
+                if (c == '\n' || s->line_len == sizeof(s->line) - 1) {
+                        s->line[s->line_len] = '\0';
+                        syslog(LOG_INFO, "tenant=%s %s", s->tenant, s->line);
+                        s->line_len = 0;
+                        if (c == '\n')
+                                continue;
+                }
+                s->line[s->line_len++] = (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+        }
+}
+
+static void sink_refill(struct log_sink *s)
+{
+        uint64_t now = now_ms(CLOCK_MONOTONIC);
+        uint64_t add = (now - s->refilled_ms) * s->rate / 1000;
+        if (add > 0) {
+                s->tokens = s->tokens + add > s->burst ? s->burst : s->tokens + add;
+                s->refilled_ms = now;
+        }
+}
+
+/* Once output is accepted again, or the tenant went quiet, the log says what was lost. */
+static void sink_drop_note(struct log_sink *s)
+{
+        if (!s->dropped || s->tokens == 0)
+                return;
+        char note[160];
+        int n = snprintf(note, sizeof(note),
+                         "\n[tenantd: %" PRIu64 " bytes of output dropped: over the rate limit of "
+                         "%" PRIu64 " bytes/s]\n",
+                         s->dropped, s->rate);
+        sink_raw(s, note, (size_t)n);
+        s->dropped = 0;
+}
+
+/* The tenant's bytes, escaped (logtext.h): in the file, "[tenantd" begins only
+ * tenantd's own notes, and nothing in it drives the terminal of whoever reads it. */
+static void sink_text(struct log_sink *s, const char *buf, size_t len, bool final)
+{
+        static char out[LOGTEXT_MAX(65536)];
+        while (len > 0 || final) {
+                size_t n = len < 65536 ? len : 65536;
+                size_t o = logtext_stream(&s->text, buf, n, final && n == len, out);
+                sink_raw(s, out, o);
+                if (s->to_syslog)
+                        sink_syslog(s, out, o);
+                buf += n;
+                len -= n;
+                if (len == 0)
+                        break;
+        }
+}
+
+static void sink_write(struct log_sink *s, const char *buf, size_t len)
+{
+        if (s->rate) {
+                sink_refill(s);
+                size_t allowed = len < s->tokens ? len : (size_t)s->tokens;
+                if (allowed == len)
+                        sink_drop_note(s);
+                s->dropped += len - allowed;
+                s->tokens -= allowed;
+                len = allowed;
+        }
+        if (len == 0)
+                return;
+        sink_text(s, buf, len, false);
+}
+
+static void sink_note(struct log_sink *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sink_note(struct log_sink *s, const char *fmt, ...)
+{
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        if (n <= 0)
+                return;
+        /* A note begins a line of its own: what the tenant left held back or
+         * unfinished is written out first. */
+        sink_text(s, "", 0, true);
+        if (s->mid_line)
+                sink_raw(s, "\n", 1);
+        sink_raw(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct tn_err **err)
+{
+        const struct manifest *m = kc->m;
+        char dir[4096];
+        logs_dir(kc->state_dir, dir, sizeof(dir));
+        (void)mkdir(dir, 0750);
+        *s = (struct log_sink){.fd = -1,
+                               .max_size = m->logs.max_size,
+                               .keep = m->logs.keep,
+                               .rate = m->logs.rate,
+                               .burst = m->logs.rate > (64U << 10) ? m->logs.rate : 64U << 10,
+                               .to_syslog = m->logs.syslog,
+                               .tenant = m->name};
+        s->tokens = s->burst;
+        s->refilled_ms = now_ms(CLOCK_MONOTONIC);
+        snprintf(s->file, sizeof(s->file), "%s.log", m->name);
+        s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (s->dirfd < 0)
+                return tn_err_set(err, errno, "cannot open %s", dir);
+        s->fd =
+            openat(s->dirfd, s->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (s->fd < 0)
+                return tn_err_set(err, errno, "cannot open %s/%s", dir, s->file);
+        struct stat st;
+        if (fstat(s->fd, &st) == 0)
+                s->size = (uint64_t)st.st_size;
+        return 0;
+}
+
+/* ---- the keeper process ---- */
+
+static int write_run_record(const struct keeper_config *kc, pid_t init_pid, uint32_t id_base,
+                            struct tn_err **err)
+{
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        json_gen_object_open(g);
+        json_gen_key(g, "generation");
+        json_gen_int(g, (int64_t)kc->generation);
+        json_gen_key(g, "keeper_pid");
+        json_gen_int(g, getpid());
+        json_gen_key(g, "keeper_start");
+        json_gen_int(g, (int64_t)proc_start_time(getpid()));
+        json_gen_key(g, "init_pid");
+        json_gen_int(g, init_pid);
+        json_gen_key(g, "init_start");
+        json_gen_int(g, (int64_t)proc_start_time(init_pid));
+        json_gen_key(g, "started_ms");
+        json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
+        json_gen_key(g, "id_base");
+        json_gen_int(g, id_base);
+        json_gen_object_close(g);
+        return record_write(kc->state_dir, kc->m->name, "run.json", g, err);
+}
+
+static void write_exit_record(const struct keeper_config *kc, int status,
+                              const struct cgroup_sample *cs)
+{
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (!g)
+                return;
+        json_gen_object_open(g);
+        json_gen_key(g, "generation");
+        json_gen_int(g, (int64_t)kc->generation);
+        json_gen_key(g, "status");
+        json_gen_int(g, status);
+        json_gen_key(g, "ended_ms");
+        json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
+        json_gen_key(g, "oom_kills");
+        json_gen_int(g, (int64_t)((cs->valid & CGS_OOM) ? cs->oom_kills : 0));
+        json_gen_key(g, "pids_limit_hits");
+        json_gen_int(g, (int64_t)((cs->valid & CGS_PIDS_EVENTS) ? cs->pids_max_events : 0));
+        json_gen_object_close(g);
+        if (record_write(kc->state_dir, kc->m->name, "exit.json", g, &err) < 0)
+                log_error("tenant=%s cannot record its exit: %s", kc->m->name, tn_err_msg(err));
+}
+
+static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int fd, const char *fmt, ...)
+{
+        char buf[1200];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t)n > sizeof(buf) - 2)
+                n = sizeof(buf) - 2;
+        for (int i = 0; i < n; i++)
+                if (buf[i] == '\n')
+                        buf[i] = ' ';
+        buf[n++] = '\n';
+        (void)!write(fd, buf, (size_t)n);
+}
+
+/* Reads what is there; false once the pipe is at its end. */
+static bool pump(int fd, struct log_sink *s)
+{
+        static char buf[LOG_READ_CHUNK];
+        for (int i = 0; i < 16; i++) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return errno == EAGAIN;
+                if (n == 0)
+                        return false;
+                sink_write(s, buf, (size_t)n);
+        }
+        return true;
+}
+
+void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base)
+{
+        struct vm_conn *conn = NULL;
+        struct vm *vm = NULL;
+        if (vm_conn_open(NULL, NULL, NULL, &conn, NULL) == 0 &&
+            vm_lookup(conn, m->name, state_dir, &vm, NULL) == 0) {
+                (void)vm_destroy(vm, NULL);
+                vm_remove_files(vm);
+                vm_free(vm);
+        }
+        vm_conn_close(conn);
+        uint32_t base;
+        struct net_tenant net = {0};
+        if (m->network.mode == NET_PRIVATE &&
+            uidrange_get(state_dir, m->name, uid_base, &base, NULL) == 0 &&
+            net_private_prepare(m, (base - uid_base) / UIDRANGE_SIZE, &net, NULL) == 0) {
+                net.firewall = true;
+                net.tap = true;
+                net_private_detach_tap(&net);
+        }
+}
+
+/* A microVM tenant: a child runs the VM as `tenantctl run` does (cmd_run_vm.c) with the
+ * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
+ * service through the agent. It is what tenantd sees as the tenant's "init". */
+static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
+                                struct log_sink *sink, int out, int errp, int devnull)
+{
+        const struct manifest *m = kc->m;
+        struct tn_err *err = NULL;
+        sigset_t forwarded;
+        sigemptyset(&forwarded);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                sigaddset(&forwarded, sigs[i]);
+        uint32_t base = 0;
+        if (uidrange_get(kc->state_dir, m->name, kc->uid_base, &base, &err) < 0) {
+                report(status_fd, "error %s", tn_err_msg(err));
+                _exit(1);
+        }
+        /* The runner says on `ready` when the agent has started the service: only then
+         * is the tenant "running" for tenantd, as a sandbox is once its service runs. */
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) < 0) {
+                report(status_fd, "error pipe: %s", strerror(errno));
+                _exit(1);
+        }
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid == 0) {
+                close(status_fd);
+                close(ready[0]);
+                fcntl(ready[1], F_SETFD, 0);
+                char fdstr[16];
+                snprintf(fdstr, sizeof(fdstr), "%d", ready[1]);
+                setenv("TENANTD_READY_FD", fdstr, 1);
+                sigprocmask(SIG_BLOCK, &forwarded, NULL);
+                /* The keeper gone, the VM is stopped as on Ctrl-C. */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                _exit(cmd_run_vm(m, kc->argv, kc->state_dir, &forwarded));
+        }
+        close(ready[1]);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (pid < 0) {
+                report(status_fd, "error cannot fork: %s", strerror(errno));
+                _exit(1);
+        }
+        if (write_run_record(kc, pid, base, &err) < 0) {
+                report(status_fd, "error %s", tn_err_msg(err));
+                kill(pid, SIGKILL);
+                _exit(1);
+        }
+        sink_note(sink, "[tenantd: starting microVM %s, runner pid %d]\n", m->name, (int)pid);
+
+        bool out_open = true, err_open = true, ended = false, reported = false;
+        while (out_open || err_open || !ended) {
+                struct pollfd fds[4] = {{.fd = out_open ? out : -1, .events = POLLIN},
+                                        {.fd = err_open ? errp : -1, .events = POLLIN},
+                                        {.fd = ended ? -1 : pidfd, .events = POLLIN},
+                                        {.fd = reported ? -1 : ready[0], .events = POLLIN}};
+                if (poll(fds, 4, ended ? DRAIN_MS : (sink->dropped ? 1000 : -1)) <= 0 && ended)
+                        break;
+                if (fds[3].revents) {
+                        char c;
+                        bool ok = read(ready[0], &c, 1) == 1;
+                        reported = true;
+                        close(ready[0]);
+                        if (ok)
+                                report(status_fd, "started %d", (int)pid);
+                        else
+                                report(status_fd,
+                                       "error the microVM's service did not start (tenantctl logs "
+                                       "%s says why)",
+                                       m->name);
+                        close(status_fd);
+                }
+                if (fds[0].revents)
+                        out_open = pump(out, sink);
+                if (fds[1].revents)
+                        err_open = pump(errp, sink);
+                if (fds[2].revents)
+                        ended = true;
+                if (sink->dropped && !(fds[0].revents | fds[1].revents)) {
+                        sink_refill(sink);
+                        sink_drop_note(sink);
+                }
+        }
+        siginfo_t si = {0};
+        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+        int status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        /* A runner that did not end by itself left its domain, tap and tables. */
+        if (si.si_code != CLD_EXITED)
+                keeper_vm_cleanup(m, kc->state_dir, kc->uid_base);
+        sink_note(sink, "[tenantd: %s exited with status %d]\n", m->name, status);
+        struct cgroup_sample cs = {0};
+        write_exit_record(kc, status, &cs);
+        _exit(0);
+}
+
+static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
+{
+        const struct manifest *m = kc->m;
+        struct tn_err *err = NULL;
+
+        /* Nothing of tenantd stays open here: not its control socket, not other
+         * tenants' descriptors. */
+        if (status_fd != 3) {
+                dup2(status_fd, 3);
+                status_fd = 3;
+        }
+        close_range(4, ~0U, 0);
+        setsid();
+        prctl(PR_SET_NAME, "tenantd-keeper");
+        sigset_t none;
+        sigemptyset(&none);
+        for (int sig = 1; sig < NSIG; sig++)
+                signal(sig, SIG_DFL);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        log_open("tenantd-keeper", LOG_TARGET_SYSLOG, LOG_DAEMON);
+
+        struct log_sink sink;
+        if (sink_open(&sink, kc, &err) < 0) {
+                report(status_fd, "error logs: %s", tn_err_msg(err));
+                _exit(1);
+        }
+        int out[2], errp[2];
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+                report(status_fd, "error cannot create the output pipes: %s", strerror(errno));
+                _exit(1);
+        }
+        /* The tenant's stdio: /dev/null in, the two pipes out. dup2 clears
+         * close-on-exec on 0-2, which the sandbox hands down to the service. */
+        dup2(devnull, 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        close(out[1]);
+        close(errp[1]);
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(errp[0], F_SETFL, O_NONBLOCK);
+
+        if (m->isolation == ISOLATION_MICROVM)
+                keeper_vm(kc, status_fd, &sink, out[0], errp[0], devnull);
+
+        struct sandbox_config cfg = {.m = m,
+                                     .argv = kc->argv,
+                                     .state_dir = kc->state_dir,
+                                     .uid_base = kc->uid_base,
+                                     .bpf = kc->bpf,
+                                     .caps = kc->caps,
+                                     .caps_n = kc->caps_n,
+                                     .die_with_parent = true};
+        struct sandbox *sb = NULL;
+        char *warnings = NULL;
+        int r = sandbox_start(&cfg, &sb, &warnings, &err);
+        /* From here the keeper's own 1 and 2 are /dev/null: only the tenant holds the
+         * pipes' write ends, so they end when the tenant does. */
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (warnings && *warnings) {
+                for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
+                     line = strtok_r(NULL, "\n", &save))
+                        sink_note(&sink, "[tenantd: warning: %s]\n", line);
+        }
+        free(warnings);
+        if (r < 0) {
+                sink_note(&sink, "[tenantd: cannot start: %s]\n", tn_err_msg(err));
+                report(status_fd, "error %s", tn_err_msg(err));
+                _exit(1);
+        }
+        if (write_run_record(kc, sb->pid, sb->id_base, &err) < 0) {
+                sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
+                report(status_fd, "error %s", tn_err_msg(err));
+                (void)sandbox_destroy(sb, NULL);
+                _exit(1);
+        }
+        sink_note(&sink, "[tenantd: started %s, pid %d]\n", m->name, (int)sb->pid);
+        report(status_fd, "started %d", (int)sb->pid);
+        close(status_fd);
+
+        bool out_open = true, err_open = true;
+        uint64_t ended_at = 0;
+        while (out_open || err_open) {
+                struct pollfd fds[3] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
+                                        {.fd = err_open ? errp[0] : -1, .events = POLLIN},
+                                        {.fd = ended_at ? -1 : sb->pidfd, .events = POLLIN}};
+                int timeout = sink.dropped ? 1000 : -1;
+                if (ended_at) {
+                        uint64_t now = now_ms(CLOCK_MONOTONIC);
+                        if (now >= ended_at + DRAIN_MS)
+                                break;
+                        timeout = (int)(ended_at + DRAIN_MS - now);
+                }
+                /* Output over the rate cap is read and dropped, with a note in the
+                 * log once output is accepted again: the tenant is never blocked on
+                 * its own stdout, and its logs take at most max_size * (keep + 1). */
+                if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+                        break;
+                if (fds[0].revents)
+                        out_open = pump(out[0], &sink);
+                if (fds[1].revents)
+                        err_open = pump(errp[0], &sink);
+                if (fds[2].revents)
+                        ended_at = now_ms(CLOCK_MONOTONIC);
+                if (sink.dropped && !(fds[0].revents | fds[1].revents)) {
+                        sink_refill(&sink);
+                        sink_drop_note(&sink);
+                }
+        }
+        int status = 128 + SIGKILL;
+        if (sandbox_wait(sb, &status, &err) < 0)
+                log_error("tenant=%s %s", m->name, tn_err_msg(err));
+        tn_err_free(err);
+        err = NULL;
+        if (sink.dropped) {
+                sink.tokens = 1;
+                sink_drop_note(&sink);
+        }
+        sink_note(&sink, "[tenantd: %s exited with status %d]\n", m->name, status);
+        struct cgroup_sample cs = {0};
+        (void)tenant_cgroup_sample(sb->cgroup, &cs, NULL);
+        if (sandbox_destroy(sb, &err) < 0)
+                log_warning("tenant=%s cleanup: %s", m->name, tn_err_msg(err));
+        write_exit_record(kc, status, &cs);
+        _exit(0);
+}
+
+int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_err **err)
+{
+        char dir[4096];
+        tenant_dir(kc->state_dir, "", dir, sizeof(dir));
+        (void)mkdir(kc->state_dir, 0711);
+        (void)mkdir(dir, 0700);
+        tenant_dir(kc->state_dir, kc->m->name, dir, sizeof(dir));
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "cannot create %s", dir);
+        keeper_records_remove(kc->state_dir, kc->m->name);
+
+        int st[2];
+        if (pipe2(st, O_CLOEXEC) < 0)
+                return tn_err_set(err, errno, "pipe");
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid < 0) {
+                int e = errno;
+                close(st[0]);
+                close(st[1]);
+                return tn_err_set(err, e, "cannot fork the keeper");
+        }
+        if (pid == 0) {
+                close(st[0]);
+                keeper_main(kc, st[1]);
+        }
+        close(st[1]);
+        fcntl(st[0], F_SETFL, O_NONBLOCK);
+        *ret = (struct keeper){.pid = pid, .pidfd = pidfd, .status_fd = st[0]};
+        return 0;
+}

@@ -1,0 +1,89 @@
+/* keeper.h — one small process per running sandboxed tenant, between tenantd and the
+ * tenant (the role conmon plays for podman).
+ *
+ * tenantd forks a keeper for every start. The keeper starts the sandbox (so it is the
+ * parent of the tenant's init and holds its lifeline), writes the tenant's output to
+ * its log files (rotated by size, capped in rate), waits for the tenant to end, removes
+ * its cgroups and network, and records the exit status in a file. tenantd itself holds
+ * nothing a tenant needs, so tenantd can be restarted, upgraded or killed with -9 while
+ * tenants run: the new tenantd reads STATE/tenants/NAME/run.json, checks that the
+ * keeper and the init are still the processes recorded there (pid and start time, read
+ * after taking a pidfd, so a reused pid is never acted on) and adopts them.
+ *
+ * Files in the tenant's directory (STATE/tenants/NAME/), all written atomically:
+ *   run.json   written by the keeper once the service runs: generation, pids, start
+ *              times, start time of the run, the tenant's network identity
+ *   exit.json  written by the keeper when the tenant has ended: generation, status
+ * and the logs in STATE/logs/NAME.log (+ .1 .. .KEEP). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "spec/manifest.h"
+
+struct policy_bpf;
+
+struct keeper_config {
+        const struct manifest *m;
+        char **argv;
+        const char *state_dir;
+        uint32_t uid_base;
+        const struct policy_bpf *bpf;
+        const int *caps;
+        size_t caps_n;
+        uint64_t generation; /* tells this run's records from older ones */
+};
+
+struct keeper {
+        pid_t pid;
+        int pidfd;
+        int status_fd; /* read end: one line, "started PID" or "error MESSAGE" */
+};
+
+/* Forks the keeper. It starts the tenant and reports on status_fd. */
+int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_err **err);
+
+/* What run.json says. */
+struct run_record {
+        uint64_t generation;
+        pid_t keeper_pid;
+        uint64_t keeper_start; /* /proc/PID/stat starttime, clock ticks since boot */
+        pid_t init_pid;
+        uint64_t init_start;
+        uint64_t started_ms; /* wall clock, ms since the epoch */
+        uint32_t id_base;
+};
+
+struct exit_record {
+        uint64_t generation;
+        int status; /* as a shell reports it: exit code or 128+signal */
+        uint64_t ended_ms;
+        /* The cgroup's counters at the end, read before the cgroups went: an OOM kill
+         * that ended the tenant between two samples is still reported. */
+        uint64_t oom_kills;
+        uint64_t pids_limit_hits;
+};
+
+int run_record_read(const char *state_dir, const char *name, struct run_record *ret,
+                    struct tn_err **err);
+int exit_record_read(const char *state_dir, const char *name, struct exit_record *ret,
+                     struct tn_err **err);
+/* Removes run.json and exit.json once tenantd has taken note of an exit. */
+void keeper_records_remove(const char *state_dir, const char *name);
+
+/* The start time of process `pid` (field 22 of /proc/PID/stat), or 0 if it is gone. */
+uint64_t proc_start_time(pid_t pid);
+
+/* A pidfd for `pid` if it is still the process that started at `start`; -ESRCH if not. */
+int pidfd_open_checked(pid_t pid, uint64_t start);
+
+/* Destroys the domain of microVM tenant m->name and removes its tap and firewall tables,
+ * if they are there: after its keeper or runner was killed. */
+void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base);
+
+/* "STATE/tenants/NAME" and "STATE/logs" into buf. */
+void tenant_dir(const char *state_dir, const char *name, char *buf, size_t len);
+void logs_dir(const char *state_dir, char *buf, size_t len);

@@ -1,0 +1,605 @@
+/* monitor_glue.c — between tenantd's loop and the quota monitor (see monitor_glue.h).
+ *
+ * For every running tenant: its cgroups (opened, not created: the keeper made them),
+ * a monitor (monitor.c) fed on the daemon's sampling timer, and for a private network
+ * its host-side link, its transfer counter (transfer.c) and what an exceeded volume
+ * did (throttle or cut, undone in a new period). Alerts go to syslog (alert.c) and to
+ * the event stream. `set` applies quota changes to the running tenant: the new values
+ * are written into a copy of the manifest's text (manifest_edit.c) and parsed, so a
+ * live change is validated exactly as a manifest is; with --save that text replaces
+ * the manifest file. */
+#include "daemon/monitor_glue.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "monitor/alert.h"
+#include "host/cgroup.h"
+#include "daemon/daemon.h"
+#include "lib/fileio.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "spec/manifest_edit.h"
+#include "monitor/monitor.h"
+#include "host/net.h"
+#include "monitor/transfer.h"
+#include "lib/trust.h"
+#include "host/uidrange.h"
+
+struct glue {
+        struct tenant_cgroup *cg;
+        struct monitor_tenant *mt;
+        bool has_net;
+        struct net_tenant net;
+        struct transfer_counter *tc;
+        enum transfer_do applied; /* THROTTLE or CUT while in force, else NOTHING */
+        struct monitor_status st;
+        struct cgroup_sample last_cg; /* the last cgroup sample read */
+        char *live_text;              /* the manifest text with live changes, or NULL */
+        struct manifest *live;        /* its parse; NULL without live changes */
+};
+
+static struct alert_sink *sink;
+
+static struct alert_sink *get_sink(struct daemon *d)
+{
+        if (!sink) {
+                struct alert_sink_config c = {.socket_path = d->cfg.syslog_socket,
+                                              .facility = d->cfg.syslog_facility,
+                                              .ident = d->cfg.syslog_ident};
+                _cleanup_err_ struct tn_err *err = NULL;
+                if (alert_sink_open(&c, &sink, &err) < 0)
+                        log_error("alerts: %s", tn_err_msg(err));
+        }
+        return sink;
+}
+
+static const struct manifest *effective(const struct tenant *t, const struct glue *g)
+{
+        return g && g->live ? g->live : t->m;
+}
+
+static void emit(struct daemon *d, const struct tenant *t, const struct monitor_event *ev)
+{
+        (void)t; /* the line names the tenant */
+        char line[ALERT_LINE_MAX];
+        alert_format(ev, line, sizeof(line));
+        struct alert_sink *s = get_sink(d);
+        if (s)
+                (void)alert_sink_send(s, alert_priority(ev), line);
+        daemon_event(d, "alert", NULL, "%s", line);
+}
+
+static void transfer_act(struct daemon *d, struct tenant *t, struct glue *g, enum transfer_do what)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        const struct manifest *m = effective(t, g);
+        int r = 0;
+        switch (what) {
+        case TRANSFER_DO_THROTTLE:
+                r = net_set_rates(&g->net, t->init_pid, m->network.transfer.throttle_rate,
+                                  m->network.transfer.throttle_rate, &err);
+                g->applied = what;
+                break;
+        case TRANSFER_DO_CUT:
+                r = net_cut(&g->net, true, &err);
+                g->applied = what;
+                break;
+        case TRANSFER_DO_RESTORE:
+                if (g->applied == TRANSFER_DO_THROTTLE)
+                        r = net_set_rates(&g->net, t->init_pid, m->network.egress_rate,
+                                          m->network.ingress_rate, &err);
+                else if (g->applied == TRANSFER_DO_CUT)
+                        r = net_cut(&g->net, false, &err);
+                g->applied = TRANSFER_DO_NOTHING;
+                break;
+        default:
+                return;
+        }
+        if (r < 0)
+                event_with(d, "transfer-action-failed", t, "error", tn_err_msg(err));
+}
+
+void monitor_glue_attach(struct daemon *d, struct tenant *t)
+{
+        monitor_glue_detach(d, t);
+        struct glue *g = calloc(1, sizeof(*g));
+        if (!g)
+                return;
+        _cleanup_err_ struct tn_err *err = NULL;
+        /* A microVM's QEMU sits in libvirt's cgroup, not in tenantd's. */
+        if (t->m->isolation == ISOLATION_SANDBOX && tenant_cgroup_open(t->name, &g->cg, &err) < 0)
+                log_warning("tenant=%s not monitored: %s", t->name, tn_err_msg(err));
+        struct monitor_limits l;
+        monitor_limits_from_manifest(t->m, &l);
+        g->mt = monitor_tenant_new(t->name, &l, MONITOR_DEFAULT_REMINDER_MS);
+        if (g->mt && !t->adopted)
+                monitor_tenant_fresh(g->mt);
+        if (t->m->network.mode == NET_PRIVATE && t->id_base >= d->cfg.uid_base) {
+                uint32_t index = (t->id_base - d->cfg.uid_base) / UIDRANGE_SIZE;
+                tn_err_free(TAKE_PTR(err));
+                if (net_private_prepare(t->m, index, &g->net, &err) == 0) {
+                        g->has_net = true;
+                        g->net.firewall = true;
+                } else {
+                        log_warning("tenant=%s network not monitored: %s", t->name,
+                                    tn_err_msg(err));
+                }
+        }
+        if (g->has_net && t->m->network.transfer.period != TRANSFER_NONE) {
+                struct transfer_config tc;
+                transfer_config_from_manifest(t->m, &tc);
+                char *warning = NULL;
+                tn_err_free(TAKE_PTR(err));
+                if (transfer_open(d->cfg.state_dir, t->name, &tc, time(NULL), &g->tc, &warning,
+                                  &err) < 0)
+                        log_error("tenant=%s transfer volume not counted: %s", t->name,
+                                  tn_err_msg(err));
+                if (warning) {
+                        event_with(d, "transfer-reset", t, "reason", warning);
+                        free(warning);
+                }
+                /* A tenant (re)started with its volume used up gets the action again. */
+                if (g->tc && transfer_exceeded(g->tc)) {
+                        enum transfer_do what = tc.action == TRANSFER_CUT ? TRANSFER_DO_CUT
+                                                : tc.action == TRANSFER_THROTTLE
+                                                    ? TRANSFER_DO_THROTTLE
+                                                    : TRANSFER_DO_NOTHING;
+                        transfer_act(d, t, g, what);
+                }
+        }
+        t->monitor = g;
+}
+
+void monitor_glue_detach(struct daemon *d, struct tenant *t)
+{
+        (void)d;
+        struct glue *g = t->monitor;
+        if (!g)
+                return;
+        if (g->tc)
+                (void)transfer_save(g->tc, NULL);
+        transfer_counter_free(g->tc);
+        monitor_tenant_free(g->mt);
+        tenant_cgroup_free(g->cg);
+        free(g->live_text);
+        manifest_free(g->live);
+        free(g);
+        t->monitor = NULL;
+}
+
+void monitor_glue_forget(struct daemon *d, struct tenant *t)
+{
+        monitor_glue_detach(d, t);
+}
+
+static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
+{
+        struct monitor_sample s = {.now_ms = now};
+        if (g->cg && tenant_cgroup_sample(g->cg, &s.cg, NULL) == 0) {
+                s.has_cgroup = true;
+                g->last_cg = s.cg;
+        }
+        if (g->has_net) {
+                struct net_link_stats ls;
+                if (net_link_counters(g->net.host_if, 0, &ls, NULL) == 0) {
+                        s.has_net = true;
+                        s.net_rx_bytes = ls.rx_bytes;
+                        s.net_tx_bytes = ls.tx_bytes;
+                        if (g->tc) {
+                                struct monitor_event ev;
+                                enum transfer_do what =
+                                    transfer_update(g->tc, ls.ifindex, ls.rx_bytes, ls.tx_bytes,
+                                                    time(NULL), t->name, &ev);
+                                if (what != TRANSFER_DO_NOTHING) {
+                                        emit(d, t, &ev);
+                                        transfer_act(d, t, g, what);
+                                }
+                        }
+                }
+        }
+        if (g->tc) {
+                s.has_transfer = true;
+                s.transfer_used = transfer_used(g->tc);
+                _cleanup_err_ struct tn_err *err = NULL;
+                if (transfer_save_if_due(g->tc, now, TRANSFER_DEFAULT_SAVE_MS, &err) < 0)
+                        log_warning("tenant=%s %s", t->name, tn_err_msg(err));
+        }
+        struct monitor_event evs[MONITOR_MAX_EVENTS];
+        size_t n = g->mt ? monitor_feed(g->mt, &s, evs) : 0;
+        for (size_t i = 0; i < n; i++)
+                emit(d, t, &evs[i]);
+        if (g->mt)
+                monitor_status(g->mt, &g->st);
+}
+
+void monitor_glue_sample(struct daemon *d, uint64_t now_ms)
+{
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                if (t->monitor && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING))
+                        sample_one(d, t, t->monitor, now_ms);
+}
+
+void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
+                        uint64_t pids_limit_hits)
+{
+        struct glue *g = t->monitor;
+        if (!g || !g->mt)
+                return;
+        /* A last sample with the final counters: the monitor reports what is new. */
+        struct monitor_sample s = {.now_ms = mono_ms(), .has_cgroup = true};
+        s.cg = g->last_cg;
+        s.cg.valid |= CGS_OOM | CGS_PIDS_EVENTS;
+        s.cg.oom_kills = oom_kills;
+        s.cg.pids_max_events = pids_limit_hits;
+        struct monitor_event evs[MONITOR_MAX_EVENTS];
+        size_t n = monitor_feed(g->mt, &s, evs);
+        for (size_t i = 0; i < n; i++)
+                if (evs[i].kind == MONITOR_OOM_KILL || evs[i].kind == MONITOR_PIDS_LIMIT)
+                        emit(d, t, &evs[i]);
+}
+
+void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t)
+{
+        char line[ALERT_LINE_MAX] = "";
+        char n[32], b[32];
+        snprintf(n, sizeof(n), "%u", t->consecutive);
+        snprintf(b, sizeof(b), "%u", t->m->restart.burst);
+        alert_kv_append(line, sizeof(line), "alert", "raised");
+        alert_kv_append(line, sizeof(line), "tenant", t->name);
+        alert_kv_append(line, sizeof(line), "quota", "restarts");
+        alert_kv_append(line, sizeof(line), "failures", n);
+        alert_kv_append(line, sizeof(line), "burst", b);
+        alert_kv_append(line, sizeof(line), "state", "crashloop");
+        struct alert_sink *s = get_sink(d);
+        if (s)
+                (void)alert_sink_send(s, LOG_WARNING, line);
+        daemon_event(d, "alert", NULL, "%s", line);
+}
+
+static void gen_double(struct json_gen *g, const char *key, double v)
+{
+        if (!isfinite(v))
+                return;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.4f", v);
+        json_gen_key(g, key);
+        json_gen_number(g, buf);
+}
+
+void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        (void)d;
+        const struct glue *gl = t->monitor;
+        const struct monitor_status *st = gl ? &gl->st : NULL;
+        json_gen_key(g, "usage");
+        if (!st || !st->sample_ms) {
+                json_gen_null(g);
+                return;
+        }
+        const struct manifest *m = effective(t, gl);
+        json_gen_object_open(g);
+        if (st->have_cpu) {
+                gen_double(g, "cpu", st->cpu_used);
+                gen_double(g, "cpu_throttled", st->cpu_throttled_fraction);
+                json_gen_key(g, "throttled_ms");
+                json_gen_int(g, (int64_t)(st->cpu_throttled_ns / 1000000));
+        }
+        if (m->cpu.max_millicpus)
+                gen_double(g, "cpu_limit", m->cpu.max_millicpus / 1000.0);
+        if (st->have_memory) {
+                json_gen_key(g, "memory");
+                json_gen_int(g, (int64_t)st->memory_current);
+                if (st->memory_max != CGROUP_UNLIMITED) {
+                        json_gen_key(g, "memory_max");
+                        json_gen_int(g, (int64_t)st->memory_max);
+                }
+        }
+        if (st->have_pids) {
+                json_gen_key(g, "pids");
+                json_gen_int(g, (int64_t)st->pids_current);
+                if (st->pids_max != CGROUP_UNLIMITED) {
+                        json_gen_key(g, "pids_max");
+                        json_gen_int(g, (int64_t)st->pids_max);
+                }
+        }
+        if (st->have_net) {
+                gen_double(g, "rx_bps", st->rx_bps);
+                gen_double(g, "tx_bps", st->tx_bps);
+        }
+        if (gl->has_net) {
+                json_gen_key(g, "egress_rate");
+                json_gen_int(g, (int64_t)gl->net.egress_rate);
+                json_gen_key(g, "ingress_rate");
+                json_gen_int(g, (int64_t)gl->net.ingress_rate);
+        }
+        if (st->have_transfer) {
+                json_gen_key(g, "transfer_used");
+                json_gen_int(g, (int64_t)st->transfer_used);
+                json_gen_key(g, "transfer_limit");
+                json_gen_int(g, (int64_t)st->transfer_limit);
+                if (gl->applied != TRANSFER_DO_NOTHING) {
+                        json_gen_key(g, "transfer_action");
+                        json_gen_string(g, gl->applied == TRANSFER_DO_CUT ? "cut" : "throttled");
+                }
+        }
+        json_gen_key(g, "oom_kills");
+        json_gen_int(g, (int64_t)st->oom_kills);
+        json_gen_key(g, "alerts");
+        json_gen_array_open(g);
+        for (int q = 0; q < QUOTA__N; q++)
+                if (st->raised[q])
+                        json_gen_string(g, quota_name((enum quota_kind)q));
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+}
+
+/* The mount points of the tenant as its own init sees them (field 5 of mountinfo),
+ * read from the host. The tenant cannot change its mounts (its mount namespace
+ * belongs to the host's user namespace), but the text is still bounded. */
+void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        (void)d;
+        json_gen_key(g, "mounts_seen");
+        /* A microVM's mounts are inside its guest, out of the host's sight. */
+        if (t->state != TENANT_RUNNING || t->init_pid <= 0 ||
+            t->m->isolation != ISOLATION_SANDBOX) {
+                json_gen_null(g);
+                return;
+        }
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)t->init_pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        json_gen_array_open(g);
+        char line[4096];
+        for (int n = 0; f && n < 256 && fgets(line, sizeof(line), f); n++) {
+                char target[4096], opts[4096], fstype[256];
+                /* id parent major:minor root target options ... - fstype source superopts */
+                if (sscanf(line, "%*s %*s %*s %*s %4095s %4095s", target, opts) != 2)
+                        continue;
+                char *dash = strstr(line, " - ");
+                if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
+                        continue;
+                json_gen_object_open(g);
+                json_gen_key(g, "target");
+                json_gen_string(g, target);
+                json_gen_key(g, "fstype");
+                json_gen_string(g, fstype);
+                json_gen_key(g, "mode");
+                json_gen_string(
+                    g, strncmp(opts, "ro", 2) == 0 && (opts[2] == ',' || !opts[2]) ? "ro" : "rw");
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+}
+
+/* ---- set ---- */
+
+/* The keys `set` accepts, and where each lives in a manifest. */
+static const struct {
+        const char *key, *path;
+} settable[] = {
+    {"cpu.max", "cpu.max"},
+    {"cpu.weight", "cpu.weight"},
+    {"memory.max", "memory.max"},
+    {"memory.high", "memory.high"},
+    {"memory.swap", "memory.swap"},
+    {"pids.max", "pids.max"},
+    {"net.egress.rate", "network.egress.rate"},
+    {"network.egress.rate", "network.egress.rate"},
+    {"net.ingress.rate", "network.ingress.rate"},
+    {"network.ingress.rate", "network.ingress.rate"},
+};
+
+/* A value as the manifest writes it: a plain number stays a number, anything else
+ * becomes a JSON string. */
+static char *value_literal(const char *v)
+{
+        bool number = *v != '\0';
+        for (const char *p = v; *p; p++)
+                number &= (*p >= '0' && *p <= '9') || *p == '.';
+        if (number && v[0] != '.' && strstr(v, "..") == NULL) {
+                return strdup(v);
+        }
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        const char *buf;
+        size_t len;
+        if (!g)
+                return NULL;
+        json_gen_string(g, v);
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return NULL;
+        return strndup(buf, len);
+}
+
+/* Applies every key=value of `values` to `text`; the result is parsed as a manifest. */
+static int apply_values(const char *text, size_t len, const struct json_value *values,
+                        char **ret_text, struct manifest **ret_m, char *msg, size_t msglen)
+{
+        _cleanup_free_ char *cur = strndup(text, len);
+        size_t cur_len = len;
+        if (!cur)
+                return -ENOMEM;
+        for (size_t i = 0; i < values->u.object.n; i++) {
+                const struct json_member *mb = &values->u.object.items[i];
+                const char *path = NULL;
+                for (size_t k = 0; k < ARRAY_SIZE(settable); k++)
+                        if (strcmp(settable[k].key, mb->key) == 0)
+                                path = settable[k].path;
+                if (!path) {
+                        snprintf(msg, msglen,
+                                 "\"%.64s\" cannot be set; the keys are cpu.max, cpu.weight, "
+                                 "memory.max, memory.high, memory.swap, pids.max, "
+                                 "net.egress.rate, net.ingress.rate",
+                                 mb->key);
+                        return -EINVAL;
+                }
+                if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64) {
+                        snprintf(msg, msglen, "%s: the value must be a short string", mb->key);
+                        return -EINVAL;
+                }
+                _cleanup_free_ char *lit = value_literal(mb->value->u.str.text);
+                _cleanup_err_ struct tn_err *err = NULL;
+                char *next = NULL;
+                if (!lit || manifest_text_set(cur, cur_len, path, lit, &next, &cur_len, &err) < 0) {
+                        snprintf(msg, msglen, "%s: %s", mb->key,
+                                 err ? tn_err_msg(err) : "out of memory");
+                        return -EINVAL;
+                }
+                free(cur);
+                cur = next;
+        }
+        struct diag_list diags = {0};
+        int r = manifest_parse(cur, cur_len, ret_m, &diags);
+        if (r < 0) {
+                /* The first problem, which names the key and what is accepted. */
+                snprintf(msg, msglen, "%s", diags.n ? diags.items[0].msg : "invalid value");
+                if (diags.n && diags.items[0].path && *diags.items[0].path)
+                        snprintf(msg, msglen, "%s: %s", diags.items[0].path, diags.items[0].msg);
+                diag_list_clear(&diags);
+                return -EINVAL;
+        }
+        diag_list_clear(&diags);
+        *ret_text = TAKE_PTR(cur);
+        return 0;
+}
+
+static int apply_live(struct tenant *t, struct glue *g, const struct manifest *m, char *msg,
+                      size_t len)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (!g->cg) {
+                snprintf(msg, len, "%s: its cgroups are not open", t->name);
+                return -ENODEV;
+        }
+        struct tenant_limits l = {.cpu_millicpus = m->cpu.max_millicpus,
+                                  .cpu_weight = m->cpu.weight,
+                                  .memory_max = m->memory.max,
+                                  .memory_high = m->memory.high,
+                                  .swap_max = m->memory.swap,
+                                  .pids_max = m->pids.max};
+        int r = tenant_cgroup_set_limits(g->cg, &l, &err);
+        if (r >= 0 && g->has_net &&
+            (m->network.egress_rate != g->net.egress_rate ||
+             m->network.ingress_rate != g->net.ingress_rate) &&
+            g->applied != TRANSFER_DO_THROTTLE)
+                r = net_set_rates(&g->net, t->init_pid, m->network.egress_rate,
+                                  m->network.ingress_rate, &err);
+        if (r < 0) {
+                snprintf(msg, len, "%s: %s", t->name, tn_err_msg(err));
+                return r;
+        }
+        struct monitor_limits ml;
+        monitor_limits_from_manifest(m, &ml);
+        if (g->mt)
+                monitor_tenant_set_limits(g->mt, &ml);
+        return 0;
+}
+
+static int save_text(const char *path, const char *text, size_t len, char *msg, size_t msglen)
+{
+        /* The new file keeps the old one's mode and owner. */
+        struct stat st;
+        bool had = stat(path, &st) == 0;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (write_file_atomic(path, text, len, had ? (st.st_mode & 07777) : 0644, &err) < 0) {
+                snprintf(msg, msglen, "%s", tn_err_msg(err));
+                return -EIO;
+        }
+        if (had && chown(path, st.st_uid, st.st_gid) < 0)
+                log_warning("%s: cannot keep its owner: %m", path);
+        return 0;
+}
+
+int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req, char *msg,
+                     size_t len)
+{
+        (void)d;
+        const struct json_value *values = json_get(req, "values");
+        const struct json_value *sv = json_get(req, "save");
+        bool save = sv && sv->type == JSON_BOOL && sv->u.boolean;
+        if (!values || values->type != JSON_OBJECT || values->u.object.n == 0 ||
+            values->u.object.n > 16) {
+                snprintf(msg, len, "\"values\" must be an object of 1 to 16 KEY: VALUE strings");
+                return -EINVAL;
+        }
+        if (t->busy) {
+                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
+                return -EBUSY;
+        }
+        struct glue *g = t->monitor;
+        bool running = g && t->state == TENANT_RUNNING;
+        if (!running && !save) {
+                snprintf(msg, len,
+                         "%s is not running: nothing to change live (use --save to "
+                         "change the manifest)",
+                         t->name);
+                return -ESRCH;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_free_ char *file = NULL;
+        size_t file_len = 0;
+        /* The file is read as the base of the change and, with --save, rewritten by root
+         * beside itself: only while root alone can change it and its directory. */
+        if (trust_check(t->path, TRUST_FILE, NULL, &err) < 0) {
+                snprintf(msg, len, "%s", tn_err_msg(err));
+                return -EPERM;
+        }
+        if (read_file_bounded(t->path, json_limits_config.max_bytes, &file, &file_len, &err) < 0) {
+                snprintf(msg, len, "%s", tn_err_msg(err));
+                return -EIO;
+        }
+        /* Live: on top of earlier live changes. Saved: on top of the file as it is. */
+        _cleanup_free_ char *live_text = NULL, *saved_text = NULL;
+        _cleanup_manifest_ struct manifest *live = NULL, *saved = NULL;
+        const char *base = running && g->live_text ? g->live_text : file;
+        int r = apply_values(base, strlen(base), values, &live_text, &live, msg, len);
+        if (r < 0)
+                return r;
+        if (save) {
+                r = apply_values(file, file_len, values, &saved_text, &saved, msg, len);
+                if (r < 0)
+                        return r;
+        }
+        if (running) {
+                r = apply_live(t, g, live, msg, len);
+                if (r < 0)
+                        return r;
+        }
+        if (save) {
+                r = save_text(t->path, saved_text, strlen(saved_text), msg, len);
+                if (r < 0)
+                        return r;
+                /* The file now says what runs: a reload must not see a change. */
+                char *explained = manifest_explain(saved);
+                if (explained) {
+                        free(t->explained);
+                        t->explained = explained;
+                        manifest_free(t->m);
+                        t->m = TAKE_PTR(saved);
+                }
+        }
+        if (running) {
+                free(g->live_text);
+                manifest_free(g->live);
+                g->live_text = TAKE_PTR(live_text);
+                g->live = TAKE_PTR(live);
+        }
+        char what[512] = "";
+        for (size_t i = 0; i < values->u.object.n; i++)
+                snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s=%s", i ? " " : "",
+                         values->u.object.items[i].key,
+                         values->u.object.items[i].value->u.str.text);
+        daemon_event(d, "set", t, "%s saved=%s", what, save ? "yes" : "no");
+        snprintf(msg, len, "%s%s", running ? "applied" : "saved",
+                 save && running ? " and saved"
+                 : running       ? "; not saved (use --save)"
+                                 : "");
+        return 0;
+}

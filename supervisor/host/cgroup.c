@@ -1,0 +1,744 @@
+/* cgroup.c — creating, joining and removing tenant cgroups with libcgroup (see
+ * cgroup.h). Hierarchies are told apart by mount point, so a hybrid host (cpu, memory,
+ * pids on v1 with an empty v2 beside them, as on the build machine) and a pure v2 host
+ * both work: on v2 every controller resolves to the same mount and one cgroup. */
+#include "host/cgroup.h"
+
+#include <libcgroup.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/strutil.h"
+
+static const char *const controllers[] = {"cpu", "cpuacct", "memory", "pids"};
+#define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
+
+struct hierarchy {
+        const char *controller;
+        char *mount;  /* where the hierarchy is mounted */
+        char *parent; /* OWN/tenantd */
+        char *path;   /* OWN/tenantd/NAME */
+        struct cgroup *cg;
+        struct cgroup *set; /* while tenant_cgroup_set_limits() runs */
+};
+
+/* The control files tenant_cgroup_sample() reads, opened once and re-read with
+ * pread(): cgroup files are regenerated on every read from offset 0. */
+enum sample_file {
+        SF_CPU_STAT,     /* v1 cpu: nr_periods nr_throttled throttled_time; v2: + usage_usec */
+        SF_CPU_USAGE,    /* v1 cpuacct.usage */
+        SF_MEM_CURRENT,  /* v1 memory.usage_in_bytes, v2 memory.current */
+        SF_MEM_MAX,      /* v1 memory.limit_in_bytes, v2 memory.max */
+        SF_MEM_OOM,      /* v1 memory.oom_control, v2 memory.events: oom_kill */
+        SF_PIDS_CURRENT, /* pids.current */
+        SF_PIDS_MAX,     /* pids.max */
+        SF_PIDS_EVENTS,  /* pids.events: max */
+        SF__N,
+};
+
+struct tenant_cgroup {
+        struct hierarchy h[N_CONTROLLERS];
+        size_t n;
+        char *description;
+        bool sample_open;
+        bool v2;
+        int sfd[SF__N];
+};
+
+static int libcgroup_ready(struct tn_err **err)
+{
+        static int state; /* 0 unknown, 1 ready, <0 failed */
+        if (state == 0) {
+                int r = cgroup_init();
+                state = r == 0 ? 1 : -r;
+        }
+        if (state < 0)
+                return tn_err_setx(err, ENODEV, "cannot initialise libcgroup: %s",
+                                   cgroup_strerror(-state));
+        return 0;
+}
+
+/* Joins a cgroup path and a name without doubling "/" at the hierarchy root. */
+static char *path_join(const char *a, const char *b)
+{
+        char *out = NULL;
+        if (asprintf(&out, "%s/%s", strcmp(a, "/") == 0 ? "" : a, b) < 0)
+                return NULL;
+        return out;
+}
+
+static int make_group(const char *path, const char *controller, struct cgroup **ret,
+                      struct tn_err **err)
+{
+        struct cgroup *cg = cgroup_new_cgroup(path);
+        if (!cg || !cgroup_add_controller(cg, controller)) {
+                if (cg)
+                        cgroup_free(&cg);
+                return tn_err_setx(err, ENOMEM, "cannot describe cgroup %s", path);
+        }
+        /* ignore_ownership=1: libcgroup would otherwise chown every control file to
+         * the owner it was told (root, who owns them already): 150 calls a start. */
+        int r = cgroup_create_cgroup(cg, 1);
+        if (r != 0) {
+                int e = cgroup_get_last_errno();
+                cgroup_free(&cg);
+                return tn_err_setx(err, e ? e : EIO, "cannot create %s cgroup %s: %s", controller,
+                                   path, cgroup_strerror(r));
+        }
+        *ret = cg;
+        return 0;
+}
+
+static bool mount_is_cgroup2(const char *mount)
+{
+        struct statfs st;
+        return statfs(mount, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static struct tenant_cgroup *tenant_cgroup_alloc(void)
+{
+        struct tenant_cgroup *tc = calloc(1, sizeof(*tc));
+        if (!tc)
+                return NULL;
+        for (size_t i = 0; i < SF__N; i++)
+                tc->sfd[i] = -1;
+        return tc;
+}
+
+/* OWN, the cgroup tenantd's cgroups go under: the process's own cgroup in the
+ * hierarchy, or on cgroup v2 the parent of "supervisor" once tenant_cgroup_prepare()
+ * moved the process there. */
+static char *own_cgroup(const char *controller, const char *mount)
+{
+        char *own = NULL;
+        if (cgroup_get_current_controller_path(getpid(), controller, &own) != 0 || !own) {
+                free(own);
+                return NULL;
+        }
+        size_t len = strlen(own);
+        if (mount_is_cgroup2(mount) && len >= 11 && strcmp(own + len - 11, "/supervisor") == 0)
+                own[len - 11 == 0 ? 1 : len - 11] = '\0';
+        return own;
+}
+
+/* Fills tc->h[] with one entry per distinct hierarchy holding a controller tenantd
+ * uses: its mount point, OWN/tenantd and OWN/tenantd/NAME. */
+static int discover(const char *name, struct tenant_cgroup *tc, struct tn_err **err)
+{
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                char *mount = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0) {
+                        free(mount);
+                        continue; /* controller not mounted on this host */
+                }
+                bool seen = false;
+                for (size_t k = 0; k < tc->n; k++)
+                        seen |= strcmp(tc->h[k].mount, mount) == 0;
+                if (seen) {
+                        free(mount);
+                        continue;
+                }
+                char *own = own_cgroup(controllers[i], mount);
+                if (!own) {
+                        free(mount);
+                        return tn_err_setx(err, ENOENT, "cannot find this process's %s cgroup",
+                                           controllers[i]);
+                }
+                struct hierarchy *h = &tc->h[tc->n++];
+                h->controller = controllers[i];
+                h->mount = mount;
+                h->parent = path_join(own, "tenantd");
+                free(own);
+                h->path = h->parent ? path_join(h->parent, name) : NULL;
+                if (!h->path)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                tc->v2 |= mount_is_cgroup2(mount);
+        }
+        if (tc->n == 0)
+                return tn_err_setx(err, ENODEV, "no cgroup hierarchy with cpu, memory or pids");
+        return 0;
+}
+
+int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
+{
+        if (!is_simple_name(name))
+                return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = tenant_cgroup_alloc();
+        if (!tc)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        r = discover(name, tc, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < tc->n; i++) {
+                struct hierarchy *h = &tc->h[i];
+                char path[4096];
+                struct stat st;
+                snprintf(path, sizeof(path), "%s%s", h->mount, h->path);
+                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return tn_err_setx(err, ENOENT, "tenant \"%s\" has no %s cgroup (%s)", name,
+                                           h->controller, path);
+                /* A handle for set_limits, attach and remove; nothing is created. */
+                h->cg = cgroup_new_cgroup(h->path);
+                if (!h->cg || !cgroup_add_controller(h->cg, h->controller))
+                        return tn_err_setx(err, ENOMEM, "cannot describe cgroup %s", h->path);
+        }
+        *ret = TAKE_PTR(tc);
+        return 0;
+}
+
+int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
+{
+        if (!is_simple_name(name))
+                return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        struct tenant_cgroup *tc = tenant_cgroup_alloc();
+        if (!tc)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *guard = tc;
+        r = discover(name, tc, err);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < tc->n; i++) {
+                struct hierarchy *h = &tc->h[i];
+                /* Another tenantctl may remove the shared parent when its own tenant
+                 * ends, between our creating the parent and the child: retry. */
+                for (int attempt = 0;; attempt++) {
+                        struct cgroup *parent = NULL;
+                        struct tn_err *e = NULL;
+                        r = make_group(h->parent, h->controller, &parent, &e);
+                        if (r >= 0) {
+                                cgroup_free(&parent);
+                                r = make_group(h->path, h->controller, &h->cg, &e);
+                        }
+                        if (r >= 0 || attempt == 5 || r != -ENOENT) {
+                                if (r < 0) {
+                                        if (err && !*err)
+                                                *err = e;
+                                        else
+                                                tn_err_free(e);
+                                        (void)tenant_cgroup_remove(tc, NULL);
+                                        return r;
+                                }
+                                break;
+                        }
+                        tn_err_free(e);
+                }
+        }
+        /* A cgroup that already holds processes belongs to a tenant of this name that is
+         * running: sharing it would mix their limits and accounting. */
+        for (size_t i = 0; i < tc->n; i++) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s%s/cgroup.procs", tc->h[i].mount, tc->h[i].path);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                int c = f ? fgetc(f) : EOF;
+                if (c != EOF) {
+                        for (size_t k = 0; k < tc->n; k++)
+                                cgroup_free(&tc->h[k].cg); /* not ours to remove */
+                        return tn_err_setx(
+                            err, EBUSY,
+                            "a tenant named \"%s\" is already running (its cgroup %s "
+                            "has processes)",
+                            name, tc->h[i].path);
+                }
+        }
+        *ret = TAKE_PTR(guard);
+        return 0;
+}
+
+static bool is_cgroup2(const struct hierarchy *h)
+{
+        return mount_is_cgroup2(h->mount);
+}
+
+/* Adds "file = value" for the hierarchy's controller if the file exists there. */
+/* The values go into `h->set`, a description built afresh for each call, so a live
+ * change writes exactly the knobs given, in the order given. */
+static int add_value(struct hierarchy *h, const char *controller, const char *file,
+                     const char *value, struct tn_err **err)
+{
+        char path[4096];
+        snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path, file);
+        if (access(path, F_OK) < 0)
+                return 0; /* this host has no such knob */
+        struct cgroup_controller *c = cgroup_get_controller(h->set, controller);
+        if (!c)
+                c = cgroup_add_controller(h->set, controller);
+        if (!c || cgroup_add_value_string(c, file, value) != 0)
+                return tn_err_setx(err, ENOMEM, "cannot set %s", file);
+        return 0;
+}
+
+static void fmt_limit(char *buf, size_t len, uint64_t v, const char *unlimited)
+{
+        if (v == CGROUP_UNLIMITED)
+                snprintf(buf, len, "%s", unlimited);
+        else
+                snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static int limits_v2(struct hierarchy *h, const struct tenant_limits *l, struct tn_err **err)
+{
+        char v[64];
+        int r = 0;
+        if (l->cpu_millicpus)
+                snprintf(v, sizeof(v), "%u 100000", l->cpu_millicpus * 100U);
+        else
+                snprintf(v, sizeof(v), "max 100000");
+        r = r ? r : add_value(h, "cpu", "cpu.max", v, err);
+        snprintf(v, sizeof(v), "%u", l->cpu_weight);
+        r = r ? r : add_value(h, "cpu", "cpu.weight", v, err);
+        fmt_limit(v, sizeof(v), l->memory_max, "max");
+        r = r ? r : add_value(h, "memory", "memory.max", v, err);
+        fmt_limit(v, sizeof(v), l->memory_high, "max");
+        r = r ? r : add_value(h, "memory", "memory.high", v, err);
+        fmt_limit(v, sizeof(v), l->swap_max, "max");
+        r = r ? r : add_value(h, "memory", "memory.swap.max", v, err);
+        fmt_limit(v, sizeof(v), l->pids_max, "max");
+        r = r ? r : add_value(h, "pids", "pids.max", v, err);
+        return r;
+}
+
+static int limits_v1(struct hierarchy *h, const struct tenant_limits *l, struct tn_err **err)
+{
+        char v[64];
+        int r = 0;
+        if (strcmp(h->controller, "cpu") == 0) {
+                r = add_value(h, "cpu", "cpu.cfs_period_us", "100000", err);
+                if (l->cpu_millicpus)
+                        snprintf(v, sizeof(v), "%u", l->cpu_millicpus * 100U);
+                else
+                        snprintf(v, sizeof(v), "-1");
+                r = r ? r : add_value(h, "cpu", "cpu.cfs_quota_us", v, err);
+                /* weight 100 is the v1 default of 1024 shares */
+                uint64_t shares = (uint64_t)l->cpu_weight * 1024 / 100;
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)(shares < 2 ? 2 : shares));
+                r = r ? r : add_value(h, "cpu", "cpu.shares", v, err);
+        } else if (strcmp(h->controller, "memory") == 0) {
+                /* memsw may never be below the limit: lowering goes limit first, raising
+                 * (a live change) memsw first. */
+                char lim[64], sw[64];
+                fmt_limit(lim, sizeof(lim), l->memory_max, "-1");
+                uint64_t memsw =
+                    l->memory_max == CGROUP_UNLIMITED || l->swap_max == CGROUP_UNLIMITED
+                        ? CGROUP_UNLIMITED
+                        : l->memory_max + l->swap_max;
+                fmt_limit(sw, sizeof(sw), memsw, "-1");
+                char path[4096], cur[64] = "";
+                snprintf(path, sizeof(path), "%s%s/memory.limit_in_bytes", h->mount, h->path);
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(cur, sizeof(cur), f))
+                                cur[0] = '\0';
+                        fclose(f);
+                }
+                bool raising = l->memory_max == CGROUP_UNLIMITED ||
+                               (cur[0] && strtoull(cur, NULL, 10) < l->memory_max);
+                if (raising) {
+                        r = add_value(h, "memory", "memory.memsw.limit_in_bytes", sw, err);
+                        r = r ? r : add_value(h, "memory", "memory.limit_in_bytes", lim, err);
+                } else {
+                        r = add_value(h, "memory", "memory.limit_in_bytes", lim, err);
+                        r = r ? r : add_value(h, "memory", "memory.memsw.limit_in_bytes", sw, err);
+                }
+                fmt_limit(v, sizeof(v), l->memory_high, "-1");
+                r = r ? r : add_value(h, "memory", "memory.soft_limit_in_bytes", v, err);
+        } else if (strcmp(h->controller, "pids") == 0) {
+                fmt_limit(v, sizeof(v), l->pids_max, "max");
+                r = add_value(h, "pids", "pids.max", v, err);
+        }
+        return r;
+}
+
+int tenant_cgroup_set_limits(struct tenant_cgroup *tc, const struct tenant_limits *l,
+                             struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                struct hierarchy *h = &tc->h[i];
+                h->set = cgroup_new_cgroup(h->path);
+                if (!h->set)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                int r = is_cgroup2(h) ? limits_v2(h, l, err) : limits_v1(h, l, err);
+                if (r >= 0 && cgroup_get_controller(h->set, h->controller)) {
+                        r = cgroup_modify_cgroup(h->set);
+                        if (r != 0) {
+                                int e = cgroup_get_last_errno();
+                                r = tn_err_setx(err, e ? e : EIO, "cannot set the limits of %s: %s",
+                                                h->path, cgroup_strerror(r));
+                        }
+                }
+                cgroup_free(&h->set);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                int r = cgroup_attach_task_pid(tc->h[i].cg, pid);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        return tn_err_setx(err, e ? e : EIO, "cannot move %d into %s cgroup %s: %s",
+                                           (int)pid, tc->h[i].controller, tc->h[i].path,
+                                           cgroup_strerror(r));
+                }
+        }
+        return 0;
+}
+
+int tenant_cgroup_remove(struct tenant_cgroup *tc, struct tn_err **err)
+{
+        int ret = 0;
+        for (size_t i = 0; i < tc->n; i++) {
+                if (!tc->h[i].cg)
+                        continue;
+                int r = cgroup_delete_cgroup_ext(tc->h[i].cg, CGFLAG_DELETE_EMPTY_ONLY);
+                if (r != 0 && ret == 0) {
+                        int e = cgroup_get_last_errno();
+                        ret = tn_err_setx(err, e ? e : EBUSY, "cannot remove %s cgroup %s: %s",
+                                          tc->h[i].controller, tc->h[i].path, cgroup_strerror(r));
+                        continue;
+                }
+                /* The shared OWN/tenantd parent goes too once no tenant is left in it;
+                 * while another tenant is, this fails and that is fine. */
+                struct cgroup *parent = cgroup_new_cgroup(tc->h[i].parent);
+                if (parent && cgroup_add_controller(parent, tc->h[i].controller))
+                        (void)cgroup_delete_cgroup_ext(parent, CGFLAG_DELETE_EMPTY_ONLY);
+                if (parent)
+                        cgroup_free(&parent);
+        }
+        return ret;
+}
+
+const char *tenant_cgroup_describe(struct tenant_cgroup *tc)
+{
+        free(tc->description);
+        tc->description = NULL;
+        size_t len = 0;
+        for (size_t i = 0; i < tc->n; i++)
+                len += strlen(tc->h[i].controller) + strlen(tc->h[i].path) + 2;
+        tc->description = calloc(1, len + 1);
+        if (!tc->description)
+                return "";
+        for (size_t i = 0; i < tc->n; i++)
+                sprintf(tc->description + strlen(tc->description), "%s%s:%s", i ? " " : "",
+                        tc->h[i].controller, tc->h[i].path);
+        return tc->description;
+}
+
+/* ---- sampling ---- */
+
+static int open_sample_file(const struct hierarchy *h, const char *file)
+{
+        char path[4096];
+        snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path, file);
+        return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static void open_sample_files(struct tenant_cgroup *tc)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                const struct hierarchy *h = &tc->h[i];
+                const char *c = h->controller;
+                int *f = tc->sfd;
+                if (is_cgroup2(h)) {
+                        f[SF_CPU_STAT] = open_sample_file(h, "cpu.stat");
+                        f[SF_MEM_CURRENT] = open_sample_file(h, "memory.current");
+                        f[SF_MEM_MAX] = open_sample_file(h, "memory.max");
+                        f[SF_MEM_OOM] = open_sample_file(h, "memory.events");
+                        f[SF_PIDS_CURRENT] = open_sample_file(h, "pids.current");
+                        f[SF_PIDS_MAX] = open_sample_file(h, "pids.max");
+                        f[SF_PIDS_EVENTS] = open_sample_file(h, "pids.events");
+                        continue;
+                }
+                /* v1: one controller per hierarchy here, but a host may co-mount cpu
+                 * and cpuacct: each file is opened where it exists. */
+                if (f[SF_CPU_STAT] < 0 && (!strcmp(c, "cpu") || !strcmp(c, "cpuacct")))
+                        f[SF_CPU_STAT] = open_sample_file(h, "cpu.stat");
+                if (f[SF_CPU_USAGE] < 0 && (!strcmp(c, "cpu") || !strcmp(c, "cpuacct")))
+                        f[SF_CPU_USAGE] = open_sample_file(h, "cpuacct.usage");
+                if (!strcmp(c, "memory")) {
+                        f[SF_MEM_CURRENT] = open_sample_file(h, "memory.usage_in_bytes");
+                        f[SF_MEM_MAX] = open_sample_file(h, "memory.limit_in_bytes");
+                        f[SF_MEM_OOM] = open_sample_file(h, "memory.oom_control");
+                } else if (!strcmp(c, "pids")) {
+                        f[SF_PIDS_CURRENT] = open_sample_file(h, "pids.current");
+                        f[SF_PIDS_MAX] = open_sample_file(h, "pids.max");
+                        f[SF_PIDS_EVENTS] = open_sample_file(h, "pids.events");
+                }
+        }
+        tc->sample_open = true;
+}
+
+/* Reads a whole control file from offset 0. Returns its length, or -errno (-ENODEV
+ * once the cgroup is removed). */
+static ssize_t read_sample_file(int fd, char *buf, size_t len)
+{
+        ssize_t n;
+        do
+                n = pread(fd, buf, len - 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return n;
+}
+
+static bool read_into(int fd, char *buf, size_t len, bool *gone)
+{
+        if (fd < 0)
+                return false;
+        ssize_t n = read_sample_file(fd, buf, len);
+        if (n == -ENODEV)
+                *gone = true;
+        return n >= 0;
+}
+
+/* The value of "KEY VALUE" in a flat-keyed file such as cpu.stat. */
+static bool keyed_value(const char *text, const char *key, uint64_t *ret)
+{
+        size_t klen = strlen(key);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = strtoull(p + klen + 1, &end, 10);
+                        if (errno || end == p + klen + 1)
+                                return false;
+                        *ret = v;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* A single number, or "max" (v2, pids) for no limit. */
+static bool single_value(const char *text, uint64_t *ret)
+{
+        if (strncmp(text, "max", 3) == 0) {
+                *ret = CGROUP_UNLIMITED;
+                return true;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (errno || end == text)
+                return false;
+        *ret = v;
+        return true;
+}
+
+int tenant_cgroup_sample(struct tenant_cgroup *tc, struct cgroup_sample *ret, struct tn_err **err)
+{
+        if (!tc->sample_open)
+                open_sample_files(tc);
+        struct cgroup_sample s = {0};
+        char buf[4096];
+        const int *f = tc->sfd;
+        bool gone = false;
+#define READ(i) read_into(f[i], buf, sizeof(buf), &gone)
+        if (READ(SF_CPU_STAT)) {
+                uint64_t usec;
+                if (keyed_value(buf, "nr_periods", &s.cpu_nr_periods) &&
+                    keyed_value(buf, "nr_throttled", &s.cpu_nr_throttled)) {
+                        if (keyed_value(buf, "throttled_time", &s.cpu_throttled_ns))
+                                s.valid |= CGS_THROTTLE;
+                        else if (keyed_value(buf, "throttled_usec", &usec)) {
+                                s.cpu_throttled_ns = usec * 1000;
+                                s.valid |= CGS_THROTTLE;
+                        }
+                }
+                if (keyed_value(buf, "usage_usec", &usec)) {
+                        s.cpu_usage_ns = usec * 1000;
+                        s.valid |= CGS_CPU;
+                }
+        }
+        if (READ(SF_CPU_USAGE) && single_value(buf, &s.cpu_usage_ns))
+                s.valid |= CGS_CPU;
+        if (READ(SF_MEM_CURRENT) && single_value(buf, &s.memory_current) && READ(SF_MEM_MAX) &&
+            single_value(buf, &s.memory_max))
+                s.valid |= CGS_MEMORY;
+        if (READ(SF_MEM_OOM) && keyed_value(buf, "oom_kill", &s.oom_kills))
+                s.valid |= CGS_OOM;
+        if (READ(SF_PIDS_CURRENT) && single_value(buf, &s.pids_current) && READ(SF_PIDS_MAX) &&
+            single_value(buf, &s.pids_max))
+                s.valid |= CGS_PIDS;
+        if (READ(SF_PIDS_EVENTS) && keyed_value(buf, "max", &s.pids_max_events))
+                s.valid |= CGS_PIDS_EVENTS;
+#undef READ
+        if (gone)
+                return tn_err_setx(err, ENODEV, "the cgroups of %s are gone",
+                                   tc->n ? tc->h[0].path : "the tenant");
+        *ret = s;
+        return 0;
+}
+
+/* ---- cgroup v2 delegation ---- */
+
+static int write_text(const char *path, const char *text)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, text, strlen(text)) < 0)
+                return -errno;
+        return 0;
+}
+
+int tenant_cgroup_prepare_at(const char *mount, struct tn_err **err)
+{
+        if (!mount_is_cgroup2(mount))
+                return 0;
+        /* OWN from /proc/self/cgroup's "0::" line. */
+        char own[4096] = "";
+        _cleanup_fclose_ FILE *pc = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+        while (pc && fgets(line, sizeof(line), pc))
+                if (strncmp(line, "0::", 3) == 0) {
+                        line[strcspn(line, "\n")] = '\0';
+                        snprintf(own, sizeof(own), "%s", line + 3);
+                }
+        if (!own[0])
+                return tn_err_setx(err, ENOENT, "cannot find this process's cgroup v2 path");
+        size_t len = strlen(own);
+        if (strcmp(own, "/") == 0 || (len >= 11 && strcmp(own + len - 11, "/supervisor") == 0))
+                return 0; /* the root has no such rule; or moved already */
+
+        char dir[4096 + 64], path[4096 + 128];
+        snprintf(dir, sizeof(dir), "%s%s", mount, own);
+        /* Which of our controllers OWN may hand on, and which it already does. */
+        char avail[512] = "", enabled[512] = "";
+        snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
+        _cleanup_fclose_ FILE *fa = fopen(path, "re");
+        if (fa && !fgets(avail, sizeof(avail), fa))
+                avail[0] = '\0';
+        snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+        _cleanup_fclose_ FILE *fe = fopen(path, "re");
+        if (fe && !fgets(enabled, sizeof(enabled), fe))
+                enabled[0] = '\0';
+        char want[64] = "";
+        bool missing = false;
+        static const char *const v2ctl[] = {"cpu", "memory", "pids"};
+        for (size_t i = 0; i < ARRAY_SIZE(v2ctl); i++) {
+                char word[16];
+                snprintf(word, sizeof(word), " %s ", v2ctl[i]);
+                char a[520], e[520];
+                snprintf(a, sizeof(a), " %s ", avail);
+                snprintf(e, sizeof(e), " %s ", enabled);
+                a[strcspn(a, "\n")] = ' ';
+                e[strcspn(e, "\n")] = ' ';
+                if (strstr(a, word) && !strstr(e, word)) {
+                        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s+%s",
+                                 want[0] ? " " : "", v2ctl[i]);
+                        missing = true;
+                }
+        }
+        if (!missing)
+                return 0;
+
+        /* Only when this process is alone in OWN: moving ourselves out of a cgroup
+         * that others share would not empty it, and we must not move them. */
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        _cleanup_fclose_ FILE *fp = fopen(path, "re");
+        if (!fp)
+                return tn_err_set(err, errno, "cannot read %s", path);
+        long pid;
+        while (fscanf(fp, "%ld", &pid) == 1)
+                if (pid != (long)getpid())
+                        return tn_err_setx(err, EBUSY,
+                                           "cgroup v2: %s also holds process %ld, so it cannot "
+                                           "delegate %s to its children; run tenantd in a cgroup "
+                                           "of its own (systemd: Delegate=yes)",
+                                           own, pid, want);
+        snprintf(path, sizeof(path), "%s/supervisor", dir);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "cannot create %s", path);
+        char pidtext[32];
+        snprintf(pidtext, sizeof(pidtext), "%ld", (long)getpid());
+        snprintf(path, sizeof(path), "%s/supervisor/cgroup.procs", dir);
+        int r = write_text(path, pidtext);
+        if (r < 0)
+                return tn_err_set(err, -r, "cannot move tenantd into %s/supervisor", own);
+        snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+        r = write_text(path, want);
+        if (r < 0)
+                return tn_err_set(err, -r, "cannot enable %s in %s", want, path);
+        return 0;
+}
+
+int tenant_cgroup_prepare(struct tn_err **err)
+{
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                _cleanup_free_ char *mount = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0)
+                        continue;
+                if (mount_is_cgroup2(mount))
+                        return tenant_cgroup_prepare_at(mount, err);
+        }
+        return 0;
+}
+
+void tenant_cgroup_free(struct tenant_cgroup *tc)
+{
+        if (!tc)
+                return;
+        for (size_t i = 0; i < SF__N; i++)
+                if (tc->sfd[i] >= 0)
+                        close(tc->sfd[i]);
+        for (size_t i = 0; i < tc->n; i++) {
+                if (tc->h[i].cg)
+                        cgroup_free(&tc->h[i].cg);
+                free(tc->h[i].mount);
+                free(tc->h[i].parent);
+                free(tc->h[i].path);
+        }
+        free(tc->description);
+        free(tc);
+}
+
+int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err)
+{
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                char *mount = NULL, *path = NULL;
+                if (cgroup_get_subsys_mount_point(controllers[i], &mount) != 0) {
+                        free(mount);
+                        continue;
+                }
+                free(mount);
+                if (cgroup_get_current_controller_path(ref, controllers[i], &path) != 0 || !path) {
+                        free(path);
+                        return tn_err_setx(err, ESRCH, "cannot find the %s cgroup of %d",
+                                           controllers[i], (int)ref);
+                }
+                const char *one[] = {controllers[i], NULL};
+                r = cgroup_change_cgroup_path(path, pid, one);
+                if (r != 0) {
+                        int e = cgroup_get_last_errno();
+                        tn_err_setx(err, e ? e : EIO, "cannot move %d into %s cgroup %s: %s",
+                                    (int)pid, controllers[i], path, cgroup_strerror(r));
+                        free(path);
+                        return -(e ? e : EIO);
+                }
+                free(path);
+        }
+        return 0;
+}

@@ -1,0 +1,102 @@
+/* cgroup.h — the tenant's cgroups, through libcgroup. The only file that talks to
+ * cgroups.
+ *
+ * Every tenant gets one cgroup per mounted hierarchy of the controllers tenantd uses
+ * (cpu, cpuacct, memory, pids; on cgroup v2 the one unified hierarchy), created as
+ * OWN/tenantd/NAME where OWN is the cgroup the calling process itself is in: tenantd
+ * never creates cgroups beside its own, so it respects whatever delegated it. Limits
+ * are set by the quota code; this file creates, joins, samples and removes. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+struct tenant_cgroup;
+
+/* Creates (or reuses, when empty) the tenant's cgroups. */
+int tenant_cgroup_create(const char *name, struct tenant_cgroup **ret, struct tn_err **err);
+
+/* Attaches to the cgroups of a tenant that already exist, creating nothing: for a
+ * daemon restarted while its tenants run. -ENOENT when the tenant has no cgroup in
+ * one of the hierarchies. */
+int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_err **err);
+
+/* On a cgroup v2 hierarchy a cgroup with processes cannot hand controllers to its
+ * children (the "no internal processes" rule), so a supervisor sitting in OWN could not
+ * enable cpu, memory and pids for OWN/tenantd. This moves the calling process into
+ * OWN/supervisor (created if needed) when it is the only process in OWN and OWN does not
+ * already delegate the controllers; OWN stays the parent of OWN/tenantd afterwards (a
+ * process in a cgroup named "supervisor" counts its parent as OWN). Does nothing on
+ * cgroup v1 or when the process is in the root cgroup. Fails with -EBUSY, saying so, when
+ * other processes share OWN. The daemon calls it once at start. */
+int tenant_cgroup_prepare(struct tn_err **err);
+/* The same for the cgroup v2 hierarchy mounted at `mount` (tests use it directly). */
+int tenant_cgroup_prepare_at(const char *mount, struct tn_err **err);
+
+#define CGROUP_UNLIMITED UINT64_MAX
+
+struct tenant_limits {
+        uint32_t cpu_millicpus; /* 0 = unlimited */
+        uint32_t cpu_weight;    /* 1..10000, 100 = normal */
+        uint64_t memory_max;    /* bytes or CGROUP_UNLIMITED */
+        uint64_t memory_high;   /* bytes or CGROUP_UNLIMITED */
+        uint64_t swap_max;      /* bytes or CGROUP_UNLIMITED */
+        uint64_t pids_max;      /* or CGROUP_UNLIMITED */
+};
+
+/* Writes the limits into the tenant's cgroups: cgroup v2 files (cpu.max, cpu.weight,
+ * memory.max, memory.high, memory.swap.max, pids.max) or their v1 counterparts
+ * (cfs quota/period and shares, limit_in_bytes, memsw, soft limit, pids.max). A knob the
+ * host does not have (swap accounting off) is skipped. */
+int tenant_cgroup_set_limits(struct tenant_cgroup *cg, const struct tenant_limits *l,
+                             struct tn_err **err);
+
+/* Moves `pid` into every one of the tenant's cgroups. */
+int tenant_cgroup_attach(struct tenant_cgroup *cg, pid_t pid, struct tn_err **err);
+
+/* Removes the tenant's cgroups; fails with -EBUSY while a process is still in one. */
+int tenant_cgroup_remove(struct tenant_cgroup *cg, struct tn_err **err);
+
+/* What one sample of a tenant's cgroup counters saw. `valid` says which groups of
+ * fields were read (a host without a controller, or v1 without swap accounting,
+ * lacks some). Counters (cpu, throttling, oom kills, pids max events) only grow while
+ * the cgroup lives; a decrease means it was recreated. */
+enum {
+        CGS_CPU = 1 << 0,         /* cpu_usage_ns */
+        CGS_THROTTLE = 1 << 1,    /* nr_periods, nr_throttled, throttled_ns */
+        CGS_MEMORY = 1 << 2,      /* memory_current, memory_max */
+        CGS_OOM = 1 << 3,         /* oom_kills */
+        CGS_PIDS = 1 << 4,        /* pids_current, pids_max */
+        CGS_PIDS_EVENTS = 1 << 5, /* pids_max_events */
+};
+
+struct cgroup_sample {
+        unsigned valid;
+        uint64_t cpu_usage_ns;     /* v1 cpuacct.usage, v2 cpu.stat usage_usec * 1000 */
+        uint64_t cpu_nr_periods;   /* cpu.stat nr_periods */
+        uint64_t cpu_nr_throttled; /* cpu.stat nr_throttled */
+        uint64_t cpu_throttled_ns; /* v1 throttled_time, v2 throttled_usec * 1000 */
+        uint64_t memory_current;   /* v1 memory.usage_in_bytes, v2 memory.current */
+        uint64_t memory_max;       /* v1 limit_in_bytes, v2 memory.max; CGROUP_UNLIMITED */
+        uint64_t oom_kills;        /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+        uint64_t pids_current;
+        uint64_t pids_max;        /* CGROUP_UNLIMITED for "max" */
+        uint64_t pids_max_events; /* pids.events "max": forks refused by pids.max */
+};
+
+/* Reads the counters above. Cheap enough for a timer: the control files are opened
+ * once, on the first call, and re-read with pread() afterwards (no libcgroup call).
+ * Fails with -ENODEV once the cgroups are gone. */
+int tenant_cgroup_sample(struct tenant_cgroup *cg, struct cgroup_sample *ret, struct tn_err **err);
+
+/* "memory:/a/b/tenantd/web cpu:/tenantd/web ..." for messages; owned by cg. */
+const char *tenant_cgroup_describe(struct tenant_cgroup *cg);
+
+void tenant_cgroup_free(struct tenant_cgroup *cg);
+DEFINE_POINTER_CLEANUP(struct tenant_cgroup, tenant_cgroup_free)
+
+/* Moves `pid` into the cgroups `ref` is in, for every controller tenantd uses: how a
+ * process started later (exec, health checks) joins a running tenant. */
+int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err);

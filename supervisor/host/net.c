@@ -1,0 +1,1177 @@
+/* net.c — see net.h. Links, addresses and routes through libnl-route-3; the firewall
+ * and published ports as nftables rulesets through libnftables. No `ip`, `tc` or `nft`
+ * is run. */
+#include "host/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/route.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/action.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <linux/if_bridge.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
+#include <linux/neighbour.h>
+#include <linux/pkt_cls.h>
+#include <linux/rtnetlink.h>
+#include <nftables/libnftables.h>
+
+#define POOL_BASE 0x0a580000U /* 10.88.0.0 */
+#define POOL_GATEWAY (POOL_BASE + 1)
+#define POOL_TENANTS 65000U
+/* What the tenant gets for a connection it may not make: an immediate "administratively
+ * prohibited", so programs fail at once instead of waiting for a timeout. */
+#define REFUSE "reject with icmpx type admin-prohibited"
+
+static int write_sysctl(const char *path, const char *value, struct tn_err **err)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || write(fd, value, strlen(value)) < 0)
+                return tn_err_set(err, errno, "cannot set %s", path);
+        return 0;
+}
+
+/* The locally administered MAC that goes with pool address `a`: a tenant's, and the
+ * bridge's own for the gateway. */
+static void mac_of(uint32_t a, uint8_t ret[6])
+{
+        ret[0] = 0x02;
+        ret[1] = 0x74;
+        ret[2] = (uint8_t)(a >> 24);
+        ret[3] = (uint8_t)(a >> 16);
+        ret[4] = (uint8_t)(a >> 8);
+        ret[5] = (uint8_t)a;
+}
+
+static const char *ip4(uint32_t a, char *buf)
+{
+        struct in_addr in = {.s_addr = htonl(a)};
+        inet_ntop(AF_INET, &in, buf, INET_ADDRSTRLEN);
+        return buf;
+}
+
+/* ---- netlink ---- */
+
+static void sockp(struct nl_sock **s)
+{
+        if (*s)
+                nl_socket_free(*s);
+}
+
+static int nl_open(struct nl_sock **ret, struct tn_err **err)
+{
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = nl_connect(s, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(s);
+                return tn_err_setx(err, EIO, "netlink: %s", nl_geterror(r));
+        }
+        *ret = s;
+        return 0;
+}
+
+static int link_up(struct nl_sock *s, const char *name, const uint8_t *mac, struct tn_err **err)
+{
+        struct rtnl_link *orig = NULL;
+        int r = rtnl_link_get_kernel(s, 0, name, &orig);
+        if (r < 0)
+                return tn_err_setx(err, ENODEV, "link %s: %s", name, nl_geterror(r));
+        struct rtnl_link *change = rtnl_link_alloc();
+        if (!change) {
+                rtnl_link_put(orig);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        rtnl_link_set_flags(change, IFF_UP);
+        struct nl_addr *lladdr = NULL;
+        if (mac && (lladdr = nl_addr_build(AF_LLC, mac, 6)))
+                rtnl_link_set_addr(change, lladdr);
+        r = rtnl_link_change(s, orig, change, 0);
+        nl_addr_put(lladdr);
+        rtnl_link_put(change);
+        rtnl_link_put(orig);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot bring %s up: %s", name, nl_geterror(r));
+        return 0;
+}
+
+/* Whether link `name` has the MAC `mac`. */
+static bool link_has_mac(struct nl_sock *s, const char *name, const uint8_t mac[6])
+{
+        struct rtnl_link *l = NULL;
+        if (rtnl_link_get_kernel(s, 0, name, &l) < 0)
+                return false;
+        struct nl_addr *a = rtnl_link_get_addr(l);
+        bool same = a && nl_addr_get_len(a) == 6 && memcmp(nl_addr_get_binary_addr(a), mac, 6) == 0;
+        rtnl_link_put(l);
+        return same;
+}
+
+static int link_index(struct nl_sock *s, const char *name)
+{
+        struct rtnl_link *l = NULL;
+        if (rtnl_link_get_kernel(s, 0, name, &l) < 0)
+                return -1;
+        int idx = rtnl_link_get_ifindex(l);
+        rtnl_link_put(l);
+        return idx;
+}
+
+static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix,
+                       struct tn_err **err)
+{
+        char text[INET_ADDRSTRLEN + 4], a[INET_ADDRSTRLEN];
+        snprintf(text, sizeof(text), "%s/%d", ip4(addr, a), prefix);
+        struct nl_addr *local = NULL;
+        if (nl_addr_parse(text, AF_INET, &local) < 0)
+                return tn_err_setx(err, EINVAL, "bad address %s", text);
+        struct rtnl_addr *ra = rtnl_addr_alloc();
+        if (!ra) {
+                nl_addr_put(local);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        rtnl_addr_set_ifindex(ra, ifindex);
+        rtnl_addr_set_local(ra, local);
+        int r = rtnl_addr_add(s, ra, 0);
+        rtnl_addr_put(ra);
+        nl_addr_put(local);
+        if (r < 0 && r != -NLE_EXIST)
+                return tn_err_setx(err, EIO, "cannot add address %s: %s", text, nl_geterror(r));
+        return 0;
+}
+
+/* ---- the bridge and its tenant ports ----
+ *
+ * Every port of the bridge is a tenant's (a veth's host end or a microVM's tap), and the
+ * bridge firewall lets no frame pass from one tenant port to another: the bridge only
+ * ever carries frames between a tenant and the host. So nothing the bridge would learn
+ * from a port, and nothing it would flood to one, serves a tenant; both serve a hostile
+ * guest. Learning lets a port claim another tenant's MAC, and receive what the host
+ * sends that tenant, or fill the forwarding table with made-up MACs (frames to the
+ * link-local group addresses 01:80:c2:00:00:0X are learned from before any netfilter
+ * hook of the bridge family sees them). Flooding hands one tenant's traffic to every
+ * port when its entry is missing. Hence, on every tenant port: no learning, no
+ * flooding of unknown unicast, multicast or broadcast from other ports (what the host
+ * itself sends to the broadcast or a multicast address still reaches every port: the
+ * kernel floods what the bridge device originates regardless); the tenant's MAC as a
+ * static entry on its own port, sticky so that no other port can take it over; and
+ * on the bridge device a permanent neighbour entry for the tenant's address, so the
+ * host never asks (an ARP request for one tenant would reach all of them). The
+ * bridge learns nothing from link-local frames, keeps no multicast group table, and
+ * has a MAC of its own that does not change as ports come and go.
+ *
+ * libnl-route 3.7 has no setter for most of these, so the requests are built here,
+ * attribute by attribute, as `bridge link set`, `bridge fdb add` and `ip neigh add`
+ * build theirs, and sent with nl_send_sync() (which frees the message and waits for
+ * the kernel's acknowledgement). */
+
+/* No learning from link-local frames, no multicast snooping. */
+static int bridge_configure(struct nl_sock *s, int br, struct tn_err **err)
+{
+        struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = br};
+        struct br_boolopt_multi bo = {.optval = 1U << BR_BOOLOPT_NO_LL_LEARN,
+                                      .optmask = 1U << BR_BOOLOPT_NO_LL_LEARN};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+        struct nlattr *info, *data;
+        if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+            !(info = nla_nest_start(msg, IFLA_LINKINFO)) ||
+            nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
+            !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+            nla_put(msg, IFLA_BR_MULTI_BOOLOPT, sizeof(bo), &bo) < 0 ||
+            nla_put_u8(msg, IFLA_BR_MCAST_SNOOPING, 0) < 0) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        nla_nest_end(msg, data);
+        nla_nest_end(msg, info);
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot configure bridge %s: %s", NET_BRIDGE,
+                                   nl_geterror(r));
+        return 0;
+}
+
+/* Port `port` learns nothing and receives no flood from other ports. */
+static int port_isolate(struct nl_sock *s, int port, const char *ifname, struct tn_err **err)
+{
+        static const int off[] = {IFLA_BRPORT_LEARNING, IFLA_BRPORT_UNICAST_FLOOD,
+                                  IFLA_BRPORT_MCAST_FLOOD, IFLA_BRPORT_BCAST_FLOOD};
+        struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = port};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+        /* NLA_F_NESTED is what tells the bridge that these are port options (without
+         * it, IFLA_PROTINFO is read as a bare STP port state). */
+        struct nlattr *pi = NULL;
+        bool ok = msg && nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+                  (pi = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED));
+        for (size_t i = 0; ok && i < sizeof(off) / sizeof(off[0]); i++)
+                ok = nla_put_u8(msg, off[i], 0) >= 0;
+        if (!ok) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        nla_nest_end(msg, pi);
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot turn learning and flooding off on %s: %s",
+                                   ifname, nl_geterror(r));
+        return 0;
+}
+
+/* `mac` as a static, sticky forwarding entry of the bridge on port `port`. */
+static int port_fdb_add(struct nl_sock *s, int port, const char *ifname, const uint8_t mac[6],
+                        struct tn_err **err)
+{
+        struct ndmsg ndm = {.ndm_family = AF_BRIDGE,
+                            .ndm_ifindex = port,
+                            .ndm_state = NUD_NOARP, /* "static": never ages */
+                            .ndm_flags = NTF_MASTER | NTF_STICKY};
+        struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK |
+                                                                  NLM_F_CREATE | NLM_F_REPLACE);
+        if (!msg || nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
+            nla_put(msg, NDA_LLADDR, 6, mac) < 0) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        int r = nl_send_sync(s, msg);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot add the static entry of %s: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+/* The bridge's permanent neighbour entry `addr` -> `mac`, or with mac NULL its removal
+ * (an entry that is not there is fine). */
+static int bridge_neigh(struct nl_sock *s, uint32_t addr, const uint8_t *mac, struct tn_err **err)
+{
+        int br = link_index(s, NET_BRIDGE);
+        if (br < 0)
+                return mac ? tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE) : 0;
+        struct ndmsg ndm = {.ndm_family = AF_INET, .ndm_ifindex = br, .ndm_state = NUD_PERMANENT};
+        uint32_t dst = htonl(addr);
+        struct nl_msg *msg =
+            mac ? nlmsg_alloc_simple(RTM_NEWNEIGH,
+                                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+                : nlmsg_alloc_simple(RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK);
+        if (!msg || nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
+            nla_put(msg, NDA_DST, sizeof(dst), &dst) < 0 ||
+            (mac && nla_put(msg, NDA_LLADDR, 6, mac) < 0)) {
+                nlmsg_free(msg);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        int r = nl_send_sync(s, msg);
+        if (r < 0 && (mac || r != -NLE_OBJ_NOTFOUND)) {
+                char a[INET_ADDRSTRLEN];
+                return tn_err_setx(err, EIO, "cannot %s the neighbour entry of %s: %s",
+                                   mac ? "add" : "remove", ip4(addr, a), nl_geterror(r));
+        }
+        return 0;
+}
+
+static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
+{
+        int r = rtnl_link_bridge_add(s, NET_BRIDGE);
+        if (r < 0 && r != -NLE_EXIST)
+                return tn_err_setx(err, EIO, "cannot create bridge %s: %s", NET_BRIDGE,
+                                   nl_geterror(r));
+        int idx = link_index(s, NET_BRIDGE);
+        if (idx < 0)
+                return tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE);
+        /* Every time, not only when created: a bridge left by an older tenantd is
+         * brought to the same settings. Its MAC is fixed too: a bridge otherwise takes
+         * the lowest MAC of its ports, which changes as tenants come and go, and every
+         * change leaves tenants with a stale gateway MAC and makes the kernel flush the
+         * bridge's neighbour table, permanent entries included (see bridge_port). The
+         * kernel flushes it whenever a MAC is set, even the same one: so only when it
+         * differs. */
+        uint8_t mac[6];
+        mac_of(POOL_GATEWAY, mac);
+        r = bridge_configure(s, idx, err);
+        if (r >= 0)
+                r = add_address(s, idx, POOL_GATEWAY, NET_POOL_PREFIX, err);
+        if (r >= 0)
+                r = link_up(s, NET_BRIDGE, link_has_mac(s, NET_BRIDGE, mac) ? NULL : mac, err);
+        return r;
+}
+
+/* A token bucket as the root queue of `ifindex`: `bits` per second, a bucket of 10 ms
+ * worth (at least 32 KiB, so TCP reaches the rate), at most 100 ms of queue. */
+static int add_tbf(struct nl_sock *s, int ifindex, const char *ifname, uint64_t bits,
+                   struct tn_err **err)
+{
+        uint64_t bytes = bits / 8;
+        if (bytes > INT32_MAX)
+                bytes = INT32_MAX; /* libnl's limit, ~17 Gbit/s: unshaped in practice */
+        uint64_t bucket = bytes / 100 < 32768 ? 32768 : bytes / 100;
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(1, 0));
+        int r = rtnl_tc_set_kind(TC_CAST(q), "tbf");
+        if (r >= 0) {
+                rtnl_qdisc_tbf_set_rate(q, (int)bytes, (int)bucket, 0);
+                r = rtnl_qdisc_tbf_set_limit_by_latency(q, 100000);
+        }
+        if (r >= 0)
+                r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
+        rtnl_qdisc_put(q);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot shape %s to %llu bit/s: %s", ifname,
+                                   (unsigned long long)bits, nl_geterror(r));
+        return 0;
+}
+
+/* ---- nftables ---- */
+
+static int nft_apply(const char *ruleset, struct tn_err **err)
+{
+        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!nft)
+                return tn_err_setx(err, ENOMEM, "cannot create an nftables context");
+        nft_ctx_buffer_output(nft);
+        nft_ctx_buffer_error(nft);
+        int r = nft_run_cmd_from_buffer(nft, ruleset);
+        if (r != 0) {
+                const char *e = nft_ctx_get_error_buffer(nft);
+                r = tn_err_setx(err, EIO, "nftables: %.300s", e && *e ? e : "failed");
+        }
+        nft_ctx_free(nft);
+        return r;
+}
+
+/* The host's own table, ip tenantd, shared by every tenant: applied once per host, and
+ * replaced whole, so applying it again is harmless.
+ *
+ * guard: whatever arrives from the bridge (from any tenant port) and is addressed to
+ * the host's loopback range, or comes from outside the pool, is dropped, whatever a
+ * tenant's allow_host says. The kernel would drop both as martians by itself, but the
+ * bridge has route_localnet on (see net_private_prepare), without which a published
+ * port bound to 127.0.0.1 could not work; so the check the kernel no longer makes is
+ * made here (the class of Kubernetes' CVE-2020-8558: a neighbour sends to 127.0.0.1
+ * through the host's MAC and reaches a service bound to loopback only). It runs at the
+ * raw priority, ahead of conntrack and NAT, so it sees the addresses the tenant wrote:
+ * a tenant's replies to a host-local client of a published port are then still
+ * addressed to the bridge's address (the masquerade is undone, and their destination
+ * becomes 127.0.0.1, only later, at the dstnat priority). IPv6 needs no such rule: no
+ * IPv6 frame passes a tenant port (see the bridge table), and the kernel never accepts
+ * ::1 from another device than loopback.
+ *
+ * postrouting: masquerade for the whole pool. Host-local clients of a published port
+ * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too. */
+static int ensure_host_table(struct tn_err **err)
+{
+        char a[INET_ADDRSTRLEN], ruleset[1024];
+        ip4(POOL_BASE, a);
+        snprintf(ruleset, sizeof(ruleset),
+                 "table ip tenantd {}\n"
+                 "delete table ip tenantd\n"
+                 "table ip tenantd {\n"
+                 "  chain guard {\n"
+                 "    type filter hook prerouting priority raw; policy accept;\n"
+                 "    iifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+                 "    iifname \"%s\" ip saddr != %s/%d drop\n"
+                 "  }\n"
+                 "  chain postrouting {\n"
+                 "    type nat hook postrouting priority srcnat; policy accept;\n"
+                 "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
+                 "    ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
+                 "  }\n"
+                 "}\n",
+                 NET_BRIDGE, NET_BRIDGE, a, NET_POOL_PREFIX, a, NET_POOL_PREFIX, NET_BRIDGE,
+                 NET_BRIDGE);
+        return nft_apply(ruleset, err);
+}
+
+static void cidr_list(FILE *f, const struct cidr *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                char a[INET6_ADDRSTRLEN];
+                inet_ntop(c[i].family, c[i].addr, a, sizeof(a));
+                fprintf(f, "%s%s/%u", i ? ", " : "", a, c[i].prefix);
+        }
+}
+
+static size_t count_v4(const struct cidr *c, size_t n)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                k += c[i].family == AF_INET;
+        return k;
+}
+
+/* The tenant's three tables. Read top to bottom, first match wins. */
+static char *firewall_ruleset(const struct net_tenant *t, const struct manifest *m)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return NULL;
+        char ip[INET_ADDRSTRLEN], mac[18];
+        ip4(t->addr, ip);
+        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
+                 t->mac[3], t->mac[4], t->mac[5]);
+        const char *dev = t->host_if;
+
+        /* The port itself, before the bridge sees a frame: the ingress hook of the
+         * netdev family runs ahead of the bridge's receive handler (for a tap, after the
+         * detour through its ifb, which hands frames back to the tap's receive path).
+         * Frames to a link-local group address (01:80:c2:00:00:0X) go, counted: the
+         * bridge learns their source before any hook of the bridge family runs, and a
+         * tenant has nothing to say to the bridge (STP, LLDP, pause, 802.1X). So does
+         * any frame with another source MAC than the tenant's, whatever its destination. */
+        fprintf(f, "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n", t->name,
+                t->name);
+        fprintf(f,
+                "table netdev tenantd-%s {\n"
+                "  chain ingress {\n"
+                "    type filter hook ingress device \"%s\" priority 0; policy accept;\n"
+                "    ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter drop\n"
+                "    ether saddr != %s drop\n"
+                "  }\n"
+                "}\n",
+                t->name, dev, mac);
+
+        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing
+         * to the host's loopback range (see ensure_host_table, which makes sure of it
+         * for the whole bridge at layer 3), and no frame crosses the bridge between two
+         * tenant ports. */
+        fprintf(f, "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n", t->name,
+                t->name);
+        fprintf(f,
+                "table bridge tenantd-%s {\n"
+                "  chain prerouting {\n"
+                "    type filter hook prerouting priority -200; policy accept;\n"
+                "    iifname \"%s\" ether saddr != %s drop\n"
+                "    iifname \"%s\" ether type arp arp saddr ip != %s drop\n"
+                "    iifname \"%s\" ether type arp arp saddr ether != %s drop\n"
+                "    iifname \"%s\" ether type ip ip saddr != %s drop\n"
+                "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n"
+                "    iifname \"%s\" ether type != { ip, arp } drop\n"
+                "  }\n"
+                "  chain forward {\n"
+                "    type filter hook forward priority 0; policy accept;\n"
+                "    iifname \"%s\" drop\n"
+                "    oifname \"%s\" drop\n"
+                "  }\n"
+                "}\n",
+                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev, dev);
+
+        /* Layer 3: what the tenant may reach, and what may reach it. */
+        const typeof(m->network) *n = &m->network;
+        fprintf(f, "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n", t->name, t->name);
+        fprintf(f,
+                "table inet tenantd-%s {\n"
+                "  chain input {\n"
+                "    type filter hook input priority -1; policy accept;\n"
+                "    iifname \"%s\" ip saddr %s ct state established,related accept\n",
+                t->name, NET_BRIDGE, ip);
+        /* Its resolvers stay reachable on port 53 even on the host or the LAN, or its
+         * resolv.conf would name servers it may not ask. */
+        char dns[NET_MAX_RESOLVERS][16];
+        size_t ndns = net_resolvers(m, dns);
+        char dns_set[NET_MAX_RESOLVERS * 18 + 8] = "";
+        for (size_t i = 0; i < ndns; i++)
+                snprintf(dns_set + strlen(dns_set), sizeof(dns_set) - strlen(dns_set), "%s%s",
+                         i ? ", " : "", dns[i]);
+        if (ndns)
+                fprintf(f,
+                        "    iifname \"%s\" ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } "
+                        "th dport 53 accept\n",
+                        NET_BRIDGE, ip, dns_set);
+        if (!n->allow_host)
+                fprintf(f, "    iifname \"%s\" ip saddr %s %s\n", NET_BRIDGE, ip, REFUSE);
+        fprintf(f,
+                "  }\n"
+                "  chain forward {\n"
+                "    type filter hook forward priority -1; policy accept;\n"
+                "    ip saddr %s ct state established,related accept\n"
+                "    ip daddr %s ct state established,related accept\n"
+                "    ip daddr %s ct status dnat accept\n"
+                "    ip daddr %s drop\n",
+                ip, ip, ip, ip);
+        if (ndns)
+                fprintf(f,
+                        "    ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } th dport 53 "
+                        "accept\n",
+                        ip, dns_set);
+        if (count_v4(n->deny, n->deny_n)) {
+                fprintf(f, "    ip saddr %s ip daddr { ", ip);
+                struct cidr v4[MANIFEST_MAX_CIDRS];
+                size_t k = 0;
+                for (size_t i = 0; i < n->deny_n; i++)
+                        if (n->deny[i].family == AF_INET)
+                                v4[k++] = n->deny[i];
+                cidr_list(f, v4, k);
+                fprintf(f, " } %s\n", REFUSE);
+        }
+        if (n->deny_lan)
+                fprintf(f,
+                        "    ip saddr %s ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
+                        "100.64.0.0/10, 169.254.0.0/16 } %s\n",
+                        ip, REFUSE);
+        if (n->allow_n) {
+                struct cidr v4[MANIFEST_MAX_CIDRS];
+                size_t k = 0;
+                for (size_t i = 0; i < n->allow_n; i++)
+                        if (n->allow[i].family == AF_INET)
+                                v4[k++] = n->allow[i];
+                if (k) {
+                        fprintf(f, "    ip saddr %s ip daddr != { ", ip);
+                        cidr_list(f, v4, k);
+                        fprintf(f, " } %s\n", REFUSE);
+                } else {
+                        fprintf(f, "    ip saddr %s %s\n", ip, REFUSE); /* IPv6 only: none */
+                }
+        }
+        fprintf(f, "  }\n");
+
+        /* Published ports: to the host's own addresses (or the one given), and from
+         * host-local clients. */
+        fprintf(f, "  chain prerouting {\n"
+                   "    type nat hook prerouting priority dstnat; policy accept;\n");
+        for (size_t i = 0; i < n->publish_n; i++) {
+                const struct publish_spec *p = &n->publish[i];
+                const char *proto = p->proto == PROTO_TCP ? "tcp" : "udp";
+                char bind[INET6_ADDRSTRLEN + 16] = "fib daddr type local";
+                if (p->bind_family == AF_INET) {
+                        char b[INET_ADDRSTRLEN];
+                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
+                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
+                } else if (p->bind_family == AF_INET6) {
+                        continue; /* IPv6 is not forwarded yet */
+                }
+                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind, proto, p->host_port, ip,
+                        p->port);
+        }
+        fprintf(f, "  }\n"
+                   "  chain output {\n"
+                   "    type nat hook output priority -100; policy accept;\n");
+        for (size_t i = 0; i < n->publish_n; i++) {
+                const struct publish_spec *p = &n->publish[i];
+                if (p->bind_family == AF_INET6)
+                        continue;
+                char bind[INET_ADDRSTRLEN + 16] = "fib daddr type local";
+                if (p->bind_family == AF_INET) {
+                        char b[INET_ADDRSTRLEN];
+                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
+                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
+                }
+                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
+                        p->proto == PROTO_TCP ? "tcp" : "udp", p->host_port, ip, p->port);
+        }
+        fprintf(f, "  }\n}\n");
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16])
+{
+        size_t n = 0;
+        struct in_addr a;
+        if (m->network.mode != NET_PRIVATE)
+                return 0;
+        if (m->network.dns_n) {
+                for (size_t i = 0; i < m->network.dns_n && n < NET_MAX_RESOLVERS; i++)
+                        if (inet_pton(AF_INET, m->network.dns[i], &a) == 1)
+                                inet_ntop(AF_INET, &a, out[n++], 16);
+                return n;
+        }
+        _cleanup_fclose_ FILE *f = fopen("/etc/resolv.conf", "re");
+        char line[256], addr[64];
+        while (f && n < NET_MAX_RESOLVERS && fgets(line, sizeof(line), f))
+                if (sscanf(line, " nameserver %63s", addr) == 1 &&
+                    inet_pton(AF_INET, addr, &a) == 1 && (ntohl(a.s_addr) >> 24) != 127)
+                        inet_ntop(AF_INET, &a, out[n++], 16);
+        return n;
+}
+
+/* ---- the supervisor's side ---- */
+
+int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
+                        struct tn_err **err)
+{
+        if (index >= POOL_TENANTS)
+                return tn_err_setx(err, ENOSPC, "no address left in the tenant pool");
+        struct net_tenant t = {.addr = POOL_BASE + 2 + index,
+                               .gateway = POOL_GATEWAY,
+                               .egress_rate = m->network.egress_rate,
+                               .ingress_rate = m->network.ingress_rate};
+        snprintf(t.name, sizeof(t.name), "%s", m->name);
+        snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
+        mac_of(t.addr, t.mac);
+
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        r = ensure_bridge(s, err);
+        if (r < 0)
+                return r;
+        /* Routing between the bridge and the uplink; route_localnet lets a published
+         * port bound to 127.0.0.1 be forwarded to a tenant, and the replies come back
+         * (see ensure_host_table). The guard that keeps tenants off the host's
+         * loopback goes in first, so route_localnet is never on without it. */
+        r = ensure_host_table(err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv4/conf/" NET_BRIDGE "/route_localnet", "1", err);
+        if (r < 0)
+                return r;
+        *ret = t;
+        return 0;
+}
+
+/* Makes the tenant's link t->host_if (a veth's host end or a tap) a port of the bridge
+ * and brings it up; its index in *ret_index. The port is configured (see "the bridge
+ * and its tenant ports" above) while it is still down, so that no frame ever crosses
+ * it under the bridge's defaults. */
+static int bridge_port(struct nl_sock *s, const struct net_tenant *t, int *ret_index,
+                       struct tn_err **err)
+{
+        const char *ifname = t->host_if;
+        int br = link_index(s, NET_BRIDGE), port = link_index(s, ifname);
+        if (br < 0 || port < 0)
+                return tn_err_setx(err, ENODEV, "link %s or bridge %s vanished", ifname,
+                                   NET_BRIDGE);
+        int r = rtnl_link_enslave_ifindex(s, br, port);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot put %s on %s: %s", ifname, NET_BRIDGE,
+                                   nl_geterror(r));
+        r = port_isolate(s, port, ifname, err);
+        if (r >= 0)
+                r = port_fdb_add(s, port, ifname, t->mac, err);
+        if (r >= 0)
+                r = bridge_neigh(s, t->addr, t->mac, err);
+        if (r < 0)
+                return r;
+        *ret_index = port;
+        return link_up(s, ifname, NULL, err);
+}
+
+int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
+                       struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        /* The host end lives exactly as long as the namespace of its peer, so one that
+         * exists belongs to a running tenant with the same index (two state directories
+         * handing out the same ranges): refuse rather than cut that tenant off. */
+        if (link_index(s, t->host_if) >= 0)
+                return tn_err_setx(err, EBUSY,
+                                   "%s already exists: another running tenant has this tenant's "
+                                   "address (are two state directories in use?)",
+                                   t->host_if);
+        r = rtnl_link_veth_add(s, t->host_if, "eth0", pid);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,
+                                   nl_geterror(r));
+        int port = -1;
+        r = bridge_port(s, t, &port, err);
+        if (r >= 0 && t->ingress_rate)
+                r = add_tbf(s, port, t->host_if, t->ingress_rate, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *rules = firewall_ruleset(t, m);
+        if (!rules)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        t->firewall = true;
+        return nft_apply(rules, err);
+}
+
+void net_private_remove(struct net_tenant *t)
+{
+        if (!t->firewall)
+                return;
+        char ruleset[384];
+        snprintf(ruleset, sizeof(ruleset),
+                 "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n"
+                 "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n"
+                 "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n",
+                 t->name, t->name, t->name, t->name, t->name, t->name);
+        (void)nft_apply(ruleset, NULL);
+        /* The port's forwarding entry goes with the port; the bridge's neighbour entry
+         * stays unless removed. (Left behind, it would still be right: a MAC is derived
+         * from its address.) Without an address (tenantd cleaning up after a tenant it
+         * only knows by name) there is none to name. */
+        struct nl_sock *s = NULL;
+        if (t->addr && nl_open(&s, NULL) >= 0) {
+                (void)bridge_neigh(s, t->addr, NULL, NULL);
+                nl_socket_free(s);
+        }
+        t->firewall = false;
+}
+
+/* ---- the tenant's side ---- */
+
+static int setup_eth0(const struct net_tenant *t, struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        r = link_up(s, "eth0", t->mac, err);
+        int idx = link_index(s, "eth0");
+        if (r >= 0 && idx < 0)
+                r = tn_err_setx(err, ENODEV, "eth0 is missing");
+        if (r >= 0)
+                r = add_address(s, idx, t->addr, NET_POOL_PREFIX, err);
+        if (r >= 0 && t->egress_rate)
+                r = add_tbf(s, idx, "eth0", t->egress_rate, err);
+        if (r < 0)
+                return r;
+
+        struct rtnl_route *route = rtnl_route_alloc();
+        struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+        struct nl_addr *dst = NULL, *gw = NULL;
+        char g[INET_ADDRSTRLEN];
+        if (!route || !nh || nl_addr_parse("0.0.0.0/0", AF_INET, &dst) < 0 ||
+            nl_addr_parse(ip4(t->gateway, g), AF_INET, &gw) < 0) {
+                r = tn_err_setx(err, ENOMEM, "out of memory");
+        } else {
+                rtnl_route_set_family(route, AF_INET);
+                rtnl_route_set_dst(route, dst);
+                rtnl_route_nh_set_gateway(nh, gw);
+                rtnl_route_nh_set_ifindex(nh, idx);
+                rtnl_route_add_nexthop(route, nh);
+                nh = NULL; /* owned by the route now */
+                r = rtnl_route_add(s, route, 0);
+                if (r < 0)
+                        r = tn_err_setx(err, EIO, "cannot add the default route: %s",
+                                        nl_geterror(r));
+        }
+        if (nh)
+                rtnl_route_nh_free(nh);
+        nl_addr_put(dst);
+        nl_addr_put(gw);
+        if (route)
+                rtnl_route_put(route);
+        return r;
+}
+
+int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err)
+{
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return tn_err_set(err, errno, "socket");
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                return tn_err_set(err, errno, "cannot read the flags of lo");
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                return tn_err_set(err, errno, "cannot bring lo up");
+
+        /* These files are per network namespace: what is written here applies to the
+         * tenant's namespace only. */
+        int r = write_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", err);
+        if (r < 0)
+                return r;
+        char range[32];
+        snprintf(range, sizeof(range), "%u %u", id_base, id_base + 65535);
+        r = write_sysctl("/proc/sys/net/ipv4/ping_group_range", range, err);
+        if (r < 0 || !t)
+                return r;
+        r = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", err);
+        if (r >= 0)
+                r = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", err);
+        if (r >= 0)
+                r = setup_eth0(t, err);
+        return r;
+}
+
+/* ---- counters, live rates, cut ---- */
+
+/* A netlink socket that lives in the network namespace of process `pid`.
+ *
+ * A socket belongs to the namespace it was created in, whatever thread uses it later.
+ * So a short-lived thread enters the tenant's namespace with setns(), which for a
+ * network namespace changes that thread alone, creates the socket and ends; the daemon's
+ * own threads never leave the host's namespace, even if setns() or anything after it
+ * fails. The thread runs no code that reads what the tenant controls. The namespace is
+ * named by a pidfd, so it is the namespace of that very process (the caller vouches for
+ * the pid; see net.h). The tenant cannot interfere through the namespace: it was created
+ * by the supervisor and belongs to the host's user namespace, over which the tenant has
+ * no capability, so it can neither rename eth0 nor touch its qdisc. */
+struct ns_socket_job {
+        int nsfd;
+        struct nl_sock *sock;
+        int error; /* errno, or 0 */
+        int nl_error;
+};
+
+static void *ns_socket_thread(void *arg)
+{
+        struct ns_socket_job *job = arg;
+        if (setns(job->nsfd, CLONE_NEWNET) < 0) {
+                job->error = errno;
+                return NULL;
+        }
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s) {
+                job->error = ENOMEM;
+                return NULL;
+        }
+        int r = nl_connect(s, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(s);
+                job->nl_error = r;
+                return NULL;
+        }
+        job->sock = s;
+        return NULL;
+}
+
+static int nl_open_in_netns(pid_t pid, struct nl_sock **ret, struct tn_err **err)
+{
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return tn_err_set(err, errno, "cannot open process %d", (int)pid);
+        struct ns_socket_job job = {.nsfd = pidfd};
+        pthread_t th;
+        int r = pthread_create(&th, NULL, ns_socket_thread, &job);
+        if (r != 0)
+                return tn_err_set(err, r, "cannot start a thread");
+        pthread_join(th, NULL);
+        if (job.error)
+                return tn_err_set(err, job.error,
+                                  "cannot open a netlink socket in the network namespace of %d",
+                                  (int)pid);
+        if (job.nl_error)
+                return tn_err_setx(err, EIO, "netlink in the network namespace of %d: %s", (int)pid,
+                                   nl_geterror(job.nl_error));
+        *ret = job.sock;
+        return 0;
+}
+
+int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
+                      struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = pid ? nl_open_in_netns(pid, &s, err) : nl_open(&s, err);
+        if (r < 0)
+                return r;
+        struct rtnl_link *l = NULL;
+        r = rtnl_link_get_kernel(s, 0, ifname, &l);
+        if (r < 0)
+                return tn_err_setx(err, ENODEV, "link %s: %s", ifname, nl_geterror(r));
+        struct net_link_stats st = {
+            .ifindex = (uint32_t)rtnl_link_get_ifindex(l),
+            .rx_bytes = rtnl_link_get_stat(l, RTNL_LINK_RX_BYTES),
+            .tx_bytes = rtnl_link_get_stat(l, RTNL_LINK_TX_BYTES),
+            .rx_packets = rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
+            .tx_packets = rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
+            .rx_dropped = rtnl_link_get_stat(l, RTNL_LINK_RX_DROPPED),
+            .tx_dropped = rtnl_link_get_stat(l, RTNL_LINK_TX_DROPPED),
+        };
+        rtnl_link_put(l);
+        *ret = st;
+        return 0;
+}
+
+/* Removes the root qdisc of `ifindex` (back to the kernel's default); none is fine. */
+static int del_root_qdisc(struct nl_sock *s, int ifindex, const char *ifname, struct tn_err **err)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        int r = rtnl_qdisc_delete(s, q);
+        rtnl_qdisc_put(q);
+        if (r < 0 && r != -NLE_OBJ_NOTFOUND && r != -NLE_NOADDR)
+                return tn_err_setx(err, EIO, "cannot remove the shaping of %s: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+static int shape(struct nl_sock *s, const char *ifname, uint64_t bits, struct tn_err **err)
+{
+        int idx = link_index(s, ifname);
+        if (idx < 0)
+                return tn_err_setx(err, ENODEV, "link %s is missing", ifname);
+        return bits ? add_tbf(s, idx, ifname, bits, err) : del_root_qdisc(s, idx, ifname, err);
+}
+
+int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
+                  struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *host = NULL, *inside = NULL;
+        int r = nl_open(&host, err);
+        if (r >= 0)
+                r = nl_open_in_netns(init_pid, &inside, err);
+        if (r < 0)
+                return r;
+        r = shape(host, t->host_if, ingress, err);
+        if (r < 0)
+                return tn_err_wrap(err, "ingress");
+        t->ingress_rate = ingress;
+        r = shape(inside, "eth0", egress, err);
+        if (r < 0)
+                return tn_err_wrap(err, "egress");
+        t->egress_rate = egress;
+        return 0;
+}
+
+int net_cut(struct net_tenant *t, bool cut, struct tn_err **err)
+{
+        if (!t->firewall)
+                return tn_err_setx(err, ENOENT, "tenant \"%s\" has no firewall table", t->name);
+        char ip[INET_ADDRSTRLEN], ruleset[2048];
+        ip4(t->addr, ip);
+        /* Declaring the chains first makes both directions idempotent: a chain that
+         * exists is left as it is, one that does not is created empty, and then the
+         * chains are flushed and, to restore, deleted. Priority -2 runs ahead of the
+         * firewall's own chains (-1), so nothing there can accept first. */
+        int n =
+            snprintf(ruleset, sizeof(ruleset),
+                     "table inet tenantd-%s {\n"
+                     "  chain cut_forward { type filter hook forward priority -2; policy "
+                     "accept; }\n"
+                     "  chain cut_input { type filter hook input priority -2; policy accept; }\n"
+                     "  chain cut_output { type filter hook output priority -2; policy "
+                     "accept; }\n"
+                     "}\n"
+                     "flush chain inet tenantd-%s cut_forward\n"
+                     "flush chain inet tenantd-%s cut_input\n"
+                     "flush chain inet tenantd-%s cut_output\n",
+                     t->name, t->name, t->name, t->name);
+        if (cut)
+                snprintf(ruleset + n, sizeof(ruleset) - (size_t)n,
+                         "add rule inet tenantd-%s cut_forward ip saddr %s drop\n"
+                         "add rule inet tenantd-%s cut_forward ip daddr %s drop\n"
+                         "add rule inet tenantd-%s cut_input ip saddr %s drop\n"
+                         "add rule inet tenantd-%s cut_output ip daddr %s drop\n",
+                         t->name, ip, t->name, ip, t->name, ip, t->name, ip);
+        else
+                snprintf(ruleset + n, sizeof(ruleset) - (size_t)n,
+                         "delete chain inet tenantd-%s cut_forward\n"
+                         "delete chain inet tenantd-%s cut_input\n"
+                         "delete chain inet tenantd-%s cut_output\n",
+                         t->name, t->name, t->name);
+        int r = nft_apply(ruleset, err);
+        return r < 0 ? tn_err_wrap(err, cut ? "cannot cut %s off" : "cannot reconnect %s", t->name)
+                     : 0;
+}
+
+/* ---- microVM tenants: a tap instead of a veth ----
+ *
+ * A VM has no network namespace on the host: its network card is a tap device that
+ * QEMU reads and writes. The tap is made here, persistent and owned by no user, so
+ * libvirt only opens it (<interface type='ethernet'> with managed='no'); it gets the
+ * name a veth would have had (tnd-INDEX), so the same firewall tables apply unchanged.
+ * Shaping: what the host sends towards the guest leaves through the tap (tbf as its
+ * root queue: the ingress rate; set once the VM has opened the tap, as libvirt then
+ * replaces the tap's root queue with noqueue). What the guest sends arrives on the tap's ingress,
+ * where no queue can hold it; a u32 filter that matches everything redirects it with
+ * mirred to an ifb device (tndi-INDEX), whose root tbf shapes it (the egress rate). */
+
+static void ifb_name(const struct net_tenant *t, char out[16])
+{
+        snprintf(out, 16, "tndi-%s", t->host_if + 4); /* "tnd-N" -> "tndi-N" */
+}
+
+static int tap_create(const char *name, struct tn_err **err)
+{
+        _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot open /dev/net/tun");
+        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return tn_err_set(err, errno, "cannot create tap %s", name);
+        if (ioctl(fd, TUNSETPERSIST, 1) < 0)
+                return tn_err_set(err, errno, "cannot make tap %s persistent", name);
+        return 0;
+}
+
+/* A tap (it has tun_flags) that no process has open (no carrier). */
+static bool tap_is_stale(const char *name)
+{
+        char path[96], buf[8] = "";
+        snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+        if (access(path, F_OK) < 0)
+                return false;
+        snprintf(path, sizeof(path), "/sys/class/net/%s/carrier", name);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        return fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && buf[0] == '0';
+}
+
+static int link_delete(struct nl_sock *s, const char *name)
+{
+        struct rtnl_link *l = rtnl_link_alloc();
+        if (!l)
+                return -ENOMEM;
+        rtnl_link_set_name(l, name);
+        int r = rtnl_link_delete(s, l);
+        rtnl_link_put(l);
+        return r;
+}
+
+/* Everything arriving on `ifindex` is redirected to `to_ifindex`'s egress. */
+static int redirect_ingress(struct nl_sock *s, int ifindex, int to_ifindex, const char *ifname,
+                            struct tn_err **err)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        struct rtnl_cls *cls = rtnl_cls_alloc();
+        struct rtnl_act *act = rtnl_act_alloc();
+        int r = -NLE_NOMEM;
+        if (!q || !cls || !act)
+                goto out;
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
+        rtnl_tc_set_handle(TC_CAST(q), 0xffff0000U /* ffff: */);
+        r = rtnl_tc_set_kind(TC_CAST(q), "ingress");
+        if (r >= 0)
+                r = rtnl_qdisc_add(s, q, NLM_F_CREATE | NLM_F_REPLACE);
+        if (r < 0)
+                goto out;
+        rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
+        rtnl_tc_set_parent(TC_CAST(cls), 0xffff0000U /* ffff: */);
+        rtnl_cls_set_protocol(cls, ETH_P_ALL);
+        rtnl_cls_set_prio(cls, 1);
+        r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
+        if (r >= 0)
+                r = rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0); /* matches every packet */
+        if (r >= 0)
+                r = rtnl_tc_set_kind(TC_CAST(act), "mirred");
+        if (r >= 0) {
+                rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
+                rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
+                rtnl_mirred_set_ifindex(act, (uint32_t)to_ifindex);
+                r = rtnl_u32_add_action(cls, act);
+        }
+        if (r >= 0)
+                r = rtnl_cls_add(s, cls, NLM_F_CREATE | NLM_F_EXCL);
+out:
+        if (act)
+                rtnl_act_put(act);
+        if (cls)
+                rtnl_cls_put(cls);
+        if (q)
+                rtnl_qdisc_put(q);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot redirect %s to its ifb: %s", ifname,
+                                   nl_geterror(r));
+        return 0;
+}
+
+static int shape_tap_egress(struct nl_sock *s, struct net_tenant *t, int tap, struct tn_err **err)
+{
+        char ifb[16];
+        ifb_name(t, ifb);
+        struct rtnl_link *l = rtnl_link_alloc();
+        if (!l)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        rtnl_link_set_name(l, ifb);
+        int r = rtnl_link_set_type(l, "ifb");
+        if (r >= 0)
+                r = rtnl_link_add(s, l, NLM_F_CREATE | NLM_F_EXCL);
+        rtnl_link_put(l);
+        if (r < 0)
+                return tn_err_setx(err, EIO, "cannot create %s: %s", ifb, nl_geterror(r));
+        r = link_up(s, ifb, NULL, err);
+        int idx = link_index(s, ifb);
+        if (r >= 0 && idx < 0)
+                r = tn_err_setx(err, ENODEV, "%s vanished", ifb);
+        if (r >= 0)
+                r = add_tbf(s, idx, ifb, t->egress_rate, err);
+        if (r >= 0)
+                r = redirect_ingress(s, tap, idx, t->host_if, err);
+        return r;
+}
+
+int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        /* As for a veth, one that exists may belong to a running tenant of this index.
+         * But a tap outlives its VM: one left behind by a run that was killed holds no
+         * carrier (nothing has it open) and goes, with its ifb. */
+        if (link_index(s, t->host_if) >= 0 && tap_is_stale(t->host_if)) {
+                char ifb[16];
+                ifb_name(t, ifb);
+                (void)link_delete(s, t->host_if);
+                (void)link_delete(s, ifb);
+        }
+        if (link_index(s, t->host_if) >= 0)
+                return tn_err_setx(err, EBUSY,
+                                   "%s already exists: another running tenant has this tenant's "
+                                   "address (are two state directories in use?)",
+                                   t->host_if);
+        r = tap_create(t->host_if, err);
+        if (r < 0)
+                return r;
+        t->tap = true;
+        int tap = -1;
+        r = bridge_port(s, t, &tap, err);
+        if (r >= 0 && t->egress_rate)
+                r = shape_tap_egress(s, t, tap, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *rules = firewall_ruleset(t, m);
+        if (!rules)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        t->firewall = true;
+        return nft_apply(rules, err);
+}
+
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err)
+{
+        if (!t->ingress_rate)
+                return 0;
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        int tap = link_index(s, t->host_if);
+        if (tap < 0)
+                return tn_err_setx(err, ENODEV, "tap %s vanished", t->host_if);
+        return add_tbf(s, tap, t->host_if, t->ingress_rate, err);
+}
+
+void net_private_detach_tap(struct net_tenant *t)
+{
+        net_private_remove(t);
+        if (!t->tap)
+                return;
+        struct nl_sock *s = NULL;
+        if (nl_open(&s, NULL) < 0)
+                return;
+        char ifb[16];
+        ifb_name(t, ifb);
+        (void)link_delete(s, t->host_if); /* its queues and filters go with it */
+        (void)link_delete(s, ifb);
+        nl_socket_free(s);
+        t->tap = false;
+}

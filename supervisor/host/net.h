@@ -1,0 +1,110 @@
+/* net.h — tenant networking. The only file that talks to netlink (libnl-route-3) and
+ * nftables (libnftables).
+ *
+ * network.mode "none": a fresh network namespace with loopback only.
+ * network.mode "private": the tenant's namespace also gets "eth0", one end of a veth
+ * pair whose host end is a port of the host bridge (tenantd0, 10.88.0.1/16). Its
+ * address is 10.88.0.0 + 2 + the tenant's index (its uid range's position), so it is
+ * stable and unique. Egress is NATed through the host. The port learns nothing and is
+ * flooded nothing; the tenant's MAC is a static entry on it. Tables of its own in
+ * nftables (families netdev, bridge and inet, all named "tenantd-NAME") refuse
+ * link-local frames and spoofed sources, every frame between tenants, the host itself
+ * (unless allow_host), and what the manifest's allow / deny / deny_lan say; published
+ * ports are DNAT rules in the inet table. The host's loopback is never reachable from
+ * the bridge (the shared table "ip tenantd").
+ * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
+ * for what it sends, the host end for what it receives); both belong to namespaces the
+ * tenant holds no capability over. Rates change live with net_set_rates(); the transfer
+ * volume's actions are net_set_rates() (throttle) and net_cut(). */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "spec/manifest.h"
+
+#define NET_BRIDGE "tenantd0"
+#define NET_POOL_PREFIX 16
+
+struct net_tenant {
+        char name[MANIFEST_NAME_MAX + 1];
+        char host_if[16]; /* the veth end on the bridge: "tnd-INDEX" */
+        uint32_t addr;    /* tenant address, host byte order */
+        uint32_t gateway; /* the bridge's address */
+        uint8_t mac[6];
+        uint64_t egress_rate;  /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
+        uint64_t ingress_rate; /* bits/s, 0 = unshaped: tbf on the host end */
+        bool firewall;         /* its nftables tables exist */
+        bool tap;              /* microVM: the tap (and ifb) exist */
+};
+
+#define NET_MAX_RESOLVERS 3
+
+/* The resolvers a private tenant uses (written into its resolv.conf) and may reach on
+ * port 53 whatever its egress rules say, LAN or host included: the manifest's
+ * network.dns, else the host's own IPv4 nameservers except loopback ones (a stub on
+ * 127.0.0.53 is not reachable from a tenant). Returns how many; IPv4 only, as the
+ * tenant has no IPv6. */
+size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16]);
+
+/* In the supervisor, before the tenant exists: computes the tenant's address from its
+ * index, makes sure the bridge, the shared NAT table and IPv4 forwarding are there. */
+int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
+                        struct tn_err **err);
+
+/* In the supervisor, once the tenant's first process (host pid `pid`) exists in its
+ * network namespace: creates the veth pair with "eth0" inside, puts the host end on the
+ * bridge, and installs the tenant's firewall and published ports. */
+int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
+                       struct tn_err **err);
+
+/* Removes the tenant's nftables tables (the veth pair dies with the namespace). */
+void net_private_remove(struct net_tenant *t);
+
+/* In the tenant's first process, as root of the namespace's owner: loopback up, and for
+ * a private tenant "eth0" with its address and default route; IPv6 off (the firewall
+ * speaks IPv4); ports below 1024 bindable without a capability (there is nothing else
+ * in the namespace to protect); ICMP echo sockets for the tenant's gids. */
+int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);
+
+/* ---- what the monitor and live changes use ---- */
+
+struct net_link_stats {
+        uint32_t ifindex;
+        uint64_t rx_bytes, tx_bytes;
+        uint64_t rx_packets, tx_packets;
+        uint64_t rx_dropped, tx_dropped;
+};
+
+/* The counters of link `ifname`, in the host's network namespace when pid is 0, else in
+ * the network namespace of process `pid`. For a tenant's host end (tnd-N) rx is what the
+ * tenant sent and tx what it received. -ENODEV when there is no such link. */
+int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
+                      struct tn_err **err);
+
+/* Changes the tenant's rates live (bits/s; 0 removes the shaping): ingress on the host
+ * end, egress on eth0 inside the tenant's network namespace, reached through a netlink
+ * socket opened in that namespace by a short-lived thread (see net.c for why this is
+ * safe). init_pid is the tenant's init on the host; the caller must be sure the pid is
+ * still that process (its parent, or holding a pidfd that says so). Updates
+ * t->egress_rate and t->ingress_rate. */
+int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
+                  struct tn_err **err);
+
+/* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
+ * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);
+ * !cut removes that chain. Both are idempotent. For transfer on_exceed "cut". */
+int net_cut(struct net_tenant *t, bool cut, struct tn_err **err);
+
+/* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
+ * t->host_if on the bridge with the same firewall tables as a veth, its ingress (what
+ * the guest sends) redirected to an ifb shaped by a tbf. On failure, call net_private_detach_tap() all the same. */
+int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err);
+
+/* Once the VM has opened the tap: the tbf for what the guest receives (libvirt sets a
+ * noqueue root qdisc on every tap it opens, so this cannot come earlier). */
+int net_private_shape_tap(struct net_tenant *t, struct tn_err **err);
+
+/* Removes the tenant's firewall tables, its tap and its ifb. */
+void net_private_detach_tap(struct net_tenant *t);

@@ -1,0 +1,145 @@
+/* fileio.c — bounded whole-file reads, descriptors (see fileio.h). */
+#include "lib/fileio.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
+                      struct tn_err **err)
+{
+        _cleanup_close_ int fd = -1;
+        int in = STDIN_FILENO;
+        if (strcmp(path, "-") != 0) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        return tn_err_set(err, errno, "cannot open %s", path);
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return tn_err_set(err, errno, "cannot stat %s", path);
+                if (S_ISDIR(st.st_mode))
+                        return tn_err_setx(err, EISDIR, "%s is a directory", path);
+                if (!S_ISREG(st.st_mode))
+                        return tn_err_setx(err, EINVAL, "%s is not a regular file", path);
+                if ((size_t)st.st_size > max_bytes)
+                        return tn_err_setx(err, EFBIG, "%s is %lld bytes; the limit is %zu bytes",
+                                           path, (long long)st.st_size, max_bytes);
+                /* The size check above is advisory (the file may grow): the read below
+                 * enforces the limit on its own. */
+                int flags = fcntl(fd, F_GETFL);
+                if (flags >= 0)
+                        (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+                in = fd;
+        }
+
+        size_t cap = 4096, len = 0;
+        _cleanup_free_ char *buf = malloc(cap + 1);
+        if (!buf)
+                return tn_err_setx(err, ENOMEM, "out of memory reading %s", path);
+        for (;;) {
+                if (len == cap) {
+                        if (cap > max_bytes)
+                                return tn_err_setx(err, EFBIG,
+                                                   "%s is larger than the limit of %zu bytes", path,
+                                                   max_bytes);
+                        size_t ncap = cap * 2;
+                        char *nbuf = realloc(buf, ncap + 1);
+                        if (!nbuf)
+                                return tn_err_setx(err, ENOMEM, "out of memory reading %s", path);
+                        buf = nbuf;
+                        cap = ncap;
+                }
+                ssize_t n = read(in, buf + len, cap - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return tn_err_set(err, errno, "cannot read %s", path);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        if (len > max_bytes)
+                return tn_err_setx(err, EFBIG, "%s is larger than the limit of %zu bytes", path,
+                                   max_bytes);
+        buf[len] = '\0';
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+                      struct tn_err **err)
+{
+        char tmp[4096];
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+                return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", path);
+        /* The directory to fsync: what comes before the last '/', or "." (a path of
+         * one name in the working directory). */
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+        else
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+
+        _cleanup_close_ int fd =
+            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot create %s", tmp);
+        const char *p = buf;
+        size_t left = len;
+        while (left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int e = n < 0 ? errno : ENOSPC;
+                        unlink(tmp);
+                        return tn_err_set(err, e, "cannot write %s", tmp);
+                }
+                p += n;
+                left -= (size_t)n;
+        }
+        if (fsync(fd) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return tn_err_set(err, e, "cannot write %s", tmp);
+        }
+        if (rename(tmp, path) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return tn_err_set(err, e, "cannot replace %s", path);
+        }
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return tn_err_set(err, errno, "cannot sync %s", dir);
+        return 0;
+}
+
+void fd_close_all_but(const int *keep, size_t n)
+{
+        /* The descriptors to keep, sorted (a handful: insertion sort, no allocation),
+         * then every gap between them closed. */
+        unsigned sorted[FD_KEEP_MAX];
+        size_t k = 0;
+        for (size_t i = 0; i < n && k < ARRAY_SIZE(sorted); i++) {
+                if (keep[i] < 3)
+                        continue;
+                size_t j = k++;
+                for (; j > 0 && sorted[j - 1] > (unsigned)keep[i]; j--)
+                        sorted[j] = sorted[j - 1];
+                sorted[j] = (unsigned)keep[i];
+        }
+        unsigned from = 3;
+        for (size_t i = 0; i < k; i++) {
+                if (sorted[i] > from)
+                        (void)close_range(from, sorted[i] - 1, 0);
+                if (sorted[i] + 1 > from)
+                        from = sorted[i] + 1;
+        }
+        (void)close_range(from, ~0U, 0);
+}

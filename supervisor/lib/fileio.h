@@ -1,0 +1,27 @@
+/* fileio.h — reading small files whole, with a hard size limit; descriptors. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+/* Reads the regular file at `path` (a FIFO, device or directory is refused) into a
+ * NUL-terminated buffer. A file larger than max_bytes fails with -EFBIG without being
+ * read whole. "-" reads standard input (same limit). */
+int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
+                      struct tn_err **err);
+
+/* Replaces `path` whole or not at all: the data goes to a temporary file beside it,
+ * which is fsynced, renamed over `path`, and the directory fsynced. On failure (a full
+ * disk, say) the old file is left as it was and the temporary file removed. */
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+                      struct tn_err **err);
+
+#define FD_KEEP_MAX 128
+
+/* Closes every descriptor from 3 up but those in keep[0..n), n <= FD_KEEP_MAX
+ * (negative entries are ignored; 0-2 are never closed). For a child about to resolve a path the tenant
+ * controls: whatever it inherited, a descriptor on a host directory among it, would
+ * be a way out of the tenant's root (/proc/self/fd/N/..). Async-signal-safe. */
+void fd_close_all_but(const int *keep, size_t n);

@@ -1,0 +1,874 @@
+/* sandbox.c — the namespace executor (see sandbox.h).
+ *
+ * The setup sequence, and why it is in this order:
+ *
+ * In the supervisor (root, host namespaces):
+ *  1. The tenant's host id range is looked up (uidrange.c). Two user namespaces are
+ *     made by short-lived helper processes and kept as file descriptors: the tenant's
+ *     own (ids 0..65535 -> base..base+65535) and, when the service runs as a non-root
+ *     uid, an "idmap" one that maps only that uid and gid to their host ids, for
+ *     idmapped binds (rootfs.c explains why tenant root is never idmapped).
+ *  2. rootfs_prepare() opens every host path the tenant will see, as root, refusing
+ *     symbolic links, and turns each into a detached mount with its final attributes.
+ *  3. The tenant's cgroups are created (cgroup.c).
+ *  4. The first tenant process ("init") is cloned into new mount, pid, ipc, uts and
+ *     network namespaces. All of them are owned by the host's user namespace, so
+ *     nothing the tenant later holds gives it power over them: it cannot remount,
+ *     change its hostname or reconfigure its network, even with a capability granted.
+ *  5. The supervisor moves init into the tenant's cgroups, then lets it go.
+ *
+ * In init (still root, new namespaces):
+ *  6. A cgroup namespace, now that init sits in its cgroup: the tenant sees its own
+ *     cgroup as the root. Hostname, loopback, per-namespace sysctls.
+ *  7. rootfs_build(): the new root assembled from the prepared mounts, pivot_root,
+ *     the host's tree detached.
+ *  8. setns() into the tenant's user namespace: from here on init holds capabilities
+ *     only in that namespace, which owns none of the namespaces above.
+ *  9. Init closes every descriptor but 0-2 and its two pipes (it closed all else it
+ *     inherited on entry, keeping only the namespace and the prepared mounts), so the
+ *     service starts with nothing that leads outside the tenant. The service process
+ *     is forked (see 10), then init gives up what is left: uid and gid of the service,
+ *     no capability, no_new_privs, the same seccomp filter. It then only reaps
+ *     children and forwards signals, and exits with the service's status, which takes
+ *     down every process of the pid namespace.
+ *
+ * In the service process:
+ * 10. No directory among 0-2, then, in the order the threat model asks for: rlimits,
+ *     setsid (no controlling terminal: TIOCSTI and job-control tricks on the
+ *     operator's terminal are out), no_new_privs, capabilities (bounding and ambient
+ *     sets reduced to the grant, uid/gid switched), then the working directory,
+ *     resolved inside the tenant's root as the tenant's uid (enter_workdir), seccomp
+ *     (native architecture only), every descriptor but 0-2 marked close-on-exec, a
+ *     clean environment plus the declared one, execve().
+ * Errors before execve() travel back to the supervisor over a close-on-exec pipe, so
+ * "started" means the service binary is running. */
+#include "sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <termios.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spec/caps.h"
+#include "host/cgroup.h"
+#include "lib/fileio.h"
+#include "host/net.h"
+#include "spec/policy.h"
+#include "sandbox/rootfs.h"
+#include "host/uidrange.h"
+
+#define ERRMSG_MAX 1024
+
+/* ---- user namespaces held by descriptor ---- */
+
+static int write_map(pid_t pid, const char *file, const char *map, struct tn_err **err)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+                return tn_err_set(err, errno, "cannot write %s", path);
+        return 0;
+}
+
+/* A user namespace with the given uid and gid maps, returned as an fd. A child is
+ * cloned straight into a new user namespace and waits while the supervisor writes the
+ * maps (as root, so any host ids may be mapped) and opens the namespace; then the child
+ * exits and the fd keeps the namespace alive. */
+static int userns_make(const char *uid_map, const char *gid_map, int *ret_fd, struct tn_err **err)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return tn_err_set(err, errno, "pipe");
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return tn_err_set(err, e, "cannot create a user namespace");
+        }
+        if (pid == 0) {
+                char c;
+                close(p[1]);
+                _exit(read(p[0], &c, 1) < 0 ? 1 : 0); /* EOF: the parent is done */
+        }
+        close(p[0]);
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+        int r = write_map(pid, "uid_map", uid_map, err);
+        if (r == 0)
+                r = write_map(pid, "gid_map", gid_map, err);
+        int fd = -1;
+        if (r == 0) {
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = tn_err_set(err, errno, "cannot open %s", path);
+        }
+        close(p[1]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* ---- the child side ---- */
+
+struct child_ctx {
+        const struct sandbox_config *cfg;
+        const struct rootfs_plan *plan;
+        uint32_t base;
+        int userns_fd;
+        int go_fd; /* read end: the supervisor's go-ahead; EOF later means it died */
+        const struct net_tenant *net; /* network.mode private, else NULL */
+        int err_fd;                   /* write end: error text back to the supervisor */
+};
+
+static _Noreturn void child_fail(const struct child_ctx *c, const char *step, struct tn_err *e)
+{
+        char msg[ERRMSG_MAX];
+        int n = snprintf(msg, sizeof(msg), "%s: %s\n", step, tn_err_msg(e));
+        if (n > 0)
+                (void)!write(c->err_fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        _exit(127);
+}
+
+static int set_rlimits(const struct manifest *m, struct tn_err **err)
+{
+        struct rlimit core = {0, 0};
+        if (setrlimit(RLIMIT_CORE, &core) < 0)
+                return tn_err_set(err, errno, "RLIMIT_CORE");
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+                rlim_t want = nofile.rlim_max < 65536 ? nofile.rlim_max : 65536;
+                nofile.rlim_cur = nofile.rlim_max = want;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        return tn_err_set(err, errno, "RLIMIT_NOFILE");
+        }
+        /* Processes per host uid: the tenant's uids are its own, so this bounds the
+         * tenant even before its pids cgroup limit is set. */
+        if (m->pids.max != MANIFEST_UNLIMITED) {
+                struct rlimit nproc = {m->pids.max, m->pids.max};
+                if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
+                        return tn_err_set(err, errno, "RLIMIT_NPROC");
+        }
+        return 0;
+}
+
+static char **build_env(const struct manifest *m)
+{
+        size_t n = m->env_n + 3;
+        char **envp = calloc(n + 1, sizeof(*envp));
+        if (!envp)
+                return NULL;
+        size_t k = 0;
+        bool have_path = false, have_home = false;
+        for (size_t i = 0; i < m->env_n; i++) {
+                have_path |= strcmp(m->env[i].name, "PATH") == 0;
+                have_home |= strcmp(m->env[i].name, "HOME") == 0;
+                if (asprintf(&envp[k++], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        return NULL;
+        }
+        if (!have_path)
+                envp[k++] =
+                    strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        if (!have_home)
+                envp[k++] = strdup(m->uid == 0 ? "HOME=/root" : "HOME=/");
+        return envp;
+}
+
+/* The service's standard descriptors are what it is given on purpose (the keeper's
+ * pipes, the operator's terminal); a directory among them would be a host directory
+ * handed to the tenant: fchdir(0) and it stands outside its root. */
+static int check_stdio(struct tn_err **err)
+{
+        static const char *const names[] = {"standard input", "standard output", "standard error"};
+        for (int fd = 0; fd < 3; fd++) {
+                struct stat st;
+                if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+                        return tn_err_setx(err, EISDIR,
+                                           "%s is a directory of the host; a tenant is never "
+                                           "given one",
+                                           names[fd]);
+        }
+        return 0;
+}
+
+/* The working directory, resolved by the process that will run in it, after it has
+ * become the tenant's uid in the tenant's user namespace and while it holds no
+ * descriptor but 0-2 and the error pipe (checked above: none of them a directory):
+ *  - RESOLVE_IN_ROOT: the path, and every symbolic link on the way ("/.." and
+ *    absolute targets included), is resolved as if "/" (the tenant's root) were the
+ *    root of everything; a link inside the root is followed, as chdir() would;
+ *  - RESOLVE_NO_MAGICLINKS: /proc/self/fd/N, /proc/PID/cwd, /proc/PID/root and the like
+ *    are refused. They are not resolved through the path at all: the kernel jumps to
+ *    whatever the descriptor or process holds, wherever it is (runc's
+ *    CVE-2024-21626 was a workdir through /proc/self/fd/N of a leaked descriptor);
+ *  - no RESOLVE_NO_XDEV: a workdir on a declared mount is normal.
+ * fchdir() to what was opened, then getcwd() must name a path under "/" that is that
+ * same directory: the kernel says "(unreachable)" (glibc: ENOENT) for a directory
+ * outside the process's root. */
+static int enter_workdir(const char *workdir, struct tn_err **err)
+{
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return tn_err_set(err, errno, "workdir %s: cannot open the tenant's root", workdir);
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        int fd = -1;
+        /* EAGAIN: a rename or mount anywhere raced with a ".." of a scoped lookup; the
+         * kernel asks to retry. */
+        for (int i = 0; i < 16; i++) {
+                fd = (int)syscall(SYS_openat2, root, workdir, &how, sizeof(how));
+                if (fd >= 0 || errno != EAGAIN)
+                        break;
+        }
+        _cleanup_close_ int dir = fd;
+        if (dir < 0) {
+                if (errno == ELOOP)
+                        return tn_err_setx(err, ELOOP,
+                                           "workdir %s leads through a /proc magic link (such as "
+                                           "/proc/self/fd/N) or too many symbolic links; refused",
+                                           workdir);
+                if (errno == EXDEV)
+                        return tn_err_setx(err, EXDEV,
+                                           "workdir %s leads out of the tenant's root; refused",
+                                           workdir);
+                return tn_err_set(err, errno, "workdir %s", workdir);
+        }
+        if (fchdir(dir) < 0)
+                return tn_err_set(err, errno, "workdir %s", workdir);
+        char cwd[PATH_MAX];
+        struct stat named, opened;
+        if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/' || stat(cwd, &named) < 0 ||
+            fstat(dir, &opened) < 0 || named.st_dev != opened.st_dev ||
+            named.st_ino != opened.st_ino)
+                return tn_err_setx(err, EXDEV,
+                                   "workdir %s: the directory it leads to is not inside the "
+                                   "tenant's root; refused",
+                                   workdir);
+        return 0;
+}
+
+/* Step 10: the service. Never returns. */
+static _Noreturn void run_service(const struct child_ctx *c)
+{
+        const struct sandbox_config *cfg = c->cfg;
+        const struct manifest *m = cfg->m;
+        struct tn_err *e = NULL;
+
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+                signal(sig, SIG_DFL);
+
+        if (check_stdio(&e) < 0)
+                child_fail(c, "descriptors", e);
+        if (set_rlimits(m, &e) < 0)
+                child_fail(c, "rlimits", e);
+        if (setsid() < 0) {
+                tn_err_set(&e, errno, "setsid");
+                child_fail(c, "setsid", e);
+        }
+        /* exec -t: the terminal on 0-2 is the tenant's own; it becomes the session's. */
+        if (cfg->tty && ioctl(0, TIOCSCTTY, 0) < 0) {
+                tn_err_set(&e, errno, "TIOCSCTTY");
+                child_fail(c, "terminal", e);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                tn_err_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
+                child_fail(c, "no_new_privs", e);
+        }
+        if (caps_apply(cfg->caps, cfg->caps_n, m->uid, m->gid, (const gid_t *)m->groups,
+                       m->groups_n, &e) < 0)
+                child_fail(c, "capabilities", e);
+        /* Only now, as the tenant's uid, is a path inside the tenant resolved. */
+        if (enter_workdir(m->workdir, &e) < 0)
+                child_fail(c, "workdir", e);
+        int r = policy_bpf_load(cfg->bpf);
+        if (r < 0) {
+                tn_err_set(&e, -r, "cannot load the seccomp filter");
+                child_fail(c, "seccomp", e);
+        }
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+                tn_err_set(&e, errno, "close_range");
+                child_fail(c, "descriptors", e);
+        }
+        char **envp = build_env(m);
+        if (!envp) {
+                tn_err_setx(&e, ENOMEM, "out of memory");
+                child_fail(c, "environment", e);
+        }
+        execve(cfg->argv[0], cfg->argv, envp);
+        tn_err_set(&e, errno, "cannot execute %s", cfg->argv[0]);
+        child_fail(c, "execve", e);
+}
+
+static volatile sig_atomic_t forward_to;
+
+static void forward_signal(int sig)
+{
+        if (forward_to > 0)
+                kill(forward_to, sig);
+}
+
+/* Step 9: init's loop. Reaps every orphan; when the service ends, exits with its
+ * status. The exit of a pid namespace's init makes the kernel kill every other
+ * process in it, whatever uid it runs as. */
+static _Noreturn void init_loop(pid_t service)
+{
+        for (;;) {
+                int st;
+                pid_t pid = waitpid(-1, &st, 0);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(127); /* ECHILD without the service: cannot happen */
+                if (pid == service)
+                        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+}
+
+static _Noreturn void run_init(struct child_ctx *c)
+{
+        const struct sandbox_config *cfg = c->cfg;
+        const struct manifest *m = cfg->m;
+        struct tn_err *e = NULL;
+
+        if (cfg->die_with_parent)
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Init is a copy of the supervisor's memory: nothing of the tenant may read it. */
+        prctl(PR_SET_DUMPABLE, 0);
+        /* Whatever the supervisor had open when it cloned us (the keeper's log
+         * directory, a caller's descriptors inherited by tenantctl run, other tenants'
+         * pipes) goes first: init keeps its two pipes, the user namespace and the
+         * prepared mounts, which rootfs_build() consumes. */
+        int keep[FD_KEEP_MAX];
+        size_t nkeep = rootfs_plan_fds(c->plan, keep, FD_KEEP_MAX - 3);
+        keep[nkeep++] = c->go_fd;
+        keep[nkeep++] = c->err_fd;
+        keep[nkeep++] = c->userns_fd;
+        fd_close_all_but(keep, nkeep);
+        char go;
+        if (read(c->go_fd, &go, 1) != 1)
+                _exit(127); /* the supervisor gave up on us */
+
+        /* Step 6 */
+        if (unshare(CLONE_NEWCGROUP) < 0) {
+                tn_err_set(&e, errno, "unshare(CLONE_NEWCGROUP)");
+                child_fail(c, "namespaces", e);
+        }
+        if (sethostname(m->name, strlen(m->name)) < 0) {
+                tn_err_set(&e, errno, "sethostname");
+                child_fail(c, "namespaces", e);
+        }
+        if (net_setup_namespace(c->base, c->net, &e) < 0)
+                child_fail(c, "network", e);
+        /* Step 7 */
+        if (rootfs_build(c->plan, &e) < 0)
+                child_fail(c, "root filesystem", e);
+        /* Step 8 */
+        if (setns(c->userns_fd, CLONE_NEWUSER) < 0) {
+                tn_err_set(&e, errno, "setns(user)");
+                child_fail(c, "user namespace", e);
+        }
+        close(c->userns_fd);
+        /* The service is forked with nothing but 0-2 and init's two pipes: the
+         * prepared mounts (now part of the tenant's tree) and anything else are gone
+         * before any process resolves a path the tenant controls (its workdir, its
+         * executable). */
+        int pipes[2] = {c->go_fd, c->err_fd};
+        fd_close_all_but(pipes, 2);
+
+        /* Step 9: signals arriving from now on are for the service. */
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        pid_t service = fork();
+        if (service < 0) {
+                tn_err_set(&e, errno, "fork");
+                child_fail(c, "service", e);
+        }
+        if (service == 0)
+                run_service(c);
+        forward_to = service;
+        /* Init keeps one descriptor, the lifeline. */
+        close(c->err_fd);
+
+        struct sigaction sa = {.sa_handler = forward_signal};
+        sigemptyset(&sa.sa_mask);
+        static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,   SIGQUIT,
+                                        SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                sigaction(forwarded[i], &sa, NULL);
+
+        /* Init keeps nothing the service does not have. */
+        if (caps_apply(NULL, 0, m->uid, m->gid, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || policy_bpf_load(cfg->bpf) < 0) {
+                kill(service, SIGKILL);
+                _exit(127);
+        }
+        /* Changing uid cleared the parent-death signal: set it again, then look at the
+         * supervisor's end of the go pipe, which it holds open for the tenant's life. If
+         * it is gone already, it died before the signal was armed. */
+        if (cfg->die_with_parent) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                struct pollfd lifeline = {.fd = c->go_fd, .events = POLLIN};
+                if (poll(&lifeline, 1, 0) > 0 && (lifeline.revents & (POLLHUP | POLLERR)))
+                        _exit(128 + SIGKILL);
+        }
+        close(c->go_fd);
+        /* Whatever the caller had blocked, init must receive what it forwards. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        init_loop(service);
+}
+
+/* ---- the supervisor side ---- */
+
+static void sandbox_free(struct sandbox *sb)
+{
+        if (!sb)
+                return;
+        if (sb->pidfd >= 0)
+                close(sb->pidfd);
+        if (sb->lifeline >= 0)
+                close(sb->lifeline);
+        tenant_cgroup_free(sb->cgroup);
+        free(sb);
+}
+
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
+                  struct tn_err **err)
+{
+        const struct manifest *m = cfg->m;
+        uint32_t base;
+        int r = uidrange_get(cfg->state_dir, m->name, cfg->uid_base, &base, err);
+        if (r < 0)
+                return r;
+
+        /* Step 1 */
+        char map[64];
+        snprintf(map, sizeof(map), "0 %u %u\n", base, UIDRANGE_SIZE);
+        _cleanup_close_ int userns = -1, idmapns = -1;
+        r = userns_make(map, map, &userns, err);
+        if (r < 0)
+                return tn_err_wrap(err, "user namespace");
+        if (m->uid != 0 && m->gid != 0) {
+                char umap[64], gmap[64];
+                snprintf(umap, sizeof(umap), "%u %u 1\n", m->uid, base + m->uid);
+                snprintf(gmap, sizeof(gmap), "%u %u 1\n", m->gid, base + m->gid);
+                r = userns_make(umap, gmap, &idmapns, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "idmap user namespace");
+        }
+
+        /* Step 2 */
+        struct rootfs_ids ids = {.base = base, .uid = m->uid, .gid = m->gid};
+        _cleanup_(rootfs_plan_freep) struct rootfs_plan *plan = NULL;
+        r = rootfs_prepare(m, &ids, idmapns, &plan, warnings, err);
+        if (r < 0)
+                return r;
+
+        /* Step 3 */
+        struct sandbox *sb = calloc(1, sizeof(*sb));
+        if (!sb)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        sb->pidfd = -1;
+        sb->lifeline = -1;
+        sb->id_base = base;
+        if (m->network.mode == NET_PRIVATE) {
+                uint32_t index = (base - cfg->uid_base) / UIDRANGE_SIZE;
+                r = net_private_prepare(m, index, &sb->net, err);
+                if (r < 0) {
+                        sandbox_free(sb);
+                        return tn_err_wrap(err, "network");
+                }
+                sb->has_net = true;
+        }
+        r = tenant_cgroup_create(m->name, &sb->cgroup, err);
+        if (r < 0) {
+                sandbox_free(sb);
+                return r;
+        }
+        struct tenant_limits limits = {
+            .cpu_millicpus = m->cpu.max_millicpus,
+            .cpu_weight = m->cpu.weight,
+            .memory_max = m->memory.max,
+            .memory_high = m->memory.high,
+            .swap_max = m->memory.swap,
+            .pids_max = m->pids.max,
+        };
+        r = tenant_cgroup_set_limits(sb->cgroup, &limits, err);
+        if (r < 0)
+                goto fail;
+
+        /* Step 4 */
+        int go[2], errp[2];
+        if (pipe2(go, O_CLOEXEC) < 0) {
+                r = tn_err_set(err, errno, "pipe");
+                goto fail;
+        }
+        if (pipe2(errp, O_CLOEXEC) < 0) {
+                close(go[0]);
+                close(go[1]);
+                r = tn_err_set(err, errno, "pipe");
+                goto fail;
+        }
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone,
+                                   CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                                       CLONE_NEWNET | CLONE_PIDFD | SIGCHLD,
+                                   NULL, &pidfd, NULL, 0);
+        if (pid == 0) {
+                close(go[1]);
+                close(errp[0]);
+                struct child_ctx c = {.cfg = cfg,
+                                      .net = sb->has_net ? &sb->net : NULL,
+                                      .plan = plan,
+                                      .base = base,
+                                      .userns_fd = userns,
+                                      .go_fd = go[0],
+                                      .err_fd = errp[1]};
+                run_init(&c);
+        }
+        close(go[0]);
+        close(errp[1]);
+        if (pid < 0) {
+                close(go[1]);
+                close(errp[0]);
+                r = tn_err_set(err, errno, "cannot create the tenant's namespaces");
+                goto fail;
+        }
+        sb->pid = pid;
+        sb->pidfd = pidfd;
+
+        /* Step 5: cgroups, and for a private network the veth pair and the firewall,
+         * all before the tenant runs anything. */
+        r = tenant_cgroup_attach(sb->cgroup, pid, err);
+        if (r >= 0 && sb->has_net) {
+                r = net_private_attach(&sb->net, m, pid, err);
+                if (r < 0)
+                        tn_err_wrap(err, "network");
+        }
+        if (r >= 0 && write(go[1], "g", 1) != 1)
+                r = tn_err_set(err, errno, "cannot start the tenant");
+        if (r < 0) {
+                /* Init never got its go-ahead and still holds the error pipe: it must go
+                 * before that pipe can reach EOF below. */
+                kill(pid, SIGKILL);
+                close(go[1]);
+        } else {
+                sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
+        }
+
+        /* Until the service is exec'd, the pipe says what went wrong. */
+        char msg[ERRMSG_MAX + 1];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(errp[0], msg + len, ERRMSG_MAX - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                if (len == ERRMSG_MAX)
+                        break;
+        }
+        close(errp[0]);
+        while (len > 0 && msg[len - 1] == '\n')
+                len--;
+        msg[len] = '\0';
+        if (r >= 0 && len > 0)
+                r = tn_err_setx(err, EINVAL, "%s", msg);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                sb->pid = 0;
+                goto fail;
+        }
+        *ret = sb;
+        return 0;
+fail:
+        if (sb->has_net)
+                net_private_remove(&sb->net);
+        (void)tenant_cgroup_remove(sb->cgroup, NULL);
+        sandbox_free(sb);
+        return r;
+}
+
+int sandbox_wait(struct sandbox *sb, int *ret_status, struct tn_err **err)
+{
+        siginfo_t si = {0};
+        for (;;) {
+                if (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) == 0)
+                        break;
+                if (errno != EINTR)
+                        return tn_err_set(err, errno, "waitid");
+        }
+        sb->pid = 0;
+        *ret_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        return 0;
+}
+
+int sandbox_signal(struct sandbox *sb, int sig)
+{
+        if (syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+int sandbox_destroy(struct sandbox *sb, struct tn_err **err)
+{
+        if (!sb)
+                return 0;
+        if (sb->pid > 0) {
+                /* Killing the init of a pid namespace kills every process in it. */
+                (void)sandbox_signal(sb, SIGKILL);
+                siginfo_t si;
+                while (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                        ;
+        }
+        if (sb->has_net)
+                net_private_remove(&sb->net);
+        /* The kernel tears the namespace down asynchronously: give the last processes
+         * a moment to leave the cgroups. */
+        int r = 0;
+        for (int i = 0; i < 200; i++) {
+                struct tn_err *e = NULL;
+                r = tenant_cgroup_remove(sb->cgroup, &e);
+                if (r >= 0) {
+                        tn_err_free(e);
+                        break;
+                }
+                if (i == 199) {
+                        if (err && !*err)
+                                *err = e;
+                        else
+                                tn_err_free(e);
+                        break;
+                }
+                tn_err_free(e);
+                usleep(5000);
+        }
+        sandbox_free(sb);
+        return r;
+}
+
+/* ---- joining a running tenant (exec, health checks) ---- */
+
+/* ---- exec -t: a terminal inside the tenant ---- */
+
+static int read_winsize(int fd, struct winsize *ws)
+{
+        uint8_t b[4];
+        size_t got = 0;
+        while (got < sizeof(b)) {
+                ssize_t n = read(fd, b + got, sizeof(b) - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -1;
+                got += (size_t)n;
+        }
+        *ws = (struct winsize){.ws_row = (unsigned short)(b[0] << 8 | b[1]),
+                               .ws_col = (unsigned short)(b[2] << 8 | b[3])};
+        return 0;
+}
+
+/* Opens a terminal pair in the tenant's devpts (its ptmx, never a path the tenant could
+ * point elsewhere: /dev/pts/ptmx is checked to be the multiplexer, and the slave comes
+ * from the master by TIOCGPTPEER, not by name), with the first window size from fd 2.
+ * Returns the slave, the master in *ret_master. */
+static int tty_open(int *ret_master, struct tn_err **err)
+{
+        int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (master < 0)
+                return tn_err_set(err, errno, "open /dev/pts/ptmx");
+        if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 ||
+            minor(st.st_rdev) != 2) {
+                close(master);
+                return tn_err_setx(err, EINVAL, "/dev/pts/ptmx is not the terminal multiplexer");
+        }
+        int unlock = 0;
+        struct winsize ws;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || read_winsize(2, &ws) < 0 ||
+            ioctl(master, TIOCSWINSZ, &ws) < 0) {
+                close(master);
+                return tn_err_set(err, errno, "set up the terminal");
+        }
+        int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0) {
+                close(master);
+                return tn_err_set(err, errno, "TIOCGPTPEER");
+        }
+        *ret_master = master;
+        return slave;
+}
+
+/* Copies what the operator types (0) to the terminal and what it shows to 1, applies
+ * window sizes from 2, until the command ends; then what the terminal still holds.
+ * Small buffers, one direction at a time: tenantd's pipes do the bounding. */
+static void tty_relay(int master, pid_t pid)
+{
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        char in[4096], out[4096];
+        size_t in_len = 0, in_off = 0, out_len = 0, out_off = 0;
+        bool in_eof = false, ws_eof = false, exited = pidfd < 0;
+        fcntl(master, F_SETFL, O_NONBLOCK);
+        while (!exited || out_len > out_off) {
+                struct pollfd p[5] = {
+                    {.fd = in_len == in_off && !in_eof ? 0 : -1, .events = POLLIN},
+                    {.fd = master,
+                     .events = (short)((in_len > in_off ? POLLOUT : 0) |
+                                       (out_len == out_off ? POLLIN : 0))},
+                    {.fd = out_len > out_off ? 1 : -1, .events = POLLOUT},
+                    {.fd = ws_eof ? -1 : 2, .events = POLLIN},
+                    {.fd = exited ? -1 : pidfd, .events = POLLIN},
+                };
+                if (poll(p, 5, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents) {
+                        ssize_t n = read(0, in, sizeof(in));
+                        if (n <= 0) {
+                                in_eof = true; /* the operator's end: an end-of-file key */
+                                in[0] = 4;
+                                n = 1;
+                        }
+                        in_len = (size_t)n;
+                        in_off = 0;
+                }
+                if (in_len > in_off && (p[1].revents & POLLOUT)) {
+                        ssize_t n = write(master, in + in_off, in_len - in_off);
+                        if (n > 0)
+                                in_off += (size_t)n;
+                }
+                if (out_len == out_off && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t n = read(master, out, sizeof(out));
+                        out_len = n > 0 ? (size_t)n : 0;
+                        out_off = 0;
+                        if (n <= 0 && errno != EAGAIN && exited)
+                                break;
+                }
+                if (p[2].revents) {
+                        ssize_t n = write(1, out + out_off, out_len - out_off);
+                        if (n <= 0)
+                                break; /* tenantd went away */
+                        out_off += (size_t)n;
+                }
+                struct winsize ws;
+                if (p[3].revents && (ws_eof = read_winsize(2, &ws) < 0) == false)
+                        ioctl(master, TIOCSWINSZ, &ws);
+                if (p[4].revents)
+                        exited = true;
+                if (exited && out_len == out_off) {
+                        /* What the terminal still holds, without waiting for processes
+                         * the command left behind. */
+                        ssize_t n = read(master, out, sizeof(out));
+                        if (n <= 0)
+                                break;
+                        out_len = (size_t)n;
+                        out_off = 0;
+                }
+        }
+        close(master);
+}
+
+_Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_pid, int init_pidfd,
+                                  int err_fd)
+{
+        struct child_ctx c = {.cfg = cfg, .err_fd = err_fd};
+        struct tn_err *e = NULL;
+
+        /* This process is a copy of tenantd: not dumpable, so no tenant process can
+         * read it once it is in the tenant's pid namespace, and it keeps only what it
+         * needs (0-2, the tenant's pidfd, the error descriptor): anything else could
+         * lead out of the tenant once the workdir is resolved. */
+        prctl(PR_SET_DUMPABLE, 0);
+        int keep[2] = {init_pidfd, err_fd};
+        fd_close_all_but(keep, 2);
+
+        /* Host root joins the tenant in the order its own init was built: the
+         * cgroups first (a process cannot leave a cgroup namespace's root later), then
+         * the namespaces owned by the host's user namespace, which need the host's
+         * CAP_SYS_ADMIN, and only then the tenant's user namespace, after which no
+         * host privilege is left to use. setns() of the mount namespace puts root and
+         * working directory at the tenant's root. */
+        if (cgroup_attach_like(getpid(), init_pid, &e) < 0)
+                child_fail(&c, "cgroups", e);
+        if (setns(init_pidfd, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+                                  CLONE_NEWPID | CLONE_NEWCGROUP) < 0) {
+                tn_err_set(&e, errno, "setns");
+                child_fail(&c, "namespaces", e);
+        }
+        if (setns(init_pidfd, CLONE_NEWUSER) < 0) {
+                tn_err_set(&e, errno, "setns(user)");
+                child_fail(&c, "user namespace", e);
+        }
+        close(init_pidfd);
+        /* exec -t: the terminal is allocated here, inside the tenant's mount namespace,
+         * from the tenant's own devpts instance (rootfs.c mounts one per tenant), so
+         * nothing of the operator's, and no terminal of the host, reaches the tenant. */
+        int master = -1;
+        if (cfg->tty) {
+                int slave = tty_open(&master, &e);
+                if (slave < 0)
+                        child_fail(&c, "terminal", e);
+                c.err_fd = err_fd = slave;
+        }
+        /* Joining a pid namespace applies to children only. */
+        pid_t pid = fork();
+        if (pid < 0) {
+                tn_err_set(&e, errno, "fork");
+                child_fail(&c, "exec", e);
+        }
+        if (pid == 0) {
+                if (cfg->tty) {
+                        for (int fd = 0; fd < 3; fd++)
+                                dup2(err_fd, fd);
+                        close(err_fd);
+                        close(master);
+                        c.err_fd = 2;
+                }
+                run_service(&c);
+        }
+        close(err_fd);
+        /* This process only waits; it keeps nothing the service lacks, and its memory,
+         * which came from the supervisor, is not dumpable, so no tenant process can
+         * trace it. */
+        prctl(PR_SET_DUMPABLE, 0);
+        if (caps_apply(NULL, 0, cfg->m->uid, cfg->m->gid, NULL, 0, NULL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                kill(pid, SIGKILL);
+                _exit(127);
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cfg->tty)
+                tty_relay(master, pid);
+        int st;
+        while (waitpid(pid, &st, 0) < 0) {
+                if (errno != EINTR)
+                        _exit(127);
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}

@@ -1,0 +1,69 @@
+/* sandbox.h — running a manifest with isolation "sandbox": the namespace executor.
+ *
+ * sandbox_start() returns once the service has been exec'd (or with the reason it
+ * could not be). The tenant's first process, its init, is what the host sees as the
+ * tenant's pid; it reaps, forwards signals to the service, and exits with the
+ * service's status when the service ends, taking every other tenant process with it.
+ * `tenantctl run` and the daemon share this code. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "spec/manifest.h"
+#include "host/net.h"
+
+struct policy_bpf;
+
+struct sandbox_config {
+        const struct manifest *m;
+        char **argv;                  /* what to execute: m->exec or an override */
+        const char *state_dir;        /* where uid ranges are recorded */
+        uint32_t uid_base;            /* first host id handed out to tenants */
+        const struct policy_bpf *bpf; /* the compiled seccomp filter */
+        const int *caps;              /* capabilities granted, resolved */
+        size_t caps_n;
+        bool die_with_parent; /* SIGKILL the tenant if the caller dies */
+        /* exec only: a terminal allocated inside the tenant. Then 0 is the pipe of what
+         * the operator types, 1 the pipe of what the terminal shows, 2 the pipe of
+         * window sizes (4 bytes each: rows, cols, big endian; the first one is read
+         * before the command starts). */
+        bool tty;
+};
+
+struct sandbox {
+        pid_t pid;    /* the tenant's init, as the host sees it */
+        int pidfd;    /* for poll(): readable when the init has exited */
+        int lifeline; /* write end the tenant's init watches (die_with_parent) */
+        uint32_t id_base;
+        struct tenant_cgroup *cgroup;
+        bool has_net; /* network.mode private: net is set up */
+        struct net_tenant net;
+};
+
+/* Starts the tenant. Warnings for the operator (such as ownership a rw mount needs)
+ * are returned in *warnings (may be NULL or empty; free it). */
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
+                  struct tn_err **err);
+
+/* Reaps the init once it has exited (poll pidfd first, or this blocks) and returns the
+ * service's status as a shell would: its exit code, or 128+N if signal N killed it. */
+int sandbox_wait(struct sandbox *sb, int *ret_status, struct tn_err **err);
+
+/* Sends `sig` to the tenant's init, which forwards it to the service. */
+int sandbox_signal(struct sandbox *sb, int sig);
+
+/* Kills whatever is left, reaps it, removes the cgroups, frees sb. */
+int sandbox_destroy(struct sandbox *sb, struct tn_err **err);
+
+/* In a process the supervisor has just forked (single-threaded, host root, stdio on
+ * 0-2): joins the running tenant whose init is `init_pid` (held by `init_pidfd`) —
+ * its cgroups, then its mount, ipc, uts, net, pid and cgroup namespaces, then its user
+ * namespace — and runs cfg->argv there as the service would run: same uid, gids,
+ * working directory, rlimits, capabilities, no_new_privs and seccomp filter, a new
+ * session, a clean environment. Exits with the command's status (127 with a message
+ * on err_fd when it could not be run). Never returns. */
+_Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_pid, int init_pidfd,
+                                  int err_fd);

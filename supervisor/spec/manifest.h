@@ -1,0 +1,266 @@
+/* manifest.h — a service manifest (schema v1): bytes in, one validated plain struct out.
+ *
+ * manifest_parse() is pure: no file or system access. It checks everything that can be
+ * checked from the text alone (syntax, keys, types, units, ranges, cross-field rules)
+ * and collects every problem it finds as a diagnostic naming FILE:LINE:COL, the key
+ * path and what would be accepted. What needs the host (does a mount source exist, is
+ * a seccomp profile installed) is checked later by the caller.
+ *
+ * The reference for every key is docs/manifest.md; keep the two in step. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/cleanup.h"
+
+#define MANIFEST_NAME_MAX 32
+#define MANIFEST_MAX_EXEC_ARGS 256
+#define MANIFEST_MAX_ENV 256
+#define MANIFEST_MAX_MOUNTS 64
+#define MANIFEST_MAX_PUBLISH 64
+#define MANIFEST_MAX_CIDRS 256
+#define MANIFEST_MAX_CAPS 64
+#define MANIFEST_MAX_STRING 4096 /* any single string value, in bytes */
+#define MANIFEST_UID_MAX 65535   /* tenants map uids/gids 0..65535 */
+#define MANIFEST_UNLIMITED UINT64_MAX
+
+enum isolation {
+        ISOLATION_SANDBOX,
+        ISOLATION_MICROVM,
+};
+
+enum root_kind {
+        ROOT_HOST_SYSTEM, /* read-only /usr of the host and a synthesized /etc */
+        ROOT_PATH,        /* an image directory on the host */
+};
+
+enum mount_type {
+        MOUNT_BIND,
+        MOUNT_TMPFS,
+};
+
+enum net_mode {
+        NET_NONE,    /* loopback only */
+        NET_PRIVATE, /* own address, NAT egress, firewall, shaping */
+};
+
+enum transfer_period {
+        TRANSFER_NONE,
+        TRANSFER_DAILY,
+        TRANSFER_WEEKLY,
+        TRANSFER_MONTHLY,
+};
+
+enum transfer_action {
+        TRANSFER_ALERT,
+        TRANSFER_THROTTLE,
+        TRANSFER_CUT,
+};
+
+enum restart_on {
+        RESTART_NO,
+        RESTART_ON_FAILURE,
+        RESTART_ALWAYS,
+};
+
+enum health_kind {
+        HEALTH_NONE,
+        HEALTH_TCP,
+        HEALTH_HTTP,
+        HEALTH_EXEC,
+};
+
+enum proto {
+        PROTO_TCP,
+        PROTO_UDP,
+};
+
+struct env_var {
+        char *name;
+        char *value;
+};
+
+struct mount_spec {
+        enum mount_type type;
+        char *source; /* bind only: absolute host path */
+        char *target; /* absolute, normalised path inside the tenant */
+        bool readonly;
+        bool noexec;
+        uint64_t size; /* tmpfs only, bytes */
+};
+
+struct cidr {
+        int family; /* AF_INET or AF_INET6 */
+        uint8_t addr[16];
+        uint8_t prefix;
+};
+
+struct publish_spec {
+        uint16_t host_port;
+        uint16_t port;
+        enum proto proto;
+        int bind_family; /* AF_INET/AF_INET6: host address to listen on; 0 = all */
+        uint8_t bind_addr[16];
+};
+
+struct alert_rule {
+        bool set;
+        uint32_t threshold_bp; /* basis points: 90% = 9000 */
+        uint32_t clear_bp;     /* below this the alert clears */
+        uint64_t for_ms;       /* how long the threshold must hold */
+};
+
+struct manifest {
+        char *name;
+        char *description;
+        enum isolation isolation;
+        bool autostart;
+
+        char **exec; /* NULL-terminated; exec[0] absolute */
+        size_t exec_n;
+        uint32_t uid, gid;
+        uint32_t *groups; /* supplementary groups */
+        size_t groups_n;
+        struct env_var *env;
+        size_t env_n;
+        char *workdir;
+
+        struct {
+                enum root_kind kind;
+                char *path; /* ROOT_PATH */
+                bool readonly;
+        } root;
+
+        struct mount_spec *mounts;
+        size_t mounts_n;
+
+        struct {
+                uint32_t max_millicpus; /* 0 = unlimited */
+                uint32_t weight;        /* 1..10000 */
+                char *cpuset;           /* "0-1,3" or NULL */
+        } cpu;
+        struct {
+                uint64_t max;  /* bytes; MANIFEST_UNLIMITED */
+                uint64_t high; /* bytes; MANIFEST_UNLIMITED when unset */
+                uint64_t swap; /* bytes; MANIFEST_UNLIMITED */
+        } memory;
+        struct {
+                uint64_t max; /* MANIFEST_UNLIMITED */
+        } pids;
+
+        struct {
+                enum net_mode mode;
+                uint64_t egress_rate;  /* bits/s; 0 = unshaped */
+                uint64_t ingress_rate; /* bits/s; 0 = unshaped */
+                bool deny_lan;
+                bool allow_host;
+                struct cidr *allow;
+                size_t allow_n;
+                struct cidr *deny;
+                size_t deny_n;
+                struct {
+                        enum transfer_period period;
+                        uint64_t limit; /* bytes per period */
+                        enum transfer_action action;
+                        uint64_t throttle_rate; /* TRANSFER_THROTTLE: bits/s */
+                } transfer;
+                struct publish_spec *publish;
+                size_t publish_n;
+                char **dns; /* NULL-terminated list of resolver addresses, or NULL */
+                size_t dns_n;
+        } network;
+
+        struct {
+                uint32_t vcpus;
+                uint64_t memory; /* bytes */
+                char *kernel;    /* NULL = the built image */
+                char *initrd;
+                char *cmdline; /* extra kernel command line, or NULL */
+        } vm;
+
+        struct {
+                char *seccomp;       /* profile name */
+                char **capabilities; /* NULL-terminated, "CAP_X" or "@set" */
+                size_t capabilities_n;
+        } policy;
+
+        struct {
+                enum restart_on on;
+                uint64_t backoff_min_ms;
+                uint64_t backoff_max_ms;
+                uint32_t burst;
+                uint64_t stable_ms;
+        } restart;
+
+        struct {
+                int signal;
+                uint64_t timeout_ms;
+        } stop;
+
+        struct {
+                enum health_kind kind;
+                uint16_t port; /* TCP, HTTP */
+                char *path;    /* HTTP */
+                char **exec;   /* EXEC, NULL-terminated */
+                size_t exec_n;
+                uint64_t interval_ms;
+                uint64_t timeout_ms;
+                uint32_t retries;
+                uint64_t start_period_ms;
+        } health;
+
+        struct {
+                struct alert_rule cpu, memory, pids, network, transfer;
+        } alerts;
+
+        struct {
+                uint64_t max_size; /* bytes per file before rotation */
+                uint32_t keep;     /* rotated files kept */
+                uint64_t rate;     /* bytes per second; 0 = unlimited */
+                bool syslog;
+        } logs;
+};
+
+/* One problem found in a manifest. line/col are 0 when the problem is about the file
+ * as a whole. */
+struct diag {
+        uint32_t line, col;
+        char *path; /* key path such as "network.egress.rate" or "mounts[2].target"; may be "" */
+        char *msg;
+};
+
+struct diag_list {
+        struct diag *items;
+        size_t n, cap;
+        size_t dropped; /* diagnostics beyond the limit, counted but not kept */
+        bool oom;
+};
+
+void diag_list_clear(struct diag_list *l);
+/* Adds a diagnostic; on allocation failure sets l->oom (checked by the printer).
+ * Control characters in the text are replaced, so a hostile manifest cannot forge
+ * lines or escape sequences in the operator's terminal or log. */
+void diag_add(struct diag_list *l, uint32_t line, uint32_t col, const char *path, const char *fmt,
+              ...) __attribute__((format(printf, 5, 6)));
+/* Prints "FILE:LINE:COL: PATH: MSG" lines (FILE: MSG when there is no position). */
+void diag_print(const struct diag_list *l, const char *file, FILE *out);
+
+/* Parses and validates buf[0..len). Returns 0 and a manifest in *ret when there is no
+ * diagnostic, otherwise -EINVAL with every problem in *diags (and *ret untouched). */
+int manifest_parse(const char *buf, size_t len, struct manifest **ret, struct diag_list *diags);
+
+void manifest_free(struct manifest *m);
+DEFINE_POINTER_CLEANUP(struct manifest, manifest_free)
+#define _cleanup_manifest_ _cleanup_(manifest_freep)
+
+/* The effective configuration, every default filled in, as a manifest that parses back
+ * to the same struct. Returns a malloc'd NUL-terminated string or NULL on ENOMEM. */
+char *manifest_explain(const struct manifest *m);
+
+const char *isolation_name(enum isolation i);
+
+/* "SIGTERM" for the stop signals a manifest may name. */
+const char *manifest_signal_name(int sig);

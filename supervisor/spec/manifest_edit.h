@@ -1,0 +1,16 @@
+/* manifest_edit.h — changing one value in a manifest's text, keeping everything else
+ * (comments, layout, key order) as the operator wrote it: what `tenantctl set --save`
+ * writes back. Pure. */
+#pragma once
+
+#include <stddef.h>
+
+#include "lib/err.h"
+
+/* Returns in *ret (malloc'd, NUL-terminated) the text with the value at `path`
+ * (dot-separated object keys, such as "network.egress.rate") replaced by `value_json`
+ * (a JSON literal: "\"5mbit\"", "0.5", "100"). A missing key is inserted as the first
+ * member of the innermost object that exists, with the objects in between. The value
+ * replaced must be a scalar. The result is not validated here: the caller parses it. */
+int manifest_text_set(const char *text, size_t len, const char *path, const char *value_json,
+                      char **ret, size_t *ret_len, struct tn_err **err);

@@ -1,0 +1,815 @@
+/* cmd_run_vm.c — `tenantctl run` for a manifest with isolation "microvm": the VM in the
+ * foreground, as cmd_run.c does for sandboxes.
+ *
+ * Order: the tenant's network (its tap on the bridge, firewalled and shaped) before the
+ * domain, which only opens the tap; the domain; the agent channel. Then, driven by the
+ * agent's messages: "ready" -> hello -> setup (hostname, the shares' tags and targets,
+ * the address) -> start (the service) -> log events copied to stdout/stderr until the
+ * service's exit event -> shutdown through the agent, and the domain destroyed if it has
+ * not powered off within a few seconds. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+ * SIGUSR2 are forwarded to the service (a third SIGINT, or any of them before the
+ * service runs, stops the VM at once). Whatever goes wrong, and whatever the guest
+ * sends, the domain is destroyed and the state directory, tap and firewall tables are
+ * removed before tenantctl exits. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/exec_proto.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "host/net.h"
+#include "cli/tenantctl.h"
+#include "host/uidrange.h"
+#include "vm/vm.h"
+#include "vm/vm_agent.h"
+
+#define BOOT_TIMEOUT_TCG_MS 60000U
+#define BOOT_TIMEOUT_KVM_MS 15000U
+#define REQUEST_TIMEOUT_MS 15000U
+#define SHUTDOWN_GRACE_MS 5000U
+/* What the runner holds of one exec session's output for tenantd; past it, output is
+ * dropped (and counted) rather than the agent channel, shared by every session and
+ * the service's log, left unread. tenantd stops reading only when its client does. */
+#define EXEC_BUFFER_MAX (1U << 20)
+#define EXEC_LINGER_MS 10000U
+
+enum phase {
+        PHASE_BOOTING,  /* waiting for "ready" */
+        PHASE_SETTING,  /* hello, setup, start in flight */
+        PHASE_RUNNING,  /* the service runs */
+        PHASE_STOPPING, /* shutdown sent, waiting for the domain to stop */
+        PHASE_DONE,
+};
+
+struct run {
+        const struct manifest *m;
+        char **argv;
+        struct vm *vm;
+        struct vm_agent *agent;
+        const struct net_tenant *net;
+        enum phase phase;
+        int status;    /* the exit status tenantctl returns */
+        bool failed;   /* status says why: an error was logged */
+        bool dom_gone; /* libvirt said the domain stopped */
+        uint64_t stop_deadline;
+        /* TENANTD_VM_TIMING=1: ms since the start of the run, printed at the end */
+        bool timing;
+        uint64_t t0, t_connected, t_created, t_ready, t_started, t_exited;
+        /* exec sessions requested on STATEDIR/vm/NAME/exec.sock (tenantctl exec through
+         * tenantd): the command's output goes to the descriptors that came with the
+         * request, its status back on the connection. */
+        int exec_listen;
+        struct exec_session {
+                bool used;
+                bool ended; /* the exit frame is queued: close once it is sent */
+                uint32_t id;
+                int conn;     /* to tenantd: frames of exec_proto.h, never a client's fd */
+                uint8_t *buf; /* frames not yet sent, at most EXEC_BUFFER_MAX + a few */
+                size_t len;
+                uint64_t dropped;
+                uint64_t linger_until;
+                struct run *run;
+        } exec[8];
+        uint32_t next_session;
+};
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void fail(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs why the run ends and moves to stopping the VM at once. */
+static void fail(struct run *run, const char *fmt, ...)
+{
+        if (run->failed)
+                return; /* the first reason is the one to read; what follows is its echo */
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        log_error("\"%s\": %s", run->m->name, msg);
+        if (run->phase < PHASE_STOPPING) /* else the service's status stands */
+                run->status = EXIT_FAILED;
+        run->failed = true;
+        run->phase = PHASE_DONE;
+}
+
+static void write_all(int fd, const uint8_t *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return; /* the reader went away: drop the output */
+                data += n;
+                len -= (size_t)n;
+        }
+}
+
+/* ---- the agent's messages ---- */
+
+static struct exec_session *exec_find(struct run *run, uint32_t id)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
+                if (run->exec[i].used && !run->exec[i].ended && run->exec[i].id == id)
+                        return &run->exec[i];
+        return NULL;
+}
+
+static void exec_close(struct exec_session *s)
+{
+        if (s->conn >= 0)
+                close(s->conn);
+        free(s->buf);
+        *s = (struct exec_session){.conn = -1};
+}
+
+/* Sends what the session holds, as far as the socket takes it without blocking. */
+static void exec_flush(struct exec_session *s)
+{
+        size_t off = 0;
+        while (off < s->len) {
+                ssize_t n = send(s->conn, s->buf + off, s->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0) { /* tenantd went away */
+                        off = s->len;
+                        s->ended = s->used;
+                        break;
+                }
+                off += (size_t)n;
+        }
+        memmove(s->buf, s->buf + off, s->len - off);
+        s->len -= off;
+        if (s->ended && s->len == 0)
+                exec_close(s);
+}
+
+/* Queues a frame; `force` for the session's last frames, which always fit. */
+static void exec_queue(struct exec_session *s, enum exec_frame_type type, const void *data,
+                       size_t len, bool force)
+{
+        if (!force && s->len + EXEC_FRAME_HEADER + len > EXEC_BUFFER_MAX) {
+                s->dropped += len;
+                return;
+        }
+        if (!s->buf && !(s->buf = malloc(EXEC_BUFFER_MAX + 2 * (EXEC_FRAME_HEADER + 128)))) {
+                s->dropped += len;
+                return;
+        }
+        exec_frame_header(s->buf + s->len, type, len);
+        memcpy(s->buf + s->len + EXEC_FRAME_HEADER, data, len);
+        s->len += EXEC_FRAME_HEADER + len;
+        exec_flush(s);
+}
+
+static void exec_finish(struct exec_session *s, int status)
+{
+        if (!s->used || s->ended)
+                return;
+        if (s->dropped) {
+                char note[128];
+                int n = snprintf(note, sizeof(note),
+                                 "[tenantd: %llu bytes of output dropped: the client did not "
+                                 "read them]\n",
+                                 (unsigned long long)s->dropped);
+                exec_queue(s, EXEC_STDERR, note, (size_t)n, true);
+        }
+        uint8_t st[4];
+        exec_put_be32(st, (uint32_t)status);
+        s->ended = true;
+        s->linger_until = now_ms() + EXEC_LINGER_MS;
+        exec_queue(s, EXEC_EXIT, st, sizeof(st), true);
+}
+
+/* A message for the client before the session has a buffer of its own. */
+static void exec_say(struct exec_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void exec_say(struct exec_session *s, const char *fmt, ...)
+{
+        char msg[AGENT_TEXT_MAX + 32];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                exec_queue(s, EXEC_STDERR, msg, strnlen(msg, sizeof(msg)), true);
+}
+
+static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *data, size_t len,
+                   void *userdata)
+{
+        struct run *run = userdata;
+        if (session == 0) {
+                write_all(stream == AGENT_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+                return;
+        }
+        struct exec_session *s = exec_find(run, session);
+        if (s && !s->ended)
+                exec_queue(s, stream == AGENT_STREAM_STDERR ? EXEC_STDERR : EXEC_STDOUT, data, len,
+                           false);
+}
+
+static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
+{
+        struct run *run = userdata;
+        if (session != 0) {
+                struct exec_session *s = exec_find(run, session);
+                if (s)
+                        exec_finish(s, signaled ? 128 + code : code);
+                return;
+        }
+        if (run->phase != PHASE_RUNNING && run->phase != PHASE_SETTING)
+                return;
+        run->status = signaled ? 128 + code : code;
+        run->phase = PHASE_STOPPING;
+        run->t_exited = now_ms();
+}
+
+static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn);
+
+static void on_started(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent cannot start the service: %s",
+                            reply ? reply->error : error);
+        if (run->phase == PHASE_SETTING)
+                run->phase = PHASE_RUNNING;
+        run->t_started = now_ms();
+        /* Under tenantd's keeper: the tenant is "running" from now on (keeper.c). */
+        const char *ready = getenv("TENANTD_READY_FD");
+        if (ready && *ready) {
+                int fd = atoi(ready);
+                if (fd > 2) {
+                        (void)!write(fd, "1", 1);
+                        close(fd);
+                }
+                unsetenv("TENANTD_READY_FD");
+        }
+}
+
+static void on_setup(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent cannot set the guest up: %s",
+                            reply ? reply->error : error);
+        const struct manifest *m = run->m;
+        size_t argc = 0;
+        while (run->argv[argc])
+                argc++;
+        _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
+        if (!env)
+                return fail(run, "out of memory");
+        for (size_t i = 0; i < m->env_n; i++)
+                if (asprintf(&env[i], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        return fail(run, "out of memory");
+        struct agent_request req = {.op = AGENT_OP_START};
+        req.u.start = (struct agent_proc){.argv = run->argv,
+                                          .argc = argc,
+                                          .env = env,
+                                          .n_env = m->env_n,
+                                          .uid = m->uid,
+                                          .gid = m->gid,
+                                          .groups = m->groups,
+                                          .n_groups = m->groups_n,
+                                          .workdir = m->workdir};
+        send_request(run, &req, on_started);
+}
+
+static void send_setup(struct run *run)
+{
+        const struct vm *vm = run->vm;
+        struct agent_mount mounts[VM_SHARES_MAX];
+        for (size_t i = 0; i < vm->n_shares; i++)
+                mounts[i] = (struct agent_mount){
+                    .tag = (char *)vm->shares[i].tag,
+                    .target = (char *)vm->shares[i].target,
+                    .fstype = vm->shares[i].fs == VM_FS_VIRTIOFS ? AGENT_FS_VIRTIOFS : AGENT_FS_9P,
+                    .readonly = vm->shares[i].readonly};
+        struct agent_request req = {.op = AGENT_OP_SETUP};
+        req.u.setup = (struct agent_setup){
+            .hostname = run->m->name, .mounts = mounts, .n_mounts = vm->n_shares};
+        char dns[NET_MAX_RESOLVERS][16];
+        if (run->net) {
+                req.u.setup.has_net = true;
+                struct agent_net *n = &req.u.setup.net;
+                n->address.s_addr = htonl(run->net->addr);
+                n->prefix = NET_POOL_PREFIX;
+                n->has_gateway = true;
+                n->gateway.s_addr = htonl(run->net->gateway);
+                n->n_dns = net_resolvers(run->m, dns);
+                for (size_t i = 0; i < n->n_dns && i < AGENT_DNS_MAX; i++)
+                        n->dns[i] = dns[i];
+        }
+        send_request(run, &req, on_setup);
+}
+
+static void on_hello(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct run *run = userdata;
+        if (!reply || !reply->ok)
+                return fail(run, "the agent does not answer hello: %s",
+                            reply ? reply->error : error);
+        log_debug("agent %s, guest kernel %s, booted in %llu ms", reply->u.hello.agent,
+                  reply->u.hello.kernel, (unsigned long long)reply->u.hello.boot_ms);
+        send_setup(run);
+}
+
+static void on_ready(void *userdata)
+{
+        struct run *run = userdata;
+        if (run->phase != PHASE_BOOTING)
+                return;
+        run->t_ready = now_ms();
+        run->phase = PHASE_SETTING;
+        struct agent_request req = {.op = AGENT_OP_HELLO};
+        send_request(run, &req, on_hello);
+}
+
+static void on_shutdown_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        (void)reply;
+        (void)error;
+        (void)userdata; /* the domain's stop event, or the deadline, decides */
+}
+
+static void on_signal_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        (void)userdata;
+        if (!reply || !reply->ok)
+                log_warning("cannot forward the signal: %s", reply ? reply->error : error);
+}
+
+static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, req, REQUEST_TIMEOUT_MS, fn, run, &err) < 0)
+                fail(run, "agent: %s", tn_err_msg(err));
+}
+
+static void on_vm_event(enum vm_event ev, const char *name, const char *detail, void *userdata)
+{
+        struct run *run = userdata;
+        if (ev == VM_EVENT_CONNECTION_LOST) {
+                fail(run, "lost the connection to libvirtd (%s)", detail);
+                return;
+        }
+        if (ev != VM_EVENT_STOPPED || strcmp(name, run->m->name) != 0)
+                return;
+        run->dom_gone = true;
+        if (run->phase < PHASE_STOPPING)
+                fail(run, "the VM stopped (%s) before the service ended", detail);
+        else
+                run->phase = PHASE_DONE;
+}
+
+/* ---- the loop ---- */
+
+static void handle_signal(struct run *run, int sig, int *interrupts)
+{
+        if (sig == SIGINT && ++*interrupts >= 3) {
+                log_warning("third interrupt: stopping the VM");
+                run->status = 128 + SIGKILL;
+                run->phase = PHASE_DONE;
+                return;
+        }
+        if (run->phase != PHASE_RUNNING) {
+                if (run->phase < PHASE_RUNNING) {
+                        log_warning("%s before the service started: stopping the VM",
+                                    strsignal(sig));
+                        run->status = 128 + sig;
+                        run->phase = PHASE_DONE;
+                }
+                return;
+        }
+        struct agent_request req = {.op = AGENT_OP_SIGNAL};
+        req.u.signal = (struct agent_signal){.session = 0, .signo = sig};
+        send_request(run, &req, on_signal_reply);
+}
+
+static void begin_stop(struct run *run)
+{
+        struct agent_request req = {.op = AGENT_OP_SHUTDOWN};
+        req.u.shutdown_timeout_ms = SHUTDOWN_GRACE_MS / 2;
+        _cleanup_err_ struct tn_err *err = NULL;
+        (void)vm_agent_request(run->agent, &req, SHUTDOWN_GRACE_MS, on_shutdown_reply, run, &err);
+        run->stop_deadline = now_ms() + SHUTDOWN_GRACE_MS;
+}
+
+static void on_exec_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct exec_session *s = userdata;
+        if (reply && reply->ok)
+                return;
+        exec_say(s, "exec: %s\n", reply ? reply->error : error);
+        exec_finish(s, 127);
+}
+
+/* A health check asked for by tenantd: the answer is {"status":0|1,"detail":"..."}. */
+static void on_health_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        int conn = (int)(intptr_t)userdata;
+        bool ok = reply && reply->ok && reply->u.health.healthy;
+        const char *detail = reply && reply->ok
+                                 ? (reply->u.health.detail ? reply->u.health.detail : "")
+                             : reply ? reply->error
+                                     : error;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        const char *buf;
+        size_t len;
+        if (g) {
+                json_gen_object_open(g);
+                json_gen_key(g, "status");
+                json_gen_int(g, ok ? 0 : 1);
+                json_gen_key(g, "detail");
+                json_gen_string(g, detail ? detail : "");
+                json_gen_object_close(g);
+                if (json_gen_finish(g, &buf, &len) == 0) {
+                        (void)!send(conn, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        (void)!send(conn, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                }
+        }
+        close(conn);
+}
+
+static void health_request(struct run *run, int conn, const struct json_value *h)
+{
+        struct agent_request req = {.op = AGENT_OP_HEALTH};
+        const struct json_value *tcp = json_get(h, "tcp"), *ex = json_get(h, "exec"),
+                                *to = json_get(h, "timeout_ms");
+        int64_t port = 0, timeout = 5000;
+        _cleanup_free_ char **argv = NULL;
+        if (to)
+                (void)json_number_int64(to, &timeout);
+        if (timeout < 100 || timeout > 600000)
+                timeout = 5000;
+        req.u.health.timeout_ms = (uint32_t)timeout;
+        if (tcp && json_number_int64(tcp, &port) && port > 0 && port < 65536) {
+                req.u.health.kind = AGENT_HEALTH_TCP;
+                req.u.health.port = (uint16_t)port;
+        } else if (ex && ex->type == JSON_ARRAY && ex->u.array.n > 0 && ex->u.array.n < 256 &&
+                   (argv = calloc(ex->u.array.n + 1, sizeof(char *)))) {
+                for (size_t i = 0; i < ex->u.array.n; i++)
+                        argv[i] = ex->u.array.items[i]->type == JSON_STRING
+                                      ? ex->u.array.items[i]->u.str.text
+                                      : (char *)"";
+                req.u.health.kind = AGENT_HEALTH_EXEC;
+                req.u.health.argv = argv;
+                req.u.health.argc = ex->u.array.n;
+        } else {
+                static const char bad[] = "{\"status\":1,\"detail\":\"bad health request\"}\n";
+                (void)!send(conn, bad, sizeof(bad) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                close(conn);
+                return;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, &req, (uint32_t)timeout + 2000, on_health_reply,
+                             (void *)(intptr_t)conn, &err) < 0)
+                on_health_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
+}
+
+/* One exec request: a line {"argv":[...]}; the session's output and status go back on
+ * the connection in the frames of exec_proto.h. The peer is tenantd (the socket is
+ * root's, in a 0700 directory); still, the request is bounded and checked, descriptors
+ * sent with it are closed unused, and a malformed one is answered with status 127. */
+static void exec_accept(struct run *run)
+{
+        int conn = accept4(run->exec_listen, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0)
+                return;
+        struct timeval tv = {.tv_sec = 1};
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char buf[16384];
+        char cbuf[CMSG_SPACE(sizeof(int) * 3)];
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+                                close(((int *)CMSG_DATA(cm))[i]);
+        fcntl(conn, F_SETFL, O_NONBLOCK);
+        struct exec_session *s = NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec) && !s; i++)
+                if (!run->exec[i].used)
+                        s = &run->exec[i];
+        struct exec_session tmp = {.conn = conn};
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        const struct json_value *av = NULL;
+        if (n > 0 &&
+            json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0)
+                av = json_get(v, "argv");
+        if (v && json_get(v, "health") && run->phase == PHASE_RUNNING) {
+                fcntl(conn, F_SETFL, 0);
+                health_request(run, conn, json_get(v, "health"));
+                return;
+        }
+        bool ok = av && av->type == JSON_ARRAY && av->u.array.n > 0 && av->u.array.n < 256 &&
+                  run->phase == PHASE_RUNNING && s;
+        _cleanup_free_ char **argv = ok ? calloc(av->u.array.n + 1, sizeof(char *)) : NULL;
+        for (size_t i = 0; ok && argv && i < av->u.array.n; i++) {
+                ok = av->u.array.items[i]->type == JSON_STRING;
+                argv[i] = ok ? av->u.array.items[i]->u.str.text : NULL;
+        }
+        if (!ok || !argv) {
+                tmp.used = true;
+                exec_say(&tmp, "exec: %s\n",
+                         !s                            ? "too many exec sessions"
+                         : run->phase != PHASE_RUNNING ? "the service is not running"
+                                                       : "bad request");
+                exec_finish(&tmp, 127);
+                exec_flush(&tmp);
+                exec_close(&tmp); /* it had its chance: a few bytes, a non-blocking send */
+                return;
+        }
+        *s = tmp;
+        s->used = true;
+        s->id = ++run->next_session;
+        s->run = run;
+        const struct manifest *m = run->m;
+        _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
+        for (size_t i = 0; env && i < m->env_n; i++)
+                if (asprintf(&env[i], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        env[i] = NULL;
+        struct agent_request req = {.op = AGENT_OP_EXEC};
+        req.u.exec = (struct agent_exec){.session = s->id,
+                                         .proc = {.argv = argv,
+                                                  .argc = av->u.array.n,
+                                                  .env = env,
+                                                  .n_env = env ? m->env_n : 0,
+                                                  .uid = m->uid,
+                                                  .gid = m->gid,
+                                                  .groups = m->groups,
+                                                  .n_groups = m->groups_n,
+                                                  .workdir = m->workdir}};
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, &req, REQUEST_TIMEOUT_MS, on_exec_reply, s, &err) < 0) {
+                exec_say(s, "exec: %s\n", tn_err_msg(err));
+                exec_finish(s, 127);
+        }
+}
+
+static void exec_listen_open(struct run *run)
+{
+        run->exec_listen = -1;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/exec.sock", run->vm->dir) >=
+            (int)sizeof(sa.sun_path))
+                return;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        unlink(sa.sun_path);
+        mode_t old = umask(0077);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+                umask(old);
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        umask(old);
+        run->exec_listen = fd;
+}
+
+static void loop(struct run *run, struct vm_conn *conn, int sfd)
+{
+        exec_listen_open(run);
+        int interrupts = 0;
+        bool stop_sent = false;
+        while (run->phase != PHASE_DONE) {
+                if (run->phase == PHASE_STOPPING && !stop_sent) {
+                        begin_stop(run);
+                        stop_sent = true;
+                }
+                struct pollfd fds[4 + ARRAY_SIZE(run->exec)] = {
+                    {.fd = vm_agent_fd(run->agent), .events = vm_agent_events(run->agent)},
+                    {.fd = sfd, .events = POLLIN},
+                    {.fd = vm_conn_fd(conn), .events = POLLIN},
+                    {.fd = run->exec_listen, .events = POLLIN},
+                };
+                /* Exec sessions with output for tenantd wait for their socket only. */
+                bool lingering = false;
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
+                        struct exec_session *x = &run->exec[i];
+                        fds[4 + i] = (struct pollfd){.fd = x->used && x->len ? x->conn : -1,
+                                                     .events = POLLOUT};
+                        lingering |= x->used && x->ended;
+                }
+                int timeout = vm_agent_timeout_ms(run->agent);
+                if (lingering && (timeout < 0 || timeout > 1000))
+                        timeout = 1000;
+                if (stop_sent) {
+                        uint64_t now = now_ms();
+                        int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
+                        timeout = timeout < 0 || left < timeout ? left : timeout;
+                }
+                if (poll(fds, ARRAY_SIZE(fds), timeout) < 0 && errno != EINTR) {
+                        fail(run, "poll: %s", strerror(errno));
+                        break;
+                }
+                _cleanup_err_ struct tn_err *err = NULL;
+                if (fds[0].revents) {
+                        int r = vm_agent_handle(run->agent, fds[0].revents, &err);
+                        if (r == -ECONNRESET && stop_sent) {
+                                run->phase = PHASE_DONE; /* powering off closes the port */
+                        } else if (r < 0) {
+                                fail(run, "%s; stopping the VM", tn_err_msg(err));
+                                break;
+                        }
+                }
+                if (vm_agent_tick(run->agent, &err) < 0) {
+                        fail(run, "%s; stopping the VM", tn_err_msg(err));
+                        break;
+                }
+                struct signalfd_siginfo si;
+                if ((fds[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
+                        handle_signal(run, (int)si.ssi_signo, &interrupts);
+                if (fds[2].revents)
+                        vm_conn_dispatch(conn);
+                if (fds[3].revents)
+                        exec_accept(run);
+                uint64_t now = now_ms();
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
+                        struct exec_session *x = &run->exec[i];
+                        if (x->used && fds[4 + i].revents && fds[4 + i].fd == x->conn)
+                                exec_flush(x);
+                        if (x->used && x->ended && now >= x->linger_until)
+                                exec_close(x); /* tenantd did not take the end in time */
+                }
+                if (stop_sent && now_ms() >= run->stop_deadline)
+                        run->phase = PHASE_DONE;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
+                if (run->exec[i].used) {
+                        exec_finish(&run->exec[i], 128 + SIGKILL);
+                        exec_close(&run->exec[i]);
+                }
+        if (run->exec_listen >= 0)
+                close(run->exec_listen);
+}
+
+/* After a failure, the end of the guest's console says why more often than not. The
+ * text comes from the guest: at most CONSOLE_TAIL bytes, each line prefixed, control
+ * characters and non-ASCII bytes replaced, so it cannot forge the operator's terminal. */
+#define CONSOLE_TAIL 1536
+static void print_console_tail(const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+                return;
+        char buf[CONSOLE_TAIL + 1];
+        off_t from = st.st_size > CONSOLE_TAIL ? st.st_size - CONSOLE_TAIL : 0;
+        ssize_t n = pread(fd, buf, CONSOLE_TAIL, from);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *p = buf;
+        if (from > 0 && (p = strchr(buf, '\n')))
+                p++; /* start at a whole line */
+        if (!p)
+                return;
+        fprintf(stderr, "the guest's console ended with:\n");
+        for (char *save = NULL, *line = strtok_r(p, "\r\n", &save); line;
+             line = strtok_r(NULL, "\r\n", &save)) {
+                for (char *c = line; *c; c++)
+                        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                                *c = '?';
+                fprintf(stderr, "  console: %s\n", line);
+        }
+}
+
+static void print_timing(const struct run *run)
+{
+        uint64_t end = now_ms();
+#define SINCE(t) ((t) ? (long long)((t)-run->t0) : -1LL)
+        fprintf(stderr,
+                "timing: libvirt %lld ms, domain created %lld ms, agent ready %lld ms, service "
+                "started %lld ms, service exited %lld ms, cleaned up %lld ms\n",
+                SINCE(run->t_connected), SINCE(run->t_created), SINCE(run->t_ready),
+                SINCE(run->t_started), SINCE(run->t_exited), SINCE(end));
+#undef SINCE
+}
+
+static const char *image_dir(void)
+{
+        const char *d = getenv("TENANTD_VM_IMAGE_DIR");
+        return d && *d ? d : TENANTD_VMIMAGEDIR;
+}
+
+static uint32_t boot_timeout(bool kvm)
+{
+        const char *s = getenv("TENANTD_VM_BOOT_TIMEOUT");
+        if (s && *s) {
+                char *end;
+                unsigned long v = strtoul(s, &end, 10);
+                if (*end == '\0' && v > 0 && v <= 600)
+                        return (uint32_t)v * 1000;
+        }
+        return kvm ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS;
+}
+
+int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
+               const sigset_t *forwarded)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILED, .t0 = now_ms()};
+        const char *timing = getenv("TENANTD_VM_TIMING");
+        run.timing = timing && strcmp(timing, "1") == 0;
+        struct net_tenant net = {0};
+        bool have_net = false, tap = false;
+        _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
+        _cleanup_(vm_conn_closep) struct vm_conn *conn = NULL;
+        int r = 0;
+
+        if (m->network.mode == NET_PRIVATE) {
+                uint32_t base;
+                r = uidrange_get(state_dir, m->name, UIDRANGE_DEFAULT_BASE, &base, &err);
+                if (r >= 0)
+                        r = net_private_prepare(m, (base - UIDRANGE_DEFAULT_BASE) / UIDRANGE_SIZE,
+                                                &net, &err);
+                if (r >= 0) {
+                        have_net = true;
+                        r = net_private_attach_tap(&net, m, &err);
+                        tap = r >= 0 || net.firewall;
+                }
+                if (r < 0)
+                        tn_err_wrap(&err, "network");
+        }
+        if (r >= 0)
+                r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
+        run.t_connected = now_ms();
+        if (r >= 0) {
+                struct vm_config cfg = {.m = m,
+                                        .state_dir = state_dir,
+                                        .image_dir = image_dir(),
+                                        .net = have_net ? &net : NULL,
+                                        .autodestroy = true};
+                r = vm_start(conn, &cfg, &run.vm, &err);
+                run.t_created = now_ms();
+        }
+        if (r >= 0 && have_net) {
+                r = net_private_shape_tap(&net, &err);
+                if (r < 0)
+                        tn_err_wrap(&err, "network");
+        }
+        if (r >= 0) {
+                run.net = have_net ? &net : NULL;
+                static const struct vm_agent_callbacks cb = {
+                    .ready = on_ready, .log = on_log, .exit = on_exit_event};
+                log_debug("domain %s started (QEMU pid %d)", run.vm->domain, (int)run.vm->qemu_pid);
+                /* Said once, at the start: it explains a slow boot and a slow service. */
+                if (!run.vm->kvm)
+                        log_notice("note: \"%s\" runs under QEMU's emulation (TCG): this host "
+                                   "offers no hardware virtualization (vmx/svm)",
+                                   m->name);
+                r = vm_agent_connect(run.vm->agent_socket, boot_timeout(run.vm->kvm), &cb, &run,
+                                     &run.agent, &err);
+        }
+        if (r < 0) {
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
+        } else {
+                loop(&run, conn, sfd);
+        }
+
+        if (run.failed && run.vm)
+                print_console_tail(run.vm->console_log);
+
+        /* Teardown, whatever happened. */
+        vm_agent_free(run.agent);
+        if (run.vm) {
+                _cleanup_err_ struct tn_err *derr = NULL;
+                if (vm_destroy(run.vm, &derr) < 0)
+                        log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));
+                vm_remove_files(run.vm);
+                vm_free(run.vm);
+        }
+        if (tap)
+                net_private_detach_tap(&net);
+        if (run.timing)
+                print_timing(&run);
+        return run.status;
+}
