@@ -2,7 +2,7 @@
 #
 #   make deps      install the Debian packages that are missing (quiet when none are)
 #   make           build (flavour "release", or whatever `make asan` selected last)
-#   make check     unit, golden, fuzz-corpus, integration and security tests
+#   make check     layer check, unit, golden, fuzz-corpus, integration and security tests
 #   make asan      switch this tree to an ASan+UBSan build (then `make check`)
 #   make release   switch back to the optimised build
 #   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60)
@@ -76,7 +76,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
 PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-virtiofsd $(B)/guest-agent/tenant-agent
 
-.PHONY: all check asan release fuzz analyze format format-check install uninstall clean deps demo \
+.PHONY: all check check-layers asan release fuzz analyze format format-check install uninstall clean deps demo \
 	test-deps demo-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
@@ -195,8 +195,12 @@ TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLA
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:
 
-check: all $(TEST_BINS)
+check: all $(TEST_BINS) check-layers
 	@BUILD=$(B) FLAVOR=$(FLAVOR) tests/run-tests
+
+# Fails when a lower layer of supervisor/ includes a higher one (docs/development.md).
+check-layers:
+	@tools/check-layers
 
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.

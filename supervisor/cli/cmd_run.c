@@ -21,6 +21,7 @@
 #include "sandbox/sandbox.h"
 #include "vm/share_check.h"
 #include "cli/tenantctl.h"
+#include "vm/vm_runner.h"
 #include "host/uidrange.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/tenantd"

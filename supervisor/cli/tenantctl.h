@@ -29,8 +29,3 @@ int cmd_run(const struct cli *cli, int argc, char **argv);
 /* The verbs served by tenantd (cmd_ctl.c). */
 int cmd_ctl(const struct cli *cli, int argc, char **argv);
 bool cmd_ctl_has(const char *verb);
-
-struct manifest;
-/* cmd_run for isolation "microvm" (cmd_run_vm.c); `forwarded` are blocked already. */
-int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
-               const sigset_t *forwarded);

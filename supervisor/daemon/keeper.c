@@ -25,9 +25,9 @@
 #include "lib/log.h"
 #include "host/net.h"
 #include "sandbox/sandbox.h"
-#include "cli/tenantctl.h"
 #include "host/uidrange.h"
 #include "vm/vm.h"
+#include "vm/vm_runner.h"
 
 #define LOG_READ_CHUNK (64U << 10)
 #define DRAIN_MS 1000 /* after the tenant's end, how long its output may still arrive */

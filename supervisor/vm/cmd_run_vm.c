@@ -31,9 +31,9 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "host/net.h"
-#include "cli/tenantctl.h"
 #include "host/uidrange.h"
 #include "vm/vm.h"
+#include "vm/vm_runner.h"
 #include "vm/vm_agent.h"
 
 #define BOOT_TIMEOUT_TCG_MS 60000U
@@ -107,7 +107,7 @@ static void fail(struct run *run, const char *fmt, ...)
         va_end(ap);
         log_error("\"%s\": %s", run->m->name, msg);
         if (run->phase < PHASE_STOPPING) /* else the service's status stands */
-                run->status = EXIT_FAILED;
+                run->status = EXIT_FAILURE;
         run->failed = true;
         run->phase = PHASE_DONE;
 }
@@ -736,7 +736,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
-        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILED, .t0 = now_ms()};
+        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = now_ms()};
         const char *timing = getenv("TENANTD_VM_TIMING");
         run.timing = timing && strcmp(timing, "1") == 0;
         struct net_tenant net = {0};
