@@ -5,7 +5,7 @@
 #   make check     layer check, unit, golden, fuzz-corpus, integration and security tests
 #   make asan      switch this tree to an ASan+UBSan build (then `make check`)
 #   make release   switch back to the optimised build
-#   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60)
+#   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60); fuzz-build: only build
 #   make vm-image  the microVM kernel + initramfs (vm-image-debug: with busybox)
 #   make analyze   clang-tidy, cppcheck and gcc -fanalyzer
 #   make format / format-check / install / uninstall / clean
@@ -76,7 +76,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
 PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-virtiofsd $(B)/guest-agent/tenant-agent
 
-.PHONY: all check check-layers asan release fuzz analyze format format-check install uninstall clean deps demo \
+.PHONY: all check check-layers asan release fuzz fuzz-build analyze format format-check install uninstall clean deps demo \
 	test-deps demo-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
@@ -218,20 +218,32 @@ release:
 
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isupervisor $(PKG_CFLAGS) \
-	-DTENANTD_POLICYDIR='"$(POLICYDIR)"' -DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARNINGS)
+# Derived from the main flags (a define added to BASE_CFLAGS reaches the fuzzers too).
+FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) supervisor/*/*.h
+# The library's objects are compiled once for every target, in a directory of their own.
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(B)/fuzz-obj/%.o)
+
+$(B)/fuzz-obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -Itests -MMD -MP -c $< -o $@
+
+$(B)/fuzz/fuzz_%: $(B)/fuzz-obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@ (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p tests/fuzz/corpus/$$t $(B)/fuzz/new-$$t; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		dict=; [ ! -f tests/fuzz/$$t.dict ] || dict=-dict=tests/fuzz/$$t.dict; \
 		$(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=300000 \
-			-dict=tests/fuzz/$$t.dict $(B)/fuzz/new-$$t tests/fuzz/corpus/$$t \
+			$$dict $(B)/fuzz/new-$$t tests/fuzz/corpus/$$t \
 			|| exit 1; \
 	done
 
