@@ -107,4 +107,4 @@ check "kill -9 of QEMU: the restart policy starts a new VM (restarts: $(json_fie
 "$ctl" stop --timeout 20s dv-vm >/dev/null 2>&1
 check "after the last stop nothing of the VM is left" 'vm_domain_gone dv-vm'
 
-echo "1..$n"
+done_testing

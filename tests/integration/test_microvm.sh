@@ -191,4 +191,4 @@ check "an agent that never says ready: stopped after the boot timeout" \
 	'[[ $rc -eq 1 && $err == *"did not say it was ready within 12000 ms"* && $secs -lt 60 ]]'
 check "silent: the domain and its state are gone" 'gone vm-mvm-silent'
 
-echo "1..$n"
+done_testing

@@ -220,4 +220,4 @@ wait "${taps[0]}"
 check "... and a microVM's" 'gone "$T-m" "$M"'
 taps=()
 
-echo "1..$n"
+done_testing

@@ -19,7 +19,7 @@ cd "${SRCDIR:-.}"
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 command -v python3 >/dev/null || skip_all "NO PYTHON3: the terminal helper cannot run; nothing was tested"
 
 tmp=$(mktemp -d /tmp/tenantd-exrelay.XXXXXX)
@@ -45,7 +45,7 @@ tenants+=("$T")
 head -c $((8 << 20)) /dev/urandom >"$tmp/data/big"
 chmod 644 "$tmp/data/big"
 want_sum=$(sha256sum <"$tmp/data/big" | cut -d' ' -f1)
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state "$T" running 20
 rss_before=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
 
@@ -165,4 +165,4 @@ check "a command that cannot run: 127 and the reason on stderr" '[[ $rc == 127 &
 rss_after=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
 echo "# measured: tenantd RSS before the exec tests ${rss_before} kB, after ${rss_after} kB"
 check "tenantd still answers" '"$ctl" list >/dev/null'
-echo "1..$n"
+done_testing

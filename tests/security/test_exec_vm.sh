@@ -51,7 +51,7 @@ cat >"$tmp/manifests/$V.json" <<-EOF2
   "vm": { "memory": "256M" }, "cpu": { "max": 1 }, "stop": { "timeout": "5s" } }
 EOF2
 tenants+=("$V")
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state "$V" running 120
 for i in $(seq 300); do "$ctl" exec "$V" -- /bin/true >/dev/null 2>&1 && break; sleep 0.2; done
 
@@ -96,4 +96,4 @@ timeout -k 5 60 "$ctl" stop "$V" >/dev/null 2>&1
 rc=$?
 s=$(($(date +%s) - t0))
 check "stop stops the microVM while an exec client is stalled (${s} s)" '[[ $rc == 0 && $(json_field "$V" state) != running ]]'
-echo "1..$n"
+done_testing

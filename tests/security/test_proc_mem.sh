@@ -67,4 +67,4 @@ done
 trc "$U" /payload/payload open /proc/self/status
 check "reading /proc/self/status still works" '[[ $rc -eq 0 && $out == "ok /proc/self/status: Name:"* ]]'
 
-echo "1..$n"
+done_testing

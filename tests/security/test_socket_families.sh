@@ -102,4 +102,4 @@ trc families
 check "sweep: every other family, netlink protocol and socketpair fails with EAFNOSUPPORT" \
 	'[[ $rc -eq 0 && $out == "ok families: "* ]]'
 
-echo "1..$n"
+done_testing
