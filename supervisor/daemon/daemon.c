@@ -800,7 +800,10 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                 f->explained = manifest_explain(f->m);
         }
         closedir(dir);
-        qsort(list, n, sizeof(*list), cmp_found);
+        /* An empty directory leaves list NULL, which qsort must not be given even with
+         * no element (its argument is declared nonnull; UBSan aborts). */
+        if (n > 1)
+                qsort(list, n, sizeof(*list), cmp_found);
         *ret = list;
         *ret_n = n;
         return 0;
