@@ -910,7 +910,8 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 
         for (size_t i = 0; i < n; i++) {
                 struct found *f = &list[i];
-                if (f->error) {
+                /* No manifest and no error text: out of memory while reading it. */
+                if (f->error || !f->m) {
                         invalid++;
                         report_invalid(d, f);
                         /* A running tenant whose file became invalid keeps running on
@@ -919,7 +920,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
                                 if (t->path && strcmp(t->path, f->path) == 0) {
                                         t->removed = false;
                                         free(t->manifest_error);
-                                        t->manifest_error = strdup(f->error);
+                                        t->manifest_error = f->error ? strdup(f->error) : NULL;
                                 }
                         continue;
                 }
