@@ -11,11 +11,13 @@
 # runs when the image is missing; it downloads Debian's kernel package once). Skips
 # loudly otherwise. Starts one QEMU, kills only that PID, removes its temp dir.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 client=$BUILD/tests/integration/agent_client
 agent=$BUILD/guest-agent/tenant-agent
 vm=$BUILD/vm
+
+# shellcheck source=tests/lib/tap.sh
 
 source "$(dirname "$0")/../lib/tap.sh"
 

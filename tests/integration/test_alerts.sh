@@ -8,7 +8,9 @@
 # hit, and measures the cpu usage under cpu.max=0.5 with stress-ng and the alert's
 # latency. Timing targets are checked by bench/quota-accuracy; here the bounds are wide.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
+# shellcheck source=tests/lib/rsyslog.sh
 . "$(dirname "$0")/../lib/rsyslog.sh"
 require_sandbox
 probe_bin=$BUILD/tests/integration/monitor_probe

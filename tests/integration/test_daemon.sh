@@ -5,7 +5,7 @@
 # concurrent commands on one tenant, the socket refusing a non-member, a 100 MB log
 # burst capped, and a full state filesystem. Every tenant is network "none".
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
@@ -78,6 +78,7 @@ check "exec runs inside an adopted tenant as the service's user" '[[ $out == "$e
 
 # ---- stop and start all twenty ----
 names=$(printf 'dt-t%s ' $(seq -w 1 20))
+# shellcheck disable=SC2086 # one argument per tenant name ([a-z0-9-], no blanks)
 "$ctl" stop $names >/dev/null
 gone=0
 for kv in $pids_after; do kill -0 "${kv#*=}" 2>/dev/null || gone=$((gone + 1)); done

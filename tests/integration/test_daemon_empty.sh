@@ -4,7 +4,7 @@
 # status and reload, and stays up. Scanning an empty directory once sorted a NULL list
 # (qsort(NULL, 0, ...)), which UBSan aborts on: run it in the asan flavour too.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox

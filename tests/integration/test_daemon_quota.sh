@@ -5,7 +5,7 @@
 # crashloop alerted at once, live changes with `tenantctl set` (and --save writing
 # the manifest back with its comments, without a restart on reload).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/rsyslog.sh

@@ -5,7 +5,7 @@
 # runs commands inside it with exec (through the VM's agent), survives its own kill -9 and adopts the VM again, stops it gracefully (the service
 # sees SIGTERM), and restarts it by its policy when QEMU is killed.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/libvirt.sh

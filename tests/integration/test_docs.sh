@@ -7,7 +7,7 @@
 # example configuration are accepted by systemd-analyze and tenantd; make install and
 # uninstall put everything where docs/operations.md says.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 export TENANTCTL=${TENANTCTL:-$PWD/build/tenantctl}
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh

@@ -14,7 +14,7 @@
 # what this script started is stopped. Every domain it creates is named
 # tenantd-vm-mvm-*, and destroyed in the EXIT trap if a check failed halfway.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/libvirt.sh
 

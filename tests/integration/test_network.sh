@@ -11,6 +11,7 @@
 # removed at the end: namespaces, links, the tenants' tables, and the bridge, NAT table
 # and ip_forward setting if this script was the one that brought them.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 for tool in ip nft curl python3; do

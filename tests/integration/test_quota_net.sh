@@ -7,6 +7,7 @@
 # host by a veth pair with TEST-NET-3 addresses (203.0.113.0/24); all of it is removed
 # at the end.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 np=$BUILD/tests/integration/net_probe

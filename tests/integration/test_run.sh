@@ -5,6 +5,7 @@
 #
 # Needs root, user namespaces and cgroups; otherwise it says loudly why it skips.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 
@@ -280,7 +281,7 @@ check "after the limit runs: no cgroup is left" 'cgroups_gone "$T-l"'
 first=$!
 bg+=("$first")
 for _ in $(seq 50); do
-	[[ -n $(cat $(cg_paths "$T-l" | head -1)/cgroup.procs 2>/dev/null) ]] && break
+	[[ -n $(cat "$(cg_paths "$T-l" | head -1)/cgroup.procs" 2>/dev/null) ]] && break
 	sleep 0.1
 done
 run "$tmp/lim.json" -- /payload/payload true

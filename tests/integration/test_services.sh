@@ -30,6 +30,8 @@ tmp=$(mktemp -d /tmp/tenantd-services.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 
+# shellcheck source=tests/lib/tap.sh
+
 source "$(dirname "$0")/../lib/tap.sh"
 diag() { sed 's/^/# /'; }
 

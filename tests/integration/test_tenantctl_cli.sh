@@ -5,6 +5,7 @@ set -u
 ctl=${TENANTCTL:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib/tap.sh
 source "$(dirname "$0")/../lib/tap.sh"
 
 # run CMD...: sets $rc, $out (stdout), $err (stderr)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/bridge.sh — hostile ports on tenantd's bridge, for the security tests of the
 # network (test_bridge_fdb.sh, test_host_loopback.sh). Sourced after tests/lib/sandbox.sh;
 # the caller sets $tmp and $state and fills tenants=() and bg=() as sandbox.sh says.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/sandbox.sh — what the shell tests that start real sandboxes share: the
 # tenantctl and payload to use, TAP output (tests/lib/tap.sh), the loud skip when the
 # machine cannot run sandboxes, and finding, purging and checking a tenant's cgroups. Sourced, not run;
@@ -9,6 +10,7 @@ BUILD=${BUILD:-build}
 payload_bin=$BUILD/tests/payload
 export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
 
+# shellcheck source=tests/lib/tap.sh
 source "${BASH_SOURCE[0]%/*}/tap.sh"
 
 # Skips the whole script, loudly, when this machine cannot run sandboxes; fails when
@@ -48,6 +50,7 @@ cg_purge() {
 	for d in $(cg_paths "$1"); do
 		for i in $(seq 50); do
 			[[ -d $d ]] || break
+			# shellcheck disable=SC2013 # cgroup.procs holds one pid per line: words
 			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 			rmdir "$d" 2>/dev/null && break
 			sleep 0.1
@@ -71,6 +74,7 @@ sandbox_cleanup() {
 	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
 	for t in "${tenants[@]}"; do cg_purge "$t"; done
 	# Deepest first; then refuse to rm -rf across a mount that would not go.
+	# shellcheck disable=SC2013 # mount points under $tmp, which the test named without blanks
 	for m in $(awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done

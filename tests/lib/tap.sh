@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/lib/tap.sh — TAP output for the shell tests (tests/run-tests tallies it). Sourced,
 # not run. Every result goes through these helpers, so that a skip is never counted as a
 # pass and a missing build product is a failure, not a skip:

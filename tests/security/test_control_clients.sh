@@ -9,7 +9,7 @@
 # client-idle-timeout key of tenantd.conf), an idle client is told and closed, while a
 # client following events (a stream) is not cut.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox

@@ -15,7 +15,7 @@
 # several MiB arrive intact, the exit status comes back, and exec returns although a
 # process it left behind still holds the other end of the relay.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
@@ -79,6 +79,7 @@ res=$(timeout -k 5 60 python3 "$here/exec_pty.py" --record "$tmp/tty.json" -- \
 rc=$(js "$res" 'v["rc"]') out=$(js "$res" 'v["out"]')
 check "exec from a terminal runs and returns (a process left behind)" \
 	'[[ $rc == 0 && $out == *started-bg* && $(leftover_sleeps) -ge 1 ]]'
+# shellcheck disable=SC2046 # one argument per pid
 held=$(python3 "$here/held_fds.py" "[$(cat "$tmp/tty.json")]" $(tenant_procs))
 out=$held
 check "no process in the tenant holds the operator's terminal after exec (from the host: /proc/PID/fd)" \
@@ -96,6 +97,7 @@ kill -KILL "${bg[-1]}" 2>/dev/null
 wait "${bg[-1]}" 2>/dev/null
 files=$(python3 -c 'import os,sys,json; print(json.dumps([[os.stat(p).st_dev, os.stat(p).st_ino] for p in sys.argv[1:]]))' \
 	"$tmp/in.fifo" "$tmp/o" "$tmp/e")
+# shellcheck disable=SC2046 # one argument per pid
 held=$(python3 "$here/held_fds.py" "$files" $(tenant_procs))
 out=$held
 check "no process in the tenant holds the client's stdin, stdout or stderr after exec" \

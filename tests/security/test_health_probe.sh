@@ -10,7 +10,7 @@
 # network namespace) and reads its /proc/PID/status and /proc/PID/fd from the host.
 # Then tcp and http checks against real servers must still pass.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox

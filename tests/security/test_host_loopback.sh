@@ -12,8 +12,10 @@
 # and ::1 through the gateway's MAC, a real TCP connection once the tenant's own routes
 # send 127.0.0.1 to the gateway, and a forged loopback source. See tests/lib/bridge.sh.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
+# shellcheck source=tests/lib/bridge.sh
 . "$(dirname "$0")/../lib/bridge.sh"
 require_bridge_tools
 
@@ -47,7 +49,7 @@ while True:
     with open(sys.argv[3], "a") as f: f.write("%s from %s\n" % (d.decode(errors="replace"), a[0]))' "$@" &
 	bg+=($!)
 }
-: >"$tmp/udp4" >"$tmp/udp6" >"$tmp/udp-gw"
+for f in udp4 udp6 udp-gw; do : >"$tmp/$f"; done
 udp_log 127.0.0.1 "$udp" "$tmp/udp4"
 have_v6=""
 if [[ -e /proc/sys/net/ipv6/conf/lo/disable_ipv6 && $(cat /proc/sys/net/ipv6/conf/lo/disable_ipv6) == 0 ]]; then

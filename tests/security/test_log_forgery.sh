@@ -11,7 +11,7 @@
 # status works and shows the real notes only; a log that is nothing but garbage
 # (invalid UTF-8, every byte value) never makes status or logs fail.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox

@@ -7,6 +7,7 @@
 # refusal must hold whatever the process does (it comes from the tenant's /proc being
 # mounted read-only, not from a flag that execve resets); reading /proc still works.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 

@@ -7,6 +7,7 @@
 #
 # Needs root, user namespaces and cgroups; otherwise it says loudly why it skips.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 

@@ -22,7 +22,7 @@
 # tenantd's own directories or host paths no tenant may own, naming the mount and why,
 # also when the source is reached through a symbolic link.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/libvirt.sh
 require_sandbox

@@ -14,6 +14,7 @@
 # protocols such as NETLINK_SOCK_DIAG, NETLINK_AUDIT, NETLINK_GENERIC and
 # NETLINK_KOBJECT_UEVENT (which open without the profile).
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 

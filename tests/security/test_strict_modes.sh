@@ -8,7 +8,7 @@
 # Works under its own directory in /tmp (root-owned and sticky, which is acceptable
 # above a manifest directory, not as one).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox

@@ -23,7 +23,7 @@
 # of those host directories. A case whose start is refused cannot escape; a case that
 # never planted its link fails (the attack did not happen, so nothing was shown).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
