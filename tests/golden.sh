@@ -12,13 +12,13 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 ctl=${TENANTCTL:-$PWD/build/tenantctl}
 export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
-n=0
+# shellcheck source=tests/lib/tap.sh
+source tests/lib/tap.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 result() { # PASS|FAIL DESCRIPTION
-	n=$((n + 1))
-	if [[ $1 == PASS ]]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+	if [[ $1 == PASS ]]; then pass "$2"; else fail "$2"; fi
 }
 
 for json in tests/data/manifests/bad/*.json; do
@@ -71,4 +71,4 @@ for json in tests/data/manifests/good/*.json examples/*.json; do
 		fi
 	fi
 done
-echo "1..$n"
+done_testing
