@@ -2,12 +2,13 @@
 #
 #   make deps      install the Debian packages that are missing (quiet when none are)
 #   make           build (flavour "release", or whatever `make asan` selected last)
-#   make check     layer check, unit, golden, fuzz-corpus, integration and security tests
+#   make check     layer check, shellcheck, unit, golden, fuzz-corpus, integration and security tests
 #   make asan      switch this tree to an ASan+UBSan build (then `make check`)
 #   make release   switch back to the optimised build
-#   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60)
+#   make fuzz      libFuzzer targets with clang, FUZZ_SECONDS each (default 60); fuzz-build: only build
 #   make vm-image  the microVM kernel + initramfs (vm-image-debug: with busybox)
-#   make analyze   clang-tidy, cppcheck and gcc -fanalyzer
+#   make analyze   clang-tidy, cppcheck and gcc -fanalyzer on every C file of the programs
+#   make shellcheck / check-demo-packages / check-build-packages  (see below)
 #   make format / format-check / install / uninstall / clean
 
 PREFIX ?= /usr/local
@@ -76,7 +77,7 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
 PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-virtiofsd $(B)/guest-agent/tenant-agent
 
-.PHONY: all check check-layers asan release fuzz analyze format format-check install uninstall clean deps demo \
+.PHONY: all check check-layers shellcheck check-demo-packages check-build-packages asan release fuzz fuzz-build analyze format format-check install uninstall clean deps demo \
 	test-deps demo-deps vm-image vm-image-debug FORCE
 .DEFAULT_GOAL := all
 
@@ -195,12 +196,25 @@ TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_HELPERS) $(SECURITY_TESTS) $(FUZZ_REPLA
 # Test objects are not intermediate files to delete after linking.
 .SECONDARY:
 
-check: all $(TEST_BINS) check-layers
+check: all $(TEST_BINS) check-layers shellcheck
 	@BUILD=$(B) FLAVOR=$(FLAVOR) tests/run-tests
 
 # Fails when a lower layer of supervisor/ includes a higher one (docs/development.md).
 check-layers:
 	@tools/check-layers
+
+# Every shell script in the tree: *.sh and files whose first line runs sh or bash (the
+# settings are in .shellcheckrc and tests/.shellcheckrc). The bash completion is not
+# checked yet.
+SHELL_FILES = $(shell find . \( -path ./.git -o -path './build*' -o -path ./tests/fuzz/corpus \) -prune \
+	-o -type f -print)
+SHELL_SCRIPTS = $(sort $(filter %.sh,$(SHELL_FILES)) $(shell awk 'FNR == 1 && /^\#!.*\/(env )?(ba)?sh( |$$)/ \
+	{ print FILENAME } { nextfile }' $(filter-out %.sh %.c %.h %.md %.json %.o %.err %.py,$(SHELL_FILES))))
+
+shellcheck:
+	@command -v shellcheck >/dev/null || { echo "shellcheck is missing: make test-deps installs it"; exit 1; }
+	@echo "shellcheck ($(words $(SHELL_SCRIPTS)) scripts)"
+	$(Q)shellcheck $(SHELL_SCRIPTS)
 
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
@@ -218,41 +232,57 @@ release:
 
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isupervisor $(PKG_CFLAGS) \
-	-DTENANTD_POLICYDIR='"$(POLICYDIR)"' -DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARNINGS)
+# Derived from the main flags (a define added to BASE_CFLAGS reaches the fuzzers too).
+FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) supervisor/*/*.h
+# The library's objects are compiled once for every target, in a directory of their own.
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(B)/fuzz-obj/%.o)
+
+$(B)/fuzz-obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -Itests -MMD -MP -c $< -o $@
+
+$(B)/fuzz/fuzz_%: $(B)/fuzz-obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@ (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p tests/fuzz/corpus/$$t $(B)/fuzz/new-$$t; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		dict=; [ ! -f tests/fuzz/$$t.dict ] || dict=-dict=tests/fuzz/$$t.dict; \
 		$(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=300000 \
-			-dict=tests/fuzz/$$t.dict $(B)/fuzz/new-$$t tests/fuzz/corpus/$$t \
+			$$dict $(B)/fuzz/new-$$t tests/fuzz/corpus/$$t \
 			|| exit 1; \
 	done
 
 # ---- static analysis ----
-CTL_SRCS := $(CTL_OBJS:$(B)/%.o=%.c)
-ANALYZE_SRCS := $(LIB_SRCS) $(CTL_SRCS)
+# Every C file of the programs: the library, tenantctl, tenantd and its helpers, and the
+# guest agent (a new file is covered without being listed). ANALYZE_JOBS files at a time.
+ANALYZE_SRCS = $(sort $(wildcard supervisor/*/*.c guest-agent/*.c))
+ANALYZE_JOBS ?= 2
 
 analyze:
-	clang-tidy --quiet $(ANALYZE_SRCS) -- $(BASE_CFLAGS) $(PKG_CFLAGS)
+	@echo "clang-tidy ($(words $(ANALYZE_SRCS)) files)"
+	$(Q)printf '%s\n' $(ANALYZE_SRCS) | xargs -P$(ANALYZE_JOBS) -I{} \
+		clang-tidy --quiet {} -- $(BASE_CFLAGS) $(PKG_CFLAGS)
 	# cppcheck cannot see __attribute__((cleanup)): its leak reports are about the
 	# project's _cleanup_ variables, and statement expressions (TAKE_PTR) confuse its AST.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--std=c11 -D_GNU_SOURCE -Isupervisor --suppress=missingIncludeSystem \
 		--suppress=memleak --suppress=resourceLeak --suppress=internalAstError \
-		$(ANALYZE_SRCS)
+		-j$(ANALYZE_JOBS) $(ANALYZE_SRCS)
 	@# gcc's analyzer, like clang's malloc model, does not run cleanup attributes: its
 	@# leak reports are the project's _cleanup_ variables. LeakSanitizer covers leaks.
-	@for f in $(ANALYZE_SRCS); do \
-		echo "gcc -fanalyzer $$f"; \
-		$(CC) $(BASE_CFLAGS) $(WARNINGS) $(PKG_CFLAGS) -O1 -fanalyzer -Wno-analyzer-malloc-leak -Wno-analyzer-fd-leak -c $$f -o /dev/null || exit 1; \
-	done
+	@echo "gcc -fanalyzer ($(words $(ANALYZE_SRCS)) files)"
+	$(Q)printf '%s\n' $(ANALYZE_SRCS) | xargs -P$(ANALYZE_JOBS) -I{} \
+		$(CC) $(BASE_CFLAGS) $(WARNINGS) $(PKG_CFLAGS) -O1 -fanalyzer -Wno-analyzer-malloc-leak \
+		-Wno-analyzer-fd-leak -c {} -o /dev/null
 
 # ---- formatting ----
 FORMAT_FILES = $(wildcard supervisor/*/*.[ch] tests/*.[ch] tests/unit/*.[ch] tests/security/*.[ch] tests/vm/*.[ch] \
@@ -341,7 +371,7 @@ deps:
 # 101 means "do not"), and the previous policy-rc.d, if any, is put back.
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
-	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod
+	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace
 
 # Installs the packages given that are missing, without starting their daemons.
 define install_quietly
@@ -366,11 +396,26 @@ test-deps: deps
 	$(call install_quietly,$(TEST_PACKAGES))
 	@$(MAKE) --no-print-directory vm-image
 
-# What the demo's microVM needs besides the build: libvirt and QEMU, and the image.
-DEMO_PACKAGES := libvirt-daemon-system qemu-system-x86 curl
+# What the demo's microVM needs besides the build: libvirt and QEMU, and the image (its
+# builder runs depmod and cpio). make check-demo-packages proves the list complete.
+DEMO_PACKAGES := libvirt-daemon-system qemu-system-x86 curl kmod cpio
 
 demo-deps: deps
 	$(call install_quietly,$(DEMO_PACKAGES))
 	@$(MAKE) --no-print-directory vm-image
+
+# A machine that kept packages from earlier runs cannot show that a fresh one gets every
+# program a target runs: these run the target under tools/check-packages, which fails for
+# a program from a package that the target's own list does not install. The build's check
+# means something on a clean tree (CI's first build).
+# git: the image builder's timestamps come from the last commit when there is one. Under
+# the tests' lock (tests/run-tests): a libvirtd the demo starts and stops must not be one
+# that another checkout's tests are using.
+check-demo-packages:
+	@mkdir -p /run/lock && OPTIONAL=git flock -o $${TENANTD_TEST_LOCK:-/run/lock/tenantd-tests.lock} \
+		tools/check-packages "$(DEB_PACKAGES) $(DEMO_PACKAGES)" $(MAKE) --no-print-directory demo
+
+check-build-packages:
+	@OPTIONAL=git tools/check-packages "$(DEB_PACKAGES)" $(MAKE) --no-print-directory all
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

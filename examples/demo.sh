@@ -6,7 +6,7 @@
 # tenant; shows them with tenantctl; and removes everything at the end, also on
 # Ctrl-C. Nothing of the host's own tenantd (if any) is touched.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ctl=${TENANTCTL:-$PWD/build/tenantctl}
 tenantd=${TENANTD:-$PWD/build/tenantd}
 export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
@@ -23,6 +23,7 @@ cleanup() {
 	if [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null; then
 		say "Stopping the tenants and tenantd"
 		names=$("$ctl" --json list 2>/dev/null | python3 -c 'import json,sys; print(" ".join(t["name"] for t in json.load(sys.stdin)))' 2>/dev/null)
+		# shellcheck disable=SC2086 # one argument per tenant name (no blanks in names)
 		[[ -n $names ]] && "$ctl" stop --timeout 5s $names
 		kill -TERM "$daemon_pid" 2>/dev/null
 		wait "$daemon_pid" 2>/dev/null
@@ -80,7 +81,7 @@ cat >"$demo/manifests/demo-worker.json" <<'EOF'
 EOF
 if [[ -f build/vm/vmlinuz && -f build/vm/initramfs.img ]]; then
 	# libvirtd is started for the demo (and stopped at the end) if none runs.
-	# shellcheck source=/dev/null
+	# shellcheck source=tests/lib/libvirt.sh
 	tmp=$demo source tests/lib/libvirt.sh
 	export TENANTD_VM_IMAGE_DIR=$PWD/build/vm
 	if tmp=$demo libvirt_ensure; then
@@ -108,8 +109,8 @@ show "$tenantd" --version
 "$tenantd" --foreground --manifests "$demo/manifests" --state "$demo/state" \
 	--socket "$TENANTD_SOCKET" --group root >"$demo/tenantd.log" 2>&1 &
 daemon_pid=$!
-for i in $(seq 100); do "$ctl" list >/dev/null 2>&1 && break; sleep 0.1; done
-for i in $(seq 150); do
+for _ in $(seq 100); do "$ctl" list >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 150); do
 	[[ $("$ctl" --json list | python3 -c 'import json,sys; print(all(t["state"] != "starting" for t in json.load(sys.stdin)))') == True ]] && break
 	sleep 0.2
 done
@@ -121,6 +122,7 @@ printf '$ python3 -c "urllib.request.urlopen(\"http://127.0.0.1:18080/\")"\n'
 python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:18080/", timeout=5).read().decode().strip())'
 
 say "5. Inside the tenant: its own user, root, processes and no way out"
+# shellcheck disable=SC2016 # expanded by the tenant's shell, not here
 show "$ctl" exec demo-web -- /bin/sh -c 'id; echo "/ holds: $(ls / | tr "\n" " ")"; ls /proc | grep -cE "^[0-9]+$" | sed "s/^/processes visible: /"; cat /etc/shadow; ls /home; touch /srv/www/defaced; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
 
 say "6. Status, usage and logs"
@@ -131,7 +133,7 @@ show "$ctl" events -n 12
 
 if [[ -n $vm_started ]]; then
 	say "7. The microVM tenant: its own kernel, under QEMU (TCG where there is no KVM)"
-	for i in $(seq 300); do "$ctl" logs -n 5 demo-vm 2>/dev/null | grep -q "hello from a microVM" && break; sleep 0.2; done
+	for _ in $(seq 300); do "$ctl" logs -n 5 demo-vm 2>/dev/null | grep -q "hello from a microVM" && break; sleep 0.2; done
 	show "$ctl" status demo-vm
 	show "$ctl" logs -n 5 demo-vm
 fi

@@ -13,6 +13,7 @@
 # guest needs plus everything they depend on (from modules.dep), `depmod -b`, write
 # /lib/modules/load.list in dependency order, and pack a reproducible gzip'ed newc cpio
 # (sorted names, owner 0:0, every mtime SOURCE_DATE_EPOCH).
+# shellcheck disable=SC2012 # ls lists Debian package files and kernel versions: no blanks
 set -euo pipefail
 
 agent=${1:?usage: build-image.sh AGENT OUTDIR [BUSYBOX]}
@@ -40,7 +41,7 @@ fi
 deb=$(ls "$cache/${pkg}"_*.deb 2>/dev/null | head -1 || true)
 if [[ -z $deb ]]; then
 	say "downloading $pkg (about 65 MB)"
-	(cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed as root' || true)
+	(cd "$cache" || exit 1; apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed as root' || true)
 	deb=$(ls "$cache/${pkg}"_*.deb 2>/dev/null | head -1 || true)
 	[[ -n $deb ]] || { say "apt-get download $pkg failed" >&2; exit 1; }
 else
@@ -83,7 +84,7 @@ order=()
 declare -A state
 visit() { # NAME: appends NAME after its dependencies (cycle: error)
 	local n=$1 d dn
-	[[ ${state[$n]:-} == done ]] && return 0
+	[[ ${state[$n]:-} == "done" ]] && return 0
 	[[ ${state[$n]:-} == active ]] && { say "dependency cycle at $n" >&2; exit 1; }
 	state[$n]=active
 	for d in ${deps_of[$n]}; do
@@ -91,7 +92,7 @@ visit() { # NAME: appends NAME after its dependencies (cycle: error)
 		dn=${dn%%.ko*}
 		visit "${dn//-/_}"
 	done
-	state[$n]=done
+	state[$n]="done"
 	order+=("$n")
 }
 for m in $WANTED; do

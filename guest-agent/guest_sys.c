@@ -473,6 +473,7 @@ void guest_unmount_all(void)
         sync();
         while (n_mounted > 0) {
                 char *p = mounted[--n_mounted];
+                mounted[n_mounted] = NULL;
                 if (p)
                         umount2(p, MNT_DETACH);
                 free(p);

@@ -9,16 +9,16 @@
 #
 # GOLDEN_UPDATE=1 rewrites the .err files from the current output: review the diff.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ctl=${TENANTCTL:-$PWD/build/tenantctl}
 export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
-n=0
+# shellcheck source=tests/lib/tap.sh
+source tests/lib/tap.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 result() { # PASS|FAIL DESCRIPTION
-	n=$((n + 1))
-	if [[ $1 == PASS ]]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+	if [[ $1 == PASS ]]; then pass "$2"; else fail "$2"; fi
 }
 
 for json in tests/data/manifests/bad/*.json; do
@@ -53,10 +53,10 @@ for json in tests/data/manifests/good/*.json examples/*.json; do
 		result FAIL "$json does not validate: $out"
 		continue
 	fi
-	"$ctl" explain "$json" >"$tmp/e1.json" 2>"$tmp/err" &&
+	if "$ctl" explain "$json" >"$tmp/e1.json" 2>"$tmp/err" &&
 		"$ctl" validate "$tmp/e1.json" >/dev/null 2>>"$tmp/err" &&
-		"$ctl" explain "$tmp/e1.json" >"$tmp/e2.json" 2>>"$tmp/err"
-	if [[ $? -eq 0 ]] && cmp -s "$tmp/e1.json" "$tmp/e2.json"; then
+		"$ctl" explain "$tmp/e1.json" >"$tmp/e2.json" 2>>"$tmp/err" &&
+		cmp -s "$tmp/e1.json" "$tmp/e2.json"; then
 		result PASS "$json validates and explains to a fixed point"
 	else
 		result FAIL "$json: explain is not a valid fixed point: $(head -c 300 "$tmp/err")"
@@ -71,4 +71,4 @@ for json in tests/data/manifests/good/*.json examples/*.json; do
 		fi
 	fi
 done
-echo "1..$n"
+done_testing

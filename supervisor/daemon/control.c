@@ -1021,7 +1021,8 @@ static void op_list(struct daemon *d, struct client *c)
         size_t n = 0;
         for (struct tenant *t = d->tenants; t; t = t->next)
                 n++;
-        _cleanup_free_ const struct tenant **v = calloc(n ? n : 1, sizeof(*v));
+        _cleanup_free_ const struct tenant **v =
+            calloc(n ? n : 1, sizeof(*v)); /* NOLINT(bugprone-sizeof-expression) */
         if (!v)
                 return;
         n = 0;
@@ -1372,8 +1373,13 @@ static void client_read(struct daemon *d, struct client *c)
                                     .msg_iovlen = 1,
                                     .msg_control = cbuf,
                                     .msg_controllen = sizeof(cbuf)};
-                ssize_t n =
-                    iov.iov_len ? recvmsg(c->w.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) : 0;
+                /* With the buffer full nothing is read, and cbuf holds no control data:
+                 * the loop below must not take its stack garbage for descriptors. */
+                ssize_t n = 0;
+                if (iov.iov_len)
+                        n = recvmsg(c->w.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                else
+                        mh.msg_controllen = 0;
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)

@@ -800,7 +800,10 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                 f->explained = manifest_explain(f->m);
         }
         closedir(dir);
-        qsort(list, n, sizeof(*list), cmp_found);
+        /* An empty directory leaves list NULL, which qsort must not be given even with
+         * no element (its argument is declared nonnull; UBSan aborts). */
+        if (n > 1)
+                qsort(list, n, sizeof(*list), cmp_found);
         *ret = list;
         *ret_n = n;
         return 0;
@@ -907,7 +910,8 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
 
         for (size_t i = 0; i < n; i++) {
                 struct found *f = &list[i];
-                if (f->error) {
+                /* No manifest and no error text: out of memory while reading it. */
+                if (f->error || !f->m) {
                         invalid++;
                         report_invalid(d, f);
                         /* A running tenant whose file became invalid keeps running on
@@ -916,7 +920,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
                                 if (t->path && strcmp(t->path, f->path) == 0) {
                                         t->removed = false;
                                         free(t->manifest_error);
-                                        t->manifest_error = strdup(f->error);
+                                        t->manifest_error = f->error ? strdup(f->error) : NULL;
                                 }
                         continue;
                 }

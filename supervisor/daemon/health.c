@@ -239,7 +239,7 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
 {
         const struct manifest *m = t->m;
         struct health_state *h = &t->health;
-        pid_t pid;
+        pid_t pid = -1;
         int pidfd = -1;
         if (m->isolation == ISOLATION_MICROVM)
                 return health_start_vm(d, t, now);

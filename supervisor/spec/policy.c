@@ -1244,6 +1244,8 @@ static int complement_of(struct compile *cc, const struct policy_rule *u, int nr
                          const struct policy_arg *fixed, const struct policy_arg *const *conds,
                          size_t n)
 {
+        /* n >= 1: both callers pass at least one condition, which cppcheck cannot see. */
+        /* cppcheck-suppress uninitvar */
         const struct policy_arg *first = conds[0];
         if (n == 1 && !is_eq(first->op)) {
                 struct policy_arg a[2] = {*first};

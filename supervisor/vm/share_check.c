@@ -99,6 +99,7 @@ static int resolve_depth(const char *path, char out[PATH_MAX], int depth)
 
 static int resolve(const char *path, char out[PATH_MAX])
 {
+        out[0] = '\0'; /* a string even on a path that returns without writing it */
         return resolve_depth(path, out, 0);
 }
 

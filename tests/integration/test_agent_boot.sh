@@ -11,27 +11,19 @@
 # runs when the image is missing; it downloads Debian's kernel package once). Skips
 # loudly otherwise. Starts one QEMU, kills only that PID, removes its temp dir.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 client=$BUILD/tests/integration/agent_client
 agent=$BUILD/guest-agent/tenant-agent
 vm=$BUILD/vm
 
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-skip_all() {
-	echo "ok 1 # SKIP $1"
-	echo "1..1"
-	exit 0
-}
+# shellcheck source=tests/lib/tap.sh
+
+source "$(dirname "$0")/../lib/tap.sh"
 
 command -v qemu-system-x86_64 >/dev/null ||
 	skip_all "NO QEMU (qemu-system-x86_64 missing; make test-deps installs it): the guest agent was not booted"
-for f in "$client" "$agent"; do
-	[[ -x $f ]] || { echo "not ok 1 - $f is missing (make check builds it)"; echo "1..1"; exit 1; }
-done
+require_built "$client" "$agent"
 if [[ ! -f $vm/initramfs-debug.img || ! -f $vm/vmlinuz || $agent -nt $vm/initramfs-debug.img ]]; then
 	echo "# building the debug VM image (make vm-image-debug)"
 	make --no-print-directory vm-image-debug >"$BUILD/vm-image-debug.log" 2>&1 ||
@@ -142,4 +134,4 @@ if [[ -d $cache ]]; then
 	b=$(sha256sum <"$tmp/img2/initramfs.img" 2>/dev/null | cut -c1-64)
 	check "the initramfs builds reproducibly (sha256 ${a:0:16}...)" '[[ -n $a && $a == "$b" ]]'
 fi
-echo "1..$n"
+done_testing

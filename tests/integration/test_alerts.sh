@@ -8,11 +8,13 @@
 # hit, and measures the cpu usage under cpu.max=0.5 with stress-ng and the alert's
 # latency. Timing targets are checked by bench/quota-accuracy; here the bounds are wide.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
+# shellcheck source=tests/lib/rsyslog.sh
 . "$(dirname "$0")/../lib/rsyslog.sh"
 require_sandbox
 probe_bin=$BUILD/tests/integration/monitor_probe
-[[ -x $probe_bin ]] || { echo "not ok 1 - $probe_bin is missing: run make check"; echo "1..1"; exit 1; }
+require_built "$probe_bin"
 command -v rsyslogd >/dev/null ||
 	skip_all "RSYSLOGD IS MISSING (apt-get install rsyslog): alerts were not tested"
 
@@ -166,8 +168,7 @@ check "... and cleared when the processes ended: ${pc:-none}" '[[ -n $pc ]]'
 
 # ---- cpu accuracy: stress-ng --cpu 2 under cpu.max 0.5, 10 s of the tenant's own usage ----
 if [[ ! -x /usr/bin/stress-ng ]]; then
-	n=$((n + 1))
-	echo "ok $n # SKIP STRESS-NG IS MISSING (apt-get install stress-ng): cpu accuracy not measured"
+	skip "STRESS-NG IS MISSING (apt-get install stress-ng): cpu accuracy not measured"
 else
 	tenants+=("$T-acc")
 	manifest "$tmp/acc.json" "$T-acc" '["/usr/bin/stress-ng", "--cpu", "2", "--timeout", "13s", "--quiet", "--temp-path", "/tmp"]' \
@@ -191,4 +192,4 @@ fi
 left=""
 for t in "${tenants[@]}"; do cgroups_gone "$t" >/dev/null || left+=" $t"; done
 check "no tenant cgroup is left${left:+:$left}" '[[ -z $left ]]'
-echo "1..$n"
+done_testing

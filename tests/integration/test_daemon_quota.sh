@@ -5,12 +5,12 @@
 # crashloop alerted at once, live changes with `tenantctl set` (and --save writing
 # the manifest back with its comments, without a restart on reload).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/rsyslog.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 command -v rsyslogd >/dev/null ||
 	skip_all "RSYSLOGD MISSING (apt-get install rsyslog, or make test-deps): alerts to syslog not tested"
 
@@ -24,7 +24,7 @@ cleanup() {
 	sandbox_cleanup
 }
 trap cleanup EXIT
-rsyslog_start "$tmp/syslog" || { echo "not ok 1 - a private rsyslogd starts"; echo "1..1"; exit 1; }
+rsyslog_start "$tmp/syslog" || bail "a private rsyslogd starts"
 
 mkdir -p "$tmp/manifests"
 cp "$payload_bin" "$tmp/payload"
@@ -132,4 +132,4 @@ wait_state dq-crash crashloop 10
 for i in $(seq 30); do grep -q "tenant=dq-crash quota=restarts" "$rsyslog_out" && break; sleep 0.1; done
 check "a crashloop is alerted to syslog" 'grep -q "daemon.warning tenantd-test\[[0-9]*\]: alert=raised tenant=dq-crash quota=restarts failures=3 burst=2 state=crashloop" "$rsyslog_out"'
 
-echo "1..$n"
+done_testing

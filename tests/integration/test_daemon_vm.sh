@@ -5,7 +5,7 @@
 # runs commands inside it with exec (through the VM's agent), survives its own kill -9 and adopts the VM again, stops it gracefully (the service
 # sees SIGTERM), and restarts it by its policy when QEMU is killed.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/libvirt.sh
@@ -107,4 +107,4 @@ check "kill -9 of QEMU: the restart policy starts a new VM (restarts: $(json_fie
 "$ctl" stop --timeout 20s dv-vm >/dev/null 2>&1
 check "after the last stop nothing of the VM is left" 'vm_domain_gone dv-vm'
 
-echo "1..$n"
+done_testing

@@ -7,7 +7,7 @@
 # example configuration are accepted by systemd-analyze and tenantd; make install and
 # uninstall put everything where docs/operations.md says.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 export TENANTCTL=${TENANTCTL:-$PWD/build/tenantctl}
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
@@ -21,7 +21,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 
 MAN=docs/man
 render() { MANWIDTH=80 man -l "$1" 2>/dev/null | col -b; }
@@ -260,4 +259,4 @@ left=$(cd "$root" && find . -type f | sort | tr '\n' ' ')
 check "make uninstall removes all but the configuration ($left)" \
 	'[[ $left == "./etc/tenantd/tenantd.conf " && -d $root/etc/tenantd/services ]]'
 
-echo "1..$n"
+done_testing

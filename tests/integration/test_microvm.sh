@@ -14,7 +14,7 @@
 # what this script started is stopped. Every domain it creates is named
 # tenantd-vm-mvm-*, and destroyed in the EXIT trap if a check failed halfway.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/libvirt.sh
 
@@ -191,4 +191,4 @@ check "an agent that never says ready: stopped after the boot timeout" \
 	'[[ $rc -eq 1 && $err == *"did not say it was ready within 12000 ms"* && $secs -lt 60 ]]'
 check "silent: the domain and its state are gone" 'gone vm-mvm-silent'
 
-echo "1..$n"
+done_testing

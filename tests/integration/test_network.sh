@@ -11,6 +11,7 @@
 # removed at the end: namespaces, links, the tenants' tables, and the bridge, NAT table
 # and ip_forward setting if this script was the one that brought them.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 for tool in ip nft curl python3; do
@@ -212,8 +213,7 @@ check "allow_host and deny_lan false open the host and the LAN ($(tr '\n' ' ' <<
 
 # ---- rates: egress on the tenant's eth0, ingress on the host end ----
 if ! command -v iperf3 >/dev/null; then
-	n=$((n + 1))
-	echo "ok $n # SKIP IPERF3 IS MISSING (apt-get install iperf3): rates were not measured"
+	skip "IPERF3 IS MISSING (apt-get install iperf3): rates were not measured"
 else
 	tenants+=("$T-rt")
 	manifest "$tmp/rt.json" "$T-rt" '{ "mode": "private", "egress": { "rate": "10mbit" }, "ingress": { "rate": "20mbit" } }'
@@ -247,4 +247,4 @@ own_ifs=$(awk '{ printf "tnd-%d\n", ($2 - 1073741824) / 65536 }' "$state/uidrang
 left_ifs=$(for i in $own_ifs; do ip link show "$i" >/dev/null 2>&1 && echo "$i"; done)
 check "no veth of this test's tenants is left${left_ifs:+: $left_ifs}" '[[ -n $own_ifs && -z $left_ifs ]]'
 
-echo "1..$n"
+done_testing

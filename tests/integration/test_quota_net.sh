@@ -7,10 +7,11 @@
 # host by a veth pair with TEST-NET-3 addresses (203.0.113.0/24); all of it is removed
 # at the end.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 np=$BUILD/tests/integration/net_probe
-[[ -x $np ]] || { echo "not ok 1 - $np is missing: run make check"; echo "1..1"; exit 1; }
+require_built "$np"
 for tool in ip nft iperf3 nsenter python3 tc; do
 	command -v $tool >/dev/null ||
 		skip_all "$tool IS MISSING (make test-deps): nothing was tested"
@@ -70,9 +71,7 @@ if ! find_service "$ctlpid"; then
 	err=$(cat "$tmp/err")
 	grep -q 'already exists' <<<"$err" &&
 		skip_all "$hostif IS IN USE by another run's tenant (EBUSY): try again later"
-	echo "not ok 1 - the tenant did not start: $(head -c 300 <<<"$err")"
-	echo "1..1"
-	exit 1
+	bail "the tenant did not start: $(head -c 300 <<<"$err")"
 fi
 pass "a private tenant runs with egress 10mbit, ingress 20mbit on $hostif ($addr)"
 
@@ -155,4 +154,4 @@ check "... and its state file is there" 'grep -Eq "\"exceeded\": ?true" "$state/
 kill -TERM "$ctlpid" 2>/dev/null
 wait "$ctlpid" 2>/dev/null
 check "the tenant's tables are gone after it ends" '! nft list table inet "tenantd-$T" >/dev/null 2>&1'
-echo "1..$n"
+done_testing

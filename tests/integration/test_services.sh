@@ -30,10 +30,9 @@ tmp=$(mktemp -d /tmp/tenantd-services.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+# shellcheck source=tests/lib/tap.sh
+
+source "$(dirname "$0")/../lib/tap.sh"
 diag() { sed 's/^/# /'; }
 
 # run_tenant LABEL MANIFEST [CMD...]: runs the tenant under a timeout; output in
@@ -66,7 +65,7 @@ report() {
 	done
 }
 
-skip_all() { # REASON STEP:DESCRIPTION...
+skip_steps() { # REASON STEP:DESCRIPTION...
 	local reason=$1
 	shift
 	for s in "$@"; do skip "${s#*:}: $reason"; done
@@ -106,9 +105,9 @@ py_steps=(
 	"owner:python3: the database on the host belongs to the tenant user's host id"
 )
 if [[ $not_root -eq 1 ]]; then
-	skip_all "needs root (tenantctl run sets up namespaces and id maps)" "${py_steps[@]}"
+	skip_steps "needs root (tenantctl run sets up namespaces and id maps)" "${py_steps[@]}"
 elif [[ ! -x /usr/bin/python3 ]]; then
-	skip_all "python3 not installed: apt-get install python3" "${py_steps[@]}"
+	skip_steps "python3 not installed: apt-get install python3" "${py_steps[@]}"
 else
 	mkdir -p "$tmp/py/app" "$tmp/py/data"
 	chown 1000:1000 "$tmp/py/data"
@@ -213,11 +212,11 @@ ngx_steps=(
 	"root-quit:nginx (daemonized): nginx -s quit stops master and workers"
 )
 if [[ $not_root -eq 1 ]]; then
-	skip_all "needs root (tenantctl run sets up namespaces and id maps)" "${ngx_steps[@]}"
+	skip_steps "needs root (tenantctl run sets up namespaces and id maps)" "${ngx_steps[@]}"
 elif [[ ! -x /usr/sbin/nginx ]]; then
-	skip_all "nginx not installed: apt-get install nginx-light" "${ngx_steps[@]}"
+	skip_steps "nginx not installed: apt-get install nginx-light" "${ngx_steps[@]}"
 elif ! command -v curl >/dev/null; then
-	skip_all "curl (the test's HTTP client) not installed: apt-get install curl" "${ngx_steps[@]}"
+	skip_steps "curl (the test's HTTP client) not installed: apt-get install curl" "${ngx_steps[@]}"
 else
 	mkdir -p "$tmp/ngx/conf" "$tmp/ngx/www" "$tmp/ngx/t"
 	if [[ -f /etc/nginx/mime.types ]]; then
@@ -327,9 +326,9 @@ redis_steps=(
 	"reload:redis: a second tenant loads the data from the rw mount"
 )
 if [[ $not_root -eq 1 ]]; then
-	skip_all "needs root (tenantctl run sets up namespaces and id maps)" "${redis_steps[@]}"
+	skip_steps "needs root (tenantctl run sets up namespaces and id maps)" "${redis_steps[@]}"
 elif [[ ! -x /usr/bin/redis-server || ! -x /usr/bin/redis-cli ]]; then
-	skip_all "redis not installed: apt-get install redis-server" "${redis_steps[@]}"
+	skip_steps "redis not installed: apt-get install redis-server" "${redis_steps[@]}"
 else
 	mkdir -p "$tmp/redis/data" "$tmp/redis/t"
 	chown 999:999 "$tmp/redis/data"
@@ -385,9 +384,9 @@ pg_steps=(
 )
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [[ $not_root -eq 1 ]]; then
-	skip_all "needs root (tenantctl run sets up namespaces and id maps)" "${pg_steps[@]}"
+	skip_steps "needs root (tenantctl run sets up namespaces and id maps)" "${pg_steps[@]}"
 elif [[ -z $pgbin || ! -x $pgbin/postgres || ! -x $pgbin/initdb || ! -x $pgbin/psql ]]; then
-	skip_all "PostgreSQL not installed: apt-get install postgresql" "${pg_steps[@]}"
+	skip_steps "PostgreSQL not installed: apt-get install postgresql" "${pg_steps[@]}"
 else
 	mkdir -p "$tmp/pg/data" "$tmp/pg/t"
 	chown 1000:1000 "$tmp/pg/data"
@@ -439,4 +438,4 @@ EOF
 	report pg "${pg_steps[@]}"
 fi
 
-echo "1..$n"
+done_testing

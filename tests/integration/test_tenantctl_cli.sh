@@ -5,10 +5,8 @@ set -u
 ctl=${TENANTCTL:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+# shellcheck source=tests/lib/tap.sh
+source "$(dirname "$0")/../lib/tap.sh"
 
 # run CMD...: sets $rc, $out (stdout), $err (stderr)
 run() {
@@ -119,4 +117,4 @@ check "validate without files: exit 2" '[[ $rc -eq 2 ]]'
 run "$ctl" --help
 check "--help: exit 0, usage on stdout" '[[ $rc -eq 0 && $out == *Usage* ]]'
 
-echo "1..$n"
+done_testing

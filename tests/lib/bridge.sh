@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/bridge.sh — hostile ports on tenantd's bridge, for the security tests of the
 # network (test_bridge_fdb.sh, test_host_loopback.sh). Sourced after tests/lib/sandbox.sh;
 # the caller sets $tmp and $state and fills tenants=() and bg=() as sandbox.sh says.
@@ -33,11 +34,7 @@ require_bridge_tools() {
 	# The interpreter itself, not a wrapper that may fork it (pyenv's shims do): a
 	# background pid killed at the end must be the process doing the work.
 	py=$(python3 -c 'import sys; print(sys.executable)')
-	if [[ ! -x $net_probe ]]; then
-		echo "not ok 1 - $net_probe is missing: run make check"
-		echo "1..1"
-		exit 1
-	fi
+	require_built "$net_probe"
 }
 
 tenant_addr() { echo "10.88.$(((2 + $1) / 256)).$(((2 + $1) % 256))"; }
@@ -98,9 +95,7 @@ start_sandbox() {
 	if ! find_service "$ctl_pid"; then
 		grep -q 'already exists' "$tmp/$1.err" &&
 			skip_all "tnd-$2 IS IN USE by another run's tenant (EBUSY): try again later"
-		echo "not ok 1 - tenant $1 did not start: $(head -c 300 "$tmp/$1.err")"
-		echo "1..1"
-		exit 1
+		bail "tenant $1 did not start: $(head -c 300 "$tmp/$1.err")"
 	fi
 }
 
@@ -120,9 +115,7 @@ start_tap() {
 	done
 	grep -q 'already exists' "$tmp/$1.err" &&
 		skip_all "tnd-$2 IS IN USE by another run's tenant (EBUSY): try again later"
-	echo "not ok 1 - the tap of $1 was not made: $(head -c 300 "$tmp/$1.err")"
-	echo "1..1"
-	exit 1
+	bail "the tap of $1 was not made: $(head -c 300 "$tmp/$1.err")"
 }
 
 # bridge_mac: the bridge's MAC, which tenants reach the host (their gateway) through

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/daemon.sh — starting a private tenantd for a test: its own manifest
 # directory, state directory and socket under $tmp, stopped (with every tenant it
 # started) by daemon_cleanup. Sourced after tests/lib/sandbox.sh.
@@ -66,6 +67,7 @@ daemon_cleanup() {
 	local names k i
 	if [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null; then
 		names=$("$ctl" --json list 2>/dev/null | python3 -c 'import json,sys; print(" ".join(t["name"] for t in json.load(sys.stdin)))' 2>/dev/null)
+		# shellcheck disable=SC2086 # one argument per tenant name (no blanks in names)
 		[[ -n $names ]] && timeout 30 "$ctl" stop --timeout 2s $names >/dev/null 2>&1
 		kill -TERM "$daemon_pid" 2>/dev/null
 		wait "$daemon_pid" 2>/dev/null

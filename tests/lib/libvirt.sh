@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/libvirt.sh — libvirtd for the tests that start microVMs. Sourced, not run.
 #
 # libvirt_ensure: when no libvirtd answers on qemu:///system, starts virtlogd and then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/rsyslog.sh — a private rsyslogd for tests: its own configuration in a
 # temporary directory, listening only on its own socket (imuxsock with the system
 # socket off, so /dev/log and the host's syslog are untouched), writing everything it

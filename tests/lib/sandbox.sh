@@ -1,6 +1,7 @@
+# shellcheck shell=bash disable=SC2154 # $tmp, $ctl, tenants=(), bg=() ... are the sourcing script's
 # tests/lib/sandbox.sh — what the shell tests that start real sandboxes share: the
-# tenantctl and payload to use, TAP output, the loud skip when the machine cannot run
-# sandboxes, and finding, purging and checking a tenant's cgroups. Sourced, not run;
+# tenantctl and payload to use, TAP output (tests/lib/tap.sh), the loud skip when the
+# machine cannot run sandboxes, and finding, purging and checking a tenant's cgroups. Sourced, not run;
 # the caller sets $tmp (its temporary directory) and fills tenants=() and bg=() as it
 # goes.
 
@@ -9,20 +10,8 @@ BUILD=${BUILD:-build}
 payload_bin=$BUILD/tests/payload
 export TENANTD_POLICY_DIR=${TENANTD_POLICY_DIR:-$PWD/policies}
 
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	echo "#   rc=${rc:-} out=$(head -c 600 <<<"${out:-}" | tr '\n' '|')"
-	echo "#   err=$(head -c 600 <<<"${err:-}" | tr '\n' '|')"
-}
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-skip_all() {
-	echo "ok 1 # SKIP $1"
-	echo "1..1"
-	exit 0
-}
+# shellcheck source=tests/lib/tap.sh
+source "${BASH_SOURCE[0]%/*}/tap.sh"
 
 # Skips the whole script, loudly, when this machine cannot run sandboxes; fails when
 # the payload (built by make check) is missing.
@@ -34,11 +23,7 @@ require_sandbox() {
 		skip_all "USER NAMESPACES UNAVAILABLE (unshare --user failed): the sandbox cannot run here; nothing was tested"
 	grep -qE ' - cgroup2? ' /proc/self/mountinfo ||
 		skip_all "NO CGROUP HIERARCHY MOUNTED: tenant quotas cannot be created; nothing was tested"
-	if [[ ! -x $1 ]]; then
-		echo "not ok 1 - $1 is missing: run make $1 (or make check)"
-		echo "1..1"
-		exit 1
-	fi
+	require_built "$1"
 }
 
 # The cgroup directories a tenant NAME gets (see supervisor/host/cgroup.c): OWN/tenantd/NAME
@@ -65,6 +50,7 @@ cg_purge() {
 	for d in $(cg_paths "$1"); do
 		for i in $(seq 50); do
 			[[ -d $d ]] || break
+			# shellcheck disable=SC2013 # cgroup.procs holds one pid per line: words
 			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 			rmdir "$d" 2>/dev/null && break
 			sleep 0.1
@@ -88,6 +74,7 @@ sandbox_cleanup() {
 	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
 	for t in "${tenants[@]}"; do cg_purge "$t"; done
 	# Deepest first; then refuse to rm -rf across a mount that would not go.
+	# shellcheck disable=SC2013 # mount points under $tmp, which the test named without blanks
 	for m in $(awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done

@@ -12,8 +12,10 @@
 # Then frames to a MAC no port has (unknown unicast), from the host and from A. Only
 # frames between this script's ports and the host: nothing leaves the machine.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
+# shellcheck source=tests/lib/bridge.sh
 . "$(dirname "$0")/../lib/bridge.sh"
 require_bridge_tools
 
@@ -220,4 +222,4 @@ wait "${taps[0]}"
 check "... and a microVM's" 'gone "$T-m" "$M"'
 taps=()
 
-echo "1..$n"
+done_testing

@@ -9,11 +9,11 @@
 # client-idle-timeout key of tenantd.conf), an idle client is told and closed, while a
 # client following events (a stream) is not cut.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 command -v setpriv >/dev/null || skip_all "setpriv (util-linux) is missing: cannot act as a group member; nothing was tested"
 
 tmp=$(mktemp -d /tmp/tenantd-ctlc.XXXXXX)
@@ -29,7 +29,7 @@ cleanup() {
 	getent group "$grp" >/dev/null && groupdel "$grp"
 }
 trap cleanup EXIT
-groupadd "$grp" || { echo "not ok 1 - groupadd $grp"; echo "1..1"; exit 1; }
+groupadd "$grp" || bail "groupadd $grp"
 gid=$(getent group "$grp" | cut -d: -f3)
 member=1987650 # a uid of no account
 member2=1987651
@@ -40,7 +40,7 @@ client-idle-timeout = 2s
 EOF
 chmod 0644 "$tmp/tenantd.conf"
 daemon_group=$grp
-start_daemon --config "$tmp/tenantd.conf" || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon --config "$tmp/tenantd.conf" || bail "tenantd starts"
 chmod 0711 "$tmp" # the member reaches the socket (root:GROUP 0660) inside
 
 # hog UID N HOLD-SECONDS: opens up to N connections as UID (member of the group),
@@ -164,4 +164,4 @@ kill "$ep" 2>/dev/null
 wait "$ep" 2>/dev/null
 check "tenantd is still alive" 'kill -0 "$daemon_pid"'
 
-echo "1..$n"
+done_testing

@@ -15,11 +15,11 @@
 # several MiB arrive intact, the exit status comes back, and exec returns although a
 # process it left behind still holds the other end of the relay.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 command -v python3 >/dev/null || skip_all "NO PYTHON3: the terminal helper cannot run; nothing was tested"
 
 tmp=$(mktemp -d /tmp/tenantd-exrelay.XXXXXX)
@@ -45,7 +45,7 @@ tenants+=("$T")
 head -c $((8 << 20)) /dev/urandom >"$tmp/data/big"
 chmod 644 "$tmp/data/big"
 want_sum=$(sha256sum <"$tmp/data/big" | cut -d' ' -f1)
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state "$T" running 20
 rss_before=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
 
@@ -79,6 +79,7 @@ res=$(timeout -k 5 60 python3 "$here/exec_pty.py" --record "$tmp/tty.json" -- \
 rc=$(js "$res" 'v["rc"]') out=$(js "$res" 'v["out"]')
 check "exec from a terminal runs and returns (a process left behind)" \
 	'[[ $rc == 0 && $out == *started-bg* && $(leftover_sleeps) -ge 1 ]]'
+# shellcheck disable=SC2046 # one argument per pid
 held=$(python3 "$here/held_fds.py" "[$(cat "$tmp/tty.json")]" $(tenant_procs))
 out=$held
 check "no process in the tenant holds the operator's terminal after exec (from the host: /proc/PID/fd)" \
@@ -96,6 +97,7 @@ kill -KILL "${bg[-1]}" 2>/dev/null
 wait "${bg[-1]}" 2>/dev/null
 files=$(python3 -c 'import os,sys,json; print(json.dumps([[os.stat(p).st_dev, os.stat(p).st_ino] for p in sys.argv[1:]]))' \
 	"$tmp/in.fifo" "$tmp/o" "$tmp/e")
+# shellcheck disable=SC2046 # one argument per pid
 held=$(python3 "$here/held_fds.py" "$files" $(tenant_procs))
 out=$held
 check "no process in the tenant holds the client's stdin, stdout or stderr after exec" \
@@ -165,4 +167,4 @@ check "a command that cannot run: 127 and the reason on stderr" '[[ $rc == 127 &
 rss_after=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
 echo "# measured: tenantd RSS before the exec tests ${rss_before} kB, after ${rss_after} kB"
 check "tenantd still answers" '"$ctl" list >/dev/null'
-echo "1..$n"
+done_testing

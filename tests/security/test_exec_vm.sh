@@ -7,7 +7,7 @@
 # `tenantctl list` stays fast (measured), a second exec into the same VM answers, and
 # `stop` stops the VM. Real libvirtd, real QEMU (TCG here), the real guest image.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/libvirt.sh
@@ -51,7 +51,7 @@ cat >"$tmp/manifests/$V.json" <<-EOF2
   "vm": { "memory": "256M" }, "cpu": { "max": 1 }, "stop": { "timeout": "5s" } }
 EOF2
 tenants+=("$V")
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state "$V" running 120
 for i in $(seq 300); do "$ctl" exec "$V" -- /bin/true >/dev/null 2>&1 && break; sleep 0.2; done
 
@@ -65,11 +65,12 @@ check "1 MiB of guest output arrives intact (sha256)" '[[ $sum == "$want" ]]'
 
 # ---- a client that stops reading ----
 mkfifo "$tmp/stall"
-sleep 600 <"$tmp/stall" & # opens the FIFO for reading and never reads
+# shellcheck disable=SC2217 # sleep is meant: it opens the FIFO for reading and never reads
+sleep 600 <"$tmp/stall" &
 bg+=($!)
 "$ctl" exec "$V" -- /bin/yes >"$tmp/stall" 2>/dev/null &
 stalled=$!
-bg+=($stalled)
+bg+=("$stalled")
 sleep 8 # its pipe, its socket and the buffers behind them fill up
 runner=$(json_field "$V" runner_pid)
 files=$(python3 -c 'import os,sys,json; st=os.stat(sys.argv[1]); print(json.dumps([[st.st_dev, st.st_ino]]))' "$tmp/stall")
@@ -96,4 +97,4 @@ timeout -k 5 60 "$ctl" stop "$V" >/dev/null 2>&1
 rc=$?
 s=$(($(date +%s) - t0))
 check "stop stops the microVM while an exec client is stalled (${s} s)" '[[ $rc == 0 && $(json_field "$V" state) != running ]]'
-echo "1..$n"
+done_testing

@@ -10,11 +10,11 @@
 # network namespace) and reads its /proc/PID/status and /proc/PID/fd from the host.
 # Then tcp and http checks against real servers must still pass.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 
 tmp=$(mktemp -d /tmp/tenantd-probe.XXXXXX)
 chmod 755 "$tmp"
@@ -51,7 +51,7 @@ manifest hp-http '["/usr/bin/python3", "-m", "http.server", "8080", "--bind", "1
 manifest hp-tcp '["/usr/bin/python3", "-m", "http.server", "8081", "--bind", "127.0.0.1"]' \
 	'{ "tcp": 8081, "interval": "1s", "timeout": "1s", "start_period": "5s" }'
 
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state hp-stall running 10
 
 # The probe: a child of tenantd whose network namespace is the tenant's.
@@ -117,4 +117,4 @@ check "a tcp check against a real server passes" '[[ $(json_field hp-tcp health)
 for i in $(seq 120); do [[ $(json_field hp-stall health) == unhealthy ]] && break; sleep 0.1; done
 check "the stalled check fails at its timeout" '[[ $(json_field hp-stall health) == unhealthy ]]'
 
-echo "1..$n"
+done_testing

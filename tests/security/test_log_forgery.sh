@@ -11,11 +11,11 @@
 # status works and shows the real notes only; a log that is nothing but garbage
 # (invalid UTF-8, every byte value) never makes status or logs fail.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 
 tmp=$(mktemp -d /tmp/tenantd-logf.XXXXXX)
 chmod 755 "$tmp"
@@ -70,7 +70,7 @@ for t in "$T:hostile" "$G:garbage"; do
 	  "mounts": [ { "source": "$tmp/bin", "target": "/scripts" } ] }
 	EOF
 done
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state "$T" running 20
 wait_state "$G" running 20
 for i in $(seq 100); do
@@ -165,4 +165,4 @@ check "garbage: after stop, status shows tenantd's note about the exit" \
 	'[[ $rc -eq 0 ]] && grep -q "$G exited with status" <<<"$out"'
 check "tenantd is still alive" 'kill -0 "$daemon_pid"'
 
-echo "1..$n"
+done_testing

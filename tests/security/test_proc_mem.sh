@@ -7,6 +7,7 @@
 # refusal must hold whatever the process does (it comes from the tenant's /proc being
 # mounted read-only, not from a flag that execve resets); reading /proc still works.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 
@@ -67,4 +68,4 @@ done
 trc "$U" /payload/payload open /proc/self/status
 check "reading /proc/self/status still works" '[[ $rc -eq 0 && $out == "ok /proc/self/status: Name:"* ]]'
 
-echo "1..$n"
+done_testing

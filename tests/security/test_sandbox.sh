@@ -7,6 +7,7 @@
 #
 # Needs root, user namespaces and cgroups; otherwise it says loudly why it skips.
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 
@@ -232,7 +233,7 @@ bg+=("$hsleep")
 for target in "$$:the test script" "$hsleep:a host sleep"; do
 	p=${target%%:*} what=${target#*:}
 	if [[ $p -le 10 ]]; then
-		n=$((n + 1)); echo "ok $n # SKIP host pid $p of $what is too small to be told from a tenant pid"
+		skip "host pid $p of $what is too small to be told from a tenant pid"
 		continue
 	fi
 	tr_ "$tmp/r.json" "$R" kill "$p"
@@ -343,8 +344,8 @@ if command -v script >/dev/null; then
 	after_run "$A"
 	check "TIOCSTI into the operator's terminal: EPERM" '[[ $rc -eq 1 && $out == "fail EPERM TIOCSTI" ]]'
 else
-	n=$((n + 1)); echo "ok $n # SKIP script(1) from util-linux is missing: TIOCSTI on a pty NOT TESTED"
-	n=$((n + 1)); echo "ok $n # SKIP script(1) from util-linux is missing: TIOCSTI on a pty NOT TESTED"
+	skip "script(1) from util-linux is missing: TIOCSTI on a pty NOT TESTED"
+	skip "script(1) from util-linux is missing: TIOCSTI on a pty NOT TESTED"
 fi
 
 # ---- network and sockets ----
@@ -390,7 +391,7 @@ PY
 		'[[ $rc -eq 1 && $out == "fail ECONNREFUSED $abstract" ]]'
 else
 	for i in 1 2 3 4 5; do
-		n=$((n + 1)); echo "ok $n # SKIP python3 is missing: host unix/abstract socket attacks NOT TESTED"
+		skip "python3 is missing: host unix/abstract socket attacks NOT TESTED"
 	done
 fi
 
@@ -435,4 +436,4 @@ done
 check "no tenant process of this script is alive" '[[ -z $alive ]] || { echo "# alive:$alive"; false; }'
 check "no mount of the test directory on the host" '! grep -qF " $tmp" /proc/self/mountinfo'
 
-echo "1..$n"
+done_testing

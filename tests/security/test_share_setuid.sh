@@ -22,7 +22,7 @@
 # tenantd's own directories or host paths no tenant may own, naming the mount and why,
 # also when the source is reached through a symbolic link.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/libvirt.sh
 require_sandbox
@@ -137,11 +137,9 @@ vmrw=$tmp/rw-vm
 mkdir -p "$vmrw" && chmod 755 "$vmrw"
 cp /usr/bin/id "$vmrw/id.orig" && chmod 755 "$vmrw/id.orig"
 if [[ $have_vm -eq 0 ]]; then
-	n=$((n + 1))
-	echo "ok $n # SKIP $why_no_vm: the microVM half of this test did not run"
+	skip "$why_no_vm: the microVM half of this test did not run"
 elif ! libvirt_ensure; then
-	n=$((n + 1))
-	echo "ok $n # SKIP NO LIBVIRT ($libvirt_why): the microVM half of this test did not run"
+	skip "NO LIBVIRT ($libvirt_why): the microVM half of this test did not run"
 else
 	export TENANTD_VM_IMAGE_DIR=$vmdir
 	manifest sh-vm microvm "$vmrw" 8
@@ -240,4 +238,4 @@ EOF
 done
 tenants+=(sh-state)
 
-echo "1..$n"
+done_testing

@@ -14,6 +14,7 @@
 # protocols such as NETLINK_SOCK_DIAG, NETLINK_AUDIT, NETLINK_GENERIC and
 # NETLINK_KOBJECT_UEVENT (which open without the profile).
 set -u
+# shellcheck source=tests/lib/sandbox.sh
 . "$(dirname "$0")/../lib/sandbox.sh"
 require_sandbox
 
@@ -102,4 +103,4 @@ trc families
 check "sweep: every other family, netlink protocol and socketpair fails with EAFNOSUPPORT" \
 	'[[ $rc -eq 0 && $out == "ok families: "* ]]'
 
-echo "1..$n"
+done_testing

@@ -8,11 +8,11 @@
 # Works under its own directory in /tmp (root-owned and sticky, which is acceptable
 # above a manifest directory, not as one).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 
 tmp=$(mktemp -d /tmp/tenantd-strict.XXXXXX)
 chmod 755 "$tmp"
@@ -117,7 +117,7 @@ ticker='["/payload/payload", "sleep", "600"]'
 manifest "$tmp/manifests/sm-a.json" sm-a "$ticker"
 manifest "$tmp/manifests/sm-b.json" sm-b "$ticker"
 chown 1000 "$tmp/manifests/sm-b.json"
-start_daemon || { echo "not ok $((n + 1)) - tenantd starts"; echo "1..$((n + 1))"; exit 1; }
+start_daemon || bail "tenantd starts"
 wait_state sm-a running 10
 check "tenantd: a trusted manifest starts" '[[ $(json_field sm-a state) == running ]]'
 out=$("$ctl" --json list) err=$(tail -5 "$tmp/tenantd.log")
@@ -168,4 +168,4 @@ chmod o-w "$tmp/pol/seccomp/default.json"
 wait_state sm-a running 10
 check "tenantd: with the profile fixed it starts again" '[[ $(json_field sm-a state) == running ]]'
 
-echo "1..$n"
+done_testing

@@ -23,11 +23,11 @@
 # of those host directories. A case whose start is refused cannot escape; a case that
 # never planted its link fails (the attack did not happen, so nothing was shown).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 require_sandbox
-[[ -x $TENANTD ]] || { echo "not ok 1 - $TENANTD is missing (make)"; echo "1..1"; exit 1; }
+require_built "$TENANTD"
 
 tmp=$(mktemp -d /tmp/tenantd-wde.XXXXXX)
 chmod 755 "$tmp"
@@ -201,7 +201,7 @@ echo "# ${SECONDS}s"
 printf '#!/bin/bash\nexec "%s" "%s" "$@"\n' "$tmp/with-dirs" "$(realpath "$TENANTD")" >"$tmp/tenantd"
 chmod 755 "$tmp/tenantd"
 TENANTD=$tmp/tenantd
-start_daemon || { echo "not ok 1 - tenantd starts"; echo "1..1"; exit 1; }
+start_daemon || bail "tenantd starts"
 decided() { # NAME: reported, or its start was refused (or it gave up)
 	[[ -f $tmp/d/$1/report ]] && return 0
 	grep -q "cannot start" "$tmp/state/logs/$1.log" 2>/dev/null && return 0
@@ -270,4 +270,4 @@ out=$("$ctl" run --state "$tmp/rstate" "$tmp/$name.json" 2>&1) err=""
 check "a workdir that is a link inside the tenant's root is followed" \
 	'[[ $(cut -d" " -f1 "$tmp/d/$name/report" 2>/dev/null) == "cwd=$(stat -c %d:%i "$tmp/d/$name/real")" ]]'
 
-echo "1..$n"
+done_testing
