@@ -34,11 +34,14 @@ FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 # A process loads only the libraries it uses: libvirt and libxml2 (and glib, gnutls and
 # the rest that libvirt pulls in) only in the VM runner, tenantd-vm-runner; tenantctl,
 # tenantd and the tests that do not drive libvirt link BASE_PKG_LIBS.
-BASE_PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables
+# libnftables is not linked at all: host/net.c loads it (dlopen) when it first applies a
+# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12).
+BASE_PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0
 VM_PKGS := libvirt libxml-2.0
-PKGS := $(BASE_PKGS) $(VM_PKGS)
+PKGS := $(BASE_PKGS) libnftables $(VM_PKGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-BASE_PKG_LIBS := $(shell pkg-config --libs $(BASE_PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables)
+BASE_PKG_LIBS := $(shell pkg-config --libs $(BASE_PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3)
+NFTABLES_SONAME ?= libnftables.so.1
 VM_PKG_LIBS := $(shell pkg-config --libs $(VM_PKGS) 2>/dev/null || echo -lvirt -lxml2)
 PKG_LIBS := $(BASE_PKG_LIBS) $(VM_PKG_LIBS)
 
@@ -48,7 +51,7 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-p
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong \
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
 	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"' \
-	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"'
+	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"' -DNFTABLES_SONAME='"$(NFTABLES_SONAME)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all

@@ -2,7 +2,8 @@
 # tests/integration/test_libraries.sh — a process loads only the libraries it uses
 # (issue 11 part 2, shared/DESIGN.md "Layout"): tenantctl, tenantd (and so its keepers,
 # which are forks of it) and the sandbox path load no libvirt, libxml2, glib or gnutls;
-# the VM runner, tenantd-vm-runner, is the one program that links libvirt.
+# the VM runner, tenantd-vm-runner, is the one program that links libvirt. libnftables
+# is loaded by the one file that uses it when it applies a ruleset, not at start.
 #
 # Checked three ways, each able to fail: the direct dependencies in the ELF dynamic
 # section (readelf -d NEEDED), the whole closure as the loader resolves it (ldd), and
@@ -35,12 +36,17 @@ for prog in "$BUILD/tenantctl" "$BUILD/tenantd"; do
 	if [[ ! -x $prog ]]; then
 		fail "$name is built (no $prog: run make)"
 		fail "$name is built (no $prog: run make)"
+		fail "$name is built (no $prog: run make)"
 		continue
 	fi
 	out=$(readelf -d "$prog" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -E "$heavy")
 	check "$name needs no libvirt, libxml2, glib or gnutls directly${out:+ (needs: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
 	out=$(ldd "$prog" 2>&1 | grep -E "$heavy" | awk '{print $1}')
 	check "$name loads none of them through its dependencies either${out:+ (loads: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
+	# libnftables (and libnftnl, libxtables, libjansson, libgmp) only when a firewall
+	# ruleset is applied: host/net.c loads it then.
+	out=$(ldd "$prog" 2>&1 | grep -E 'libnftables|libnftnl|libgmp' | awk '{print $1}')
+	check "$name loads libnftables only when it applies rules${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
 done
 
 if [[ -x $runner ]]; then
