@@ -10,7 +10,7 @@
 # what a running tenantd and a running `tenantctl run` of a sandbox have mapped
 # (/proc/PID/maps), so that a library opened at run time (dlopen) is caught too.
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit 1
 export TENANTCTL=${TENANTCTL:-$PWD/build/tenantctl}
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
