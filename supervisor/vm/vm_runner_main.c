@@ -54,9 +54,10 @@ static int read_manifest(int fd, struct manifest **ret)
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
+                        int e = errno;
                         log_error("cannot read the manifest from descriptor %d: %m", fd);
                         close(fd);
-                        return -errno;
+                        return -e;
                 }
                 if (n == 0)
                         break;
@@ -119,7 +120,7 @@ static int run_main(int manifest_fd, const char *state_dir, char **argv)
         sigprocmask(SIG_BLOCK, &forwarded, NULL);
 
         _cleanup_manifest_ struct manifest *m = NULL;
-        if (read_manifest(manifest_fd, &m) < 0)
+        if (read_manifest(manifest_fd, &m) < 0 || !m)
                 return 2;
         if (m->isolation != ISOLATION_MICROVM) {
                 log_error("\"%s\" is not a microVM tenant", m->name);
