@@ -32,9 +32,19 @@ DESTDIR ?=
 B := build
 FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 
-PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0 libnftables libvirt libxml-2.0
+# A process loads only the libraries it uses: libvirt and libxml2 (and glib, gnutls and
+# the rest that libvirt pulls in) only in the VM runner, tenantd-vm-runner; tenantctl,
+# tenantd and the tests that do not drive libvirt link BASE_PKG_LIBS.
+# libnftables is not linked at all: host/net.c loads it (dlopen) when it first applies a
+# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12).
+BASE_PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0
+VM_PKGS := libvirt libxml-2.0
+PKGS := $(BASE_PKGS) libnftables $(VM_PKGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3 -lnftables -lvirt -lxml2)
+BASE_PKG_LIBS := $(shell pkg-config --libs $(BASE_PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3)
+NFTABLES_SONAME ?= libnftables.so.1
+VM_PKG_LIBS := $(shell pkg-config --libs $(VM_PKGS) 2>/dev/null || echo -lvirt -lxml2)
+PKG_LIBS := $(BASE_PKG_LIBS) $(VM_PKG_LIBS)
 
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wwrite-strings \
@@ -42,7 +52,7 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-p
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong \
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
 	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"' \
-	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"'
+	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"' -DNFTABLES_SONAME='"$(NFTABLES_SONAME)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -57,16 +67,20 @@ LDFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 
-# Code shared by tenantd, tenantctl and the tests.
+# Code shared by tenantd, tenantctl, the VM runner and the tests (no libvirt).
 LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supervisor/lib/units.c \
 	supervisor/spec/manifest.c supervisor/spec/manifest_explain.c supervisor/spec/caps.c \
 	supervisor/spec/policy.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c \
 	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/sandbox/rootfs.c \
 	supervisor/sandbox/sandbox.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c \
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
-	supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c supervisor/vm/cmd_run_vm.c \
-	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c
+	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
+	supervisor/vm/vm_runner.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+# The microVM backend that drives libvirt: only tenantd-vm-runner (and tests) link it.
+VM_LIB_SRCS := supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c \
+	supervisor/vm/cmd_run_vm.c
+VM_LIB_OBJS := $(VM_LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 # Programs the integration tests and benchmarks drive (tests/integration/*.c).
@@ -75,7 +89,8 @@ SECURITY_TESTS := $(patsubst tests/security/%.c,$(B)/tests/security/%,$(wildcard
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/tests/fuzz/replay_%)
 
-PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-virtiofsd $(B)/guest-agent/tenant-agent
+PROGRAMS := $(B)/tenantctl $(B)/tenantd $(B)/tenantd-vm-runner $(B)/tenantd-virtiofsd \
+	$(B)/guest-agent/tenant-agent
 
 .PHONY: all check check-layers shellcheck check-demo-packages check-build-packages asan release fuzz fuzz-build analyze format format-check install uninstall clean deps demo \
 	test-deps demo-deps vm-image vm-image-debug FORCE
@@ -101,17 +116,27 @@ $(B)/libtenantd.a: $(LIB_OBJS)
 	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
+$(B)/libtenantd-vm.a: $(VM_LIB_OBJS)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
 CTL_OBJS := $(B)/supervisor/cli/tenantctl.o $(B)/supervisor/cli/cmd_validate.o \
 	$(B)/supervisor/cli/cmd_policy.o $(B)/supervisor/cli/cmd_run.o $(B)/supervisor/cli/cmd_ctl.o
 
 $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BASE_PKG_LIBS)
 
 DAEMON_OBJS := $(B)/supervisor/daemon/tenantd.o $(B)/supervisor/daemon/daemon.o $(B)/supervisor/daemon/control.o \
 	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o
 
 $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BASE_PKG_LIBS)
+
+# The microVM runner (vm_runner.h): `tenantctl run` and tenantd's keepers exec it for a
+# microVM tenant. The one program that links libvirt.
+$(B)/tenantd-vm-runner: $(B)/supervisor/vm/vm_runner_main.o $(B)/libtenantd-vm.a $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -121,23 +146,24 @@ $(B)/tenantd-virtiofsd: $(B)/supervisor/vm/virtiofsd_wrap.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd.a
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(B)/libtenantd-vm.a $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd.a
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd-vm.a $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/security/%: $(B)/tests/security/%.o $(B)/libtenantd.a
+$(B)/tests/security/%: $(B)/tests/security/%.o $(B)/libtenantd-vm.a $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd.a
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(B)/libtenantd-vm.a $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)/libtenantd.a
+$(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)/libtenantd-vm.a \
+		$(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -237,7 +263,7 @@ FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,addr
 	-fno-sanitize-recover=all $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 
 # The library's objects are compiled once for every target, in a directory of their own.
-FUZZ_OBJS := $(LIB_SRCS:%.c=$(B)/fuzz-obj/%.o)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(B)/fuzz-obj/%.o) $(VM_LIB_SRCS:%.c=$(B)/fuzz-obj/%.o)
 
 $(B)/fuzz-obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
@@ -308,6 +334,7 @@ install: all
 	install -m 0755 $(B)/tenantd $(DESTDIR)$(SBINDIR)/tenantd
 	install -d $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(B)/tenantd-virtiofsd $(DESTDIR)$(LIBEXECDIR)/tenantd-virtiofsd
+	install -m 0755 $(B)/tenantd-vm-runner $(DESTDIR)$(LIBEXECDIR)/tenantd-vm-runner
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(POLICYDIR)/seccomp/
 	install -m 0644 policies/capabilities/*.json $(DESTDIR)$(POLICYDIR)/capabilities/
 	install -m 0644 docs/man/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man5/
@@ -336,7 +363,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tenantctl $(DESTDIR)$(SBINDIR)/tenantd
-	rm -f $(DESTDIR)$(LIBEXECDIR)/tenantd-virtiofsd
+	rm -f $(DESTDIR)$(LIBEXECDIR)/tenantd-virtiofsd $(DESTDIR)$(LIBEXECDIR)/tenantd-vm-runner
 	rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(DATADIR)/tenantd
 	rm -f $(DESTDIR)$(MANDIR)/man5/tenantd-manifest.5 $(DESTDIR)$(MANDIR)/man8/tenantd.8 \

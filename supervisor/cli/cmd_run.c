@@ -133,14 +133,20 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         }
 
         if (m->isolation == ISOLATION_MICROVM) {
-                /* Blocked before anything starts, as below; cmd_run_vm reads a signalfd. */
+                /* tenantctl becomes the runner (tenantd-vm-runner: the program that loads
+                 * libvirt, vm_runner.h), with this pid and stdio. The signals it forwards
+                 * are blocked before the exec and stay blocked across it, so none is lost
+                 * before it reads them from a signalfd. */
                 sigset_t forwarded;
                 sigemptyset(&forwarded);
                 static const int vm_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
                 for (size_t i = 0; i < ARRAY_SIZE(vm_sigs); i++)
                         sigaddset(&forwarded, vm_sigs[i]);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
-                return cmd_run_vm(m, override ? override : m->exec, state_dir, &forwarded);
+                _cleanup_err_ struct tn_err *vm_err = NULL;
+                (void)vm_runner_exec(m, override, state_dir, &vm_err);
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(vm_err));
+                return EXIT_FAILED;
         }
 
         _cleanup_err_ struct tn_err *err = NULL;

@@ -26,7 +26,6 @@
 #include "host/net.h"
 #include "sandbox/sandbox.h"
 #include "host/uidrange.h"
-#include "vm/vm.h"
 #include "vm/vm_runner.h"
 
 #define LOG_READ_CHUNK (64U << 10)
@@ -470,15 +469,10 @@ static bool pump(int fd, struct log_sink *s)
 
 void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base)
 {
-        struct vm_conn *conn = NULL;
-        struct vm *vm = NULL;
-        if (vm_conn_open(NULL, NULL, NULL, &conn, NULL) == 0 &&
-            vm_lookup(conn, m->name, state_dir, &vm, NULL) == 0) {
-                (void)vm_destroy(vm, NULL);
-                vm_remove_files(vm);
-                vm_free(vm);
-        }
-        vm_conn_close(conn);
+        /* The domain through the runner: only it loads libvirt (vm_runner.h). */
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_runner_cleanup(m->name, state_dir, &err) < 0)
+                log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(err));
         uint32_t base;
         struct net_tenant net = {0};
         if (m->network.mode == NET_PRIVATE &&
@@ -490,7 +484,7 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
         }
 }
 
-/* A microVM tenant: a child runs the VM as `tenantctl run` does (cmd_run_vm.c) with the
+/* A microVM tenant: a child execs the runner as `tenantctl run` does (vm_runner.h) with the
  * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
  * service through the agent. It is what tenantd sees as the tenant's "init". */
 static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
@@ -525,9 +519,13 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 snprintf(fdstr, sizeof(fdstr), "%d", ready[1]);
                 setenv("TENANTD_READY_FD", fdstr, 1);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
-                /* The keeper gone, the VM is stopped as on Ctrl-C. */
+                /* The keeper gone, the VM is stopped as on Ctrl-C (the death signal
+                 * survives the exec of the runner, which is not setuid). */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
-                _exit(cmd_run_vm(m, kc->argv, kc->state_dir, &forwarded));
+                struct tn_err *xerr = NULL;
+                (void)vm_runner_exec(m, kc->argv, kc->state_dir, &xerr);
+                fprintf(stderr, "tenantd: cannot start the microVM runner: %s\n", tn_err_msg(xerr));
+                _exit(1);
         }
         close(ready[1]);
         dup2(devnull, 1);

@@ -20,6 +20,7 @@
  *     lacks CAP_SYS_RESOURCE; set live it does not) and the emulator threads' quota
  *     (a tight one at creation slows the boot down by seconds). */
 #include "vm/vm.h"
+#include "vm/vm_runner.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -707,35 +708,11 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
 }
 
 /* What libvirt runs for a read-write share instead of virtiofsd: tenantd-virtiofsd
- * beside the running program (the build tree), else in TENANTD_LIBEXECDIR. It runs as
- * root, so only a file that root alone can change will do (trust.h). */
+ * beside the running program (the build tree), else in TENANTD_LIBEXECDIR; only a file
+ * that root alone can change (tenantd_helper_find, vm_runner.h). */
 static int find_virtiofsd_wrapper(char out[PATH_MAX], struct tn_err **err)
 {
-        char self[PATH_MAX], candidates[2][PATH_MAX];
-        size_t n = 0;
-        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (len > 0) {
-                self[len] = '\0';
-                if (snprintf(candidates[n], PATH_MAX, "%s/tenantd-virtiofsd", dirname(self)) <
-                    PATH_MAX)
-                        n++;
-        }
-        snprintf(candidates[n++], PATH_MAX, "%s", TENANTD_LIBEXECDIR "/tenantd-virtiofsd");
-        for (size_t i = 0; i < n; i++) {
-                if (access(candidates[i], X_OK) < 0)
-                        continue;
-                _cleanup_free_ char *real = NULL;
-                int r = trust_check(candidates[i], TRUST_FILE, &real, err);
-                if (r < 0)
-                        return tn_err_wrap(err, "tenantd-virtiofsd");
-                if (snprintf(out, PATH_MAX, "%s", real ? real : candidates[i]) >= PATH_MAX)
-                        return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", candidates[i]);
-                return 0;
-        }
-        return tn_err_setx(err, ENOENT,
-                           "a read-write share is served through tenantd-virtiofsd, and there is "
-                           "none (looked for %s and %s; make install puts it there)",
-                           candidates[0], n > 1 ? candidates[1] : "");
+        return tenantd_helper_find("tenantd-virtiofsd", out, err);
 }
 
 /* ---- QEMU, checked ---- */

@@ -241,7 +241,7 @@ fi
 root=$tmp/root
 out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$BUILD" install DESTDIR="$root" PREFIX=/usr 2>&1)
 rc=$?
-expect="usr/bin/tenantctl usr/sbin/tenantd usr/libexec/tenantd/tenantd-virtiofsd usr/share/man/man8/tenantd.8 usr/share/man/man8/tenantctl.8
+expect="usr/bin/tenantctl usr/sbin/tenantd usr/libexec/tenantd/tenantd-virtiofsd usr/libexec/tenantd/tenantd-vm-runner usr/share/man/man8/tenantd.8 usr/share/man/man8/tenantctl.8
 	usr/share/man/man5/tenantd-manifest.5 usr/share/bash-completion/completions/tenantctl
 	usr/lib/sysusers.d/tenantd.conf usr/lib/tmpfiles.d/tenantd.conf lib/systemd/system/tenantd.service
 	etc/tenantd/tenantd.conf usr/share/tenantd/policies/seccomp/default.json"
