@@ -346,16 +346,16 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_string(g, t->health.last_ok ? "healthy" : "unhealthy");
         if (t->manifest_error) {
                 json_gen_key(g, "manifest_error");
-                json_gen_string(g, t->manifest_error);
+                control_gen_text(g, t->manifest_error);
         }
         if (t->last_error) {
                 json_gen_key(g, "last_error");
-                json_gen_string(g, t->last_error);
+                control_gen_text(g, t->last_error);
         }
         monitor_glue_gen_usage(d, g, t);
         if (detail) {
                 json_gen_key(g, "manifest");
-                json_gen_string(g, t->path);
+                control_gen_text(g, t->path); /* a file name: any bytes but '/' */
                 json_gen_key(g, "want_running");
                 json_gen_bool(g, t->want_running);
                 json_gen_key(g, "keeper_pid");
@@ -368,7 +368,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_key(g, "last_exit_ms");
                 json_gen_int(g, (int64_t)t->last_exit_ms);
                 json_gen_key(g, "health_detail");
-                json_gen_string(g, t->health.detail);
+                control_gen_text(g, t->health.detail);
                 json_gen_key(g, "health_failures");
                 json_gen_int(g, t->health.failures);
                 json_gen_key(g, "restart_policy");

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_control_group_name.sh — issue 11: the socket group's name reaches control replies
+# test_control_escaped.sh — issue 11: text from outside reaches control replies escaped,
+# never lost. First the socket group's name, which reaches control replies
 # (a refused peer is told "... is neither root nor in group GROUP"), and is escaped
 # there like every other string. The name comes from tenantd.conf or --group, so it
 # may hold anything: a quote, a control character, bytes that are not UTF-8, or enough
@@ -87,5 +88,26 @@ for i in "${!names[@]}"; do
 	daemon_cleanup
 	daemon_pid=""
 done
+
+# Then a manifest file whose name is not UTF-8 (the directory may hold any file name;
+# the tenant's name inside is what must be simple): `status` shows its path, and must
+# still answer, with the path escaped, where the generator used to fail the whole reply
+# ("internal encoding error").
+daemon_group=root
+rm -rf "$tmp/state" "$tmp/manifests"
+mkdir -p "$tmp/manifests"
+cat >"$tmp/manifests/caf"$'\xe9'".json" <<'EOF'
+{ "name": "ce-path", "exec": ["/bin/sleep", "100"], "root": "host-system",
+  "network": { "mode": "none" }, "autostart": false }
+EOF
+if start_daemon; then
+	out=$("$ctl" --json status ce-path 2>&1)
+	rc=$?
+	check "status of a tenant whose manifest's file name is not UTF-8 answers" \
+		'[[ $rc == 0 ]] && grep -qF "caf\\\\xe9.json" <<<"$out"'
+	check "tenantd is still alive" 'kill -0 "$daemon_pid"'
+else
+	fail "tenantd starts with a manifest whose file name is not UTF-8"
+fi
 
 echo "1..$n"
