@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/control_proto.h"
 #include "proto/exec_proto.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -71,45 +72,39 @@ static void ctl_close(struct conn *c)
         free(c->buf);
 }
 
-static int ctl_send(struct conn *c, struct json_gen *g, const int *fds, int n_fds)
+/* Sends one request, encoded by the protocol's codec. */
+static int ctl_send(struct conn *c, const struct control_request *req)
 {
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0)
-                return -EINVAL;
-        _cleanup_free_ char *line = malloc(len + 1);
-        if (!line)
-                return -ENOMEM;
-        memcpy(line, buf, len);
-        line[len] = '\n';
-        char cbuf[CMSG_SPACE(sizeof(int) * 3)] = {0};
-        struct iovec iov = {.iov_base = line, .iov_len = len + 1};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (n_fds > 0) {
-                mh.msg_control = cbuf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n_fds);
-                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n_fds);
-        }
-        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        /* tenantd may have answered and closed already (a refused peer): the reply
-         * waiting in the socket says why. */
-        if (n < 0)
-                return errno == EPIPE || errno == ECONNRESET ? 0 : -errno;
-        /* The rest, if the socket took only part (no descriptors with it). */
-        size_t off = (size_t)n;
-        while (off < len + 1) {
-                ssize_t w = send(c->fd, line + off, len + 1 - off, MSG_NOSIGNAL);
-                if (w < 0 && errno == EINTR)
+        _cleanup_free_ char *line = NULL;
+        size_t len, off = 0;
+        int r = control_request_encode(req, &line, &len);
+        if (r < 0)
+                return r;
+        while (off < len) {
+                ssize_t n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
                         continue;
-                if (w <= 0)
+                /* tenantd may have answered and closed already (a refused peer): the
+                 * reply waiting in the socket says why. */
+                if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+                        return 0;
+                if (n <= 0)
                         return -errno;
-                off += (size_t)w;
+                off += (size_t)n;
         }
         return 0;
+}
+
+/* Checks the request as tenantd would, and connects: EXIT_OK, or the exit status after
+ * saying why not (a request tenantd would refuse is refused here, with its words). */
+static int ctl_open(const struct cli *cli, const struct control_request *req, struct conn *c)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (control_request_check(req, &err) < 0) {
+                log_error("%s", tn_err_msg(err));
+                return EXIT_USAGE;
+        }
+        return ctl_connect(cli, c) < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 /* One reply line; 0 with *ret set, -EPIPE when tenantd closed the connection. */
@@ -153,26 +148,17 @@ static int ctl_recv(struct conn *c, struct json_value **ret)
         }
 }
 
-static struct json_gen *request(const char *op, const char *name)
+static struct control_request request(enum control_op op, const char *name)
 {
-        struct json_gen *g = json_gen_new(false);
-        if (!g)
-                return NULL;
-        json_gen_object_open(g);
-        json_gen_key(g, "v");
-        json_gen_int(g, 1);
-        json_gen_key(g, "op");
-        json_gen_string(g, op);
-        if (name) {
-                json_gen_key(g, "name");
-                json_gen_string(g, name);
-        }
-        return g;
+        struct control_request req;
+        control_request_init(&req, op);
+        req.name = name;
+        return req;
 }
 
 static bool reply_ok(const struct json_value *v)
 {
-        const struct json_value *ok = json_get(v, "ok");
+        const struct json_value *ok = json_get(v, CTL_OK);
         return ok && ok->type == JSON_BOOL && ok->u.boolean;
 }
 
@@ -198,8 +184,8 @@ static double num_of(const struct json_value *v, const char *key, double dflt)
 /* The exit code for a failed reply, after printing its error. */
 static int reply_failure(const struct json_value *v)
 {
-        const char *msg = str_of(v, "error");
-        const char *code = str_of(v, "code");
+        const char *msg = str_of(v, CTL_ERROR);
+        const char *code = str_of(v, CTL_CODE);
         log_error("%s", msg ? msg : "the request failed");
         return code && strcmp(code, "invalid") == 0 ? EXIT_USAGE : EXIT_FAILED;
 }
@@ -280,16 +266,17 @@ static void print_value(const struct json_value *v)
 }
 
 /* Sends the request and prints a one-shot reply. */
-static int simple(const struct cli *cli, struct json_gen *g, const char *name, const char *done)
+static int simple(const struct cli *cli, const struct control_request *req, const char *done)
 {
+        const char *name = req->name;
         struct conn c = {.fd = -1};
-        if (!g || ctl_connect(cli, &c) < 0) {
+        int rc = ctl_open(cli, req, &c);
+        if (rc != EXIT_OK) {
                 ctl_close(&c);
-                return EXIT_FAILED;
+                return rc;
         }
-        json_gen_object_close(g);
         _cleanup_json_ struct json_value *v = NULL;
-        int r = ctl_send(&c, g, NULL, 0);
+        int r = ctl_send(&c, req);
         if (r == 0)
                 r = ctl_recv(&c, &v);
         ctl_close(&c);
@@ -303,7 +290,7 @@ static int simple(const struct cli *cli, struct json_gen *g, const char *name, c
         if (cli->json)
                 print_value(v);
         if (!cli->json && done) {
-                const char *msg = str_of(v, "message");
+                const char *msg = str_of(v, CTL_MESSAGE);
                 printf("%s%s%s", name ? name : "", name ? ": " : "", done);
                 if (msg)
                         printf(" (%s)", msg);
@@ -418,16 +405,12 @@ static void print_top(const struct json_value *tenants)
 static int fetch_list(const struct cli *cli, struct json_value **ret)
 {
         struct conn c = {.fd = -1};
-        struct json_gen *g = request("list", NULL);
-        int rc = EXIT_FAILED;
-        if (g && ctl_connect(cli, &c) == 0) {
-                json_gen_object_close(g);
-                if (ctl_send(&c, g, NULL, 0) == 0 && ctl_recv(&c, ret) == 0)
-                        rc = EXIT_OK;
-                else
-                        log_error("no reply from tenantd");
+        struct control_request req = request(CONTROL_OP_LIST, NULL);
+        int rc = ctl_open(cli, &req, &c);
+        if (rc == EXIT_OK && (ctl_send(&c, &req) < 0 || ctl_recv(&c, ret) < 0)) {
+                log_error("no reply from tenantd");
+                rc = EXIT_FAILED;
         }
-        json_gen_free(g);
         ctl_close(&c);
         return rc;
 }
@@ -445,7 +428,7 @@ static int cmd_list(const struct cli *cli, int argc, char **argv)
                 return rc;
         if (!reply_ok(v))
                 return failed(cli, v);
-        const struct json_value *tenants = json_get(v, "tenants");
+        const struct json_value *tenants = json_get(v, CTL_TENANTS);
         if (!tenants || tenants->type != JSON_ARRAY)
                 return EXIT_FAILED;
         if (cli->json)
@@ -492,7 +475,7 @@ static int cmd_top(const struct cli *cli, int argc, char **argv)
                         return rc;
                 if (!reply_ok(v))
                         return failed(cli, v);
-                const struct json_value *tenants = json_get(v, "tenants");
+                const struct json_value *tenants = json_get(v, CTL_TENANTS);
                 if (!tenants || tenants->type != JSON_ARRAY)
                         return EXIT_FAILED;
                 if (cli->json) {
@@ -576,12 +559,12 @@ static int cmd_status(const struct cli *cli, int argc, char **argv)
                 return EXIT_USAGE;
         }
         struct conn c = {.fd = -1};
-        _cleanup_json_gen_ struct json_gen *g = request("status", argv[1]);
-        if (!g || ctl_connect(cli, &c) < 0)
-                return EXIT_FAILED;
-        json_gen_object_close(g);
+        struct control_request req = request(CONTROL_OP_STATUS, argv[1]);
+        int rc = ctl_open(cli, &req, &c);
+        if (rc != EXIT_OK)
+                return rc;
         _cleanup_json_ struct json_value *v = NULL;
-        int r = ctl_send(&c, g, NULL, 0);
+        int r = ctl_send(&c, &req);
         if (r == 0)
                 r = ctl_recv(&c, &v);
         ctl_close(&c);
@@ -589,7 +572,7 @@ static int cmd_status(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         if (!reply_ok(v))
                 return failed(cli, v);
-        const struct json_value *t = json_get(v, "tenant");
+        const struct json_value *t = json_get(v, CTL_TENANT);
         if (!t)
                 return EXIT_FAILED;
         if (cli->json)
@@ -623,17 +606,14 @@ static int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
                 return EXIT_USAGE;
         }
         int rc = EXIT_OK;
+        const struct control_op_info *op = control_op_lookup(verb);
         for (int i = optind; i < argc; i++) {
-                struct json_gen *g = request(verb, argv[i]);
-                if (g && timeout) {
-                        json_gen_key(g, "timeout_ms");
-                        json_gen_int(g, (int64_t)timeout);
-                }
-                const char *done = strcmp(verb, "start") == 0  ? "started"
-                                   : strcmp(verb, "stop") == 0 ? "stopped"
+                struct control_request req = request(op->op, argv[i]);
+                req.timeout_ms = timeout;
+                const char *done = op->op == CONTROL_OP_START  ? "started"
+                                   : op->op == CONTROL_OP_STOP ? "stopped"
                                                                : "restarted";
-                int r = simple(cli, g, argv[i], done);
-                json_gen_free(g);
+                int r = simple(cli, &req, done);
                 if (r != EXIT_OK && rc != EXIT_USAGE)
                         rc = r;
         }
@@ -660,17 +640,14 @@ static int cmd_kill(const struct cli *cli, int argc, char **argv)
                 log_error("usage: tenantctl kill [--signal SIG] NAME");
                 return EXIT_USAGE;
         }
-        _cleanup_json_gen_ struct json_gen *g = request("kill", argv[optind]);
-        if (!g)
-                return EXIT_FAILED;
-        json_gen_key(g, "signal");
-        char *end;
-        long n = strtol(sig, &end, 10);
-        if (*sig && !*end)
-                json_gen_int(g, n);
-        else
-                json_gen_string(g, sig);
-        return simple(cli, g, argv[optind], "signal sent");
+        struct control_request req = request(CONTROL_OP_KILL, argv[optind]);
+        if (control_signal_parse(sig, &req.signal) < 0) {
+                log_error("\"%s\" is not a signal: a name (TERM, KILL, HUP, INT, QUIT, USR1, "
+                          "USR2, CONT, WINCH, with or without SIG) or a number from 1 to 64",
+                          sig);
+                return EXIT_USAGE;
+        }
+        return simple(cli, &req, "signal sent");
 }
 
 static int cmd_reload(const struct cli *cli, int argc, char **argv)
@@ -680,8 +657,8 @@ static int cmd_reload(const struct cli *cli, int argc, char **argv)
                 log_error("usage: tenantctl reload");
                 return EXIT_USAGE;
         }
-        _cleanup_json_gen_ struct json_gen *g = request("reload", NULL);
-        return simple(cli, g, NULL, "reloaded");
+        struct control_request req = request(CONTROL_OP_RELOAD, NULL);
+        return simple(cli, &req, "reloaded");
 }
 
 static int cmd_set(const struct cli *cli, int argc, char **argv)
@@ -704,37 +681,37 @@ static int cmd_set(const struct cli *cli, int argc, char **argv)
                 log_error("usage: tenantctl set [--save] NAME KEY=VALUE...");
                 return EXIT_USAGE;
         }
-        _cleanup_json_gen_ struct json_gen *g = request("set", argv[optind]);
-        if (!g)
-                return EXIT_FAILED;
-        json_gen_key(g, "save");
-        json_gen_bool(g, save);
-        json_gen_key(g, "values");
-        json_gen_object_open(g);
+        struct control_request req = request(CONTROL_OP_SET, argv[optind]);
+        req.save = save;
+        const char *keys[CONTROL_VALUES_MAX], *values[CONTROL_VALUES_MAX];
         for (int i = optind + 1; i < argc; i++) {
                 char *eq = strchr(argv[i], '=');
                 if (!eq || eq == argv[i]) {
                         log_error("\"%s\": expected KEY=VALUE, e.g. cpu.max=0.5", argv[i]);
                         return EXIT_USAGE;
                 }
-                *eq = '\0';
-                json_gen_key(g, argv[i]);
-                json_gen_string(g, eq + 1);
-                *eq = '=';
+                if (req.n_values == CONTROL_VALUES_MAX) {
+                        log_error("at most %d KEY=VALUE pairs at once", CONTROL_VALUES_MAX);
+                        return EXIT_USAGE;
+                }
+                *eq = '\0'; /* argv is ours: the key ends here */
+                keys[req.n_values] = argv[i];
+                values[req.n_values++] = eq + 1;
         }
-        json_gen_object_close(g);
-        return simple(cli, g, argv[optind], "updated");
+        req.keys = keys;
+        req.values = values;
+        return simple(cli, &req, "updated");
 }
 
 /* Streams: logs and events print each data/event line as it comes. */
-static int stream(const struct cli *cli, struct json_gen *g, bool events)
+static int stream(const struct cli *cli, const struct control_request *req)
 {
+        bool events = req->op == CONTROL_OP_EVENTS;
         struct conn c = {.fd = -1};
-        if (ctl_connect(cli, &c) < 0)
-                return EXIT_FAILED;
-        json_gen_object_close(g);
-        int r = ctl_send(&c, g, NULL, 0);
-        int rc = EXIT_OK;
+        int rc = ctl_open(cli, req, &c);
+        if (rc != EXIT_OK)
+                return rc;
+        int r = ctl_send(&c, req);
         bool first = true;
         while (r == 0) {
                 _cleanup_json_ struct json_value *v = NULL;
@@ -749,11 +726,11 @@ static int stream(const struct cli *cli, struct json_gen *g, bool events)
                         }
                         continue;
                 }
-                if (json_get(v, "ok") && !reply_ok(v)) {
+                if (json_get(v, CTL_OK) && !reply_ok(v)) {
                         rc = failed(cli, v);
                         break;
                 }
-                const char *s = str_of(v, events ? "event" : "data");
+                const char *s = str_of(v, events ? CTL_EVENT : CTL_DATA);
                 if (!s)
                         continue;
                 if (cli->json)
@@ -798,14 +775,10 @@ static int cmd_logs(const struct cli *cli, int argc, char **argv)
                 log_error("usage: tenantctl logs [-f] [-n LINES] NAME");
                 return EXIT_USAGE;
         }
-        _cleanup_json_gen_ struct json_gen *g = request("logs", argv[optind]);
-        if (!g)
-                return EXIT_FAILED;
-        json_gen_key(g, "lines");
-        json_gen_int(g, lines);
-        json_gen_key(g, "follow");
-        json_gen_bool(g, follow);
-        return stream(cli, g, false);
+        struct control_request req = request(CONTROL_OP_LOGS, argv[optind]);
+        req.lines = lines;
+        req.follow = follow;
+        return stream(cli, &req);
 }
 
 static int cmd_events(const struct cli *cli, int argc, char **argv)
@@ -834,14 +807,10 @@ static int cmd_events(const struct cli *cli, int argc, char **argv)
                 log_error("usage: tenantctl events [--follow] [-n LINES]");
                 return EXIT_USAGE;
         }
-        _cleanup_json_gen_ struct json_gen *g = request("events", NULL);
-        if (!g)
-                return EXIT_FAILED;
-        json_gen_key(g, "lines");
-        json_gen_int(g, lines);
-        json_gen_key(g, "follow");
-        json_gen_bool(g, follow);
-        return stream(cli, g, true);
+        struct control_request req = request(CONTROL_OP_EVENTS, NULL);
+        req.lines = lines;
+        req.follow = follow;
+        return stream(cli, &req);
 }
 
 /* exec: the command runs inside the tenant, and tenantctl relays bytes in the frames of
@@ -1001,32 +970,23 @@ static int cmd_exec(const struct cli *cli, int argc, char **argv)
                 log_error("exec -t: standard input is not a terminal");
                 return EXIT_USAGE;
         }
-        const char *name = argv[i];
-        _cleanup_json_gen_ struct json_gen *g = request("exec", name);
-        if (!g)
-                return EXIT_FAILED;
-        json_gen_key(g, "argv");
-        json_gen_array_open(g);
-        for (int k = i + 2; k < argc; k++)
-                json_gen_string(g, argv[k]);
-        json_gen_array_close(g);
-        json_gen_key(g, "tty");
-        json_gen_bool(g, tty);
+        struct control_request req = request(CONTROL_OP_EXEC, argv[i]);
+        req.argv = (const char *const *)argv + i + 2;
+        req.argc = (size_t)(argc - i - 2);
+        req.tty = tty;
         if (tty) {
                 uint8_t ws[4];
                 get_winsize(ws);
-                json_gen_key(g, "rows");
-                json_gen_int(g, ws[0] << 8 | ws[1]);
-                json_gen_key(g, "cols");
-                json_gen_int(g, ws[2] << 8 | ws[3]);
+                req.rows = (uint16_t)(ws[0] << 8 | ws[1]);
+                req.cols = (uint16_t)(ws[2] << 8 | ws[3]);
         }
-        json_gen_object_close(g);
         struct conn c = {.fd = -1};
-        if (ctl_connect(cli, &c) < 0)
-                return EXIT_FAILED;
+        int rc = ctl_open(cli, &req, &c);
+        if (rc != EXIT_OK)
+                return rc;
         _cleanup_json_ struct json_value *v = NULL;
         /* Ctrl-C (without a terminal) ends tenantctl, and tenantd then kills the command. */
-        int r = ctl_send(&c, g, NULL, 0);
+        int r = ctl_send(&c, &req);
         if (r == 0)
                 r = ctl_recv(&c, &v);
         if (r < 0) {
@@ -1038,7 +998,7 @@ static int cmd_exec(const struct cli *cli, int argc, char **argv)
                 ctl_close(&c);
                 return failed(cli, v);
         }
-        const struct json_value *granted = json_get(v, "tty");
+        const struct json_value *granted = json_get(v, CTL_TTY);
         tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
         if (tty && tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
                 struct termios raw = exec_saved_tio;

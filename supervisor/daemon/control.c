@@ -28,7 +28,9 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "proto/control_proto.h"
 #include "proto/exec_proto.h"
+#include "proto/runner_proto.h"
 #include "lib/json.h"
 #include "daemon/keeper.h"
 #include "lib/log.h"
@@ -36,8 +38,7 @@
 #include "daemon/monitor_glue.h"
 #include "lib/version.h"
 
-#define PROTOCOL_VERSION 1
-#define REQUEST_MAX (64U << 10)
+#define REQUEST_MAX CONTROL_REQUEST_MAX
 #define OUTPUT_MAX (8U << 20)
 #define MAX_CLIENTS 256
 #define ROOT_RESERVED 16        /* of MAX_CLIENTS, only root gets these */
@@ -49,9 +50,6 @@
  * processes the command left behind may hold open. */
 #define EXEC_WINDOW (256U << 10)
 #define EXEC_GRACE_MS 300
-
-static const struct json_limits request_limits = {
-    .max_bytes = REQUEST_MAX, .max_depth = 8, .allow_comments = false};
 
 enum client_mode {
         CLIENT_IDLE,
@@ -186,62 +184,23 @@ static void send_gen(struct daemon *d, struct client *c, struct json_gen *g)
         client_send(d, c, buf, len);
 }
 
-static struct json_gen *reply_open(bool ok)
-{
-        struct json_gen *g = json_gen_new(false);
-        if (!g)
-                return NULL;
-        json_gen_object_open(g);
-        json_gen_key(g, "v");
-        json_gen_int(g, PROTOCOL_VERSION);
-        json_gen_key(g, "ok");
-        json_gen_bool(g, ok);
-        return g;
-}
-
-static const char *error_code(int r)
-{
-        switch (-r) {
-        case EBUSY:
-                return "busy";
-        case ENOENT:
-                return "not-found";
-        case EINVAL:
-                return "invalid";
-        case EACCES:
-        case EPERM:
-                return "denied";
-        case EALREADY:
-                return "already";
-        case EOPNOTSUPP:
-                return "unsupported";
-        case ESRCH:
-                return "not-running";
-        default:
-                return "failed";
-        }
-}
-
+/* An error reply: its text is escaped as every string a reply carries that may hold
+ * what a client, a tenant or a configuration chose (control_gen_text). */
 static void reply_error(struct daemon *d, struct client *c, int r, const char *msg)
 {
-        _cleanup_json_gen_ struct json_gen *g = reply_open(false);
-        if (!g)
-                return;
-        json_gen_key(g, "error");
-        json_gen_string(g, msg && *msg ? msg : strerror(-r));
-        json_gen_key(g, "code");
-        json_gen_string(g, error_code(r));
-        json_gen_object_close(g);
-        send_gen(d, c, g);
+        _cleanup_free_ char *line = NULL;
+        size_t len;
+        if (control_error_encode(r, msg, &line, &len) == 0)
+                client_queue(d, c, line, len, false);
 }
 
 static void reply_ok(struct daemon *d, struct client *c, const char *msg)
 {
-        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
         if (!g)
                 return;
         if (msg) {
-                json_gen_key(g, "message");
+                json_gen_key(g, CTL_MESSAGE);
                 json_gen_string(g, msg);
         }
         json_gen_object_close(g);
@@ -268,13 +227,10 @@ static void send_data(struct daemon *d, struct client *c, const char *buf, size_
         if (!clean)
                 return;
         size_t n = logtext_show(buf, len, clean);
-        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        _cleanup_json_gen_ struct json_gen *g = control_stream_open();
         if (!g)
                 return;
-        json_gen_object_open(g);
-        json_gen_key(g, "v");
-        json_gen_int(g, PROTOCOL_VERSION);
-        json_gen_key(g, "data");
+        json_gen_key(g, CTL_DATA);
         json_gen_string_len(g, clean, n);
         json_gen_object_close(g);
         send_gen(d, c, g);
@@ -390,16 +346,16 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_string(g, t->health.last_ok ? "healthy" : "unhealthy");
         if (t->manifest_error) {
                 json_gen_key(g, "manifest_error");
-                json_gen_string(g, t->manifest_error);
+                control_gen_text(g, t->manifest_error);
         }
         if (t->last_error) {
                 json_gen_key(g, "last_error");
-                json_gen_string(g, t->last_error);
+                control_gen_text(g, t->last_error);
         }
         monitor_glue_gen_usage(d, g, t);
         if (detail) {
                 json_gen_key(g, "manifest");
-                json_gen_string(g, t->path);
+                control_gen_text(g, t->path); /* a file name: any bytes but '/' */
                 json_gen_key(g, "want_running");
                 json_gen_bool(g, t->want_running);
                 json_gen_key(g, "keeper_pid");
@@ -412,7 +368,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_key(g, "last_exit_ms");
                 json_gen_int(g, (int64_t)t->last_exit_ms);
                 json_gen_key(g, "health_detail");
-                json_gen_string(g, t->health.detail);
+                control_gen_text(g, t->health.detail);
                 json_gen_key(g, "health_failures");
                 json_gen_int(g, t->health.failures);
                 json_gen_key(g, "restart_policy");
@@ -514,13 +470,10 @@ void control_logs_changed(struct daemon *d, const char *file)
 
 static void send_event(struct daemon *d, struct client *c, const char *line)
 {
-        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        _cleanup_json_gen_ struct json_gen *g = control_stream_open();
         if (!g)
                 return;
-        json_gen_object_open(g);
-        json_gen_key(g, "v");
-        json_gen_int(g, PROTOCOL_VERSION);
-        json_gen_key(g, "event");
+        json_gen_key(g, CTL_EVENT);
         json_gen_string(g, line);
         json_gen_object_close(g);
         send_gen(d, c, g);
@@ -870,38 +823,22 @@ static void exec_started(struct daemon *d, struct client *c, struct tenant *t, b
         c->t = t;
         c->ex_exited = c->ex_paused = c->ex_stdin_eof = false;
         c->ex_status = 127;
-        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
         if (!g)
                 return;
-        json_gen_key(g, "tty");
+        json_gen_key(g, CTL_TTY);
         json_gen_bool(g, tty);
         json_gen_object_close(g);
         send_gen(d, c, g);
 }
 
 static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
-                       const struct json_value *req)
+                       const struct control_request *req)
 {
-        const struct json_value *av = json_get(req, "argv");
-        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > 256)
-                return reply_error(d, c, -EINVAL, "\"argv\" must be an array of 1 to 256 strings");
-        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
-        if (!g)
-                return;
-        json_gen_object_open(g);
-        json_gen_key(g, "argv");
-        json_gen_array_open(g);
-        for (size_t i = 0; i < av->u.array.n; i++) {
-                const struct json_value *s = av->u.array.items[i];
-                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len)
-                        return reply_error(d, c, -EINVAL, "\"argv\" must hold strings without NUL");
-                json_gen_string(g, s->u.str.text);
-        }
-        json_gen_array_close(g);
-        json_gen_object_close(g);
-        const char *line;
+        struct runner_request rr = {.kind = RUNNER_EXEC, .argv = req->argv, .argc = req->argc};
+        _cleanup_free_ char *buf = NULL;
         size_t len;
-        if (json_gen_finish(g, &line, &len) < 0 || len > 16000)
+        if (runner_request_encode(&rr, &buf, &len) < 0)
                 return reply_error(d, c, -EINVAL, "the command is too long");
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
@@ -913,14 +850,8 @@ static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
                                    "cannot reach the microVM's runner (is the VM still booting?)");
         }
         /* The request only: no descriptor of anyone's goes to the runner. */
-        _cleanup_free_ char *buf = malloc(len + 1);
-        ssize_t n = -1;
-        if (buf) {
-                memcpy(buf, line, len);
-                buf[len] = '\n';
-                n = send(fd, buf, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
-        if (n != (ssize_t)len + 1) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n != (ssize_t)len) {
                 close(fd);
                 return reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
         }
@@ -930,92 +861,18 @@ static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
         daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
         exec_started(d, c, t, false);
         char command[600] = "";
-        event_kv(command, sizeof(command), "command", av->u.array.items[0]->u.str.text);
+        event_kv(command, sizeof(command), "command", req->argv[0]);
         daemon_event(d, "exec", t, "uid=%u %s", (unsigned)c->uid, command);
 }
 
 /* ---- requests ---- */
 
-static int parse_signal(const struct json_value *v, int *ret)
-{
-        static const struct {
-                const char *name;
-                int sig;
-        } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
-                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
-        if (!v) {
-                *ret = SIGTERM;
-                return 0;
-        }
-        int64_t n;
-        if (v->type == JSON_NUMBER && json_number_int64(v, &n) && n > 0 && n < 65) {
-                *ret = (int)n;
-                return 0;
-        }
-        if (v->type != JSON_STRING)
-                return -EINVAL;
-        const char *s = v->u.str.text;
-        if (strncmp(s, "SIG", 3) == 0)
-                s += 3;
-        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-                if (strcmp(s, sigs[i].name) == 0) {
-                        *ret = sigs[i].sig;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-static const char *get_str(const struct json_value *req, const char *key)
-{
-        const struct json_value *v = json_get(req, key);
-        return v && v->type == JSON_STRING ? v->u.str.text : NULL;
-}
-
-/* An optional integer member: absent leaves *ret, present must be an integer in
- * [min, max]; otherwise -EINVAL with the reason in msg. */
-static int opt_int(const struct json_value *req, const char *key, int64_t min, int64_t max,
-                   int64_t *ret, char *msg, size_t len)
-{
-        const struct json_value *v = json_get(req, key);
-        int64_t n;
-        if (!v)
-                return 0;
-        if (!json_number_int64(v, &n) || n < min || n > max) {
-                snprintf(msg, len, "\"%s\" must be an integer from %lld to %lld", key,
-                         (long long)min, (long long)max);
-                return -EINVAL;
-        }
-        *ret = n;
-        return 0;
-}
-
-/* An optional boolean member. */
-static int opt_bool(const struct json_value *req, const char *key, bool *ret, char *msg, size_t len)
-{
-        const struct json_value *v = json_get(req, key);
-        if (!v)
-                return 0;
-        if (v->type != JSON_BOOL) {
-                snprintf(msg, len, "\"%s\" must be true or false", key);
-                return -EINVAL;
-        }
-        *ret = v->u.boolean;
-        return 0;
-}
-
-static bool get_int(const struct json_value *req, const char *key, int64_t *ret)
-{
-        const struct json_value *v = json_get(req, key);
-        return v && json_number_int64(v, ret);
-}
-
 static void op_list(struct daemon *d, struct client *c)
 {
-        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
         if (!g)
                 return;
-        json_gen_key(g, "tenants");
+        json_gen_key(g, CTL_TENANTS);
         json_gen_array_open(g);
         /* Sorted by name for people and scripts alike. */
         size_t n = 0;
@@ -1041,16 +898,10 @@ static void op_list(struct daemon *d, struct client *c)
         send_gen(d, c, g);
 }
 
-static void op_events(struct daemon *d, struct client *c, const struct json_value *req)
+static void op_events(struct daemon *d, struct client *c, const struct control_request *req)
 {
-        int64_t lines = 20;
-        bool follow = false;
-        char msg[128];
-        if (opt_int(req, "lines", 0, 100000, &lines, msg, sizeof(msg)) < 0 ||
-            opt_bool(req, "follow", &follow, msg, sizeof(msg)) < 0) {
-                reply_error(d, c, -EINVAL, msg);
-                return;
-        }
+        int64_t lines = req->lines;
+        bool follow = req->follow;
         reply_ok(d, c, NULL);
         size_t n = d->events_n < (size_t)lines ? d->events_n : (size_t)lines;
         for (size_t i = d->events_n - n; i < d->events_n; i++)
@@ -1063,16 +914,10 @@ static void op_events(struct daemon *d, struct client *c, const struct json_valu
 }
 
 static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
-                    const struct json_value *req)
+                    const struct control_request *req)
 {
-        int64_t lines = 50;
-        bool follow = false;
-        char emsg[128];
-        if (opt_int(req, "lines", 0, 1000000, &lines, emsg, sizeof(emsg)) < 0 ||
-            opt_bool(req, "follow", &follow, emsg, sizeof(emsg)) < 0) {
-                reply_error(d, c, -EINVAL, emsg);
-                return;
-        }
+        int64_t lines = req->lines;
+        bool follow = req->follow;
         char path[4200];
         logs_path(d, t->name, path, sizeof(path));
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1099,51 +944,14 @@ static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
         client_flush(d, c);
 }
 
-static int exec_winsize(const struct json_value *req, uint8_t ret[4], char *msg, size_t len)
-{
-        int64_t rows = 24, cols = 80;
-        if (opt_int(req, "rows", 1, 65535, &rows, msg, len) < 0 ||
-            opt_int(req, "cols", 1, 65535, &cols, msg, len) < 0)
-                return -EINVAL;
-        ret[0] = (uint8_t)(rows >> 8);
-        ret[1] = (uint8_t)rows;
-        ret[2] = (uint8_t)(cols >> 8);
-        ret[3] = (uint8_t)cols;
-        return 0;
-}
-
 static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
-                    const struct json_value *req)
+                    const struct control_request *req)
 {
-        const struct json_value *av = json_get(req, "argv");
-        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > 256) {
-                reply_error(d, c, -EINVAL, "\"argv\" must be an array of 1 to 256 strings");
-                return;
-        }
-        _cleanup_free_ char **argv = calloc(av->u.array.n + 1, sizeof(*argv));
-        if (!argv)
-                return;
-        for (size_t i = 0; i < av->u.array.n; i++) {
-                const struct json_value *s = av->u.array.items[i];
-                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len) {
-                        reply_error(d, c, -EINVAL, "\"argv\" must hold strings without NUL");
-                        return;
-                }
-                argv[i] = s->u.str.text;
-        }
-        if (argv[0][0] != '/') {
-                reply_error(d, c, -EINVAL,
-                            "the command must be an absolute path inside the tenant");
-                return;
-        }
+        char **argv = (char **)req->argv; /* read only, as tenant_exec_spawn does */
         char msg[512];
-        bool tty = false;
-        uint8_t ws[4];
-        if (opt_bool(req, "tty", &tty, msg, sizeof(msg)) < 0 ||
-            exec_winsize(req, ws, msg, sizeof(msg)) < 0) {
-                reply_error(d, c, -EINVAL, msg);
-                return;
-        }
+        bool tty = req->tty;
+        uint8_t ws[4] = {(uint8_t)(req->rows >> 8), (uint8_t)req->rows, (uint8_t)(req->cols >> 8),
+                         (uint8_t)req->cols};
         /* tenantd's pipes: [0] the command's stdin, [1] its stdout, [2] its stderr or,
          * with a terminal, the window sizes (the first one written at once). */
         int in[2] = {-1, -1}, out[2] = {-1, -1}, third[2] = {-1, -1};
@@ -1198,112 +1006,68 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                      tty ? "tty=yes " : "", command);
 }
 
-static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
+/* A decoded request (the op table and the members' checks: control_proto.h). */
+static void handle_op(struct daemon *d, struct client *c, const struct control_request *req,
+                      char *msg, size_t len)
 {
-        _cleanup_json_ struct json_value *req = NULL;
-        struct json_error je;
-        char msg[1024];
-        if (json_parse(line, len, &request_limits, &req, &je) < 0) {
-                snprintf(msg, sizeof(msg), "bad request at %u:%u: %s", je.pos.line, je.pos.col,
-                         je.msg);
-                reply_error(d, c, -EINVAL, msg);
-                return;
-        }
-        int64_t v;
-        if (req->type != JSON_OBJECT || !get_int(req, "v", &v)) {
-                reply_error(d, c, -EINVAL, "a request is an object with \"v\" and \"op\"");
-                return;
-        }
-        if (v != PROTOCOL_VERSION) {
-                snprintf(msg, sizeof(msg),
-                         "protocol version %" PRId64 " is not supported; this tenantd speaks %d", v,
-                         PROTOCOL_VERSION);
-                reply_error(d, c, -EINVAL, msg);
-                return;
-        }
-        const char *op = get_str(req, "op");
-        if (!op) {
-                reply_error(d, c, -EINVAL, "\"op\" is missing");
-                return;
-        }
-        if (strcmp(op, "list") == 0 || strcmp(op, "top") == 0)
+        enum control_op op = req->op;
+        if (op == CONTROL_OP_LIST || op == CONTROL_OP_TOP)
                 return op_list(d, c);
-        if (strcmp(op, "events") == 0)
+        if (op == CONTROL_OP_EVENTS)
                 return op_events(d, c, req);
-        if (strcmp(op, "version") == 0)
+        if (op == CONTROL_OP_VERSION)
                 return reply_ok(d, c, "tenantd " TENANTD_VERSION);
-        if (strcmp(op, "reload") == 0) {
-                int r = daemon_reload(d, msg, sizeof(msg));
+        if (op == CONTROL_OP_RELOAD) {
+                int r = daemon_reload(d, msg, len);
                 return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
         }
 
-        static const char *const per_tenant[] = {"status", "start", "stop", "restart",
-                                                 "kill",   "logs",  "exec", "set"};
-        bool known = false;
-        for (size_t i = 0; i < ARRAY_SIZE(per_tenant); i++)
-                known |= strcmp(op, per_tenant[i]) == 0;
-        if (!known) {
-                snprintf(msg, sizeof(msg), "unknown op \"%.64s\"", op);
-                return reply_error(d, c, -EINVAL, msg);
-        }
-        const char *name = get_str(req, "name");
+        /* The ops on one tenant (CONTROL_F_NAME). */
+        const char *name = req->name;
         struct tenant *t = name ? daemon_find(d, name) : NULL;
         if (!t) {
-                snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"", name ? name : "");
+                snprintf(msg, len, "no tenant named \"%.64s\"", name ? name : "");
                 return reply_error(d, c, -ENOENT, msg);
         }
-        if (strcmp(op, "status") == 0) {
-                _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (op == CONTROL_OP_STATUS) {
+                _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
                 if (!g)
                         return;
-                json_gen_key(g, "tenant");
+                json_gen_key(g, CTL_TENANT);
                 gen_tenant(d, g, t, true);
                 json_gen_object_close(g);
                 return send_gen(d, c, g);
         }
-        if (strcmp(op, "logs") == 0)
+        if (op == CONTROL_OP_LOGS)
                 return op_logs(d, c, t, req);
-        if (strcmp(op, "exec") == 0) {
+        if (op == CONTROL_OP_EXEC) {
                 if (t->m->isolation == ISOLATION_MICROVM) {
                         if (t->state != TENANT_RUNNING)
                                 return reply_error(d, c, -ESRCH, "the microVM is not running");
                         return op_exec_vm(d, c, t, req);
                 }
                 if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
-                        snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
+                        snprintf(msg, len, "%s is not running (%s)", t->name,
                                  tenant_state_name(t->state));
                         return reply_error(d, c, -ESRCH, msg);
                 }
                 return op_exec(d, c, t, req);
         }
-        if (strcmp(op, "set") == 0) {
-                int r = monitor_glue_set(d, t, req, msg, sizeof(msg));
+        if (op == CONTROL_OP_SET) {
+                int r = monitor_glue_set(d, t, req->tree, msg, len);
                 return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
         }
-        if (strcmp(op, "kill") == 0) {
-                int sig;
-                if (parse_signal(json_get(req, "signal"), &sig) < 0)
-                        return reply_error(
-                            d, c, -EINVAL,
-                            "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
-                            "QUIT, USR1, USR2, CONT, WINCH) or number");
-                int r = tenant_op_kill(d, t, sig, msg, sizeof(msg));
+        if (op == CONTROL_OP_KILL) {
+                int r = tenant_op_kill(d, t, req->signal, msg, len);
                 return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
         }
         int r;
         c->mode = CLIENT_WAITING;
         c->t = t;
-        if (strcmp(op, "start") == 0) {
-                r = tenant_op_start(d, t, c, msg, sizeof(msg));
+        if (op == CONTROL_OP_START) {
+                r = tenant_op_start(d, t, c, msg, len);
         } else {
-                int64_t timeout = 0;
-                if (opt_int(req, "timeout_ms", 0, 3600000, &timeout, msg, sizeof(msg)) < 0) {
-                        c->mode = CLIENT_IDLE;
-                        c->t = NULL;
-                        return reply_error(d, c, -EINVAL, msg);
-                }
-                r = tenant_op_stop(d, t, c, (uint64_t)timeout, strcmp(op, "restart") == 0, msg,
-                                   sizeof(msg));
+                r = tenant_op_stop(d, t, c, req->timeout_ms, op == CONTROL_OP_RESTART, msg, len);
         }
         if (r != 0) {
                 c->mode = CLIENT_IDLE;
@@ -1313,6 +1077,18 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
                 else
                         reply_ok(d, c, NULL);
         }
+}
+
+static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
+{
+        struct control_request req;
+        _cleanup_err_ struct tn_err *err = NULL;
+        char msg[1024];
+        int r = control_request_decode(line, len, &req, &err);
+        if (r < 0)
+                return reply_error(d, c, r, tn_err_msg(err));
+        handle_op(d, c, &req, msg, sizeof(msg));
+        control_request_clear(&req);
 }
 
 /* ---- client I/O ---- */
@@ -1507,14 +1283,14 @@ static void refuse(int fd, const char *code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(false);
         const char *buf;
         size_t len;
         if (g) {
-                json_gen_key(g, "code");
+                json_gen_key(g, CTL_CODE);
                 json_gen_string(g, code);
-                json_gen_key(g, "error");
-                json_gen_string(g, msg);
+                json_gen_key(g, CTL_ERROR);
+                control_gen_text(g, msg); /* the group's name is anything a config says */
                 json_gen_object_close(g);
         }
         if (g && json_gen_finish(g, &buf, &len) == 0) {
@@ -1643,12 +1419,12 @@ void control_tick(struct daemon *d, uint64_t now)
                 snprintf(msg, sizeof(msg),
                          "idle: closed after %" PRIu64 " s without a request (client-idle-timeout)",
                          d->cfg.client_idle_ms / 1000);
-                _cleanup_json_gen_ struct json_gen *g = reply_open(false);
+                _cleanup_json_gen_ struct json_gen *g = control_reply_open(false);
                 if (!g)
                         continue;
-                json_gen_key(g, "code");
+                json_gen_key(g, CTL_CODE);
                 json_gen_string(g, "timeout");
-                json_gen_key(g, "error");
+                json_gen_key(g, CTL_ERROR);
                 json_gen_string(g, msg);
                 json_gen_object_close(g);
                 c->closing = true;

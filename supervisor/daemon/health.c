@@ -26,6 +26,7 @@
 #include "spec/caps.h"
 #include "daemon/daemon.h"
 #include "lib/json.h"
+#include "proto/runner_proto.h"
 #include "spec/launch.h"
 #include "lib/log.h"
 #include "spec/policy.h"
@@ -165,27 +166,23 @@ static void health_vm_done(struct daemon *d, struct watch *w, uint32_t events)
         struct health_state *h =
             (struct health_state *)((char *)w - offsetof(struct health_state, w));
         struct tenant *t = (struct tenant *)((char *)h - offsetof(struct tenant, health));
-        char buf[512] = "";
-        ssize_t n = recv(w->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        static char buf[RUNNER_ANSWER_MAX];
+        ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0 && errno == EAGAIN)
                 return;
         daemon_watch_del(d, w);
         h->vm_busy = false;
         h->deadline_ms = 0;
         h->next_ms = mono_ms() + t->m->health.interval_ms;
-        _cleanup_json_ struct json_value *v = NULL;
-        struct json_error je;
-        int64_t status = 1;
-        const char *detail = "the microVM's runner gave no answer";
-        if (n > 0 &&
-            json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0) {
-                const struct json_value *st = json_get(v, "status"), *dt = json_get(v, "detail");
-                if (st)
-                        (void)json_number_int64(st, &status);
-                if (dt && dt->type == JSON_STRING)
-                        detail = dt->u.str.text;
-        }
-        health_result(d, t, status == 0, status == 0 ? "ok" : detail);
+        bool healthy = false;
+        _cleanup_free_ char *detail = NULL;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (n <= 0)
+                health_result(d, t, false, "the microVM's runner gave no answer");
+        else if (runner_health_decode(buf, (size_t)n, &healthy, &detail, &err) < 0)
+                health_result(d, t, false, tn_err_msg(err));
+        else
+                health_result(d, t, healthy, healthy ? "ok" : detail);
         daemon_rearm(d);
 }
 
@@ -193,36 +190,23 @@ static void health_start_vm(struct daemon *d, struct tenant *t, uint64_t now)
 {
         const struct manifest *m = t->m;
         struct health_state *h = &t->health;
-        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
-        if (!g)
-                return;
-        json_gen_object_open(g);
-        json_gen_key(g, "health");
-        json_gen_object_open(g);
-        if (m->health.kind == HEALTH_EXEC) {
-                json_gen_key(g, "exec");
-                json_gen_array_open(g);
-                for (size_t i = 0; i < m->health.exec_n; i++)
-                        json_gen_string(g, m->health.exec[i]);
-                json_gen_array_close(g);
-        } else {
-                json_gen_key(g, "tcp");
-                json_gen_int(g, m->health.port);
-        }
-        json_gen_key(g, "timeout_ms");
-        json_gen_int(g, (int64_t)m->health.timeout_ms);
-        json_gen_object_close(g);
-        json_gen_object_close(g);
-        const char *line;
+        struct runner_request req = {.kind = m->health.kind == HEALTH_EXEC ? RUNNER_HEALTH_EXEC
+                                                                           : RUNNER_HEALTH_TCP,
+                                     .argv = (const char *const *)m->health.exec,
+                                     .argc = m->health.exec_n,
+                                     .port = m->health.port,
+                                     .timeout_ms = (uint32_t)m->health.timeout_ms};
+        _cleanup_free_ char *line = NULL;
         size_t len;
-        if (json_gen_finish(g, &line, &len) < 0)
+        if (runner_request_encode(&req, &line, &len) < 0) {
+                snprintf(h->detail, sizeof(h->detail), "the health check cannot be asked for");
                 return;
+        }
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len ||
-            send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+            send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) {
                 if (fd >= 0)
                         close(fd);
                 snprintf(h->detail, sizeof(h->detail), "the microVM's runner cannot be reached");

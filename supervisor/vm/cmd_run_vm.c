@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "proto/exec_proto.h"
+#include "proto/runner_proto.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "host/net.h"
@@ -437,56 +438,27 @@ static void on_health_reply(const struct agent_reply *reply, const char *error, 
                                  ? (reply->u.health.detail ? reply->u.health.detail : "")
                              : reply ? reply->error
                                      : error;
-        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
-        const char *buf;
+        _cleanup_free_ char *line = NULL;
         size_t len;
-        if (g) {
-                json_gen_object_open(g);
-                json_gen_key(g, "status");
-                json_gen_int(g, ok ? 0 : 1);
-                json_gen_key(g, "detail");
-                json_gen_string(g, detail ? detail : "");
-                json_gen_object_close(g);
-                if (json_gen_finish(g, &buf, &len) == 0) {
-                        (void)!send(conn, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                        (void)!send(conn, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                }
-        }
+        if (runner_health_encode(ok, detail, &line, &len) == 0)
+                (void)!send(conn, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         close(conn);
 }
 
-static void health_request(struct run *run, int conn, const struct json_value *h)
+static void health_request(struct run *run, int conn, const struct runner_request *h)
 {
         struct agent_request req = {.op = AGENT_OP_HEALTH};
-        const struct json_value *tcp = json_get(h, "tcp"), *ex = json_get(h, "exec"),
-                                *to = json_get(h, "timeout_ms");
-        int64_t port = 0, timeout = 5000;
-        _cleanup_free_ char **argv = NULL;
-        if (to)
-                (void)json_number_int64(to, &timeout);
-        if (timeout < 100 || timeout > 600000)
-                timeout = 5000;
-        req.u.health.timeout_ms = (uint32_t)timeout;
-        if (tcp && json_number_int64(tcp, &port) && port > 0 && port < 65536) {
+        req.u.health.timeout_ms = h->timeout_ms;
+        if (h->kind == RUNNER_HEALTH_TCP) {
                 req.u.health.kind = AGENT_HEALTH_TCP;
-                req.u.health.port = (uint16_t)port;
-        } else if (ex && ex->type == JSON_ARRAY && ex->u.array.n > 0 && ex->u.array.n < 256 &&
-                   (argv = calloc(ex->u.array.n + 1, sizeof(char *)))) {
-                for (size_t i = 0; i < ex->u.array.n; i++)
-                        argv[i] = ex->u.array.items[i]->type == JSON_STRING
-                                      ? ex->u.array.items[i]->u.str.text
-                                      : (char *)"";
-                req.u.health.kind = AGENT_HEALTH_EXEC;
-                req.u.health.argv = argv;
-                req.u.health.argc = ex->u.array.n;
+                req.u.health.port = h->port;
         } else {
-                static const char bad[] = "{\"status\":1,\"detail\":\"bad health request\"}\n";
-                (void)!send(conn, bad, sizeof(bad) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                close(conn);
-                return;
+                req.u.health.kind = AGENT_HEALTH_EXEC;
+                req.u.health.argv = (char **)h->argv; /* read only */
+                req.u.health.argc = h->argc;
         }
         _cleanup_err_ struct tn_err *err = NULL;
-        if (vm_agent_request(run->agent, &req, (uint32_t)timeout + 2000, on_health_reply,
+        if (vm_agent_request(run->agent, &req, h->timeout_ms + 2000, on_health_reply,
                              (void *)(intptr_t)conn, &err) < 0)
                 on_health_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
 }
@@ -502,9 +474,9 @@ static void exec_accept(struct run *run)
                 return;
         struct timeval tv = {.tv_sec = 1};
         setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        char buf[16384];
+        char buf[RUNNER_REQUEST_MAX];
         char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
         struct msghdr mh = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
@@ -518,30 +490,25 @@ static void exec_accept(struct run *run)
                 if (!run->exec[i].used)
                         s = &run->exec[i];
         struct exec_session tmp = {.conn = conn};
-        _cleanup_json_ struct json_value *v = NULL;
-        struct json_error je;
-        const struct json_value *av = NULL;
-        if (n > 0 &&
-            json_parse(buf, (size_t)n - (buf[n - 1] == '\n'), &json_limits_agent, &v, &je) == 0)
-                av = json_get(v, "argv");
-        if (v && json_get(v, "health") && run->phase == PHASE_RUNNING) {
+        struct runner_request rq;
+        _cleanup_err_ struct tn_err *rerr = NULL;
+        bool decoded = n > 0 && runner_request_decode(buf, (size_t)n, &rq, &rerr) == 0;
+        if (decoded && rq.kind != RUNNER_EXEC && run->phase == PHASE_RUNNING) {
                 fcntl(conn, F_SETFL, 0);
-                health_request(run, conn, json_get(v, "health"));
+                health_request(run, conn, &rq);
+                runner_request_clear(&rq);
                 return;
         }
-        bool ok = av && av->type == JSON_ARRAY && av->u.array.n > 0 && av->u.array.n < 256 &&
-                  run->phase == PHASE_RUNNING && s;
-        _cleanup_free_ char **argv = ok ? calloc(av->u.array.n + 1, sizeof(char *)) : NULL;
-        for (size_t i = 0; ok && argv && i < av->u.array.n; i++) {
-                ok = av->u.array.items[i]->type == JSON_STRING;
-                argv[i] = ok ? av->u.array.items[i]->u.str.text : NULL;
-        }
-        if (!ok || !argv) {
+        bool ok = decoded && rq.kind == RUNNER_EXEC && run->phase == PHASE_RUNNING && s;
+        if (!ok) {
                 tmp.used = true;
                 exec_say(&tmp, "exec: %s\n",
-                         !s                            ? "too many exec sessions"
+                         !decoded                      ? (rerr ? tn_err_msg(rerr) : "no request")
+                         : !s                          ? "too many exec sessions"
                          : run->phase != PHASE_RUNNING ? "the service is not running"
                                                        : "bad request");
+                if (decoded)
+                        runner_request_clear(&rq);
                 exec_finish(&tmp, 127);
                 exec_flush(&tmp);
                 exec_close(&tmp); /* it had its chance: a few bytes, a non-blocking send */
@@ -558,8 +525,8 @@ static void exec_accept(struct run *run)
                         env[i] = NULL;
         struct agent_request req = {.op = AGENT_OP_EXEC};
         req.u.exec = (struct agent_exec){.session = s->id,
-                                         .proc = {.argv = argv,
-                                                  .argc = av->u.array.n,
+                                         .proc = {.argv = (char **)rq.argv, /* read only */
+                                                  .argc = rq.argc,
                                                   .env = env,
                                                   .n_env = env ? m->env_n : 0,
                                                   .uid = m->uid,
@@ -572,6 +539,7 @@ static void exec_accept(struct run *run)
                 exec_say(s, "exec: %s\n", tn_err_msg(err));
                 exec_finish(s, 127);
         }
+        runner_request_clear(&rq); /* the request was encoded for the agent */
 }
 
 static void exec_listen_open(struct run *run)

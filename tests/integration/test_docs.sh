@@ -105,21 +105,22 @@ else
 	skip "man missing: tenantd-manifest.5 not checked"
 fi
 
-# ---- docs/protocol.md: every op and error code of control.c ----
-ops=$(grep -oE 'strcmp\(op, "[a-z]+"\)' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"'
-	sed -n '/per_tenant\[\] = {/,/};/p' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"')
+# ---- docs/protocol.md: every op and error code of the control protocol ----
+# (the op table and the error codes are the codec's: supervisor/proto/control_proto.c)
+ops=$(grep -oE '\{CONTROL_OP_[A-Z]+, "[a-z]+"' supervisor/proto/control_proto.c | grep -oE '"[a-z]+"' | tr -d '"')
 ops=$(sort -u <<<"$ops")
-codes=$(sed -n '/^static const char \*error_code/,/^}/p' supervisor/daemon/control.c | grep -oE 'return "[a-z-]+"' |
+codes=$(sed -n '/^const char \*control_error_code/,/^}/p' supervisor/proto/control_proto.c | grep -oE 'return "[a-z-]+"' |
 	grep -oE '"[a-z-]+"' | tr -d '"')
 proto_headings=$(grep -E '^### ' docs/protocol.md | tr -c 'a-z\n' ' ')
 check "docs/protocol.md has a section for every op of control.c ($(wc -w <<<"$ops") ops)" \
 	'[[ $(wc -w <<<"$ops") -ge 13 ]] && missing protocol.md "$ops" "$proto_headings"'
 check "docs/protocol.md lists every error code of control.c ($(wc -w <<<"$codes") codes)" \
 	'[[ $(wc -w <<<"$codes") -ge 8 ]] && missing protocol.md "$codes" "$(grep "^| \`" docs/protocol.md)"'
-limits=$(grep -E '^#define (REQUEST_MAX|OUTPUT_MAX|MAX_CLIENTS) |max_depth' supervisor/daemon/control.c | tr -s ' ')
-check "the limits docs/protocol.md gives are control.c's (64 KiB, 8 MiB, 256 clients, depth 8)" \
-	'grep -q "REQUEST_MAX (64U << 10)" <<<"$limits" && grep -q "OUTPUT_MAX (8U << 20)" <<<"$limits" &&
-	 grep -q "MAX_CLIENTS 256" <<<"$limits" && grep -q "max_depth = 8" <<<"$limits" &&
+limits=$(grep -hE '^#define (CONTROL_REQUEST_MAX|CONTROL_DEPTH_MAX|OUTPUT_MAX|MAX_CLIENTS) ' \
+	supervisor/daemon/control.c supervisor/proto/control_proto.h | tr -s ' ')
+check "the limits docs/protocol.md gives are the code's (64 KiB, 8 MiB, 256 clients, depth 8)" \
+	'grep -q "CONTROL_REQUEST_MAX (64U << 10)" <<<"$limits" && grep -q "OUTPUT_MAX (8U << 20)" <<<"$limits" &&
+	 grep -q "MAX_CLIENTS 256" <<<"$limits" && grep -q "CONTROL_DEPTH_MAX 8" <<<"$limits" &&
 	 grep -q "64 KiB per request" docs/protocol.md && grep -q "8 MiB of replies" docs/protocol.md &&
 	 grep -q "At most \*\*256 clients\*\*" docs/protocol.md && grep -q "Nesting depth 8" docs/protocol.md'
 

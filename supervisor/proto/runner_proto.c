@@ -1,0 +1,220 @@
+/* runner_proto.c — the VM runner's exec socket codec (see runner_proto.h). */
+#include "proto/runner_proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct json_limits runner_limits = {
+    .max_bytes = RUNNER_REQUEST_MAX, .max_depth = 4, .allow_comments = false};
+
+static int line_dup(const char *buf, size_t len, char **ret, size_t *ret_len)
+{
+        if (len + 1 > RUNNER_REQUEST_MAX)
+                return -EMSGSIZE;
+        char *line = malloc(len + 2);
+        if (!line)
+                return -ENOMEM;
+        memcpy(line, buf, len);
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        *ret = line;
+        *ret_len = len + 1;
+        return 0;
+}
+
+static bool argv_ok(const char *const *argv, size_t argc)
+{
+        if (argc == 0 || argc > RUNNER_ARGV_MAX || !argv || !argv[0] || argv[0][0] != '/')
+                return false;
+        for (size_t i = 0; i < argc; i++)
+                if (!argv[i])
+                        return false;
+        return true;
+}
+
+int runner_request_encode(const struct runner_request *req, char **ret, size_t *ret_len)
+{
+        bool health = req->kind != RUNNER_EXEC;
+        if (req->kind != RUNNER_HEALTH_TCP && !argv_ok(req->argv, req->argc))
+                return -EINVAL;
+        if (req->kind == RUNNER_HEALTH_TCP && req->port == 0)
+                return -EINVAL;
+        if (health &&
+            (req->timeout_ms < RUNNER_TIMEOUT_MIN_MS || req->timeout_ms > RUNNER_TIMEOUT_MAX_MS))
+                return -EINVAL;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -ENOMEM;
+        json_gen_object_open(g);
+        if (health) {
+                json_gen_key(g, "health");
+                json_gen_object_open(g);
+        }
+        if (req->kind == RUNNER_HEALTH_TCP) {
+                json_gen_key(g, "tcp");
+                json_gen_int(g, req->port);
+        } else {
+                json_gen_key(g, health ? "exec" : "argv");
+                json_gen_array_open(g);
+                for (size_t i = 0; i < req->argc; i++)
+                        json_gen_string(g, req->argv[i]);
+                json_gen_array_close(g);
+        }
+        if (health) {
+                json_gen_key(g, "timeout_ms");
+                json_gen_int(g, req->timeout_ms);
+                json_gen_object_close(g);
+        }
+        json_gen_object_close(g);
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return -EINVAL;
+        return line_dup(buf, len, ret, ret_len);
+}
+
+void runner_request_clear(struct runner_request *req)
+{
+        if (!req)
+                return;
+        json_free(req->tree);
+        free(req->vec_);
+        *req = (struct runner_request){0};
+}
+
+static int decode_argv(const struct json_value *av, const char *key, struct runner_request *r,
+                       struct tn_err **err)
+{
+        if (!av || av->type != JSON_ARRAY || av->u.array.n == 0 || av->u.array.n > RUNNER_ARGV_MAX)
+                return tn_err_setx(err, EINVAL, "\"%s\" must be an array of 1 to %d strings", key,
+                                   RUNNER_ARGV_MAX);
+        r->vec_ = calloc(av->u.array.n + 1, sizeof(char *));
+        if (!r->vec_)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < av->u.array.n; i++) {
+                const struct json_value *s = av->u.array.items[i];
+                if (s->type != JSON_STRING || strlen(s->u.str.text) != s->u.str.len)
+                        return tn_err_setx(err, EINVAL, "\"%s\" must hold strings without NUL",
+                                           key);
+                r->vec_[i] = s->u.str.text;
+        }
+        if (r->vec_[0][0] != '/')
+                return tn_err_setx(err, EINVAL, "\"%s\": the command must be an absolute path",
+                                   key);
+        r->argv = (const char *const *)r->vec_;
+        r->argc = av->u.array.n;
+        return 0;
+}
+
+static int decode_health(const struct json_value *h, struct runner_request *r, struct tn_err **err)
+{
+        if (h->type != JSON_OBJECT)
+                return tn_err_setx(err, EINVAL, "\"health\" must be an object");
+        const struct json_value *tcp = json_get(h, "tcp"), *ex = json_get(h, "exec"),
+                                *to = json_get(h, "timeout_ms");
+        int64_t n;
+        if (!to || !json_number_int64(to, &n) || n < RUNNER_TIMEOUT_MIN_MS ||
+            n > RUNNER_TIMEOUT_MAX_MS)
+                return tn_err_setx(err, EINVAL,
+                                   "\"health.timeout_ms\" must be an integer from %d to %d",
+                                   RUNNER_TIMEOUT_MIN_MS, RUNNER_TIMEOUT_MAX_MS);
+        r->timeout_ms = (uint32_t)n;
+        if (!tcp == !ex)
+                return tn_err_setx(err, EINVAL, "\"health\" holds one of \"tcp\" and \"exec\"");
+        if (ex) {
+                r->kind = RUNNER_HEALTH_EXEC;
+                return decode_argv(ex, "health.exec", r, err);
+        }
+        if (!json_number_int64(tcp, &n) || n < 1 || n > 65535)
+                return tn_err_setx(err, EINVAL, "\"health.tcp\" must be a port from 1 to 65535");
+        r->kind = RUNNER_HEALTH_TCP;
+        r->port = (uint16_t)n;
+        return 0;
+}
+
+int runner_request_decode(const char *line, size_t len, struct runner_request *ret,
+                          struct tn_err **err)
+{
+        if (len && line[len - 1] == '\n')
+                len--;
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        int r = json_parse(line, len, &runner_limits, &v, &je);
+        if (r == -ENOMEM)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return tn_err_setx(err, EINVAL, "bad request at %u:%u: %s", je.pos.line, je.pos.col,
+                                   je.msg);
+        if (v->type != JSON_OBJECT)
+                return tn_err_setx(err, EINVAL, "a request is an object");
+        const struct json_value *av = json_get(v, "argv"), *h = json_get(v, "health");
+        if (!av == !h)
+                return tn_err_setx(err, EINVAL, "a request holds one of \"argv\" and \"health\"");
+        struct runner_request res = {.kind = RUNNER_EXEC};
+        r = h ? decode_health(h, &res, err) : decode_argv(av, "argv", &res, err);
+        if (r < 0) {
+                free(res.vec_);
+                return r;
+        }
+        res.tree = TAKE_PTR(v);
+        *ret = res;
+        return 0;
+}
+
+/* ---- the answer to a health check ---- */
+
+int runner_health_encode(bool healthy, const char *detail, char **ret, size_t *ret_len)
+{
+        if (!detail)
+                detail = "";
+        size_t n = strnlen(detail, RUNNER_DETAIL_MAX + 1);
+        if (n > RUNNER_DETAIL_MAX) {
+                n = RUNNER_DETAIL_MAX;
+                while (n > 0 && ((unsigned char)detail[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -ENOMEM;
+        json_gen_object_open(g);
+        json_gen_key(g, "status");
+        json_gen_int(g, healthy ? 0 : 1);
+        json_gen_key(g, "detail");
+        json_gen_string_len(g, detail, n);
+        json_gen_object_close(g);
+        const char *buf;
+        size_t len;
+        if (json_gen_finish(g, &buf, &len) < 0)
+                return -EINVAL;
+        return line_dup(buf, len, ret, ret_len);
+}
+
+int runner_health_decode(const char *line, size_t len, bool *ret_healthy, char **ret_detail,
+                         struct tn_err **err)
+{
+        if (len && line[len - 1] == '\n')
+                len--;
+        _cleanup_json_ struct json_value *v = NULL;
+        struct json_error je;
+        int r = json_parse(line, len, &runner_limits, &v, &je);
+        if (r == -ENOMEM)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return tn_err_setx(err, EINVAL, "bad answer at %u:%u: %s", je.pos.line, je.pos.col,
+                                   je.msg);
+        const struct json_value *st = json_get(v, "status"), *dt = json_get(v, "detail");
+        int64_t n;
+        if (!st || !json_number_int64(st, &n) || (n != 0 && n != 1))
+                return tn_err_setx(err, EINVAL, "\"status\" must be 0 or 1");
+        if (dt && (dt->type != JSON_STRING || dt->u.str.len > RUNNER_DETAIL_MAX ||
+                   strlen(dt->u.str.text) != dt->u.str.len))
+                return tn_err_setx(err, EINVAL, "\"detail\" must be a string of at most %d bytes",
+                                   RUNNER_DETAIL_MAX);
+        char *d = strdup(dt ? dt->u.str.text : "");
+        if (!d)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        *ret_healthy = n == 0;
+        *ret_detail = d;
+        return 0;
+}
