@@ -64,7 +64,8 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/sandbox/sandbox.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c \
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c supervisor/vm/cmd_run_vm.c \
-	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c
+	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
+	supervisor/lib/buildtree.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_*.c))
