@@ -1197,6 +1197,166 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                      tty ? "tty=yes " : "", command);
 }
 
+/* ---- the op table: one handler per op of docs/protocol.md ---- */
+
+static void op_list_h(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct json_value *req)
+{
+        (void)t;
+        (void)req;
+        op_list(d, c);
+}
+
+static void op_events_h(struct daemon *d, struct client *c, struct tenant *t,
+                        const struct json_value *req)
+{
+        (void)t;
+        op_events(d, c, req);
+}
+
+static void op_version(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct json_value *req)
+{
+        (void)t;
+        (void)req;
+        reply_ok(d, c, "tenantd " TENANTD_VERSION);
+}
+
+static void op_reload(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct json_value *req)
+{
+        (void)t;
+        (void)req;
+        char msg[1024];
+        int r = daemon_reload(d, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+}
+
+static void op_status(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct json_value *req)
+{
+        (void)req;
+        _cleanup_json_gen_ struct json_gen *g = reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, "tenant");
+        gen_tenant(d, g, t, true);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
+                        const struct json_value *req)
+{
+        char msg[256];
+        if (t->m->isolation == ISOLATION_MICROVM) {
+                if (t->state != TENANT_RUNNING)
+                        return reply_error(d, c, -ESRCH, "the microVM is not running");
+                return op_exec_vm(d, c, t, req);
+        }
+        if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
+                snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
+                         tenant_state_name(t->state));
+                return reply_error(d, c, -ESRCH, msg);
+        }
+        op_exec(d, c, t, req);
+}
+
+static void op_set(struct daemon *d, struct client *c, struct tenant *t,
+                   const struct json_value *req)
+{
+        char msg[1024];
+        int r = monitor_glue_set(d, t, req, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+}
+
+static void op_kill(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct json_value *req)
+{
+        char msg[1024];
+        int sig;
+        if (parse_signal(json_get(req, "signal"), &sig) < 0)
+                return reply_error(d, c, -EINVAL,
+                                   "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
+                                   "QUIT, USR1, USR2, CONT, WINCH) or number");
+        int r = tenant_op_kill(d, t, sig, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
+}
+
+/* start, stop, restart: the reply comes when the tenant got there (CLIENT_WAITING). */
+static void lifecycle(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct json_value *req, const char *op)
+{
+        char msg[1024];
+        int r;
+        c->mode = CLIENT_WAITING;
+        c->t = t;
+        if (strcmp(op, "start") == 0) {
+                r = tenant_op_start(d, t, c, msg, sizeof(msg));
+        } else {
+                int64_t timeout = 0;
+                if (opt_int(req, "timeout_ms", 0, 3600000, &timeout, msg, sizeof(msg)) < 0) {
+                        c->mode = CLIENT_IDLE;
+                        c->t = NULL;
+                        return reply_error(d, c, -EINVAL, msg);
+                }
+                r = tenant_op_stop(d, t, c, (uint64_t)timeout, strcmp(op, "restart") == 0, msg,
+                                   sizeof(msg));
+        }
+        if (r != 0) {
+                c->mode = CLIENT_IDLE;
+                c->t = NULL;
+                if (r < 0)
+                        reply_error(d, c, r, msg);
+                else
+                        reply_ok(d, c, NULL);
+        }
+}
+
+static void op_start(struct daemon *d, struct client *c, struct tenant *t,
+                     const struct json_value *req)
+{
+        lifecycle(d, c, t, req, "start");
+}
+
+static void op_stop(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct json_value *req)
+{
+        lifecycle(d, c, t, req, "stop");
+}
+
+static void op_restart(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct json_value *req)
+{
+        lifecycle(d, c, t, req, "restart");
+}
+
+enum op_flags {
+        OP_TENANT = 1 << 0, /* names a tenant ("name"): looked up before the handler */
+};
+
+/* Op names as in docs/protocol.md (proto/control_proto.h will own the names). */
+static const struct control_op {
+        const char *name;
+        void (*handle)(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct json_value *req);
+        unsigned flags;
+} control_ops[] = {
+    {"list", op_list_h, 0},
+    {"top", op_list_h, 0},
+    {"events", op_events_h, 0},
+    {"version", op_version, 0},
+    {"reload", op_reload, 0},
+    {"status", op_status, OP_TENANT},
+    {"start", op_start, OP_TENANT},
+    {"stop", op_stop, OP_TENANT},
+    {"restart", op_restart, OP_TENANT},
+    {"kill", op_kill, OP_TENANT},
+    {"logs", op_logs, OP_TENANT},
+    {"exec", op_exec_any, OP_TENANT},
+    {"set", op_set, OP_TENANT},
+};
+
 static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)
 {
         _cleanup_json_ struct json_value *req = NULL;
@@ -1225,93 +1385,24 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
                 reply_error(d, c, -EINVAL, "\"op\" is missing");
                 return;
         }
-        if (strcmp(op, "list") == 0 || strcmp(op, "top") == 0)
-                return op_list(d, c);
-        if (strcmp(op, "events") == 0)
-                return op_events(d, c, req);
-        if (strcmp(op, "version") == 0)
-                return reply_ok(d, c, "tenantd " TENANTD_VERSION);
-        if (strcmp(op, "reload") == 0) {
-                int r = daemon_reload(d, msg, sizeof(msg));
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
-        }
-
-        static const char *const per_tenant[] = {"status", "start", "stop", "restart",
-                                                 "kill",   "logs",  "exec", "set"};
-        bool known = false;
-        for (size_t i = 0; i < ARRAY_SIZE(per_tenant); i++)
-                known |= strcmp(op, per_tenant[i]) == 0;
-        if (!known) {
+        const struct control_op *o = NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(control_ops); i++)
+                if (strcmp(op, control_ops[i].name) == 0)
+                        o = &control_ops[i];
+        if (!o) {
                 snprintf(msg, sizeof(msg), "unknown op \"%.64s\"", op);
                 return reply_error(d, c, -EINVAL, msg);
         }
-        const char *name = get_str(req, "name");
-        struct tenant *t = name ? daemon_find(d, name) : NULL;
-        if (!t) {
-                snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"", name ? name : "");
-                return reply_error(d, c, -ENOENT, msg);
-        }
-        if (strcmp(op, "status") == 0) {
-                _cleanup_json_gen_ struct json_gen *g = reply_open(true);
-                if (!g)
-                        return;
-                json_gen_key(g, "tenant");
-                gen_tenant(d, g, t, true);
-                json_gen_object_close(g);
-                return send_gen(d, c, g);
-        }
-        if (strcmp(op, "logs") == 0)
-                return op_logs(d, c, t, req);
-        if (strcmp(op, "exec") == 0) {
-                if (t->m->isolation == ISOLATION_MICROVM) {
-                        if (t->state != TENANT_RUNNING)
-                                return reply_error(d, c, -ESRCH, "the microVM is not running");
-                        return op_exec_vm(d, c, t, req);
+        struct tenant *t = NULL;
+        if (o->flags & OP_TENANT) {
+                const char *name = get_str(req, "name");
+                t = name ? daemon_find(d, name) : NULL;
+                if (!t) {
+                        snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"", name ? name : "");
+                        return reply_error(d, c, -ENOENT, msg);
                 }
-                if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
-                        snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
-                                 tenant_state_name(t->state));
-                        return reply_error(d, c, -ESRCH, msg);
-                }
-                return op_exec(d, c, t, req);
         }
-        if (strcmp(op, "set") == 0) {
-                int r = monitor_glue_set(d, t, req, msg, sizeof(msg));
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
-        }
-        if (strcmp(op, "kill") == 0) {
-                int sig;
-                if (parse_signal(json_get(req, "signal"), &sig) < 0)
-                        return reply_error(
-                            d, c, -EINVAL,
-                            "\"signal\" must be a signal name (TERM, KILL, HUP, INT, "
-                            "QUIT, USR1, USR2, CONT, WINCH) or number");
-                int r = tenant_op_kill(d, t, sig, msg, sizeof(msg));
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
-        }
-        int r;
-        c->mode = CLIENT_WAITING;
-        c->t = t;
-        if (strcmp(op, "start") == 0) {
-                r = tenant_op_start(d, t, c, msg, sizeof(msg));
-        } else {
-                int64_t timeout = 0;
-                if (opt_int(req, "timeout_ms", 0, 3600000, &timeout, msg, sizeof(msg)) < 0) {
-                        c->mode = CLIENT_IDLE;
-                        c->t = NULL;
-                        return reply_error(d, c, -EINVAL, msg);
-                }
-                r = tenant_op_stop(d, t, c, (uint64_t)timeout, strcmp(op, "restart") == 0, msg,
-                                   sizeof(msg));
-        }
-        if (r != 0) {
-                c->mode = CLIENT_IDLE;
-                c->t = NULL;
-                if (r < 0)
-                        reply_error(d, c, r, msg);
-                else
-                        reply_ok(d, c, NULL);
-        }
+        o->handle(d, c, t, req);
 }
 
 /* ---- client I/O ---- */
