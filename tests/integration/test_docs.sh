@@ -107,8 +107,8 @@ else
 fi
 
 # ---- docs/protocol.md: every op and error code of control.c ----
-ops=$(grep -oE 'strcmp\(op, "[a-z]+"\)' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"'
-	sed -n '/per_tenant\[\] = {/,/};/p' supervisor/daemon/control.c | grep -oE '"[a-z]+"' | tr -d '"')
+# (the op table of control.c: one row {"NAME", handler, flags} per op)
+ops=$(sed -n '/control_ops\[\] = {/,/};/p' supervisor/daemon/control.c | grep -oE '\{"[a-z]+",' | tr -dc 'a-z\n')
 ops=$(sort -u <<<"$ops")
 codes=$(sed -n '/^static const char \*error_code/,/^}/p' supervisor/daemon/control.c | grep -oE 'return "[a-z-]+"' |
 	grep -oE '"[a-z-]+"' | tr -d '"')
