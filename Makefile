@@ -75,7 +75,8 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/sandbox/sandbox.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c \
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
-	supervisor/vm/vm_runner.c supervisor/proto/control_proto.c supervisor/proto/runner_proto.c
+	supervisor/vm/vm_runner.c supervisor/proto/control_proto.c supervisor/proto/runner_proto.c \
+	supervisor/lib/buildtree.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 # The microVM backend that drives libvirt: only tenantd-vm-runner (and tests) link it.
 VM_LIB_SRCS := supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c \

@@ -3,7 +3,6 @@
  * The protocol is in docs/protocol.md; this file only frames requests and prints
  * replies (tables for people, the reply objects with --json). */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -415,13 +414,10 @@ static int fetch_list(const struct cli *cli, struct json_value **ret)
         return rc;
 }
 
-static int cmd_list(const struct cli *cli, int argc, char **argv)
+int cmd_list(const struct cli *cli, int argc, char **argv)
 {
+        (void)argc;
         (void)argv;
-        if (argc != 1) {
-                log_error("usage: tenantctl list");
-                return EXIT_USAGE;
-        }
         _cleanup_json_ struct json_value *v = NULL;
         int rc = fetch_list(cli, &v);
         if (rc != EXIT_OK)
@@ -438,33 +434,28 @@ static int cmd_list(const struct cli *cli, int argc, char **argv)
         return EXIT_OK;
 }
 
-static int cmd_top(const struct cli *cli, int argc, char **argv)
+int cmd_top(const struct cli *cli, int argc, char **argv)
 {
-        static const struct option options[] = {
-            {"once", no_argument, NULL, 'o'},
-            {"interval", required_argument, NULL, 'i'},
-            {"count", required_argument, NULL, 'n'},
-            {NULL, 0, NULL, 0},
-        };
+        (void)argc;
+        (void)argv;
         bool once = cli->json || !isatty(STDOUT_FILENO);
         uint64_t interval = 1000;
         long count = -1;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-                char why[128];
-                if (c == 'o')
+        for (size_t i = 0; i < cli->opts_n; i++) {
+                const char *arg = cli->opts[i].arg;
+                char why[128], *end;
+                if (cli->opts[i].id == OPT_ONCE)
                         once = true;
-                else if (c == 'i' && parse_duration(optarg, &interval, why, sizeof(why)) == 0 &&
-                         interval >= 100)
-                        continue;
-                else if (c == 'n' && (count = strtol(optarg, NULL, 10)) > 0)
-                        continue;
-                else {
-                        log_error(
-                            "usage: tenantctl top [--once] [--interval DURATION] [--count N]");
-                        return EXIT_USAGE;
-                }
+                else if (cli->opts[i].id == OPT_INTERVAL &&
+                         (parse_duration(arg, &interval, why, sizeof(why)) < 0 || interval < 100))
+                        return cli_usage_error(cli,
+                                               "--interval \"%.64s\": a duration of 100ms "
+                                               "or more",
+                                               arg);
+                else if (cli->opts[i].id == OPT_COUNT &&
+                         ((count = strtol(arg, &end, 10)) <= 0 || *end))
+                        return cli_usage_error(cli, "--count \"%.64s\": a whole number from 1",
+                                               arg);
         }
         if (once && count < 0)
                 count = 1;
@@ -552,12 +543,9 @@ static void print_status(const struct json_value *t)
         }
 }
 
-static int cmd_status(const struct cli *cli, int argc, char **argv)
+int cmd_status(const struct cli *cli, int argc, char **argv)
 {
-        if (argc != 2) {
-                log_error("usage: tenantctl status NAME");
-                return EXIT_USAGE;
-        }
+        (void)argc;
         struct conn c = {.fd = -1};
         struct control_request req = request(CONTROL_OP_STATUS, argv[1]);
         int rc = ctl_open(cli, &req, &c);
@@ -582,32 +570,19 @@ static int cmd_status(const struct cli *cli, int argc, char **argv)
         return EXIT_OK;
 }
 
-static int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
+int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
 {
         const char *verb = argv[0];
-        static const struct option options[] = {
-            {"timeout", required_argument, NULL, 't'},
-            {NULL, 0, NULL, 0},
-        };
         uint64_t timeout = 0;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+        for (size_t i = 0; i < cli->opts_n; i++) {
                 char why[128];
-                if (c != 't' || strcmp(verb, "start") == 0 ||
-                    parse_duration(optarg, &timeout, why, sizeof(why)) < 0) {
-                        log_error("usage: tenantctl %s%s NAME...", verb,
-                                  strcmp(verb, "start") ? " [--timeout DURATION]" : "");
-                        return EXIT_USAGE;
-                }
-        }
-        if (optind >= argc) {
-                log_error("usage: tenantctl %s NAME...", verb);
-                return EXIT_USAGE;
+                if (cli->opts[i].id == OPT_TIMEOUT &&
+                    parse_duration(cli->opts[i].arg, &timeout, why, sizeof(why)) < 0)
+                        return cli_usage_error(cli, "--timeout: %s", why);
         }
         int rc = EXIT_OK;
         const struct control_op_info *op = control_op_lookup(verb);
-        for (int i = optind; i < argc; i++) {
+        for (int i = 1; i < argc; i++) {
                 struct control_request req = request(op->op, argv[i]);
                 req.timeout_ms = timeout;
                 const char *done = op->op == CONTROL_OP_START  ? "started"
@@ -620,80 +595,47 @@ static int cmd_lifecycle(const struct cli *cli, int argc, char **argv)
         return rc;
 }
 
-static int cmd_kill(const struct cli *cli, int argc, char **argv)
+int cmd_kill(const struct cli *cli, int argc, char **argv)
 {
-        static const struct option options[] = {
-            {"signal", required_argument, NULL, 's'},
-            {NULL, 0, NULL, 0},
-        };
+        (void)argc;
         const char *sig = "TERM";
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+s:", options, NULL)) != -1) {
-                if (c != 's') {
-                        log_error("usage: tenantctl kill [--signal SIG] NAME");
-                        return EXIT_USAGE;
-                }
-                sig = optarg;
-        }
-        if (optind + 1 != argc) {
-                log_error("usage: tenantctl kill [--signal SIG] NAME");
-                return EXIT_USAGE;
-        }
-        struct control_request req = request(CONTROL_OP_KILL, argv[optind]);
-        if (control_signal_parse(sig, &req.signal) < 0) {
-                log_error("\"%s\" is not a signal: a name (TERM, KILL, HUP, INT, QUIT, USR1, "
-                          "USR2, CONT, WINCH, with or without SIG) or a number from 1 to 64",
-                          sig);
-                return EXIT_USAGE;
-        }
+        for (size_t i = 0; i < cli->opts_n; i++)
+                if (cli->opts[i].id == OPT_SIGNAL)
+                        sig = cli->opts[i].arg;
+        struct control_request req = request(CONTROL_OP_KILL, argv[1]);
+        if (control_signal_parse(sig, &req.signal) < 0)
+                return cli_usage_error(cli,
+                                       "\"%.32s\" is not a signal: a name (TERM, KILL, HUP, INT, "
+                                       "QUIT, USR1, USR2, CONT, WINCH, with or without SIG) or a "
+                                       "number from 1 to 64",
+                                       sig);
         return simple(cli, &req, "signal sent");
 }
 
-static int cmd_reload(const struct cli *cli, int argc, char **argv)
+int cmd_reload(const struct cli *cli, int argc, char **argv)
 {
+        (void)argc;
         (void)argv;
-        if (argc != 1) {
-                log_error("usage: tenantctl reload");
-                return EXIT_USAGE;
-        }
         struct control_request req = request(CONTROL_OP_RELOAD, NULL);
         return simple(cli, &req, "reloaded");
 }
 
-static int cmd_set(const struct cli *cli, int argc, char **argv)
+int cmd_set(const struct cli *cli, int argc, char **argv)
 {
-        static const struct option options[] = {
-            {"save", no_argument, NULL, 's'},
-            {NULL, 0, NULL, 0},
-        };
         bool save = false;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-                if (c != 's') {
-                        log_error("usage: tenantctl set [--save] NAME KEY=VALUE...");
-                        return EXIT_USAGE;
-                }
-                save = true;
-        }
-        if (optind + 2 > argc) {
-                log_error("usage: tenantctl set [--save] NAME KEY=VALUE...");
-                return EXIT_USAGE;
-        }
-        struct control_request req = request(CONTROL_OP_SET, argv[optind]);
+        for (size_t i = 0; i < cli->opts_n; i++)
+                save |= cli->opts[i].id == OPT_SAVE;
+        struct control_request req = request(CONTROL_OP_SET, argv[1]);
         req.save = save;
         const char *keys[CONTROL_VALUES_MAX], *values[CONTROL_VALUES_MAX];
-        for (int i = optind + 1; i < argc; i++) {
+        for (int i = 2; i < argc; i++) {
                 char *eq = strchr(argv[i], '=');
-                if (!eq || eq == argv[i]) {
-                        log_error("\"%s\": expected KEY=VALUE, e.g. cpu.max=0.5", argv[i]);
-                        return EXIT_USAGE;
-                }
-                if (req.n_values == CONTROL_VALUES_MAX) {
-                        log_error("at most %d KEY=VALUE pairs at once", CONTROL_VALUES_MAX);
-                        return EXIT_USAGE;
-                }
+                if (!eq || eq == argv[i])
+                        return cli_usage_error(
+                            cli, "\"%.64s\": expected KEY=VALUE, e.g. cpu.max=0.5", argv[i]);
+                if (req.n_values == CONTROL_VALUES_MAX)
+                        return cli_usage_error(cli, "at most %d KEY=VALUE pairs at once",
+                                               CONTROL_VALUES_MAX);
                 *eq = '\0'; /* argv is ours: the key ends here */
                 keys[req.n_values] = argv[i];
                 values[req.n_values++] = eq + 1;
@@ -749,64 +691,45 @@ static int stream(const struct cli *cli, const struct control_request *req)
         return rc;
 }
 
-static int cmd_logs(const struct cli *cli, int argc, char **argv)
+/* -f and -n LINES of logs and events; false after reporting a bad value. */
+static bool stream_options(const struct cli *cli, bool *follow, long *lines)
 {
-        static const struct option options[] = {
-            {"follow", no_argument, NULL, 'f'},
-            {"lines", required_argument, NULL, 'n'},
-            {NULL, 0, NULL, 0},
-        };
-        bool follow = false;
-        long lines = 50;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+fn:", options, NULL)) != -1) {
+        for (size_t i = 0; i < cli->opts_n; i++) {
                 char *end;
-                if (c == 'f')
-                        follow = true;
-                else if (c == 'n' && (lines = strtol(optarg, &end, 10)) >= 0 && !*end)
-                        continue;
-                else {
-                        log_error("usage: tenantctl logs [-f] [-n LINES] NAME");
-                        return EXIT_USAGE;
+                if (cli->opts[i].id == OPT_FOLLOW) {
+                        *follow = true;
+                } else if (cli->opts[i].id == OPT_LINES &&
+                           ((*lines = strtol(cli->opts[i].arg, &end, 10)) < 0 || *end ||
+                            end == cli->opts[i].arg)) {
+                        cli_usage_error(cli, "-n \"%.64s\": a whole number of lines",
+                                        cli->opts[i].arg);
+                        return false;
                 }
         }
-        if (optind + 1 != argc) {
-                log_error("usage: tenantctl logs [-f] [-n LINES] NAME");
+        return true;
+}
+
+int cmd_logs(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        bool follow = false;
+        long lines = 50;
+        if (!stream_options(cli, &follow, &lines))
                 return EXIT_USAGE;
-        }
-        struct control_request req = request(CONTROL_OP_LOGS, argv[optind]);
+        struct control_request req = request(CONTROL_OP_LOGS, argv[1]);
         req.lines = lines;
         req.follow = follow;
         return stream(cli, &req);
 }
 
-static int cmd_events(const struct cli *cli, int argc, char **argv)
+int cmd_events(const struct cli *cli, int argc, char **argv)
 {
-        static const struct option options[] = {
-            {"follow", no_argument, NULL, 'f'},
-            {"lines", required_argument, NULL, 'n'},
-            {NULL, 0, NULL, 0},
-        };
+        (void)argc;
+        (void)argv;
         bool follow = false;
         long lines = 20;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+fn:", options, NULL)) != -1) {
-                char *end;
-                if (c == 'f')
-                        follow = true;
-                else if (c == 'n' && (lines = strtol(optarg, &end, 10)) >= 0 && !*end)
-                        continue;
-                else {
-                        log_error("usage: tenantctl events [--follow] [-n LINES]");
-                        return EXIT_USAGE;
-                }
-        }
-        if (optind != argc) {
-                log_error("usage: tenantctl events [--follow] [-n LINES]");
+        if (!stream_options(cli, &follow, &lines))
                 return EXIT_USAGE;
-        }
         struct control_request req = request(CONTROL_OP_EVENTS, NULL);
         req.lines = lines;
         req.follow = follow;
@@ -947,32 +870,21 @@ static int exec_relay(struct conn *c, bool tty)
         }
 }
 
-static int cmd_exec(const struct cli *cli, int argc, char **argv)
+int cmd_exec(const struct cli *cli, int argc, char **argv)
 {
-        static const char usage[] = "usage: tenantctl exec [-t|-T] NAME -- COMMAND [ARGS...]";
-        int i = 1;
+        (void)argc;
         bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-        for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {
-                if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0)
-                        tty = true;
-                else if (strcmp(argv[i], "-T") == 0 || strcmp(argv[i], "--no-tty") == 0)
-                        tty = false;
-                else {
-                        log_error("exec: unknown option %s; %s", argv[i], usage);
-                        return EXIT_USAGE;
-                }
-        }
-        if (argc - i < 3 || strcmp(argv[i + 1], "--") != 0) {
-                log_error("%s", usage);
-                return EXIT_USAGE;
-        }
-        if (tty && !isatty(STDIN_FILENO)) {
-                log_error("exec -t: standard input is not a terminal");
-                return EXIT_USAGE;
-        }
-        struct control_request req = request(CONTROL_OP_EXEC, argv[i]);
-        req.argv = (const char *const *)argv + i + 2;
-        req.argc = (size_t)(argc - i - 2);
+        for (size_t i = 0; i < cli->opts_n; i++)
+                if (cli->opts[i].id == OPT_TTY || cli->opts[i].id == OPT_NO_TTY)
+                        tty = cli->opts[i].id == OPT_TTY;
+        if (tty && !isatty(STDIN_FILENO))
+                return cli_usage_error(cli, "-t: standard input is not a terminal");
+        size_t n_cmd = 0;
+        while (cli->cmd[n_cmd])
+                n_cmd++;
+        struct control_request req = request(CONTROL_OP_EXEC, argv[1]);
+        req.argv = (const char *const *)cli->cmd;
+        req.argc = n_cmd;
         req.tty = tty;
         if (tty) {
                 uint8_t ws[4];
@@ -1013,31 +925,4 @@ static int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         return status;
-}
-
-int cmd_ctl(const struct cli *cli, int argc, char **argv)
-{
-        static const struct {
-                const char *verb;
-                int (*run)(const struct cli *cli, int argc, char **argv);
-        } verbs[] = {
-            {"list", cmd_list},      {"status", cmd_status},     {"start", cmd_lifecycle},
-            {"stop", cmd_lifecycle}, {"restart", cmd_lifecycle}, {"kill", cmd_kill},
-            {"logs", cmd_logs},      {"exec", cmd_exec},         {"set", cmd_set},
-            {"top", cmd_top},        {"events", cmd_events},     {"reload", cmd_reload},
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-                if (strcmp(verbs[i].verb, argv[0]) == 0)
-                        return verbs[i].run(cli, argc, argv);
-        return EXIT_USAGE;
-}
-
-bool cmd_ctl_has(const char *verb)
-{
-        static const char *const verbs[] = {"list", "status", "start", "stop", "restart", "kill",
-                                            "logs", "exec",   "set",   "top",  "events",  "reload"};
-        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-                if (strcmp(verbs[i], verb) == 0)
-                        return true;
-        return false;
 }

@@ -11,12 +11,6 @@
 #include "spec/policy.h"
 #include "cli/tenantctl.h"
 
-static int usage(void)
-{
-        log_error("usage: tenantctl policy list | check NAME... | show NAME  (NAME or @SET)");
-        return EXIT_USAGE;
-}
-
 /* Invalid or missing input is a usage error (2); anything else a failure (1). */
 static int exit_for(int r)
 {
@@ -163,10 +157,8 @@ static int check_one(struct json_gen *g, const char *name)
         return EXIT_OK;
 }
 
-static int cmd_check(const struct cli *cli, int argc, char **argv)
+int cmd_policy_check(const struct cli *cli, int argc, char **argv)
 {
-        if (argc < 2)
-                return usage();
         _cleanup_json_gen_ struct json_gen *g = cli->json ? json_gen_new(true) : NULL;
         if (cli->json && !g)
                 return EXIT_FAILED;
@@ -235,10 +227,10 @@ static int list_kind(struct json_gen *g, enum policy_kind kind)
         return rc;
 }
 
-static int cmd_list(const struct cli *cli, int argc)
+int cmd_policy_list(const struct cli *cli, int argc, char **argv)
 {
-        if (argc != 1)
-                return usage();
+        (void)argc;
+        (void)argv;
         _cleanup_json_gen_ struct json_gen *g = cli->json ? json_gen_new(true) : NULL;
         if (cli->json && !g)
                 return EXIT_FAILED;
@@ -390,20 +382,8 @@ static int show_capset(const struct cli *cli, const char *name)
         return EXIT_OK;
 }
 
-int cmd_policy(const struct cli *cli, int argc, char **argv)
+int cmd_policy_show(const struct cli *cli, int argc, char **argv)
 {
-        if (argc < 2)
-                return usage();
-        const char *sub = argv[1];
-        if (strcmp(sub, "list") == 0)
-                return cmd_list(cli, argc - 1);
-        if (strcmp(sub, "check") == 0)
-                return cmd_check(cli, argc - 1, argv + 1);
-        if (strcmp(sub, "show") == 0) {
-                if (argc != 3)
-                        return usage();
-                return argv[2][0] == '@' ? show_capset(cli, argv[2]) : show_profile(cli, argv[2]);
-        }
-        log_error("unknown policy command \"%s\"; expected list, check or show", sub);
-        return EXIT_USAGE;
+        (void)argc;
+        return argv[1][0] == '@' ? show_capset(cli, argv[1]) : show_profile(cli, argv[1]);
 }

@@ -3,7 +3,6 @@
  * output are the tenant's; SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
  * forwarded to it (a third SIGINT kills it); the exit status is the service's (128+N
  * when signal N ended it); everything the run created is removed at the end. */
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,31 +72,15 @@ static int supervise(struct sandbox *sb, const sigset_t *forwarded)
 
 int cmd_run(const struct cli *cli, int argc, char **argv)
 {
-        (void)cli;
-        static const struct option options[] = {
-            {"state", required_argument, NULL, 's'},
-            {NULL, 0, NULL, 0},
-        };
+        (void)argc;
         const char *state_dir = getenv("TENANTD_STATE_DIR");
         if (!state_dir || !*state_dir)
                 state_dir = DEFAULT_STATE_DIR;
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-                if (c != 's') {
-                        log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
-                        return EXIT_USAGE;
-                }
-                state_dir = optarg;
-        }
-        if (optind >= argc) {
-                log_error("usage: tenantctl run [--state DIR] MANIFEST [-- CMD ARGS...]");
-                return EXIT_USAGE;
-        }
-        const char *path = argv[optind++];
-        if (optind < argc && strcmp(argv[optind], "--") == 0)
-                optind++;
-        char **override = optind < argc ? argv + optind : NULL;
+        for (size_t i = 0; i < cli->opts_n; i++)
+                if (cli->opts[i].id == OPT_STATE)
+                        state_dir = cli->opts[i].arg;
+        const char *path = argv[1];
+        char **override = cli->cmd;
 
         /* Policy files likewise: as root, refused unless root alone can change them. */
         policy_trust_files(geteuid() == 0, NULL);

@@ -1006,69 +1006,105 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                      tty ? "tty=yes " : "", command);
 }
 
-/* A decoded request (the op table and the members' checks: control_proto.h). */
-static void handle_op(struct daemon *d, struct client *c, const struct control_request *req,
-                      char *msg, size_t len)
-{
-        enum control_op op = req->op;
-        if (op == CONTROL_OP_LIST || op == CONTROL_OP_TOP)
-                return op_list(d, c);
-        if (op == CONTROL_OP_EVENTS)
-                return op_events(d, c, req);
-        if (op == CONTROL_OP_VERSION)
-                return reply_ok(d, c, "tenantd " TENANTD_VERSION);
-        if (op == CONTROL_OP_RELOAD) {
-                int r = daemon_reload(d, msg, len);
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
-        }
+/* ---- the op table: one handler per op of docs/protocol.md ---- */
 
-        /* The ops on one tenant (CONTROL_F_NAME). */
-        const char *name = req->name;
-        struct tenant *t = name ? daemon_find(d, name) : NULL;
-        if (!t) {
-                snprintf(msg, len, "no tenant named \"%.64s\"", name ? name : "");
-                return reply_error(d, c, -ENOENT, msg);
+/* Each handler gets the decoded request (control_proto.h checked its members) and, for
+ * the ops that act on one tenant (CONTROL_F_NAME), the tenant, already looked up. */
+typedef void op_handler(struct daemon *d, struct client *c, struct tenant *t,
+                        const struct control_request *req);
+
+static void op_list_h(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct control_request *req)
+{
+        (void)t;
+        (void)req;
+        op_list(d, c);
+}
+
+static void op_events_h(struct daemon *d, struct client *c, struct tenant *t,
+                        const struct control_request *req)
+{
+        (void)t;
+        op_events(d, c, req);
+}
+
+static void op_version(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct control_request *req)
+{
+        (void)t;
+        (void)req;
+        reply_ok(d, c, "tenantd " TENANTD_VERSION);
+}
+
+static void op_reload(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct control_request *req)
+{
+        (void)t;
+        (void)req;
+        char msg[1024];
+        int r = daemon_reload(d, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+}
+
+static void op_status(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct control_request *req)
+{
+        (void)req;
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, CTL_TENANT);
+        gen_tenant(d, g, t, true);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
+                        const struct control_request *req)
+{
+        char msg[256];
+        if (t->m->isolation == ISOLATION_MICROVM) {
+                if (t->state != TENANT_RUNNING)
+                        return reply_error(d, c, -ESRCH, "the microVM is not running");
+                return op_exec_vm(d, c, t, req);
         }
-        if (op == CONTROL_OP_STATUS) {
-                _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
-                if (!g)
-                        return;
-                json_gen_key(g, CTL_TENANT);
-                gen_tenant(d, g, t, true);
-                json_gen_object_close(g);
-                return send_gen(d, c, g);
+        if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
+                snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
+                         tenant_state_name(t->state));
+                return reply_error(d, c, -ESRCH, msg);
         }
-        if (op == CONTROL_OP_LOGS)
-                return op_logs(d, c, t, req);
-        if (op == CONTROL_OP_EXEC) {
-                if (t->m->isolation == ISOLATION_MICROVM) {
-                        if (t->state != TENANT_RUNNING)
-                                return reply_error(d, c, -ESRCH, "the microVM is not running");
-                        return op_exec_vm(d, c, t, req);
-                }
-                if (t->state != TENANT_RUNNING || t->init_pidfd < 0) {
-                        snprintf(msg, len, "%s is not running (%s)", t->name,
-                                 tenant_state_name(t->state));
-                        return reply_error(d, c, -ESRCH, msg);
-                }
-                return op_exec(d, c, t, req);
-        }
-        if (op == CONTROL_OP_SET) {
-                int r = monitor_glue_set(d, t, req->tree, msg, len);
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
-        }
-        if (op == CONTROL_OP_KILL) {
-                int r = tenant_op_kill(d, t, req->signal, msg, len);
-                return r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
-        }
+        op_exec(d, c, t, req);
+}
+
+static void op_set(struct daemon *d, struct client *c, struct tenant *t,
+                   const struct control_request *req)
+{
+        char msg[1024];
+        int r = monitor_glue_set(d, t, req->tree, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+}
+
+static void op_kill(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct control_request *req)
+{
+        char msg[1024];
+        int r = tenant_op_kill(d, t, req->signal, msg, sizeof(msg));
+        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
+}
+
+/* start, stop, restart (CONTROL_F_WAITS): the reply comes when the tenant got there. */
+static void op_lifecycle(struct daemon *d, struct client *c, struct tenant *t,
+                         const struct control_request *req)
+{
+        char msg[1024];
         int r;
         c->mode = CLIENT_WAITING;
         c->t = t;
-        if (op == CONTROL_OP_START) {
-                r = tenant_op_start(d, t, c, msg, len);
-        } else {
-                r = tenant_op_stop(d, t, c, req->timeout_ms, op == CONTROL_OP_RESTART, msg, len);
-        }
+        if (req->op == CONTROL_OP_START)
+                r = tenant_op_start(d, t, c, msg, sizeof(msg));
+        else
+                r = tenant_op_stop(d, t, c, req->timeout_ms, req->op == CONTROL_OP_RESTART, msg,
+                                   sizeof(msg));
         if (r != 0) {
                 c->mode = CLIENT_IDLE;
                 c->t = NULL;
@@ -1077,6 +1113,32 @@ static void handle_op(struct daemon *d, struct client *c, const struct control_r
                 else
                         reply_ok(d, c, NULL);
         }
+}
+
+/* Indexed by enum control_op; the names and flags are the codec's (control_ops[]). */
+static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
+    [CONTROL_OP_VERSION] = op_version,   [CONTROL_OP_LIST] = op_list_h,
+    [CONTROL_OP_TOP] = op_list_h,        [CONTROL_OP_STATUS] = op_status,
+    [CONTROL_OP_START] = op_lifecycle,   [CONTROL_OP_STOP] = op_lifecycle,
+    [CONTROL_OP_RESTART] = op_lifecycle, [CONTROL_OP_KILL] = op_kill,
+    [CONTROL_OP_LOGS] = op_logs,         [CONTROL_OP_EXEC] = op_exec_any,
+    [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
+    [CONTROL_OP_RELOAD] = op_reload,
+};
+
+/* A decoded request (the op table and the members' checks: control_proto.h). */
+static void handle_op(struct daemon *d, struct client *c, const struct control_request *req,
+                      char *msg, size_t len)
+{
+        struct tenant *t = NULL;
+        if (control_ops[req->op].flags & CONTROL_F_NAME) {
+                t = req->name ? daemon_find(d, req->name) : NULL;
+                if (!t) {
+                        snprintf(msg, len, "no tenant named \"%.64s\"", req->name ? req->name : "");
+                        return reply_error(d, c, -ENOENT, msg);
+                }
+        }
+        op_handlers[req->op](d, c, t, req);
 }
 
 static void handle_request(struct daemon *d, struct client *c, const char *line, size_t len)

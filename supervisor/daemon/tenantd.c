@@ -6,6 +6,7 @@
  * A key the daemon does not know is an error that names the file and line. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,50 +45,100 @@ int sd_notify_ready(const char *path)
         return n < 0 ? -errno : 0;
 }
 
+/* ---- the one option table: command line and configuration file ---- */
+
+enum option_kind {
+        KIND_STRING,   /* a non-empty string into a daemon_config field */
+        KIND_FACILITY, /* syslog facility name */
+        KIND_SAMPLE,   /* the monitor's period: 100ms to 60s */
+        KIND_IDLE,     /* client idle timeout: 1s to 24h, or 0 */
+        KIND_CONFIG,   /* --config FILE: read first, command line only */
+        KIND_FOREGROUND,
+        KIND_DEBUG,
+        KIND_HELP,
+        KIND_VERSION,
+};
+
+struct daemon_option {
+        const char *name; /* the long option, and its key in the configuration file */
+        const char *arg;  /* the value's name in --help; NULL: a flag */
+        enum option_kind kind;
+        size_t field;   /* KIND_STRING: offsetof(struct daemon_config, ...) */
+        bool in_config; /* also a key of the configuration file */
+        const char *help;
+};
+
+#define STRING_FIELD(f) KIND_STRING, offsetof(struct daemon_config, f), true
+
+static const struct daemon_option options[] = {
+    {"config", "FILE", KIND_CONFIG, 0, false, "configuration file (default " DEFAULT_CONFIG ")"},
+    {"manifests", "DIR", STRING_FIELD(manifest_dir),
+     "manifest directory (default " TENANTD_SYSCONFDIR "/tenantd/services)"},
+    {"state", "DIR", STRING_FIELD(state_dir), "state directory (default /var/lib/tenantd)"},
+    {"socket", "PATH", STRING_FIELD(socket_path),
+     "control socket (default /run/tenantd/control.sock)"},
+    {"group", "NAME", STRING_FIELD(socket_group), "group allowed on the socket (default tenantd)"},
+    {"syslog-facility", "F", KIND_FACILITY, 0, true,
+     "syslog facility for logs and alerts (default daemon)"},
+    {"syslog-ident", "NAME", STRING_FIELD(syslog_ident), "syslog ident (default tenantd)"},
+    {"syslog-socket", "PATH", STRING_FIELD(syslog_socket),
+     "where alerts are sent (default /dev/log)"},
+    {"sample-interval", "DUR", KIND_SAMPLE, 0, true, "monitor sampling period (default 1s)"},
+    {"client-idle-timeout", "DUR", KIND_IDLE, 0, true,
+     "close control clients idle this long (default 5min; 0: never)"},
+    {"pidfile", "PATH", STRING_FIELD(pidfile),
+     "write the daemon's pid there once it serves; removed when it exits"},
+    {"foreground", NULL, KIND_FOREGROUND, 0, false,
+     "stay in the foreground and log to stderr (for systemd Type=notify and for\n"
+     "tests); otherwise detach, log to syslog, and exit once the daemon serves"},
+    {"debug", NULL, KIND_DEBUG, 0, false, "log debug messages too"},
+    {"help", NULL, KIND_HELP, 0, false, "this text (also -h)"},
+    {"version", NULL, KIND_VERSION, 0, false, "the version"},
+};
+
 static void usage(FILE *out)
 {
-        fprintf(out,
-                "Usage: tenantd [OPTIONS]\n"
-                "\n"
-                "  --config FILE          configuration file (default %s)\n"
-                "  --manifests DIR        manifest directory (default /etc/tenantd/services)\n"
-                "  --state DIR            state directory (default /var/lib/tenantd)\n"
-                "  --socket PATH          control socket (default /run/tenantd/control.sock)\n"
-                "  --group NAME           group allowed on the socket (default tenantd)\n"
-                "  --syslog-facility F    syslog facility for logs and alerts (default daemon)\n"
-                "  --syslog-ident NAME    syslog ident (default tenantd)\n"
-                "  --syslog-socket PATH   where alerts are sent (default /dev/log)\n"
-                "  --sample-interval DUR  monitor sampling period (default 1s)\n"
-                "  --client-idle-timeout DUR  close control clients idle this long (default\n"
-                "                         5min; 0: never)\n"
-                "  --pidfile PATH         write the daemon's pid there once it serves\n"
-                "  --foreground           stay in the foreground and log to stderr (for systemd\n"
-                "                         Type=notify and for tests); otherwise detach, log\n"
-                "                         to syslog, and exit once the daemon serves\n"
-                "  --debug                log debug messages too\n"
-                "  --version, --help\n",
-                DEFAULT_CONFIG);
+        fputs("Usage: tenantd [OPTIONS]\n\n", out);
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+                const struct daemon_option *o = &options[i];
+                char head[64];
+                snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
+                         o->arg ? o->arg : "");
+                fprintf(out, strlen(head) <= 24 ? "  %-24s " : "  %s\n  %-24s ", head, "");
+                for (const char *p = o->help; *p; p++) {
+                        fputc(*p, out);
+                        if (*p == '\n')
+                                fprintf(out, "  %-24s ", "");
+                }
+                fputc('\n', out);
+        }
+        fputs("\nThe configuration file holds \"key = value\" lines, a key for each option but\n"
+              "config, foreground, debug, help and version; options on the command line win.\n",
+              out);
 }
 
+static const struct daemon_option *option_named(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+                if (strcmp(options[i].name, name) == 0)
+                        return &options[i];
+        return NULL;
+}
+
+/* Sets the configuration key `key` (an option that is also a key). */
 static int set_key(struct daemon_config *c, const char *key, const char *value, char *why,
                    size_t len)
 {
-        char **target = NULL;
-        if (strcmp(key, "manifests") == 0)
-                target = &c->manifest_dir;
-        else if (strcmp(key, "state") == 0)
-                target = &c->state_dir;
-        else if (strcmp(key, "socket") == 0)
-                target = &c->socket_path;
-        else if (strcmp(key, "group") == 0)
-                target = &c->socket_group;
-        else if (strcmp(key, "syslog-ident") == 0)
-                target = &c->syslog_ident;
-        else if (strcmp(key, "syslog-socket") == 0)
-                target = &c->syslog_socket;
-        else if (strcmp(key, "pidfile") == 0)
-                target = &c->pidfile;
-        if (target) {
+        const struct daemon_option *o = option_named(key);
+        if (!o || !o->in_config) {
+                snprintf(why, len, "unknown key \"%s\"", key);
+                return -EINVAL;
+        }
+        uint64_t ms;
+        char w[128];
+        switch (o->kind) {
+        case KIND_STRING: {
+                char **target = (char **)((char *)c + o->field);
                 if (!*value) {
                         snprintf(why, len, "%s: empty value", key);
                         return -EINVAL;
@@ -96,7 +147,7 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 *target = strdup(value);
                 return *target ? 0 : -ENOMEM;
         }
-        if (strcmp(key, "syslog-facility") == 0) {
+        case KIND_FACILITY: {
                 int f = log_facility_from_name(value);
                 if (f < 0) {
                         snprintf(why, len, "syslog-facility: unknown facility \"%s\"", value);
@@ -105,9 +156,7 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 c->syslog_facility = f;
                 return 0;
         }
-        if (strcmp(key, "sample-interval") == 0) {
-                uint64_t ms;
-                char w[128];
+        case KIND_SAMPLE:
                 if (parse_duration(value, &ms, w, sizeof(w)) < 0 || ms < 100 || ms > 60000) {
                         snprintf(why, len, "sample-interval: \"%s\": a duration from 100ms to 60s",
                                  value);
@@ -115,10 +164,7 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 }
                 c->sample_ms = ms;
                 return 0;
-        }
-        if (strcmp(key, "client-idle-timeout") == 0) {
-                uint64_t ms;
-                char w[128];
+        case KIND_IDLE:
                 if (parse_duration(value, &ms, w, sizeof(w)) < 0 || (ms && ms < 1000) ||
                     ms > 86400000) {
                         snprintf(why, len,
@@ -129,9 +175,10 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 }
                 c->client_idle_ms = ms;
                 return 0;
+        default:
+                snprintf(why, len, "unknown key \"%s\"", key);
+                return -EINVAL;
         }
-        snprintf(why, len, "unknown key \"%s\"", key);
-        return -EINVAL;
 }
 
 static int read_config(struct daemon_config *c, const char *path, bool required)
@@ -213,24 +260,13 @@ static void config_defaults(struct daemon_config *c)
 
 int main(int argc, char **argv)
 {
-        static const struct option options[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"manifests", required_argument, NULL, 'm'},
-            {"state", required_argument, NULL, 's'},
-            {"socket", required_argument, NULL, 'S'},
-            {"group", required_argument, NULL, 'g'},
-            {"syslog-facility", required_argument, NULL, 'F'},
-            {"syslog-ident", required_argument, NULL, 'I'},
-            {"syslog-socket", required_argument, NULL, 'L'},
-            {"sample-interval", required_argument, NULL, 'i'},
-            {"client-idle-timeout", required_argument, NULL, 'T'},
-            {"pidfile", required_argument, NULL, 'P'},
-            {"foreground", no_argument, NULL, 'f'},
-            {"debug", no_argument, NULL, 'd'},
-            {"help", no_argument, NULL, 'h'},
-            {"version", no_argument, NULL, 'V'},
-            {NULL, 0, NULL, 0},
-        };
+        /* getopt's view of the table: val is the index + 1. */
+        struct option longopts[ARRAY_SIZE(options) + 1];
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+                longopts[i] = (struct option){options[i].name,
+                                              options[i].arg ? required_argument : no_argument,
+                                              NULL, (int)i + 1};
+        longopts[ARRAY_SIZE(options)] = (struct option){NULL, 0, NULL, 0};
         log_open("tenantd", LOG_TARGET_STDERR, 0);
         _cleanup_(daemon_freep) struct daemon d = {0};
         config_defaults(&d.cfg);
@@ -239,64 +275,41 @@ int main(int argc, char **argv)
         const char *config = NULL;
         bool debug = false;
         int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                if (c == 'c')
-                        config = optarg;
-                else if (c == 'h') {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+                if (c == 'h' || (c > 0 && options[c - 1].kind == KIND_HELP)) {
                         usage(stdout);
                         return 0;
-                } else if (c == 'V') {
-                        printf("tenantd %s\n", TENANTD_VERSION);
-                        return 0;
-                } else if (c == '?') {
-                        usage(stderr);
-                        return 2;
                 }
+                if (c > 0 && c <= (int)ARRAY_SIZE(options)) {
+                        if (options[c - 1].kind == KIND_CONFIG)
+                                config = optarg;
+                        else if (options[c - 1].kind == KIND_VERSION) {
+                                printf("tenantd %s\n", TENANTD_VERSION);
+                                return 0;
+                        }
+                        continue;
+                }
+                if (optopt > 0 && optopt <= (int)ARRAY_SIZE(options))
+                        log_error("option --%s needs a value; see tenantd --help",
+                                  options[optopt - 1].name);
+                else
+                        log_error("unknown option %s; see tenantd --help", argv[optind - 1]);
+                return 2;
         }
         if (read_config(&d.cfg, config ? config : DEFAULT_CONFIG, config != NULL) < 0)
                 return 2;
         optind = 1;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+                if (c <= 0 || c > (int)ARRAY_SIZE(options))
+                        continue; /* reported by the first pass */
+                const struct daemon_option *o = &options[c - 1];
                 char why[256];
-                const char *key = NULL;
-                switch (c) {
-                case 'm':
-                        key = "manifests";
-                        break;
-                case 's':
-                        key = "state";
-                        break;
-                case 'S':
-                        key = "socket";
-                        break;
-                case 'g':
-                        key = "group";
-                        break;
-                case 'F':
-                        key = "syslog-facility";
-                        break;
-                case 'I':
-                        key = "syslog-ident";
-                        break;
-                case 'L':
-                        key = "syslog-socket";
-                        break;
-                case 'i':
-                        key = "sample-interval";
-                        break;
-                case 'T':
-                        key = "client-idle-timeout";
-                        break;
-                case 'f':
+                if (o->kind == KIND_FOREGROUND)
                         d.cfg.foreground = true;
-                        break;
-                case 'd':
+                else if (o->kind == KIND_DEBUG)
                         debug = true;
-                        break;
-                default:
-                        break;
-                }
-                if (key && set_key(&d.cfg, key, optarg, why, sizeof(why)) < 0) {
+                else if (o->in_config && set_key(&d.cfg, o->name, optarg, why, sizeof(why)) < 0) {
                         log_error("--%s", why);
                         return 2;
                 }

@@ -282,6 +282,46 @@ static bool has_control_chars(const char *s)
         return false;
 }
 
+/* The rule for a command's arguments and environment values: newline and tab are
+ * ordinary there (an `sh -c` or `python3 -c` script), NUL cannot be (the JSON parser
+ * refuses \u0000). The other C0 controls, DEL and C1 (U+0080..U+009F) are refused:
+ * no command line needs them, and each drives a terminal or a log reader (a CR
+ * rewrites the line it is on, ESC and CSI start terminal sequences, a backspace
+ * erases what was shown). Where arguments are shown, they are escaped (explain is
+ * JSON; events use key="value" with \xNN). Returns the offset of the first refused
+ * byte, or -1. */
+static ssize_t arg_bad_byte(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+                        return (const char *)p - s;
+                if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                        return (const char *)p - s;
+        }
+        return -1;
+}
+
+/* An argument or environment value: reports a refused control character, naming it. */
+static bool check_arg(struct ctx *c, const struct json_value *v, const char *s)
+{
+        ssize_t at = arg_bad_byte(s);
+        if (at < 0)
+                return true;
+        const unsigned char *p = (const unsigned char *)s + at;
+        char shown[16];
+        if (*p == '\r')
+                snprintf(shown, sizeof(shown), "\\r");
+        else if (*p == 0xc2)
+                snprintf(shown, sizeof(shown), "\\u%04x", p[1]);
+        else
+                snprintf(shown, sizeof(shown), "\\u%04x", *p);
+        err_at(c, v,
+               "string contains the control character %s at byte %zd; only newline and tab "
+               "are allowed here",
+               shown, at);
+        return false;
+}
+
 /* A string without control characters and at most max bytes long; *out is a copy. */
 static bool get_text(struct ctx *c, const struct json_value *v, size_t max, char **out)
 {
@@ -513,10 +553,11 @@ static bool get_path(struct ctx *c, const struct json_value *v, char **out)
         return true;
 }
 
-/* An array of at most max strings (each without control characters); NULL-terminated
- * copy in *out. */
-static bool get_strv(struct ctx *c, const struct json_value *v, size_t min, size_t max, char ***out,
-                     size_t *out_n)
+/* An array of at most max strings (each without control characters; with `argv`, the
+ * strings after the first, a program's arguments, may hold newline and tab);
+ * NULL-terminated copy in *out. */
+static bool get_strv(struct ctx *c, const struct json_value *v, size_t min, size_t max, bool argv,
+                     char ***out, size_t *out_n)
 {
         if (!want_type(c, v, JSON_ARRAY, "an array of strings"))
                 return false;
@@ -533,8 +574,22 @@ static bool get_strv(struct ctx *c, const struct json_value *v, size_t min, size
         bool good = true;
         for (size_t i = 0; i < n; i++) {
                 size_t saved = path_push_index(c, i);
-                if (!get_text(c, v->u.array.items[i], MANIFEST_MAX_STRING, &strv[i]))
+                const struct json_value *item = v->u.array.items[i];
+                if (argv && i > 0) {
+                        if (!want_type(c, item, JSON_STRING, "a string") ||
+                            !check_arg(c, item, item->u.str.text)) {
+                                good = false;
+                        } else if (item->u.str.len > MANIFEST_MAX_STRING) {
+                                err_at(c, item, "string is %zu bytes; the limit is %d",
+                                       item->u.str.len, MANIFEST_MAX_STRING);
+                                good = false;
+                        } else if (!(strv[i] = strdup(item->u.str.text))) {
+                                c->diags->oom = true;
+                                good = false;
+                        }
+                } else if (!get_text(c, item, MANIFEST_MAX_STRING, &strv[i])) {
                         good = false;
+                }
                 path_pop(c, saved);
         }
         if (!good) {
@@ -777,6 +832,8 @@ static void parse_env(struct ctx *c, const struct json_value *v)
                 } else if (mem->value->u.str.len > MANIFEST_MAX_STRING) {
                         err_at(c, mem->value, "value is %zu bytes; the limit is %d",
                                mem->value->u.str.len, MANIFEST_MAX_STRING);
+                        good = false;
+                } else if (!check_arg(c, mem->value, mem->value->u.str.text)) {
                         good = false;
                 } else {
                         env[i].name = strdup(mem->key);
@@ -1233,7 +1290,7 @@ static void parse_dns(struct ctx *c, const struct json_value *v)
         }
         char **dns = NULL;
         size_t n = 0;
-        if (!get_strv(c, v, 1, 3, &dns, &n))
+        if (!get_strv(c, v, 1, 3, false, &dns, &n))
                 return;
         bool good = true;
         for (size_t i = 0; i < n; i++) {
@@ -1320,7 +1377,7 @@ static void parse_capabilities(struct ctx *c, const struct json_value *v)
 {
         char **caps = NULL;
         size_t n = 0;
-        if (!get_strv(c, v, 0, MANIFEST_MAX_CAPS, &caps, &n))
+        if (!get_strv(c, v, 0, MANIFEST_MAX_CAPS, false, &caps, &n))
                 return;
         bool good = true;
         for (size_t i = 0; i < n; i++) {
@@ -1557,8 +1614,8 @@ static void parse_health(struct ctx *c, const struct json_value *v)
         } else {
                 c->m->health.kind = HEALTH_EXEC;
                 WITH_KEY(c, "exec", {
-                        if (get_strv(c, f[EXEC], 1, MANIFEST_MAX_EXEC_ARGS, &c->m->health.exec,
-                                     &c->m->health.exec_n) &&
+                        if (get_strv(c, f[EXEC], 1, MANIFEST_MAX_EXEC_ARGS, true,
+                                     &c->m->health.exec, &c->m->health.exec_n) &&
                             c->m->health.exec[0][0] != '/') {
                                 size_t saved = path_push_index(c, 0);
                                 err_at(c, f[EXEC]->u.array.items[0],
@@ -1713,7 +1770,7 @@ static void parse_logs(struct ctx *c, const struct json_value *v)
 
 static void parse_exec(struct ctx *c, const struct json_value *v)
 {
-        if (!get_strv(c, v, 1, MANIFEST_MAX_EXEC_ARGS, &c->m->exec, &c->m->exec_n))
+        if (!get_strv(c, v, 1, MANIFEST_MAX_EXEC_ARGS, true, &c->m->exec, &c->m->exec_n))
                 return;
         if (c->m->exec[0][0] != '/') {
                 size_t saved = path_push_index(c, 0);

@@ -17,6 +17,7 @@
  * masked_eq tests over a binary trie of the tested bits (see emit_complement). */
 #include "spec/policy.h"
 
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 
 #include "spec/caps.h"
 #include "lib/fileio.h"
+#include "lib/buildtree.h"
 #include "lib/json.h"
 #include "lib/strutil.h"
 #include "lib/trust.h"
@@ -64,8 +66,14 @@ size_t policy_search_path(const char *dirs[POLICY_MAX_SEARCH])
 {
         size_t n = 0;
         const char *env = secure_getenv("TENANTD_POLICY_DIR");
+        /* Else, run from a source tree's build directory: that tree's own policies/
+         * (buildtree.h). The variable, where set, is the development override. */
+        static char tree[PATH_MAX];
+        const char *root = buildtree_root();
         if (env && env[0])
                 dirs[n++] = env;
+        else if (root && snprintf(tree, sizeof(tree), "%s/policies", root) < (int)sizeof(tree))
+                dirs[n++] = tree;
         dirs[n++] = TENANTD_SYSCONFDIR "/tenantd/policies";
         dirs[n++] = TENANTD_POLICYDIR;
         return n;

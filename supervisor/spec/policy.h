@@ -5,6 +5,7 @@
  * profile is loaded by name only (a-z, 0-9, '-'), never by a path, from the first
  * directory of the search path that has it:
  *   $TENANTD_POLICY_DIR             (tests, development)
+ *   or else SRC/policies            (run from a source tree's build dir: buildtree.h)
  *   TENANTD_SYSCONFDIR/tenantd/policies   (operator overrides)
  *   TENANTD_POLICYDIR               (installed with tenantd)
  * each holding seccomp/NAME.json and capabilities/NAME.json.
@@ -27,7 +28,7 @@
 #define POLICY_MAX_RULES 256 /* per profile, after resolving its base */
 #define POLICY_MAX_NAMES 512 /* syscall names per rule */
 #define POLICY_MAX_ARGS 6    /* argument conditions per rule (one per argument) */
-#define POLICY_MAX_SEARCH 3  /* directories on the search path */
+#define POLICY_MAX_SEARCH 4  /* directories on the search path */
 
 enum policy_kind {
         POLICY_SECCOMP,      /* seccomp/NAME.json */

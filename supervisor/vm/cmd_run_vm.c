@@ -11,6 +11,7 @@
  * service runs, stops the VM at once). Whatever goes wrong, and whatever the guest
  * sends, the domain is destroyed and the state directory, tap and firewall tables are
  * removed before tenantctl exits. */
+#include <limits.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/buildtree.h"
 #include "proto/exec_proto.h"
 #include "proto/runner_proto.h"
 #include "lib/json.h"
@@ -685,7 +687,15 @@ static void print_timing(const struct run *run)
 static const char *image_dir(void)
 {
         const char *d = getenv("TENANTD_VM_IMAGE_DIR");
-        return d && *d ? d : TENANTD_VMIMAGEDIR;
+        if (d && *d)
+                return d;
+        /* Run from a source tree's build directory: its vm/ (make vm-image; buildtree.h). */
+        static char tree[PATH_MAX];
+        const char *bin = buildtree_bindir();
+        if (bin && snprintf(tree, sizeof(tree), "%s/vm", bin) < (int)sizeof(tree) &&
+            access(tree, F_OK) == 0)
+                return tree;
+        return TENANTD_VMIMAGEDIR;
 }
 
 static uint32_t boot_timeout(bool kvm)

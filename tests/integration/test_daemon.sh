@@ -41,7 +41,9 @@ mkdir -p "$tmp/manifests"
 for i in $(seq -w 1 20); do
 	manifest "dt-t$i" "$ticker" '"pids": { "max": 32 }, "memory": { "max": "64M" }'
 done
-start_daemon || bail "tenantd starts"
+start_daemon --pidfile "$tmp/tenantd.pid" || bail "tenantd starts"
+check "--pidfile PATH: tenantd writes its pid there once it serves" \
+	'[[ -f $tmp/tenantd.pid && $(cat "$tmp/tenantd.pid") == "$daemon_pid" ]]'
 
 # ---- 20 tenants ----
 running() { "$ctl" --json list | python3 -c 'import json,sys; print(sum(t["state"] == "running" for t in json.load(sys.stdin)))'; }
@@ -53,6 +55,10 @@ check "list shows a table with every tenant" '[[ $(grep -c "^dt-t.. *sandbox *ru
 out=$("$ctl" --json list)
 check "list --json has name, isolation, state and pid" \
 	'python3 -c "import json,sys; t=json.loads(sys.argv[1])[0]; assert {\"name\",\"isolation\",\"state\",\"pid\"} <= set(t)" "$out"'
+out2=$("$ctl" list --json)
+names() { python3 -c "import json,sys; print(sorted(t[\"name\"] for t in json.loads(sys.argv[1])))" "$1"; }
+check "list --json (the option after the verb) prints the same tenants" \
+	'[[ -n $out2 && $(names "$out2") == "$(names "$out")" ]]'
 
 # ---- kill -9 tenantd: tenants survive, the next tenantd adopts them ----
 kill -KILL "$daemon_pid"
@@ -61,7 +67,8 @@ alive=0
 for kv in $pids_before; do kill -0 "${kv#*=}" 2>/dev/null && alive=$((alive + 1)); done
 check "after kill -9 of tenantd all 20 tenants still run" '[[ $alive == 20 ]]'
 sleep 0.5
-start_daemon
+start_daemon --pidfile "$tmp/tenantd.pid"
+check "the next tenantd writes its own pid into the pid file" '[[ $(cat "$tmp/tenantd.pid") == "$daemon_pid" ]]'
 pids_after=$("$ctl" --json list | python3 -c 'import json,sys; print(" ".join("%s=%s" % (t["name"], t["pid"]) for t in json.load(sys.stdin)))')
 check "the restarted tenantd lists all 20 running with the same pids" '[[ "$pids_after" == "$pids_before" && $(running) == 20 ]]'
 out=$("$ctl" events -n 100)
@@ -75,6 +82,11 @@ check "logs --follow streams new output after adoption" '[[ $(grep -c "^tick" <<
 out=$("$ctl" exec dt-t03 -- /bin/sh -c 'id -u; hostname')
 expected=$'1000\ndt-t03'
 check "exec runs inside an adopted tenant as the service's user" '[[ $out == "$expected" ]]'
+out=$("$ctl" exec dt-t03 /bin/echo --json -n)
+check "exec NAME CMD ARGS without --: options after CMD are the command's" '[[ $out == "--json -n" ]]'
+out=$("$ctl" exec dt-t03 -- /bin/sh -c $'echo one\n\techo two')
+expected=$'one\ntwo'
+check "exec arguments may hold newline and tab (an sh -c script)" '[[ $out == "$expected" ]]'
 
 # ---- stop and start all twenty ----
 names=$(printf 'dt-t%s ' $(seq -w 1 20))

@@ -96,10 +96,14 @@ echo "# shares run: ${secs}s"
 
 # 1b. "root": "host-system": the host's /usr read-only on a skeleton root of tenantd's.
 cat >"$tmp/vm-mvm-hostsys.json" <<EOF
-{ "name": "vm-mvm-hostsys", "isolation": "microvm", "exec": ["/usr/bin/id"], "user": "1000:1000" }
+{ "name": "vm-mvm-hostsys", "isolation": "microvm", "exec": ["/bin/sh", "-c", "/usr/bin/id\n\texit 0"],
+  "user": "1000:1000" }
 EOF
 tenants+=(vm-mvm-hostsys)
-run_vm vm-mvm-hostsys
+# Without TENANTD_VM_IMAGE_DIR and TENANTD_POLICY_DIR: the build tree's tenantctl finds
+# build/vm and policies/ itself. The script has a newline and a tab (one manifest, two
+# backends: test_run.sh runs the same in a sandbox).
+run_vm vm-mvm-hostsys -u TENANTD_VM_IMAGE_DIR -u TENANTD_POLICY_DIR
 check "host-system root: a program of the host's /usr runs as the manifest's user" \
 	'[[ $rc -eq 0 && $out == "uid=1000(vm-mvm-hostsys) gid=1000(vm-mvm-hostsys)"* ]]'
 check "host-system: the domain, its state and its root skeleton are gone" \

@@ -302,6 +302,35 @@ run "$tmp/under.json" -- /payload/payload write /run/app/pid
 check "a tmpfs declared at /run/app is not hidden by the default /run" '[[ $rc -eq 0 && $out == "ok /run/app/pid" ]]'
 tenants+=("$T-u")
 
+# ---- newline and tab in exec arguments and environment values ----
+# A python3 -c or sh -c script is ordinary; only NUL and the controls that would
+# corrupt what an operator reads are refused (docs/manifest.md).
+cat >"$tmp/py.json" <<EOF
+{ "name": "$T-py", "user": "1000:1000",
+  "exec": ["/usr/bin/python3", "-c", "import os\nprint(1)\nprint(os.environ['SCRIPT'])"],
+  "env": { "SCRIPT": "a\tb\nc" } }
+EOF
+tenants+=("$T-py")
+run "$tmp/py.json"
+check "exec [python3, -c, \"import os\\nprint(1)\"] runs; a tab and a newline reach env" \
+	'[[ $rc -eq 0 && $out == $'"'"'1\na\tb\nc'"'"' ]]'
+
+# ---- an uninstalled tree: build/tenantctl finds ../policies by itself ----
+# No TENANTD_POLICY_DIR: the seccomp profile "default" comes from the policies/ next to
+# the build/ that holds the running tenantctl (nothing is installed on a test machine;
+# where something is, the build tree's own files still win for its own programs).
+(
+	unset TENANTD_POLICY_DIR TENANTD_VM_IMAGE_DIR
+	timeout -k 5 30 "$ctl" run --state "$state" "$tmp/m.json" -- /payload/payload exit 6
+) >"$tmp/out" 2>"$tmp/err"
+rc=$? out=$(cat "$tmp/out") err=$(cat "$tmp/err")
+check "without TENANTD_POLICY_DIR the build tree's tenantctl runs a sandbox (exit 6)" \
+	'[[ $rc -eq 6 && -z $err ]]'
+
+# ---- options after the command belong to it ----
+run "$tmp/m.json" /payload/payload exit 4 --json
+check "run FILE CMD ARGS --json: --json is the command's argument (exit 4)" '[[ $rc -eq 4 && -z $err ]]'
+
 # ---- nothing left behind ----
 left=""
 for t in "${tenants[@]}"; do

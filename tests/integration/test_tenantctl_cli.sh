@@ -117,4 +117,41 @@ check "validate without files: exit 2" '[[ $rc -eq 2 ]]'
 run "$ctl" --help
 check "--help: exit 0, usage on stdout" '[[ $rc -eq 0 && $out == *Usage* ]]'
 
+# --- global options after the verb too (as systemctl and virsh take them) ---
+run "$ctl" --json validate "$good" "$tmp/three.json"
+before=$out
+run "$ctl" validate "$good" "$tmp/three.json" --json
+check "validate FILE... --json: the same JSON as --json validate" \
+	'[[ $rc -eq 2 && -n $out && $out == "$before" ]]'
+run "$ctl" explain --socket "$tmp/nowhere.sock" "$good"
+check "--socket after the verb is taken as the global option" '[[ $rc -eq 0 && -n $out ]]'
+run "$ctl" list --json --socket "$tmp/nowhere.sock"
+check "list --json --socket PATH: tries that socket (tenantd is not running there)" \
+	'[[ $rc -eq 1 && $err == *"nothing listens on $tmp/nowhere.sock"* ]]'
+run "$ctl" exec --socket "$tmp/nowhere.sock" web /bin/echo --json
+check "exec NAME CMD --json: options after the command are the command's" \
+	'[[ $rc -eq 1 && $err == *"nothing listens on $tmp/nowhere.sock"* ]]'
+
+# --- usage errors say which verb and what is wrong ---
+run "$ctl" list extra
+check "list with an argument: exit 2, names the verb and the argument" \
+	'[[ $rc -eq 2 && $err == *"tenantctl list: unexpected argument \"extra\""* && $err == *"usage: tenantctl list"* ]]'
+run "$ctl" status
+check "status without NAME: exit 2, says what is missing" \
+	'[[ $rc -eq 2 && $err == *"tenantctl status: missing NAME"* ]]'
+run "$ctl" stop --bogus web
+check "an unknown option of a verb: exit 2, names verb and option" \
+	'[[ $rc -eq 2 && $err == *"tenantctl stop: unknown option --bogus"* && $err == *"usage: tenantctl stop [--timeout DURATION] NAME..."* ]]'
+run "$ctl" kill web --signal
+check "an option without its value: exit 2, says so" \
+	'[[ $rc -eq 2 && $err == *"tenantctl kill: option --signal needs a value"* ]]'
+run "$ctl" exec web
+check "exec without a command: exit 2, says the command is missing" \
+	'[[ $rc -eq 2 && $err == *"tenantctl exec: missing COMMAND"* ]]'
+run "$ctl" stop --help
+check "VERB --help: exit 0, that verb's usage on stdout" \
+	'[[ $rc -eq 0 && $out == *"usage: tenantctl stop [--timeout DURATION] NAME..."* ]]'
+run "$ctl" policy show
+check "policy show without NAME: exit 2 with the usage" '[[ $rc -eq 2 && $err == *"usage: tenantctl policy"* ]]'
+
 done_testing
