@@ -13,7 +13,7 @@
 # its socket is root:root 0600); the test opens the socket's mode by hand, as an
 # operator's mistake would, and connects as a uid of no account (setpriv).
 set -u
-cd "${SRCDIR:-.}"
+cd "${SRCDIR:-.}" || exit
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 [[ $(id -u) -eq 0 ]] || skip_all "NOT ROOT: tenantd and setpriv need root; nothing was tested"
