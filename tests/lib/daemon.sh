@@ -15,7 +15,8 @@ start_daemon() {
 		--socket "$TENANTD_SOCKET" --group "${daemon_group:-root}" "$@" >>"$tmp/tenantd.log" 2>&1 &
 	daemon_pid=$!
 	local i
-	for i in $(seq 200); do
+	# Up to 30 s: an ASan build on a loaded 2-core machine once took over 10.
+	for i in $(seq 600); do
 		"$ctl" list >/dev/null 2>&1 && return 0
 		kill -0 "$daemon_pid" 2>/dev/null || break
 		sleep 0.05
