@@ -387,7 +387,7 @@ static int unknown_subverb(int argc, char **argv)
  * or the command; positionals within the table's bounds. */
 static int run_verb(struct cli *cli, const struct cli_verb *v, int words, int argc, char **argv)
 {
-        char usage_line[256];
+        static char usage_line[256]; /* cli->usage points here after we return */
         snprintf(usage_line, sizeof(usage_line), "usage: tenantctl %s%s%s", v->name,
                  *v->args ? " " : "", v->args);
         cli->verb = v->name;
