@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 
 #define SYSROOT "/sysroot"
 #define MOUNTS_MAX (AGENT_MOUNTS_MAX + 8)
@@ -354,20 +355,6 @@ static int setup_net(const struct agent_net *net, struct tn_err **err)
                 rt.rt_flags = RTF_UP | RTF_GATEWAY;
                 if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
                         return tn_err_set(err, errno, "net: default route via the gateway");
-        }
-        return 0;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                buf += n;
-                len -= (size_t)n;
         }
         return 0;
 }

@@ -19,6 +19,7 @@
 
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
+#include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "cli/tenantctl.h"
@@ -752,21 +753,6 @@ static void exec_restore_tty(void)
         exec_raw = false;
 }
 
-static int write_full(int fd, const void *buf, size_t len)
-{
-        const uint8_t *p = buf;
-        while (len) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Frames for tenantd wait here while the socket is full: tenantctl never blocks on a
  * write to tenantd, so it always reads what tenantd sends (both sides stop reading
  * only the direction that is full). */
@@ -815,8 +801,8 @@ static int exec_relay(struct conn *c, bool tty)
                         off += (size_t)r;
                         if (f.type == EXEC_EXIT)
                                 return (int)exec_be32(f.data);
-                        (void)write_full(f.type == EXEC_STDERR ? STDERR_FILENO : STDOUT_FILENO,
-                                         f.data, f.len);
+                        (void)write_all(f.type == EXEC_STDERR ? STDERR_FILENO : STDOUT_FILENO,
+                                        f.data, f.len);
                 }
                 if (r < 0) {
                         log_error("tenantd sent an exec frame this tenantctl cannot read");

@@ -69,6 +69,23 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
         return 0;
 }
 
+int write_all(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ENOSPC;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
                       struct tn_err **err)
 {
@@ -90,19 +107,10 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
             open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return tn_err_set(err, errno, "cannot create %s", tmp);
-        const char *p = buf;
-        size_t left = len;
-        while (left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        int e = n < 0 ? errno : ENOSPC;
-                        unlink(tmp);
-                        return tn_err_set(err, e, "cannot write %s", tmp);
-                }
-                p += n;
-                left -= (size_t)n;
+        int r = write_all(fd, buf, len);
+        if (r < 0) {
+                unlink(tmp);
+                return tn_err_set(err, -r, "cannot write %s", tmp);
         }
         if (fsync(fd) < 0) {
                 int e = errno;

@@ -12,6 +12,11 @@
 int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
                       struct tn_err **err);
 
+/* Writes all of buf to fd, again after EINTR and short writes (a blocking descriptor).
+ * Returns 0, or -errno; a write that returns 0 counts as -ENOSPC. The one write loop of
+ * tenantd, tenantctl, the runner and the guest agent. */
+int write_all(int fd, const void *buf, size_t len);
+
 /* Replaces `path` whole or not at all: the data goes to a temporary file beside it,
  * which is fsynced, renamed over `path`, and the directory fsynced. On failure (a full
  * disk, say) the old file is left as it was and the temporary file removed. */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "lib/buildtree.h"
+#include "lib/fileio.h"
 #include "proto/exec_proto.h"
 #include "proto/runner_proto.h"
 #include "lib/json.h"
@@ -113,19 +114,6 @@ static void fail(struct run *run, const char *fmt, ...)
                 run->status = EXIT_FAILURE;
         run->failed = true;
         run->phase = PHASE_DONE;
-}
-
-static void write_all(int fd, const uint8_t *data, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return; /* the reader went away: drop the output */
-                data += n;
-                len -= (size_t)n;
-        }
 }
 
 /* ---- the agent's messages ---- */
@@ -225,7 +213,8 @@ static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *da
 {
         struct run *run = userdata;
         if (session == 0) {
-                write_all(stream == AGENT_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+                (void)write_all(stream == AGENT_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data,
+                                len);
                 return;
         }
         struct exec_session *s = exec_find(run, session);

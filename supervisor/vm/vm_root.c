@@ -25,16 +25,8 @@ static int write_at(int dirfd, const char *name, const char *data, size_t len, s
             openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return tn_err_set(err, errno, "cannot create %s", name);
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return tn_err_set(err, errno, "cannot write %s", name);
-                data += n;
-                len -= (size_t)n;
-        }
-        return 0;
+        int r = write_all(fd, data, len);
+        return r < 0 ? tn_err_set(err, -r, "cannot write %s", name) : 0;
 }
 
 static int write_text(int dirfd, const char *name, struct tn_err **err, const char *fmt, ...)
