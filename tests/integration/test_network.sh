@@ -89,6 +89,24 @@ while True:
     c, a = s.accept(); c.send(b"host reached\n"); c.close()' &
 bg+=($!)
 
+# Wait until every listener accepts: on a loaded machine python3 takes seconds to start,
+# and a check that connects first gets "connection refused" (seen in CI-like runs).
+listening() { # NS-or-empty ADDR:PORT
+	local i
+	for i in $(seq 200); do
+		if [[ -n $1 ]]; then
+			ip netns exec "$1" ss -Hltn "sport = :${2##*:}" | grep -q . && return 0
+		else
+			ss -Hltn "src ${2%%:*} and sport = :${2##*:}" | grep -q . && return 0
+		fi
+		sleep 0.05
+	done
+	echo "# no listener on $2 ${1:+in $1} after 10 s"
+}
+listening "$W" 0.0.0.0:9000
+listening "$L" 0.0.0.0:9000
+listening "" 198.51.100.2:9001
+
 mkdir -p "$tmp/bin" && cp "$payload_bin" "$tmp/bin/payload"
 T=tnet$id
 tenants+=("$T" "$T-srv" "$T-al" "$T-dn" "$T-ho")
