@@ -277,11 +277,12 @@ int main(int argc, char **argv)
         int c;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-                if (c == 'h' || (c > 0 && options[c - 1].kind == KIND_HELP)) {
+                bool ours = c > 0 && c <= (int)ARRAY_SIZE(options); /* not '?' or ':' */
+                if (c == 'h' || (ours && options[c - 1].kind == KIND_HELP)) {
                         usage(stdout);
                         return 0;
                 }
-                if (c > 0 && c <= (int)ARRAY_SIZE(options)) {
+                if (ours) {
                         if (options[c - 1].kind == KIND_CONFIG)
                                 config = optarg;
                         else if (options[c - 1].kind == KIND_VERSION) {
