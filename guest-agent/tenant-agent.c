@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "proto/agent_proto.h"
+#include "lib/clock.h"
 #include "lib/cleanup.h"
 #include "guest_sys.h"
 
@@ -106,13 +107,6 @@ static void say(const char *fmt, ...)
 static void warn_msg(const char *msg)
 {
         say("%s", msg);
-}
-
-static uint64_t clock_ms(clockid_t clk)
-{
-        struct timespec ts;
-        clock_gettime(clk, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static uint64_t now_ms(void)

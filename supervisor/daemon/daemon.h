@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "spec/manifest.h"
+#include "lib/clock.h"
 
 struct daemon;
 struct client;
@@ -140,8 +141,6 @@ int daemon_run(struct daemon *d);
 int sd_notify_ready(const char *path);
 
 /* Time, in ms. */
-uint64_t mono_ms(void);
-uint64_t wall_ms(void);
 
 int daemon_watch_add(struct daemon *d, struct watch *w, uint32_t events);
 int daemon_watch_mod(struct daemon *d, struct watch *w, uint32_t events);

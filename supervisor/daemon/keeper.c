@@ -1,5 +1,6 @@
 /* keeper.c — the per-tenant keeper process (see keeper.h). */
 #include "daemon/keeper.h"
+#include "lib/clock.h"
 #include "lib/logtext.h"
 
 #include <fcntl.h>
@@ -39,13 +40,6 @@ void tenant_dir(const char *state_dir, const char *name, char *buf, size_t len)
 void logs_dir(const char *state_dir, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/logs", state_dir);
-}
-
-static uint64_t now_ms(clockid_t clock)
-{
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 uint64_t proc_start_time(pid_t pid)
@@ -277,7 +271,7 @@ static void sink_syslog(struct log_sink *s, const char *buf, size_t len)
 
 static void sink_refill(struct log_sink *s)
 {
-        uint64_t now = now_ms(CLOCK_MONOTONIC);
+        uint64_t now = clock_ms(CLOCK_MONOTONIC);
         uint64_t add = (now - s->refilled_ms) * s->rate / 1000;
         if (add > 0) {
                 s->tokens = s->tokens + add > s->burst ? s->burst : s->tokens + add;
@@ -366,7 +360,7 @@ static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct 
                                .to_syslog = m->logs.syslog,
                                .tenant = m->name};
         s->tokens = s->burst;
-        s->refilled_ms = now_ms(CLOCK_MONOTONIC);
+        s->refilled_ms = clock_ms(CLOCK_MONOTONIC);
         snprintf(s->file, sizeof(s->file), "%s.log", m->name);
         s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (s->dirfd < 0)
@@ -401,7 +395,7 @@ static int write_run_record(const struct keeper_config *kc, pid_t init_pid, uint
         json_gen_key(g, "init_start");
         json_gen_int(g, (int64_t)proc_start_time(init_pid));
         json_gen_key(g, "started_ms");
-        json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
+        json_gen_int(g, (int64_t)clock_ms(CLOCK_REALTIME));
         json_gen_key(g, "id_base");
         json_gen_int(g, id_base);
         json_gen_object_close(g);
@@ -421,7 +415,7 @@ static void write_exit_record(const struct keeper_config *kc, int status,
         json_gen_key(g, "status");
         json_gen_int(g, status);
         json_gen_key(g, "ended_ms");
-        json_gen_int(g, (int64_t)now_ms(CLOCK_REALTIME));
+        json_gen_int(g, (int64_t)clock_ms(CLOCK_REALTIME));
         json_gen_key(g, "oom_kills");
         json_gen_int(g, (int64_t)((cs->valid & CGS_OOM) ? cs->oom_kills : 0));
         json_gen_key(g, "pids_limit_hits");
@@ -679,7 +673,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                                         {.fd = ended_at ? -1 : sb->pidfd, .events = POLLIN}};
                 int timeout = sink.dropped ? 1000 : -1;
                 if (ended_at) {
-                        uint64_t now = now_ms(CLOCK_MONOTONIC);
+                        uint64_t now = clock_ms(CLOCK_MONOTONIC);
                         if (now >= ended_at + DRAIN_MS)
                                 break;
                         timeout = (int)(ended_at + DRAIN_MS - now);
@@ -694,7 +688,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                 if (fds[1].revents)
                         err_open = pump(errp[0], &sink);
                 if (fds[2].revents)
-                        ended_at = now_ms(CLOCK_MONOTONIC);
+                        ended_at = clock_ms(CLOCK_MONOTONIC);
                 if (sink.dropped && !(fds[0].revents | fds[1].revents)) {
                         sink_refill(&sink);
                         sink_drop_note(&sink);

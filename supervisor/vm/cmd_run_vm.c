@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "lib/buildtree.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "proto/exec_proto.h"
 #include "proto/runner_proto.h"
@@ -89,13 +90,6 @@ struct run {
         } exec[8];
         uint32_t next_session;
 };
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void fail(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -190,7 +184,7 @@ static void exec_finish(struct exec_session *s, int status)
         uint8_t st[4];
         exec_put_be32(st, (uint32_t)status);
         s->ended = true;
-        s->linger_until = now_ms() + EXEC_LINGER_MS;
+        s->linger_until = mono_ms() + EXEC_LINGER_MS;
         exec_queue(s, EXEC_EXIT, st, sizeof(st), true);
 }
 
@@ -236,7 +230,7 @@ static void on_exit_event(uint32_t session, bool signaled, int code, void *userd
                 return;
         run->status = signaled ? 128 + code : code;
         run->phase = PHASE_STOPPING;
-        run->t_exited = now_ms();
+        run->t_exited = mono_ms();
 }
 
 static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn);
@@ -249,7 +243,7 @@ static void on_started(const struct agent_reply *reply, const char *error, void 
                             reply ? reply->error : error);
         if (run->phase == PHASE_SETTING)
                 run->phase = PHASE_RUNNING;
-        run->t_started = now_ms();
+        run->t_started = mono_ms();
         /* Under tenantd's keeper: the tenant is "running" from now on (keeper.c). */
         const char *ready = getenv("TENANTD_READY_FD");
         if (ready && *ready) {
@@ -335,7 +329,7 @@ static void on_ready(void *userdata)
         struct run *run = userdata;
         if (run->phase != PHASE_BOOTING)
                 return;
-        run->t_ready = now_ms();
+        run->t_ready = mono_ms();
         run->phase = PHASE_SETTING;
         struct agent_request req = {.op = AGENT_OP_HELLO};
         send_request(run, &req, on_hello);
@@ -408,7 +402,7 @@ static void begin_stop(struct run *run)
         req.u.shutdown_timeout_ms = SHUTDOWN_GRACE_MS / 2;
         _cleanup_err_ struct tn_err *err = NULL;
         (void)vm_agent_request(run->agent, &req, SHUTDOWN_GRACE_MS, on_shutdown_reply, run, &err);
-        run->stop_deadline = now_ms() + SHUTDOWN_GRACE_MS;
+        run->stop_deadline = mono_ms() + SHUTDOWN_GRACE_MS;
 }
 
 static void on_exec_reply(const struct agent_reply *reply, const char *error, void *userdata)
@@ -581,7 +575,7 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                 if (lingering && (timeout < 0 || timeout > 1000))
                         timeout = 1000;
                 if (stop_sent) {
-                        uint64_t now = now_ms();
+                        uint64_t now = mono_ms();
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
                         timeout = timeout < 0 || left < timeout ? left : timeout;
                 }
@@ -610,7 +604,7 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         vm_conn_dispatch(conn);
                 if (fds[3].revents)
                         exec_accept(run);
-                uint64_t now = now_ms();
+                uint64_t now = mono_ms();
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
                         if (x->used && fds[4 + i].revents && fds[4 + i].fd == x->conn)
@@ -618,7 +612,7 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         if (x->used && x->ended && now >= x->linger_until)
                                 exec_close(x); /* tenantd did not take the end in time */
                 }
-                if (stop_sent && now_ms() >= run->stop_deadline)
+                if (stop_sent && mono_ms() >= run->stop_deadline)
                         run->phase = PHASE_DONE;
         }
         for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
@@ -663,7 +657,7 @@ static void print_console_tail(const char *path)
 
 static void print_timing(const struct run *run)
 {
-        uint64_t end = now_ms();
+        uint64_t end = mono_ms();
 #define SINCE(t) ((t) ? (long long)((t)-run->t0) : -1LL)
         fprintf(stderr,
                 "timing: libvirt %lld ms, domain created %lld ms, agent ready %lld ms, service "
@@ -703,7 +697,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
-        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = now_ms()};
+        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = mono_ms()};
         const char *timing = getenv("TENANTD_VM_TIMING");
         run.timing = timing && strcmp(timing, "1") == 0;
         struct net_tenant net = {0};
@@ -728,7 +722,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         }
         if (r >= 0)
                 r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
-        run.t_connected = now_ms();
+        run.t_connected = mono_ms();
         if (r >= 0) {
                 struct vm_config cfg = {.m = m,
                                         .state_dir = state_dir,
@@ -736,7 +730,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                                         .net = have_net ? &net : NULL,
                                         .autodestroy = true};
                 r = vm_start(conn, &cfg, &run.vm, &err);
-                run.t_created = now_ms();
+                run.t_created = mono_ms();
         }
         if (r >= 0 && have_net) {
                 r = net_private_shape_tap(&net, &err);

@@ -20,6 +20,7 @@
  *     lacks CAP_SYS_RESOURCE; set live it does not) and the emulator threads' quota
  *     (a tight one at creation slows the boot down by seconds). */
 #include "vm/vm.h"
+#include "lib/clock.h"
 #include "vm/vm_runner.h"
 
 #include <fcntl.h>
@@ -91,13 +92,6 @@ static struct {
         struct loop_timeout t[VM_LOOP_MAX_TIMEOUTS];
 } loop = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .tfd = -1};
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t to_epoll(int events)
 {
         uint32_t e = 0;
@@ -166,7 +160,7 @@ static void timers_arm(void)
                         due = loop.t[i].due_ms;
         struct itimerspec its = {0};
         if (due != UINT64_MAX) {
-                uint64_t now = now_ms(), wait = due > now ? due - now : 0;
+                uint64_t now = mono_ms(), wait = due > now ? due - now : 0;
                 its.it_value.tv_sec = (time_t)(wait / 1000);
                 its.it_value.tv_nsec = (long)(wait % 1000) * 1000000L;
                 if (wait == 0)
@@ -236,7 +230,7 @@ static int loop_add_timeout(int freq, virEventTimeoutCallback cb, void *opaque, 
                         continue;
                 *t = (struct loop_timeout){.timer = ++loop.next_id,
                                            .freq = freq,
-                                           .due_ms = now_ms() + (uint64_t)(freq > 0 ? freq : 0),
+                                           .due_ms = mono_ms() + (uint64_t)(freq > 0 ? freq : 0),
                                            .cb = cb,
                                            .opaque = opaque,
                                            .ff = ff};
@@ -254,7 +248,7 @@ static void loop_update_timeout(int timer, int freq)
         struct loop_timeout *t = timeout_find(timer);
         if (t) {
                 t->freq = freq;
-                t->due_ms = now_ms() + (uint64_t)(freq > 0 ? freq : 0);
+                t->due_ms = mono_ms() + (uint64_t)(freq > 0 ? freq : 0);
                 timers_arm();
         }
         pthread_mutex_unlock(&loop.lock);
@@ -342,7 +336,7 @@ static void loop_dispatch(void)
         /* Timeouts that are due, each once per dispatch. */
         int due[VM_LOOP_MAX_TIMEOUTS];
         size_t nd = 0;
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         pthread_mutex_lock(&loop.lock);
         for (size_t i = 0; i < VM_LOOP_MAX_TIMEOUTS; i++) {
                 struct loop_timeout *t = &loop.t[i];

@@ -2,6 +2,7 @@
  * decoded by its typed decoder; this file adds the connection, the request table, the
  * deadlines and the misbehaviour accounting. */
 #include "vm/vm_agent.h"
+#include "lib/clock.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -34,13 +35,6 @@ struct vm_agent {
         struct pending pending[VM_AGENT_PENDING_MAX];
 };
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int vm_agent_connect(const char *socket_path, uint32_t boot_timeout_ms,
                      const struct vm_agent_callbacks *cb, void *userdata, struct vm_agent **ret,
                      struct tn_err **err)
@@ -63,7 +57,7 @@ int vm_agent_connect(const char *socket_path, uint32_t boot_timeout_ms,
         a->fd = TAKE_FD(fd);
         a->cb = *cb;
         a->userdata = userdata;
-        a->connected_ms = now_ms();
+        a->connected_ms = mono_ms();
         a->ready_deadline_ms = a->connected_ms + boot_timeout_ms;
         a->ready = boot_timeout_ms == 0; /* a VM found again: it said so long ago */
         a->ready_ms = a->connected_ms;
@@ -146,7 +140,7 @@ static int handle_frame(struct vm_agent *a, const char *line, size_t len, struct
                                                    "the agent misbehaves: a second ready event");
                         }
                         a->ready = true;
-                        a->ready_ms = now_ms();
+                        a->ready_ms = mono_ms();
                         if (a->cb.ready)
                                 a->cb.ready(a->userdata);
                 } else if (!a->ready) {
@@ -235,13 +229,13 @@ int vm_agent_timeout_ms(const struct vm_agent *a)
                         next = a->pending[i].deadline_ms;
         if (next == UINT64_MAX)
                 return -1;
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         return next <= now ? 0 : (int)(next - now > INT32_MAX ? INT32_MAX : next - now);
 }
 
 int vm_agent_tick(struct vm_agent *a, struct tn_err **err)
 {
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         for (size_t i = 0; i < VM_AGENT_PENDING_MAX; i++)
                 if (a->pending[i].id && a->pending[i].deadline_ms <= now)
                         pending_finish(&a->pending[i], NULL, "timed out");
@@ -285,7 +279,7 @@ int vm_agent_request(struct vm_agent *a, struct agent_request *req, uint32_t tim
         a->out_len += len;
         *slot = (struct pending){.id = req->id,
                                  .op = req->op,
-                                 .deadline_ms = now_ms() + timeout_ms,
+                                 .deadline_ms = mono_ms() + timeout_ms,
                                  .fn = fn,
                                  .userdata = userdata};
         /* Try at once; what does not fit waits for POLLOUT. */
