@@ -704,3 +704,23 @@ int json_gen_finish(struct json_gen *g, const char **ret_buf, size_t *ret_len)
         *ret_len = o;
         return 0;
 }
+
+int json_gen_line(struct json_gen *g, size_t max, char **ret, size_t *ret_len)
+{
+        const char *buf;
+        size_t len;
+        int r = json_gen_finish(g, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len + 1 > max)
+                return -EMSGSIZE;
+        char *line = malloc(len + 2);
+        if (!line)
+                return -ENOMEM;
+        memcpy(line, buf, len);
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        *ret = line;
+        *ret_len = len + 1;
+        return 0;
+}

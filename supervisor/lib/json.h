@@ -115,3 +115,7 @@ void json_gen_number(struct json_gen *g, const char *literal);
 /* Returns 0 and the buffer (owned by g, valid until json_gen_free), or -EINVAL when a
  * call sequence was invalid. */
 int json_gen_finish(struct json_gen *g, const char **ret_buf, size_t *ret_len);
+
+/* Finishes g as one protocol line: a malloc'd copy ending in "\n" (and NUL), at most
+ * max bytes with the newline. -EINVAL (invalid sequence or UTF-8), -EMSGSIZE, -ENOMEM. */
+int json_gen_line(struct json_gen *g, size_t max, char **ret, size_t *ret_len);

@@ -353,21 +353,7 @@ int control_request_encode(const struct control_request *req, char **ret, size_t
                 break;
         }
         json_gen_object_close(g);
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0)
-                return -EINVAL; /* not valid UTF-8 */
-        if (len > CONTROL_REQUEST_MAX)
-                return -EMSGSIZE;
-        char *line = malloc(len + 2);
-        if (!line)
-                return -ENOMEM;
-        memcpy(line, buf, len);
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        *ret = line;
-        *ret_len = len + 1;
-        return 0;
+        return json_gen_line(g, CONTROL_REQUEST_MAX + 1, ret, ret_len);
 }
 
 int control_request_check(const struct control_request *req, struct tn_err **err)
@@ -461,17 +447,5 @@ int control_error_encode(int r, const char *msg, char **ret, size_t *ret_len)
         json_gen_key(g, CTL_CODE);
         json_gen_string(g, control_error_code(r));
         json_gen_object_close(g);
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0)
-                return -EINVAL;
-        char *line = malloc(len + 2);
-        if (!line)
-                return -ENOMEM;
-        memcpy(line, buf, len);
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        *ret = line;
-        *ret_len = len + 1;
-        return 0;
+        return json_gen_line(g, SIZE_MAX, ret, ret_len);
 }

@@ -8,21 +8,6 @@
 static const struct json_limits runner_limits = {
     .max_bytes = RUNNER_REQUEST_MAX, .max_depth = 4, .allow_comments = false};
 
-static int line_dup(const char *buf, size_t len, char **ret, size_t *ret_len)
-{
-        if (len + 1 > RUNNER_REQUEST_MAX)
-                return -EMSGSIZE;
-        char *line = malloc(len + 2);
-        if (!line)
-                return -ENOMEM;
-        memcpy(line, buf, len);
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        *ret = line;
-        *ret_len = len + 1;
-        return 0;
-}
-
 static bool argv_ok(const char *const *argv, size_t argc)
 {
         if (argc == 0 || argc > RUNNER_ARGV_MAX || !argv || !argv[0] || argv[0][0] != '/')
@@ -67,11 +52,7 @@ int runner_request_encode(const struct runner_request *req, char **ret, size_t *
                 json_gen_object_close(g);
         }
         json_gen_object_close(g);
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0)
-                return -EINVAL;
-        return line_dup(buf, len, ret, ret_len);
+        return json_gen_line(g, RUNNER_REQUEST_MAX, ret, ret_len);
 }
 
 void runner_request_clear(struct runner_request *req)
@@ -183,11 +164,7 @@ int runner_health_encode(bool healthy, const char *detail, char **ret, size_t *r
         json_gen_key(g, "detail");
         json_gen_string_len(g, detail, n);
         json_gen_object_close(g);
-        const char *buf;
-        size_t len;
-        if (json_gen_finish(g, &buf, &len) < 0)
-                return -EINVAL;
-        return line_dup(buf, len, ret, ret_len);
+        return json_gen_line(g, RUNNER_REQUEST_MAX, ret, ret_len);
 }
 
 int runner_health_decode(const char *line, size_t len, bool *ret_healthy, char **ret_detail,
