@@ -402,7 +402,10 @@ static void print_top(const struct json_value *tenants)
         }
 }
 
-static int fetch_list(const struct cli *cli, struct json_value **ret)
+/* The reply to "list" in *ret (the caller frees it) and its tenants array in *tenants,
+ * for list and top; an error reply is reported here. */
+static int fetch_list(const struct cli *cli, struct json_value **ret,
+                      const struct json_value **tenants)
 {
         struct conn c = {.fd = -1};
         struct control_request req = request(CONTROL_OP_LIST, NULL);
@@ -412,7 +415,12 @@ static int fetch_list(const struct cli *cli, struct json_value **ret)
                 rc = EXIT_FAILED;
         }
         ctl_close(&c);
-        return rc;
+        if (rc != EXIT_OK)
+                return rc;
+        if (!reply_ok(*ret))
+                return failed(cli, *ret);
+        *tenants = json_get(*ret, CTL_TENANTS);
+        return *tenants && (*tenants)->type == JSON_ARRAY ? EXIT_OK : EXIT_FAILED;
 }
 
 int cmd_list(const struct cli *cli, int argc, char **argv)
@@ -420,14 +428,10 @@ int cmd_list(const struct cli *cli, int argc, char **argv)
         (void)argc;
         (void)argv;
         _cleanup_json_ struct json_value *v = NULL;
-        int rc = fetch_list(cli, &v);
+        const struct json_value *tenants;
+        int rc = fetch_list(cli, &v, &tenants);
         if (rc != EXIT_OK)
                 return rc;
-        if (!reply_ok(v))
-                return failed(cli, v);
-        const struct json_value *tenants = json_get(v, CTL_TENANTS);
-        if (!tenants || tenants->type != JSON_ARRAY)
-                return EXIT_FAILED;
         if (cli->json)
                 print_value(tenants);
         else
@@ -462,14 +466,10 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
                 count = 1;
         for (long i = 0; count < 0 || i < count; i++) {
                 _cleanup_json_ struct json_value *v = NULL;
-                int rc = fetch_list(cli, &v);
+                const struct json_value *tenants;
+                int rc = fetch_list(cli, &v, &tenants);
                 if (rc != EXIT_OK)
                         return rc;
-                if (!reply_ok(v))
-                        return failed(cli, v);
-                const struct json_value *tenants = json_get(v, CTL_TENANTS);
-                if (!tenants || tenants->type != JSON_ARRAY)
-                        return EXIT_FAILED;
                 if (cli->json) {
                         print_value(tenants);
                 } else {
