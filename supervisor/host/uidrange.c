@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "lib/fileio.h"
 #include "lib/strutil.h"
 
 #define MAX_FILE (4U << 20)
@@ -56,27 +57,6 @@ static bool overlaps(const struct range *r, size_t n, uint64_t start, uint64_t l
                 if (start < r[i].start + r[i].len && r[i].start < start + len)
                         return true;
         return false;
-}
-
-static int write_atomic(int dirfd, const char *name, const char *data, size_t len)
-{
-        char tmp[64];
-        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, data + off, len - off);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                off += (size_t)w;
-        }
-        if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0 || fsync(dirfd) < 0)
-                return -errno;
-        return 0;
 }
 
 /* Reads the "NAME BASE" records in `text` (which it cuts up): the base recorded for
@@ -171,9 +151,9 @@ int uidrange_get(const char *state_dir, const char *name, uint32_t first_base, u
                         out[len++] = '\n';
                 len +=
                     (size_t)snprintf(out + len, 100, "%s %llu\n", name, (unsigned long long)base);
-                r = write_atomic(dirfd, "uidranges", out, len);
+                r = write_file_atomic_at(dirfd, "uidranges", out, len, 0600, err);
                 if (r < 0)
-                        return tn_err_set(err, -r, "cannot write %s/uidranges", state_dir);
+                        return tn_err_wrap(err, "%s", state_dir);
                 *ret_base = (uint32_t)base;
                 return 0;
         }

@@ -2,6 +2,8 @@
 #include "lib/fileio.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,46 +88,66 @@ int write_all(int fd, const void *buf, size_t len)
         return 0;
 }
 
+/* write_file_atomic_at, its messages naming the file `shown`. */
+static int atomic_at(int dirfd, const char *name, const char *shown, const void *buf, size_t len,
+                     mode_t mode, struct tn_err **err)
+{
+        if (!*name || strchr(name, '/'))
+                return tn_err_setx(err, EINVAL, "\"%s\": not a file name", name);
+        /* The temporary file is hidden (a leading dot: tenantd's directory scans skip
+         * it) and named after this process, so two writers never share one. O_EXCL and
+         * O_NOFOLLOW: a symlink or file planted under that name is never written
+         * through; one left by a crashed writer with a reused pid is removed first. */
+        char tmp[NAME_MAX + 1];
+        if (snprintf(tmp, sizeof(tmp), ".%s.%d.tmp", name, (int)getpid()) >= (int)sizeof(tmp))
+                return tn_err_setx(err, ENAMETOOLONG, "%s: name too long", shown);
+        int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+        _cleanup_close_ int fd = openat(dirfd, tmp, flags, mode);
+        if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
+                fd = openat(dirfd, tmp, flags, mode);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot create a temporary file for %s", shown);
+        /* The mode asked for, whatever the umask took away. */
+        int r = fchmod(fd, mode) < 0 ? -errno : write_all(fd, buf, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlinkat(dirfd, tmp, 0);
+                return tn_err_set(err, -r, "cannot write %s", shown);
+        }
+        if (renameat(dirfd, tmp, dirfd, name) < 0) {
+                int e = errno;
+                (void)unlinkat(dirfd, tmp, 0);
+                return tn_err_set(err, e, "cannot replace %s", shown);
+        }
+        if (fsync(dirfd) < 0)
+                return tn_err_set(err, errno, "cannot sync the directory of %s", shown);
+        return 0;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         struct tn_err **err)
+{
+        return atomic_at(dirfd, name, name, buf, len, mode, err);
+}
+
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
                       struct tn_err **err)
 {
-        char tmp[4096];
-        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-                return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", path);
-        /* The directory to fsync: what comes before the last '/', or "." (a path of
-         * one name in the working directory). */
-        char dir[4096];
+        /* The directory: what comes before the last '/', or "." (a path of one name in
+         * the working directory). */
+        char dir[PATH_MAX];
         const char *slash = strrchr(path, '/');
         if (!slash)
                 snprintf(dir, sizeof(dir), ".");
         else if (slash == path)
                 snprintf(dir, sizeof(dir), "/");
-        else
-                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-
-        _cleanup_close_ int fd =
-            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return tn_err_set(err, errno, "cannot create %s", tmp);
-        int r = write_all(fd, buf, len);
-        if (r < 0) {
-                unlink(tmp);
-                return tn_err_set(err, -r, "cannot write %s", tmp);
-        }
-        if (fsync(fd) < 0) {
-                int e = errno;
-                unlink(tmp);
-                return tn_err_set(err, e, "cannot write %s", tmp);
-        }
-        if (rename(tmp, path) < 0) {
-                int e = errno;
-                unlink(tmp);
-                return tn_err_set(err, e, "cannot replace %s", path);
-        }
+        else if (snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
+                return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", path);
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return tn_err_set(err, errno, "cannot sync %s", dir);
-        return 0;
+        if (dfd < 0)
+                return tn_err_set(err, errno, "cannot open %s", dir);
+        return atomic_at(dfd, slash ? slash + 1 : path, path, buf, len, mode, err);
 }
 
 void fd_close_all_but(const int *keep, size_t n)

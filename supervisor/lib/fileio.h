@@ -17,11 +17,17 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
  * tenantd, tenantctl, the runner and the guest agent. */
 int write_all(int fd, const void *buf, size_t len);
 
-/* Replaces `path` whole or not at all: the data goes to a temporary file beside it,
- * which is fsynced, renamed over `path`, and the directory fsynced. On failure (a full
- * disk, say) the old file is left as it was and the temporary file removed. */
+/* Replaces `path` whole or not at all: the data goes to a temporary file beside it
+ * (".NAME.PID.tmp", created with O_EXCL|O_NOFOLLOW), which gets `mode`, is fsynced,
+ * renamed over `path`, and the directory fsynced. On failure (a full disk, say) the old
+ * file is left as it was and the temporary file removed. The one atomic write of
+ * tenantd and tenantctl. */
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
                       struct tn_err **err);
+
+/* The same for the file `name` (one name, no '/') in the directory open at dirfd. */
+int write_file_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         struct tn_err **err);
 
 #define FD_KEEP_MAX 128
 

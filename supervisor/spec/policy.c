@@ -1819,22 +1819,19 @@ static struct policy_bpf *cache_read(int dirfd, const char *file, uint64_t key)
 
 static void cache_write(int dirfd, const char *file, uint64_t key, const struct policy_bpf *b)
 {
-        char tmp[160];
-        snprintf(tmp, sizeof(tmp), ".%s.tmp", file);
-        _cleanup_close_ int fd =
-            openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return;
         struct cache_header hdr = {.key = key, .len = (uint32_t)b->len, .optimized = b->optimized};
         memcpy(hdr.magic, CACHE_MAGIC, 8);
         uint64_t counts[5] = {b->n_allowed, b->n_conditional, b->n_blocked, b->n_foreign,
                               b->n_libseccomp_rules};
         memcpy(hdr.counts, counts, sizeof(counts));
         size_t bytes = b->len * sizeof(*b->insns);
-        if (write(fd, &hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
-            write(fd, b->insns, bytes) != (ssize_t)bytes || fsync(fd) < 0 ||
-            renameat(dirfd, tmp, dirfd, file) < 0)
-                (void)unlinkat(dirfd, tmp, 0); /* a cache: failing to keep it is no error */
+        _cleanup_free_ char *buf = malloc(sizeof(hdr) + bytes);
+        if (!buf)
+                return;
+        memcpy(buf, &hdr, sizeof(hdr));
+        memcpy(buf + sizeof(hdr), b->insns, bytes);
+        /* A cache: failing to keep it is no error. */
+        (void)write_file_atomic_at(dirfd, file, buf, sizeof(hdr) + bytes, 0600, NULL);
 }
 
 int policy_compile_cached(const struct policy *p, const char *cache_dir, struct policy_bpf **ret,
