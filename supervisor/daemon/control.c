@@ -948,7 +948,7 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                     const struct control_request *req)
 {
         char **argv = (char **)req->argv; /* read only, as tenant_exec_spawn does */
-        char msg[512];
+        _cleanup_err_ struct tn_err *err = NULL;
         bool tty = req->tty;
         uint8_t ws[4] = {(uint8_t)(req->rows >> 8), (uint8_t)req->rows, (uint8_t)(req->cols >> 8),
                          (uint8_t)req->cols};
@@ -970,7 +970,7 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                 (void)!write(third[1], ws, sizeof(ws));
         int stdio[3] = {in[0], out[1], tty ? third[0] : third[1]};
         pid_t pid;
-        int fd = tenant_exec_spawn(d, t, argv, stdio, tty, &pid, msg, sizeof(msg));
+        int fd = tenant_exec_spawn(d, t, argv, stdio, tty, &pid, &err);
         close(in[0]);
         close(out[1]);
         close(tty ? third[0] : third[1]);
@@ -979,7 +979,7 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                 close(in[1]);
                 close(out[0]);
                 close(mine);
-                reply_error(d, c, fd, msg);
+                reply_error(d, c, fd, tn_err_msg(err));
                 return;
         }
         fcntl(in[1], F_SETFL, O_NONBLOCK);
@@ -1041,9 +1041,12 @@ static void op_reload(struct daemon *d, struct client *c, struct tenant *t,
 {
         (void)t;
         (void)req;
-        char msg[1024];
-        int r = daemon_reload(d, msg, sizeof(msg));
-        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct reload_counts rc;
+        char summary[RELOAD_SUMMARY_MAX];
+        int r = daemon_reload(d, &rc, &err);
+        r < 0 ? reply_error(d, c, r, tn_err_msg(err))
+              : reply_ok(d, c, reload_counts_format(&rc, summary, sizeof(summary)));
 }
 
 static void op_status(struct daemon *d, struct client *c, struct tenant *t,
@@ -1079,37 +1082,37 @@ static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
 static void op_set(struct daemon *d, struct client *c, struct tenant *t,
                    const struct control_request *req)
 {
-        char msg[1024];
-        int r = monitor_glue_set(d, t, req->tree, msg, sizeof(msg));
-        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, msg);
+        _cleanup_err_ struct tn_err *err = NULL;
+        const char *summary = NULL;
+        int r = monitor_glue_set(d, t, req->tree, &summary, &err);
+        r < 0 ? reply_error(d, c, r, tn_err_msg(err)) : reply_ok(d, c, summary);
 }
 
 static void op_kill(struct daemon *d, struct client *c, struct tenant *t,
                     const struct control_request *req)
 {
-        char msg[1024];
-        int r = tenant_op_kill(d, t, req->signal, msg, sizeof(msg));
-        r < 0 ? reply_error(d, c, r, msg) : reply_ok(d, c, NULL);
+        _cleanup_err_ struct tn_err *err = NULL;
+        int r = tenant_op_kill(d, t, req->signal, &err);
+        r < 0 ? reply_error(d, c, r, tn_err_msg(err)) : reply_ok(d, c, NULL);
 }
 
 /* start, stop, restart (CONTROL_F_WAITS): the reply comes when the tenant got there. */
 static void op_lifecycle(struct daemon *d, struct client *c, struct tenant *t,
                          const struct control_request *req)
 {
-        char msg[1024];
+        _cleanup_err_ struct tn_err *err = NULL;
         int r;
         c->mode = CLIENT_WAITING;
         c->t = t;
         if (req->op == CONTROL_OP_START)
-                r = tenant_op_start(d, t, c, msg, sizeof(msg));
+                r = tenant_op_start(d, t, c, &err);
         else
-                r = tenant_op_stop(d, t, c, req->timeout_ms, req->op == CONTROL_OP_RESTART, msg,
-                                   sizeof(msg));
+                r = tenant_op_stop(d, t, c, req->timeout_ms, req->op == CONTROL_OP_RESTART, &err);
         if (r != 0) {
                 c->mode = CLIENT_IDLE;
                 c->t = NULL;
                 if (r < 0)
-                        reply_error(d, c, r, msg);
+                        reply_error(d, c, r, tn_err_msg(err));
                 else
                         reply_ok(d, c, NULL);
         }
@@ -1127,14 +1130,15 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */
-static void handle_op(struct daemon *d, struct client *c, const struct control_request *req,
-                      char *msg, size_t len)
+static void handle_op(struct daemon *d, struct client *c, const struct control_request *req)
 {
         struct tenant *t = NULL;
         if (control_ops[req->op].flags & CONTROL_F_NAME) {
                 t = req->name ? daemon_find(d, req->name) : NULL;
                 if (!t) {
-                        snprintf(msg, len, "no tenant named \"%.64s\"", req->name ? req->name : "");
+                        char msg[128];
+                        snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"",
+                                 req->name ? req->name : "");
                         return reply_error(d, c, -ENOENT, msg);
                 }
         }
@@ -1145,11 +1149,10 @@ static void handle_request(struct daemon *d, struct client *c, const char *line,
 {
         struct control_request req;
         _cleanup_err_ struct tn_err *err = NULL;
-        char msg[1024];
         int r = control_request_decode(line, len, &req, &err);
         if (r < 0)
                 return reply_error(d, c, r, tn_err_msg(err));
-        handle_op(d, c, &req, msg, sizeof(msg));
+        handle_op(d, c, &req);
         control_request_clear(&req);
 }
 

@@ -345,14 +345,13 @@ static void cleanup_leftovers(struct daemon *d, struct tenant *t)
 static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events);
 static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
 
-static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t len)
+static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
 {
-        _cleanup_err_ struct tn_err *err = NULL;
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
-        if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, &err) < 0) {
-                snprintf(msg, len, "%s: %s", t->path, tn_err_msg(err));
+        if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, err) < 0) {
+                (void)tn_err_wrap(err, "%s", t->path);
                 return -EINVAL;
         }
         struct keeper_config kc = {.m = t->m,
@@ -364,10 +363,8 @@ static int tenant_launch(struct daemon *d, struct tenant *t, char *msg, size_t l
                                    .caps_n = caps_n,
                                    .generation = wall_ms() * 1000 + (t->generation % 1000) + 1};
         struct keeper k;
-        if (keeper_spawn(&kc, &k, &err) < 0) {
-                snprintf(msg, len, "%s", tn_err_msg(err));
+        if (keeper_spawn(&kc, &k, err) < 0)
                 return -EIO;
-        }
         t->generation = kc.generation;
         t->keeper_pid = k.pid;
         t->keeper_w = (struct watch){.fd = k.pidfd, .fn = keeper_exited};
@@ -516,12 +513,12 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
                 tenant_set_state(d, t, TENANT_STOPPED);
                 if (t->restart_after_stop) {
                         t->restart_after_stop = false;
-                        char msg[512];
-                        int r = tenant_launch(d, t, msg, sizeof(msg));
+                        _cleanup_err_ struct tn_err *err = NULL;
+                        int r = tenant_launch(d, t, &err);
                         if (r < 0) {
                                 tenant_set_state(d, t, TENANT_FAILED);
-                                event_with(d, "start-failed", t, "error", msg);
-                                finish_op(d, t, r, msg);
+                                event_with(d, "start-failed", t, "error", tn_err_msg(err));
+                                finish_op(d, t, r, tn_err_msg(err));
                         }
                         tenant_save(d, t);
                         return; /* a waiting `restart` is answered when it runs */
@@ -570,28 +567,23 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
 
 /* ---- operations ---- */
 
-int tenant_op_start(struct daemon *d, struct tenant *t, struct client *c, char *msg, size_t len)
+int tenant_op_start(struct daemon *d, struct tenant *t, struct client *c, struct tn_err **err)
 {
-        if (t->busy) {
-                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
-                return -EBUSY;
-        }
-        if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
-                snprintf(msg, len, "%s is already %s", t->name, tenant_state_name(t->state));
-                return -EALREADY;
-        }
-        if (t->state == TENANT_STOPPING) {
-                snprintf(msg, len, "%s is stopping; start it again once it has stopped", t->name);
-                return -EBUSY;
-        }
-        if (t->manifest_error) {
-                snprintf(msg, len, "%s: the manifest is invalid: %s", t->name, t->manifest_error);
-                return -EINVAL;
-        }
+        if (t->busy)
+                return tn_err_setx(err, EBUSY, "%s is busy: %s", t->name, t->busy);
+        if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING)
+                return tn_err_setx(err, EALREADY, "%s is already %s", t->name,
+                                   tenant_state_name(t->state));
+        if (t->state == TENANT_STOPPING)
+                return tn_err_setx(err, EBUSY, "%s is stopping; start it again once it has stopped",
+                                   t->name);
+        if (t->manifest_error)
+                return tn_err_setx(err, EINVAL, "%s: the manifest is invalid: %s", t->name,
+                                   t->manifest_error);
         t->want_running = true;
         t->consecutive = 0;
         t->restarts = 0;
-        int r = tenant_launch(d, t, msg, len);
+        int r = tenant_launch(d, t, err);
         if (r < 0) {
                 tenant_set_state(d, t, TENANT_FAILED);
                 tenant_save(d, t);
@@ -610,26 +602,23 @@ static void send_stop_signal(struct tenant *t, int sig)
 }
 
 int tenant_op_stop(struct daemon *d, struct tenant *t, struct client *c, uint64_t timeout_ms,
-                   bool restart, char *msg, size_t len)
+                   bool restart, struct tn_err **err)
 {
-        if (t->busy) {
-                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
-                return -EBUSY;
-        }
+        if (t->busy)
+                return tn_err_setx(err, EBUSY, "%s is busy: %s", t->name, t->busy);
         t->want_running = restart;
         switch (t->state) {
         case TENANT_RUNNING:
         case TENANT_STARTING:
                 break;
         case TENANT_STOPPING:
-                snprintf(msg, len, "%s is already stopping", t->name);
-                return -EBUSY;
+                return tn_err_setx(err, EBUSY, "%s is already stopping", t->name);
         default:
                 /* Not running: a backoff or crashloop ends here. */
                 t->deadline_ms = 0;
                 if (restart) {
                         tenant_save(d, t);
-                        return tenant_op_start(d, t, c, msg, len);
+                        return tenant_op_start(d, t, c, err);
                 }
                 tenant_set_state(d, t, TENANT_STOPPED);
                 tenant_save(d, t);
@@ -655,17 +644,17 @@ int tenant_op_stop(struct daemon *d, struct tenant *t, struct client *c, uint64_
         return 0;
 }
 
-int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, char *msg, size_t len)
+int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, struct tn_err **err)
 {
         (void)d;
-        if (t->state != TENANT_RUNNING && t->state != TENANT_STOPPING) {
-                snprintf(msg, len, "%s is not running (%s)", t->name, tenant_state_name(t->state));
-                return -ESRCH;
-        }
-        if (t->init_pidfd < 0 || syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0) < 0) {
-                snprintf(msg, len, "%s: cannot send signal %d: %s", t->name, sig, strerror(errno));
-                return -errno;
-        }
+        if (t->state != TENANT_RUNNING && t->state != TENANT_STOPPING)
+                return tn_err_setx(err, ESRCH, "%s is not running (%s)", t->name,
+                                   tenant_state_name(t->state));
+        if (t->init_pidfd < 0)
+                return tn_err_setx(err, ESRCH, "%s: cannot send signal %d: no process", t->name,
+                                   sig);
+        if (syscall(SYS_pidfd_send_signal, t->init_pidfd, sig, NULL, 0) < 0)
+                return tn_err_set(err, errno, "%s: cannot send signal %d", t->name, sig);
         daemon_event(d, "signal", t, "signal=%d", sig);
         return 0;
 }
@@ -682,10 +671,10 @@ static void tenant_deadline(struct daemon *d, struct tenant *t, uint64_t now)
                 daemon_event(d, "stop-timeout", t, "action=SIGKILL");
                 send_stop_signal(t, SIGKILL);
         } else if (t->state == TENANT_BACKOFF) {
-                char msg[512];
-                int r = tenant_launch(d, t, msg, sizeof(msg));
+                _cleanup_err_ struct tn_err *err = NULL;
+                int r = tenant_launch(d, t, &err);
                 if (r < 0) {
-                        event_with(d, "start-failed", t, "error", msg);
+                        event_with(d, "start-failed", t, "error", tn_err_msg(err));
                         apply_restart_policy(d, t, 1);
                 }
         }
@@ -730,22 +719,18 @@ static int cmp_found(const void *a, const void *b)
  * directory that others can write fails the whole scan, so a reload changes nothing;
  * a file that others can change is reported like an invalid one, and a tenant running
  * from it keeps its last good manifest. */
-static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, char *msg,
-                          size_t len)
+static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, struct tn_err **err)
 {
-        _cleanup_err_ struct tn_err *terr = NULL;
         _cleanup_free_ char *real_dir = NULL;
+        _cleanup_err_ struct tn_err *terr = NULL;
         int tr = trust_check(d->cfg.manifest_dir, TRUST_DIR, &real_dir, &terr);
-        if (tr < 0 && tr != -ENOENT) {
-                snprintf(msg, len, "untrusted manifest directory refused: %s", tn_err_msg(terr));
-                return tr;
-        }
+        if (tr < 0 && tr != -ENOENT)
+                return tn_err_setx(err, -tr, "untrusted manifest directory refused: %s",
+                                   tn_err_msg(terr));
         DIR *dir = opendir(real_dir ? real_dir : d->cfg.manifest_dir);
-        if (!dir) {
-                snprintf(msg, len, "cannot open the manifest directory %s: %s", d->cfg.manifest_dir,
-                         strerror(errno));
-                return -errno;
-        }
+        if (!dir)
+                return tn_err_set(err, errno, "cannot open the manifest directory %s",
+                                  d->cfg.manifest_dir);
         struct found *list = NULL;
         size_t n = 0;
         struct dirent *de;
@@ -763,11 +748,11 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                         n--;
                         continue;
                 }
-                _cleanup_err_ struct tn_err *err = NULL;
+                _cleanup_err_ struct tn_err *lerr = NULL;
                 char *diags = NULL;
-                int r = manifest_load(f->path, true, &f->m, &diags, &err);
+                int r = manifest_load(f->path, true, &f->m, &diags, &lerr);
                 if (r < 0) {
-                        f->error = diags ? diags : strdup(tn_err_msg(err));
+                        f->error = diags ? diags : strdup(tn_err_msg(lerr));
                         /* The name, if the file says it, tells which tenant it was. */
                         continue;
                 }
@@ -775,8 +760,8 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, c
                  * path root trusts read-write, is refused like an invalid one. */
                 const struct tenantd_dirs dirs = {.state_dir = d->cfg.state_dir,
                                                   .manifest_dir = d->cfg.manifest_dir};
-                if (share_check_manifest(f->m, &dirs, NULL, NULL, &err) < 0) {
-                        if (asprintf(&f->error, "%s: %s", f->path, tn_err_msg(err)) < 0)
+                if (share_check_manifest(f->m, &dirs, NULL, NULL, &lerr) < 0) {
+                        if (asprintf(&f->error, "%s: %s", f->path, tn_err_msg(lerr)) < 0)
                                 f->error = NULL;
                         manifest_free(f->m);
                         f->m = NULL;
@@ -882,14 +867,128 @@ static enum adopt_result tenant_adopt(struct daemon *d, struct tenant *t, int *r
         return ADOPT_RUNNING;
 }
 
-int daemon_reload(struct daemon *d, char *msg, size_t len)
+const char *reload_counts_format(const struct reload_counts *rc, char *buf, size_t len)
+{
+        snprintf(buf, len, "%u added, %u changed, %u removed, %u unchanged, %u invalid", rc->added,
+                 rc->changed, rc->removed, rc->unchanged, rc->invalid);
+        return buf;
+}
+
+/* A launch the operator did not ask for this moment (a reload, tenantd's start): a
+ * failure is the tenant's state and an event, nobody's reply. */
+static void tenant_launch_or_fail(struct daemon *d, struct tenant *t)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (tenant_launch(d, t, &err) < 0) {
+                tenant_set_state(d, t, TENANT_FAILED);
+                event_with(d, "start-failed", t, "error", tn_err_msg(err));
+        }
+}
+
+/* A file that does not parse, or is not trusted. A running tenant whose file became
+ * invalid keeps running on its last good manifest. */
+static void reload_invalid(struct daemon *d, struct found *f)
+{
+        report_invalid(d, f);
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                if (t->path && strcmp(t->path, f->path) == 0) {
+                        t->removed = false;
+                        free(t->manifest_error);
+                        t->manifest_error = f->error ? strdup(f->error) : NULL;
+                }
+}
+
+/* A tenant tenantd did not know: new, or known before tenantd (re)started. Its saved
+ * state says whether it should run; a tenant left running by an earlier tenantd is
+ * adopted, one that ended meanwhile gets what its restart policy says. */
+static bool reload_added(struct daemon *d, struct found *f)
+{
+        struct tenant *t = tenant_new(d, f->path, TAKE_PTR(f->m), TAKE_PTR(f->explained));
+        if (!t)
+                return false; /* out of memory */
+        bool crashloop = false;
+        if (!tenant_load_saved(d, t, &crashloop))
+                t->want_running = t->m->autostart;
+        int status = 0;
+        enum adopt_result ar = tenant_adopt(d, t, &status);
+        if (ar == ADOPT_RUNNING)
+                return true;
+        if (ar == ADOPT_ENDED && t->want_running && !crashloop) {
+                /* What the restart policy would have done had tenantd been there:
+                 * restart (after the backoff), or not. */
+                apply_restart_policy(d, t, status);
+                if (t->state == TENANT_BACKOFF)
+                        t->restarts++;
+                tenant_save(d, t);
+        } else if (crashloop) {
+                tenant_set_state(d, t, TENANT_CRASHLOOP);
+        } else if (t->want_running) {
+                tenant_launch_or_fail(d, t);
+        }
+        return true;
+}
+
+/* A known tenant whose file was found again: returns whether its manifest changed. A
+ * stopped tenant takes the new manifest at once (and a failed one a fresh try); an
+ * active one is restarted into it (tenant_ended() swaps next_m in). */
+static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
+{
+        t->removed = false;
+        free(t->manifest_error);
+        t->manifest_error = NULL;
+        free(t->path);
+        t->path = strdup(f->path);
+        if (strcmp(t->explained, f->explained) == 0)
+                return false;
+        daemon_event(d, "manifest-changed", t, "file=%s", f->path);
+        bool active = t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
+                      t->state == TENANT_STOPPING;
+        if (!active) {
+                manifest_free(t->m);
+                free(t->explained);
+                t->m = TAKE_PTR(f->m);
+                t->explained = TAKE_PTR(f->explained);
+                bool failed = t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
+                              t->state == TENANT_FAILED;
+                if (failed && t->want_running) { /* a fixed manifest deserves a fresh try */
+                        t->consecutive = 0;
+                        t->deadline_ms = 0;
+                        tenant_launch_or_fail(d, t);
+                }
+                return true;
+        }
+        manifest_free(t->next_m);
+        free(t->next_explained);
+        t->next_m = TAKE_PTR(f->m);
+        t->next_explained = TAKE_PTR(f->explained);
+        if (t->state != TENANT_STOPPING && !t->busy) {
+                bool want = t->want_running;
+                (void)tenant_op_stop(d, t, NULL, 0, want, NULL);
+                t->want_running = want;
+        }
+        return true;
+}
+
+/* A tenant whose file is gone: stopped, then forgotten (tenant_ended() frees it). */
+static void reload_removed(struct daemon *d, struct tenant *t)
+{
+        daemon_event(d, "manifest-removed", t, NULL);
+        if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
+                if (!t->busy)
+                        (void)tenant_op_stop(d, t, NULL, 0, false, NULL);
+        } else if (t->state != TENANT_STOPPING) {
+                tenant_free(d, t);
+        }
+}
+
+int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err)
 {
         struct found *list = NULL;
         size_t n = 0;
-        int r = scan_manifests(d, &list, &n, msg, len);
+        int r = scan_manifests(d, &list, &n, err);
         if (r < 0)
                 return r;
-        unsigned added = 0, changed = 0, removed = 0, invalid = 0, same = 0;
+        struct reload_counts rc = {0};
 
         for (struct tenant *t = d->tenants; t; t = t->next)
                 t->removed = true; /* until its file is found again */
@@ -898,123 +997,37 @@ int daemon_reload(struct daemon *d, char *msg, size_t len)
                 struct found *f = &list[i];
                 /* No manifest and no error text: out of memory while reading it. */
                 if (f->error || !f->m) {
-                        invalid++;
-                        report_invalid(d, f);
-                        /* A running tenant whose file became invalid keeps running on
-                         * its last good manifest. */
-                        for (struct tenant *t = d->tenants; t; t = t->next)
-                                if (t->path && strcmp(t->path, f->path) == 0) {
-                                        t->removed = false;
-                                        free(t->manifest_error);
-                                        t->manifest_error = f->error ? strdup(f->error) : NULL;
-                                }
+                        rc.invalid++;
+                        reload_invalid(d, f);
                         continue;
                 }
                 struct tenant *t = daemon_find(d, f->name);
                 if (t && !t->removed) {
-                        invalid++;
+                        rc.invalid++;
                         log_error("%s: name \"%s\" is already used by %s; ignored", f->path,
                                   f->name, t->path);
                         daemon_event(d, "manifest-invalid", NULL,
                                      "file=%s error=\"duplicate name %s\"", f->path, f->name);
-                        continue;
-                }
-                if (!t) {
-                        t = tenant_new(d, f->path, TAKE_PTR(f->m), TAKE_PTR(f->explained));
-                        if (!t)
-                                continue;
-                        added++;
-                        bool crashloop = false;
-                        bool saved = tenant_load_saved(d, t, &crashloop);
-                        if (!saved)
-                                t->want_running = t->m->autostart;
-                        int status = 0;
-                        enum adopt_result ar = tenant_adopt(d, t, &status);
-                        if (ar == ADOPT_RUNNING)
-                                continue;
-                        if (ar == ADOPT_ENDED && t->want_running && !crashloop) {
-                                /* What the restart policy would have done had tenantd
-                                 * been there: restart (after the backoff), or not. */
-                                apply_restart_policy(d, t, status);
-                                if (t->state == TENANT_BACKOFF)
-                                        t->restarts++;
-                                tenant_save(d, t);
-                                continue;
-                        }
-                        if (crashloop) {
-                                tenant_set_state(d, t, TENANT_CRASHLOOP);
-                                continue;
-                        }
-                        if (t->want_running) {
-                                char m2[512];
-                                if (tenant_launch(d, t, m2, sizeof(m2)) < 0) {
-                                        tenant_set_state(d, t, TENANT_FAILED);
-                                        event_with(d, "start-failed", t, "error", m2);
-                                }
-                        }
-                        continue;
-                }
-                t->removed = false;
-                free(t->manifest_error);
-                t->manifest_error = NULL;
-                free(t->path);
-                t->path = strdup(f->path);
-                if (strcmp(t->explained, f->explained) == 0) {
-                        same++;
-                        continue;
-                }
-                changed++;
-                daemon_event(d, "manifest-changed", t, "file=%s", f->path);
-                bool active = t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
-                              t->state == TENANT_STOPPING;
-                if (!active) {
-                        manifest_free(t->m);
-                        free(t->explained);
-                        t->m = TAKE_PTR(f->m);
-                        t->explained = TAKE_PTR(f->explained);
-                        if (t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
-                            t->state == TENANT_FAILED) {
-                                /* A fixed manifest deserves a fresh try. */
-                                if (t->want_running) {
-                                        char m2[512];
-                                        t->consecutive = 0;
-                                        t->deadline_ms = 0;
-                                        if (tenant_launch(d, t, m2, sizeof(m2)) < 0)
-                                                tenant_set_state(d, t, TENANT_FAILED);
-                                }
-                        }
-                        continue;
-                }
-                manifest_free(t->next_m);
-                free(t->next_explained);
-                t->next_m = TAKE_PTR(f->m);
-                t->next_explained = TAKE_PTR(f->explained);
-                if (t->state != TENANT_STOPPING && !t->busy) {
-                        char m2[256];
-                        bool want = t->want_running;
-                        (void)tenant_op_stop(d, t, NULL, 0, want, m2, sizeof(m2));
-                        t->want_running = want;
+                } else if (!t) {
+                        rc.added += reload_added(d, f);
+                } else if (reload_existing(d, t, f)) {
+                        rc.changed++;
+                } else {
+                        rc.unchanged++;
                 }
         }
         for (struct tenant *t = d->tenants, *next; t; t = next) {
                 next = t->next;
-                if (!t->removed)
-                        continue;
-                removed++;
-                daemon_event(d, "manifest-removed", t, NULL);
-                if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
-                        char m2[256];
-                        if (!t->busy)
-                                (void)tenant_op_stop(d, t, NULL, 0, false, m2, sizeof(m2));
-                } else if (t->state != TENANT_STOPPING) {
-                        tenant_free(d, t);
+                if (t->removed) {
+                        rc.removed++;
+                        reload_removed(d, t);
                 }
         }
         found_free(list, n);
-        snprintf(msg, len, "%u added, %u changed, %u removed, %u unchanged, %u invalid", added,
-                 changed, removed, same, invalid);
+        if (ret)
+                *ret = rc;
         daemon_event(d, "reloaded", NULL, "added=%u changed=%u removed=%u unchanged=%u invalid=%u",
-                     added, changed, removed, same, invalid);
+                     rc.added, rc.changed, rc.removed, rc.unchanged, rc.invalid);
         daemon_rearm(d);
         return 0;
 }
@@ -1027,9 +1040,9 @@ static void on_signal(struct daemon *d, struct watch *w, uint32_t events)
         struct signalfd_siginfo si;
         while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                        char msg[256];
-                        if (daemon_reload(d, msg, sizeof(msg)) < 0)
-                                log_error("reload: %s", msg);
+                        _cleanup_err_ struct tn_err *err = NULL;
+                        if (daemon_reload(d, NULL, &err) < 0)
+                                log_error("reload: %s", tn_err_msg(err));
                 } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                         log_notice("exiting on signal %u; tenants keep running", si.ssi_signo);
                         d->quit = true;
@@ -1102,11 +1115,13 @@ int daemon_run(struct daemon *d)
         d->started_mono = mono_ms();
         d->next_sample_ms = mono_ms() + d->cfg.sample_ms;
 
-        char msg[512];
-        if (daemon_reload(d, msg, sizeof(msg)) < 0)
-                log_error("%s", msg); /* an empty or missing directory is not fatal */
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct reload_counts rc;
+        char summary[RELOAD_SUMMARY_MAX];
+        if (daemon_reload(d, &rc, &err) < 0)
+                log_error("%s", tn_err_msg(err)); /* an empty or missing directory is not fatal */
         else
-                log_notice("manifests: %s", msg);
+                log_notice("manifests: %s", reload_counts_format(&rc, summary, sizeof(summary)));
 
         /* Readiness: the socket accepts, the tenants found were adopted or started. */
         const char *ns = getenv("NOTIFY_SOCKET");

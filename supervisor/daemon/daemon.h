@@ -15,6 +15,7 @@
 
 #include "spec/manifest.h"
 #include "lib/clock.h"
+#include "lib/err.h"
 
 struct daemon;
 struct client;
@@ -140,8 +141,6 @@ int daemon_run(struct daemon *d);
 /* READY=1 to $NOTIFY_SOCKET, as sd_notify(3). */
 int sd_notify_ready(const char *path);
 
-/* Time, in ms. */
-
 int daemon_watch_add(struct daemon *d, struct watch *w, uint32_t events);
 int daemon_watch_mod(struct daemon *d, struct watch *w, uint32_t events);
 void daemon_watch_del(struct daemon *d, struct watch *w);
@@ -150,14 +149,25 @@ void daemon_rearm(struct daemon *d);
 
 struct tenant *daemon_find(struct daemon *d, const char *name);
 
-/* Operations behind the control verbs. Each returns 0 when done (or accepted and the
- * reply will follow through control_complete()), or a negative errno with *msg set to
- * a static or malloc'd explanation in msgbuf. */
-int tenant_op_start(struct daemon *d, struct tenant *t, struct client *c, char *msg, size_t len);
+/* Operations behind the control verbs. Each returns 0 when accepted (the reply follows
+ * through control_complete()), 1 when already done (tenant_op_stop of a stopped
+ * tenant), or a negative errno with *err saying why. */
+int tenant_op_start(struct daemon *d, struct tenant *t, struct client *c, struct tn_err **err);
 int tenant_op_stop(struct daemon *d, struct tenant *t, struct client *c, uint64_t timeout_ms,
-                   bool restart, char *msg, size_t len);
-int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, char *msg, size_t len);
-int daemon_reload(struct daemon *d, char *msg, size_t len);
+                   bool restart, struct tn_err **err);
+int tenant_op_kill(struct daemon *d, struct tenant *t, int sig, struct tn_err **err);
+
+/* What a reload found, against what tenantd knew. */
+struct reload_counts {
+        unsigned added, changed, removed, unchanged, invalid;
+};
+#define RELOAD_SUMMARY_MAX 128
+/* "1 added, 0 changed, ...": the reply to `reload` and the log line at start. */
+const char *reload_counts_format(const struct reload_counts *rc, char *buf, size_t len);
+/* Reads the manifest directory again: new tenants are added (and started if their
+ * manifest says so), changed ones restarted, removed ones stopped and forgotten. A
+ * directory that cannot be read or trusted changes nothing. *ret may be NULL. */
+int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err);
 
 /* An event: logged, appended to the event ring, sent to `events --follow` clients.
  * `fmt` gives key=value pairs after "event=KIND tenant=NAME". */
@@ -197,4 +207,4 @@ void health_cancel(struct daemon *d, struct tenant *t);
  * (pipes), never a client's. With tty, see sandbox_config.tty for what 0-2 carry.
  * Returns its pidfd. */
 int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3], bool tty,
-                      pid_t *ret_pid, char *msg, size_t len);
+                      pid_t *ret_pid, struct tn_err **err);

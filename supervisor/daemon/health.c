@@ -50,26 +50,19 @@ static void child_fds(const int stdio[3], int keep, int keep2)
 }
 
 int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int stdio[3], bool tty,
-                      pid_t *ret_pid, char *msg, size_t len)
+                      pid_t *ret_pid, struct tn_err **err)
 {
-        if (t->init_pidfd < 0) {
-                snprintf(msg, len, "%s is not running", t->name);
-                return -ESRCH;
-        }
-        _cleanup_err_ struct tn_err *err = NULL;
+        if (t->init_pidfd < 0)
+                return tn_err_setx(err, ESRCH, "%s is not running", t->name);
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
-        if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, &err) < 0) {
-                snprintf(msg, len, "%s", tn_err_msg(err));
+        if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, err) < 0)
                 return -EINVAL;
-        }
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
-        if (pid < 0) {
-                snprintf(msg, len, "fork: %s", strerror(errno));
-                return -errno;
-        }
+        if (pid < 0)
+                return tn_err_set(err, errno, "fork");
         if (pid == 0) {
                 sigset_t none;
                 sigemptyset(&none);
@@ -232,11 +225,10 @@ static void health_start(struct daemon *d, struct tenant *t, uint64_t now)
                 return health_start_vm(d, t, now);
         if (m->health.kind == HEALTH_EXEC) {
                 static const int none[3] = {-1, -1, -1};
-                char msg[256];
-                pidfd =
-                    tenant_exec_spawn(d, t, m->health.exec, none, false, &pid, msg, sizeof(msg));
+                _cleanup_err_ struct tn_err *err = NULL;
+                pidfd = tenant_exec_spawn(d, t, m->health.exec, none, false, &pid, &err);
                 if (pidfd < 0) {
-                        snprintf(h->detail, sizeof(h->detail), "%s", msg);
+                        snprintf(h->detail, sizeof(h->detail), "%s", tn_err_msg(err));
                         return;
                 }
         } else {
@@ -290,11 +282,10 @@ static void health_result(struct daemon *d, struct tenant *t, bool ok, const cha
                         h->failures = 0;
                         return;
                 }
-                char msg[256];
                 daemon_event(d, "unhealthy", t, "action=restart failures=%u", h->failures);
                 h->failures = 0;
                 t->restarts++;
-                (void)tenant_op_stop(d, t, NULL, 0, true, msg, sizeof(msg));
+                (void)tenant_op_stop(d, t, NULL, 0, true, NULL);
         }
 }
 

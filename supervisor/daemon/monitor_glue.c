@@ -420,38 +420,33 @@ static char *value_literal(const char *v)
 
 /* Applies every key=value of `values` to `text`; the result is parsed as a manifest. */
 static int apply_values(const char *text, size_t len, const struct json_value *values,
-                        char **ret_text, struct manifest **ret_m, char *msg, size_t msglen)
+                        char **ret_text, struct manifest **ret_m, struct tn_err **err)
 {
         _cleanup_free_ char *cur = strndup(text, len);
         size_t cur_len = len;
         if (!cur)
-                return -ENOMEM;
+                return tn_err_setx(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < values->u.object.n; i++) {
                 const struct json_member *mb = &values->u.object.items[i];
                 const char *path = NULL;
                 for (size_t k = 0; k < ARRAY_SIZE(settable); k++)
                         if (strcmp(settable[k].key, mb->key) == 0)
                                 path = settable[k].path;
-                if (!path) {
-                        snprintf(msg, msglen,
-                                 "\"%.64s\" cannot be set; the keys are cpu.max, cpu.weight, "
-                                 "memory.max, memory.high, memory.swap, pids.max, "
-                                 "net.egress.rate, net.ingress.rate",
-                                 mb->key);
-                        return -EINVAL;
-                }
-                if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64) {
-                        snprintf(msg, msglen, "%s: the value must be a short string", mb->key);
-                        return -EINVAL;
-                }
+                if (!path)
+                        return tn_err_setx(err, EINVAL,
+                                           "\"%.64s\" cannot be set; the keys are cpu.max, "
+                                           "cpu.weight, memory.max, memory.high, memory.swap, "
+                                           "pids.max, net.egress.rate, net.ingress.rate",
+                                           mb->key);
+                if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64)
+                        return tn_err_setx(err, EINVAL, "%s: the value must be a short string",
+                                           mb->key);
                 _cleanup_free_ char *lit = value_literal(mb->value->u.str.text);
-                _cleanup_err_ struct tn_err *err = NULL;
+                _cleanup_err_ struct tn_err *serr = NULL;
                 char *next = NULL;
-                if (!lit || manifest_text_set(cur, cur_len, path, lit, &next, &cur_len, &err) < 0) {
-                        snprintf(msg, msglen, "%s: %s", mb->key,
-                                 err ? tn_err_msg(err) : "out of memory");
-                        return -EINVAL;
-                }
+                if (!lit || manifest_text_set(cur, cur_len, path, lit, &next, &cur_len, &serr) < 0)
+                        return tn_err_setx(err, EINVAL, "%s: %s", mb->key,
+                                           serr ? tn_err_msg(serr) : "out of memory");
                 free(cur);
                 cur = next;
         }
@@ -459,9 +454,12 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
         int r = manifest_parse(cur, cur_len, ret_m, &diags);
         if (r < 0) {
                 /* The first problem, which names the key and what is accepted. */
-                snprintf(msg, msglen, "%s", diags.n ? diags.items[0].msg : "invalid value");
                 if (diags.n && diags.items[0].path && *diags.items[0].path)
-                        snprintf(msg, msglen, "%s: %s", diags.items[0].path, diags.items[0].msg);
+                        (void)tn_err_setx(err, EINVAL, "%s: %s", diags.items[0].path,
+                                          diags.items[0].msg);
+                else
+                        (void)tn_err_setx(err, EINVAL, "%s",
+                                          diags.n ? diags.items[0].msg : "invalid value");
                 diag_list_clear(&diags);
                 return -EINVAL;
         }
@@ -470,31 +468,26 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
         return 0;
 }
 
-static int apply_live(struct tenant *t, struct glue *g, const struct manifest *m, char *msg,
-                      size_t len)
+static int apply_live(struct tenant *t, struct glue *g, const struct manifest *m,
+                      struct tn_err **err)
 {
-        _cleanup_err_ struct tn_err *err = NULL;
-        if (!g->cg) {
-                snprintf(msg, len, "%s: its cgroups are not open", t->name);
-                return -ENODEV;
-        }
+        if (!g->cg)
+                return tn_err_setx(err, ENODEV, "%s: its cgroups are not open", t->name);
         struct tenant_limits l = {.cpu_millicpus = m->cpu.max_millicpus,
                                   .cpu_weight = m->cpu.weight,
                                   .memory_max = m->memory.max,
                                   .memory_high = m->memory.high,
                                   .swap_max = m->memory.swap,
                                   .pids_max = m->pids.max};
-        int r = tenant_cgroup_set_limits(g->cg, &l, &err);
+        int r = tenant_cgroup_set_limits(g->cg, &l, err);
         if (r >= 0 && g->has_net &&
             (m->network.egress_rate != g->net.egress_rate ||
              m->network.ingress_rate != g->net.ingress_rate) &&
             g->applied != TRANSFER_DO_THROTTLE)
                 r = net_set_rates(&g->net, t->init_pid, m->network.egress_rate,
-                                  m->network.ingress_rate, &err);
-        if (r < 0) {
-                snprintf(msg, len, "%s: %s", t->name, tn_err_msg(err));
-                return r;
-        }
+                                  m->network.ingress_rate, err);
+        if (r < 0)
+                return tn_err_wrap(err, "%s", t->name);
         struct monitor_limits ml;
         monitor_limits_from_manifest(m, &ml);
         if (g->mt)
@@ -502,16 +495,13 @@ static int apply_live(struct tenant *t, struct glue *g, const struct manifest *m
         return 0;
 }
 
-static int save_text(const char *path, const char *text, size_t len, char *msg, size_t msglen)
+static int save_text(const char *path, const char *text, size_t len, struct tn_err **err)
 {
         /* The new file keeps the old one's mode and owner. */
         struct stat st;
         bool had = stat(path, &st) == 0;
-        _cleanup_err_ struct tn_err *err = NULL;
-        if (write_file_atomic(path, text, len, had ? (st.st_mode & 07777) : 0644, &err) < 0) {
-                snprintf(msg, msglen, "%s", tn_err_msg(err));
+        if (write_file_atomic(path, text, len, had ? (st.st_mode & 07777) : 0644, err) < 0)
                 return -EIO;
-        }
         if (had && chown(path, st.st_uid, st.st_gid) < 0)
                 log_warning("%s: cannot keep its owner: %m", path);
         return 0;
@@ -524,63 +514,53 @@ static int save_text(const char *path, const char *text, size_t len, char *msg, 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-use-of-uninitialized-value"
 #endif
-int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req, char *msg,
-                     size_t len)
+int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
+                     const char **ret_summary, struct tn_err **err)
 {
         (void)d;
         const struct json_value *values = json_get(req, "values");
         const struct json_value *sv = json_get(req, "save");
         bool save = sv && sv->type == JSON_BOOL && sv->u.boolean;
         if (!values || values->type != JSON_OBJECT || values->u.object.n == 0 ||
-            values->u.object.n > 16) {
-                snprintf(msg, len, "\"values\" must be an object of 1 to 16 KEY: VALUE strings");
-                return -EINVAL;
-        }
-        if (t->busy) {
-                snprintf(msg, len, "%s is busy: %s", t->name, t->busy);
-                return -EBUSY;
-        }
+            values->u.object.n > 16)
+                return tn_err_setx(err, EINVAL,
+                                   "\"values\" must be an object of 1 to 16 KEY: VALUE strings");
+        if (t->busy)
+                return tn_err_setx(err, EBUSY, "%s is busy: %s", t->name, t->busy);
         struct glue *g = t->monitor;
         bool running = g && t->state == TENANT_RUNNING;
-        if (!running && !save) {
-                snprintf(msg, len,
-                         "%s is not running: nothing to change live (use --save to "
-                         "change the manifest)",
-                         t->name);
-                return -ESRCH;
-        }
-        _cleanup_err_ struct tn_err *err = NULL;
+        if (!running && !save)
+                return tn_err_setx(err, ESRCH,
+                                   "%s is not running: nothing to change live (use --save to "
+                                   "change the manifest)",
+                                   t->name);
         _cleanup_free_ char *file = NULL;
         size_t file_len = 0;
         /* The file is read as the base of the change and, with --save, rewritten by root
          * beside itself: only while root alone can change it and its directory. */
-        if (trust_check(t->path, TRUST_FILE, NULL, &err) < 0) {
-                snprintf(msg, len, "%s", tn_err_msg(err));
+        if (trust_check(t->path, TRUST_FILE, NULL, err) < 0)
                 return -EPERM;
-        }
-        if (read_file_bounded(t->path, json_limits_config.max_bytes, &file, &file_len, &err) < 0) {
-                snprintf(msg, len, "%s", tn_err_msg(err));
+        if (read_file_bounded(t->path, json_limits_config.max_bytes, &file, &file_len, err) < 0)
                 return -EIO;
-        }
         /* Live: on top of earlier live changes. Saved: on top of the file as it is. */
         _cleanup_free_ char *live_text = NULL, *saved_text = NULL;
         _cleanup_manifest_ struct manifest *live = NULL, *saved = NULL;
         const char *base = running && g->live_text ? g->live_text : file;
-        int r = apply_values(base, strlen(base), values, &live_text, &live, msg, len);
+        int r = apply_values(base, strlen(base), values, &live_text, &live, err);
         if (r < 0)
                 return r;
         if (save) {
-                r = apply_values(file, file_len, values, &saved_text, &saved, msg, len);
+                r = apply_values(file, file_len, values, &saved_text, &saved, err);
                 if (r < 0)
                         return r;
         }
         if (running) {
-                r = apply_live(t, g, live, msg, len);
+                r = apply_live(t, g, live, err);
                 if (r < 0)
                         return r;
         }
         if (save) {
-                r = save_text(t->path, saved_text, strlen(saved_text), msg, len);
+                r = save_text(t->path, saved_text, strlen(saved_text), err);
                 if (r < 0)
                         return r;
                 /* The file now says what runs: a reload must not see a change. */
@@ -604,10 +584,9 @@ int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value
                          values->u.object.items[i].key,
                          values->u.object.items[i].value->u.str.text);
         daemon_event(d, "set", t, "%s saved=%s", what, save ? "yes" : "no");
-        snprintf(msg, len, "%s%s", running ? "applied" : "saved",
-                 save && running ? " and saved"
-                 : running       ? "; not saved (use --save)"
-                                 : "");
+        *ret_summary = !running ? "saved"
+                       : save   ? "applied and saved"
+                                : "applied; not saved (use --save)";
         return 0;
 }
 #if defined(__GNUC__) && !defined(__clang__)

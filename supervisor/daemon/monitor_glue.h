@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/err.h"
+
 struct daemon;
 struct tenant;
 struct json_gen;
@@ -24,6 +26,8 @@ void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* Adds "mounts_seen": the tenant's mount table as its init sees it. */
 void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const struct tenant *t);
-/* `set`: {"values":{"cpu.max":"0.5",...},"save":bool} */
-int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req, char *msg,
-                     size_t len);
+/* `set`: {"values":{"cpu.max":"0.5",...},"save":bool}. Applies the values to the
+ * running tenant (cgroups, rates, alert limits) and/or the manifest file; *ret_summary
+ * says which ("applied and saved", ...). */
+int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
+                     const char **ret_summary, struct tn_err **err);
