@@ -22,6 +22,7 @@
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/logtext.h"
 #include "cli/tenantctl.h"
 #include "lib/units.h"
 
@@ -168,6 +169,41 @@ static const char *str_of(const struct json_value *v, const char *key)
         return x && x->type == JSON_STRING ? x->u.str.text : NULL;
 }
 
+/* What tenantd sent, made safe to print (logtext.h): C0 and C1 control characters,
+ * bidi and invisible characters and invalid UTF-8 escaped; in a one-line field
+ * (`line`), newlines too. Much of a reply is a tenant's choice (its mounts, its health
+ * check's answer, paths in its root); tenantd escapes them, and tenantctl does not
+ * count on it. A ring of buffers, so that one printf can show several; NULL stays
+ * NULL. */
+static const char *shown_(const char *s, bool line)
+{
+        static char *ring[24];
+        static size_t next;
+        if (!s)
+                return NULL;
+        size_t len = strnlen(s, 1 << 20);
+        char *out = malloc(LOGTEXT_MAX(len));
+        if (!out)
+                return "(out of memory)";
+        size_t n = line ? logtext_show_line(s, len, out) : logtext_show(s, len, out);
+        out[n] = '\0';
+        free(ring[next]);
+        ring[next] = out;
+        next = (next + 1) % (sizeof(ring) / sizeof(ring[0]));
+        return out;
+}
+
+static const char *shown(const char *s)
+{
+        return shown_(s, true);
+}
+
+/* str_of, shown. */
+static const char *show_of(const struct json_value *v, const char *key)
+{
+        return shown(str_of(v, key));
+}
+
 static int64_t int_of(const struct json_value *v, const char *key, int64_t dflt)
 {
         int64_t n;
@@ -184,7 +220,7 @@ static double num_of(const struct json_value *v, const char *key, double dflt)
 /* The exit code for a failed reply, after printing its error. */
 static int reply_failure(const struct json_value *v)
 {
-        const char *msg = str_of(v, CTL_ERROR);
+        const char *msg = show_of(v, CTL_ERROR);
         const char *code = str_of(v, CTL_CODE);
         log_error("%s", msg ? msg : "the request failed");
         return code && strcmp(code, "invalid") == 0 ? EXIT_USAGE : EXIT_FAILED;
@@ -290,8 +326,8 @@ static int simple(const struct cli *cli, const struct control_request *req, cons
         if (cli->json)
                 print_value(v);
         if (!cli->json && done) {
-                const char *msg = str_of(v, CTL_MESSAGE);
-                printf("%s%s%s", name ? name : "", name ? ": " : "", done);
+                const char *msg = show_of(v, CTL_MESSAGE);
+                printf("%s%s%s", name ? shown(name) : "", name ? ": " : "", done);
                 if (msg)
                         printf(" (%s)", msg);
                 putchar('\n');
@@ -337,10 +373,10 @@ static void print_list(const struct json_value *tenants)
                 if (p > 0)
                         snprintf(pid, sizeof(pid), "%" PRId64, p);
                 fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
-                const char *health = str_of(t, "health");
-                const char *state = str_of(t, "state");
-                printf("%-20s %-8s %-10s %8s %7s %8" PRId64 " %-9s%s\n", str_of(t, "name"),
-                       str_of(t, "isolation"), state ? state : "?", pid, up,
+                const char *health = show_of(t, "health");
+                const char *state = show_of(t, "state");
+                printf("%-20s %-8s %-10s %8s %7s %8" PRId64 " %-9s%s\n", show_of(t, "name"),
+                       show_of(t, "isolation"), state ? state : "?", pid, up,
                        int_of(t, "restarts", 0), health ? health : "-",
                        json_get(t, "manifest_error")
                            ? "  (manifest invalid: running the last good one)"
@@ -396,8 +432,8 @@ static void print_top(const struct json_value *tenants)
                         if (th >= 0)
                                 snprintf(thr, sizeof(thr), "%.1fs", th / 1000);
                 }
-                const char *state = str_of(t, "state");
-                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", str_of(t, "name"),
+                const char *state = show_of(t, "state");
+                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", show_of(t, "name"),
                        state ? state : "?", cpu, lim, mem, pids, rx, tx, xfer, thr);
         }
 }
@@ -487,12 +523,12 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 static void print_status(const struct json_value *t)
 {
         const struct json_value *x;
-        printf("%s: %s", str_of(t, "name"), str_of(t, "state"));
-        if (str_of(t, "busy"))
-                printf(" (%s)", str_of(t, "busy"));
+        printf("%s: %s", show_of(t, "name"), show_of(t, "state"));
+        if (show_of(t, "busy"))
+                printf(" (%s)", show_of(t, "busy"));
         putchar('\n');
-        printf("  backend:      %s\n", str_of(t, "isolation"));
-        printf("  manifest:     %s\n", str_of(t, "manifest"));
+        printf("  backend:      %s\n", show_of(t, "isolation"));
+        printf("  manifest:     %s\n", show_of(t, "manifest"));
         if (int_of(t, "pid", -1) > 0)
                 printf("  pid:          %" PRId64 " (keeper %" PRId64 ")\n", int_of(t, "pid", 0),
                        int_of(t, "keeper_pid", 0));
@@ -500,32 +536,33 @@ static void print_status(const struct json_value *t)
         fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
         printf("  uptime:       %s\n", up);
         printf("  restarts:     %" PRId64 " (policy %s)\n", int_of(t, "restarts", 0),
-               str_of(t, "restart_policy"));
+               show_of(t, "restart_policy"));
         if (int_of(t, "last_status", -1) >= 0)
                 printf("  last exit:    status %" PRId64 "\n", int_of(t, "last_status", 0));
-        if (str_of(t, "last_error"))
-                printf("  start failed: %s\n", str_of(t, "last_error"));
-        if (str_of(t, "health"))
-                printf("  health:       %s (%s)\n", str_of(t, "health"),
-                       str_of(t, "health_detail"));
-        if (str_of(t, "manifest_error"))
+        if (show_of(t, "last_error"))
+                printf("  start failed: %s\n", show_of(t, "last_error"));
+        if (show_of(t, "health"))
+                printf("  health:       %s (%s)\n", show_of(t, "health"),
+                       show_of(t, "health_detail"));
+        if (show_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",
-                       str_of(t, "manifest_error"));
+                       shown_(str_of(t, "manifest_error"), false));
         if ((x = json_get(t, "usage")) && x->type == JSON_OBJECT) {
                 for (size_t i = 0; i < x->u.object.n; i++) {
                         const struct json_member *mb = &x->u.object.items[i];
                         if (mb->value->type == JSON_NUMBER)
-                                printf("  %-13s %s\n", mb->key, mb->value->u.str.text);
+                                printf("  %-13s %s\n", shown(mb->key), mb->value->u.str.text);
                         else if (mb->value->type == JSON_STRING)
-                                printf("  %-13s %s\n", mb->key, mb->value->u.str.text);
+                                printf("  %-13s %s\n", shown(mb->key),
+                                       shown(mb->value->u.str.text));
                 }
         }
         if ((x = json_get(t, "mounts_declared")) && x->type == JSON_ARRAY) {
                 printf("  mounts declared:\n");
                 for (size_t i = 0; i < x->u.array.n; i++)
-                        printf("    %-30s %s (%s)\n", str_of(x->u.array.items[i], "target"),
-                               str_of(x->u.array.items[i], "source"),
-                               str_of(x->u.array.items[i], "mode"));
+                        printf("    %-30s %s (%s)\n", show_of(x->u.array.items[i], "target"),
+                               show_of(x->u.array.items[i], "source"),
+                               show_of(x->u.array.items[i], "mode"));
                 if (x->u.array.n == 0)
                         printf("    (none)\n");
         }
@@ -533,14 +570,14 @@ static void print_status(const struct json_value *t)
                 printf("  tenantd said:\n");
                 for (size_t i = 0; i < x->u.array.n; i++)
                         if (x->u.array.items[i]->type == JSON_STRING)
-                                printf("    %s\n", x->u.array.items[i]->u.str.text);
+                                printf("    %s\n", shown(x->u.array.items[i]->u.str.text));
         }
         if ((x = json_get(t, "mounts_seen")) && x->type == JSON_ARRAY) {
                 printf("  mounts seen inside:\n");
                 for (size_t i = 0; i < x->u.array.n; i++)
-                        printf("    %-30s %s %s\n", str_of(x->u.array.items[i], "target"),
-                               str_of(x->u.array.items[i], "fstype"),
-                               str_of(x->u.array.items[i], "mode"));
+                        printf("    %-30s %s %s\n", show_of(x->u.array.items[i], "target"),
+                               show_of(x->u.array.items[i], "fstype"),
+                               show_of(x->u.array.items[i], "mode"));
         }
 }
 
@@ -679,9 +716,9 @@ static int stream(const struct cli *cli, const struct control_request *req)
                 if (cli->json)
                         print_value(v);
                 else if (events)
-                        puts(s);
+                        puts(shown(s));
                 else
-                        fputs(s, stdout);
+                        fputs(shown_(s, false), stdout);
                 fflush(stdout);
         }
         ctl_close(&c);

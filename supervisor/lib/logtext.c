@@ -44,8 +44,8 @@ static bool invisible(uint32_t cp)
 
 /* Escapes in[0..len) into out; stops before a cut-short character or mark unless
  * `final`, and returns in *ret_used how much of the input it took. */
-static size_t escape(const unsigned char *in, size_t len, bool final, bool mark, char *out,
-                     size_t *ret_used)
+static size_t escape(const unsigned char *in, size_t len, bool final, bool mark, bool newline,
+                     char *out, size_t *ret_used)
 {
         static const size_t mlen = sizeof(LOGTEXT_MARK) - 1;
         size_t o = 0, i = 0;
@@ -69,7 +69,7 @@ static size_t escape(const unsigned char *in, size_t len, bool final, bool mark,
                 if (n <= 0) {
                         o += (size_t)sprintf(out + o, "\\x%02x", in[i]);
                         i++;
-                } else if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f) {
+                } else if ((cp < 0x20 && (cp != '\n' || !newline) && cp != '\t') || cp == 0x7f) {
                         o += (size_t)sprintf(out + o, "\\x%02x", (unsigned)cp);
                         i++;
                 } else if ((cp >= 0x80 && cp <= 0x9f) || invisible(cp)) {
@@ -96,7 +96,7 @@ size_t logtext_stream(struct logtext *st, const char *in, size_t len, bool final
                 memcpy(head, st->held, st->n_held);
                 memcpy(head + st->n_held, in, take);
                 size_t n_head = st->n_held + take;
-                o += escape(head, n_head, final && take == len, true, out + o, &used);
+                o += escape(head, n_head, final && take == len, true, true, out + o, &used);
                 if (used < st->n_held) { /* still cut short: keep all of it */
                         memcpy(st->held, head + used, n_head - used);
                         st->n_held = n_head - used;
@@ -107,7 +107,7 @@ size_t logtext_stream(struct logtext *st, const char *in, size_t len, bool final
                 in += from_in;
                 len -= from_in;
         }
-        o += escape((const unsigned char *)in, len, final, true, out + o, &used);
+        o += escape((const unsigned char *)in, len, final, true, true, out + o, &used);
         if (used < len) {
                 memcpy(st->held, in + used, len - used); /* < LOGTEXT_HOLD bytes */
                 st->n_held = len - used;
@@ -118,5 +118,11 @@ size_t logtext_stream(struct logtext *st, const char *in, size_t len, bool final
 size_t logtext_show(const char *in, size_t len, char *out)
 {
         size_t used;
-        return escape((const unsigned char *)in, len, true, false, out, &used);
+        return escape((const unsigned char *)in, len, true, false, true, out, &used);
+}
+
+size_t logtext_show_line(const char *in, size_t len, char *out)
+{
+        size_t used;
+        return escape((const unsigned char *)in, len, true, false, false, out, &used);
 }

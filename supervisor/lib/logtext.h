@@ -34,3 +34,7 @@ size_t logtext_stream(struct logtext *st, const char *in, size_t len, bool final
 /* Escapes in[0..len) for display, without touching the mark (text that came from a
  * log file, already escaped as above, passes unchanged). out: LOGTEXT_MAX(len). */
 size_t logtext_show(const char *in, size_t len, char *out);
+
+/* The same for a one-line field: a newline is escaped too (\x0a), so what follows it
+ * cannot pass for a line of its own. */
+size_t logtext_show_line(const char *in, size_t len, char *out);

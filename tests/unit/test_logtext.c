@@ -70,5 +70,12 @@ int main(void)
         n = logtext_show("\\x5btenantd \\u009b", 18, shown);
         shown[n] = '\0';
         is_str(shown, "\\x5btenantd \\u009b", "show: escaped text passes unchanged");
+        text = "a\nb\tc";
+        n = logtext_show(text, strlen(text), shown);
+        shown[n] = '\0';
+        is_str(shown, "a\nb\tc", "show: newline and tab kept");
+        n = logtext_show_line(text, strlen(text), shown);
+        shown[n] = '\0';
+        is_str(shown, "a\\x0ab\tc", "show_line: the newline escaped, the tab kept");
         return tap_done();
 }
