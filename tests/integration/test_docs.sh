@@ -148,9 +148,20 @@ check "completes the global options: $out" '[[ $out == "--help --json --socket -
 out=$(complete_words kill --signal "")
 check "completes signal names for kill --signal" '[[ $out == "CONT HUP INT KILL QUIT TERM USR1 USR2 WINCH " ]]'
 out=$(complete_words stop -)
-check "completes stop's options: $out" '[[ $out == "--timeout " ]]'
+check "completes stop's options and the global ones (they may follow the verb): $out" \
+	'[[ $out == "--json --socket --timeout " ]]'
 out=$(complete_words logs -)
-check "completes logs' options: $out" '[[ $out == "--follow --lines -f -n " ]]'
+check "completes logs' options: $out" '[[ $out == "--follow --json --lines --socket -f -n " ]]'
+out=$(complete_words list --j)
+check "completes a global option after a verb that has none of its own: $out" '[[ $out == "--json " ]]'
+out=$(complete_words kill --json --socket "$tmp/none.sock" --signal "")
+check "global options after the verb are not operands: $out" \
+	'[[ $out == "CONT HUP INT KILL QUIT TERM USR1 USR2 WINCH " ]]'
+out=$(complete_words policy --json check "")
+check "... nor is --json before policy's own operand: $out" '[[ " $out" == *" default "* ]]'
+out=$(complete_words status --socket tests/data/manifests/g)
+check "a path completes after --socket given after the verb: $out" \
+	'[[ $out == "tests/data/manifests/good " ]]'
 out=$(complete_words validate examples/re)
 check "completes manifest files for validate: $out" '[[ $out == "examples/redis.json " ]]'
 out=$(complete_words explain tests/data/manifests/g)
