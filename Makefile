@@ -231,23 +231,30 @@ check-layers:
 	@tools/check-layers
 
 # Every shell script in the tree: *.sh and files whose first line runs sh or bash (the
-# settings are in .shellcheckrc and tests/.shellcheckrc). The bash completion is not
-# checked yet.
+# settings are in .shellcheckrc and tests/.shellcheckrc), and the bash completion, which
+# has no first line to say so (its "# shellcheck shell=bash" does).
 SHELL_FILES = $(shell find . \( -path ./.git -o -path './build*' -o -path ./tests/fuzz/corpus \) -prune \
 	-o -type f -print)
 SHELL_SCRIPTS = $(sort $(filter %.sh,$(SHELL_FILES)) $(shell awk 'FNR == 1 && /^\#!.*\/(env )?(ba)?sh( |$$)/ \
-	{ print FILENAME } { nextfile }' $(filter-out %.sh %.c %.h %.md %.json %.o %.err %.py,$(SHELL_FILES))))
+	{ print FILENAME } { nextfile }' $(filter-out %.sh %.c %.h %.md %.json %.o %.err %.py,$(SHELL_FILES))) \
+	contrib/bash-completion/tenantctl)
 
 shellcheck:
 	@command -v shellcheck >/dev/null || { echo "shellcheck is missing: make test-deps installs it"; exit 1; }
 	@echo "shellcheck ($(words $(SHELL_SCRIPTS)) scripts)"
 	$(Q)shellcheck $(SHELL_SCRIPTS)
 
+# The demo makes what the integration tests make (the bridge tenantd0, tnd-N links, nft
+# tables, libvirt domains): it waits for tests running from any checkout, under their
+# lock (tests/run-tests), and they wait for it. -o: the demo's processes do not hold it.
+TEST_LOCK ?= /run/lock/tenantd-tests.lock
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
 demo: demo-deps
 	@$(MAKE) --no-print-directory all $(B)/tests/subreaper
-	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd examples/demo.sh
+	@mkdir -p $(dir $(TEST_LOCK))
+	@TENANTCTL=$(CURDIR)/$(B)/tenantctl TENANTD=$(CURDIR)/$(B)/tenantd \
+		flock -o $(TEST_LOCK) examples/demo.sh
 
 asan:
 	@mkdir -p $(B) && echo asan > $(B)/.flavor
