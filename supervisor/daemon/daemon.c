@@ -424,18 +424,16 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events)
         }
         t->status_buf[t->status_len] = '\0';
         daemon_watch_del(d, w);
-        char *nl = strchr(t->status_buf, '\n');
-        if (nl)
-                *nl = '\0';
-        int pid;
-        if (sscanf(t->status_buf, "started %d", &pid) == 1 && pid > 0) {
+        pid_t pid = 0;
+        const char *why = NULL;
+        if (keeper_status_parse(t->status_buf, &pid, &why) == 0 && pid > 0) {
                 tenant_running(d, t, pid);
                 return;
         }
         /* "error ..." or nothing: the keeper exits and keeper_exited() counts it as a
          * failed run (status 127, as a shell's "cannot run"). */
-        const char *why =
-            strncmp(t->status_buf, "error ", 6) == 0 ? t->status_buf + 6 : "the keeper ended early";
+        if (!why || !*why)
+                why = "the keeper ended early";
         free(t->last_error);
         t->last_error = strdup(why);
         t->start_failed = true;

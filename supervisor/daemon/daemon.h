@@ -70,7 +70,7 @@ struct tenant {
         pid_t keeper_pid;
         struct watch keeper_w; /* keeper pidfd */
         struct watch status_w; /* keeper status pipe, while starting */
-        char status_buf[1280];
+        char status_buf[1280]; /* > KEEPER_STATUS_MAX: a whole line fits */
         size_t status_len;
         pid_t init_pid;
         int init_pidfd;

@@ -425,23 +425,57 @@ static void write_exit_record(const struct keeper_config *kc, int status,
                 log_error("tenant=%s cannot record its exit: %s", kc->m->name, tn_err_msg(err));
 }
 
-static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int fd, const char *fmt, ...)
+size_t keeper_status_format(char *buf, size_t len, pid_t pid, const char *error)
 {
-        char buf[1200];
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return;
-        if ((size_t)n > sizeof(buf) - 2)
-                n = sizeof(buf) - 2;
-        for (int i = 0; i < n; i++)
+        if (len < 2)
+                return 0;
+        int n = error ? snprintf(buf, len - 1, "error %s", error)
+                      : snprintf(buf, len - 1, "started %d", (int)pid);
+        size_t l = n < 0 ? 0 : (size_t)n > len - 2 ? len - 2 : (size_t)n;
+        for (size_t i = 0; i < l; i++)
                 if (buf[i] == '\n')
                         buf[i] = ' ';
-        buf[n++] = '\n';
-        (void)!write(fd, buf, (size_t)n);
+        buf[l++] = '\n';
+        buf[l] = '\0';
+        return l;
+}
+
+int keeper_status_parse(char *line, pid_t *ret_pid, const char **ret_error)
+{
+        size_t len = strcspn(line, "\n");
+        line[len] = '\0';
+        if (strncmp(line, "error ", 6) == 0) {
+                *ret_pid = 0;
+                *ret_error = line + 6;
+                return 0;
+        }
+        if (strncmp(line, "started ", 8) != 0 || len == 8 || len > 8 + 10)
+                return -EBADMSG;
+        long long v = 0;
+        for (size_t i = 8; i < len; i++) {
+                if (line[i] < '0' || line[i] > '9')
+                        return -EBADMSG;
+                v = v * 10 + (line[i] - '0');
+        }
+        if (v <= 0 || v > INT_MAX)
+                return -EBADMSG;
+        *ret_pid = (pid_t)v;
+        return 0;
+}
+
+static void report(int fd, pid_t pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The status line: "started PID" with fmt NULL, else the error fmt says. */
+static void report(int fd, pid_t pid, const char *fmt, ...)
+{
+        char msg[KEEPER_STATUS_MAX], buf[KEEPER_STATUS_MAX];
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+                va_end(ap);
+        }
+        size_t n = keeper_status_format(buf, sizeof(buf), pid, fmt ? msg : NULL);
+        (void)!write(fd, buf, n);
 }
 
 /* Reads what is there; false once the pipe is at its end. */
@@ -493,14 +527,14 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 sigaddset(&forwarded, sigs[i]);
         uint32_t base = 0;
         if (uidrange_get(kc->state_dir, m->name, kc->uid_base, &base, &err) < 0) {
-                report(status_fd, "error %s", tn_err_msg(err));
+                report(status_fd, 0, "%s", tn_err_msg(err));
                 _exit(1);
         }
         /* The runner says on `ready` when the agent has started the service: only then
          * is the tenant "running" for tenantd, as a sandbox is once its service runs. */
         int ready[2];
         if (pipe2(ready, O_CLOEXEC) < 0) {
-                report(status_fd, "error pipe: %s", strerror(errno));
+                report(status_fd, 0, "pipe: %s", strerror(errno));
                 _exit(1);
         }
         int pidfd = -1;
@@ -525,11 +559,11 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
         dup2(devnull, 1);
         dup2(devnull, 2);
         if (pid < 0) {
-                report(status_fd, "error cannot fork: %s", strerror(errno));
+                report(status_fd, 0, "cannot fork: %s", strerror(errno));
                 _exit(1);
         }
         if (write_run_record(kc, pid, base, &err) < 0) {
-                report(status_fd, "error %s", tn_err_msg(err));
+                report(status_fd, 0, "%s", tn_err_msg(err));
                 kill(pid, SIGKILL);
                 _exit(1);
         }
@@ -549,10 +583,10 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                         reported = true;
                         close(ready[0]);
                         if (ok)
-                                report(status_fd, "started %d", (int)pid);
+                                report(status_fd, pid, NULL);
                         else
-                                report(status_fd,
-                                       "error the microVM's service did not start (tenantctl logs "
+                                report(status_fd, 0,
+                                       "the microVM's service did not start (tenantctl logs "
                                        "%s says why)",
                                        m->name);
                         close(status_fd);
@@ -607,13 +641,13 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
 
         struct log_sink sink;
         if (sink_open(&sink, kc, &err) < 0) {
-                report(status_fd, "error logs: %s", tn_err_msg(err));
+                report(status_fd, 0, "logs: %s", tn_err_msg(err));
                 _exit(1);
         }
         int out[2], errp[2];
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-                report(status_fd, "error cannot create the output pipes: %s", strerror(errno));
+                report(status_fd, 0, "cannot create the output pipes: %s", strerror(errno));
                 _exit(1);
         }
         /* The tenant's stdio: /dev/null in, the two pipes out. dup2 clears
@@ -652,17 +686,17 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
         free(warnings);
         if (r < 0) {
                 sink_note(&sink, "[tenantd: cannot start: %s]\n", tn_err_msg(err));
-                report(status_fd, "error %s", tn_err_msg(err));
+                report(status_fd, 0, "%s", tn_err_msg(err));
                 _exit(1);
         }
         if (write_run_record(kc, sb->pid, sb->id_base, &err) < 0) {
                 sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
-                report(status_fd, "error %s", tn_err_msg(err));
+                report(status_fd, 0, "%s", tn_err_msg(err));
                 (void)sandbox_destroy(sb, NULL);
                 _exit(1);
         }
         sink_note(&sink, "[tenantd: started %s, pid %d]\n", m->name, (int)sb->pid);
-        report(status_fd, "started %d", (int)sb->pid);
+        report(status_fd, sb->pid, NULL);
         close(status_fd);
 
         bool out_open = true, err_open = true;

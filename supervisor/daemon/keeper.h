@@ -43,6 +43,18 @@ struct keeper {
         int status_fd; /* read end: one line, "started PID" or "error MESSAGE" */
 };
 
+/* The status line, the keeper's only word to tenantd on status_fd: "started PID\n"
+ * once the tenant runs, or "error MESSAGE\n" (one line: newlines in MESSAGE become
+ * spaces; cut to KEEPER_STATUS_MAX - 1 bytes, newline included). */
+#define KEEPER_STATUS_MAX 1200
+/* Writes the line for `pid` (error NULL) or `error` into buf (at most len bytes, NUL
+ * included); returns its length. */
+size_t keeper_status_format(char *buf, size_t len, pid_t pid, const char *error);
+/* Reads a line, cut at its newline if it has one: 0 with *ret_pid > 0, or 0 with
+ * *ret_error pointing into `line` (*ret_pid = 0); -EBADMSG for anything else, outputs
+ * untouched. */
+int keeper_status_parse(char *line, pid_t *ret_pid, const char **ret_error);
+
 /* Forks the keeper. It starts the tenant and reports on status_fd. */
 int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_err **err);
 
