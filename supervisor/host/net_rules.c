@@ -99,6 +99,81 @@ static size_t count_v4(const struct cidr *c, size_t n)
         return k;
 }
 
+/* network.limits: what the tenant may cost the host in state and packets, whatever its
+ * rates. A base chain of its own on the forward hook, so that no accept of the firewall
+ * (a chain at another priority) lets a packet past it; it sees what the tenant sends and
+ * receives through the host's routing, its published ports included, keyed on the
+ * tenant's address alone, which a veth and a tap have alike and which the bridge table
+ * keeps the tenant from forging. Traffic between the tenant and the host itself
+ * (allow_host, and host-local clients of a published port) is not forwarded and not
+ * counted here. Each refusal goes through a named counter ("abuse_*"), which the
+ * monitor reads.
+ *
+ * - pps: each way, a token bucket of P packets a second with 200 ms of burst; what goes
+ *   past it is dropped (a flood of small packets passes any rate in bits).
+ * - smtp: new connections to ports 25, 465 and 587 are refused unless allowed.
+ * - new_conns: the new connections the tenant opens, a token bucket; the ones beyond it
+ *   are refused. Connections to its published ports are not rate-limited here (a busy
+ *   site is not abuse); they count towards conns.
+ * - conns: a dynamic set with one element, the tenant's address, holds a ct count over
+ *   the connections the tenant opens and those opened to it, so both directions share
+ *   one cap (two plain "ct count" rules would keep two lists, each up to the cap). A new
+ *   connection beyond the cap is refused: a connection the kernel refuses here is never
+ *   confirmed, so it takes no place in the conntrack table.
+ * A new connection is the packet that creates its conntrack entry: "ct state new" alone
+ * would also hold every packet of a UDP flow that has had no reply yet (a one-way stream
+ * of datagrams would then be held to new_conns packets a second), and entries are
+ * confirmed only once their first packet leaves, after this hook.
+ * Refused means a TCP reset for TCP, an ICMP "administratively prohibited" otherwise, so
+ * the tenant's software fails at once rather than retrying into a black hole. Order:
+ * the cheapest and the floods first. */
+#define NEW "ct state new ct status ! confirmed"
+
+static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)->network.limits) *l)
+{
+        fprintf(f,
+                "  counter abuse_conns {}\n"
+                "  counter abuse_new_conns {}\n"
+                "  counter abuse_pps_out {}\n"
+                "  counter abuse_pps_in {}\n"
+                "  counter abuse_smtp {}\n"
+                "  set conns { type ipv4_addr; size 1; flags dynamic; }\n"
+                "  chain refuse {\n"
+                "    meta l4proto tcp reject with tcp reset\n"
+                "    %s\n"
+                "  }\n"
+                "  chain abuse {\n"
+                "    type filter hook forward priority -3; policy accept;\n",
+                REFUSE);
+        if (l->pps) {
+                uint32_t burst = l->pps / 5 ? l->pps / 5 : 1;
+                fprintf(f,
+                        "    ip saddr %s limit rate over %u/second burst %u packets counter name "
+                        "abuse_pps_out drop\n"
+                        "    ip daddr %s limit rate over %u/second burst %u packets counter name "
+                        "abuse_pps_in drop\n",
+                        ip, l->pps, burst, ip, l->pps, burst);
+        }
+        if (!l->smtp)
+                fprintf(f,
+                        "    ip saddr %s tcp dport { 25, 465, 587 } " NEW " "
+                        "counter name abuse_smtp jump refuse\n",
+                        ip);
+        if (l->new_conns)
+                fprintf(f,
+                        "    ip saddr %s " NEW " limit rate over %u/second burst %u packets "
+                        "counter name abuse_new_conns jump refuse\n",
+                        ip, l->new_conns, l->new_burst);
+        if (l->conns)
+                fprintf(f,
+                        "    ip saddr %s " NEW " add @conns { ip saddr ct count over %u } "
+                        "counter name abuse_conns jump refuse\n"
+                        "    ip daddr %s " NEW " add @conns { ip daddr ct count over %u } "
+                        "counter name abuse_conns jump refuse\n",
+                        ip, l->conns, ip, l->conns);
+        fprintf(f, "  }\n");
+}
+
 /* The tenant's three tables. Read top to bottom, first match wins. */
 char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, const char dns[][16],
                          size_t ndns)
@@ -224,6 +299,7 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
                 }
         }
         fprintf(f, "  }\n");
+        limits(f, ip, &n->limits);
 
         /* Published ports: to the host's own addresses (or the one given), and from
          * host-local clients. */

@@ -127,6 +127,17 @@ static void test_invariants(void)
             "iifname \"tnd-3\" ether type != { ip, arp } drop",
             "    iifname \"tnd-3\" drop\n    oifname \"tnd-3\" drop\n",
             "iifname \"tenantd0\" ip saddr 10.88.0.5 reject with icmpx type admin-prohibited",
+            /* network.limits' defaults */
+            "type filter hook forward priority -3;",
+            "ip saddr 10.88.0.5 tcp dport { 25, 465, 587 } ct state new ct status ! confirmed "
+            "counter name abuse_smtp jump refuse",
+            "add @conns { ip saddr ct count over 4096 }",
+            "add @conns { ip daddr ct count over 4096 }",
+            "ip saddr 10.88.0.5 ct state new ct status ! confirmed limit rate over 200/second "
+            "burst "
+            "400 packets",
+            "ip saddr 10.88.0.5 limit rate over 50000/second",
+            "ip daddr 10.88.0.5 limit rate over 50000/second",
         };
         for (size_t i = 0; i < sizeof(must) / sizeof(*must); i++)
                 ok(strstr(r, must[i]) != NULL, "invariants: has \"%s\"", must[i]);
