@@ -1,5 +1,5 @@
 /* net.h — tenant networking. The only file that talks to netlink (libnl-route-3) and
- * nftables (libnftables).
+ * nftables (libnftables); the rulesets it applies are written by host/net_rules.c.
  *
  * network.mode "none": a fresh network namespace with loopback only.
  * network.mode "private": the tenant's namespace also gets "eth0", one end of a veth

@@ -60,6 +60,18 @@ enum transfer_action {
         TRANSFER_CUT,
 };
 
+enum abuse_action {
+        ABUSE_ALERT,    /* say so, nothing more */
+        ABUSE_THROTTLE, /* both rates down to throttle_rate for ABUSE_THROTTLE_MS */
+        ABUSE_CUT,      /* no traffic at all for cut_ms */
+};
+
+/* network.limits defaults (docs/manifest.md and docs/abuse.md say why). */
+#define LIMITS_DEFAULT_CONNS 4096
+#define LIMITS_DEFAULT_NEW_CONNS 200 /* per second */
+#define LIMITS_DEFAULT_PPS 50000     /* per second, each way */
+#define ABUSE_THROTTLE_MS (10 * 60 * 1000)
+
 enum restart_on {
         RESTART_NO,
         RESTART_ON_FAILURE,
@@ -171,6 +183,16 @@ struct manifest {
                 size_t publish_n;
                 char **dns; /* NULL-terminated list of resolver addresses, or NULL */
                 size_t dns_n;
+                struct {
+                        uint32_t conns;     /* tracked connections at once; 0 = no cap */
+                        uint32_t new_conns; /* new connections per second; 0 = no limit */
+                        uint32_t new_burst; /* connections beyond the rate at once */
+                        uint32_t pps;       /* packets per second, each way; 0 = no limit */
+                        bool smtp;          /* outbound 25, 465 and 587 allowed */
+                        enum abuse_action on_abuse;
+                        uint64_t throttle_rate; /* ABUSE_THROTTLE: bits/s */
+                        uint64_t cut_ms;        /* ABUSE_CUT: how long */
+                } limits;
         } network;
 
         struct {

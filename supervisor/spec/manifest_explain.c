@@ -86,6 +86,38 @@ static void mounts_out(struct json_gen *g, const struct manifest *m)
         json_gen_array_close(g);
 }
 
+/* network.limits, always written out: its defaults are a policy the reader should see. */
+static void limits_out(struct json_gen *g, const struct manifest *m)
+{
+        const typeof(m->network.limits) *l = &m->network.limits;
+        char buf[64], unit[UNITS_FMT_MAX];
+        json_gen_key(g, "limits");
+        json_gen_object_open(g);
+        if (l->conns)
+                kv_int(g, "conns", l->conns);
+        else
+                kv_str(g, "conns", "max");
+        if (l->new_conns) {
+                snprintf(buf, sizeof(buf), "%u/s burst %u", l->new_conns, l->new_burst);
+                kv_str(g, "new_conns", buf);
+        } else {
+                kv_str(g, "new_conns", "max");
+        }
+        if (l->pps)
+                kv_int(g, "pps", l->pps);
+        else
+                kv_str(g, "pps", "max");
+        kv_bool(g, "smtp", l->smtp);
+        if (l->on_abuse == ABUSE_THROTTLE)
+                snprintf(buf, sizeof(buf), "throttle:%s", format_rate(l->throttle_rate, unit));
+        else if (l->on_abuse == ABUSE_CUT)
+                snprintf(buf, sizeof(buf), "cut:%s", format_duration(l->cut_ms, unit));
+        else
+                snprintf(buf, sizeof(buf), "alert");
+        kv_str(g, "on_abuse", buf);
+        json_gen_object_close(g);
+}
+
 static void network_out(struct json_gen *g, const struct manifest *m)
 {
         const typeof(m->network) *n = &m->network;
@@ -143,6 +175,7 @@ static void network_out(struct json_gen *g, const struct manifest *m)
         json_gen_array_close(g);
         if (n->dns)
                 strv_out(g, "dns", n->dns);
+        limits_out(g, m);
         json_gen_object_close(g);
 }
 

@@ -192,9 +192,96 @@ static void test_hostile_strings(void)
         diag_list_clear(&d2);
 }
 
+/* network.limits: protective defaults when absent, each form accepted, "max" lifts a
+ * limit, and every bad value refused with the key's path. */
+static void test_limits(void)
+{
+        _cleanup_manifest_ struct manifest *d = parse_ok(
+            "{\"name\": \"a\", \"exec\": [\"/bin/true\"], \"network\": {\"mode\": \"private\"}}",
+            "private, no limits");
+        if (d) {
+                const typeof(d->network.limits) *l = &d->network.limits;
+                is_int(l->conns, 4096, "conns defaults to 4096");
+                is_int(l->new_conns, 200, "new_conns defaults to 200/s");
+                is_int(l->new_burst, 400, "with a burst of 400");
+                is_int(l->pps, 50000, "pps defaults to 50000");
+                ok(!l->smtp, "smtp defaults to false");
+                is_int(l->on_abuse, ABUSE_ALERT, "on_abuse defaults to alert");
+        }
+        static const struct {
+                const char *limits;
+                uint32_t conns, new_conns, burst, pps;
+                bool smtp;
+                int action;
+                uint64_t arg;
+        } good[] = {
+            {"{\"conns\": \"10k\", \"pps\": \"2m\"}", 10000, 200, 400, 2000000, false, ABUSE_ALERT,
+             0},
+            {"{\"conns\": \"max\", \"new_conns\": \"max\", \"pps\": \"unlimited\"}", 0, 0, 0, 0,
+             false, ABUSE_ALERT, 0},
+            {"{\"new_conns\": \"3000/m\", \"smtp\": true}", 4096, 50, 100, 50000, true, ABUSE_ALERT,
+             0},
+            {"{\"new_conns\": \"1/s\", \"on_abuse\": \"throttle:1mbit\"}", 4096, 1, 5, 50000, false,
+             ABUSE_THROTTLE, 1000000},
+            {"{\"new_conns\": \"20/s burst 7\", \"on_abuse\": \"cut:10m\", \"conns\": 16}", 16, 20,
+             7, 50000, false, ABUSE_CUT, 600000},
+        };
+        for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+                char text[512];
+                snprintf(text, sizeof(text),
+                         "{\"name\": \"a\", \"exec\": [\"/bin/true\"], \"network\": {\"mode\": "
+                         "\"private\", \"limits\": %s}}",
+                         good[i].limits);
+                _cleanup_manifest_ struct manifest *m = parse_ok(text, good[i].limits);
+                if (!m)
+                        continue;
+                const typeof(m->network.limits) *l = &m->network.limits;
+                uint64_t arg = l->on_abuse == ABUSE_THROTTLE ? l->throttle_rate
+                               : l->on_abuse == ABUSE_CUT    ? l->cut_ms
+                                                             : 0;
+                ok(l->conns == good[i].conns && l->new_conns == good[i].new_conns &&
+                       l->new_burst == good[i].burst && l->pps == good[i].pps &&
+                       l->smtp == good[i].smtp && (int)l->on_abuse == good[i].action &&
+                       arg == good[i].arg,
+                   "%s: conns %u new %u burst %u pps %u smtp %d action %d %llu", good[i].limits,
+                   l->conns, l->new_conns, l->new_burst, l->pps, l->smtp, l->on_abuse,
+                   (unsigned long long)arg);
+        }
+        static const char *const bad[] = {
+            "{\"conns\": 15}",
+            "{\"conns\": \"1k5\"}",
+            "{\"conns\": -1}",
+            "{\"pps\": \"99\"}",
+            "{\"pps\": \"0x10\"}",
+            "{\"new_conns\": \"200/h\"}",
+            "{\"new_conns\": \"/s\"}",
+            "{\"new_conns\": \"200/s burst 0\"}",
+            "{\"new_conns\": 200}",
+            "{\"new_conns\": \"9999999999/s\"}",
+            "{\"on_abuse\": \"cut\"}",
+            "{\"on_abuse\": \"throttle:1\"}",
+            "{\"on_abuse\": \"cut:48h\"}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                char text[512];
+                snprintf(text, sizeof(text),
+                         "{\"name\": \"a\", \"exec\": [\"/bin/true\"], \"network\": {\"mode\": "
+                         "\"private\", \"limits\": %s}}",
+                         bad[i]);
+                struct diag_list dl = {0};
+                if (parse_bad(text, &dl) == 1)
+                        ok(strncmp(dl.items[0].path, "network.limits.", 15) == 0,
+                           "%s refused at %s: %s", bad[i], dl.items[0].path, dl.items[0].msg);
+                else
+                        ok(false, "%s: one error (%zu)", bad[i], dl.n);
+                diag_list_clear(&dl);
+        }
+}
+
 int main(void)
 {
         test_defaults();
+        test_limits();
         test_values();
         test_microvm();
         test_all_errors_reported();

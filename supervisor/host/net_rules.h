@@ -1,0 +1,32 @@
+/* net_rules.h — the text of every nftables ruleset tenantd applies, as pure functions of
+ * their inputs: no system call, no file read, no clock. host/net.c applies what these
+ * return; tests/unit/test_net_rules.c compares it with golden files
+ * (tests/data/nft/NAME.nft). What the rules do and why is told here, next to them; how
+ * the links they name come to exist is told in net.c.
+ *
+ * Every function returns a malloc'd, NUL-terminated ruleset in nft's language, or NULL
+ * when out of memory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host/net.h"
+#include "spec/manifest.h"
+
+/* The host's own table "ip tenantd", shared by every tenant and replaced whole. */
+char *net_rules_host(void);
+
+/* The tenant's three tables (netdev, bridge and inet, each "tenantd-NAME"), replaced
+ * whole: t's name, host_if, addr and mac, the manifest's network section, and the
+ * resolvers the tenant uses (net_resolvers()), which stay reachable on port 53. */
+char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, const char dns[][16],
+                         size_t ndns);
+
+/* Removes the tenant's three tables; harmless when they do not exist. */
+char *net_rules_remove(const char *name);
+
+/* cut: the chains that drop every packet the tenant sends or is sent (see net_cut());
+ * !cut: removes them. Both idempotent. */
+char *net_rules_cut(const struct net_tenant *t, bool cut);

@@ -1,0 +1,169 @@
+/* test_net_rules.c — the nftables rulesets tenantd applies, as text: each manifest
+ * tests/data/nft/NAME.json must give exactly tests/data/nft/NAME.nft for a tenant of
+ * index 3 (10.88.0.5 on tnd-3), and the host table, cut, reconnect and removal their own
+ * .nft files. GOLDEN_UPDATE=1 rewrites the .nft files instead (read the diff before
+ * committing it). That nft accepts the text and the kernel does what it says is
+ * tests/integration/test_network.sh's job. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/net_rules.h"
+#include "lib/cleanup.h"
+#include "lib/fileio.h"
+#include "spec/manifest.h"
+#include "tap.h"
+
+static char dir[1024];
+static bool update;
+
+static struct net_tenant tenant(const char *name)
+{
+        struct net_tenant t = {.addr = 0x0a580005U, .gateway = 0x0a580001U, .host_if = "tnd-3"};
+        snprintf(t.name, sizeof(t.name), "%s", name);
+        const uint8_t mac[6] = {0x02, 0x74, 0x0a, 0x58, 0x00, 0x05};
+        memcpy(t.mac, mac, sizeof(mac));
+        return t;
+}
+
+/* Every brace closed, nothing printed from a NULL, no format directive left over. */
+static bool well_formed(const char *text)
+{
+        int depth = 0;
+        for (const char *p = text; *p; p++) {
+                depth += *p == '{';
+                depth -= *p == '}';
+                if (depth < 0)
+                        return false;
+        }
+        return depth == 0 && !strstr(text, "(null)") && !strchr(text, '%') &&
+               text[strlen(text) - 1] == '\n';
+}
+
+static void compare(const char *name, const char *got)
+{
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s.nft", dir, name);
+        if (!ok(got != NULL, "%s: a ruleset", name))
+                return;
+        ok(well_formed(got), "%s: well formed", name);
+        if (update) {
+                _cleanup_fclose_ FILE *f = fopen(path, "we");
+                ok(f && fputs(got, f) >= 0, "%s: written to %s", name, path);
+                return;
+        }
+        _cleanup_free_ char *want = NULL;
+        size_t len;
+        if (read_file_bounded(path, 65536, &want, &len, NULL) < 0) {
+                ok(false, "%s: read %s (GOLDEN_UPDATE=1 writes it)", name, path);
+                return;
+        }
+        is_str(got, want, "%s: as in %s.nft", name, name);
+}
+
+static int manifest_cases(void)
+{
+        struct dirent **list = NULL;
+        int n = scandir(dir, &list, NULL, alphasort), cases = 0;
+        for (int i = 0; i < n; i++) {
+                char *d = list[i]->d_name;
+                size_t l = strlen(d);
+                if (l > 5 && strcmp(d + l - 5, ".json") == 0) {
+                        d[l - 5] = '\0';
+                        char path[1200];
+                        snprintf(path, sizeof(path), "%s/%s.json", dir, d);
+                        _cleanup_free_ char *buf = NULL;
+                        size_t len;
+                        _cleanup_manifest_ struct manifest *m = NULL;
+                        struct diag_list diags = {0};
+                        if (!ok(read_file_bounded(path, 65536, &buf, &len, NULL) == 0 &&
+                                    manifest_parse(buf, len, &m, &diags) == 0,
+                                "%s: parses", d)) {
+                                diag_print(&diags, path, stdout);
+                                diag_list_clear(&diags);
+                                free(list[i]);
+                                continue;
+                        }
+                        diag_list_clear(&diags);
+                        /* The manifest's resolvers when it names some (net_resolvers()
+                         * then reads nothing else), else a fixed one standing for the
+                         * host's resolv.conf. */
+                        char dns[NET_MAX_RESOLVERS][16] = {"192.0.2.53"};
+                        size_t ndns = m->network.dns_n ? net_resolvers(m, dns) : 1;
+                        struct net_tenant t = tenant(m->name);
+                        _cleanup_free_ char *got = net_rules_firewall(&t, m, dns, ndns);
+                        compare(d, got);
+                        cases++;
+                }
+                free(list[i]);
+        }
+        free(list);
+        return cases;
+}
+
+/* What the firewall must say whatever the manifest: the tenant's own tables, the
+ * anti-spoofing and the isolation between tenant ports. */
+static void test_invariants(void)
+{
+        static const char json[] = "{\"name\":\"inv\",\"exec\":[\"/bin/true\"],"
+                                   "\"network\":{\"mode\":\"private\"}}";
+        _cleanup_manifest_ struct manifest *m = NULL;
+        struct diag_list diags = {0};
+        if (!ok(manifest_parse(json, sizeof(json) - 1, &m, &diags) == 0, "invariants: parses")) {
+                diag_list_clear(&diags);
+                return;
+        }
+        struct net_tenant t = tenant("inv");
+        _cleanup_free_ char *r = net_rules_firewall(&t, m, NULL, 0);
+        if (!ok(r != NULL, "invariants: a ruleset"))
+                return;
+        static const char *const must[] = {
+            "table netdev tenantd-inv {",
+            "type filter hook ingress device \"tnd-3\"",
+            "ether saddr != 02:74:0a:58:00:05 drop",
+            "iifname \"tnd-3\" ether type ip ip saddr != 10.88.0.5 drop",
+            "iifname \"tnd-3\" ether type arp arp saddr ip != 10.88.0.5 drop",
+            "iifname \"tnd-3\" ether type != { ip, arp } drop",
+            "    iifname \"tnd-3\" drop\n    oifname \"tnd-3\" drop\n",
+            "iifname \"tenantd0\" ip saddr 10.88.0.5 reject with icmpx type admin-prohibited",
+            /* network.limits' defaults */
+            "type filter hook forward priority -3;",
+            "ip saddr 10.88.0.5 tcp dport { 25, 465, 587 } ct state new ct status ! confirmed "
+            "counter name abuse_smtp jump refuse",
+            "add @conns { ip saddr ct count over 4096 }",
+            "add @conns { ip daddr ct count over 4096 }",
+            "ip saddr 10.88.0.5 ct state new ct status ! confirmed limit rate over 200/second "
+            "burst "
+            "400 packets",
+            "ip saddr 10.88.0.5 limit rate over 50000/second",
+            "ip daddr 10.88.0.5 limit rate over 50000/second",
+        };
+        for (size_t i = 0; i < sizeof(must) / sizeof(*must); i++)
+                ok(strstr(r, must[i]) != NULL, "invariants: has \"%s\"", must[i]);
+        ok(!strstr(r, "th dport 53"), "invariants: no resolvers, no port 53 exception");
+}
+
+int main(void)
+{
+        const char *s = getenv("SRCDIR");
+        snprintf(dir, sizeof(dir), "%s/tests/data/nft", s && *s ? s : ".");
+        const char *u = getenv("GOLDEN_UPDATE");
+        update = u && strcmp(u, "1") == 0;
+
+        int n = manifest_cases();
+        ok(n >= 4, "at least 4 manifest cases (%d)", n);
+
+        struct net_tenant t = tenant("pub");
+        _cleanup_free_ char *host = net_rules_host();
+        compare("host", host);
+        _cleanup_free_ char *cut = net_rules_cut(&t, true);
+        compare("cut", cut);
+        _cleanup_free_ char *uncut = net_rules_cut(&t, false);
+        compare("uncut", uncut);
+        _cleanup_free_ char *rm = net_rules_remove("pub");
+        compare("remove", rm);
+
+        test_invariants();
+        return tap_done();
+}
