@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# test_parity.sh — one manifest, both backends (issue 12): each case is written once,
+# as a sandbox manifest, and run by `tenantctl run` twice, the second time with only
+# "isolation" changed to "microvm". Both runs must print and refuse the same things.
+#
+# Cases:
+#  - "root": "host-system" with read-only shares at /share and /srv/share, targets that
+#    do not exist in the root: the service reads the share's file through both, and a
+#    write to the share or to the root fails.
+#
+# The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
+# them; the sandbox half still runs. Every domain is named tenantd-par-*, transient,
+# and destroyed in the EXIT trap if a run left it behind.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+source tests/lib/sandbox.sh
+source tests/lib/libvirt.sh
+require_sandbox
+
+tmp=$(mktemp -d /tmp/tenantd-parity.XXXXXX)
+# QEMU runs as an unprivileged user and serves the read-only shares itself.
+chmod 755 "$tmp"
+state=$tmp/state
+tenants=() bg=()
+cleanup() {
+	local t
+	for t in "${tenants[@]}"; do
+		vm_domain_purge "$t"
+		rm -rf "/run/tenantd-vm/$t"
+	done
+	libvirt_release
+	sandbox_cleanup
+}
+trap cleanup EXIT
+
+vm_why=""
+vmdir=$PWD/$BUILD/vm
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
+elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
+	vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
+elif ! libvirt_ensure; then
+	vm_why="NO LIBVIRT: $libvirt_why"
+fi
+export TENANTD_VM_IMAGE_DIR=$vmdir
+
+# run_both NAME: runs $tmp/NAME.json as a sandbox (sets sb_rc, sb_out, sb_err) and, with
+# "isolation" changed to "microvm", as a microVM (vm_rc, vm_out, vm_err; unset when the
+# microVM half cannot run here).
+run_both() {
+	local name=$1
+	tenants+=("$name")
+	sb_out=$(timeout -k 5 60 "$ctl" run --state "$state" "$tmp/$name.json" 2>"$tmp/err")
+	sb_rc=$? sb_err=$(cat "$tmp/err")
+	unset vm_rc vm_out vm_err
+	[[ -z $vm_why ]] || return 0
+	sed 's/"isolation": "sandbox"/"isolation": "microvm"/' "$tmp/$name.json" >"$tmp/$name.vm.json"
+	grep -q '"isolation": "microvm"' "$tmp/$name.vm.json" || bail "$name.json names no isolation"
+	vm_out=$(timeout -k 5 200 "$ctl" run --state "$state" "$tmp/$name.vm.json" 2>"$tmp/err")
+	vm_rc=$? vm_err=$(cat "$tmp/err")
+}
+
+# both DESC EXPR: checks EXPR for the sandbox run (with $rc, $out, $err) and for the
+# microVM run, or skips the microVM half loudly.
+both() {
+	local desc=$1 expr=$2 rc out err
+	rc=$sb_rc out=$sb_out err=$sb_err
+	check "sandbox: $desc" "$expr"
+	if [[ -n $vm_why ]]; then
+		skip "microvm: $desc: $vm_why"
+		return
+	fi
+	rc=$vm_rc out=$vm_out err=$vm_err
+	check "microvm: $desc" "$expr"
+}
+
+# ---- host-system root, read-only shares at targets the root does not have ----
+mkdir -p "$tmp/share"
+chmod 755 "$tmp/share"
+echo "shared content" >"$tmp/share/file"
+chmod 644 "$tmp/share/file"
+script='cat /share/file /srv/share/file
+for f in /share/new /srv/share/new /new /srv/new; do
+	if echo x >"$f" 2>/dev/null; then echo "WROTE $f"; else echo "refused $f"; fi
+done'
+cat >"$tmp/par-hostsys.json" <<EOF
+{ "name": "par-hostsys", "isolation": "sandbox", "root": "host-system", "user": "1000:1000",
+  "exec": ["/bin/sh", "-c", $(printf '%s' "$script" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')],
+  "mounts": [ { "source": "$tmp/share", "target": "/share", "mode": "ro" },
+              { "source": "$tmp/share", "target": "/srv/share", "mode": "ro" } ],
+  "network": { "mode": "none" } }
+EOF
+run_both par-hostsys
+both "host-system root: the service runs (status 0)" '[[ $rc -eq 0 ]]'
+both "a read-only share at /share, which the root lacks, shows the share's file" \
+	'[[ $out == "shared content"* ]]'
+both "... and at /srv/share, two levels the root lacks" \
+	'[[ $(grep -c "shared content" <<<"$out") -eq 2 ]]'
+both "writes to either share are refused" \
+	'[[ $out == *"refused /share/new"* && $out == *"refused /srv/share/new"* && ! -e $tmp/share/new ]]'
+both "writes to the root, at its top and in a created directory, are refused" \
+	'[[ $out == *"refused /new"* && $out == *"refused /srv/new"* && $out != *WROTE* ]]'
+
+done_testing
