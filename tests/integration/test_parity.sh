@@ -7,6 +7,9 @@
 #  - "root": "host-system" with read-only shares at /share and /srv/share, targets that
 #    do not exist in the root: the service reads the share's file through both, and a
 #    write to the share or to the root fails.
+#  - a read-only image root (a static busybox, nothing else): it runs with /proc, the
+#    share and the system's directories made in a writable skeleton over it, and the
+#    root and the image stay read-only.
 #
 # The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
 # them; the sandbox half still runs. Every domain is named tenantd-par-*, transient,
@@ -100,5 +103,39 @@ both "writes to either share are refused" \
 	'[[ $out == *"refused /share/new"* && $out == *"refused /srv/share/new"* && ! -e $tmp/share/new ]]'
 both "writes to the root, at its top and in a created directory, are refused" \
 	'[[ $out == *"refused /new"* && $out == *"refused /srv/new"* && $out != *WROTE* ]]'
+
+# ---- a read-only image root without /proc, /dev, /tmp or the mount point ----
+# As bubblewrap runs it: the missing directories are made in a writable skeleton over
+# the image (never in the image), and the root is read-only all the same.
+busybox=$(command -v busybox || true)
+if [[ -z $busybox ]] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+	skip "read-only image root: NO STATIC BUSYBOX (apt-get install busybox-static): no root to run"
+else
+	mkdir -p "$tmp/img/bin"
+	cp "$busybox" "$tmp/img/bin/busybox"
+	for a in sh cat echo ls; do ln -s busybox "$tmp/img/bin/$a"; done
+	chmod -R go-w "$tmp/img"
+	before=$(cd "$tmp/img" && find . | sort)
+	script='cat /share/file
+ls /proc/self/status >/dev/null 2>&1 && echo has-proc
+for f in /share/new /new /bin/new; do
+	if echo x >"$f" 2>/dev/null; then echo "WROTE $f"; else echo "refused $f"; fi
+done'
+	cat >"$tmp/par-image.json" <<EOF
+{ "name": "par-image", "isolation": "sandbox", "user": "0:0",
+  "root": { "path": "$tmp/img", "readonly": true },
+  "exec": ["/bin/sh", "-c", $(printf '%s' "$script" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')],
+  "mounts": [ { "source": "$tmp/share", "target": "/share", "mode": "ro" } ],
+  "network": { "mode": "none" } }
+EOF
+	run_both par-image
+	both "a read-only image root without /proc or /share runs (status 0) and reads the share" \
+		'[[ $rc -eq 0 && $out == "shared content"* ]]'
+	both "... with a /proc of its own" '[[ $out == *has-proc* ]]'
+	both "... and writes to the share, the root and its files are refused" \
+		'[[ $out == *"refused /share/new"* && $out == *"refused /new"* && $out == *"refused /bin/new"* && $out != *WROTE* ]]'
+	check "the image directory on the host is unchanged" \
+		'[[ $(cd "$tmp/img" && find . | sort) == "$before" ]]'
+fi
 
 done_testing
