@@ -10,6 +10,8 @@
 #  - a read-only image root (a static busybox, nothing else): it runs with /proc, the
 #    share and the system's directories made in a writable skeleton over it, and the
 #    root and the image stay read-only.
+#  - a read-only share below a directory QEMU's user cannot traverse: the sandbox reads
+#    it, the microVM is refused in one line that says what to run.
 #
 # The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
 # them; the sandbox half still runs. Every domain is named tenantd-par-*, transient,
@@ -136,6 +138,37 @@ EOF
 		'[[ $out == *"refused /share/new"* && $out == *"refused /new"* && $out == *"refused /bin/new"* && $out != *WROTE* ]]'
 	check "the image directory on the host is unchanged" \
 		'[[ $(cd "$tmp/img" && find . | sort) == "$before" ]]'
+fi
+
+# ---- a read-only share below a directory QEMU's user cannot traverse ----
+# A sandbox's binds are made by root and reach any host path; a microVM's read-only
+# shares are 9p, served by QEMU as its unprivileged user (libvirt-qemu). So the microVM
+# half is refused before anything starts, in one line that names the directory, the
+# permission it lacks and what to run (the sandbox half runs).
+mkdir -p "$tmp/locked/share"
+echo "locked content" >"$tmp/locked/share/file"
+chmod 700 "$tmp/locked"
+chmod 755 "$tmp/locked/share"
+chmod 644 "$tmp/locked/share/file"
+cat >"$tmp/par-locked.json" <<EOF
+{ "name": "par-locked", "isolation": "sandbox", "root": "host-system", "user": "1000:1000",
+  "exec": ["/bin/cat", "/share/file"],
+  "mounts": [ { "source": "$tmp/locked/share", "target": "/share", "mode": "ro" } ],
+  "network": { "mode": "none" } }
+EOF
+run_both par-locked
+check "sandbox: a share below a 0700 directory of root's is read" \
+	'[[ $sb_rc -eq 0 && $sb_out == "locked content" ]]'
+if [[ -n $vm_why ]]; then
+	skip "microvm: a share QEMU's user cannot reach is refused in one line: $vm_why"
+else
+	line=$(grep -v '^tenantd-vm-runner: note:' <<<"$vm_err")
+	rc=$vm_rc out=$vm_out err=$vm_err
+	check "microvm: a share QEMU's user cannot reach is refused (status 1), before the VM starts" \
+		'[[ $rc -eq 1 && $err != *console:* ]]'
+	check "... in one line naming the directory, the permission it lacks and what to run" \
+		'[[ $(wc -l <<<"$line") -eq 1 && $line == *"$tmp/locked "* && $line == *"search (x)"* && $line == *"chmod o+x $tmp/locked"* ]]'
+	check "... and nothing of the tenant is left" 'vm_domain_gone par-locked'
 fi
 
 done_testing
