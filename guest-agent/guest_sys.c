@@ -397,6 +397,53 @@ static int write_resolv(const struct agent_net *net, int root_fd, struct tn_err 
         return mount_on("/etc/resolv.conf", target, "/etc/resolv.conf", NULL, MS_BIND, NULL, err);
 }
 
+/* The directories the guest mounts on inside a new root: the system's and the
+ * declared targets. True when one of them is missing, so that a read-only root needs
+ * a writable skeleton to hold it. A target that cannot be opened for another reason
+ * (a symlink, a file) is left to the mount itself to refuse, with its own message. */
+static bool root_lacks_targets(int root_fd, const struct agent_setup *s, size_t first)
+{
+        static const char *const system_dirs[] = {"/proc", "/sys", "/dev", "/run", "/tmp"};
+        for (size_t i = 0; i < ARRAY_SIZE(system_dirs) + s->n_mounts - first; i++) {
+                const char *path = i < ARRAY_SIZE(system_dirs)
+                                       ? system_dirs[i]
+                                       : s->mounts[first + i - ARRAY_SIZE(system_dirs)].target;
+                int fd = openat2_dir(root_fd, path);
+                if (fd == -ENOENT)
+                        return true;
+                if (fd >= 0)
+                        close(fd);
+        }
+        return false;
+}
+
+/* A read-only root that lacks a mount point gets a writable skeleton, as a sandbox's
+ * image root does (rootfs.c) and as bubblewrap builds its roots: an overlay whose lower
+ * layer is the root share as mounted on SYSROOT, stacked on the same place, with its
+ * upper layer on a small tmpfs of the agent's. The missing directories are made in
+ * the upper layer, never in the share (which QEMU serves read-only besides), and once
+ * every mount is in place guest_setup() makes the overlay's mount read-only again. */
+#define SKELETON_UPPER "/run/tnd-skeleton"
+static int root_skeleton(struct tn_err **err)
+{
+        if (mkdir(SKELETON_UPPER, 0700) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "mkdir " SKELETON_UPPER);
+        if (mount("tmpfs", SKELETON_UPPER, "tmpfs", MS_NOSUID | MS_NODEV,
+                  "size=1m,nr_inodes=1024,mode=0700") < 0)
+                return tn_err_set(err, errno, "mount a tmpfs on " SKELETON_UPPER);
+        mounted[n_mounted++] = strdup(SKELETON_UPPER);
+        if (mkdir(SKELETON_UPPER "/upper", 0755) < 0 || mkdir(SKELETON_UPPER "/work", 0700) < 0)
+                return tn_err_set(err, errno, "mkdir in " SKELETON_UPPER);
+        if (mount("overlay", SYSROOT, "overlay", MS_NOSUID | MS_NODEV,
+                  "lowerdir=" SYSROOT ",upperdir=" SKELETON_UPPER "/upper,workdir=" SKELETON_UPPER
+                  "/work") < 0)
+                return tn_err_set(err, errno,
+                                  "the root is read-only and lacks a mount point; the writable "
+                                  "skeleton over it (overlay) failed");
+        mounted[n_mounted++] = strdup(SYSROOT);
+        return 0;
+}
+
 int guest_setup(const struct agent_setup *s, struct tn_err **err)
 {
         if (setup_done)
@@ -405,6 +452,7 @@ int guest_setup(const struct agent_setup *s, struct tn_err **err)
                 return tn_err_set(err, errno, "sethostname");
 
         size_t first = s->n_mounts > 0 && strcmp(s->mounts[0].target, "/") == 0 ? 1 : 0;
+        bool skeleton = false;
         _cleanup_close_ int root_fd =
             root_mounted ? open(SYSROOT, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
         if (s->n_mounts > 0 && strcmp(s->mounts[0].target, "/") == 0 && !root_mounted) {
@@ -422,6 +470,16 @@ int guest_setup(const struct agent_setup *s, struct tn_err **err)
                 root_fd = open(SYSROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (root_fd < 0)
                         return tn_err_set(err, errno, "open " SYSROOT);
+                if (m->readonly && root_lacks_targets(root_fd, s, first)) {
+                        int r = root_skeleton(err);
+                        if (r < 0)
+                                return r;
+                        skeleton = true;
+                        closep(&root_fd);
+                        root_fd = open(SYSROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (root_fd < 0)
+                                return tn_err_set(err, errno, "open " SYSROOT);
+                }
                 int r = mount_system_dirs(root_fd, err);
                 if (r < 0)
                         return tn_err_wrap(err, "root share");
@@ -449,6 +507,10 @@ int guest_setup(const struct agent_setup *s, struct tn_err **err)
                 if (r < 0)
                         return r;
         }
+        /* Every mount point is made: the skeleton becomes as read-only as the root. */
+        if (skeleton && mount(NULL, SYSROOT, NULL,
+                              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                return tn_err_set(err, errno, "cannot make the root's skeleton read-only");
         /* Only a setup that succeeded is final; after a failure, what was mounted stays
          * mounted and the host may try again (or, better, shut the guest down). */
         setup_done = true;

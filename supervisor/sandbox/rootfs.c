@@ -839,6 +839,78 @@ static int build_declared(const struct rootfs_plan *p, int rootfd, struct tn_err
         return 0;
 }
 
+/* True when the image at `rootfd` lacks a directory or file the build mounts on: /proc,
+ * /dev, a declared target. Anything else wrong with a target (a symbolic link, a file
+ * where a directory is wanted) is left to open_target() to refuse with its message. */
+static bool image_lacks_targets(const struct rootfs_plan *p, int rootfd)
+{
+        const struct manifest *m = p->m;
+        static const char *const system_dirs[] = {"/proc", "/dev"};
+        size_t n = ARRAY_SIZE(system_dirs) + p->trees_n + m->mounts_n;
+        for (size_t i = 0; i < n; i++) {
+                const char *path;
+                if (i < ARRAY_SIZE(system_dirs))
+                        path = system_dirs[i];
+                else if (i < ARRAY_SIZE(system_dirs) + p->trees_n)
+                        path = p->trees[i - ARRAY_SIZE(system_dirs)].target;
+                else
+                        path = m->mounts[i - ARRAY_SIZE(system_dirs) - p->trees_n].target;
+                int fd = openat2_fd(rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_STRICT);
+                if (fd < 0 && errno == ENOENT)
+                        return true;
+                if (fd >= 0)
+                        close(fd);
+        }
+        return false;
+}
+
+/* A read-only image that lacks a mount point runs as bubblewrap runs it: on a writable
+ * skeleton, never by writing into the image. The staging place gets a small tmpfs of
+ * this namespace's (nothing of it is reachable once the old root is detached) holding
+ * the image as the lower layer of an overlay, the overlay's upper and work directories,
+ * and the overlay itself at `root`, which becomes the staging place of the new root.
+ * Missing directories are then made in the upper layer by open_target() as in any
+ * root, and step 6 makes the overlay's mount read-only like the image's. */
+static int image_skeleton(const struct rootfs_plan *p, const char *staging, char *root,
+                          size_t root_size, struct tn_err **err)
+{
+        static const char *const dirs[] = {"lower", "upper", "work", "root"};
+        _cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return tn_err_set(err, errno, "cannot create the skeleton's tmpfs");
+        _cleanup_close_ int mnt =
+            fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (mnt < 0)
+                return tn_err_set(err, errno, "cannot mount the skeleton's tmpfs");
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+                if (mkdirat(mnt, dirs[i], 0755) < 0)
+                        return tn_err_set(err, errno, "cannot create the skeleton's %s", dirs[i]);
+        if (move_mount(mnt, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return tn_err_set(err, errno, "cannot mount the skeleton's tmpfs");
+        char lower[64], upper[64], work[64];
+        snprintf(lower, sizeof(lower), "%s/lower", staging);
+        snprintf(upper, sizeof(upper), "%s/upper", staging);
+        snprintf(work, sizeof(work), "%s/work", staging);
+        snprintf(root, root_size, "%s/root", staging);
+        if (move_mount(p->image_fd, "", AT_FDCWD, lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return tn_err_set(err, errno, "cannot mount the root image");
+        _cleanup_close_ int ovl = fsopen("overlay", FSOPEN_CLOEXEC);
+        if (ovl < 0 || fsconfig(ovl, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
+            fsconfig(ovl, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+            fsconfig(ovl, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+            fsconfig(ovl, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return tn_err_set(err, errno,
+                                  "the root image is read-only and lacks a mount point; the "
+                                  "writable skeleton over it (overlay) failed");
+        _cleanup_close_ int omnt =
+            fsmount(ovl, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (omnt < 0 || move_mount(omnt, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return tn_err_set(err, errno, "cannot mount the skeleton over the root image");
+        return 0;
+}
+
 int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
 {
         /* 1. Nothing we mount may propagate back to the host. */
@@ -846,11 +918,21 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
                 return tn_err_set(err, errno, "cannot make mounts private");
 
         /* 2. The base: a fresh tmpfs (host-system) or the image, at a staging place in
-         *    this private namespace. */
+         *    this private namespace; a read-only image that lacks a mount point gets a
+         *    writable skeleton over it (image_skeleton()). */
         static const char *const base_opts[] = {"size",      "32m",  "mode", "0755",
                                                 "nr_inodes", "4096", NULL};
         const char *staging = "/tmp";
-        if (p->image_fd >= 0) {
+        char skeleton_root[64];
+        bool skeleton =
+            p->image_fd >= 0 && p->m->root.readonly && image_lacks_targets(p, p->image_fd);
+        if (skeleton) {
+                /* A read-only image without a mount point the build needs. */
+                int r = image_skeleton(p, staging, skeleton_root, sizeof(skeleton_root), err);
+                if (r < 0)
+                        return r;
+                staging = skeleton_root;
+        } else if (p->image_fd >= 0) {
                 if (move_mount(p->image_fd, "", AT_FDCWD, staging, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                         return tn_err_set(err, errno, "cannot mount the root image");
         } else {
@@ -901,7 +983,7 @@ int rootfs_build(const struct rootfs_plan *p, struct tn_err **err)
 
         /* 6. The base itself becomes read-only: the tenant writes only where a mount
          *    says rw (and in /tmp, /run, /dev/shm). */
-        if (p->image_fd < 0) {
+        if (p->image_fd < 0 || skeleton) {
                 struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
                 if (mount_setattr(rootfd, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
                         return tn_err_set(err, errno, "cannot make the root read-only");

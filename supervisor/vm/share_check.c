@@ -2,10 +2,14 @@
 #include "vm/share_check.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "spec/policy.h"
@@ -237,4 +241,87 @@ int share_check_manifest(const struct manifest *m, const struct tenantd_dirs *d,
                 refused++;
         }
         return refused;
+}
+
+/* ---- what QEMU's user can reach ---- */
+
+#define REACH_DEPTH_MAX 64
+#define REACH_SOURCE_UNREADABLE 200
+#define REACH_NO_IDS 201
+
+static int reach_refusal(const char *dir, bool is_source, const char *user, const char *what,
+                         struct tn_err **err)
+{
+        struct stat st;
+        char how[96] = "";
+        if (lstat(dir, &st) == 0)
+                snprintf(how, sizeof(how), " (mode %04o, owner %u:%u)",
+                         (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
+        if (is_source)
+                return tn_err_setx(err, EACCES,
+                                   "%s: QEMU's user %s cannot read and search (rx) the share %s%s, "
+                                   "which it serves to the guest: run chmod o+rx %s (or setfacl "
+                                   "-m u:%s:rx %s)",
+                                   what, user, dir, how, dir, user, dir);
+        return tn_err_setx(err, EACCES,
+                           "%s: QEMU's user %s cannot search (x) %s%s, which leads to the share "
+                           "it serves to the guest: run chmod o+x %s (or setfacl -m u:%s:x %s)",
+                           what, user, dir, how, dir, user, dir);
+}
+
+int share_check_reach(const char *source, const char *user, const char *what, struct tn_err **err)
+{
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &found) != 0 || !found)
+                return 0;
+        gid_t groups[64];
+        int n_groups = (int)ARRAY_SIZE(groups);
+        if (getgrouplist(user, pw.pw_gid, groups, &n_groups) < 0)
+                n_groups = 0; /* more than 64 groups: check with the primary one only */
+        /* Every directory on the way, outermost first: "/a", "/a/b", ... (the source
+         * itself last), as lengths of `source` worked out before the fork: the child
+         * only copies bytes and makes system calls. */
+        size_t len = strlen(source);
+        if (source[0] != '/' || len >= PATH_MAX)
+                return tn_err_setx(err, EINVAL, "%s: %s is not an absolute path", what, source);
+        size_t ends[REACH_DEPTH_MAX], n = 0;
+        for (size_t i = 1; i <= len && n < REACH_DEPTH_MAX; i++)
+                if (i == len || source[i] == '/')
+                        ends[n++] = i;
+        char dir[PATH_MAX];
+
+        pid_t pid = fork();
+        if (pid < 0)
+                return tn_err_set(err, errno, "%s: fork to check %s", what, source);
+        if (pid == 0) {
+                if (setgroups((size_t)n_groups, groups) < 0 || setgid(pw.pw_gid) < 0 ||
+                    setuid(pw.pw_uid) < 0)
+                        _exit(REACH_NO_IDS);
+                for (size_t i = 0; i < n; i++) {
+                        memcpy(dir, source, ends[i]);
+                        dir[ends[i]] = '\0';
+                        if (access(dir, X_OK) < 0)
+                                _exit((int)i + 1);
+                }
+                _exit(access(source, R_OK | X_OK) < 0 ? REACH_SOURCE_UNREADABLE : 0);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return tn_err_set(err, errno, "%s: wait for the check of %s", what, source);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) == REACH_NO_IDS)
+                return tn_err_setx(err, EIO, "%s: cannot check what %s can reach of %s", what, user,
+                                   source);
+        int code = WEXITSTATUS(status);
+        if (code == 0)
+                return 0;
+        if (code == REACH_SOURCE_UNREADABLE)
+                return reach_refusal(source, true, user, what, err);
+        size_t i = (size_t)code - 1;
+        if (i >= n)
+                return tn_err_setx(err, EIO, "%s: cannot check what %s can reach of %s", what, user,
+                                   source);
+        snprintf(dir, sizeof(dir), "%.*s", (int)ends[i], source);
+        return reach_refusal(dir, i + 1 == n, user, what, err);
 }

@@ -52,3 +52,15 @@ int share_check_fd(int fd, bool readonly, const struct tenantd_dirs *d, const ch
 typedef void (*share_report_fn)(void *ctx, const char *what, const char *msg);
 int share_check_manifest(const struct manifest *m, const struct tenantd_dirs *d,
                          share_report_fn report, void *ctx, struct tn_err **err);
+
+/* The user libvirt runs QEMU as (libvirt's build default on Debian, qemu.conf "user"):
+ * it serves a microVM's read-only (9p) shares itself. */
+#define SHARE_QEMU_USER "libvirt-qemu"
+
+/* Whether `user` (SHARE_QEMU_USER) can reach the directory `source` (a real path): search
+ * every directory from / down to it and read and search it. Checked in a child that
+ * takes on the user's uid, gid and groups, so ACLs and groups count as the kernel counts
+ * them. Returns 0 (also when no such user exists: nothing to check against), or
+ * -EACCES with *err in one line: "WHAT: USER cannot search (x) DIR (mode, owner): run
+ * chmod o+x DIR (or setfacl -m u:USER:x DIR)". */
+int share_check_reach(const char *source, const char *user, const char *what, struct tn_err **err);

@@ -639,6 +639,9 @@ static int add_share(struct vm *vm, const char *tag, const char *source, const c
         if (vm->n_shares >= VM_SHARES_MAX)
                 return tn_err_setx(err, E2BIG, "too many shares");
         int r = check_source(source, readonly, state_dir, what, err);
+        /* A read-only share is 9p, served by QEMU as its own user, who must reach it. */
+        if (r >= 0 && readonly)
+                r = share_check_reach(source, SHARE_QEMU_USER, what, err);
         if (r < 0)
                 return r;
         struct vm_share *s = &vm->shares[vm->n_shares];

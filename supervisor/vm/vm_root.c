@@ -83,6 +83,37 @@ static int check_parent(const char *dir, struct tn_err **err)
         return 0;
 }
 
+/* The directories of one declared mount target, made in the skeleton as a sandbox
+ * makes them in its root (rootfs.c), so that the guest finds every mount point in its
+ * read-only root. One component at a time below the skeleton's own descriptor; a
+ * component that is not a directory of the skeleton's (the /bin, /lib ... links, or
+ * /usr, where the host's /usr is mounted) ends the walk without an error: the guest
+ * then refuses the target as a sandbox does, read-only /usr and all. */
+static int make_target(int root, const char *dir, const char *target, struct tn_err **err)
+{
+        _cleanup_free_ char *copy = strdup(target);
+        if (!copy)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        _cleanup_close_ int cur = fcntl(root, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return tn_err_set(err, errno, "dup");
+        bool top = true;
+        for (char *save = NULL, *c = strtok_r(copy, "/", &save); c;
+             c = strtok_r(NULL, "/", &save), top = false) {
+                if (top && strcmp(c, "usr") == 0)
+                        break;
+                if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST)
+                        return tn_err_set(err, errno, "cannot create %s%s (at \"%s\")", dir, target,
+                                          c);
+                int next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        break;
+                closep(&cur);
+                cur = next;
+        }
+        return 0;
+}
+
 int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **err)
 {
         int r = check_parent(dir, err);
@@ -151,6 +182,8 @@ int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **
         if (r >= 0)
                 r = copy_host_file(etc, "ssl/certs/ca-certificates.crt",
                                    "/etc/ssl/certs/ca-certificates.crt", err);
+        for (size_t i = 0; r >= 0 && i < m->mounts_n; i++)
+                r = make_target(root, dir, m->mounts[i].target, err);
         return r;
 }
 

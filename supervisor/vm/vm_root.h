@@ -2,7 +2,8 @@
  *
  * A sandbox assembles its host-system root from mounts (rootfs.c); a guest can only be
  * given directories. So tenantd writes a skeleton of its own for the guest, shared
- * read-only as the root: empty mount points, /bin, /sbin, /lib* as the host's links
+ * read-only as the root: empty mount points (the system's and every declared mount
+ * target's, as a sandbox makes them in its root), /bin, /sbin, /lib* as the host's links
  * into /usr, and a minimal /etc (passwd and group with root, the service's user and
  * nobody; hostname, hosts, nsswitch.conf, an empty resolv.conf for the agent to mount
  * over, the host's ld.so.cache and CA bundle). The host's /usr is a second read-only

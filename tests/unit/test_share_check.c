@@ -2,11 +2,12 @@
  * (share_check.c, issue 10 item 3): never tenantd's own directories or the kernel's,
  * either containing the other; read-write, never a path the host's root trusts nor a
  * directory that groups others' files as a whole. Symbolic links are resolved, as far
- * as the path exists, before comparing. */
+ * as the path exists, before comparing. And what QEMU's user can reach of a share. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vm/share_check.h"
@@ -24,6 +25,53 @@ static void refused(const char *path, bool readonly, const char *want)
         ok(r == -EPERM && strstr(msg, "mounts[3].source: ") == msg && strstr(msg, want),
            "%s %s: refused naming %s (%s)", readonly ? "ro" : "rw", path, want, msg);
         tn_err_free(err);
+}
+
+/* share_check_reach(): what an unprivileged user ("nobody") can reach, checked with
+ * its own ids in a child. Needs root to take them on. */
+static void reach_checks(void)
+{
+        if (geteuid() != 0) {
+                skip("NOT ROOT: share_check_reach() takes on another user's ids");
+                return;
+        }
+        char base[] = "/tmp/test-reach.XXXXXX", locked[64], share[128];
+        if (!mkdtemp(base)) {
+                ok(false, "mkdtemp");
+                return;
+        }
+        chmod(base, 0755);
+        snprintf(locked, sizeof(locked), "%s/locked", base);
+        snprintf(share, sizeof(share), "%s/share", locked);
+        mkdir(locked, 0700);
+        mkdir(share, 0755);
+        struct tn_err *err = NULL;
+        int r = share_check_reach(share, "nobody", "mounts[1].source", &err);
+        const char *msg = err ? tn_err_msg(err) : "";
+        char want[160];
+        snprintf(want, sizeof(want), "cannot search (x) %s (mode 0700, owner 0:0)", locked);
+        ok(r == -EACCES && strstr(msg, "mounts[1].source: QEMU's user nobody ") == msg &&
+               strstr(msg, want) && strstr(msg, "chmod o+x ") && !strchr(msg, '\n'),
+           "a share below a 0700 directory: refused in one line naming it (%s)", msg);
+        tn_err_free(err);
+        err = NULL;
+        chmod(locked, 0711);
+        chmod(share, 0700);
+        r = share_check_reach(share, "nobody", "mounts[1].source", &err);
+        msg = err ? tn_err_msg(err) : "";
+        ok(r == -EACCES && strstr(msg, "cannot read and search (rx) the share") &&
+               strstr(msg, "chmod o+rx "),
+           "a share it may not read: refused, saying so (%s)", msg);
+        tn_err_free(err);
+        err = NULL;
+        chmod(share, 0755);
+        ok(share_check_reach(share, "nobody", "mounts[1].source", &err) == 0,
+           "a share it can reach: accepted");
+        ok(share_check_reach(share, "no-such-user-tnd", "mounts[1].source", &err) == 0,
+           "no such user: nothing to check against");
+        rmdir(share);
+        rmdir(locked);
+        rmdir(base);
 }
 
 static void accepted(const char *path, bool readonly)
@@ -96,5 +144,6 @@ int main(void)
                 unlink(link);
                 rmdir(dir);
         }
+        reach_checks();
         return tap_done();
 }

@@ -1,6 +1,7 @@
 /* test_vm_root.c — the microVM root skeleton (vm_root.c) on the host: no directory of
  * it is writable by anyone but tenantd; it is refused in a directory that others can
- * write or that is a symbolic link; its removal unlinks symbolic links planted inside
+ * write or that is a symbolic link; it holds every declared mount target but those in
+ * /usr or behind its links; its removal unlinks symbolic links planted inside
  * it without following them, and stops at other file systems. Works in a temporary
  * directory of its own. */
 #include <fcntl.h>
@@ -30,7 +31,12 @@ static int count_writable(const char *path, const struct stat *st, int type, str
 static struct manifest *tiny_manifest(void)
 {
         static const char text[] = "{\"name\": \"vr-test\", \"isolation\": \"microvm\", "
-                                   "\"exec\": [\"/bin/true\"], \"user\": \"1000:1000\"}";
+                                   "\"exec\": [\"/bin/true\"], \"user\": \"1000:1000\", "
+                                   "\"mounts\": [{\"source\": \"/tmp\", \"target\": \"/share\"}, "
+                                   "{\"source\": \"/tmp\", \"target\": \"/srv/a/share\"}, "
+                                   "{\"type\": \"tmpfs\", \"target\": \"/var/cache/x\"}, "
+                                   "{\"source\": \"/tmp\", \"target\": \"/usr/local/x\"}, "
+                                   "{\"source\": \"/tmp\", \"target\": \"/bin/x\"}]}";
         struct manifest *m = NULL;
         struct diag_list diags = {0};
         if (manifest_parse(text, sizeof(text) - 1, &m, &diags) < 0)
@@ -66,6 +72,16 @@ int main(void)
         struct stat st;
         ok(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & 022),
            "etc/passwd is a plain file only tenantd writes");
+        static const char *const made[] = {"share", "srv/a/share", "var/cache/x"};
+        for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, made[i]);
+                ok(lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
+                   "the mount target /%s is a directory of the skeleton", made[i]);
+        }
+        snprintf(path, sizeof(path), "%s/usr/local", dir);
+        ok(lstat(path, &st) < 0, "nothing is made below usr/, where the host's /usr is mounted");
+        snprintf(path, sizeof(path), "%s/bin", dir);
+        ok(lstat(path, &st) < 0 || S_ISLNK(st.st_mode), "bin is the host's link, or nothing");
 
         /* A link planted in the skeleton (where a writable directory used to be) to a
          * directory holding something precious: removal takes the link, not the target. */
