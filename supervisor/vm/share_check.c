@@ -127,8 +127,9 @@ int share_check_path(const char *real, bool readonly, const struct tenantd_dirs 
                                    what);
 
         /* tenantd's own files, in any mode: either containing the other. */
-        struct own_path own[6 + POLICY_MAX_SEARCH] = {
+        struct own_path own[7 + POLICY_MAX_SEARCH] = {
             {"state directory", d ? d->state_dir : NULL},
+            {"storage directory", d ? d->storage_dir : NULL},
             {"manifest directory", d && d->manifest_dir ? d->manifest_dir : DEFAULT_MANIFEST_DIR},
             {"configuration file", d && d->config_file ? d->config_file : DEFAULT_CONFIG_FILE},
             {"runtime directory", "/run/tenantd"},
@@ -136,7 +137,7 @@ int share_check_path(const char *real, bool readonly, const struct tenantd_dirs 
             {"share mounts", SHARE_MOUNT_DIR},
         };
         const char *dirs[POLICY_MAX_SEARCH];
-        size_t n = 6, np = policy_search_path(dirs);
+        size_t n = 7, np = policy_search_path(dirs);
         for (size_t i = 0; i < np; i++)
                 own[n++] = (struct own_path){"policy directory", dirs[i]};
         for (size_t i = 0; i < n; i++) {

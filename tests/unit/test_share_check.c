@@ -13,7 +13,8 @@
 #include "tap.h"
 
 static const struct tenantd_dirs dirs = {.state_dir = "/var/lib/tenantd-test",
-                                         .manifest_dir = "/etc/tenantd-test/services"};
+                                         .manifest_dir = "/etc/tenantd-test/services",
+                                         .storage_dir = "/data/tenantd-volumes-test"};
 
 /* Refused, with the message holding `want`. */
 static void refused(const char *path, bool readonly, const char *want)
@@ -47,6 +48,9 @@ int main(void)
                 refused("/srv/policies-test/seccomp", ro, "policy directory");
                 refused("/srv", ro, "holds tenantd's policy directory");
                 refused("/run/tenantd", ro, "runtime directory");
+                /* every tenant's volume images, and their mounts, live there */
+                refused("/data/tenantd-volumes-test/app", ro, "is in tenantd's storage directory");
+                refused("/data", ro, "holds tenantd's storage directory");
                 refused("/run/tenantd-vm/web", ro, "skeletons");
                 refused("/run/tenantd-shares", ro, "share mounts");
                 refused("/proc/sys", ro, "is in /proc");
