@@ -3,8 +3,9 @@
  * A bind mount (a sandbox's) or a share (a microVM's) hands a host directory to the
  * tenant. Some never may be, whichever backend and mode:
  *  - tenantd's own: the state directory (logs, uid ranges, the VMs' sockets), the
- *    storage directory (every tenant's volume images), the manifest directory, the policy search path, the configuration file, /run/tenantd,
- *    the VM skeletons and the share mounts; a share overlaps one when either contains
+ *    storage directory (every tenant's volume images), the manifest directory, the
+ *    policy search path, the configuration file, /run/tenantd, the VM skeletons, the
+ *    share mounts and the volume mounts; a share overlaps one when either contains
  *    the other (a share of /var holds /var/lib/tenantd);
  *  - the kernel's interfaces: anything in /proc, /sys or /dev.
  * And a read-write one may not be, or hold, a host path that root's programs trust:

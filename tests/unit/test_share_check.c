@@ -53,6 +53,7 @@ int main(void)
                 refused("/data", ro, "holds tenantd's storage directory");
                 refused("/run/tenantd-vm/web", ro, "skeletons");
                 refused("/run/tenantd-shares", ro, "share mounts");
+                refused("/run/tenantd-volumes/app/data", ro, "volume mounts");
                 refused("/proc/sys", ro, "is in /proc");
                 refused("/sys/kernel", ro, "is in /sys");
                 refused("/dev/shm", ro, "is in /dev");
