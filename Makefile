@@ -76,7 +76,7 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
 	supervisor/vm/vm_runner.c supervisor/proto/control_proto.c supervisor/proto/runner_proto.c \
-	supervisor/lib/buildtree.c
+	supervisor/lib/buildtree.c supervisor/storage/volume.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 # The microVM backend that drives libvirt: only tenantd-vm-runner (and tests) link it.
 VM_LIB_SRCS := supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c \
@@ -406,7 +406,8 @@ deps:
 # 101 means "do not"), and the previous policy-rc.d, if any, is put back.
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
-	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace
+	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace \
+	e2fsprogs
 
 # Installs the packages given that are missing, without starting their daemons.
 define install_quietly

@@ -76,9 +76,21 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         const char *state_dir = getenv("TENANTD_STATE_DIR");
         if (!state_dir || !*state_dir)
                 state_dir = DEFAULT_STATE_DIR;
-        for (size_t i = 0; i < cli->opts_n; i++)
+        const char *storage_dir = getenv("TENANTD_STORAGE_DIR");
+        for (size_t i = 0; i < cli->opts_n; i++) {
                 if (cli->opts[i].id == OPT_STATE)
                         state_dir = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_STORAGE)
+                        storage_dir = cli->opts[i].arg;
+        }
+        _cleanup_free_ char *default_storage = NULL;
+        if (!storage_dir || !*storage_dir) {
+                if (asprintf(&default_storage, "%s/volumes", state_dir) < 0) {
+                        log_error("out of memory");
+                        return EXIT_FAILED;
+                }
+                storage_dir = default_storage;
+        }
         const char *path = argv[1];
         char **override = cli->cmd;
 
@@ -91,10 +103,14 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         /* No backend is given tenantd's own files or, read-write, what the host's root
          * trusts (share_check.h); the microVM path checks again what it opens. */
         _cleanup_err_ struct tn_err *share_err = NULL;
-        const struct tenantd_dirs dirs = {.state_dir = state_dir};
+        const struct tenantd_dirs dirs = {.state_dir = state_dir, .storage_dir = storage_dir};
         if (share_check_manifest(m, &dirs, NULL, NULL, &share_err) < 0) {
                 log_error("%s: %s", path, tn_err_msg(share_err));
                 return EXIT_USAGE;
+        }
+        if (launch_check_volumes(m, &share_err) < 0) {
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(share_err));
+                return EXIT_FAILED;
         }
         if (override && override[0][0] != '/') {
                 log_error("%s: the command must be an absolute path inside the tenant",

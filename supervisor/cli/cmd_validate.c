@@ -50,8 +50,9 @@ static void report_share(void *ctx, const char *what, const char *msg)
 static void check_shares(const struct manifest *m, struct diag_list *diags)
 {
         const char *state = getenv("TENANTD_STATE_DIR");
-        const struct tenantd_dirs dirs = {.state_dir =
-                                              state && *state ? state : "/var/lib/tenantd"};
+        const char *storage = getenv("TENANTD_STORAGE_DIR");
+        const struct tenantd_dirs dirs = {.state_dir = state && *state ? state : "/var/lib/tenantd",
+                                          .storage_dir = storage && *storage ? storage : NULL};
         (void)share_check_manifest(m, &dirs, report_share, diags, NULL);
 }
 

@@ -22,6 +22,7 @@ enum cli_option {
         OPT_TTY,        /* exec: -t, --tty */
         OPT_NO_TTY,     /* exec: -T, --no-tty */
         OPT_STATE,      /* run: --state DIR */
+        OPT_STORAGE,    /* run: --storage DIR */
         OPT_TIMEOUT,    /* stop, restart: --timeout DURATION */
         OPT_SAVE,       /* set: --save */
         OPT_ONCE,       /* top: --once */

@@ -347,6 +347,10 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
 
 static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
 {
+        if (launch_check_volumes(t->m, err) < 0) {
+                (void)tn_err_wrap(err, "%s", t->path);
+                return -EINVAL;
+        }
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
@@ -757,6 +761,7 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, s
                 /* A manifest that would give the tenant tenantd's own files, or a host
                  * path root trusts read-write, is refused like an invalid one. */
                 const struct tenantd_dirs dirs = {.state_dir = d->cfg.state_dir,
+                                                  .storage_dir = d->cfg.storage_dir,
                                                   .manifest_dir = d->cfg.manifest_dir};
                 if (share_check_manifest(f->m, &dirs, NULL, NULL, &lerr) < 0) {
                         if (asprintf(&f->error, "%s: %s", f->path, tn_err_msg(lerr)) < 0)

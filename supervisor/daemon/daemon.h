@@ -100,6 +100,7 @@ struct tenant {
 struct daemon_config {
         char *manifest_dir;
         char *state_dir;
+        char *storage_dir; /* volume images: STORAGE/TENANT/NAME.img; default STATE/volumes */
         char *socket_path;
         char *socket_group; /* "tenantd" */
         int syslog_facility;

@@ -75,6 +75,8 @@ static const struct daemon_option options[] = {
     {"manifests", "DIR", STRING_FIELD(manifest_dir),
      "manifest directory (default " TENANTD_SYSCONFDIR "/tenantd/services)"},
     {"state", "DIR", STRING_FIELD(state_dir), "state directory (default /var/lib/tenantd)"},
+    {"storage", "DIR", STRING_FIELD(storage_dir),
+     "the tenants' volume images, DIR/TENANT/NAME.img (default STATE/volumes)"},
     {"socket", "PATH", STRING_FIELD(socket_path),
      "control socket (default /run/tenantd/control.sock)"},
     {"group", "NAME", STRING_FIELD(socket_group), "group allowed on the socket (default tenantd)"},
@@ -231,6 +233,7 @@ static void config_free(struct daemon_config *c)
 {
         free(c->manifest_dir);
         free(c->state_dir);
+        free(c->storage_dir);
         free(c->socket_path);
         free(c->socket_group);
         free(c->syslog_ident);
@@ -319,6 +322,11 @@ int main(int argc, char **argv)
                 log_error("unexpected argument \"%s\"", argv[optind]);
                 return 2;
         }
+        if (!d.cfg.storage_dir && asprintf(&d.cfg.storage_dir, "%s/volumes", d.cfg.state_dir) < 0) {
+                d.cfg.storage_dir = NULL;
+                log_error("out of memory");
+                return 1;
+        }
         if (geteuid() != 0) {
                 log_error("tenantd needs root: it creates namespaces, cgroups and network "
                           "devices for its tenants (which get no privilege)");
@@ -351,8 +359,9 @@ int main(int argc, char **argv)
         /* Seccomp profiles and capability sets are believed only when root alone can
          * change them, like manifests (trust.h). */
         policy_trust_files(true, NULL);
-        log_notice("tenantd %s starting: manifests %s, state %s, socket %s", TENANTD_VERSION,
-                   d.cfg.manifest_dir, d.cfg.state_dir, d.cfg.socket_path);
+        log_notice("tenantd %s starting: manifests %s, state %s, storage %s, socket %s",
+                   TENANTD_VERSION, d.cfg.manifest_dir, d.cfg.state_dir, d.cfg.storage_dir,
+                   d.cfg.socket_path);
         int r = daemon_run(&d);
         return r < 0 ? 1 : 0;
 }

@@ -1004,6 +1004,157 @@ static void parse_mounts(struct ctx *c, const struct json_value *v)
         }
 }
 
+/* Bytes per second: a size with an optional "/s", such as "20M" or "20M/s". */
+static bool get_byte_rate(struct ctx *c, const struct json_value *v, uint64_t min, uint64_t max,
+                          uint64_t *out)
+{
+        char why[UNITS_WHY_MAX], a[UNITS_FMT_MAX], b[UNITS_FMT_MAX];
+        if (!want_type(c, v, JSON_STRING, "bytes per second such as \"20M\""))
+                return false;
+        char num[32];
+        size_t len = v->u.str.len;
+        if (len >= 2 && strcmp(v->u.str.text + len - 2, "/s") == 0)
+                len -= 2;
+        uint64_t bytes;
+        if (len == 0 || len >= sizeof(num) ||
+            (memcpy(num, v->u.str.text, len), num[len] = '\0',
+             parse_size(num, &bytes, why, sizeof(why)) < 0)) {
+                err_at(c, v,
+                       "\"%s\" is not a byte rate; expected bytes per second such as \"20M\", or "
+                       "\"max\"",
+                       SHOWN(v->u.str.text));
+                return false;
+        }
+        if (bytes < min || bytes > max) {
+                err_at(c, v, "\"%s\" is out of range; expected from %s/s to %s/s",
+                       SHOWN(v->u.str.text), format_size(min, a), format_size(max, b));
+                return false;
+        }
+        *out = bytes;
+        return true;
+}
+
+static void parse_volume_io(struct ctx *c, const struct json_value *v, struct volume_spec *vs)
+{
+        enum { READ, WRITE, IOPS, N };
+        static const char *const keys[N] = {"read", "write", "iops"};
+        const struct json_value *f[N];
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        /* 64K/s and 10 operations a second: below that a file system stalls on its
+         * own journal; "max" (or no key) leaves a direction unlimited. */
+        if (f[READ] && !is_unlimited_word(f[READ]))
+                WITH_KEY(c, "read",
+                         get_byte_rate(c, f[READ], 64ULL << 10, 100ULL << 30, &vs->io.read));
+        if (f[WRITE] && !is_unlimited_word(f[WRITE]))
+                WITH_KEY(c, "write",
+                         get_byte_rate(c, f[WRITE], 64ULL << 10, 100ULL << 30, &vs->io.write));
+        if (f[IOPS] && !is_unlimited_word(f[IOPS]))
+                WITH_KEY(c, "iops", get_uint(c, f[IOPS], 10, 10000000, &vs->io.iops));
+}
+
+static void parse_volume(struct ctx *c, const struct json_value *v, struct volume_spec *vs)
+{
+        enum { NAME, TARGET, SIZE, ENCRYPT, IO, NOEXEC, N };
+        static const char *const keys[N] = {"name", "target", "size", "encrypt", "io", "noexec"};
+        const struct json_value *f[N];
+        vs->encrypt = true;
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        if (!f[NAME])
+                err_missing(c, v, "name", "a name such as \"data\" (a-z, 0-9, \"-\")");
+        else
+                WITH_KEY(c, "name", {
+                        _cleanup_free_ char *name = NULL;
+                        if (get_text(c, f[NAME], 256, &name)) {
+                                if (!is_simple_name(name) || strlen(name) > MANIFEST_NAME_MAX)
+                                        err_at(c, f[NAME],
+                                               "\"%s\" is not a valid volume name; expected 1 to "
+                                               "%d characters of a-z, 0-9 and \"-\", not starting "
+                                               "or ending with \"-\"",
+                                               SHOWN(name), MANIFEST_NAME_MAX);
+                                else
+                                        vs->name = TAKE_PTR(name);
+                        }
+                });
+        if (!f[TARGET])
+                err_missing(c, v, "target", "the absolute path inside the tenant");
+        else
+                WITH_KEY(c, "target", {
+                        if (get_path(c, f[TARGET], &vs->target) && target_reserved(vs->target))
+                                err_at(c, f[TARGET],
+                                       "\"%s\" is managed by tenantd; mount the volume somewhere "
+                                       "other than /, /proc, /dev or /sys",
+                                       SHOWN(vs->target));
+                });
+        /* 16M: ext4 with its journal and an encryption policy fits with room to spare;
+         * 16T: the most an ext4 image of 4K blocks holds without the 64bit feature. */
+        if (!f[SIZE])
+                err_missing(c, v, "size", "the volume's size such as \"2G\"");
+        else
+                WITH_KEY(c, "size",
+                         get_size(c, f[SIZE], false, 16ULL << 20, 16ULL << 40, &vs->size));
+        if (f[ENCRYPT])
+                WITH_KEY(c, "encrypt", get_bool(c, f[ENCRYPT], &vs->encrypt));
+        if (f[IO])
+                WITH_KEY(c, "io", parse_volume_io(c, f[IO], vs));
+        if (f[NOEXEC])
+                WITH_KEY(c, "noexec", get_bool(c, f[NOEXEC], &vs->noexec));
+}
+
+static void parse_volumes(struct ctx *c, const struct json_value *v)
+{
+        if (!want_type(c, v, JSON_ARRAY, "an array of volume objects"))
+                return;
+        size_t n = v->u.array.n;
+        if (n > MANIFEST_MAX_VOLUMES) {
+                err_at(c, v, "%zu volumes; the limit is %d", n, MANIFEST_MAX_VOLUMES);
+                return;
+        }
+        c->m->volumes = calloc(n ? n : 1, sizeof(*c->m->volumes));
+        if (!c->m->volumes) {
+                c->diags->oom = true;
+                return;
+        }
+        c->m->volumes_n = n;
+        for (size_t i = 0; i < n; i++) {
+                const struct json_value *item = v->u.array.items[i];
+                struct volume_spec *vs = &c->m->volumes[i];
+                size_t saved = path_push_index(c, i);
+                parse_volume(c, item, vs);
+                for (size_t j = 0; j < i && vs->name; j++) {
+                        if (c->m->volumes[j].name && strcmp(vs->name, c->m->volumes[j].name) == 0) {
+                                WITH_KEY(c, "name",
+                                         err_at(c, json_get(item, "name"),
+                                                "\"%s\" is already the name of volumes[%zu]",
+                                                SHOWN(vs->name), j));
+                                break;
+                        }
+                }
+                for (size_t j = 0; j < i && vs->target; j++) {
+                        if (c->m->volumes[j].target &&
+                            strcmp(vs->target, c->m->volumes[j].target) == 0) {
+                                WITH_KEY(c, "target",
+                                         err_at(c, json_get(item, "target"),
+                                                "\"%s\" is already the target of volumes[%zu]",
+                                                SHOWN(vs->target), j));
+                                break;
+                        }
+                }
+                for (size_t j = 0; j < c->m->mounts_n && vs->target; j++) {
+                        if (c->m->mounts[j].target &&
+                            strcmp(vs->target, c->m->mounts[j].target) == 0) {
+                                WITH_KEY(c, "target",
+                                         err_at(c, json_get(item, "target"),
+                                                "\"%s\" is already the target of mounts[%zu]",
+                                                SHOWN(vs->target), j));
+                                break;
+                        }
+                }
+                path_pop(c, saved);
+        }
+}
+
 static bool cpuset_ok(const char *s)
 {
         const char *p = s;
@@ -2068,6 +2219,7 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 WORKDIR,
                 ROOT,
                 MOUNTS,
+                VOLUMES,
                 CPU,
                 MEMORY,
                 PIDS,
@@ -2082,10 +2234,10 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 N
         };
         static const char *const keys[N] = {
-            "version", "name",   "description", "isolation", "autostart", "exec",
-            "user",    "groups", "env",         "workdir",   "root",      "mounts",
-            "cpu",     "memory", "pids",        "network",   "vm",        "policy",
-            "restart", "stop",   "health",      "alerts",    "logs",
+            "version", "name",    "description", "isolation", "autostart", "exec",
+            "user",    "groups",  "env",         "workdir",   "root",      "mounts",
+            "volumes", "cpu",     "memory",      "pids",      "network",   "vm",
+            "policy",  "restart", "stop",        "health",    "alerts",    "logs",
         };
         const struct json_value *f[N];
         struct manifest *m = c->m;
@@ -2136,6 +2288,9 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 WITH_KEY(c, "root", parse_root(c, f[ROOT]));
         if (f[MOUNTS])
                 WITH_KEY(c, "mounts", parse_mounts(c, f[MOUNTS]));
+        /* after mounts: a volume's target may not be a mount's */
+        if (f[VOLUMES])
+                WITH_KEY(c, "volumes", parse_volumes(c, f[VOLUMES]));
         if (f[CPU])
                 WITH_KEY(c, "cpu", parse_cpu_section(c, f[CPU]));
         if (f[MEMORY])
@@ -2218,6 +2373,11 @@ void manifest_free(struct manifest *m)
                 free(m->mounts[i].target);
         }
         free(m->mounts);
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                free(m->volumes[i].name);
+                free(m->volumes[i].target);
+        }
+        free(m->volumes);
         free(m->cpu.cpuset);
         free(m->network.allow);
         free(m->network.deny);

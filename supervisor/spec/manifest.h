@@ -20,6 +20,7 @@
 #define MANIFEST_MAX_EXEC_ARGS 256
 #define MANIFEST_MAX_ENV 256
 #define MANIFEST_MAX_MOUNTS 64
+#define MANIFEST_MAX_VOLUMES 16
 #define MANIFEST_MAX_PUBLISH 64
 #define MANIFEST_MAX_CIDRS 256
 #define MANIFEST_MAX_CAPS 64
@@ -104,6 +105,21 @@ struct mount_spec {
         uint64_t size; /* tmpfs only, bytes */
 };
 
+/* A volume: an ext4 file system of its own, in an image file on the host, mounted at
+ * target in the tenant (docs/storage.md). Its data outlives the tenant. */
+struct volume_spec {
+        char *name;    /* [a-z0-9-], unique in the manifest: the image is NAME.img */
+        char *target;  /* absolute, normalised path inside the tenant */
+        uint64_t size; /* bytes */
+        bool encrypt;  /* fscrypt with a key of its own (default true) */
+        bool noexec;
+        struct {
+                uint64_t read;  /* bytes per second; 0 = unlimited */
+                uint64_t write; /* bytes per second; 0 = unlimited */
+                uint64_t iops;  /* read and write operations per second each; 0 = unlimited */
+        } io;
+};
+
 struct cidr {
         int family; /* AF_INET or AF_INET6 */
         uint8_t addr[16];
@@ -148,6 +164,8 @@ struct manifest {
 
         struct mount_spec *mounts;
         size_t mounts_n;
+        struct volume_spec *volumes;
+        size_t volumes_n;
 
         struct {
                 uint32_t max_millicpus; /* 0 = unlimited */

@@ -118,6 +118,43 @@ static void limits_out(struct json_gen *g, const struct manifest *m)
         json_gen_object_close(g);
 }
 
+static void byte_rate_out(struct json_gen *g, const char *key, uint64_t bytes)
+{
+        char size[UNITS_FMT_MAX], buf[UNITS_FMT_MAX + 2];
+        if (!bytes) {
+                kv_str(g, key, "max");
+                return;
+        }
+        snprintf(buf, sizeof(buf), "%s/s", format_size(bytes, size));
+        kv_str(g, key, buf);
+}
+
+static void volumes_out(struct json_gen *g, const struct manifest *m)
+{
+        json_gen_key(g, "volumes");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                json_gen_object_open(g);
+                kv_str(g, "name", vs->name);
+                kv_str(g, "target", vs->target);
+                kv_size(g, "size", vs->size);
+                kv_bool(g, "encrypt", vs->encrypt);
+                kv_bool(g, "noexec", vs->noexec);
+                json_gen_key(g, "io");
+                json_gen_object_open(g);
+                byte_rate_out(g, "read", vs->io.read);
+                byte_rate_out(g, "write", vs->io.write);
+                if (vs->io.iops)
+                        kv_int(g, "iops", (int64_t)vs->io.iops);
+                else
+                        kv_str(g, "iops", "max");
+                json_gen_object_close(g);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+}
+
 static void network_out(struct json_gen *g, const struct manifest *m)
 {
         const typeof(m->network) *n = &m->network;
@@ -254,6 +291,7 @@ static void body_out(struct json_gen *g, const struct manifest *m)
                 json_gen_object_close(g);
         }
         mounts_out(g, m);
+        volumes_out(g, m);
 
         json_gen_key(g, "cpu");
         json_gen_object_open(g);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "spec/policy.h"
+#include "storage/volume.h"
 #include "vm/vm_root.h"
 
 #define DEFAULT_MANIFEST_DIR TENANTD_SYSCONFDIR "/tenantd/services"
@@ -131,16 +132,18 @@ int share_check_path(const char *real, bool readonly, const struct tenantd_dirs 
                                    what);
 
         /* tenantd's own files, in any mode: either containing the other. */
-        struct own_path own[6 + POLICY_MAX_SEARCH] = {
+        struct own_path own[8 + POLICY_MAX_SEARCH] = {
             {"state directory", d ? d->state_dir : NULL},
+            {"storage directory", d ? d->storage_dir : NULL},
             {"manifest directory", d && d->manifest_dir ? d->manifest_dir : DEFAULT_MANIFEST_DIR},
             {"configuration file", d && d->config_file ? d->config_file : DEFAULT_CONFIG_FILE},
             {"runtime directory", "/run/tenantd"},
             {"microVM root skeletons", VM_ROOT_DIR},
             {"share mounts", SHARE_MOUNT_DIR},
+            {"volume mounts", VOLUME_MOUNT_DIR},
         };
         const char *dirs[POLICY_MAX_SEARCH];
-        size_t n = 6, np = policy_search_path(dirs);
+        size_t n = 8, np = policy_search_path(dirs);
         for (size_t i = 0; i < np; i++)
                 own[n++] = (struct own_path){"policy directory", dirs[i]};
         for (size_t i = 0; i < n; i++) {

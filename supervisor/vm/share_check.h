@@ -3,8 +3,9 @@
  * A bind mount (a sandbox's) or a share (a microVM's) hands a host directory to the
  * tenant. Some never may be, whichever backend and mode:
  *  - tenantd's own: the state directory (logs, uid ranges, the VMs' sockets), the
- *    manifest directory, the policy search path, the configuration file, /run/tenantd,
- *    the VM skeletons and the share mounts; a share overlaps one when either contains
+ *    storage directory (every tenant's volume images), the manifest directory, the
+ *    policy search path, the configuration file, /run/tenantd, the VM skeletons, the
+ *    share mounts and the volume mounts; a share overlaps one when either contains
  *    the other (a share of /var holds /var/lib/tenantd);
  *  - the kernel's interfaces: anything in /proc, /sys or /dev.
  * And a read-write one may not be, or hold, a host path that root's programs trust:
@@ -29,6 +30,7 @@
 
 struct tenantd_dirs {
         const char *state_dir;    /* STATEDIR */
+        const char *storage_dir;  /* the volumes' images; NULL: STATEDIR/volumes, in it */
         const char *manifest_dir; /* NULL: /etc/tenantd/services */
         const char *config_file;  /* NULL: /etc/tenantd/tenantd.conf */
 };

@@ -278,6 +278,64 @@ static void test_limits(void)
         }
 }
 
+static void test_volumes(void)
+{
+        _cleanup_manifest_ struct manifest *m =
+            parse_ok("{\"name\": \"v\", \"exec\": [\"/bin/true\"],"
+                     " \"volumes\": [{\"name\": \"data\", \"target\": \"/var/lib/app\", \"size\": "
+                     "\"2G\","
+                     "  \"io\": {\"read\": \"50M\", \"write\": \"20M/s\", \"iops\": 2000},"
+                     "  \"noexec\": true},"
+                     " {\"name\": \"cache\", \"target\": \"/cache\", \"size\": \"64M\", "
+                     "\"encrypt\": false}]}",
+                     "volumes");
+        if (m) {
+                is_int(m->volumes_n, 2, "two volumes");
+                is_str(m->volumes[0].name, "data", "name");
+                is_str(m->volumes[0].target, "/var/lib/app", "target");
+                ok(m->volumes[0].size == 2ULL << 30, "size 2G");
+                ok(m->volumes[0].encrypt, "encrypt defaults to true");
+                ok(m->volumes[0].noexec, "noexec");
+                ok(m->volumes[0].io.read == 50ULL << 20, "io.read \"50M\" is bytes per second");
+                ok(m->volumes[0].io.write == 20ULL << 20, "io.write \"20M/s\" too");
+                ok(m->volumes[0].io.iops == 2000, "io.iops");
+                ok(!m->volumes[1].encrypt && !m->volumes[1].noexec, "encrypt false, noexec off");
+                ok(m->volumes[1].io.read == 0 && m->volumes[1].io.write == 0 &&
+                       m->volumes[1].io.iops == 0,
+                   "no io limits by default");
+                _cleanup_free_ char *text = manifest_explain(m);
+                _cleanup_manifest_ struct manifest *again =
+                    text ? parse_ok(text, "explained volumes") : NULL;
+                ok(again && again->volumes_n == 2 && again->volumes[0].io.write == 20ULL << 20 &&
+                       !again->volumes[1].encrypt,
+                   "explain writes volumes that parse back to the same values");
+        }
+
+        struct diag_list d = {0};
+        size_t n =
+            parse_bad("{\"name\": \"v\", \"exec\": [\"/bin/true\"],\n"
+                      "\"mounts\": [{\"type\": \"tmpfs\", \"target\": \"/t\"}],\n"
+                      "\"volumes\": [{\"name\": \"a\", \"target\": \"/t\", \"size\": \"1M\"},\n"
+                      "{\"name\": \"a\", \"target\": \"/proc/x\"},\n"
+                      "{\"name\": \"../b\", \"target\": \"/b\", \"size\": \"1G\", "
+                      "\"io\": {\"write\": \"fast\"}}]}",
+                      &d);
+        is_int(n, 7, "seven problems in volumes, seven diagnostics");
+        if (n == 7) {
+                /* sorted by position: the missing size points at its object */
+                is_str(d.items[0].path, "volumes[0].target", "target of a mount");
+                is_str(d.items[1].path, "volumes[0].size", "size below the minimum");
+                is_str(d.items[2].path, "volumes[1].size", "size missing");
+                is_str(d.items[3].path, "volumes[1].name", "duplicate name");
+                is_str(d.items[4].path, "volumes[1].target", "reserved target");
+                is_str(d.items[5].path, "volumes[2].name", "name with a slash");
+                is_str(d.items[6].path, "volumes[2].io.write", "bad rate");
+        } else {
+                diag_print(&d, "volumes", stdout);
+        }
+        diag_list_clear(&d);
+}
+
 int main(void)
 {
         test_defaults();
@@ -287,5 +345,6 @@ int main(void)
         test_all_errors_reported();
         test_many_errors_capped();
         test_hostile_strings();
+        test_volumes();
         return tap_done();
 }

@@ -14,7 +14,8 @@
 #include "tap.h"
 
 static const struct tenantd_dirs dirs = {.state_dir = "/var/lib/tenantd-test",
-                                         .manifest_dir = "/etc/tenantd-test/services"};
+                                         .manifest_dir = "/etc/tenantd-test/services",
+                                         .storage_dir = "/data/tenantd-volumes-test"};
 
 /* Refused, with the message holding `want`. */
 static void refused(const char *path, bool readonly, const char *want)
@@ -95,8 +96,12 @@ int main(void)
                 refused("/srv/policies-test/seccomp", ro, "policy directory");
                 refused("/srv", ro, "holds tenantd's policy directory");
                 refused("/run/tenantd", ro, "runtime directory");
+                /* every tenant's volume images, and their mounts, live there */
+                refused("/data/tenantd-volumes-test/app", ro, "is in tenantd's storage directory");
+                refused("/data", ro, "holds tenantd's storage directory");
                 refused("/run/tenantd-vm/web", ro, "skeletons");
                 refused("/run/tenantd-shares", ro, "share mounts");
+                refused("/run/tenantd-volumes/app/data", ro, "volume mounts");
                 refused("/proc/sys", ro, "is in /proc");
                 refused("/sys/kernel", ro, "is in /sys");
                 refused("/dev/shm", ro, "is in /dev");

@@ -1,0 +1,39 @@
+/* volume.h — a tenant's volume on the host (issue 13): an ext4 file system in a sparse
+ * image file, STORAGE/TENANT/NAME.img, attached to a loop device and mounted nosuid,
+ * nodev (noexec where declared) at VOLUME_MOUNT_DIR/TENANT/NAME, a place only root can
+ * reach; a backend then hands that mount to the tenant (a sandbox's bind mount, a
+ * microVM's virtiofs share).
+ *
+ * The image is made on first use and never deleted here. Every open checks the file
+ * system with e2fsck first (the tenant controls what is in it), and copes with what a
+ * crash left behind: a mount still in place, a loop device still attached. */
+#pragma once
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "spec/manifest.h"
+
+/* Where volumes are mounted on the host: the top directory is root's, mode 0700, so
+ * no host user and no tenant can reach a volume but through its own mount. */
+#define VOLUME_MOUNT_DIR "/run/tenantd-volumes"
+
+struct volume_host {
+        char image[PATH_MAX]; /* STORAGE/TENANT/NAME.img */
+        char mount[PATH_MAX]; /* VOLUME_MOUNT_DIR/TENANT/NAME */
+};
+
+/* The paths of a volume; -ENAMETOOLONG when they do not fit. */
+int volume_paths(const char *storage_dir, const char *tenant, const char *name,
+                 struct volume_host *ret, struct tn_err **err);
+
+/* Makes the volume ready on the host: image created and formatted on first use,
+ * checked, attached and mounted; its root directory owned by uid:gid (host ids). */
+int volume_open(const char *storage_dir, const char *tenant, const struct volume_spec *vs,
+                uid_t uid, gid_t gid, struct volume_host *ret, struct tn_err **err);
+
+/* Unmounts the volume (the loop device detaches itself with the last mount) and
+ * removes its mount point. A volume that is not mounted is not an error. */
+int volume_close(const char *tenant, const char *name, struct tn_err **err);
