@@ -4,7 +4,9 @@
  *
  *   tcp-rr server PORT            answers every connection, one at a time, forever
  *   tcp-rr client ADDR PORT SECONDS */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
+#endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
