@@ -15,6 +15,10 @@
  *                                            prints "ready tnd-INDEX", then holds it until
  *                                            SIGTERM or SIGINT and removes it. The test then
  *                                            opens the tap and plays the guest, as QEMU would.
+ *   net_probe rules MANIFEST INDEX NAME      prints the firewall ruleset (net_rules_firewall)
+ *                                            of tenant NAME of index INDEX, with MANIFEST's
+ *                                            network section and no resolver (for
+ *                                            bench/abuse-limits; applies nothing)
  *
  * Exit 0 on success, 1 with the error on stderr. */
 #include <arpa/inet.h>
@@ -26,6 +30,7 @@
 
 #include "spec/launch.h"
 #include "host/net.h"
+#include "host/net_rules.h"
 #include "monitor/transfer.h"
 
 static int fail(struct tn_err *err)
@@ -77,6 +82,32 @@ static int cmd_transfer(char **argv)
         transfer_counter_free(tc);
         tn_err_free(err);
         return r < 0;
+}
+
+static int cmd_rules(const char *path, const char *index, const char *name)
+{
+        struct tn_err *err = NULL;
+        struct manifest *m = NULL;
+        char *diags = NULL;
+        if (manifest_load(path, false, &m, &diags, &err) < 0) {
+                fprintf(stderr, "%s\n", diags ? diags : tn_err_msg(err));
+                free(diags);
+                tn_err_free(err);
+                return 1;
+        }
+        uint32_t i = (uint32_t)strtoul(index, NULL, 10);
+        struct net_tenant t = {.addr = 0x0a580002U + i}; /* as net_private_prepare */
+        snprintf(t.name, sizeof(t.name), "%s", name);
+        snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", i);
+        const uint8_t mac[6] = {0x02, 0x74, 0x0a, 0x58, (uint8_t)(t.addr >> 8), (uint8_t)t.addr};
+        memcpy(t.mac, mac, sizeof(mac));
+        char *text = net_rules_firewall(&t, m, NULL, 0);
+        manifest_free(m);
+        if (!text)
+                return 1;
+        fputs(text, stdout);
+        free(text);
+        return 0;
 }
 
 static int cmd_tap(const char *path, const char *index)
@@ -151,6 +182,8 @@ int main(int argc, char **argv)
                 return cmd_transfer(argv + 2);
         if (argc == 4 && !strcmp(argv[1], "tap"))
                 return cmd_tap(argv[2], argv[3]);
+        if (argc == 5 && !strcmp(argv[1], "rules"))
+                return cmd_rules(argv[2], argv[3], argv[4]);
         fprintf(stderr, "usage: see the top of tests/integration/net_probe.c\n");
         return 2;
 }
