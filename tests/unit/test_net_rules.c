@@ -72,7 +72,12 @@ static int manifest_cases(void)
                 if (l > 5 && strcmp(d + l - 5, ".json") == 0) {
                         d[l - 5] = '\0';
                         char path[1200];
-                        snprintf(path, sizeof(path), "%s/%s.json", dir, d);
+                        if ((size_t)snprintf(path, sizeof(path), "%s/%s.json", dir, d) >=
+                            sizeof(path)) {
+                                ok(false, "%s: path too long", d);
+                                free(list[i]);
+                                continue;
+                        }
                         _cleanup_free_ char *buf = NULL;
                         size_t len;
                         _cleanup_manifest_ struct manifest *m = NULL;
