@@ -182,6 +182,25 @@ check "its volume is mounted while it runs" 'findmnt /run/tenantd-volumes/vol-da
 "$ctl" stop vol-daemon >/dev/null 2>&1
 check "stop unmounts and detaches it ($(leftovers vol-daemon))" '[[ -z $(leftovers vol-daemon) ]]'
 check "and keeps its image" '[[ -f $storage/vol-daemon/data.img ]]'
+# A crash: keeper and tenant killed with -9 after a write the tenant fsync'ed; the
+# next start checks the file system and the write is there.
+"$ctl" start vol-daemon >/dev/null 2>&1
+wait_state vol-daemon running 20
+"$ctl" exec vol-daemon -- /bin/sh -c 'echo fsynced >/data/f && sync' >/dev/null 2>&1
+keeper=$(recorded_pids | head -1)
+init=$(json_field vol-daemon pid)
+[[ -n $keeper ]] && kill -KILL "$keeper"
+[[ -n $init ]] && kill -KILL "$init" 2>/dev/null
+for _ in $(seq 100); do [[ $(json_field vol-daemon state) != running ]] && break; sleep 0.1; done
+"$ctl" start vol-daemon >/dev/null 2>&1
+wait_state vol-daemon running 20
+out=$("$ctl" exec vol-daemon -- /bin/cat /data/f 2>&1)
+check "the crash happened: a keeper was killed and a new tenant runs (keeper $keeper, init $init -> $(json_field vol-daemon pid))" \
+	'[[ -n $keeper && -n $init && $(json_field vol-daemon pid) != "$init" ]]'
+check "after kill -9 of keeper and tenant the volume is checked, mounted again, and holds the fsync'ed write ($out)" \
+	'[[ $(json_field vol-daemon state) == running && $out == fsynced ]]'
+"$ctl" stop vol-daemon >/dev/null 2>&1
+check "and stop leaves nothing behind ($(leftovers vol-daemon))" '[[ -z $(leftovers vol-daemon) ]]'
 out=$("$ctl" list 2>&1)
 check "tenantd refuses the manifest that binds its storage directory" \
 	'grep -q "storage directory" "$tmp/tenantd.log" && [[ $out != *grab* ]]'
