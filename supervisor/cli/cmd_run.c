@@ -18,6 +18,7 @@
 #include "spec/manifest.h"
 #include "spec/policy.h"
 #include "sandbox/sandbox.h"
+#include "storage/volume.h"
 #include "vm/share_check.h"
 #include "cli/tenantctl.h"
 #include "vm/vm_runner.h"
@@ -108,10 +109,6 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 log_error("%s: %s", path, tn_err_msg(share_err));
                 return EXIT_USAGE;
         }
-        if (launch_check_volumes(m, &share_err) < 0) {
-                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(share_err));
-                return EXIT_FAILED;
-        }
         if (override && override[0][0] != '/') {
                 log_error("%s: the command must be an absolute path inside the tenant",
                           override[0]);
@@ -143,7 +140,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                         sigaddset(&forwarded, vm_sigs[i]);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 _cleanup_err_ struct tn_err *vm_err = NULL;
-                (void)vm_runner_exec(m, override, state_dir, &vm_err);
+                (void)vm_runner_exec(m, override, state_dir, storage_dir, &vm_err);
                 log_error("cannot start \"%s\": %s", m->name, tn_err_msg(vm_err));
                 return EXIT_FAILED;
         }
@@ -178,7 +175,14 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         };
         struct sandbox *sb = NULL;
         _cleanup_free_ char *warnings = NULL;
-        int r = sandbox_start(&cfg, &sb, &warnings, &err);
+        /* The volumes on the host first (their roots given to the service's ids by the
+         * sandbox's plan), closed once the tenant is gone. */
+        int r = volumes_open(m, storage_dir, 0, 0, &err);
+        if (r >= 0) {
+                r = sandbox_start(&cfg, &sb, &warnings, &err);
+                if (r < 0)
+                        volumes_close(m->name);
+        }
         if (warnings && *warnings) {
                 for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
                      line = strtok_r(NULL, "\n", &save))
@@ -192,5 +196,6 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         _cleanup_err_ struct tn_err *derr = NULL;
         if (sandbox_destroy(sb, &derr) < 0)
                 log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));
+        volumes_close(m->name);
         return status;
 }

@@ -44,6 +44,7 @@
 #include "host/net.h"
 #include "spec/policy.h"
 #include "vm/share_check.h"
+#include "storage/volume.h"
 #include "lib/strutil.h"
 #include "lib/trust.h"
 #include "host/uidrange.h"
@@ -339,6 +340,8 @@ static void cleanup_leftovers(struct daemon *d, struct tenant *t)
                 nt.firewall = true;
                 net_private_remove(&nt);
         }
+        /* the tenant's mount namespace died with its init: nothing else holds them */
+        volumes_close(t->name);
         keeper_records_remove(d->cfg.state_dir, t->name);
 }
 
@@ -347,10 +350,6 @@ static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
 
 static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
 {
-        if (launch_check_volumes(t->m, err) < 0) {
-                (void)tn_err_wrap(err, "%s", t->path);
-                return -EINVAL;
-        }
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
@@ -361,6 +360,7 @@ static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err
         struct keeper_config kc = {.m = t->m,
                                    .argv = t->m->exec,
                                    .state_dir = d->cfg.state_dir,
+                                   .storage_dir = d->cfg.storage_dir,
                                    .uid_base = d->cfg.uid_base,
                                    .bpf = bpf,
                                    .caps = caps,

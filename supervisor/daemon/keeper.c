@@ -26,6 +26,7 @@
 #include "lib/log.h"
 #include "host/net.h"
 #include "sandbox/sandbox.h"
+#include "storage/volume.h"
 #include "host/uidrange.h"
 #include "vm/vm_runner.h"
 
@@ -501,6 +502,7 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
         _cleanup_err_ struct tn_err *err = NULL;
         if (vm_runner_cleanup(m->name, state_dir, &err) < 0)
                 log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(err));
+        volumes_close(m->name); /* after the domain: virtiofsd held them */
         uint32_t base;
         struct net_tenant net = {0};
         if (m->network.mode == NET_PRIVATE &&
@@ -551,7 +553,7 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                  * survives the exec of the runner, which is not setuid). */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 struct tn_err *xerr = NULL;
-                (void)vm_runner_exec(m, kc->argv, kc->state_dir, &xerr);
+                (void)vm_runner_exec(m, kc->argv, kc->state_dir, kc->storage_dir, &xerr);
                 fprintf(stderr, "tenantd: cannot start the microVM runner: %s\n", tn_err_msg(xerr));
                 _exit(1);
         }
@@ -673,7 +675,14 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                                      .die_with_parent = true};
         struct sandbox *sb = NULL;
         char *warnings = NULL;
-        int r = sandbox_start(&cfg, &sb, &warnings, &err);
+        /* The volumes first, on the host, owned by root until the sandbox's plan gives
+         * each root to the service's ids (rootfs.c); closed when the tenant has ended. */
+        int r = volumes_open(m, kc->storage_dir, 0, 0, &err);
+        if (r >= 0) {
+                r = sandbox_start(&cfg, &sb, &warnings, &err);
+                if (r < 0)
+                        volumes_close(m->name);
+        }
         /* From here the keeper's own 1 and 2 are /dev/null: only the tenant holds the
          * pipes' write ends, so they end when the tenant does. */
         dup2(devnull, 1);
@@ -693,6 +702,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                 sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
                 report(status_fd, 0, "%s", tn_err_msg(err));
                 (void)sandbox_destroy(sb, NULL);
+                volumes_close(m->name);
                 _exit(1);
         }
         sink_note(&sink, "[tenantd: started %s, pid %d]\n", m->name, (int)sb->pid);
@@ -742,6 +752,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
         (void)tenant_cgroup_sample(sb->cgroup, &cs, NULL);
         if (sandbox_destroy(sb, &err) < 0)
                 log_warning("tenant=%s cleanup: %s", m->name, tn_err_msg(err));
+        volumes_close(m->name);
         write_exit_record(kc, status, &cs);
         _exit(0);
 }

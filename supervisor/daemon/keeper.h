@@ -30,6 +30,7 @@ struct keeper_config {
         const struct manifest *m;
         char **argv;
         const char *state_dir;
+        const char *storage_dir; /* the volumes' images (storage/volume.h) */
         uint32_t uid_base;
         const struct policy_bpf *bpf;
         const int *caps;

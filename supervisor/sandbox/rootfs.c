@@ -32,6 +32,7 @@
 
 #include "lib/fileio.h"
 #include "host/net.h"
+#include "storage/volume.h"
 
 #define ETC_FILE_MAX (8U << 20)
 
@@ -141,7 +142,7 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
         p->trees = t;
         t = &p->trees[p->trees_n];
         *t = (struct tree){.fd = -1};
-        struct stat st;
+        struct stat st = {0};
         int r = clone_host_tree(source, what, attrs, userns_fd, &t->fd, &st, ret_idmapped, err);
         if (r < 0)
                 return r;
@@ -395,21 +396,63 @@ static void check_ownership(const struct rootfs_plan *p, const struct mount_spec
                 want_uid, want_gid, ms->source);
 }
 
+/* A volume (storage/volume.h), mounted by the supervisor at its root-only mount point
+ * before the sandbox starts: cloned like a bind source, and its root given to the host
+ * ids the service's uid and gid have on it, which depends on whether the clone could
+ * be idmapped. The mount's root is a directory of the volume's own file system, never
+ * a link the tenant could have placed. */
+static int plan_volume(struct rootfs_plan *p, size_t i, int idmap_fd, struct tn_err **err)
+{
+        const struct volume_spec *vs = &p->m->volumes[i];
+        struct volume_host v;
+        int r = volume_paths("", p->m->name, vs->name, &v, err);
+        if (r < 0)
+                return r;
+        char what[64];
+        snprintf(what, sizeof(what), "volumes[%zu]", i);
+        bool idmapped = false;
+        struct stat st;
+        r = add_tree(p, vs->target, v.mount, what, vs->noexec ? MOUNT_ATTR_NOEXEC : 0, idmap_fd,
+                     &idmapped, &st, err);
+        if (r < 0)
+                return r;
+        uint32_t uid = idmapped ? p->ids.uid : p->ids.base + p->ids.uid;
+        uint32_t gid = idmapped ? p->ids.gid : p->ids.base + p->ids.gid;
+        if (st.st_uid == uid && st.st_gid == gid)
+                return 0;
+        _cleanup_close_ int fd =
+            openat2_fd(AT_FDCWD, v.mount, O_RDONLY | O_DIRECTORY, RESOLVE_STRICT);
+        if (fd < 0 || fchown(fd, uid, gid) < 0)
+                return tn_err_set(err, errno, "%s: cannot give %s to %u:%u", what, v.mount,
+                                  (unsigned)uid, (unsigned)gid);
+        return 0;
+}
+
 static int plan_mounts(struct rootfs_plan *p, int idmap_fd, FILE *warn, struct tn_err **err)
 {
         const struct manifest *m = p->m;
-        /* Parents before children: a shallower target is mounted first. */
-        _cleanup_free_ size_t *order = calloc(m->mounts_n + 1, sizeof(*order));
+        /* Parents before children: a shallower target is mounted first, mounts and
+         * volumes alike (entries m->mounts_n and up are volumes). */
+        size_t n = m->mounts_n + m->volumes_n;
+        _cleanup_free_ size_t *order = calloc(n + 1, sizeof(*order));
         if (!order)
                 return tn_err_setx(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < m->mounts_n; i++) {
+#define TARGET_OF(k)                                                                               \
+        ((k) < m->mounts_n ? m->mounts[(k)].target : m->volumes[(k)-m->mounts_n].target)
+        for (size_t i = 0; i < n; i++) {
                 size_t j = i;
-                for (; j > 0 && depth(m->mounts[order[j - 1]].target) > depth(m->mounts[i].target);
-                     j--)
+                for (; j > 0 && depth(TARGET_OF(order[j - 1])) > depth(TARGET_OF(i)); j--)
                         order[j] = order[j - 1];
                 order[j] = i;
         }
-        for (size_t k = 0; k < m->mounts_n; k++) {
+#undef TARGET_OF
+        for (size_t k = 0; k < n; k++) {
+                if (order[k] >= m->mounts_n) {
+                        int r = plan_volume(p, order[k] - m->mounts_n, idmap_fd, err);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 const struct mount_spec *ms = &m->mounts[order[k]];
                 p->declared_tmp |= strcmp(ms->target, "/tmp") == 0;
                 p->declared_run |= strcmp(ms->target, "/run") == 0;

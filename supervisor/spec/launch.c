@@ -99,13 +99,3 @@ int launch_resolve_policy(const struct manifest *m, const char *state_dir,
         *ret_n = n;
         return 0;
 }
-
-int launch_check_volumes(const struct manifest *m, struct tn_err **err)
-{
-        if (m->volumes_n == 0)
-                return 0;
-        return tn_err_setx(err, EOPNOTSUPP,
-                           "volumes[0] \"%s\": volumes are not supported by this tenantd yet; "
-                           "the tenant is not started without the storage it declares",
-                           m->volumes[0].name);
-}

@@ -24,8 +24,3 @@ int manifest_load(const char *path, bool trusted_only, struct manifest **ret, ch
 int launch_resolve_policy(const struct manifest *m, const char *state_dir,
                           struct policy_bpf **ret_bpf, int **ret_caps, size_t *ret_n,
                           struct tn_err **err);
-
-/* Volumes (issue 13) are parsed and explained, but their storage is not built yet:
- * a tenant that declares one is refused (-EOPNOTSUPP, *err names the volume) rather
- * than started without the storage it expects. */
-int launch_check_volumes(const struct manifest *m, struct tn_err **err);

@@ -37,3 +37,13 @@ int volume_open(const char *storage_dir, const char *tenant, const struct volume
 /* Unmounts the volume (the loop device detaches itself with the last mount) and
  * removes its mount point. A volume that is not mounted is not an error. */
 int volume_close(const char *tenant, const char *name, struct tn_err **err);
+
+/* Every volume of m, opened as above (the roots given to uid:gid); all or none: on a
+ * failure the ones opened are closed again and *err names the volume. */
+int volumes_open(const struct manifest *m, const char *storage_dir, uid_t uid, gid_t gid,
+                 struct tn_err **err);
+
+/* Closes every volume mounted for `tenant` (what VOLUME_MOUNT_DIR/TENANT holds, not
+ * what a manifest says: it may have changed since), best effort; for the stop of a
+ * tenant and the cleanup after a crash. */
+void volumes_close(const char *tenant);

@@ -37,6 +37,7 @@
 #include "lib/log.h"
 #include "host/net.h"
 #include "host/uidrange.h"
+#include "storage/volume.h"
 #include "vm/vm.h"
 #include "vm/vm_runner.h"
 #include "vm/vm_agent.h"
@@ -694,7 +695,7 @@ static uint32_t boot_timeout(bool kvm)
 }
 
 int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
-               const sigset_t *forwarded)
+               const char *storage_dir, const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
         struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = mono_ms()};
@@ -719,6 +720,13 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 }
                 if (r < 0)
                         tn_err_wrap(&err, "network");
+        }
+        /* The volumes on the host, their roots the service's: virtiofsd creates files
+         * with the guest's own ids. */
+        bool volumes = false;
+        if (r >= 0 && m->volumes_n) {
+                r = volumes_open(m, storage_dir, m->uid, m->gid, &err);
+                volumes = r >= 0;
         }
         if (r >= 0)
                 r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
@@ -770,6 +778,8 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         }
         if (tap)
                 net_private_detach_tap(&net);
+        if (volumes)
+                volumes_close(m->name); /* after the domain: its virtiofsd held them */
         if (run.timing)
                 print_timing(&run);
         return run.status;

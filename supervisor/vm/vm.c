@@ -43,6 +43,7 @@
 #include <libvirt/virterror.h>
 
 #include "vm/share_check.h"
+#include "storage/volume.h"
 #include "lib/trust.h"
 #include "vm/vm_root.h"
 
@@ -700,6 +701,26 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
                 snprintf(tag, sizeof(tag), "m%zu", i);
                 snprintf(what, sizeof(what), "mounts[%zu].source", i);
                 r = add_share(vm, tag, ms->source, ms->target, ms->readonly, state_dir, what, err);
+        }
+        /* Volumes: mounted by the runner on the host (storage/volume.h) in a place of
+         * root's alone, which no manifest may name; served read-write through
+         * tenantd-virtiofsd like a read-write mount (nosuid, nodev, noexec on its side,
+         * no setuid bits or device nodes written). */
+        for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                struct volume_host v;
+                r = volume_paths("", m->name, vs->name, &v, err);
+                if (r < 0)
+                        break;
+                if (vm->n_shares >= VM_SHARES_MAX)
+                        return tn_err_setx(err, E2BIG, "too many shares");
+                snprintf(vm->volume_mounts[i], sizeof(vm->volume_mounts[i]), "%s", v.mount);
+                struct vm_share *s = &vm->shares[vm->n_shares++];
+                snprintf(s->tag, sizeof(s->tag), "v%u", (unsigned)(i % MANIFEST_MAX_VOLUMES));
+                s->source = vm->volume_mounts[i];
+                s->target = vs->target;
+                s->readonly = false;
+                s->fs = VM_FS_VIRTIOFS;
         }
         return r;
 }

@@ -16,6 +16,7 @@
  * callback given to vm_conn_open(). */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,6 +81,7 @@ struct vm {
         bool microvm; /* machine microvm, or the q35 fallback */
         pid_t qemu_pid;
         struct vm_share shares[VM_SHARES_MAX]; /* what the agent is to mount (vm_start) */
+        char volume_mounts[MANIFEST_MAX_VOLUMES][PATH_MAX]; /* the volumes' shares' sources */
         size_t n_shares;
         void *dom; /* virDomainPtr */
 };

@@ -27,9 +27,11 @@
 #include "spec/manifest.h"
 #include "vm/vm.h"
 #include "vm/vm_runner.h"
+#include "storage/volume.h"
 
 #define USAGE                                                                                      \
-        "usage: " VM_RUNNER_NAME " run --manifest-fd FD --state DIR -- CMD [ARGS...]\n"            \
+        "usage: " VM_RUNNER_NAME                                                                   \
+        " run --manifest-fd FD --state DIR --storage DIR -- CMD [ARGS...]\n"                       \
         "       " VM_RUNNER_NAME " cleanup --state DIR -- NAME\n"                                  \
         "(started by tenantctl run and tenantd; see docs/microvm.md)\n"
 
@@ -105,7 +107,7 @@ static int parse_fd(const char *s)
         return (int)v;
 }
 
-static int run_main(int manifest_fd, const char *state_dir, char **argv)
+static int run_main(int manifest_fd, const char *state_dir, const char *storage_dir, char **argv)
 {
         const char *ready = getenv("TENANTD_READY_FD");
         int ready_fd = ready && *ready ? parse_fd(ready) : -1;
@@ -126,7 +128,7 @@ static int run_main(int manifest_fd, const char *state_dir, char **argv)
                 log_error("\"%s\" is not a microVM tenant", m->name);
                 return 2;
         }
-        return cmd_run_vm(m, argv, state_dir, &forwarded);
+        return cmd_run_vm(m, argv, state_dir, storage_dir, &forwarded);
 }
 
 static int cleanup_main(const char *state_dir, const char *name)
@@ -147,6 +149,7 @@ static int cleanup_main(const char *state_dir, const char *name)
                 }
         }
         vm_conn_close(conn);
+        volumes_close(name); /* after the domain: its virtiofsd held them */
         if (r < 0) {
                 log_error("cleanup of \"%s\": %s", name, tn_err_msg(err));
                 return 1;
@@ -160,7 +163,7 @@ int main(int argc, char **argv)
         if (argc < 2)
                 return usage();
         const char *mode = argv[1];
-        const char *state_dir = NULL;
+        const char *state_dir = NULL, *storage_dir = NULL;
         int manifest_fd = -1;
         int i = 2;
         for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
@@ -168,6 +171,8 @@ int main(int argc, char **argv)
                         return usage();
                 if (strcmp(argv[i], "--state") == 0 && argv[i + 1][0])
                         state_dir = argv[i + 1];
+                else if (strcmp(argv[i], "--storage") == 0 && argv[i + 1][0] == '/')
+                        storage_dir = argv[i + 1];
                 else if (strcmp(argv[i], "--manifest-fd") == 0 &&
                          (manifest_fd = parse_fd(argv[i + 1])) >= 0)
                         continue;
@@ -178,8 +183,9 @@ int main(int argc, char **argv)
                 return usage();
         char **rest = argv + i + 1;
         int rest_n = argc - i - 1;
-        if (strcmp(mode, "run") == 0 && manifest_fd >= 0 && rest_n >= 1 && rest[0][0] == '/')
-                return run_main(manifest_fd, state_dir, rest);
+        if (strcmp(mode, "run") == 0 && manifest_fd >= 0 && storage_dir && rest_n >= 1 &&
+            rest[0][0] == '/')
+                return run_main(manifest_fd, state_dir, storage_dir, rest);
         if (strcmp(mode, "cleanup") == 0 && manifest_fd < 0 && rest_n == 1 && rest[0][0] &&
             strlen(rest[0]) <= MANIFEST_NAME_MAX &&
             strspn(rest[0], "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(rest[0]))

@@ -17,7 +17,8 @@
 #define VM_AGENT_PORT_NAME "org.tenantd.agent.0"
 #define VM_CMDLINE_BASE "console=ttyS0 quiet panic=-1"
 #define VM_CPU_PERIOD_US 100000U
-#define VM_SHARES_MAX 66 /* the root (or /usr), a /etc of the host-system root, 64 mounts */
+#define VM_SHARES_MAX                                                                              \
+        82 /* the root (or /usr), a /etc of the host-system root, 64 mounts, 16 volumes */
 
 enum vm_fs {
         VM_FS_VIRTIOFS, /* virtiofsd (root, on the host, started through tenantd-virtiofsd)

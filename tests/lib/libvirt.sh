@@ -38,11 +38,13 @@ libvirt_ensure() {
 	# enabled when probing ..., but it is not available now") and probe every QEMU
 	# binary again: ~9 s per domain start. The libvirtd started here then gets a
 	# private mount namespace in which /dev/kvm is /dev/null; the host's /dev is
-	# untouched, and on a host with vmx or svm nothing is hidden.
+	# untouched, and on a host with vmx or svm nothing is hidden. The namespace is a
+	# slave of the host's: volumes mounted later under the shared /run/tenantd-volumes
+	# reach the virtiofsd it starts (storage/volume.c); nothing goes back.
 	if [[ -e /dev/kvm ]] && ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 		hide="mount --bind /dev/null /dev/kvm &&"
 	fi
-	unshare -m --propagation private sh -c "$hide exec \"\$0\" \"\$@\"" "$reaper" \
+	unshare -m --propagation slave sh -c "$hide exec \"\$0\" \"\$@\"" "$reaper" \
 		--ready /run/libvirt/virtlogd-sock --ready /run/libvirt/libvirt-sock \
 		-- virtlogd -- libvirtd >"${tmp:-/tmp}/libvirtd.log" 2>&1 &
 	libvirt_started_pid=$!
