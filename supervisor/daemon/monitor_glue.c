@@ -113,8 +113,8 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
         if (!g)
                 return;
         _cleanup_err_ struct tn_err *err = NULL;
-        /* A microVM's QEMU sits in libvirt's cgroup, not in tenantd's. */
-        if (t->m->isolation == ISOLATION_SANDBOX && tenant_cgroup_open(t->name, &g->cg, &err) < 0)
+        /* A microVM's runner moved QEMU and its virtiofsd into the tenant's cgroups. */
+        if (tenant_cgroup_open(t->name, &g->cg, &err) < 0)
                 log_warning("tenant=%s not monitored: %s", t->name, tn_err_msg(err));
         struct monitor_limits l;
         monitor_limits_from_manifest(t->m, &l);

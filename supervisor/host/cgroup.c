@@ -4,7 +4,10 @@
  * both work: on v2 every controller resolves to the same mount and one cgroup. */
 #include "host/cgroup.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <libcgroup.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -395,6 +398,38 @@ int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **er
                                            (int)pid, tc->h[i].controller, tc->h[i].path,
                                            cgroup_strerror(r));
                 }
+        }
+        return 0;
+}
+
+int tenant_cgroup_attach_process(struct tenant_cgroup *tc, pid_t pid, struct tn_err **err)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        /* libcgroup writes to "tasks" (v1): one thread at a time. Two passes, for a
+         * thread that an unmoved one started during the first; a thread that ended
+         * meanwhile is no error. */
+        for (int pass = 0; pass < 2; pass++) {
+                DIR *d = opendir(path);
+                if (!d)
+                        return tn_err_set(err, errno, "cannot list the threads of %d", (int)pid);
+                struct dirent *de;
+                int r = 0;
+                while (r >= 0 && (de = readdir(d))) {
+                        long tid = strtol(de->d_name, NULL, 10);
+                        if (tid <= 0 || tid > INT_MAX)
+                                continue;
+                        char self[64];
+                        snprintf(self, sizeof(self), "/proc/%d/task/%ld", (int)pid, tid);
+                        r = tenant_cgroup_attach(tc, (pid_t)tid, err);
+                        if (r < 0 && access(self, F_OK) < 0) {
+                                tn_err_free(err ? TAKE_PTR(*err) : NULL);
+                                r = 0;
+                        }
+                }
+                closedir(d);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

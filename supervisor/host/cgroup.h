@@ -56,6 +56,9 @@ int tenant_cgroup_set_limits(struct tenant_cgroup *cg, const struct tenant_limit
 /* Moves `pid` into every one of the tenant's cgroups. */
 int tenant_cgroup_attach(struct tenant_cgroup *cg, pid_t pid, struct tn_err **err);
 
+/* Moves every thread of the running process `pid` (a microVM's QEMU) there. */
+int tenant_cgroup_attach_process(struct tenant_cgroup *cg, pid_t pid, struct tn_err **err);
+
 /* Removes the tenant's cgroups; fails with -EBUSY while a process is still in one. */
 int tenant_cgroup_remove(struct tenant_cgroup *cg, struct tn_err **err);
 

@@ -24,6 +24,7 @@
 #include "vm/vm_runner.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <libgen.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -42,6 +43,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "host/cgroup.h"
 #include "vm/share_check.h"
 #include "storage/volume.h"
 #include "lib/trust.h"
@@ -833,6 +835,90 @@ static int set_limits(virDomainPtr dom, const struct manifest *m, struct tn_err 
 
 /* ---- the VM ---- */
 
+/* ---- the tenant's cgroups ---- */
+
+/* libvirt starts QEMU, and tenantd-virtiofsd for each read-write share, as children of
+ * libvirtd, in cgroups of libvirt's own making. So that cpu.max, memory.max,
+ * memory.high, pids.max, usage sampling, alerts, `top`, `status` and `set` mean for a
+ * microVM what they mean for a sandbox, the runner moves QEMU (every thread) and
+ * every virtiofsd of the domain into the tenant's own cgroups, created as
+ * for a sandbox (OWN/tenantd/NAME, below the runner's own, which is tenantd's or
+ * tenantctl run's), right after the start, and writes the manifest's limits there.
+ * Only the controllers tenantd uses are moved: QEMU stays in libvirt's devices cgroup.
+ * What QEMU allocated before the move stays charged to libvirt's cgroup (cgroup v1
+ * moves no charges), still under libvirt's memory hard limit; the guest's memory is
+ * touched after it. */
+static void limits_of(const struct manifest *m, struct tenant_limits *l)
+{
+        *l = (struct tenant_limits){.cpu_millicpus = m->cpu.max_millicpus,
+                                    .cpu_weight = m->cpu.weight,
+                                    .memory_max = m->memory.max,
+                                    .memory_high = m->memory.high,
+                                    .swap_max = m->memory.swap,
+                                    .pids_max = m->pids.max};
+}
+
+/* The pids of the domain's virtiofsd processes: libvirt's pid files
+ * VM_QEMU_STATE_DIR/ID-SHORTNAME-fsN-virtiofsd.pid, ID being the running domain's. */
+static size_t virtiofsd_pids(virDomainPtr dom, pid_t *pids, size_t max)
+{
+        unsigned id = virDomainGetID(dom);
+        if (id == (unsigned)-1)
+                return 0;
+        char pattern[128];
+        snprintf(pattern, sizeof(pattern), VM_QEMU_STATE_DIR "/%u-*-virtiofsd.pid", id);
+        glob_t g;
+        if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+                return 0;
+        size_t n = 0;
+        for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
+                char buf[32];
+                if (read_small(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+                        continue;
+                long pid = strtol(buf, NULL, 10);
+                if (pid > 1 && pid <= INT_MAX)
+                        pids[n++] = (pid_t)pid;
+        }
+        globfree(&g);
+        return n;
+}
+
+static int join_tenant_cgroup(struct vm *vm, const struct manifest *m, struct tn_err **err)
+{
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
+        int r = tenant_cgroup_create(m->name, &cg, err);
+        if (r < 0)
+                return tn_err_wrap(err, "the tenant's cgroups");
+        struct tenant_limits l;
+        limits_of(m, &l);
+        r = tenant_cgroup_set_limits(cg, &l, err);
+        if (r >= 0)
+                r = tenant_cgroup_attach_process(cg, vm->qemu_pid, err);
+        pid_t pids[VM_SHARES_MAX];
+        size_t n = virtiofsd_pids(vm->dom, pids, ARRAY_SIZE(pids));
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = tenant_cgroup_attach_process(cg, pids[i], err);
+        if (r < 0)
+                return tn_err_wrap(err, "QEMU into the tenant's cgroups");
+        vm->has_cgroup = true;
+        return 0;
+}
+
+/* Removes the tenant's cgroups once QEMU and its helpers have left them (they exit
+ * with the domain; give them a few seconds). */
+static void remove_tenant_cgroup(const char *name)
+{
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
+        if (tenant_cgroup_open(name, &cg, NULL) < 0)
+                return;
+        for (int i = 0; i < 60; i++) {
+                if (tenant_cgroup_remove(cg, NULL) == 0)
+                        return;
+                struct timespec ts = {.tv_nsec = 50 * 1000000L};
+                nanosleep(&ts, NULL);
+        }
+}
+
 static struct vm *vm_new(const char *name, const char *state_dir, struct tn_err **err)
 {
         struct vm *vm = calloc(1, sizeof(*vm));
@@ -980,6 +1066,8 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
                 r = check_qemu(vm->qemu_pid, err);
         if (r >= 0)
                 r = set_limits(dom, m, err);
+        if (r >= 0)
+                r = join_tenant_cgroup(vm, m, err);
         if (r < 0) {
                 (void)vm_destroy(vm, NULL);
                 return r;
@@ -1005,6 +1093,7 @@ int vm_lookup(struct vm_conn *c, const char *name, const char *state_dir, struct
         vm->kvm = xml && strstr(xml, "<domain type='kvm'");
         vm->microvm = xml && strstr(xml, "machine='microvm'");
         vm->qemu_pid = qemu_pid(vm->domain);
+        vm->has_cgroup = true; /* its runner made them; they go with the VM */
         *ret = TAKE_PTR(vm);
         return 0;
 }
@@ -1045,6 +1134,8 @@ void vm_remove_files(struct vm *vm)
                 (void)rmdir(vm->dir);
         if (vm->has_skeleton)
                 vm_root_remove(vm->root_dir);
+        if (vm->has_cgroup)
+                remove_tenant_cgroup(vm->name);
 }
 
 void vm_free(struct vm *vm)

@@ -76,9 +76,10 @@ struct vm {
         char console_log[4096];  /* dir/console.log */
         char root_dir[128];      /* host-system: the guest's root skeleton (vm_root.h) */
         bool has_skeleton;
-        bool has_dir; /* dir is tenantd's (made or found by vm_start / vm_lookup) */
-        bool kvm;     /* accelerated, or emulated (TCG) */
-        bool microvm; /* machine microvm, or the q35 fallback */
+        bool has_dir;    /* dir is tenantd's (made or found by vm_start / vm_lookup) */
+        bool has_cgroup; /* QEMU was moved into the tenant's cgroups (vm.c): remove them */
+        bool kvm;        /* accelerated, or emulated (TCG) */
+        bool microvm;    /* machine microvm, or the q35 fallback */
         pid_t qemu_pid;
         struct vm_share shares[VM_SHARES_MAX]; /* what the agent is to mount (vm_start) */
         char volume_mounts[MANIFEST_MAX_VOLUMES][PATH_MAX]; /* the volumes' shares' sources */

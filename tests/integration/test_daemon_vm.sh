@@ -3,7 +3,8 @@
 # real QEMU (TCG here), the real guest image. tenantd starts it from its manifest
 # directory, lists it with QEMU's pid, collects its output in the tenant's log,
 # runs commands inside it with exec (through the VM's agent), survives its own kill -9 and adopts the VM again, stops it gracefully (the service
-# sees SIGTERM), and restarts it by its policy when QEMU is killed.
+# sees SIGTERM), and restarts it by its policy when QEMU is killed. QEMU runs in the
+# tenant's own cgroups: status and top measure it, and a live set of cpu.max holds it.
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -38,7 +39,7 @@ export TENANTD_VM_IMAGE_DIR=$vmdir
 
 mkdir -p "$tmp/root/bin" "$tmp/manifests"
 cp "$busybox" "$tmp/root/bin/busybox"
-for a in sh cat echo sleep ls true; do ln -s busybox "$tmp/root/bin/$a"; done
+for a in sh cat echo sleep ls true timeout; do ln -s busybox "$tmp/root/bin/$a"; done
 service="trap 'echo got-sigterm; exit 0' TERM; echo hello-from-the-vm; while :; do sleep 1; done"
 python3 - "$tmp" "$service" <<'PY'
 import json, sys
@@ -74,6 +75,35 @@ out=$("$ctl" exec dv-vm -- /nonexistent 2>&1)
 rc=$?
 check "exec of a missing command in the VM fails with the agent's reason (127)" '[[ $rc == 127 ]] && grep -qi "nonexistent\|no such" <<<"$out"'
 
+# ---- QEMU in the tenant's own cgroups: usage in status and top, live set ----
+# in_cgroups PID NAME: PID is in every cgroup tenantd made for tenant NAME (one at least)
+in_cgroups() {
+	local d n=0
+	for d in $(cg_paths "$2"); do
+		# (the empty v2 hierarchy of a hybrid host holds no cgroup of tenantd's)
+		[[ -f $d/cgroup.procs ]] || continue
+		grep -qx "$1" "$d/cgroup.procs" || { echo "# $1 not in $d"; return 1; }
+		n=$((n + 1))
+	done
+	[[ $n -gt 0 ]]
+}
+usage() { "$ctl" --json status "$1" | python3 -c 'import json,sys; u=json.load(sys.stdin).get("usage") or {}; print(u.get(sys.argv[1], ""))' "$2"; }
+check "QEMU ($qemu) runs in the tenant's cgroups, as a sandbox's init does" 'in_cgroups "$qemu" dv-vm'
+"$ctl" exec dv-vm -- /bin/timeout 15 /bin/sh -c 'while :; do :; done' >/dev/null 2>&1 &
+bg+=($!)
+out=$("$ctl" set dv-vm cpu.max=0.5)
+check "set applies a live cpu.max to the microVM" 'grep -q "applied; not saved" <<<"$out"'
+sleep 6
+cpu=$(usage dv-vm cpu) mem=$(usage dv-vm memory) pids=$(usage dv-vm pids)
+check "status: a busy microVM under cpu.max 0.5 is measured at ~0.5 ($cpu)" \
+	'awk -v c="$cpu" "BEGIN { exit !(c > 0.42 && c < 0.55) }"'
+check "status: its memory and pids are measured ($mem bytes, $pids pids)" \
+	'[[ $mem -gt 10000000 && $pids -gt 1 ]]'
+out=$("$ctl" top --once)
+check "top shows cpu, limit, memory and pids for the microVM" \
+	'grep -qE "^dv-vm +running +[0-9]+% +0.50 +[0-9.]+[KMG]?/[0-9.]+[KMG] +[0-9]+/[0-9]+" <<<"$out"'
+"$ctl" set dv-vm cpu.max=1 >/dev/null
+
 kill -KILL "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
 sleep 1
@@ -105,6 +135,7 @@ done
 check "kill -9 of QEMU: the restart policy starts a new VM (restarts: $(json_field dv-vm restarts))" \
 	'[[ -n $qemu && $(json_field dv-vm restarts) -ge 1 && -n $(json_field dv-vm pid) && $(json_field dv-vm pid) != "$qemu" ]]'
 "$ctl" stop --timeout 20s dv-vm >/dev/null 2>&1
-check "after the last stop nothing of the VM is left" 'vm_domain_gone dv-vm'
+check "after the last stop nothing of the VM is left, its cgroups included" \
+	'vm_domain_gone dv-vm && cgroups_gone dv-vm'
 
 done_testing

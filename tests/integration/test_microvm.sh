@@ -124,6 +124,9 @@ qemu_user=$(ps -o user= -p "$qemu" 2>/dev/null)
 qemu_cmd=$(tr '\0' ' ' <"/proc/$qemu/cmdline" 2>/dev/null)
 memtune=$(virsh -q -c "$libvirt_uri" memtune tenantd-vm-mvm-signal 2>&1)
 sched=$(virsh -q -c "$libvirt_uri" schedinfo tenantd-vm-mvm-signal 2>&1)
+qemu_cg=$(for d in $(cg_paths vm-mvm-signal); do
+	[[ -f $d/cgroup.procs ]] && grep -qx "$qemu" "$d/cgroup.procs" && echo "${d##*/}:$(cat "$d/memory.limit_in_bytes" "$d/cpu.cfs_quota_us" 2>/dev/null | tr '\n' ' ')"
+done)
 kill -TERM "$ctl_pid"
 wait "$ctl_pid"
 rc=$? err=$(cat "$tmp/err") out=$(cat "$tmp/signal.out")
@@ -134,7 +137,10 @@ check "QEMU runs as an unprivileged user ($qemu_user) with -sandbox on" \
 check "memory.max is QEMU's hard limit (512M)" '[[ $memtune == *"hard_limit"*"524288"* ]]'
 check "cpu.max is the domain's global quota, the emulator's is half" \
 	'[[ $sched == *"global_quota"*"100000"* && $sched == *"emulator_quota"*"50000"* ]]'
+check "QEMU runs in the tenant's own cgroups, with memory.max and cpu.max there ($(tr '\n' ' ' <<<"$qemu_cg"))" \
+	'[[ -n $qemu && $qemu_cg == *"536870912"* && $qemu_cg == *"100000"* ]]'
 check "SIGTERM is forwarded to the service: status 143" '[[ $rc -eq 143 ]]'
+check "the tenant's cgroups are gone with the VM" 'cgroups_gone vm-mvm-signal'
 check "the domain and its state are gone after a signal" 'gone vm-mvm-signal'
 
 # 3. A private network: the guest's address, the tap on the bridge shaped both ways
