@@ -36,13 +36,16 @@ FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 # the rest that libvirt pulls in) only in the VM runner, tenantd-vm-runner; tenantctl,
 # tenantd and the tests that do not drive libvirt link BASE_PKG_LIBS.
 # libnftables is not linked at all: host/net.c loads it (dlopen) when it first applies a
-# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12).
+# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12). OpenSSL's libcrypto
+# likewise: storage/keywrap.c loads it by LIBCRYPTO_SONAME (libssl3's) only when an
+# encrypted volume is opened; its headers (libssl-dev) give the prototypes.
 BASE_PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0
 VM_PKGS := libvirt libxml-2.0
 PKGS := $(BASE_PKGS) libnftables $(VM_PKGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 BASE_PKG_LIBS := $(shell pkg-config --libs $(BASE_PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3)
 NFTABLES_SONAME ?= libnftables.so.1
+LIBCRYPTO_SONAME ?= libcrypto.so.3
 VM_PKG_LIBS := $(shell pkg-config --libs $(VM_PKGS) 2>/dev/null || echo -lvirt -lxml2)
 PKG_LIBS := $(BASE_PKG_LIBS) $(VM_PKG_LIBS)
 
@@ -52,7 +55,8 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-p
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong \
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
 	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"' \
-	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"' -DNFTABLES_SONAME='"$(NFTABLES_SONAME)"'
+	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"' -DNFTABLES_SONAME='"$(NFTABLES_SONAME)"' \
+	-DLIBCRYPTO_SONAME='"$(LIBCRYPTO_SONAME)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -76,7 +80,7 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
 	supervisor/vm/vm_runner.c supervisor/proto/control_proto.c supervisor/proto/runner_proto.c \
-	supervisor/lib/buildtree.c supervisor/storage/volume.c
+	supervisor/lib/buildtree.c supervisor/storage/volume.c supervisor/storage/keywrap.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 # The microVM backend that drives libvirt: only tenantd-vm-runner (and tests) link it.
 VM_LIB_SRCS := supervisor/vm/vm_xml.c supervisor/vm/vm.c supervisor/vm/vm_agent.c \
@@ -387,7 +391,7 @@ clean:
 # Build: compiler, pkg-config and the chosen libraries. Check: python3 (a payload run
 # under the seccomp profiles). Fuzz/analyze/format: clang and its tools, cppcheck.
 DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev libcgroup-dev \
-	libnl-route-3-dev libnftables-dev libvirt-dev \
+	libnl-route-3-dev libnftables-dev libvirt-dev libssl-dev \
 	python3 clang clang-tidy clang-format cppcheck
 
 deps:

@@ -78,11 +78,26 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         if (!state_dir || !*state_dir)
                 state_dir = DEFAULT_STATE_DIR;
         const char *storage_dir = getenv("TENANTD_STORAGE_DIR");
+        const char *master_key = NULL;
         for (size_t i = 0; i < cli->opts_n; i++) {
                 if (cli->opts[i].id == OPT_STATE)
                         state_dir = cli->opts[i].arg;
                 else if (cli->opts[i].id == OPT_STORAGE)
                         storage_dir = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_MASTER_KEY)
+                        master_key = cli->opts[i].arg;
+        }
+        _cleanup_free_ char *default_master_key = NULL;
+        if (!master_key) {
+                if (asprintf(&default_master_key, "%s/master.key", state_dir) < 0) {
+                        log_error("out of memory");
+                        return EXIT_FAILED;
+                }
+                master_key = default_master_key;
+        }
+        if (master_key[0] != '/') {
+                log_error("master key %s: not an absolute path", master_key);
+                return EXIT_USAGE;
         }
         _cleanup_free_ char *default_storage = NULL;
         if (!storage_dir || !*storage_dir) {
@@ -140,7 +155,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                         sigaddset(&forwarded, vm_sigs[i]);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 _cleanup_err_ struct tn_err *vm_err = NULL;
-                (void)vm_runner_exec(m, override, state_dir, storage_dir, &vm_err);
+                (void)vm_runner_exec(m, override, state_dir, storage_dir, master_key, &vm_err);
                 log_error("cannot start \"%s\": %s", m->name, tn_err_msg(vm_err));
                 return EXIT_FAILED;
         }
@@ -177,7 +192,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         _cleanup_free_ char *warnings = NULL;
         /* The volumes on the host first (their roots given to the service's ids by the
          * sandbox's plan), closed once the tenant is gone. */
-        int r = volumes_open(m, storage_dir, 0, 0, &err);
+        int r = volumes_open(m, storage_dir, master_key, 0, 0, &err);
         if (r >= 0) {
                 r = sandbox_start(&cfg, &sb, &warnings, &err);
                 if (r < 0)

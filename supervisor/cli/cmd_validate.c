@@ -66,12 +66,8 @@ static struct {
         size_t n;
 } warnings;
 
-static void warn_untrusted(const char *msg)
+static void warn_keep(const char *msg)
 {
-        if (!warnings.keep) {
-                log_warning("warning: %s; tenantd and tenantctl run (as root) will refuse it", msg);
-                return;
-        }
         for (size_t i = 0; i < warnings.n; i++)
                 if (strcmp(warnings.items[i], msg) == 0)
                         return;
@@ -79,6 +75,33 @@ static void warn_untrusted(const char *msg)
                 char *copy = strdup(msg);
                 if (copy)
                         warnings.items[warnings.n++] = copy;
+        }
+}
+
+static void warn_untrusted(const char *msg)
+{
+        if (!warnings.keep)
+                log_warning("warning: %s; tenantd and tenantctl run (as root) will refuse it", msg);
+        else
+                warn_keep(msg);
+}
+
+/* A volume with "encrypt": false is valid, but its data lies in clear on the host's
+ * disk (docs/storage.md): said here, never refused. */
+static void warn_unencrypted(const struct manifest *m)
+{
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                if (m->volumes[i].encrypt)
+                        continue;
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "volumes[%zu] \"%s\": \"encrypt\": false stores its data in clear on "
+                         "the host's disk",
+                         i, m->volumes[i].name);
+                if (!warnings.keep)
+                        log_warning("warning: %s", msg);
+                else
+                        warn_keep(msg);
         }
 }
 
@@ -116,6 +139,7 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         check_shares(m, diags);
         if (diags->n > 0)
                 return -EINVAL;
+        warn_unencrypted(m);
         *ret = TAKE_PTR(m);
         return 0;
 }

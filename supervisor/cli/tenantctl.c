@@ -38,6 +38,7 @@ static const struct cli_opt_spec global_options[] = {
 static const struct cli_opt_spec run_options[] = {
     {"state", 0, true, OPT_STATE},
     {"storage", 0, true, OPT_STORAGE},
+    {"master-key", 0, true, OPT_MASTER_KEY},
     {NULL, 0, false, 0},
 };
 static const struct cli_opt_spec timeout_options[] = {
@@ -99,7 +100,7 @@ static const struct cli_verb verbs[] = {
      COMMAND_NONE, false, cmd_policy_check},
     {"policy show", "NAME", "the resolved rules of a profile (NAME or @SET)", NULL, 1, 1,
      COMMAND_NONE, false, cmd_policy_show},
-    {"run", "[--state DIR] [--storage DIR] FILE [--] [COMMAND [ARGS...]]",
+    {"run", "[--state DIR] [--storage DIR] [--master-key FILE] FILE [--] [COMMAND [ARGS...]]",
      "run a tenant in the foreground, without a daemon (as root)", run_options, 1, 1,
      COMMAND_OPTIONAL, false, cmd_run},
     {"list", "", "every tenant: state, pid, uptime, restarts, health", NULL, 0, 0, COMMAND_NONE,

@@ -23,6 +23,7 @@ enum cli_option {
         OPT_NO_TTY,     /* exec: -T, --no-tty */
         OPT_STATE,      /* run: --state DIR */
         OPT_STORAGE,    /* run: --storage DIR */
+        OPT_MASTER_KEY, /* run: --master-key FILE */
         OPT_TIMEOUT,    /* stop, restart: --timeout DURATION */
         OPT_SAVE,       /* set: --save */
         OPT_ONCE,       /* top: --once */

@@ -361,6 +361,7 @@ static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err
                                    .argv = t->m->exec,
                                    .state_dir = d->cfg.state_dir,
                                    .storage_dir = d->cfg.storage_dir,
+                                   .master_key = d->cfg.master_key,
                                    .uid_base = d->cfg.uid_base,
                                    .bpf = bpf,
                                    .caps = caps,

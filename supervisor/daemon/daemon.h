@@ -101,6 +101,7 @@ struct daemon_config {
         char *manifest_dir;
         char *state_dir;
         char *storage_dir; /* volume images: STORAGE/TENANT/NAME.img; default STATE/volumes */
+        char *master_key;  /* wraps the volumes' keys; default STATE/master.key */
         char *socket_path;
         char *socket_group; /* "tenantd" */
         int syslog_facility;

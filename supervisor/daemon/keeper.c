@@ -553,7 +553,8 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                  * survives the exec of the runner, which is not setuid). */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 struct tn_err *xerr = NULL;
-                (void)vm_runner_exec(m, kc->argv, kc->state_dir, kc->storage_dir, &xerr);
+                (void)vm_runner_exec(m, kc->argv, kc->state_dir, kc->storage_dir, kc->master_key,
+                                     &xerr);
                 fprintf(stderr, "tenantd: cannot start the microVM runner: %s\n", tn_err_msg(xerr));
                 _exit(1);
         }
@@ -677,7 +678,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
         char *warnings = NULL;
         /* The volumes first, on the host, owned by root until the sandbox's plan gives
          * each root to the service's ids (rootfs.c); closed when the tenant has ended. */
-        int r = volumes_open(m, kc->storage_dir, 0, 0, &err);
+        int r = volumes_open(m, kc->storage_dir, kc->master_key, 0, 0, &err);
         if (r >= 0) {
                 r = sandbox_start(&cfg, &sb, &warnings, &err);
                 if (r < 0)

@@ -31,6 +31,7 @@ struct keeper_config {
         char **argv;
         const char *state_dir;
         const char *storage_dir; /* the volumes' images (storage/volume.h) */
+        const char *master_key;  /* wraps the volumes' keys (storage/keywrap.h) */
         uint32_t uid_base;
         const struct policy_bpf *bpf;
         const int *caps;

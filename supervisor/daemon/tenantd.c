@@ -77,6 +77,9 @@ static const struct daemon_option options[] = {
     {"state", "DIR", STRING_FIELD(state_dir), "state directory (default /var/lib/tenantd)"},
     {"storage", "DIR", STRING_FIELD(storage_dir),
      "the tenants' volume images, DIR/TENANT/NAME.img (default STATE/volumes)"},
+    {"master-key", "FILE", STRING_FIELD(master_key),
+     "the key that wraps the encrypted volumes' keys; made on first use\n"
+     "(default STATE/master.key; back it up, off the data disk)"},
     {"socket", "PATH", STRING_FIELD(socket_path),
      "control socket (default /run/tenantd/control.sock)"},
     {"group", "NAME", STRING_FIELD(socket_group), "group allowed on the socket (default tenantd)"},
@@ -234,6 +237,7 @@ static void config_free(struct daemon_config *c)
         free(c->manifest_dir);
         free(c->state_dir);
         free(c->storage_dir);
+        free(c->master_key);
         free(c->socket_path);
         free(c->socket_group);
         free(c->syslog_ident);
@@ -326,6 +330,16 @@ int main(int argc, char **argv)
                 d.cfg.storage_dir = NULL;
                 log_error("out of memory");
                 return 1;
+        }
+        if (!d.cfg.master_key &&
+            asprintf(&d.cfg.master_key, "%s/master.key", d.cfg.state_dir) < 0) {
+                d.cfg.master_key = NULL;
+                log_error("out of memory");
+                return 1;
+        }
+        if (d.cfg.master_key[0] != '/') {
+                log_error("master key %s: not an absolute path", d.cfg.master_key);
+                return 2;
         }
         if (geteuid() != 0) {
                 log_error("tenantd needs root: it creates namespaces, cgroups and network "

@@ -412,7 +412,7 @@ static int plan_volume(struct rootfs_plan *p, size_t i, int idmap_fd, struct tn_
         snprintf(what, sizeof(what), "volumes[%zu]", i);
         bool idmapped = false;
         struct stat st;
-        r = add_tree(p, vs->target, v.mount, what, vs->noexec ? MOUNT_ATTR_NOEXEC : 0, idmap_fd,
+        r = add_tree(p, vs->target, v.data, what, vs->noexec ? MOUNT_ATTR_NOEXEC : 0, idmap_fd,
                      &idmapped, &st, err);
         if (r < 0)
                 return r;
@@ -421,9 +421,9 @@ static int plan_volume(struct rootfs_plan *p, size_t i, int idmap_fd, struct tn_
         if (st.st_uid == uid && st.st_gid == gid)
                 return 0;
         _cleanup_close_ int fd =
-            openat2_fd(AT_FDCWD, v.mount, O_RDONLY | O_DIRECTORY, RESOLVE_STRICT);
+            openat2_fd(AT_FDCWD, v.data, O_RDONLY | O_DIRECTORY, RESOLVE_STRICT);
         if (fd < 0 || fchown(fd, uid, gid) < 0)
-                return tn_err_set(err, errno, "%s: cannot give %s to %u:%u", what, v.mount,
+                return tn_err_set(err, errno, "%s: cannot give %s to %u:%u", what, v.data,
                                   (unsigned)uid, (unsigned)gid);
         return 0;
 }

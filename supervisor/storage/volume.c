@@ -23,12 +23,24 @@
  *     mount, goes, even after a crash of everything that set it up.
  *  6. The mount point VOLUME_MOUNT_DIR/TENANT/NAME (directories 0700 root), mounted
  *     ext4 nosuid, nodev (noexec as declared), errors=remount-ro.
- *  7. The volume's root directory is given to the service's host uid:gid. */
+ *  7. The tenant's view is the directory `data` in the file system's root, made on
+ *     first use and given to the service's host uid:gid; the root itself (and
+ *     lost+found) stays root's, 0700, never handed on. One layout for every volume:
+ *     ext4 refuses an encryption policy on a file system's root directory.
+ *  8. Encrypted volumes (docs/storage.md): the volume's 256-bit key, kept only wrapped
+ *     at STORAGE/TENANT/NAME.key (made with the image, from getrandom), is unwrapped
+ *     with the master key (keywrap.h) and added to the mounted file system's keyring
+ *     (FS_IOC_ADD_ENCRYPTION_KEY, by identifier); on first use `data`, still empty,
+ *     gets a v2 policy (AES-256-XTS contents, AES-256-CTS names) for that key; on
+ *     every later open its policy must be exactly that one, or nothing is handed on.
+ *     The key's bytes are wiped from memory once the kernel has them. Closing removes
+ *     the key from the file system (FS_IOC_REMOVE_ENCRYPTION_KEY) before unmounting. */
 #include "storage/volume.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fscrypt.h>
 #include <linux/loop.h>
 #include <poll.h>
 #include <stdio.h>
@@ -39,10 +51,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
+#include "storage/keywrap.h"
 
 static inline void closedirp(DIR **d)
 {
@@ -187,7 +202,9 @@ int volume_paths(const char *storage_dir, const char *tenant, const char *name,
         if ((size_t)snprintf(v.image, sizeof(v.image), "%s/%s/%s.img", storage_dir, tenant, name) >=
                 sizeof(v.image) ||
             (size_t)snprintf(v.mount, sizeof(v.mount), "%s/%s/%s", VOLUME_MOUNT_DIR, tenant,
-                             name) >= sizeof(v.mount))
+                             name) >= sizeof(v.mount) ||
+            (size_t)snprintf(v.data, sizeof(v.data), "%s/%s/%s/data", VOLUME_MOUNT_DIR, tenant,
+                             name) >= sizeof(v.data))
                 return tn_err_setx(err, ENAMETOOLONG, "volume %s: path too long", name);
         *ret = v;
         return 0;
@@ -353,15 +370,137 @@ static int loop_attach(int image_fd, const struct volume_host *v, int *ret, char
         return tn_err_setx(err, EBUSY, "no loop device stayed free long enough");
 }
 
-int volume_open(const char *storage_dir, const char *tenant, const struct volume_spec *vs,
-                uid_t uid, gid_t gid, struct volume_host *ret, struct tn_err **err)
+/* Step 8, the key: NAME.key unwrapped with the master key, or on first use a new
+ * random key, wrapped and written (root 0600) before it is used. */
+static int volume_key(int dir, const char *tenant, const struct volume_spec *vs,
+                      const char *master_path, uint8_t key[KEYWRAP_KEY_LEN], struct tn_err **err)
 {
-        /* Encryption at rest is the default and not built yet (issue 13, part 3): a
-         * volume that asks for it is refused, never stored in clear behind its back. */
-        if (vs->encrypt)
-                return tn_err_setx(err, EOPNOTSUPP,
-                                   "encryption at rest is not supported by this tenantd yet; "
-                                   "write \"encrypt\": false to use the volume unencrypted");
+        char name[NAME_MAX + 1], aad[MANIFEST_NAME_MAX * 2 + 2], shown[PATH_MAX];
+        snprintf(name, sizeof(name), "%s.key", vs->name);
+        snprintf(aad, sizeof(aad), "%s/%s", tenant, vs->name);
+        snprintf(shown, sizeof(shown), "%s", name);
+        uint8_t master[KEYWRAP_KEY_LEN];
+        int r = master_key_load(master_path, master, err);
+        if (r < 0)
+                return r;
+        uint8_t wrapped[KEYWRAP_LEN + 1];
+        _cleanup_close_ int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+                struct stat st;
+                ssize_t n = -1;
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0)
+                        n = read(fd, wrapped, sizeof(wrapped));
+                r = n < 0 ? tn_err_setx(err, EPERM, "%s is not a readable file of root's", name)
+                          : keywrap_open(master, aad, wrapped, (size_t)n, key, err);
+                explicit_bzero(master, sizeof(master));
+                return r < 0 ? tn_err_wrap(err, "cannot unwrap the key %s with master key %s", name,
+                                           master_path)
+                             : 0;
+        }
+        if (errno != ENOENT) {
+                explicit_bzero(master, sizeof(master));
+                return tn_err_set(err, errno, "cannot open %s", name);
+        }
+        uint8_t nonce[KEYWRAP_NONCE_LEN];
+        if (getrandom(key, KEYWRAP_KEY_LEN, 0) != KEYWRAP_KEY_LEN ||
+            getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+                explicit_bzero(master, sizeof(master));
+                return tn_err_set(err, errno ? errno : EIO, "getrandom");
+        }
+        r = keywrap_seal(master, aad, nonce, key, wrapped, err);
+        explicit_bzero(master, sizeof(master));
+        if (r >= 0)
+                r = write_file_atomic_at(dir, name, wrapped, KEYWRAP_LEN, 0600, err);
+        if (r < 0)
+                explicit_bzero(key, KEYWRAP_KEY_LEN);
+        return r;
+}
+
+static void policy_for(struct fscrypt_policy_v2 *p, const uint8_t id[FSCRYPT_KEY_IDENTIFIER_SIZE])
+{
+        memset(p, 0, sizeof(*p));
+        p->version = FSCRYPT_POLICY_V2;
+        p->contents_encryption_mode = FSCRYPT_MODE_AES_256_XTS;
+        p->filenames_encryption_mode = FSCRYPT_MODE_AES_256_CTS;
+        p->flags = FSCRYPT_POLICY_FLAGS_PAD_32;
+        memcpy(p->master_key_identifier, id, FSCRYPT_KEY_IDENTIFIER_SIZE);
+}
+
+/* Step 8 on the mounted file system: root the descriptor of its root, data that of
+ * `data`. */
+static int volume_encrypt(int root, int data, const char *shown, const uint8_t key[KEYWRAP_KEY_LEN],
+                          struct tn_err **err)
+{
+        struct {
+                struct fscrypt_add_key_arg arg;
+                uint8_t raw[KEYWRAP_KEY_LEN];
+        } add;
+        memset(&add, 0, sizeof(add));
+        add.arg.key_spec.type = FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER;
+        add.arg.raw_size = KEYWRAP_KEY_LEN;
+        memcpy(add.raw, key, KEYWRAP_KEY_LEN);
+        int r = ioctl(root, FS_IOC_ADD_ENCRYPTION_KEY, &add);
+        int e = errno;
+        explicit_bzero(add.raw, sizeof(add.raw));
+        if (r < 0)
+                return tn_err_set(err, e, "FS_IOC_ADD_ENCRYPTION_KEY on %s", shown);
+        struct fscrypt_policy_v2 want;
+        policy_for(&want, add.arg.key_spec.u.identifier);
+        struct fscrypt_get_policy_ex_arg got;
+        memset(&got, 0, sizeof(got));
+        got.policy_size = sizeof(got.policy);
+        if (ioctl(data, FS_IOC_GET_ENCRYPTION_POLICY_EX, &got) < 0) {
+                if (errno != ENODATA)
+                        return tn_err_set(err, errno, "FS_IOC_GET_ENCRYPTION_POLICY_EX on %s/data",
+                                          shown);
+                /* First use: `data` has no policy; the kernel refuses one on a directory
+                 * that is not empty (data written unencrypted before). */
+                if (ioctl(data, FS_IOC_SET_ENCRYPTION_POLICY, &want) < 0)
+                        return tn_err_set(err, errno, "cannot encrypt %s/data%s", shown,
+                                          errno == ENOTEMPTY ? ": it holds data written "
+                                                               "without encryption"
+                                                             : "");
+                return 0;
+        }
+        if (got.policy_size != sizeof(want) || memcmp(&got.policy.v2, &want, sizeof(want)) != 0)
+                return tn_err_setx(err, EPERM,
+                                   "%s/data is encrypted, but not with this volume's key and "
+                                   "policy (v2, AES-256-XTS/AES-256-CTS); refusing it",
+                                   shown);
+        return 0;
+}
+
+/* Step 8 undone: the key of `data`'s policy removed from the mounted file system. */
+static void volume_forget_key(const char *mount_path)
+{
+        _cleanup_close_ int root =
+            open(mount_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0)
+                return;
+        _cleanup_close_ int data =
+            openat(root, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct fscrypt_get_policy_ex_arg got;
+        memset(&got, 0, sizeof(got));
+        got.policy_size = sizeof(got.policy);
+        if (data < 0 || ioctl(data, FS_IOC_GET_ENCRYPTION_POLICY_EX, &got) < 0 ||
+            got.policy.version != FSCRYPT_POLICY_V2)
+                return;
+        struct fscrypt_remove_key_arg rm;
+        memset(&rm, 0, sizeof(rm));
+        rm.key_spec.type = FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER;
+        memcpy(rm.key_spec.u.identifier, got.policy.v2.master_key_identifier,
+               FSCRYPT_KEY_IDENTIFIER_SIZE);
+        (void)ioctl(root, FS_IOC_REMOVE_ENCRYPTION_KEY, &rm);
+}
+
+static int volume_mount(int fd, const char *tenant, const struct volume_spec *vs, uid_t uid,
+                        gid_t gid, const uint8_t key[KEYWRAP_KEY_LEN], struct volume_host *vp,
+                        struct tn_err **err);
+
+int volume_open(const char *storage_dir, const char *master_key, const char *tenant,
+                const struct volume_spec *vs, uid_t uid, gid_t gid, struct volume_host *ret,
+                struct tn_err **err)
+{
         struct volume_host v;
         int r = volume_paths(storage_dir, tenant, vs->name, &v, err);
         if (r < 0)
@@ -389,6 +528,28 @@ int volume_open(const char *storage_dir, const char *tenant, const struct volume
         }
         if (fd < 0)
                 return tn_err_set(err, errno, "cannot open %s", v.image);
+        /* 8., the key first: a volume whose key does not unwrap is not even checked. */
+        uint8_t key[KEYWRAP_KEY_LEN] = {0};
+        if (vs->encrypt) {
+                r = volume_key(dir, tenant, vs, master_key, key, err);
+                if (r < 0)
+                        return r;
+        }
+        r = volume_mount(fd, tenant, vs, uid, gid, key, &v, err);
+        explicit_bzero(key, sizeof(key));
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+/* Steps 3 to 8 for the image open at fd (key: the volume's key if it is encrypted). */
+static int volume_mount(int fd, const char *tenant, const struct volume_spec *vs, uid_t uid,
+                        gid_t gid, const uint8_t key[KEYWRAP_KEY_LEN], struct volume_host *vp,
+                        struct tn_err **err)
+{
+        const struct volume_host v = *vp;
+        int r;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return tn_err_set(err, errno, "stat %s", v.image);
@@ -435,13 +596,23 @@ int volume_open(const char *storage_dir, const char *tenant, const struct volume
                 return tn_err_set(err, errno, "cannot mount %s (%s) on %s", v.image, dev, v.mount);
         /* 7. */
         _cleanup_close_ int root = open(v.mount, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (root < 0 || fchown(root, uid, gid) < 0) {
-                int e = errno;
-                (void)umount2(v.mount, UMOUNT_NOFOLLOW);
-                return tn_err_set(err, e, "cannot give %s to %u:%u", v.mount, (unsigned)uid,
-                                  (unsigned)gid);
+        _cleanup_close_ int data = -1;
+        if (root < 0 || fchown(root, 0, 0) < 0 || fchmod(root, 0700) < 0 ||
+            (mkdirat(root, "data", 0700) < 0 && errno != EEXIST) ||
+            (data = openat(root, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+                r = tn_err_set(err, errno, "cannot make %s", v.data);
+        } else if (vs->encrypt) { /* 8. */
+                r = volume_encrypt(root, data, v.mount, key, err);
         }
-        *ret = v;
+        if (r >= 0 && fchown(data, uid, gid) < 0)
+                r = tn_err_set(err, errno, "cannot give %s to %u:%u", v.data, (unsigned)uid,
+                               (unsigned)gid);
+        if (r < 0) {
+                if (root >= 0)
+                        volume_forget_key(v.mount);
+                (void)umount2(v.mount, UMOUNT_NOFOLLOW);
+                return r;
+        }
         return 0;
 }
 
@@ -451,7 +622,10 @@ int volume_close(const char *tenant, const char *name, struct tn_err **err)
         int r = volume_paths("", tenant, name, &v, err);
         if (r < 0)
                 return r;
-        if (is_mount_point(v.mount) && umount2(v.mount, UMOUNT_NOFOLLOW) < 0) {
+        bool mounted = is_mount_point(v.mount);
+        if (mounted)
+                volume_forget_key(v.mount);
+        if (mounted && umount2(v.mount, UMOUNT_NOFOLLOW) < 0) {
                 int e = errno;
                 /* Busy: something still uses it (a process that outlived the tenant's
                  * mount namespace?). Detach it from the tree; the file system and the
@@ -466,12 +640,13 @@ int volume_close(const char *tenant, const char *name, struct tn_err **err)
         return 0;
 }
 
-int volumes_open(const struct manifest *m, const char *storage_dir, uid_t uid, gid_t gid,
-                 struct tn_err **err)
+int volumes_open(const struct manifest *m, const char *storage_dir, const char *master_key,
+                 uid_t uid, gid_t gid, struct tn_err **err)
 {
         for (size_t i = 0; i < m->volumes_n; i++) {
                 struct volume_host v;
-                int r = volume_open(storage_dir, m->name, &m->volumes[i], uid, gid, &v, err);
+                int r = volume_open(storage_dir, master_key, m->name, &m->volumes[i], uid, gid, &v,
+                                    err);
                 if (r < 0) {
                         for (size_t j = 0; j < i; j++)
                                 (void)volume_close(m->name, m->volumes[j].name, NULL);

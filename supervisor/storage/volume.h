@@ -2,7 +2,8 @@
  * image file, STORAGE/TENANT/NAME.img, attached to a loop device and mounted nosuid,
  * nodev (noexec where declared) at VOLUME_MOUNT_DIR/TENANT/NAME, a place only root can
  * reach; a backend then hands that mount to the tenant (a sandbox's bind mount, a
- * microVM's virtiofs share).
+ * microVM's virtiofs share) its directory `data`, encrypted with fscrypt unless the
+ * manifest says "encrypt": false (docs/storage.md).
  *
  * The image is made on first use and never deleted here. Every open checks the file
  * system with e2fsck first (the tenant controls what is in it), and copes with what a
@@ -23,6 +24,7 @@
 struct volume_host {
         char image[PATH_MAX]; /* STORAGE/TENANT/NAME.img */
         char mount[PATH_MAX]; /* VOLUME_MOUNT_DIR/TENANT/NAME */
+        char data[PATH_MAX];  /* MOUNT/data: what the tenant gets (its root there) */
 };
 
 /* The paths of a volume; -ENAMETOOLONG when they do not fit. */
@@ -30,18 +32,21 @@ int volume_paths(const char *storage_dir, const char *tenant, const char *name,
                  struct volume_host *ret, struct tn_err **err);
 
 /* Makes the volume ready on the host: image created and formatted on first use,
- * checked, attached and mounted; its root directory owned by uid:gid (host ids). */
-int volume_open(const char *storage_dir, const char *tenant, const struct volume_spec *vs,
-                uid_t uid, gid_t gid, struct volume_host *ret, struct tn_err **err);
+ * checked, attached and mounted; its `data` directory owned by uid:gid (host ids) and,
+ * if the volume is encrypted, unlocked with its key, which the master key at
+ * `master_key` unwraps (made on first use: keywrap.h). */
+int volume_open(const char *storage_dir, const char *master_key, const char *tenant,
+                const struct volume_spec *vs, uid_t uid, gid_t gid, struct volume_host *ret,
+                struct tn_err **err);
 
-/* Unmounts the volume (the loop device detaches itself with the last mount) and
+/* Removes an encrypted volume's key from its file system, unmounts the volume (the loop device detaches itself with the last mount) and
  * removes its mount point. A volume that is not mounted is not an error. */
 int volume_close(const char *tenant, const char *name, struct tn_err **err);
 
 /* Every volume of m, opened as above (the roots given to uid:gid); all or none: on a
  * failure the ones opened are closed again and *err names the volume. */
-int volumes_open(const struct manifest *m, const char *storage_dir, uid_t uid, gid_t gid,
-                 struct tn_err **err);
+int volumes_open(const struct manifest *m, const char *storage_dir, const char *master_key,
+                 uid_t uid, gid_t gid, struct tn_err **err);
 
 /* Closes every volume mounted for `tenant` (what VOLUME_MOUNT_DIR/TENANT holds, not
  * what a manifest says: it may have changed since), best effort; for the stop of a

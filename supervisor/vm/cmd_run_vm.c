@@ -695,7 +695,7 @@ static uint32_t boot_timeout(bool kvm)
 }
 
 int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
-               const char *storage_dir, const sigset_t *forwarded)
+               const char *storage_dir, const char *master_key, const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
         struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = mono_ms()};
@@ -725,7 +725,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
          * with the guest's own ids. */
         bool volumes = false;
         if (r >= 0 && m->volumes_n) {
-                r = volumes_open(m, storage_dir, m->uid, m->gid, &err);
+                r = volumes_open(m, storage_dir, master_key, m->uid, m->gid, &err);
                 volumes = r >= 0;
         }
         if (r >= 0)

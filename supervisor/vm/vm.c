@@ -716,7 +716,7 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
                         break;
                 if (vm->n_shares >= VM_SHARES_MAX)
                         return tn_err_setx(err, E2BIG, "too many shares");
-                snprintf(vm->volume_mounts[i], sizeof(vm->volume_mounts[i]), "%s", v.mount);
+                snprintf(vm->volume_mounts[i], sizeof(vm->volume_mounts[i]), "%s", v.data);
                 struct vm_share *s = &vm->shares[vm->n_shares++];
                 snprintf(s->tag, sizeof(s->tag), "v%u", (unsigned)(i % MANIFEST_MAX_VOLUMES));
                 s->source = vm->volume_mounts[i];

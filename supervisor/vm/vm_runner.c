@@ -70,7 +70,7 @@ static int manifest_memfd(const struct manifest *m, struct tn_err **err)
 }
 
 int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
-                   const char *storage_dir, struct tn_err **err)
+                   const char *storage_dir, const char *master_key, struct tn_err **err)
 {
         char runner[PATH_MAX];
         int r = tenantd_helper_find(VM_RUNNER_NAME, runner, err);
@@ -86,7 +86,7 @@ int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
                 argc++;
         char fdstr[16];
         snprintf(fdstr, sizeof(fdstr), "%d", fd);
-        _cleanup_free_ char **args = calloc(argc + 10, sizeof(*args));
+        _cleanup_free_ char **args = calloc(argc + 12, sizeof(*args));
         if (!args) {
                 close(fd);
                 return tn_err_setx(err, ENOMEM, "out of memory");
@@ -100,6 +100,8 @@ int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
         args[i++] = (char *)state_dir;
         args[i++] = (char *)"--storage";
         args[i++] = (char *)storage_dir;
+        args[i++] = (char *)"--master-key";
+        args[i++] = (char *)master_key;
         args[i++] = (char *)"--";
         memcpy(args + i, argv, argc * sizeof(*argv));
         execv(runner, args);

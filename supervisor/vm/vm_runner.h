@@ -18,13 +18,14 @@ struct manifest;
 #define VM_RUNNER_NAME "tenantd-vm-runner"
 
 /* Replaces the calling process with the runner of `m`'s microVM, `argv` the service
- * (NULL: the manifest's exec), STATE_DIR its state, STORAGE_DIR its volumes' images. The signals the runner forwards
+ * (NULL: the manifest's exec), STATE_DIR its state, STORAGE_DIR its volumes' images,
+ * MASTER_KEY the file that wraps their keys. The signals the runner forwards
  * (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) must be blocked already: the
  * blocked mask survives exec, so none is lost before the runner reads its signalfd.
  * The runner then has the caller's pid, stdio and TENANTD_READY_FD. Returns only on
  * failure (-errno, `err` set). */
 int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
-                   const char *storage_dir, struct tn_err **err);
+                   const char *storage_dir, const char *master_key, struct tn_err **err);
 
 /* Destroys what a runner killed without its own teardown left of tenant `name`: the
  * domain, STATEDIR/vm/NAME and the volumes' mounts (the runner does this in a child
@@ -40,4 +41,4 @@ int tenantd_helper_find(const char *name, char out[PATH_MAX], struct tn_err **er
  * microVM of `m` with `argv` as the service; `forwarded` are blocked already and are
  * read from a signalfd. Returns an exit status: 0 when the service ended with 0. */
 int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
-               const char *storage_dir, const sigset_t *forwarded);
+               const char *storage_dir, const char *master_key, const sigset_t *forwarded);

@@ -31,7 +31,7 @@
 
 #define USAGE                                                                                      \
         "usage: " VM_RUNNER_NAME                                                                   \
-        " run --manifest-fd FD --state DIR --storage DIR -- CMD [ARGS...]\n"                       \
+        " run --manifest-fd FD --state DIR --storage DIR --master-key FILE -- CMD [ARGS...]\n"     \
         "       " VM_RUNNER_NAME " cleanup --state DIR -- NAME\n"                                  \
         "(started by tenantctl run and tenantd; see docs/microvm.md)\n"
 
@@ -107,7 +107,8 @@ static int parse_fd(const char *s)
         return (int)v;
 }
 
-static int run_main(int manifest_fd, const char *state_dir, const char *storage_dir, char **argv)
+static int run_main(int manifest_fd, const char *state_dir, const char *storage_dir,
+                    const char *master_key, char **argv)
 {
         const char *ready = getenv("TENANTD_READY_FD");
         int ready_fd = ready && *ready ? parse_fd(ready) : -1;
@@ -128,7 +129,7 @@ static int run_main(int manifest_fd, const char *state_dir, const char *storage_
                 log_error("\"%s\" is not a microVM tenant", m->name);
                 return 2;
         }
-        return cmd_run_vm(m, argv, state_dir, storage_dir, &forwarded);
+        return cmd_run_vm(m, argv, state_dir, storage_dir, master_key, &forwarded);
 }
 
 static int cleanup_main(const char *state_dir, const char *name)
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
         if (argc < 2)
                 return usage();
         const char *mode = argv[1];
-        const char *state_dir = NULL, *storage_dir = NULL;
+        const char *state_dir = NULL, *storage_dir = NULL, *master_key = NULL;
         int manifest_fd = -1;
         int i = 2;
         for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
                         state_dir = argv[i + 1];
                 else if (strcmp(argv[i], "--storage") == 0 && argv[i + 1][0] == '/')
                         storage_dir = argv[i + 1];
+                else if (strcmp(argv[i], "--master-key") == 0 && argv[i + 1][0] == '/')
+                        master_key = argv[i + 1];
                 else if (strcmp(argv[i], "--manifest-fd") == 0 &&
                          (manifest_fd = parse_fd(argv[i + 1])) >= 0)
                         continue;
@@ -183,9 +186,9 @@ int main(int argc, char **argv)
                 return usage();
         char **rest = argv + i + 1;
         int rest_n = argc - i - 1;
-        if (strcmp(mode, "run") == 0 && manifest_fd >= 0 && storage_dir && rest_n >= 1 &&
-            rest[0][0] == '/')
-                return run_main(manifest_fd, state_dir, storage_dir, rest);
+        if (strcmp(mode, "run") == 0 && manifest_fd >= 0 && storage_dir && master_key &&
+            rest_n >= 1 && rest[0][0] == '/')
+                return run_main(manifest_fd, state_dir, storage_dir, master_key, rest);
         if (strcmp(mode, "cleanup") == 0 && manifest_fd < 0 && rest_n == 1 && rest[0][0] &&
             strlen(rest[0]) <= MANIFEST_NAME_MAX &&
             strspn(rest[0], "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(rest[0]))

@@ -3,7 +3,8 @@
 # (issue 11 part 2, shared/DESIGN.md "Layout"): tenantctl, tenantd (and so its keepers,
 # which are forks of it) and the sandbox path load no libvirt, libxml2, glib or gnutls;
 # the VM runner, tenantd-vm-runner, is the one program that links libvirt. libnftables
-# is loaded by the one file that uses it when it applies a ruleset, not at start.
+# is loaded by the one file that uses it when it applies a ruleset, not at start;
+# OpenSSL's libcrypto likewise only when an encrypted volume is opened.
 #
 # Checked three ways, each able to fail: the direct dependencies in the ELF dynamic
 # section (readelf -d NEEDED), the whole closure as the loader resolves it (ldd), and
@@ -37,6 +38,7 @@ for prog in "$BUILD/tenantctl" "$BUILD/tenantd"; do
 		fail "$name is built (no $prog: run make)"
 		fail "$name is built (no $prog: run make)"
 		fail "$name is built (no $prog: run make)"
+		fail "$name is built (no $prog: run make)"
 		continue
 	fi
 	out=$(readelf -d "$prog" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -E "$heavy")
@@ -47,6 +49,9 @@ for prog in "$BUILD/tenantctl" "$BUILD/tenantd"; do
 	# ruleset is applied: host/net.c loads it then.
 	out=$(ldd "$prog" 2>&1 | grep -E 'libnftables|libnftnl|libgmp' | awk '{print $1}')
 	check "$name loads libnftables only when it applies rules${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
+	# libcrypto only when an encrypted volume is opened: storage/keywrap.c loads it.
+	out=$(ldd "$prog" 2>&1 | grep -E 'libcrypto|libssl' | awk '{print $1}')
+	check "$name loads libcrypto only for an encrypted volume${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
 done
 
 if [[ -x $runner ]]; then

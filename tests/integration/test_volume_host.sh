@@ -55,8 +55,9 @@ opts=$(findmnt -no FSTYPE,OPTIONS "$mnt")
 check "mounted ext4 nosuid,nodev from a loop device ($opts)" \
 	'[[ $opts == ext4* && $opts == *nosuid* && $opts == *nodev* && $opts != *noexec* ]]'
 check "one loop device holds the image" '[[ $(loops "$img") == 1 ]]'
-check "the volume's root belongs to the service's uid:gid" '[[ $(stat -c "%u:%g" "$mnt") == 1234:2345 ]]'
-echo "kept across restarts" >"$mnt/marker" && sync
+check "the tenant's view, the directory data, belongs to the service's uid:gid" '[[ $(stat -c "%u:%g" "$mnt/data") == 1234:2345 ]]'
+check "the file system's root (and lost+found) stays root's, 0700" '[[ $(stat -c "%u:%g %a" "$mnt") == "0:0 700" ]]'
+echo "kept across restarts" >"$mnt/data/marker" && sync
 
 out=$("$probe" close "$tenant" data 2>&1)
 rc=$?
@@ -68,18 +69,18 @@ check "and keeps the image" '[[ -f $img ]]'
 out=$("$probe" open "$storage" "$tenant" data 64M 1234:2345 noexec 2>&1)
 rc=$?
 check "the volume opens again (noexec this time)" '[[ $rc == 0 ]]'
-check "its data is still there" '[[ $(cat "$mnt/marker" 2>&1) == "kept across restarts" ]]'
+check "its data is still there" '[[ $(cat "$mnt/data/marker" 2>&1) == "kept across restarts" ]]'
 check "mounted noexec as declared" '[[ $(findmnt -no OPTIONS "$mnt") == *noexec* ]]'
 
 # Three times the size: the volume fills, the host's disk does not.
 before=$(df -k --output=avail "$storage" | tail -1)
-out=$(dd if=/dev/zero of="$mnt/fill" bs=1M count=192 conv=fsync 2>&1)
+out=$(dd if=/dev/zero of="$mnt/data/fill" bs=1M count=192 conv=fsync 2>&1)
 rc=$?
 after=$(df -k --output=avail "$storage" | tail -1)
 check "writing 3x the size ends in ENOSPC" '[[ $rc != 0 && $out == *"No space left on device"* ]]'
 check "the host's free space dropped by at most the size ($((before - after)) KiB)" \
 	'[[ $((before - after)) -le 65536 ]]'
-rm -f "$mnt/fill"
+rm -f "$mnt/data/fill"
 
 # A crash: the mount and its loop device stay behind, nobody closes them.
 out=$("$probe" open "$storage" "$tenant" data 64M 1234:2345 2>&1)
@@ -87,7 +88,7 @@ rc=$?
 check "an open over a stale mount copes ($out)" '[[ $rc == 0 ]]'
 check "with one mount and one loop device, not two" \
 	'[[ $(findmnt -n "$mnt" | wc -l) == 1 && $(loops "$img") == 1 ]]'
-check "and the data" '[[ $(cat "$mnt/marker" 2>&1) == "kept across restarts" ]]'
+check "and the data" '[[ $(cat "$mnt/data/marker" 2>&1) == "kept across restarts" ]]'
 
 # A second holder of the image: it is never mounted twice.
 loop=$(losetup -nO NAME -j "$img")

@@ -7,8 +7,10 @@
 # run; after every run no mount and no loop device is left, and the image stays. The
 # storage directory (tenantd --storage, run --storage, $TENANTD_STORAGE_DIR) is never
 # handed to a tenant. Under tenantd, a volume tenant runs beside others and its volume
-# is unmounted when it stops. Encryption is not built yet: a volume that asks for it
-# (the default) is refused at start, never made in clear.
+# is unmounted when it stops. Encryption at rest (the default): a marker the tenant
+# wrote, and its file's name, are nowhere in the image of an encrypted volume (and are
+# in the image of one with "encrypt": false, so the test can fail); the data is there
+# again on the next run; a corrupted wrapped key or another master key stops the start.
 #
 # The microVM half needs libvirt, QEMU, the VM image and a static busybox; without
 # them it is skipped, loudly.
@@ -108,6 +110,7 @@ for iso in sandbox microvm; do
 	out=$("$ctl" validate "$tmp/$name.json" 2>&1)
 	rc=$?
 	check "$iso: validate accepts a volume" '[[ $rc == 0 && $out == *valid* ]]'
+	check "$iso: and warns that it is not encrypted" '[[ $out == *"warning: volumes[0] \"data\": \"encrypt\": false"* ]]'
 	out=$("$ctl" explain "$tmp/$name.json" 2>&1)
 	check "$iso: explain shows it with its defaults" \
 		'[[ $out == *"\"volumes\": ["* && $out == *"\"encrypt\": false"* && $out == *"\"write\": \"20M/s\""* && $out == *"\"iops\": \"max\""* ]]'
@@ -118,17 +121,39 @@ for iso in sandbox microvm; do
 	fi
 	tenants+=("$name")
 
-	# Encryption is not built yet: a volume that asks for it is refused, not made.
-	manifest "$iso" "$name" true >"$tmp/$name-enc.json"
-	out=$(timeout -k 5 60 "$ctl" run --state "$state" "$tmp/$name-enc.json" 2>&1)
+	# Encryption at rest: the same manifest with "encrypt": true, another tenant.
+	ename=$name-enc
+	tenants+=("$ename")
+	manifest "$iso" "$ename" true >"$tmp/$ename.json"
+	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$ename.json" -- /bin/sh -c \
+		'echo content-7f3a9e >/data/fname-c41d2e; sync; cat /data/fname-c41d2e' 2>&1)
 	rc=$?
-	check "$iso: a volume with encryption (the default) is refused, saying why" \
-		'[[ $rc == 1 && $out == *"encryption at rest is not supported by this tenantd yet"* && ! -e $storage/$name/data.img ]]'
+	check "$iso: an encrypted volume's tenant writes to it (exit $rc)" '[[ $rc == 0 && $out == *content-7f3a9e* ]]'
+	check "$iso: its wrapped key lies next to the image, root 0600" \
+		'[[ $(stat -c %a:%u "$storage/$ename/data.key" 2>/dev/null) == 600:0 ]]'
+	check "$iso: the master key was made, root 0400" '[[ $(stat -c %a:%u "$state/master.key" 2>/dev/null) == 400:0 ]]'
+	check "$iso: after the run the marker is not in the image" '! grep -qa content-7f3a9e "$storage/$ename/data.img"'
+	check "$iso: nor the file's name" '! grep -qa fname-c41d2e "$storage/$ename/data.img"'
+	check "$iso: and nothing is left behind ($(leftovers "$ename"))" '[[ -z $(leftovers "$ename") ]]'
+	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$ename.json" -- /bin/cat /data/fname-c41d2e 2>&1)
+	rc=$?
+	check "$iso: the next run reads it again (the key unwraps)" '[[ $rc == 0 && $out == *content-7f3a9e* ]]'
+	cp "$storage/$ename/data.key" "$tmp/key.good"
+	python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-20]^=1; open(p,"wb").write(b)' "$storage/$ename/data.key"
+	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$ename.json" -- /bin/cat /data/fname-c41d2e 2>&1)
+	rc=$?
+	check "$iso: a corrupted wrapped key stops the start, saying why ($out)" \
+		'[[ $rc != 0 && $out == *"cannot unwrap the key"* && $out != *content-7f3a9e* && -z $(leftovers "$ename") ]]'
+	cp "$tmp/key.good" "$storage/$ename/data.key"
+	out=$(timeout -k 5 150 "$ctl" run --state "$state" --master-key "$tmp/other-master.key" "$tmp/$ename.json" -- /bin/cat /data/fname-c41d2e 2>&1)
+	rc=$?
+	check "$iso: another master key stops the start too" \
+		'[[ $rc != 0 && $out == *"cannot unwrap the key"* && $out != *content-7f3a9e* && -z $(leftovers "$ename") ]]'
 
 	# Run 1: write a marker, then three times the size.
 	before=$(df -k --output=avail "$storage" | tail -1)
 	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$name.json" -- /bin/sh -c \
-		'id -u; ls -ldn /data; echo marker-1 >/data/keep; dd if=/dev/zero of=/data/fill bs=1M count=96; echo dd-exit=$?; sync; echo still-running' 2>&1)
+		'id -u; ls -ldn /data; echo marker-1 >/data/keep; echo content-7f3a9e >/data/fname-c41d2e; dd if=/dev/zero of=/data/fill bs=1M count=96; echo dd-exit=$?; sync; echo still-running' 2>&1)
 	rc=$?
 	after=$(df -k --output=avail "$storage" | tail -1)
 	check "$iso: the tenant ran (exit $rc)" '[[ $rc == 0 ]]'
@@ -142,6 +167,8 @@ for iso in sandbox microvm; do
 	check "$iso: after the run no mount, mount point or loop device is left ($(leftovers "$name"))" \
 		'[[ -z $(leftovers "$name") ]]'
 	check "$iso: and the image stays" '[[ -f $storage/$name/data.img ]]'
+	check "$iso: unencrypted, the marker and the file's name are in the image" \
+		'grep -qa content-7f3a9e "$storage/$name/data.img" && grep -qa fname-c41d2e "$storage/$name/data.img"'
 
 	# Run 2: the data is still there.
 	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$name.json" -- /bin/sh -c 'cat /data/keep' 2>&1)
@@ -169,7 +196,7 @@ check "and run with --storage alone" '[[ $rc == 2 && $out == *"storage directory
 # The daemon: --storage is an option; a volume tenant runs, its volume mounted while
 # it runs and gone when it stops; a manifest that binds the storage is refused.
 mkdir -p "$tmp/manifests"
-manifest sandbox vol-daemon >"$tmp/manifests/vol-daemon.json"
+manifest sandbox vol-daemon true >"$tmp/manifests/vol-daemon.json"
 cp "$tmp/grab.json" "$tmp/manifests/"
 tenants+=(vol-daemon)
 start_daemon --storage "$storage"

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 struct volume_host v;
-                if (volume_open(argv[2], argv[3], &vs, uid, gid, &v, &err) < 0) {
+                if (volume_open(argv[2], "", argv[3], &vs, uid, gid, &v, &err) < 0) {
                         fprintf(stderr, "volume_probe: %s\n", tn_err_msg(err));
                         tn_err_free(err);
                         return 1;
