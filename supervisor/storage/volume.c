@@ -431,21 +431,22 @@ static void policy_for(struct fscrypt_policy_v2 *p, const uint8_t id[FSCRYPT_KEY
 static int volume_encrypt(int root, int data, const char *shown, const uint8_t key[KEYWRAP_KEY_LEN],
                           struct tn_err **err)
 {
-        struct {
-                struct fscrypt_add_key_arg arg;
-                uint8_t raw[KEYWRAP_KEY_LEN];
-        } add;
-        memset(&add, 0, sizeof(add));
-        add.arg.key_spec.type = FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER;
-        add.arg.raw_size = KEYWRAP_KEY_LEN;
-        memcpy(add.raw, key, KEYWRAP_KEY_LEN);
-        int r = ioctl(root, FS_IOC_ADD_ENCRYPTION_KEY, &add);
+        /* The argument ends in the key's bytes (a flexible array member): one buffer,
+         * aligned for the struct, holds both. */
+        _Alignas(struct fscrypt_add_key_arg)
+            uint8_t buf[sizeof(struct fscrypt_add_key_arg) + KEYWRAP_KEY_LEN];
+        memset(buf, 0, sizeof(buf));
+        struct fscrypt_add_key_arg *add = (struct fscrypt_add_key_arg *)(void *)buf;
+        add->key_spec.type = FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER;
+        add->raw_size = KEYWRAP_KEY_LEN;
+        memcpy(add->raw, key, KEYWRAP_KEY_LEN);
+        int r = ioctl(root, FS_IOC_ADD_ENCRYPTION_KEY, add);
         int e = errno;
-        explicit_bzero(add.raw, sizeof(add.raw));
+        explicit_bzero(add->raw, KEYWRAP_KEY_LEN);
         if (r < 0)
                 return tn_err_set(err, e, "FS_IOC_ADD_ENCRYPTION_KEY on %s", shown);
         struct fscrypt_policy_v2 want;
-        policy_for(&want, add.arg.key_spec.u.identifier);
+        policy_for(&want, add->key_spec.u.identifier);
         struct fscrypt_get_policy_ex_arg got;
         memset(&got, 0, sizeof(got));
         got.policy_size = sizeof(got.policy);
