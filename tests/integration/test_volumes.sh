@@ -162,8 +162,13 @@ for iso in sandbox microvm; do
 	check "$iso: writing 3x the size gives ENOSPC inside the tenant" \
 		'[[ $out == *"No space left on device"* && $out == *dd-exit=1* ]]'
 	check "$iso: and the tenant keeps running" '[[ $out == *still-running* ]]'
-	check "$iso: the host's free space dropped by at most the size ($((before - after)) KiB)" \
-		'[[ $((before - after)) -le 32768 ]]'
+	# What the volume takes of the host's disk: the image's allocated blocks (the host
+	# file system's own extent blocks for it may add a few KiB). The drop in the free
+	# space of the whole file system is shown too, but not checked: on a shared machine
+	# anything else writing meanwhile moves it.
+	alloc=$(($(stat -c '%b * %B' "$storage/$name/data.img") / 1024))
+	check "$iso: the host's disk gives the volume at most its size: $alloc KiB allocated (free space moved by $((before - after)) KiB)" \
+		'[[ $alloc -le $((32768 + 256)) ]]'
 	check "$iso: after the run no mount, mount point or loop device is left ($(leftovers "$name"))" \
 		'[[ -z $(leftovers "$name") ]]'
 	check "$iso: and the image stays" '[[ -f $storage/$name/data.img ]]'
