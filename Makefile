@@ -251,7 +251,7 @@ shellcheck:
 # The demo makes what the integration tests make (the bridge tenantd0, tnd-N links, nft
 # tables, libvirt domains): it waits for tests running from any checkout, under their
 # lock (tests/run-tests), and they wait for it. -o: the demo's processes do not hold it.
-TEST_LOCK ?= /run/lock/tenantd-tests.lock
+TEST_LOCK ?= $(or $(TENANTD_TEST_LOCK),/run/lock/tenantd-tests.lock)
 # What works today, on this machine: validation, policies, and sandboxed tenants
 # started by tenantctl run (examples/demo.sh). Needs root for the sandbox part.
 demo: demo-deps
@@ -448,12 +448,13 @@ demo-deps: deps
 # program a target runs: these run the target under tools/check-packages, which fails for
 # a program from a package that the target's own list does not install. The build's check
 # means something on a clean tree (CI's first build).
-# git: the image builder's timestamps come from the last commit when there is one. Under
-# the tests' lock (tests/run-tests): a libvirtd the demo starts and stops must not be one
-# that another checkout's tests are using.
+# git: the image builder's timestamps come from the last commit when there is one. The
+# demo itself runs under the tests' lock (see demo), so a libvirtd it starts and stops is
+# not one that another checkout's tests are using; taking the lock here too would wait
+# for ourselves.
 check-demo-packages:
-	@mkdir -p /run/lock && OPTIONAL=git flock -o $${TENANTD_TEST_LOCK:-/run/lock/tenantd-tests.lock} \
-		tools/check-packages "$(DEB_PACKAGES) $(DEMO_PACKAGES)" $(MAKE) --no-print-directory demo
+	@OPTIONAL=git tools/check-packages "$(DEB_PACKAGES) $(DEMO_PACKAGES)" \
+		$(MAKE) --no-print-directory demo
 
 check-build-packages:
 	@OPTIONAL=git tools/check-packages "$(DEB_PACKAGES)" $(MAKE) --no-print-directory all
