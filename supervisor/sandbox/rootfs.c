@@ -660,13 +660,7 @@ static int write_file_at(int dirfd, const char *name, const char *data, size_t l
             openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, data + off, len - off);
-                if (w < 0)
-                        return -errno;
-                off += (size_t)w;
-        }
-        return 0;
+        return write_all(fd, data, len);
 }
 
 static int build_etc(const struct rootfs_plan *p, int rootfd, struct tn_err **err)
