@@ -120,11 +120,7 @@ static int record_load(const char *state_dir, const char *name, const char *file
         int r = read_file_bounded(path, 64 << 10, &buf, &len, err);
         if (r < 0)
                 return r;
-        struct json_error je;
-        r = json_parse(buf, len, &json_limits_config, ret, &je);
-        if (r < 0)
-                return tn_err_setx(err, -r, "%s:%u:%u: %s", path, je.pos.line, je.pos.col, je.msg);
-        return 0;
+        return json_parse_err(buf, len, &json_limits_config, path, ret, err);
 }
 
 static bool get_u64(const struct json_value *o, const char *key, uint64_t *ret)

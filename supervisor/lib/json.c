@@ -496,6 +496,19 @@ int json_parse(const char *buf, size_t len, const struct json_limits *limits,
         return 0;
 }
 
+int json_parse_err(const char *buf, size_t len, const struct json_limits *limits, const char *what,
+                   struct json_value **ret, struct tn_err **err)
+{
+        struct json_error je;
+        int r = json_parse(buf, len, limits, ret, &je);
+        if (r == -ENOMEM)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return tn_err_setx(err, EINVAL, "%s at %u:%u: %s", what, je.pos.line, je.pos.col,
+                                   je.msg);
+        return 0;
+}
+
 void json_free(struct json_value *v)
 {
         if (!v)

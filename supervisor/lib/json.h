@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/cleanup.h"
+#include "lib/err.h"
 
 enum json_type {
         JSON_NULL,
@@ -77,6 +78,11 @@ struct json_error {
  * (-EINVAL bad input, -EFBIG too large, -ENOMEM) and fills *ret_err. */
 int json_parse(const char *buf, size_t len, const struct json_limits *limits,
                struct json_value **ret, struct json_error *ret_err);
+
+/* json_parse for a caller that reports with tn_err: bad input (too large included) is
+ * -EINVAL with "WHAT at LINE:COL: why", and -ENOMEM is "out of memory". */
+int json_parse_err(const char *buf, size_t len, const struct json_limits *limits, const char *what,
+                   struct json_value **ret, struct tn_err **err);
 
 void json_free(struct json_value *v);
 DEFINE_POINTER_CLEANUP(struct json_value, json_free)

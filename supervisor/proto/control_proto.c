@@ -244,13 +244,9 @@ int control_request_decode(const char *line, size_t len, struct control_request 
                            struct tn_err **err)
 {
         _cleanup_json_ struct json_value *req = NULL;
-        struct json_error je;
-        int r = json_parse(line, len, &request_limits, &req, &je);
-        if (r == -ENOMEM)
-                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = json_parse_err(line, len, &request_limits, "bad request", &req, err);
         if (r < 0)
-                return tn_err_setx(err, EINVAL, "bad request at %u:%u: %s", je.pos.line, je.pos.col,
-                                   je.msg);
+                return r;
         int64_t v;
         const struct json_value *vv = json_get(req, CTL_V);
         if (req->type != JSON_OBJECT || !vv || !json_number_int64(vv, &v))

@@ -120,13 +120,9 @@ int runner_request_decode(const char *line, size_t len, struct runner_request *r
         if (len && line[len - 1] == '\n')
                 len--;
         _cleanup_json_ struct json_value *v = NULL;
-        struct json_error je;
-        int r = json_parse(line, len, &runner_limits, &v, &je);
-        if (r == -ENOMEM)
-                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = json_parse_err(line, len, &runner_limits, "bad request", &v, err);
         if (r < 0)
-                return tn_err_setx(err, EINVAL, "bad request at %u:%u: %s", je.pos.line, je.pos.col,
-                                   je.msg);
+                return r;
         if (v->type != JSON_OBJECT)
                 return tn_err_setx(err, EINVAL, "a request is an object");
         const struct json_value *av = json_get(v, "argv"), *h = json_get(v, "health");
@@ -173,13 +169,9 @@ int runner_health_decode(const char *line, size_t len, bool *ret_healthy, char *
         if (len && line[len - 1] == '\n')
                 len--;
         _cleanup_json_ struct json_value *v = NULL;
-        struct json_error je;
-        int r = json_parse(line, len, &runner_limits, &v, &je);
-        if (r == -ENOMEM)
-                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = json_parse_err(line, len, &runner_limits, "bad answer", &v, err);
         if (r < 0)
-                return tn_err_setx(err, EINVAL, "bad answer at %u:%u: %s", je.pos.line, je.pos.col,
-                                   je.msg);
+                return r;
         const struct json_value *st = json_get(v, "status"), *dt = json_get(v, "detail");
         int64_t n;
         if (!st || !json_number_int64(st, &n) || (n != 0 && n != 1))
