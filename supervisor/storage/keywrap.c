@@ -191,6 +191,11 @@ int master_key_load(const char *path, uint8_t out[KEYWRAP_KEY_LEN], struct tn_er
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tmp);
         if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
                 return tn_err_set(err, errno, "cannot make master key %s", path);
+        /* The new name lasts: without the directory's fsync a crash could lose the key
+         * after volumes were encrypted with it. */
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return tn_err_set(err, errno, "cannot sync %s for master key", dir);
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return tn_err_set(err, errno, "cannot open master key %s", path);
