@@ -664,20 +664,35 @@ bad:
         return false;
 }
 
+/* The items of an array of at most `max` (`noun` names them in the message), as a
+ * zeroed allocation of `size` bytes each, and their number in *ret_n: NULL after
+ * reporting a wrong type or too many items (or out of memory). */
+static void *array_items(struct ctx *c, const struct json_value *v, const char *expect,
+                         const char *noun, size_t max, size_t size, size_t *ret_n)
+{
+        if (!want_type(c, v, JSON_ARRAY, expect))
+                return NULL;
+        size_t n = v->u.array.n;
+        if (n > max) {
+                err_at(c, v, "%zu %s; the limit is %zu", n, noun, max);
+                return NULL;
+        }
+        void *items = calloc(n ? n : 1, size);
+        if (!items) {
+                c->diags->oom = true;
+                return NULL;
+        }
+        *ret_n = n;
+        return items;
+}
+
 static bool get_cidrs(struct ctx *c, const struct json_value *v, struct cidr **out, size_t *out_n)
 {
-        if (!want_type(c, v, JSON_ARRAY, "an array of networks such as [\"192.0.2.0/24\"]"))
+        size_t n = 0;
+        struct cidr *list = array_items(c, v, "an array of networks such as [\"192.0.2.0/24\"]",
+                                        "networks", MANIFEST_MAX_CIDRS, sizeof(*list), &n);
+        if (!list)
                 return false;
-        size_t n = v->u.array.n;
-        if (n > MANIFEST_MAX_CIDRS) {
-                err_at(c, v, "array has %zu elements; the limit is %d", n, MANIFEST_MAX_CIDRS);
-                return false;
-        }
-        struct cidr *list = calloc(n ? n : 1, sizeof(*list));
-        if (!list) {
-                c->diags->oom = true;
-                return false;
-        }
         bool good = true;
         for (size_t i = 0; i < n; i++) {
                 size_t saved = path_push_index(c, i);
@@ -974,18 +989,11 @@ static void parse_mount(struct ctx *c, const struct json_value *v, struct mount_
 
 static void parse_mounts(struct ctx *c, const struct json_value *v)
 {
-        if (!want_type(c, v, JSON_ARRAY, "an array of mount objects"))
+        size_t n = 0;
+        c->m->mounts = array_items(c, v, "an array of mount objects", "mounts", MANIFEST_MAX_MOUNTS,
+                                   sizeof(*c->m->mounts), &n);
+        if (!c->m->mounts)
                 return;
-        size_t n = v->u.array.n;
-        if (n > MANIFEST_MAX_MOUNTS) {
-                err_at(c, v, "%zu mounts; the limit is %d", n, MANIFEST_MAX_MOUNTS);
-                return;
-        }
-        c->m->mounts = calloc(n ? n : 1, sizeof(*c->m->mounts));
-        if (!c->m->mounts) {
-                c->diags->oom = true;
-                return;
-        }
         c->m->mounts_n = n;
         for (size_t i = 0; i < n; i++) {
                 size_t saved = path_push_index(c, i);
@@ -1104,18 +1112,11 @@ static void parse_volume(struct ctx *c, const struct json_value *v, struct volum
 
 static void parse_volumes(struct ctx *c, const struct json_value *v)
 {
-        if (!want_type(c, v, JSON_ARRAY, "an array of volume objects"))
+        size_t n = 0;
+        c->m->volumes = array_items(c, v, "an array of volume objects", "volumes",
+                                    MANIFEST_MAX_VOLUMES, sizeof(*c->m->volumes), &n);
+        if (!c->m->volumes)
                 return;
-        size_t n = v->u.array.n;
-        if (n > MANIFEST_MAX_VOLUMES) {
-                err_at(c, v, "%zu volumes; the limit is %d", n, MANIFEST_MAX_VOLUMES);
-                return;
-        }
-        c->m->volumes = calloc(n ? n : 1, sizeof(*c->m->volumes));
-        if (!c->m->volumes) {
-                c->diags->oom = true;
-                return;
-        }
         c->m->volumes_n = n;
         for (size_t i = 0; i < n; i++) {
                 const struct json_value *item = v->u.array.items[i];
@@ -1402,18 +1403,12 @@ static void parse_publish_one(struct ctx *c, const struct json_value *v, struct 
 
 static void parse_publish(struct ctx *c, const struct json_value *v)
 {
-        if (!want_type(c, v, JSON_ARRAY, "an array of {\"host\": PORT, \"port\": PORT}"))
+        size_t n = 0;
+        struct publish_spec *list =
+            array_items(c, v, "an array of {\"host\": PORT, \"port\": PORT}", "published ports",
+                        MANIFEST_MAX_PUBLISH, sizeof(*list), &n);
+        if (!list)
                 return;
-        size_t n = v->u.array.n;
-        if (n > MANIFEST_MAX_PUBLISH) {
-                err_at(c, v, "%zu published ports; the limit is %d", n, MANIFEST_MAX_PUBLISH);
-                return;
-        }
-        struct publish_spec *list = calloc(n ? n : 1, sizeof(*list));
-        if (!list) {
-                c->diags->oom = true;
-                return;
-        }
         c->m->network.publish = list;
         c->m->network.publish_n = n;
         for (size_t i = 0; i < n; i++) {
