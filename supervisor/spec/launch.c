@@ -50,22 +50,10 @@ int manifest_load(const char *path, bool trusted_only, struct manifest **ret, ch
         return 0;
 }
 
-int launch_resolve_policy(const struct manifest *m, const char *state_dir,
-                          struct policy_bpf **ret_bpf, int **ret_caps, size_t *ret_n,
-                          struct tn_err **err)
+int launch_resolve_caps(const struct manifest *m, int **ret_caps, size_t *ret_n,
+                        struct tn_err **err)
 {
-        _cleanup_policy_ struct policy *p = NULL;
-        int r = policy_load(m->policy.seccomp, &p, err);
-        if (r < 0)
-                return tn_err_wrap(err, "policy.seccomp");
-        char cache[4096];
-        snprintf(cache, sizeof(cache), "%s/seccomp-cache", state_dir);
-        (void)mkdir(state_dir, 0700);
-        _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
-        r = policy_compile_cached(p, cache, &bpf, err);
-        if (r < 0)
-                return tn_err_wrap(err, "policy.seccomp");
-
+        int r;
         _cleanup_free_ int *caps = calloc(64, sizeof(*caps));
         size_t n = 0;
         if (!caps)
@@ -94,6 +82,32 @@ int launch_resolve_policy(const struct manifest *m, const char *state_dir,
                                 caps[n++] = cap;
                 }
         }
+        *ret_caps = TAKE_PTR(caps);
+        *ret_n = n;
+        return 0;
+}
+
+int launch_resolve_policy(const struct manifest *m, const char *state_dir,
+                          struct policy_bpf **ret_bpf, int **ret_caps, size_t *ret_n,
+                          struct tn_err **err)
+{
+        _cleanup_policy_ struct policy *p = NULL;
+        int r = policy_load(m->policy.seccomp, &p, err);
+        if (r < 0)
+                return tn_err_wrap(err, "policy.seccomp");
+        char cache[4096];
+        snprintf(cache, sizeof(cache), "%s/seccomp-cache", state_dir);
+        (void)mkdir(state_dir, 0700);
+        _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
+        r = policy_compile_cached(p, cache, &bpf, err);
+        if (r < 0)
+                return tn_err_wrap(err, "policy.seccomp");
+
+        _cleanup_free_ int *caps = NULL;
+        size_t n = 0;
+        r = launch_resolve_caps(m, &caps, &n, err);
+        if (r < 0)
+                return r;
         *ret_bpf = TAKE_PTR(bpf);
         *ret_caps = TAKE_PTR(caps);
         *ret_n = n;

@@ -19,6 +19,11 @@ struct policy_bpf;
 int manifest_load(const char *path, bool trusted_only, struct manifest **ret, char **ret_diags,
                   struct tn_err **err);
 
+/* The manifest's capabilities as numbers: sets such as "@web" expanded (from the
+ * policy search path), duplicates removed, at most 64. */
+int launch_resolve_caps(const struct manifest *m, int **ret_caps, size_t *ret_n,
+                        struct tn_err **err);
+
 /* The manifest's seccomp profile, compiled (through the cache in STATE_DIR), and its
  * capabilities as numbers: sets such as "@web" expanded, duplicates removed. */
 int launch_resolve_policy(const struct manifest *m, const char *state_dir,

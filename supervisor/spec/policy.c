@@ -341,6 +341,88 @@ static char **native_syscall_names(size_t *ret_n)
         return names;
 }
 
+/* What a profile does with one call, as far as a comparison needs: runs in full, runs
+ * under conditions, or refused (with the reason of the rule that refuses it, if a rule
+ * names it). Rules that name the call decide; the default action covers the rest. */
+enum call_verdict {
+        CALL_RUNS,
+        CALL_RUNS_IF,
+        CALL_REFUSED,
+};
+
+static enum call_verdict call_verdict(const struct policy *p, const char *sys, const char **ret_why)
+{
+        bool allow_full = false, allow_cond = false, block_full = false, block_cond = false;
+        const char *why = NULL;
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct policy_rule *r = &p->rules[i];
+                bool named = false;
+                for (size_t j = 0; j < r->n_syscalls && !named; j++)
+                        named = strcmp(r->syscalls[j], sys) == 0;
+                if (!named)
+                        continue;
+                bool blocks = policy_action_blocks(&r->action);
+                if (blocks && !why)
+                        why = r->why;
+                if (blocks)
+                        *(r->n_args ? &block_cond : &block_full) = true;
+                else
+                        *(r->n_args ? &allow_cond : &allow_full) = true;
+        }
+        *ret_why = why;
+        if (allow_full && !block_cond && !block_full)
+                return CALL_RUNS;
+        if (!allow_full && !allow_cond) {
+                if (block_full || policy_action_blocks(&p->default_action))
+                        return CALL_REFUSED;
+                return block_cond ? CALL_RUNS_IF : CALL_RUNS;
+        }
+        return CALL_RUNS_IF; /* some of its uses run, some do not */
+}
+
+void policy_widenings_free(struct policy_widening *w, size_t n)
+{
+        for (size_t i = 0; i < n && w; i++)
+                free(w[i].syscall);
+        free(w);
+}
+
+int policy_widenings(const struct policy *p, const struct policy *ref,
+                     struct policy_widening **ret, size_t *ret_n, struct tn_err **err)
+{
+        struct policy_widening *w = NULL;
+        size_t n = 0, cap = 0;
+        for (int nr = 0; nr < MAX_NATIVE_NR; nr++) {
+                _cleanup_free_ char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+                if (!name)
+                        continue;
+                const char *why_p, *why_ref;
+                enum call_verdict vp = call_verdict(p, name, &why_p);
+                enum call_verdict vr = call_verdict(ref, name, &why_ref);
+                /* wider: refused by ref and runs (somehow) under p; or runs under
+                 * conditions in ref and in full under p */
+                if (!(vr == CALL_REFUSED && vp != CALL_REFUSED) &&
+                    !(vr == CALL_RUNS_IF && vp == CALL_RUNS))
+                        continue;
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 32;
+                        struct policy_widening *nw = reallocarray(w, ncap, sizeof(*w));
+                        if (!nw) {
+                                policy_widenings_free(w, n);
+                                return tn_err_setx(err, ENOMEM, "out of memory");
+                        }
+                        w = nw;
+                        cap = ncap;
+                }
+                w[n++] = (struct policy_widening){.syscall = TAKE_PTR(name),
+                                                  .why = why_ref,
+                                                  .conditional = vp == CALL_RUNS_IF};
+        }
+        *ret = w;
+        *ret_n = n;
+        return 0;
+}
+
 /* ---- 2. parsing: context, key paths, errors ---- */
 
 struct pctx {

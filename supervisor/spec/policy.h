@@ -119,6 +119,22 @@ const char *policy_action_to_string(const struct policy_action *a, char *buf, si
 const char *policy_op_to_string(enum policy_op op);
 bool policy_action_blocks(const struct policy_action *a);
 
+/* A system call that profile `p` lets run (in full, or under argument conditions) and
+ * the reference profile refuses outright, or refuses under conditions where p does not. */
+struct policy_widening {
+        char *syscall;
+        const char *why; /* the reference's reason for refusing it (points into the
+                            reference), NULL when the reference refuses it only because
+                            its allow list does not name it */
+        bool conditional; /* p lets it run only under argument conditions */
+};
+
+/* Every such call of the native architecture, in system call number order: what
+ * `tenantctl audit` and `validate` say about a profile against "default". */
+int policy_widenings(const struct policy *p, const struct policy *ref,
+                     struct policy_widening **ret, size_t *ret_n, struct tn_err **err);
+void policy_widenings_free(struct policy_widening *w, size_t n);
+
 /* A compiled filter: what seccomp(SECCOMP_SET_MODE_FILTER) takes. */
 struct policy_bpf {
         struct sock_filter *insns;
