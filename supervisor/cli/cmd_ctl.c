@@ -242,62 +242,7 @@ static void print_value(const struct json_value *v)
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
         if (!g || !v)
                 return;
-        /* Re-encode the reply as it came: a small recursive walk. */
-        struct frame {
-                const struct json_value *v;
-                size_t i;
-        } stack[32];
-        size_t sp = 0;
-        stack[sp++] = (struct frame){v, 0};
-        bool opened[32] = {false};
-        while (sp) {
-                struct frame *f = &stack[sp - 1];
-                const struct json_value *x = f->v;
-                if (!x) {
-                        sp--;
-                        continue;
-                }
-                if (x->type == JSON_OBJECT || x->type == JSON_ARRAY) {
-                        bool obj = x->type == JSON_OBJECT;
-                        size_t n = obj ? x->u.object.n : x->u.array.n;
-                        if (!opened[sp - 1]) {
-                                obj ? json_gen_object_open(g) : json_gen_array_open(g);
-                                opened[sp - 1] = true;
-                        }
-                        if (f->i == n || sp == 32) {
-                                obj ? json_gen_object_close(g) : json_gen_array_close(g);
-                                opened[--sp] = false;
-                                continue;
-                        }
-                        const struct json_value *child;
-                        if (obj) {
-                                json_gen_key(g, x->u.object.items[f->i].key);
-                                child = x->u.object.items[f->i].value;
-                        } else {
-                                child = x->u.array.items[f->i];
-                        }
-                        f->i++;
-                        stack[sp] = (struct frame){child, 0};
-                        opened[sp] = false;
-                        sp++;
-                        continue;
-                }
-                switch (x->type) {
-                case JSON_NULL:
-                        json_gen_null(g);
-                        break;
-                case JSON_BOOL:
-                        json_gen_bool(g, x->u.boolean);
-                        break;
-                case JSON_NUMBER:
-                        json_gen_number(g, x->u.str.text);
-                        break;
-                default:
-                        json_gen_string_len(g, x->u.str.text, x->u.str.len);
-                        break;
-                }
-                sp--;
-        }
+        json_gen_value(g, v);
         cli_print_json(g);
 }
 
@@ -333,6 +278,25 @@ static int simple(const struct cli *cli, const struct control_request *req, cons
                 putchar('\n');
         }
         return EXIT_OK;
+}
+
+int ctl_call(const struct cli *cli, const struct control_request *req, struct json_value **ret)
+{
+        struct conn c = {.fd = -1};
+        int rc = ctl_open(cli, req, &c);
+        if (rc == EXIT_OK) {
+                int r = ctl_send(&c, req);
+                if (r == 0)
+                        r = ctl_recv(&c, ret);
+                if (r == -EPIPE)
+                        log_error("tenantd closed the connection without a reply");
+                if (r < 0)
+                        rc = EXIT_FAILED;
+        }
+        ctl_close(&c);
+        if (rc == EXIT_OK && !reply_ok(*ret))
+                rc = failed(cli, *ret);
+        return rc;
 }
 
 /* ---- tables ---- */

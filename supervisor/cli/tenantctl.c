@@ -70,6 +70,11 @@ static const struct cli_opt_spec top_options[] = {
     {NULL, 0, false, 0},
 };
 
+static const struct cli_opt_spec audit_options[] = {
+    {"all", 0, false, OPT_ALL},
+    {NULL, 0, false, 0},
+};
+
 #define ANY (-1)
 
 enum verb_command {
@@ -128,6 +133,8 @@ static const struct cli_verb verbs[] = {
     {"events", "[-f] [-n LINES]", "lifecycle events and alerts", stream_options, 0, 0, COMMAND_NONE,
      true, cmd_events},
     {"reload", "", "re-read the manifest directory", NULL, 0, 0, COMMAND_NONE, true, cmd_reload},
+    {"audit", "[--all] [NAME|FILE...]", "each tenant's exposure: findings, fixes and a score",
+     audit_options, 0, ANY, COMMAND_NONE, true, cmd_audit},
 };
 
 static void usage(FILE *out)

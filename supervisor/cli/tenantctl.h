@@ -29,6 +29,7 @@ enum cli_option {
         OPT_ONCE,       /* top: --once */
         OPT_INTERVAL,   /* top: --interval DURATION */
         OPT_COUNT,      /* top: --count N */
+        OPT_ALL,        /* audit: --all */
 };
 
 #define CLI_OPTS_MAX 32
@@ -50,6 +51,13 @@ struct cli {
 };
 
 struct json_gen;
+struct json_value;
+struct control_request;
+
+/* One request to tenantd and its reply in *ret (the caller frees it): EXIT_OK, or the
+ * exit code after saying what went wrong (an error reply: its message, and with --json
+ * the reply itself on stdout). */
+int ctl_call(const struct cli *cli, const struct control_request *req, struct json_value **ret);
 
 /* Prints generated JSON on stdout, newline-terminated; EXIT_OK or EXIT_FAILED. */
 int cli_print_json(struct json_gen *g);
@@ -77,3 +85,5 @@ int cmd_set(const struct cli *cli, int argc, char **argv);
 int cmd_top(const struct cli *cli, int argc, char **argv);
 int cmd_events(const struct cli *cli, int argc, char **argv);
 int cmd_reload(const struct cli *cli, int argc, char **argv);
+/* audit (cmd_audit.c): tenants through tenantd, manifest files directly. */
+int cmd_audit(const struct cli *cli, int argc, char **argv);

@@ -37,6 +37,8 @@
 #include "lib/logtext.h"
 #include "daemon/monitor_glue.h"
 #include "lib/version.h"
+#include "spec/audit.h"
+#include "vm/qemu_proc.h"
 
 #define REQUEST_MAX CONTROL_REQUEST_MAX
 #define OUTPUT_MAX (8U << 20)
@@ -302,15 +304,9 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
         json_gen_key(g, "pid");
         bool alive = t->init_pid > 0 && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING);
         if (alive && t->m->isolation == ISOLATION_MICROVM) {
-                char path[128], buf[32] = "";
-                snprintf(path, sizeof(path), "/run/libvirt/qemu/tenantd-%s.pid", t->name);
-                FILE *f = fopen(path, "re");
-                if (f) {
-                        if (!fgets(buf, sizeof(buf), f))
-                                buf[0] = '\0';
-                        fclose(f);
-                }
-                long qemu = strtol(buf, NULL, 10);
+                char domain[MANIFEST_NAME_MAX + 16];
+                snprintf(domain, sizeof(domain), "tenantd-%s", t->name);
+                pid_t qemu = qemu_proc_pid(domain);
                 if (qemu > 0)
                         json_gen_int(g, qemu);
                 else
@@ -1062,6 +1058,47 @@ static void op_status(struct daemon *d, struct client *c, struct tenant *t,
         send_gen(d, c, g);
 }
 
+/* The audit of one tenant (spec/audit.h): its manifest as loaded, its profile and
+ * capability sets as they are on the policy path now, and for a running microVM
+ * whether its QEMU has the seccomp sandbox on. */
+static void op_audit(struct daemon *d, struct client *c, struct tenant *t,
+                     const struct control_request *req)
+{
+        (void)req;
+        struct audit_facts_owned facts;
+        if (audit_facts_load(t->m, &facts) < 0)
+                return reply_error(d, c, -ENOMEM, "out of memory");
+        bool alive = t->init_pid > 0 && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING);
+        if (alive && t->m->isolation == ISOLATION_MICROVM) {
+                char domain[MANIFEST_NAME_MAX + 16];
+                snprintf(domain, sizeof(domain), "tenantd-%s", t->name);
+                pid_t qemu = qemu_proc_pid(domain);
+                int r = qemu > 0 ? qemu_proc_sandboxed(qemu) : -ESRCH;
+                facts.f.qemu_sandbox = r < 0 ? -1 : r;
+        }
+        struct audit_report rep;
+        int r = audit_manifest(t->m, &facts.f, &rep);
+        audit_facts_clear(&facts);
+        if (r < 0)
+                return reply_error(d, c, r, "out of memory");
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
+        if (g) {
+                json_gen_key(g, CTL_TENANT);
+                json_gen_object_open(g);
+                json_gen_key(g, "name");
+                control_gen_text(g, t->name);
+                json_gen_key(g, "isolation");
+                json_gen_string(g, isolation_name(t->m->isolation));
+                json_gen_key(g, "state");
+                json_gen_string(g, tenant_state_name(t->state));
+                audit_report_json(&rep, g);
+                json_gen_object_close(g);
+                json_gen_object_close(g);
+                send_gen(d, c, g);
+        }
+        audit_report_clear(&rep);
+}
+
 static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
                         const struct control_request *req)
 {
@@ -1126,7 +1163,7 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_RESTART] = op_lifecycle, [CONTROL_OP_KILL] = op_kill,
     [CONTROL_OP_LOGS] = op_logs,         [CONTROL_OP_EXEC] = op_exec_any,
     [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
-    [CONTROL_OP_RELOAD] = op_reload,
+    [CONTROL_OP_RELOAD] = op_reload,     [CONTROL_OP_AUDIT] = op_audit,
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */

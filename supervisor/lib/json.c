@@ -677,6 +677,68 @@ void json_gen_number(struct json_gen *g, const char *literal)
         gen_status(g, yajl_gen_number(g->gen, literal, strlen(literal)));
 }
 
+void json_gen_value(struct json_gen *g, const struct json_value *v)
+{
+        if (!v)
+                return;
+        /* depth-first, with an explicit stack */
+        struct frame {
+                const struct json_value *v;
+                size_t i;
+        } stack[32];
+        size_t sp = 0;
+        stack[sp++] = (struct frame){v, 0};
+        bool opened[32] = {false};
+        while (sp) {
+                struct frame *f = &stack[sp - 1];
+                const struct json_value *x = f->v;
+                if (!x) {
+                        sp--;
+                        continue;
+                }
+                if (x->type == JSON_OBJECT || x->type == JSON_ARRAY) {
+                        bool obj = x->type == JSON_OBJECT;
+                        size_t n = obj ? x->u.object.n : x->u.array.n;
+                        if (!opened[sp - 1]) {
+                                obj ? json_gen_object_open(g) : json_gen_array_open(g);
+                                opened[sp - 1] = true;
+                        }
+                        if (f->i == n || sp == 32) {
+                                obj ? json_gen_object_close(g) : json_gen_array_close(g);
+                                opened[--sp] = false;
+                                continue;
+                        }
+                        const struct json_value *child;
+                        if (obj) {
+                                json_gen_key(g, x->u.object.items[f->i].key);
+                                child = x->u.object.items[f->i].value;
+                        } else {
+                                child = x->u.array.items[f->i];
+                        }
+                        f->i++;
+                        stack[sp] = (struct frame){child, 0};
+                        opened[sp] = false;
+                        sp++;
+                        continue;
+                }
+                switch (x->type) {
+                case JSON_NULL:
+                        json_gen_null(g);
+                        break;
+                case JSON_BOOL:
+                        json_gen_bool(g, x->u.boolean);
+                        break;
+                case JSON_NUMBER:
+                        json_gen_number(g, x->u.str.text);
+                        break;
+                default:
+                        json_gen_string_len(g, x->u.str.text, x->u.str.len);
+                        break;
+                }
+                sp--;
+        }
+}
+
 int json_gen_finish(struct json_gen *g, const char **ret_buf, size_t *ret_len)
 {
         if (g->status != yajl_gen_status_ok)

@@ -118,6 +118,10 @@ void json_gen_null(struct json_gen *g);
 /* A number given as text, already valid JSON (e.g. "1.5"). */
 void json_gen_number(struct json_gen *g, const char *literal);
 
+/* A parsed tree, generated again as it was (nested at most 32 deep; deeper levels are
+ * closed empty). */
+void json_gen_value(struct json_gen *g, const struct json_value *v);
+
 /* Returns 0 and the buffer (owned by g, valid until json_gen_free), or -EINVAL when a
  * call sequence was invalid. */
 int json_gen_finish(struct json_gen *g, const char **ret_buf, size_t *ret_len);

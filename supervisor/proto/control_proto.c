@@ -26,6 +26,7 @@ const struct control_op_info control_ops[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_SET] = {CONTROL_OP_SET, "set", CONTROL_F_NAME},
     [CONTROL_OP_EVENTS] = {CONTROL_OP_EVENTS, "events", CONTROL_F_STREAM},
     [CONTROL_OP_RELOAD] = {CONTROL_OP_RELOAD, "reload", 0},
+    [CONTROL_OP_AUDIT] = {CONTROL_OP_AUDIT, "audit", CONTROL_F_NAME},
 };
 
 const struct control_op_info *control_op_lookup(const char *name)

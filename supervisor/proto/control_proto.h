@@ -50,7 +50,7 @@
 #define CTL_CODE "code"
 #define CTL_MESSAGE "message"
 #define CTL_TENANTS "tenants" /* list, top */
-#define CTL_TENANT "tenant"   /* status */
+#define CTL_TENANT "tenant"   /* status, audit */
 #define CTL_DATA "data"       /* logs stream */
 #define CTL_EVENT "event"     /* events stream */
 
@@ -68,6 +68,7 @@ enum control_op {
         CONTROL_OP_SET,
         CONTROL_OP_EVENTS,
         CONTROL_OP_RELOAD,
+        CONTROL_OP_AUDIT,
         CONTROL_OP_COUNT_,
 };
 

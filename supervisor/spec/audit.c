@@ -82,8 +82,7 @@ static unsigned capped(size_t n, unsigned each, unsigned max)
         return n * each > max ? max : (unsigned)(n * each);
 }
 
-static void check_identity(struct builder *b, const struct manifest *m,
-                           const struct audit_facts *f)
+static void check_identity(struct builder *b, const struct manifest *m, const struct audit_facts *f)
 {
         if (m->isolation == ISOLATION_SANDBOX && m->uid == 0)
                 add(b, "uid-0", 15,
@@ -103,8 +102,7 @@ static void check_identity(struct builder *b, const struct manifest *m,
         }
 }
 
-static void check_seccomp(struct builder *b, const struct manifest *m,
-                          const struct audit_facts *f)
+static void check_seccomp(struct builder *b, const struct manifest *m, const struct audit_facts *f)
 {
         if (!f->profile || !f->reference) {
                 add(b, "seccomp-unknown", 10,
@@ -133,13 +131,14 @@ static void check_seccomp(struct builder *b, const struct manifest *m,
         }
         if (permissive)
                 add(b, "seccomp-permissive", 20,
-                    "use \"default\", or a profile learned from the service "
-                    "(`tenantctl policy learn`)",
+                    "use \"default\", or a profile of your own that lists what the service "
+                    "needs (docs/policies.md)",
                     "the seccomp profile \"%s\" lets every call it does not name run (%zu that "
                     "\"default\" refuses)",
                     m->policy.seccomp, unnamed.total);
         else if (unnamed.total)
-                add(b, "seccomp-wider", 5, "remove them from the profile unless the service needs them",
+                add(b, "seccomp-wider", 5,
+                    "remove them from the profile unless the service needs them",
                     "the seccomp profile \"%s\" allows calls \"default\" does not: %s",
                     m->policy.seccomp, list_text(&unnamed));
         if (named.total)
@@ -193,8 +192,7 @@ static void check_limits(struct builder *b, const struct manifest *m)
                     "restarted always, but nothing checks that it works: a hung service runs "
                     "on unseen");
         if (!m->logs.syslog)
-                add(b, "logs-local", 2,
-                    "set \"logs.syslog\": true and forward syslog off the host",
+                add(b, "logs-local", 2, "set \"logs.syslog\": true and forward syslog off the host",
                     "the service's output stays on this host: a break-in can erase its traces");
 }
 
@@ -232,7 +230,8 @@ static void check_network(struct builder *b, const struct manifest *m)
         if (!m->network.ingress_rate)
                 list_add(&unshaped, "ingress");
         if (unshaped.total)
-                add(b, "no-rate-limit", 4, "set \"network.egress.rate\" and \"network.ingress.rate\"",
+                add(b, "no-rate-limit", 4,
+                    "set \"network.egress.rate\" and \"network.ingress.rate\"",
                     "no bandwidth limit (%s): the tenant can fill the host's link",
                     list_text(&unshaped));
         struct list lifted = {0};

@@ -387,8 +387,8 @@ void policy_widenings_free(struct policy_widening *w, size_t n)
         free(w);
 }
 
-int policy_widenings(const struct policy *p, const struct policy *ref,
-                     struct policy_widening **ret, size_t *ret_n, struct tn_err **err)
+int policy_widenings(const struct policy *p, const struct policy *ref, struct policy_widening **ret,
+                     size_t *ret_n, struct tn_err **err)
 {
         struct policy_widening *w = NULL;
         size_t n = 0, cap = 0;
@@ -414,9 +414,8 @@ int policy_widenings(const struct policy *p, const struct policy *ref,
                         w = nw;
                         cap = ncap;
                 }
-                w[n++] = (struct policy_widening){.syscall = TAKE_PTR(name),
-                                                  .why = why_ref,
-                                                  .conditional = vp == CALL_RUNS_IF};
+                w[n++] = (struct policy_widening){
+                    .syscall = TAKE_PTR(name), .why = why_ref, .conditional = vp == CALL_RUNS_IF};
         }
         *ret = w;
         *ret_n = n;

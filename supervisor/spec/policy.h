@@ -123,7 +123,7 @@ bool policy_action_blocks(const struct policy_action *a);
  * the reference profile refuses outright, or refuses under conditions where p does not. */
 struct policy_widening {
         char *syscall;
-        const char *why; /* the reference's reason for refusing it (points into the
+        const char *why;  /* the reference's reason for refusing it (points into the
                             reference), NULL when the reference refuses it only because
                             its allow list does not name it */
         bool conditional; /* p lets it run only under argument conditions */
@@ -131,8 +131,8 @@ struct policy_widening {
 
 /* Every such call of the native architecture, in system call number order: what
  * `tenantctl audit` and `validate` say about a profile against "default". */
-int policy_widenings(const struct policy *p, const struct policy *ref,
-                     struct policy_widening **ret, size_t *ret_n, struct tn_err **err);
+int policy_widenings(const struct policy *p, const struct policy *ref, struct policy_widening **ret,
+                     size_t *ret_n, struct tn_err **err);
 void policy_widenings_free(struct policy_widening *w, size_t n);
 
 /* A compiled filter: what seccomp(SECCOMP_SET_MODE_FILTER) takes. */

@@ -20,6 +20,7 @@
  *     lacks CAP_SYS_RESOURCE; set live it does not) and the emulator threads' quota
  *     (a tight one at creation slows the boot down by seconds). */
 #include "vm/vm.h"
+#include "vm/qemu_proc.h"
 #include "lib/clock.h"
 #include "vm/vm_runner.h"
 
@@ -749,48 +750,6 @@ static int read_small(const char *path, char *buf, size_t size)
         return (int)n;
 }
 
-static pid_t qemu_pid(const char *domain)
-{
-        char path[256], buf[32];
-        snprintf(path, sizeof(path), VM_QEMU_STATE_DIR "/%s.pid", domain);
-        if (read_small(path, buf, sizeof(buf)) <= 0)
-                return 0;
-        long pid = strtol(buf, NULL, 10);
-        return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
-}
-
-/* QEMU must not run as root (any of its uids), and must have its seccomp sandbox on. */
-static int check_qemu(pid_t pid, struct tn_err **err)
-{
-        char path[64], buf[8192];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        if (read_small(path, buf, sizeof(buf)) < 0)
-                return tn_err_set(err, errno, "cannot read %s", path);
-        const char *uid = strstr(buf, "\nUid:");
-        unsigned r_, e_, s_, f_;
-        if (!uid || sscanf(uid, "\nUid: %u %u %u %u", &r_, &e_, &s_, &f_) != 4)
-                return tn_err_setx(err, EIO, "cannot read QEMU's user ids");
-        if (r_ == 0 || e_ == 0 || s_ == 0 || f_ == 0)
-                return tn_err_setx(err, EPERM,
-                                   "QEMU runs as root: set user (and group) in "
-                                   "/etc/libvirt/qemu.conf to an unprivileged account");
-        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-        int n = read_small(path, buf, sizeof(buf));
-        if (n < 0)
-                return tn_err_set(err, -n, "cannot read %s", path);
-        for (int i = 0; i < n;) {
-                const char *arg = buf + i;
-                size_t len = strlen(arg);
-                if (strcmp(arg, "-sandbox") == 0 && i + (int)len + 1 < n &&
-                    strncmp(arg + len + 1, "on", 2) == 0)
-                        return 0;
-                i += (int)len + 1;
-        }
-        return tn_err_setx(err, EPERM,
-                           "QEMU runs without its seccomp sandbox: set seccomp_sandbox = 1 in "
-                           "/etc/libvirt/qemu.conf");
-}
-
 static int set_limits(virDomainPtr dom, const struct manifest *m, struct tn_err **err)
 {
         if (m->memory.max != MANIFEST_UNLIMITED) {
@@ -1058,12 +1017,12 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
                 return -EIO;
         vm->microvm = spec.microvm;
         vm->dom = dom;
-        vm->qemu_pid = qemu_pid(vm->domain);
+        vm->qemu_pid = qemu_proc_pid(vm->domain);
         if (vm->qemu_pid <= 0)
                 r = tn_err_setx(err, ESRCH, "cannot find QEMU's pid in %s/%s.pid",
                                 VM_QEMU_STATE_DIR, vm->domain);
         if (r >= 0)
-                r = check_qemu(vm->qemu_pid, err);
+                r = qemu_proc_check(vm->qemu_pid, err);
         if (r >= 0)
                 r = set_limits(dom, m, err);
         if (r >= 0)
@@ -1092,7 +1051,7 @@ int vm_lookup(struct vm_conn *c, const char *name, const char *state_dir, struct
         _cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
         vm->kvm = xml && strstr(xml, "<domain type='kvm'");
         vm->microvm = xml && strstr(xml, "machine='microvm'");
-        vm->qemu_pid = qemu_pid(vm->domain);
+        vm->qemu_pid = qemu_proc_pid(vm->domain);
         vm->has_cgroup = true; /* its runner made them; they go with the VM */
         *ret = TAKE_PTR(vm);
         return 0;

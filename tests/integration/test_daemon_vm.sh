@@ -62,6 +62,10 @@ check "the microVM tenant runs and its service's output reaches the tenant's log
 qemu=$(json_field dv-vm pid)
 check "list shows QEMU's pid for a microVM ($qemu)" \
 	'[[ -n $qemu ]] && grep -q qemu "/proc/$qemu/cmdline" 2>/dev/null'
+out=$("$ctl" --json audit dv-vm)
+check "audit of the running microVM reads QEMU's command line: -sandbox on, so no qemu-no-sandbox" \
+	'tr "\\0" " " <"/proc/$qemu/cmdline" | grep -q -- "-sandbox on" &&
+	 python3 -c "import json,sys; t=json.loads(sys.argv[1])[0]; assert t[\"state\"] == \"running\"; assert \"qemu-no-sandbox\" not in [f[\"id\"] for f in t[\"findings\"]]" "$out"'
 out=$("$ctl" logs -n 20 dv-vm)
 check "tenantctl logs shows it" 'grep -q hello-from-the-vm <<<"$out"'
 check "status says it is a microVM" '"$ctl" status dv-vm | grep -q "backend: *microvm"'

@@ -124,10 +124,10 @@ static const char fixed[] =
     " \"logs\": {\"syslog\": true}}";
 
 static const char *const risky_ids[] = {
-    "uid-0",        "capabilities",    "seccomp-permissive", "host-rw-mount",
-    "root-writable", "volume-clear",   "no-memory-limit",    "no-pids-limit",
-    "no-cpu-limit", "publish-all",     "lan-open",           "host-open",
-    "smtp-open",    "no-rate-limit",   "no-abuse-limits",    "restart-unchecked",
+    "uid-0",         "capabilities",  "seccomp-permissive", "host-rw-mount",
+    "root-writable", "volume-clear",  "no-memory-limit",    "no-pids-limit",
+    "no-cpu-limit",  "publish-all",   "lan-open",           "host-open",
+    "smtp-open",     "no-rate-limit", "no-abuse-limits",    "restart-unchecked",
     "logs-local",
 };
 
@@ -141,11 +141,8 @@ static void test_risky(void)
                 return;
         }
         const int caps[] = {10, 13};
-        const struct audit_facts f = {.profile = perm,
-                                      .reference = def,
-                                      .caps = caps,
-                                      .caps_n = 2,
-                                      .qemu_sandbox = -1};
+        const struct audit_facts f = {
+            .profile = perm, .reference = def, .caps = caps, .caps_n = 2, .qemu_sandbox = -1};
         struct audit_report r = {0};
         ok(audit_manifest(m, &f, &r) == 0, "the risky manifest is audited");
         for (size_t i = 0; i < ARRAY_SIZE(risky_ids); i++) {

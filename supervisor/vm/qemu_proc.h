@@ -1,0 +1,21 @@
+/* qemu_proc.h — what the host's /proc and libvirt's pid file say about a microVM's
+ * QEMU, without libvirt: its pid, whether it runs as root, whether its seccomp sandbox
+ * is on. The start check (vm.c), `status` and `audit` (tenantd) share it. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+/* QEMU's pid for libvirt domain `domain` ("tenantd-NAME"), from libvirt's pid file
+ * (VM_QEMU_STATE_DIR); 0 when there is none. */
+pid_t qemu_proc_pid(const char *domain);
+
+/* 1 when QEMU's command line has "-sandbox on[,...]", 0 when not, -errno when it
+ * cannot be read. */
+int qemu_proc_sandboxed(pid_t pid);
+
+/* QEMU must not run as root (any of its uids) and must have its seccomp sandbox on:
+ * 0, or -EPERM and the fix in *err (another -errno when /proc cannot be read). */
+int qemu_proc_check(pid_t pid, struct tn_err **err);
