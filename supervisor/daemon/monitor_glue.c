@@ -145,7 +145,11 @@ static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uin
                 abuse_format(&evs[i], line, sizeof(line));
                 if (s)
                         (void)alert_sink_send(s, abuse_priority(&evs[i]), line);
-                daemon_event(d, "abuse", NULL, "%s", line);
+                /* The event's own "event=abuse" heads the line there. */
+                const char *rest = line;
+                if (strncmp(rest, "event=abuse ", 12) == 0)
+                        rest += 12;
+                daemon_event(d, "abuse", NULL, "%s", rest);
                 if (evs[i].kind == ABUSE_APPLIED || evs[i].kind == ABUSE_LIFTED)
                         abuse_act(d, t, g, &evs[i]);
         }
