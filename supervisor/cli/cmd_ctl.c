@@ -520,6 +520,16 @@ static void print_status(const struct json_value *t)
                                 printf("  %-13s %s\n", shown(mb->key),
                                        shown(mb->value->u.str.text));
                 }
+                /* network.limits' counters: hits per kind since tenantd watches it. */
+                const struct json_value *a = json_get(x, "abuse");
+                if (a && a->type == JSON_OBJECT) {
+                        printf("  abuse:       ");
+                        for (size_t i = 0; i < a->u.object.n; i++)
+                                if (a->u.object.items[i].value->type == JSON_NUMBER)
+                                        printf(" %s=%s", shown(a->u.object.items[i].key),
+                                               a->u.object.items[i].value->u.str.text);
+                        printf("\n");
+                }
         }
         if ((x = json_get(t, "mounts_declared")) && x->type == JSON_ARRAY) {
                 printf("  mounts declared:\n");

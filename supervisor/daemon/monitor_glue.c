@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monitor/abuse.h"
 #include "monitor/alert.h"
 #include "host/cgroup.h"
 #include "daemon/daemon.h"
@@ -35,6 +36,8 @@
 struct glue {
         struct tenant_cgroup *cg;
         struct monitor_tenant *mt;
+        struct abuse_monitor *am; /* network.limits' counters, for a private network */
+        struct abuse_status ast;
         bool has_net;
         struct net_tenant net;
         struct transfer_counter *tc;
@@ -106,6 +109,53 @@ static void transfer_act(struct daemon *d, struct tenant *t, struct glue *g, enu
                 event_with(d, "transfer-action-failed", t, "error", tn_err_msg(err));
 }
 
+/* on_abuse: the action abuse.c asked for, applied or lifted. A transfer volume's own
+ * action in force wins: lifting a throttle goes back to it, and a transfer cut stays. */
+static void abuse_act(struct daemon *d, struct tenant *t, struct glue *g,
+                      const struct abuse_event *ev)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        const struct manifest *m = effective(t, g);
+        bool apply = ev->kind == ABUSE_APPLIED;
+        int r = 0;
+        if (ev->action == ABUSE_CUT && (apply || g->applied != TRANSFER_DO_CUT))
+                r = net_cut(&g->net, apply, &err);
+        else if (ev->action == ABUSE_THROTTLE) {
+                uint64_t eg = m->network.egress_rate, in = m->network.ingress_rate;
+                if (apply)
+                        eg = in = ev->rate;
+                else if (g->applied == TRANSFER_DO_THROTTLE)
+                        eg = in = m->network.transfer.throttle_rate;
+                r = net_set_rates(&g->net, t->init_pid, eg, in, &err);
+        }
+        if (r < 0)
+                event_with(d, "abuse-action-failed", t, "error", tn_err_msg(err));
+}
+
+static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
+{
+        struct net_abuse_counters c;
+        _cleanup_err_ struct tn_err *err = NULL;
+        bool have = net_abuse_counters(t->name, &c, &err) == 0;
+        struct abuse_event evs[ABUSE_MAX_EVENTS];
+        size_t n = abuse_feed(g->am, now, have ? &c : NULL, evs);
+        struct alert_sink *s = n ? get_sink(d) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                char line[ALERT_LINE_MAX];
+                abuse_format(&evs[i], line, sizeof(line));
+                if (s)
+                        (void)alert_sink_send(s, abuse_priority(&evs[i]), line);
+                /* The event's own "event=abuse" heads the line there. */
+                const char *rest = line;
+                if (strncmp(rest, "event=abuse ", 12) == 0)
+                        rest += 12;
+                daemon_event(d, "abuse", NULL, "%s", rest);
+                if (evs[i].kind == ABUSE_APPLIED || evs[i].kind == ABUSE_LIFTED)
+                        abuse_act(d, t, g, &evs[i]);
+        }
+        abuse_status(g->am, &g->ast);
+}
+
 void monitor_glue_attach(struct daemon *d, struct tenant *t)
 {
         monitor_glue_detach(d, t);
@@ -127,6 +177,10 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
                 if (net_private_prepare(t->m, index, &g->net, &err) == 0) {
                         g->has_net = true;
                         g->net.firewall = true;
+                        g->net.tap = t->m->isolation == ISOLATION_MICROVM;
+                        struct abuse_config ac;
+                        abuse_config_from_manifest(t->m, &ac);
+                        g->am = abuse_monitor_new(t->name, &ac, !t->adopted);
                 } else {
                         log_warning("tenant=%s network not monitored: %s", t->name,
                                     tn_err_msg(err));
@@ -167,6 +221,7 @@ void monitor_glue_detach(struct daemon *d, struct tenant *t)
                 (void)transfer_save(g->tc, NULL);
         transfer_counter_free(g->tc);
         monitor_tenant_free(g->mt);
+        abuse_monitor_free(g->am);
         tenant_cgroup_free(g->cg);
         free(g->live_text);
         manifest_free(g->live);
@@ -211,6 +266,8 @@ static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint6
                 if (transfer_save_if_due(g->tc, now, TRANSFER_DEFAULT_SAVE_MS, &err) < 0)
                         log_warning("tenant=%s %s", t->name, tn_err_msg(err));
         }
+        if (g->am)
+                abuse_sample(d, t, g, now);
         struct monitor_event evs[MONITOR_MAX_EVENTS];
         size_t n = g->mt ? monitor_feed(g->mt, &s, evs) : 0;
         for (size_t i = 0; i < n; i++)
@@ -327,6 +384,26 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                 if (gl->applied != TRANSFER_DO_NOTHING) {
                         json_gen_key(g, "transfer_action");
                         json_gen_string(g, gl->applied == TRANSFER_DO_CUT ? "cut" : "throttled");
+                }
+        }
+        if (gl->am && gl->ast.have_sample) {
+                json_gen_key(g, "abuse");
+                json_gen_object_open(g);
+                for (int k = 0; k < ABUSE_KIND__N; k++) {
+                        json_gen_key(g, abuse_kind_name((enum abuse_kind)k));
+                        json_gen_int(g, (int64_t)gl->ast.total[k]);
+                }
+                json_gen_object_close(g);
+                json_gen_key(g, "abuse_alerts");
+                json_gen_array_open(g);
+                for (int k = 0; k < ABUSE_KIND__N; k++)
+                        if (gl->ast.raised[k])
+                                json_gen_string(g, abuse_kind_name((enum abuse_kind)k));
+                json_gen_array_close(g);
+                if (gl->ast.in_force) {
+                        json_gen_key(g, "abuse_action");
+                        json_gen_string(g, m->network.limits.on_abuse == ABUSE_CUT ? "cut"
+                                                                                   : "throttled");
                 }
         }
         json_gen_key(g, "oom_kills");
