@@ -30,6 +30,7 @@
 #include "monitor/monitor.h"
 #include "host/net.h"
 #include "monitor/transfer.h"
+#include "storage/volume.h"
 #include "lib/trust.h"
 #include "host/uidrange.h"
 
@@ -234,6 +235,26 @@ void monitor_glue_forget(struct daemon *d, struct tenant *t)
         monitor_glue_detach(d, t);
 }
 
+/* The fullest of the tenant's mounted volumes, by used / size. */
+static void sample_disk(const struct tenant *t, const struct glue *g, struct monitor_sample *s)
+{
+        const struct manifest *m = effective(t, g);
+        double fullest = -1;
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                struct volume_usage u;
+                if (volume_usage(t->name, m->volumes[i].name, &u) < 0 || u.size == 0)
+                        continue;
+                double f = (double)u.used / (double)u.size;
+                if (f <= fullest)
+                        continue;
+                fullest = f;
+                s->has_disk = true;
+                s->disk_used = u.used;
+                s->disk_size = u.size;
+                snprintf(s->disk_volume, sizeof(s->disk_volume), "%s", m->volumes[i].name);
+        }
+}
+
 static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
 {
         struct monitor_sample s = {.now_ms = now};
@@ -268,6 +289,7 @@ static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint6
         }
         if (g->am)
                 abuse_sample(d, t, g, now);
+        sample_disk(t, g, &s);
         struct monitor_event evs[MONITOR_MAX_EVENTS];
         size_t n = g->mt ? monitor_feed(g->mt, &s, evs) : 0;
         for (size_t i = 0; i < n; i++)
@@ -376,6 +398,12 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                 json_gen_key(g, "ingress_rate");
                 json_gen_int(g, (int64_t)gl->net.ingress_rate);
         }
+        if (st->have_disk) {
+                json_gen_key(g, "disk_used");
+                json_gen_int(g, (int64_t)st->disk_used);
+                json_gen_key(g, "disk_size");
+                json_gen_int(g, (int64_t)st->disk_size);
+        }
         if (st->have_transfer) {
                 json_gen_key(g, "transfer_used");
                 json_gen_int(g, (int64_t)st->transfer_used);
@@ -415,6 +443,38 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                         json_gen_string(g, quota_name((enum quota_kind)q));
         json_gen_array_close(g);
         json_gen_object_close(g);
+}
+
+void monitor_glue_gen_volumes(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        (void)d;
+        const struct manifest *m = effective(t, t->monitor);
+        bool up = t->state == TENANT_RUNNING || t->state == TENANT_STOPPING;
+        json_gen_key(g, "volumes");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                json_gen_object_open(g);
+                json_gen_key(g, "name");
+                json_gen_string(g, vs->name);
+                json_gen_key(g, "target");
+                json_gen_string(g, vs->target);
+                json_gen_key(g, "declared");
+                json_gen_int(g, (int64_t)vs->size);
+                json_gen_key(g, "encrypt");
+                json_gen_bool(g, vs->encrypt);
+                struct volume_usage u;
+                if (up && volume_usage(t->name, vs->name, &u) == 0) {
+                        json_gen_key(g, "used");
+                        json_gen_int(g, (int64_t)u.used);
+                        json_gen_key(g, "size");
+                        json_gen_int(g, (int64_t)u.size);
+                        json_gen_key(g, "avail");
+                        json_gen_int(g, (int64_t)u.avail);
+                }
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
 }
 
 /* The mount points of the tenant as its own init sees them (field 5 of mountinfo),
