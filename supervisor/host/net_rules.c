@@ -126,7 +126,22 @@ static size_t count_v4(const struct cidr *c, size_t n)
  * confirmed only once their first packet leaves, after this hook.
  * Refused means a TCP reset for TCP, an ICMP "administratively prohibited" otherwise, so
  * the tenant's software fails at once rather than retrying into a black hole. Order:
- * the cheapest and the floods first. */
+ * the cheapest and the floods first.
+ *
+ * Two detectors count, and drop nothing (the monitor alerts on them; on_abuse acts):
+ * - flood: per destination address, a token bucket of the flood rate (half of pps, or
+ *   NET_FLOOD_PPS without pps) in a dynamic set of at most 4096 addresses, each
+ *   forgotten 10 s after its last packet; the tenant's packets beyond it toward one
+ *   address go through abuse_flood. That is "most of its packets to one place" at a
+ *   rate no ordinary client reaches, DDoS participation. Past 4096 addresses in 10 s
+ *   the set is full and packets to new ones are not counted (the scan detector has
+ *   long fired by then).
+ * - scan: the new connections (TCP, UDP) of the tenant to a destination address and
+ *   port it has not tried in the last minute enter a dynamic set of at most 8192;
+ *   the ones beyond NET_SCAN_PER_MIN a minute (with as many at once) go through
+ *   abuse_scan. A vertical scan (ports of one address) and a horizontal one (one port
+ *   of many addresses) are both many new pairs; a client retrying one service is one.
+ *   Refused connections count too: the detector runs ahead of the refusals. */
 #define NEW "ct state new ct status ! confirmed"
 
 static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)->network.limits) *l)
@@ -137,7 +152,13 @@ static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)-
                 "  counter abuse_pps_out {}\n"
                 "  counter abuse_pps_in {}\n"
                 "  counter abuse_smtp {}\n"
+                "  counter abuse_scan {}\n"
+                "  counter abuse_flood {}\n"
                 "  set conns { type ipv4_addr; size 1; flags dynamic; }\n"
+                "  set scan_seen { type ipv4_addr . inet_service; size 8192; "
+                "flags dynamic,timeout; timeout 60s; }\n"
+                "  set flood_dst { type ipv4_addr; size 4096; flags dynamic,timeout; "
+                "timeout 10s; }\n"
                 "  chain refuse {\n"
                 "    meta l4proto tcp reject with tcp reset\n"
                 "    %s\n"
@@ -154,6 +175,14 @@ static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)-
                         "abuse_pps_in drop\n",
                         ip, l->pps, burst, ip, l->pps, burst);
         }
+        uint32_t flood = l->pps ? (l->pps / 2 ? l->pps / 2 : 1) : NET_FLOOD_PPS;
+        fprintf(f,
+                "    ip saddr %s update @flood_dst { ip daddr limit rate over %u/second burst %u "
+                "packets } counter name abuse_flood\n"
+                "    ip saddr %s meta l4proto { tcp, udp } " NEW " ip daddr . th dport != "
+                "@scan_seen add @scan_seen { ip daddr . th dport } limit rate over %u/minute "
+                "burst %u packets counter name abuse_scan\n",
+                ip, flood, flood, ip, NET_SCAN_PER_MIN, NET_SCAN_PER_MIN);
         if (!l->smtp)
                 fprintf(f,
                         "    ip saddr %s tcp dport { 25, 465, 587 } " NEW " "

@@ -18,6 +18,9 @@
 #   abuse_peer.py burst HOST PORT N
 #       N connections as fast as it can, each closed once established; prints
 #       "established=E refused=R timeout=T seconds=S"
+#   abuse_peer.py scan HOST FIRSTPORT N
+#       one TCP connection attempt to each of N ports from FIRSTPORT (1 s each, closed
+#       at once); prints "open=O refused=R timeout=T seconds=S"
 #   abuse_peer.py udpflood HOST PORT SECONDS
 #       small UDP datagrams as fast as it can for SECONDS; prints "sent=N"
 #   abuse_peer.py relay TAP NETNS IFNAME GUESTIF
@@ -152,6 +155,19 @@ def burst(host, port, n):
         flush=True)
 
 
+def scan(host, first, n):
+    counts = {"connected": 0, "refused": 0, "timeout": 0}
+    start = time.monotonic()
+    for port in range(first, first + n):
+        what, s = try_connect(host, port, 1.0)
+        counts[what] += 1
+        if s:
+            s.close()
+    print("open=%d refused=%d timeout=%d seconds=%.3f" % (
+        counts["connected"], counts["refused"], counts["timeout"], time.monotonic() - start),
+        flush=True)
+
+
 def udpflood(host, port, seconds):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
@@ -230,6 +246,8 @@ def main(a):
         print(what, flush=True)
     elif a[0] == "burst" and len(a) == 4:
         burst(a[1], int(a[2]), int(a[3]))
+    elif a[0] == "scan" and len(a) == 4:
+        scan(a[1], int(a[2]), int(a[3]))
     elif a[0] == "udpflood" and len(a) == 4:
         udpflood(a[1], int(a[2]), float(a[3]))
     elif a[0] == "relay" and len(a) == 5:

@@ -9,7 +9,9 @@
 #   daemon's steps (net_abuse_counters, abuse.c, the syslog sink, net_cut).
 # Each tenant opens more connections than its conns cap, tries port 25, and is cut off
 # for 10 s (on_abuse "cut:10s") at its first abuse; the alerts and the cut's applied
-# and lifted lines must reach rsyslogd. The sink is a network namespace of this script
+# and lifted lines must reach rsyslogd. A second tenant of each backend scans 1,000
+# ports of the sink and floods it with UDP: scan and flood alerts, and no action with
+# on_abuse "alert". The sink is a network namespace of this script
 # (198.51.100.1, TEST-NET-2); nothing leaves the machine.
 set -u
 cd "${SRCDIR:-.}" || exit 1
@@ -74,6 +76,7 @@ logline() {
 field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<" $1" | head -1; }
 
 net='{ "mode": "private", "limits": { "conns": 20, "new_conns": "max", "on_abuse": "cut:10s" } }'
+net_detect='{ "mode": "private", "limits": { "new_conns": "max", "pps": "2k" } }'
 
 # ---- sandbox, under tenantd ----
 S=abs$$
@@ -85,10 +88,19 @@ cat >"$tmp/manifests/$S.json" <<EOF
   "mounts": [ { "source": "$tmp/payload", "target": "/payload/payload", "mode": "ro" } ],
   "network": $net }
 EOF
-tenants+=("$S")
+D=abd$$
+cat >"$tmp/manifests/$D.json" <<EOF
+{ "name": "$D", "exec": ["/payload/payload", "sleep", "300"], "user": "1000:1000",
+  "root": "host-system",
+  "mounts": [ { "source": "$tmp/payload", "target": "/payload/payload", "mode": "ro" } ],
+  "network": $net_detect }
+EOF
+tenants+=("$S" "$D")
 start_daemon --syslog-socket "$rsyslog_sock" --syslog-ident tenantd-test || bail "tenantd starts"
 wait_state "$S" running 20 || bail "$S did not start: $(tail -5 "$tmp/tenantd.log")"
+wait_state "$D" running 20 || bail "$D did not start: $(tail -5 "$tmp/tenantd.log")"
 spid=$(json_field "$S" pid)
+dpid=$(json_field "$D" pid)
 
 # run_scenario KIND NAME: conns, smtp and the cut, for the tenant whose network stack
 # "${run_in[@]}" enters
@@ -115,8 +127,26 @@ run_scenario() {
 	check "$kind: it counts them (count=$(field "$l" count))" "(($(field "$l" count) >= 100))"
 }
 
+# detect_scenario KIND NAME: a scan of 1,000 ports of the sink and a UDP flood toward it
+# from a tenant whose on_abuse is "alert" and whose pps is 2k (flood rate 1k/s)
+detect_scenario() {
+	local kind=$1 name=$2 out l
+	out=$("${run_in[@]}" "$py" "$peer_py" scan "$SINK" 20000 1000 2>&1)
+	echo "# $kind: a scan of 1,000 ports: $out"
+	l=$(logline "event=abuse alert=raised kind=scan tenant=$name" 5)
+	check "$kind: a scan of 1,000 ports raises a scan alert (${l:-none})" "[[ -n '$l' ]]"
+	out=$("${run_in[@]}" "$py" "$peer_py" udpflood "$SINK" 9001 2 2>&1)
+	echo "# $kind: a UDP flood of 2 s: $out"
+	l=$(logline "event=abuse alert=raised kind=flood tenant=$name" 5)
+	check "$kind: a flood toward one address raises a flood alert (${l:-none})" "[[ -n '$l' ]]"
+	check "$kind: and no action follows with on_abuse alert" \
+		"! grep -q 'alert=applied kind=[a-z_]* tenant=$name' '$rsyslog_out'"
+}
+
 run_in=(nsenter -t "$spid" -n)
 run_scenario sandbox "$S"
+run_in=(nsenter -t "$dpid" -n)
+detect_scenario sandbox "$D"
 st=$("$ctl" status "$S")
 l=$(grep '^  abuse:' <<<"$st")
 check "sandbox: status shows the counters (${l:-none})" "[[ '$l' == *conns=* && '$l' == *smtp=* ]]"
@@ -131,5 +161,12 @@ bg+=($!)
 for _ in $(seq 100); do grep -q ready "$tmp/probe.out" && break; sleep 0.05; done
 grep -q ready "$tmp/probe.out" || bail "abuse_probe did not start: $(head -c 300 "$tmp/probe.out")"
 run_scenario microvm "$V"
+E=abe$$
+start_guest microvm "$E" "$((idx + 1))" "$net_detect"
+"$abuse_probe" "$tmp/$E.json" "$((idx + 1))" --socket "$rsyslog_sock" --interval-ms 200 >"$tmp/probe2.out" 2>&1 &
+bg+=($!)
+for _ in $(seq 100); do grep -q ready "$tmp/probe2.out" && break; sleep 0.05; done
+grep -q ready "$tmp/probe2.out" || bail "abuse_probe did not start: $(head -c 300 "$tmp/probe2.out")"
+detect_scenario microvm "$E"
 
 done_testing
