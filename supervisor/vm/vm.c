@@ -846,6 +846,8 @@ static int join_tenant_cgroup(struct vm *vm, const struct manifest *m, struct tn
         limits_of(m, &l);
         r = tenant_cgroup_set_limits(cg, &l, err);
         if (r >= 0)
+                r = volumes_set_io(m, cg, err);
+        if (r >= 0)
                 r = tenant_cgroup_attach_process(cg, vm->qemu_pid, err);
         /* Each virtiofsd and its children: QEMU's C virtiofsd serves from a child it
          * forks into its own namespaces, which moving the parent would leave behind. */
