@@ -560,8 +560,25 @@ static void print_status(const struct json_value *t)
                                 snprintf(used, sizeof(used), "%s of %s used (%.0f%%)", a, b,
                                          100 * u / sz);
                         }
-                        printf("    %-12s %-24s %s\n", show_of(v, "name"), show_of(v, "target"),
-                               used);
+                        /* IO limits, when the volume has any: "max" for none */
+                        char io[96] = "", r[16] = "max/s", w[16] = "max/s", ops[24] = "max";
+                        double ir = num_of(v, "io_read", 0), iw = num_of(v, "io_write", 0);
+                        int64_t iops = int_of(v, "io_iops", 0);
+                        if (ir > 0) {
+                                fmt_bytes(r, sizeof(r) - 2, ir);
+                                strcat(r, "/s");
+                        }
+                        if (iw > 0) {
+                                fmt_bytes(w, sizeof(w) - 2, iw);
+                                strcat(w, "/s");
+                        }
+                        if (iops > 0)
+                                snprintf(ops, sizeof(ops), "%" PRId64, iops);
+                        if (ir > 0 || iw > 0 || iops > 0)
+                                snprintf(io, sizeof(io), ", io read %s write %s iops %s", r, w,
+                                         ops);
+                        printf("    %-12s %-24s %s%s\n", show_of(v, "name"), show_of(v, "target"),
+                               used, io);
                 }
         }
         if ((x = json_get(t, "notes")) && x->type == JSON_ARRAY && x->u.array.n) {
@@ -946,4 +963,60 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         return status;
+}
+
+int cmd_volume_list(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        (void)argv;
+        struct control_request req = request(CONTROL_OP_VOLUMES, NULL);
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = ctl_call(cli, &req, &v);
+        if (rc != EXIT_OK)
+                return rc;
+        const struct json_value *vols = json_get(v, CTL_VOLUMES);
+        if (!vols || vols->type != JSON_ARRAY)
+                return EXIT_FAILED;
+        if (cli->json) {
+                print_value(vols);
+                return EXIT_OK;
+        }
+        printf("%-20s %-16s %9s %9s %-9s %s\n", "TENANT", "VOLUME", "SIZE", "ON DISK", "ENCRYPTED",
+               "STATE");
+        for (size_t i = 0; i < vols->u.array.n; i++) {
+                const struct json_value *x = vols->u.array.items[i];
+                char size[16], disk[16];
+                fmt_bytes(size, sizeof(size), num_of(x, "size", 0));
+                fmt_bytes(disk, sizeof(disk), num_of(x, "allocated", 0));
+                const struct json_value *st = json_get(x, "state");
+                const struct json_value *decl = json_get(x, "declared");
+                const struct json_value *mnt = json_get(x, "mounted");
+                const struct json_value *enc = json_get(x, "encrypted");
+                const char *state = !st || st->type != JSON_STRING ? "orphan: no manifest"
+                                    : !decl || decl->type != JSON_BOOL || !decl->u.boolean
+                                        ? "orphan: not declared"
+                                    : mnt && mnt->type == JSON_BOOL && mnt->u.boolean ? "in use"
+                                                                                      : "idle";
+                printf("%-20s %-16s %9s %9s %-9s %s\n", show_of(x, "tenant"), show_of(x, "name"),
+                       size, disk, enc && enc->type == JSON_BOOL && enc->u.boolean ? "yes" : "no",
+                       state);
+        }
+        return EXIT_OK;
+}
+
+int cmd_volume_rm(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        bool yes = false;
+        for (size_t i = 0; i < cli->opts_n; i++)
+                yes |= cli->opts[i].id == OPT_YES;
+        if (!yes)
+                return cli_usage_error(cli,
+                                       "volume rm deletes the volume's data for good; say --yes");
+        struct control_request req = request(CONTROL_OP_VOLUME_RM, NULL);
+        req.volume = argv[1];
+        int rc = simple(cli, &req, NULL);
+        if (rc == EXIT_OK && !cli->json)
+                printf("%s: removed\n", shown(argv[1]));
+        return rc;
 }

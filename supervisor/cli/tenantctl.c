@@ -70,6 +70,11 @@ static const struct cli_opt_spec top_options[] = {
     {NULL, 0, false, 0},
 };
 
+static const struct cli_opt_spec volume_rm_options[] = {
+    {"yes", 0, false, OPT_YES},
+    {NULL, 0, false, 0},
+};
+
 static const struct cli_opt_spec audit_options[] = {
     {"all", 0, false, OPT_ALL},
     {NULL, 0, false, 0},
@@ -135,6 +140,10 @@ static const struct cli_verb verbs[] = {
     {"reload", "", "re-read the manifest directory", NULL, 0, 0, COMMAND_NONE, true, cmd_reload},
     {"audit", "[--all] [NAME|FILE...]", "each tenant's exposure: findings, fixes and a score",
      audit_options, 0, ANY, COMMAND_NONE, true, cmd_audit},
+    {"volume list", "", "the volumes in the storage directory, orphans included", NULL, 0, 0,
+     COMMAND_NONE, true, cmd_volume_list},
+    {"volume rm", "--yes TENANT/NAME", "delete a volume for good (its tenant stopped)",
+     volume_rm_options, 1, 1, COMMAND_NONE, true, cmd_volume_rm},
 };
 
 static void usage(FILE *out)

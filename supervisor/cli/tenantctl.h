@@ -30,6 +30,7 @@ enum cli_option {
         OPT_INTERVAL,   /* top: --interval DURATION */
         OPT_COUNT,      /* top: --count N */
         OPT_ALL,        /* audit: --all */
+        OPT_YES,        /* volume rm: --yes */
 };
 
 #define CLI_OPTS_MAX 32
@@ -82,6 +83,8 @@ int cmd_kill(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);
 int cmd_exec(const struct cli *cli, int argc, char **argv);
 int cmd_set(const struct cli *cli, int argc, char **argv);
+int cmd_volume_list(const struct cli *cli, int argc, char **argv);
+int cmd_volume_rm(const struct cli *cli, int argc, char **argv);
 int cmd_top(const struct cli *cli, int argc, char **argv);
 int cmd_events(const struct cli *cli, int argc, char **argv);
 int cmd_reload(const struct cli *cli, int argc, char **argv);

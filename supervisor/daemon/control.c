@@ -38,6 +38,7 @@
 #include "daemon/monitor_glue.h"
 #include "lib/version.h"
 #include "spec/audit.h"
+#include "storage/volume.h"
 #include "vm/qemu_proc.h"
 
 #define REQUEST_MAX CONTROL_REQUEST_MAX
@@ -1100,6 +1101,90 @@ static void op_audit(struct daemon *d, struct client *c, struct tenant *t,
         audit_report_clear(&rep);
 }
 
+/* The volumes in the storage directory (storage/volume.h), with whether a loaded
+ * manifest still declares each: one that none does is an orphan, kept until the
+ * operator removes it. */
+static void op_volumes(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct control_request *req)
+{
+        (void)t;
+        (void)req;
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_free_ struct volume_info *list = NULL;
+        size_t n = 0;
+        int r = volume_list(d->cfg.storage_dir, &list, &n, &err);
+        if (r < 0)
+                return reply_error(d, c, r, tn_err_msg(err));
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
+        if (!g)
+                return;
+        json_gen_key(g, CTL_VOLUMES);
+        json_gen_array_open(g);
+        for (size_t i = 0; i < n; i++) {
+                const struct volume_info *v = &list[i];
+                struct tenant *owner = daemon_find(d, v->tenant);
+                const struct volume_spec *vs = NULL;
+                for (size_t k = 0; owner && k < owner->m->volumes_n; k++)
+                        if (strcmp(owner->m->volumes[k].name, v->name) == 0)
+                                vs = &owner->m->volumes[k];
+                json_gen_object_open(g);
+                json_gen_key(g, "tenant");
+                control_gen_text(g, v->tenant);
+                json_gen_key(g, "name");
+                control_gen_text(g, v->name);
+                json_gen_key(g, "size");
+                json_gen_int(g, (int64_t)v->size);
+                json_gen_key(g, "allocated");
+                json_gen_int(g, (int64_t)v->allocated);
+                json_gen_key(g, "encrypted");
+                json_gen_bool(g, v->encrypted);
+                json_gen_key(g, "mounted");
+                json_gen_bool(g, v->mounted);
+                json_gen_key(g, "declared");
+                json_gen_bool(g, vs != NULL);
+                json_gen_key(g, "state");
+                if (owner)
+                        json_gen_string(g, tenant_state_name(owner->state));
+                else
+                        json_gen_null(g);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
+/* Deletes a volume for good. Refused while its tenant is anything but stopped (a
+ * starting tenant is about to mount it); volume_remove() also refuses a volume that
+ * is attached, whoever attached it. */
+static void op_volume_rm(struct daemon *d, struct client *c, struct tenant *t,
+                         const struct control_request *req)
+{
+        (void)t;
+        _cleanup_err_ struct tn_err *err = NULL;
+        char tenant[MANIFEST_NAME_MAX + 1], name[MANIFEST_NAME_MAX + 1];
+        const char *slash = strchr(req->volume, '/');
+        size_t tl = slash ? (size_t)(slash - req->volume) : 0;
+        if (!slash || tl == 0 || tl > MANIFEST_NAME_MAX || strlen(slash + 1) > MANIFEST_NAME_MAX)
+                return reply_error(d, c, -EINVAL, "expected TENANT/NAME, such as app/data");
+        memcpy(tenant, req->volume, tl);
+        tenant[tl] = '\0';
+        snprintf(name, sizeof(name), "%s", slash + 1);
+        struct tenant *owner = daemon_find(d, tenant);
+        if (owner && owner->state != TENANT_STOPPED && owner->state != TENANT_FAILED &&
+            owner->state != TENANT_CRASHLOOP && owner->state != TENANT_EXITED) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "%s is %s: stop it first", tenant,
+                         tenant_state_name(owner->state));
+                return reply_error(d, c, -EBUSY, msg);
+        }
+        int r = volume_remove(d->cfg.storage_dir, tenant, name, &err);
+        if (r < 0)
+                return reply_error(d, c, r, tn_err_msg(err));
+        log_notice("volume %s/%s removed by the operator", tenant, name);
+        reply_ok(d, c, NULL);
+}
+
 static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
                         const struct control_request *req)
 {
@@ -1165,6 +1250,7 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_LOGS] = op_logs,         [CONTROL_OP_EXEC] = op_exec_any,
     [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
     [CONTROL_OP_RELOAD] = op_reload,     [CONTROL_OP_AUDIT] = op_audit,
+    [CONTROL_OP_VOLUMES] = op_volumes,   [CONTROL_OP_VOLUME_RM] = op_volume_rm,
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */

@@ -463,6 +463,13 @@ void monitor_glue_gen_volumes(struct daemon *d, struct json_gen *g, const struct
                 json_gen_int(g, (int64_t)vs->size);
                 json_gen_key(g, "encrypt");
                 json_gen_bool(g, vs->encrypt);
+                /* io limits, bytes and operations per second; 0 = none */
+                json_gen_key(g, "io_read");
+                json_gen_int(g, (int64_t)vs->io.read);
+                json_gen_key(g, "io_write");
+                json_gen_int(g, (int64_t)vs->io.write);
+                json_gen_key(g, "io_iops");
+                json_gen_int(g, (int64_t)vs->io.iops);
                 struct volume_usage u;
                 if (up && volume_usage(t->name, vs->name, &u) == 0) {
                         json_gen_key(g, "used");
@@ -534,6 +541,25 @@ static const struct {
     {"network.ingress.rate", "network.ingress.rate"},
 };
 
+/* volume.NAME.size and volume.NAME.io.{read,write,iops}: the path in the manifest,
+ * volumes[NAME].…, or false. NAME is checked here only for what would break the path;
+ * the edit then finds the volume of that name or says there is none. */
+static bool volume_key_path(const char *key, char *path, size_t len)
+{
+        static const char *const leaves[] = {"size", "io.read", "io.write", "io.iops"};
+        if (strncmp(key, "volume.", 7) != 0)
+                return false;
+        const char *name = key + 7;
+        size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-");
+        if (n == 0 || n > 64 || name[n] != '.')
+                return false;
+        for (size_t i = 0; i < ARRAY_SIZE(leaves); i++)
+                if (strcmp(name + n + 1, leaves[i]) == 0)
+                        return (size_t)snprintf(path, len, "volumes[%.*s].%s", (int)n, name,
+                                                leaves[i]) < len;
+        return false;
+}
+
 /* A value as the manifest writes it: a plain number stays a number, anything else
  * becomes a JSON string. */
 static char *value_literal(const char *v)
@@ -566,14 +592,19 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
         for (size_t i = 0; i < values->u.object.n; i++) {
                 const struct json_member *mb = &values->u.object.items[i];
                 const char *path = NULL;
+                char vpath[96];
                 for (size_t k = 0; k < ARRAY_SIZE(settable); k++)
                         if (strcmp(settable[k].key, mb->key) == 0)
                                 path = settable[k].path;
+                if (!path && volume_key_path(mb->key, vpath, sizeof(vpath)))
+                        path = vpath;
                 if (!path)
                         return tn_err_setx(err, EINVAL,
                                            "\"%.64s\" cannot be set; the keys are cpu.max, "
                                            "cpu.weight, memory.max, memory.high, memory.swap, "
-                                           "pids.max, net.egress.rate, net.ingress.rate",
+                                           "pids.max, net.egress.rate, net.ingress.rate, "
+                                           "volume.NAME.size, volume.NAME.io.read, "
+                                           "volume.NAME.io.write, volume.NAME.io.iops",
                                            mb->key);
                 if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64)
                         return tn_err_setx(err, EINVAL, "%s: the value must be a short string",
@@ -605,11 +636,41 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
         return 0;
 }
 
-static int apply_live(struct tenant *t, struct glue *g, const struct manifest *m,
+/* The volumes of `was` that `m` changes live: sizes grown (all checked before any is
+ * grown: a shrink refuses the whole set), then IO limits renewed. A volume is matched
+ * by name; one that `m` adds or drops is for the next start, not for a live set. */
+static int apply_volumes(struct daemon *d, struct tenant *t, struct glue *g,
+                         const struct manifest *was, const struct manifest *m, struct tn_err **err)
+{
+        bool io = false;
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < m->volumes_n; i++) {
+                        const struct volume_spec *vs = &m->volumes[i], *old = NULL;
+                        for (size_t k = 0; was && k < was->volumes_n; k++)
+                                if (strcmp(was->volumes[k].name, vs->name) == 0)
+                                        old = &was->volumes[k];
+                        if (!old)
+                                continue;
+                        io |= memcmp(&old->io, &vs->io, sizeof(vs->io)) != 0;
+                        if (old->size == vs->size)
+                                continue;
+                        int r = volume_grow(d->cfg.storage_dir, t->name, vs, pass == 0, err);
+                        if (r < 0)
+                                return tn_err_wrap(err, "volume.%s.size", vs->name);
+                }
+        if (io && volumes_set_io(m, g->cg, err) < 0)
+                return -EIO;
+        return 0;
+}
+
+static int apply_live(struct daemon *d, struct tenant *t, struct glue *g, const struct manifest *m,
                       struct tn_err **err)
 {
         if (!g->cg)
                 return tn_err_setx(err, ENODEV, "%s: its cgroups are not open", t->name);
+        int vr = apply_volumes(d, t, g, g->live ? g->live : t->m, m, err);
+        if (vr < 0)
+                return vr;
         struct tenant_limits l = {.cpu_millicpus = m->cpu.max_millicpus,
                                   .cpu_weight = m->cpu.weight,
                                   .memory_max = m->memory.max,
@@ -654,7 +715,6 @@ static int save_text(const char *path, const char *text, size_t len, struct tn_e
 int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
                      const char **ret_summary, struct tn_err **err)
 {
-        (void)d;
         const struct json_value *values = json_get(req, "values");
         const struct json_value *sv = json_get(req, "save");
         bool save = sv && sv->type == JSON_BOOL && sv->u.boolean;
@@ -692,7 +752,7 @@ int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value
                         return r;
         }
         if (running) {
-                r = apply_live(t, g, live, err);
+                r = apply_live(d, t, g, live, err);
                 if (r < 0)
                         return r;
         }

@@ -17,9 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/cleanup.h"
 #include "lib/strutil.h"
 
-static const char *const controllers[] = {"cpu", "cpuacct", "memory", "pids"};
+/* blkio (v1) and io (v2): a volume's IO limits on its loop device (tenant_cgroup_set_io). */
+static const char *const controllers[] = {"cpu", "cpuacct", "memory", "pids", "blkio", "io"};
 #define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
 
 struct hierarchy {
@@ -388,6 +390,63 @@ int tenant_cgroup_set_limits(struct tenant_cgroup *tc, const struct tenant_limit
         return 0;
 }
 
+/* Writes one line into a control file of the hierarchy (the io files take one device
+ * per write, which libcgroup's value list cannot say twice). */
+static int write_knob(const struct hierarchy *h, const char *file, const char *line,
+                      struct tn_err **err)
+{
+        char path[4096];
+        snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return tn_err_set(err, errno, "cannot open %s", path);
+        size_t len = strlen(line);
+        if (write(fd, line, len) != (ssize_t)len)
+                return tn_err_set(err, errno, "cannot write \"%s\" to %s", line, path);
+        return 0;
+}
+
+int tenant_cgroup_set_io(struct tenant_cgroup *tc, const struct tenant_io_limit *l,
+                         struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                const struct hierarchy *h = &tc->h[i];
+                char v[160], a[32], b[32], c[32], d[32];
+                if (is_cgroup2(h)) {
+                        char path[4096];
+                        snprintf(path, sizeof(path), "%s%s/io.max", h->mount, h->path);
+                        if (access(path, F_OK) < 0)
+                                continue;
+                        fmt_limit(a, sizeof(a), l->rbps ? l->rbps : CGROUP_UNLIMITED, "max");
+                        fmt_limit(b, sizeof(b), l->wbps ? l->wbps : CGROUP_UNLIMITED, "max");
+                        fmt_limit(c, sizeof(c), l->iops ? l->iops : CGROUP_UNLIMITED, "max");
+                        snprintf(v, sizeof(v), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", l->major,
+                                 l->minor, a, b, c, c);
+                        return write_knob(h, "io.max", v, err);
+                }
+                if (strcmp(h->controller, "blkio") != 0)
+                        continue;
+                /* v1: 0 removes the device's rule */
+                static const char *const files[] = {
+                    "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+                    "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
+                const uint64_t vals[] = {l->rbps, l->wbps, l->iops, l->iops};
+                for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
+                        snprintf(d, sizeof(d), "%llu", (unsigned long long)vals[k]);
+                        snprintf(v, sizeof(v), "%u:%u %s", l->major, l->minor, d);
+                        int r = write_knob(h, files[k], v, err);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        if (l->rbps || l->wbps || l->iops)
+                return tn_err_setx(err, ENODEV,
+                                   "no blkio (cgroup v1) or io (cgroup v2) controller: IO limits "
+                                   "cannot be applied");
+        return 0;
+}
+
 int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **err)
 {
         for (size_t i = 0; i < tc->n; i++) {
@@ -666,7 +725,7 @@ int tenant_cgroup_prepare_at(const char *mount, struct tn_err **err)
                 enabled[0] = '\0';
         char want[64] = "";
         bool missing = false;
-        static const char *const v2ctl[] = {"cpu", "memory", "pids"};
+        static const char *const v2ctl[] = {"cpu", "memory", "pids", "io"};
         for (size_t i = 0; i < ARRAY_SIZE(v2ctl); i++) {
                 char word[16];
                 snprintf(word, sizeof(word), " %s ", v2ctl[i]);

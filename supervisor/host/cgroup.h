@@ -2,7 +2,7 @@
  * cgroups.
  *
  * Every tenant gets one cgroup per mounted hierarchy of the controllers tenantd uses
- * (cpu, cpuacct, memory, pids; on cgroup v2 the one unified hierarchy), created as
+ * (cpu, cpuacct, memory, pids, blkio; on cgroup v2 the one unified hierarchy), created as
  * OWN/tenantd/NAME where OWN is the cgroup the calling process itself is in: tenantd
  * never creates cgroups beside its own, so it respects whatever delegated it. Limits
  * are set by the quota code; this file creates, joins, samples and removes. */
@@ -52,6 +52,17 @@ struct tenant_limits {
  * host does not have (swap accounting off) is skipped. */
 int tenant_cgroup_set_limits(struct tenant_cgroup *cg, const struct tenant_limits *l,
                              struct tn_err **err);
+
+/* IO limits on one block device (a volume's loop device), 0 = unlimited: cgroup v2
+ * io.max (rbps, wbps, riops, wiops) or v1 blkio.throttle.*_device. Writing zeros removes
+ * the rule. -ENODEV, saying so, when limits are asked and neither controller exists. */
+struct tenant_io_limit {
+        unsigned major, minor;
+        uint64_t rbps, wbps; /* bytes per second */
+        uint64_t iops;       /* read and write operations per second, each */
+};
+int tenant_cgroup_set_io(struct tenant_cgroup *cg, const struct tenant_io_limit *l,
+                         struct tn_err **err);
 
 /* Moves `pid` into every one of the tenant's cgroups. */
 int tenant_cgroup_attach(struct tenant_cgroup *cg, pid_t pid, struct tn_err **err);

@@ -27,6 +27,9 @@ const struct control_op_info control_ops[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_EVENTS] = {CONTROL_OP_EVENTS, "events", CONTROL_F_STREAM},
     [CONTROL_OP_RELOAD] = {CONTROL_OP_RELOAD, "reload", 0},
     [CONTROL_OP_AUDIT] = {CONTROL_OP_AUDIT, "audit", CONTROL_F_NAME},
+    [CONTROL_OP_VOLUMES] = {CONTROL_OP_VOLUMES, "volumes", 0},
+    /* not CONTROL_F_NAME: the volume's tenant may have no manifest any more */
+    [CONTROL_OP_VOLUME_RM] = {CONTROL_OP_VOLUME_RM, "volume-rm", 0},
 };
 
 const struct control_op_info *control_op_lookup(const char *name)
@@ -221,6 +224,14 @@ static int decode_members(const struct json_value *req, struct control_request *
                 return decode_exec(req, r, err);
         case CONTROL_OP_SET:
                 return decode_set(req, r, err);
+        case CONTROL_OP_VOLUME_RM: {
+                const struct json_value *v = json_get(req, CTL_VOLUME);
+                if (!v || v->type != JSON_STRING || strlen(v->u.str.text) != v->u.str.len ||
+                    v->u.str.len > 2 * CONTROL_NAME_SHOW_MAX)
+                        return tn_err_setx(err, EINVAL, "\"volume\" must be a string, TENANT/NAME");
+                r->volume = v->u.str.text;
+                return 0;
+        }
         default:
                 return 0;
         }
@@ -345,6 +356,10 @@ int control_request_encode(const struct control_request *req, char **ret, size_t
                         json_gen_string(g, req->values[i]);
                 }
                 json_gen_object_close(g);
+                break;
+        case CONTROL_OP_VOLUME_RM:
+                json_gen_key(g, CTL_VOLUME);
+                json_gen_string(g, req->volume ? req->volume : "");
                 break;
         default:
                 break;

@@ -44,6 +44,7 @@
 #define CTL_COLS "cols"             /* exec */
 #define CTL_VALUES "values"         /* set */
 #define CTL_SAVE "save"             /* set */
+#define CTL_VOLUME "volume"         /* volume-rm: "TENANT/NAME" */
 /* Reply members. */
 #define CTL_OK "ok"
 #define CTL_ERROR "error"
@@ -53,6 +54,7 @@
 #define CTL_TENANT "tenant"   /* status, audit */
 #define CTL_DATA "data"       /* logs stream */
 #define CTL_EVENT "event"     /* events stream */
+#define CTL_VOLUMES "volumes" /* volumes */
 
 enum control_op {
         CONTROL_OP_VERSION,
@@ -69,6 +71,8 @@ enum control_op {
         CONTROL_OP_EVENTS,
         CONTROL_OP_RELOAD,
         CONTROL_OP_AUDIT,
+        CONTROL_OP_VOLUMES,
+        CONTROL_OP_VOLUME_RM,
         CONTROL_OP_COUNT_,
 };
 
@@ -109,7 +113,8 @@ struct control_request {
         const char *const *keys; /* set: n_values pairs */
         const char *const *values;
         size_t n_values;
-        bool save; /* set */
+        bool save;          /* set */
+        const char *volume; /* volume-rm: "TENANT/NAME" */
         /* owned by the decoder's result */
         struct json_value *tree;
         char **vec_; /* argv, keys and values of a decoded request */

@@ -71,6 +71,7 @@
 #include "spec/policy.h"
 #include "sandbox/rootfs.h"
 #include "host/uidrange.h"
+#include "storage/volume.h"
 
 #define ERRMSG_MAX 1024
 
@@ -518,6 +519,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
             .pids_max = m->pids.max,
         };
         r = tenant_cgroup_set_limits(sb->cgroup, &limits, err);
+        if (r >= 0)
+                r = volumes_set_io(m, sb->cgroup, err);
         if (r < 0)
                 goto fail;
 

@@ -88,6 +88,31 @@ int manifest_text_set(const char *text, size_t len, const char *path, const char
         const struct json_value *obj = root;
         size_t depth = 0;
         while (depth < n) {
+                /* KEY[NAME]: the member of the array KEY whose "name" is NAME. */
+                char *sel = strchr(keys[depth], '[');
+                if (sel) {
+                        size_t sl = strlen(sel);
+                        if (sl < 3 || sel[sl - 1] != ']' || depth + 1 == n)
+                                return tn_err_setx(err, EINVAL, "bad key path \"%s\"", path);
+                        *sel++ = '\0';
+                        sel[sl - 2] = '\0';
+                        const struct json_value *arr = json_get(obj, keys[depth]);
+                        const struct json_value *found = NULL;
+                        for (size_t i = 0; arr && arr->type == JSON_ARRAY && i < arr->u.array.n;
+                             i++) {
+                                const struct json_value *name =
+                                    json_get(arr->u.array.items[i], "name");
+                                if (name && name->type == JSON_STRING &&
+                                    strcmp(name->u.str.text, sel) == 0)
+                                        found = arr->u.array.items[i];
+                        }
+                        if (!found || found->type != JSON_OBJECT)
+                                return tn_err_setx(err, ENOENT, "%s has no entry named \"%s\"",
+                                                   keys[depth], sel);
+                        obj = found;
+                        depth++;
+                        continue;
+                }
                 const struct json_value *v = json_get(obj, keys[depth]);
                 if (!v)
                         break;

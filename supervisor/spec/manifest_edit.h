@@ -8,7 +8,8 @@
 #include "lib/err.h"
 
 /* Returns in *ret (malloc'd, NUL-terminated) the text with the value at `path`
- * (dot-separated object keys, such as "network.egress.rate") replaced by `value_json`
+ * (dot-separated object keys, such as "network.egress.rate"; KEY[NAME] is the member
+ * of the array KEY whose "name" is NAME, as in "volumes[data].size") replaced by `value_json`
  * (a JSON literal: "\"5mbit\"", "0.5", "100"). A missing key is inserted as the first
  * member of the innermost object that exists, with the objects in between. The value
  * replaced must be a scalar. The result is not validated here: the caller parses it. */

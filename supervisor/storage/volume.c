@@ -20,7 +20,10 @@
  *     Anything e2fsck cannot fix by itself stops the open.
  *  5. A free loop device (LOOP_CTL_GET_FREE), configured with the image in one call
  *     (LOOP_CONFIGURE) and AUTOCLEAR: it detaches itself when its last user, the
- *     mount, goes, even after a crash of everything that set it up.
+ *     mount, goes, even after a crash of everything that set it up. An image smaller
+ *     than the declared size (the manifest's size was raised) is extended first and
+ *     its file system grown offline (resize2fs, after a forced e2fsck in 4.). An
+ *     image larger than the declared size stays as it is: a volume never shrinks.
  *  6. The mount point VOLUME_MOUNT_DIR/TENANT/NAME (directories 0700 root), mounted
  *     ext4 nosuid, nodev (noexec as declared), errors=remount-ro.
  *  7. The tenant's view is the directory `data` in the file system's root, made on
@@ -40,6 +43,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
 #include <linux/fscrypt.h>
 #include <linux/loop.h>
 #include <poll.h>
@@ -58,7 +64,13 @@
 
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
+#include "lib/strutil.h"
 #include "storage/keywrap.h"
+
+/* <linux/ext4.h> is not in every distribution's uapi headers (Debian 12 has it not). */
+#ifndef EXT4_IOC_RESIZE_FS
+#define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
+#endif
 
 static inline void closedirp(DIR **d)
 {
@@ -371,6 +383,36 @@ static int loop_attach(int image_fd, const struct volume_host *v, int *ret, char
         return tn_err_setx(err, EBUSY, "no loop device stayed free long enough");
 }
 
+/* A live grow's last step: the ext4 file system mounted at `root` grown online
+ * (EXT4_IOC_RESIZE_FS) to the size of its loop device. */
+static int fs_grow_online(int root, int loop, const char *shown, struct tn_err **err)
+{
+        uint64_t dev_bytes = 0;
+        struct statfs sf;
+        if (ioctl(loop, BLKGETSIZE64, &dev_bytes) < 0 || fstatfs(root, &sf) < 0 || !sf.f_bsize)
+                return tn_err_set(err, errno, "cannot size %s", shown);
+        uint64_t blocks = dev_bytes / (uint64_t)sf.f_bsize;
+        if (ioctl(root, EXT4_IOC_RESIZE_FS, &blocks) < 0)
+                return tn_err_set(err, errno,
+                                  "cannot grow the file system of %s to %" PRIu64 " blocks", shown,
+                                  blocks);
+        return 0;
+}
+
+/* Whether this process may resize a mounted file system: the kernel asks for
+ * CAP_SYS_RESOURCE, which a host may keep out of root's bounding set. */
+static bool may_resize_online(void)
+{
+        char text[2048];
+        if (read_small_file("/proc/self/status", text, sizeof(text)) < 0)
+                return true; /* let the kernel say */
+        const char *p = strstr(text, "\nCapEff:");
+        unsigned long long eff = 0;
+        if (!p || sscanf(p + 9, "%llx", &eff) != 1)
+                return true;
+        return eff & (1ULL << CAP_SYS_RESOURCE);
+}
+
 /* Step 8, the key: NAME.key unwrapped with the master key, or on first use a new
  * random key, wrapped and written (root 0600) before it is used. */
 static int volume_key(int dir, const char *tenant, const struct volume_spec *vs,
@@ -563,10 +605,14 @@ static int volume_mount(int fd, const char *tenant, const struct volume_spec *vs
                 r = image_attached(fd, &v, err);
         if (r < 0)
                 return r;
-        /* 4. -p fixes what is safe to fix without asking; exit 1 and 2 mean it did. */
+        /* 4. -p fixes what is safe to fix without asking; exit 1 and 2 mean it did.
+         * Before a grow (5.) the check is forced: resize2fs wants a file system
+         * checked since it was last mounted. */
+        bool grow = (uint64_t)st.st_size < vs->size;
         const char *const fsck_args[] = {"-p", v.image, NULL};
+        const char *const fsck_full[] = {"-f", "-p", v.image, NULL};
         char out[512];
-        r = run_tool("e2fsck", fsck_args, out, sizeof(out), err);
+        r = run_tool("e2fsck", grow ? fsck_full : fsck_args, out, sizeof(out), err);
         if (r < 0)
                 return r;
         if (r > 2)
@@ -575,6 +621,18 @@ static int volume_mount(int fd, const char *tenant, const struct volume_spec *vs
                                    "%s; run e2fsck on it by hand",
                                    v.image, r, out);
         /* 5. */
+        if (grow) {
+                if (ftruncate(fd, (off_t)vs->size) < 0)
+                        return tn_err_set(err, errno, "cannot extend %s to %" PRIu64 " bytes",
+                                          v.image, vs->size);
+                const char *const resize_args[] = {v.image, NULL};
+                r = run_tool("resize2fs", resize_args, out, sizeof(out), err);
+                if (r < 0)
+                        return r;
+                if (r != 0)
+                        return tn_err_setx(err, EIO, "resize2fs %s failed (exit %d): %s", v.image,
+                                           r, out);
+        }
         char dev[32];
         _cleanup_close_ int loop = -1;
         r = loop_attach(fd, &v, &loop, dev, sizeof(dev), err);
@@ -642,6 +700,93 @@ int volume_close(const char *tenant, const char *name, struct tn_err **err)
         return 0;
 }
 
+/* The loop device under the mount at `mount` (its st_dev), opened, and checked to be
+ * attached to the image open at `image` (not some other device that took its number). */
+static int mounted_loop(const char *mount, int image, int *ret, struct tn_err **err)
+{
+        struct stat mst, ist;
+        if (stat(mount, &mst) < 0 || fstat(image, &ist) < 0)
+                return tn_err_set(err, errno, "stat %s", mount);
+        char path[64], text[512];
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(mst.st_dev),
+                 minor(mst.st_dev));
+        ssize_t n = read_small_file(path, text, sizeof(text));
+        if (n < 0)
+                return tn_err_set(err, (int)-n, "cannot read %s", path);
+        char dev[80] = "";
+        const char *p = strstr(text, "DEVNAME=loop");
+        if (p)
+                snprintf(dev, sizeof(dev), "/dev/%.*s", (int)strcspn(p + 8, "\n"), p + 8);
+        if (!*dev)
+                return tn_err_setx(err, ENODEV, "%s is not on a loop device", mount);
+        _cleanup_close_ int fd = open(dev, O_RDWR | O_CLOEXEC);
+        struct loop_info64 info;
+        struct stat dst;
+        if (fd < 0 || fstat(fd, &dst) < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+                return tn_err_set(err, errno, "cannot open %s", dev);
+        if (dst.st_rdev != mst.st_dev || info.lo_inode != ist.st_ino ||
+            info.lo_device != ist.st_dev)
+                return tn_err_setx(err, EXDEV, "%s is not the loop device of the volume at %s", dev,
+                                   mount);
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+int volume_grow(const char *storage_dir, const char *tenant, const struct volume_spec *vs,
+                bool check_only, struct tn_err **err)
+{
+        struct volume_host v;
+        int r = volume_paths(storage_dir, tenant, vs->name, &v, err);
+        if (r < 0)
+                return r;
+        char dir_path[PATH_MAX], img[NAME_MAX + 1];
+        snprintf(dir_path, sizeof(dir_path), "%s/%s", storage_dir, tenant);
+        snprintf(img, sizeof(img), "%s.img", vs->name);
+        _cleanup_close_ int storage = -1, dir = -1, fd = -1;
+        r = root_path(storage_dir, &storage, err);
+        if (r >= 0)
+                r = root_dir(storage, tenant, dir_path, &dir, err);
+        if (r < 0)
+                return r;
+        fd = openat(dir, img, (check_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return tn_err_set(err, errno, "cannot open %s", v.image);
+        if ((uint64_t)st.st_size > vs->size)
+                return tn_err_setx(err, EINVAL,
+                                   "%" PRIu64 " bytes is less than the volume's %" PRIu64
+                                   " bytes: a volume never shrinks (make a new volume and copy "
+                                   "the data over)",
+                                   vs->size, (uint64_t)st.st_size);
+        if ((uint64_t)st.st_size == vs->size)
+                return 0;
+        if (!may_resize_online())
+                return tn_err_setx(
+                    err, EPERM,
+                    "growing a mounted volume needs CAP_SYS_RESOURCE, which "
+                    "tenantd does not have (the host keeps it out of its bounding "
+                    "set); stop the tenant, save the size (set --save) and start it: "
+                    "the volume grows as it starts");
+        if (check_only)
+                return 0;
+        if (!is_mount_point(v.mount))
+                return tn_err_setx(err, ENOENT, "%s is not mounted", v.mount);
+        /* The image first, then the loop device learns its new size, then the file
+         * system grows into it: each step leaves a volume that mounts. */
+        _cleanup_close_ int loop = -1, root = -1;
+        r = mounted_loop(v.mount, fd, &loop, err);
+        if (r < 0)
+                return r;
+        if (ftruncate(fd, (off_t)vs->size) < 0)
+                return tn_err_set(err, errno, "cannot extend %s", v.image);
+        if (ioctl(loop, LOOP_SET_CAPACITY, 0) < 0)
+                return tn_err_set(err, errno, "LOOP_SET_CAPACITY for %s", v.image);
+        root = open(v.mount, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0)
+                return tn_err_set(err, errno, "cannot open %s", v.mount);
+        return fs_grow_online(root, loop, v.image, err);
+}
+
 int volume_usage(const char *tenant, const char *name, struct volume_usage *ret)
 {
         struct volume_host v;
@@ -660,6 +805,30 @@ int volume_usage(const char *tenant, const char *name, struct volume_usage *ret)
         return 0;
 }
 
+int volumes_set_io(const struct manifest *m, struct tenant_cgroup *cg, struct tn_err **err)
+{
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                struct volume_host v;
+                int r = volume_paths("", m->name, vs->name, &v, err);
+                if (r < 0)
+                        return r;
+                struct stat st;
+                if (!is_mount_point(v.mount) || stat(v.mount, &st) < 0)
+                        continue; /* not mounted: nothing to limit */
+                /* The mount's device is the loop device the file system is on. */
+                struct tenant_io_limit l = {.major = major(st.st_dev),
+                                            .minor = minor(st.st_dev),
+                                            .rbps = vs->io.read,
+                                            .wbps = vs->io.write,
+                                            .iops = vs->io.iops};
+                r = tenant_cgroup_set_io(cg, &l, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "volumes[%zu] \"%s\": io", i, vs->name);
+        }
+        return 0;
+}
+
 int volumes_open(const struct manifest *m, const char *storage_dir, const char *master_key,
                  uid_t uid, gid_t gid, struct tn_err **err)
 {
@@ -673,6 +842,135 @@ int volumes_open(const struct manifest *m, const char *storage_dir, const char *
                         return tn_err_wrap(err, "volumes[%zu] \"%s\"", i, m->volumes[i].name);
                 }
         }
+        return 0;
+}
+
+/* STORAGE/TENANT, which must exist already (a listing or a removal makes nothing). */
+static int tenant_dir(int storage, const char *storage_dir, const char *tenant, int *ret,
+                      struct tn_err **err)
+{
+        char shown[PATH_MAX];
+        snprintf(shown, sizeof(shown), "%s/%s", storage_dir, tenant);
+        struct stat st;
+        if (fstatat(storage, tenant, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return tn_err_set(err, errno, "%s", shown);
+        return root_dir(storage, tenant, shown, ret, err);
+}
+
+static int volume_info_cmp(const void *a, const void *b)
+{
+        const struct volume_info *x = a, *y = b;
+        int c = strcmp(x->tenant, y->tenant);
+        return c ? c : strcmp(x->name, y->name);
+}
+
+int volume_list(const char *storage_dir, struct volume_info **ret, size_t *ret_n,
+                struct tn_err **err)
+{
+        _cleanup_close_ int storage = -1;
+        int r = root_path(storage_dir, &storage, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ struct volume_info *list = NULL;
+        size_t n = 0, cap = 0;
+        int dup = fcntl(storage, F_DUPFD_CLOEXEC, 0);
+        _cleanup_(closedirp) DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+        if (!d) {
+                if (dup >= 0)
+                        close(dup);
+                return tn_err_set(err, errno, "cannot list %s", storage_dir);
+        }
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                /* Only what tenantd would have made: a tenant's name, a directory of
+                 * root's; anything else in the storage directory is not listed. */
+                if (!is_simple_name(e->d_name) || strlen(e->d_name) >= sizeof(list->tenant))
+                        continue;
+                _cleanup_close_ int td = -1;
+                if (tenant_dir(storage, storage_dir, e->d_name, &td, NULL) < 0)
+                        continue;
+                int tdup = fcntl(td, F_DUPFD_CLOEXEC, 0);
+                _cleanup_(closedirp) DIR *t = tdup >= 0 ? fdopendir(tdup) : NULL;
+                if (!t) {
+                        if (tdup >= 0)
+                                close(tdup);
+                        continue;
+                }
+                struct dirent *f;
+                while ((f = readdir(t))) {
+                        size_t l = strlen(f->d_name);
+                        if (l < 5 || strcmp(f->d_name + l - 4, ".img") != 0 ||
+                            l - 4 >= sizeof(list->name))
+                                continue;
+                        struct volume_info vi = {0};
+                        memcpy(vi.name, f->d_name, l - 4);
+                        if (!is_simple_name(vi.name))
+                                continue;
+                        struct stat st;
+                        if (fstatat(td, f->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            !S_ISREG(st.st_mode))
+                                continue;
+                        snprintf(vi.tenant, sizeof(vi.tenant), "%s", e->d_name);
+                        vi.size = (uint64_t)st.st_size;
+                        vi.allocated = (uint64_t)st.st_blocks * 512;
+                        char key[NAME_MAX + 1];
+                        snprintf(key, sizeof(key), "%s.key", vi.name);
+                        vi.encrypted = faccessat(td, key, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+                        struct volume_host v;
+                        vi.mounted = volume_paths("", vi.tenant, vi.name, &v, NULL) == 0 &&
+                                     is_mount_point(v.mount);
+                        if (n == cap) {
+                                size_t nc = cap ? cap * 2 : 16;
+                                struct volume_info *nl = realloc(list, nc * sizeof(*nl));
+                                if (!nl)
+                                        return tn_err_setx(err, ENOMEM, "out of memory");
+                                list = nl;
+                                cap = nc;
+                        }
+                        list[n++] = vi;
+                }
+        }
+        if (n)
+                qsort(list, n, sizeof(*list), volume_info_cmp);
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+int volume_remove(const char *storage_dir, const char *tenant, const char *name,
+                  struct tn_err **err)
+{
+        if (!is_simple_name(tenant) || !is_simple_name(name))
+                return tn_err_setx(err, EINVAL, "\"%.64s/%.64s\" is not TENANT/VOLUME", tenant,
+                                   name);
+        struct volume_host v;
+        int r = volume_paths(storage_dir, tenant, name, &v, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int storage = -1, dir = -1;
+        r = root_path(storage_dir, &storage, err);
+        if (r >= 0)
+                r = tenant_dir(storage, storage_dir, tenant, &dir, err);
+        if (r < 0)
+                return r;
+        char img[NAME_MAX + 1], key[NAME_MAX + 1];
+        snprintf(img, sizeof(img), "%s.img", name);
+        snprintf(key, sizeof(key), "%s.key", name);
+        _cleanup_close_ int fd = openat(dir, img, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return tn_err_set(err, errno, "%s", v.image);
+        /* The image's lock is held as long as a loop device is attached (step 3): a
+         * volume in use is never removed, whoever uses it. The lock is kept until the
+         * files are gone, so no open starts in between. */
+        if (is_mount_point(v.mount) || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return tn_err_setx(err, EBUSY, "%s/%s is in use (its tenant runs?): stop it first",
+                                   tenant, name);
+        if (unlinkat(dir, key, 0) < 0 && errno != ENOENT)
+                return tn_err_set(err, errno, "cannot remove %s/%s", v.image, key);
+        if (unlinkat(dir, img, 0) < 0)
+                return tn_err_set(err, errno, "cannot remove %s", v.image);
+        /* The tenant's directory goes with its last volume. */
+        (void)unlinkat(storage, tenant, AT_REMOVEDIR);
         return 0;
 }
 

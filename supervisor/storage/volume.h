@@ -11,9 +11,11 @@
 #pragma once
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "host/cgroup.h"
 #include "lib/err.h"
 #include "spec/manifest.h"
 
@@ -53,6 +55,18 @@ struct volume_usage {
 };
 int volume_usage(const char *tenant, const char *name, struct volume_usage *ret);
 
+/* Grows a mounted volume to vs->size while its tenant runs: the image extended, the
+ * loop device's capacity renewed (LOOP_SET_CAPACITY), the ext4 file system resized
+ * online. A size below the image's is refused (-EINVAL, saying that volumes never
+ * shrink) before anything changes; check_only checks just that. */
+int volume_grow(const char *storage_dir, const char *tenant, const struct volume_spec *vs,
+                bool check_only, struct tn_err **err);
+
+/* Each mounted volume's io limits (0 = none) on its loop device, in the tenant's
+ * cgroups (tenant_cgroup_set_io), so that the IO the tenant issues to the volume is
+ * throttled there; for a start and for a live change (zeros remove a rule). */
+int volumes_set_io(const struct manifest *m, struct tenant_cgroup *cg, struct tn_err **err);
+
 /* Every volume of m, opened as above (the roots given to uid:gid); all or none: on a
  * failure the ones opened are closed again and *err names the volume. */
 int volumes_open(const struct manifest *m, const char *storage_dir, const char *master_key,
@@ -62,3 +76,19 @@ int volumes_open(const struct manifest *m, const char *storage_dir, const char *
  * what a manifest says: it may have changed since), best effort; for the stop of a
  * tenant and the cleanup after a crash. */
 void volumes_close(const char *tenant);
+
+/* The volumes in the storage directory, whatever manifests say now (orphans included:
+ * a manifest removed or renamed leaves its volumes), sorted by tenant and name. */
+struct volume_info {
+        char tenant[65], name[65];
+        uint64_t size;      /* the image's size, bytes */
+        uint64_t allocated; /* what it takes on the host's disk (sparse), bytes */
+        bool encrypted;     /* it has a wrapped key */
+        bool mounted;       /* mounted now: its tenant runs */
+};
+int volume_list(const char *storage_dir, struct volume_info **ret, size_t *n, struct tn_err **err);
+
+/* Deletes a volume, image and key, for good: the operator's command, never implicit.
+ * -EBUSY while it is mounted or attached anywhere. */
+int volume_remove(const char *storage_dir, const char *tenant, const char *name,
+                  struct tn_err **err);

@@ -1,4 +1,5 @@
 /* qemu_proc.c — a microVM's QEMU, as /proc shows it (qemu_proc.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -69,4 +70,32 @@ int qemu_proc_check(pid_t pid, struct tn_err **err)
                                    "QEMU runs without its seccomp sandbox: set seccomp_sandbox = "
                                    "1 in /etc/libvirt/qemu.conf");
         return 0;
+}
+
+size_t proc_children(pid_t parent, pid_t *out, size_t max)
+{
+        DIR *d = opendir("/proc");
+        if (!d)
+                return 0;
+        size_t n = 0;
+        struct dirent *e;
+        while (n < max && (e = readdir(d))) {
+                char *end;
+                long pid = strtol(e->d_name, &end, 10);
+                if (*end || pid <= 1)
+                        continue;
+                char path[64], buf[512];
+                snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+                if (read_small_file(path, buf, sizeof(buf)) <= 0)
+                        continue;
+                /* The command name may hold spaces and parentheses: the fields
+                 * after the last ')' are state, then ppid. */
+                const char *p = strrchr(buf, ')');
+                char state;
+                long ppid;
+                if (p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)parent)
+                        out[n++] = (pid_t)pid;
+        }
+        closedir(d);
+        return n;
 }

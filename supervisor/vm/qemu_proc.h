@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
@@ -19,3 +20,8 @@ int qemu_proc_sandboxed(pid_t pid);
 /* QEMU must not run as root (any of its uids) and must have its seccomp sandbox on:
  * 0, or -EPERM and the fix in *err (another -errno when /proc cannot be read). */
 int qemu_proc_check(pid_t pid, struct tn_err **err);
+
+/* The pids of parent's children (from each process's /proc/PID/stat), at most max:
+ * QEMU's C virtiofsd forks its worker after libvirt wrote the parent's pid file, and
+ * the worker is what does the IO a volume's limits must see. */
+size_t proc_children(pid_t parent, pid_t *out, size_t max);

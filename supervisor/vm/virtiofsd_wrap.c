@@ -23,7 +23,8 @@
  *     that carry their mode or name where a filter cannot look (openat2, fchmodat2,
  *     the *setxattr family: a "security.capability" attribute is a file capability)
  *     fail with ENOSYS or EPERM. Filters stack: virtiofsd adds its own on top.
- *  5. exec the real virtiofsd with the same arguments (but the source).
+ *  5. exec the real virtiofsd with the same arguments (but the source, and with
+ *     allow_direct_io, see serve_from_private_mount).
  * Any failure is reported on stderr (libvirt's log of the domain) and the program
  * exits 1: virtiofsd then never runs, and the domain fails to start. */
 #include <errno.h>
@@ -161,9 +162,14 @@ static char *serve_from_private_mount(const char *opts)
         close(tree);
         close(fd);
 
+        /* allow_direct_io: a guest's O_DIRECT stays O_DIRECT on the host, as it does for a
+         * sandbox's bind mount. It is also what lets a volume's io limits hold for a
+         * microVM: a direct write is issued by virtiofsd itself, which is in the tenant's
+         * cgroup, where a buffered one is issued later by the kernel's writeback, which
+         * cgroup v1's blkio throttle does not see. */
         char *out = NULL;
-        if (asprintf(&out, "%.*ssource=%s%s", (int)(start - opts), opts, SHARE_MOUNT_POINT, end) <
-            0)
+        if (asprintf(&out, "%.*ssource=%s%s%s", (int)(start - opts), opts, SHARE_MOUNT_POINT, end,
+                     strstr(opts, "direct_io") ? "" : ",allow_direct_io") < 0)
                 die(0, "out of memory");
         free(source);
         return out;

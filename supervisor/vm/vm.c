@@ -806,28 +806,33 @@ static void limits_of(const struct manifest *m, struct tenant_limits *l)
                                     .pids_max = m->pids.max};
 }
 
-/* The pids of the domain's virtiofsd processes: libvirt's pid files
- * VM_QEMU_STATE_DIR/ID-SHORTNAME-fsN-virtiofsd.pid, ID being the running domain's. */
+/* The pids of the domain's virtiofsd processes, from libvirt's pid files in
+ * VM_QEMU_STATE_DIR: ID-SHORTNAME-ALIAS-fs.pid (libvirt 9.0, Debian 12) or
+ * ID-SHORTNAME-ALIAS-virtiofsd.pid (later ones), ID being the running domain's. */
 static size_t virtiofsd_pids(virDomainPtr dom, pid_t *pids, size_t max)
 {
         unsigned id = virDomainGetID(dom);
         if (id == (unsigned)-1)
                 return 0;
-        char pattern[128];
-        snprintf(pattern, sizeof(pattern), VM_QEMU_STATE_DIR "/%u-*-virtiofsd.pid", id);
-        glob_t g;
-        if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
-                return 0;
+        static const char *const suffixes[] = {"fs", "virtiofsd"};
         size_t n = 0;
-        for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
-                char buf[32];
-                if (read_small_file(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+        for (size_t k = 0; k < ARRAY_SIZE(suffixes); k++) {
+                char pattern[128];
+                snprintf(pattern, sizeof(pattern), VM_QEMU_STATE_DIR "/%u-*-%s.pid", id,
+                         suffixes[k]);
+                glob_t g;
+                if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
                         continue;
-                long pid = strtol(buf, NULL, 10);
-                if (pid > 1 && pid <= INT_MAX)
-                        pids[n++] = (pid_t)pid;
+                for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
+                        char buf[32];
+                        if (read_small_file(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+                                continue;
+                        long pid = strtol(buf, NULL, 10);
+                        if (pid > 1 && pid <= INT_MAX)
+                                pids[n++] = (pid_t)pid;
+                }
+                globfree(&g);
         }
-        globfree(&g);
         return n;
 }
 
@@ -841,11 +846,20 @@ static int join_tenant_cgroup(struct vm *vm, const struct manifest *m, struct tn
         limits_of(m, &l);
         r = tenant_cgroup_set_limits(cg, &l, err);
         if (r >= 0)
+                r = volumes_set_io(m, cg, err);
+        if (r >= 0)
                 r = tenant_cgroup_attach_process(cg, vm->qemu_pid, err);
+        /* Each virtiofsd and its children: QEMU's C virtiofsd serves from a child it
+         * forks into its own namespaces, which moving the parent would leave behind. */
         pid_t pids[VM_SHARES_MAX];
         size_t n = virtiofsd_pids(vm->dom, pids, ARRAY_SIZE(pids));
-        for (size_t i = 0; r >= 0 && i < n; i++)
+        for (size_t i = 0; r >= 0 && i < n; i++) {
                 r = tenant_cgroup_attach_process(cg, pids[i], err);
+                pid_t kids[8];
+                size_t k = proc_children(pids[i], kids, ARRAY_SIZE(kids));
+                for (size_t j = 0; r >= 0 && j < k; j++)
+                        r = tenant_cgroup_attach_process(cg, kids[j], err);
+        }
         if (r < 0)
                 return tn_err_wrap(err, "QEMU into the tenant's cgroups");
         vm->has_cgroup = true;

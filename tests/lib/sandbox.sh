@@ -27,10 +27,10 @@ require_sandbox() {
 }
 
 # The cgroup directories a tenant NAME gets (see supervisor/host/cgroup.c): OWN/tenantd/NAME
-# in each hierarchy holding cpu, cpuacct, memory or pids, and in the v2 hierarchy.
+# in each hierarchy holding cpu, cpuacct, memory, pids or blkio, and in the v2 hierarchy.
 cg_paths() {
 	local c mnt own
-	for c in cpu cpuacct memory pids; do
+	for c in cpu cpuacct memory pids blkio; do
 		mnt=$(awk -v c="$c" '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
 			if ($(i + 1) != "cgroup") next; k = split($(i + 3), o, ",");
 			for (j = 1; j <= k; j++) if (o[j] == c) { print $5; exit } }' /proc/self/mountinfo)

@@ -76,6 +76,33 @@ int main(void)
            "escapes in strings are skipped");
         free(t);
 
+        const char *vols = "{\"name\": \"a\", \"exec\": [\"/x\"], \"volumes\": [\n"
+                           "  {\"name\": \"logs\", \"target\": \"/l\", \"size\": \"20M\"},\n"
+                           "  {\"name\": \"data\", \"target\": \"/d\", \"size\": \"16M\"}]}";
+        t = edit(vols, "volumes[data].size", "\"32M\"");
+        ok(t && strstr(t, "\"target\": \"/d\", \"size\": \"32M\"") &&
+               strstr(t, "\"target\": \"/l\", \"size\": \"20M\""),
+           "volumes[data].size: the entry named data is changed, the other not");
+        ok(t && parses(t), "still valid");
+        free(t);
+        t = edit(vols, "volumes[logs].io.write", "\"5M\"");
+        ok(t && strstr(t, "{ \"io\": { \"write\": \"5M\" },\"name\": \"logs\""),
+           "a missing object is inserted into the named entry");
+        ok(t && parses(t), "still valid");
+        free(t);
+        static const char *const bad_sel[] = {"volumes[nope].size", "volumes[].size",
+                                              "volumes[data]", "volumes[data.size",
+                                              "name[data].size"};
+        for (size_t i = 0; i < sizeof(bad_sel) / sizeof(bad_sel[0]); i++) {
+                char *o = NULL;
+                size_t l;
+                struct tn_err *e = NULL;
+                int r = manifest_text_set(vols, strlen(vols), bad_sel[i], "1", &o, &l, &e);
+                ok(r < 0 && !o && e, "%s is refused: %s", bad_sel[i],
+                   e ? tn_err_msg(e) : "(no message)");
+                tn_err_free(e);
+        }
+
         char *out = NULL;
         size_t len;
         struct tn_err *err = NULL;
