@@ -134,7 +134,7 @@ $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BASE_PKG_LIBS)
 
 DAEMON_OBJS := $(B)/supervisor/daemon/tenantd.o $(B)/supervisor/daemon/daemon.o $(B)/supervisor/daemon/control.o \
-	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o
+	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o $(B)/supervisor/daemon/backup.o
 
 $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
@@ -412,7 +412,7 @@ deps:
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
 	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace \
-	e2fsprogs
+	e2fsprogs restic
 
 # Installs the packages given that are missing, without starting their daemons.
 define install_quietly

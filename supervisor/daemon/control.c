@@ -348,6 +348,20 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_key(g, "last_error");
                 control_gen_text(g, t->last_error);
         }
+        if (t->m->backup.set) {
+                json_gen_key(g, "backup");
+                json_gen_object_open(g);
+                json_gen_key(g, "last_ms");
+                if (t->backup_last_ms)
+                        json_gen_int(g, (int64_t)t->backup_last_ms);
+                else
+                        json_gen_null(g);
+                json_gen_key(g, "last_ok");
+                json_gen_bool(g, t->backup_last_ok);
+                json_gen_key(g, "last");
+                control_gen_text(g, t->backup_last);
+                json_gen_object_close(g);
+        }
         monitor_glue_gen_usage(d, g, t);
         monitor_glue_gen_volumes(d, g, t);
         if (detail) {
@@ -1156,6 +1170,21 @@ static void op_lifecycle(struct daemon *d, struct client *c, struct tenant *t,
         }
 }
 
+/* backup (CONTROL_F_WAITS): the reply comes when the worker ends (backup.c). */
+static void op_backup(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct control_request *req)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        c->mode = CLIENT_WAITING;
+        c->t = t;
+        int r = tenant_op_backup(d, t, c, req->action, req->snapshot, &err);
+        if (r < 0) {
+                c->mode = CLIENT_IDLE;
+                c->t = NULL;
+                reply_error(d, c, r, tn_err_msg(err));
+        }
+}
+
 /* Indexed by enum control_op; the names and flags are the codec's (control_ops[]). */
 static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_VERSION] = op_version,   [CONTROL_OP_LIST] = op_list_h,
@@ -1165,6 +1194,7 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_LOGS] = op_logs,         [CONTROL_OP_EXEC] = op_exec_any,
     [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
     [CONTROL_OP_RELOAD] = op_reload,     [CONTROL_OP_AUDIT] = op_audit,
+    [CONTROL_OP_BACKUP] = op_backup,
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */

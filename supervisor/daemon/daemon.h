@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proto/control_proto.h"
 #include "spec/manifest.h"
 #include "lib/clock.h"
 #include "lib/err.h"
@@ -94,7 +95,11 @@ struct tenant {
         bool restart_after_stop;
 
         struct health_state health;
-        void *monitor; /* monitor state, see daemon_monitor_* */
+        void *monitor;           /* monitor state, see daemon_monitor_* */
+        void *backup_job;        /* a backup worker running (backup.c) */
+        uint64_t backup_last_ms; /* wall clock of the last backup's end; 0: none */
+        bool backup_last_ok;
+        char backup_last[256]; /* what it said: the snapshot ids, or why it failed */
 };
 
 struct daemon_config {
@@ -199,6 +204,11 @@ void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);
 /* A tenant is being forgotten: clients following or waiting on it are told. */
 void control_forget_tenant(struct daemon *d, struct tenant *t);
+
+/* backup.c: a backup, a listing, a check or a restore of t's volumes in a worker;
+ * answered through control_complete() when it ends (docs/backup.md). */
+int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
+                     enum control_backup_action action, const char *snapshot, struct tn_err **err);
 
 /* health.c */
 void health_schedule(struct daemon *d, struct tenant *t);
