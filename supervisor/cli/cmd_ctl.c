@@ -19,6 +19,7 @@
 
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -516,6 +517,19 @@ static void print_status(const struct json_value *t)
         if (show_of(t, "health"))
                 printf("  health:       %s (%s)\n", show_of(t, "health"),
                        show_of(t, "health_detail"));
+        if ((x = json_get(t, "backup")) && x->type == JSON_OBJECT) {
+                int64_t last = int_of(x, "last_ms", 0);
+                if (last > 0) {
+                        char ago[32];
+                        fmt_uptime(ago, sizeof(ago), ((int64_t)wall_ms() - last) / 1000);
+                        const struct json_value *okv = json_get(x, "last_ok");
+                        printf("  backup:       %s %s ago: %s\n",
+                               okv && okv->type == JSON_BOOL && okv->u.boolean ? "ok" : "FAILED",
+                               ago, show_of(x, "last") ? show_of(x, "last") : "");
+                } else {
+                        printf("  backup:       none since tenantd started\n");
+                }
+        }
         if (show_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",
                        shown_(str_of(t, "manifest_error"), false));

@@ -8,7 +8,8 @@
  *     it opens the repository, so a copy anyone could read is refused. Its path is
  *     handed to restic; its contents are never read or logged here.
  *  2. `backup.pre`, if any, runs inside the tenant with the tenant's confinement (the
- *     exec path of `tenantctl exec`) and must exit 0.
+ *     exec path of `tenantctl exec`; in a microVM through its runner and the guest's
+ *     agent) and must exit 0.
  *  3. The tenant is frozen (its cgroup: host/cgroup.h), then each volume's file system
  *     on the host (FIFREEZE), its image copied (a reflink where the file system can,
  *     otherwise a sparse copy: storage/volume.h), and everything thawed. The freeze time
@@ -34,8 +35,10 @@
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,11 +49,14 @@
 #include "lib/clock.h"
 #include "lib/version.h"
 #include "proto/control_proto.h"
+#include "proto/exec_proto.h"
+#include "proto/runner_proto.h"
 #include "storage/volume.h"
 
 #define RESTIC "/usr/bin/restic"
 #define BACKUP_MOUNT_DIR "/run/tenantd-backup"
 #define WORKER_OUT_MAX (48U << 10) /* what the worker says; below a pipe's buffer */
+#define FREEZE_BOUND_S 60          /* the longest a tenant stays frozen (docs/backup.md) */
 
 struct backup_job {
         struct watch w; /* the worker's pidfd */
@@ -244,6 +250,62 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
         return 0;
 }
 
+/* Step 2 in a microVM: the command goes to the VM's runner (STATE/vm/NAME/exec.sock),
+ * as `tenantctl exec` does, and its frames are read until the exit status; its output
+ * is dropped. The guest's agent runs it with the tenant's confinement. */
+static int run_pre_vm(struct daemon *d, struct tenant *t, FILE *out)
+{
+        const char *const *argv = (const char *const *)t->m->backup.pre;
+        size_t argc = 0;
+        while (argv[argc])
+                argc++;
+        struct runner_request rr = {.kind = RUNNER_EXEC, .argv = argv, .argc = argc};
+        _cleanup_free_ char *req = NULL;
+        size_t len;
+        if (runner_request_encode(&rr, &req, &len) < 0) {
+                fprintf(out, "backup.pre: the command is too long for the microVM's runner\n");
+                return -1;
+        }
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+                fprintf(out, "backup.pre: cannot reach the microVM's runner: %s\n",
+                        strerror(errno));
+                return -1;
+        }
+        _cleanup_free_ uint8_t *buf = malloc(EXEC_FRAME_HEADER + EXEC_FRAME_MAX);
+        size_t have = 0;
+        while (buf) {
+                ssize_t n = recv(fd, buf + have, EXEC_FRAME_HEADER + EXEC_FRAME_MAX - have, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                have += (size_t)n;
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(buf + off, have - off, false, &f)) > 0) {
+                        off += (size_t)r;
+                        if (f.type != EXEC_EXIT)
+                                continue;
+                        uint32_t st = exec_be32(f.data);
+                        if (st == 0)
+                                return 0;
+                        fprintf(out, "backup.pre %s failed (exit %u)\n", argv[0], st);
+                        return -1;
+                }
+                if (r < 0)
+                        break;
+                memmove(buf, buf + off, have - off);
+                have -= off;
+        }
+        fprintf(out, "backup.pre %s: the microVM's runner ended without an exit status\n", argv[0]);
+        return -1;
+}
+
 /* Steps 2 and 3: `pre` (sandbox: the exec path; exit 0 wanted). */
 static int run_pre(struct daemon *d, struct tenant *t, FILE *out)
 {
@@ -254,10 +316,8 @@ static int run_pre(struct daemon *d, struct tenant *t, FILE *out)
                         tenant_state_name(t->state));
                 return -1;
         }
-        if (t->m->isolation == ISOLATION_MICROVM) {
-                fprintf(out, "backup.pre is not run in a microVM yet (docs/backup.md)\n");
-                return -1;
-        }
+        if (t->m->isolation == ISOLATION_MICROVM)
+                return run_pre_vm(d, t, out);
         _cleanup_err_ struct tn_err *err = NULL;
         const int stdio[3] = {-1, -1, -1};
         pid_t pid;
@@ -386,7 +446,12 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
                 return -1;
         uint64_t freeze_ms;
         bool reflink = false;
-        if (take_snapshots(d, t, snaps, &freeze_ms, &reflink, out) < 0) {
+        /* The bound on a freeze: a worker still copying after FREEZE_BOUND_S dies of
+         * SIGALRM, and tenantd, seeing it end by a signal, thaws the tenant. */
+        alarm(FREEZE_BOUND_S);
+        int taken = take_snapshots(d, t, snaps, &freeze_ms, &reflink, out);
+        alarm(0);
+        if (taken < 0) {
                 free(snaps);
                 return -1;
         }
@@ -526,15 +591,52 @@ static int restore_volume(struct daemon *d, const struct tenant *t, const struct
         return 0;
 }
 
+/* The volume a snapshot (by id) holds, from its tag volume=NAME: a snapshot is of one
+ * volume, and only that volume is restored from it. */
+static int snapshot_volume(struct daemon *d, const struct tenant *t, const char *snapshot,
+                           char *vol, size_t vol_len, FILE *out)
+{
+        char cache[PATH_MAX + 32], tag[80];
+        const char *argv[24];
+        size_t n = restic_argv(d, t->m, argv, cache, sizeof(cache));
+        snprintf(tag, sizeof(tag), "tenant=%s", t->name);
+        argv[n++] = "snapshots";
+        argv[n++] = "--json";
+        argv[n++] = "--tag";
+        argv[n++] = tag;
+        argv[n++] = snapshot;
+        argv[n] = NULL;
+        static char buf[16 << 10];
+        int st = run_restic(t->m, argv, false, buf, sizeof(buf));
+        const char *v = st == 0 ? strstr(buf, "\"volume=") : NULL;
+        if (!v) {
+                fprintf(out, "no snapshot %s of %s in the repository%s%s\n", snapshot, t->name,
+                        st ? ": " : "", st ? buf : "");
+                return -1;
+        }
+        v += 8;
+        size_t len = strcspn(v, "\"");
+        if (len == 0 || len >= vol_len)
+                return -1;
+        memcpy(vol, v, len);
+        vol[len] = '\0';
+        return 0;
+}
+
 static int worker_restore(struct daemon *d, struct tenant *t, const char *snapshot, FILE *out)
 {
         const struct manifest *m = t->m;
         if (check_password_file(m->backup.password_file, out) < 0)
                 return -1;
+        if (snapshot && strcmp(snapshot, "latest") == 0)
+                snapshot = NULL;
+        char only[MANIFEST_NAME_MAX + 1] = "";
+        if (snapshot && snapshot_volume(d, t, snapshot, only, sizeof(only), out) < 0)
+                return -1;
         int restored = 0;
         for (size_t i = 0; i < m->volumes_n; i++) {
                 const struct volume_spec *vs = &m->volumes[i];
-                if (!backup_includes(m, vs->name))
+                if (!backup_includes(m, vs->name) || (only[0] && strcmp(only, vs->name) != 0))
                         continue;
                 _cleanup_err_ struct tn_err *err = NULL;
                 struct volume_host v;
@@ -551,6 +653,9 @@ static int worker_restore(struct daemon *d, struct tenant *t, const char *snapsh
                 fprintf(out, "restored volume %s from %s\n", vs->name,
                         snapshot ? snapshot : "the latest snapshot");
         }
+        if (!restored)
+                fprintf(out, "snapshot %s is of volume %s, which %s no longer backs up\n",
+                        snapshot ? snapshot : "latest", only[0] ? only : "?", t->name);
         return restored ? 0 : -1;
 }
 
@@ -596,6 +701,21 @@ static void remove_backup_cgroup(const struct tenant *t)
         _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
         if (tenant_cgroup_open(name, &cg, NULL) >= 0)
                 (void)tenant_cgroup_remove(cg, NULL);
+}
+
+void backup_recover(struct daemon *d, struct tenant *t)
+{
+        if (!t->m->volumes_n)
+                return;
+        thaw_all(t);
+        remove_backup_cgroup(t);
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                char snap[PATH_MAX];
+                snprintf(snap, sizeof(snap), "%s/%s/%s.snap", d->cfg.storage_dir, t->name,
+                         t->m->volumes[i].name);
+                if (unlink(snap) == 0)
+                        daemon_event(d, "backup-recovered", t, "removed=%s", snap);
+        }
 }
 
 static void job_done(struct daemon *d, struct watch *w, uint32_t events)

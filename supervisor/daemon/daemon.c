@@ -913,6 +913,7 @@ static bool reload_added(struct daemon *d, struct found *f)
         bool crashloop = false;
         if (!tenant_load_saved(d, t, &crashloop))
                 t->want_running = t->m->autostart;
+        backup_recover(d, t);
         int status = 0;
         enum adopt_result ar = tenant_adopt(d, t, &status);
         if (ar == ADOPT_RUNNING)

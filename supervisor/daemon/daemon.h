@@ -209,6 +209,9 @@ void control_forget_tenant(struct daemon *d, struct tenant *t);
  * answered through control_complete() when it ends (docs/backup.md). */
 int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
                      enum control_backup_action action, const char *snapshot, struct tn_err **err);
+/* What a backup that died with tenantd may have left (a frozen tenant or file system, a
+ * snapshot image, restic's cgroup) is undone; at tenantd's start, for each tenant. */
+void backup_recover(struct daemon *d, struct tenant *t);
 
 /* health.c */
 void health_schedule(struct daemon *d, struct tenant *t);
