@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +52,7 @@
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
 #include "proto/runner_proto.h"
+#include "spec/backup_schedule.h"
 #include "storage/volume.h"
 
 #define RESTIC "/usr/bin/restic"
@@ -157,8 +159,10 @@ static int run_restic(const struct manifest *m, const char *const *argv, bool co
         pid_t pid = fork();
         if (pid < 0)
                 return -1;
-        if (pid == 0)
+        if (pid == 0) {
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* restic goes with its worker */
                 exec_restic(m, argv, p[1], confine);
+        }
         close(p[1]);
         int st = collect(pid, p[0], out, out_len);
         close(p[0]);
@@ -216,6 +220,7 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
                 return -1;
         if (pid == 0) {
                 _cleanup_err_ struct tn_err *err = NULL;
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (unshare(CLONE_NEWNS) < 0 ||
                     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
                         dprintf(p[1], "cannot make a private mount namespace: %s\n",
@@ -734,6 +739,7 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 buf[--len] = '\0';
         bool ok = si.si_code == CLD_EXITED && si.si_status == 0;
         if (job->action == CONTROL_BACKUP_RUN) {
+                t->backup_due = 0; /* the next one counts from this one's start */
                 if (!(si.si_code == CLD_EXITED))
                         thaw_all(t);
                 remove_backup_cgroup(t);
@@ -812,10 +818,71 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
         job->action = action;
         job->t = t;
         t->backup_job = job;
+        if (action == CONTROL_BACKUP_RUN)
+                t->backup_started = time(NULL);
         static const char *const busy[] = {"backing up", "listing backups", "checking backups",
                                            "restoring"};
         t->busy = busy[action];
         t->waiter = c;
         daemon_watch_add(d, &job->w, EPOLLIN);
         return 0;
+}
+
+/* ---- backup.schedule ---- */
+
+#define BACKUP_RETRY_S 60 /* a due backup that could not start is tried again then */
+
+void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
+{
+        (void)now;
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed || t->backup_job)
+                return;
+        time_t wall = time(NULL);
+        if (!t->backup_due || t->backup_due_m != t->m) {
+                t->backup_due = backup_next_due(&t->m->backup, t->name, wall, t->backup_started);
+                t->backup_due_m = t->m;
+        }
+        if (wall < t->backup_due)
+                return;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (tenant_op_backup(d, t, NULL, CONTROL_BACKUP_RUN, NULL, &err) < 0) {
+                t->backup_due = wall + BACKUP_RETRY_S;
+                event_with(d, "backup-deferred", t, "reason", tn_err_msg(err));
+                return;
+        }
+        daemon_event(d, "backup-started", t, "by=schedule");
+}
+
+uint64_t backup_deadline(const struct tenant *t)
+{
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->backup_job || t->removed)
+                return UINT64_MAX;
+        time_t wall = time(NULL);
+        if (!t->backup_due || t->backup_due_m != t->m)
+                return mono_ms(); /* backup_tick sets it */
+        uint64_t in = t->backup_due > wall ? (uint64_t)(t->backup_due - wall) * 1000 : 0;
+        return mono_ms() + in;
+}
+
+void backup_forget(struct daemon *d, struct tenant *t)
+{
+        struct backup_job *job = t->backup_job;
+        if (!job)
+                return;
+        (void)syscall(SYS_pidfd_send_signal, job->w.fd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)job->w.fd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+        daemon_watch_del(d, &job->w);
+        close(job->w.fd);
+        close(job->out);
+        t->backup_job = NULL;
+        free(job);
+        backup_recover(d, t);
+        if (t->waiter) {
+                struct client *c = t->waiter;
+                t->waiter = NULL;
+                control_complete(d, c, -EIO, "the tenant was removed during its backup");
+        }
+        t->busy = NULL;
 }

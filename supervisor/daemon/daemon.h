@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "proto/control_proto.h"
 #include "spec/manifest.h"
@@ -100,6 +101,9 @@ struct tenant {
         uint64_t backup_last_ms; /* wall clock of the last backup's end; 0: none */
         bool backup_last_ok;
         char backup_last[256]; /* what it said: the snapshot ids, or why it failed */
+        time_t backup_started; /* wall clock of the last backup's start; 0: none */
+        time_t backup_due;     /* the next scheduled backup (backup_tick); 0: not set */
+        const struct manifest *backup_due_m; /* the manifest backup_due was set from */
 };
 
 struct daemon_config {
@@ -212,6 +216,12 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
 /* What a backup that died with tenantd may have left (a frozen tenant or file system, a
  * snapshot image, restic's cgroup) is undone; at tenantd's start, for each tenant. */
 void backup_recover(struct daemon *d, struct tenant *t);
+/* backup.schedule: starts a due backup (a tenant busy with something else gets it a
+ * minute later); the monotonic time of the next one, UINT64_MAX without a schedule. */
+void backup_tick(struct daemon *d, struct tenant *t, uint64_t now);
+uint64_t backup_deadline(const struct tenant *t);
+/* The tenant is being freed: a backup worker of its is killed and what it froze thawed. */
+void backup_forget(struct daemon *d, struct tenant *t);
 
 /* health.c */
 void health_schedule(struct daemon *d, struct tenant *t);
