@@ -41,10 +41,12 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/monitor_glue.h"
 #include "host/cgroup.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
@@ -723,6 +725,16 @@ void backup_recover(struct daemon *d, struct tenant *t)
         }
 }
 
+/* backup-failed: an event, and at once a line to syslog (LOG_ERR), as alerts go. */
+static void backup_failed(struct daemon *d, const struct tenant *t)
+{
+        event_with(d, "backup-failed", t, "error", t->backup_last);
+        char line[1024], kv[800] = "";
+        event_kv(kv, sizeof(kv), "error", t->backup_last);
+        snprintf(line, sizeof(line), "event=backup-failed tenant=%s %s", t->name, kv);
+        monitor_glue_syslog(d, LOG_ERR, line);
+}
+
 static void job_done(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
@@ -751,7 +763,7 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 if (ok)
                         event_with(d, "backup", t, "result", t->backup_last);
                 else
-                        event_with(d, "backup-failed", t, "error", t->backup_last);
+                        backup_failed(d, t);
         } else if (job->action == CONTROL_BACKUP_RESTORE) {
                 event_with(d, ok ? "restore" : "restore-failed", t, "result", buf);
         }

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/libvirt.sh
+# shellcheck source=tests/lib/rsyslog.sh
+source tests/lib/rsyslog.sh
 require_sandbox
 require_built "$TENANTD"
 [[ -c /dev/loop-control ]] || skip_all "NO /dev/loop-control: volumes need loop devices; nothing was tested"
@@ -41,6 +43,7 @@ cleanup() {
 		rmdir "/sys/fs/cgroup/freezer/tenantd/$t" 2>/dev/null
 	done
 	((have_libvirt)) && libvirt_release
+	rsyslog_stop
 	if [[ $(findmnt -Rn -o TARGET /run/tenantd-volumes 2>/dev/null | wc -l) == 1 ]]; then
 		umount /run/tenantd-volumes 2>/dev/null
 	fi
@@ -96,7 +99,11 @@ vm_setup() {
 mkdir -p "$tmp/manifests"
 manifest sandbox bk-sandbox >"$tmp/manifests/bk-sandbox.json"
 tenants+=(bk-sandbox)
-start_daemon --storage "$storage"
+daemon_opts=(--storage "$storage")
+if rsyslog_start "$tmp/syslog"; then
+	daemon_opts+=(--syslog-socket "$rsyslog_sock")
+fi
+start_daemon "${daemon_opts[@]}"
 check "tenantd starts" '[[ $? == 0 ]]'
 
 # round ISOLATION NAME TIMEOUT: write, back up, change, stop, restore, start, read.
@@ -149,6 +156,13 @@ check "a password file readable by others is refused ($out)" \
 check "and the tenant is not left frozen" \
 	'"$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1'
 check "the password never reaches tenantd's log" '! grep -q staple "$tmp/tenantd.log"'
+if [[ -n $rsyslog_pid ]]; then
+	for _ in $(seq 40); do grep -q "event=backup-failed tenant=bk-sandbox" "$rsyslog_out" && break; sleep 0.05; done
+	check "the failure went to syslog at once, at err, without the password" \
+		'grep -q "^daemon.err tenantd.*event=backup-failed tenant=bk-sandbox error=.*chmod 600" "$rsyslog_out" && ! grep -q staple "$rsyslog_out"'
+else
+	skip "NO PRIVATE RSYSLOGD (apt-get install rsyslog): the syslog line of backup-failed is not tested"
+fi
 chmod 600 "$tmp/backup.pass"
 
 # Crash safety: what a backup worker that died with tenantd (kill -9 of both during the
@@ -176,7 +190,7 @@ if [[ -d /sys/fs/cgroup/freezer ]] && command -v fsfreeze >/dev/null; then
 	head -c 1M /dev/zero >"$storage/bk-sandbox/data.snap"
 	sleep 0.2
 	state=$(cat "$fz/freezer.state")
-	start_daemon --storage "$storage"
+	start_daemon "${daemon_opts[@]}"
 	check "after kill -9 of tenantd with the tenant ($state) and its volume frozen, a new tenantd starts" '[[ $? == 0 ]]'
 	check "it thawed the tenant and its volume: exec writes to the volume" \
 		'timeout 10 "$ctl" exec bk-sandbox -- /bin/sh -c "echo after-crash >/data/h && cat /data/h" 2>&1 | grep -q after-crash'
@@ -187,6 +201,13 @@ if [[ -d /sys/fs/cgroup/freezer ]] && command -v fsfreeze >/dev/null; then
 else
 	skip "NO v1 FREEZER or fsfreeze: the crash recovery is not tested"
 fi
+
+# Retention: keep.last is 3, and forget --prune runs after each backup, for this
+# tenant's snapshots only.
+for _ in 1 2 3; do "$ctl" backup bk-sandbox >/dev/null 2>&1; done
+kept=$(RESTIC_PASSWORD_FILE=$tmp/backup.pass restic -r "$repo" snapshots --json --tag tenant=bk-sandbox 2>/dev/null |
+	python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+check "after 4 backups with keep.last 3, 3 snapshots of the tenant remain ($kept)" '[[ $kept == 3 ]]'
 
 # backup.schedule: tenantd runs the backup itself. With "15m" the first one is due at
 # tenantd's start (here: the tenant's arrival) plus the tenant's jitter, a hash of its
