@@ -760,9 +760,11 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 snprintf(t->backup_last, sizeof(t->backup_last), "%s",
                          len ? buf : "the backup worker died");
                 t->backup_last[strcspn(t->backup_last, "\n")] = '\0';
-                if (ok)
+                if (ok) {
+                        t->backup_ok_at = time(NULL);
+                        t->backup_stale = false;
                         event_with(d, "backup", t, "result", t->backup_last);
-                else
+                } else
                         backup_failed(d, t);
         } else if (job->action == CONTROL_BACKUP_RESTORE) {
                 event_with(d, ok ? "restore" : "restore-failed", t, "result", buf);
@@ -844,12 +846,34 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
 
 #define BACKUP_RETRY_S 60 /* a due backup that could not start is tried again then */
 
+/* backup-stale: the last success is older than twice the schedule's period; said once,
+ * to the events and to syslog (LOG_WARNING), until a backup succeeds again. */
+static void check_stale(struct daemon *d, struct tenant *t, time_t wall)
+{
+        if (!t->backup_since)
+                t->backup_since = wall;
+        time_t at = backup_stale_at(&t->m->backup, t->backup_ok_at, t->backup_since);
+        if (t->backup_stale || !at || wall < at)
+                return;
+        t->backup_stale = true;
+        char last[32] = "never", line[512];
+        struct tm tm;
+        if (t->backup_ok_at && gmtime_r(&t->backup_ok_at, &tm))
+                strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        daemon_event(d, "backup-stale", t, "last_ok=%s", last);
+        snprintf(line, sizeof(line), "event=backup-stale tenant=%s last_ok=%s", t->name, last);
+        monitor_glue_syslog(d, LOG_WARNING, line);
+}
+
 void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
 {
         (void)now;
-        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed || t->backup_job)
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
                 return;
         time_t wall = time(NULL);
+        check_stale(d, t, wall);
+        if (t->backup_job)
+                return;
         if (!t->backup_due || t->backup_due_m != t->m) {
                 t->backup_due = backup_next_due(&t->m->backup, t->name, wall, t->backup_started);
                 t->backup_due_m = t->m;
@@ -867,12 +891,19 @@ void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
 
 uint64_t backup_deadline(const struct tenant *t)
 {
-        if (t->m->backup.schedule == BACKUP_MANUAL || t->backup_job || t->removed)
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
                 return UINT64_MAX;
         time_t wall = time(NULL);
-        if (!t->backup_due || t->backup_due_m != t->m)
-                return mono_ms(); /* backup_tick sets it */
-        uint64_t in = t->backup_due > wall ? (uint64_t)(t->backup_due - wall) * 1000 : 0;
+        if (!t->backup_since || (!t->backup_job && (!t->backup_due || t->backup_due_m != t->m)))
+                return mono_ms(); /* backup_tick sets them */
+        time_t next = t->backup_job ? 0 : t->backup_due;
+        time_t stale =
+            t->backup_stale ? 0 : backup_stale_at(&t->m->backup, t->backup_ok_at, t->backup_since);
+        if (stale && (!next || stale < next))
+                next = stale;
+        if (!next)
+                return UINT64_MAX;
+        uint64_t in = next > wall ? (uint64_t)(next - wall) * 1000 : 0;
         return mono_ms() + in;
 }
 

@@ -104,6 +104,9 @@ struct tenant {
         time_t backup_started; /* wall clock of the last backup's start; 0: none */
         time_t backup_due;     /* the next scheduled backup (backup_tick); 0: not set */
         const struct manifest *backup_due_m; /* the manifest backup_due was set from */
+        time_t backup_ok_at; /* wall clock of the last successful backup's end; 0: none */
+        time_t backup_since; /* when backup_tick first saw the tenant */
+        bool backup_stale;   /* backup-stale was said; cleared by a success */
 };
 
 struct daemon_config {

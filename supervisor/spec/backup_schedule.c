@@ -48,3 +48,19 @@ time_t backup_next_due(const struct backup_spec *b, const char *name, time_t now
                 return 0;
         }
 }
+
+time_t backup_stale_at(const struct backup_spec *b, time_t last_ok, time_t since)
+{
+        time_t period;
+        switch (b->schedule) {
+        case BACKUP_DAILY:
+                period = 24 * 3600;
+                break;
+        case BACKUP_EVERY:
+                period = (time_t)(b->every_ms / 1000);
+                break;
+        default:
+                return 0;
+        }
+        return (last_ok ? last_ok : since) + 2 * period;
+}

@@ -3,6 +3,7 @@
  * clock, so that the unit test can set the clock. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,3 +25,9 @@ uint32_t backup_jitter_s(const struct backup_spec *b, const char *name);
  *   without that local time (daylight saving) takes mktime's normalised one.
  * - an interval: `last` + the interval, or without a last one `now` + the jitter. */
 time_t backup_next_due(const struct backup_spec *b, const char *name, time_t now, time_t last);
+
+/* When the tenant's backups become stale (seconds since the epoch): twice the
+ * schedule's period (a day for "daily HH:MM") after the last successful backup, or
+ * after `since` (tenantd's first look at the tenant) when none succeeded since; 0
+ * without a schedule. */
+time_t backup_stale_at(const struct backup_spec *b, time_t last_ok, time_t since);

@@ -108,6 +108,22 @@ static void test_every(void)
         is_int(backup_next_due(&m, "db", now, 0), 0, "no schedule: never due");
 }
 
+static void test_stale(void)
+{
+        struct backup_spec b = daily(3, 30);
+        time_t t0 = at(2026, 12, 6, 12, 0);
+        ok(backup_stale_at(&b, t0, t0 - 3600) == t0 + 48 * 3600,
+           "daily: stale two days after the last success");
+        ok(backup_stale_at(&b, 0, t0) == t0 + 48 * 3600,
+           "daily without a success since tenantd looked: two days after that");
+        struct backup_spec e = {
+            .set = true, .schedule = BACKUP_EVERY, .every_ms = 6 * 3600 * 1000ULL};
+        ok(backup_stale_at(&e, t0, 0) == t0 + 12 * 3600,
+           "6h: stale 12 hours after the last success");
+        struct backup_spec m = {.set = true, .schedule = BACKUP_MANUAL};
+        is_int(backup_stale_at(&m, t0, t0), 0, "no schedule: never stale");
+}
+
 int main(void)
 {
         setenv("TZ", "UTC", 1);
@@ -116,5 +132,6 @@ int main(void)
         test_daily();
         test_dst();
         test_every();
+        test_stale();
         return tap_done();
 }
