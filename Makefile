@@ -74,6 +74,7 @@ ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 # Code shared by tenantd, tenantctl, the VM runner and the tests (no libvirt).
 LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supervisor/lib/units.c \
 	supervisor/spec/manifest.c supervisor/spec/manifest_explain.c supervisor/spec/caps.c \
+	supervisor/spec/backup_schedule.c \
 	supervisor/spec/policy.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c \
 	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/host/net_rules.c supervisor/sandbox/rootfs.c \
 	supervisor/sandbox/sandbox.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c supervisor/spec/audit.c supervisor/vm/qemu_proc.c \
@@ -134,7 +135,7 @@ $(B)/tenantctl: $(CTL_OBJS) $(B)/libtenantd.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BASE_PKG_LIBS)
 
 DAEMON_OBJS := $(B)/supervisor/daemon/tenantd.o $(B)/supervisor/daemon/daemon.o $(B)/supervisor/daemon/control.o \
-	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o
+	$(B)/supervisor/daemon/health.o $(B)/supervisor/daemon/monitor_glue.o $(B)/supervisor/daemon/backup.o
 
 $(B)/tenantd: $(DAEMON_OBJS) $(B)/libtenantd.a
 	@$(if $(Q),echo "  LD      $@")
@@ -412,7 +413,7 @@ deps:
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
 	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace \
-	e2fsprogs
+	e2fsprogs restic btrfs-progs
 
 # Installs the packages given that are missing, without starting their daemons.
 define install_quietly

@@ -19,6 +19,7 @@
 
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -516,6 +517,19 @@ static void print_status(const struct json_value *t)
         if (show_of(t, "health"))
                 printf("  health:       %s (%s)\n", show_of(t, "health"),
                        show_of(t, "health_detail"));
+        if ((x = json_get(t, "backup")) && x->type == JSON_OBJECT) {
+                int64_t last = int_of(x, "last_ms", 0);
+                if (last > 0) {
+                        char ago[32];
+                        fmt_uptime(ago, sizeof(ago), ((int64_t)wall_ms() - last) / 1000);
+                        const struct json_value *okv = json_get(x, "last_ok");
+                        printf("  backup:       %s %s ago: %s\n",
+                               okv && okv->type == JSON_BOOL && okv->u.boolean ? "ok" : "FAILED",
+                               ago, show_of(x, "last") ? show_of(x, "last") : "");
+                } else {
+                        printf("  backup:       none since tenantd started\n");
+                }
+        }
         if (show_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",
                        shown_(str_of(t, "manifest_error"), false));
@@ -663,6 +677,62 @@ int cmd_kill(const struct cli *cli, int argc, char **argv)
                                        "number from 1 to 64",
                                        sig);
         return simple(cli, &req, "signal sent");
+}
+
+/* backup, backup list, backup check, restore: tenantd's worker answers with text. */
+static int backup_call(const struct cli *cli, struct control_request *req)
+{
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = ctl_call(cli, req, &v);
+        if (rc != EXIT_OK)
+                return rc;
+        if (cli->json) {
+                print_value(v);
+                return EXIT_OK;
+        }
+        const char *msg = show_of(v, CTL_MESSAGE);
+        if (msg)
+                printf("%s\n", msg);
+        return EXIT_OK;
+}
+
+static int backup_action(const struct cli *cli, const char *name, enum control_backup_action a)
+{
+        struct control_request req = request(CONTROL_OP_BACKUP, name);
+        req.action = a;
+        return backup_call(cli, &req);
+}
+
+int cmd_backup(const struct cli *cli, int argc, char **argv)
+{
+        return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_RUN);
+}
+
+int cmd_backup_list(const struct cli *cli, int argc, char **argv)
+{
+        return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_LIST);
+}
+
+int cmd_backup_check(const struct cli *cli, int argc, char **argv)
+{
+        return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_CHECK);
+}
+
+int cmd_restore(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        struct control_request req = request(CONTROL_OP_BACKUP, argv[1]);
+        req.action = CONTROL_BACKUP_RESTORE;
+        for (size_t i = 0; i < cli->opts_n; i++)
+                if (cli->opts[i].id == OPT_SNAPSHOT)
+                        req.snapshot = cli->opts[i].arg;
+        struct tn_err *err = NULL;
+        if (control_request_check(&req, &err) < 0) {
+                int rc = cli_usage_error(cli, "%s", tn_err_msg(err));
+                tn_err_free(err);
+                return rc;
+        }
+        return backup_call(cli, &req);
 }
 
 int cmd_reload(const struct cli *cli, int argc, char **argv)

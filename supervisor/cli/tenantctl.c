@@ -75,6 +75,11 @@ static const struct cli_opt_spec volume_rm_options[] = {
     {NULL, 0, false, 0},
 };
 
+static const struct cli_opt_spec restore_options[] = {
+    {"snapshot", 0, true, OPT_SNAPSHOT},
+    {NULL, 0, false, 0},
+};
+
 static const struct cli_opt_spec audit_options[] = {
     {"all", 0, false, OPT_ALL},
     {NULL, 0, false, 0},
@@ -144,6 +149,14 @@ static const struct cli_verb verbs[] = {
      COMMAND_NONE, true, cmd_volume_list},
     {"volume rm", "--yes TENANT/NAME", "delete a volume for good (its tenant stopped)",
      volume_rm_options, 1, 1, COMMAND_NONE, true, cmd_volume_rm},
+    {"backup list", "NAME", "the tenant's restic snapshots", NULL, 1, 1, COMMAND_NONE, true,
+     cmd_backup_list},
+    {"backup check", "NAME", "restic check of the tenant's repository", NULL, 1, 1, COMMAND_NONE,
+     true, cmd_backup_check},
+    {"backup", "NAME", "back up the tenant's volumes now: snapshot id and freeze time", NULL, 1, 1,
+     COMMAND_NONE, true, cmd_backup},
+    {"restore", "[--snapshot ID] NAME", "restore the stopped tenant's volumes from a backup",
+     restore_options, 1, 1, COMMAND_NONE, true, cmd_restore},
 };
 
 static void usage(FILE *out)

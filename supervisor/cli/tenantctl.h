@@ -31,6 +31,7 @@ enum cli_option {
         OPT_COUNT,      /* top: --count N */
         OPT_ALL,        /* audit: --all */
         OPT_YES,        /* volume rm: --yes */
+        OPT_SNAPSHOT,   /* restore: --snapshot */
 };
 
 #define CLI_OPTS_MAX 32
@@ -80,6 +81,10 @@ int cmd_list(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
 int cmd_lifecycle(const struct cli *cli, int argc, char **argv); /* start, stop, restart */
 int cmd_kill(const struct cli *cli, int argc, char **argv);
+int cmd_backup(const struct cli *cli, int argc, char **argv);
+int cmd_backup_list(const struct cli *cli, int argc, char **argv);
+int cmd_backup_check(const struct cli *cli, int argc, char **argv);
+int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);
 int cmd_exec(const struct cli *cli, int argc, char **argv);
 int cmd_set(const struct cli *cli, int argc, char **argv);

@@ -349,6 +349,20 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_key(g, "last_error");
                 control_gen_text(g, t->last_error);
         }
+        if (t->m->backup.set) {
+                json_gen_key(g, "backup");
+                json_gen_object_open(g);
+                json_gen_key(g, "last_ms");
+                if (t->backup_last_ms)
+                        json_gen_int(g, (int64_t)t->backup_last_ms);
+                else
+                        json_gen_null(g);
+                json_gen_key(g, "last_ok");
+                json_gen_bool(g, t->backup_last_ok);
+                json_gen_key(g, "last");
+                control_gen_text(g, t->backup_last);
+                json_gen_object_close(g);
+        }
         monitor_glue_gen_usage(d, g, t);
         monitor_glue_gen_volumes(d, g, t);
         if (detail) {
@@ -1171,6 +1185,11 @@ static void op_volume_rm(struct daemon *d, struct client *c, struct tenant *t,
         tenant[tl] = '\0';
         snprintf(name, sizeof(name), "%s", slash + 1);
         struct tenant *owner = daemon_find(d, tenant);
+        if (owner && owner->busy) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "%s is busy: %s", tenant, owner->busy);
+                return reply_error(d, c, -EBUSY, msg);
+        }
         if (owner && owner->state != TENANT_STOPPED && owner->state != TENANT_FAILED &&
             owner->state != TENANT_CRASHLOOP && owner->state != TENANT_EXITED) {
                 char msg[256];
@@ -1241,6 +1260,21 @@ static void op_lifecycle(struct daemon *d, struct client *c, struct tenant *t,
         }
 }
 
+/* backup (CONTROL_F_WAITS): the reply comes when the worker ends (backup.c). */
+static void op_backup(struct daemon *d, struct client *c, struct tenant *t,
+                      const struct control_request *req)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        c->mode = CLIENT_WAITING;
+        c->t = t;
+        int r = tenant_op_backup(d, t, c, req->action, req->snapshot, &err);
+        if (r < 0) {
+                c->mode = CLIENT_IDLE;
+                c->t = NULL;
+                reply_error(d, c, r, tn_err_msg(err));
+        }
+}
+
 /* Indexed by enum control_op; the names and flags are the codec's (control_ops[]). */
 static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_VERSION] = op_version,   [CONTROL_OP_LIST] = op_list_h,
@@ -1251,6 +1285,7 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
     [CONTROL_OP_RELOAD] = op_reload,     [CONTROL_OP_AUDIT] = op_audit,
     [CONTROL_OP_VOLUMES] = op_volumes,   [CONTROL_OP_VOLUME_RM] = op_volume_rm,
+    [CONTROL_OP_BACKUP] = op_backup,
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */

@@ -101,7 +101,8 @@ static uint64_t tenant_next_deadline(const struct tenant *t)
                 next = t->health.deadline_ms;
         else if (t->state == TENANT_RUNNING && t->health.next_ms && t->health.next_ms < next)
                 next = t->health.next_ms;
-        return next;
+        uint64_t backup = backup_deadline(t);
+        return backup < next ? backup : next;
 }
 
 void daemon_rearm(struct daemon *d)
@@ -275,6 +276,7 @@ static void tenant_free(struct daemon *d, struct tenant *t)
                 }
         t->next = d->graveyard;
         d->graveyard = t;
+        backup_forget(d, t);
         control_forget_tenant(d, t);
         health_cancel(d, t);
         daemon_watch_del(d, &t->keeper_w);
@@ -311,6 +313,8 @@ static void tenant_set_state(struct daemon *d, struct tenant *t, enum tenant_sta
 
 static void finish_op(struct daemon *d, struct tenant *t, int r, const char *msg)
 {
+        if (t->backup_job)
+                return; /* busy and waiter are the backup's until its worker ends */
         t->busy = NULL;
         if (t->waiter) {
                 struct client *c = t->waiter;
@@ -693,6 +697,7 @@ static void on_timer(struct daemon *d, struct watch *w, uint32_t events)
                 next = t->next;
                 tenant_deadline(d, t, now);
                 health_tick(d, t, now);
+                backup_tick(d, t, now);
         }
         control_tick(d, now);
         if (now >= d->next_sample_ms) {
@@ -913,6 +918,7 @@ static bool reload_added(struct daemon *d, struct found *f)
         bool crashloop = false;
         if (!tenant_load_saved(d, t, &crashloop))
                 t->want_running = t->m->autostart;
+        backup_recover(d, t);
         int status = 0;
         enum adopt_result ar = tenant_adopt(d, t, &status);
         if (ar == ADOPT_RUNNING)

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
+#include "proto/control_proto.h"
 #include "spec/manifest.h"
 #include "lib/clock.h"
 #include "lib/err.h"
@@ -94,7 +96,17 @@ struct tenant {
         bool restart_after_stop;
 
         struct health_state health;
-        void *monitor; /* monitor state, see daemon_monitor_* */
+        void *monitor;           /* monitor state, see daemon_monitor_* */
+        void *backup_job;        /* a backup worker running (backup.c) */
+        uint64_t backup_last_ms; /* wall clock of the last backup's end; 0: none */
+        bool backup_last_ok;
+        char backup_last[256]; /* what it said: the snapshot ids, or why it failed */
+        time_t backup_started; /* wall clock of the last backup's start; 0: none */
+        time_t backup_due;     /* the next scheduled backup (backup_tick); 0: not set */
+        const struct manifest *backup_due_m; /* the manifest backup_due was set from */
+        time_t backup_ok_at; /* wall clock of the last successful backup's end; 0: none */
+        time_t backup_since; /* when backup_tick first saw the tenant */
+        bool backup_stale;   /* backup-stale was said; cleared by a success */
 };
 
 struct daemon_config {
@@ -199,6 +211,20 @@ void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);
 /* A tenant is being forgotten: clients following or waiting on it are told. */
 void control_forget_tenant(struct daemon *d, struct tenant *t);
+
+/* backup.c: a backup, a listing, a check or a restore of t's volumes in a worker;
+ * answered through control_complete() when it ends (docs/backup.md). */
+int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
+                     enum control_backup_action action, const char *snapshot, struct tn_err **err);
+/* What a backup that died with tenantd may have left (a frozen tenant or file system, a
+ * snapshot image, restic's cgroup) is undone; at tenantd's start, for each tenant. */
+void backup_recover(struct daemon *d, struct tenant *t);
+/* backup.schedule: starts a due backup (a tenant busy with something else gets it a
+ * minute later); the monotonic time of the next one, UINT64_MAX without a schedule. */
+void backup_tick(struct daemon *d, struct tenant *t, uint64_t now);
+uint64_t backup_deadline(const struct tenant *t);
+/* The tenant is being freed: a backup worker of its is killed and what it froze thawed. */
+void backup_forget(struct daemon *d, struct tenant *t);
 
 /* health.c */
 void health_schedule(struct daemon *d, struct tenant *t);

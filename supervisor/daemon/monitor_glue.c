@@ -64,6 +64,13 @@ static struct alert_sink *get_sink(struct daemon *d)
         return sink;
 }
 
+void monitor_glue_syslog(struct daemon *d, int priority, const char *line)
+{
+        struct alert_sink *s = get_sink(d);
+        if (s)
+                (void)alert_sink_send(s, priority, line);
+}
+
 static const struct manifest *effective(const struct tenant *t, const struct glue *g)
 {
         return g && g->live ? g->live : t->m;

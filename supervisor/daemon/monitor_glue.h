@@ -22,6 +22,8 @@ void monitor_glue_sample(struct daemon *d, uint64_t now_ms);
 void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
                         uint64_t pids_limit_hits);
 void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
+/* One line to the alerts' syslog sink at `priority` (LOG_ERR, ...), as they go. */
+void monitor_glue_syslog(struct daemon *d, int priority, const char *line);
 /* Adds "usage" to a tenant object being generated. */
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* Adds "volumes": each volume of the tenant's manifest, with its use of its file system

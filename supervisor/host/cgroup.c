@@ -13,11 +13,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 #include "lib/strutil.h"
 
 /* blkio (v1) and io (v2): a volume's IO limits on its loop device (tenant_cgroup_set_io). */
@@ -835,4 +837,158 @@ int cgroup_attach_like(pid_t pid, pid_t ref, struct tn_err **err)
                 free(path);
         }
         return 0;
+}
+
+/* ---- freezing a tenant (backups) ----
+ *
+ * cgroup v2: cgroup.freeze of the tenant's own cgroup, then cgroup.events says
+ * "frozen 1". cgroup v1 has the freezer in a hierarchy of its own, where tenants have no
+ * cgroup: the tenant's processes (those of its first hierarchy's cgroup.procs) are moved
+ * into OWN/tenantd/NAME there, which is frozen (freezer.state FROZEN); a process forked
+ * while they move is caught by the next pass. Thawing moves them back to OWN and removes
+ * the cgroup, so a thawed tenant leaves nothing behind. */
+
+#define FREEZE_WAIT_MS 5000
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* Writes each pid of `from`'s cgroup.procs that `to`'s does not list yet into `to`'s;
+ * *moved says whether there was one. (On v1, `from` may be another hierarchy's cgroup,
+ * which a move into `to` does not leave.) */
+static int move_procs(const char *from, const char *to, bool *moved)
+{
+        char path[4200];
+        long have[1024];
+        size_t n = 0;
+        long pid;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", to);
+        _cleanup_fclose_ FILE *t = fopen(path, "re");
+        while (t && n < ARRAY_SIZE(have) && fscanf(t, "%ld", &pid) == 1)
+                have[n++] = pid;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", from);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", to);
+        *moved = false;
+        while (fscanf(f, "%ld", &pid) == 1) {
+                size_t i = 0;
+                while (i < n && have[i] != pid)
+                        i++;
+                if (i < n)
+                        continue;
+                char text[32];
+                snprintf(text, sizeof(text), "%ld", pid);
+                int r = write_text(path, text);
+                if (r < 0 && r != -ESRCH)
+                        return r;
+                *moved = true;
+        }
+        return 0;
+}
+
+static int freezer_v1_dir(const char *name, char *ret, size_t len, char *parent, size_t plen,
+                          struct tn_err **err)
+{
+        _cleanup_free_ char *mount = NULL;
+        if (cgroup_get_subsys_mount_point("freezer", &mount) != 0 || !mount)
+                return tn_err_setx(err, ENODEV, "this host has no cgroup freezer to freeze %s with",
+                                   name);
+        _cleanup_free_ char *own = own_cgroup("freezer", mount);
+        if (!own)
+                return tn_err_setx(err, ENOENT, "cannot find this process's freezer cgroup");
+        if ((size_t)snprintf(parent, plen, "%s%s", mount, strcmp(own, "/") == 0 ? "" : own) >=
+                plen ||
+            (size_t)snprintf(ret, len, "%s/tenantd/%s", parent, name) >= len)
+                return tn_err_setx(err, ENAMETOOLONG, "freezer cgroup path too long");
+        return 0;
+}
+
+int tenant_cgroup_freeze(const char *name, bool frozen, struct tn_err **err)
+{
+        int r = libcgroup_ready(err);
+        if (r < 0)
+                return r;
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = tenant_cgroup_alloc();
+        if (!tc)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        r = discover(name, tc, err);
+        if (r < 0)
+                return r;
+        char dir[4200], file[4300], buf[512];
+        snprintf(dir, sizeof(dir), "%s%s", tc->h[0].mount, tc->h[0].path);
+        if (tc->v2) {
+                for (size_t i = 0; i < tc->n; i++)
+                        if (mount_is_cgroup2(tc->h[i].mount))
+                                snprintf(dir, sizeof(dir), "%s%s", tc->h[i].mount, tc->h[i].path);
+                snprintf(file, sizeof(file), "%s/cgroup.freeze", dir);
+                r = write_text(file, frozen ? "1" : "0");
+                if (r < 0)
+                        return tn_err_set(err, -r, "cannot write %s", file);
+                snprintf(file, sizeof(file), "%s/cgroup.events", dir);
+                for (int ms = 0; frozen && ms < FREEZE_WAIT_MS; ms += 5) {
+                        if (read_small_file(file, buf, sizeof(buf)) >= 0 && strstr(buf, "frozen 1"))
+                                return 0;
+                        sleep_ms(5);
+                }
+                return frozen ? tn_err_setx(err, ETIMEDOUT, "%s did not freeze within %d ms", name,
+                                            FREEZE_WAIT_MS)
+                              : 0;
+        }
+        char fz[4200], parent[4200];
+        r = freezer_v1_dir(name, fz, sizeof(fz), parent, sizeof(parent), err);
+        if (r < 0)
+                return r;
+        snprintf(file, sizeof(file), "%s/freezer.state", fz);
+        bool moved;
+        if (!frozen) {
+                if (access(fz, F_OK) < 0)
+                        return 0;
+                r = write_text(file, "THAWED");
+                if (r < 0)
+                        return tn_err_set(err, -r, "cannot thaw %s", fz);
+                r = move_procs(fz, parent, &moved);
+                if (r < 0)
+                        return tn_err_set(err, -r, "cannot move %s's processes out of %s", name,
+                                          fz);
+                (void)rmdir(fz);
+                return 0;
+        }
+        char top[4300];
+        snprintf(top, sizeof(top), "%s/tenantd", parent);
+        if ((mkdir(top, 0755) < 0 && errno != EEXIST) || (mkdir(fz, 0755) < 0 && errno != EEXIST))
+                return tn_err_set(err, errno, "cannot create %s", fz);
+        /* Move until a pass finds nothing left, then freeze, then check once more:
+         * a process forked before its parent moved would be outside. */
+        for (int pass = 0; pass < 20; pass++) {
+                r = move_procs(dir, fz, &moved);
+                if (r < 0)
+                        return tn_err_set(err, -r, "cannot move %s's processes into %s", name, fz);
+                if (!moved) {
+                        r = write_text(file, "FROZEN");
+                        if (r < 0)
+                                return tn_err_set(err, -r, "cannot freeze %s", fz);
+                        int ms = 0;
+                        for (; ms < FREEZE_WAIT_MS; ms += 5) {
+                                if (read_small_file(file, buf, sizeof(buf)) >= 0 &&
+                                    strncmp(buf, "FROZEN", 6) == 0)
+                                        break;
+                                sleep_ms(5);
+                        }
+                        if (ms >= FREEZE_WAIT_MS) {
+                                (void)write_text(file, "THAWED");
+                                return tn_err_setx(err, ETIMEDOUT, "%s did not freeze within %d ms",
+                                                   name, FREEZE_WAIT_MS);
+                        }
+                        r = move_procs(dir, fz, &moved);
+                        if (r == 0 && !moved)
+                                return 0;
+                        (void)write_text(file, "THAWED");
+                }
+        }
+        return tn_err_setx(err, EAGAIN, "%s keeps forking: cannot freeze it", name);
 }

@@ -8,6 +8,7 @@
  * are set by the quota code; this file creates, joins, samples and removes. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -110,6 +111,12 @@ const char *tenant_cgroup_describe(struct tenant_cgroup *cg);
 
 void tenant_cgroup_free(struct tenant_cgroup *cg);
 DEFINE_POINTER_CLEANUP(struct tenant_cgroup, tenant_cgroup_free)
+
+/* Freezes (frozen) or thaws every process of the running tenant `name`: cgroup.freeze
+ * on v2, the v1 freezer otherwise (its processes moved into a freezer cgroup of their
+ * own and back). Freezing waits until the kernel says frozen, at most 5 s; thawing a
+ * tenant that is not frozen does nothing. */
+int tenant_cgroup_freeze(const char *name, bool frozen, struct tn_err **err);
 
 /* Moves `pid` into the cgroups `ref` is in, for every controller tenantd uses: how a
  * process started later (exec, health checks) joins a running tenant. */

@@ -30,6 +30,7 @@ const struct control_op_info control_ops[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_VOLUMES] = {CONTROL_OP_VOLUMES, "volumes", 0},
     /* not CONTROL_F_NAME: the volume's tenant may have no manifest any more */
     [CONTROL_OP_VOLUME_RM] = {CONTROL_OP_VOLUME_RM, "volume-rm", 0},
+    [CONTROL_OP_BACKUP] = {CONTROL_OP_BACKUP, "backup", CONTROL_F_NAME | CONTROL_F_WAITS},
 };
 
 const struct control_op_info *control_op_lookup(const char *name)
@@ -197,6 +198,42 @@ static int decode_set(const struct json_value *req, struct control_request *r, s
         return opt_bool(req, CTL_SAVE, &r->save, err);
 }
 
+const char *const control_backup_actions[CONTROL_BACKUP_COUNT_] = {"run", "list", "check",
+                                                                   "restore"};
+
+static int decode_backup(const struct json_value *req, struct control_request *r,
+                         struct tn_err **err)
+{
+        const struct json_value *a = json_get(req, CTL_ACTION);
+        if (a) {
+                size_t i = 0;
+                while (a->type == JSON_STRING && i < CONTROL_BACKUP_COUNT_ &&
+                       strcmp(a->u.str.text, control_backup_actions[i]) != 0)
+                        i++;
+                if (a->type != JSON_STRING || i == CONTROL_BACKUP_COUNT_)
+                        return tn_err_setx(err, EINVAL,
+                                           "\"" CTL_ACTION "\" must be \"run\", \"list\", "
+                                           "\"check\" or \"restore\"");
+                r->action = (enum control_backup_action)i;
+        }
+        const struct json_value *s = json_get(req, CTL_SNAPSHOT);
+        if (!s)
+                return 0;
+        bool ok =
+            s->type == JSON_STRING && s->u.str.len > 0 && s->u.str.len <= CONTROL_SNAPSHOT_MAX;
+        for (size_t i = 0; ok && i < s->u.str.len; i++) {
+                char ch = s->u.str.text[i];
+                ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+        }
+        if (!ok && !(s->type == JSON_STRING && strcmp(s->u.str.text, "latest") == 0))
+                return tn_err_setx(err, EINVAL,
+                                   "\"" CTL_SNAPSHOT "\" must be a snapshot id (1 to %d hex "
+                                   "digits) or \"latest\"",
+                                   CONTROL_SNAPSHOT_MAX);
+        r->snapshot = s->u.str.text;
+        return 0;
+}
+
 /* The members of an op, into r (already holding the defaults). */
 static int decode_members(const struct json_value *req, struct control_request *r,
                           struct tn_err **err)
@@ -232,6 +269,8 @@ static int decode_members(const struct json_value *req, struct control_request *
                 r->volume = v->u.str.text;
                 return 0;
         }
+        case CONTROL_OP_BACKUP:
+                return decode_backup(req, r, err);
         default:
                 return 0;
         }
@@ -360,6 +399,14 @@ int control_request_encode(const struct control_request *req, char **ret, size_t
         case CONTROL_OP_VOLUME_RM:
                 json_gen_key(g, CTL_VOLUME);
                 json_gen_string(g, req->volume ? req->volume : "");
+                break;
+        case CONTROL_OP_BACKUP:
+                json_gen_key(g, CTL_ACTION);
+                json_gen_string(g, control_backup_actions[req->action]);
+                if (req->snapshot) {
+                        json_gen_key(g, CTL_SNAPSHOT);
+                        json_gen_string(g, req->snapshot);
+                }
                 break;
         default:
                 break;

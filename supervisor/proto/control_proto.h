@@ -45,6 +45,8 @@
 #define CTL_VALUES "values"         /* set */
 #define CTL_SAVE "save"             /* set */
 #define CTL_VOLUME "volume"         /* volume-rm: "TENANT/NAME" */
+#define CTL_ACTION "action"         /* backup */
+#define CTL_SNAPSHOT "snapshot"     /* backup */
 /* Reply members. */
 #define CTL_OK "ok"
 #define CTL_ERROR "error"
@@ -73,6 +75,7 @@ enum control_op {
         CONTROL_OP_AUDIT,
         CONTROL_OP_VOLUMES,
         CONTROL_OP_VOLUME_RM,
+        CONTROL_OP_BACKUP,
         CONTROL_OP_COUNT_,
 };
 
@@ -84,6 +87,17 @@ enum {
         CONTROL_F_STREAM = 1 << 2, /* after {"ok":true}, data or event lines (logs, events) */
         CONTROL_F_FRAMES = 1 << 3, /* after {"ok":true}, exec_proto.h frames (exec) */
 };
+
+/* backup's "action" (docs/protocol.md): what is done with the tenant's backups. */
+enum control_backup_action {
+        CONTROL_BACKUP_RUN,     /* a backup now */
+        CONTROL_BACKUP_LIST,    /* restic snapshots of the tenant */
+        CONTROL_BACKUP_CHECK,   /* restic check of the repository */
+        CONTROL_BACKUP_RESTORE, /* restore into the stopped tenant's volumes */
+        CONTROL_BACKUP_COUNT_,
+};
+extern const char *const control_backup_actions[CONTROL_BACKUP_COUNT_];
+#define CONTROL_SNAPSHOT_MAX 64 /* bytes of a snapshot id */
 
 struct control_op_info {
         enum control_op op;
@@ -113,8 +127,10 @@ struct control_request {
         const char *const *keys; /* set: n_values pairs */
         const char *const *values;
         size_t n_values;
-        bool save;          /* set */
-        const char *volume; /* volume-rm: "TENANT/NAME" */
+        bool save;                         /* set */
+        const char *volume;                /* volume-rm: "TENANT/NAME" */
+        enum control_backup_action action; /* backup */
+        const char *snapshot;              /* backup restore: id, or NULL for the latest */
         /* owned by the decoder's result */
         struct json_value *tree;
         char **vec_; /* argv, keys and values of a decoded request */

@@ -2081,6 +2081,237 @@ static void parse_logs(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "syslog", get_bool(c, f[SYSLOG], &c->m->logs.syslog));
 }
 
+/* ---- backup ---- */
+
+bool backup_includes(const struct manifest *m, const char *name)
+{
+        if (!m->backup.volumes)
+                return true;
+        for (size_t i = 0; i < m->backup.volumes_n; i++)
+                if (strcmp(m->backup.volumes[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* restic's repository forms: a local absolute path, or one of its backends by prefix. */
+static const char *const restic_schemes[] = {
+    "sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:"};
+
+static void parse_repository(struct ctx *c, const struct json_value *v)
+{
+        _cleanup_free_ char *s = NULL;
+        if (!get_text(c, v, MANIFEST_MAX_STRING, &s))
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(restic_schemes); i++) {
+                size_t n = strlen(restic_schemes[i]);
+                if (strncmp(s, restic_schemes[i], n) == 0) {
+                        if (!s[n]) {
+                                err_at(c, v, "\"%s\" names no place after the backend", SHOWN(s));
+                                return;
+                        }
+                        c->m->backup.repository = TAKE_PTR(s);
+                        return;
+                }
+        }
+        if (s[0] != '/') {
+                err_at(c, v,
+                       "\"%s\" is not a repository; expected an absolute path such as "
+                       "\"/srv/backup/restic\", or \"sftp:USER@HOST:/PATH\", \"rest:https://...\" "
+                       "(restic's backends: sftp, rest, s3, b2, azure, gs, swift, rclone)",
+                       SHOWN(s));
+                return;
+        }
+        if (check_path(c, v, s))
+                c->m->backup.repository = TAKE_PTR(s);
+}
+
+/* "daily HH:MM", or a duration from 15m to 31d such as "6h". */
+static void parse_schedule(struct ctx *c, const struct json_value *v)
+{
+        struct backup_spec *b = &c->m->backup;
+        if (!want_type(c, v, JSON_STRING, "a schedule such as \"daily 03:30\" or \"6h\""))
+                return;
+        const char *s = v->u.str.text;
+        if (strncmp(s, "daily ", 6) == 0) {
+                unsigned h, mi;
+                char tail;
+                if (strlen(s) != 11 || sscanf(s + 6, "%2u:%2u%c", &h, &mi, &tail) != 2 ||
+                    !isdigit((unsigned char)s[6]) || !isdigit((unsigned char)s[9]) || h > 23 ||
+                    mi > 59) {
+                        err_at(c, v,
+                               "\"%s\" is not a time of day; expected \"daily HH:MM\" such as "
+                               "\"daily 03:30\" (00:00 to 23:59, local time)",
+                               SHOWN(s));
+                        return;
+                }
+                b->schedule = BACKUP_DAILY;
+                b->daily_minute = h * 60 + mi;
+                return;
+        }
+        char why[UNITS_WHY_MAX];
+        uint64_t ms;
+        if (parse_duration(s, &ms, why, sizeof(why)) < 0) {
+                err_at(c, v,
+                       "\"%s\" is not a schedule; expected \"daily HH:MM\" such as \"daily "
+                       "03:30\", or an interval such as \"6h\"",
+                       SHOWN(s));
+                return;
+        }
+        if (ms < 15ULL * 60 * 1000 || ms > 31ULL * 24 * 3600 * 1000) {
+                err_at(c, v, "\"%s\" is out of range; expected an interval from 15m to 31d",
+                       SHOWN(s));
+                return;
+        }
+        b->schedule = BACKUP_EVERY;
+        b->every_ms = ms;
+}
+
+static void parse_keep(struct ctx *c, const struct json_value *v)
+{
+        enum { LAST, HOURLY, DAILY, WEEKLY, MONTHLY, YEARLY, N };
+        static const char *const keys[N] = {"last",   "hourly",  "daily",
+                                            "weekly", "monthly", "yearly"};
+        typeof(c->m->backup.keep) *k = &c->m->backup.keep;
+        uint32_t *out[N] = {&k->last, &k->hourly, &k->daily, &k->weekly, &k->monthly, &k->yearly};
+        const struct json_value *f[N];
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        *k = (typeof(*k)){0};
+        bool good = true, any = false;
+        for (int i = 0; i < N; i++)
+                if (f[i]) {
+                        any = true;
+                        WITH_KEY(c, keys[i], good &= get_u32(c, f[i], 0, 10000, out[i]));
+                }
+        /* (only unknown keys: those were reported, one message is enough) */
+        if (good && (any || v->u.object.n == 0) &&
+            !(k->last | k->hourly | k->daily | k->weekly | k->monthly | k->yearly))
+                err_at(c, v,
+                       "keeps no snapshot at all; expected at least one of last, hourly, "
+                       "daily, weekly, monthly or yearly above 0, such as {\"daily\": 7}");
+}
+
+static void parse_backup_volumes(struct ctx *c, const struct json_value *v)
+{
+        struct backup_spec *b = &c->m->backup;
+        if (!get_strv(c, v, 1, MANIFEST_MAX_VOLUMES, false, &b->volumes, &b->volumes_n))
+                return;
+        for (size_t i = 0; i < b->volumes_n; i++) {
+                size_t saved = path_push_index(c, i);
+                const struct json_value *item = v->u.array.items[i];
+                bool known = false;
+                for (size_t j = 0; j < c->m->volumes_n; j++)
+                        known |= c->m->volumes[j].name &&
+                                 strcmp(c->m->volumes[j].name, b->volumes[i]) == 0;
+                if (!known)
+                        err_at(c, item, "\"%s\" is not one of this manifest's volumes",
+                               SHOWN(b->volumes[i]));
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(b->volumes[i], b->volumes[j]) == 0) {
+                                err_at(c, item, "\"%s\" is already backup.volumes[%zu]",
+                                       SHOWN(b->volumes[i]), j);
+                                break;
+                        }
+                path_pop(c, saved);
+        }
+}
+
+static const char *const backup_io_names[] = {"best-effort", "idle"};
+
+static void parse_backup_limits(struct ctx *c, const struct json_value *v)
+{
+        enum { CPU, MEMORY, NICE, IO, N };
+        static const char *const keys[N] = {"cpu", "memory", "nice", "io"};
+        typeof(c->m->backup.limits) *l = &c->m->backup.limits;
+        const struct json_value *f[N];
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        if (f[CPU])
+                WITH_KEY(c, "cpu", {
+                        const struct json_value *x = f[CPU];
+                        char why[UNITS_WHY_MAX];
+                        uint32_t mc;
+                        if (is_unlimited_word(x))
+                                l->cpu_millicpus = 0;
+                        else if (x->type != JSON_NUMBER && x->type != JSON_STRING)
+                                err_at(c, x,
+                                       "expected a number of CPUs such as 0.5 or \"max\", got %s",
+                                       json_type_name(x->type));
+                        else if (parse_cpu(x->u.str.text, &mc, why, sizeof(why)) < 0)
+                                err_at(c, x, "%s, or \"max\"", why);
+                        else if (mc < 10 || mc > 1024000)
+                                err_at(c, x,
+                                       "%s is out of range; expected from 0.01 to 1024 CPUs, or "
+                                       "\"max\"",
+                                       SHOWN(x->u.str.text));
+                        else
+                                l->cpu_millicpus = mc;
+                });
+        /* 64M: restic's index and its buffers need about that for a small repository */
+        if (f[MEMORY])
+                WITH_KEY(c, "memory",
+                         get_size(c, f[MEMORY], true, 64ULL << 20, 1ULL << 40, &l->memory));
+        if (f[NICE])
+                WITH_KEY(c, "nice", get_u32(c, f[NICE], 0, 19, &l->nice));
+        if (f[IO]) {
+                int io;
+                bool ok;
+                WITH_KEY(c, "io", ok = get_enum(c, f[IO], backup_io_names, 2, &io));
+                if (ok)
+                        l->io = (enum backup_io_class)io;
+        }
+}
+
+static void parse_backup(struct ctx *c, const struct json_value *v)
+{
+        enum { REPOSITORY, PASSWORD_FILE, SCHEDULE, KEEP, VOLUMES, PRE, LIMITS, N };
+        static const char *const keys[N] = {"repository", "password_file", "schedule", "keep",
+                                            "volumes",    "pre",           "limits"};
+        struct backup_spec *b = &c->m->backup;
+        const struct json_value *f[N];
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        b->set = true;
+        if (!f[REPOSITORY])
+                err_missing(c, v, "repository",
+                            "restic's repository such as \"/srv/backup/restic\" or "
+                            "\"sftp:backup@nas:/restic\"");
+        else
+                WITH_KEY(c, "repository", parse_repository(c, f[REPOSITORY]));
+        if (!f[PASSWORD_FILE])
+                err_missing(c, v, "password_file",
+                            "the file holding the repository's password such as "
+                            "\"/etc/tenantd/backup.pass\"");
+        else
+                WITH_KEY(c, "password_file", get_path(c, f[PASSWORD_FILE], &b->password_file));
+        if (f[SCHEDULE])
+                WITH_KEY(c, "schedule", parse_schedule(c, f[SCHEDULE]));
+        if (f[KEEP])
+                WITH_KEY(c, "keep", parse_keep(c, f[KEEP]));
+        if (c->m->volumes_n == 0)
+                err_at(c, v,
+                       "backs up the tenant's volumes, and this manifest has none; add a "
+                       "\"volumes\" section");
+        else if (f[VOLUMES])
+                WITH_KEY(c, "volumes", parse_backup_volumes(c, f[VOLUMES]));
+        if (f[PRE])
+                WITH_KEY(c, "pre", {
+                        if (get_strv(c, f[PRE], 1, MANIFEST_MAX_EXEC_ARGS, true, &b->pre,
+                                     &b->pre_n) &&
+                            b->pre[0][0] != '/') {
+                                size_t saved = path_push_index(c, 0);
+                                err_at(c, f[PRE]->u.array.items[0],
+                                       "\"%s\" is not an absolute path; expected the program's "
+                                       "full path inside the tenant such as "
+                                       "\"/usr/bin/pg_dumpall\"",
+                                       SHOWN(b->pre[0]));
+                                path_pop(c, saved);
+                        }
+                });
+        if (f[LIMITS])
+                WITH_KEY(c, "limits", parse_backup_limits(c, f[LIMITS]));
+}
+
 static void parse_exec(struct ctx *c, const struct json_value *v)
 {
         if (!get_strv(c, v, 1, MANIFEST_MAX_EXEC_ARGS, true, &c->m->exec, &c->m->exec_n))
@@ -2143,6 +2374,12 @@ static void set_defaults(struct manifest *m)
         m->logs.max_size = 10ULL << 20;
         m->logs.keep = 3;
         m->logs.rate = 1ULL << 20;
+        m->backup.keep.daily = 7;
+        m->backup.keep.weekly = 4;
+        m->backup.keep.monthly = 6;
+        m->backup.limits.cpu_millicpus = BACKUP_DEFAULT_CPU;
+        m->backup.limits.memory = BACKUP_DEFAULT_MEMORY;
+        m->backup.limits.nice = BACKUP_DEFAULT_NICE;
 }
 
 /* Rules that involve more than one section, checked once all are read. */
@@ -2231,13 +2468,14 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 HEALTH,
                 ALERTS,
                 LOGS,
+                BACKUP,
                 N
         };
         static const char *const keys[N] = {
-            "version", "name",    "description", "isolation", "autostart", "exec",
-            "user",    "groups",  "env",         "workdir",   "root",      "mounts",
-            "volumes", "cpu",     "memory",      "pids",      "network",   "vm",
-            "policy",  "restart", "stop",        "health",    "alerts",    "logs",
+            "version", "name",   "description", "isolation", "autostart", "exec",    "user",
+            "groups",  "env",    "workdir",     "root",      "mounts",    "volumes", "cpu",
+            "memory",  "pids",   "network",     "vm",        "policy",    "restart", "stop",
+            "health",  "alerts", "logs",        "backup",
         };
         const struct json_value *f[N];
         struct manifest *m = c->m;
@@ -2313,6 +2551,9 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 WITH_KEY(c, "alerts", parse_alerts(c, f[ALERTS]));
         if (f[LOGS])
                 WITH_KEY(c, "logs", parse_logs(c, f[LOGS]));
+        /* after volumes: it names them */
+        if (f[BACKUP])
+                WITH_KEY(c, "backup", parse_backup(c, f[BACKUP]));
 
         check_cross_fields(c, root);
 }
@@ -2390,5 +2631,9 @@ void manifest_free(struct manifest *m)
         strv_free(m->policy.capabilities);
         free(m->health.path);
         strv_free(m->health.exec);
+        free(m->backup.repository);
+        free(m->backup.password_file);
+        strv_free(m->backup.volumes);
+        strv_free(m->backup.pre);
         free(m);
 }

@@ -73,6 +73,48 @@ enum abuse_action {
 #define LIMITS_DEFAULT_PPS 50000     /* per second, each way */
 #define ABUSE_THROTTLE_MS (10 * 60 * 1000)
 
+/* backup.schedule (docs/backup.md): none (only `tenantctl backup`), once a day at a
+ * local time, or every so often; tenantd adds a jitter of its own to both. */
+enum backup_schedule {
+        BACKUP_MANUAL,
+        BACKUP_DAILY, /* at daily_minute past midnight, local time */
+        BACKUP_EVERY, /* every every_ms */
+};
+
+enum backup_io_class {
+        BACKUP_IO_BEST_EFFORT, /* ionice -c 2 -n 7 */
+        BACKUP_IO_IDLE,        /* ionice -c 3 */
+};
+
+/* backup defaults (docs/backup.md): restic gets half a CPU, 512M and nice 10. */
+#define BACKUP_DEFAULT_CPU 500 /* millicpus */
+#define BACKUP_DEFAULT_MEMORY (512ULL << 20)
+#define BACKUP_DEFAULT_NICE 10
+
+/* The `backup` section: restic repository, password, schedule, retention, which
+ * volumes, the command run inside the tenant first, and restic's own limits. */
+struct backup_spec {
+        bool set;            /* the manifest has a backup section */
+        char *repository;    /* an absolute path or "sftp:...", "rest:...", ... */
+        char *password_file; /* absolute host path; root's, not readable by others */
+        enum backup_schedule schedule;
+        uint32_t daily_minute; /* BACKUP_DAILY: 0..1439 */
+        uint64_t every_ms;     /* BACKUP_EVERY */
+        struct {
+                uint32_t last, hourly, daily, weekly, monthly, yearly; /* 0: not kept by that */
+        } keep;
+        char **volumes; /* NULL-terminated names, NULL = every volume */
+        size_t volumes_n;
+        char **pre; /* NULL-terminated argv, or NULL */
+        size_t pre_n;
+        struct {
+                uint32_t cpu_millicpus; /* 0 = unlimited */
+                uint64_t memory;        /* bytes; MANIFEST_UNLIMITED */
+                uint32_t nice;          /* 0..19 */
+                enum backup_io_class io;
+        } limits;
+};
+
 enum restart_on {
         RESTART_NO,
         RESTART_ON_FAILURE,
@@ -257,6 +299,8 @@ struct manifest {
                 struct alert_rule disk; /* the fullest volume's use of its file system */
         } alerts;
 
+        struct backup_spec backup;
+
         struct {
                 uint64_t max_size; /* bytes per file before rotation */
                 uint32_t keep;     /* rotated files kept */
@@ -302,6 +346,9 @@ DEFINE_POINTER_CLEANUP(struct manifest, manifest_free)
 char *manifest_explain(const struct manifest *m);
 
 const char *isolation_name(enum isolation i);
+
+/* Whether backup.volumes (or, when it names none, every volume) includes `name`. */
+bool backup_includes(const struct manifest *m, const char *name);
 
 /* "SIGTERM" for the stop signals a manifest may name. */
 const char *manifest_signal_name(int sig);

@@ -256,6 +256,8 @@ static void alert_out(struct json_gen *g, const char *key, const struct alert_ru
         kv_str(g, key, buf);
 }
 
+static void backup_out(struct json_gen *g, const struct manifest *m);
+
 static void body_out(struct json_gen *g, const struct manifest *m)
 {
         char buf[UNITS_FMT_MAX * 2 + 4], a[UNITS_FMT_MAX], b[UNITS_FMT_MAX];
@@ -382,6 +384,55 @@ static void body_out(struct json_gen *g, const struct manifest *m)
                 kv_str(g, "rate", "unlimited");
         }
         kv_bool(g, "syslog", m->logs.syslog);
+        json_gen_object_close(g);
+        if (m->backup.set)
+                backup_out(g, m);
+}
+
+static void backup_out(struct json_gen *g, const struct manifest *m)
+{
+        const struct backup_spec *b = &m->backup;
+        char buf[64], unit[UNITS_FMT_MAX];
+        json_gen_key(g, "backup");
+        json_gen_object_open(g);
+        kv_str(g, "repository", b->repository);
+        kv_str(g, "password_file", b->password_file);
+        if (b->schedule == BACKUP_DAILY) {
+                snprintf(buf, sizeof(buf), "daily %02u:%02u", b->daily_minute / 60,
+                         b->daily_minute % 60);
+                kv_str(g, "schedule", buf);
+        } else if (b->schedule == BACKUP_EVERY) {
+                kv_duration(g, "schedule", b->every_ms);
+        }
+        json_gen_key(g, "keep");
+        json_gen_object_open(g);
+        const uint32_t keep[] = {b->keep.last,   b->keep.hourly,  b->keep.daily,
+                                 b->keep.weekly, b->keep.monthly, b->keep.yearly};
+        static const char *const names[] = {"last",   "hourly",  "daily",
+                                            "weekly", "monthly", "yearly"};
+        for (size_t i = 0; i < 6; i++)
+                if (keep[i])
+                        kv_int(g, names[i], keep[i]);
+        json_gen_object_close(g);
+        json_gen_key(g, "volumes");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < m->volumes_n; i++)
+                if (backup_includes(m, m->volumes[i].name))
+                        json_gen_string(g, m->volumes[i].name);
+        json_gen_array_close(g);
+        if (b->pre)
+                strv_out(g, "pre", b->pre);
+        json_gen_key(g, "limits");
+        json_gen_object_open(g);
+        json_gen_key(g, "cpu");
+        if (b->limits.cpu_millicpus)
+                json_gen_number(g, format_cpu(b->limits.cpu_millicpus, unit));
+        else
+                json_gen_string(g, "max");
+        kv_size(g, "memory", b->limits.memory);
+        kv_int(g, "nice", b->limits.nice);
+        kv_str(g, "io", b->limits.io == BACKUP_IO_IDLE ? "idle" : "best-effort");
+        json_gen_object_close(g);
         json_gen_object_close(g);
 }
 

@@ -92,3 +92,22 @@ int volume_list(const char *storage_dir, struct volume_info **ret, size_t *n, st
  * -EBUSY while it is mounted or attached anywhere. */
 int volume_remove(const char *storage_dir, const char *tenant, const char *name,
                   struct tn_err **err);
+/* ---- snapshots, for backups (docs/backup.md) ---- */
+
+/* FIFREEZE (frozen) or FITHAW the file system of the volume mounted for `tenant`; thawing
+ * one that is not frozen is not an error. */
+int volume_fs_freeze(const char *tenant, const char *name, bool frozen, struct tn_err **err);
+
+/* Copies the volume's image to STORAGE/TENANT/NAME.snap (root 0600): a reflink (FICLONE)
+ * where the file system can, otherwise a sparse copy of its data extents. Call it with
+ * the volume's file system frozen. The path in ret_path, *ret_reflink which it was. */
+int volume_snapshot(const char *storage_dir, const char *tenant, const char *name, char *ret_path,
+                    size_t ret_len, bool *ret_reflink, struct tn_err **err);
+
+/* Mounts the snapshot image `snap` of volume vs read-only at `target` (checked with
+ * e2fsck -p first, which replays its journal), and for an encrypted volume adds its key
+ * to that mount's file system only. Call it in a private mount namespace: the mount, the
+ * key and the loop device (AUTOCLEAR) go with the namespace's last process. */
+int volume_mount_snapshot(const char *storage_dir, const char *master_key, const char *tenant,
+                          const struct volume_spec *vs, const char *snap, const char *target,
+                          struct tn_err **err);

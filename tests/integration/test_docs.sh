@@ -142,7 +142,7 @@ check "bash -n accepts the completion script" 'bash -n "$comp"'
 out=$(complete_words "")
 check "completes the verbs: $out" 'missing completion "$verbs" "$out" && [[ $(wc -w <<<"$out") == $(wc -w <<<"$verbs") ]]'
 out=$(complete_words re)
-check "completes a verb's beginning: $out" '[[ $out == "reload restart " ]]'
+check "completes a verb's beginning: $out" '[[ $out == "reload restart restore " ]]'
 out=$(complete_words --)
 check "completes the global options: $out" '[[ $out == "--help --json --socket --version " ]]'
 out=$(complete_words kill --signal "")

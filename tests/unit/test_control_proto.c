@@ -122,6 +122,21 @@ static void test_round_trips(void)
            "set: the pairs, in order, and save");
         control_request_clear(&back);
 
+        control_request_init(&req, CONTROL_OP_BACKUP);
+        req.name = "db";
+        req.action = CONTROL_BACKUP_RESTORE;
+        req.snapshot = "4f2a09c1";
+        back = round_trip(&req, "backup");
+        ok(back.action == CONTROL_BACKUP_RESTORE && back.snapshot &&
+               strcmp(back.snapshot, "4f2a09c1") == 0,
+           "backup: the action and the snapshot");
+        control_request_clear(&back);
+        control_request_init(&req, CONTROL_OP_BACKUP);
+        req.name = "db";
+        back = round_trip(&req, "backup run");
+        ok(back.action == CONTROL_BACKUP_RUN && !back.snapshot, "backup: run by default");
+        control_request_clear(&back);
+
         control_request_init(&req, CONTROL_OP_EVENTS);
         back = round_trip(&req, "events");
         ok(back.lines == 20 && !back.follow && !back.name, "events: the defaults");
@@ -200,6 +215,15 @@ static void test_refusals(void)
                 "cpu.max: the value must be a string of at most 64 bytes");
         rejects("{\"v\":1,\"op\":\"set\",\"name\":\"w\",\"values\":{\"a\":\"1\"},\"save\":1}",
                 "\"save\" must be true or false");
+        rejects("{\"v\":1,\"op\":\"backup\",\"name\":\"w\",\"action\":\"prune\"}",
+                "\"action\" must be \"run\", \"list\", \"check\" or \"restore\"");
+        rejects("{\"v\":1,\"op\":\"backup\",\"name\":\"w\",\"snapshot\":\"../x\"}",
+                "\"snapshot\" must be a snapshot id (1 to 64 hex digits) or \"latest\"");
+        rejects("{\"v\":1,\"op\":\"backup\",\"name\":\"w\",\"snapshot\":\"--tag\"}",
+                "\"snapshot\" must be a snapshot id (1 to 64 hex digits) or \"latest\"");
+        ok(*refusal("{\"v\":1,\"op\":\"backup\",\"name\":\"w\",\"action\":\"restore\","
+                    "\"snapshot\":\"latest\"}") == '\0',
+           "backup restore of the latest snapshot is allowed");
         rejects("{\"v\":1,\"op\":\"version\",\"x\":[[[[[[[[1]]]]]]]]}",
                 "bad request at 1:34: nesting deeper than 8 levels");
         ok(*refusal("{\"v\":1,\"op\":\"version\",\"x\":[[[[[[[1]]]]]]]}") == '\0',

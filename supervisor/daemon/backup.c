@@ -1,0 +1,931 @@
+/* backup.c — backups and restores of a tenant's volumes with restic (docs/backup.md).
+ *
+ * tenantd's loop never waits: each backup operation runs in a worker, a child of tenantd
+ * that does the whole job in order and writes what the operator reads to a pipe; tenantd
+ * answers the client when the worker ends. A backup, step by step:
+ *
+ *  1. The password file must be root's and not readable or writable by group or others:
+ *     it opens the repository, so a copy anyone could read is refused. Its path is
+ *     handed to restic; its contents are never read or logged here.
+ *  2. `backup.pre`, if any, runs inside the tenant with the tenant's confinement (the
+ *     exec path of `tenantctl exec`; in a microVM through its runner and the guest's
+ *     agent) and must exit 0.
+ *  3. The tenant is frozen (its cgroup: host/cgroup.h), then each volume's file system
+ *     on the host (FIFREEZE), its image copied (a reflink where the file system can,
+ *     otherwise a sparse copy: storage/volume.h), and everything thawed. The freeze time
+ *     runs from the cgroup's freeze to its thaw. A worker that dies meanwhile is
+ *     noticed by tenantd, which thaws the tenant and its file systems itself.
+ *  4. The worker moves into a cgroup of its own under tenantd's (backup-of-NAME, with
+ *     backup.limits), so restic gets only that much CPU and memory.
+ *  5. For each volume a child enters a new mount namespace, private, mounts the copy
+ *     read-only there (an encrypted volume's key added to that file system only) and
+ *     becomes restic (nice, ionice), which backs up the volume's `data` tagged with the
+ *     tenant, the volume, the manifest's hash and tenantd's version. The mount, the key
+ *     and the loop device go with that namespace; the copy is removed.
+ *  6. `restic forget --prune` by backup.keep, for this tenant's snapshots only. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/monitor_glue.h"
+#include "host/cgroup.h"
+#include "lib/cleanup.h"
+#include "lib/clock.h"
+#include "lib/version.h"
+#include "proto/control_proto.h"
+#include "proto/exec_proto.h"
+#include "proto/runner_proto.h"
+#include "spec/backup_schedule.h"
+#include "storage/volume.h"
+
+#define RESTIC "/usr/bin/restic"
+#define BACKUP_MOUNT_DIR "/run/tenantd-backup"
+#define WORKER_OUT_MAX (48U << 10) /* what the worker says; below a pipe's buffer */
+#define FREEZE_BOUND_S 60          /* the longest a tenant stays frozen (docs/backup.md) */
+
+struct backup_job {
+        struct watch w; /* the worker's pidfd */
+        pid_t pid;
+        int out; /* the worker's output pipe */
+        enum control_backup_action action;
+        struct tenant *t;
+};
+
+/* ---- in the worker ---- */
+
+static int check_password_file(const char *path, FILE *out)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                fprintf(out, "cannot open the password file %s: %s\n", path, strerror(errno));
+                return -1;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
+                fprintf(out,
+                        "the password file %s must be a file of root's that group and others "
+                        "can neither read nor write (it is uid %u, mode %04o): chmod 600 it\n",
+                        path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+                return -1;
+        }
+        return 0;
+}
+
+/* restic's command line: the repository, the password file and a cache of tenantd's. */
+static size_t restic_argv(struct daemon *d, const struct manifest *m, const char **argv,
+                          char *cache, size_t cache_len)
+{
+        snprintf(cache, cache_len, "--cache-dir=%s/backup-cache", d->cfg.state_dir);
+        size_t n = 0;
+        argv[n++] = "restic";
+        argv[n++] = "-r";
+        argv[n++] = m->backup.repository;
+        argv[n++] = "--password-file";
+        argv[n++] = m->backup.password_file;
+        argv[n++] = cache;
+        return n;
+}
+
+static _Noreturn void exec_restic(const struct manifest *m, const char *const *argv, int outfd,
+                                  bool confine)
+{
+        static const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                                           "LC_ALL=C", NULL};
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
+                _exit(127);
+        if (confine) {
+                (void)setpriority(PRIO_PROCESS, 0, (int)m->backup.limits.nice);
+                /* ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) */
+                int prio = m->backup.limits.io == BACKUP_IO_IDLE ? (3 << 13) : (2 << 13 | 7);
+                (void)syscall(SYS_ioprio_set, 1, 0, prio);
+        }
+        execve(RESTIC, (char *const *)argv, (char *const *)envp);
+        dprintf(2, "cannot run %s: %s (install restic)\n", RESTIC, strerror(errno));
+        _exit(127);
+}
+
+/* Reads all of fd into out (the last out_len - 1 bytes), then reaps pid: its status. */
+static int collect(pid_t pid, int fd, char *out, size_t out_len)
+{
+        size_t got = 0;
+        for (;;) {
+                char buf[4096];
+                ssize_t r = read(fd, buf, sizeof(buf));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                for (ssize_t k = 0; k < r; k++) {
+                        if (got == out_len - 1) {
+                                memmove(out, out + 1, out_len - 2);
+                                got--;
+                        }
+                        out[got++] = buf[k];
+                }
+        }
+        out[got] = '\0';
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs restic with argv (a child of the worker), its output in out. */
+static int run_restic(const struct manifest *m, const char *const *argv, bool confine, char *out,
+                      size_t out_len)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* restic goes with its worker */
+                exec_restic(m, argv, p[1], confine);
+        }
+        close(p[1]);
+        int st = collect(pid, p[0], out, out_len);
+        close(p[0]);
+        return st;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        return h;
+}
+
+static int mkdir_root(const char *path)
+{
+        return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Step 5 for one volume: restic in a private mount namespace with the copy mounted. */
+static int backup_volume(struct daemon *d, struct tenant *t, const struct volume_spec *vs,
+                         const char *snap, FILE *out, char *id, size_t id_len)
+{
+        const struct manifest *m = t->m;
+        char target[PATH_MAX], data[PATH_MAX + 8];
+        snprintf(target, sizeof(target), "%s/%s", BACKUP_MOUNT_DIR, t->name);
+        if (mkdir_root(BACKUP_MOUNT_DIR) < 0 || mkdir_root(target) < 0 ||
+            (snprintf(target, sizeof(target), "%s/%s/%s", BACKUP_MOUNT_DIR, t->name, vs->name),
+             mkdir_root(target) < 0)) {
+                fprintf(out, "cannot create %s: %s\n", target, strerror(errno));
+                return -1;
+        }
+        snprintf(data, sizeof(data), "%s/data", target);
+        char cache[PATH_MAX + 32], tags[4][160];
+        const char *argv[32];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        snprintf(tags[0], sizeof(tags[0]), "tenant=%s", t->name);
+        snprintf(tags[1], sizeof(tags[1]), "volume=%s", vs->name);
+        snprintf(tags[2], sizeof(tags[2]), "manifest=%016" PRIx64, fnv1a(t->explained));
+        snprintf(tags[3], sizeof(tags[3]), "tenantd=%s", TENANTD_VERSION);
+        argv[n++] = "backup";
+        argv[n++] = "--quiet";
+        argv[n++] = "--json";
+        for (int i = 0; i < 4; i++) {
+                argv[n++] = "--tag";
+                argv[n++] = tags[i];
+        }
+        argv[n++] = ".";
+        argv[n] = NULL;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                _cleanup_err_ struct tn_err *err = NULL;
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                        dprintf(p[1], "cannot make a private mount namespace: %s\n",
+                                strerror(errno));
+                        _exit(1);
+                }
+                if (volume_mount_snapshot(d->cfg.storage_dir, d->cfg.master_key, t->name, vs, snap,
+                                          target, &err) < 0) {
+                        dprintf(p[1], "%s\n", tn_err_msg(err));
+                        _exit(1);
+                }
+                if (chdir(data) < 0) {
+                        dprintf(p[1], "cannot enter %s: %s\n", data, strerror(errno));
+                        _exit(1);
+                }
+                exec_restic(m, argv, p[1], true);
+        }
+        close(p[1]);
+        char buf[8192];
+        int st = collect(pid, p[0], buf, sizeof(buf));
+        close(p[0]);
+        (void)rmdir(target);
+        const char *sid = strstr(buf, "\"snapshot_id\":\"");
+        if (st != 0 || !sid) {
+                fprintf(out, "restic backup of volume %s failed (exit %d): %s\n", vs->name, st,
+                        buf);
+                return -1;
+        }
+        sid += 15;
+        size_t len = strcspn(sid, "\"");
+        snprintf(id, id_len, "%.*s", (int)(len < id_len ? len : id_len - 1), sid);
+        return 0;
+}
+
+/* Step 2 in a microVM: the command goes to the VM's runner (STATE/vm/NAME/exec.sock),
+ * as `tenantctl exec` does, and its frames are read until the exit status; its output
+ * is dropped. The guest's agent runs it with the tenant's confinement. */
+static int run_pre_vm(struct daemon *d, struct tenant *t, FILE *out)
+{
+        const char *const *argv = (const char *const *)t->m->backup.pre;
+        size_t argc = 0;
+        while (argv[argc])
+                argc++;
+        struct runner_request rr = {.kind = RUNNER_EXEC, .argv = argv, .argc = argc};
+        _cleanup_free_ char *req = NULL;
+        size_t len;
+        if (runner_request_encode(&rr, &req, &len) < 0) {
+                fprintf(out, "backup.pre: the command is too long for the microVM's runner\n");
+                return -1;
+        }
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+                fprintf(out, "backup.pre: cannot reach the microVM's runner: %s\n",
+                        strerror(errno));
+                return -1;
+        }
+        _cleanup_free_ uint8_t *buf = malloc(EXEC_FRAME_HEADER + EXEC_FRAME_MAX);
+        size_t have = 0;
+        while (buf) {
+                ssize_t n = recv(fd, buf + have, EXEC_FRAME_HEADER + EXEC_FRAME_MAX - have, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                have += (size_t)n;
+                size_t off = 0;
+                struct exec_frame f;
+                int r;
+                while ((r = exec_frame_decode(buf + off, have - off, false, &f)) > 0) {
+                        off += (size_t)r;
+                        if (f.type != EXEC_EXIT)
+                                continue;
+                        uint32_t st = exec_be32(f.data);
+                        if (st == 0)
+                                return 0;
+                        fprintf(out, "backup.pre %s failed (exit %u)\n", argv[0], st);
+                        return -1;
+                }
+                if (r < 0)
+                        break;
+                memmove(buf, buf + off, have - off);
+                have -= off;
+        }
+        fprintf(out, "backup.pre %s: the microVM's runner ended without an exit status\n", argv[0]);
+        return -1;
+}
+
+/* Steps 2 and 3: `pre` (sandbox: the exec path; exit 0 wanted). */
+static int run_pre(struct daemon *d, struct tenant *t, FILE *out)
+{
+        if (!t->m->backup.pre)
+                return 0;
+        if (t->state != TENANT_RUNNING) {
+                fprintf(out, "backup.pre needs the tenant running (it is %s)\n",
+                        tenant_state_name(t->state));
+                return -1;
+        }
+        if (t->m->isolation == ISOLATION_MICROVM)
+                return run_pre_vm(d, t, out);
+        _cleanup_err_ struct tn_err *err = NULL;
+        const int stdio[3] = {-1, -1, -1};
+        pid_t pid;
+        int fd = tenant_exec_spawn(d, t, t->m->backup.pre, stdio, false, &pid, &err);
+        if (fd < 0) {
+                fprintf(out, "backup.pre: %s\n", tn_err_msg(err));
+                return -1;
+        }
+        siginfo_t si = {0};
+        int r = waitid(P_PIDFD, (id_t)fd, &si, WEXITED);
+        close(fd);
+        if (r < 0 || si.si_code != CLD_EXITED || si.si_status != 0) {
+                fprintf(out, "backup.pre %s failed (%s %d)\n", t->m->backup.pre[0],
+                        si.si_code == CLD_EXITED ? "exit" : "signal", si.si_status);
+                return -1;
+        }
+        return 0;
+}
+
+static bool tenant_up(const struct tenant *t)
+{
+        return t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
+               t->state == TENANT_STOPPING;
+}
+
+/* Step 3: freeze, copy, thaw; the copies' paths in snaps[]. */
+static int take_snapshots(struct daemon *d, struct tenant *t, char snaps[][PATH_MAX],
+                          uint64_t *ret_freeze_ms, bool *ret_reflink, FILE *out)
+{
+        const struct manifest *m = t->m;
+        _cleanup_err_ struct tn_err *err = NULL;
+        bool up = tenant_up(t);
+        uint64_t t0 = mono_ms();
+        int r = up ? tenant_cgroup_freeze(t->name, true, &err) : 0;
+        for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
+                if (!backup_includes(m, m->volumes[i].name))
+                        continue;
+                if (up) {
+                        r = volume_fs_freeze(t->name, m->volumes[i].name, true, &err);
+                        if (r < 0)
+                                break;
+                        r = volume_snapshot(d->cfg.storage_dir, t->name, m->volumes[i].name,
+                                            snaps[i], PATH_MAX, ret_reflink, &err);
+                        (void)volume_fs_freeze(t->name, m->volumes[i].name, false, NULL);
+                } else {
+                        /* stopped: the image is not mounted, copy it as it is */
+                        r = volume_snapshot(d->cfg.storage_dir, t->name, m->volumes[i].name,
+                                            snaps[i], PATH_MAX, ret_reflink, &err);
+                }
+        }
+        if (up)
+                (void)tenant_cgroup_freeze(t->name, false, NULL);
+        *ret_freeze_ms = up ? mono_ms() - t0 : 0;
+        if (r < 0) {
+                fprintf(out, "cannot take the snapshot: %s\n", tn_err_msg(err));
+                for (size_t i = 0; i < m->volumes_n; i++)
+                        if (snaps[i][0])
+                                (void)unlink(snaps[i]);
+                return -1;
+        }
+        return 0;
+}
+
+/* Step 4: the worker in backup-of-NAME with backup.limits. */
+static int confine_worker(const struct tenant *t, FILE *out)
+{
+        char name[MANIFEST_NAME_MAX + 16];
+        snprintf(name, sizeof(name), "backup-of-%s", t->name);
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
+        struct tenant_limits l = {.cpu_millicpus = t->m->backup.limits.cpu_millicpus,
+                                  .cpu_weight = 100,
+                                  .memory_max = t->m->backup.limits.memory,
+                                  .memory_high = CGROUP_UNLIMITED,
+                                  .swap_max = CGROUP_UNLIMITED,
+                                  .pids_max = 256};
+        if (tenant_cgroup_create(name, &cg, &err) < 0 ||
+            tenant_cgroup_set_limits(cg, &l, &err) < 0 ||
+            tenant_cgroup_attach(cg, getpid(), &err) < 0) {
+                fprintf(out, "cannot confine restic: %s\n", tn_err_msg(err));
+                return -1;
+        }
+        return 0;
+}
+
+static int forget(struct daemon *d, const struct tenant *t, FILE *out)
+{
+        const struct manifest *m = t->m;
+        char cache[PATH_MAX + 32], tag[80], nums[6][16];
+        const char *argv[40];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        snprintf(tag, sizeof(tag), "tenant=%s", t->name);
+        argv[n++] = "forget";
+        argv[n++] = "--quiet";
+        argv[n++] = "--prune";
+        argv[n++] = "--tag";
+        argv[n++] = tag;
+        const uint32_t keep[6] = {m->backup.keep.last,    m->backup.keep.hourly,
+                                  m->backup.keep.daily,   m->backup.keep.weekly,
+                                  m->backup.keep.monthly, m->backup.keep.yearly};
+        static const char *const flags[6] = {"--keep-last",   "--keep-hourly",  "--keep-daily",
+                                             "--keep-weekly", "--keep-monthly", "--keep-yearly"};
+        for (int i = 0; i < 6; i++)
+                if (keep[i]) {
+                        snprintf(nums[i], sizeof(nums[i]), "%u", keep[i]);
+                        argv[n++] = flags[i];
+                        argv[n++] = nums[i];
+                }
+        argv[n] = NULL;
+        char buf[4096];
+        int st = run_restic(m, argv, true, buf, sizeof(buf));
+        if (st != 0) {
+                fprintf(out, "restic forget --prune failed (exit %d): %s\n", st, buf);
+                return -1;
+        }
+        return 0;
+}
+
+static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
+{
+        const struct manifest *m = t->m;
+        if (check_password_file(m->backup.password_file, out) < 0 || run_pre(d, t, out) < 0)
+                return -1;
+        char(*snaps)[PATH_MAX] = calloc(m->volumes_n, PATH_MAX);
+        if (!snaps)
+                return -1;
+        uint64_t freeze_ms;
+        bool reflink = false;
+        /* The bound on a freeze: a worker still copying after FREEZE_BOUND_S dies of
+         * SIGALRM, and tenantd, seeing it end by a signal, thaws the tenant. */
+        alarm(FREEZE_BOUND_S);
+        int taken = take_snapshots(d, t, snaps, &freeze_ms, &reflink, out);
+        alarm(0);
+        if (taken < 0) {
+                free(snaps);
+                return -1;
+        }
+        int r = confine_worker(t, out);
+        char ids[512] = "";
+        for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
+                if (!snaps[i][0])
+                        continue;
+                char id[80];
+                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id));
+                if (r >= 0)
+                        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s=%s",
+                                 ids[0] ? " " : "", m->volumes[i].name, id);
+        }
+        for (size_t i = 0; i < m->volumes_n; i++)
+                if (snaps[i][0])
+                        (void)unlink(snaps[i]);
+        free(snaps);
+        if (r < 0)
+                return -1;
+        fprintf(out, "snapshot %s freeze_ms=%" PRIu64 " copy=%s\n", ids, freeze_ms,
+                reflink ? "reflink" : "sparse");
+        return forget(d, t, out);
+}
+
+static int worker_list_or_check(struct daemon *d, struct tenant *t, bool check, FILE *out)
+{
+        const struct manifest *m = t->m;
+        if (check_password_file(m->backup.password_file, out) < 0)
+                return -1;
+        char cache[PATH_MAX + 32], tag[80];
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        snprintf(tag, sizeof(tag), "tenant=%s", t->name);
+        if (check) {
+                argv[n++] = "check";
+        } else {
+                argv[n++] = "snapshots";
+                argv[n++] = "--tag";
+                argv[n++] = tag;
+        }
+        argv[n] = NULL;
+        static char buf[32 << 10];
+        int st = run_restic(m, argv, !check, buf, sizeof(buf));
+        fprintf(out, "%s", buf);
+        return st == 0 ? 0 : -1;
+}
+
+/* Runs a program by absolute path with a clean environment; its exit status. */
+static int run_plain(const char *const *argv)
+{
+        static const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                }
+                execve(argv[0], (char *const *)argv, (char *const *)envp);
+                _exit(127);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+#define RESTORE_DIR ".tenantd-restore"
+
+/* Restores one volume (mounted at v): restic into data/.tenantd-restore; only when that
+ * succeeded are the old contents removed and the restored ones moved up. */
+static int restore_volume(struct daemon *d, const struct tenant *t, const struct volume_spec *vs,
+                          const struct volume_host *v, const char *snapshot, FILE *out)
+{
+        const struct manifest *m = t->m;
+        char tmp[PATH_MAX + 32], cache[PATH_MAX + 32], tags[80];
+        snprintf(tmp, sizeof(tmp), "%s/%s", v->data, RESTORE_DIR);
+        const char *rm[] = {"/bin/rm", "-rf", "--one-file-system", "--", tmp, NULL};
+        (void)run_plain(rm);
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        snprintf(tags, sizeof(tags), "tenant=%s,volume=%s", t->name, vs->name);
+        argv[n++] = "restore";
+        argv[n++] = snapshot;
+        argv[n++] = "--tag";
+        argv[n++] = tags;
+        argv[n++] = "--target";
+        argv[n++] = tmp;
+        argv[n] = NULL;
+        char buf[4096];
+        int st = run_restic(m, argv, false, buf, sizeof(buf));
+        if (st != 0) {
+                fprintf(out, "restic restore of volume %s failed (exit %d): %s\n", vs->name, st,
+                        buf);
+                (void)run_plain(rm);
+                return -1;
+        }
+        /* the old contents go, the restored ones move up */
+        _cleanup_close_ int dfd = open(v->data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *dir = dfd < 0 ? NULL : fdopendir(dup(dfd));
+        if (!dir || tfd < 0) {
+                if (dir)
+                        closedir(dir);
+                fprintf(out, "cannot open %s: %s\n", v->data, strerror(errno));
+                return -1;
+        }
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                    !strcmp(e->d_name, RESTORE_DIR))
+                        continue;
+                char path[PATH_MAX + 300];
+                snprintf(path, sizeof(path), "%s/%s", v->data, e->d_name);
+                const char *rm1[] = {"/bin/rm", "-rf", "--one-file-system", "--", path, NULL};
+                (void)run_plain(rm1);
+        }
+        closedir(dir);
+        dir = fdopendir(dup(tfd));
+        while (dir && (e = readdir(dir))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                        continue;
+                if (renameat(tfd, e->d_name, dfd, e->d_name) < 0) {
+                        fprintf(out, "cannot move %s into %s: %s\n", e->d_name, v->data,
+                                strerror(errno));
+                        closedir(dir);
+                        return -1;
+                }
+        }
+        if (dir)
+                closedir(dir);
+        (void)unlinkat(dfd, RESTORE_DIR, AT_REMOVEDIR);
+        return 0;
+}
+
+/* The volume a snapshot (by id) holds, from its tag volume=NAME: a snapshot is of one
+ * volume, and only that volume is restored from it. */
+static int snapshot_volume(struct daemon *d, const struct tenant *t, const char *snapshot,
+                           char *vol, size_t vol_len, FILE *out)
+{
+        char cache[PATH_MAX + 32], tag[80];
+        const char *argv[24];
+        size_t n = restic_argv(d, t->m, argv, cache, sizeof(cache));
+        snprintf(tag, sizeof(tag), "tenant=%s", t->name);
+        argv[n++] = "snapshots";
+        argv[n++] = "--json";
+        argv[n++] = "--tag";
+        argv[n++] = tag;
+        argv[n++] = snapshot;
+        argv[n] = NULL;
+        static char buf[16 << 10];
+        int st = run_restic(t->m, argv, false, buf, sizeof(buf));
+        const char *v = st == 0 ? strstr(buf, "\"volume=") : NULL;
+        if (!v) {
+                fprintf(out, "no snapshot %s of %s in the repository%s%s\n", snapshot, t->name,
+                        st ? ": " : "", st ? buf : "");
+                return -1;
+        }
+        v += 8;
+        size_t len = strcspn(v, "\"");
+        if (len == 0 || len >= vol_len)
+                return -1;
+        memcpy(vol, v, len);
+        vol[len] = '\0';
+        return 0;
+}
+
+static int worker_restore(struct daemon *d, struct tenant *t, const char *snapshot, FILE *out)
+{
+        const struct manifest *m = t->m;
+        if (check_password_file(m->backup.password_file, out) < 0)
+                return -1;
+        if (snapshot && strcmp(snapshot, "latest") == 0)
+                snapshot = NULL;
+        char only[MANIFEST_NAME_MAX + 1] = "";
+        if (snapshot && snapshot_volume(d, t, snapshot, only, sizeof(only), out) < 0)
+                return -1;
+        int restored = 0;
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                if (!backup_includes(m, vs->name) || (only[0] && strcmp(only, vs->name) != 0))
+                        continue;
+                _cleanup_err_ struct tn_err *err = NULL;
+                struct volume_host v;
+                if (volume_open(d->cfg.storage_dir, d->cfg.master_key, t->name, vs, 0, 0, &v,
+                                &err) < 0) {
+                        fprintf(out, "volume %s: %s\n", vs->name, tn_err_msg(err));
+                        return -1;
+                }
+                int r = restore_volume(d, t, vs, &v, snapshot ? snapshot : "latest", out);
+                (void)volume_close(t->name, vs->name, NULL);
+                if (r < 0)
+                        return -1;
+                restored++;
+                fprintf(out, "restored volume %s from %s\n", vs->name,
+                        snapshot ? snapshot : "the latest snapshot");
+        }
+        if (!restored)
+                fprintf(out, "snapshot %s is of volume %s, which %s no longer backs up\n",
+                        snapshot ? snapshot : "latest", only[0] ? only : "?", t->name);
+        return restored ? 0 : -1;
+}
+
+static _Noreturn void worker_main(struct daemon *d, struct tenant *t,
+                                  enum control_backup_action action, const char *snapshot,
+                                  int outfd)
+{
+        FILE *out = fdopen(outfd, "w");
+        if (!out)
+                _exit(1);
+        int r;
+        switch (action) {
+        case CONTROL_BACKUP_RUN:
+                r = worker_backup(d, t, out);
+                break;
+        case CONTROL_BACKUP_LIST:
+        case CONTROL_BACKUP_CHECK:
+                r = worker_list_or_check(d, t, action == CONTROL_BACKUP_CHECK, out);
+                break;
+        default:
+                r = worker_restore(d, t, snapshot, out);
+                break;
+        }
+        fclose(out);
+        _exit(r < 0 ? 1 : 0);
+}
+
+/* ---- in tenantd ---- */
+
+/* A worker that ended before it thawed (killed, crashed): thaw what it froze. */
+static void thaw_all(const struct tenant *t)
+{
+        (void)tenant_cgroup_freeze(t->name, false, NULL);
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                (void)volume_fs_freeze(t->name, t->m->volumes[i].name, false, NULL);
+        }
+}
+
+static void remove_backup_cgroup(const struct tenant *t)
+{
+        char name[MANIFEST_NAME_MAX + 16];
+        snprintf(name, sizeof(name), "backup-of-%s", t->name);
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
+        if (tenant_cgroup_open(name, &cg, NULL) >= 0)
+                (void)tenant_cgroup_remove(cg, NULL);
+}
+
+void backup_recover(struct daemon *d, struct tenant *t)
+{
+        if (!t->m->volumes_n)
+                return;
+        thaw_all(t);
+        remove_backup_cgroup(t);
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                char snap[PATH_MAX];
+                snprintf(snap, sizeof(snap), "%s/%s/%s.snap", d->cfg.storage_dir, t->name,
+                         t->m->volumes[i].name);
+                if (unlink(snap) == 0)
+                        daemon_event(d, "backup-recovered", t, "removed=%s", snap);
+        }
+}
+
+/* backup-failed: an event, and at once a line to syslog (LOG_ERR), as alerts go. */
+static void backup_failed(struct daemon *d, const struct tenant *t)
+{
+        event_with(d, "backup-failed", t, "error", t->backup_last);
+        char line[1024], kv[800] = "";
+        event_kv(kv, sizeof(kv), "error", t->backup_last);
+        snprintf(line, sizeof(line), "event=backup-failed tenant=%s %s", t->name, kv);
+        monitor_glue_syslog(d, LOG_ERR, line);
+}
+
+static void job_done(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct backup_job *job = (struct backup_job *)w;
+        struct tenant *t = job->t;
+        siginfo_t si = {0};
+        if (waitid(P_PIDFD, (id_t)w->fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+                return;
+        char buf[WORKER_OUT_MAX + 1];
+        ssize_t n = read(job->out, buf, WORKER_OUT_MAX);
+        buf[n > 0 ? n : 0] = '\0';
+        size_t len = strlen(buf);
+        while (len && buf[len - 1] == '\n')
+                buf[--len] = '\0';
+        bool ok = si.si_code == CLD_EXITED && si.si_status == 0;
+        if (job->action == CONTROL_BACKUP_RUN) {
+                t->backup_due = 0; /* the next one counts from this one's start */
+                if (!(si.si_code == CLD_EXITED))
+                        thaw_all(t);
+                remove_backup_cgroup(t);
+                t->backup_last_ms = wall_ms();
+                t->backup_last_ok = ok;
+                snprintf(t->backup_last, sizeof(t->backup_last), "%s",
+                         len ? buf : "the backup worker died");
+                t->backup_last[strcspn(t->backup_last, "\n")] = '\0';
+                if (ok) {
+                        t->backup_ok_at = time(NULL);
+                        t->backup_stale = false;
+                        event_with(d, "backup", t, "result", t->backup_last);
+                } else
+                        backup_failed(d, t);
+        } else if (job->action == CONTROL_BACKUP_RESTORE) {
+                event_with(d, ok ? "restore" : "restore-failed", t, "result", buf);
+        }
+        if (!ok && !len)
+                snprintf(buf, sizeof(buf), "the backup worker ended (%s %d)",
+                         si.si_code == CLD_EXITED ? "exit" : "signal", si.si_status);
+        daemon_watch_del(d, w);
+        close(w->fd);
+        close(job->out);
+        struct client *c = t->waiter;
+        t->waiter = NULL;
+        t->busy = NULL;
+        t->backup_job = NULL;
+        free(job);
+        control_complete(d, c, ok ? 0 : -EIO, buf);
+}
+
+int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
+                     enum control_backup_action action, const char *snapshot, struct tn_err **err)
+{
+        if (!t->m->backup.set)
+                return tn_err_setx(err, EINVAL,
+                                   "%s has no backup section in its manifest (docs/backup.md)",
+                                   t->name);
+        if (t->busy)
+                return tn_err_setx(err, EBUSY, "%s is busy (%s)", t->name, t->busy);
+        if (action == CONTROL_BACKUP_RESTORE &&
+            (tenant_up(t) || t->state == TENANT_BACKOFF || t->want_running))
+                return tn_err_setx(err, EBUSY,
+                                   "%s must be stopped before a restore: tenantctl stop %s",
+                                   t->name, t->name);
+        if (action == CONTROL_BACKUP_RUN && t->state == TENANT_STARTING)
+                return tn_err_setx(err, EBUSY, "%s is starting; try again once it runs", t->name);
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return tn_err_set(err, errno, "pipe");
+        struct backup_job *job = calloc(1, sizeof(*job));
+        if (!job) {
+                close(p[0]);
+                close(p[1]);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                free(job);
+                return tn_err_set(err, e, "fork");
+        }
+        if (pid == 0) {
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                close(p[0]);
+                worker_main(d, t, action, snapshot, p[1]);
+        }
+        close(p[1]);
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        job->w = (struct watch){.fd = pidfd, .fn = job_done};
+        job->pid = pid;
+        job->out = p[0];
+        job->action = action;
+        job->t = t;
+        t->backup_job = job;
+        if (action == CONTROL_BACKUP_RUN)
+                t->backup_started = time(NULL);
+        static const char *const busy[] = {"backing up", "listing backups", "checking backups",
+                                           "restoring"};
+        t->busy = busy[action];
+        t->waiter = c;
+        daemon_watch_add(d, &job->w, EPOLLIN);
+        return 0;
+}
+
+/* ---- backup.schedule ---- */
+
+#define BACKUP_RETRY_S 60 /* a due backup that could not start is tried again then */
+
+/* backup-stale: the last success is older than twice the schedule's period; said once,
+ * to the events and to syslog (LOG_WARNING), until a backup succeeds again. */
+static void check_stale(struct daemon *d, struct tenant *t, time_t wall)
+{
+        if (!t->backup_since)
+                t->backup_since = wall;
+        time_t at = backup_stale_at(&t->m->backup, t->backup_ok_at, t->backup_since);
+        if (t->backup_stale || !at || wall < at)
+                return;
+        t->backup_stale = true;
+        char last[32] = "never", line[512];
+        struct tm tm;
+        if (t->backup_ok_at && gmtime_r(&t->backup_ok_at, &tm))
+                strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        daemon_event(d, "backup-stale", t, "last_ok=%s", last);
+        snprintf(line, sizeof(line), "event=backup-stale tenant=%s last_ok=%s", t->name, last);
+        monitor_glue_syslog(d, LOG_WARNING, line);
+}
+
+void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
+{
+        (void)now;
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
+                return;
+        time_t wall = time(NULL);
+        check_stale(d, t, wall);
+        if (t->backup_job)
+                return;
+        if (!t->backup_due || t->backup_due_m != t->m) {
+                t->backup_due = backup_next_due(&t->m->backup, t->name, wall, t->backup_started);
+                t->backup_due_m = t->m;
+        }
+        if (wall < t->backup_due)
+                return;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (tenant_op_backup(d, t, NULL, CONTROL_BACKUP_RUN, NULL, &err) < 0) {
+                t->backup_due = wall + BACKUP_RETRY_S;
+                event_with(d, "backup-deferred", t, "reason", tn_err_msg(err));
+                return;
+        }
+        daemon_event(d, "backup-started", t, "by=schedule");
+}
+
+uint64_t backup_deadline(const struct tenant *t)
+{
+        if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
+                return UINT64_MAX;
+        time_t wall = time(NULL);
+        if (!t->backup_since || (!t->backup_job && (!t->backup_due || t->backup_due_m != t->m)))
+                return mono_ms(); /* backup_tick sets them */
+        time_t next = t->backup_job ? 0 : t->backup_due;
+        time_t stale =
+            t->backup_stale ? 0 : backup_stale_at(&t->m->backup, t->backup_ok_at, t->backup_since);
+        if (stale && (!next || stale < next))
+                next = stale;
+        if (!next)
+                return UINT64_MAX;
+        uint64_t in = next > wall ? (uint64_t)(next - wall) * 1000 : 0;
+        return mono_ms() + in;
+}
+
+void backup_forget(struct daemon *d, struct tenant *t)
+{
+        struct backup_job *job = t->backup_job;
+        if (!job)
+                return;
+        (void)syscall(SYS_pidfd_send_signal, job->w.fd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)job->w.fd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+        daemon_watch_del(d, &job->w);
+        close(job->w.fd);
+        close(job->out);
+        t->backup_job = NULL;
+        free(job);
+        backup_recover(d, t);
+        if (t->waiter) {
+                struct client *c = t->waiter;
+                t->waiter = NULL;
+                control_complete(d, c, -EIO, "the tenant was removed during its backup");
+        }
+        t->busy = NULL;
+}
