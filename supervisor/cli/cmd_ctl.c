@@ -313,6 +313,17 @@ static void fmt_bytes(char *buf, size_t len, double v)
         snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, units[u]);
 }
 
+/* A count per second: 950, 1.2k, 3.4M. */
+static void fmt_count(char *buf, size_t len, double v)
+{
+        if (v < 1000)
+                snprintf(buf, len, "%.0f", v);
+        else if (v < 1e6)
+                snprintf(buf, len, "%.1fk", v / 1e3);
+        else
+                snprintf(buf, len, "%.1fM", v / 1e6);
+}
+
 static void fmt_uptime(char *buf, size_t len, int64_t s)
 {
         if (s < 0)
@@ -351,13 +362,14 @@ static void print_list(const struct json_value *tenants)
 
 static void print_top(const struct json_value *tenants)
 {
-        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s %17s\n", "NAME", "STATE", "CPU",
-               "LIMIT", "MEMORY", "PIDS", "RX/s", "TX/s", "TRANSFER", "THROTTLED", "DISK");
+        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %13s %9s %17s\n", "NAME", "STATE", "CPU",
+               "LIMIT", "MEMORY", "PIDS", "RX/s", "TX/s", "PKTS/s RX/TX", "TRANSFER", "THROTTLED",
+               "DISK");
         for (size_t i = 0; i < tenants->u.array.n; i++) {
                 const struct json_value *t = tenants->u.array.items[i];
                 const struct json_value *u = json_get(t, "usage");
                 char cpu[32] = "-", lim[32] = "-", mem[48] = "-", pids[48] = "-", rx[24] = "-",
-                     tx[24] = "-", xfer[48] = "-", thr[32] = "-", disk[48] = "-";
+                     tx[24] = "-", pkts[32] = "-", xfer[48] = "-", thr[32] = "-", disk[48] = "-";
                 if (u && u->type == JSON_OBJECT) {
                         double c = num_of(u, "cpu", -1), cl = num_of(u, "cpu_limit", 0);
                         if (c >= 0)
@@ -384,6 +396,13 @@ static void print_top(const struct json_value *tenants)
                                 fmt_bytes(rx, sizeof(rx), r / 8);
                         if (w >= 0)
                                 fmt_bytes(tx, sizeof(tx), w / 8);
+                        double pr = num_of(u, "rx_pps", -1), pt = num_of(u, "tx_pps", -1);
+                        if (pr >= 0 && pt >= 0) {
+                                char a[16], b[16];
+                                fmt_count(a, sizeof(a), pr);
+                                fmt_count(b, sizeof(b), pt);
+                                snprintf(pkts, sizeof(pkts), "%s/%s", a, b);
+                        }
                         double xu = num_of(u, "transfer_used", -1),
                                xl = num_of(u, "transfer_limit", 0);
                         if (xu >= 0) {
@@ -406,8 +425,9 @@ static void print_top(const struct json_value *tenants)
                         }
                 }
                 const char *state = show_of(t, "state");
-                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s %17s\n", show_of(t, "name"),
-                       state ? state : "?", cpu, lim, mem, pids, rx, tx, xfer, thr, disk);
+                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %13s %9s %17s\n",
+                       show_of(t, "name"), state ? state : "?", cpu, lim, mem, pids, rx, tx, pkts,
+                       xfer, thr, disk);
         }
 }
 

@@ -110,6 +110,23 @@ static void warn_unencrypted(const struct manifest *m)
         }
 }
 
+/* A read-write bind mount of a host directory is valid, but the tenant can fill the
+ * file system under it, which no limit holds: said, with the way to a size limit. */
+static void warn_rw_binds(const struct manifest *m)
+{
+        for (size_t i = 0; i < m->mounts_n; i++) {
+                const struct mount_spec *ms = &m->mounts[i];
+                if (ms->type != MOUNT_BIND || ms->readonly)
+                        continue;
+                char msg[512];
+                snprintf(msg, sizeof(msg),
+                         "mounts[%zu] \"%.256s\" is writable by the tenant with no size limit: "
+                         "it can fill that file system; a volume has a size (docs/storage.md)",
+                         i, ms->source);
+                warn(msg);
+        }
+}
+
 /* A profile that lets a call run which "default" refuses by name, as a dangerous family
  * (its rule has a "why"), is valid: the operator may need it. Said here, with the calls,
  * so that it is a decision and not an accident; `tenantctl audit` weighs it. A call that
@@ -186,6 +203,7 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         if (diags->n > 0)
                 return -EINVAL;
         warn_unencrypted(m);
+        warn_rw_binds(m);
         warn_dangerous_calls(m);
         *ret = TAKE_PTR(m);
         return 0;

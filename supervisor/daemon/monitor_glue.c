@@ -275,6 +275,8 @@ static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint6
                         s.has_net = true;
                         s.net_rx_bytes = ls.rx_bytes;
                         s.net_tx_bytes = ls.tx_bytes;
+                        s.net_rx_packets = ls.rx_packets;
+                        s.net_tx_packets = ls.tx_packets;
                         if (g->tc) {
                                 struct monitor_event ev;
                                 enum transfer_do what =
@@ -397,6 +399,8 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
         }
         if (st->have_net) {
                 gen_double(g, "rx_bps", st->rx_bps);
+                gen_double(g, "rx_pps", st->rx_pps);
+                gen_double(g, "tx_pps", st->tx_pps);
                 gen_double(g, "tx_bps", st->tx_bps);
         }
         if (gl->has_net) {

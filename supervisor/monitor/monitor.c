@@ -34,6 +34,7 @@ struct monitor_tenant {
         struct cgroup_sample prev_cg;
         uint64_t prev_cg_ms;
         uint64_t prev_rx, prev_tx, prev_net_ms;
+        uint64_t prev_rxp, prev_txp;
         uint64_t last_ms;
         struct monitor_status st;
 };
@@ -338,6 +339,12 @@ static void measure(struct monitor_tenant *mt, const struct monitor_sample *s, b
                         st->have_net = true;
                         st->rx_bps = rx;
                         st->tx_bps = tx;
+                        uint64_t drxp, dtxp;
+                        if (delta(mt->prev_rxp, s->net_rx_packets, &drxp) &&
+                            delta(mt->prev_txp, s->net_tx_packets, &dtxp)) {
+                                st->rx_pps = (double)drxp * 1000.0 / (double)dt;
+                                st->tx_pps = (double)dtxp * 1000.0 / (double)dt;
+                        }
                         fresh[QUOTA_EGRESS] = fresh[QUOTA_INGRESS] = true;
                 }
         }
@@ -393,6 +400,8 @@ size_t monitor_feed(struct monitor_tenant *mt, const struct monitor_sample *s,
                 mt->have_net = true;
                 mt->prev_rx = s->net_rx_bytes;
                 mt->prev_tx = s->net_tx_bytes;
+                mt->prev_rxp = s->net_rx_packets;
+                mt->prev_txp = s->net_tx_packets;
                 mt->prev_net_ms = s->now_ms;
         }
         mt->last_ms = s->now_ms;

@@ -77,6 +77,7 @@ struct monitor_sample {
         bool has_net;
         uint64_t net_rx_bytes; /* the host end's counters: its rx is what the tenant sent */
         uint64_t net_tx_bytes; /* and its tx what the tenant received */
+        uint64_t net_rx_packets, net_tx_packets; /* the same, in packets */
         bool has_transfer;
         uint64_t transfer_used; /* bytes in the current period (transfer.h) */
         bool has_disk;          /* the fullest volume (by used / size): */
@@ -126,6 +127,7 @@ struct monitor_status {
         uint64_t memory_current, memory_max; /* have_memory */
         uint64_t pids_current, pids_max;     /* have_pids */
         double rx_bps, tx_bps; /* the tenant's egress and ingress, bits/s (have_net) */
+        double rx_pps, tx_pps; /* the same in packets/s (have_net) */
         uint64_t transfer_used, transfer_limit; /* have_transfer */
         uint64_t disk_used, disk_size;          /* have_disk: the fullest volume */
         uint64_t oom_kills;                     /* total seen since the monitor started */

@@ -147,6 +147,15 @@ run_in=(nsenter -t "$spid" -n)
 run_scenario sandbox "$S"
 run_in=(nsenter -t "$dpid" -n)
 detect_scenario sandbox "$D"
+# Packets per second, as tenantd samples them: during a flood, status and top show them.
+"${run_in[@]}" "$py" "$peer_py" udpflood "$SINK" 9002 3 >/dev/null 2>&1 &
+flood=$!
+sleep 2
+pps=$("$ctl" --json status "$D" | python3 -c 'import json, sys; print(int((json.load(sys.stdin).get("usage") or {}).get("rx_pps", -1)))')
+top=$("$ctl" top --once | awk -v n="$D" '$1 == n { print $9 }')
+wait "$flood"
+check "sandbox: status shows the tenant's packets per second during a flood (rx_pps $pps)" '((pps > 500))'
+check "sandbox: and top, in its PKTS/s column ($top)" '[[ $top =~ ^[0-9.]+[kM]?/[0-9.]+[kM]?$ && $top != 0/0 ]]'
 st=$("$ctl" status "$S")
 l=$(grep '^  abuse:' <<<"$st")
 check "sandbox: status shows the counters (${l:-none})" "[[ '$l' == *conns=* && '$l' == *smtp=* ]]"

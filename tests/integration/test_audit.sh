@@ -147,6 +147,19 @@ out=$(TENANTD_POLICY_DIR=$tmp/policies "$ctl" validate "$tmp/files/v-default.jso
 check "no such warning for default, nor for permissive-log (its blocked families stay blocked)" \
 	'! grep -q "refuses as dangerous" <<<"$out"'
 
+# ---- validate notes a writable host directory: no size limit, volumes have one ----
+mkdir -p "$tmp/files/share"
+printf '{"name": "rw", "exec": ["/bin/true"], "mounts": [{"source": "%s", "target": "/s", "mode": "%s"}]}' \
+	"$tmp/files/share" rw >"$tmp/files/v-rw.json"
+printf '{"name": "ro", "exec": ["/bin/true"], "mounts": [{"source": "%s", "target": "/s", "mode": "%s"}]}' \
+	"$tmp/files/share" ro >"$tmp/files/v-ro.json"
+out=$("$ctl" validate "$tmp/files/v-rw.json" 2>&1)
+rc=$?
+check "validate: a read-write bind mount is valid, with a warning pointing to volumes ($out)" \
+	'[[ $rc == 0 ]] && grep -q "warning: mounts\[0\] \"$tmp/files/share\" is writable by the tenant with no size limit.*a volume has a size" <<<"$out"'
+out=$("$ctl" validate "$tmp/files/v-ro.json" 2>&1)
+check "and none for a read-only one" '! grep -q "no size limit" <<<"$out"'
+
 # ---- through tenantd: a running sandbox, a microVM not started ----
 write_manifest "$tmp/manifests/au-sandbox.json" au-sandbox sandbox risky none
 write_manifest "$tmp/manifests/au-microvm.json" au-microvm microvm risky none

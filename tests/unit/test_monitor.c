@@ -225,11 +225,15 @@ static void test_levels_and_network(void)
 
         /* Egress at 9.8 Mbit/s (98%) for more than 1 s, ingress at 10 of 20. */
         struct monitor_event ev[MONITOR_MAX_EVENTS];
-        uint64_t now = 1000, rx = 0, tx = 0, raised_at = 0;
+        uint64_t now = 1000, rx = 0, tx = 0, rxp = 0, txp = 0, raised_at = 0;
         int raised_quota = -1;
         for (int i = 0; i < 10; i++) {
-                struct monitor_sample s = {
-                    .now_ms = now, .has_net = true, .net_rx_bytes = rx, .net_tx_bytes = tx};
+                struct monitor_sample s = {.now_ms = now,
+                                           .has_net = true,
+                                           .net_rx_bytes = rx,
+                                           .net_tx_bytes = tx,
+                                           .net_rx_packets = rxp,
+                                           .net_tx_packets = txp};
                 size_t n = monitor_feed(f.mt, &s, ev);
                 for (size_t k = 0; k < n; k++)
                         if (ev[k].kind == MONITOR_RAISED && !raised_at) {
@@ -239,6 +243,8 @@ static void test_levels_and_network(void)
                 now += 200;
                 rx += 9800000 / 8 / 5;
                 tx += 10000000 / 8 / 5;
+                rxp += 1500 / 5; /* 1,500 and 50,000 packets a second */
+                txp += 50000 / 5;
         }
         ok(raised_at == 2000 && raised_quota == QUOTA_EGRESS,
            "egress at 98%% of its rate for 1 s: raised (at %llu), ingress at 50%% not",
@@ -247,6 +253,8 @@ static void test_levels_and_network(void)
         monitor_status(f.mt, &st);
         ok(st.have_net && fabs(st.rx_bps - 9.8e6) < 1 && fabs(st.tx_bps - 1e7) < 1,
            "status: rx %.0f bit/s, tx %.0f bit/s", st.rx_bps, st.tx_bps);
+        ok(fabs(st.rx_pps - 1500) < 1e-6 && fabs(st.tx_pps - 50000) < 1e-6,
+           "status: rx %.0f packets/s, tx %.0f packets/s", st.rx_pps, st.tx_pps);
         monitor_tenant_free(f.mt);
 }
 
