@@ -213,6 +213,33 @@ kept=$(RESTIC_PASSWORD_FILE=$tmp/backup.pass restic -r "$repo" snapshots --json 
 	python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 check "after 4 backups with keep.last 3, 3 snapshots of the tenant remain ($kept)" '[[ $kept == 3 ]]'
 
+# kill -9 of the backup worker while restic uploads the copy: tenantd answers with the
+# failure, removes the copy and restic's cgroup, and the tenant runs on.
+"$ctl" backup bk-sandbox >"$tmp/killed.out" 2>&1 &
+bpid=$!
+worker=""
+for _ in $(seq 200); do
+	# the worker: the parent of restic, which reads the copy it has mounted
+	worker=$(ps -eo pid=,ppid=,comm= | awk '$3 == "restic" { print $2; exit }')
+	[[ -n $worker && -e $storage/bk-sandbox/data.snap ]] && break
+	worker=""
+	sleep 0.02
+done
+if [[ -n $worker ]] && [[ $(ps -o ppid= -p "$worker" | tr -d ' ') == "$daemon_pid" ]]; then
+	kill -KILL "$worker"
+	wait "$bpid"
+	rc=$?
+	out=$(cat "$tmp/killed.out")
+	check "kill -9 of the worker during the upload: the backup fails ($out)" '[[ $rc != 0 ]]'
+	check "and the copy and restic's cgroup are gone, the tenant runs on" \
+		'[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] &&
+		 "$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1'
+else
+	wait "$bpid"
+	skip "the upload ended before the test found the worker: kill -9 of the worker not tested"
+	skip "the upload ended before the test found the worker: kill -9 of the worker not tested"
+fi
+
 # backup.schedule: tenantd runs the backup itself. With "15m" the first one is due at
 # tenantd's start (here: the tenant's arrival) plus the tenant's jitter, a hash of its
 # name under a tenth of the interval: 2 s for this name (spec/backup_schedule.c).
