@@ -752,8 +752,8 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
         bool ok = si.si_code == CLD_EXITED && si.si_status == 0;
         if (job->action == CONTROL_BACKUP_RUN) {
                 t->backup_due = 0; /* the next one counts from this one's start */
-                if (!(si.si_code == CLD_EXITED))
-                        thaw_all(t);
+                if (si.si_code != CLD_EXITED)
+                        backup_recover(d, t); /* thaws; a half-made VOLUME.snap goes */
                 remove_backup_cgroup(t);
                 t->backup_last_ms = wall_ms();
                 t->backup_last_ok = ok;
