@@ -381,22 +381,6 @@ void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const st
 
 /* ---- set ---- */
 
-/* The keys `set` accepts, and where each lives in a manifest. */
-static const struct {
-        const char *key, *path;
-} settable[] = {
-    {"cpu.max", "cpu.max"},
-    {"cpu.weight", "cpu.weight"},
-    {"memory.max", "memory.max"},
-    {"memory.high", "memory.high"},
-    {"memory.swap", "memory.swap"},
-    {"pids.max", "pids.max"},
-    {"net.egress.rate", "network.egress.rate"},
-    {"network.egress.rate", "network.egress.rate"},
-    {"net.ingress.rate", "network.ingress.rate"},
-    {"network.ingress.rate", "network.ingress.rate"},
-};
-
 /* A value as the manifest writes it: a plain number stays a number, anything else
  * becomes a JSON string. */
 static char *value_literal(const char *v)
@@ -428,16 +412,12 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
                 return tn_err_setx(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < values->u.object.n; i++) {
                 const struct json_member *mb = &values->u.object.items[i];
-                const char *path = NULL;
-                for (size_t k = 0; k < ARRAY_SIZE(settable); k++)
-                        if (strcmp(settable[k].key, mb->key) == 0)
-                                path = settable[k].path;
+                const char *path = manifest_settable_path(mb->key);
                 if (!path)
-                        return tn_err_setx(err, EINVAL,
-                                           "\"%.64s\" cannot be set; the keys are cpu.max, "
-                                           "cpu.weight, memory.max, memory.high, memory.swap, "
-                                           "pids.max, net.egress.rate, net.ingress.rate",
-                                           mb->key);
+                        return tn_err_setx(
+                            err, EINVAL,
+                            "\"%.64s\" cannot be set; the keys are " MANIFEST_SETTABLE_KEYS,
+                            mb->key);
                 if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64)
                         return tn_err_setx(err, EINVAL, "%s: the value must be a short string",
                                            mb->key);
