@@ -55,27 +55,6 @@ static void sleep_ms(unsigned ms)
         nanosleep(&ts, NULL);
 }
 
-/* Reads a small file (at most max-1 bytes) into buf, NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t max)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        size_t len = 0;
-        while (len < max - 1) {
-                ssize_t n = read(fd, buf + len, max - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        return (int)len;
-}
-
 int guest_mount_early(struct tn_err **err)
 {
         static const struct {
@@ -106,7 +85,7 @@ int guest_mount_early(struct tn_err **err)
 int guest_load_modules(const char *list, void (*warn)(const char *msg))
 {
         char buf[16384], msg[512];
-        int r = read_small(list, buf, sizeof(buf));
+        int r = (int)read_small_file(list, buf, sizeof(buf));
         if (r < 0) {
                 if (r != -ENOENT) {
                         snprintf(msg, sizeof(msg), "cannot read %s: %s", list, strerror(-r));
@@ -141,7 +120,7 @@ static int find_port(const char *name, char *dev, size_t devlen)
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
-                if (read_small(path, text, sizeof(text)) <= 0)
+                if (read_small_file(path, text, sizeof(text)) <= 0)
                         continue;
                 text[strcspn(text, "\n")] = '\0';
                 if (strcmp(text, name) == 0) {
@@ -315,7 +294,7 @@ static int find_ether(char *name, size_t len)
                         snprintf(path, sizeof(path), "/sys/class/net/%s/type", names[i]->d_name);
                         if (!found && names[i]->d_name[0] != '.' &&
                             strlen(names[i]->d_name) < len &&
-                            read_small(path, type, sizeof(type)) > 0 && atoi(type) == 1) {
+                            read_small_file(path, type, sizeof(type)) > 0 && atoi(type) == 1) {
                                 memcpy(name, names[i]->d_name, strlen(names[i]->d_name) + 1);
                                 found = true;
                         }

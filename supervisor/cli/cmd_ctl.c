@@ -350,13 +350,13 @@ static void print_list(const struct json_value *tenants)
 
 static void print_top(const struct json_value *tenants)
 {
-        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", "NAME", "STATE", "CPU", "LIMIT",
-               "MEMORY", "PIDS", "RX/s", "TX/s", "TRANSFER", "THROTTLED");
+        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s %17s\n", "NAME", "STATE", "CPU",
+               "LIMIT", "MEMORY", "PIDS", "RX/s", "TX/s", "TRANSFER", "THROTTLED", "DISK");
         for (size_t i = 0; i < tenants->u.array.n; i++) {
                 const struct json_value *t = tenants->u.array.items[i];
                 const struct json_value *u = json_get(t, "usage");
                 char cpu[32] = "-", lim[32] = "-", mem[48] = "-", pids[48] = "-", rx[24] = "-",
-                     tx[24] = "-", xfer[48] = "-", thr[32] = "-";
+                     tx[24] = "-", xfer[48] = "-", thr[32] = "-", disk[48] = "-";
                 if (u && u->type == JSON_OBJECT) {
                         double c = num_of(u, "cpu", -1), cl = num_of(u, "cpu_limit", 0);
                         if (c >= 0)
@@ -395,10 +395,18 @@ static void print_top(const struct json_value *tenants)
                         double th = num_of(u, "throttled_ms", -1);
                         if (th >= 0)
                                 snprintf(thr, sizeof(thr), "%.1fs", th / 1000);
+                        /* the fullest volume */
+                        double du = num_of(u, "disk_used", -1), ds = num_of(u, "disk_size", 0);
+                        if (du >= 0 && ds > 0) {
+                                char a[16], b[16];
+                                fmt_bytes(a, sizeof(a), du);
+                                fmt_bytes(b, sizeof(b), ds);
+                                snprintf(disk, sizeof(disk), "%s/%s", a, b);
+                        }
                 }
                 const char *state = show_of(t, "state");
-                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s\n", show_of(t, "name"),
-                       state ? state : "?", cpu, lim, mem, pids, rx, tx, xfer, thr);
+                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %9s %17s\n", show_of(t, "name"),
+                       state ? state : "?", cpu, lim, mem, pids, rx, tx, xfer, thr, disk);
         }
 }
 
@@ -520,6 +528,16 @@ static void print_status(const struct json_value *t)
                                 printf("  %-13s %s\n", shown(mb->key),
                                        shown(mb->value->u.str.text));
                 }
+                /* network.limits' counters: hits per kind since tenantd watches it. */
+                const struct json_value *a = json_get(x, "abuse");
+                if (a && a->type == JSON_OBJECT) {
+                        printf("  abuse:       ");
+                        for (size_t i = 0; i < a->u.object.n; i++)
+                                if (a->u.object.items[i].value->type == JSON_NUMBER)
+                                        printf(" %s=%s", shown(a->u.object.items[i].key),
+                                               a->u.object.items[i].value->u.str.text);
+                        printf("\n");
+                }
         }
         if ((x = json_get(t, "mounts_declared")) && x->type == JSON_ARRAY) {
                 printf("  mounts declared:\n");
@@ -529,6 +547,22 @@ static void print_status(const struct json_value *t)
                                show_of(x->u.array.items[i], "mode"));
                 if (x->u.array.n == 0)
                         printf("    (none)\n");
+        }
+        if ((x = json_get(t, "volumes")) && x->type == JSON_ARRAY && x->u.array.n) {
+                printf("  volumes:\n");
+                for (size_t i = 0; i < x->u.array.n; i++) {
+                        const struct json_value *v = x->u.array.items[i];
+                        char used[64] = "not mounted", a[16], b[16];
+                        double u = num_of(v, "used", -1), sz = num_of(v, "size", 0);
+                        if (u >= 0 && sz > 0) {
+                                fmt_bytes(a, sizeof(a), u);
+                                fmt_bytes(b, sizeof(b), sz);
+                                snprintf(used, sizeof(used), "%s of %s used (%.0f%%)", a, b,
+                                         100 * u / sz);
+                        }
+                        printf("    %-12s %-24s %s\n", show_of(v, "name"), show_of(v, "target"),
+                               used);
+                }
         }
         if ((x = json_get(t, "notes")) && x->type == JSON_ARRAY && x->u.array.n) {
                 printf("  tenantd said:\n");

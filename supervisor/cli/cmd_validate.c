@@ -86,6 +86,14 @@ static void warn_untrusted(const char *msg)
                 warn_keep(msg);
 }
 
+static void warn(const char *msg)
+{
+        if (!warnings.keep)
+                log_warning("warning: %s", msg);
+        else
+                warn_keep(msg);
+}
+
 /* A volume with "encrypt": false is valid, but its data lies in clear on the host's
  * disk (docs/storage.md): said here, never refused. */
 static void warn_unencrypted(const struct manifest *m)
@@ -98,11 +106,49 @@ static void warn_unencrypted(const struct manifest *m)
                          "volumes[%zu] \"%s\": \"encrypt\": false stores its data in clear on "
                          "the host's disk",
                          i, m->volumes[i].name);
-                if (!warnings.keep)
-                        log_warning("warning: %s", msg);
-                else
-                        warn_keep(msg);
+                warn(msg);
         }
+}
+
+/* A profile that lets a call run which "default" refuses by name, as a dangerous family
+ * (its rule has a "why"), is valid: the operator may need it. Said here, with the calls,
+ * so that it is a decision and not an accident; `tenantctl audit` weighs it. A call that
+ * "default" refuses only because its allow list does not name it is not warned about. */
+static void warn_dangerous_calls(const struct manifest *m)
+{
+        _cleanup_policy_ struct policy *p = NULL, *ref = NULL;
+        if (strcmp(m->policy.seccomp, "default") == 0 ||
+            policy_load(m->policy.seccomp, &p, NULL) < 0 || policy_load("default", &ref, NULL) < 0)
+                return;
+        struct policy_widening *w = NULL;
+        size_t n = 0;
+        if (policy_widenings(p, ref, &w, &n, NULL) < 0)
+                return;
+        char msg[512];
+        size_t len = (size_t)snprintf(msg, sizeof(msg),
+                                      "policy.seccomp \"%s\" allows calls that \"default\" "
+                                      "refuses as dangerous:",
+                                      m->policy.seccomp);
+        size_t shown = 0, total = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!w[i].why)
+                        continue;
+                total++;
+                int k =
+                    snprintf(msg + len, sizeof(msg) - len, "%s %s", shown ? "," : "", w[i].syscall);
+                if (k < 0 || (size_t)k >= sizeof(msg) - len - 48)
+                        continue;
+                len += (size_t)k;
+                shown++;
+        }
+        if (total > shown)
+                snprintf(msg + len, sizeof(msg) - len, " and %zu more", total - shown);
+        if (total) {
+                len = strlen(msg);
+                snprintf(msg + len, sizeof(msg) - len, " (`tenantctl audit` says why)");
+                warn(msg);
+        }
+        policy_widenings_free(w, n);
 }
 
 static void warnings_json(struct json_gen *g)
@@ -140,6 +186,7 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         if (diags->n > 0)
                 return -EINVAL;
         warn_unencrypted(m);
+        warn_dangerous_calls(m);
         *ret = TAKE_PTR(m);
         return 0;
 }

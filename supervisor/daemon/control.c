@@ -349,6 +349,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 control_gen_text(g, t->last_error);
         }
         monitor_glue_gen_usage(d, g, t);
+        monitor_glue_gen_volumes(d, g, t);
         if (detail) {
                 json_gen_key(g, "manifest");
                 control_gen_text(g, t->path); /* a file name: any bytes but '/' */

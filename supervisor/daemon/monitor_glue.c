@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monitor/abuse.h"
 #include "monitor/alert.h"
 #include "host/cgroup.h"
 #include "daemon/daemon.h"
@@ -29,12 +30,15 @@
 #include "monitor/monitor.h"
 #include "host/net.h"
 #include "monitor/transfer.h"
+#include "storage/volume.h"
 #include "lib/trust.h"
 #include "host/uidrange.h"
 
 struct glue {
         struct tenant_cgroup *cg;
         struct monitor_tenant *mt;
+        struct abuse_monitor *am; /* network.limits' counters, for a private network */
+        struct abuse_status ast;
         bool has_net;
         struct net_tenant net;
         struct transfer_counter *tc;
@@ -106,6 +110,53 @@ static void transfer_act(struct daemon *d, struct tenant *t, struct glue *g, enu
                 event_with(d, "transfer-action-failed", t, "error", tn_err_msg(err));
 }
 
+/* on_abuse: the action abuse.c asked for, applied or lifted. A transfer volume's own
+ * action in force wins: lifting a throttle goes back to it, and a transfer cut stays. */
+static void abuse_act(struct daemon *d, struct tenant *t, struct glue *g,
+                      const struct abuse_event *ev)
+{
+        _cleanup_err_ struct tn_err *err = NULL;
+        const struct manifest *m = effective(t, g);
+        bool apply = ev->kind == ABUSE_APPLIED;
+        int r = 0;
+        if (ev->action == ABUSE_CUT && (apply || g->applied != TRANSFER_DO_CUT))
+                r = net_cut(&g->net, apply, &err);
+        else if (ev->action == ABUSE_THROTTLE) {
+                uint64_t eg = m->network.egress_rate, in = m->network.ingress_rate;
+                if (apply)
+                        eg = in = ev->rate;
+                else if (g->applied == TRANSFER_DO_THROTTLE)
+                        eg = in = m->network.transfer.throttle_rate;
+                r = net_set_rates(&g->net, t->init_pid, eg, in, &err);
+        }
+        if (r < 0)
+                event_with(d, "abuse-action-failed", t, "error", tn_err_msg(err));
+}
+
+static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
+{
+        struct net_abuse_counters c;
+        _cleanup_err_ struct tn_err *err = NULL;
+        bool have = net_abuse_counters(t->name, &c, &err) == 0;
+        struct abuse_event evs[ABUSE_MAX_EVENTS];
+        size_t n = abuse_feed(g->am, now, have ? &c : NULL, evs);
+        struct alert_sink *s = n ? get_sink(d) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                char line[ALERT_LINE_MAX];
+                abuse_format(&evs[i], line, sizeof(line));
+                if (s)
+                        (void)alert_sink_send(s, abuse_priority(&evs[i]), line);
+                /* The event's own "event=abuse" heads the line there. */
+                const char *rest = line;
+                if (strncmp(rest, "event=abuse ", 12) == 0)
+                        rest += 12;
+                daemon_event(d, "abuse", NULL, "%s", rest);
+                if (evs[i].kind == ABUSE_APPLIED || evs[i].kind == ABUSE_LIFTED)
+                        abuse_act(d, t, g, &evs[i]);
+        }
+        abuse_status(g->am, &g->ast);
+}
+
 void monitor_glue_attach(struct daemon *d, struct tenant *t)
 {
         monitor_glue_detach(d, t);
@@ -127,6 +178,10 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
                 if (net_private_prepare(t->m, index, &g->net, &err) == 0) {
                         g->has_net = true;
                         g->net.firewall = true;
+                        g->net.tap = t->m->isolation == ISOLATION_MICROVM;
+                        struct abuse_config ac;
+                        abuse_config_from_manifest(t->m, &ac);
+                        g->am = abuse_monitor_new(t->name, &ac, !t->adopted);
                 } else {
                         log_warning("tenant=%s network not monitored: %s", t->name,
                                     tn_err_msg(err));
@@ -167,6 +222,7 @@ void monitor_glue_detach(struct daemon *d, struct tenant *t)
                 (void)transfer_save(g->tc, NULL);
         transfer_counter_free(g->tc);
         monitor_tenant_free(g->mt);
+        abuse_monitor_free(g->am);
         tenant_cgroup_free(g->cg);
         free(g->live_text);
         manifest_free(g->live);
@@ -177,6 +233,26 @@ void monitor_glue_detach(struct daemon *d, struct tenant *t)
 void monitor_glue_forget(struct daemon *d, struct tenant *t)
 {
         monitor_glue_detach(d, t);
+}
+
+/* The fullest of the tenant's mounted volumes, by used / size. */
+static void sample_disk(const struct tenant *t, const struct glue *g, struct monitor_sample *s)
+{
+        const struct manifest *m = effective(t, g);
+        double fullest = -1;
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                struct volume_usage u;
+                if (volume_usage(t->name, m->volumes[i].name, &u) < 0 || u.size == 0)
+                        continue;
+                double f = (double)u.used / (double)u.size;
+                if (f <= fullest)
+                        continue;
+                fullest = f;
+                s->has_disk = true;
+                s->disk_used = u.used;
+                s->disk_size = u.size;
+                snprintf(s->disk_volume, sizeof(s->disk_volume), "%s", m->volumes[i].name);
+        }
 }
 
 static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
@@ -211,6 +287,9 @@ static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint6
                 if (transfer_save_if_due(g->tc, now, TRANSFER_DEFAULT_SAVE_MS, &err) < 0)
                         log_warning("tenant=%s %s", t->name, tn_err_msg(err));
         }
+        if (g->am)
+                abuse_sample(d, t, g, now);
+        sample_disk(t, g, &s);
         struct monitor_event evs[MONITOR_MAX_EVENTS];
         size_t n = g->mt ? monitor_feed(g->mt, &s, evs) : 0;
         for (size_t i = 0; i < n; i++)
@@ -319,6 +398,12 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                 json_gen_key(g, "ingress_rate");
                 json_gen_int(g, (int64_t)gl->net.ingress_rate);
         }
+        if (st->have_disk) {
+                json_gen_key(g, "disk_used");
+                json_gen_int(g, (int64_t)st->disk_used);
+                json_gen_key(g, "disk_size");
+                json_gen_int(g, (int64_t)st->disk_size);
+        }
         if (st->have_transfer) {
                 json_gen_key(g, "transfer_used");
                 json_gen_int(g, (int64_t)st->transfer_used);
@@ -327,6 +412,26 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                 if (gl->applied != TRANSFER_DO_NOTHING) {
                         json_gen_key(g, "transfer_action");
                         json_gen_string(g, gl->applied == TRANSFER_DO_CUT ? "cut" : "throttled");
+                }
+        }
+        if (gl->am && gl->ast.have_sample) {
+                json_gen_key(g, "abuse");
+                json_gen_object_open(g);
+                for (int k = 0; k < ABUSE_KIND__N; k++) {
+                        json_gen_key(g, abuse_kind_name((enum abuse_kind)k));
+                        json_gen_int(g, (int64_t)gl->ast.total[k]);
+                }
+                json_gen_object_close(g);
+                json_gen_key(g, "abuse_alerts");
+                json_gen_array_open(g);
+                for (int k = 0; k < ABUSE_KIND__N; k++)
+                        if (gl->ast.raised[k])
+                                json_gen_string(g, abuse_kind_name((enum abuse_kind)k));
+                json_gen_array_close(g);
+                if (gl->ast.in_force) {
+                        json_gen_key(g, "abuse_action");
+                        json_gen_string(g, m->network.limits.on_abuse == ABUSE_CUT ? "cut"
+                                                                                   : "throttled");
                 }
         }
         json_gen_key(g, "oom_kills");
@@ -338,6 +443,38 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                         json_gen_string(g, quota_name((enum quota_kind)q));
         json_gen_array_close(g);
         json_gen_object_close(g);
+}
+
+void monitor_glue_gen_volumes(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        (void)d;
+        const struct manifest *m = effective(t, t->monitor);
+        bool up = t->state == TENANT_RUNNING || t->state == TENANT_STOPPING;
+        json_gen_key(g, "volumes");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < m->volumes_n; i++) {
+                const struct volume_spec *vs = &m->volumes[i];
+                json_gen_object_open(g);
+                json_gen_key(g, "name");
+                json_gen_string(g, vs->name);
+                json_gen_key(g, "target");
+                json_gen_string(g, vs->target);
+                json_gen_key(g, "declared");
+                json_gen_int(g, (int64_t)vs->size);
+                json_gen_key(g, "encrypt");
+                json_gen_bool(g, vs->encrypt);
+                struct volume_usage u;
+                if (up && volume_usage(t->name, vs->name, &u) == 0) {
+                        json_gen_key(g, "used");
+                        json_gen_int(g, (int64_t)u.used);
+                        json_gen_key(g, "size");
+                        json_gen_int(g, (int64_t)u.size);
+                        json_gen_key(g, "avail");
+                        json_gen_int(g, (int64_t)u.avail);
+                }
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
 }
 
 /* The mount points of the tenant as its own init sees them (field 5 of mountinfo),

@@ -24,6 +24,9 @@ void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
 void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
 /* Adds "usage" to a tenant object being generated. */
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
+/* Adds "volumes": each volume of the tenant's manifest, with its use of its file system
+ * (used, size, avail: statfs of its host-side mount) while it is mounted. */
+void monitor_glue_gen_volumes(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* Adds "mounts_seen": the tenant's mount table as its init sees it. */
 void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* `set`: {"values":{"cpu.max":"0.5",...},"save":bool}. Applies the values to the

@@ -38,6 +38,7 @@
 #include <nftables/libnftables.h>
 
 #include "host/net_rules.h"
+#include "lib/json.h"
 
 #define POOL_BASE 0x0a580000U /* 10.88.0.0 */
 #define POOL_GATEWAY (POOL_BASE + 1)
@@ -348,7 +349,7 @@ static int add_tbf(struct nl_sock *s, int ifindex, const char *ifname, uint64_t 
 /* libnftables is loaded when a ruleset is first applied, not when the program starts:
  * it and what it pulls in (libnftnl, libmnl, libxtables, libjansson, libgmp) cost every
  * tenantctl command ~2.5 ms to load, and only tenants with a private network use it.
- * The six functions used are resolved once; the header gives their types. */
+ * The eight functions used are resolved once; the header gives their types. */
 static struct {
         struct nft_ctx *(*ctx_new)(uint32_t flags);
         int (*buffer_output)(struct nft_ctx *ctx);
@@ -356,6 +357,8 @@ static struct {
         int (*run_cmd_from_buffer)(struct nft_ctx *nft, const char *buf);
         const char *(*get_error_buffer)(struct nft_ctx *ctx);
         void (*ctx_free)(struct nft_ctx *ctx);
+        void (*output_set_flags)(struct nft_ctx *ctx, unsigned int flags);
+        const char *(*get_output_buffer)(struct nft_ctx *ctx);
         char error[200];
 } nftlib;
 static pthread_once_t nftlib_once = PTHREAD_ONCE_INIT;
@@ -370,16 +373,20 @@ static void nftlib_load(void)
                 *(void **)&nftlib.run_cmd_from_buffer = dlsym(h, "nft_run_cmd_from_buffer");
                 *(void **)&nftlib.get_error_buffer = dlsym(h, "nft_ctx_get_error_buffer");
                 *(void **)&nftlib.ctx_free = dlsym(h, "nft_ctx_free");
+                *(void **)&nftlib.output_set_flags = dlsym(h, "nft_ctx_output_set_flags");
+                *(void **)&nftlib.get_output_buffer = dlsym(h, "nft_ctx_get_output_buffer");
         }
         if (!nftlib.ctx_new || !nftlib.buffer_output || !nftlib.buffer_error ||
-            !nftlib.run_cmd_from_buffer || !nftlib.get_error_buffer || !nftlib.ctx_free) {
+            !nftlib.run_cmd_from_buffer || !nftlib.get_error_buffer || !nftlib.ctx_free ||
+            !nftlib.output_set_flags || !nftlib.get_output_buffer) {
                 const char *e = dlerror();
                 snprintf(nftlib.error, sizeof(nftlib.error), "%s", e ? e : "a symbol is missing");
                 nftlib.ctx_new = NULL;
         }
 }
 
-static int nft_apply(const char *ruleset, struct tn_err **err)
+/* Runs `commands`; with ret_json, asks for JSON output and hands a copy of it back. */
+static int nft_run(const char *commands, char **ret_json, struct tn_err **err)
 {
         pthread_once(&nftlib_once, nftlib_load);
         if (!nftlib.ctx_new)
@@ -392,13 +399,77 @@ static int nft_apply(const char *ruleset, struct tn_err **err)
                 return tn_err_setx(err, ENOMEM, "cannot create an nftables context");
         nftlib.buffer_output(nft);
         nftlib.buffer_error(nft);
-        int r = nftlib.run_cmd_from_buffer(nft, ruleset);
+        if (ret_json)
+                nftlib.output_set_flags(nft, NFT_CTX_OUTPUT_JSON);
+        int r = nftlib.run_cmd_from_buffer(nft, commands);
         if (r != 0) {
                 const char *e = nftlib.get_error_buffer(nft);
-                r = tn_err_setx(err, EIO, "nftables: %.300s", e && *e ? e : "failed");
+                r = tn_err_setx(err, strstr(e ? e : "", "No such file") ? ENOENT : EIO,
+                                "nftables: %.300s", e && *e ? e : "failed");
+        } else if (ret_json) {
+                const char *out = nftlib.get_output_buffer(nft);
+                if (!(*ret_json = strdup(out ? out : "")))
+                        r = tn_err_setx(err, ENOMEM, "out of memory");
         }
         nftlib.ctx_free(nft);
         return r;
+}
+
+static int nft_apply(const char *ruleset, struct tn_err **err)
+{
+        return nft_run(ruleset, NULL, err);
+}
+
+/* ---- the abuse counters ---- */
+
+static const char *const abuse_counter_names[NET_ABUSE__N] = {
+    [NET_ABUSE_CONNS] = "abuse_conns",     [NET_ABUSE_NEW_CONNS] = "abuse_new_conns",
+    [NET_ABUSE_PPS_OUT] = "abuse_pps_out", [NET_ABUSE_PPS_IN] = "abuse_pps_in",
+    [NET_ABUSE_SMTP] = "abuse_smtp",       [NET_ABUSE_SCAN] = "abuse_scan",
+    [NET_ABUSE_FLOOD] = "abuse_flood",
+};
+
+const char *net_abuse_counter_name(enum net_abuse_counter c)
+{
+        return (unsigned)c < NET_ABUSE__N ? abuse_counter_names[c] : "?";
+}
+
+/* nft's JSON: {"nftables": [{"metainfo": {...}}, {"counter": {"family": "inet", "name":
+ * "abuse_conns", "table": "tenantd-NAME", "handle": 1, "packets": 0, "bytes": 0}}, ...]}.
+ * The text comes from the kernel through libnftables, not from the tenant, but it is
+ * bounded and checked all the same. */
+static const struct json_limits nft_json_limits = {.max_bytes = 1 << 20, .max_depth = 8};
+
+int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct tn_err **err)
+{
+        char cmd[64 + MANIFEST_NAME_MAX];
+        snprintf(cmd, sizeof(cmd), "list counters table inet tenantd-%s", name);
+        _cleanup_free_ char *text = NULL;
+        int r = nft_run(cmd, &text, err);
+        if (r < 0)
+                return r;
+        _cleanup_json_ struct json_value *v = NULL;
+        r = json_parse_err(text, strlen(text), &nft_json_limits, "nft's counters", &v, err);
+        if (r < 0)
+                return r;
+        const struct json_value *list = json_get(v, "nftables");
+        if (!list || list->type != JSON_ARRAY)
+                return tn_err_setx(err, EIO, "nft's counters: no \"nftables\" array");
+        struct net_abuse_counters c = {0};
+        for (size_t i = 0; i < list->u.array.n; i++) {
+                const struct json_value *o = json_get(list->u.array.items[i], "counter");
+                const struct json_value *n = json_get(o, "name"), *p = json_get(o, "packets");
+                int64_t packets;
+                if (!n || n->type != JSON_STRING || !json_number_int64(p, &packets) || packets < 0)
+                        continue;
+                for (int k = 0; k < NET_ABUSE__N; k++)
+                        if (strcmp(n->u.str.text, abuse_counter_names[k]) == 0) {
+                                c.packets[k] = (uint64_t)packets;
+                                c.present |= 1U << k;
+                        }
+        }
+        *ret = c;
+        return 0;
 }
 
 /* The host's own table, ip tenantd (see net_rules_host()): applied once per host, and
@@ -746,9 +817,45 @@ static int shape(struct nl_sock *s, const char *ifname, uint64_t bits, struct tn
         return bits ? add_tbf(s, idx, ifname, bits, err) : del_root_qdisc(s, idx, ifname, err);
 }
 
+static int shape_tap_egress(struct nl_sock *s, struct net_tenant *t, int tap, struct tn_err **err);
+static void ifb_name(const struct net_tenant *t, char out[16]);
+
+/* A microVM's rates are all on the host: what it receives on its tap, what it sends on
+ * the tap's ifb (made now if the tenant started unshaped). */
+static int set_tap_rates(struct net_tenant *t, uint64_t egress, uint64_t ingress,
+                         struct tn_err **err)
+{
+        _cleanup_(sockp) struct nl_sock *s = NULL;
+        int r = nl_open(&s, err);
+        if (r < 0)
+                return r;
+        r = shape(s, t->host_if, ingress, err);
+        if (r < 0)
+                return tn_err_wrap(err, "ingress");
+        t->ingress_rate = ingress;
+        char ifb[16];
+        ifb_name(t, ifb);
+        int tap = link_index(s, t->host_if);
+        if (link_index(s, ifb) >= 0)
+                r = shape(s, ifb, egress, err);
+        else if (egress && tap >= 0) {
+                uint64_t old = t->egress_rate;
+                t->egress_rate = egress;
+                r = shape_tap_egress(s, t, tap, err);
+                if (r < 0)
+                        t->egress_rate = old;
+        }
+        if (r < 0)
+                return tn_err_wrap(err, "egress");
+        t->egress_rate = egress;
+        return 0;
+}
+
 int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
                   struct tn_err **err)
 {
+        if (t->tap)
+                return set_tap_rates(t, egress, ingress, err);
         _cleanup_(sockp) struct nl_sock *host = NULL, *inside = NULL;
         int r = nl_open(&host, err);
         if (r >= 0)

@@ -88,9 +88,36 @@ int net_link_counters(const char *ifname, pid_t pid, struct net_link_stats *ret,
  * socket opened in that namespace by a short-lived thread (see net.c for why this is
  * safe). init_pid is the tenant's init on the host; the caller must be sure the pid is
  * still that process (its parent, or holding a pidfd that says so). Updates
- * t->egress_rate and t->ingress_rate. */
+ * t->egress_rate and t->ingress_rate. For a microVM (t->tap) both are on the host: the
+ * tap and its ifb (made if missing); init_pid is then not used. */
 int net_set_rates(struct net_tenant *t, pid_t init_pid, uint64_t egress, uint64_t ingress,
                   struct tn_err **err);
+
+/* network.limits' named counters in the tenant's table inet tenantd-NAME (net_rules.c):
+ * packets refused or dropped at each cap, and the scan and flood detectors' hits. */
+enum net_abuse_counter {
+        NET_ABUSE_CONNS,     /* abuse_conns: refused at the conns cap */
+        NET_ABUSE_NEW_CONNS, /* abuse_new_conns: refused by the new_conns rate */
+        NET_ABUSE_PPS_OUT,   /* abuse_pps_out: dropped by pps, from the tenant */
+        NET_ABUSE_PPS_IN,    /* abuse_pps_in: dropped by pps, to the tenant */
+        NET_ABUSE_SMTP,      /* abuse_smtp: refused connections to 25, 465, 587 */
+        NET_ABUSE_SCAN,      /* abuse_scan: new destinations beyond the scan rate */
+        NET_ABUSE_FLOOD,     /* abuse_flood: packets beyond the flood rate to one address */
+        NET_ABUSE__N,
+};
+
+struct net_abuse_counters {
+        uint64_t packets[NET_ABUSE__N];
+        unsigned present; /* bit 1 << counter: the table has it */
+};
+
+/* "abuse_conns", ... */
+const char *net_abuse_counter_name(enum net_abuse_counter c);
+
+/* Reads the tenant's abuse counters through libnftables (JSON output, lib/json.h): one
+ * netlink dump of the table's counters, no program run. -ENOENT when the tenant has no
+ * table. */
+int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct tn_err **err);
 
 /* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
  * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);

@@ -366,14 +366,15 @@ char *net_rules_cut(const struct net_tenant *t, bool cut)
         const char *name = t->name;
         /* Declaring the chains first makes both directions idempotent: a chain that
          * exists is left as it is, one that does not is created empty, and then the
-         * chains are flushed and, to restore, deleted. Priority -2 runs ahead of the
-         * firewall's own chains (-1), so nothing there can accept first. */
+         * chains are flushed and, to restore, deleted. Priority -4 runs ahead of the
+         * limits (-3) and the firewall's own chains (-1), so nothing there can accept
+         * first, and what a cut tenant still tries is not counted as abuse again. */
         fprintf(f,
                 "table inet tenantd-%s {\n"
-                "  chain cut_forward { type filter hook forward priority -2; policy "
+                "  chain cut_forward { type filter hook forward priority -4; policy "
                 "accept; }\n"
-                "  chain cut_input { type filter hook input priority -2; policy accept; }\n"
-                "  chain cut_output { type filter hook output priority -2; policy "
+                "  chain cut_input { type filter hook input priority -4; policy accept; }\n"
+                "  chain cut_output { type filter hook output priority -4; policy "
                 "accept; }\n"
                 "}\n"
                 "flush chain inet tenantd-%s cut_forward\n"

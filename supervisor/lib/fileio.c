@@ -71,6 +71,28 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
         return 0;
 }
 
+ssize_t read_small_file(const char *path, char *buf, size_t size)
+{
+        if (size == 0)
+                return -EINVAL;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        size_t len = 0;
+        while (len < size - 1) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return (ssize_t)len;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
         const char *p = buf;

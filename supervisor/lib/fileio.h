@@ -12,6 +12,12 @@
 int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
                       struct tn_err **err);
 
+/* Reads at most size-1 bytes of the small file at `path` (a /proc, /sys or pid file;
+ * a symbolic link as the last component is refused) into buf, NUL-terminated, again
+ * after EINTR and short reads. Returns the count, or -errno. The one such reader of
+ * tenantd, the runner and the guest agent. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);
+
 /* Writes all of buf to fd, again after EINTR and short writes (a blocking descriptor).
  * Returns 0, or -errno; a write that returns 0 counts as -ENOSPC. The one write loop of
  * tenantd, tenantctl, the runner and the guest agent. */

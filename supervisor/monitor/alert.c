@@ -84,6 +84,8 @@ size_t alert_format(const struct monitor_event *ev, char *buf, size_t len)
         alert_kv_append(line, sizeof(line), "alert", kind);
         alert_kv_append(line, sizeof(line), "tenant", ev->tenant);
         alert_kv_append(line, sizeof(line), "quota", quota_name(ev->quota));
+        if (ev->quota == QUOTA_DISK && ev->volume[0])
+                alert_kv_append(line, sizeof(line), "volume", ev->volume);
         if (!isnan(ev->usage)) {
                 snprintf(v, sizeof(v), "%.2f", ev->usage);
                 alert_kv_append(line, sizeof(line), "usage", v);

@@ -20,6 +20,7 @@ struct quota_state {
         uint64_t last_notice_ms; /* raised or last reminder */
         double usage;            /* NAN when unknown */
         double used, limit;
+        char volume[MANIFEST_NAME_MAX + 1]; /* disk: the fullest volume */
 };
 
 struct monitor_tenant {
@@ -37,8 +38,8 @@ struct monitor_tenant {
         struct monitor_status st;
 };
 
-static const char *const quota_names[QUOTA__N] = {"cpu",    "memory",  "pids",
-                                                  "egress", "ingress", "transfer"};
+static const char *const quota_names[QUOTA__N] = {"cpu",     "memory",   "pids", "egress",
+                                                  "ingress", "transfer", "disk"};
 
 const char *quota_name(enum quota_kind q)
 {
@@ -70,6 +71,8 @@ void monitor_limits_from_manifest(const struct manifest *m, struct monitor_limit
         l.rules[QUOTA_EGRESS] = m->alerts.network;
         l.rules[QUOTA_INGRESS] = m->alerts.network;
         l.rules[QUOTA_TRANSFER] = m->alerts.transfer.set ? m->alerts.transfer : default_rule(9000);
+        l.disk = m->volumes_n > 0;
+        l.rules[QUOTA_DISK] = m->alerts.disk.set ? m->alerts.disk : default_rule(9000);
         *ret = l;
 }
 
@@ -88,6 +91,8 @@ static bool limit_set(const struct monitor_limits *l, enum quota_kind q)
                 return l->ingress_rate > 0;
         case QUOTA_TRANSFER:
                 return l->transfer_limit > 0;
+        case QUOTA_DISK:
+                return l->disk;
         default:
                 return false;
         }
@@ -163,6 +168,7 @@ static void fill_values(struct monitor_event *e, const struct quota_state *q)
         e->used = q->used;
         e->limit = q->limit;
         e->threshold = q->rule.threshold_bp / 10000.0;
+        memcpy(e->volume, q->volume, sizeof(e->volume));
 }
 
 /* One quota's rule at time `now`; `since` is when the value started to hold (the start
@@ -342,6 +348,16 @@ static void measure(struct monitor_tenant *mt, const struct monitor_sample *s, b
                 st->transfer_used = s->transfer_used;
                 st->transfer_limit = l->transfer_limit;
                 fresh[QUOTA_TRANSFER] = true;
+        }
+        if (s->has_disk) {
+                struct quota_state *q = &mt->q[QUOTA_DISK];
+                set_level(q, s->disk_used, s->disk_size ? s->disk_size : MONITOR_UNLIMITED);
+                memcpy(q->volume, s->disk_volume, sizeof(q->volume));
+                q->volume[sizeof(q->volume) - 1] = '\0';
+                st->have_disk = true;
+                st->disk_used = s->disk_used;
+                st->disk_size = s->disk_size;
+                fresh[QUOTA_DISK] = true;
         }
 }
 

@@ -11,6 +11,8 @@
  *   egress    bytes the tenant sent per second * 8 / network.egress.rate
  *   ingress   bytes the tenant received per second * 8 / network.ingress.rate
  *   transfer  bytes used in the current period / the period's volume
+ *   disk      the fullest volume's used bytes / its file system's size (used + available,
+ *             as df counts it); the event names that volume
  *
  * Rule (struct alert_rule): raised once utilisation has stayed at or above the threshold
  * for for_ms without a sample below it; cleared at the first sample below the clear
@@ -37,10 +39,11 @@ enum quota_kind {
         QUOTA_EGRESS,
         QUOTA_INGRESS,
         QUOTA_TRANSFER,
+        QUOTA_DISK,
         QUOTA__N,
 };
 
-/* "cpu", "memory", "pids", "egress", "ingress", "transfer" */
+/* "cpu", "memory", "pids", "egress", "ingress", "transfer", "disk" */
 const char *quota_name(enum quota_kind q);
 
 /* The limits and rules the monitor compares with. A limit of 0 (or MONITOR_UNLIMITED
@@ -55,11 +58,12 @@ struct monitor_limits {
         uint64_t egress_rate;    /* bits/s, 0 = none */
         uint64_t ingress_rate;   /* bits/s, 0 = none */
         uint64_t transfer_limit; /* bytes per period, 0 = none */
+        bool disk;               /* the tenant has volumes */
         struct alert_rule rules[QUOTA__N];
 };
 
 /* The manifest's limits and alerts, with the default rules filled in where the manifest
- * has none: pids "90%" (clear 80%), transfer "90%" (clear 80%); cpu, memory and network
+ * has none: pids "90%" (clear 80%), transfer "90%" (clear 80%), disk "90%" (clear 80%); cpu, memory and network
  * have no default rule (a tenant at its cpu or rate limit is busy, not in trouble, and
  * memory counts the page cache, which the kernel reclaims; OOM kills are reported
  * anyway). */
@@ -75,6 +79,10 @@ struct monitor_sample {
         uint64_t net_tx_bytes; /* and its tx what the tenant received */
         bool has_transfer;
         uint64_t transfer_used; /* bytes in the current period (transfer.h) */
+        bool has_disk;          /* the fullest volume (by used / size): */
+        uint64_t disk_used;     /* bytes used */
+        uint64_t disk_size;     /* bytes used + available */
+        char disk_volume[MANIFEST_NAME_MAX + 1];
 };
 
 enum monitor_event_kind {
@@ -100,9 +108,10 @@ struct monitor_event {
         uint64_t count;   /* OOM_KILL, PIDS_LIMIT: new events since the last sample */
         uint64_t total;   /* OOM_KILL, PIDS_LIMIT: the counter's value */
         /* EXCEEDED, RESTORED (transfer): */
-        const char *period; /* "daily", "weekly", "monthly" (static string) */
-        const char *action; /* "alert", "throttle", "cut" (static string) */
-        uint64_t rate;      /* throttle rate, bits/s */
+        const char *period;                 /* "daily", "weekly", "monthly" (static string) */
+        const char *action;                 /* "alert", "throttle", "cut" (static string) */
+        uint64_t rate;                      /* throttle rate, bits/s */
+        char volume[MANIFEST_NAME_MAX + 1]; /* disk: the volume, "" otherwise */
 };
 
 /* What `tenantctl top` and status show: the last sample's values. A field whose
@@ -118,11 +127,12 @@ struct monitor_status {
         uint64_t pids_current, pids_max;     /* have_pids */
         double rx_bps, tx_bps; /* the tenant's egress and ingress, bits/s (have_net) */
         uint64_t transfer_used, transfer_limit; /* have_transfer */
+        uint64_t disk_used, disk_size;          /* have_disk: the fullest volume */
         uint64_t oom_kills;                     /* total seen since the monitor started */
         uint64_t pids_limit_hits;               /* likewise */
         double usage[QUOTA__N];                 /* last utilisation per quota; NAN when unknown */
         bool raised[QUOTA__N];
-        bool have_cpu, have_memory, have_pids, have_net, have_transfer;
+        bool have_cpu, have_memory, have_pids, have_net, have_transfer, have_disk;
 };
 
 struct monitor_tenant;

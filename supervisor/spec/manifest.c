@@ -2024,10 +2024,11 @@ static void parse_alert_rule(struct ctx *c, const struct json_value *v, struct a
 
 static void parse_alerts(struct ctx *c, const struct json_value *v)
 {
-        enum { CPU, MEMORY, PIDS, NETWORK, TRANSFER, N };
-        static const char *const keys[N] = {"cpu", "memory", "pids", "network", "transfer"};
-        struct alert_rule *rules[N] = {&c->m->alerts.cpu, &c->m->alerts.memory, &c->m->alerts.pids,
-                                       &c->m->alerts.network, &c->m->alerts.transfer};
+        enum { CPU, MEMORY, PIDS, NETWORK, TRANSFER, DISK, N };
+        static const char *const keys[N] = {"cpu", "memory", "pids", "network", "transfer", "disk"};
+        struct alert_rule *rules[N] = {&c->m->alerts.cpu,      &c->m->alerts.memory,
+                                       &c->m->alerts.pids,     &c->m->alerts.network,
+                                       &c->m->alerts.transfer, &c->m->alerts.disk};
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
                 return;
@@ -2336,6 +2337,10 @@ static void check_cross_fields(struct ctx *c, const struct json_value *root)
         if (m->alerts.cpu.set && m->cpu.max_millicpus == 0)
                 WITH_KEY(c, "alerts.cpu",
                          err_at(c, json_get(alerts, "cpu"), "needs a limit: cpu.max is \"max\""));
+        if (m->alerts.disk.set && m->volumes_n == 0)
+                WITH_KEY(c, "alerts.disk",
+                         err_at(c, json_get(alerts, "disk"),
+                                "needs a volume to compare with: the manifest has no volumes"));
 }
 
 static void parse_root_object(struct ctx *c, const struct json_value *root)

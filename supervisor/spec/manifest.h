@@ -282,6 +282,7 @@ struct manifest {
 
         struct {
                 struct alert_rule cpu, memory, pids, network, transfer;
+                struct alert_rule disk; /* the fullest volume's use of its file system */
         } alerts;
 
         struct access_entry *access;

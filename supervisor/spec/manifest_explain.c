@@ -394,6 +394,7 @@ static void body_out(struct json_gen *g, const struct manifest *m)
         alert_out(g, "pids", &m->alerts.pids);
         alert_out(g, "network", &m->alerts.network);
         alert_out(g, "transfer", &m->alerts.transfer);
+        alert_out(g, "disk", &m->alerts.disk);
         json_gen_object_close(g);
 
         json_gen_key(g, "logs");

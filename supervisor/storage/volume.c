@@ -50,6 +50,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/random.h>
 #include <sys/wait.h>
@@ -638,6 +639,24 @@ int volume_close(const char *tenant, const char *name, struct tn_err **err)
         }
         if (rmdir(v.mount) < 0 && errno != ENOENT)
                 return tn_err_set(err, errno, "cannot remove %s", v.mount);
+        return 0;
+}
+
+int volume_usage(const char *tenant, const char *name, struct volume_usage *ret)
+{
+        struct volume_host v;
+        if (volume_paths("", tenant, name, &v, NULL) < 0)
+                return -ENAMETOOLONG;
+        /* Not mounted: the statfs would be of the directory's file system, /run. */
+        if (!is_mount_point(v.mount))
+                return -ENOENT;
+        struct statfs sf;
+        if (statfs(v.mount, &sf) < 0)
+                return -errno;
+        uint64_t bs = (uint64_t)sf.f_frsize ? (uint64_t)sf.f_frsize : (uint64_t)sf.f_bsize;
+        uint64_t used = ((uint64_t)sf.f_blocks - (uint64_t)sf.f_bfree) * bs;
+        uint64_t avail = (uint64_t)sf.f_bavail * bs;
+        *ret = (struct volume_usage){.used = used, .size = used + avail, .avail = avail};
         return 0;
 }
 

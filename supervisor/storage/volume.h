@@ -43,6 +43,16 @@ int volume_open(const char *storage_dir, const char *master_key, const char *ten
  * removes its mount point. A volume that is not mounted is not an error. */
 int volume_close(const char *tenant, const char *name, struct tn_err **err);
 
+/* A mounted volume's use of its file system (statfs of its host-side mount, as df
+ * counts it: used = blocks - free, size = used + available). -ENOENT when the volume
+ * is not mounted (its tenant is not running). */
+struct volume_usage {
+        uint64_t used;  /* bytes */
+        uint64_t size;  /* bytes: used + available */
+        uint64_t avail; /* bytes */
+};
+int volume_usage(const char *tenant, const char *name, struct volume_usage *ret);
+
 /* Every volume of m, opened as above (the roots given to uid:gid); all or none: on a
  * failure the ones opened are closed again and *err names the volume. */
 int volumes_open(const struct manifest *m, const char *storage_dir, const char *master_key,

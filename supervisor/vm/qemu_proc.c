@@ -8,37 +8,17 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 #include "vm/qemu_proc.h"
 #include "vm/vm.h"
 
 #define CMDLINE_MAX (256U << 10) /* QEMU's command line from libvirt is a few KiB */
 
-/* Up to size-1 bytes of a small file, NUL-terminated; the count or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        size_t len = 0;
-        while (len < size - 1) {
-                ssize_t n = read(fd, buf + len, size - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        return (ssize_t)len;
-}
-
 pid_t qemu_proc_pid(const char *domain)
 {
         char path[256], buf[32];
         snprintf(path, sizeof(path), VM_QEMU_STATE_DIR "/%s.pid", domain);
-        if (read_small(path, buf, sizeof(buf)) <= 0)
+        if (read_small_file(path, buf, sizeof(buf)) <= 0)
                 return 0;
         long pid = strtol(buf, NULL, 10);
         return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
@@ -51,7 +31,7 @@ int qemu_proc_sandboxed(pid_t pid)
         _cleanup_free_ char *buf = malloc(CMDLINE_MAX);
         if (!buf)
                 return -ENOMEM;
-        ssize_t n = read_small(path, buf, CMDLINE_MAX);
+        ssize_t n = read_small_file(path, buf, CMDLINE_MAX);
         if (n < 0)
                 return (int)n;
         for (ssize_t i = 0; i < n;) {
@@ -70,7 +50,7 @@ int qemu_proc_check(pid_t pid, struct tn_err **err)
 {
         char path[64], buf[8192];
         snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        ssize_t n = read_small(path, buf, sizeof(buf));
+        ssize_t n = read_small_file(path, buf, sizeof(buf));
         if (n < 0)
                 return tn_err_set(err, (int)-n, "cannot read %s", path);
         const char *uid = strstr(buf, "\nUid:");

@@ -22,6 +22,7 @@
 #include "vm/vm.h"
 #include "vm/qemu_proc.h"
 #include "lib/clock.h"
+#include "lib/fileio.h"
 #include "vm/vm_runner.h"
 
 #include <fcntl.h>
@@ -738,18 +739,6 @@ static int find_virtiofsd_wrapper(char out[PATH_MAX], struct tn_err **err)
 
 /* ---- QEMU, checked ---- */
 
-static int read_small(const char *path, char *buf, size_t size)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, size - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = '\0';
-        return (int)n;
-}
-
 static int set_limits(virDomainPtr dom, const struct manifest *m, struct tn_err **err)
 {
         if (m->memory.max != MANIFEST_UNLIMITED) {
@@ -832,7 +821,7 @@ static size_t virtiofsd_pids(virDomainPtr dom, pid_t *pids, size_t max)
         size_t n = 0;
         for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
                 char buf[32];
-                if (read_small(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+                if (read_small_file(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
                         continue;
                 long pid = strtol(buf, NULL, 10);
                 if (pid > 1 && pid <= INT_MAX)

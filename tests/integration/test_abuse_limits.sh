@@ -77,34 +77,6 @@ field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 net_cap='{ "mode": "private", "limits": { "conns": 100, "new_conns": "max" } }'
 net_rate='{ "mode": "private", "limits": { "new_conns": "20/s burst 20", "pps": "2k", "smtp": true } }'
 
-# start_guest KIND NAME INDEX NET: a tenant of either backend; sets run_in (the command
-# prefix that runs a program as the tenant's network stack)
-start_guest() {
-	local kind=$1 name=$2 index=$3 net=$4
-	if [[ $kind == sandbox ]]; then
-		start_sandbox "$name" "$index" "$net"
-		run_in=(nsenter -t "$init_pid" -n)
-		return
-	fi
-	start_tap "$name" "$index" "$net"
-	local g=tabg$$-$index
-	guests+=("$g")
-	ip netns add "$g" &&
-		ip link add "tabe$index" type veth peer name "tabr$index" &&
-		ip link set "tabe$index" netns "$g" && ip link set "tabr$index" netns "$g" &&
-		ip -n "$g" link set "tabe$index" address "$(tenant_mac "$index")" &&
-		ip -n "$g" addr add "$(tenant_addr "$index")/16" dev "tabe$index" &&
-		ip -n "$g" link set "tabe$index" up && ip -n "$g" link set "tabr$index" up &&
-		ip -n "$g" link set lo up && ip -n "$g" route add default via 10.88.0.1 ||
-		bail "cannot make the guest namespace of $name"
-	"$py" "$peer_py" relay "tnd-$index" "$g" "tabr$index" "tabe$index" >"$tmp/$name.relay" 2>&1 &
-	bg+=($!)
-	local i
-	for i in $(seq 100); do grep -q relaying "$tmp/$name.relay" && break; sleep 0.05; done
-	grep -q relaying "$tmp/$name.relay" || bail "the relay of $name did not start: $(cat "$tmp/$name.relay")"
-	run_in=(ip netns exec "$g")
-}
-
 base=$((5000 + $$ % 500 * 4))
 T=ab$$
 for kind in sandbox microvm; do

@@ -128,6 +128,25 @@ rc=$?
 check "an invalid manifest file: exit 2 and the manifest's own error" \
 	'[[ $rc == 2 ]] && grep -q "bad.json:1:" <<<"$out"'
 
+# ---- validate warns about a profile that lets dangerous families run ----
+mkdir -p "$tmp/policies"
+cp -r policies/. "$tmp/policies/"
+cp tests/data/policies/good/seccomp/wide.json "$tmp/policies/seccomp/"
+for prof in wide default permissive-log; do
+	printf '{"name": "v", "exec": ["/bin/true"], "policy": {"seccomp": "%s"}}' "$prof" \
+		>"$tmp/files/v-$prof.json"
+done
+out=$(TENANTD_POLICY_DIR=$tmp/policies "$ctl" validate "$tmp/files/v-wide.json" 2>&1)
+rc=$?
+check "validate: a profile allowing keyctl and ptrace is valid, with a warning naming both" \
+	'[[ $rc == 0 ]] && grep -q "warning: policy.seccomp \"wide\" allows calls that \"default\" refuses as dangerous: ptrace, keyctl" <<<"$out"'
+out=$(TENANTD_POLICY_DIR=$tmp/policies "$ctl" --json validate "$tmp/files/v-wide.json" 2>&1)
+check "validate --json keeps the warning in the file's warnings" \
+	'python3 -c "import json,sys; w = json.loads(sys.argv[1])[0][\"warnings\"]; assert any(\"keyctl\" in x for x in w), w" "$out"'
+out=$(TENANTD_POLICY_DIR=$tmp/policies "$ctl" validate "$tmp/files/v-default.json" "$tmp/files/v-permissive-log.json" 2>&1)
+check "no such warning for default, nor for permissive-log (its blocked families stay blocked)" \
+	'! grep -q "refuses as dangerous" <<<"$out"'
+
 # ---- through tenantd: a running sandbox, a microVM not started ----
 write_manifest "$tmp/manifests/au-sandbox.json" au-sandbox sandbox risky none
 write_manifest "$tmp/manifests/au-microvm.json" au-microvm microvm risky none

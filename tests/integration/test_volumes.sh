@@ -19,6 +19,7 @@ cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/libvirt.sh
+source tests/lib/rsyslog.sh
 require_sandbox
 require_built "$TENANTD"
 [[ -c /dev/loop-control ]] || skip_all "NO /dev/loop-control: volumes need loop devices; nothing was tested"
@@ -43,6 +44,7 @@ cleanup() {
 			losetup -d "$l" 2>/dev/null
 		done
 	done
+	rsyslog_stop
 	((have_libvirt)) && libvirt_release
 	# The shared mount of /run/tenantd-volumes onto itself, when no volume is left in it
 	if [[ $(findmnt -Rn -o TARGET /run/tenantd-volumes 2>/dev/null | wc -l) == 1 ]]; then
@@ -204,7 +206,13 @@ mkdir -p "$tmp/manifests"
 manifest sandbox vol-daemon true >"$tmp/manifests/vol-daemon.json"
 cp "$tmp/grab.json" "$tmp/manifests/"
 tenants+=(vol-daemon)
-start_daemon --storage "$storage"
+have_syslog=0
+if rsyslog_start "$tmp/syslog"; then
+	have_syslog=1
+	start_daemon --storage "$storage" --syslog-socket "$rsyslog_sock" --sample-interval 200ms
+else
+	start_daemon --storage "$storage"
+fi
 rc=$?
 check "tenantd starts with --storage" '[[ $rc == 0 ]]'
 check "and says where volumes are kept" 'grep -q "storage $storage" "$tmp/tenantd.log"'
@@ -231,7 +239,42 @@ check "the crash happened: a keeper was killed and a new tenant runs (keeper $ke
 	'[[ -n $keeper && -n $init && $(json_field vol-daemon pid) != "$init" ]]'
 check "after kill -9 of keeper and tenant the volume is checked, mounted again, and holds the fsync'ed write ($out)" \
 	'[[ $(json_field vol-daemon state) == running && $out == fsynced ]]'
+
+# Usage: status, list --json and top show the volume's use (statfs of its host-side
+# mount); filling it past 90% (the default alerts.disk) raises an alert in syslog,
+# emptying it clears it.
+vol_json() { # KEY: the volume's KEY in list --json
+	"$ctl" --json list 2>/dev/null | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["name"] == "vol-daemon":
+        print(t["volumes"][0].get(sys.argv[1], ""))' "$1"
+}
+used0=$(vol_json used)
+size0=$(vol_json size)
+check "list --json shows the volume's used and size ($used0 of $size0)" \
+	'[[ -n $used0 && $size0 -gt $((20 << 20)) && $size0 -le $((32 << 20)) && $used0 -lt $size0 ]]'
+"$ctl" exec vol-daemon -- /bin/sh -c 'dd if=/dev/zero of=/data/big bs=1M count=30 2>/dev/null; sync' >/dev/null 2>&1
+used1=$(vol_json used)
+check "it grows with what the tenant writes ($used0 -> $used1)" '[[ $used1 -ge $((used0 + (20 << 20))) ]]'
+out=$("$ctl" status vol-daemon 2>&1)
+check "status shows it" 'grep -qE "^    data +/data +[0-9.]+M of [0-9.]+M used \((9[0-9]|100)%\)" <<<"$out"'
+out=$("$ctl" top --once 2>&1)
+check "top shows the fullest volume in DISK" '[[ $(head -1 <<<"$out") == *DISK* ]] && grep -qE "^vol-daemon .* [0-9.]+M/[0-9.]+M$" <<<"$out"'
+if ((have_syslog)); then
+	for _ in $(seq 50); do grep -q "alert=raised tenant=vol-daemon quota=disk" "$rsyslog_out" && break; sleep 0.1; done
+	line=$(grep -m1 "alert=raised tenant=vol-daemon quota=disk" "$rsyslog_out")
+	check "a full volume raises the disk alert in rsyslogd ($line)" \
+		'[[ $line =~ ^daemon\.warning\ tenantd\[[0-9]+\]:\ alert=raised\ tenant=vol-daemon\ quota=disk\ volume=data\ usage=(0\.9[0-9]|1\.00) ]]'
+	"$ctl" exec vol-daemon -- /bin/rm /data/big >/dev/null 2>&1
+	for _ in $(seq 50); do grep -q "alert=cleared tenant=vol-daemon quota=disk" "$rsyslog_out" && break; sleep 0.1; done
+	check "and emptying it clears the alert" 'grep -q "daemon.notice tenantd\[[0-9]*\]: alert=cleared tenant=vol-daemon quota=disk volume=data" "$rsyslog_out"'
+	check "once each (hysteresis)" '[[ $(grep -c "quota=disk" "$rsyslog_out") == 2 ]]'
+else
+	skip "NO RSYSLOGD (make test-deps): the disk alert was not tested"
+fi
 "$ctl" stop vol-daemon >/dev/null 2>&1
+check "a stopped tenant's volume shows no use ($(vol_json used))" '[[ -z $(vol_json used) && $(vol_json name) == data ]]'
 check "and stop leaves nothing behind ($(leftovers vol-daemon))" '[[ -z $(leftovers vol-daemon) ]]'
 out=$("$ctl" list 2>&1)
 check "tenantd refuses the manifest that binds its storage directory" \

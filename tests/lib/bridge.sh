@@ -118,5 +118,35 @@ start_tap() {
 	bail "the tap of $1 was not made: $(head -c 300 "$tmp/$1.err")"
 }
 
+# start_guest KIND NAME INDEX NET: a tenant of either backend; sets run_in (the command
+# prefix that runs a program as the tenant's network stack). A microVM is its tap with a
+# guest played by a network namespace of this script (guests=()), whose frames
+# abuse_peer.py relays (peer_py, set by the caller).
+start_guest() {
+	local kind=$1 name=$2 index=$3 net=$4
+	if [[ $kind == sandbox ]]; then
+		start_sandbox "$name" "$index" "$net"
+		run_in=(nsenter -t "$init_pid" -n)
+		return
+	fi
+	start_tap "$name" "$index" "$net"
+	local g=tabg$$-$index
+	guests+=("$g")
+	ip netns add "$g" &&
+		ip link add "tabe$index" type veth peer name "tabr$index" &&
+		ip link set "tabe$index" netns "$g" && ip link set "tabr$index" netns "$g" &&
+		ip -n "$g" link set "tabe$index" address "$(tenant_mac "$index")" &&
+		ip -n "$g" addr add "$(tenant_addr "$index")/16" dev "tabe$index" &&
+		ip -n "$g" link set "tabe$index" up && ip -n "$g" link set "tabr$index" up &&
+		ip -n "$g" link set lo up && ip -n "$g" route add default via 10.88.0.1 ||
+		bail "cannot make the guest namespace of $name"
+	"$py" "$peer_py" relay "tnd-$index" "$g" "tabr$index" "tabe$index" >"$tmp/$name.relay" 2>&1 &
+	bg+=($!)
+	local i
+	for i in $(seq 100); do grep -q relaying "$tmp/$name.relay" && break; sleep 0.05; done
+	grep -q relaying "$tmp/$name.relay" || bail "the relay of $name did not start: $(cat "$tmp/$name.relay")"
+	run_in=(ip netns exec "$g")
+}
+
 # bridge_mac: the bridge's MAC, which tenants reach the host (their gateway) through
 bridge_mac() { cat /sys/class/net/tenantd0/address; }

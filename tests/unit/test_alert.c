@@ -71,6 +71,17 @@ static void test_format(void)
                "transfer exceeded");
         e.kind = MONITOR_RESTORED;
         is_int(alert_priority(&e), LOG_NOTICE, "restored is notice");
+        e = event(MONITOR_RAISED, QUOTA_DISK);
+        snprintf(e.volume, sizeof(e.volume), "data");
+        e.usage = 0.95;
+        e.used = 950;
+        e.limit = 1000;
+        e.threshold = 0.9;
+        alert_format(&e, line, sizeof(line));
+        is_str(line,
+               "alert=raised tenant=photos quota=disk volume=data usage=0.95 limit=1000 used=950 "
+               "threshold=0.90 for=0s",
+               "disk raised names the volume");
 }
 
 static void test_escaping(void)

@@ -281,6 +281,48 @@ static void test_transfer_and_live(void)
         monitor_tenant_free(f.mt);
 }
 
+/* disk: the fullest volume, a level with hysteresis; the event names the volume. */
+static void test_disk(void)
+{
+        struct manifest m = {0};
+        struct volume_spec vs = {.name = (char *)"data", .size = 1000};
+        m.volumes = &vs;
+        m.volumes_n = 1;
+        struct monitor_limits l;
+        monitor_limits_from_manifest(&m, &l);
+        ok(l.disk && l.rules[QUOTA_DISK].set && l.rules[QUOTA_DISK].threshold_bp == 9000 &&
+               l.rules[QUOTA_DISK].clear_bp == 8000,
+           "disk: 90%% clear 80%% by default for a tenant with volumes");
+        struct monitor_tenant *mt = monitor_tenant_new("mo-disk", &l, 0);
+        struct monitor_event ev[MONITOR_MAX_EVENTS];
+        struct monitor_sample s = {
+            .now_ms = 1, .has_disk = true, .disk_used = 500, .disk_size = 1000};
+        snprintf(s.disk_volume, sizeof(s.disk_volume), "data");
+        ok(monitor_feed(mt, &s, ev) == 0, "50%% full: nothing");
+        s.now_ms = 2;
+        s.disk_used = 950;
+        size_t n = monitor_feed(mt, &s, ev);
+        ok(n == 1 && ev[0].kind == MONITOR_RAISED && ev[0].quota == QUOTA_DISK &&
+               ev[0].used == 950 && ev[0].limit == 1000 && strcmp(ev[0].volume, "data") == 0,
+           "95%% full: raised, naming the volume");
+        s.now_ms = 3;
+        s.disk_used = 850;
+        ok(monitor_feed(mt, &s, ev) == 0, "85%%: between the levels, still raised");
+        struct monitor_status st;
+        monitor_status(mt, &st);
+        ok(st.have_disk && st.disk_used == 850 && st.disk_size == 1000 && st.raised[QUOTA_DISK],
+           "status: the fullest volume's use, raised");
+        s.now_ms = 4;
+        s.disk_used = 700;
+        n = monitor_feed(mt, &s, ev);
+        ok(n == 1 && ev[0].kind == MONITOR_CLEARED && ev[0].quota == QUOTA_DISK, "70%%: cleared");
+        monitor_tenant_free(mt);
+        m.volumes_n = 0;
+        monitor_limits_from_manifest(&m, &l);
+        ok(!l.disk, "no volumes: no disk quota");
+        is_str(quota_name(QUOTA_DISK), "disk", "the quota's name");
+}
+
 static void test_defaults(void)
 {
         struct manifest m = {0};
@@ -328,6 +370,7 @@ int main(void)
         test_dip_restarts_duration();
         test_reminders();
         test_one_shot();
+        test_disk();
         test_cpu_reset();
         test_levels_and_network();
         test_transfer_and_live();
