@@ -37,33 +37,75 @@ struct conn {
         size_t len, cap;
 };
 
-static int ctl_connect(const struct cli *cli, struct conn *c)
+static int connect_to(const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(cli->socket) >= sizeof(sa.sun_path)) {
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+/* The user socket tenantctl falls back to when the control socket refuses the caller:
+ * $TENANTD_USER_SOCKET ("none": no fallback), else user.sock beside the control socket
+ * (tenantd's default, docs/self-service.md). */
+static int user_socket_path(const struct cli *cli, char *buf, size_t len)
+{
+        const char *env = getenv("TENANTD_USER_SOCKET");
+        if (env && strcmp(env, "none") == 0)
+                return -ENOENT;
+        if (env && *env) {
+                snprintf(buf, len, "%s", env);
+                return 0;
+        }
+        const char *slash = strrchr(cli->socket, '/');
+        if (!slash)
+                snprintf(buf, len, "user.sock");
+        else
+                snprintf(buf, len, "%.*s/user.sock", (int)(slash - cli->socket), cli->socket);
+        return 0;
+}
+
+static int ctl_connect(const struct cli *cli, struct conn *c)
+{
+        if (strlen(cli->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
                 log_error("socket path too long: %s", cli->socket);
                 return -ENAMETOOLONG;
         }
-        memcpy(sa.sun_path, cli->socket, strlen(cli->socket) + 1);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0)
-                return -errno;
-        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                int e = errno;
-                if (e == ENOENT || e == ECONNREFUSED)
-                        log_error("tenantd is not running (nothing listens on %s); start it, or "
-                                  "point --socket or TENANTD_SOCKET at its socket",
-                                  cli->socket);
-                else if (e == EACCES)
-                        log_error("permission denied on %s: run as root or as a member of the "
-                                  "tenantd group",
-                                  cli->socket);
-                else
-                        log_error("cannot connect to %s: %s", cli->socket, strerror(e));
-                close(c->fd);
-                return -e;
+        c->fd = connect_to(cli->socket);
+        char user[4200];
+        /* Not root nor in the tenantd group: a tenant's user, served on the user socket
+         * what the manifests' access sections grant them. */
+        if (c->fd == -EACCES && user_socket_path(cli, user, sizeof(user)) == 0) {
+                int fd = connect_to(user);
+                if (fd >= 0) {
+                        c->fd = fd;
+                        return 0;
+                }
         }
-        return 0;
+        if (c->fd >= 0)
+                return 0;
+        int e = -c->fd;
+        c->fd = -1;
+        if (e == ENOENT || e == ECONNREFUSED)
+                log_error("tenantd is not running (nothing listens on %s); start it, or "
+                          "point --socket or TENANTD_SOCKET at its socket",
+                          cli->socket);
+        else if (e == EACCES)
+                log_error("permission denied on %s: run as root or as a member of the "
+                          "tenantd group (a tenant's user: no user socket answers)",
+                          cli->socket);
+        else
+                log_error("cannot connect to %s: %s", cli->socket, strerror(e));
+        return -e;
 }
 
 static void ctl_close(struct conn *c)

@@ -103,7 +103,8 @@ struct daemon_config {
         char *storage_dir; /* volume images: STORAGE/TENANT/NAME.img; default STATE/volumes */
         char *master_key;  /* wraps the volumes' keys; default STATE/master.key */
         char *socket_path;
-        char *socket_group; /* "tenantd" */
+        char *socket_group;     /* "tenantd" */
+        char *user_socket_path; /* NULL: user.sock beside socket_path; "none": none */
         int syslog_facility;
         char *syslog_ident;
         char *syslog_socket; /* alerts: /dev/log unless set */
@@ -119,6 +120,9 @@ struct daemon {
         int ready_fd; /* written to once tenantd serves (when it detached), else -1 */
         int epfd;
         struct watch signal_w, timer_w, listen_w, inotify_w;
+        struct watch user_listen_w; /* the user socket (control.c), fd -1 when none */
+        char *user_socket;          /* its path, or NULL */
+        size_t n_user_clients;
         struct tenant *tenants;
         struct tenant *graveyard; /* freed once the current batch of events is done */
         struct client *clients;

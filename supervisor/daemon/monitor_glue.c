@@ -631,8 +631,61 @@ static int save_text(const char *path, const char *text, size_t len, struct tn_e
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-use-of-uninitialized-value"
 #endif
+/* a <= b, where `none` (0 or MANIFEST_UNLIMITED, as the key writes "no limit") is the
+ * largest value of all. */
+static bool at_most(uint64_t a, uint64_t b, uint64_t none)
+{
+        if (b == none)
+                return true;
+        return a != none && a <= b;
+}
+
+/* Every value `values` sets, in m, at most what the ceiling has (a user only lowers). */
+static int within_ceiling(const struct manifest *m, const struct manifest *cap,
+                          const struct json_value *values, struct tn_err **err)
+{
+        for (size_t i = 0; i < values->u.object.n; i++) {
+                const char *key = values->u.object.items[i].key;
+                const char *path = manifest_settable_path(key);
+                bool ok = true;
+                if (!path)
+                        continue; /* apply_values refused it already */
+                if (strcmp(path, "cpu.max") == 0)
+                        ok = at_most(m->cpu.max_millicpus, cap->cpu.max_millicpus, 0);
+                else if (strcmp(path, "cpu.weight") == 0)
+                        ok = m->cpu.weight <= cap->cpu.weight;
+                else if (strcmp(path, "memory.max") == 0)
+                        ok = at_most(m->memory.max, cap->memory.max, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "memory.high") == 0)
+                        ok = at_most(m->memory.high, cap->memory.high, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "memory.swap") == 0)
+                        ok = at_most(m->memory.swap, cap->memory.swap, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "pids.max") == 0)
+                        ok = at_most(m->pids.max, cap->pids.max, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "network.egress.rate") == 0)
+                        ok = at_most(m->network.egress_rate, cap->network.egress_rate, 0);
+                else if (strcmp(path, "network.ingress.rate") == 0)
+                        ok = at_most(m->network.ingress_rate, cap->network.ingress_rate, 0);
+                else
+                        ok = false; /* a key added to the table and not here: refused */
+                if (!ok)
+                        return tn_err_setx(err, EPERM,
+                                           "%s: %.64s is above the manifest's value; a tenant's "
+                                           "user may only lower it",
+                                           key, values->u.object.items[i].value->u.str.text);
+        }
+        return 0;
+}
+
+void monitor_glue_syslog(struct daemon *d, int priority, const char *line)
+{
+        struct alert_sink *s = get_sink(d);
+        if (s)
+                (void)alert_sink_send(s, priority, line);
+}
+
 int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
-                     const char **ret_summary, struct tn_err **err)
+                     const struct manifest *ceiling, const char **ret_summary, struct tn_err **err)
 {
         (void)d;
         const struct json_value *values = json_get(req, "values");
@@ -666,6 +719,8 @@ int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value
         int r = apply_values(base, strlen(base), values, &live_text, &live, err);
         if (r < 0)
                 return r;
+        if (ceiling && within_ceiling(live, ceiling, values, err) < 0)
+                return -EPERM;
         if (save) {
                 r = apply_values(file, file_len, values, &saved_text, &saved, err);
                 if (r < 0)
