@@ -2,14 +2,14 @@
 # tests/integration/test_access.sh — self-service (issue 16): real host users, created
 # here and removed at the end, drive a real tenantd through its user socket with
 # tenantctl (setpriv). ta-alice's manifest grants her a few verbs on ta-a1, ta-bob only
-# `status` on ta-b1, nobody anything on ta-c1. Checked: each sees only their tenants;
-# another tenant's name answers exactly like a missing one; only granted verbs run;
-# `set` only lowers, only listed keys, never --save; reload is refused; every request
-# is audited to syslog; a flood on the user socket neither kills tenantd nor keeps the
-# operator out. Both backends: ta-a1's manifest, with only "isolation" and the name
-# changed, runs as the microVM ta-av, and alice's verbs, bob's view of it and the
-# ceiling of `set` are checked on it too (skipped loudly without libvirt, QEMU or the
-# VM image; the sandbox half still runs).
+# `status` on ta-b1, nobody anything on ta-c1 (its one entry names no user of the
+# host). Checked: each sees only their tenants; another tenant's name answers exactly
+# like a missing one; only granted verbs run; `set` only lowers, only listed keys,
+# never --save; reload is refused; every request is audited to syslog; a flood on the
+# user socket neither kills tenantd nor keeps the operator out. Both backends: ta-a1's
+# manifest, with only "isolation" and the name changed, runs as the microVM ta-av, and
+# alice's verbs, bob's view of it and the ceiling of `set` are checked on it too
+# (skipped loudly without libvirt, QEMU or the VM image; the sandbox half still runs).
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -74,7 +74,7 @@ manifest() { # NAME ACCESS-JSON [ISOLATION]
 alice_access='[{ "user": "ta-alice", "allow": ["status", "logs", "start", "stop", "restart", "exec", "set"], "set": ["cpu.max"] }]'
 manifest ta-a1 "$alice_access"
 manifest ta-b1 '[{ "user": "ta-bob", "allow": ["status"] }, { "group": "ta-staff", "allow": ["logs"] }]'
-manifest ta-c1 ''
+manifest ta-c1 '[{ "user": "ta-nosuchuser", "allow": ["status"] }]'
 
 # The microVM half: what it needs, or why it is skipped ($vm_why).
 vm_why="" vmdir=$PWD/$BUILD/vm
@@ -94,6 +94,9 @@ for t in ta-a1 ta-b1 ta-c1; do wait_state "$t" running 20 || { sed "s/^/# /" "$t
 
 check "the user socket is there beside the control socket, mode 0666" \
 	'[[ $(stat -c %a "$tmp/user.sock") == 666 ]]'
+
+check "a manifest naming a user the host does not have loads, with a warning" \
+	'grep -q "access\[0\].user \"ta-nosuchuser\" is no user of this host" "$tmp/tenantd.log"'
 
 # ---- what each user sees ----
 names() { python3 -c 'import json,sys; print(" ".join(sorted(t["name"] for t in json.load(sys.stdin))))'; }
