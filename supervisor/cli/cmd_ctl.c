@@ -933,9 +933,10 @@ static int exec_relay(struct conn *c, bool tty)
         }
 }
 
-int cmd_exec(const struct cli *cli, int argc, char **argv)
+/* exec NAME -- cmd; `login`: a login session (shell), which must get a terminal when
+ * it asked for one, since a microVM gives none yet (and takes no input). */
+static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool login)
 {
-        (void)argc;
         bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
         for (size_t i = 0; i < cli->opts_n; i++)
                 if (cli->opts[i].id == OPT_TTY || cli->opts[i].id == OPT_NO_TTY)
@@ -943,10 +944,10 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
         if (tty && !isatty(STDIN_FILENO))
                 return cli_usage_error(cli, "-t: standard input is not a terminal");
         size_t n_cmd = 0;
-        while (cli->cmd[n_cmd])
+        while (cmd[n_cmd])
                 n_cmd++;
-        struct control_request req = request(CONTROL_OP_EXEC, argv[1]);
-        req.argv = (const char *const *)cli->cmd;
+        struct control_request req = request(CONTROL_OP_EXEC, name);
+        req.argv = (const char *const *)cmd;
         req.argc = n_cmd;
         req.tty = tty;
         if (tty) {
@@ -974,7 +975,15 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return failed(cli, v);
         }
         const struct json_value *granted = json_get(v, CTL_TTY);
+        bool asked = tty;
         tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
+        if (login && asked && !tty) {
+                ctl_close(&c); /* tenantd ends the shell with the connection */
+                log_error("%s gives no terminal (a microVM takes no terminal nor input yet): "
+                          "give the command to run instead (ssh HOST COMMAND)",
+                          name);
+                return EXIT_FAILED;
+        }
         if (tty && tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
                 struct termios raw = exec_saved_tio;
                 cfmakeraw(&raw);
@@ -988,4 +997,27 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return EXIT_FAILED;
         }
         return status;
+}
+
+int cmd_exec(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        return exec_cmd(cli, argv[1], cli->cmd, false);
+}
+
+/* `shell NAME`, meant for an authorized_keys line (docs/self-service.md):
+ *   command="tenantctl shell acme",restrict,pty ssh-ed25519 ...
+ * A login shell inside the tenant, on a terminal of the tenant's own when ssh gave one;
+ * when the ssh client asked for a command (sshd puts it in $SSH_ORIGINAL_COMMAND), that
+ * command through the tenant's /bin/sh instead. It is exec, with exec's rights: on the
+ * user socket the tenant's access section must grant exec. */
+int cmd_shell(const struct cli *cli, int argc, char **argv)
+{
+        char *asked = getenv("SSH_ORIGINAL_COMMAND");
+        char sh[] = "/bin/sh", l[] = "-l", dash_c[] = "-c";
+        char *login[] = {sh, l, NULL};
+        char *command[] = {sh, dash_c, asked, NULL};
+        (void)argc;
+        return asked && *asked ? exec_cmd(cli, argv[1], command, false)
+                               : exec_cmd(cli, argv[1], login, true);
 }

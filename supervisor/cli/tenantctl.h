@@ -81,6 +81,7 @@ int cmd_lifecycle(const struct cli *cli, int argc, char **argv); /* start, stop,
 int cmd_kill(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);
 int cmd_exec(const struct cli *cli, int argc, char **argv);
+int cmd_shell(const struct cli *cli, int argc, char **argv);
 int cmd_set(const struct cli *cli, int argc, char **argv);
 int cmd_top(const struct cli *cli, int argc, char **argv);
 int cmd_events(const struct cli *cli, int argc, char **argv);
