@@ -390,7 +390,9 @@ static uint64_t user_take_token(struct daemon *d, struct client *c, uint64_t now
 static void user_audit(struct daemon *d, const struct client *c, const char *verb,
                        const char *tenant, const char *result)
 {
-        bool refused = strcmp(result, "ok") != 0;
+        /* "revoked": tenantd closed what a reload no longer grants, at most a few lines
+         * per connection and reload: not rate limited. */
+        bool refused = strcmp(result, "ok") != 0 && strcmp(result, "revoked") != 0;
         struct user_bucket *b = bucket_of(d, c->uid);
         uint64_t now = mono_ms();
         char line[512] = "event=access";
@@ -692,6 +694,25 @@ void control_forget_tenant(struct daemon *d, struct tenant *t)
                         control_complete(d, c, 0, "removed");
                 }
                 c->t = NULL;
+        }
+}
+
+/* t's manifest was replaced: a user-socket peer whose grant on t went away loses what
+ * it holds open on it (a followed log, an exec session, which is killed); the
+ * connection is closed. Events are filtered line by line already. */
+void control_access_changed(struct daemon *d, struct tenant *t)
+{
+        for (struct client *c = d->clients, *next; c; c = next) {
+                next = c->next;
+                if (!c->user || c->t != t)
+                        continue;
+                uint32_t mask = access_mask(c, t);
+                if ((c->mode == CLIENT_LOGS && !(mask & (1U << ACCESS_LOGS))) ||
+                    (c->mode == CLIENT_EXEC && !(mask & (1U << ACCESS_EXEC)))) {
+                        user_audit(d, c, c->mode == CLIENT_LOGS ? "logs" : "exec", t->name,
+                                   "revoked");
+                        client_close(d, c);
+                }
         }
 }
 

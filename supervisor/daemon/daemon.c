@@ -510,6 +510,7 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
                 free(t->explained);
                 t->m = TAKE_PTR(t->next_m);
                 t->explained = TAKE_PTR(t->next_explained);
+                control_access_changed(d, t);
                 t->restart_after_stop = t->want_running;
                 t->stop_requested = true;
         }
@@ -978,6 +979,7 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
                 free(t->explained);
                 t->m = TAKE_PTR(f->m);
                 t->explained = TAKE_PTR(f->explained);
+                control_access_changed(d, t);
                 bool failed = t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
                               t->state == TENANT_FAILED;
                 if (failed && t->want_running) { /* a fixed manifest deserves a fresh try */

@@ -203,6 +203,8 @@ void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);
 /* A tenant is being forgotten: clients following or waiting on it are told. */
 void control_forget_tenant(struct daemon *d, struct tenant *t);
+/* t->m was replaced: user-socket streams and execs it no longer grants are closed. */
+void control_access_changed(struct daemon *d, struct tenant *t);
 
 /* health.c */
 void health_schedule(struct daemon *d, struct tenant *t);

@@ -328,4 +328,20 @@ check "the operator's list during the flood takes at most 2x its quiet time (+50
 out=$(as ta-bob --json list | names)
 check "bob is served after alice's flood" '[[ $out == ta-b1 ]]'
 
+# ---- revoking: the operator takes alice's logs and exec away ----
+as ta-alice logs -f ta-a1 >"$tmp/follow.out" 2>&1 &
+follow=$!
+bg+=("$follow")
+for i in $(seq 50); do grep -q tick "$tmp/follow.out" && break; sleep 0.1; done
+manifest ta-a1 '[{ "user": "ta-alice", "allow": ["status"] }]'
+"$ctl" reload >/dev/null
+wait_state ta-a1 running 20 >/dev/null # a changed manifest restarts a running tenant
+for i in $(seq 100); do kill -0 "$follow" 2>/dev/null || break; sleep 0.1; done
+check "a reload that takes logs away ends alice's followed log" '! kill -0 "$follow" 2>/dev/null'
+out=$(as ta-alice logs ta-a1 2>&1)
+rc=$?
+check "and her next logs is refused" '[[ $rc == 1 ]] && grep -q "permission denied: logs on ta-a1" <<<"$out"'
+sleep 0.5
+check "syslog: the revocation" 'grep -q "user=ta-alice .*tenant=ta-a1 verb=logs result=revoked" "$rsyslog_out"'
+
 done_testing
