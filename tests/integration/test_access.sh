@@ -10,6 +10,10 @@
 # manifest, with only "isolation" and the name changed, runs as the microVM ta-av, and
 # alice's verbs, bob's view of it and the ceiling of `set` are checked on it too
 # (skipped loudly without libvirt, QEMU or the VM image; the sandbox half still runs).
+# tenantctl shell: as sshd runs a forced command (on a pty, with $SSH_ORIGINAL_COMMAND)
+# for both backends, and through a real sshd in a network namespace of the test's own
+# with a real ssh client and key, into the sandbox. Revoking: a reload that takes logs
+# away ends alice's followed log.
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -26,6 +30,7 @@ chmod 755 "$tmp"
 tenants=()
 bg=()
 made_users=()
+ssh_ns="" made_run_sshd=""
 cleanup() {
 	local p u
 	for p in "${bg[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -34,6 +39,8 @@ cleanup() {
 	libvirt_release
 	sandbox_cleanup
 	rsyslog_stop
+	[[ -n $ssh_ns ]] && ip netns del "$ssh_ns" 2>/dev/null
+	[[ -n $made_run_sshd ]] && rmdir /run/sshd 2>/dev/null
 	for u in "${made_users[@]}"; do userdel "$u" 2>/dev/null; done
 	groupdel ta-staff 2>/dev/null
 	[[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"
@@ -211,6 +218,73 @@ out=$(as ta-bob shell ta-b1 </dev/null 2>&1)
 rc=$?
 check "bob: shell ta-b1 is refused as exec is (status only)" \
 	'[[ $rc == 1 ]] && grep -q "permission denied: exec on ta-b1" <<<"$out"'
+
+# ---- tenantctl shell through a real sshd, as an authorized_keys command= line ----
+# sshd listens on 127.0.0.1 in a network namespace of the test's own; a real ssh
+# client logs in as alice with a test key, and her key's forced command is
+# tenantctl shell. Her account gets /bin/sh as its shell (sshd runs the command
+# through it) and an unlocked, empty password field ("*": no password works).
+ssh_checks() {
+	local sshd=/usr/sbin/sshd port=2222 d=$tmp/ssh i
+	if [[ ! -x $sshd ]] || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
+		skip "NO SSHD OR SSH (apt-get install openssh-server openssh-client; make test-deps): tenantctl shell through a real sshd NOT TESTED"
+		return
+	fi
+	ssh_ns=tn-acc-ssh-$$
+	ip netns add "$ssh_ns" && ip -n "$ssh_ns" link set lo up || {
+		fail "a network namespace for the test's sshd"
+		return
+	}
+	[[ -d /run/sshd ]] || { mkdir -m 755 /run/sshd && made_run_sshd=1; }
+	mkdir -p "$d/keys" && chmod 755 "$d" "$d/keys"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host" && ssh-keygen -q -t ed25519 -N '' -f "$d/alice" || {
+		fail "ssh-keygen"
+		return
+	}
+	printf 'command="TENANTD_SOCKET=%s %s shell ta-a1",restrict,pty %s\n' \
+		"$TENANTD_SOCKET" "$ctl" "$(cat "$d/alice.pub")" >"$d/keys/ta-alice"
+	chmod 644 "$d/keys/ta-alice"
+	usermod -s /bin/sh -p '*' ta-alice || bail "usermod ta-alice"
+	cat >"$d/sshd_config" <<-EOF
+	ListenAddress 127.0.0.1:$port
+	HostKey $d/host
+	PidFile $d/sshd.pid
+	AuthorizedKeysFile $d/keys/%u
+	StrictModes no
+	UsePAM no
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	PubkeyAuthentication yes
+	PermitRootLogin no
+	AllowUsers ta-alice
+	EOF
+	ip netns exec "$ssh_ns" "$sshd" -D -e -f "$d/sshd_config" 2>"$d/sshd.log" &
+	sshd_pid=$!
+	bg+=("$sshd_pid")
+	for i in $(seq 50); do
+		ip netns exec "$ssh_ns" bash -c "echo >/dev/tcp/127.0.0.1/$port" 2>/dev/null && break
+		sleep 0.1
+	done
+	local opts=(-p "$port" -i "$d/alice" -o BatchMode=yes -o StrictHostKeyChecking=no
+		-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10)
+	out=$(printf 'echo tty=$(tty); echo host=$(hostname); exit 3\n' |
+		timeout 60 ip netns exec "$ssh_ns" ssh -tt "${opts[@]}" ta-alice@127.0.0.1 2>&1)
+	rc=$?
+	check "ssh: alice's key lands in ta-a1, on a terminal of the tenant's own; exit ends the session (status 3)" \
+		'[[ $rc == 3 ]] && grep -q "tty=/dev/pts/" <<<"$out" && grep -q "host=ta-a1" <<<"$out"'
+	[[ $rc == 3 ]] || sed 's/^/# sshd: /' "$d/sshd.log" | tail -5
+	check "ssh: the tenant keeps running after the session" 'wait_state ta-a1 running 5'
+	out=$(timeout 60 ip netns exec "$ssh_ns" ssh "${opts[@]}" ta-alice@127.0.0.1 'echo asked $(hostname)' </dev/null 2>&1)
+	check "ssh: the client's command runs inside the tenant, not on the host" 'grep -qx "asked ta-a1" <<<"$out"'
+	timeout 20 ip netns exec "$ssh_ns" ssh "${opts[@]}" -N -o ExitOnForwardFailure=yes \
+		-R 127.0.0.1:2224:127.0.0.1:$port ta-alice@127.0.0.1 </dev/null >/dev/null 2>&1
+	rc=$?
+	check "ssh: a remote port forward is refused (restrict): ssh exits 255, not held open (rc $rc)" '[[ $rc == 255 ]]'
+	kill -TERM "$sshd_pid" 2>/dev/null
+	wait "$sshd_pid" 2>/dev/null
+	usermod -s /usr/sbin/nologin -p '!' ta-alice
+}
+ssh_checks
 
 # ---- set: only down, only listed keys, never saved ----
 out=$(as ta-alice set ta-a1 cpu.max=2 2>&1)
