@@ -413,7 +413,7 @@ deps:
 TEST_PACKAGES := nginx-light redis-server redis-tools postgresql curl openssl procps \
 	util-linux iproute2 nftables iperf3 stress-ng rsyslog bubblewrap crun \
 	libvirt-daemon-system qemu-system-x86 qemu-utils busybox-static cpio kmod shellcheck strace \
-	e2fsprogs restic btrfs-progs
+	e2fsprogs restic btrfs-progs openssh-server openssh-client
 
 # Installs the packages given that are missing, without starting their daemons.
 define install_quietly

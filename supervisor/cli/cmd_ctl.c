@@ -38,33 +38,75 @@ struct conn {
         size_t len, cap;
 };
 
-static int ctl_connect(const struct cli *cli, struct conn *c)
+static int connect_to(const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(cli->socket) >= sizeof(sa.sun_path)) {
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+/* The user socket tenantctl falls back to when the control socket refuses the caller:
+ * $TENANTD_USER_SOCKET ("none": no fallback), else user.sock beside the control socket
+ * (tenantd's default, docs/self-service.md). */
+static int user_socket_path(const struct cli *cli, char *buf, size_t len)
+{
+        const char *env = getenv("TENANTD_USER_SOCKET");
+        if (env && strcmp(env, "none") == 0)
+                return -ENOENT;
+        if (env && *env) {
+                snprintf(buf, len, "%s", env);
+                return 0;
+        }
+        const char *slash = strrchr(cli->socket, '/');
+        if (!slash)
+                snprintf(buf, len, "user.sock");
+        else
+                snprintf(buf, len, "%.*s/user.sock", (int)(slash - cli->socket), cli->socket);
+        return 0;
+}
+
+static int ctl_connect(const struct cli *cli, struct conn *c)
+{
+        if (strlen(cli->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
                 log_error("socket path too long: %s", cli->socket);
                 return -ENAMETOOLONG;
         }
-        memcpy(sa.sun_path, cli->socket, strlen(cli->socket) + 1);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0)
-                return -errno;
-        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                int e = errno;
-                if (e == ENOENT || e == ECONNREFUSED)
-                        log_error("tenantd is not running (nothing listens on %s); start it, or "
-                                  "point --socket or TENANTD_SOCKET at its socket",
-                                  cli->socket);
-                else if (e == EACCES)
-                        log_error("permission denied on %s: run as root or as a member of the "
-                                  "tenantd group",
-                                  cli->socket);
-                else
-                        log_error("cannot connect to %s: %s", cli->socket, strerror(e));
-                close(c->fd);
-                return -e;
+        c->fd = connect_to(cli->socket);
+        char user[4200];
+        /* Not root nor in the tenantd group: a tenant's user, served on the user socket
+         * what the manifests' access sections grant them. */
+        if (c->fd == -EACCES && user_socket_path(cli, user, sizeof(user)) == 0) {
+                int fd = connect_to(user);
+                if (fd >= 0) {
+                        c->fd = fd;
+                        return 0;
+                }
         }
-        return 0;
+        if (c->fd >= 0)
+                return 0;
+        int e = -c->fd;
+        c->fd = -1;
+        if (e == ENOENT || e == ECONNREFUSED)
+                log_error("tenantd is not running (nothing listens on %s); start it, or "
+                          "point --socket or TENANTD_SOCKET at its socket",
+                          cli->socket);
+        else if (e == EACCES)
+                log_error("permission denied on %s: run as root or as a member of the "
+                          "tenantd group (a tenant's user: no user socket answers)",
+                          cli->socket);
+        else
+                log_error("cannot connect to %s: %s", cli->socket, strerror(e));
+        return -e;
 }
 
 static void ctl_close(struct conn *c)
@@ -998,9 +1040,10 @@ static int exec_relay(struct conn *c, bool tty)
         }
 }
 
-int cmd_exec(const struct cli *cli, int argc, char **argv)
+/* exec NAME -- cmd; `login`: a login session (shell), which must get a terminal when
+ * it asked for one, since a microVM gives none yet (and takes no input). */
+static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool login)
 {
-        (void)argc;
         bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
         for (size_t i = 0; i < cli->opts_n; i++)
                 if (cli->opts[i].id == OPT_TTY || cli->opts[i].id == OPT_NO_TTY)
@@ -1008,10 +1051,10 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
         if (tty && !isatty(STDIN_FILENO))
                 return cli_usage_error(cli, "-t: standard input is not a terminal");
         size_t n_cmd = 0;
-        while (cli->cmd[n_cmd])
+        while (cmd[n_cmd])
                 n_cmd++;
-        struct control_request req = request(CONTROL_OP_EXEC, argv[1]);
-        req.argv = (const char *const *)cli->cmd;
+        struct control_request req = request(CONTROL_OP_EXEC, name);
+        req.argv = (const char *const *)cmd;
         req.argc = n_cmd;
         req.tty = tty;
         if (tty) {
@@ -1039,7 +1082,15 @@ int cmd_exec(const struct cli *cli, int argc, char **argv)
                 return failed(cli, v);
         }
         const struct json_value *granted = json_get(v, CTL_TTY);
+        bool asked = tty;
         tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
+        if (login && asked && !tty) {
+                ctl_close(&c); /* tenantd ends the shell with the connection */
+                log_error("%s gives no terminal (a microVM takes no terminal nor input yet): "
+                          "give the command to run instead (ssh HOST COMMAND)",
+                          name);
+                return EXIT_FAILED;
+        }
         if (tty && tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
                 struct termios raw = exec_saved_tio;
                 cfmakeraw(&raw);
@@ -1109,4 +1160,27 @@ int cmd_volume_rm(const struct cli *cli, int argc, char **argv)
         if (rc == EXIT_OK && !cli->json)
                 printf("%s: removed\n", shown(argv[1]));
         return rc;
+}
+
+int cmd_exec(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        return exec_cmd(cli, argv[1], cli->cmd, false);
+}
+
+/* `shell NAME`, meant for an authorized_keys line (docs/self-service.md):
+ *   command="tenantctl shell acme",restrict,pty ssh-ed25519 ...
+ * A login shell inside the tenant, on a terminal of the tenant's own when ssh gave one;
+ * when the ssh client asked for a command (sshd puts it in $SSH_ORIGINAL_COMMAND), that
+ * command through the tenant's /bin/sh instead. It is exec, with exec's rights: on the
+ * user socket the tenant's access section must grant exec. */
+int cmd_shell(const struct cli *cli, int argc, char **argv)
+{
+        char *asked = getenv("SSH_ORIGINAL_COMMAND");
+        char sh[] = "/bin/sh", l[] = "-l", dash_c[] = "-c";
+        char *login[] = {sh, l, NULL};
+        char *command[] = {sh, dash_c, asked, NULL};
+        (void)argc;
+        return asked && *asked ? exec_cmd(cli, argv[1], command, false)
+                               : exec_cmd(cli, argv[1], login, true);
 }

@@ -135,6 +135,8 @@ static const struct cli_verb verbs[] = {
     {"exec", "[-t|-T] NAME [--] COMMAND [ARGS...]",
      "run a command inside, with the same confinement", exec_options, 1, 1, COMMAND_REQUIRED, true,
      cmd_exec},
+    {"shell", "NAME", "a login shell inside, for an authorized_keys command= line", NULL, 1, 1,
+     COMMAND_NONE, true, cmd_shell},
     {"set", "[--save] NAME KEY=VALUE...",
      "live quota changes: cpu.max=0.5 memory.max=256M pids.max=100 ...", set_options, 2, ANY,
      COMMAND_NONE, true, cmd_set},
@@ -163,7 +165,8 @@ static void usage(FILE *out)
 {
         fprintf(out, "Usage: tenantctl [--socket PATH] [--json] VERB [ARGS...]\n");
         for (int daemon = 0; daemon <= 1; daemon++) {
-                fputs(daemon ? "\nWith tenantd (root or the tenantd group):\n"
+                fputs(daemon ? "\nWith tenantd (root or the tenantd group; a tenant's users: its "
+                               "access section):\n"
                              : "\nWithout a daemon:\n",
                       out);
                 for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {

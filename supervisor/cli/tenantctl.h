@@ -87,6 +87,7 @@ int cmd_backup_check(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);
 int cmd_exec(const struct cli *cli, int argc, char **argv);
+int cmd_shell(const struct cli *cli, int argc, char **argv);
 int cmd_set(const struct cli *cli, int argc, char **argv);
 int cmd_volume_list(const struct cli *cli, int argc, char **argv);
 int cmd_volume_rm(const struct cli *cli, int argc, char **argv);

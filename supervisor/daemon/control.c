@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
+#include <syslog.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@
 #include "lib/version.h"
 #include "spec/audit.h"
 #include "storage/volume.h"
+#include "spec/manifest_edit.h"
 #include "vm/qemu_proc.h"
 
 #define REQUEST_MAX CONTROL_REQUEST_MAX
@@ -53,6 +56,19 @@
  * processes the command left behind may hold open. */
 #define EXEC_WINDOW (256U << 10)
 #define EXEC_GRACE_MS 300
+/* The user socket (docs/self-service.md): its own pool of slots, so its peers never
+ * take the operator's; per uid a few connections, a request rate with a burst, a
+ * smaller output queue each (so at most USER_PER_UID x USER_OUTPUT_MAX per uid) and a
+ * short idle timeout. */
+#define USER_MAX_CLIENTS 128
+#define USER_PER_UID 8
+#define USER_OUTPUT_MAX (2U << 20)
+#define USER_RATE 20 /* requests per second, per uid */
+#define USER_BURST 40
+#define USER_IDLE_MS (60U * 1000)
+#define USER_GROUPS_MAX 64
+#define USER_AUDIT_REFUSALS 20 /* refusals logged per uid and minute; then one summary */
+#define ACCESS_VISIBLE (1U << 31)
 
 enum client_mode {
         CLIENT_IDLE,
@@ -67,7 +83,13 @@ struct client {
         struct client *next;
         uid_t uid;
         pid_t pid;
-        uint64_t active_ms; /* monotonic: the last request or reply (see idle_deadline) */
+        /* a peer of the user socket: served by the manifests' access entries only */
+        bool user;
+        char uname[MANIFEST_ACCOUNT_MAX + 1]; /* "" when the uid has no name */
+        char gnames[USER_GROUPS_MAX][MANIFEST_ACCOUNT_MAX + 1];
+        size_t n_gnames;
+        uint64_t throttled_until; /* monotonic ms: no request is read before */
+        uint64_t active_ms;       /* monotonic: the last request or reply (see idle_deadline) */
         char in[REQUEST_MAX + 1];
         size_t in_len;
         bool discarding; /* an overlong line is being skipped */
@@ -131,8 +153,8 @@ static void client_flush(struct daemon *d, struct client *c)
                 exec_resume(d, c);
         /* After the peer shut its sending side, EPOLLRDHUP would fire forever. An exec
          * reads the client's frames while it has room for them. */
-        bool want_in =
-            c->mode == CLIENT_IDLE || (c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX);
+        bool want_in = (c->mode == CLIENT_IDLE && !c->throttled_until) ||
+                       (c->mode == CLIENT_EXEC && c->in_len < REQUEST_MAX);
         uint32_t ev = (c->eof ? 0 : EPOLLRDHUP) | (c->out_len ? EPOLLOUT : 0) |
                       (want_in && !c->closing && !c->eof ? EPOLLIN : 0);
         daemon_watch_mod(d, &c->w, ev);
@@ -143,7 +165,7 @@ static void client_queue(struct daemon *d, struct client *c, const void *buf, si
 {
         if (c->w.fd < 0)
                 return;
-        if (c->out_len + len + 1 > OUTPUT_MAX) {
+        if (c->out_len + len + 1 > (c->user ? USER_OUTPUT_MAX : OUTPUT_MAX)) {
                 log_warning("control: client pid %d does not read its replies; disconnected",
                             (int)c->pid);
                 client_close(d, c);
@@ -237,6 +259,161 @@ static void send_data(struct daemon *d, struct client *c, const char *buf, size_
         json_gen_string_len(g, clean, n);
         json_gen_object_close(g);
         send_gen(d, c, g);
+}
+
+/* ---- the user socket: what a peer may see and do ---- */
+
+/* The verbs the access entries that match the peer grant on t (1 << enum access_op),
+ * with ACCESS_VISIBLE when any entry matches; 0: the tenant does not exist for it.
+ * An operator's peer may do everything. */
+static uint32_t access_mask(const struct client *c, const struct tenant *t)
+{
+        if (!c->user)
+                return UINT32_MAX;
+        uint32_t mask = 0;
+        for (size_t i = 0; i < t->m->access_n; i++) {
+                const struct access_entry *e = &t->m->access[i];
+                bool match = e->user && c->uname[0] && strcmp(e->user, c->uname) == 0;
+                for (size_t k = 0; !match && e->group && k < c->n_gnames; k++)
+                        match = strcmp(e->group, c->gnames[k]) == 0;
+                if (match)
+                        mask |= e->allow | ACCESS_VISIBLE;
+        }
+        return mask;
+}
+
+static bool visible(const struct client *c, const struct tenant *t)
+{
+        return access_mask(c, t) & ACCESS_VISIBLE;
+}
+
+/* The control op's verb in an access entry's "allow", or -1 for ops that no entry
+ * grants (they are served to every peer, filtered, or to none: client_op_allowed). */
+static int access_op_of(enum control_op op)
+{
+        switch (op) {
+        case CONTROL_OP_STATUS:
+                return ACCESS_STATUS;
+        case CONTROL_OP_LOGS:
+                return ACCESS_LOGS;
+        case CONTROL_OP_START:
+                return ACCESS_START;
+        case CONTROL_OP_STOP:
+                return ACCESS_STOP;
+        case CONTROL_OP_RESTART:
+                return ACCESS_RESTART;
+        case CONTROL_OP_KILL:
+                return ACCESS_KILL;
+        case CONTROL_OP_EXEC:
+                return ACCESS_EXEC;
+        case CONTROL_OP_SET:
+                return ACCESS_SET;
+        case CONTROL_OP_AUDIT:
+                return ACCESS_AUDIT;
+        default:
+                return -1;
+        }
+}
+
+/* Per-uid request buckets of the user socket: USER_RATE a second, USER_BURST at once,
+ * and the uid's refusals in the current audit minute. */
+static struct user_bucket {
+        uid_t uid;
+        uint64_t last_ms; /* 0: the slot is free */
+        double tokens;
+        uint64_t audit_window_ms;
+        unsigned audit_refusals;
+} buckets[USER_MAX_CLIENTS];
+
+static void audit_summary(struct daemon *d, const struct user_bucket *b)
+{
+        if (b->audit_refusals <= USER_AUDIT_REFUSALS)
+                return;
+        char line[160];
+        snprintf(line, sizeof(line), "event=access uid=%u result=suppressed refusals=%u",
+                 (unsigned)b->uid, b->audit_refusals - USER_AUDIT_REFUSALS);
+        monitor_glue_syslog(d, LOG_WARNING, line);
+}
+
+/* The uid's bucket; a slot is given to another uid only when forgetting it changes
+ * nothing: no connection of its uid is open, its tokens are full again and its audit
+ * minute is over (so closing and reopening connections resets neither). NULL when
+ * every slot is in use: the request waits (user_take_token). */
+static struct user_bucket *bucket_of(struct daemon *d, uid_t uid)
+{
+        uint64_t now = mono_ms();
+        struct user_bucket *free_b = NULL;
+        for (size_t i = 0; i < USER_MAX_CLIENTS; i++) {
+                struct user_bucket *b = &buckets[i];
+                if (b->last_ms && b->uid == uid)
+                        return b;
+                if (free_b && free_b->last_ms == 0)
+                        continue;
+                bool reusable = !b->last_ms;
+                if (!reusable && now - b->last_ms >= 1000ULL * USER_BURST / USER_RATE &&
+                    now - b->audit_window_ms >= 60000) {
+                        reusable = true;
+                        for (const struct client *c = d->clients; c && reusable; c = c->next)
+                                reusable = !(c->user && c->uid == b->uid);
+                }
+                if (reusable)
+                        free_b = b;
+        }
+        if (!free_b)
+                return NULL;
+        if (free_b->last_ms)
+                audit_summary(d, free_b);
+        *free_b = (struct user_bucket){.uid = uid, .tokens = USER_BURST, .last_ms = now ? now : 1};
+        return free_b;
+}
+
+/* 0 when the client may send its next request now, else how many ms it waits. */
+static uint64_t user_take_token(struct daemon *d, struct client *c, uint64_t now)
+{
+        struct user_bucket *b = bucket_of(d, c->uid);
+        if (!b)
+                return 1000;
+        if (b->last_ms) {
+                b->tokens += (double)(now - b->last_ms) * USER_RATE / 1000.0;
+                if (b->tokens > USER_BURST)
+                        b->tokens = USER_BURST;
+        }
+        b->last_ms = now ? now : 1;
+        if (b->tokens >= 1) {
+                b->tokens -= 1;
+                return 0;
+        }
+        return (uint64_t)((1 - b->tokens) * 1000.0 / USER_RATE) + 1;
+}
+
+/* The audit line of a user-socket request (docs/self-service.md): every request that
+ * was served, and refusals up to USER_AUDIT_REFUSALS per uid and minute. */
+static void user_audit(struct daemon *d, const struct client *c, const char *verb,
+                       const char *tenant, const char *result)
+{
+        /* "revoked": tenantd closed what a reload no longer grants, at most a few lines
+         * per connection and reload: not rate limited. */
+        bool refused = strcmp(result, "ok") != 0 && strcmp(result, "revoked") != 0;
+        struct user_bucket *b = bucket_of(d, c->uid);
+        uint64_t now = mono_ms();
+        char line[512] = "event=access";
+        if (refused && b) {
+                if (now - b->audit_window_ms >= 60000) {
+                        audit_summary(d, b);
+                        b->audit_window_ms = now;
+                        b->audit_refusals = 0;
+                }
+                if (++b->audit_refusals > USER_AUDIT_REFUSALS)
+                        return;
+        }
+        char uid[32];
+        snprintf(uid, sizeof(uid), "%u", (unsigned)c->uid);
+        event_kv(line, sizeof(line), "user", c->uname[0] ? c->uname : "?");
+        event_kv(line, sizeof(line), "uid", uid);
+        event_kv(line, sizeof(line), "tenant", tenant && *tenant ? tenant : "-");
+        event_kv(line, sizeof(line), "verb", verb);
+        event_kv(line, sizeof(line), "result", result);
+        monitor_glue_syslog(d, refused ? LOG_WARNING : LOG_NOTICE, line);
 }
 
 /* ---- views of tenants ---- */
@@ -491,10 +668,31 @@ static void send_event(struct daemon *d, struct client *c, const char *line)
         send_gen(d, c, g);
 }
 
+/* An event line ("time=T event=KIND tenant=NAME ...", daemon_event) for a user-socket
+ * peer: only those of a tenant it sees; the host's own (no tenant) never. */
+static bool event_visible(struct daemon *d, const struct client *c, const char *line)
+{
+        if (!c->user)
+                return true;
+        const char *p = strstr(line, " event=");
+        p = p ? strchr(p + 1, ' ') : NULL;
+        if (!p || strncmp(p, " tenant=", 8) != 0)
+                return false;
+        p += 8;
+        size_t n = strcspn(p, " ");
+        char name[MANIFEST_NAME_MAX + 1];
+        if (n == 0 || n > MANIFEST_NAME_MAX)
+                return false;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        const struct tenant *t = daemon_find(d, name);
+        return t && visible(c, t);
+}
+
 void control_broadcast_event(struct daemon *d, const char *line)
 {
         for (struct client *c = d->clients; c; c = c->next)
-                if (c->mode == CLIENT_EVENTS)
+                if (c->mode == CLIENT_EVENTS && event_visible(d, c, line))
                         send_event(d, c, line);
 }
 
@@ -511,6 +709,25 @@ void control_forget_tenant(struct daemon *d, struct tenant *t)
                         control_complete(d, c, 0, "removed");
                 }
                 c->t = NULL;
+        }
+}
+
+/* t's manifest was replaced: a user-socket peer whose grant on t went away loses what
+ * it holds open on it (a followed log, an exec session, which is killed); the
+ * connection is closed. Events are filtered line by line already. */
+void control_access_changed(struct daemon *d, struct tenant *t)
+{
+        for (struct client *c = d->clients, *next; c; c = next) {
+                next = c->next;
+                if (!c->user || c->t != t)
+                        continue;
+                uint32_t mask = access_mask(c, t);
+                if ((c->mode == CLIENT_LOGS && !(mask & (1U << ACCESS_LOGS))) ||
+                    (c->mode == CLIENT_EXEC && !(mask & (1U << ACCESS_EXEC)))) {
+                        user_audit(d, c, c->mode == CLIENT_LOGS ? "logs" : "exec", t->name,
+                                   "revoked");
+                        client_close(d, c);
+                }
         }
 }
 
@@ -896,7 +1113,8 @@ static void op_list(struct daemon *d, struct client *c)
                 return;
         n = 0;
         for (struct tenant *t = d->tenants; t; t = t->next)
-                v[n++] = t;
+                if (visible(c, t))
+                        v[n++] = t;
         for (size_t i = 1; i < n; i++)
                 for (size_t k = i; k > 0 && strcmp(v[k - 1]->name, v[k]->name) > 0; k--) {
                         const struct tenant *x = v[k];
@@ -915,9 +1133,17 @@ static void op_events(struct daemon *d, struct client *c, const struct control_r
         int64_t lines = req->lines;
         bool follow = req->follow;
         reply_ok(d, c, NULL);
-        size_t n = d->events_n < (size_t)lines ? d->events_n : (size_t)lines;
-        for (size_t i = d->events_n - n; i < d->events_n; i++)
-                send_event(d, c, d->events[(d->events_head + i) % 1000]);
+        /* The last `lines` events this peer may see. */
+        size_t n = 0, from = d->events_n;
+        while (from > 0 && n < (size_t)lines) {
+                from--;
+                n += event_visible(d, c, d->events[(d->events_head + from) % 1000]);
+        }
+        for (size_t i = from; i < d->events_n; i++) {
+                const char *line = d->events[(d->events_head + i) % 1000];
+                if (event_visible(d, c, line))
+                        send_event(d, c, line);
+        }
         if (follow)
                 c->mode = CLIENT_EVENTS;
         else
@@ -1069,7 +1295,7 @@ static void op_status(struct daemon *d, struct client *c, struct tenant *t,
         if (!g)
                 return;
         json_gen_key(g, CTL_TENANT);
-        gen_tenant(d, g, t, true);
+        gen_tenant(d, g, t, !c->user); /* host paths and pids are the operator's */
         json_gen_object_close(g);
         send_gen(d, c, g);
 }
@@ -1226,7 +1452,7 @@ static void op_set(struct daemon *d, struct client *c, struct tenant *t,
 {
         _cleanup_err_ struct tn_err *err = NULL;
         const char *summary = NULL;
-        int r = monitor_glue_set(d, t, req->tree, &summary, &err);
+        int r = monitor_glue_set(d, t, req->tree, c->user ? t->m : NULL, &summary, &err);
         r < 0 ? reply_error(d, c, r, tn_err_msg(err)) : reply_ok(d, c, summary);
 }
 
@@ -1289,16 +1515,73 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
 };
 
 /* A decoded request (the op table and the members' checks: control_proto.h). */
+/* A user-socket peer's request: NULL when it may go on, else the refusal's words (the
+ * reply and the audit line). A tenant it does not see was answered as missing before. */
+static const char *user_refusal(const struct client *c, const struct tenant *t,
+                                const struct control_request *req)
+{
+        switch (req->op) {
+        case CONTROL_OP_VERSION:
+        case CONTROL_OP_LIST:
+        case CONTROL_OP_TOP:
+        case CONTROL_OP_EVENTS:
+                return NULL; /* filtered to the peer's tenants */
+        case CONTROL_OP_RELOAD:
+                return "reload is the operator's (the tenantd group's socket)";
+        default:
+                break;
+        }
+        int op = access_op_of(req->op);
+        if (op < 0 || !t || !(access_mask(c, t) & (1U << op)))
+                return "the tenant's access section does not grant this verb";
+        if (req->op == CONTROL_OP_SET && req->save)
+                return "set --save changes the manifest, which is the operator's";
+        for (size_t i = 0; req->op == CONTROL_OP_SET && i < req->n_values; i++) {
+                const char *path = manifest_settable_path(req->keys[i]);
+                bool listed = false;
+                for (size_t k = 0; k < t->m->access_n && !listed; k++) {
+                        const struct access_entry *e = &t->m->access[k];
+                        bool match = e->user && c->uname[0] && strcmp(e->user, c->uname) == 0;
+                        for (size_t g = 0; !match && e->group && g < c->n_gnames; g++)
+                                match = strcmp(e->group, c->gnames[g]) == 0;
+                        if (!match || !(e->allow & (1U << ACCESS_SET)))
+                                continue;
+                        listed = !e->set;
+                        for (size_t j = 0; !listed && path && j < e->set_n; j++)
+                                listed = strcmp(manifest_settable_path(e->set[j]), path) == 0;
+                }
+                if (path && !listed)
+                        return "the tenant's access section does not list this key under "
+                               "\"set\"";
+        }
+        return NULL;
+}
+
 static void handle_op(struct daemon *d, struct client *c, const struct control_request *req)
 {
         struct tenant *t = NULL;
+        const char *verb = control_op_name(req->op);
         if (control_ops[req->op].flags & CONTROL_F_NAME) {
                 t = req->name ? daemon_find(d, req->name) : NULL;
-                if (!t) {
+                /* A tenant a user does not see answers exactly as one that does not exist:
+                 * same code, same words, nothing else to tell them apart. */
+                if (!t || !visible(c, t)) {
                         char msg[128];
                         snprintf(msg, sizeof(msg), "no tenant named \"%.64s\"",
                                  req->name ? req->name : "");
+                        if (c->user)
+                                user_audit(d, c, verb, NULL, "not-found");
                         return reply_error(d, c, -ENOENT, msg);
+                }
+        }
+        if (c->user) {
+                const char *why = user_refusal(c, t, req);
+                user_audit(d, c, verb, t ? t->name : NULL, why ? "denied" : "ok");
+                if (why) {
+                        char msg[256];
+                        snprintf(msg, sizeof(msg), "permission denied: %s on %s: %s", verb,
+                                 t ? t->name : "the host", why);
+                        return reply_error(d, c, -EPERM, msg);
                 }
         }
         op_handlers[req->op](d, c, t, req);
@@ -1332,6 +1615,17 @@ static void client_process(struct daemon *d, struct client *c)
         while (c->w.fd >= 0 && c->mode == CLIENT_IDLE && !c->closing &&
                (nl = memchr(c->in, '\n', c->in_len))) {
                 size_t line_len = (size_t)(nl - c->in);
+                if (c->user) {
+                        /* Over its uid's rate: the request waits, and nothing more is
+                         * read from it, until the bucket has a token (control_tick). */
+                        uint64_t now = mono_ms(), wait = user_take_token(d, c, now);
+                        if (wait) {
+                                c->throttled_until = now + wait;
+                                daemon_rearm(d);
+                                break;
+                        }
+                        c->throttled_until = 0;
+                }
                 if (c->discarding) {
                         c->discarding = false;
                         reply_error(d, c, -EINVAL, "request too long (the limit is 64 KiB)");
@@ -1351,7 +1645,8 @@ static void client_process(struct daemon *d, struct client *c)
 void control_pump(struct daemon *d)
 {
         for (struct client *c = d->clients; c; c = c->next)
-                if (c->mode == CLIENT_IDLE && !c->closing && memchr(c->in, '\n', c->in_len))
+                if (c->mode == CLIENT_IDLE && !c->closing && !c->throttled_until &&
+                    memchr(c->in, '\n', c->in_len))
                         client_process(d, c);
 }
 
@@ -1464,6 +1759,8 @@ static void client_close(struct daemon *d, struct client *c)
                         break;
                 }
         d->n_clients--;
+        if (c->user)
+                d->n_user_clients--;
         c->next = d->client_graveyard;
         d->client_graveyard = c;
 }
@@ -1531,7 +1828,8 @@ static void refuse(int fd, const char *code, const char *fmt, ...)
  * the kernel's accept backlog only: a refused client costs one accept and a line). */
 static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
 {
-        if (d->n_clients >= MAX_CLIENTS) {
+        size_t n_clients = d->n_clients - d->n_user_clients; /* the user socket's apart */
+        if (n_clients >= MAX_CLIENTS) {
                 refuse(fd, "busy", "too many clients (all %d slots are taken); try again later",
                        MAX_CLIENTS);
                 return false;
@@ -1540,7 +1838,7 @@ static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
                 return true;
         size_t mine = 0;
         for (struct client *c = d->clients; c; c = c->next)
-                mine += c->uid == uc->uid;
+                mine += c->uid == uc->uid && !c->user;
         if (mine >= MAX_PER_UID) {
                 refuse(fd, "busy",
                        "too many connections from uid %u: it holds %zu, the limit per user is %d; "
@@ -1550,7 +1848,7 @@ static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
                             (unsigned)uc->uid, (int)uc->pid, mine);
                 return false;
         }
-        if (d->n_clients >= MAX_CLIENTS - ROOT_RESERVED) {
+        if (n_clients >= MAX_CLIENTS - ROOT_RESERVED) {
                 refuse(fd, "busy",
                        "too many clients: the %d slots for users other than root are taken "
                        "(%d more are kept for root); try again later",
@@ -1561,6 +1859,8 @@ static bool slot_for(struct daemon *d, int fd, const struct ucred *uc)
         }
         return true;
 }
+
+static struct client *client_new(struct daemon *d, int fd, const struct ucred *uc);
 
 static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
 {
@@ -1585,25 +1885,96 @@ static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
                 }
                 if (!slot_for(d, fd, &uc))
                         continue;
+                (void)client_new(d, fd, &uc);
+        }
+        daemon_rearm(d); /* the new clients' idle deadlines */
+}
+
+/* The peer's account name and the names of its groups, as the access entries name
+ * them: getpwuid_r, then getgrouplist of that name (the account's groups, whatever
+ * the connecting process kept or dropped). */
+static void user_identity(struct client *c)
+{
+        struct passwd pw, *pwp = NULL;
+        char buf[4096];
+        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp ||
+            strlen(pw.pw_name) > MANIFEST_ACCOUNT_MAX)
+                return;
+        snprintf(c->uname, sizeof(c->uname), "%s", pw.pw_name);
+        gid_t gids[USER_GROUPS_MAX];
+        int n = USER_GROUPS_MAX;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, gids, &n) < 0)
+                n = USER_GROUPS_MAX; /* more than we keep: the first ones */
+        for (int i = 0; i < n && c->n_gnames < USER_GROUPS_MAX; i++) {
+                struct group gr, *grp = NULL;
+                char gbuf[8192];
+                if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &grp) == 0 && grp &&
+                    strlen(gr.gr_name) <= MANIFEST_ACCOUNT_MAX)
+                        snprintf(c->gnames[c->n_gnames++], MANIFEST_ACCOUNT_MAX + 1, "%s",
+                                 gr.gr_name);
+        }
+}
+
+/* The user socket: anyone may connect (mode 0666); what they see and may do is what
+ * the manifests' access entries grant their account (access_mask). */
+static void on_user_accept(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        for (;;) {
+                int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0)
+                        break;
+                struct ucred uc;
+                socklen_t len = sizeof(uc);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
+                        close(fd);
+                        continue;
+                }
+                size_t mine = 0;
+                for (struct client *c = d->clients; c; c = c->next)
+                        mine += c->user && c->uid == uc.uid;
+                if (d->n_user_clients >= USER_MAX_CLIENTS || mine >= USER_PER_UID) {
+                        refuse(fd, "busy",
+                               mine >= USER_PER_UID
+                                   ? "too many connections from uid %u (the limit is %d); "
+                                     "close some first"
+                                   : "too many clients on the user socket (uid %u, %d per uid); "
+                                     "try again later",
+                               (unsigned)uc.uid, USER_PER_UID);
+                        continue;
+                }
+                struct client *c = client_new(d, fd, &uc);
+                if (!c)
+                        continue;
+                c->user = true;
+                d->n_user_clients++;
+                user_identity(c);
+        }
+        daemon_rearm(d);
+}
+
+static struct client *client_new(struct daemon *d, int fd, const struct ucred *uc)
+{
+        {
                 struct client *c = calloc(1, sizeof(*c));
                 if (!c) {
                         close(fd);
-                        continue;
+                        return NULL;
                 }
                 c->w = (struct watch){.fd = fd, .fn = on_client};
                 c->exec_w.fd = -1;
                 c->ex_in_w.fd = c->ex_out_w.fd = c->ex_err_w.fd = c->ex_grace_w.fd = -1;
                 c->ex_ws = -1;
                 c->log_fd = -1;
-                c->uid = uc.uid;
-                c->pid = uc.pid;
+                c->uid = uc->uid;
+                c->pid = uc->pid;
                 c->active_ms = mono_ms();
                 c->next = d->clients;
                 d->clients = c;
                 d->n_clients++;
                 daemon_watch_add(d, &c->w, EPOLLIN | EPOLLRDHUP);
+                return c;
         }
-        daemon_rearm(d); /* the new clients' idle deadlines */
 }
 
 /* ---- idle clients ---- */
@@ -1613,9 +1984,12 @@ static void on_accept(struct daemon *d, struct watch *w, uint32_t events)
  * reply for client_idle_ms. A stream is never idle, however quiet. */
 static uint64_t idle_deadline(const struct daemon *d, const struct client *c)
 {
-        if (c->w.fd < 0 || c->mode != CLIENT_IDLE || c->closing || !d->cfg.client_idle_ms)
+        if (c->w.fd < 0 || c->mode != CLIENT_IDLE || c->closing)
                 return UINT64_MAX;
-        return c->active_ms + d->cfg.client_idle_ms;
+        uint64_t idle = d->cfg.client_idle_ms;
+        if (c->user && (!idle || idle > USER_IDLE_MS))
+                idle = USER_IDLE_MS;
+        return idle ? c->active_ms + idle : UINT64_MAX;
 }
 
 uint64_t control_next_deadline(const struct daemon *d)
@@ -1625,6 +1999,8 @@ uint64_t control_next_deadline(const struct daemon *d)
                 uint64_t t = idle_deadline(d, c);
                 if (t < next)
                         next = t;
+                if (c->throttled_until && c->throttled_until < next)
+                        next = c->throttled_until;
         }
         return next;
 }
@@ -1633,6 +2009,13 @@ void control_tick(struct daemon *d, uint64_t now)
 {
         for (struct client *c = d->clients, *next; c; c = next) {
                 next = c->next;
+                if (c->throttled_until && c->throttled_until <= now && c->w.fd >= 0) {
+                        c->throttled_until = 0;
+                        client_process(d, c);
+                        if (c->w.fd >= 0)
+                                client_flush(d, c);
+                        continue;
+                }
                 if (idle_deadline(d, c) > now)
                         continue;
                 if (c->out_len) { /* it does not even read what it was sent */
@@ -1642,7 +2025,7 @@ void control_tick(struct daemon *d, uint64_t now)
                 char msg[160];
                 snprintf(msg, sizeof(msg),
                          "idle: closed after %" PRIu64 " s without a request (client-idle-timeout)",
-                         d->cfg.client_idle_ms / 1000);
+                         (idle_deadline(d, c) - c->active_ms) / 1000);
                 _cleanup_json_gen_ struct json_gen *g = control_reply_open(false);
                 if (!g)
                         continue;
@@ -1656,21 +2039,15 @@ void control_tick(struct daemon *d, uint64_t now)
         }
 }
 
-int control_listen(struct daemon *d)
+/* Binds a unix stream socket at `path`, owned root:gid with `mode`, and watches it. */
+static int listen_on(struct daemon *d, const char *path, gid_t gid, mode_t mode, struct watch *w,
+                     void (*fn)(struct daemon *, struct watch *, uint32_t))
 {
-        struct group *gr = getgrnam(d->cfg.socket_group);
-        if (gr) {
-                d->group = gr->gr_gid;
-                d->have_group = true;
-        } else {
-                log_warning("group \"%s\" does not exist: only root can use the control socket",
-                            d->cfg.socket_group);
-        }
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(d->cfg.socket_path) >= sizeof(sa.sun_path))
-                return log_error_errno(-ENAMETOOLONG, "socket path %s", d->cfg.socket_path);
-        memcpy(sa.sun_path, d->cfg.socket_path, strlen(d->cfg.socket_path) + 1);
-        _cleanup_free_ char *dir = strdup(d->cfg.socket_path);
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(-ENAMETOOLONG, "socket path %s", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        _cleanup_free_ char *dir = strdup(path);
         char *slash = dir ? strrchr(dir, '/') : NULL;
         if (slash && slash != dir) {
                 *slash = '\0';
@@ -1685,12 +2062,12 @@ int control_listen(struct daemon *d)
         if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
                 close(probe);
                 close(fd);
-                log_error("another tenantd is listening on %s", d->cfg.socket_path);
+                log_error("another tenantd is listening on %s", path);
                 return -EADDRINUSE;
         }
         if (probe >= 0)
                 close(probe);
-        unlink(d->cfg.socket_path);
+        unlink(path);
         /* Created with no access for anyone, then given its owner and mode. */
         mode_t old = umask(0777);
         int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -1698,16 +2075,56 @@ int control_listen(struct daemon *d)
         if (r < 0) {
                 r = -errno;
                 close(fd);
-                return log_error_errno(r, "cannot bind %s", d->cfg.socket_path);
+                return log_error_errno(r, "cannot bind %s", path);
         }
-        if (chown(d->cfg.socket_path, 0, d->have_group ? d->group : 0) < 0 ||
-            chmod(d->cfg.socket_path, d->have_group ? 0660 : 0600) < 0 || listen(fd, 128) < 0) {
+        if (chown(path, 0, gid) < 0 || chmod(path, mode) < 0 || listen(fd, 128) < 0) {
                 r = -errno;
                 close(fd);
-                return log_error_errno(r, "cannot set up %s", d->cfg.socket_path);
+                return log_error_errno(r, "cannot set up %s", path);
         }
-        d->listen_w = (struct watch){.fd = fd, .fn = on_accept};
-        return daemon_watch_add(d, &d->listen_w, EPOLLIN);
+        *w = (struct watch){.fd = fd, .fn = fn};
+        return daemon_watch_add(d, w, EPOLLIN);
+}
+
+int control_listen(struct daemon *d)
+{
+        struct group *gr = getgrnam(d->cfg.socket_group);
+        if (gr) {
+                d->group = gr->gr_gid;
+                d->have_group = true;
+        } else {
+                log_warning("group \"%s\" does not exist: only root can use the control socket",
+                            d->cfg.socket_group);
+        }
+        d->user_listen_w.fd = -1;
+        int r = listen_on(d, d->cfg.socket_path, d->have_group ? d->group : 0,
+                          d->have_group ? 0660 : 0600, &d->listen_w, on_accept);
+        if (r < 0)
+                return r;
+        /* The user socket: user.sock beside the control socket unless configured. */
+        const char *u = d->cfg.user_socket_path;
+        if (u && strcmp(u, "none") == 0)
+                return 0;
+        if (u) {
+                d->user_socket = strdup(u);
+        } else {
+                const char *slash = strrchr(d->cfg.socket_path, '/');
+                int dl = slash ? (int)(slash - d->cfg.socket_path) : 1;
+                if (asprintf(&d->user_socket, "%.*s/user.sock", dl,
+                             slash ? d->cfg.socket_path : ".") < 0)
+                        d->user_socket = NULL;
+        }
+        if (!d->user_socket)
+                return log_error_errno(-ENOMEM, "user socket");
+        if (strcmp(d->user_socket, d->cfg.socket_path) == 0)
+                return log_error_errno(-EINVAL, "--user-socket is the control socket %s",
+                                       d->cfg.socket_path);
+        r = listen_on(d, d->user_socket, 0, 0666, &d->user_listen_w, on_user_accept);
+        if (r < 0) {
+                free(d->user_socket);
+                d->user_socket = NULL;
+        }
+        return r;
 }
 
 void control_close_all(struct daemon *d)
@@ -1720,4 +2137,10 @@ void control_close_all(struct daemon *d)
         control_bury(d);
         daemon_watch_del(d, &d->listen_w);
         unlink(d->cfg.socket_path);
+        if (d->user_socket) {
+                daemon_watch_del(d, &d->user_listen_w);
+                unlink(d->user_socket);
+                free(d->user_socket);
+                d->user_socket = NULL;
+        }
 }

@@ -17,7 +17,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -512,6 +514,7 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
                 free(t->explained);
                 t->m = TAKE_PTR(t->next_m);
                 t->explained = TAKE_PTR(t->next_explained);
+                control_access_changed(d, t);
                 t->restart_after_stop = t->want_running;
                 t->stop_requested = true;
         }
@@ -727,6 +730,29 @@ static int cmp_found(const void *a, const void *b)
  * directory that others can write fails the whole scan, so a reload changes nothing;
  * a file that others can change is reported like an invalid one, and a tenant running
  * from it keeps its last good manifest. */
+/* An access entry naming a user or group the host does not have matches nobody
+ * (docs/manifest.md#access): said at each load, so that a typo does not go unseen. */
+static void warn_unknown_accounts(const struct manifest *m, const char *path)
+{
+        for (size_t i = 0; i < m->access_n; i++) {
+                const struct access_entry *e = &m->access[i];
+                char buf[8192];
+                if (e->user) {
+                        struct passwd pw, *pwp = NULL;
+                        if (getpwnam_r(e->user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+                                log_warning("%s: access[%zu].user \"%s\" is no user of this host: "
+                                            "the entry matches nobody",
+                                            path, i, e->user);
+                } else if (e->group) {
+                        struct group gr, *grp = NULL;
+                        if (getgrnam_r(e->group, &gr, buf, sizeof(buf), &grp) != 0 || !grp)
+                                log_warning("%s: access[%zu].group \"%s\" is no group of this "
+                                            "host: the entry matches nobody",
+                                            path, i, e->group);
+                }
+        }
+}
+
 static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, struct tn_err **err)
 {
         _cleanup_free_ char *real_dir = NULL;
@@ -776,6 +802,7 @@ static int scan_manifests(struct daemon *d, struct found **ret, size_t *ret_n, s
                         f->m = NULL;
                         continue;
                 }
+                warn_unknown_accounts(f->m, f->path);
                 snprintf(f->name, sizeof(f->name), "%s", f->m->name);
                 f->explained = manifest_explain(f->m);
         }
@@ -958,6 +985,7 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
                 free(t->explained);
                 t->m = TAKE_PTR(f->m);
                 t->explained = TAKE_PTR(f->explained);
+                control_access_changed(d, t);
                 bool failed = t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
                               t->state == TENANT_FAILED;
                 if (failed && t->want_running) { /* a fixed manifest deserves a fresh try */

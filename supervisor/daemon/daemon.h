@@ -115,7 +115,8 @@ struct daemon_config {
         char *storage_dir; /* volume images: STORAGE/TENANT/NAME.img; default STATE/volumes */
         char *master_key;  /* wraps the volumes' keys; default STATE/master.key */
         char *socket_path;
-        char *socket_group; /* "tenantd" */
+        char *socket_group;     /* "tenantd" */
+        char *user_socket_path; /* NULL: user.sock beside socket_path; "none": none */
         int syslog_facility;
         char *syslog_ident;
         char *syslog_socket; /* alerts: /dev/log unless set */
@@ -131,6 +132,9 @@ struct daemon {
         int ready_fd; /* written to once tenantd serves (when it detached), else -1 */
         int epfd;
         struct watch signal_w, timer_w, listen_w, inotify_w;
+        struct watch user_listen_w; /* the user socket (control.c), fd -1 when none */
+        char *user_socket;          /* its path, or NULL */
+        size_t n_user_clients;
         struct tenant *tenants;
         struct tenant *graveyard; /* freed once the current batch of events is done */
         struct client *clients;
@@ -211,6 +215,8 @@ void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);
 /* A tenant is being forgotten: clients following or waiting on it are told. */
 void control_forget_tenant(struct daemon *d, struct tenant *t);
+/* t->m was replaced: user-socket streams and execs it no longer grants are closed. */
+void control_access_changed(struct daemon *d, struct tenant *t);
 
 /* backup.c: a backup, a listing, a check or a restore of t's volumes in a worker;
  * answered through control_complete() when it ends (docs/backup.md). */

@@ -536,22 +536,6 @@ void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const st
 
 /* ---- set ---- */
 
-/* The keys `set` accepts, and where each lives in a manifest. */
-static const struct {
-        const char *key, *path;
-} settable[] = {
-    {"cpu.max", "cpu.max"},
-    {"cpu.weight", "cpu.weight"},
-    {"memory.max", "memory.max"},
-    {"memory.high", "memory.high"},
-    {"memory.swap", "memory.swap"},
-    {"pids.max", "pids.max"},
-    {"net.egress.rate", "network.egress.rate"},
-    {"network.egress.rate", "network.egress.rate"},
-    {"net.ingress.rate", "network.ingress.rate"},
-    {"network.ingress.rate", "network.ingress.rate"},
-};
-
 /* volume.NAME.size and volume.NAME.io.{read,write,iops}: the path in the manifest,
  * volumes[NAME].…, or false. NAME is checked here only for what would break the path;
  * the edit then finds the volume of that name or says there is none. */
@@ -602,20 +586,16 @@ static int apply_values(const char *text, size_t len, const struct json_value *v
                 return tn_err_setx(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < values->u.object.n; i++) {
                 const struct json_member *mb = &values->u.object.items[i];
-                const char *path = NULL;
                 char vpath[96];
-                for (size_t k = 0; k < ARRAY_SIZE(settable); k++)
-                        if (strcmp(settable[k].key, mb->key) == 0)
-                                path = settable[k].path;
+                const char *path = manifest_settable_path(mb->key);
                 if (!path && volume_key_path(mb->key, vpath, sizeof(vpath)))
                         path = vpath;
                 if (!path)
                         return tn_err_setx(err, EINVAL,
-                                           "\"%.64s\" cannot be set; the keys are cpu.max, "
-                                           "cpu.weight, memory.max, memory.high, memory.swap, "
-                                           "pids.max, net.egress.rate, net.ingress.rate, "
-                                           "volume.NAME.size, volume.NAME.io.read, "
-                                           "volume.NAME.io.write, volume.NAME.io.iops",
+                                           "\"%.64s\" cannot be set; the keys "
+                                           "are " MANIFEST_SETTABLE_KEYS ", volume.NAME.size, "
+                                           "volume.NAME.io.read, volume.NAME.io.write, "
+                                           "volume.NAME.io.iops",
                                            mb->key);
                 if (mb->value->type != JSON_STRING || mb->value->u.str.len > 64)
                         return tn_err_setx(err, EINVAL, "%s: the value must be a short string",
@@ -723,8 +703,55 @@ static int save_text(const char *path, const char *text, size_t len, struct tn_e
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-use-of-uninitialized-value"
 #endif
+/* a <= b, where `none` (0 or MANIFEST_UNLIMITED, as the key writes "no limit") is the
+ * largest value of all. */
+static bool at_most(uint64_t a, uint64_t b, uint64_t none)
+{
+        if (b == none)
+                return true;
+        return a != none && a <= b;
+}
+
+/* Every value `values` sets, in m, at most what the ceiling has (a user only lowers). */
+static int within_ceiling(const struct manifest *m, const struct manifest *cap,
+                          const struct json_value *values, struct tn_err **err)
+{
+        for (size_t i = 0; i < values->u.object.n; i++) {
+                const char *key = values->u.object.items[i].key;
+                const char *path = manifest_settable_path(key);
+                bool ok = true;
+                if (!path) /* a volume's size or io: the operator's alone */
+                        return tn_err_setx(err, EPERM, "%.64s: a tenant's user cannot change it",
+                                           key);
+                if (strcmp(path, "cpu.max") == 0)
+                        ok = at_most(m->cpu.max_millicpus, cap->cpu.max_millicpus, 0);
+                else if (strcmp(path, "cpu.weight") == 0)
+                        ok = m->cpu.weight <= cap->cpu.weight;
+                else if (strcmp(path, "memory.max") == 0)
+                        ok = at_most(m->memory.max, cap->memory.max, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "memory.high") == 0)
+                        ok = at_most(m->memory.high, cap->memory.high, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "memory.swap") == 0)
+                        ok = at_most(m->memory.swap, cap->memory.swap, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "pids.max") == 0)
+                        ok = at_most(m->pids.max, cap->pids.max, MANIFEST_UNLIMITED);
+                else if (strcmp(path, "network.egress.rate") == 0)
+                        ok = at_most(m->network.egress_rate, cap->network.egress_rate, 0);
+                else if (strcmp(path, "network.ingress.rate") == 0)
+                        ok = at_most(m->network.ingress_rate, cap->network.ingress_rate, 0);
+                else
+                        ok = false; /* a key added to the table and not here: refused */
+                if (!ok)
+                        return tn_err_setx(err, EPERM,
+                                           "%s: %.64s is above the manifest's value; a tenant's "
+                                           "user may only lower it",
+                                           key, values->u.object.items[i].value->u.str.text);
+        }
+        return 0;
+}
+
 int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
-                     const char **ret_summary, struct tn_err **err)
+                     const struct manifest *ceiling, const char **ret_summary, struct tn_err **err)
 {
         const struct json_value *values = json_get(req, "values");
         const struct json_value *sv = json_get(req, "save");
@@ -757,6 +784,8 @@ int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value
         int r = apply_values(base, strlen(base), values, &live_text, &live, err);
         if (r < 0)
                 return r;
+        if (ceiling && within_ceiling(live, ceiling, values, err) < 0)
+                return -EPERM;
         if (save) {
                 r = apply_values(file, file_len, values, &saved_text, &saved, err);
                 if (r < 0)

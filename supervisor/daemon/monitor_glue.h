@@ -9,6 +9,7 @@
 #include "lib/err.h"
 
 struct daemon;
+struct manifest;
 struct tenant;
 struct json_gen;
 struct json_value;
@@ -22,7 +23,8 @@ void monitor_glue_sample(struct daemon *d, uint64_t now_ms);
 void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
                         uint64_t pids_limit_hits);
 void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
-/* One line to the alerts' syslog sink at `priority` (LOG_ERR, ...), as they go. */
+/* One line to the alerts' syslog sink (--syslog-socket) at `priority` (LOG_ERR, ...), as
+ * they go: failed backups, the user socket's audit. */
 void monitor_glue_syslog(struct daemon *d, int priority, const char *line);
 /* Adds "usage" to a tenant object being generated. */
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
@@ -33,6 +35,8 @@ void monitor_glue_gen_volumes(struct daemon *d, struct json_gen *g, const struct
 void monitor_glue_gen_mounts_seen(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* `set`: {"values":{"cpu.max":"0.5",...},"save":bool}. Applies the values to the
  * running tenant (cgroups, rates, alert limits) and/or the manifest file; *ret_summary
- * says which ("applied and saved", ...). */
+ * says which ("applied and saved", ...). With `ceiling` (a tenant's user asks: the
+ * manifest as loaded), every value must be at most the ceiling's, or nothing changes
+ * and the error says which value and its bound (-EPERM). */
 int monitor_glue_set(struct daemon *d, struct tenant *t, const struct json_value *req,
-                     const char **ret_summary, struct tn_err **err);
+                     const struct manifest *ceiling, const char **ret_summary, struct tn_err **err);

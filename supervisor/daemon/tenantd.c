@@ -83,6 +83,9 @@ static const struct daemon_option options[] = {
     {"socket", "PATH", STRING_FIELD(socket_path),
      "control socket (default /run/tenantd/control.sock)"},
     {"group", "NAME", STRING_FIELD(socket_group), "group allowed on the socket (default tenantd)"},
+    {"user-socket", "PATH", STRING_FIELD(user_socket_path),
+     "the tenants' users' socket, mode 0666, served by the manifests' access\n"
+     "sections (default user.sock beside --socket; \"none\": no such socket)"},
     {"syslog-facility", "F", KIND_FACILITY, 0, true,
      "syslog facility for logs and alerts (default daemon)"},
     {"syslog-ident", "NAME", STRING_FIELD(syslog_ident), "syslog ident (default tenantd)"},
@@ -240,6 +243,7 @@ static void config_free(struct daemon_config *c)
         free(c->master_key);
         free(c->socket_path);
         free(c->socket_group);
+        free(c->user_socket_path);
         free(c->syslog_ident);
         free(c->syslog_socket);
         free(c->pidfile);

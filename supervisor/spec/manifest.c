@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "spec/caps.h"
+#include "spec/manifest_edit.h"
 #include "lib/json.h"
 #include "lib/strutil.h"
 #include "lib/units.h"
@@ -2326,6 +2327,144 @@ static void parse_exec(struct ctx *c, const struct json_value *v)
         }
 }
 
+/* ---- access: which host users may do what to this tenant ---- */
+
+static const char *const access_op_names[ACCESS_OP_COUNT_] = {
+    [ACCESS_STATUS] = "status", [ACCESS_LOGS] = "logs",       [ACCESS_START] = "start",
+    [ACCESS_STOP] = "stop",     [ACCESS_RESTART] = "restart", [ACCESS_KILL] = "kill",
+    [ACCESS_EXEC] = "exec",     [ACCESS_SET] = "set",         [ACCESS_AUDIT] = "audit",
+};
+
+const char *access_op_name(enum access_op op)
+{
+        return (unsigned)op < ACCESS_OP_COUNT_ ? access_op_names[op] : NULL;
+}
+
+int access_op_lookup(const char *name)
+{
+        for (size_t i = 0; i < ACCESS_OP_COUNT_; i++)
+                if (strcmp(access_op_names[i], name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+/* A host account's name as useradd(8) takes it by default: a lower-case letter or "_",
+ * then lower-case letters, digits, "_", "-" and ".", at most MANIFEST_ACCOUNT_MAX bytes.
+ * (Names only: a uid would outlive the account it once was.) */
+static void get_account(struct ctx *c, const struct json_value *v, const char *what, char **out)
+{
+        _cleanup_free_ char *name = NULL;
+        if (!get_text(c, v, 256, &name))
+                return;
+        bool ok = (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
+        for (const char *p = name + 1; ok && *p; p++)
+                ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                     *p == '-' || *p == '.';
+        if (!ok || strlen(name) > MANIFEST_ACCOUNT_MAX)
+                err_at(c, v,
+                       "\"%s\" is not a valid %s name; expected 1 to %d characters of a-z, 0-9, "
+                       "\"_\", \"-\" and \".\", starting with a letter or \"_\"",
+                       SHOWN(name), what, MANIFEST_ACCOUNT_MAX);
+        else
+                *out = TAKE_PTR(name);
+}
+
+static void parse_access_allow(struct ctx *c, const struct json_value *v, uint32_t *out)
+{
+        if (!want_type(c, v, JSON_ARRAY, "an array of verbs such as [\"status\", \"logs\"]"))
+                return;
+        if (v->u.array.n == 0 || v->u.array.n > ACCESS_OP_COUNT_) {
+                err_at(c, v, "array has %zu elements; expected 1 to %d verbs", v->u.array.n,
+                       ACCESS_OP_COUNT_);
+                return;
+        }
+        for (size_t i = 0; i < v->u.array.n; i++) {
+                int op;
+                size_t saved = path_push_index(c, i);
+                if (get_enum(c, v->u.array.items[i], access_op_names, ACCESS_OP_COUNT_, &op)) {
+                        if (*out & (1U << op))
+                                err_at(c, v->u.array.items[i], "\"%s\" is listed twice",
+                                       access_op_names[op]);
+                        *out |= 1U << op;
+                }
+                path_pop(c, saved);
+        }
+}
+
+static void parse_access_set(struct ctx *c, const struct json_value *v, struct access_entry *e)
+{
+        if (!get_strv(c, v, 1, 16, false, &e->set, &e->set_n))
+                return;
+        for (size_t i = 0; i < e->set_n; i++)
+                if (!manifest_settable_path(e->set[i])) {
+                        size_t saved = path_push_index(c, i);
+                        err_at(c, v->u.array.items[i],
+                               "\"%s\" cannot be set; expected one of: " MANIFEST_SETTABLE_KEYS,
+                               SHOWN(e->set[i]));
+                        path_pop(c, saved);
+                }
+}
+
+static void parse_access_entry(struct ctx *c, const struct json_value *v, struct access_entry *e)
+{
+        enum { USER, GROUP, ALLOW, SET, N };
+        static const char *const keys[N] = {"user", "group", "allow", "set"};
+        const struct json_value *f[N];
+        if (!take_fields(c, v, keys, N, f))
+                return;
+        if (f[USER] && f[GROUP])
+                WITH_KEY(c, "group",
+                         err_at(c, f[GROUP],
+                                "an entry names a user or a group, not both; write two entries"));
+        else if (!f[USER] && !f[GROUP])
+                err_at(c, v,
+                       "an entry needs \"user\" (a host account's name) or \"group\" (a host "
+                       "group's name)");
+        if (f[USER])
+                WITH_KEY(c, "user", get_account(c, f[USER], "user", &e->user));
+        else if (f[GROUP])
+                WITH_KEY(c, "group", get_account(c, f[GROUP], "group", &e->group));
+        if (!f[ALLOW])
+                err_missing(c, v, "allow",
+                            "the verbs granted, such as [\"status\", \"logs\", \"restart\"]");
+        else
+                WITH_KEY(c, "allow", parse_access_allow(c, f[ALLOW], &e->allow));
+        if (f[SET]) {
+                WITH_KEY(c, "set", parse_access_set(c, f[SET], e));
+                if (f[ALLOW] && !(e->allow & (1U << ACCESS_SET)))
+                        WITH_KEY(c, "set",
+                                 err_at(c, f[SET],
+                                        "lists keys, but \"allow\" does not grant "
+                                        "\"set\""));
+        }
+}
+
+static void parse_access(struct ctx *c, const struct json_value *v)
+{
+        size_t n = 0;
+        struct access_entry *list = array_items(
+            c, v, "an array of {\"user\": NAME, \"allow\": [VERBS]} or {\"group\": NAME, ...}",
+            "access entries", MANIFEST_MAX_ACCESS, sizeof(*list), &n);
+        if (!list)
+                return;
+        c->m->access = list;
+        c->m->access_n = n;
+        for (size_t i = 0; i < n; i++) {
+                size_t saved = path_push_index(c, i);
+                parse_access_entry(c, v->u.array.items[i], &list[i]);
+                for (size_t j = 0; j < i; j++) {
+                        const struct access_entry *a = &list[j], *b = &list[i];
+                        bool same = (a->user && b->user && strcmp(a->user, b->user) == 0) ||
+                                    (a->group && b->group && strcmp(a->group, b->group) == 0);
+                        if (same)
+                                err_at(c, v->u.array.items[i],
+                                       "%s \"%s\" already has access[%zu]; one entry each",
+                                       b->user ? "user" : "group", b->user ? b->user : b->group, j);
+                }
+                path_pop(c, saved);
+        }
+}
+
 static void parse_name(struct ctx *c, const struct json_value *v)
 {
         _cleanup_free_ char *name = NULL;
@@ -2469,13 +2608,14 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
                 ALERTS,
                 LOGS,
                 BACKUP,
+                ACCESS,
                 N
         };
         static const char *const keys[N] = {
             "version", "name",   "description", "isolation", "autostart", "exec",    "user",
             "groups",  "env",    "workdir",     "root",      "mounts",    "volumes", "cpu",
             "memory",  "pids",   "network",     "vm",        "policy",    "restart", "stop",
-            "health",  "alerts", "logs",        "backup",
+            "health",  "alerts", "logs",        "backup",    "access",
         };
         const struct json_value *f[N];
         struct manifest *m = c->m;
@@ -2554,6 +2694,8 @@ static void parse_root_object(struct ctx *c, const struct json_value *root)
         /* after volumes: it names them */
         if (f[BACKUP])
                 WITH_KEY(c, "backup", parse_backup(c, f[BACKUP]));
+        if (f[ACCESS])
+                WITH_KEY(c, "access", parse_access(c, f[ACCESS]));
 
         check_cross_fields(c, root);
 }
@@ -2635,5 +2777,11 @@ void manifest_free(struct manifest *m)
         free(m->backup.password_file);
         strv_free(m->backup.volumes);
         strv_free(m->backup.pre);
+        for (size_t i = 0; i < m->access_n; i++) {
+                free(m->access[i].user);
+                free(m->access[i].group);
+                strv_free(m->access[i].set);
+        }
+        free(m->access);
         free(m);
 }

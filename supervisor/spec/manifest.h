@@ -24,6 +24,8 @@
 #define MANIFEST_MAX_PUBLISH 64
 #define MANIFEST_MAX_CIDRS 256
 #define MANIFEST_MAX_CAPS 64
+#define MANIFEST_MAX_ACCESS 64   /* entries of "access" */
+#define MANIFEST_ACCOUNT_MAX 32  /* bytes of a host user or group name in "access" */
 #define MANIFEST_MAX_STRING 4096 /* any single string value, in bytes */
 #define MANIFEST_UID_MAX 65535   /* tenants map uids/gids 0..65535 */
 #define MANIFEST_UNLIMITED UINT64_MAX
@@ -176,6 +178,32 @@ struct publish_spec {
         uint8_t bind_addr[16];
 };
 
+/* What a host user may do to this tenant through tenantd's user socket (docs/self-service.md):
+ * one bit per verb, 1 << enum access_op. `list`, `top` and `events` are implied by any
+ * entry and show this tenant only. */
+enum access_op {
+        ACCESS_STATUS,
+        ACCESS_LOGS,
+        ACCESS_START,
+        ACCESS_STOP,
+        ACCESS_RESTART,
+        ACCESS_KILL,
+        ACCESS_EXEC,
+        ACCESS_SET,
+        ACCESS_AUDIT,
+        ACCESS_OP_COUNT_,
+};
+
+/* One entry of "access": a host user or a host group (exactly one of the two), matched by
+ * name when a peer connects, never resolved by the parser (manifest_parse is pure). */
+struct access_entry {
+        char *user;  /* or NULL */
+        char *group; /* or NULL */
+        uint32_t allow;
+        char **set; /* the keys `set` may lower; NULL: every key `set` takes */
+        size_t set_n;
+};
+
 struct alert_rule {
         bool set;
         uint32_t threshold_bp; /* basis points: 90% = 9000 */
@@ -300,6 +328,8 @@ struct manifest {
         } alerts;
 
         struct backup_spec backup;
+        struct access_entry *access;
+        size_t access_n;
 
         struct {
                 uint64_t max_size; /* bytes per file before rotation */
@@ -349,6 +379,9 @@ const char *isolation_name(enum isolation i);
 
 /* Whether backup.volumes (or, when it names none, every volume) includes `name`. */
 bool backup_includes(const struct manifest *m, const char *name);
+/* "status", "logs", ... for an access op; access_op_lookup: the op named so, or -1. */
+const char *access_op_name(enum access_op op);
+int access_op_lookup(const char *name);
 
 /* "SIGTERM" for the stop signals a manifest may name. */
 const char *manifest_signal_name(int sig);

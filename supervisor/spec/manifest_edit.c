@@ -141,3 +141,27 @@ int manifest_text_set(const char *text, size_t len, const char *path, const char
         size_t at = offset_of(text, len, obj->pos) + 1;
         return splice(text, len, at, at, insert, ret, ret_len, err);
 }
+
+/* The keys `set` accepts, and where each lives in a manifest. */
+static const struct {
+        const char *key, *path;
+} settable[] = {
+    {"cpu.max", "cpu.max"},
+    {"cpu.weight", "cpu.weight"},
+    {"memory.max", "memory.max"},
+    {"memory.high", "memory.high"},
+    {"memory.swap", "memory.swap"},
+    {"pids.max", "pids.max"},
+    {"net.egress.rate", "network.egress.rate"},
+    {"network.egress.rate", "network.egress.rate"},
+    {"net.ingress.rate", "network.ingress.rate"},
+    {"network.ingress.rate", "network.ingress.rate"},
+};
+
+const char *manifest_settable_path(const char *key)
+{
+        for (size_t k = 0; k < sizeof(settable) / sizeof(settable[0]); k++)
+                if (strcmp(settable[k].key, key) == 0)
+                        return settable[k].path;
+        return NULL;
+}

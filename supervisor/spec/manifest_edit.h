@@ -15,3 +15,11 @@
  * replaced must be a scalar. The result is not validated here: the caller parses it. */
 int manifest_text_set(const char *text, size_t len, const char *path, const char *value_json,
                       char **ret, size_t *ret_len, struct tn_err **err);
+
+/* The keys `tenantctl set` takes (cpu.max, memory.max, net.egress.rate ...): the
+ * manifest path a key changes ("net.egress.rate" is "network.egress.rate"), or NULL
+ * when the key cannot be set. MANIFEST_SETTABLE_KEYS lists them for messages. */
+const char *manifest_settable_path(const char *key);
+#define MANIFEST_SETTABLE_KEYS                                                                     \
+        "cpu.max, cpu.weight, memory.max, memory.high, memory.swap, pids.max, net.egress.rate, "   \
+        "net.ingress.rate"

@@ -257,6 +257,31 @@ static void alert_out(struct json_gen *g, const char *key, const struct alert_ru
 }
 
 static void backup_out(struct json_gen *g, const struct manifest *m);
+static void access_out(struct json_gen *g, const struct manifest *m)
+{
+        if (!m->access_n)
+                return;
+        json_gen_key(g, "access");
+        json_gen_array_open(g);
+        for (size_t i = 0; i < m->access_n; i++) {
+                const struct access_entry *e = &m->access[i];
+                json_gen_object_open(g);
+                if (e->user)
+                        kv_str(g, "user", e->user);
+                else
+                        kv_str(g, "group", e->group);
+                json_gen_key(g, "allow");
+                json_gen_array_open(g);
+                for (int op = 0; op < ACCESS_OP_COUNT_; op++)
+                        if (e->allow & (1U << op))
+                                json_gen_string(g, access_op_name((enum access_op)op));
+                json_gen_array_close(g);
+                if (e->set)
+                        strv_out(g, "set", e->set);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+}
 
 static void body_out(struct json_gen *g, const struct manifest *m)
 {
@@ -387,6 +412,7 @@ static void body_out(struct json_gen *g, const struct manifest *m)
         json_gen_object_close(g);
         if (m->backup.set)
                 backup_out(g, m);
+        access_out(g, m);
 }
 
 static void backup_out(struct json_gen *g, const struct manifest *m)

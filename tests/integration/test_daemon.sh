@@ -2,8 +2,9 @@
 # tests/integration/test_daemon.sh — tenantd with real sandboxed tenants: 20 tenants
 # from a manifest directory, kill -9 of tenantd and adoption of the running tenants,
 # backoff into crashloop, a failing health check restarting its tenant, reload, 50
-# concurrent commands on one tenant, the socket refusing a non-member, a 100 MB log
-# burst capped, and a full state filesystem. Every tenant is network "none".
+# concurrent commands on one tenant, the socket refusing a non-member (who sees no
+# tenant through the user socket), a 100 MB log burst capped, and a full state
+# filesystem. Every tenant is network "none".
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -202,10 +203,16 @@ check "no keeper or zombie is left over (children of tenantd: $keepers)" \
 
 # ---- the socket: a user outside the group is refused ----
 if command -v setpriv >/dev/null; then
-	out=$(setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" list 2>&1)
+	# TENANTD_USER_SOCKET=none: no fallback to the user socket (issue 16), so what the
+	# control socket itself does to a non-member shows.
+	out=$(TENANTD_USER_SOCKET=none setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" list 2>&1)
 	rc=$?
 	check "a non-member cannot open the socket (mode 0660) and is told why" \
 		'[[ $rc == 1 ]] && grep -q "permission denied" <<<"$out"'
+	out=$(setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" --json list 2>&1)
+	rc=$?
+	check "through the user socket a non-member no access section names sees no tenant" \
+		'[[ $rc == 0 && $(tr -d " \n" <<<"$out") == "[]" ]]'
 	chmod 0666 "$TENANTD_SOCKET"
 	out=$(setpriv --reuid=65533 --regid=65533 --clear-groups "$ctl" list 2>&1)
 	rc=$?

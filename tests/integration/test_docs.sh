@@ -169,10 +169,10 @@ check "completes directories for explain: $out" '[[ $out == "tests/data/manifest
 out=$(complete_words policy check "")
 check "completes seccomp profile names for policy check: $out" \
 	'[[ " $out" == *" default "* && " $out" == *" strict "* ]]'
-settable=$(sed -n '/^} settable\[\] = {/,/^};/p' supervisor/daemon/monitor_glue.c | grep -oE '^ *\{"[a-z.]+"' |
+settable=$(sed -n '/^} settable\[\] = {/,/^};/p' supervisor/spec/manifest_edit.c | grep -oE '^ *\{"[a-z.]+"' |
 	grep -oE '[a-z.]+' | grep -v '^network\.' | sed 's/$/=/' | LC_ALL=C sort | tr '\n' ' ')
 out=$(complete_words set pk-x "")
-check "completes the keys set accepts (monitor_glue.c): $out" '[[ -n $settable && $out == "$settable" ]]'
+check "completes the keys set accepts (spec/manifest_edit.c): $out" '[[ -n $settable && $out == "$settable" ]]'
 out=$(complete_words --socket "$tmp/none.sock" status "")
 check "without a tenantd, tenant names complete to nothing, quietly" '[[ -z $out ]]'
 
