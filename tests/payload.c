@@ -10,6 +10,8 @@
  *   payload whereami FILE MARKER | memwrite | memread | vmwrite | stall PORT SECONDS
  *   payload socket FAMILY TYPE PROTO | socketpair FAMILY TYPE | families | netlink-route
  *   payload loopback
+ *   payload repeat NAME N     (the attack NAME, N times: "denied N/N EPERM T ns/call";
+ *                              0 when every call failed with EPERM, for "notify" rules)
  *
  * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
  * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
@@ -375,6 +377,10 @@ static int mode_stall(int port, int seconds)
 /* Attacks by name: each returns the raw result of one system call. */
 static long attack(const char *name)
 {
+        if (!strcmp(name, "acct"))
+                return syscall(SYS_acct, NULL);
+        if (!strcmp(name, "syslog"))
+                return syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
         if (!strcmp(name, "keyctl"))
                 return syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0);
         if (!strcmp(name, "add_key"))
@@ -538,6 +544,26 @@ static int mode_loopback(void)
         return result(0, "loopback: tcp 127.0.0.1, unix socketpair, inet6 socket");
 }
 
+/* The attack `name` n times, timed: how much a denied call costs inside the tenant. */
+static int mode_repeat(const char *name, long n)
+{
+        if (n <= 0)
+                return 2;
+        long eperm = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (long i = 0; i < n; i++) {
+                long r = attack(name);
+                if (r == -2)
+                        return 2;
+                eperm += r < 0 && errno == EPERM;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        printf("denied %ld/%ld EPERM %.0f ns/call %s\n", eperm, n, ns / (double)n, name);
+        return eperm == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -637,6 +663,8 @@ int main(int argc, char **argv)
                 return mode_mem(mode);
         if (!strcmp(mode, "stall") && a && b)
                 return mode_stall(atoi(a), atoi(b));
+        if (!strcmp(mode, "repeat") && a && b)
+                return mode_repeat(a, strtol(b, NULL, 10));
         if (!strcmp(mode, "syscall") && a) {
                 long r = attack(a);
                 if (r == -2)

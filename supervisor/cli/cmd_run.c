@@ -17,6 +17,8 @@
 #include "lib/log.h"
 #include "spec/manifest.h"
 #include "spec/policy.h"
+#include "lib/clock.h"
+#include "sandbox/notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "vm/share_check.h"
@@ -39,23 +41,39 @@ static int load(const char *path, struct manifest **ret)
         return r < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
-/* Forwards signals until the tenant's init exits; returns the service's status. */
-static int supervise(struct sandbox *sb, const sigset_t *forwarded)
+/* A notified call's denials, aggregated (sandbox/notify.h): on standard error. */
+static void report_denied(void *ctx, int nr, uint64_t count)
+{
+        char line[256];
+        notifier_format(line, sizeof(line), ctx, nr, count);
+        log_warning("%s", line);
+}
+
+/* Forwards signals until the tenant's init exits, answering its notified calls;
+ * returns the service's status. */
+static int supervise(struct sandbox *sb, const char *name, const sigset_t *forwarded)
 {
         _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
         int interrupts = 0;
         for (;;) {
-                struct pollfd fds[2] = {{.fd = sb->pidfd, .events = POLLIN},
+                struct pollfd fds[3] = {{.fd = sb->pidfd, .events = POLLIN},
                                         {.fd = sfd, .events = POLLIN}};
-                if (poll(fds, sfd >= 0 ? 2 : 1, -1) < 0) {
+                uint64_t now = clock_ms(CLOCK_MONOTONIC);
+                int timeout = notifier_pollfd(sb->notifier, now, &fds[2], -1);
+                if (poll(fds, 3, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
+                if (fds[2].revents)
+                        (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
+                if (sb->notifier)
+                        (void)notifier_report(sb->notifier, clock_ms(CLOCK_MONOTONIC), false,
+                                              report_denied, (void *)name);
                 if (fds[0].revents)
                         break;
                 struct signalfd_siginfo si;
-                if (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (fds[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
                         int sig = (int)si.ssi_signo;
                         if (sig == SIGINT && ++interrupts >= 3) {
                                 log_warning("third interrupt: killing the tenant");
@@ -64,6 +82,8 @@ static int supervise(struct sandbox *sb, const sigset_t *forwarded)
                         (void)sandbox_signal(sb, sig);
                 }
         }
+        if (sb->notifier)
+                (void)notifier_report(sb->notifier, 0, true, report_denied, (void *)name);
         int status = EXIT_FAILED;
         _cleanup_err_ struct tn_err *err = NULL;
         if (sandbox_wait(sb, &status, &err) < 0)
@@ -207,7 +227,7 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
                 return EXIT_FAILED;
         }
-        int status = supervise(sb, &forwarded);
+        int status = supervise(sb, m->name, &forwarded);
         _cleanup_err_ struct tn_err *derr = NULL;
         if (sandbox_destroy(sb, &derr) < 0)
                 log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));

@@ -259,6 +259,7 @@ static struct tenant *tenant_new(struct daemon *d, const char *path, struct mani
         t->explained = explained;
         t->keeper_w.fd = -1;
         t->status_w.fd = -1;
+        t->event_w.fd = -1;
         t->init_pidfd = -1;
         t->health.w.fd = -1;
         t->last_status = -1;
@@ -283,6 +284,7 @@ static void tenant_free(struct daemon *d, struct tenant *t)
         health_cancel(d, t);
         daemon_watch_del(d, &t->keeper_w);
         daemon_watch_del(d, &t->status_w);
+        daemon_watch_del(d, &t->event_w);
         if (t->init_pidfd >= 0)
                 close(t->init_pidfd);
         monitor_glue_forget(d, t);
@@ -353,6 +355,7 @@ static void cleanup_leftovers(struct daemon *d, struct tenant *t)
 
 static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events);
 static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
+static void keeper_events(struct daemon *d, struct watch *w, uint32_t events);
 
 static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
 {
@@ -381,8 +384,13 @@ static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err
         t->keeper_w = (struct watch){.fd = k.pidfd, .fn = keeper_exited};
         t->status_w = (struct watch){.fd = k.status_fd, .fn = keeper_status};
         t->status_len = 0;
+        daemon_watch_del(d, &t->event_w); /* an earlier run's, if it never ended */
+        t->event_w = (struct watch){.fd = k.event_fd, .fn = keeper_events};
+        t->event_len = 0;
+        t->event_skip = false;
         daemon_watch_add(d, &t->keeper_w, EPOLLIN);
         daemon_watch_add(d, &t->status_w, EPOLLIN);
+        daemon_watch_add(d, &t->event_w, EPOLLIN);
         t->stop_requested = false;
         t->killed = false;
         t->deadline_ms = 0;
@@ -414,6 +422,54 @@ static void tenant_running(struct daemon *d, struct tenant *t, pid_t pid)
         health_schedule(d, t);
         monitor_glue_attach(d, t);
         finish_op(d, t, 0, NULL);
+}
+
+/* One line from the keeper's event pipe (keeper.h); anything else is dropped. */
+static void keeper_event_line(struct daemon *d, struct tenant *t, char *line)
+{
+        const char *syscall;
+        uint64_t count;
+        if (keeper_event_parse(line, &syscall, &count) == 0)
+                monitor_glue_seccomp_denied(d, t, syscall, count);
+        else
+                log_warning("tenant=%s the keeper sent an event line tenantd does not know",
+                            t->name);
+}
+
+/* The keeper's events: at most a few lines per 10 s (sandbox/notify.h), read as they
+ * come, cut into lines of at most KEEPER_EVENT_MAX bytes. */
+static void keeper_events(struct daemon *d, struct watch *w, uint32_t events)
+{
+        (void)events;
+        struct tenant *t = (struct tenant *)((char *)w - offsetof(struct tenant, event_w));
+        for (int rounds = 0; rounds < 16; rounds++) {
+                size_t room = sizeof(t->event_buf) - 1 - t->event_len;
+                ssize_t n = read(w->fd, t->event_buf + t->event_len, room);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) {
+                        daemon_watch_del(d, w); /* the keeper has ended */
+                        return;
+                }
+                t->event_len += (size_t)n;
+                t->event_buf[t->event_len] = '\0';
+                char *start = t->event_buf, *nl;
+                while ((nl = memchr(start, '\n', t->event_len - (size_t)(start - t->event_buf)))) {
+                        *nl = '\0';
+                        if (!t->event_skip)
+                                keeper_event_line(d, t, start);
+                        t->event_skip = false;
+                        start = nl + 1;
+                }
+                t->event_len -= (size_t)(start - t->event_buf);
+                memmove(t->event_buf, start, t->event_len);
+                if (t->event_len == sizeof(t->event_buf) - 1) { /* no line is this long */
+                        t->event_skip = true;
+                        t->event_len = 0;
+                }
+        }
 }
 
 static void keeper_status(struct daemon *d, struct watch *w, uint32_t events)
@@ -556,6 +612,8 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
         daemon_watch_del(d, w);
         if (t->status_w.fd >= 0)
                 keeper_status(d, &t->status_w, 0);
+        if (t->event_w.fd >= 0) /* its last lines, then EOF */
+                keeper_events(d, &t->event_w, 0);
         struct exit_record er;
         int status = -1;
         if (t->start_failed) {

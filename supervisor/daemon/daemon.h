@@ -16,6 +16,7 @@
 
 #include "proto/control_proto.h"
 #include "spec/manifest.h"
+#include "daemon/keeper.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 
@@ -74,6 +75,10 @@ struct tenant {
         struct watch status_w; /* keeper status pipe, while starting */
         char status_buf[1280]; /* > KEEPER_STATUS_MAX: a whole line fits */
         size_t status_len;
+        struct watch event_w; /* keeper event pipe, while it runs (keeper.h) */
+        char event_buf[KEEPER_EVENT_MAX];
+        size_t event_len;
+        bool event_skip; /* inside a line too long to be one: dropped to its end */
         pid_t init_pid;
         int init_pidfd;
         uint32_t id_base;

@@ -25,9 +25,11 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "host/net.h"
+#include "sandbox/notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "host/uidrange.h"
+#include "spec/policy.h"
 #include "vm/vm_runner.h"
 
 #define LOG_READ_CHUNK (64U << 10)
@@ -460,6 +462,55 @@ int keeper_status_parse(char *line, pid_t *ret_pid, const char **ret_error)
         return 0;
 }
 
+int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count)
+{
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "seccomp-denied ", 15) != 0)
+                return -EBADMSG;
+        char *name = line + 15, *sp = strchr(name, ' ');
+        if (!sp || sp == name || sp - name > 63)
+                return -EBADMSG;
+        for (char *c = name; c < sp; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+                      *c == '-'))
+                        return -EBADMSG;
+        const char *num = sp + 1;
+        size_t len = strlen(num);
+        if (len == 0 || len > 19 || num[0] == '0')
+                return -EBADMSG;
+        uint64_t v = 0;
+        for (size_t i = 0; i < len; i++) {
+                if (num[i] < '0' || num[i] > '9')
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t)(num[i] - '0');
+        }
+        if (v > INT64_MAX)
+                return -EBADMSG;
+        *sp = '\0';
+        *ret_syscall = name;
+        *ret_count = v;
+        return 0;
+}
+
+/* A report of sandbox/notify.h: to tenantd if it listens, else to syslog. */
+struct denied_ctx {
+        int event_fd;
+        const char *tenant;
+};
+
+static void keeper_denied(void *ctx, int nr, uint64_t count)
+{
+        const struct denied_ctx *c = ctx;
+        char name[64] = "other", buf[KEEPER_EVENT_MAX];
+        if (nr >= 0)
+                policy_syscall_name(nr, name, sizeof(name));
+        int n = snprintf(buf, sizeof(buf), "seccomp-denied %s %" PRIu64 "\n", name, count);
+        if (n > 0 && (size_t)n < sizeof(buf) && write(c->event_fd, buf, (size_t)n) == n)
+                return;
+        notifier_format(buf, sizeof(buf), c->tenant, nr, count);
+        log_warning("%s", buf);
+}
+
 static void report(int fd, pid_t pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The status line: "started PID" with fmt NULL, else the error fmt says. */
 static void report(int fd, pid_t pid, const char *fmt, ...)
@@ -614,18 +665,22 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
         _exit(0);
 }
 
-static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
+static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd, int event_fd)
 {
         const struct manifest *m = kc->m;
         struct tn_err *err = NULL;
 
         /* Nothing of tenantd stays open here: not its control socket, not other
-         * tenants' descriptors. */
-        if (status_fd != 3) {
-                dup2(status_fd, 3);
-                status_fd = 3;
-        }
-        close_range(4, ~0U, 0);
+         * tenants' descriptors. The status pipe becomes 3, the event pipe 4. */
+        int s3 = fcntl(status_fd, F_DUPFD_CLOEXEC, 10), e4 = fcntl(event_fd, F_DUPFD_CLOEXEC, 10);
+        dup3(s3, 3, O_CLOEXEC);
+        dup3(e4, 4, O_CLOEXEC);
+        status_fd = 3;
+        event_fd = 4;
+        close_range(5, ~0U, 0);
+        /* Never blocked by a tenantd that does not read: a line it cannot take goes to
+         * syslog instead (keeper_denied). */
+        fcntl(event_fd, F_SETFL, O_NONBLOCK);
         setsid();
         prctl(PR_SET_NAME, "tenantd-keeper");
         sigset_t none;
@@ -708,22 +763,31 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
 
         bool out_open = true, err_open = true;
         uint64_t ended_at = 0;
+        struct denied_ctx dc = {.event_fd = event_fd, .tenant = m->name};
         while (out_open || err_open) {
-                struct pollfd fds[3] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
+                struct pollfd fds[4] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
                                         {.fd = err_open ? errp[0] : -1, .events = POLLIN},
                                         {.fd = ended_at ? -1 : sb->pidfd, .events = POLLIN}};
                 int timeout = sink.dropped ? 1000 : -1;
+                uint64_t now = clock_ms(CLOCK_MONOTONIC);
                 if (ended_at) {
-                        uint64_t now = clock_ms(CLOCK_MONOTONIC);
                         if (now >= ended_at + DRAIN_MS)
                                 break;
                         timeout = (int)(ended_at + DRAIN_MS - now);
                 }
+                /* Notified calls: answered a bounded number at a time, between the
+                 * rest of the loop's work (sandbox/notify.h). */
+                timeout = notifier_pollfd(sb->notifier, now, &fds[3], timeout);
                 /* Output over the rate cap is read and dropped, with a note in the
                  * log once output is accepted again: the tenant is never blocked on
                  * its own stdout, and its logs take at most max_size * (keep + 1). */
-                if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+                if (poll(fds, 4, timeout) < 0 && errno != EINTR)
                         break;
+                if (fds[3].revents)
+                        (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
+                if (sb->notifier)
+                        (void)notifier_report(sb->notifier, clock_ms(CLOCK_MONOTONIC), false,
+                                              keeper_denied, &dc);
                 if (fds[0].revents)
                         out_open = pump(out[0], &sink);
                 if (fds[1].revents)
@@ -735,6 +799,8 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd)
                         sink_drop_note(&sink);
                 }
         }
+        if (sb->notifier)
+                (void)notifier_report(sb->notifier, 0, true, keeper_denied, &dc);
         int status = 128 + SIGKILL;
         if (sandbox_wait(sb, &status, &err) < 0)
                 log_error("tenant=%s %s", m->name, tn_err_msg(err));
@@ -765,23 +831,34 @@ int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_e
                 return tn_err_set(err, errno, "cannot create %s", dir);
         keeper_records_remove(kc->state_dir, kc->m->name);
 
-        int st[2];
+        int st[2], ev[2];
         if (pipe2(st, O_CLOEXEC) < 0)
                 return tn_err_set(err, errno, "pipe");
+        if (pipe2(ev, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(st[0]);
+                close(st[1]);
+                return tn_err_set(err, e, "pipe");
+        }
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
         if (pid < 0) {
                 int e = errno;
                 close(st[0]);
                 close(st[1]);
+                close(ev[0]);
+                close(ev[1]);
                 return tn_err_set(err, e, "cannot fork the keeper");
         }
         if (pid == 0) {
                 close(st[0]);
-                keeper_main(kc, st[1]);
+                close(ev[0]);
+                keeper_main(kc, st[1], ev[1]);
         }
         close(st[1]);
+        close(ev[1]);
         fcntl(st[0], F_SETFL, O_NONBLOCK);
-        *ret = (struct keeper){.pid = pid, .pidfd = pidfd, .status_fd = st[0]};
+        fcntl(ev[0], F_SETFL, O_NONBLOCK);
+        *ret = (struct keeper){.pid = pid, .pidfd = pidfd, .status_fd = st[0], .event_fd = ev[0]};
         return 0;
 }

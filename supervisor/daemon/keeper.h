@@ -43,7 +43,19 @@ struct keeper {
         pid_t pid;
         int pidfd;
         int status_fd; /* read end: one line, "started PID" or "error MESSAGE" */
+        int event_fd;  /* read end: event lines while the tenant runs (below) */
 };
+
+/* The keeper's events, one line each on event_fd, for tenantd's event stream and syslog:
+ *   "seccomp-denied SYSCALL COUNT\n"   calls of a "notify" rule denied since the last
+ *                                       line for that call (sandbox/notify.h)
+ * A tenantd restarted since the start has no such pipe: the keeper then logs the
+ * events itself (syslog, ident tenantd-keeper). */
+#define KEEPER_EVENT_MAX 128
+/* Parses one line, cut at its newline: 0 with *ret_syscall pointing into `line`;
+ * -EBADMSG for anything else (a name outside [a-z0-9_-] or longer than 63, a count
+ * that is not 1 to 2^63 in decimal, trailing bytes), outputs untouched. */
+int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count);
 
 /* The status line, the keeper's only word to tenantd on status_fd: "started PID\n"
  * once the tenant runs, or "error MESSAGE\n" (one line: newlines in MESSAGE become

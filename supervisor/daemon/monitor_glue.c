@@ -11,6 +11,8 @@
 #include "daemon/monitor_glue.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
+#include <syslog.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,18 @@ static void emit(struct daemon *d, const struct tenant *t, const struct monitor_
         if (s)
                 (void)alert_sink_send(s, alert_priority(ev), line);
         daemon_event(d, "alert", NULL, "%s", line);
+}
+
+void monitor_glue_seccomp_denied(struct daemon *d, struct tenant *t, const char *syscall,
+                                 uint64_t count)
+{
+        char line[ALERT_LINE_MAX];
+        snprintf(line, sizeof(line), "event=seccomp-denied tenant=%s syscall=%s count=%" PRIu64,
+                 t->name, syscall, count);
+        struct alert_sink *s = get_sink(d);
+        if (s)
+                (void)alert_sink_send(s, LOG_WARNING, line);
+        daemon_event(d, "seccomp-denied", t, "syscall=%s count=%" PRIu64, syscall, count);
 }
 
 static void transfer_act(struct daemon *d, struct tenant *t, struct glue *g, enum transfer_do what)

@@ -26,6 +26,10 @@ void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);
 /* One line to the alerts' syslog sink (--syslog-socket) at `priority` (LOG_ERR, ...), as
  * they go: failed backups, the user socket's audit. */
 void monitor_glue_syslog(struct daemon *d, int priority, const char *line);
+/* The keeper denied `count` calls of `syscall` (a "notify" rule): to syslog through the
+ * alert sink and to the event stream, "event=seccomp-denied tenant=T syscall=S count=N". */
+void monitor_glue_seccomp_denied(struct daemon *d, struct tenant *t, const char *syscall,
+                                 uint64_t count);
 /* Adds "usage" to a tenant object being generated. */
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* Adds "volumes": each volume of the tenant's manifest, with its use of its file system

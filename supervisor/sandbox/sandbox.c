@@ -40,8 +40,14 @@
  *     resolved inside the tenant's root as the tenant's uid (enter_workdir), seccomp
  *     (native architecture only), every descriptor but 0-2 marked close-on-exec, a
  *     clean environment plus the declared one, execve().
- * Errors before execve() travel back to the supervisor over a close-on-exec pipe, so
- * "started" means the service binary is running. */
+ * Errors before execve() travel back to the supervisor over a close-on-exec socket, so
+ * "started" means the service binary is running. When the profile has "notify" rules
+ * the service installs its filter with a listener and sends the listener over the same
+ * socket (SCM_RIGHTS) before it closes its own copy; from then on, until execve(), the
+ * supervisor answers notifications while it waits (a profile may notify a call that
+ * the last steps make), and afterwards whoever started the sandbox does (notify.h).
+ * Init and processes started by sandbox_enter_exec() load the filter without a
+ * listener: a notified call fails there with ENOSYS, unreported. */
 #include "sandbox/sandbox.h"
 
 #include <fcntl.h>
@@ -58,6 +64,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -66,9 +73,11 @@
 
 #include "spec/caps.h"
 #include "host/cgroup.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "host/net.h"
 #include "spec/policy.h"
+#include "sandbox/notify.h"
 #include "sandbox/rootfs.h"
 #include "host/uidrange.h"
 #include "storage/volume.h"
@@ -267,6 +276,33 @@ static int enter_workdir(const char *workdir, struct tn_err **err)
         return 0;
 }
 
+/* Step 10, seccomp with "notify" rules: the filter with a listener, the listener to the
+ * supervisor over the error socket, and out of this process before anything else. */
+static int send_listener(const struct child_ctx *c)
+{
+        int fd = policy_bpf_load_listener(c->cfg->bpf);
+        if (fd < 0)
+                return fd;
+        char byte = 'L';
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {0};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = u.buf,
+                             .msg_controllen = sizeof(u.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        int r = sendmsg(c->err_fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
 /* Step 10: the service. Never returns. */
 static _Noreturn void run_service(const struct child_ctx *c)
 {
@@ -303,7 +339,7 @@ static _Noreturn void run_service(const struct child_ctx *c)
         /* Only now, as the tenant's uid, is a path inside the tenant resolved. */
         if (enter_workdir(m->workdir, &e) < 0)
                 child_fail(c, "workdir", e);
-        int r = policy_bpf_load(cfg->bpf);
+        int r = policy_bpf_notifies(cfg->bpf) ? send_listener(c) : policy_bpf_load(cfg->bpf);
         if (r < 0) {
                 tn_err_set(&e, -r, "cannot load the seccomp filter");
                 child_fail(c, "seccomp", e);
@@ -454,7 +490,57 @@ static void sandbox_free(struct sandbox *sb)
         if (sb->lifeline >= 0)
                 close(sb->lifeline);
         tenant_cgroup_free(sb->cgroup);
+        notifier_free(sb->notifier);
         free(sb);
+}
+
+/* One record from the child: error text into msg + *len, or the listener (a record
+ * of one byte with a descriptor), kept in sb->notifier. False at the end. */
+static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = msg + *len, .iov_len = ERRMSG_MAX - *len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN;
+        if (n == 0)
+                return false;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+                int lfd;
+                memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
+                if (n != 1 || sb->notifier || notifier_new(lfd, &sb->notifier) < 0)
+                        close(lfd); /* only one, and only as its own record */
+                return true;
+        }
+        *len += (size_t)n;
+        return *len < ERRMSG_MAX;
+}
+
+/* Reads the child's reports until it has exec'd (EOF) or failed; answers notified
+ * calls meanwhile, once the listener has come. Returns the error text's length. */
+static size_t read_child_reports(int fd, char *msg, struct sandbox *sb)
+{
+        size_t len = 0;
+        for (;;) {
+                struct pollfd p[2] = {{.fd = fd, .events = POLLIN}};
+                int wait = notifier_pollfd(sb->notifier, clock_ms(CLOCK_MONOTONIC), &p[1], -1);
+                if (poll(p, 2, wait) < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents)
+                        (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
+                if (p[0].revents && !read_one_report(fd, msg, &len, sb))
+                        break;
+        }
+        return len;
 }
 
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
@@ -530,10 +616,10 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 r = tn_err_set(err, errno, "pipe");
                 goto fail;
         }
-        if (pipe2(errp, O_CLOEXEC) < 0) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, errp) < 0) {
                 close(go[0]);
                 close(go[1]);
-                r = tn_err_set(err, errno, "pipe");
+                r = tn_err_set(err, errno, "socketpair");
                 goto fail;
         }
         int pidfd = -1;
@@ -583,19 +669,9 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 sb->lifeline = go[1]; /* closed when the supervisor dies (see run_init) */
         }
 
-        /* Until the service is exec'd, the pipe says what went wrong. */
+        /* Until the service is exec'd, the socket says what went wrong. */
         char msg[ERRMSG_MAX + 1];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(errp[0], msg + len, ERRMSG_MAX - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-                if (len == ERRMSG_MAX)
-                        break;
-        }
+        size_t len = read_child_reports(errp[0], msg, sb);
         close(errp[0]);
         while (len > 0 && msg[len - 1] == '\n')
                 len--;

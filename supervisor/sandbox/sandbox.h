@@ -16,6 +16,7 @@
 #include "host/net.h"
 
 struct policy_bpf;
+struct notifier;
 
 struct sandbox_config {
         const struct manifest *m;
@@ -41,6 +42,9 @@ struct sandbox {
         struct tenant_cgroup *cgroup;
         bool has_net; /* network.mode private: net is set up */
         struct net_tenant net;
+        /* the service's seccomp listener when its profile has "notify" rules, else
+         * NULL: the caller polls notifier->fd and answers (notify.h) */
+        struct notifier *notifier;
 };
 
 /* Starts the tenant. Warnings for the operator (such as ownership a rw mount needs)

@@ -277,8 +277,8 @@ static const struct {
     {"PERSONALITY_QUERY", 0xffffffff},
 };
 
-static const char *const action_words[] = {"allow", "log",         "errno:EPERM",
-                                           "trap",  "kill-thread", "kill"};
+static const char *const action_words[] = {"allow",       "log",  "errno:EPERM", "trap",
+                                           "kill-thread", "kill", "notify"};
 
 static const char *const op_names[] = {
     [POLICY_OP_EQ] = "eq",
@@ -304,6 +304,7 @@ const char *policy_action_to_string(const struct policy_action *a, char *buf, si
             [POLICY_TRAP] = "trap",
             [POLICY_KILL_THREAD] = "kill-thread",
             [POLICY_KILL_PROCESS] = "kill",
+            [POLICY_NOTIFY] = "notify",
         };
         if (a->type != POLICY_ERRNO) {
                 snprintf(buf, len, "%s", words[a->type]);
@@ -567,7 +568,7 @@ static int parse_action(struct pctx *c, const struct json_value *v, struct polic
         } plain[] = {
             {"allow", POLICY_ALLOW},       {"log", POLICY_LOG},
             {"trap", POLICY_TRAP},         {"kill-thread", POLICY_KILL_THREAD},
-            {"kill", POLICY_KILL_PROCESS},
+            {"kill", POLICY_KILL_PROCESS}, {"notify", POLICY_NOTIFY},
         };
         for (size_t i = 0; i < ARRAY_SIZE(plain); i++)
                 if (strcmp(s, plain[i].word) == 0) {
@@ -598,7 +599,7 @@ static int parse_action(struct pctx *c, const struct json_value *v, struct polic
         return fail_at(
             c, v,
             "unknown action \"%s\"; expected \"allow\", \"log\", \"errno:NAME\" (such as "
-            "\"errno:EPERM\"), \"trap\", \"kill-thread\" or \"kill\"",
+            "\"errno:EPERM\"), \"trap\", \"kill-thread\", \"kill\" or \"notify\"",
             SHOWN(s));
 }
 
@@ -1209,6 +1210,8 @@ static uint32_t scmp_action(const struct policy_action *a)
                 return SCMP_ACT_TRAP;
         case POLICY_KILL_THREAD:
                 return SCMP_ACT_KILL_THREAD;
+        case POLICY_NOTIFY:
+                return SCMP_ACT_NOTIFY;
         case POLICY_KILL_PROCESS:
                 break;
         }
@@ -1612,6 +1615,35 @@ int policy_bpf_load(const struct policy_bpf *b)
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
                 return 0;
         return -errno;
+}
+
+int policy_bpf_load_listener(const struct policy_bpf *b)
+{
+        if (!b || !b->insns || b->len == 0 || b->len > BPF_MAXINSNS)
+                return -EINVAL;
+        struct sock_fprog prog = {.len = (unsigned short)b->len, .filter = b->insns};
+        int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+        return fd >= 0 ? fd : -errno;
+}
+
+bool policy_bpf_notifies(const struct policy_bpf *b)
+{
+        for (size_t i = 0; b && i < b->len; i++)
+                if (b->insns[i].code == (BPF_RET | BPF_K) &&
+                    (b->insns[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+                        return true;
+        return false;
+}
+
+const char *policy_syscall_name(int nr, char *buf, size_t len)
+{
+        _cleanup_free_ char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+        if (s)
+                snprintf(buf, len, "%s", s);
+        else
+                snprintf(buf, len, "nr-%d", nr);
+        return buf;
 }
 
 /* ---- capability sets ---- */

@@ -42,6 +42,8 @@ enum policy_action_type {
         POLICY_TRAP,         /* SIGSYS delivered to the thread */
         POLICY_KILL_THREAD,  /* the calling thread dies */
         POLICY_KILL_PROCESS, /* "kill": the whole process dies with SIGSYS */
+        POLICY_NOTIFY,       /* denied (EPERM) by the tenant's keeper, which reports it
+                                (SECCOMP_RET_USER_NOTIF; see sandbox/notify.h) */
 };
 
 struct policy_action {
@@ -164,6 +166,19 @@ DEFINE_POINTER_CLEANUP(struct policy_bpf, policy_bpf_free)
  * has set no_new_privs already or holds CAP_SYS_ADMIN. Async-signal-safe: usable
  * between fork and exec; on failure returns -errno and fills nothing. */
 int policy_bpf_load(const struct policy_bpf *b);
+
+/* Whether the program hands some calls to a listener (a "notify" rule): it returns
+ * SECCOMP_RET_USER_NOTIF somewhere. Read from the program itself, so a cached one
+ * answers as well as a fresh one. */
+bool policy_bpf_notifies(const struct policy_bpf *b);
+
+/* Like policy_bpf_load, with SECCOMP_FILTER_FLAG_NEW_LISTENER: returns the listener's
+ * descriptor (close-on-exec), or -errno. Async-signal-safe. */
+int policy_bpf_load_listener(const struct policy_bpf *b);
+
+/* The name of system call `nr` of the native architecture into buf ("nr-N" when
+ * libseccomp does not know it); returns buf. */
+const char *policy_syscall_name(int nr, char *buf, size_t len);
 
 /* A named capability set ("@web" in a manifest). */
 struct capset_entry {

@@ -2,6 +2,7 @@
  * "error MESSAGE"): what the keeper writes reads back the same, and anything else, a
  * pid with a sign, trailing bytes or out of range included, is no pid. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -30,6 +31,22 @@ static void parse_is(const char *text, int want_r, pid_t want_pid, const char *w
                    (int)want_pid, r, (int)pid);
         else
                 ok(r == want_r && pid == -7 && !error, "\"%s\" is refused (r=%d)", shown, r);
+}
+
+/* An event line (issue 17): what the keeper writes, and nothing else, is an event. */
+static void event_is(const char *text, int want_r, const char *want_syscall, uint64_t want_count)
+{
+        char line[160];
+        snprintf(line, sizeof(line), "%s", text);
+        const char *sys = NULL;
+        uint64_t count = 7;
+        int r = keeper_event_parse(line, &sys, &count);
+        if (want_r == 0)
+                ok(r == 0 && sys && strcmp(sys, want_syscall) == 0 && count == want_count,
+                   "event \"%.40s\": %s %llu (r=%d)", text, want_syscall,
+                   (unsigned long long)want_count, r);
+        else
+                ok(r == want_r && !sys && count == 7, "event \"%.40s\" is refused (r=%d)", text, r);
 }
 
 int main(void)
@@ -63,5 +80,20 @@ int main(void)
         parse_is("starting 5", -EBADMSG, 0, NULL);
         parse_is("", -EBADMSG, 0, NULL);
         parse_is("error ", 0, 0, "");
+
+        event_is("seccomp-denied syslog 5\n", 0, "syslog", 5);
+        event_is("seccomp-denied other 99999", 0, "other", 99999);
+        event_is("seccomp-denied syslog 0", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 05", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 99999999999999999999", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 5 x", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied sys\033log 5", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied tenant=x 5", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied  5", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog", -EBADMSG, NULL, 0);
+        event_is("seccomp-allowed syslog 5", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied "
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 5",
+                 -EBADMSG, NULL, 0);
         return tap_done();
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
@@ -180,6 +181,41 @@ static void test_base_and_override(void)
         ok(b->optimized, "child: binary tree layout used");
 }
 
+/* "notify" (issue 17): a blocking action like errno, compiled to SECCOMP_RET_USER_NOTIF. */
+static void test_notify(void)
+{
+        char dir[1024];
+        use_dir("tests/data/policies/good", dir, sizeof(dir));
+        _cleanup_err_ struct tn_err *err = NULL;
+        _cleanup_policy_ struct policy *p = NULL, *base = NULL;
+        if (!ok(policy_load("notifying", &p, &err) == 0, "notifying profile loads")) {
+                diag("%s", tn_err_msg(err));
+                return;
+        }
+        const struct policy_rule *r = &p->rules[p->n_rules - 1];
+        char buf[32];
+        is_int(r->action.type, POLICY_NOTIFY, "notify: parsed as POLICY_NOTIFY");
+        is_str(policy_action_to_string(&r->action, buf, sizeof(buf)), "notify",
+               "notify: written back as \"notify\"");
+        ok(policy_action_blocks(&r->action), "notify: counts as a blocking action");
+        is_str(r->syscalls[0], "personality", "notify: on personality");
+        _cleanup_policy_bpf_ struct policy_bpf *b = NULL, *bb = NULL;
+        if (!ok(policy_compile(p, &b, &err) == 0, "notifying compiles")) {
+                diag("%s", tn_err_msg(err));
+                return;
+        }
+        ok(policy_bpf_notifies(b), "notify: the program returns SECCOMP_RET_USER_NOTIF");
+        is_int(b->n_blocked, 2, "notify: kexec_load and personality blocked");
+        ok(policy_load("base", &base, &err) == 0 && policy_compile(base, &bb, &err) == 0,
+           "base compiles");
+        ok(!policy_bpf_notifies(bb), "base: no notify rule, no listener needed");
+        char name[64];
+        is_str(policy_syscall_name(SYS_personality, name, sizeof(name)), "personality",
+               "policy_syscall_name(SYS_personality)");
+        is_str(policy_syscall_name(100000, name, sizeof(name)), "nr-100000",
+               "policy_syscall_name of an unknown number");
+}
+
 static void test_search_order(void)
 {
         char dir[1024];
@@ -306,6 +342,7 @@ int main(void)
         test_golden();
         test_names();
         test_base_and_override();
+        test_notify();
         test_search_order();
         test_capsets();
         test_shipped();

@@ -1,0 +1,64 @@
+/* notify.h — the tenant's keeper side of "notify" rules (SECCOMP_RET_USER_NOTIF): every
+ * notified call is denied with EPERM, counted per system call, and reported in
+ * aggregate, at most once per call per NOTIFY_REPORT_MS.
+ *
+ * The sandbox installs the service's filter with a listener when the program notifies
+ * (policy_bpf_notifies) and hands the listener to whoever started it (sandbox.h:
+ * sb->notifier): the keeper for tenantd's tenants, `tenantctl run` otherwise. The
+ * answer is always a denial, never SECCOMP_USER_NOTIF_FLAG_CONTINUE: the keeper never
+ * lets a notified call run, so nothing it reads of the tenant's memory matters (it
+ * reads none). A tenant that calls in a loop waits on its own calls: the keeper
+ * answers at most NOTIFY_BUDGET of them per NOTIFY_WINDOW_MS and leaves the rest
+ * waiting, so a hostile tenant costs it a bounded share of one CPU and nothing more. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NOTIFY_REPORT_MS 10000 /* one report per call per this long, counts summed */
+#define NOTIFY_WINDOW_MS 100
+#define NOTIFY_BUDGET 5000 /* answers per window: at most 50,000 per second */
+#define NOTIFY_MAX_NR 1024 /* call numbers counted one by one; others as one "other" */
+
+struct notifier {
+        int fd;           /* the listener */
+        bool hup;         /* no process is left that uses the filter */
+        void *req, *resp; /* buffers of the kernel's sizes (SECCOMP_GET_NOTIF_SIZES) */
+        uint64_t window_start_ms;
+        unsigned window_used;
+        uint64_t pending[NOTIFY_MAX_NR + 1];     /* denied, not reported yet; [MAX] other */
+        uint64_t reported_ms[NOTIFY_MAX_NR + 1]; /* last report, 0 never */
+        uint64_t total;                          /* every denial, for tests and reports */
+        uint64_t next_report_ms;                 /* 0: none due */
+};
+
+struct pollfd;
+
+/* A notifier for listener `fd` (taken over: closed by notifier_free). */
+int notifier_new(int fd, struct notifier **ret);
+void notifier_free(struct notifier *n);
+
+/* Whether the caller should poll n->fd now (the window's budget is not spent); else
+ * *ret_wait_ms says when to look again. */
+bool notifier_wants_poll(struct notifier *n, uint64_t now_ms, int *ret_wait_ms);
+
+/* Answers what is waiting, each with EPERM, without blocking (and within the budget);
+ * returns how many were answered. A notification whose caller died meanwhile (ENOENT)
+ * is skipped. Sets n->hup when the listener has no more users. */
+size_t notifier_answer(struct notifier *n, uint64_t now_ms);
+
+/* For a caller's poll loop: fills *p (fd -1 while the budget is spent, or once the
+ * listener is done) and returns the timeout the notifier needs (-1: none), merged
+ * with the caller's `timeout` (-1: none). n may be NULL (p->fd is then -1). */
+int notifier_pollfd(struct notifier *n, uint64_t now_ms, struct pollfd *p, int timeout);
+
+/* The report line, "event=seccomp-denied tenant=NAME syscall=NAME count=N" (the
+ * tenant's name is a manifest name: [a-z0-9-]). */
+void notifier_format(char *buf, size_t len, const char *tenant, int nr, uint64_t count);
+
+/* Calls fn for each call with denials not yet reported whose last report is
+ * NOTIFY_REPORT_MS old (every one with `flush`), with the count since, and returns the
+ * ms until the next report falls due (-1 if none). nr is -1 for "other". */
+int notifier_report(struct notifier *n, uint64_t now_ms, bool flush,
+                    void (*fn)(void *ctx, int nr, uint64_t count), void *ctx);
