@@ -266,19 +266,25 @@ static void send_data(struct daemon *d, struct client *c, const char *buf, size_
 /* The verbs the access entries that match the peer grant on t (1 << enum access_op),
  * with ACCESS_VISIBLE when any entry matches; 0: the tenant does not exist for it.
  * An operator's peer may do everything. */
+/* Whether an access entry names the peer: its account, or one of the account's groups. */
+static bool entry_matches(const struct client *c, const struct access_entry *e)
+{
+        if (e->user)
+                return c->uname[0] && strcmp(e->user, c->uname) == 0;
+        for (size_t k = 0; e->group && k < c->n_gnames; k++)
+                if (strcmp(e->group, c->gnames[k]) == 0)
+                        return true;
+        return false;
+}
+
 static uint32_t access_mask(const struct client *c, const struct tenant *t)
 {
         if (!c->user)
                 return UINT32_MAX;
         uint32_t mask = 0;
-        for (size_t i = 0; i < t->m->access_n; i++) {
-                const struct access_entry *e = &t->m->access[i];
-                bool match = e->user && c->uname[0] && strcmp(e->user, c->uname) == 0;
-                for (size_t k = 0; !match && e->group && k < c->n_gnames; k++)
-                        match = strcmp(e->group, c->gnames[k]) == 0;
-                if (match)
-                        mask |= e->allow | ACCESS_VISIBLE;
-        }
+        for (size_t i = 0; i < t->m->access_n; i++)
+                if (entry_matches(c, &t->m->access[i]))
+                        mask |= t->m->access[i].allow | ACCESS_VISIBLE;
         return mask;
 }
 
@@ -1514,7 +1520,6 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_BACKUP] = op_backup,
 };
 
-/* A decoded request (the op table and the members' checks: control_proto.h). */
 /* A user-socket peer's request: NULL when it may go on, else the refusal's words (the
  * reply and the audit line). A tenant it does not see was answered as missing before. */
 static const char *user_refusal(const struct client *c, const struct tenant *t,
@@ -1541,10 +1546,7 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
                 bool listed = false;
                 for (size_t k = 0; k < t->m->access_n && !listed; k++) {
                         const struct access_entry *e = &t->m->access[k];
-                        bool match = e->user && c->uname[0] && strcmp(e->user, c->uname) == 0;
-                        for (size_t g = 0; !match && e->group && g < c->n_gnames; g++)
-                                match = strcmp(e->group, c->gnames[g]) == 0;
-                        if (!match || !(e->allow & (1U << ACCESS_SET)))
+                        if (!entry_matches(c, e) || !(e->allow & (1U << ACCESS_SET)))
                                 continue;
                         listed = !e->set;
                         for (size_t j = 0; !listed && path && j < e->set_n; j++)
@@ -1557,6 +1559,7 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
         return NULL;
 }
 
+/* A decoded request (the op table and the members' checks: control_proto.h). */
 static void handle_op(struct daemon *d, struct client *c, const struct control_request *req)
 {
         struct tenant *t = NULL;

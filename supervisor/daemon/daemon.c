@@ -1023,9 +1023,31 @@ static bool reload_added(struct daemon *d, struct found *f)
         return true;
 }
 
+/* Whether a and b differ in their access sections only (compared as explained, with
+ * both sections set aside for the while). */
+static bool only_access_differs(struct manifest *a, struct manifest *b)
+{
+        struct access_entry *xa = a->access, *xb = b->access;
+        size_t na = a->access_n, nb = b->access_n;
+        a->access = b->access = NULL;
+        a->access_n = b->access_n = 0;
+        char *ea = manifest_explain(a), *eb = manifest_explain(b);
+        a->access = xa;
+        a->access_n = na;
+        b->access = xb;
+        b->access_n = nb;
+        bool same = ea && eb && strcmp(ea, eb) == 0;
+        free(ea);
+        free(eb);
+        return same;
+}
+
 /* A known tenant whose file was found again: returns whether its manifest changed. A
  * stopped tenant takes the new manifest at once (and a failed one a fresh try); an
- * active one is restarted into it (tenant_ended() swaps next_m in). */
+ * active one is restarted into it (tenant_ended() swaps next_m in), unless only its
+ * access section changed: who may manage a tenant is no reason to restart it, and a
+ * revocation takes effect at once (docs/self-service.md). Only the access entries
+ * move into the running manifest; nothing holds a pointer into them. */
 static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
 {
         t->removed = false;
@@ -1038,6 +1060,19 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
         daemon_event(d, "manifest-changed", t, "file=%s", f->path);
         bool active = t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
                       t->state == TENANT_STOPPING;
+        if (active && !t->next_m && only_access_differs(t->m, f->m)) {
+                struct access_entry *old = t->m->access;
+                size_t old_n = t->m->access_n;
+                t->m->access = f->m->access;
+                t->m->access_n = f->m->access_n;
+                f->m->access = old; /* freed with f->m by found_free */
+                f->m->access_n = old_n;
+                free(t->explained);
+                t->explained = TAKE_PTR(f->explained);
+                log_info("%s: only its access section changed: applied without a restart", t->name);
+                control_access_changed(d, t);
+                return true;
+        }
         if (!active) {
                 manifest_free(t->m);
                 free(t->explained);
