@@ -464,12 +464,12 @@ static void health_tcp_done(struct health_check *c)
         health_answer(c, e == 0, detail);
 }
 
-/* The connect of a tcp or http check has finished: 0, or why it failed in detail. */
-static int health_connected(struct health_check *c, char *detail, size_t size)
+/* The connect of an http check has finished, or failed at once with error e (else 0):
+ * returns 0, or the error with why in detail. */
+static int health_connected(struct health_check *c, int e, char *detail, size_t size)
 {
-        int e = 0;
         socklen_t len = sizeof(e);
-        if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        if (e == 0 && getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
                 e = errno;
         if (e == ECONNREFUSED)
                 snprintf(detail, size, "port %u refused the connection", c->port);
@@ -522,11 +522,11 @@ static void health_http_judge(struct health_check *c)
 
 /* One step of an http check, when its socket is ready: finish the connect, send the
  * GET (the rest of it), or read what the service answered. Never blocks. */
-static void health_http_step(struct health_check *c)
+static void health_http_step(struct health_check *c, int connect_error)
 {
         char detail[AGENT_TEXT_MAX];
         if (!c->connected) {
-                if (health_connected(c, detail, sizeof(detail)) != 0) {
+                if (health_connected(c, connect_error, detail, sizeof(detail)) != 0) {
                         health_answer(c, false, detail);
                         return;
                 }
@@ -606,7 +606,7 @@ static void op_health(const struct agent_request *req)
                         if (h->kind == AGENT_HEALTH_TCP)
                                 health_tcp_done(c);
                         else
-                                health_http_step(c);
+                                health_http_step(c, errno ? errno : EIO);
                 }
                 return;
         }
@@ -1015,7 +1015,7 @@ static void serve(void)
                                 struct health_check *c = &A.checks[what[i].index];
                                 if (c->used && !c->answered && c->sock >= 0 &&
                                     c->kind == AGENT_HEALTH_HTTP)
-                                        health_http_step(c);
+                                        health_http_step(c, 0);
                                 else if (c->used && !c->answered && c->sock >= 0)
                                         health_tcp_done(c);
                                 break;
