@@ -47,6 +47,8 @@
 #define EXEC_SESSIONS_MAX 32
 #define SESSIONS_MAX (EXEC_SESSIONS_MAX + 1)
 #define HEALTH_MAX 8
+#define HEALTH_ANSWER_MAX 256        /* bytes of an http check's answer read for its status line */
+#define HEALTH_DRAIN_MAX (64u << 10) /* bytes read after it, so the close is not a reset */
 #define HUP_RETRY_MS 100
 
 extern char **environ;
@@ -71,6 +73,12 @@ struct health_check {
         uint16_t port;
         uint32_t timeout_ms;
         uint64_t deadline;
+        /* http: connect, send req[0..req_len), read the answer's first line into ans */
+        bool connected;
+        size_t req_len, req_off, ans_len;
+        char path[AGENT_HEALTH_PATH_MAX + 1];
+        char req[AGENT_HEALTH_PATH_MAX + 128];
+        char ans[HEALTH_ANSWER_MAX];
 };
 
 static struct {
@@ -456,6 +464,110 @@ static void health_tcp_done(struct health_check *c)
         health_answer(c, e == 0, detail);
 }
 
+/* The connect of an http check has finished, or failed at once with error e (else 0):
+ * returns 0, or the error with why in detail. */
+static int health_connected(struct health_check *c, int e, char *detail, size_t size)
+{
+        socklen_t len = sizeof(e);
+        if (e == 0 && getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+                e = errno;
+        if (e == ECONNREFUSED)
+                snprintf(detail, size, "port %u refused the connection", c->port);
+        else if (e)
+                snprintf(detail, size, "connect to 127.0.0.1:%u: %s", c->port, strerror(e));
+        return e;
+}
+
+/* Up to max bytes of the service's answer as one line of printable ASCII: it is
+ * untrusted, and it ends up in an event and a terminal. */
+static void printable_line(const char *in, size_t len, char *out, size_t max)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < len && n + 1 < max && in[i] != '\r' && in[i] != '\n'; i++)
+                out[n++] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+        out[n] = '\0';
+}
+
+/* The answer so far is all there is (end of file, a full buffer or a line): judge it,
+ * as the sandbox's probe does (daemon/health.c), on its status line. A detail shows at
+ * most 200 bytes of the path and 127 of the line: it stays under AGENT_TEXT_MAX. */
+static void health_http_judge(struct health_check *c)
+{
+        char line[128], detail[AGENT_TEXT_MAX];
+        printable_line(c->ans, c->ans_len, line, sizeof(line));
+        int code = agent_http_status(c->ans, c->ans_len);
+        bool healthy = code >= 200 && code < 400;
+        if (healthy)
+                snprintf(detail, sizeof(detail), "%s", line);
+        else if (code > 0)
+                snprintf(detail, sizeof(detail), "no 2xx/3xx answer to GET %.200s: %s", c->path,
+                         line);
+        else if (c->ans_len == 0)
+                snprintf(detail, sizeof(detail),
+                         "no 2xx/3xx answer to GET %.200s: the connection closed without one",
+                         c->path);
+        else
+                snprintf(detail, sizeof(detail),
+                         "no 2xx/3xx answer to GET %.200s: not HTTP: \"%s\"", c->path, line);
+        /* What else has already arrived is read (bounded) so that the close is orderly. */
+        char sink[4096];
+        for (size_t total = 0; total < HEALTH_DRAIN_MAX;) {
+                ssize_t r = recv(c->sock, sink, sizeof(sink), MSG_DONTWAIT);
+                if (r <= 0)
+                        break;
+                total += (size_t)r;
+        }
+        health_answer(c, healthy, detail);
+}
+
+/* One step of an http check, when its socket is ready: finish the connect, send the
+ * GET (the rest of it), or read what the service answered. Never blocks. */
+static void health_http_step(struct health_check *c, int connect_error)
+{
+        char detail[AGENT_TEXT_MAX];
+        if (!c->connected) {
+                if (health_connected(c, connect_error, detail, sizeof(detail)) != 0) {
+                        health_answer(c, false, detail);
+                        return;
+                }
+                c->connected = true;
+        }
+        if (c->req_off < c->req_len) {
+                ssize_t r = send(c->sock, c->req + c->req_off, c->req_len - c->req_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (r < 0) {
+                        snprintf(detail, sizeof(detail), "send GET %.200s: %s", c->path,
+                                 strerror(errno));
+                        health_answer(c, false, detail);
+                        return;
+                }
+                c->req_off += (size_t)r;
+                return;
+        }
+        ssize_t r = recv(c->sock, c->ans + c->ans_len, sizeof(c->ans) - c->ans_len, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (r < 0) {
+                snprintf(detail, sizeof(detail), "no 2xx/3xx answer to GET %.200s: %s", c->path,
+                         strerror(errno));
+                health_answer(c, false, detail);
+                return;
+        }
+        c->ans_len += (size_t)r;
+        if (r == 0 || c->ans_len == sizeof(c->ans) || memchr(c->ans, '\n', c->ans_len))
+                health_http_judge(c);
+}
+
+/* What the loop waits for on a check's socket. */
+static short health_events(const struct health_check *c)
+{
+        if (c->kind == AGENT_HEALTH_HTTP && c->connected && c->req_off == c->req_len)
+                return POLLIN;
+        return POLLOUT;
+}
+
 static void op_health(const struct agent_request *req)
 {
         struct health_check *c = NULL;
@@ -474,14 +586,28 @@ static void op_health(const struct agent_request *req)
                                    .port = h->port,
                                    .timeout_ms = h->timeout_ms,
                                    .deadline = now_ms() + h->timeout_ms};
-        if (h->kind == AGENT_HEALTH_TCP) {
+        if (h->kind == AGENT_HEALTH_HTTP) {
+                /* The decoder checked the path (agent_http_path_ok): no space, no CR/LF. */
+                snprintf(c->path, sizeof(c->path), "%s", h->path);
+                int n =
+                    snprintf(c->req, sizeof(c->req),
+                             "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: tenantd-health\r\n"
+                             "Connection: close\r\n\r\n",
+                             c->path);
+                c->req_len = n > 0 && (size_t)n < sizeof(c->req) ? (size_t)n : 0;
+        }
+        if (h->kind == AGENT_HEALTH_TCP || h->kind == AGENT_HEALTH_HTTP) {
                 c->sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 struct sockaddr_in sin = {.sin_family = AF_INET,
                                           .sin_port = htons(h->port),
                                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
                 if (c->sock < 0 || (connect(c->sock, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
-                                    errno != EINPROGRESS))
-                        health_tcp_done(c);
+                                    errno != EINPROGRESS)) {
+                        if (h->kind == AGENT_HEALTH_TCP)
+                                health_tcp_done(c);
+                        else
+                                health_http_step(c, errno ? errno : EIO);
+                }
                 return;
         }
         /* exec: as the service's user, output discarded, in the service's root. */
@@ -852,7 +978,7 @@ static void serve(void)
                         if (timeout < 0 || left < timeout)
                                 timeout = left;
                         if (c->sock >= 0) {
-                                fds[n] = (struct pollfd){.fd = c->sock, .events = POLLOUT};
+                                fds[n] = (struct pollfd){.fd = c->sock, .events = health_events(c)};
                                 what[n].tag = TAG_HEALTH;
                                 what[n++].index = i;
                         }
@@ -887,7 +1013,10 @@ static void serve(void)
                                 break;
                         case TAG_HEALTH: {
                                 struct health_check *c = &A.checks[what[i].index];
-                                if (c->used && !c->answered && c->sock >= 0)
+                                if (c->used && !c->answered && c->sock >= 0 &&
+                                    c->kind == AGENT_HEALTH_HTTP)
+                                        health_http_step(c, 0);
+                                else if (c->used && !c->answered && c->sock >= 0)
                                         health_tcp_done(c);
                                 break;
                         }

@@ -151,8 +151,8 @@ static _Noreturn void probe_main(const struct manifest *m, int netns_pidfd, uid_
 static void health_done(struct daemon *d, struct watch *w, uint32_t events);
 static void health_result(struct daemon *d, struct tenant *t, bool ok, const char *detail);
 
-/* A microVM: the runner asks the guest's agent (tcp connect or a command inside; an
- * http check is a tcp check there) and answers {"status":0|1,"detail":"..."}. */
+/* A microVM: the runner asks the guest's agent (a tcp connect, a GET or a command
+ * inside, as above) and answers {"status":0|1,"detail":"..."}. */
 static void health_vm_done(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
@@ -186,11 +186,13 @@ static void health_start_vm(struct daemon *d, struct tenant *t, uint64_t now)
 {
         const struct manifest *m = t->m;
         struct health_state *h = &t->health;
-        struct runner_request req = {.kind = m->health.kind == HEALTH_EXEC ? RUNNER_HEALTH_EXEC
-                                                                           : RUNNER_HEALTH_TCP,
+        struct runner_request req = {.kind = m->health.kind == HEALTH_EXEC   ? RUNNER_HEALTH_EXEC
+                                             : m->health.kind == HEALTH_HTTP ? RUNNER_HEALTH_HTTP
+                                                                             : RUNNER_HEALTH_TCP,
                                      .argv = (const char *const *)m->health.exec,
                                      .argc = m->health.exec_n,
                                      .port = m->health.port,
+                                     .path = m->health.path ? m->health.path : "/",
                                      .timeout_ms = (uint32_t)m->health.timeout_ms};
         _cleanup_free_ char *line = NULL;
         size_t len;

@@ -9,6 +9,7 @@
 #include "proto/agent_proto.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -187,6 +188,7 @@ void agent_request_clear(struct agent_request *req)
                 break;
         case AGENT_OP_HEALTH:
                 strv_free(req->u.health.argv);
+                free(req->u.health.path);
                 break;
         default:
                 break;
@@ -687,18 +689,60 @@ static int decode_setup(const struct json_value *root, struct agent_setup *ret, 
         return r < 0 ? r : 0;
 }
 
+bool agent_http_path_ok(const char *path, size_t len)
+{
+        if (!path || len == 0 || len > AGENT_HEALTH_PATH_MAX || path[0] != '/' ||
+            strnlen(path, len) != len || has_control(path, len))
+                return false;
+        return memchr(path, ' ', len) == NULL;
+}
+
+int agent_http_status(const char *buf, size_t len)
+{
+        static const char pre[] = "HTTP/";
+        size_t p = sizeof(pre) - 1;
+        if (len < p + 7 || memcmp(buf, pre, p) != 0)
+                return -1;
+        const char *v = buf + p; /* "1.1 200" */
+        if (!isdigit((unsigned char)v[0]) || v[1] != '.' || !isdigit((unsigned char)v[2]) ||
+            v[3] != ' ')
+                return -1;
+        const char *c = v + 4;
+        if (!isdigit((unsigned char)c[0]) || !isdigit((unsigned char)c[1]) ||
+            !isdigit((unsigned char)c[2]))
+                return -1;
+        size_t end = p + 7;
+        if (end < len && buf[end] != ' ' && buf[end] != '\r' && buf[end] != '\n')
+                return -1;
+        int code = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
+        return code >= 100 && code <= 599 ? code : -1;
+}
+
 static int decode_health(const struct json_value *root, struct agent_health *ret,
                          struct tn_err **err)
 {
-        bool tcp = json_get(root, "tcp") != NULL, exec = json_get(root, "exec") != NULL;
-        if (tcp == exec)
-                return tn_err_setx(err, EINVAL, "health needs exactly one of \"tcp\" and \"exec\"");
+        bool tcp = json_get(root, "tcp") != NULL, http = json_get(root, "http") != NULL,
+             exec = json_get(root, "exec") != NULL;
+        if (tcp + http + exec != 1)
+                return tn_err_setx(err, EINVAL,
+                                   "health needs exactly one of \"tcp\", \"http\" and \"exec\"");
+        if (!http && json_get(root, "path"))
+                return tn_err_setx(err, EINVAL, "\"path\" goes only with \"http\"");
         int r;
-        if (tcp) {
+        if (tcp || http) {
                 uint32_t port = 0;
-                r = get_u32(root, "tcp", true, 1, 65535, &port, err);
-                ret->kind = AGENT_HEALTH_TCP;
+                r = get_u32(root, tcp ? "tcp" : "http", true, 1, 65535, &port, err);
+                ret->kind = tcp ? AGENT_HEALTH_TCP : AGENT_HEALTH_HTTP;
                 ret->port = (uint16_t)port;
+                const char *path = NULL;
+                if (r >= 0 && http)
+                        r = peek_string(json_get(root, "path"), "path", true, 1,
+                                        AGENT_HEALTH_PATH_MAX, true, &path, err);
+                if (r >= 0 && http && !agent_http_path_ok(path, strlen(path)))
+                        return tn_err_setx(err, EINVAL,
+                                           "\"path\" must start with '/' and hold no space");
+                if (r >= 0 && http && !(ret->path = strdup(path)))
+                        return tn_err_setx(err, ENOMEM, "out of memory");
         } else {
                 r = get_argv(root, "exec", &ret->argv, &ret->argc, err);
                 ret->kind = AGENT_HEALTH_EXEC;
@@ -743,7 +787,8 @@ static const char *const *request_keys(enum agent_op op)
         static const char *const signal[] = {"v", "id", "op", "session", "signal", NULL};
         static const char *const exec[] = {"v",   "id",  "op",      "session", "argv", "env",
                                            "uid", "gid", "workdir", "stdin",   NULL};
-        static const char *const health[] = {"v", "id", "op", "tcp", "exec", "timeout_ms", NULL};
+        static const char *const health[] = {"v",    "id",   "op",         "tcp", "http",
+                                             "path", "exec", "timeout_ms", NULL};
         static const char *const shutdown[] = {"v", "id", "op", "timeout_ms", NULL};
         switch (op) {
         case AGENT_OP_SETUP:
@@ -1201,10 +1246,17 @@ static int gen_request_args(struct json_gen *g, const struct agent_request *req)
                                           req->u.exec.stdin_len);
                 return 0;
         case AGENT_OP_HEALTH:
-                if (req->u.health.kind == AGENT_HEALTH_TCP)
+                if (req->u.health.kind == AGENT_HEALTH_TCP) {
                         gen_kv_int(g, "tcp", req->u.health.port);
-                else
+                } else if (req->u.health.kind == AGENT_HEALTH_HTTP) {
+                        const char *path = req->u.health.path;
+                        if (!path || !agent_http_path_ok(path, strlen(path)))
+                                return -EINVAL;
+                        gen_kv_int(g, "http", req->u.health.port);
+                        gen_kv_str(g, "path", path);
+                } else {
                         gen_strv(g, "exec", req->u.health.argv);
+                }
                 gen_kv_int(g, "timeout_ms", req->u.health.timeout_ms);
                 return 0;
         case AGENT_OP_SHUTDOWN:

@@ -38,6 +38,7 @@
 #define AGENT_HOSTNAME_MAX 64
 #define AGENT_TIMEOUT_MAX_MS 600000
 #define AGENT_HEALTH_TIMEOUT_DEFAULT_MS 5000
+#define AGENT_HEALTH_PATH_MAX 1024 /* bytes of an http check's path (the manifest's limit) */
 #define AGENT_SHUTDOWN_TIMEOUT_DEFAULT_MS 10000
 
 /* ---- frames ----
@@ -145,13 +146,15 @@ struct agent_exec {
 
 enum agent_health_kind {
         AGENT_HEALTH_TCP,
+        AGENT_HEALTH_HTTP,
         AGENT_HEALTH_EXEC,
 };
 
 struct agent_health {
         enum agent_health_kind kind;
-        uint16_t port;
-        char **argv; /* NULL-terminated */
+        uint16_t port; /* tcp, http */
+        char *path;    /* http: agent_http_path_ok() */
+        char **argv;   /* NULL-terminated */
         size_t argc;
         uint32_t timeout_ms;
 };
@@ -261,6 +264,17 @@ int agent_event_encode(const struct agent_event *ev, char **ret, size_t *ret_len
 
 /* An error reply; the text is cut to AGENT_TEXT_MAX and control characters replaced. */
 int agent_error_encode(uint32_t id, const char *text, char **ret, size_t *ret_len);
+
+/* ---- http health checks (the same rules on both ends and in runner_proto.c) ---- */
+
+/* A path an http check may GET: 1..AGENT_HEALTH_PATH_MAX bytes, starting with '/', no
+ * space, no control character, no NUL inside len: what the manifest accepts. */
+bool agent_http_path_ok(const char *path, size_t len);
+
+/* The status code of an HTTP status line at the start of buf ("HTTP/1.1 200 OK"):
+ * "HTTP/" digit "." digit, one space, three digits, then a space, '\r', '\n' or the
+ * end of buf; 100..599. -1 for anything else (buf is the service's: untrusted). */
+int agent_http_status(const char *buf, size_t len);
 
 /* ---- base64 (RFC 4648, padded, strict) ---- */
 size_t agent_base64_encoded_len(size_t n);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/agent_proto.h"
+
 static const struct json_limits runner_limits = {
     .max_bytes = RUNNER_REQUEST_MAX, .max_depth = 4, .allow_comments = false};
 
@@ -21,9 +23,13 @@ static bool argv_ok(const char *const *argv, size_t argc)
 int runner_request_encode(const struct runner_request *req, char **ret, size_t *ret_len)
 {
         bool health = req->kind != RUNNER_EXEC;
-        if (req->kind != RUNNER_HEALTH_TCP && !argv_ok(req->argv, req->argc))
+        bool by_port = req->kind == RUNNER_HEALTH_TCP || req->kind == RUNNER_HEALTH_HTTP;
+        if (!by_port && !argv_ok(req->argv, req->argc))
                 return -EINVAL;
-        if (req->kind == RUNNER_HEALTH_TCP && req->port == 0)
+        if (by_port && req->port == 0)
+                return -EINVAL;
+        if (req->kind == RUNNER_HEALTH_HTTP &&
+            (!req->path || !agent_http_path_ok(req->path, strlen(req->path))))
                 return -EINVAL;
         if (health &&
             (req->timeout_ms < RUNNER_TIMEOUT_MIN_MS || req->timeout_ms > RUNNER_TIMEOUT_MAX_MS))
@@ -36,9 +42,13 @@ int runner_request_encode(const struct runner_request *req, char **ret, size_t *
                 json_gen_key(g, "health");
                 json_gen_object_open(g);
         }
-        if (req->kind == RUNNER_HEALTH_TCP) {
-                json_gen_key(g, "tcp");
+        if (by_port) {
+                json_gen_key(g, req->kind == RUNNER_HEALTH_TCP ? "tcp" : "http");
                 json_gen_int(g, req->port);
+                if (req->kind == RUNNER_HEALTH_HTTP) {
+                        json_gen_key(g, "path");
+                        json_gen_string(g, req->path);
+                }
         } else {
                 json_gen_key(g, health ? "exec" : "argv");
                 json_gen_array_open(g);
@@ -92,7 +102,8 @@ static int decode_health(const struct json_value *h, struct runner_request *r, s
 {
         if (h->type != JSON_OBJECT)
                 return tn_err_setx(err, EINVAL, "\"health\" must be an object");
-        const struct json_value *tcp = json_get(h, "tcp"), *ex = json_get(h, "exec"),
+        const struct json_value *tcp = json_get(h, "tcp"), *http = json_get(h, "http"),
+                                *path = json_get(h, "path"), *ex = json_get(h, "exec"),
                                 *to = json_get(h, "timeout_ms");
         int64_t n;
         if (!to || !json_number_int64(to, &n) || n < RUNNER_TIMEOUT_MIN_MS ||
@@ -101,16 +112,27 @@ static int decode_health(const struct json_value *h, struct runner_request *r, s
                                    "\"health.timeout_ms\" must be an integer from %d to %d",
                                    RUNNER_TIMEOUT_MIN_MS, RUNNER_TIMEOUT_MAX_MS);
         r->timeout_ms = (uint32_t)n;
-        if (!tcp == !ex)
-                return tn_err_setx(err, EINVAL, "\"health\" holds one of \"tcp\" and \"exec\"");
+        if (!!tcp + !!http + !!ex != 1)
+                return tn_err_setx(err, EINVAL,
+                                   "\"health\" holds one of \"tcp\", \"http\" and \"exec\"");
+        if (!http != !path)
+                return tn_err_setx(err, EINVAL, "\"health.path\" goes with \"health.http\"");
         if (ex) {
                 r->kind = RUNNER_HEALTH_EXEC;
                 return decode_argv(ex, "health.exec", r, err);
         }
-        if (!json_number_int64(tcp, &n) || n < 1 || n > 65535)
-                return tn_err_setx(err, EINVAL, "\"health.tcp\" must be a port from 1 to 65535");
-        r->kind = RUNNER_HEALTH_TCP;
+        if (!json_number_int64(tcp ? tcp : http, &n) || n < 1 || n > 65535)
+                return tn_err_setx(err, EINVAL, "\"health.%s\" must be a port from 1 to 65535",
+                                   tcp ? "tcp" : "http");
+        if (http &&
+            (path->type != JSON_STRING || !agent_http_path_ok(path->u.str.text, path->u.str.len)))
+                return tn_err_setx(err, EINVAL,
+                                   "\"health.path\" must be a path of at most %d bytes that "
+                                   "starts with '/' and holds no space or control character",
+                                   AGENT_HEALTH_PATH_MAX);
+        r->kind = tcp ? RUNNER_HEALTH_TCP : RUNNER_HEALTH_HTTP;
         r->port = (uint16_t)n;
+        r->path = http ? path->u.str.text : NULL;
         return 0;
 }
 

@@ -7,6 +7,7 @@
  *   {"argv":["/bin/sh","-c","..."]}                      an exec session: the runner
  *       answers in the frames of exec_proto.h (output, then the exit status)
  *   {"health":{"tcp":8080,"timeout_ms":2000}}            a health check, by port
+ *   {"health":{"http":8080,"path":"/","timeout_ms":2000}} by a GET (agent_http_path_ok)
  *   {"health":{"exec":["/bin/check"],"timeout_ms":2000}} or by command
  *       answered by one line: {"status":0,"detail":"ok"} (0 healthy, 1 not)
  * The runner's socket is root's, in a 0700 directory; its peer is tenantd. Both ends
@@ -31,6 +32,7 @@
 enum runner_request_kind {
         RUNNER_EXEC,
         RUNNER_HEALTH_TCP,
+        RUNNER_HEALTH_HTTP,
         RUNNER_HEALTH_EXEC,
 };
 
@@ -38,7 +40,8 @@ struct runner_request {
         enum runner_request_kind kind;
         const char *const *argv; /* exec, health exec: argc strings, NULL-terminated */
         size_t argc;
-        uint16_t port;       /* health tcp: 1..65535 */
+        uint16_t port;       /* health tcp, http: 1..65535 */
+        const char *path;    /* health http */
         uint32_t timeout_ms; /* health */
         /* owned by a decoded request */
         struct json_value *tree;

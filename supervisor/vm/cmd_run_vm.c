@@ -435,9 +435,11 @@ static void health_request(struct run *run, int conn, const struct runner_reques
 {
         struct agent_request req = {.op = AGENT_OP_HEALTH};
         req.u.health.timeout_ms = h->timeout_ms;
-        if (h->kind == RUNNER_HEALTH_TCP) {
-                req.u.health.kind = AGENT_HEALTH_TCP;
+        if (h->kind == RUNNER_HEALTH_TCP || h->kind == RUNNER_HEALTH_HTTP) {
+                req.u.health.kind =
+                    h->kind == RUNNER_HEALTH_TCP ? AGENT_HEALTH_TCP : AGENT_HEALTH_HTTP;
                 req.u.health.port = h->port;
+                req.u.health.path = (char *)h->path; /* read only */
         } else {
                 req.u.health.kind = AGENT_HEALTH_EXEC;
                 req.u.health.argv = (char **)h->argv; /* read only */

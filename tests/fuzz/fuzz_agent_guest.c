@@ -3,7 +3,8 @@
  *
  * Besides "no crash, no leak, no UB", it checks properties: every refusal says why,
  * an oversized line yields no frame, and whatever decodes encodes to a frame that
- * decodes again and encodes to the same bytes. */
+ * decodes again and encodes to the same bytes. The input is also an http check's
+ * answer for agent_http_status(), which must give -1 or a code from 100 to 599. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         /* The input as one frame, as the decoder sees a line. */
         check_request((const char *)data, size);
+        int code = agent_http_status((const char *)data, size);
+        if (code != -1 && (code < 100 || code > 599))
+                abort();
 
         /* The input as a byte stream through the reader, fed in uneven pieces. */
         struct agent_reader r;

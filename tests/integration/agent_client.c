@@ -323,6 +323,50 @@ static void test_shares(void)
                 diag("output: %s", o);
 }
 
+/* http checks against busybox httpd (a page: 200, a missing one: 404), a listener
+ * that answers a line that is not HTTP, and a closed port. */
+static void http_check(uint16_t port, const char *path, bool want_healthy, const char *want,
+                       const char *what)
+{
+        struct agent_request req = {.op = AGENT_OP_HEALTH};
+        struct agent_reply rep;
+        req.u.health.kind = AGENT_HEALTH_HTTP;
+        req.u.health.port = port;
+        req.u.health.path = strdup(path);
+        req.u.health.timeout_ms = 5000;
+        int r = call(&req, &rep, 10000);
+        ok(r == 0 && rep.ok && rep.u.health.healthy == want_healthy &&
+               strstr(rep.u.health.detail, want),
+           "health http %s: %s (%s)", what, want_healthy ? "healthy" : "unhealthy",
+           rep.ok ? rep.u.health.detail : "");
+        agent_reply_clear(&rep);
+        agent_request_clear(&req);
+}
+
+static void test_http_health(void)
+{
+        struct agent_request req = {.op = AGENT_OP_EXEC};
+        struct agent_reply rep;
+        req.u.exec.session = 5;
+        proc_set(&req.u.exec.proc,
+                 strv("/bin/sh", "-c",
+                      "mkdir -p /tmp/www && echo hi >/tmp/www/index.html && "
+                      "busybox httpd -p 127.0.0.1:8081 -h /tmp/www </dev/null >/dev/null 2>&1; "
+                      "(echo SSH-2.0-not-http | busybox nc -l -p 8082 >/dev/null 2>&1 &); "
+                      "sleep 1",
+                      NULL),
+                 0);
+        int r = call(&req, &rep, 10000);
+        ok(r == 0 && rep.ok, "exec: start httpd and a listener that is not HTTP");
+        agent_reply_clear(&rep);
+        agent_request_clear(&req);
+        ok(wait_exit(5, 20000) && sessions[5].code == 0, "they are up");
+        http_check(8081, "/", true, "HTTP/1.", "GET / of a page");
+        http_check(8081, "/missing", false, "no 2xx/3xx answer to GET /missing: HTTP/1.", "a 404");
+        http_check(8082, "/", false, "not HTTP: \"SSH-2.0-not-http\"", "a line that is not HTTP");
+        http_check(9, "/", false, "port 9 refused the connection", "a closed port");
+}
+
 static void test_service_and_health(void)
 {
         int r;
@@ -357,6 +401,7 @@ static void test_service_and_health(void)
         ok(r == 0 && rep.ok && !rep.u.health.healthy, "health tcp to a closed port: unhealthy (%s)",
            rep.ok ? rep.u.health.detail : "");
         agent_reply_clear(&rep);
+        test_http_health();
         req = (struct agent_request){.op = AGENT_OP_HEALTH};
         req.u.health.kind = AGENT_HEALTH_EXEC;
         req.u.health.argv = strv("/bin/true", NULL);

@@ -3,7 +3,8 @@
 # tenant-agent as /init) under raw QEMU (-M microvm, TCG) and drives the agent over
 # its virtio-serial port with tests/integration/agent_client: ready, hello, a refused
 # symlinked mount target, setup with a read-only 9p share and network, exec sessions
-# (stdout, stderr, stdin, exit code, uid), the service, stats, health checks, signals,
+# (stdout, stderr, stdin, exit code, uid), the service, stats, health checks (tcp, exec
+# and http against busybox httpd, a listener that is not HTTP and a closed port), signals,
 # garbage and a 10 MB line, then shutdown, after which QEMU must exit by itself.
 # Also checks that the initramfs builds reproducibly.
 #

@@ -135,6 +135,8 @@ static void test_requests(void)
                                    "\"cat\"],\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\","
                                    "\"stdin\":\"aGVsbG8K\"}");
         round_trip_request("health tcp", "{\"v\":1,\"id\":8,\"op\":\"health\",\"tcp\":80}");
+        round_trip_request("health http", "{\"v\":1,\"id\":8,\"op\":\"health\",\"http\":8080,"
+                                          "\"path\":\"/healthz?x=1\",\"timeout_ms\":2000}");
         round_trip_request("health exec", "{\"v\":1,\"id\":9,\"op\":\"health\",\"exec\":["
                                           "\"/bin/true\"],\"timeout_ms\":2000}");
         round_trip_request("shutdown", "{\"v\":1,\"id\":10,\"op\":\"shutdown\",\"timeout_ms\":0}");
@@ -303,6 +305,25 @@ static void test_request_rejects(void)
                 "\"signal\"");
         rejects("health both", "{\"v\":1,\"id\":7,\"op\":\"health\",\"tcp\":1,\"exec\":[\"x\"]}", 7,
                 "exactly one");
+        rejects("health http and tcp",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"tcp\":1,\"http\":1,\"path\":\"/\"}", 7,
+                "exactly one");
+        rejects("health http without path", "{\"v\":1,\"id\":7,\"op\":\"health\",\"http\":80}", 7,
+                "missing key \"path\"");
+        rejects("health http relative path",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"http\":80,\"path\":\"x\"}", 7,
+                "must start with '/'");
+        rejects("health http path with a space",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"http\":80,\"path\":\"/ HTTP/1.1\"}", 7,
+                "no space");
+        rejects("health http path with CR LF",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"http\":80,\"path\":\"/\\r\\nX: y\"}", 7,
+                "control character");
+        rejects("health path with tcp",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"tcp\":80,\"path\":\"/\"}", 7,
+                "only with \"http\"");
+        rejects("health http port 0",
+                "{\"v\":1,\"id\":7,\"op\":\"health\",\"http\":0,\"path\":\"/\"}", 7, "\"http\"");
         rejects("health neither", "{\"v\":1,\"id\":7,\"op\":\"health\"}", 7, "exactly one");
         rejects("health port 0", "{\"v\":1,\"id\":7,\"op\":\"health\",\"tcp\":0}", 7, "\"tcp\"");
         rejects("shutdown timeout too long",
@@ -528,8 +549,50 @@ static void test_base64(void)
         }
 }
 
+static void test_http(void)
+{
+        static const struct {
+                const char *line;
+                int code;
+        } lines[] = {
+            {"HTTP/1.0 200 OK\r\n", 200},
+            {"HTTP/1.1 302 Found\r\n", 302},
+            {"HTTP/1.1 500 Internal Server Error\r\n", 500},
+            {"HTTP/1.1 204", 204},
+            {"HTTP/1.1 404\r\n", 404},
+            {"HTTP/2.0 200\n", 200},
+            {"HTTP/1.1 099 x", -1},
+            {"HTTP/1.1 600 x", -1},
+            {"HTTP/1.1 20 OK", -1},
+            {"HTTP/1.1 2000 OK", -1},
+            {"HTTP/1.1  200 OK", -1},
+            {"HTTP/11 200 OK", -1},
+            {"http/1.1 200 OK", -1},
+            {"SSH-2.0-OpenSSH_9.2\r\n", -1},
+            {"HTTP/1.", -1},
+            {"", -1},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+                ok(agent_http_status(lines[i].line, strlen(lines[i].line)) == lines[i].code,
+                   "status line %zu gives %d", i, lines[i].code);
+        ok(agent_http_status("HTTP/1.1 200 OK", 10) == -1, "a cut status line is no status");
+        ok(agent_http_path_ok("/", 1) && agent_http_path_ok("/a/b?c=d&e", 10), "paths accepted");
+        ok(!agent_http_path_ok("", 0) && !agent_http_path_ok("a", 1) &&
+               !agent_http_path_ok("/a b", 4) && !agent_http_path_ok("/a\tb", 4) &&
+               !agent_http_path_ok("/a\x7f", 3) && !agent_http_path_ok("/a\0b", 4) &&
+               !agent_http_path_ok(NULL, 0),
+           "paths refused: empty, relative, space, control, NUL");
+        char longp[AGENT_HEALTH_PATH_MAX + 2];
+        memset(longp, 'a', sizeof(longp));
+        longp[0] = '/';
+        ok(agent_http_path_ok(longp, AGENT_HEALTH_PATH_MAX) &&
+               !agent_http_path_ok(longp, AGENT_HEALTH_PATH_MAX + 1),
+           "a path of at most %d bytes", AGENT_HEALTH_PATH_MAX);
+}
+
 int main(void)
 {
+        test_http();
         test_reader();
         test_requests();
         test_request_rejects();

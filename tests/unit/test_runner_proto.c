@@ -52,6 +52,17 @@ static void test_round_trips(void)
         runner_request_clear(&back);
         free(line);
 
+        req = (struct runner_request){
+            .kind = RUNNER_HEALTH_HTTP, .port = 80, .path = "/healthz?a=b", .timeout_ms = 2000};
+        ok(runner_request_encode(&req, &line, &len) == 0, "health http encodes");
+        is_str(line, "{\"health\":{\"http\":80,\"path\":\"/healthz?a=b\",\"timeout_ms\":2000}}\n",
+               "health http: port and path");
+        ok(runner_request_decode(line, len, &back, NULL) == 0 && back.kind == RUNNER_HEALTH_HTTP &&
+               back.port == 80 && strcmp(back.path, "/healthz?a=b") == 0 && back.timeout_ms == 2000,
+           "health http decodes back");
+        runner_request_clear(&back);
+        free(line);
+
         static const char *const check[] = {"/usr/bin/check", "--quick", NULL};
         req = (struct runner_request){
             .kind = RUNNER_HEALTH_EXEC, .argv = check, .argc = 2, .timeout_ms = 600000};
@@ -77,6 +88,12 @@ static void test_encode_refuses(void)
         is_int(runner_request_encode(&req, &line, &len), -EINVAL, "port 0");
         req = (struct runner_request){.kind = RUNNER_HEALTH_TCP, .port = 1, .timeout_ms = 99};
         is_int(runner_request_encode(&req, &line, &len), -EINVAL, "a timeout under 100 ms");
+        req = (struct runner_request){.kind = RUNNER_HEALTH_HTTP, .port = 80, .timeout_ms = 1000};
+        is_int(runner_request_encode(&req, &line, &len), -EINVAL, "http without a path");
+        req.path = "healthz";
+        is_int(runner_request_encode(&req, &line, &len), -EINVAL, "http with a relative path");
+        req.path = "/ HTTP/1.1\r\nX: y";
+        is_int(runner_request_encode(&req, &line, &len), -EINVAL, "http with a space and CR LF");
         /* 256 arguments of 100 bytes: over 16 KiB */
         static char arg[101];
         memset(arg, 'a', 100);
@@ -91,6 +108,10 @@ static void test_encode_refuses(void)
         req = (struct runner_request){.kind = RUNNER_EXEC, .argv = bad, .argc = 1};
         is_int(runner_request_encode(&req, &line, &len), -EINVAL, "text that is not UTF-8");
 }
+
+#define BAD_PATH                                                                                   \
+        "\"health.path\" must be a path of at most 1024 bytes that starts with '/' and holds "     \
+        "no space or control character"
 
 static void test_refusals(void)
 {
@@ -109,7 +130,21 @@ static void test_refusals(void)
         rejects("{\"health\":{\"tcp\":80,\"timeout_ms\":600001}}",
                 "\"health.timeout_ms\" must be an integer from 100 to 600000");
         rejects("{\"health\":{\"timeout_ms\":1000}}",
-                "\"health\" holds one of \"tcp\" and \"exec\"");
+                "\"health\" holds one of \"tcp\", \"http\" and \"exec\"");
+        rejects("{\"health\":{\"tcp\":80,\"http\":80,\"path\":\"/\",\"timeout_ms\":1000}}",
+                "\"health\" holds one of \"tcp\", \"http\" and \"exec\"");
+        rejects("{\"health\":{\"http\":80,\"timeout_ms\":1000}}",
+                "\"health.path\" goes with \"health.http\"");
+        rejects("{\"health\":{\"tcp\":80,\"path\":\"/\",\"timeout_ms\":1000}}",
+                "\"health.path\" goes with \"health.http\"");
+        rejects("{\"health\":{\"http\":0,\"path\":\"/\",\"timeout_ms\":1000}}",
+                "\"health.http\" must be a port from 1 to 65535");
+        rejects("{\"health\":{\"http\":80,\"path\":\"x\",\"timeout_ms\":1000}}", BAD_PATH);
+        rejects("{\"health\":{\"http\":80,\"path\":\"/a b\",\"timeout_ms\":1000}}", BAD_PATH);
+        rejects("{\"health\":{\"http\":80,\"path\":\"/\\u0000\",\"timeout_ms\":1000}}",
+                "bad request at 1:29: string contains a NUL character (\\u0000)");
+        rejects("{\"health\":{\"http\":80,\"path\":\"/\\n\",\"timeout_ms\":1000}}", BAD_PATH);
+        rejects("{\"health\":{\"http\":80,\"path\":7,\"timeout_ms\":1000}}", BAD_PATH);
         rejects("{\"health\":{\"tcp\":0,\"timeout_ms\":1000}}",
                 "\"health.tcp\" must be a port from 1 to 65535");
         rejects("{\"health\":{\"tcp\":65536,\"timeout_ms\":1000}}",

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# tests/integration/test_health.sh — http health checks, one manifest, both backends
+# (issue 12). tenantd runs the same manifest (busybox httpd in a read-only busybox
+# root) as a sandbox and, with only "isolation" changed, as a microVM: once checking
+# "/" (a file: 200), once checking "/cgi-bin/fail" (a CGI that answers 500). The first
+# must be healthy and never restarted; the second must fail with the GET's path in the
+# detail, be declared unhealthy after `retries` and restarted. In a sandbox the check
+# is tenantd's probe in the tenant's network namespace; in a microVM it is the guest
+# agent's GET, so a 500 is no longer a healthy tcp connect there.
+#
+# The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
+# them; the sandbox half still runs.
+set -u
+cd "${SRCDIR:-.}" || exit 1
+source tests/lib/sandbox.sh
+source tests/lib/daemon.sh
+source tests/lib/libvirt.sh
+require_sandbox
+[[ -x $TENANTD ]] || skip_all "$TENANTD missing: run make check"
+busybox=$(command -v busybox || true)
+[[ -n $busybox ]] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+	skip_all "NO STATIC BUSYBOX (apt-get install busybox-static): the service has no httpd"
+busybox httpd --help 2>&1 | grep -q -- "-h HOME" ||
+	skip_all "busybox has no httpd applet: nothing answers the checks"
+
+tmp=$(mktemp -d /tmp/tenantd-health.XXXXXX)
+chmod 755 "$tmp"
+tenants=() bg=()
+cleanup() {
+	local t
+	daemon_cleanup
+	for t in "${tenants[@]}"; do vm_domain_purge "$t"; done
+	libvirt_release
+	sandbox_cleanup
+}
+trap cleanup EXIT
+
+vm_why=""
+vmdir=$PWD/$BUILD/vm
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
+elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
+	vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
+elif ! libvirt_ensure; then
+	vm_why="NO LIBVIRT: $libvirt_why"
+fi
+export TENANTD_VM_IMAGE_DIR=$vmdir
+
+# The root: a static busybox, a page, and a CGI that answers 500.
+mkdir -p "$tmp/root/bin" "$tmp/root/www/cgi-bin" "$tmp/manifests"
+cp "$busybox" "$tmp/root/bin/busybox"
+for a in sh httpd printf; do ln -s busybox "$tmp/root/bin/$a"; done
+echo "hello" >"$tmp/root/www/index.html"
+printf '#!/bin/sh\nprintf "Status: 500 Broken\\r\\nContent-Type: text/plain\\r\\n\\r\\nbroken\\n"\n' \
+	>"$tmp/root/www/cgi-bin/fail"
+chmod -R a+rX "$tmp/root"
+chmod 755 "$tmp/root/www/cgi-bin/fail"
+
+# manifest NAME ISOLATION PATH: the one manifest, its name, isolation and checked path
+# filled in. The timeout and interval leave room for a guest under TCG.
+manifest() {
+	python3 - "$tmp" "$@" <<'PY'
+import json, sys
+tmp, name, isolation, path = sys.argv[1:5]
+m = {"name": name, "isolation": isolation, "user": "0:0",
+     "exec": ["/bin/httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"],
+     "root": {"path": tmp + "/root", "readonly": True},
+     "restart": {"on": "always", "backoff": "1s..2s", "burst": 20},
+     "stop": {"timeout": "5s"},
+     "health": {"http": {"port": 8080, "path": path}, "interval": "2s", "timeout": "2s",
+                "retries": 2, "start_period": "0s" if path != "/" else "30s"}}
+if isolation == "microvm":
+    m["vm"] = {"memory": "256M"}
+json.dump(m, open(tmp + "/manifests/" + name + ".json", "w"), indent=2)
+PY
+	tenants+=("$1")
+}
+
+backends=(sandbox)
+[[ -z $vm_why ]] && backends+=(microvm)
+for b in "${backends[@]}"; do
+	manifest "hh-ok-${b:0:2}" "$b" /
+	manifest "hh-bad-${b:0:2}" "$b" /cgi-bin/fail
+done
+start_daemon || bail "tenantd did not start"
+
+# results BACKEND: the checks for the two tenants of one backend
+results() {
+	local b=$1 ok=hh-ok-${1:0:2} bad=hh-bad-${1:0:2} i
+	for i in $(seq 1800); do
+		[[ $(json_field "$ok" health) == healthy ]] && break
+		sleep 0.1
+	done
+	check "$b: an http check of a service answering 200 is healthy" \
+		'[[ $(json_field "$ok" health) == healthy ]]'
+	for i in $(seq 1800); do
+		"$ctl" events -n 500 2>/dev/null | grep -q "event=unhealthy tenant=$bad action=restart" && break
+		sleep 0.1
+	done
+	out=$("$ctl" events -n 500 2>/dev/null)
+	check "$b: a service answering 500 fails its check, with the path in the detail" \
+		'grep "event=health-failed tenant=$bad " <<<"$out" | grep -q "GET /cgi-bin/fail"'
+	check "$b: after 2 failures (retries) it is unhealthy and restarted" \
+		'grep -q "event=unhealthy tenant=$bad action=restart failures=2" <<<"$out"'
+	for i in $(seq 600); do
+		[[ $(json_field "$bad" restarts) -ge 1 && $(json_field "$bad" state) == running ]] && break
+		sleep 0.1
+	done
+	check "$b: it runs again, restarted ($(json_field "$bad" restarts) restarts)" \
+		'[[ $(json_field "$bad" restarts) -ge 1 && $(json_field "$bad" state) == running ]]'
+	check "$b: the healthy one was never restarted and never failed a check" \
+		'[[ $(json_field "$ok" restarts) == 0 ]] && ! grep -q "tenant=$ok " <<<"$(grep "event=health-failed" <<<"$out")"'
+}
+results sandbox
+if [[ -n $vm_why ]]; then
+	skip "microvm: the http checks: $vm_why"
+else
+	results microvm
+	out=$("$ctl" events -n 500 2>/dev/null)
+	check "microvm: the detail is the agent's, with the status line it read" \
+		'grep "event=health-failed tenant=hh-bad-mi " <<<"$out" | grep -q "500 Broken"'
+fi
+done_testing
