@@ -1543,16 +1543,20 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
                 return "set --save changes the manifest, which is the operator's";
         for (size_t i = 0; req->op == CONTROL_OP_SET && i < req->n_values; i++) {
                 const char *path = manifest_settable_path(req->keys[i]);
+                /* A key outside the limits table (a volume's size or io) is the
+                 * operator's: a user never grows a volume nor lifts its io limits. */
+                if (!path)
+                        return "only the operator may set this key";
                 bool listed = false;
                 for (size_t k = 0; k < t->m->access_n && !listed; k++) {
                         const struct access_entry *e = &t->m->access[k];
                         if (!entry_matches(c, e) || !(e->allow & (1U << ACCESS_SET)))
                                 continue;
                         listed = !e->set;
-                        for (size_t j = 0; !listed && path && j < e->set_n; j++)
+                        for (size_t j = 0; !listed && j < e->set_n; j++)
                                 listed = strcmp(manifest_settable_path(e->set[j]), path) == 0;
                 }
-                if (path && !listed)
+                if (!listed)
                         return "the tenant's access section does not list this key under "
                                "\"set\"";
         }

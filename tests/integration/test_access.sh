@@ -296,6 +296,9 @@ check "set cpu.max=max (unlimited) is refused" '[[ $rc == 1 ]]'
 out=$(as ta-alice set ta-a1 cpu.max=0.5 2>&1)
 rc=$?
 check "set cpu.max=0.5 (below) works" '[[ $rc == 0 ]]'
+out=$(as ta-alice set ta-a1 volume.data.size=64G 2>&1)
+rc=$?
+check "set of a volume's size is the operator's alone ($out)" '[[ $rc == 1 ]] && grep -q "only the operator may set this key" <<<"$out"'
 out=$(as ta-alice set ta-a1 memory.max=32M 2>&1)
 rc=$?
 check "set memory.max (not in access[].set) is refused" '[[ $rc == 1 ]] && grep -q "does not list this key" <<<"$out"'
