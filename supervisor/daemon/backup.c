@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -701,13 +702,20 @@ static void thaw_all(const struct tenant *t)
         }
 }
 
+/* A worker that died may leave restic behind in the cgroup for a moment (it dies with
+ * its parent, asynchronously): it is killed, and the removal tried for up to 0.5 s, so
+ * that no backup-of-NAME cgroup outlives its backup. */
 static void remove_backup_cgroup(const struct tenant *t)
 {
         char name[MANIFEST_NAME_MAX + 16];
         snprintf(name, sizeof(name), "backup-of-%s", t->name);
         _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
-        if (tenant_cgroup_open(name, &cg, NULL) >= 0)
-                (void)tenant_cgroup_remove(cg, NULL);
+        if (tenant_cgroup_open(name, &cg, NULL) < 0)
+                return;
+        for (int i = 0; i < 50 && tenant_cgroup_remove(cg, NULL) < 0; i++) {
+                (void)tenant_cgroup_kill(cg, SIGKILL);
+                (void)poll(NULL, 0, 10);
+        }
 }
 
 void backup_recover(struct daemon *d, struct tenant *t)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <libcgroup.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -493,6 +494,24 @@ int tenant_cgroup_attach_process(struct tenant_cgroup *tc, pid_t pid, struct tn_
                         return r;
         }
         return 0;
+}
+
+int tenant_cgroup_kill(struct tenant_cgroup *tc, int sig)
+{
+        int n = 0;
+        for (size_t i = 0; i < tc->n; i++) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s%s/cgroup.procs", tc->h[i].mount, tc->h[i].path);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                long pid;
+                while (fscanf(f, "%ld", &pid) == 1)
+                        if (pid > 1 && pid <= INT_MAX && kill((pid_t)pid, sig) == 0)
+                                n++;
+                fclose(f);
+        }
+        return n;
 }
 
 int tenant_cgroup_remove(struct tenant_cgroup *tc, struct tn_err **err)

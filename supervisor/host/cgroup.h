@@ -74,6 +74,10 @@ int tenant_cgroup_attach_process(struct tenant_cgroup *cg, pid_t pid, struct tn_
 /* Removes the tenant's cgroups; fails with -EBUSY while a process is still in one. */
 int tenant_cgroup_remove(struct tenant_cgroup *cg, struct tn_err **err);
 
+/* Sends sig to every process in the cgroups (each hierarchy's cgroup.procs); returns
+ * how many were sent. For a helper's cgroup whose leader died and left children. */
+int tenant_cgroup_kill(struct tenant_cgroup *cg, int sig);
+
 /* What one sample of a tenant's cgroup counters saw. `valid` says which groups of
  * fields were read (a host without a controller, or v1 without swap accounting,
  * lacks some). Counters (cpu, throttling, oom kills, pids max events) only grow while

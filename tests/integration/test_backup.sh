@@ -231,6 +231,12 @@ if [[ -n $worker ]] && [[ $(ps -o ppid= -p "$worker" | tr -d ' ') == "$daemon_pi
 	rc=$?
 	out=$(cat "$tmp/killed.out")
 	check "kill -9 of the worker during the upload: the backup fails ($out)" '[[ $rc != 0 ]]'
+	# restic dies with its worker (PDEATHSIG), a moment after tenantd answered: the
+	# cgroup goes when its last process has.
+	for _ in $(seq 50); do
+		[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] && break
+		sleep 0.1
+	done
 	check "and the copy and restic's cgroup are gone, the tenant runs on" \
 		'[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] &&
 		 "$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1'
