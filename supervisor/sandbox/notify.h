@@ -31,6 +31,7 @@ struct notifier {
         uint64_t reported_ms[NOTIFY_MAX_NR + 1]; /* last report, 0 never */
         uint64_t total;                          /* every denial, for tests and reports */
         uint64_t next_report_ms;                 /* 0: none due */
+        bool dirty; /* a call got its first denial since the last report */
 };
 
 struct pollfd;

@@ -31,28 +31,35 @@ int main(void)
         n->fd = -1;
         ok(notifier_report(n, 1000, false, record, &s) == -1 && s.n == 0,
            "nothing denied: nothing reported, nothing due");
+        /* What notifier_answer does: a count going up from 0 marks the notifier. */
         n->pending[SYS_syslog] = 1;
+        n->dirty = true;
         int due = notifier_report(n, 1000, false, record, &s);
         ok(s.n == 1 && s.nr[0] == SYS_syslog && s.count[0] == 1 && due == -1,
            "the first denial is reported at once");
         n->pending[SYS_syslog] = 40000;
+        n->dirty = true;
         s.n = 0;
         due = notifier_report(n, 4000, false, record, &s);
         ok(s.n == 0 && due == NOTIFY_REPORT_MS - 3000,
            "40,000 more 3 s later wait for the 10 s mark (due in %d ms)", due);
         n->pending[SYS_syslog] += 60000;
         n->pending[SYS_acct] = 2;
+        n->dirty = true;
         s.n = 0;
         due = notifier_report(n, 6000, false, record, &s);
         ok(s.n == 1 && s.nr[0] == SYS_acct && s.count[0] == 2,
            "another call has its own schedule: reported at once");
         s.n = 0;
+        due = notifier_report(n, 10999, false, record, &s);
+        ok(s.n == 0 && due == 1, "nothing new, nothing due yet: no report (due in %d ms)", due);
         due = notifier_report(n, 11000, false, record, &s);
         ok(s.n == 1 && s.nr[0] == SYS_syslog && s.count[0] == 100000,
            "at 10 s the summed count is reported in one line (%llu)",
            (unsigned long long)(s.n ? s.count[0] : 0));
         n->pending[SYS_acct] = 3;
         n->pending[NOTIFY_MAX_NR] = 4;
+        n->dirty = true;
         s.n = 0;
         (void)notifier_report(n, 11001, true, record, &s);
         ok(s.n == 2 && s.count[0] == 3 && s.nr[1] == -1 && s.count[1] == 4,
