@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,20 +701,24 @@ static void thaw_all(const struct tenant *t)
         }
 }
 
-/* A worker that died may leave restic behind in the cgroup for a moment (it dies with
- * its parent, asynchronously): it is killed, and the removal tried for up to 0.5 s, so
- * that no backup-of-NAME cgroup outlives its backup. */
-static void remove_backup_cgroup(const struct tenant *t)
+/* A worker that died leaves restic behind in the cgroup for a moment: restic dies with
+ * it (PDEATHSIG), and its orphan is reaped by whoever adopts it, which may take a while
+ * (this machine's PID 1 reaps every ~2 s). What is left is killed and the removal
+ * tried; when it still fails, backup_tick tries again every BACKUP_CG_RETRY_MS, so no
+ * backup-of-NAME cgroup outlives its backup, and the event loop never waits for it. */
+#define BACKUP_CG_RETRY_MS 200
+static void remove_backup_cgroup(struct tenant *t)
 {
         char name[MANIFEST_NAME_MAX + 16];
         snprintf(name, sizeof(name), "backup-of-%s", t->name);
         _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
+        t->backup_cg_left = false;
         if (tenant_cgroup_open(name, &cg, NULL) < 0)
                 return;
-        for (int i = 0; i < 50 && tenant_cgroup_remove(cg, NULL) < 0; i++) {
-                (void)tenant_cgroup_kill(cg, SIGKILL);
-                (void)poll(NULL, 0, 10);
-        }
+        if (tenant_cgroup_remove(cg, NULL) == 0)
+                return;
+        (void)tenant_cgroup_kill(cg, SIGKILL);
+        t->backup_cg_left = tenant_cgroup_remove(cg, NULL) < 0;
 }
 
 void backup_recover(struct daemon *d, struct tenant *t)
@@ -876,6 +879,8 @@ static void check_stale(struct daemon *d, struct tenant *t, time_t wall)
 void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
 {
         (void)now;
+        if (t->backup_cg_left && !t->backup_job)
+                remove_backup_cgroup(t);
         if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
                 return;
         time_t wall = time(NULL);
@@ -899,6 +904,8 @@ void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
 
 uint64_t backup_deadline(const struct tenant *t)
 {
+        if (t->backup_cg_left && !t->backup_job)
+                return mono_ms() + BACKUP_CG_RETRY_MS;
         if (t->m->backup.schedule == BACKUP_MANUAL || t->removed)
                 return UINT64_MAX;
         time_t wall = time(NULL);

@@ -112,6 +112,7 @@ struct tenant {
         time_t backup_ok_at; /* wall clock of the last successful backup's end; 0: none */
         time_t backup_since; /* when backup_tick first saw the tenant */
         bool backup_stale;   /* backup-stale was said; cleared by a success */
+        bool backup_cg_left; /* backup-of-NAME could not be removed yet (backup_tick retries) */
 };
 
 struct daemon_config {

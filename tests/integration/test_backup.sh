@@ -237,7 +237,11 @@ if [[ -n $worker ]] && [[ $(ps -o ppid= -p "$worker" | tr -d ' ') == "$daemon_pi
 		[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] && break
 		sleep 0.1
 	done
-	check "and the copy and restic's cgroup are gone, the tenant runs on" \
+	left=""
+	[[ -e $storage/bk-sandbox/data.snap ]] && left+=" the copy"
+	[[ -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] && left+=" the cgroup"
+	"$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1 || left+=" (exec fails)"
+	check "and the copy and restic's cgroup are gone, the tenant runs on${left:+ (left:$left)}" \
 		'[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] &&
 		 "$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1'
 else
