@@ -768,8 +768,11 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 remove_backup_cgroup(t);
                 t->backup_last_ms = wall_ms();
                 t->backup_last_ok = ok;
-                snprintf(t->backup_last, sizeof(t->backup_last), "%s",
-                         len ? buf : "the backup worker died");
+                /* the worker's text, cut to what status keeps */
+                const char *said = len ? buf : "the backup worker died";
+                size_t keep = strnlen(said, sizeof(t->backup_last) - 1);
+                memcpy(t->backup_last, said, keep);
+                t->backup_last[keep] = '\0';
                 t->backup_last[strcspn(t->backup_last, "\n")] = '\0';
                 if (ok) {
                         t->backup_ok_at = time(NULL);

@@ -37,7 +37,7 @@ static void test_jitter(void)
         /* 20 tenants: the jitters spread over the half hour */
         uint32_t lo = UINT32_MAX, hi = 0;
         for (int i = 0; i < 20; i++) {
-                char name[16];
+                char name[32];
                 snprintf(name, sizeof(name), "tenant-%d", i);
                 uint32_t j = backup_jitter_s(&b, name);
                 lo = j < lo ? j : lo;
