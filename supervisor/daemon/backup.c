@@ -711,14 +711,7 @@ static void remove_backup_cgroup(struct tenant *t)
 {
         char name[MANIFEST_NAME_MAX + 16];
         snprintf(name, sizeof(name), "backup-of-%s", t->name);
-        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
-        t->backup_cg_left = false;
-        if (tenant_cgroup_open(name, &cg, NULL) < 0)
-                return;
-        if (tenant_cgroup_remove(cg, NULL) == 0)
-                return;
-        (void)tenant_cgroup_kill(cg, SIGKILL);
-        t->backup_cg_left = tenant_cgroup_remove(cg, NULL) < 0;
+        t->backup_cg_left = tenant_cgroup_kill_remove(name, SIGKILL) == -EBUSY;
 }
 
 void backup_recover(struct daemon *d, struct tenant *t)

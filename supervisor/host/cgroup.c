@@ -496,22 +496,42 @@ int tenant_cgroup_attach_process(struct tenant_cgroup *tc, pid_t pid, struct tn_
         return 0;
 }
 
-int tenant_cgroup_kill(struct tenant_cgroup *tc, int sig)
+/* Sends sig to every process listed in the cgroup directory `dir`. */
+static void kill_procs(const char *dir, int sig)
 {
-        int n = 0;
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1)
+                if (pid > 1 && pid <= INT_MAX)
+                        (void)kill((pid_t)pid, sig);
+        fclose(f);
+}
+
+int tenant_cgroup_kill_remove(const char *name, int sig)
+{
+        if (!is_simple_name(name) || libcgroup_ready(NULL) < 0)
+                return -EINVAL;
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = tenant_cgroup_alloc();
+        if (!tc)
+                return -ENOMEM;
+        if (discover(name, tc, NULL) < 0)
+                return -ENOENT;
+        int busy = 0;
         for (size_t i = 0; i < tc->n; i++) {
-                char path[4096];
-                snprintf(path, sizeof(path), "%s%s/cgroup.procs", tc->h[i].mount, tc->h[i].path);
-                FILE *f = fopen(path, "re");
-                if (!f)
-                        continue;
-                long pid;
-                while (fscanf(f, "%ld", &pid) == 1)
-                        if (pid > 1 && pid <= INT_MAX && kill((pid_t)pid, sig) == 0)
-                                n++;
-                fclose(f);
+                char dir[4096];
+                snprintf(dir, sizeof(dir), "%s%s", tc->h[i].mount, tc->h[i].path);
+                if (access(dir, F_OK) < 0)
+                        continue; /* gone already, or never made */
+                if (sig)
+                        kill_procs(dir, sig);
+                if (rmdir(dir) < 0 && errno != ENOENT)
+                        busy++;
         }
-        return n;
+        return busy ? -EBUSY : 0;
 }
 
 int tenant_cgroup_remove(struct tenant_cgroup *tc, struct tn_err **err)
@@ -963,7 +983,7 @@ int tenant_cgroup_freeze(const char *name, bool frozen, struct tn_err **err)
         if (r < 0)
                 return r;
         snprintf(file, sizeof(file), "%s/freezer.state", fz);
-        bool moved;
+        bool moved = false;
         if (!frozen) {
                 if (access(fz, F_OK) < 0)
                         return 0;

@@ -74,9 +74,11 @@ int tenant_cgroup_attach_process(struct tenant_cgroup *cg, pid_t pid, struct tn_
 /* Removes the tenant's cgroups; fails with -EBUSY while a process is still in one. */
 int tenant_cgroup_remove(struct tenant_cgroup *cg, struct tn_err **err);
 
-/* Sends sig to every process in the cgroups (each hierarchy's cgroup.procs); returns
- * how many were sent. For a helper's cgroup whose leader died and left children. */
-int tenant_cgroup_kill(struct tenant_cgroup *cg, int sig);
+/* The cgroups called `name`, in whichever hierarchies they still exist (a removal
+ * that half failed leaves some): sig (0: none) to every process in them, then rmdir.
+ * 0 when none is left, -EBUSY while one still holds a process. For a helper's cgroup
+ * whose leader died and left children behind. */
+int tenant_cgroup_kill_remove(const char *name, int sig);
 
 /* What one sample of a tenant's cgroup counters saw. `valid` says which groups of
  * fields were read (a host without a controller, or v1 without swap accounting,

@@ -231,15 +231,19 @@ if [[ -n $worker ]] && [[ $(ps -o ppid= -p "$worker" | tr -d ' ') == "$daemon_pi
 	rc=$?
 	out=$(cat "$tmp/killed.out")
 	check "kill -9 of the worker during the upload: the backup fails ($out)" '[[ $rc != 0 ]]'
-	# restic dies with its worker (PDEATHSIG), a moment after tenantd answered: the
-	# cgroup goes when its last process has.
-	for _ in $(seq 50); do
+	# restic dies with its worker (PDEATHSIG), a moment after tenantd answered (its
+	# namespace's mount of the copy is taken down as it exits, and its orphan is reaped
+	# by whoever adopts it): tenantd removes the cgroup once its last process has gone.
+	for _ in $(seq 200); do
 		[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] && break
 		sleep 0.1
 	done
 	left=""
 	[[ -e $storage/bk-sandbox/data.snap ]] && left+=" the copy"
-	[[ -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] && left+=" the cgroup"
+	[[ -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] &&
+		left+=" the cgroup, holding: $(ps -o pid=,stat=,comm= -p "$(tr '\n' , </sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox/cgroup.procs)0" | tr '\n' ' ')" &&
+		left+="; in: $(for c in /sys/fs/cgroup/*/tenantd/backup-of-bk-sandbox; do echo "$c:$(tr '\n' , <"$c/cgroup.procs")"; done | tr '\n' ' ')" &&
+		left+="; tenantd said: $(grep -i "backup-of\|cgroup" "$tmp/tenantd.log" | tail -3 | tr '\n' ' ')"
 	"$ctl" exec bk-sandbox -- /bin/cat /data/f >/dev/null 2>&1 || left+=" (exec fails)"
 	check "and the copy and restic's cgroup are gone, the tenant runs on${left:+ (left:$left)}" \
 		'[[ ! -e $storage/bk-sandbox/data.snap && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-bk-sandbox ]] &&
