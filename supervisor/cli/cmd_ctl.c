@@ -637,16 +637,17 @@ static void print_status(const struct json_value *t)
                                          100 * u / sz);
                         }
                         /* IO limits, when the volume has any: "max" for none */
-                        char io[96] = "", r[16] = "max/s", w[16] = "max/s", ops[24] = "max";
+                        char io[96] = "", r[24] = "max/s", w[24] = "max/s", ops[24] = "max";
                         double ir = num_of(v, "io_read", 0), iw = num_of(v, "io_write", 0);
                         int64_t iops = int_of(v, "io_iops", 0);
+                        char rate[16];
                         if (ir > 0) {
-                                fmt_bytes(r, sizeof(r) - 2, ir);
-                                strcat(r, "/s");
+                                fmt_bytes(rate, sizeof(rate), ir);
+                                snprintf(r, sizeof(r), "%s/s", rate);
                         }
                         if (iw > 0) {
-                                fmt_bytes(w, sizeof(w) - 2, iw);
-                                strcat(w, "/s");
+                                fmt_bytes(rate, sizeof(rate), iw);
+                                snprintf(w, sizeof(w), "%s/s", rate);
                         }
                         if (iops > 0)
                                 snprintf(ops, sizeof(ops), "%" PRId64, iops);

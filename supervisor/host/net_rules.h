@@ -18,8 +18,8 @@
 /* The abuse detectors (see limits() in net_rules.c): new destinations (address and
  * port) a minute beyond which the tenant is scanning, and packets a second to one
  * address beyond which it floods when it has no pps (else half its pps). */
-#define NET_SCAN_PER_MIN 256
-#define NET_FLOOD_PPS 25000
+#define NET_SCAN_PER_MIN 256U
+#define NET_FLOOD_PPS 25000U
 
 /* The host's own table "ip tenantd", shared by every tenant and replaced whole. */
 char *net_rules_host(void);

@@ -738,7 +738,7 @@ static int decode_health(const struct json_value *root, struct agent_health *ret
                 if (r >= 0 && http)
                         r = peek_string(json_get(root, "path"), "path", true, 1,
                                         AGENT_HEALTH_PATH_MAX, true, &path, err);
-                if (r >= 0 && http && !agent_http_path_ok(path, strlen(path)))
+                if (r >= 0 && http && (!path || !agent_http_path_ok(path, strlen(path))))
                         return tn_err_setx(err, EINVAL,
                                            "\"path\" must start with '/' and hold no space");
                 if (r >= 0 && http && !(ret->path = strdup(path)))

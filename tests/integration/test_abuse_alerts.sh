@@ -105,7 +105,7 @@ dpid=$(json_field "$D" pid)
 # run_scenario KIND NAME: conns, smtp and the cut, for the tenant whose network stack
 # "${run_in[@]}" enters
 run_scenario() {
-	local kind=$1 name=$2 out l r
+	local kind=$1 name=$2 out l r refused
 	r=$("${run_in[@]}" "$py" "$peer_py" connect "$SINK" 25)
 	l=$(logline "event=abuse alert=raised kind=smtp tenant=$name" 5)
 	check "$kind: port 25 ($r) raises an smtp abuse alert in syslog (${l:-none})" \
@@ -124,7 +124,11 @@ run_scenario() {
 	echo "# $kind: 200 connections with conns 20: $out"
 	l=$(logline "event=abuse alert=raised kind=conns tenant=$name" 5)
 	check "$kind: the conns cap's refusals raise an abuse alert (${l:-none})" "[[ -n '$l' ]]"
-	check "$kind: it counts them (count=$(field "$l" count))" "(($(field "$l" count) >= 100))"
+	# The raised line carries the refusals the first sample saw: the whole burst on a
+	# quiet machine, part of it on a busy one (the sample may fall inside the burst).
+	refused=$(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$out")
+	check "$kind: it counts them (count=$(field "$l" count) of $refused refused)" \
+		"(($(field "$l" count) >= 20 && $(field "$l" count) <= ${refused:-0}))"
 }
 
 # detect_scenario KIND NAME: a scan of 1,000 ports of the sink and a UDP flood toward it
