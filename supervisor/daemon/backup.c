@@ -392,7 +392,7 @@ static int take_snapshots(struct daemon *d, struct tenant *t, char snaps[][PATH_
 static int confine_worker(const struct tenant *t, FILE *out)
 {
         char name[MANIFEST_NAME_MAX + 16];
-        snprintf(name, sizeof(name), "backup-of-%s", t->name);
+        snprintf(name, sizeof(name), MANIFEST_BACKUP_CGROUP_PREFIX "%s", t->name);
         _cleanup_err_ struct tn_err *err = NULL;
         _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *cg = NULL;
         struct tenant_limits l = {.cpu_millicpus = t->m->backup.limits.cpu_millicpus,
@@ -710,7 +710,7 @@ static void thaw_all(const struct tenant *t)
 static void remove_backup_cgroup(struct tenant *t)
 {
         char name[MANIFEST_NAME_MAX + 16];
-        snprintf(name, sizeof(name), "backup-of-%s", t->name);
+        snprintf(name, sizeof(name), MANIFEST_BACKUP_CGROUP_PREFIX "%s", t->name);
         t->backup_cg_left = tenant_cgroup_kill_remove(name, SIGKILL) == -EBUSY;
 }
 

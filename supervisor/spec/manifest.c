@@ -2475,6 +2475,12 @@ static void parse_name(struct ctx *c, const struct json_value *v)
                        "\"%s\" is not a valid name; expected 1 to %d characters of a-z, 0-9 and "
                        "\"-\", not starting or ending with \"-\"",
                        SHOWN(name), MANIFEST_NAME_MAX);
+        else if (strncmp(name, MANIFEST_BACKUP_CGROUP_PREFIX,
+                         strlen(MANIFEST_BACKUP_CGROUP_PREFIX)) == 0)
+                err_at(c, v,
+                       "\"%s\": names starting with \"" MANIFEST_BACKUP_CGROUP_PREFIX
+                       "\" are tenantd's own (the cgroups of backups); choose another",
+                       SHOWN(name));
         else
                 c->m->name = TAKE_PTR(name);
 }

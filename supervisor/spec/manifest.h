@@ -17,6 +17,10 @@
 #include "lib/cleanup.h"
 
 #define MANIFEST_NAME_MAX 32
+/* The cgroup of a tenant's backup worker is OWN/tenantd/backup-of-NAME, beside the
+ * tenants' own (backup.c): no tenant may be called so, or its cgroup would be another
+ * tenant's backup cgroup, limited and killed with it. */
+#define MANIFEST_BACKUP_CGROUP_PREFIX "backup-of-"
 #define MANIFEST_MAX_EXEC_ARGS 256
 #define MANIFEST_MAX_ENV 256
 #define MANIFEST_MAX_MOUNTS 64
