@@ -173,10 +173,9 @@ static int discover(const char *name, struct tenant_cgroup *tc, struct tn_err **
         return 0;
 }
 
-int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
+/* A tenant's hierarchies found (discover), nothing opened or created yet. */
+static int discovered(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
 {
-        if (!is_simple_name(name))
-                return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
         int r = libcgroup_ready(err);
         if (r < 0)
                 return r;
@@ -184,6 +183,18 @@ int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_e
         if (!tc)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         r = discover(name, tc, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(tc);
+        return 0;
+}
+
+int tenant_cgroup_open(const char *name, struct tenant_cgroup **ret, struct tn_err **err)
+{
+        if (!is_simple_name(name))
+                return tn_err_setx(err, EINVAL, "invalid tenant name \"%s\"", name);
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = NULL;
+        int r = discovered(name, &tc, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < tc->n; i++) {
@@ -513,13 +524,12 @@ static void kill_procs(const char *dir, int sig)
 
 int tenant_cgroup_kill_remove(const char *name, int sig)
 {
-        if (!is_simple_name(name) || libcgroup_ready(NULL) < 0)
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = NULL;
+        if (!is_simple_name(name))
                 return -EINVAL;
-        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = tenant_cgroup_alloc();
-        if (!tc)
-                return -ENOMEM;
-        if (discover(name, tc, NULL) < 0)
-                return -ENOENT;
+        int r = discovered(name, &tc, NULL);
+        if (r < 0)
+                return r;
         int busy = 0;
         for (size_t i = 0; i < tc->n; i++) {
                 char dir[4096];
@@ -949,13 +959,8 @@ static int freezer_v1_dir(const char *name, char *ret, size_t len, char *parent,
 
 int tenant_cgroup_freeze(const char *name, bool frozen, struct tn_err **err)
 {
-        int r = libcgroup_ready(err);
-        if (r < 0)
-                return r;
-        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = tenant_cgroup_alloc();
-        if (!tc)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        r = discover(name, tc, err);
+        _cleanup_(tenant_cgroup_freep) struct tenant_cgroup *tc = NULL;
+        int r = discovered(name, &tc, err);
         if (r < 0)
                 return r;
         char dir[4200], file[4300], buf[512];
