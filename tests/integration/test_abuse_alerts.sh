@@ -105,7 +105,7 @@ dpid=$(json_field "$D" pid)
 # run_scenario KIND NAME: conns, smtp and the cut, for the tenant whose network stack
 # "${run_in[@]}" enters
 run_scenario() {
-	local kind=$1 name=$2 out l r refused
+	local kind=$1 name=$2 out l r refused count
 	r=$("${run_in[@]}" "$py" "$peer_py" connect "$SINK" 25)
 	l=$(logline "event=abuse alert=raised kind=smtp tenant=$name" 5)
 	check "$kind: port 25 ($r) raises an smtp abuse alert in syslog (${l:-none})" \
@@ -127,8 +127,9 @@ run_scenario() {
 	# The raised line carries the refusals the first sample saw: the whole burst on a
 	# quiet machine, part of it on a busy one (the sample may fall inside the burst).
 	refused=$(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$out")
-	check "$kind: it counts them (count=$(field "$l" count) of $refused refused)" \
-		"(($(field "$l" count) >= 20 && $(field "$l" count) <= ${refused:-0}))"
+	count=$(field "$l" count)
+	check "$kind: it counts them (count=${count:-none} of ${refused:-none} refused)" \
+		"((${count:-0} >= 20 && ${count:-0} <= ${refused:-0}))"
 }
 
 # detect_scenario KIND NAME: a scan of 1,000 ports of the sink and a UDP flood toward it
