@@ -30,7 +30,8 @@ cleanup() {
 	done
 	rmdir /run/tenantd-volumes/"$tenant" 2>/dev/null
 	for l in $(losetup -nO NAME -j "$storage/$tenant/data.img" 2>/dev/null) \
-		$(losetup -nO NAME -j "$storage/$tenant/bad.img" 2>/dev/null); do
+		$(losetup -nO NAME -j "$storage/$tenant/bad.img" 2>/dev/null) \
+		$(losetup -nO NAME -j "$storage/$tenant/due.img" 2>/dev/null); do
 		losetup -d "$l" 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -102,6 +103,18 @@ check "an image attached by someone else is refused, not mounted twice ($out)" \
 losetup -d "$held"
 exec {hold}<&-
 check "(the loop device of the earlier open, $loop, detached itself)" '[[ $(loops "$img") == 0 ]]'
+
+# A file system due for a check (its mount count past the maximum, as tune2fs sets it)
+# is checked before the mount: e2fsck resets the count, the mount makes it 1. Mounted
+# without the check, it would be 6.
+"$probe" open "$storage" "$tenant" due 16M 0:0 >/dev/null 2>&1
+"$probe" close "$tenant" due
+tune2fs -c 1 -C 5 "$storage/$tenant/due.img" >/dev/null 2>&1
+out=$("$probe" open "$storage" "$tenant" due 16M 0:0 2>&1)
+"$probe" close "$tenant" due
+count=$(dumpe2fs -h "$storage/$tenant/due.img" 2>/dev/null | sed -n 's/^Mount count: *//p')
+check "a file system due for a check is checked before it is mounted (mount count 5 of 1 -> ${count:-none}; $out)" \
+	'[[ $count == 1 ]]'
 
 # A broken image: e2fsck refuses it before the kernel sees it.
 "$probe" open "$storage" "$tenant" bad 16M 0:0 >/dev/null 2>&1
