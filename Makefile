@@ -36,16 +36,16 @@ FLAVOR ?= $(shell cat $(B)/.flavor 2>/dev/null || echo release)
 # the rest that libvirt pulls in) only in the VM runner, tenantd-vm-runner; tenantctl,
 # tenantd and the tests that do not drive libvirt link BASE_PKG_LIBS.
 # libnftables is not linked at all: host/net.c loads it (dlopen) when it first applies a
-# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12). OpenSSL's libcrypto
-# likewise: storage/keywrap.c loads it by LIBCRYPTO_SONAME (libssl3's) only when an
-# encrypted volume is opened; its headers (libssl-dev) give the prototypes.
+# ruleset, by NFTABLES_SONAME (that of libnftables1 in Debian 12). Nettle likewise:
+# storage/keywrap.c loads it by LIBNETTLE_SONAME (libnettle8's) only when an encrypted
+# volume is opened; its headers (nettle-dev) give the prototypes.
 BASE_PKGS := yajl libseccomp libcap-ng libcgroup libnl-route-3.0
 VM_PKGS := libvirt libxml-2.0
 PKGS := $(BASE_PKGS) libnftables $(VM_PKGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 BASE_PKG_LIBS := $(shell pkg-config --libs $(BASE_PKGS) 2>/dev/null || echo -lyajl -lseccomp -lcap-ng -lcgroup -lnl-route-3 -lnl-3)
 NFTABLES_SONAME ?= libnftables.so.1
-LIBCRYPTO_SONAME ?= libcrypto.so.3
+LIBNETTLE_SONAME ?= libnettle.so.8
 VM_PKG_LIBS := $(shell pkg-config --libs $(VM_PKGS) 2>/dev/null || echo -lvirt -lxml2)
 PKG_LIBS := $(BASE_PKG_LIBS) $(VM_PKG_LIBS)
 
@@ -56,7 +56,7 @@ BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Isupervisor -fstack-protector-strong
 	-fno-strict-aliasing -DTENANTD_POLICYDIR='"$(POLICYDIR)"' \
 	-DTENANTD_SYSCONFDIR='"$(SYSCONFDIR)"' -DTENANTD_VMIMAGEDIR='"$(VMIMAGEDIR)"' \
 	-DTENANTD_LIBEXECDIR='"$(LIBEXECDIR)"' -DNFTABLES_SONAME='"$(NFTABLES_SONAME)"' \
-	-DLIBCRYPTO_SONAME='"$(LIBCRYPTO_SONAME)"'
+	-DLIBNETTLE_SONAME='"$(LIBNETTLE_SONAME)"'
 
 ifeq ($(FLAVOR),asan)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -393,7 +393,7 @@ clean:
 # Build: compiler, pkg-config and the chosen libraries. Check: python3 (a payload run
 # under the seccomp profiles). Fuzz/analyze/format: clang and its tools, cppcheck.
 DEB_PACKAGES := make gcc pkg-config libyajl-dev libseccomp-dev libcap-ng-dev libcgroup-dev \
-	libnl-route-3-dev libnftables-dev libvirt-dev libssl-dev \
+	libnl-route-3-dev libnftables-dev libvirt-dev nettle-dev \
 	python3 clang clang-tidy clang-format cppcheck
 
 deps:

@@ -1,7 +1,7 @@
 /* keywrap.h — a volume's fscrypt key, kept on disk only wrapped by the host's master
- * key (docs/storage.md): AES-256-GCM through OpenSSL's libcrypto, which is loaded
- * (dlopen, LIBCRYPTO_SONAME) only when an encrypted volume is opened, so tenantctl
- * and tenantd do not link it.
+ * key (docs/storage.md): AES-256-GCM through Nettle, which is loaded (dlopen,
+ * LIBNETTLE_SONAME) only when an encrypted volume is opened, so tenantctl and tenantd
+ * do not link it.
  *
  * A wrapped key, KEYWRAP_LEN bytes:
  *   magic "TNDKEY" version 1 (8 bytes) | nonce (12) | ciphertext (32) | tag (16)
@@ -21,7 +21,7 @@
 #define KEYWRAP_LEN (KEYWRAP_MAGIC_LEN + KEYWRAP_NONCE_LEN + KEYWRAP_KEY_LEN + KEYWRAP_TAG_LEN)
 
 /* Wraps `key` under `master` with `nonce` (fresh random bytes for every wrap) and
- * `aad` into out. Pure but for loading libcrypto. */
+ * `aad` into out. Pure but for loading Nettle. */
 int keywrap_seal(const uint8_t master[KEYWRAP_KEY_LEN], const char *aad,
                  const uint8_t nonce[KEYWRAP_NONCE_LEN], const uint8_t key[KEYWRAP_KEY_LEN],
                  uint8_t out[KEYWRAP_LEN], struct tn_err **err);

@@ -4,7 +4,7 @@
 # which are forks of it) and the sandbox path load no libvirt, libxml2, glib or gnutls;
 # the VM runner, tenantd-vm-runner, is the one program that links libvirt. libnftables
 # is loaded by the one file that uses it when it applies a ruleset, not at start;
-# OpenSSL's libcrypto likewise only when an encrypted volume is opened.
+# Nettle (AES-GCM for volume keys) likewise only when an encrypted volume is opened.
 #
 # Checked three ways, each able to fail: the direct dependencies in the ELF dynamic
 # section (readelf -d NEEDED), the whole closure as the loader resolves it (ldd), and
@@ -49,9 +49,10 @@ for prog in "$BUILD/tenantctl" "$BUILD/tenantd"; do
 	# ruleset is applied: host/net.c loads it then.
 	out=$(ldd "$prog" 2>&1 | grep -E 'libnftables|libnftnl|libgmp' | awk '{print $1}')
 	check "$name loads libnftables only when it applies rules${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
-	# libcrypto only when an encrypted volume is opened: storage/keywrap.c loads it.
-	out=$(ldd "$prog" 2>&1 | grep -E 'libcrypto|libssl' | awk '{print $1}')
-	check "$name loads libcrypto only for an encrypted volume${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
+	# Nettle only when an encrypted volume is opened: storage/keywrap.c loads it. No
+	# OpenSSL at all.
+	out=$(ldd "$prog" 2>&1 | grep -E 'libnettle|libcrypto|libssl' | awk '{print $1}')
+	check "$name loads Nettle only for an encrypted volume, and no OpenSSL${out:+ (linked: $(tr '\n' ' ' <<<"$out"))}" '[[ -z $out ]]'
 done
 
 if [[ -x $runner ]]; then

@@ -29,6 +29,16 @@ int main(void)
         err = NULL;
         ok(memcmp(w, "TNDKEY\0\1", 8) == 0 && memcmp(w + 8, nonce, sizeof(nonce)) == 0,
            "the format: magic, version 1, the nonce");
+        /* Standard AES-256-GCM, byte for byte: ciphertext and tag as another
+         * implementation makes them (Python's cryptography over OpenSSL, which wrapped
+         * tenantd's keys before Nettle did), so keys wrapped then still unwrap. */
+        static const uint8_t known[KEYWRAP_KEY_LEN + KEYWRAP_TAG_LEN] = {
+            0xaf, 0xcb, 0x04, 0xff, 0xcb, 0xaa, 0x71, 0x53, 0x6e, 0x34, 0xb9, 0x2b,
+            0x2c, 0xfc, 0x5a, 0x34, 0x11, 0xed, 0x3f, 0xc0, 0x3c, 0x42, 0x37, 0xae,
+            0x46, 0x02, 0xe4, 0x41, 0xb8, 0x63, 0x8c, 0xa4, 0xa6, 0x97, 0x33, 0x4c,
+            0x5b, 0x5e, 0xa0, 0x1c, 0x36, 0xd3, 0xd9, 0xd0, 0x5c, 0xbc, 0xe4, 0x31};
+        ok(memcmp(w + KEYWRAP_MAGIC_LEN + KEYWRAP_NONCE_LEN, known, sizeof(known)) == 0,
+           "ciphertext and tag are AES-256-GCM's (a known answer)");
         ok(memmem(w, sizeof(w), key, sizeof(key)) == NULL, "the key is not in it in clear");
         memset(back, 0, sizeof(back));
         r = keywrap_open(master, "t1/data", w, sizeof(w), back, &err);
