@@ -1131,7 +1131,7 @@ int cmd_volume_list(const struct cli *cli, int argc, char **argv)
                 fmt_bytes(size, sizeof(size), num_of(x, "size", 0));
                 fmt_bytes(disk, sizeof(disk), num_of(x, "allocated", 0));
                 const struct json_value *st = json_get(x, "state");
-                const struct json_value *decl = json_get(x, "declared");
+                const struct json_value *decl = json_get(x, "in_manifest");
                 const struct json_value *mnt = json_get(x, "mounted");
                 const struct json_value *enc = json_get(x, "encrypted");
                 const char *state = !st || st->type != JSON_STRING ? "orphan: no manifest"

@@ -1386,7 +1386,7 @@ static void op_volumes(struct daemon *d, struct client *c, struct tenant *t,
                 json_gen_bool(g, v->encrypted);
                 json_gen_key(g, "mounted");
                 json_gen_bool(g, v->mounted);
-                json_gen_key(g, "declared");
+                json_gen_key(g, "in_manifest");
                 json_gen_bool(g, vs != NULL);
                 json_gen_key(g, "state");
                 if (owner)

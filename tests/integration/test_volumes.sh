@@ -353,7 +353,7 @@ check "volume list shows the stopped tenant's volume as idle ($out)" \
 	'grep -qE "^vol-daemon +data +64\.0M +[0-9.]+[KMG] +yes +idle$" <<<"$out"'
 json=$("$ctl" --json volume list 2>&1)
 check "volume list --json gives its members" \
-	'python3 -c "import json,sys; v=[x for x in json.loads(sys.argv[1]) if x[\"tenant\"]==\"vol-daemon\"][0]; assert v[\"name\"]==\"data\" and v[\"size\"]==64<<20 and v[\"declared\"] and not v[\"mounted\"] and v[\"state\"]==\"stopped\" and 0<v[\"allocated\"]<v[\"size\"]" "$json"'
+	'python3 -c "import json,sys; v=[x for x in json.loads(sys.argv[1]) if x[\"tenant\"]==\"vol-daemon\"][0]; assert v[\"name\"]==\"data\" and v[\"size\"]==64<<20 and v[\"in_manifest\"] and not v[\"mounted\"] and v[\"state\"]==\"stopped\" and 0<v[\"allocated\"]<v[\"size\"]" "$json"'
 # An orphan: the image of a tenant tenantd has no manifest for.
 mkdir -m 700 "$storage/gone-tenant"
 truncate -s 16M "$storage/gone-tenant/old.img"
