@@ -404,14 +404,15 @@ static void print_list(const struct json_value *tenants)
 
 static void print_top(const struct json_value *tenants)
 {
-        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %13s %9s %17s\n", "NAME", "STATE", "CPU",
-               "LIMIT", "MEMORY", "PIDS", "RX/s", "TX/s", "PKTS/s RX/TX", "TRANSFER", "THROTTLED",
-               "DISK");
+        printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %11s %13s %9s %17s\n", "NAME", "STATE",
+               "CPU", "LIMIT", "MEMORY", "PIDS", "RX/s", "TX/s", "PKTS/s RX/TX", "CONNS",
+               "TRANSFER", "THROTTLED", "DISK");
         for (size_t i = 0; i < tenants->u.array.n; i++) {
                 const struct json_value *t = tenants->u.array.items[i];
                 const struct json_value *u = json_get(t, "usage");
                 char cpu[32] = "-", lim[32] = "-", mem[48] = "-", pids[48] = "-", rx[24] = "-",
-                     tx[24] = "-", pkts[32] = "-", xfer[48] = "-", thr[32] = "-", disk[48] = "-";
+                     tx[24] = "-", pkts[32] = "-", conns[48] = "-", xfer[48] = "-", thr[32] = "-",
+                     disk[48] = "-";
                 if (u && u->type == JSON_OBJECT) {
                         double c = num_of(u, "cpu", -1), cl = num_of(u, "cpu_limit", 0);
                         if (c >= 0)
@@ -445,6 +446,15 @@ static void print_top(const struct json_value *tenants)
                                 fmt_count(b, sizeof(b), pt);
                                 snprintf(pkts, sizeof(pkts), "%s/%s", a, b);
                         }
+                        /* the host's tracked connections of the tenant, of its conns cap */
+                        int64_t cn = int_of(u, "conns", -1), cm = int_of(u, "conns_max", -1);
+                        if (cn >= 0) {
+                                if (cm > 0)
+                                        snprintf(conns, sizeof(conns), "%" PRId64 "/%" PRId64, cn,
+                                                 cm);
+                                else
+                                        snprintf(conns, sizeof(conns), "%" PRId64, cn);
+                        }
                         double xu = num_of(u, "transfer_used", -1),
                                xl = num_of(u, "transfer_limit", 0);
                         if (xu >= 0) {
@@ -467,9 +477,9 @@ static void print_top(const struct json_value *tenants)
                         }
                 }
                 const char *state = show_of(t, "state");
-                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %13s %9s %17s\n",
+                printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %11s %13s %9s %17s\n",
                        show_of(t, "name"), state ? state : "?", cpu, lim, mem, pids, rx, tx, pkts,
-                       xfer, thr, disk);
+                       conns, xfer, thr, disk);
         }
 }
 

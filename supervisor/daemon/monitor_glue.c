@@ -41,6 +41,8 @@ struct glue {
         struct monitor_tenant *mt;
         struct abuse_monitor *am; /* network.limits' counters, for a private network */
         struct abuse_status ast;
+        bool have_conns, conns_warned;
+        uint64_t conns; /* the host's conntrack entries of the tenant, at the last sample */
         bool has_net;
         struct net_tenant net;
         struct transfer_counter *tc;
@@ -176,6 +178,14 @@ static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uin
                         abuse_act(d, t, g, &evs[i]);
         }
         abuse_status(g->am, &g->ast);
+        /* The connections the conns cap counts, for status and top. A failed dump (an
+         * old kernel) is said once, at the first sample. */
+        tn_err_free(TAKE_PTR(err));
+        g->have_conns = net_conntrack_count(g->net.addr, &g->conns, &err) == 0;
+        if (!g->have_conns && !g->conns_warned) {
+                log_warning("tenant=%s connections not counted: %s", t->name, tn_err_msg(err));
+                g->conns_warned = true;
+        }
 }
 
 void monitor_glue_attach(struct daemon *d, struct tenant *t)
@@ -437,6 +447,14 @@ void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct t
                 if (gl->applied != TRANSFER_DO_NOTHING) {
                         json_gen_key(g, "transfer_action");
                         json_gen_string(g, gl->applied == TRANSFER_DO_CUT ? "cut" : "throttled");
+                }
+        }
+        if (gl->have_conns) {
+                json_gen_key(g, "conns");
+                json_gen_int(g, (int64_t)gl->conns);
+                if (m->network.limits.conns) {
+                        json_gen_key(g, "conns_max");
+                        json_gen_int(g, (int64_t)m->network.limits.conns);
                 }
         }
         if (gl->am && gl->ast.have_sample) {

@@ -33,6 +33,9 @@
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/neighbour.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/pkt_cls.h>
 #include <linux/rtnetlink.h>
 #include <nftables/libnftables.h>
@@ -469,6 +472,91 @@ int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct 
                         }
         }
         *ret = c;
+        return 0;
+}
+
+/* ---- tracked connections ---- */
+
+/* One ctnetlink dump of the IPv4 entries whose original (or reply) source is addr:
+ * CTA_TUPLE_ORIG (or _REPLY) { CTA_TUPLE_IP { CTA_IP_V4_SRC } } says the value,
+ * CTA_FILTER { CTA_FILTER_ORIG_FLAGS (or _REPLY_FLAGS) } which fields to compare (bit 0:
+ * the source address, the kernel's CTA_FILTER_F_CTA_IP_SRC; a host-order u32). Each
+ * entry is one message. */
+#define CT_FILTER_IP_SRC (1U << 0)
+
+/* A TCP entry in TIME_WAIT or CLOSE is a connection that has ended: conntrack keeps it a
+ * while (two minutes for TIME_WAIT), but the conns cap (nf_conncount) does not count it,
+ * and neither is it counted here. */
+static bool ct_entry_ended(struct nlattr *protoinfo)
+{
+        struct nlattr *pi[CTA_PROTOINFO_MAX + 1], *tcp[CTA_PROTOINFO_TCP_MAX + 1];
+        if (!protoinfo || nla_parse_nested(pi, CTA_PROTOINFO_MAX, protoinfo, NULL) < 0 ||
+            !pi[CTA_PROTOINFO_TCP] ||
+            nla_parse_nested(tcp, CTA_PROTOINFO_TCP_MAX, pi[CTA_PROTOINFO_TCP], NULL) < 0 ||
+            !tcp[CTA_PROTOINFO_TCP_STATE] || nla_len(tcp[CTA_PROTOINFO_TCP_STATE]) < 1)
+                return false;
+        uint8_t state = nla_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
+        return state == TCP_CONNTRACK_TIME_WAIT || state == TCP_CONNTRACK_CLOSE;
+}
+
+static int ct_count_one(struct nl_msg *msg, void *arg)
+{
+        struct nlattr *tb[CTA_MAX + 1];
+        if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct nfgenmsg), tb, CTA_MAX, NULL) < 0)
+                return NL_OK;
+        if (!ct_entry_ended(tb[CTA_PROTOINFO]))
+                ++*(uint64_t *)arg;
+        return NL_OK;
+}
+
+static int ct_dump_count(struct nl_sock *s, uint32_t addr, bool reply, uint64_t *n)
+{
+        struct nl_msg *msg = nlmsg_alloc_simple((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
+                                                NLM_F_REQUEST | NLM_F_DUMP);
+        if (!msg)
+                return -NLE_NOMEM;
+        struct nfgenmsg h = {.nfgen_family = AF_INET, .version = NFNETLINK_V0};
+        struct nlattr *tuple, *ip, *filter;
+        int r = nlmsg_append(msg, &h, sizeof(h), NLMSG_ALIGNTO);
+        if (r == 0 && (!(tuple = nla_nest_start(msg, (reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG) |
+                                                         NLA_F_NESTED)) ||
+                       !(ip = nla_nest_start(msg, CTA_TUPLE_IP | NLA_F_NESTED)) ||
+                       nla_put_u32(msg, CTA_IP_V4_SRC, htonl(addr)) < 0 ||
+                       nla_nest_end(msg, ip) < 0 || nla_nest_end(msg, tuple) < 0 ||
+                       !(filter = nla_nest_start(msg, CTA_FILTER | NLA_F_NESTED)) ||
+                       nla_put_u32(msg, reply ? CTA_FILTER_REPLY_FLAGS : CTA_FILTER_ORIG_FLAGS,
+                                   CT_FILTER_IP_SRC) < 0 ||
+                       nla_nest_end(msg, filter) < 0))
+                r = -NLE_NOMEM;
+        if (r == 0)
+                r = nl_send_auto(s, msg);
+        nlmsg_free(msg);
+        if (r < 0)
+                return r;
+        nl_socket_modify_cb(s, NL_CB_VALID, NL_CB_CUSTOM, ct_count_one, n);
+        return nl_recvmsgs_default(s);
+}
+
+int net_conntrack_count(uint32_t addr, uint64_t *ret, struct tn_err **err)
+{
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        uint64_t n = 0;
+        int r = nl_connect(s, NETLINK_NETFILTER);
+        if (r == 0)
+                r = ct_dump_count(s, addr, false, &n);
+        if (r == 0)
+                r = ct_dump_count(s, addr, true, &n);
+        nl_socket_free(s);
+        if (r == -NLE_OPNOTSUPP || r == -NLE_INVAL)
+                return tn_err_setx(err, EOPNOTSUPP,
+                                   "this kernel cannot filter conntrack dumps (Linux 5.8 or "
+                                   "later can): %s",
+                                   nl_geterror(r));
+        if (r < 0)
+                return tn_err_setx(err, EIO, "conntrack dump: %s", nl_geterror(r));
+        *ret = n;
         return 0;
 }
 

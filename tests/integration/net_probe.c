@@ -19,6 +19,7 @@
  *                                            of tenant NAME of index INDEX, with MANIFEST's
  *                                            network section and no resolver (for
  *                                            bench/abuse-limits; applies nothing)
+ *   net_probe conntrack ADDR                 prints "conns=N": net_conntrack_count
  *
  * Exit 0 on success, 1 with the error on stderr. */
 #include <arpa/inet.h>
@@ -176,6 +177,16 @@ int main(int argc, char **argv)
                 t.addr = ntohl(a.s_addr);
                 if (net_cut(&t, !strcmp(argv[4], "on"), &err) < 0)
                         return fail(err);
+                return 0;
+        }
+        if (argc == 3 && !strcmp(argv[1], "conntrack")) {
+                struct in_addr a;
+                uint64_t n;
+                if (inet_pton(AF_INET, argv[2], &a) != 1)
+                        return 2;
+                if (net_conntrack_count(ntohl(a.s_addr), &n, &err) < 0)
+                        return fail(err);
+                printf("conns=%llu\n", (unsigned long long)n);
                 return 0;
         }
         if (argc == 8 && !strcmp(argv[1], "transfer"))
