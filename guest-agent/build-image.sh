@@ -26,10 +26,12 @@ say() { echo "vm-image: $*"; }
 
 # The modules the guest loads: virtio transport and console (the agent's channel),
 # virtio-net, both share filesystems (9p and virtiofs), and overlay (the writable
-# skeleton over a read-only root that lacks a mount point). Their dependencies are
+# skeleton over a read-only root that lacks a mount point), and virtio_balloon (free page
+# reporting: what the guest frees goes back to the host). Their dependencies are
 # found below, not listed here.
 WANTED="virtio_ring virtio virtio_mmio virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev
-virtio_console virtio_net netfs fscache 9pnet 9pnet_virtio 9p fuse virtiofs overlay"
+virtio_console virtio_net netfs fscache 9pnet 9pnet_virtio 9p fuse virtiofs overlay
+virtio_balloon"
 
 # ---- the kernel package ----
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |

@@ -204,10 +204,18 @@ static void write_devices(struct w *w, const struct vm_domain_spec *s)
         mmio(w, s);
         close_el(w);
 
-        /* Nothing else: no balloon (the guest's memory is what the manifest says), no USB,
-         * no graphics, no default devices. */
+        /* A balloon that never inflates (the guest's memory is what the manifest says),
+         * only for free page reporting: the guest tells QEMU which of its pages are
+         * free (in 2 MiB blocks, after they stayed free a while), and QEMU gives them
+         * back to the host (a hole punched in the memfd). What a guest touched while it
+         * booted and freed since stops counting on the host. */
+        open_el(w, "memballoon");
+        attr(w, "model", "virtio");
+        attr(w, "freePageReporting", "on");
+        mmio(w, s);
+        close_el(w);
+        /* Nothing else: no USB, no graphics, no default devices. */
         empty(w, "controller", "type", "usb", "model", "none", END);
-        empty(w, "memballoon", "model", "none", END);
         close_el(w);
 }
 
@@ -245,12 +253,13 @@ static void write_domain(struct w *w, const struct vm_domain_spec *s)
         open_el(w, "features");
         empty(w, "acpi", END);
         /* TCG's translation cache is QEMU's own memory, counted in memory.max; QEMU 7.2
-         * sizes it up to 1 GiB. 64 MiB is plenty for one guest kernel and its services. */
+         * sizes it up to 1 GiB. 32 MiB holds one guest kernel and its services: an idle
+         * guest keeps 15 MiB less than with 64, for a boot ~5% slower (more flushes). */
         if (!s->kvm) {
                 open_el(w, "tcg");
                 open_el(w, "tb-cache");
                 attr(w, "unit", "MiB");
-                text(w, "64");
+                text(w, "32");
                 close_el(w);
                 close_el(w);
         }

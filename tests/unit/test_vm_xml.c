@@ -95,7 +95,7 @@ int main(void)
         is_xpath("string(/domain/os/type/@machine)", "microvm");
         is_xpath("string(/domain/os/cmdline)", "console=ttyS0 quiet panic=-1 x=1");
         ok(num("count(/domain/features/acpi)") == 1, "ACPI on: the guest finds its devices there");
-        is_xpath("string(/domain/features/tcg/tb-cache)", "64");
+        is_xpath("string(/domain/features/tcg/tb-cache)", "32");
         is_xpath("string(/domain/memory)", "524288");
         is_xpath("string(/domain/vcpu)", "2");
         is_xpath("string(/domain/cputune/global_quota)", "150000");
@@ -106,7 +106,10 @@ int main(void)
         is_xpath("string(/domain/on_crash)", "destroy");
         is_xpath("string(/domain/on_poweroff)", "destroy");
         is_xpath("string(/domain/on_reboot)", "destroy");
-        is_xpath("string(/domain/devices/memballoon/@model)", "none");
+        is_xpath("string(/domain/devices/memballoon/@model)", "virtio");
+        is_xpath("string(/domain/devices/memballoon/@freePageReporting)", "on");
+        ok(num("count(/domain/devices/memballoon/address[@type='virtio-mmio'])") == 1,
+           "the balloon, for free page reporting only, on virtio-mmio");
         is_xpath("string(/domain/devices/controller[@type='usb']/@model)", "none");
         ok(num("count(/domain/devices/*[self::filesystem or self::interface or self::rng or "
                "self::controller[@type='virtio-serial']][not(address[@type='virtio-mmio'])])") == 0,
