@@ -703,9 +703,12 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                 bool lingering = false;
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
+                        /* A running session's socket is watched even for no event:
+                         * its hang-up means tenantd (its client) went away. */
                         short ev = (short)((x->used && x->len ? POLLOUT : 0) |
                                            (exec_wants_input(x) ? POLLIN : 0));
-                        fds[4 + i] = (struct pollfd){.fd = ev ? x->conn : -1, .events = ev};
+                        bool watch = ev || (x->used && !x->ended);
+                        fds[4 + i] = (struct pollfd){.fd = watch ? x->conn : -1, .events = ev};
                         lingering |= x->used && x->ended;
                 }
                 int timeout = vm_agent_timeout_ms(run->agent);
@@ -749,8 +752,8 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                                 exec_flush(x);
                         if (x->used && (rev & (POLLIN | POLLHUP | POLLERR)) && exec_wants_input(x))
                                 exec_read(x);
-                        else if (x->used && (rev & (POLLHUP | POLLERR)) && !(rev & POLLOUT))
-                                exec_flush(x);
+                        else if (x->used && (rev & (POLLHUP | POLLERR)))
+                                exec_abandon(x);
                         if (x->used && x->ended && now >= x->linger_until)
                                 exec_close(x); /* tenantd did not take the end in time */
                 }

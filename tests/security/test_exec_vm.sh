@@ -116,6 +116,45 @@ io_cases() { # NAME LABEL
 io_cases "$V" microVM
 io_cases "$S" sandbox
 
+# ---- a producer faster than the command: it stalls itself, nothing else ----
+# /dev/zero behind a command that never reads its stdin: the agent holds one chunk, the
+# runner and tenantd a window each, tenantctl stops reading; the agent channel (shared
+# with every other session and the service's log) stays free.
+runner=$(json_field "$V" runner_pid)
+rss_runner() { awk '/^VmRSS/ { print $2 }' "/proc/$runner/status"; }
+r0=$(rss_runner) d0=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
+"$ctl" exec -T "$V" -- /bin/sleep 600 </dev/zero >/dev/null 2>&1 &
+flood=$!
+bg+=("$flood")
+sleep 6
+t0=$(date +%s%N)
+out=$(timeout -k 5 60 "$ctl" exec "$V" -- /bin/echo beside 2>&1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# measured: an exec beside a stalled stdin flood: $ms ms"
+check "a second exec answers while another command's stdin is flooded (${ms} ms)" \
+	'[[ $out == beside && $ms -lt 20000 ]]'
+out=$(echo typed | timeout -k 5 60 "$ctl" exec "$V" -- /bin/cat 2>&1)
+check "and its own stdin still reaches it" '[[ $out == typed ]]'
+r1=$(rss_runner) d1=$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")
+echo "# measured: runner RSS $r0 -> $r1 kB, tenantd RSS $d0 -> $d1 kB during the flood"
+check "the flood costs the runner and tenantd a bounded buffer each (< 4 MiB growth)" \
+	'[[ -n $r1 && $((r1 - r0)) -lt 4096 && $((d1 - d0)) -lt 4096 ]]'
+check "the flooding client is still connected, blocked, not dropped" 'kill -0 $flood 2>/dev/null'
+guest_sleeps() { # the guest's processes that run /bin/sleep 600
+	"$ctl" exec "$V" -- /bin/sh -c 'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null; echo; done' 2>/dev/null |
+		tr '\0' ' ' | grep -c '^/bin/sleep 600'
+}
+sleeps=$(guest_sleeps)
+check "the flooded command runs in the guest (seen in its /proc)" '[[ $sleeps == 1 ]]'
+kill -TERM "$flood" 2>/dev/null
+wait "$flood" 2>/dev/null
+for _ in $(seq 50); do
+	sleeps=$(guest_sleeps)
+	[[ $sleeps == 0 ]] && break
+	sleep 0.2
+done
+check "when tenantctl goes away, the command in the guest is killed" '[[ $sleeps == 0 ]]'
+
 out=$(timeout -k 5 60 "$ctl" exec "$V" -- /bin/sh -c 'echo inside; echo to-stderr >&2; exit 3' 2>"$tmp/e")
 rc=$?
 err=$(cat "$tmp/e")
