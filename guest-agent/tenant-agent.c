@@ -31,6 +31,8 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,9 +60,13 @@ struct session {
         uint32_t id;
         pid_t pid;
         int out[2]; /* stdout, stderr read ends; -1 once at end of file */
-        int in;     /* exec stdin write end, -1 when done */
+        int in;     /* exec stdin write end (with a terminal, its master), -1 when done */
         uint8_t *in_buf;
         size_t in_len, in_off;
+        bool stdin_open; /* fed by stdin requests (see agent_proto.h) */
+        bool in_eof;     /* the host's input ended: close once in_buf is written */
+        bool tty;        /* out[0] and in are the terminal's master */
+        uint32_t in_req; /* the stdin request to answer once in_buf is written, 0: none */
 };
 
 struct health_check {
@@ -230,9 +236,11 @@ struct spawn_failure {
 static const char *const spawn_steps[] = {"chroot into the root", "setgroups", "setgid", "setuid",
                                           "chdir to the workdir", "execute"};
 
-/* The child's half: never returns. Reports the failing step on `report`. */
+/* The child's half: never returns. Reports the failing step on `report`. With a
+ * terminal, in, out and err are its slave, which becomes the controlling terminal of
+ * the new session (the guest's own devpts: nothing of the host's). */
 static void __attribute__((noreturn))
-child(const struct agent_proc *p, int in, int out, int err, int report)
+child(const struct agent_proc *p, int in, int out, int err, bool tty, int report)
 {
         struct spawn_failure f = {0};
         sigset_t all;
@@ -241,6 +249,8 @@ child(const struct agent_proc *p, int in, int out, int err, int report)
         signal(SIGPIPE, SIG_DFL);
         setsid();
         if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+                _exit(127);
+        if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
                 _exit(127);
         const char *root = guest_root();
         if (strcmp(root, "/") != 0 && (chroot(root) < 0 || chdir("/") < 0))
@@ -272,7 +282,7 @@ fail:
 
 /* Starts p with its stdio on in/out/err (the parent keeps its own ends). Returns the
  * pid once the program runs, or an error naming the step that failed. */
-static int spawn(const struct agent_proc *p, int in, int out, int err, pid_t *ret,
+static int spawn(const struct agent_proc *p, int in, int out, int err, bool tty, pid_t *ret,
                  struct tn_err **e)
 {
         int report[2];
@@ -286,7 +296,7 @@ static int spawn(const struct agent_proc *p, int in, int out, int err, pid_t *re
                 return tn_err_set(e, saved, "fork");
         }
         if (pid == 0)
-                child(p, in, out, err, report[1]);
+                child(p, in, out, err, tty, report[1]);
         close(report[1]);
         /* The report pipe closes on a successful execve (close-on-exec): EOF means the
          * program runs, a record means a step failed. */
@@ -321,6 +331,8 @@ static struct session *session_find(uint32_t id)
 
 static void session_close(struct session *s)
 {
+        if (s->in_req) /* its bytes are dropped: the command is gone */
+                send_ok(s->in_req, AGENT_OP_STDIN);
         closep(&s->out[0]);
         closep(&s->out[1]);
         closep(&s->in);
@@ -338,7 +350,7 @@ static bool session_pump(struct session *s, int k)
         ssize_t n = read(s->out[k], buf, sizeof(buf));
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return false;
-        if (n <= 0) {
+        if (n <= 0) { /* a terminal's master says EIO once no slave is open */
                 closep(&s->out[k]);
                 s->out[k] = -1;
                 return false;
@@ -362,6 +374,18 @@ static void session_exited(struct session *s, int status)
         for (int k = 0; k < 2; k++)
                 while (session_pump(s, k))
                         ;
+        /* A terminal passes what the command wrote on through a kernel worker: wait a
+         * little for the master to say EIO (no slave left), 200 ms at most. */
+        for (int i = 0; s->tty && s->out[0] >= 0 && i < 20; i++) {
+                struct pollfd p = {.fd = s->out[0], .events = POLLIN};
+                if (poll(&p, 1, 10) > 0)
+                        while (session_pump(s, 0))
+                                ;
+        }
+        if (s->in_req) { /* before the exit: the host forgets the session then */
+                send_ok(s->in_req, AGENT_OP_STDIN);
+                s->in_req = 0;
+        }
         struct agent_event ev = {.kind = AGENT_EVENT_EXIT, .session = s->id};
         if (WIFSIGNALED(status)) {
                 ev.signaled = true;
@@ -373,8 +397,29 @@ static void session_exited(struct session *s, int status)
         session_close(s);
 }
 
-static int session_start(uint32_t id, const struct agent_proc *p, const uint8_t *in_data,
-                         size_t in_len, bool has_stdin, pid_t *ret, struct tn_err **err)
+/* A terminal from the guest's devpts: its master (non-blocking) and slave, the
+ * window size set. */
+static int open_tty(uint16_t rows, uint16_t cols, int *ret_master, int *ret_slave,
+                    struct tn_err **err)
+{
+        _cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (master < 0)
+                return tn_err_set(err, errno, "open /dev/ptmx");
+        int unlock = 0;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                return tn_err_set(err, errno, "unlock the terminal");
+        int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return tn_err_set(err, errno, "open the terminal's slave");
+        struct winsize ws = {.ws_row = rows, .ws_col = cols};
+        (void)ioctl(master, TIOCSWINSZ, &ws);
+        *ret_master = TAKE_FD(master);
+        *ret_slave = slave;
+        return 0;
+}
+
+static int session_start(uint32_t id, const struct agent_proc *p, const struct agent_exec *x,
+                         pid_t *ret, struct tn_err **err)
 {
         struct session *s = NULL;
         for (size_t i = 0; i < SESSIONS_MAX && !s; i++)
@@ -382,17 +427,27 @@ static int session_start(uint32_t id, const struct agent_proc *p, const uint8_t 
                         s = &A.sessions[i];
         if (!s)
                 return tn_err_setx(err, EBUSY, "too many sessions");
+        bool has_stdin = x && x->has_stdin, stdin_open = x && x->stdin_open, tty = x && x->tty;
         int out[2] = {-1, -1}, errp[2] = {-1, -1}, in[2] = {-1, -1};
         int r = 0;
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-                r = tn_err_set(err, errno, "pipe");
-        if (r == 0 && has_stdin && pipe2(in, O_CLOEXEC) < 0)
-                r = tn_err_set(err, errno, "pipe");
-        if (r == 0 && !has_stdin && (in[0] = open_null()) < 0)
-                r = tn_err_set(err, errno, "open /dev/null");
+        if (tty) {
+                /* out[0] reads the master, in[1] writes it (a copy: closed apart), and
+                 * the slave is the command's stdin, stdout and stderr. */
+                r = open_tty(x->rows, x->cols, &out[0], &in[0], err);
+                if (r == 0 && (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) < 0)
+                        r = tn_err_set(err, errno, "dup");
+        } else {
+                if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+                        r = tn_err_set(err, errno, "pipe");
+                if (r == 0 && (has_stdin || stdin_open) && pipe2(in, O_CLOEXEC) < 0)
+                        r = tn_err_set(err, errno, "pipe");
+                if (r == 0 && !has_stdin && !stdin_open && (in[0] = open_null()) < 0)
+                        r = tn_err_set(err, errno, "open /dev/null");
+        }
         pid_t pid = 0;
         if (r == 0)
-                r = spawn(p, in[0], out[1], errp[1], &pid, err);
+                r = tty ? spawn(p, in[0], in[0], in[0], true, &pid, err)
+                        : spawn(p, in[0], out[1], errp[1], false, &pid, err);
         closep(&in[0]);
         closep(&out[1]);
         closep(&errp[1]);
@@ -402,23 +457,34 @@ static int session_start(uint32_t id, const struct agent_proc *p, const uint8_t 
                 closep(&in[1]);
                 return r;
         }
-        *s = (struct session){
-            .used = true, .id = id, .pid = pid, .out = {out[0], errp[0]}, .in = in[1]};
+        *s = (struct session){.used = true,
+                              .id = id,
+                              .pid = pid,
+                              .out = {out[0], errp[0]},
+                              .in = in[1],
+                              .stdin_open = stdin_open,
+                              .tty = tty};
         fcntl(out[0], F_SETFL, O_NONBLOCK);
-        fcntl(errp[0], F_SETFL, O_NONBLOCK);
+        if (errp[0] >= 0)
+                fcntl(errp[0], F_SETFL, O_NONBLOCK);
         if (s->in >= 0) {
                 fcntl(s->in, F_SETFL, O_NONBLOCK);
-                s->in_buf = malloc(in_len ? in_len : 1);
-                if (s->in_buf && in_len)
-                        memcpy(s->in_buf, in_data, in_len);
-                s->in_len = s->in_buf ? in_len : 0;
-                if (s->in_len == 0)
+                if (has_stdin && x->stdin_len) {
+                        s->in_buf = malloc(x->stdin_len);
+                        if (s->in_buf)
+                                memcpy(s->in_buf, x->stdin_data, x->stdin_len);
+                        s->in_len = s->in_buf ? x->stdin_len : 0;
+                }
+                if (has_stdin && s->in_len == 0)
                         closep(&s->in);
         }
         *ret = pid;
         return 0;
 }
 
+/* Writes what waits for the command's stdin. Once it is all written (or the command
+ * closed its stdin), the stdin request that brought it is answered, so the host sends
+ * the next chunk: one chunk per session is all the agent ever holds. */
 static void session_feed(struct session *s)
 {
         while (s->in >= 0 && s->in_off < s->in_len) {
@@ -427,11 +493,22 @@ static void session_feed(struct session *s)
                         continue;
                 if (n < 0 && errno == EAGAIN)
                         return;
-                if (n < 0)
-                        break; /* EPIPE: the program does not read its input */
+                if (n < 0) {
+                        closep(&s->in); /* EPIPE: the program does not read its input */
+                        break;
+                }
                 s->in_off += (size_t)n;
         }
-        closep(&s->in);
+        free(s->in_buf);
+        s->in_buf = NULL;
+        s->in_len = s->in_off = 0;
+        if (s->in_req) {
+                send_ok(s->in_req, AGENT_OP_STDIN);
+                s->in_req = 0;
+        }
+        /* A terminal stays open at the end of the input, as a terminal does. */
+        if (!s->stdin_open || (s->in_eof && !s->tty))
+                closep(&s->in);
 }
 
 /* ---- health ---- */
@@ -620,7 +697,7 @@ static void op_health(const struct agent_request *req)
                                .workdir = root};
         _cleanup_close_ int null = open_null();
         _cleanup_err_ struct tn_err *err = NULL;
-        if (null < 0 || spawn(&p, null, null, null, &c->pid, &err) < 0) {
+        if (null < 0 || spawn(&p, null, null, null, false, &c->pid, &err) < 0) {
                 c->pid = 0;
                 health_answer(c, false, err ? tn_err_msg(err) : "cannot open /dev/null");
         }
@@ -741,7 +818,7 @@ static void op_start(const struct agent_request *req)
         }
         _cleanup_err_ struct tn_err *err = NULL;
         pid_t pid;
-        if (session_start(0, &req->u.start, NULL, 0, false, &pid, &err) < 0) {
+        if (session_start(0, &req->u.start, NULL, &pid, &err) < 0) {
                 send_error(req->id, tn_err_msg(err));
                 return;
         }
@@ -767,14 +844,57 @@ static void op_exec(const struct agent_request *req)
         }
         _cleanup_err_ struct tn_err *err = NULL;
         pid_t pid;
-        if (session_start(x->session, &x->proc, x->stdin_data, x->stdin_len, x->has_stdin, &pid,
-                          &err) < 0) {
+        if (session_start(x->session, &x->proc, x, &pid, &err) < 0) {
                 send_error(req->id, tn_err_msg(err));
                 return;
         }
         struct agent_reply rep = {.id = req->id, .ok = true, .op = AGENT_OP_EXEC, .u.pid = pid};
         send_reply(&rep);
         session_feed(session_find(x->session));
+}
+
+/* Input for a session: written without blocking the loop, answered once written. */
+static void op_stdin(struct agent_request *req)
+{
+        struct agent_stdin *in = &req->u.stdin;
+        struct session *s = session_find(in->session);
+        if (!s || s->id == 0) {
+                send_error(req->id, "no such session");
+                return;
+        }
+        if (!s->stdin_open) {
+                send_error(req->id, "that session takes no input");
+                return;
+        }
+        if (s->in_req || s->in_len) {
+                send_error(req->id, "the previous input is not written yet");
+                return;
+        }
+        if (in->eof)
+                s->in_eof = true;
+        if (s->in >= 0 && in->len) {
+                s->in_buf = TAKE_PTR(in->data);
+                s->in_len = in->len;
+                s->in_off = 0;
+        }
+        s->in_req = req->id;
+        session_feed(s);
+}
+
+static void op_resize(const struct agent_request *req)
+{
+        struct session *s = session_find(req->u.resize.session);
+        if (!s || s->id == 0) {
+                send_error(req->id, "no such session");
+                return;
+        }
+        struct winsize ws = {.ws_row = req->u.resize.rows, .ws_col = req->u.resize.cols};
+        if (!s->tty || s->out[0] < 0 || ioctl(s->out[0], TIOCSWINSZ, &ws) < 0) {
+                send_error(req->id,
+                           s->tty ? "the terminal is closed" : "that session has no terminal");
+                return;
+        }
+        send_ok(req->id, AGENT_OP_RESIZE);
 }
 
 static void op_signal(const struct agent_request *req)
@@ -874,6 +994,12 @@ static void handle_frame(const char *line, size_t len)
         case AGENT_OP_EXEC:
                 op_exec(&req);
                 break;
+        case AGENT_OP_STDIN:
+                op_stdin(&req);
+                break;
+        case AGENT_OP_RESIZE:
+                op_resize(&req);
+                break;
         case AGENT_OP_STATS:
                 op_stats(req.id);
                 break;
@@ -964,7 +1090,7 @@ static void serve(void)
                                 what[n].index = i;
                                 what[n++].k = k;
                         }
-                        if (s->in >= 0) {
+                        if (s->in >= 0 && s->in_off < s->in_len) {
                                 fds[n] = (struct pollfd){.fd = s->in, .events = POLLOUT};
                                 what[n].tag = TAG_IN;
                                 what[n++].index = i;

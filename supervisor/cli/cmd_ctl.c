@@ -1052,7 +1052,7 @@ static int exec_relay(struct conn *c, bool tty)
 }
 
 /* exec NAME -- cmd; `login`: a login session (shell), which must get a terminal when
- * it asked for one, since a microVM gives none yet (and takes no input). */
+ * it asked for one (both backends give one; an older tenantd may not). */
 static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool login)
 {
         bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
@@ -1097,8 +1097,8 @@ static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool lo
         tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
         if (login && asked && !tty) {
                 ctl_close(&c); /* tenantd ends the shell with the connection */
-                log_error("%s gives no terminal (a microVM takes no terminal nor input yet): "
-                          "give the command to run instead (ssh HOST COMMAND)",
+                log_error("%s gives no terminal: give the command to run instead (ssh HOST "
+                          "COMMAND)",
                           name);
                 return EXIT_FAILED;
         }

@@ -109,10 +109,12 @@ struct client {
         struct watch exec_w;
         pid_t exec_pid;
         bool ex_vm, ex_exited, ex_paused, ex_stdin_eof;
+        bool ex_vm_eof_pending; /* a microVM: the client half-closed; the end goes on */
         int ex_status;
         struct watch ex_in_w, ex_out_w, ex_err_w, ex_grace_w;
         int ex_ws;         /* window sizes, with a terminal */
-        uint8_t *ex_stdin; /* what the client sent and the command has not read yet */
+        uint8_t *ex_stdin; /* what the client sent and the command (a microVM: the runner,
+                            * as whole frames) has not read yet */
         size_t ex_stdin_len;
         uint8_t *ex_vm_in; /* a partial frame from the runner */
         size_t ex_vm_len;
@@ -799,6 +801,16 @@ static bool exec_full(const struct client *c)
         return c->out_len - c->out_off >= EXEC_WINDOW;
 }
 
+/* A microVM's runner socket: read while the client takes output, written while input
+ * waits for it. */
+static void exec_vm_watch(struct daemon *d, struct client *c)
+{
+        if (c->ex_vm && c->exec_w.fd >= 0)
+                daemon_watch_mod(d, &c->exec_w,
+                                 (c->ex_paused ? 0 : EPOLLIN | EPOLLRDHUP) |
+                                     (c->ex_stdin_len ? EPOLLOUT : 0));
+}
+
 static void exec_pause(struct daemon *d, struct client *c)
 {
         c->ex_paused = true;
@@ -806,8 +818,7 @@ static void exec_pause(struct daemon *d, struct client *c)
                 daemon_watch_mod(d, &c->ex_out_w, 0);
         if (c->ex_err_w.fd >= 0)
                 daemon_watch_mod(d, &c->ex_err_w, 0);
-        if (c->ex_vm && c->exec_w.fd >= 0)
-                daemon_watch_mod(d, &c->exec_w, 0);
+        exec_vm_watch(d, c);
 }
 
 static void exec_resume(struct daemon *d, struct client *c)
@@ -817,8 +828,7 @@ static void exec_resume(struct daemon *d, struct client *c)
                 daemon_watch_mod(d, &c->ex_out_w, EPOLLIN);
         if (c->ex_err_w.fd >= 0)
                 daemon_watch_mod(d, &c->ex_err_w, EPOLLIN);
-        if (c->ex_vm && c->exec_w.fd >= 0)
-                daemon_watch_mod(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+        exec_vm_watch(d, c);
 }
 
 static void exec_maybe_finish(struct daemon *d, struct client *c)
@@ -925,6 +935,36 @@ static void exec_stdin_flush(struct daemon *d, struct client *c)
 
 static void exec_input(struct daemon *d, struct client *c);
 
+/* A microVM: the client's frames go to the runner as they came (it checks them again
+ * and passes one at a time to the agent), through ex_stdin, at most EXEC_WINDOW bytes:
+ * when the runner stops reading, the client's frames wait in c->in, then in its socket. */
+static void exec_vm_flush(struct daemon *d, struct client *c)
+{
+        if (c->ex_vm_eof_pending && !c->ex_stdin)
+                c->ex_stdin = malloc(EXEC_WINDOW);
+        if (c->ex_vm_eof_pending && !c->in_len && c->ex_stdin &&
+            c->ex_stdin_len + EXEC_FRAME_HEADER <= EXEC_WINDOW) {
+                exec_frame_header(c->ex_stdin + c->ex_stdin_len, EXEC_STDIN, 0);
+                c->ex_stdin_len += EXEC_FRAME_HEADER;
+                c->ex_vm_eof_pending = false;
+        }
+        while (c->exec_w.fd >= 0 && c->ex_stdin_len) {
+                ssize_t n =
+                    send(c->exec_w.fd, c->ex_stdin, c->ex_stdin_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0) { /* the runner went away: its socket's end says so */
+                        c->ex_stdin_len = 0;
+                        break;
+                }
+                memmove(c->ex_stdin, c->ex_stdin + n, c->ex_stdin_len - (size_t)n);
+                c->ex_stdin_len -= (size_t)n;
+        }
+        exec_vm_watch(d, c);
+}
+
 static void exec_on_stdin(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
@@ -951,13 +991,24 @@ static void exec_input(struct daemon *d, struct client *c)
                 }
                 if (r == 0)
                         break;
-                if (f.type == EXEC_WINSIZE) {
+                if (c->ex_vm) {
+                        if (c->ex_stdin_len + (size_t)r > EXEC_WINDOW)
+                                break; /* held in c->in until the runner has read some */
+                        if (!c->ex_stdin && !(c->ex_stdin = malloc(EXEC_WINDOW))) {
+                                client_close(d, c);
+                                return;
+                        }
+                        memcpy(c->ex_stdin + c->ex_stdin_len, c->in + off, (size_t)r);
+                        c->ex_stdin_len += (size_t)r;
+                        if (f.type == EXEC_STDIN && f.len == 0)
+                                c->ex_stdin_eof = true;
+                } else if (f.type == EXEC_WINSIZE) {
                         if (c->ex_ws >= 0)
                                 (void)!write(c->ex_ws, f.data, 4);
                 } else if (f.len == 0) {
                         c->ex_stdin_eof = true;
-                } else if (c->ex_stdin_eof || c->ex_in_w.fd < 0 || c->ex_vm) {
-                        /* nobody reads it (a microVM takes no stdin: docs/cli.md) */
+                } else if (c->ex_stdin_eof || c->ex_in_w.fd < 0) {
+                        /* nobody reads it */
                 } else if (c->ex_stdin_len + f.len > EXEC_WINDOW) {
                         break; /* held in c->in until the command has read some */
                 } else {
@@ -975,7 +1026,9 @@ static void exec_input(struct daemon *d, struct client *c)
         }
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
-        if (c->mode == CLIENT_EXEC)
+        if (c->mode == CLIENT_EXEC && c->ex_vm)
+                exec_vm_flush(d, c);
+        else if (c->mode == CLIENT_EXEC)
                 exec_stdin_flush(d, c);
 }
 
@@ -993,6 +1046,7 @@ static void exec_client_read(struct daemon *d, struct client *c)
                 }
                 if (n == 0) {
                         c->eof = true; /* a half-close: the end of stdin too */
+                        c->ex_vm_eof_pending = c->ex_vm && !c->ex_stdin_eof;
                         c->ex_stdin_eof = true;
                         break;
                 }
@@ -1009,8 +1063,16 @@ static void exec_client_read(struct daemon *d, struct client *c)
  * buffers of its own (cmd_run_vm.c); tenantd checks each frame and passes it on. */
 static void exec_on_runner(struct daemon *d, struct watch *w, uint32_t events)
 {
-        (void)events;
         struct client *c = (struct client *)((char *)w - offsetof(struct client, exec_w));
+        if (events & EPOLLOUT) {
+                exec_vm_flush(d, c);
+                exec_input(d, c); /* frames held back while the buffer was full */
+                if (c->w.fd < 0 || c->mode != CLIENT_EXEC)
+                        return;
+                client_flush(d, c);
+                if (c->w.fd < 0 || c->mode != CLIENT_EXEC)
+                        return;
+        }
         if (!c->ex_vm_in && !(c->ex_vm_in = malloc(EXEC_FRAME_HEADER + EXEC_FRAME_MAX)))
                 return exec_finish(d, c);
         while (c->mode == CLIENT_EXEC && !exec_full(c)) {
@@ -1056,7 +1118,7 @@ static void exec_started(struct daemon *d, struct client *c, struct tenant *t, b
 {
         c->mode = CLIENT_EXEC;
         c->t = t;
-        c->ex_exited = c->ex_paused = c->ex_stdin_eof = false;
+        c->ex_exited = c->ex_paused = c->ex_stdin_eof = c->ex_vm_eof_pending = false;
         c->ex_status = 127;
         _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
         if (!g)
@@ -1070,7 +1132,15 @@ static void exec_started(struct daemon *d, struct client *c, struct tenant *t, b
 static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
                        const struct control_request *req)
 {
-        struct runner_request rr = {.kind = RUNNER_EXEC, .argv = req->argv, .argc = req->argc};
+        /* stdin always streams (tenantctl sends its end, a half-close does too); the
+         * terminal, when asked for, is the guest's own, allocated by its agent. */
+        struct runner_request rr = {.kind = RUNNER_EXEC,
+                                    .argv = req->argv,
+                                    .argc = req->argc,
+                                    .stdin_open = true,
+                                    .tty = req->tty,
+                                    .rows = req->rows,
+                                    .cols = req->cols};
         _cleanup_free_ char *buf = NULL;
         size_t len;
         if (runner_request_encode(&rr, &buf, &len) < 0)
@@ -1094,10 +1164,11 @@ static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
         c->ex_vm = true;
         c->exec_w = (struct watch){.fd = fd, .fn = exec_on_runner};
         daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
-        exec_started(d, c, t, false);
+        exec_started(d, c, t, req->tty);
         char command[600] = "";
         event_kv(command, sizeof(command), "command", req->argv[0]);
-        daemon_event(d, "exec", t, "uid=%u %s", (unsigned)c->uid, command);
+        daemon_event(d, "exec", t, "uid=%u %s%s", (unsigned)c->uid, req->tty ? "tty=yes " : "",
+                     command);
 }
 
 /* ---- requests ---- */

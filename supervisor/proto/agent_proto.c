@@ -137,7 +137,8 @@ enum agent_read agent_reader_next(struct agent_reader *r, const char **ret_line,
 static const char *const op_names[] = {
     [AGENT_OP_HELLO] = "hello",   [AGENT_OP_SETUP] = "setup",       [AGENT_OP_START] = "start",
     [AGENT_OP_SIGNAL] = "signal", [AGENT_OP_EXEC] = "exec",         [AGENT_OP_STATS] = "stats",
-    [AGENT_OP_HEALTH] = "health", [AGENT_OP_SHUTDOWN] = "shutdown",
+    [AGENT_OP_HEALTH] = "health", [AGENT_OP_SHUTDOWN] = "shutdown", [AGENT_OP_STDIN] = "stdin",
+    [AGENT_OP_RESIZE] = "resize",
 };
 
 const char *agent_op_name(enum agent_op op)
@@ -185,6 +186,9 @@ void agent_request_clear(struct agent_request *req)
         case AGENT_OP_EXEC:
                 proc_clear(&req->u.exec.proc);
                 free(req->u.exec.stdin_data);
+                break;
+        case AGENT_OP_STDIN:
+                free(req->u.stdin.data);
                 break;
         case AGENT_OP_HEALTH:
                 strv_free(req->u.health.argv);
@@ -754,15 +758,40 @@ static int decode_health(const struct json_value *root, struct agent_health *ret
         return r < 0 ? r : 0;
 }
 
+static int get_winsize(const struct json_value *root, uint16_t *rows, uint16_t *cols,
+                       struct tn_err **err)
+{
+        uint32_t r32 = 0, c32 = 0;
+        int r = get_u32(root, "rows", true, 1, 65535, &r32, err);
+        if (r >= 0)
+                r = get_u32(root, "cols", true, 1, 65535, &c32, err);
+        *rows = (uint16_t)r32;
+        *cols = (uint16_t)c32;
+        return r < 0 ? r : 0;
+}
+
 static int decode_exec(const struct json_value *root, struct agent_exec *ret, struct tn_err **err)
 {
         int r = get_u32(root, "session", true, 1, UINT32_MAX, &ret->session, err);
         if (r >= 0)
                 r = get_proc(root, false, &ret->proc, err);
+        if (r >= 0)
+                r = get_bool(root, "stdin_open", false, &ret->stdin_open, err);
+        if (r >= 0)
+                r = get_bool(root, "tty", false, &ret->tty, err);
+        if (r >= 0 && ret->tty)
+                r = get_winsize(root, &ret->rows, &ret->cols, err);
+        else if (r >= 0 && (json_get(root, "rows") || json_get(root, "cols")))
+                return tn_err_setx(err, EINVAL, "\"rows\" and \"cols\" go only with \"tty\"");
+        if (r >= 0 && ret->tty)
+                ret->stdin_open = true; /* what is typed goes to the terminal */
         const char *in = "";
         if (r >= 0)
                 r = peek_string(json_get(root, "stdin"), "stdin", false, 0, AGENT_FRAME_MAX, false,
                                 &in, err);
+        if (r > 0 && ret->stdin_open)
+                return tn_err_setx(err, EINVAL,
+                                   "\"stdin\" goes with neither \"stdin_open\" nor \"tty\"");
         if (r > 0) {
                 ret->has_stdin = true;
                 r = agent_base64_decode(in, strlen(in), &ret->stdin_data, &ret->stdin_len,
@@ -777,6 +806,32 @@ static int decode_exec(const struct json_value *root, struct agent_exec *ret, st
         return r < 0 ? r : 0;
 }
 
+static int decode_stdin(const struct json_value *root, struct agent_stdin *ret, struct tn_err **err)
+{
+        int r = get_u32(root, "session", true, 1, UINT32_MAX, &ret->session, err);
+        if (r >= 0)
+                r = get_bool(root, "eof", false, &ret->eof, err);
+        const char *in = "";
+        int has_data = 0;
+        if (r >= 0)
+                r = has_data = peek_string(json_get(root, "data"), "data", false, 1,
+                                           AGENT_FRAME_MAX, false, &in, err);
+        if (r < 0)
+                return r;
+        if (!has_data && !ret->eof)
+                return tn_err_setx(err, EINVAL, "stdin needs \"data\", \"eof\":true or both");
+        if (has_data) {
+                r = agent_base64_decode(in, strlen(in), &ret->data, &ret->len, AGENT_DATA_MAX);
+                if (r == -ENOMEM)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                if (r < 0 || ret->len == 0)
+                        return tn_err_setx(err, EINVAL,
+                                           "\"data\" must be padded base64 of 1 to %d bytes",
+                                           AGENT_DATA_MAX);
+        }
+        return 0;
+}
+
 /* Keys each request may carry besides "v", "id" and "op". */
 static const char *const *request_keys(enum agent_op op)
 {
@@ -785,8 +840,11 @@ static const char *const *request_keys(enum agent_op op)
         static const char *const start[] = {"v",   "id",  "op",     "argv",    "env",
                                             "uid", "gid", "groups", "workdir", NULL};
         static const char *const signal[] = {"v", "id", "op", "session", "signal", NULL};
-        static const char *const exec[] = {"v",   "id",  "op",      "session", "argv", "env",
-                                           "uid", "gid", "workdir", "stdin",   NULL};
+        static const char *const exec[] = {"v",   "id",   "op",   "session",    "argv",
+                                           "env", "uid",  "gid",  "workdir",    "stdin",
+                                           "tty", "rows", "cols", "stdin_open", NULL};
+        static const char *const stdin_keys[] = {"v", "id", "op", "session", "data", "eof", NULL};
+        static const char *const resize[] = {"v", "id", "op", "session", "rows", "cols", NULL};
         static const char *const health[] = {"v",    "id",   "op",         "tcp", "http",
                                              "path", "exec", "timeout_ms", NULL};
         static const char *const shutdown[] = {"v", "id", "op", "timeout_ms", NULL};
@@ -799,6 +857,10 @@ static const char *const *request_keys(enum agent_op op)
                 return signal;
         case AGENT_OP_EXEC:
                 return exec;
+        case AGENT_OP_STDIN:
+                return stdin_keys;
+        case AGENT_OP_RESIZE:
+                return resize;
         case AGENT_OP_HEALTH:
                 return health;
         case AGENT_OP_SHUTDOWN:
@@ -871,6 +933,13 @@ static int decode_request(const struct json_value *root, struct agent_request *r
         }
         case AGENT_OP_EXEC:
                 return decode_exec(root, &req->u.exec, err);
+        case AGENT_OP_STDIN:
+                return decode_stdin(root, &req->u.stdin, err);
+        case AGENT_OP_RESIZE:
+                r = get_u32(root, "session", true, 1, UINT32_MAX, &req->u.resize.session, err);
+                if (r >= 0)
+                        r = get_winsize(root, &req->u.resize.rows, &req->u.resize.cols, err);
+                return r < 0 ? r : 0;
         case AGENT_OP_HEALTH:
                 return decode_health(root, &req->u.health, err);
         case AGENT_OP_SHUTDOWN:
@@ -1241,9 +1310,41 @@ static int gen_request_args(struct json_gen *g, const struct agent_request *req)
                 gen_kv_int(g, "session", req->u.exec.session);
                 if (gen_proc(g, &req->u.exec.proc, false) < 0)
                         return -EINVAL;
+                if (req->u.exec.tty) {
+                        if (req->u.exec.has_stdin || !req->u.exec.rows || !req->u.exec.cols)
+                                return -EINVAL;
+                        json_gen_key(g, "tty");
+                        json_gen_bool(g, true);
+                        gen_kv_int(g, "rows", req->u.exec.rows);
+                        gen_kv_int(g, "cols", req->u.exec.cols);
+                } else if (req->u.exec.stdin_open) {
+                        if (req->u.exec.has_stdin)
+                                return -EINVAL;
+                        json_gen_key(g, "stdin_open");
+                        json_gen_bool(g, true);
+                }
                 if (req->u.exec.has_stdin)
                         return gen_base64(g, "stdin", req->u.exec.stdin_data,
                                           req->u.exec.stdin_len);
+                return 0;
+        case AGENT_OP_STDIN:
+                if (req->u.stdin.session == 0 || req->u.stdin.len > AGENT_DATA_MAX ||
+                    (req->u.stdin.len == 0 && !req->u.stdin.eof))
+                        return -EINVAL;
+                gen_kv_int(g, "session", req->u.stdin.session);
+                if (req->u.stdin.eof) {
+                        json_gen_key(g, "eof");
+                        json_gen_bool(g, true);
+                }
+                if (req->u.stdin.len)
+                        return gen_base64(g, "data", req->u.stdin.data, req->u.stdin.len);
+                return 0;
+        case AGENT_OP_RESIZE:
+                if (req->u.resize.session == 0 || !req->u.resize.rows || !req->u.resize.cols)
+                        return -EINVAL;
+                gen_kv_int(g, "session", req->u.resize.session);
+                gen_kv_int(g, "rows", req->u.resize.rows);
+                gen_kv_int(g, "cols", req->u.resize.cols);
                 return 0;
         case AGENT_OP_HEALTH:
                 if (req->u.health.kind == AGENT_HEALTH_TCP) {

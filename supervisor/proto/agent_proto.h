@@ -87,6 +87,8 @@ enum agent_op {
         AGENT_OP_STATS,
         AGENT_OP_HEALTH,
         AGENT_OP_SHUTDOWN,
+        AGENT_OP_STDIN,
+        AGENT_OP_RESIZE,
 };
 const char *agent_op_name(enum agent_op op); /* "hello", ... or NULL */
 
@@ -139,9 +141,27 @@ struct agent_signal {
 struct agent_exec {
         uint32_t session; /* > 0 */
         struct agent_proc proc;
-        bool has_stdin;
+        bool has_stdin; /* stdin_data is the whole input, then end of file */
         uint8_t *stdin_data;
         size_t stdin_len;
+        bool stdin_open;     /* stdin is fed by stdin requests until one says eof */
+        bool tty;            /* a terminal in the guest (implies stdin_open) */
+        uint16_t rows, cols; /* tty: its first window size, 1..65535 each */
+};
+
+/* Input for an exec session opened with stdin_open (or tty). Answered once the bytes
+ * are written to the command's stdin (or dropped because it closed it): the host
+ * sends the next chunk only then, so the agent holds at most one per session. */
+struct agent_stdin {
+        uint32_t session; /* > 0 */
+        uint8_t *data;    /* decoded, 0..AGENT_DATA_MAX bytes */
+        size_t len;
+        bool eof; /* after data: close the command's stdin (ignored with a terminal) */
+};
+
+struct agent_resize {
+        uint32_t session; /* > 0, a session with a terminal */
+        uint16_t rows, cols;
 };
 
 enum agent_health_kind {
@@ -167,6 +187,8 @@ struct agent_request {
                 struct agent_proc start;
                 struct agent_signal signal;
                 struct agent_exec exec;
+                struct agent_stdin stdin;
+                struct agent_resize resize;
                 struct agent_health health;
                 uint32_t shutdown_timeout_ms;
         } u;

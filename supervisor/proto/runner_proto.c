@@ -34,6 +34,10 @@ int runner_request_encode(const struct runner_request *req, char **ret, size_t *
         if (health &&
             (req->timeout_ms < RUNNER_TIMEOUT_MIN_MS || req->timeout_ms > RUNNER_TIMEOUT_MAX_MS))
                 return -EINVAL;
+        if (req->tty && (health || !req->rows || !req->cols))
+                return -EINVAL;
+        if (req->stdin_open && health)
+                return -EINVAL;
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
         if (!g)
                 return -ENOMEM;
@@ -55,6 +59,19 @@ int runner_request_encode(const struct runner_request *req, char **ret, size_t *
                 for (size_t i = 0; i < req->argc; i++)
                         json_gen_string(g, req->argv[i]);
                 json_gen_array_close(g);
+        }
+        if (req->stdin_open || req->tty) {
+                json_gen_key(g, "stdin");
+                json_gen_bool(g, true);
+        }
+        if (req->tty) {
+                json_gen_key(g, "tty");
+                json_gen_object_open(g);
+                json_gen_key(g, "rows");
+                json_gen_int(g, req->rows);
+                json_gen_key(g, "cols");
+                json_gen_int(g, req->cols);
+                json_gen_object_close(g);
         }
         if (health) {
                 json_gen_key(g, "timeout_ms");
@@ -136,6 +153,38 @@ static int decode_health(const struct json_value *h, struct runner_request *r, s
         return 0;
 }
 
+/* An exec request's "stdin" and "tty"; nothing else beside "argv". */
+static int decode_exec_io(const struct json_value *v, struct runner_request *r, struct tn_err **err)
+{
+        for (size_t i = 0; i < v->u.object.n; i++) {
+                const char *k = v->u.object.items[i].key;
+                if (strcmp(k, "argv") != 0 && strcmp(k, "stdin") != 0 && strcmp(k, "tty") != 0)
+                        return tn_err_setx(err, EINVAL,
+                                           "an exec request holds \"argv\", "
+                                           "\"stdin\" and \"tty\" only");
+        }
+        const struct json_value *in = json_get(v, "stdin"), *tty = json_get(v, "tty");
+        if (in && in->type != JSON_BOOL)
+                return tn_err_setx(err, EINVAL, "\"stdin\" must be true or false");
+        r->stdin_open = in && in->u.boolean;
+        if (!tty)
+                return 0;
+        const struct json_value *rows = tty->type == JSON_OBJECT ? json_get(tty, "rows") : NULL,
+                                *cols = tty->type == JSON_OBJECT ? json_get(tty, "cols") : NULL;
+        int64_t nr, nc;
+        if (!rows || !cols || tty->u.object.n != 2 || !json_number_int64(rows, &nr) ||
+            !json_number_int64(cols, &nc) || nr < 1 || nr > 65535 || nc < 1 || nc > 65535)
+                return tn_err_setx(err, EINVAL,
+                                   "\"tty\" must be {\"rows\":N,\"cols\":N} of 1 to "
+                                   "65535 each");
+        if (!r->stdin_open)
+                return tn_err_setx(err, EINVAL, "\"tty\" goes with \"stdin\":true");
+        r->tty = true;
+        r->rows = (uint16_t)nr;
+        r->cols = (uint16_t)nc;
+        return 0;
+}
+
 int runner_request_decode(const char *line, size_t len, struct runner_request *ret,
                           struct tn_err **err)
 {
@@ -152,6 +201,8 @@ int runner_request_decode(const char *line, size_t len, struct runner_request *r
                 return tn_err_setx(err, EINVAL, "a request holds one of \"argv\" and \"health\"");
         struct runner_request res = {.kind = RUNNER_EXEC};
         r = h ? decode_health(h, &res, err) : decode_argv(av, "argv", &res, err);
+        if (r >= 0 && !h)
+                r = decode_exec_io(v, &res, err);
         if (r < 0) {
                 free(res.vec_);
                 return r;

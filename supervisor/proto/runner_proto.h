@@ -6,6 +6,11 @@
  * newline:
  *   {"argv":["/bin/sh","-c","..."]}                      an exec session: the runner
  *       answers in the frames of exec_proto.h (output, then the exit status)
+ *   {"argv":[...],"stdin":true}                           the same, and the command's
+ *       stdin is fed by the EXEC_STDIN frames tenantd sends on the connection (until
+ *       one of length 0); without "stdin" it is /dev/null
+ *   {"argv":[...],"stdin":true,"tty":{"rows":24,"cols":80}}  a terminal in the guest:
+ *       EXEC_WINSIZE frames resize it, its output comes as EXEC_STDOUT
  *   {"health":{"tcp":8080,"timeout_ms":2000}}            a health check, by port
  *   {"health":{"http":8080,"path":"/","timeout_ms":2000}} by a GET (agent_http_path_ok)
  *   {"health":{"exec":["/bin/check"],"timeout_ms":2000}} or by command
@@ -43,6 +48,9 @@ struct runner_request {
         uint16_t port;       /* health tcp, http: 1..65535 */
         const char *path;    /* health http */
         uint32_t timeout_ms; /* health */
+        bool stdin_open;     /* exec: stdin in EXEC_STDIN frames (tty implies it) */
+        bool tty;            /* exec: a terminal of rows x cols (1..65535 each) */
+        uint16_t rows, cols;
         /* owned by a decoded request */
         struct json_value *tree;
         char **vec_;

@@ -88,6 +88,16 @@ struct run {
                 uint64_t dropped;
                 uint64_t linger_until;
                 struct run *run;
+                /* input (stdin, window sizes) from tenantd: one frame at a time goes to
+                 * the agent, the next only once it answered (the command has read the
+                 * bytes): the agent holds one chunk per session, and a command that does
+                 * not read stops tenantd, then tenantctl, from reading its producer. */
+                bool stdin_open, tty;
+                bool in_eof;     /* the end of stdin was passed on */
+                bool in_dead;    /* the command's stdin is gone: further input is dropped */
+                uint32_t in_req; /* the agent request in flight, 0: none */
+                uint8_t *in;     /* a partial frame from tenantd */
+                size_t in_len;
         } exec[8];
         uint32_t next_session;
 };
@@ -126,6 +136,7 @@ static void exec_close(struct exec_session *s)
         if (s->conn >= 0)
                 close(s->conn);
         free(s->buf);
+        free(s->in);
         *s = (struct exec_session){.conn = -1};
 }
 
@@ -415,6 +426,108 @@ static void on_exec_reply(const struct agent_reply *reply, const char *error, vo
         exec_finish(s, 127);
 }
 
+static void exec_input(struct exec_session *s);
+
+static void on_input_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct exec_session *s = userdata;
+        (void)error;
+        if (!s->used || !s->in_req || (reply && reply->id != s->in_req))
+                return; /* the session ended meanwhile */
+        s->in_req = 0;
+        if (!reply || !reply->ok)
+                s->in_dead = true; /* no such session (any more): input has nowhere to go */
+        exec_input(s);
+}
+
+static void on_kill_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        (void)reply;
+        (void)error;
+        (void)userdata; /* the exit event, or its absence, says the rest */
+}
+
+/* tenantd went away, or sent what no tenantd sends: the command is killed, as
+ * tenantd kills a sandbox's when its client goes. */
+static void exec_abandon(struct exec_session *s)
+{
+        if (!s->ended) {
+                struct agent_request req = {.op = AGENT_OP_SIGNAL};
+                req.u.signal = (struct agent_signal){.session = s->id, .signo = SIGKILL};
+                _cleanup_err_ struct tn_err *err = NULL;
+                (void)vm_agent_request(s->run->agent, &req, REQUEST_TIMEOUT_MS, on_kill_reply, NULL,
+                                       &err);
+        }
+        exec_close(s);
+}
+
+/* Passes the next whole frame tenantd sent on to the agent, unless one is in flight. */
+static void exec_input(struct exec_session *s)
+{
+        if (s->used && s->ended)
+                s->in_len = 0; /* the command is gone: nothing to pass on */
+        while (s->used && !s->in_req && s->in_len > 0) {
+                struct exec_frame f;
+                int r = exec_frame_decode(s->in, s->in_len, true, &f);
+                if (r < 0) {
+                        log_warning("exec: tenantd sent a malformed frame; the command is killed");
+                        return exec_abandon(s);
+                }
+                if (r == 0)
+                        return;
+                struct agent_request req = {.op = AGENT_OP_STDIN};
+                if (f.type == EXEC_WINSIZE && s->tty) {
+                        uint16_t rows = (uint16_t)(f.data[0] << 8 | f.data[1]),
+                                 cols = (uint16_t)(f.data[2] << 8 | f.data[3]);
+                        req.op = AGENT_OP_RESIZE;
+                        req.u.resize = (struct agent_resize){
+                            .session = s->id, .rows = rows ? rows : 1, .cols = cols ? cols : 1};
+                } else if (f.type == EXEC_STDIN && !s->in_eof && !s->in_dead) {
+                        s->in_eof = f.len == 0;
+                        req.u.stdin =
+                            (struct agent_stdin){.session = s->id,
+                                                 .data = (uint8_t *)f.data, /* read only */
+                                                 .len = f.len,
+                                                 .eof = f.len == 0};
+                } else {
+                        req.op = 0; /* nothing to pass on: dropped */
+                }
+                _cleanup_err_ struct tn_err *err = NULL;
+                if (req.op && s->run->phase == PHASE_RUNNING &&
+                    vm_agent_request(s->run->agent, &req, VM_AGENT_NO_TIMEOUT, on_input_reply, s,
+                                     &err) == 0)
+                        s->in_req = req.id;
+                else if (req.op && req.op == AGENT_OP_STDIN)
+                        s->in_dead = true;
+                memmove(s->in, s->in + r, s->in_len - (size_t)r);
+                s->in_len -= (size_t)r;
+        }
+}
+
+/* Reads tenantd's frames while none is in flight to the agent. */
+static void exec_read(struct exec_session *s)
+{
+        size_t cap = EXEC_FRAME_HEADER + EXEC_CLIENT_FRAME_MAX;
+        if (!s->in && !(s->in = malloc(cap)))
+                return exec_abandon(s);
+        while (s->used && !s->in_req && s->in_len < cap) {
+                ssize_t n = recv(s->conn, s->in + s->in_len, cap - s->in_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0)
+                        return exec_abandon(s);
+                s->in_len += (size_t)n;
+                exec_input(s);
+        }
+}
+
+static bool exec_wants_input(const struct exec_session *s)
+{
+        return s->used && !s->ended && s->stdin_open && !s->in_req;
+}
+
 /* A health check asked for by tenantd: the answer is {"status":0|1,"detail":"..."}. */
 static void on_health_reply(const struct agent_reply *reply, const char *error, void *userdata)
 {
@@ -480,7 +593,13 @@ static void exec_accept(struct run *run)
         struct exec_session tmp = {.conn = conn};
         struct runner_request rq;
         _cleanup_err_ struct tn_err *rerr = NULL;
-        bool decoded = n > 0 && runner_request_decode(buf, (size_t)n, &rq, &rerr) == 0;
+        /* tenantd may send input frames right behind the request: they are the
+         * session's, after the line. */
+        size_t line = n > 0 ? (size_t)n : 0;
+        const char *nl = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+        if (nl)
+                line = (size_t)(nl - buf) + 1;
+        bool decoded = n > 0 && runner_request_decode(buf, line, &rq, &rerr) == 0;
         if (decoded && rq.kind != RUNNER_EXEC && run->phase == PHASE_RUNNING) {
                 fcntl(conn, F_SETFL, 0);
                 health_request(run, conn, &rq);
@@ -506,6 +625,15 @@ static void exec_accept(struct run *run)
         s->used = true;
         s->id = ++run->next_session;
         s->run = run;
+        s->stdin_open = rq.stdin_open || rq.tty;
+        s->tty = rq.tty;
+        if (s->stdin_open && (size_t)n > line) {
+                s->in = malloc(EXEC_FRAME_HEADER + EXEC_CLIENT_FRAME_MAX);
+                if (s->in) {
+                        memcpy(s->in, buf + line, (size_t)n - line);
+                        s->in_len = (size_t)n - line;
+                }
+        }
         const struct manifest *m = run->m;
         _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
         for (size_t i = 0; env && i < m->env_n; i++)
@@ -521,13 +649,18 @@ static void exec_accept(struct run *run)
                                                   .gid = m->gid,
                                                   .groups = m->groups,
                                                   .n_groups = m->groups_n,
-                                                  .workdir = m->workdir}};
+                                                  .workdir = m->workdir},
+                                         .stdin_open = s->stdin_open,
+                                         .tty = rq.tty,
+                                         .rows = rq.rows,
+                                         .cols = rq.cols};
         _cleanup_err_ struct tn_err *err = NULL;
         if (vm_agent_request(run->agent, &req, REQUEST_TIMEOUT_MS, on_exec_reply, s, &err) < 0) {
                 exec_say(s, "exec: %s\n", tn_err_msg(err));
                 exec_finish(s, 127);
         }
         runner_request_clear(&rq); /* the request was encoded for the agent */
+        exec_input(s);             /* what came with the request */
 }
 
 static void exec_listen_open(struct run *run)
@@ -570,8 +703,12 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                 bool lingering = false;
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
-                        fds[4 + i] = (struct pollfd){.fd = x->used && x->len ? x->conn : -1,
-                                                     .events = POLLOUT};
+                        /* A running session's socket is watched even for no event:
+                         * its hang-up means tenantd (its client) went away. */
+                        short ev = (short)((x->used && x->len ? POLLOUT : 0) |
+                                           (exec_wants_input(x) ? POLLIN : 0));
+                        bool watch = ev || (x->used && !x->ended);
+                        fds[4 + i] = (struct pollfd){.fd = watch ? x->conn : -1, .events = ev};
                         lingering |= x->used && x->ended;
                 }
                 int timeout = vm_agent_timeout_ms(run->agent);
@@ -610,8 +747,13 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                 uint64_t now = mono_ms();
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
-                        if (x->used && fds[4 + i].revents && fds[4 + i].fd == x->conn)
+                        short rev = x->used && fds[4 + i].fd == x->conn ? fds[4 + i].revents : 0;
+                        if (rev & POLLOUT)
                                 exec_flush(x);
+                        if (x->used && (rev & (POLLIN | POLLHUP | POLLERR)) && exec_wants_input(x))
+                                exec_read(x);
+                        else if (x->used && (rev & (POLLHUP | POLLERR)))
+                                exec_abandon(x);
                         if (x->used && x->ended && now >= x->linger_until)
                                 exec_close(x); /* tenantd did not take the end in time */
                 }

@@ -277,11 +277,12 @@ int vm_agent_request(struct vm_agent *a, struct agent_request *req, uint32_t tim
         memcpy(out + a->out_len, frame, len);
         a->out = out;
         a->out_len += len;
-        *slot = (struct pending){.id = req->id,
-                                 .op = req->op,
-                                 .deadline_ms = mono_ms() + timeout_ms,
-                                 .fn = fn,
-                                 .userdata = userdata};
+        *slot = (struct pending){
+            .id = req->id,
+            .op = req->op,
+            .deadline_ms = timeout_ms == VM_AGENT_NO_TIMEOUT ? UINT64_MAX : mono_ms() + timeout_ms,
+            .fn = fn,
+            .userdata = userdata};
         /* Try at once; what does not fit waits for POLLOUT. */
         return do_write(a, err);
 }

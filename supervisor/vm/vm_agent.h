@@ -68,7 +68,11 @@ bool vm_agent_is_ready(const struct vm_agent *a);
 /* ms from vm_agent_connect() to the "ready" event (0 before it). */
 uint64_t vm_agent_ready_ms(const struct vm_agent *a);
 
-/* Sends req (its id is assigned here) with a timeout; fn runs exactly once. */
+/* Sends req (its id is assigned here) with a timeout; fn runs exactly once.
+ * VM_AGENT_NO_TIMEOUT: a request the agent answers when something in the guest happens
+ * (exec input once the command has read it); the agent answers it at the session's
+ * end at the latest, and the channel's end answers it anyway. */
+#define VM_AGENT_NO_TIMEOUT UINT32_MAX
 int vm_agent_request(struct vm_agent *a, struct agent_request *req, uint32_t timeout_ms,
                      vm_agent_reply_fn fn, void *userdata, struct tn_err **err);
 

@@ -201,13 +201,8 @@ PY
 shell_checks() { # TENANT: tenantctl shell into it, as alice
 	local t=$1
 	out=$(setpriv --reuid=ta-alice --regid=ta-alice --init-groups "$userpy" "$tmp/pty_shell.py" "$ctl" shell "$t" 2>&1)
-	if [[ $t != ta-av ]]; then
-		check "shell $t: a login shell inside, on a terminal of the tenant's own; exit ends the session with its status" \
-			'grep -q "tty=/dev/pts/" <<<"$out" && grep -q "host=$t\$" <<<"$out" && grep -q "^status=3\$" <<<"$out"'
-	else # exec into a microVM has no terminal nor input yet (README, "Not yet")
-		check "shell $t: a microVM gives no terminal yet, and shell says so instead of a shell that ends at once" \
-			'grep -q "gives no terminal" <<<"$out" && grep -q "^status=1\$" <<<"$out"'
-	fi
+	check "shell $t: a login shell inside, on a terminal of the tenant's own; exit ends the session with its status" \
+		'grep -q "tty=/dev/pts/" <<<"$out" && grep -q "host=$t\$" <<<"$out" && grep -q "^status=3\$" <<<"$out"'
 	check "shell $t: the tenant keeps running after the session" 'wait_state "$t" running 5'
 	out=$(SSH_ORIGINAL_COMMAND='echo asked $(hostname)' as ta-alice shell "$t" </dev/null 2>&1)
 	check "shell $t: the ssh client's command (\$SSH_ORIGINAL_COMMAND) runs inside, without a terminal" \

@@ -134,6 +134,18 @@ static void test_requests(void)
         round_trip_request("exec", "{\"v\":1,\"id\":6,\"op\":\"exec\",\"session\":7,\"argv\":["
                                    "\"cat\"],\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\","
                                    "\"stdin\":\"aGVsbG8K\"}");
+        round_trip_request("exec tty", "{\"v\":1,\"id\":6,\"op\":\"exec\",\"session\":7,\"argv\":["
+                                       "\"sh\"],\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\","
+                                       "\"tty\":true,\"rows\":40,\"cols\":132}");
+        round_trip_request("exec stdin_open",
+                           "{\"v\":1,\"id\":6,\"op\":\"exec\",\"session\":7,\"argv\":[\"cat\"],"
+                           "\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\",\"stdin_open\":true}");
+        round_trip_request("stdin", "{\"v\":1,\"id\":11,\"op\":\"stdin\",\"session\":7,"
+                                    "\"data\":\"aGVsbG8K\"}");
+        round_trip_request("stdin eof", "{\"v\":1,\"id\":12,\"op\":\"stdin\",\"session\":7,"
+                                        "\"eof\":true,\"data\":\"aGk=\"}");
+        round_trip_request("resize", "{\"v\":1,\"id\":13,\"op\":\"resize\",\"session\":7,"
+                                     "\"rows\":50,\"cols\":200}");
         round_trip_request("health tcp", "{\"v\":1,\"id\":8,\"op\":\"health\",\"tcp\":80}");
         round_trip_request("health http", "{\"v\":1,\"id\":8,\"op\":\"health\",\"http\":8080,"
                                           "\"path\":\"/healthz?x=1\",\"timeout_ms\":2000}");
@@ -299,6 +311,31 @@ static void test_request_rejects(void)
                 "{\"v\":1,\"id\":7,\"op\":\"exec\",\"session\":1,\"argv\":[\"x\"],\"uid\":0,"
                 "\"gid\":0,\"stdin\":\"aGl=\"}",
                 7, "base64");
+        rejects("stdin data with tty",
+                "{\"v\":1,\"id\":7,\"op\":\"exec\",\"session\":1,\"argv\":[\"x\"],\"uid\":0,"
+                "\"gid\":0,\"tty\":true,\"rows\":1,\"cols\":1,\"stdin\":\"aGk=\"}",
+                7, "\"stdin\" goes with neither");
+        rejects("tty without size",
+                "{\"v\":1,\"id\":7,\"op\":\"exec\",\"session\":1,\"argv\":[\"x\"],\"uid\":0,"
+                "\"gid\":0,\"tty\":true,\"rows\":24}",
+                7, "missing key \"cols\"");
+        rejects("rows without tty",
+                "{\"v\":1,\"id\":7,\"op\":\"exec\",\"session\":1,\"argv\":[\"x\"],\"uid\":0,"
+                "\"gid\":0,\"rows\":24,\"cols\":80}",
+                7, "only with \"tty\"");
+        rejects("stdin without data or eof",
+                "{\"v\":1,\"id\":7,\"op\":\"stdin\",\"session\":1,\"eof\":false}", 7,
+                "needs \"data\"");
+        rejects("stdin empty data",
+                "{\"v\":1,\"id\":7,\"op\":\"stdin\",\"session\":1,\"data\":\"\"}", 7, "\"data\"");
+        rejects("stdin session 0", "{\"v\":1,\"id\":7,\"op\":\"stdin\",\"session\":0,\"eof\":true}",
+                7, "\"session\"");
+        rejects("resize 0 rows",
+                "{\"v\":1,\"id\":7,\"op\":\"resize\",\"session\":1,\"rows\":0,\"cols\":80}", 7,
+                "\"rows\"");
+        rejects("resize 65536 cols",
+                "{\"v\":1,\"id\":7,\"op\":\"resize\",\"session\":1,\"rows\":1,\"cols\":65536}", 7,
+                "\"cols\"");
         rejects("signal 0", "{\"v\":1,\"id\":7,\"op\":\"signal\",\"session\":0,\"signal\":0}", 7,
                 "\"signal\"");
         rejects("signal 65", "{\"v\":1,\"id\":7,\"op\":\"signal\",\"session\":0,\"signal\":65}", 7,

@@ -42,6 +42,28 @@ static void test_round_trips(void)
         runner_request_clear(&back);
         free(line);
 
+        req = (struct runner_request){.kind = RUNNER_EXEC,
+                                      .argv = argv,
+                                      .argc = 1,
+                                      .stdin_open = true,
+                                      .tty = true,
+                                      .rows = 40,
+                                      .cols = 132};
+        ok(runner_request_encode(&req, &line, &len) == 0, "exec with a terminal encodes");
+        is_str(line, "{\"argv\":[\"/bin/sh\"],\"stdin\":true,\"tty\":{\"rows\":40,\"cols\":132}}\n",
+               "exec with a terminal: stdin and tty");
+        ok(runner_request_decode(line, len, &back, NULL) == 0 && back.stdin_open && back.tty &&
+               back.rows == 40 && back.cols == 132,
+           "exec with a terminal decodes back");
+        runner_request_clear(&back);
+        free(line);
+        req.tty = false;
+        ok(runner_request_encode(&req, &line, &len) == 0 &&
+               runner_request_decode(line, len, &back, NULL) == 0 && back.stdin_open && !back.tty,
+           "exec with stdin, no terminal: round trip");
+        runner_request_clear(&back);
+        free(line);
+
         req = (struct runner_request){.kind = RUNNER_HEALTH_TCP, .port = 8080, .timeout_ms = 2000};
         ok(runner_request_encode(&req, &line, &len) == 0, "health tcp encodes");
         is_str(line, "{\"health\":{\"tcp\":8080,\"timeout_ms\":2000}}\n",
@@ -152,6 +174,15 @@ static void test_refusals(void)
         rejects("{\"health\":{\"exec\":[],\"timeout_ms\":1000}}",
                 "\"health.exec\" must be an array of 1 to 256 strings");
         rejects("{\"argv\":[\"/x\"]} {}", "bad request at 1:17: invalid JSON: trailing garbage");
+        rejects("{\"argv\":[\"/x\"],\"stdin\":1}", "\"stdin\" must be true or false");
+        rejects("{\"argv\":[\"/x\"],\"tty\":{\"rows\":1,\"cols\":1}}",
+                "\"tty\" goes with \"stdin\":true");
+        rejects("{\"argv\":[\"/x\"],\"stdin\":true,\"tty\":{\"rows\":0,\"cols\":1}}",
+                "\"tty\" must be {\"rows\":N,\"cols\":N} of 1 to 65535 each");
+        rejects("{\"argv\":[\"/x\"],\"stdin\":true,\"tty\":{\"rows\":1,\"cols\":1,\"x\":1}}",
+                "\"tty\" must be {\"rows\":N,\"cols\":N} of 1 to 65535 each");
+        rejects("{\"argv\":[\"/x\"],\"env\":{}}",
+                "an exec request holds \"argv\", \"stdin\" and \"tty\" only");
         is_str(refusal("{\"argv\":[\"/x\"]}\n"), "", "a trailing newline is the line's end");
 }
 
