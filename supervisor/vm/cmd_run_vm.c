@@ -575,7 +575,7 @@ static void exec_accept(struct run *run)
                 return;
         struct timeval tv = {.tv_sec = 1};
         setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        char buf[RUNNER_REQUEST_MAX];
+        char buf[RUNNER_REQUEST_MAX] = {0}; /* (cppcheck cannot see recvmsg fill it) */
         char cbuf[CMSG_SPACE(sizeof(int) * 3)];
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
         struct msghdr mh = {
