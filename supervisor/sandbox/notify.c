@@ -92,10 +92,21 @@ static bool answer_one(struct notifier *n)
         struct seccomp_notif_resp *resp = n->resp;
         memset(resp, 0, sizeof(*resp));
         resp->id = req->id;
+        int nr = req->data.nr, i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
+        if (n->learn) {
+                /* Learning: counted, and refused or let run (notify.h). */
+                if (i < NOTIFY_MAX_NR && n->answer[i])
+                        resp->error = -n->answer[i];
+                else
+                        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                (void)ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+                n->seen[i]++;
+                n->total++;
+                return true;
+        }
         resp->error = -EPERM; /* never SECCOMP_USER_NOTIF_FLAG_CONTINUE */
         /* ENOENT: the caller died or was interrupted meanwhile; nothing to answer. */
         (void)ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
-        int nr = req->data.nr, i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
         /* A call not reported within NOTIFY_REPORT_MS is due at once (notifier_report);
          * later ones only add to a count already scheduled. */
         if (!n->pending[i])
