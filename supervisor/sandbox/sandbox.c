@@ -47,7 +47,10 @@
  * supervisor answers notifications while it waits (a profile may notify a call that
  * the last steps make), and afterwards whoever started the sandbox does (notify.h).
  * Init and processes started by sandbox_enter_exec() load the filter without a
- * listener: a notified call fails there with ENOSYS, unreported. */
+ * listener: a notified call fails there with ENOSYS, unreported. When learning
+ * (`tenantctl policy learn`, cfg->learn) every call is notified, sendmsg included: the
+ * service sends a pidfd of itself instead, and the supervisor takes the listener with
+ * pidfd_getfd() (hand_over_listener); init loads no filter then. */
 #include "sandbox/sandbox.h"
 
 #include <fcntl.h>
@@ -545,26 +548,35 @@ static void sandbox_free(struct sandbox *sb)
 struct handover {
         int pidfd;
         int slot;
+        uint64_t deadline_ms; /* the listener must be there by then */
 };
 
-/* Learning: the listener taken from the service once it is there (hand_over_listener);
- * a descriptor that is not a seccomp listener is not taken. */
-static void take_listener(struct handover *h, struct sandbox *sb, const int *answers)
+#define HANDOVER_MS 5000
+
+/* Learning: the listener taken from the service once it is there (hand_over_listener).
+ * 0 while it is not there yet; a negative errno when it cannot be taken: the service,
+ * stopped in its first notified call for good, is then killed. */
+static int take_listener(struct handover *h, struct sandbox *sb, const int *answers)
 {
         if (h->pidfd < 0 || sb->notifier)
-                return;
+                return 0;
         int fd = (int)syscall(SYS_pidfd_getfd, h->pidfd, h->slot, 0);
-        if (fd < 0)
-                return; /* EBADF: not loaded yet */
+        int r = fd < 0 ? -errno : 0;
         uint64_t id = 0;
-        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 || errno != ENOENT ||
-            notifier_new(fd, &sb->notifier) < 0) {
-                close(fd);
-                return;
+        if (fd >= 0 && (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 || errno != ENOENT))
+                r = -EBADF; /* something else is in the slot: the listener is not */
+        if (r == 0 && (r = notifier_new(fd, &sb->notifier)) == 0) {
+                sb->notifier->learn = true;
+                if (answers)
+                        memcpy(sb->notifier->answer, answers, sizeof(sb->notifier->answer));
+                return 0;
         }
-        sb->notifier->learn = true;
-        if (answers)
-                memcpy(sb->notifier->answer, answers, sizeof(sb->notifier->answer));
+        if (fd >= 0 && r < 0)
+                close(fd);
+        if (r == -EBADF && clock_ms(CLOCK_MONOTONIC) < h->deadline_ms)
+                return 0; /* not loaded yet */
+        (void)syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
+        return r;
 }
 
 /* One record from the child: error text into msg + *len, the listener (a record of
@@ -594,6 +606,7 @@ static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb, 
                 if (n == 1 + sizeof(int) && msg[*len] == 'P' && h->pidfd < 0) {
                         h->pidfd = lfd;
                         memcpy(&h->slot, msg + *len + 1, sizeof(int));
+                        h->deadline_ms = clock_ms(CLOCK_MONOTONIC) + HANDOVER_MS;
                         return true;
                 }
                 if (n != 1 || sb->notifier || notifier_new(lfd, &sb->notifier) < 0)
@@ -618,8 +631,12 @@ static size_t read_child_reports(int fd, char *msg, struct sandbox *sb, const in
                                            waiting ? 1 : -1);
                 if (poll(p, 2, wait) < 0 && errno != EINTR)
                         break;
-                if (waiting)
-                        take_listener(&h, sb, answers);
+                int r = waiting ? take_listener(&h, sb, answers) : 0;
+                if (r < 0 && len == 0)
+                        len = (size_t)snprintf(msg, ERRMSG_MAX,
+                                               "learning: cannot take the service's seccomp "
+                                               "listener: %s",
+                                               strerror(-r));
                 if (p[1].revents)
                         (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
                 if (p[0].revents && !read_one_report(fd, msg, &len, sb, &h))
