@@ -63,6 +63,8 @@ bool notifier_wants_poll(struct notifier *n, uint64_t now_ms, int *ret_wait_ms)
 {
         if (n->hup)
                 return false;
+        if (n->learn)
+                return true; /* no budget: notifier_answer returns after a batch */
         if (now_ms >= n->window_start_ms + NOTIFY_WINDOW_MS) {
                 n->window_start_ms = now_ms;
                 n->window_used = 0;
@@ -122,7 +124,8 @@ size_t notifier_answer(struct notifier *n, uint64_t now_ms)
         int wait;
         while (notifier_wants_poll(n, now_ms, &wait) && answer_one(n)) {
                 n->window_used++;
-                done++;
+                if (++done >= NOTIFY_LEARN_BATCH && n->learn)
+                        break; /* back to the caller's loop: its signals, its timers */
         }
         return done;
 }

@@ -29,6 +29,10 @@
 #define NOTIFY_WINDOW_MS 100
 #define NOTIFY_BUDGET 5000 /* answers per window: at most 50,000 per second */
 #define NOTIFY_MAX_NR 1024 /* call numbers counted one by one; others as one "other" */
+/* Learning mode has no budget (the service is the operator's own, watched in the
+ * foreground, and a budget would slow every call it makes): notifier_answer returns to
+ * its caller after this many answers instead. */
+#define NOTIFY_LEARN_BATCH 256
 
 struct notifier {
         int fd;           /* the listener */
