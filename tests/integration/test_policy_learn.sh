@@ -5,7 +5,8 @@
 # network namespace; the profile it writes loads with `policy check` and allows fewer
 # calls than `default`; the same manifest run under it answers the same requests; calls
 # the service never made (ptrace, keyctl, mount, and getppid, which `default` allows)
-# fail with EPERM under it. A microVM manifest is refused with the reason.
+# fail with EPERM under it. The same for redis-server and a few commands. A microVM
+# manifest is refused with the reason.
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -158,6 +159,61 @@ for c in ptrace mount keyctl getppid; do
 	check "$c, never made by the service, fails with EPERM under the learned profile" \
 		'grep -q "^$c -1 EPERM$" <<<"$probe"'
 done
+
+# ---- redis: learned while commands are sent, the same answers under the profile ----
+# redis_cmds: the same commands each time, from inside the tenant's network namespace
+redis_cmds() {
+	local pid
+	pid=$(tenant_pid) || return 1
+	for _ in $(seq 100); do
+		[[ $(nsenter -t "$pid" -n redis-cli -p 6379 ping 2>/dev/null) == PONG ]] && break
+		sleep 0.1
+	done
+	nsenter -t "$pid" -n sh -c 'for c in "SET k v1" "GET k" "INCR n" "INCR n" "LPUSH l a b c" \
+		"LRANGE l 0 -1" "MSET a 1 b 2" "MGET a b" "DBSIZE" "SAVE" "DEL k" "EXISTS k"; do
+		echo "$c: $(redis-cli -p 6379 $c | tr "\n" " ")"; done'
+}
+redis_manifest() {
+	cat >"$1" <<EOF
+{ "name": "$T", "user": "1000:1000", "root": "host-system",
+  "exec": ["/usr/bin/redis-server", "--port", "6379", "--bind", "127.0.0.1", "--dir", "/data",
+           "--save", "", "--appendonly", "no"],
+  "mounts": [ { "type": "tmpfs", "target": "/data", "size": "16M" } ],
+  "network": { "mode": "none" }, "memory": { "max": "512M" }, "pids": { "max": 64 },
+  "policy": { "seccomp": "$2" } }
+EOF
+}
+if [[ ! -x /usr/bin/redis-server || ! -x /usr/bin/redis-cli ]]; then
+	skip "REDIS NOT INSTALLED (apt-get install redis-server, or make test-deps): redis not learned"
+else
+	redis_manifest "$tmp/redis-learn.json" default
+	rout=$tmp/policies/seccomp/learned-redis.json
+	"$ctl" policy learn --duration 6s --state "$tmp/state" --out "$rout" "$tmp/redis-learn.json" \
+		>/dev/null 2>"$tmp/redis-learn.err" &
+	learner=$!
+	bg+=("$learner")
+	wait_running
+	rlearned=$(redis_cmds)
+	wait "$learner"
+	rc=$?
+	echo "$rlearned" | sed 's/^/# redis learning: /'
+	nr=$("$ctl" --json policy check learned-redis 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["syscalls_allowed"])' 2>/dev/null)
+	check "redis: learned while commands were answered; the profile loads, ${nr:-?} calls < ${n_default:-?} (rc $rc)" \
+		'[[ $rc == 0 && $rlearned == *"GET k: v1"* && $rlearned == *"SAVE: OK"* && -n $nr && $nr -lt $n_default ]]'
+	redis_manifest "$tmp/redis-run.json" learned-redis
+	"$ctl" run --state "$tmp/state" "$tmp/redis-run.json" >/dev/null 2>"$tmp/redis-run.err" &
+	runner=$!
+	bg+=("$runner")
+	wait_running
+	rreplayed=$(redis_cmds)
+	kill -TERM "$runner"
+	wait "$runner"
+	rc=$?
+	check "redis: the same answers under the learned profile, and a clean stop on SIGTERM (rc $rc)" \
+		'[[ -n $rreplayed && $rreplayed == "$rlearned" && $rc == 0 ]]' ||
+		{ diff <(echo "$rlearned") <(echo "$rreplayed") | sed 's/^/# /'; tail -5 "$tmp/redis-run.err" | sed 's/^/# /'; }
+fi
 
 # ---- microVMs are refused, with the reason ----
 manifest "$tmp/vm.json" default microvm
