@@ -236,6 +236,14 @@ int cmd_policy_learn(const struct cli *cli, int argc, char **argv)
                                        "profile's name ([a-z0-9-])",
                                        l.out);
         snprintf(stem, sizeof(stem), "%.*s", (int)(blen - 5), base);
+        /* Said now, not after the whole duration. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%.*s", base == l.out ? 1 : (int)(base - l.out),
+                 base == l.out ? "." : l.out);
+        if (access(dir, W_OK) < 0) {
+                log_error("--out %s: cannot write in %s: %m", l.out, dir);
+                return EXIT_USAGE;
+        }
         if (!is_simple_name(stem))
                 return cli_usage_error(cli,
                                        "--out %s: \"%s\" is not a profile name ([a-z0-9-], "
