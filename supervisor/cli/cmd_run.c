@@ -3,6 +3,8 @@
  * output are the tenant's; SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
  * forwarded to it (a third SIGINT kills it); the exit status is the service's (128+N
  * when signal N ended it); everything the run created is removed at the end. */
+#include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,10 @@
 #include <unistd.h>
 
 #include "spec/launch.h"
+#include "lib/fileio.h"
+#include "lib/strutil.h"
+#include "lib/units.h"
+#include "spec/policy_learn.h"
 #include "lib/log.h"
 #include "spec/manifest.h"
 #include "spec/policy.h"
@@ -49,9 +55,39 @@ static void report_denied(void *ctx, int nr, uint64_t count)
         log_warning("%s", line);
 }
 
+/* Learning: SIGTERM once the duration is over, SIGKILL this long after. */
+#define LEARN_STOP_GRACE_MS 10000
+
+/* When the tenant must stop (0: never): `tenantctl policy learn --duration`. */
+struct stop_at {
+        uint64_t term_ms, kill_ms;
+};
+
+/* The timeout until the next stop step, merged with `timeout`; sends what is due. */
+static int stop_step(struct stop_at *s, struct sandbox *sb, uint64_t now, int timeout)
+{
+        if (s->term_ms && now >= s->term_ms) {
+                log_info("the learning time is over: stopping the service (SIGTERM)");
+                (void)sandbox_signal(sb, SIGTERM);
+                s->term_ms = 0;
+        }
+        if (s->kill_ms && now >= s->kill_ms) {
+                log_warning("the service did not stop within %d s: killing it",
+                            LEARN_STOP_GRACE_MS / 1000);
+                (void)sandbox_signal(sb, SIGKILL);
+                s->kill_ms = 0;
+        }
+        uint64_t next = s->term_ms ? s->term_ms : s->kill_ms;
+        if (!next)
+                return timeout;
+        int in = (int)(next - now);
+        return timeout < 0 || in < timeout ? in : timeout;
+}
+
 /* Forwards signals until the tenant's init exits, answering its notified calls;
  * returns the service's status. */
-static int supervise(struct sandbox *sb, const char *name, const sigset_t *forwarded)
+static int supervise(struct sandbox *sb, const char *name, const sigset_t *forwarded,
+                     struct stop_at *stop)
 {
         _cleanup_close_ int sfd = signalfd(-1, forwarded, SFD_CLOEXEC);
         int interrupts = 0;
@@ -60,6 +96,7 @@ static int supervise(struct sandbox *sb, const char *name, const sigset_t *forwa
                                         {.fd = sfd, .events = POLLIN}};
                 uint64_t now = clock_ms(CLOCK_MONOTONIC);
                 int timeout = notifier_pollfd(sb->notifier, now, &fds[2], -1);
+                timeout = stop_step(stop, sb, now, timeout);
                 if (poll(fds, 3, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -91,9 +128,136 @@ static int supervise(struct sandbox *sb, const char *name, const sigset_t *forwa
         return status;
 }
 
+/* Learning (`tenantctl policy learn`): how long, and where the profile goes. */
+struct learning {
+        uint64_t duration_ms;
+        const char *out;
+        const char *source;  /* the manifest, for the profile's header */
+        struct policy *ref;  /* the manifest's profile: how calls are answered */
+        struct policy *dflt; /* "default": what is dangerous */
+        int answers[NOTIFY_MAX_NR];
+};
+
+/* Learning: the calls the notifier counted, with the init's (sandbox.h) added, into
+ * a profile at l->out. */
+static int write_learned(const struct learning *l, const struct notifier *n, uint64_t took_ms)
+{
+        static const char *const init_calls[] = {SANDBOX_INIT_SYSCALLS};
+        struct learned_call calls[NOTIFY_MAX_NR + ARRAY_SIZE(init_calls)];
+        char names[NOTIFY_MAX_NR][64];
+        size_t k = 0;
+        for (int nr = 0; n && nr < NOTIFY_MAX_NR; nr++)
+                if (n->seen[nr]) {
+                        policy_syscall_name(nr, names[nr], sizeof(names[nr]));
+                        calls[k++] = (struct learned_call){names[nr], n->seen[nr]};
+                }
+        for (size_t i = 0; i < ARRAY_SIZE(init_calls); i++) {
+                bool have = false;
+                for (size_t j = 0; j < k && !have; j++)
+                        have = strcmp(calls[j].name, init_calls[i]) == 0;
+                if (!have)
+                        calls[k++] = (struct learned_call){init_calls[i], 0};
+        }
+        if (n && n->seen[NOTIFY_MAX_NR])
+                log_warning("warning: %" PRIu64 " calls numbered above %d were seen and are not "
+                            "in the profile",
+                            n->seen[NOTIFY_MAX_NR], NOTIFY_MAX_NR);
+        _cleanup_err_ struct tn_err *err = NULL;
+        char dur[32], desc[256], header[PATH_MAX + 512];
+        format_duration(took_ms, dur);
+        snprintf(desc, sizeof(desc),
+                 "learned by tenantctl policy learn: what the service called in %s, as its "
+                 "profile %s answered; anything else fails with EPERM",
+                 dur, l->ref->name);
+        snprintf(header, sizeof(header),
+                 "Learned by `tenantctl policy learn` from %s (%s, %" PRIu64 " calls seen),\n"
+                 "answered as its profile `%s` answers them. Format: docs/policies.md.\n"
+                 "The rules are those of `%s` for the calls seen; a call marked (init) is made\n"
+                 "by the sandbox's init, not the service (sandbox.h).",
+                 l->source, dur, n ? n->total : 0, l->ref->name, l->ref->name);
+        _cleanup_free_ char *text = NULL;
+        struct learned_summary sum;
+        if (policy_learned_profile(l->ref, l->dflt, calls, k, desc, header, &text, &sum, &err) <
+                0 ||
+            write_file_atomic(l->out, text, strlen(text), 0644, &err) < 0) {
+                log_error("%s: %s", l->out, tn_err_msg(err));
+                return EXIT_FAILED;
+        }
+        const char *base = strrchr(l->out, '/');
+        base = base ? base + 1 : l->out;
+        _cleanup_policy_bpf_ struct policy_bpf *refb = NULL;
+        size_t ref_allowed = policy_compile(l->ref, &refb, NULL) == 0 ? refb->n_allowed : 0;
+        log_info("wrote %s: %zu calls allowed (%s allows %zu), %zu attempted and refused as %s "
+                 "refuses them",
+                 l->out, sum.allowed, l->ref->name, ref_allowed, sum.refused, l->ref->name);
+        if (sum.dangerous)
+                log_warning("warning: calls seen of the families that default blocks: %zu; read "
+                            "the DANGEROUS comments in %s",
+                            sum.dangerous, l->out);
+        log_info("use it: copy it to /etc/tenantd/policies/seccomp/ and name it in the manifest: "
+                 "\"policy\": {\"seccomp\": \"%.*s\"}",
+                 (int)(strlen(base) - 5), base);
+        return EXIT_OK;
+}
+
+static int run_manifest(const struct cli *cli, const char *path, char **override,
+                        struct learning *learn);
+
 int cmd_run(const struct cli *cli, int argc, char **argv)
 {
         (void)argc;
+        return run_manifest(cli, argv[1], cli->cmd, NULL);
+}
+
+int cmd_policy_learn(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        struct learning l = {.duration_ms = LEARN_DEFAULT_MS, .source = argv[1]};
+        char why[128];
+        for (size_t i = 0; i < cli->opts_n; i++) {
+                if (cli->opts[i].id == OPT_DURATION &&
+                    (parse_duration(cli->opts[i].arg, &l.duration_ms, why, sizeof(why)) < 0 ||
+                     l.duration_ms == 0))
+                        return cli_usage_error(cli, "--duration: %s",
+                                               l.duration_ms ? why : "must be more than 0");
+                if (cli->opts[i].id == OPT_OUT)
+                        l.out = cli->opts[i].arg;
+        }
+        if (!l.out)
+                return cli_usage_error(cli, "--out FILE is required");
+        /* The profile is found by its name (policy.h): the file must be NAME.json. */
+        const char *base = strrchr(l.out, '/');
+        base = base ? base + 1 : l.out;
+        size_t blen = strlen(base);
+        char stem[80];
+        if (blen <= 5 || blen - 5 >= sizeof(stem) || strcmp(base + blen - 5, ".json") != 0)
+                return cli_usage_error(cli,
+                                       "--out %s: the file must be NAME.json, NAME the "
+                                       "profile's name ([a-z0-9-])",
+                                       l.out);
+        snprintf(stem, sizeof(stem), "%.*s", (int)(blen - 5), base);
+        /* Said now, not after the whole duration. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%.*s", base == l.out ? 1 : (int)(base - l.out),
+                 base == l.out ? "." : l.out);
+        if (access(dir, W_OK) < 0) {
+                log_error("--out %s: cannot write in %s: %m", l.out, dir);
+                return EXIT_USAGE;
+        }
+        if (!is_simple_name(stem))
+                return cli_usage_error(cli,
+                                       "--out %s: \"%s\" is not a profile name ([a-z0-9-], "
+                                       "not starting or ending with '-')",
+                                       l.out, stem);
+        int rc = run_manifest(cli, argv[1], NULL, &l);
+        policy_free(l.ref);
+        policy_free(l.dflt);
+        return rc;
+}
+
+static int run_manifest(const struct cli *cli, const char *path, char **override,
+                        struct learning *learn)
+{
         const char *state_dir = getenv("TENANTD_STATE_DIR");
         if (!state_dir || !*state_dir)
                 state_dir = DEFAULT_STATE_DIR;
@@ -127,8 +291,6 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 }
                 storage_dir = default_storage;
         }
-        const char *path = argv[1];
-        char **override = cli->cmd;
 
         /* Policy files likewise: as root, refused unless root alone can change them. */
         policy_trust_files(geteuid() == 0, NULL);
@@ -157,9 +319,18 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                         log_warning("warning: %s: network.publish[%zu] is bound to an IPv6 address "
                                     "and is not published: private tenants are IPv4 only for now",
                                     path, i);
+        if (learn && m->isolation == ISOLATION_MICROVM) {
+                log_error("%s: learning runs the service in a sandbox; a microVM's guest kernel "
+                          "is its boundary and the host's seccomp filter does not reach inside. "
+                          "Learn with a copy of the manifest that says \"isolation\": "
+                          "\"sandbox\"",
+                          path);
+                return EXIT_USAGE;
+        }
         if (geteuid() != 0) {
-                log_error("tenantctl run needs root: it creates namespaces and cgroups and maps "
-                          "a host uid range for the tenant (the tenant itself gets no privilege)");
+                log_error("tenantctl %s needs root: it creates namespaces and cgroups and maps "
+                          "a host uid range for the tenant (the tenant itself gets no privilege)",
+                          learn ? "policy learn" : "run");
                 return EXIT_FAILED;
         }
 
@@ -184,10 +355,22 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
         size_t caps_n = 0;
-        if (launch_resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
+        /* Learning: the manifest's capabilities, and instead of its profile the filter
+         * that notifies every call (policy.h). */
+        if (learn ? launch_resolve_caps(m, &caps, &caps_n, &err) < 0 ||
+                        policy_learning_filter(&bpf, &err) < 0
+                  : launch_resolve_policy(m, state_dir, &bpf, &caps, &caps_n, &err) < 0) {
                 log_error("%s: %s", path, tn_err_msg(err));
                 return EXIT_USAGE;
         }
+        /* Learning: calls are answered as the manifest's profile answers them. */
+        if (learn && (policy_load(m->policy.seccomp, &learn->ref, &err) < 0 ||
+                      policy_load("default", &learn->dflt, &err) < 0)) {
+                log_error("%s: policy.seccomp: %s", path, tn_err_msg(err));
+                return EXIT_USAGE;
+        }
+        if (learn)
+                policy_learning_answers(learn->ref, learn->answers, NOTIFY_MAX_NR);
 
         /* Signals to forward are blocked from here on, so none is lost between the
          * start of the tenant and the signalfd; the sandbox unblocks them inside. */
@@ -207,6 +390,8 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
             .caps = caps,
             .caps_n = caps_n,
             .die_with_parent = true,
+            .learn = learn != NULL,
+            .learn_answers = learn ? learn->answers : NULL,
         };
         struct sandbox *sb = NULL;
         _cleanup_free_ char *warnings = NULL;
@@ -227,7 +412,23 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
                 log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));
                 return EXIT_FAILED;
         }
-        int status = supervise(sb, m->name, &forwarded);
+        uint64_t started = clock_ms(CLOCK_MONOTONIC);
+        struct stop_at stop = {0};
+        if (learn) {
+                stop.term_ms = started + learn->duration_ms;
+                stop.kill_ms = stop.term_ms + LEARN_STOP_GRACE_MS;
+                if (!sb->notifier)
+                        log_warning("warning: the learning filter's listener did not arrive: "
+                                    "nothing is recorded");
+        }
+        int status = supervise(sb, m->name, &forwarded, &stop);
+        if (learn) {
+                if (status != 0 && stop.term_ms)
+                        log_warning("warning: the service ended with status %d; the profile "
+                                    "holds what it called until then",
+                                    status);
+                status = write_learned(learn, sb->notifier, clock_ms(CLOCK_MONOTONIC) - started);
+        }
         _cleanup_err_ struct tn_err *derr = NULL;
         if (sandbox_destroy(sb, &derr) < 0)
                 log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(derr));

@@ -41,6 +41,11 @@ static const struct cli_opt_spec run_options[] = {
     {"master-key", 0, true, OPT_MASTER_KEY},
     {NULL, 0, false, 0},
 };
+static const struct cli_opt_spec learn_options[] = {
+    {"duration", 0, true, OPT_DURATION},     {"out", 0, true, OPT_OUT},
+    {"state", 0, true, OPT_STATE},           {"storage", 0, true, OPT_STORAGE},
+    {"master-key", 0, true, OPT_MASTER_KEY}, {NULL, 0, false, 0},
+};
 static const struct cli_opt_spec timeout_options[] = {
     {"timeout", 0, true, OPT_TIMEOUT},
     {NULL, 0, false, 0},
@@ -115,6 +120,10 @@ static const struct cli_verb verbs[] = {
      COMMAND_NONE, false, cmd_policy_check},
     {"policy show", "NAME", "the resolved rules of a profile (NAME or @SET)", NULL, 1, 1,
      COMMAND_NONE, false, cmd_policy_show},
+    {"policy learn",
+     "[--duration DURATION] --out FILE [--state DIR] [--storage DIR] [--master-key FILE] MANIFEST",
+     "run a sandbox's service, record its calls, write a profile of them (as root)", learn_options,
+     1, 1, COMMAND_NONE, false, cmd_policy_learn},
     {"run", "[--state DIR] [--storage DIR] [--master-key FILE] FILE [--] [COMMAND [ARGS...]]",
      "run a tenant in the foreground, without a daemon (as root)", run_options, 1, 1,
      COMMAND_OPTIONAL, false, cmd_run},

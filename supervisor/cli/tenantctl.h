@@ -32,7 +32,12 @@ enum cli_option {
         OPT_ALL,        /* audit: --all */
         OPT_YES,        /* volume rm: --yes */
         OPT_SNAPSHOT,   /* restore: --snapshot */
+        OPT_DURATION,   /* policy learn: --duration DURATION */
+        OPT_OUT,        /* policy learn: --out FILE */
 };
+
+/* policy learn: how long the service runs when --duration is not given */
+#define LEARN_DEFAULT_MS 60000
 
 #define CLI_OPTS_MAX 32
 
@@ -76,6 +81,7 @@ int cmd_policy_list(const struct cli *cli, int argc, char **argv);
 int cmd_policy_check(const struct cli *cli, int argc, char **argv);
 int cmd_policy_show(const struct cli *cli, int argc, char **argv);
 int cmd_run(const struct cli *cli, int argc, char **argv);
+int cmd_policy_learn(const struct cli *cli, int argc, char **argv);
 /* The verbs served by tenantd (cmd_ctl.c). */
 int cmd_list(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);

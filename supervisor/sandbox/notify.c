@@ -63,6 +63,8 @@ bool notifier_wants_poll(struct notifier *n, uint64_t now_ms, int *ret_wait_ms)
 {
         if (n->hup)
                 return false;
+        if (n->learn)
+                return true; /* no budget: notifier_answer returns after a batch */
         if (now_ms >= n->window_start_ms + NOTIFY_WINDOW_MS) {
                 n->window_start_ms = now_ms;
                 n->window_used = 0;
@@ -92,10 +94,21 @@ static bool answer_one(struct notifier *n)
         struct seccomp_notif_resp *resp = n->resp;
         memset(resp, 0, sizeof(*resp));
         resp->id = req->id;
+        int nr = req->data.nr, i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
+        if (n->learn) {
+                /* Learning: counted, and refused or let run (notify.h). */
+                if (i < NOTIFY_MAX_NR && n->answer[i])
+                        resp->error = -n->answer[i];
+                else
+                        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                (void)ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+                n->seen[i]++;
+                n->total++;
+                return true;
+        }
         resp->error = -EPERM; /* never SECCOMP_USER_NOTIF_FLAG_CONTINUE */
         /* ENOENT: the caller died or was interrupted meanwhile; nothing to answer. */
         (void)ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
-        int nr = req->data.nr, i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
         /* A call not reported within NOTIFY_REPORT_MS is due at once (notifier_report);
          * later ones only add to a count already scheduled. */
         if (!n->pending[i])
@@ -111,7 +124,8 @@ size_t notifier_answer(struct notifier *n, uint64_t now_ms)
         int wait;
         while (notifier_wants_poll(n, now_ms, &wait) && answer_one(n)) {
                 n->window_used++;
-                done++;
+                if (++done >= NOTIFY_LEARN_BATCH && n->learn)
+                        break; /* back to the caller's loop: its signals, its timers */
         }
         return done;
 }

@@ -9,7 +9,16 @@
  * lets a notified call run, so nothing it reads of the tenant's memory matters (it
  * reads none). A tenant that calls in a loop waits on its own calls: the keeper
  * answers at most NOTIFY_BUDGET of them per NOTIFY_WINDOW_MS and leaves the rest
- * waiting, so a hostile tenant costs it a bounded share of one CPU and nothing more. */
+ * waiting, so a hostile tenant costs it a bounded share of one CPU and nothing more.
+ *
+ * Learning mode (`tenantctl policy learn`, n->learn) is the one exception: the filter
+ * notifies every call, each is counted in n->seen and answered as the manifest's own
+ * profile would answer it by its number (n->answer: policy_learning_answers): refused
+ * with that errno, or let run with SECCOMP_USER_NOTIF_FLAG_CONTINUE (the kernel then
+ * runs it as if there were no filter). The service thus takes the paths it takes under
+ * its profile (clone where clone3 gets ENOSYS). CONTINUE is unsafe for decisions on
+ * arguments, which the tenant can change meanwhile; the learning mode decides by number
+ * only, and the learned profile, not the learning run, enforces the conditions. */
 #pragma once
 
 #include <stdbool.h>
@@ -20,6 +29,10 @@
 #define NOTIFY_WINDOW_MS 100
 #define NOTIFY_BUDGET 5000 /* answers per window: at most 50,000 per second */
 #define NOTIFY_MAX_NR 1024 /* call numbers counted one by one; others as one "other" */
+/* Learning mode has no budget (the service is the operator's own, watched in the
+ * foreground, and a budget would slow every call it makes): notifier_answer returns to
+ * its caller after this many answers instead. */
+#define NOTIFY_LEARN_BATCH 256
 
 struct notifier {
         int fd;           /* the listener */
@@ -32,6 +45,9 @@ struct notifier {
         uint64_t total;                          /* every denial, for tests and reports */
         uint64_t next_report_ms;                 /* 0: none due */
         bool dirty; /* a call got its first denial since the last report */
+        bool learn; /* learning mode: every call continued and counted in seen[] */
+        uint64_t seen[NOTIFY_MAX_NR + 1]; /* learning mode: calls per number; [MAX] other */
+        int answer[NOTIFY_MAX_NR];        /* learning mode: 0 continue, else that errno */
 };
 
 struct pollfd;
@@ -44,7 +60,7 @@ void notifier_free(struct notifier *n);
  * *ret_wait_ms says when to look again. */
 bool notifier_wants_poll(struct notifier *n, uint64_t now_ms, int *ret_wait_ms);
 
-/* Answers what is waiting, each with EPERM, without blocking (and within the budget);
+/* Answers what is waiting, each with EPERM (learning: continued), without blocking (and within the budget);
  * returns how many were answered. A notification whose caller died meanwhile (ENOENT)
  * is skipped. Sets n->hup when the listener has no more users. */
 size_t notifier_answer(struct notifier *n, uint64_t now_ms);

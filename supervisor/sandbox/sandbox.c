@@ -47,13 +47,17 @@
  * supervisor answers notifications while it waits (a profile may notify a call that
  * the last steps make), and afterwards whoever started the sandbox does (notify.h).
  * Init and processes started by sandbox_enter_exec() load the filter without a
- * listener: a notified call fails there with ENOSYS, unreported. */
+ * listener: a notified call fails there with ENOSYS, unreported. When learning
+ * (`tenantctl policy learn`, cfg->learn) every call is notified, sendmsg included: the
+ * service sends a pidfd of itself instead, and the supervisor takes the listener with
+ * pidfd_getfd() (hand_over_listener); init loads no filter then. */
 #include "sandbox/sandbox.h"
 
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -303,6 +307,47 @@ static int send_listener(const struct child_ctx *c)
         return r;
 }
 
+/* Step 10, learning (sandbox.h, cfg->learn): every call of the filter is notified,
+ * sendmsg included, so the listener cannot be sent as above. Instead the supervisor
+ * gets a pidfd of this process and the number the listener will have (the lowest free
+ * one: nothing else opens a descriptor meanwhile, this process has one thread), and
+ * takes the listener with pidfd_getfd() once it is there; until then this process
+ * waits in its first call after seccomp(), a notified one. */
+static int hand_over_listener(const struct child_ctx *c)
+{
+        int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* closed at exec */
+        if (pidfd < 0)
+                return -errno;
+        int slot = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        if (slot < 0)
+                return -errno;
+        close(slot);
+        char rec[1 + sizeof(int)] = {'P'};
+        memcpy(rec + 1, &slot, sizeof(int));
+        struct iovec iov = {.iov_base = rec, .iov_len = sizeof(rec)};
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {0};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = u.buf,
+                             .msg_controllen = sizeof(u.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+        if (sendmsg(c->err_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(rec))
+                return -errno;
+        int fd = policy_bpf_load_listener(c->cfg->bpf);
+        if (fd < 0)
+                return fd;
+        /* From here on every call waits for the supervisor, this close() first. */
+        close(fd);
+        return 0;
+}
+
 /* Step 10: the service. Never returns. */
 static _Noreturn void run_service(const struct child_ctx *c)
 {
@@ -339,7 +384,9 @@ static _Noreturn void run_service(const struct child_ctx *c)
         /* Only now, as the tenant's uid, is a path inside the tenant resolved. */
         if (enter_workdir(m->workdir, &e) < 0)
                 child_fail(c, "workdir", e);
-        int r = policy_bpf_notifies(cfg->bpf) ? send_listener(c) : policy_bpf_load(cfg->bpf);
+        int r = cfg->learn                      ? hand_over_listener(c)
+                : policy_bpf_notifies(cfg->bpf) ? send_listener(c)
+                                                : policy_bpf_load(cfg->bpf);
         if (r < 0) {
                 tn_err_set(&e, -r, "cannot load the seccomp filter");
                 child_fail(c, "seccomp", e);
@@ -457,8 +504,11 @@ static _Noreturn void run_init(struct child_ctx *c)
                 sigaction(forwarded[i], &sa, NULL);
 
         /* Init keeps nothing the service does not have. */
+        /* Learning: the filter notifies every call and only the service has a listener
+         * (its calls would fail here with ENOSYS); init's are SANDBOX_INIT_SYSCALLS. */
         if (caps_apply(NULL, 0, m->uid, m->gid, NULL, 0, NULL) < 0 ||
-            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || policy_bpf_load(cfg->bpf) < 0) {
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            (!cfg->learn && policy_bpf_load(cfg->bpf) < 0)) {
                 kill(service, SIGKILL);
                 _exit(127);
         }
@@ -494,9 +544,45 @@ static void sandbox_free(struct sandbox *sb)
         free(sb);
 }
 
-/* One record from the child: error text into msg + *len, or the listener (a record
- * of one byte with a descriptor), kept in sb->notifier. False at the end. */
-static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb)
+/* Learning: the service's pidfd and the number its listener will have there. */
+struct handover {
+        int pidfd;
+        int slot;
+        uint64_t deadline_ms; /* the listener must be there by then */
+};
+
+#define HANDOVER_MS 5000
+
+/* Learning: the listener taken from the service once it is there (hand_over_listener).
+ * 0 while it is not there yet; a negative errno when it cannot be taken: the service,
+ * stopped in its first notified call for good, is then killed. */
+static int take_listener(struct handover *h, struct sandbox *sb, const int *answers)
+{
+        if (h->pidfd < 0 || sb->notifier)
+                return 0;
+        int fd = (int)syscall(SYS_pidfd_getfd, h->pidfd, h->slot, 0);
+        int r = fd < 0 ? -errno : 0;
+        uint64_t id = 0;
+        if (fd >= 0 && (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 || errno != ENOENT))
+                r = -EBADF; /* something else is in the slot: the listener is not */
+        if (r == 0 && (r = notifier_new(fd, &sb->notifier)) == 0) {
+                sb->notifier->learn = true;
+                if (answers)
+                        memcpy(sb->notifier->answer, answers, sizeof(sb->notifier->answer));
+                return 0;
+        }
+        if (fd >= 0 && r < 0)
+                close(fd);
+        if (r == -EBADF && clock_ms(CLOCK_MONOTONIC) < h->deadline_ms)
+                return 0; /* not loaded yet */
+        (void)syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
+        return r;
+}
+
+/* One record from the child: error text into msg + *len, the listener (a record of
+ * one byte with a descriptor), kept in sb->notifier, or, learning, a pidfd and a slot
+ * (a record of 'P' and an int with a descriptor) into *h. False at the end. */
+static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb, struct handover *h)
 {
         union {
                 char buf[CMSG_SPACE(sizeof(int))];
@@ -517,6 +603,12 @@ static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb)
             cm->cmsg_len == CMSG_LEN(sizeof(int))) {
                 int lfd;
                 memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
+                if (n == 1 + sizeof(int) && msg[*len] == 'P' && h->pidfd < 0) {
+                        h->pidfd = lfd;
+                        memcpy(&h->slot, msg + *len + 1, sizeof(int));
+                        h->deadline_ms = clock_ms(CLOCK_MONOTONIC) + HANDOVER_MS;
+                        return true;
+                }
                 if (n != 1 || sb->notifier || notifier_new(lfd, &sb->notifier) < 0)
                         close(lfd); /* only one, and only as its own record */
                 return true;
@@ -527,19 +619,31 @@ static bool read_one_report(int fd, char *msg, size_t *len, struct sandbox *sb)
 
 /* Reads the child's reports until it has exec'd (EOF) or failed; answers notified
  * calls meanwhile, once the listener has come. Returns the error text's length. */
-static size_t read_child_reports(int fd, char *msg, struct sandbox *sb)
+static size_t read_child_reports(int fd, char *msg, struct sandbox *sb, const int *answers)
 {
         size_t len = 0;
+        struct handover h = {.pidfd = -1};
         for (;;) {
                 struct pollfd p[2] = {{.fd = fd, .events = POLLIN}};
-                int wait = notifier_pollfd(sb->notifier, clock_ms(CLOCK_MONOTONIC), &p[1], -1);
+                /* Learning: look for the listener every millisecond until it is there. */
+                bool waiting = h.pidfd >= 0 && !sb->notifier;
+                int wait = notifier_pollfd(sb->notifier, clock_ms(CLOCK_MONOTONIC), &p[1],
+                                           waiting ? 1 : -1);
                 if (poll(p, 2, wait) < 0 && errno != EINTR)
                         break;
+                int r = waiting ? take_listener(&h, sb, answers) : 0;
+                if (r < 0 && len == 0)
+                        len = (size_t)snprintf(msg, ERRMSG_MAX,
+                                               "learning: cannot take the service's seccomp "
+                                               "listener: %s",
+                                               strerror(-r));
                 if (p[1].revents)
                         (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
-                if (p[0].revents && !read_one_report(fd, msg, &len, sb))
+                if (p[0].revents && !read_one_report(fd, msg, &len, sb, &h))
                         break;
         }
+        if (h.pidfd >= 0)
+                close(h.pidfd);
         return len;
 }
 
@@ -671,7 +775,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
 
         /* Until the service is exec'd, the socket says what went wrong. */
         char msg[ERRMSG_MAX + 1];
-        size_t len = read_child_reports(errp[0], msg, sb);
+        size_t len = read_child_reports(errp[0], msg, sb, cfg->learn_answers);
         close(errp[0]);
         while (len > 0 && msg[len - 1] == '\n')
                 len--;

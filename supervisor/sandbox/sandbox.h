@@ -32,7 +32,21 @@ struct sandbox_config {
          * window sizes (4 bytes each: rows, cols, big endian; the first one is read
          * before the command starts). */
         bool tty;
+        /* `tenantctl policy learn`: bpf notifies every call (policy_learning_filter) and
+         * the supervisor continues and counts each (notify.h); the listener reaches it
+         * by pidfd_getfd, since the service cannot send it without a notified call.
+         * Init then loads no filter, only no_new_privs: its own calls are listed in
+         * SANDBOX_INIT_SYSCALLS instead. learn_answers: NOTIFY_MAX_NR entries, how
+         * the listener answers each call (notify.h). */
+        bool learn;
+        const int *learn_answers;
 };
+
+/* What the tenant's init calls once it has loaded the service's filter (sandbox.c,
+ * run_init and init_loop): a profile must allow them, or init dies (127) on its first
+ * wait. The learning mode adds them to what it saw of the service. */
+#define SANDBOX_INIT_SYSCALLS                                                                      \
+        "prctl", "poll", "close", "rt_sigprocmask", "wait4", "kill", "rt_sigreturn", "exit_group"
 
 struct sandbox {
         pid_t pid;    /* the tenant's init, as the host sees it */

@@ -1595,6 +1595,41 @@ int policy_compile(const struct policy *p, struct policy_bpf **ret, struct tn_er
         return 0;
 }
 
+int policy_learning_filter(struct policy_bpf **ret, struct tn_err **err)
+{
+        const struct policy learn = {.name = (char *)"learning",
+                                     .path = (char *)"(the learning filter)",
+                                     .default_action = {.type = POLICY_NOTIFY}};
+        return policy_compile(&learn, ret, err);
+}
+
+static int refusal_errno(const struct policy_action *a)
+{
+        if (!policy_action_blocks(a))
+                return 0;
+        return a->type == POLICY_ERRNO ? a->errno_value : EPERM;
+}
+
+void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n)
+{
+        int dflt = refusal_errno(&p->default_action);
+        for (size_t nr = 0; nr < n; nr++)
+                ret_errno[nr] = dflt;
+        /* Refusals by name first; then any rule that lets a call run wins. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < p->n_rules; i++) {
+                        const struct policy_rule *r = &p->rules[i];
+                        bool blocks = policy_action_blocks(&r->action);
+                        if (pass == 0 ? !blocks || r->n_args : blocks)
+                                continue;
+                        for (size_t k = 0; k < r->n_syscalls; k++) {
+                                int nr = seccomp_syscall_resolve_name(r->syscalls[k]);
+                                if (nr >= 0 && (size_t)nr < n)
+                                        ret_errno[nr] = pass == 0 ? refusal_errno(&r->action) : 0;
+                        }
+                }
+}
+
 void policy_bpf_free(struct policy_bpf *b)
 {
         if (!b)

@@ -176,6 +176,18 @@ bool policy_bpf_notifies(const struct policy_bpf *b);
  * descriptor (close-on-exec), or -errno. Async-signal-safe. */
 int policy_bpf_load_listener(const struct policy_bpf *b);
 
+/* The filter of `tenantctl policy learn`: every call of the native architecture is
+ * handed to a listener (SECCOMP_RET_USER_NOTIF), which lets it run and counts it;
+ * another architecture's calls kill, as in every compiled profile. */
+int policy_learning_filter(struct policy_bpf **ret, struct tn_err **err);
+
+/* How the learning mode answers each call (notify.h): as profile `p` would, as far as
+ * the call's number decides it. ret_errno[nr] (n entries) is 0 for a call to let run
+ * (a rule allows it, in full or under conditions: those are not evaluated) and an
+ * errno for a call `p` refuses outright, by a rule naming it or by its default action
+ * (its errno, or EPERM for kill, trap and notify: the learning run is not killed). */
+void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n);
+
 /* The name of system call `nr` of the native architecture into buf ("nr-N" when
  * libseccomp does not know it); returns buf. */
 const char *policy_syscall_name(int nr, char *buf, size_t len);
