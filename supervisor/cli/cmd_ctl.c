@@ -753,7 +753,8 @@ static int backup_call(const struct cli *cli, struct control_request *req)
                 print_value(v);
                 return EXIT_OK;
         }
-        const char *msg = show_of(v, CTL_MESSAGE);
+        /* the worker's text: several lines (restic's output, a restore and its start) */
+        const char *msg = shown_(str_of(v, CTL_MESSAGE), false);
         if (msg)
                 printf("%s\n", msg);
         return EXIT_OK;
@@ -789,6 +790,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < cli->opts_n; i++)
                 if (cli->opts[i].id == OPT_SNAPSHOT)
                         req.snapshot = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_AS)
+                        req.as = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_YES)
+                        req.yes = true;
         struct tn_err *err = NULL;
         if (control_request_check(&req, &err) < 0) {
                 int rc = cli_usage_error(cli, "%s", tn_err_msg(err));

@@ -30,8 +30,9 @@ enum cli_option {
         OPT_INTERVAL,   /* top: --interval DURATION */
         OPT_COUNT,      /* top: --count N */
         OPT_ALL,        /* audit: --all */
-        OPT_YES,        /* volume rm: --yes */
+        OPT_YES,        /* volume rm, restore: --yes */
         OPT_SNAPSHOT,   /* restore: --snapshot */
+        OPT_AS,         /* restore: --as NEWNAME */
 };
 
 #define CLI_OPTS_MAX 32

@@ -1499,11 +1499,15 @@ static void op_backup(struct daemon *d, struct client *c, struct tenant *t,
         _cleanup_err_ struct tn_err *err = NULL;
         c->mode = CLIENT_WAITING;
         c->t = t;
-        int r = tenant_op_backup(d, t, c, req->action, req->snapshot, &err);
+        int r = req->action == CONTROL_BACKUP_RESTORE
+                    ? tenant_op_restore(d, t, c, req->snapshot, req->as, req->yes, &err)
+                    : tenant_op_backup(d, t, c, req->action, &err);
         if (r < 0) {
                 c->mode = CLIENT_IDLE;
                 c->t = NULL;
                 reply_error(d, c, r, tn_err_msg(err));
+        } else if (req->as) {
+                c->t = daemon_find(d, req->as); /* the new tenant answers it */
         }
 }
 
@@ -1537,6 +1541,11 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
                 break;
         }
         int op = access_op_of(req->op);
+        if (req->op == CONTROL_OP_BACKUP && req->action == CONTROL_BACKUP_RESTORE) {
+                if (req->as)
+                        return "restore --as makes a new tenant, which is the operator's";
+                op = ACCESS_RESTORE;
+        }
         if (op < 0 || !t || !(access_mask(c, t) & (1U << op)))
                 return "the tenant's access section does not grant this verb";
         if (req->op == CONTROL_OP_SET && req->save)

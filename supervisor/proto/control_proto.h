@@ -47,6 +47,8 @@
 #define CTL_VOLUME "volume"         /* volume-rm: "TENANT/NAME" */
 #define CTL_ACTION "action"         /* backup */
 #define CTL_SNAPSHOT "snapshot"     /* backup */
+#define CTL_AS "as"                 /* backup restore: into a new tenant of this name */
+#define CTL_YES "yes"               /* backup restore: replace the volumes' data in place */
 /* Reply members. */
 #define CTL_OK "ok"
 #define CTL_ERROR "error"
@@ -97,7 +99,8 @@ enum control_backup_action {
         CONTROL_BACKUP_COUNT_,
 };
 extern const char *const control_backup_actions[CONTROL_BACKUP_COUNT_];
-#define CONTROL_SNAPSHOT_MAX 64 /* bytes of a snapshot id */
+#define CONTROL_SNAPSHOT_MAX 64    /* bytes of a snapshot id */
+#define CONTROL_TENANT_NAME_MAX 32 /* "as": a tenant name (MANIFEST_NAME_MAX) */
 
 struct control_op_info {
         enum control_op op;
@@ -131,6 +134,8 @@ struct control_request {
         const char *volume;                /* volume-rm: "TENANT/NAME" */
         enum control_backup_action action; /* backup */
         const char *snapshot;              /* backup restore: id, or NULL for the latest */
+        const char *as;                    /* backup restore: a new tenant's name, or NULL */
+        bool yes;                          /* backup restore in place: replace the data */
         /* owned by the decoder's result */
         struct json_value *tree;
         char **vec_; /* argv, keys and values of a decoded request */
