@@ -772,9 +772,50 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
         return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_RUN);
 }
 
-int cmd_backup_list(const struct cli *cli, int argc, char **argv)
+/* backups, backup list: the snapshots, newest first (--json: the array, as tenantd sent
+ * it; docs/cli.md#backups). */
+int cmd_backups(const struct cli *cli, int argc, char **argv)
 {
-        return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_LIST);
+        struct control_request req = request(CONTROL_OP_BACKUP, argv[argc - 1]);
+        req.action = CONTROL_BACKUP_LIST;
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = ctl_call(cli, &req, &v);
+        if (rc != EXIT_OK)
+                return rc;
+        const struct json_value *snaps = json_get(v, CTL_SNAPSHOTS);
+        if (!snaps || snaps->type != JSON_ARRAY)
+                return EXIT_FAILED;
+        if (cli->json) {
+                print_value(snaps);
+                return EXIT_OK;
+        }
+        printf("%-8s  %-19s  %-16s %9s %7s\n", "ID", "TIME (UTC)", "VOLUMES", "SIZE", "FILES");
+        for (size_t i = 0; i < snaps->u.array.n; i++) {
+                const struct json_value *x = snaps->u.array.items[i];
+                const char *id = show_of(x, "id"), *time = show_of(x, "time");
+                char when[20] = "?", size[16] = "?", files[24] = "?", vols[64] = "";
+                if (time && strlen(time) >= 19) {
+                        snprintf(when, sizeof(when), "%.19s", time);
+                        when[10] = ' ';
+                }
+                const struct json_value *s = json_get(x, "size");
+                if (s && s->type == JSON_NUMBER)
+                        fmt_bytes(size, sizeof(size), num_of(x, "size", 0));
+                if ((s = json_get(x, "files")) && s->type == JSON_NUMBER)
+                        snprintf(files, sizeof(files), "%" PRId64, int_of(x, "files", 0));
+                const struct json_value *vl = json_get(x, CTL_VOLUMES);
+                for (size_t k = 0; vl && vl->type == JSON_ARRAY && k < vl->u.array.n; k++) {
+                        const struct json_value *n = vl->u.array.items[k];
+                        if (n->type == JSON_STRING)
+                                snprintf(vols + strlen(vols), sizeof(vols) - strlen(vols), "%s%s",
+                                         k ? "," : "", shown(n->u.str.text));
+                }
+                printf("%-8.8s  %-19s  %-16s %9s %7s\n", id ? id : "?", when, vols, size, files);
+        }
+        int64_t more = int_of(v, CTL_MORE, 0);
+        if (more > 0)
+                printf("(%" PRId64 " older snapshots not listed)\n", more);
+        return EXIT_OK;
 }
 
 int cmd_backup_check(const struct cli *cli, int argc, char **argv)

@@ -83,7 +83,7 @@ int cmd_status(const struct cli *cli, int argc, char **argv);
 int cmd_lifecycle(const struct cli *cli, int argc, char **argv); /* start, stop, restart */
 int cmd_kill(const struct cli *cli, int argc, char **argv);
 int cmd_backup(const struct cli *cli, int argc, char **argv);
-int cmd_backup_list(const struct cli *cli, int argc, char **argv);
+int cmd_backups(const struct cli *cli, int argc, char **argv);
 int cmd_backup_check(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);

@@ -59,6 +59,7 @@
 #include "host/uidrange.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
+#include "lib/json.h"
 #include "lib/version.h"
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
@@ -493,7 +494,88 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         return forget(d, t, out);
 }
 
-static int worker_list_or_check(struct daemon *d, struct tenant *t, bool check, FILE *out)
+static int worker_check(struct daemon *d, struct tenant *t, FILE *out)
+{
+        const struct manifest *m = t->m;
+        if (check_password_file(m->backup.password_file, out) < 0)
+                return -1;
+        char cache[PATH_MAX + 32];
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        argv[n++] = "check";
+        argv[n] = NULL;
+        static char buf[32 << 10];
+        int st = run_restic(m, argv, false, buf, sizeof(buf));
+        fprintf(out, "%s", buf);
+        return st == 0 ? 0 : -1;
+}
+
+/* restic's JSON in text that may hold other lines before it (restic's notes on stderr
+ * share the pipe): the value starting at the first line that opens with `open`. */
+static struct json_value *restic_json(const char *text, char open)
+{
+        static const struct json_limits limits = {.max_bytes = 1U << 20, .max_depth = 16};
+        const char *p = text;
+        while (p && *p != open) {
+                p = strchr(p, '\n');
+                p = p ? p + 1 : NULL;
+        }
+        struct json_value *v = NULL;
+        if (!p || json_parse(p, strlen(p), &limits, &v, NULL) < 0)
+                return NULL;
+        return v;
+}
+
+static const char *str_member(const struct json_value *v, const char *key)
+{
+        const struct json_value *x = json_get(v, key);
+        return x && x->type == JSON_STRING ? x->u.str.text : NULL;
+}
+
+/* The value of the tag KEY=VALUE of a restic snapshot, or NULL. */
+static const char *tag_value(const struct json_value *snap, const char *key)
+{
+        const struct json_value *tags = json_get(snap, "tags");
+        size_t klen = strlen(key);
+        for (size_t i = 0; tags && tags->type == JSON_ARRAY && i < tags->u.array.n; i++) {
+                const struct json_value *x = tags->u.array.items[i];
+                if (x->type == JSON_STRING && strncmp(x->u.str.text, key, klen) == 0 &&
+                    x->u.str.text[klen] == '=')
+                        return x->u.str.text + klen + 1;
+        }
+        return NULL;
+}
+
+/* One snapshot's size: what a restore of it writes (restic stats --mode restore-size). */
+static void snapshot_size(struct daemon *d, const struct manifest *m, const char *id,
+                          int64_t *ret_size, int64_t *ret_files)
+{
+        char cache[PATH_MAX + 32];
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        argv[n++] = "stats";
+        argv[n++] = "--json";
+        argv[n++] = "--mode";
+        argv[n++] = "restore-size";
+        argv[n++] = id;
+        argv[n] = NULL;
+        char buf[4096];
+        *ret_size = *ret_files = -1;
+        if (run_restic(m, argv, true, buf, sizeof(buf)) != 0)
+                return;
+        _cleanup_json_ struct json_value *v = restic_json(buf, '{');
+        const struct json_value *x;
+        if (v && (x = json_get(v, "total_size")))
+                (void)json_number_int64(x, ret_size);
+        if (v && (x = json_get(v, "total_file_count")))
+                (void)json_number_int64(x, ret_files);
+}
+
+#define BACKUPS_MAX 128 /* snapshots listed, newest first: what fits WORKER_OUT_MAX */
+
+/* backups: the tenant's snapshots, newest first, each with its size, as one JSON object
+ * {"snapshots":[...],"more":N} on the pipe (tenantd hands "snapshots" to the client). */
+static int worker_list(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
         if (check_password_file(m->backup.password_file, out) < 0)
@@ -502,18 +584,66 @@ static int worker_list_or_check(struct daemon *d, struct tenant *t, bool check, 
         const char *argv[24];
         size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
         snprintf(tag, sizeof(tag), "tenant=%s", t->name);
-        if (check) {
-                argv[n++] = "check";
-        } else {
-                argv[n++] = "snapshots";
-                argv[n++] = "--tag";
-                argv[n++] = tag;
-        }
+        argv[n++] = "snapshots";
+        argv[n++] = "--json";
+        argv[n++] = "--tag";
+        argv[n++] = tag;
         argv[n] = NULL;
-        static char buf[32 << 10];
-        int st = run_restic(m, argv, !check, buf, sizeof(buf));
-        fprintf(out, "%s", buf);
-        return st == 0 ? 0 : -1;
+        static char buf[1U << 20];
+        int st = run_restic(m, argv, true, buf, sizeof(buf));
+        _cleanup_json_ struct json_value *v = st == 0 ? restic_json(buf, '[') : NULL;
+        if (!v || v->type != JSON_ARRAY) {
+                fprintf(out, "restic snapshots failed (exit %d): %s\n", st, buf);
+                return -1;
+        }
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -1;
+        json_gen_object_open(g);
+        json_gen_key(g, CTL_SNAPSHOTS);
+        json_gen_array_open(g);
+        size_t total = v->u.array.n, shown = total < BACKUPS_MAX ? total : BACKUPS_MAX;
+        for (size_t k = 0; k < shown; k++) {
+                const struct json_value *snap = v->u.array.items[total - 1 - k];
+                const char *id = str_member(snap, "id"), *time = str_member(snap, "time");
+                if (!id || !time)
+                        continue;
+                const char *vol = tag_value(snap, "volume");
+                int64_t size, files;
+                snapshot_size(d, m, id, &size, &files);
+                json_gen_object_open(g);
+                json_gen_key(g, "id");
+                json_gen_string(g, id);
+                json_gen_key(g, "time");
+                json_gen_string(g, time);
+                json_gen_key(g, "volumes");
+                json_gen_array_open(g);
+                if (vol)
+                        json_gen_string(g, vol);
+                json_gen_array_close(g);
+                json_gen_key(g, "size");
+                size >= 0 ? json_gen_int(g, size) : json_gen_null(g);
+                json_gen_key(g, "files");
+                files >= 0 ? json_gen_int(g, files) : json_gen_null(g);
+                const char *mh = tag_value(snap, "manifest"), *ver = tag_value(snap, "tenantd");
+                json_gen_key(g, "manifest");
+                mh ? json_gen_string(g, mh) : json_gen_null(g);
+                json_gen_key(g, "tenantd");
+                ver ? json_gen_string(g, ver) : json_gen_null(g);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+        json_gen_key(g, CTL_MORE);
+        json_gen_int(g, (int64_t)(total - shown));
+        json_gen_object_close(g);
+        const char *text;
+        size_t len;
+        if (json_gen_finish(g, &text, &len) < 0 || len >= WORKER_OUT_MAX) {
+                fprintf(out, "the list of snapshots is too long\n");
+                return -1;
+        }
+        fwrite(text, 1, len, out);
+        return 0;
 }
 
 /* Runs a program by absolute path with a clean environment; its exit status. */
@@ -777,8 +907,10 @@ static _Noreturn void worker_main(struct daemon *d, struct tenant *t, const stru
                 r = worker_backup(d, t, out);
                 break;
         case CONTROL_BACKUP_LIST:
+                r = worker_list(d, t, out);
+                break;
         case CONTROL_BACKUP_CHECK:
-                r = worker_list_or_check(d, t, action == CONTROL_BACKUP_CHECK, out);
+                r = worker_check(d, t, out);
                 break;
         default:
                 r = worker_restore(d, t, from, snapshot, out);
@@ -915,6 +1047,14 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
         t->busy = NULL;
         t->backup_job = NULL;
         free(job);
+        if (action == CONTROL_BACKUP_LIST && ok) {
+                /* the worker's object; its "snapshots" and "more" go to the client */
+                _cleanup_json_ struct json_value *v = NULL;
+                if (json_parse(buf, len, &json_limits_config, &v, NULL) < 0 ||
+                    v->type != JSON_OBJECT)
+                        return control_complete(d, c, -EIO, "the backup worker's list is garbled");
+                return control_complete_members(d, c, v);
+        }
         if (action != CONTROL_BACKUP_RESTORE)
                 return control_complete(d, c, ok ? 0 : -EIO, buf);
         if (!ok) { /* a worker killed midway may have left the old images aside */

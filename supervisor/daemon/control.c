@@ -232,6 +232,23 @@ static void reply_ok(struct daemon *d, struct client *c, const char *msg)
         send_gen(d, c, g);
 }
 
+void control_complete_members(struct daemon *d, struct client *c, const struct json_value *obj)
+{
+        if (!c)
+                return;
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
+        if (!g)
+                return;
+        for (size_t i = 0; i < obj->u.object.n; i++) {
+                json_gen_key(g, obj->u.object.items[i].key);
+                json_gen_value(g, obj->u.object.items[i].value);
+        }
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
 void control_complete(struct daemon *d, struct client *c, int r, const char *msg)
 {
         if (!c)

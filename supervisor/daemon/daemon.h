@@ -224,6 +224,8 @@ void event_with(struct daemon *d, const char *kind, const struct tenant *t, cons
                 const char *value);
 /* The operation a client waited for is over: reply ok or with the error. */
 void control_complete(struct daemon *d, struct client *c, int r, const char *msg);
+/* The same, ok, with the members of the object obj (backups' "snapshots"). */
+void control_complete_members(struct daemon *d, struct client *c, const struct json_value *obj);
 /* New bytes in a tenant's log file, or a new event line. */
 void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);

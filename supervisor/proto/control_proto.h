@@ -54,11 +54,13 @@
 #define CTL_ERROR "error"
 #define CTL_CODE "code"
 #define CTL_MESSAGE "message"
-#define CTL_TENANTS "tenants" /* list, top */
-#define CTL_TENANT "tenant"   /* status, audit */
-#define CTL_DATA "data"       /* logs stream */
-#define CTL_EVENT "event"     /* events stream */
-#define CTL_VOLUMES "volumes" /* volumes */
+#define CTL_TENANTS "tenants"     /* list, top */
+#define CTL_TENANT "tenant"       /* status, audit */
+#define CTL_DATA "data"           /* logs stream */
+#define CTL_EVENT "event"         /* events stream */
+#define CTL_VOLUMES "volumes"     /* volumes */
+#define CTL_SNAPSHOTS "snapshots" /* backup list */
+#define CTL_MORE "more"           /* backup list: snapshots left out */
 
 enum control_op {
         CONTROL_OP_VERSION,
@@ -93,7 +95,7 @@ enum {
 /* backup's "action" (docs/protocol.md): what is done with the tenant's backups. */
 enum control_backup_action {
         CONTROL_BACKUP_RUN,     /* a backup now */
-        CONTROL_BACKUP_LIST,    /* restic snapshots of the tenant */
+        CONTROL_BACKUP_LIST,    /* the tenant's snapshots (`backups`) */
         CONTROL_BACKUP_CHECK,   /* restic check of the repository */
         CONTROL_BACKUP_RESTORE, /* restore into the stopped tenant's volumes */
         CONTROL_BACKUP_COUNT_,

@@ -4,8 +4,8 @@
 # a tenant writes a marker into its (encrypted) volume, `tenantctl backup` runs
 # backup.pre inside it (which writes a dump) and takes a snapshot into a local restic
 # repository in a temp dir, the tenant changes the file, is stopped, `tenantctl restore`
-# brings the volume back, and the original marker is there. Also: `backup list`,
-# `backup check`, a password file readable by others is refused (and the failure goes to
+# brings the volume back, and the original marker is there. Also: `backups` (and its
+# --json), `backup check`, a password file readable by others is refused (and the failure goes to
 # a private rsyslogd), nothing (snapshot image, frozen cgroup, backup cgroup, mount) is
 # left behind, the recovery by the next tenantd of what a backup that died with tenantd
 # left (made by hand), keep.last, a backup.schedule run by tenantd, and a real
@@ -130,8 +130,21 @@ round() {
 		'[[ $(json_field "$name" state) == running ]] && "$ctl" exec "$name" -- /bin/cat /data/f >/dev/null 2>&1'
 	check "$iso: no snapshot image, backup mount or backup cgroup is left" \
 		'[[ ! -e $storage/$name/data.snap && ! -e /run/tenantd-backup/$name/data && ! -e /sys/fs/cgroup/cpu/tenantd/backup-of-$name ]]'
-	out=$("$ctl" backup list "$name" 2>&1)
-	check "$iso: backup list shows it" '[[ -n $id && $out == *"$id"* ]]'
+	out=$("$ctl" backups "$name" 2>&1)
+	check "$iso: backups lists it: id, volume, size ($out)" \
+		'[[ -n $id ]] && grep -qE "^${id:0:8} +[0-9-]{10} [0-9:]{8} +data +[0-9.]+[BKMGT] +[0-9]+$" <<<"$out"'
+	check "$iso: backup list is the same verb" '[[ $("$ctl" backup list "$name" 2>&1) == "$out" ]]'
+	out=$("$ctl" --json backups "$name" 2>&1)
+	check "$iso: backups --json: newest first, each with id, time, volumes, size, files, manifest, tenantd ($out)" \
+		'python3 -c "
+import json, sys
+s = json.loads(sys.argv[1])
+f = s[0]
+assert set(f) == {\"id\", \"time\", \"volumes\", \"size\", \"files\", \"manifest\", \"tenantd\"}, f
+assert f[\"id\"].startswith(sys.argv[2]) and len(f[\"id\"]) == 64, f
+assert f[\"volumes\"] == [\"data\"] and f[\"size\"] > 0 and f[\"files\"] >= 2, f
+assert [x[\"time\"] for x in s] == sorted((x[\"time\"] for x in s), reverse=True)
+" "$out" "$id"'
 	check "$iso: the repository holds no plaintext of the marker" \
 		'! grep -rq original-marker-7f3a "$repo"'
 	"$ctl" exec "$name" -- /bin/sh -c 'echo changed >/data/f && echo new >/data/g && sync' >/dev/null 2>&1
@@ -361,8 +374,9 @@ done
 out=$("$ctl" events -n 200 2>&1 | grep "tenant=bk-sched82")
 check "a scheduled backup starts by itself and succeeds" \
 	'grep -q "event=backup-started tenant=bk-sched82 by=schedule" <<<"$out" && grep -q "event=backup tenant=bk-sched82 result=.*snapshot data=" <<<"$out"'
-out=$("$ctl" backup list bk-sched82 2>&1)
-check "its snapshot is in the repository, tagged with the tenant" '[[ $out == *tenant=bk-sched82* ]]'
+out=$("$ctl" backups bk-sched82 2>&1)
+check "its one snapshot is in the repository, listed apart from bk-sandbox's ($out)" \
+	'[[ $(grep -c " data " <<<"$out") == 1 ]]'
 
 # A real PostgreSQL under continuous inserts (one row per statement, autocommit) is
 # backed up and restored --as a new tenant, which must start and hold at least the rows
