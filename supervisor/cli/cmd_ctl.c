@@ -591,6 +591,15 @@ static void print_status(const struct json_value *t)
                 } else {
                         printf("  backup:       none since tenantd started\n");
                 }
+                int64_t ok_ms = int_of(x, "ok_ms", 0);
+                if (ok_ms > 0) {
+                        char ago[32], size[16], added[16];
+                        fmt_uptime(ago, sizeof(ago), ((int64_t)wall_ms() - ok_ms) / 1000);
+                        fmt_bytes(size, sizeof(size), num_of(x, "ok_size", 0));
+                        fmt_bytes(added, sizeof(added), num_of(x, "ok_added", 0));
+                        printf("  last good:    %s ago, %s (%s new in the repository) in %.1f s\n",
+                               ago, size, added, (double)int_of(x, "ok_duration_ms", 0) / 1000);
+                }
         }
         if (show_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",

@@ -78,6 +78,7 @@ struct backup_job {
         int out; /* the worker's output pipe */
         enum control_backup_action action;
         struct tenant *t;
+        uint64_t started_mono; /* ms: a backup's duration runs from here to its end */
 };
 
 /* ---- in the worker ---- */
@@ -195,8 +196,19 @@ static int mkdir_root(const char *path)
 }
 
 /* Step 5 for one volume: restic in a private mount namespace with the copy mounted. */
+/* A number member of restic's summary line ("total_bytes_processed":N), added to *sum. */
+static void add_summary(const char *buf, const char *key, uint64_t *sum)
+{
+        char pat[64];
+        snprintf(pat, sizeof(pat), "\"%s\":", key);
+        const char *p = strstr(buf, pat);
+        if (p)
+                *sum += strtoull(p + strlen(pat), NULL, 10);
+}
+
 static int backup_volume(struct daemon *d, struct tenant *t, const struct volume_spec *vs,
-                         const char *snap, FILE *out, char *id, size_t id_len)
+                         const char *snap, FILE *out, char *id, size_t id_len, uint64_t *size,
+                         uint64_t *added)
 {
         const struct manifest *m = t->m;
         char target[PATH_MAX], data[PATH_MAX + 8];
@@ -261,6 +273,10 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
                         buf);
                 return -1;
         }
+        /* the summary: the volume's bytes read, and what the repository grew by */
+        const char *sum = strstr(buf, "\"message_type\":\"summary\"");
+        add_summary(sum ? sum : buf, "total_bytes_processed", size);
+        add_summary(sum ? sum : buf, "data_added", added);
         sid += 15;
         size_t len = strcspn(sid, "\"");
         snprintf(id, id_len, "%.*s", (int)(len < id_len ? len : id_len - 1), sid);
@@ -474,11 +490,13 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         }
         int r = confine_worker(t, out);
         char ids[512] = "";
+        uint64_t size = 0, added = 0;
         for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
                 if (!snaps[i][0])
                         continue;
                 char id[80];
-                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id));
+                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id), &size,
+                                  &added);
                 if (r >= 0)
                         snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s=%s",
                                  ids[0] ? " " : "", m->volumes[i].name, id);
@@ -489,8 +507,9 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         free(snaps);
         if (r < 0)
                 return -1;
-        fprintf(out, "snapshot %s freeze_ms=%" PRIu64 " copy=%s\n", ids, freeze_ms,
-                reflink ? "reflink" : "sparse");
+        fprintf(out,
+                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64 "\n",
+                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added);
         return forget(d, t, out);
 }
 
@@ -1027,6 +1046,12 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 t->backup_last[keep] = '\0';
                 t->backup_last[strcspn(t->backup_last, "\n")] = '\0';
                 if (ok) {
+                        /* size= and added= of the worker's line; the time from the start */
+                        const char *sz = strstr(buf, " size="), *ad = strstr(buf, " added=");
+                        t->backup_ok_size = sz ? strtoull(sz + 6, NULL, 10) : 0;
+                        t->backup_ok_added = ad ? strtoull(ad + 7, NULL, 10) : 0;
+                        t->backup_ok_duration_ms = mono_ms() - job->started_mono;
+                        t->backup_ok_ms = wall_ms();
                         t->backup_ok_at = time(NULL);
                         t->backup_stale = false;
                         event_with(d, "backup", t, "result", t->backup_last);
@@ -1136,6 +1161,7 @@ static int start_job(struct daemon *d, struct tenant *t, const struct tenant *fr
         job->out = p[0];
         job->action = action;
         job->t = t;
+        job->started_mono = mono_ms();
         t->backup_job = job;
         if (action == CONTROL_BACKUP_RUN)
                 t->backup_started = time(NULL);

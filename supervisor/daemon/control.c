@@ -561,6 +561,18 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_bool(g, t->backup_last_ok);
                 json_gen_key(g, "last");
                 control_gen_text(g, t->backup_last);
+                /* the last successful one: when it ended, its size, its duration */
+                static const char *const ok_keys[] = {"ok_ms", "ok_size", "ok_added",
+                                                      "ok_duration_ms"};
+                const uint64_t ok_vals[] = {t->backup_ok_ms, t->backup_ok_size, t->backup_ok_added,
+                                            t->backup_ok_duration_ms};
+                for (size_t i = 0; i < 4; i++) {
+                        json_gen_key(g, ok_keys[i]);
+                        if (t->backup_ok_ms)
+                                json_gen_int(g, (int64_t)ok_vals[i]);
+                        else
+                                json_gen_null(g);
+                }
                 json_gen_object_close(g);
         }
         monitor_glue_gen_usage(d, g, t);

@@ -109,9 +109,13 @@ struct tenant {
         time_t backup_started; /* wall clock of the last backup's start; 0: none */
         time_t backup_due;     /* the next scheduled backup (backup_tick); 0: not set */
         const struct manifest *backup_due_m; /* the manifest backup_due was set from */
-        time_t backup_ok_at; /* wall clock of the last successful backup's end; 0: none */
-        time_t backup_since; /* when backup_tick first saw the tenant */
-        bool backup_stale;   /* backup-stale was said; cleared by a success */
+        time_t backup_ok_at;      /* wall clock of the last successful backup's end; 0: none */
+        uint64_t backup_ok_ms;    /* the same in ms, for status */
+        uint64_t backup_ok_size;  /* its bytes read from the volumes (restic's total) */
+        uint64_t backup_ok_added; /* what the repository grew by */
+        uint64_t backup_ok_duration_ms; /* from its start (pre, freeze, upload) to its end */
+        time_t backup_since;            /* when backup_tick first saw the tenant */
+        bool backup_stale;              /* backup-stale was said; cleared by a success */
         bool backup_cg_left; /* backup-of-NAME could not be removed yet (backup_tick retries) */
         char *restore_note;  /* a restore's text, while the start that follows it runs */
         bool restore_new;    /* made by restore --as, which has not succeeded yet */

@@ -5,7 +5,7 @@
 # backup.pre inside it (which writes a dump) and takes a snapshot into a local restic
 # repository in a temp dir, the tenant changes the file, is stopped, `tenantctl restore`
 # brings the volume back, and the original marker is there. Also: `backups` (and its
-# --json), `backup check`, a password file readable by others is refused (and the failure goes to
+# --json), `backup check`, the last good backup's size and duration in status, a password file readable by others is refused (and the failure goes to
 # a private rsyslogd), nothing (snapshot image, frozen cgroup, backup cgroup, mount) is
 # left behind, the recovery by the next tenantd of what a backup that died with tenantd
 # left (made by hand), keep.last, a backup.schedule run by tenantd, and a real
@@ -257,6 +257,15 @@ rc=$?
 check "backup check runs restic check ($out)" '[[ $rc == 0 && $out == *"no errors were found"* ]]'
 out=$("$ctl" --json status bk-sandbox 2>&1)
 check "status shows the last backup" '[[ $out == *'"'"'"last_ok":true'"'"'* ]]'
+check "status --json and list --json carry the last good backup's end, size, growth and duration ($out)" \
+	'python3 -c "
+import json, sys
+for b in (json.loads(sys.argv[1])[\"backup\"], [t for t in json.loads(sys.argv[2]) if t[\"name\"] == \"bk-sandbox\"][0][\"backup\"]):
+    assert b[\"ok_ms\"] > 1.7e12 and b[\"ok_size\"] > 0 and b[\"ok_added\"] >= 0 and 0 < b[\"ok_duration_ms\"] < 600000, b
+" "$out" "$("$ctl" --json list 2>&1)"'
+out=$("$ctl" status bk-sandbox 2>&1)
+check "status says when, how big and how long ($(grep "last good" <<<"$out"))" \
+	'grep -qE "^  last good: +[0-9].* ago, [0-9.]+[BKMGT] \([0-9.]+[BKMGT] new in the repository\) in [0-9]+\.[0-9] s$" <<<"$out"'
 
 chmod 644 "$tmp/backup.pass"
 out=$("$ctl" backup bk-sandbox 2>&1)
