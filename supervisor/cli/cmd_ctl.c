@@ -601,6 +601,15 @@ static void print_status(const struct json_value *t)
                 } else {
                         printf("  backup:       none since tenantd started\n");
                 }
+                int64_t ok_ms = int_of(x, "ok_ms", 0);
+                if (ok_ms > 0) {
+                        char ago[32], size[16], added[16];
+                        fmt_uptime(ago, sizeof(ago), ((int64_t)wall_ms() - ok_ms) / 1000);
+                        fmt_bytes(size, sizeof(size), num_of(x, "ok_size", 0));
+                        fmt_bytes(added, sizeof(added), num_of(x, "ok_added", 0));
+                        printf("  last good:    %s ago, %s (%s new in the repository) in %.1f s\n",
+                               ago, size, added, (double)int_of(x, "ok_duration_ms", 0) / 1000);
+                }
         }
         if (show_of(t, "manifest_error"))
                 printf("  manifest:     INVALID, the last good one is used:\n%s",
@@ -763,7 +772,8 @@ static int backup_call(const struct cli *cli, struct control_request *req)
                 print_value(v);
                 return EXIT_OK;
         }
-        const char *msg = show_of(v, CTL_MESSAGE);
+        /* the worker's text: several lines (restic's output, a restore and its start) */
+        const char *msg = shown_(str_of(v, CTL_MESSAGE), false);
         if (msg)
                 printf("%s\n", msg);
         return EXIT_OK;
@@ -781,9 +791,50 @@ int cmd_backup(const struct cli *cli, int argc, char **argv)
         return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_RUN);
 }
 
-int cmd_backup_list(const struct cli *cli, int argc, char **argv)
+/* backups, backup list: the snapshots, newest first (--json: the array, as tenantd sent
+ * it; docs/cli.md#backups). */
+int cmd_backups(const struct cli *cli, int argc, char **argv)
 {
-        return backup_action(cli, argv[argc - 1], CONTROL_BACKUP_LIST);
+        struct control_request req = request(CONTROL_OP_BACKUP, argv[argc - 1]);
+        req.action = CONTROL_BACKUP_LIST;
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = ctl_call(cli, &req, &v);
+        if (rc != EXIT_OK)
+                return rc;
+        const struct json_value *snaps = json_get(v, CTL_SNAPSHOTS);
+        if (!snaps || snaps->type != JSON_ARRAY)
+                return EXIT_FAILED;
+        if (cli->json) {
+                print_value(snaps);
+                return EXIT_OK;
+        }
+        printf("%-8s  %-19s  %-16s %9s %7s\n", "ID", "TIME (UTC)", "VOLUMES", "SIZE", "FILES");
+        for (size_t i = 0; i < snaps->u.array.n; i++) {
+                const struct json_value *x = snaps->u.array.items[i];
+                const char *id = show_of(x, "id"), *time = show_of(x, "time");
+                char when[20] = "?", size[16] = "?", files[24] = "?", vols[64] = "";
+                if (time && strlen(time) >= 19) {
+                        snprintf(when, sizeof(when), "%.19s", time);
+                        when[10] = ' ';
+                }
+                const struct json_value *s = json_get(x, "size");
+                if (s && s->type == JSON_NUMBER)
+                        fmt_bytes(size, sizeof(size), num_of(x, "size", 0));
+                if ((s = json_get(x, "files")) && s->type == JSON_NUMBER)
+                        snprintf(files, sizeof(files), "%" PRId64, int_of(x, "files", 0));
+                const struct json_value *vl = json_get(x, CTL_VOLUMES);
+                for (size_t k = 0; vl && vl->type == JSON_ARRAY && k < vl->u.array.n; k++) {
+                        const struct json_value *n = vl->u.array.items[k];
+                        if (n->type == JSON_STRING)
+                                snprintf(vols + strlen(vols), sizeof(vols) - strlen(vols), "%s%s",
+                                         k ? "," : "", shown(n->u.str.text));
+                }
+                printf("%-8.8s  %-19s  %-16s %9s %7s\n", id ? id : "?", when, vols, size, files);
+        }
+        int64_t more = int_of(v, CTL_MORE, 0);
+        if (more > 0)
+                printf("(%" PRId64 " older snapshots not listed)\n", more);
+        return EXIT_OK;
 }
 
 int cmd_backup_check(const struct cli *cli, int argc, char **argv)
@@ -799,6 +850,10 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < cli->opts_n; i++)
                 if (cli->opts[i].id == OPT_SNAPSHOT)
                         req.snapshot = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_AS)
+                        req.as = cli->opts[i].arg;
+                else if (cli->opts[i].id == OPT_YES)
+                        req.yes = true;
         struct tn_err *err = NULL;
         if (control_request_check(&req, &err) < 0) {
                 int rc = cli_usage_error(cli, "%s", tn_err_msg(err));

@@ -82,6 +82,8 @@ static const struct cli_opt_spec volume_rm_options[] = {
 
 static const struct cli_opt_spec restore_options[] = {
     {"snapshot", 0, true, OPT_SNAPSHOT},
+    {"as", 0, true, OPT_AS},
+    {"yes", 0, false, OPT_YES},
     {NULL, 0, false, 0},
 };
 
@@ -160,13 +162,15 @@ static const struct cli_verb verbs[] = {
      COMMAND_NONE, true, cmd_volume_list},
     {"volume rm", "--yes TENANT/NAME", "delete a volume for good (its tenant stopped)",
      volume_rm_options, 1, 1, COMMAND_NONE, true, cmd_volume_rm},
-    {"backup list", "NAME", "the tenant's restic snapshots", NULL, 1, 1, COMMAND_NONE, true,
-     cmd_backup_list},
+    {"backups", "NAME", "the tenant's snapshots: id, time, volumes, size", NULL, 1, 1, COMMAND_NONE,
+     true, cmd_backups},
+    {"backup list", "NAME", "the same as backups", NULL, 1, 1, COMMAND_NONE, true, cmd_backups},
     {"backup check", "NAME", "restic check of the tenant's repository", NULL, 1, 1, COMMAND_NONE,
      true, cmd_backup_check},
     {"backup", "NAME", "back up the tenant's volumes now: snapshot id and freeze time", NULL, 1, 1,
      COMMAND_NONE, true, cmd_backup},
-    {"restore", "[--snapshot ID] NAME", "restore the stopped tenant's volumes from a backup",
+    {"restore", "[--snapshot ID|latest] [--as NEWNAME] [--yes] NAME",
+     "restore a backup into the stopped tenant (--yes) or a new one (--as), then start it",
      restore_options, 1, 1, COMMAND_NONE, true, cmd_restore},
 };
 

@@ -30,10 +30,11 @@ enum cli_option {
         OPT_INTERVAL,   /* top: --interval DURATION */
         OPT_COUNT,      /* top: --count N */
         OPT_ALL,        /* audit: --all */
-        OPT_YES,        /* volume rm: --yes */
+        OPT_YES,        /* volume rm, restore: --yes */
         OPT_SNAPSHOT,   /* restore: --snapshot */
         OPT_DURATION,   /* policy learn: --duration DURATION */
         OPT_OUT,        /* policy learn: --out FILE */
+        OPT_AS,         /* restore: --as NEWNAME */
 };
 
 /* policy learn: how long the service runs when --duration is not given */
@@ -88,7 +89,7 @@ int cmd_status(const struct cli *cli, int argc, char **argv);
 int cmd_lifecycle(const struct cli *cli, int argc, char **argv); /* start, stop, restart */
 int cmd_kill(const struct cli *cli, int argc, char **argv);
 int cmd_backup(const struct cli *cli, int argc, char **argv);
-int cmd_backup_list(const struct cli *cli, int argc, char **argv);
+int cmd_backups(const struct cli *cli, int argc, char **argv);
 int cmd_backup_check(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);

@@ -22,10 +22,18 @@
  *     becomes restic (nice, ionice), which backs up the volume's `data` tagged with the
  *     tenant, the volume, the manifest's hash and tenantd's version. The mount, the key
  *     and the loop device go with that namespace; the copy is removed.
- *  6. `restic forget --prune` by backup.keep, for this tenant's snapshots only. */
+ *  6. `restic forget --prune` by backup.keep, for this tenant's snapshots only.
+ *
+ * A restore (tenant_op_restore) fills new volumes: in place, the stopped tenant's images
+ * are moved aside (VOLUME.img.pre-restore, only with the operator's --yes when they
+ * exist); with --as, a copy of the manifest under the new name makes a new tenant
+ * (daemon_tenant_copy). restic restores each snapshot into the new volume, the files'
+ * ids are moved into the tenant's range, and the tenant is started: the old images go
+ * once it runs (backup_restore_started), and stay, said where, when it does not. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -48,8 +56,10 @@
 #include "daemon/daemon.h"
 #include "daemon/monitor_glue.h"
 #include "host/cgroup.h"
+#include "host/uidrange.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
+#include "lib/json.h"
 #include "lib/version.h"
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
@@ -68,6 +78,7 @@ struct backup_job {
         int out; /* the worker's output pipe */
         enum control_backup_action action;
         struct tenant *t;
+        uint64_t started_mono; /* ms: a backup's duration runs from here to its end */
 };
 
 /* ---- in the worker ---- */
@@ -185,8 +196,19 @@ static int mkdir_root(const char *path)
 }
 
 /* Step 5 for one volume: restic in a private mount namespace with the copy mounted. */
+/* A number member of restic's summary line ("total_bytes_processed":N), added to *sum. */
+static void add_summary(const char *buf, const char *key, uint64_t *sum)
+{
+        char pat[64];
+        snprintf(pat, sizeof(pat), "\"%s\":", key);
+        const char *p = strstr(buf, pat);
+        if (p)
+                *sum += strtoull(p + strlen(pat), NULL, 10);
+}
+
 static int backup_volume(struct daemon *d, struct tenant *t, const struct volume_spec *vs,
-                         const char *snap, FILE *out, char *id, size_t id_len)
+                         const char *snap, FILE *out, char *id, size_t id_len, uint64_t *size,
+                         uint64_t *added)
 {
         const struct manifest *m = t->m;
         char target[PATH_MAX], data[PATH_MAX + 8];
@@ -251,6 +273,10 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
                         buf);
                 return -1;
         }
+        /* the summary: the volume's bytes read, and what the repository grew by */
+        const char *sum = strstr(buf, "\"message_type\":\"summary\"");
+        add_summary(sum ? sum : buf, "total_bytes_processed", size);
+        add_summary(sum ? sum : buf, "data_added", added);
         sid += 15;
         size_t len = strcspn(sid, "\"");
         snprintf(id, id_len, "%.*s", (int)(len < id_len ? len : id_len - 1), sid);
@@ -464,11 +490,13 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         }
         int r = confine_worker(t, out);
         char ids[512] = "";
+        uint64_t size = 0, added = 0;
         for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
                 if (!snaps[i][0])
                         continue;
                 char id[80];
-                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id));
+                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id), &size,
+                                  &added);
                 if (r >= 0)
                         snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s=%s",
                                  ids[0] ? " " : "", m->volumes[i].name, id);
@@ -479,12 +507,94 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         free(snaps);
         if (r < 0)
                 return -1;
-        fprintf(out, "snapshot %s freeze_ms=%" PRIu64 " copy=%s\n", ids, freeze_ms,
-                reflink ? "reflink" : "sparse");
+        fprintf(out,
+                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64 "\n",
+                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added);
         return forget(d, t, out);
 }
 
-static int worker_list_or_check(struct daemon *d, struct tenant *t, bool check, FILE *out)
+static int worker_check(struct daemon *d, struct tenant *t, FILE *out)
+{
+        const struct manifest *m = t->m;
+        if (check_password_file(m->backup.password_file, out) < 0)
+                return -1;
+        char cache[PATH_MAX + 32];
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        argv[n++] = "check";
+        argv[n] = NULL;
+        static char buf[32 << 10];
+        int st = run_restic(m, argv, false, buf, sizeof(buf));
+        fprintf(out, "%s", buf);
+        return st == 0 ? 0 : -1;
+}
+
+/* restic's JSON in text that may hold other lines before it (restic's notes on stderr
+ * share the pipe): the value starting at the first line that opens with `open`. */
+static struct json_value *restic_json(const char *text, char open)
+{
+        static const struct json_limits limits = {.max_bytes = 1U << 20, .max_depth = 16};
+        const char *p = text;
+        while (p && *p != open) {
+                p = strchr(p, '\n');
+                p = p ? p + 1 : NULL;
+        }
+        struct json_value *v = NULL;
+        if (!p || json_parse(p, strlen(p), &limits, &v, NULL) < 0)
+                return NULL;
+        return v;
+}
+
+static const char *str_member(const struct json_value *v, const char *key)
+{
+        const struct json_value *x = json_get(v, key);
+        return x && x->type == JSON_STRING ? x->u.str.text : NULL;
+}
+
+/* The value of the tag KEY=VALUE of a restic snapshot, or NULL. */
+static const char *tag_value(const struct json_value *snap, const char *key)
+{
+        const struct json_value *tags = json_get(snap, "tags");
+        size_t klen = strlen(key);
+        for (size_t i = 0; tags && tags->type == JSON_ARRAY && i < tags->u.array.n; i++) {
+                const struct json_value *x = tags->u.array.items[i];
+                if (x->type == JSON_STRING && strncmp(x->u.str.text, key, klen) == 0 &&
+                    x->u.str.text[klen] == '=')
+                        return x->u.str.text + klen + 1;
+        }
+        return NULL;
+}
+
+/* One snapshot's size: what a restore of it writes (restic stats --mode restore-size). */
+static void snapshot_size(struct daemon *d, const struct manifest *m, const char *id,
+                          int64_t *ret_size, int64_t *ret_files)
+{
+        char cache[PATH_MAX + 32];
+        const char *argv[24];
+        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        argv[n++] = "stats";
+        argv[n++] = "--json";
+        argv[n++] = "--mode";
+        argv[n++] = "restore-size";
+        argv[n++] = id;
+        argv[n] = NULL;
+        char buf[4096];
+        *ret_size = *ret_files = -1;
+        if (run_restic(m, argv, true, buf, sizeof(buf)) != 0)
+                return;
+        _cleanup_json_ struct json_value *v = restic_json(buf, '{');
+        const struct json_value *x;
+        if (v && (x = json_get(v, "total_size")))
+                (void)json_number_int64(x, ret_size);
+        if (v && (x = json_get(v, "total_file_count")))
+                (void)json_number_int64(x, ret_files);
+}
+
+#define BACKUPS_MAX 128 /* snapshots listed, newest first: what fits WORKER_OUT_MAX */
+
+/* backups: the tenant's snapshots, newest first, each with its size, as one JSON object
+ * {"snapshots":[...],"more":N} on the pipe (tenantd hands "snapshots" to the client). */
+static int worker_list(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
         if (check_password_file(m->backup.password_file, out) < 0)
@@ -493,18 +603,66 @@ static int worker_list_or_check(struct daemon *d, struct tenant *t, bool check, 
         const char *argv[24];
         size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
         snprintf(tag, sizeof(tag), "tenant=%s", t->name);
-        if (check) {
-                argv[n++] = "check";
-        } else {
-                argv[n++] = "snapshots";
-                argv[n++] = "--tag";
-                argv[n++] = tag;
-        }
+        argv[n++] = "snapshots";
+        argv[n++] = "--json";
+        argv[n++] = "--tag";
+        argv[n++] = tag;
         argv[n] = NULL;
-        static char buf[32 << 10];
-        int st = run_restic(m, argv, !check, buf, sizeof(buf));
-        fprintf(out, "%s", buf);
-        return st == 0 ? 0 : -1;
+        static char buf[1U << 20];
+        int st = run_restic(m, argv, true, buf, sizeof(buf));
+        _cleanup_json_ struct json_value *v = st == 0 ? restic_json(buf, '[') : NULL;
+        if (!v || v->type != JSON_ARRAY) {
+                fprintf(out, "restic snapshots failed (exit %d): %s\n", st, buf);
+                return -1;
+        }
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -1;
+        json_gen_object_open(g);
+        json_gen_key(g, CTL_SNAPSHOTS);
+        json_gen_array_open(g);
+        size_t total = v->u.array.n, shown = total < BACKUPS_MAX ? total : BACKUPS_MAX;
+        for (size_t k = 0; k < shown; k++) {
+                const struct json_value *snap = v->u.array.items[total - 1 - k];
+                const char *id = str_member(snap, "id"), *time = str_member(snap, "time");
+                if (!id || !time)
+                        continue;
+                const char *vol = tag_value(snap, "volume");
+                int64_t size, files;
+                snapshot_size(d, m, id, &size, &files);
+                json_gen_object_open(g);
+                json_gen_key(g, "id");
+                json_gen_string(g, id);
+                json_gen_key(g, "time");
+                json_gen_string(g, time);
+                json_gen_key(g, "volumes");
+                json_gen_array_open(g);
+                if (vol)
+                        json_gen_string(g, vol);
+                json_gen_array_close(g);
+                json_gen_key(g, "size");
+                size >= 0 ? json_gen_int(g, size) : json_gen_null(g);
+                json_gen_key(g, "files");
+                files >= 0 ? json_gen_int(g, files) : json_gen_null(g);
+                const char *mh = tag_value(snap, "manifest"), *ver = tag_value(snap, "tenantd");
+                json_gen_key(g, "manifest");
+                mh ? json_gen_string(g, mh) : json_gen_null(g);
+                json_gen_key(g, "tenantd");
+                ver ? json_gen_string(g, ver) : json_gen_null(g);
+                json_gen_object_close(g);
+        }
+        json_gen_array_close(g);
+        json_gen_key(g, CTL_MORE);
+        json_gen_int(g, (int64_t)(total - shown));
+        json_gen_object_close(g);
+        const char *text;
+        size_t len;
+        if (json_gen_finish(g, &text, &len) < 0 || len >= WORKER_OUT_MAX) {
+                fprintf(out, "the list of snapshots is too long\n");
+                return -1;
+        }
+        fwrite(text, 1, len, out);
+        return 0;
 }
 
 /* Runs a program by absolute path with a clean environment; its exit status. */
@@ -531,20 +689,67 @@ static int run_plain(const char *const *argv)
 }
 
 #define RESTORE_DIR ".tenantd-restore"
+#define RESTORE_ASIDE ".img.pre-restore" /* docs/backup.md */
 
 /* Restores one volume (mounted at v): restic into data/.tenantd-restore; only when that
  * succeeded are the old contents removed and the restored ones moved up. */
-static int restore_volume(struct daemon *d, const struct tenant *t, const struct volume_spec *vs,
-                          const struct volume_host *v, const char *snapshot, FILE *out)
+/* The host ids of a restored tree, made the target tenant's. restic restores the ids the
+ * files had: a sandbox's volume holds host ids of its tenant's range (uidrange.h), a
+ * microVM's its guest's own ids. Any id from the first range's base up is an id of
+ * some tenant's range; it becomes the same id in the target's range (to_base), or for a
+ * microVM the guest id itself (to_base 0). So a copy (--as), a restore on a new host
+ * (other ranges) and one across backends all give the service its own files. */
+static uint32_t shift_first_base, shift_to_base;
+
+static uint32_t shifted(uint32_t id)
 {
-        const struct manifest *m = t->m;
+        return id < shift_first_base ? id : shift_to_base + (id - shift_first_base) % UIDRANGE_SIZE;
+}
+
+static int shift_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)flag;
+        (void)ftw;
+        uid_t uid = shifted(st->st_uid);
+        gid_t gid = shifted(st->st_gid);
+        if ((uid != st->st_uid || gid != st->st_gid) && lchown(path, uid, gid) < 0)
+                return -1;
+        /* chown clears set-id bits of a file: they are put back */
+        if (!S_ISLNK(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) &&
+            (uid != st->st_uid || gid != st->st_gid))
+                (void)chmod(path, st->st_mode & 07777);
+        return 0;
+}
+
+static int shift_ids(struct daemon *d, const struct tenant *t, const char *dir, FILE *out)
+{
+        shift_first_base = d->cfg.uid_base;
+        shift_to_base = 0;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (t->m->isolation != ISOLATION_MICROVM &&
+            uidrange_get(d->cfg.state_dir, t->name, d->cfg.uid_base, &shift_to_base, &err) < 0) {
+                fprintf(out, "%s\n", tn_err_msg(err));
+                return -1;
+        }
+        if (nftw(dir, shift_one, 32, FTW_PHYS | FTW_MOUNT) != 0) {
+                fprintf(out, "cannot give %s's files to %s: %s\n", dir, t->name, strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+static int restore_volume(struct daemon *d, const struct tenant *t, const struct tenant *from,
+                          const struct volume_spec *vs, const struct volume_host *v,
+                          const char *snapshot, FILE *out)
+{
+        const struct manifest *m = from->m;
         char tmp[PATH_MAX + 32], cache[PATH_MAX + 32], tags[80];
         snprintf(tmp, sizeof(tmp), "%s/%s", v->data, RESTORE_DIR);
         const char *rm[] = {"/bin/rm", "-rf", "--one-file-system", "--", tmp, NULL};
         (void)run_plain(rm);
         const char *argv[24];
         size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
-        snprintf(tags, sizeof(tags), "tenant=%s,volume=%s", t->name, vs->name);
+        snprintf(tags, sizeof(tags), "tenant=%s,volume=%s", from->name, vs->name);
         argv[n++] = "restore";
         argv[n++] = snapshot;
         argv[n++] = "--tag";
@@ -557,6 +762,10 @@ static int restore_volume(struct daemon *d, const struct tenant *t, const struct
         if (st != 0) {
                 fprintf(out, "restic restore of volume %s failed (exit %d): %s\n", vs->name, st,
                         buf);
+                (void)run_plain(rm);
+                return -1;
+        }
+        if (shift_ids(d, t, tmp, out) < 0) {
                 (void)run_plain(rm);
                 return -1;
         }
@@ -630,43 +839,81 @@ static int snapshot_volume(struct daemon *d, const struct tenant *t, const char 
         return 0;
 }
 
-static int worker_restore(struct daemon *d, struct tenant *t, const char *snapshot, FILE *out)
+/* STORAGE/TENANT/VOLUME.img and where a restore in place keeps it aside. */
+static void aside_paths(const struct daemon *d, const char *tenant, const char *vol,
+                        char img[PATH_MAX], char aside[PATH_MAX])
 {
-        const struct manifest *m = t->m;
+        snprintf(img, PATH_MAX, "%s/%s/%s.img", d->cfg.storage_dir, tenant, vol);
+        snprintf(aside, PATH_MAX, "%s/%s/%s" RESTORE_ASIDE, d->cfg.storage_dir, tenant, vol);
+}
+
+/* One volume of t from the snapshot: a restore in place first moves the image aside
+ * (kept until t has started: backup_restore_started), so the volume is made anew, empty,
+ * with its key; restic fills it. A failure puts the old image back. */
+static int restore_one(struct daemon *d, struct tenant *t, const struct tenant *from,
+                       const struct volume_spec *vs, const char *snapshot, FILE *out)
+{
+        char img[PATH_MAX], aside[PATH_MAX];
+        aside_paths(d, t->name, vs->name, img, aside);
+        bool moved = false;
+        if (t == from && access(img, F_OK) == 0) {
+                if (rename(img, aside) < 0) {
+                        fprintf(out, "cannot move %s aside: %s\n", img, strerror(errno));
+                        return -1;
+                }
+                moved = true;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct volume_host v;
+        int r = volume_open(d->cfg.storage_dir, d->cfg.master_key, t->name, vs, 0, 0, &v, &err);
+        if (r < 0)
+                fprintf(out, "volume %s: %s\n", vs->name, tn_err_msg(err));
+        else {
+                r = restore_volume(d, t, from, vs, &v, snapshot, out);
+                (void)volume_close(t->name, vs->name, NULL);
+        }
+        if (r < 0) {
+                (void)unlink(img);
+                if (moved && rename(aside, img) < 0)
+                        fprintf(out, "cannot move %s back: %s; it is still there\n", aside,
+                                strerror(errno));
+                return -1;
+        }
+        fprintf(out, "restored volume %s from %s%s%s\n", vs->name,
+                strcmp(snapshot, "latest") ? snapshot : "the latest snapshot",
+                moved ? "; the old image is kept at " : "", moved ? aside : "");
+        return 0;
+}
+
+/* Restores t's volumes from the snapshots of `from` (t itself, or the tenant restored
+ * --as t). */
+static int worker_restore(struct daemon *d, struct tenant *t, const struct tenant *from,
+                          const char *snapshot, FILE *out)
+{
+        const struct manifest *m = from->m;
         if (check_password_file(m->backup.password_file, out) < 0)
                 return -1;
         if (snapshot && strcmp(snapshot, "latest") == 0)
                 snapshot = NULL;
         char only[MANIFEST_NAME_MAX + 1] = "";
-        if (snapshot && snapshot_volume(d, t, snapshot, only, sizeof(only), out) < 0)
+        if (snapshot && snapshot_volume(d, from, snapshot, only, sizeof(only), out) < 0)
                 return -1;
         int restored = 0;
-        for (size_t i = 0; i < m->volumes_n; i++) {
-                const struct volume_spec *vs = &m->volumes[i];
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                const struct volume_spec *vs = &t->m->volumes[i];
                 if (!backup_includes(m, vs->name) || (only[0] && strcmp(only, vs->name) != 0))
                         continue;
-                _cleanup_err_ struct tn_err *err = NULL;
-                struct volume_host v;
-                if (volume_open(d->cfg.storage_dir, d->cfg.master_key, t->name, vs, 0, 0, &v,
-                                &err) < 0) {
-                        fprintf(out, "volume %s: %s\n", vs->name, tn_err_msg(err));
-                        return -1;
-                }
-                int r = restore_volume(d, t, vs, &v, snapshot ? snapshot : "latest", out);
-                (void)volume_close(t->name, vs->name, NULL);
-                if (r < 0)
+                if (restore_one(d, t, from, vs, snapshot ? snapshot : "latest", out) < 0)
                         return -1;
                 restored++;
-                fprintf(out, "restored volume %s from %s\n", vs->name,
-                        snapshot ? snapshot : "the latest snapshot");
         }
         if (!restored)
                 fprintf(out, "snapshot %s is of volume %s, which %s no longer backs up\n",
-                        snapshot ? snapshot : "latest", only[0] ? only : "?", t->name);
+                        snapshot ? snapshot : "latest", only[0] ? only : "?", from->name);
         return restored ? 0 : -1;
 }
 
-static _Noreturn void worker_main(struct daemon *d, struct tenant *t,
+static _Noreturn void worker_main(struct daemon *d, struct tenant *t, const struct tenant *from,
                                   enum control_backup_action action, const char *snapshot,
                                   int outfd)
 {
@@ -679,11 +926,13 @@ static _Noreturn void worker_main(struct daemon *d, struct tenant *t,
                 r = worker_backup(d, t, out);
                 break;
         case CONTROL_BACKUP_LIST:
+                r = worker_list(d, t, out);
+                break;
         case CONTROL_BACKUP_CHECK:
-                r = worker_list_or_check(d, t, action == CONTROL_BACKUP_CHECK, out);
+                r = worker_check(d, t, out);
                 break;
         default:
-                r = worker_restore(d, t, snapshot, out);
+                r = worker_restore(d, t, from, snapshot, out);
                 break;
         }
         fclose(out);
@@ -739,6 +988,35 @@ static void backup_failed(struct daemon *d, const struct tenant *t)
         monitor_glue_syslog(d, LOG_ERR, line);
 }
 
+/* A tenant restore --as made, whose restore failed: its manifest file and volumes go,
+ * and tenantd forgets it (the name is free for the next try). */
+static void drop_new(struct daemon *d, struct tenant *t)
+{
+        for (size_t i = 0; i < t->m->volumes_n; i++)
+                (void)volume_remove(d->cfg.storage_dir, t->name, t->m->volumes[i].name, NULL);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/%s", d->cfg.storage_dir, t->name);
+        (void)rmdir(dir);
+        (void)unlink(t->path);
+        daemon_event(d, "restore-dropped", t, "file=%s", t->path);
+        daemon_tenant_drop(d, t);
+}
+
+/* Appends to buf where the old images a restore in place kept aside are, if any. */
+static void kept_aside(const struct daemon *d, const struct tenant *t, char *buf, size_t len)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < t->m->volumes_n && n < len; i++) {
+                char img[PATH_MAX], aside[PATH_MAX];
+                aside_paths(d, t->name, t->m->volumes[i].name, img, aside);
+                if (access(aside, F_OK) == 0)
+                        n += (size_t)snprintf(buf + n, len - n,
+                                              "\nthe old image of volume %s is kept at %s (move "
+                                              "it back over %s to undo the restore)",
+                                              t->m->volumes[i].name, aside, img);
+        }
+}
+
 static void job_done(struct daemon *d, struct watch *w, uint32_t events)
 {
         (void)events;
@@ -768,6 +1046,12 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 t->backup_last[keep] = '\0';
                 t->backup_last[strcspn(t->backup_last, "\n")] = '\0';
                 if (ok) {
+                        /* size= and added= of the worker's line; the time from the start */
+                        const char *sz = strstr(buf, " size="), *ad = strstr(buf, " added=");
+                        t->backup_ok_size = sz ? strtoull(sz + 6, NULL, 10) : 0;
+                        t->backup_ok_added = ad ? strtoull(ad + 7, NULL, 10) : 0;
+                        t->backup_ok_duration_ms = mono_ms() - job->started_mono;
+                        t->backup_ok_ms = wall_ms();
                         t->backup_ok_at = time(NULL);
                         t->backup_stale = false;
                         event_with(d, "backup", t, "result", t->backup_last);
@@ -777,35 +1061,74 @@ static void job_done(struct daemon *d, struct watch *w, uint32_t events)
                 event_with(d, ok ? "restore" : "restore-failed", t, "result", buf);
         }
         if (!ok && !len)
-                snprintf(buf, sizeof(buf), "the backup worker ended (%s %d)",
-                         si.si_code == CLD_EXITED ? "exit" : "signal", si.si_status);
+                len = (size_t)snprintf(buf, sizeof(buf), "the backup worker ended (%s %d)",
+                                       si.si_code == CLD_EXITED ? "exit" : "signal", si.si_status);
         daemon_watch_del(d, w);
         close(w->fd);
         close(job->out);
         struct client *c = t->waiter;
+        enum control_backup_action action = job->action;
         t->waiter = NULL;
         t->busy = NULL;
         t->backup_job = NULL;
         free(job);
-        control_complete(d, c, ok ? 0 : -EIO, buf);
+        if (action == CONTROL_BACKUP_LIST && ok) {
+                /* the worker's object; its "snapshots" and "more" go to the client */
+                _cleanup_json_ struct json_value *v = NULL;
+                if (json_parse(buf, len, &json_limits_config, &v, NULL) < 0 ||
+                    v->type != JSON_OBJECT)
+                        return control_complete(d, c, -EIO, "the backup worker's list is garbled");
+                return control_complete_members(d, c, v);
+        }
+        if (action != CONTROL_BACKUP_RESTORE)
+                return control_complete(d, c, ok ? 0 : -EIO, buf);
+        if (!ok) { /* a worker killed midway may have left the old images aside */
+                kept_aside(d, t, buf + len, sizeof(buf) - len);
+                control_complete(d, c, -EIO, buf);
+                if (t->restore_new)
+                        drop_new(d, t);
+                return;
+        }
+        t->restore_new = false;
+        /* Restored: the tenant starts, and the client is answered when it runs. */
+        _cleanup_err_ struct tn_err *err = NULL;
+        free(t->restore_note);
+        t->restore_note = strdup(buf);
+        int r = tenant_op_start(d, t, c, &err);
+        if (r < 0) {
+                char msg[2048];
+                control_complete(
+                    d, c, r, backup_restore_started(d, t, r, tn_err_msg(err), msg, sizeof(msg)));
+        }
 }
 
-int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
-                     enum control_backup_action action, const char *snapshot, struct tn_err **err)
+const char *backup_restore_started(struct daemon *d, struct tenant *t, int r, const char *msg,
+                                   char *buf, size_t len)
 {
-        if (!t->m->backup.set)
-                return tn_err_setx(err, EINVAL,
-                                   "%s has no backup section in its manifest (docs/backup.md)",
-                                   t->name);
-        if (t->busy)
-                return tn_err_setx(err, EBUSY, "%s is busy (%s)", t->name, t->busy);
-        if (action == CONTROL_BACKUP_RESTORE &&
-            (tenant_up(t) || t->state == TENANT_BACKOFF || t->want_running))
-                return tn_err_setx(err, EBUSY,
-                                   "%s must be stopped before a restore: tenantctl stop %s",
-                                   t->name, t->name);
-        if (action == CONTROL_BACKUP_RUN && t->state == TENANT_STARTING)
-                return tn_err_setx(err, EBUSY, "%s is starting; try again once it runs", t->name);
+        _cleanup_free_ char *note = TAKE_PTR(t->restore_note);
+        if (r < 0 || t->state != TENANT_RUNNING) {
+                int n = snprintf(buf, len, "%s\n%s did not start: %s", note, t->name,
+                                 msg ? msg : tenant_state_name(t->state));
+                if (n > 0 && (size_t)n < len)
+                        kept_aside(d, t, buf + n, len - (size_t)n);
+                return buf;
+        }
+        int removed = 0;
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                char img[PATH_MAX], aside[PATH_MAX];
+                aside_paths(d, t->name, t->m->volumes[i].name, img, aside);
+                removed += unlink(aside) == 0;
+        }
+        snprintf(buf, len, "%s\n%s started%s", note, t->name,
+                 removed ? "; the old images kept aside were removed" : "");
+        return buf;
+}
+
+/* The worker for t (from: whose snapshots a restore reads), answered to c. */
+static int start_job(struct daemon *d, struct tenant *t, const struct tenant *from,
+                     struct client *c, enum control_backup_action action, const char *snapshot,
+                     struct tn_err **err)
+{
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return tn_err_set(err, errno, "pipe");
@@ -829,7 +1152,7 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
                 close(p[0]);
-                worker_main(d, t, action, snapshot, p[1]);
+                worker_main(d, t, from, action, snapshot, p[1]);
         }
         close(p[1]);
         fcntl(p[0], F_SETFL, O_NONBLOCK);
@@ -838,6 +1161,7 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
         job->out = p[0];
         job->action = action;
         job->t = t;
+        job->started_mono = mono_ms();
         t->backup_job = job;
         if (action == CONTROL_BACKUP_RUN)
                 t->backup_started = time(NULL);
@@ -847,6 +1171,92 @@ int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
         t->waiter = c;
         daemon_watch_add(d, &job->w, EPOLLIN);
         return 0;
+}
+
+static int check_backup_set(const struct tenant *t, struct tn_err **err)
+{
+        if (!t->m->backup.set)
+                return tn_err_setx(err, EINVAL,
+                                   "%s has no backup section in its manifest (docs/backup.md)",
+                                   t->name);
+        if (t->busy)
+                return tn_err_setx(err, EBUSY, "%s is busy (%s)", t->name, t->busy);
+        return 0;
+}
+
+int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
+                     enum control_backup_action action, struct tn_err **err)
+{
+        int r = check_backup_set(t, err);
+        if (r < 0)
+                return r;
+        if (action == CONTROL_BACKUP_RESTORE)
+                return tn_err_setx(err, EINVAL, "a restore is tenant_op_restore's");
+        if (action == CONTROL_BACKUP_RUN && t->state == TENANT_STARTING)
+                return tn_err_setx(err, EBUSY, "%s is starting; try again once it runs", t->name);
+        return start_job(d, t, t, c, action, NULL, err);
+}
+
+/* In place: what a restore would replace (the images of the volumes backed up that
+ * exist), in buf; refused when an earlier restore's image is still kept aside. */
+static int in_place_check(const struct daemon *d, const struct tenant *t, char *buf, size_t len,
+                          struct tn_err **err)
+{
+        size_t n = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                const char *vol = t->m->volumes[i].name;
+                char img[PATH_MAX], aside[PATH_MAX];
+                if (!backup_includes(t->m, vol))
+                        continue;
+                aside_paths(d, t->name, vol, img, aside);
+                if (access(aside, F_OK) == 0)
+                        return tn_err_setx(err, EEXIST,
+                                           "%s is still there from an earlier restore: move it "
+                                           "back over %s or remove it, then restore again",
+                                           aside, img);
+                if (access(img, F_OK) == 0 && n < len)
+                        n += (size_t)snprintf(buf + n, len - n, "%s%s (%s)", n ? ", " : "", vol,
+                                              img);
+        }
+        return 0;
+}
+
+int tenant_op_restore(struct daemon *d, struct tenant *t, struct client *c, const char *snapshot,
+                      const char *as, bool yes, struct tn_err **err)
+{
+        if (as) {
+                if (!t->m->backup.set)
+                        return check_backup_set(t, err);
+                /* The source may run on: only its repository is read. */
+                struct tenant *nt = NULL;
+                int r = daemon_tenant_copy(d, t, as, &nt, err);
+                if (r < 0)
+                        return tn_err_wrap(err, "restore --as %s", as);
+                nt->restore_new = true;
+                r = start_job(d, nt, t, c, CONTROL_BACKUP_RESTORE, snapshot, err);
+                if (r < 0)
+                        drop_new(d, nt);
+                return r;
+        }
+        int r = check_backup_set(t, err);
+        if (r < 0)
+                return r;
+        if (tenant_up(t) || t->state == TENANT_BACKOFF || t->want_running)
+                return tn_err_setx(err, EBUSY,
+                                   "%s must be stopped before a restore in place: tenantctl stop "
+                                   "%s (or restore --as NEWNAME into a new tenant)",
+                                   t->name, t->name);
+        char what[1024];
+        if (in_place_check(d, t, what, sizeof(what), err) < 0)
+                return -EEXIST;
+        if (what[0] && !yes)
+                return tn_err_setx(err, EEXIST,
+                                   "a restore in place replaces the data of %s's volumes %s; add "
+                                   "--yes to replace it (the old images are kept aside as "
+                                   "VOLUME" RESTORE_ASIDE " until %s has started)",
+                                   t->name, what, t->name);
+        return start_job(d, t, t, c, CONTROL_BACKUP_RESTORE, snapshot, err);
 }
 
 /* ---- backup.schedule ---- */
@@ -890,7 +1300,7 @@ void backup_tick(struct daemon *d, struct tenant *t, uint64_t now)
         if (wall < t->backup_due)
                 return;
         _cleanup_err_ struct tn_err *err = NULL;
-        if (tenant_op_backup(d, t, NULL, CONTROL_BACKUP_RUN, NULL, &err) < 0) {
+        if (tenant_op_backup(d, t, NULL, CONTROL_BACKUP_RUN, &err) < 0) {
                 t->backup_due = wall + BACKUP_RETRY_S;
                 event_with(d, "backup-deferred", t, "reason", tn_err_msg(err));
                 return;

@@ -234,6 +234,23 @@ static void reply_ok(struct daemon *d, struct client *c, const char *msg)
         send_gen(d, c, g);
 }
 
+void control_complete_members(struct daemon *d, struct client *c, const struct json_value *obj)
+{
+        if (!c)
+                return;
+        c->mode = CLIENT_IDLE;
+        c->t = NULL;
+        _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
+        if (!g)
+                return;
+        for (size_t i = 0; i < obj->u.object.n; i++) {
+                json_gen_key(g, obj->u.object.items[i].key);
+                json_gen_value(g, obj->u.object.items[i].value);
+        }
+        json_gen_object_close(g);
+        send_gen(d, c, g);
+}
+
 void control_complete(struct daemon *d, struct client *c, int r, const char *msg)
 {
         if (!c)
@@ -546,6 +563,18 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 json_gen_bool(g, t->backup_last_ok);
                 json_gen_key(g, "last");
                 control_gen_text(g, t->backup_last);
+                /* the last successful one: when it ended, its size, its duration */
+                static const char *const ok_keys[] = {"ok_ms", "ok_size", "ok_added",
+                                                      "ok_duration_ms"};
+                const uint64_t ok_vals[] = {t->backup_ok_ms, t->backup_ok_size, t->backup_ok_added,
+                                            t->backup_ok_duration_ms};
+                for (size_t i = 0; i < 4; i++) {
+                        json_gen_key(g, ok_keys[i]);
+                        if (t->backup_ok_ms)
+                                json_gen_int(g, (int64_t)ok_vals[i]);
+                        else
+                                json_gen_null(g);
+                }
                 json_gen_object_close(g);
         }
         monitor_glue_gen_usage(d, g, t);
@@ -1570,11 +1599,15 @@ static void op_backup(struct daemon *d, struct client *c, struct tenant *t,
         _cleanup_err_ struct tn_err *err = NULL;
         c->mode = CLIENT_WAITING;
         c->t = t;
-        int r = tenant_op_backup(d, t, c, req->action, req->snapshot, &err);
+        int r = req->action == CONTROL_BACKUP_RESTORE
+                    ? tenant_op_restore(d, t, c, req->snapshot, req->as, req->yes, &err)
+                    : tenant_op_backup(d, t, c, req->action, &err);
         if (r < 0) {
                 c->mode = CLIENT_IDLE;
                 c->t = NULL;
                 reply_error(d, c, r, tn_err_msg(err));
+        } else if (req->as) {
+                c->t = daemon_find(d, req->as); /* the new tenant answers it */
         }
 }
 
@@ -1608,6 +1641,11 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
                 break;
         }
         int op = access_op_of(req->op);
+        if (req->op == CONTROL_OP_BACKUP && req->action == CONTROL_BACKUP_RESTORE) {
+                if (req->as)
+                        return "restore --as makes a new tenant, which is the operator's";
+                op = ACCESS_RESTORE;
+        }
         if (op < 0 || !t || !(access_mask(c, t) & (1U << op)))
                 return "the tenant's access section does not grant this verb";
         if (req->op == CONTROL_OP_SET && req->save)

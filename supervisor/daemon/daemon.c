@@ -41,6 +41,7 @@
 #include "lib/json.h"
 #include "daemon/keeper.h"
 #include "spec/launch.h"
+#include "spec/manifest_edit.h"
 #include "lib/log.h"
 #include "daemon/monitor_glue.h"
 #include "host/net.h"
@@ -301,6 +302,7 @@ static void bury(struct daemon *d)
                 free(t->next_explained);
                 free(t->manifest_error);
                 free(t->last_error);
+                free(t->restore_note);
                 free(t->path);
                 free(t);
         }
@@ -320,6 +322,9 @@ static void finish_op(struct daemon *d, struct tenant *t, int r, const char *msg
         if (t->backup_job)
                 return; /* busy and waiter are the backup's until its worker ends */
         t->busy = NULL;
+        char buf[2048];
+        if (t->restore_note) /* the start that follows a restore */
+                msg = backup_restore_started(d, t, r, msg, buf, sizeof(buf));
         if (t->waiter) {
                 struct client *c = t->waiter;
                 t->waiter = NULL;
@@ -1110,6 +1115,81 @@ static void reload_removed(struct daemon *d, struct tenant *t)
         } else if (t->state != TENANT_STOPPING) {
                 tenant_free(d, t);
         }
+}
+
+void daemon_tenant_drop(struct daemon *d, struct tenant *t)
+{
+        tenant_free(d, t);
+}
+
+/* restore --as (backup.c): a copy of from's manifest file under the name `name`, written
+ * to the manifest directory as NAME.json (the text as the operator wrote it, comments
+ * and layout kept, only "name" changed: manifest_edit.h) and added as a stopped tenant,
+ * so the next reload finds it unchanged. A name that a tenant, a manifest file or a
+ * volume in the storage directory already has is refused. */
+int daemon_tenant_copy(struct daemon *d, const struct tenant *from, const char *name,
+                       struct tenant **ret, struct tn_err **err)
+{
+        char path[PATH_MAX], vol[PATH_MAX];
+        struct stat st;
+        if (daemon_find(d, name))
+                return tn_err_setx(err, EEXIST, "a tenant named %s exists already", name);
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s.json", d->cfg.manifest_dir, name) >=
+            sizeof(path))
+                return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", name);
+        if (lstat(path, &st) == 0)
+                return tn_err_setx(err, EEXIST, "%s exists already", path);
+        for (size_t i = 0; i < from->m->volumes_n; i++) {
+                snprintf(vol, sizeof(vol), "%s/%s/%s.img", d->cfg.storage_dir, name,
+                         from->m->volumes[i].name);
+                if (lstat(vol, &st) == 0)
+                        return tn_err_setx(err, EEXIST,
+                                           "%s exists already: a volume of an earlier tenant "
+                                           "%s (tenantctl volume rm --yes %s/%s removes it)",
+                                           vol, name, name, from->m->volumes[i].name);
+        }
+        _cleanup_free_ char *file = NULL, *text = NULL, *value = NULL;
+        size_t len = 0, text_len = 0;
+        if (trust_check(from->path, TRUST_FILE, NULL, err) < 0)
+                return -EPERM;
+        if (read_file_bounded(from->path, json_limits_config.max_bytes, &file, &len, err) < 0 ||
+            stat(from->path, &st) < 0)
+                return -EIO;
+        if (asprintf(&value, "\"%s\"", name) < 0)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        int r = manifest_text_set(file, len, "name", value, &text, &text_len, err);
+        if (r < 0)
+                return tn_err_wrap(err, "%s", from->path);
+        _cleanup_manifest_ struct manifest *m = NULL;
+        struct diag_list diags = {0};
+        r = manifest_parse(text, text_len, &m, &diags);
+        if (r < 0) {
+                r = tn_err_setx(err, EINVAL, "the copy of %s does not parse: %s", from->path,
+                                diags.n ? diags.items[0].msg : "out of memory");
+                diag_list_clear(&diags);
+                return r;
+        }
+        const struct tenantd_dirs dirs = {.state_dir = d->cfg.state_dir,
+                                          .storage_dir = d->cfg.storage_dir,
+                                          .manifest_dir = d->cfg.manifest_dir};
+        if (share_check_manifest(m, &dirs, NULL, NULL, err) < 0)
+                return -EPERM;
+        _cleanup_free_ char *explained = manifest_explain(m);
+        if (!explained)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (write_file_atomic(path, text, text_len, st.st_mode & 0644, err) < 0)
+                return -EIO;
+        struct tenant *t = tenant_new(d, path, m, explained);
+        if (!t) {
+                (void)unlink(path);
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        TAKE_PTR(m);
+        TAKE_PTR(explained);
+        tenant_save(d, t);
+        daemon_event(d, "added", t, "copy_of=%s file=%s", from->name, path);
+        *ret = t;
+        return 0;
 }
 
 int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err)

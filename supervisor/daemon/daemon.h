@@ -109,10 +109,16 @@ struct tenant {
         time_t backup_started; /* wall clock of the last backup's start; 0: none */
         time_t backup_due;     /* the next scheduled backup (backup_tick); 0: not set */
         const struct manifest *backup_due_m; /* the manifest backup_due was set from */
-        time_t backup_ok_at; /* wall clock of the last successful backup's end; 0: none */
-        time_t backup_since; /* when backup_tick first saw the tenant */
-        bool backup_stale;   /* backup-stale was said; cleared by a success */
+        time_t backup_ok_at;      /* wall clock of the last successful backup's end; 0: none */
+        uint64_t backup_ok_ms;    /* the same in ms, for status */
+        uint64_t backup_ok_size;  /* its bytes read from the volumes (restic's total) */
+        uint64_t backup_ok_added; /* what the repository grew by */
+        uint64_t backup_ok_duration_ms; /* from its start (pre, freeze, upload) to its end */
+        time_t backup_since;            /* when backup_tick first saw the tenant */
+        bool backup_stale;              /* backup-stale was said; cleared by a success */
         bool backup_cg_left; /* backup-of-NAME could not be removed yet (backup_tick retries) */
+        char *restore_note;  /* a restore's text, while the start that follows it runs */
+        bool restore_new;    /* made by restore --as, which has not succeeded yet */
 };
 
 struct daemon_config {
@@ -192,6 +198,12 @@ const char *reload_counts_format(const struct reload_counts *rc, char *buf, size
  * manifest says so), changed ones restarted, removed ones stopped and forgotten. A
  * directory that cannot be read or trusted changes nothing. *ret may be NULL. */
 int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err);
+/* restore --as: a copy of from's manifest file named `name`, written to the manifest
+ * directory and added as a stopped tenant (*ret); -EEXIST when the name is taken. */
+int daemon_tenant_copy(struct daemon *d, const struct tenant *from, const char *name,
+                       struct tenant **ret, struct tn_err **err);
+/* Forgets a stopped tenant whose manifest file is gone (a failed restore --as). */
+void daemon_tenant_drop(struct daemon *d, struct tenant *t);
 
 /* An event: logged, appended to the event ring, sent to `events --follow` clients.
  * `fmt` gives key=value pairs after "event=KIND tenant=NAME". */
@@ -216,6 +228,8 @@ void event_with(struct daemon *d, const char *kind, const struct tenant *t, cons
                 const char *value);
 /* The operation a client waited for is over: reply ok or with the error. */
 void control_complete(struct daemon *d, struct client *c, int r, const char *msg);
+/* The same, ok, with the members of the object obj (backups' "snapshots"). */
+void control_complete_members(struct daemon *d, struct client *c, const struct json_value *obj);
 /* New bytes in a tenant's log file, or a new event line. */
 void control_logs_changed(struct daemon *d, const char *file);
 void control_broadcast_event(struct daemon *d, const char *line);
@@ -227,7 +241,17 @@ void control_access_changed(struct daemon *d, struct tenant *t);
 /* backup.c: a backup, a listing, a check or a restore of t's volumes in a worker;
  * answered through control_complete() when it ends (docs/backup.md). */
 int tenant_op_backup(struct daemon *d, struct tenant *t, struct client *c,
-                     enum control_backup_action action, const char *snapshot, struct tn_err **err);
+                     enum control_backup_action action, struct tn_err **err);
+/* restore: into t's own volumes (t stopped; `yes` needed when they hold data, which is
+ * kept aside as VOLUME.img.pre-restore until t has started again), or with `as` into a
+ * new tenant of that name (daemon_tenant_copy); then the tenant is started, and the
+ * client answered when it runs or failed (backup_restore_started). */
+int tenant_op_restore(struct daemon *d, struct tenant *t, struct client *c, const char *snapshot,
+                      const char *as, bool yes, struct tn_err **err);
+/* A start after a restore ended (r, msg: as finish_op has them): on success the old
+ * images kept aside are removed; the reply's text, in buf, says what happened. */
+const char *backup_restore_started(struct daemon *d, struct tenant *t, int r, const char *msg,
+                                   char *buf, size_t len);
 /* What a backup that died with tenantd may have left (a frozen tenant or file system, a
  * snapshot image, restic's cgroup) is undone; at tenantd's start, for each tenant. */
 void backup_recover(struct daemon *d, struct tenant *t);

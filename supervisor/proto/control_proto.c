@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/logtext.h"
+#include "lib/strutil.h"
 
 const struct control_op_info control_ops[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_VERSION] = {CONTROL_OP_VERSION, "version", 0},
@@ -216,6 +217,21 @@ static int decode_backup(const struct json_value *req, struct control_request *r
                                            "\"check\" or \"restore\"");
                 r->action = (enum control_backup_action)i;
         }
+        if (opt_bool(req, CTL_YES, &r->yes, err) < 0)
+                return -EINVAL;
+        const struct json_value *as = json_get(req, CTL_AS);
+        if (as) {
+                /* a tenant's name, as a manifest's "name" takes it: it becomes a file
+                 * name in the manifest and storage directories */
+                if (as->type != JSON_STRING || strlen(as->u.str.text) != as->u.str.len ||
+                    as->u.str.len > CONTROL_TENANT_NAME_MAX || !is_simple_name(as->u.str.text))
+                        return tn_err_setx(err, EINVAL,
+                                           "\"" CTL_AS "\" must be a tenant name: 1 to %d "
+                                           "characters of a-z, 0-9 and \"-\", not starting or "
+                                           "ending with \"-\"",
+                                           CONTROL_TENANT_NAME_MAX);
+                r->as = as->u.str.text;
+        }
         const struct json_value *s = json_get(req, CTL_SNAPSHOT);
         if (!s)
                 return 0;
@@ -406,6 +422,14 @@ int control_request_encode(const struct control_request *req, char **ret, size_t
                 if (req->snapshot) {
                         json_gen_key(g, CTL_SNAPSHOT);
                         json_gen_string(g, req->snapshot);
+                }
+                if (req->as) {
+                        json_gen_key(g, CTL_AS);
+                        json_gen_string(g, req->as);
+                }
+                if (req->yes) {
+                        json_gen_key(g, CTL_YES);
+                        json_gen_bool(g, true);
                 }
                 break;
         default:

@@ -47,16 +47,20 @@
 #define CTL_VOLUME "volume"         /* volume-rm: "TENANT/NAME" */
 #define CTL_ACTION "action"         /* backup */
 #define CTL_SNAPSHOT "snapshot"     /* backup */
+#define CTL_AS "as"                 /* backup restore: into a new tenant of this name */
+#define CTL_YES "yes"               /* backup restore: replace the volumes' data in place */
 /* Reply members. */
 #define CTL_OK "ok"
 #define CTL_ERROR "error"
 #define CTL_CODE "code"
 #define CTL_MESSAGE "message"
-#define CTL_TENANTS "tenants" /* list, top */
-#define CTL_TENANT "tenant"   /* status, audit */
-#define CTL_DATA "data"       /* logs stream */
-#define CTL_EVENT "event"     /* events stream */
-#define CTL_VOLUMES "volumes" /* volumes */
+#define CTL_TENANTS "tenants"     /* list, top */
+#define CTL_TENANT "tenant"       /* status, audit */
+#define CTL_DATA "data"           /* logs stream */
+#define CTL_EVENT "event"         /* events stream */
+#define CTL_VOLUMES "volumes"     /* volumes */
+#define CTL_SNAPSHOTS "snapshots" /* backup list */
+#define CTL_MORE "more"           /* backup list: snapshots left out */
 
 enum control_op {
         CONTROL_OP_VERSION,
@@ -91,13 +95,14 @@ enum {
 /* backup's "action" (docs/protocol.md): what is done with the tenant's backups. */
 enum control_backup_action {
         CONTROL_BACKUP_RUN,     /* a backup now */
-        CONTROL_BACKUP_LIST,    /* restic snapshots of the tenant */
+        CONTROL_BACKUP_LIST,    /* the tenant's snapshots (`backups`) */
         CONTROL_BACKUP_CHECK,   /* restic check of the repository */
         CONTROL_BACKUP_RESTORE, /* restore into the stopped tenant's volumes */
         CONTROL_BACKUP_COUNT_,
 };
 extern const char *const control_backup_actions[CONTROL_BACKUP_COUNT_];
-#define CONTROL_SNAPSHOT_MAX 64 /* bytes of a snapshot id */
+#define CONTROL_SNAPSHOT_MAX 64    /* bytes of a snapshot id */
+#define CONTROL_TENANT_NAME_MAX 32 /* "as": a tenant name (MANIFEST_NAME_MAX) */
 
 struct control_op_info {
         enum control_op op;
@@ -131,6 +136,8 @@ struct control_request {
         const char *volume;                /* volume-rm: "TENANT/NAME" */
         enum control_backup_action action; /* backup */
         const char *snapshot;              /* backup restore: id, or NULL for the latest */
+        const char *as;                    /* backup restore: a new tenant's name, or NULL */
+        bool yes;                          /* backup restore in place: replace the data */
         /* owned by the decoder's result */
         struct json_value *tree;
         char **vec_; /* argv, keys and values of a decoded request */

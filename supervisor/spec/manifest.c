@@ -2330,9 +2330,10 @@ static void parse_exec(struct ctx *c, const struct json_value *v)
 /* ---- access: which host users may do what to this tenant ---- */
 
 static const char *const access_op_names[ACCESS_OP_COUNT_] = {
-    [ACCESS_STATUS] = "status", [ACCESS_LOGS] = "logs",       [ACCESS_START] = "start",
-    [ACCESS_STOP] = "stop",     [ACCESS_RESTART] = "restart", [ACCESS_KILL] = "kill",
-    [ACCESS_EXEC] = "exec",     [ACCESS_SET] = "set",         [ACCESS_AUDIT] = "audit",
+    [ACCESS_STATUS] = "status",   [ACCESS_LOGS] = "logs",       [ACCESS_START] = "start",
+    [ACCESS_STOP] = "stop",       [ACCESS_RESTART] = "restart", [ACCESS_KILL] = "kill",
+    [ACCESS_EXEC] = "exec",       [ACCESS_SET] = "set",         [ACCESS_AUDIT] = "audit",
+    [ACCESS_RESTORE] = "restore",
 };
 
 const char *access_op_name(enum access_op op)

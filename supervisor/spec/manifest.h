@@ -195,6 +195,7 @@ enum access_op {
         ACCESS_EXEC,
         ACCESS_SET,
         ACCESS_AUDIT,
+        ACCESS_RESTORE, /* restore in place (docs/backup.md); never --as */
         ACCESS_OP_COUNT_,
 };
 

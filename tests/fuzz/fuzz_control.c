@@ -35,6 +35,10 @@ static void check_same(const struct control_request *a, const struct control_req
         if (a->n_values && (!same_strv(a->keys, b->keys, a->n_values) ||
                             !same_strv(a->values, b->values, a->n_values)))
                 abort();
+        if (a->action != b->action || a->yes != b->yes || !a->snapshot != !b->snapshot ||
+            (a->snapshot && strcmp(a->snapshot, b->snapshot)) || !a->as != !b->as ||
+            (a->as && strcmp(a->as, b->as)))
+                abort();
 }
 
 static void check_line(const char *line, size_t len)
