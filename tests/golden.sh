@@ -5,7 +5,8 @@
 # status 2 and exactly the text in NAME.err (run from inside bad/, so paths are bare
 # file names). tests/data/manifests/good/*.json and examples/*.json must validate, and
 # `tenantctl explain` of each must itself validate and explain to the same text (the
-# effective configuration is a fixed point).
+# effective configuration is a fixed point); where NAME.explain exists, explain prints
+# exactly it, and where NAME.warn exists, validate's warnings are exactly its text.
 #
 # GOLDEN_UPDATE=1 rewrites the .err files from the current output: review the diff.
 set -u
@@ -52,6 +53,17 @@ for json in tests/data/manifests/good/*.json examples/*.json; do
 	if ! out=$("$ctl" validate "$json" 2>&1); then
 		result FAIL "$json does not validate: $out"
 		continue
+	fi
+	warned=${json%.json}.warn
+	if [[ -f $warned ]]; then
+		got=$("$ctl" validate "$json" 2>&1 >/dev/null |
+			grep -v 'tenantctl run (as root) will refuse it$')
+		if [[ "$got" == "$(cat "$warned")" ]]; then
+			result PASS "$json warns as ${warned##*/} says"
+		else
+			result FAIL "$json: warnings differ from ${warned##*/}"
+			diff <(printf '%s\n' "$got") "$warned" | sed 's/^/# /'
+		fi
 	fi
 	if "$ctl" explain "$json" >"$tmp/e1.json" 2>"$tmp/err" &&
 		"$ctl" validate "$tmp/e1.json" >/dev/null 2>>"$tmp/err" &&

@@ -110,6 +110,15 @@ static void warn_unencrypted(const struct manifest *m)
         }
 }
 
+/* A vm section with a sandbox is valid, so that one manifest serves both backends with
+ * only "isolation" changed, but nothing in it applies: said, never refused. */
+static void warn_vm_ignored(const struct manifest *m)
+{
+        if (m->vm.set && m->isolation != ISOLATION_MICROVM)
+                warn("\"vm\" is ignored: it applies only to isolation \"microvm\" (this "
+                     "manifest runs in a sandbox)");
+}
+
 /* A read-write bind mount of a host directory is valid, but the tenant can fill the
  * file system under it, which no limit holds: said, with the way to a size limit. */
 static void warn_rw_binds(const struct manifest *m)
@@ -202,6 +211,7 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         check_shares(m, diags);
         if (diags->n > 0)
                 return -EINVAL;
+        warn_vm_ignored(m);
         warn_unencrypted(m);
         warn_rw_binds(m);
         warn_dangerous_calls(m);

@@ -1664,6 +1664,7 @@ static void parse_vm(struct ctx *c, const struct json_value *v)
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
                 return;
+        c->m->vm.set = true;
         if (f[VCPUS])
                 WITH_KEY(c, "vcpus", get_u32(c, f[VCPUS], 1, 64, &c->m->vm.vcpus));
         if (f[MEMORY])
@@ -2532,10 +2533,8 @@ static void set_defaults(struct manifest *m)
 static void check_cross_fields(struct ctx *c, const struct json_value *root)
 {
         struct manifest *m = c->m;
-        const struct json_value *vm = json_get(root, "vm");
-        if (vm && m->isolation != ISOLATION_MICROVM)
-                WITH_KEY(c, "vm", err_at(c, vm, "only applies to isolation \"microvm\""));
-
+        /* A sandbox ignores a vm section (checked all the same), so that one manifest runs
+         * in either backend with only "isolation" changed; `validate` warns. */
         if (m->isolation == ISOLATION_MICROVM) {
                 /* QEMU itself needs memory beyond the guest's: the tenant's memory limit
                  * covers both, so it defaults to the guest's plus 256M of headroom and

@@ -289,6 +289,7 @@ struct manifest {
         } network;
 
         struct {
+                bool set; /* the manifest has a vm section (checked, and ignored by a sandbox) */
                 uint32_t vcpus;
                 uint64_t memory; /* bytes */
                 char *kernel;    /* NULL = the built image */

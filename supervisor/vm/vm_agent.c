@@ -21,6 +21,12 @@ struct pending {
         void *userdata;
 };
 
+/* A request that timed out: its answer may still come (a slow guest under TCG). */
+struct expired {
+        uint32_t id; /* 0: free */
+        enum agent_op op;
+};
+
 struct vm_agent {
         int fd;
         struct agent_reader reader;
@@ -33,6 +39,11 @@ struct vm_agent {
         uint32_t next_id;
         unsigned errors;
         struct pending pending[VM_AGENT_PENDING_MAX];
+        /* The last VM_AGENT_EXPIRED_MAX requests that timed out, a ring: a late answer to
+         * one of them is dropped, not counted as misbehaviour. Bounded whatever the
+         * guest does; an id older than the ring counts as a reply to nothing again. */
+        struct expired expired[VM_AGENT_EXPIRED_MAX];
+        size_t expired_next;
 };
 
 int vm_agent_connect(const char *socket_path, uint32_t boot_timeout_ms,
@@ -93,10 +104,29 @@ static struct pending *pending_find(struct vm_agent *a, uint32_t id)
         return NULL;
 }
 
+static struct expired *expired_find(struct vm_agent *a, uint32_t id)
+{
+        for (size_t i = 0; i < VM_AGENT_EXPIRED_MAX; i++)
+                if (id && a->expired[i].id == id)
+                        return &a->expired[i];
+        return NULL;
+}
+
+static void expired_add(struct vm_agent *a, const struct pending *p)
+{
+        a->expired[a->expired_next] = (struct expired){.id = p->id, .op = p->op};
+        a->expired_next = (a->expired_next + 1) % VM_AGENT_EXPIRED_MAX;
+}
+
+/* The op a reply answers: a pending request's, or a timed-out one's (so that a late
+ * answer decodes and can be recognised and dropped). */
 static int op_of(uint32_t id, void *userdata)
 {
         struct pending *p = pending_find(userdata, id);
-        return p ? (int)p->op : -1;
+        if (p)
+                return (int)p->op;
+        struct expired *e = expired_find(userdata, id);
+        return e ? (int)e->op : -1;
 }
 
 /* Runs a request's callback once and frees its slot first, so the callback may send
@@ -152,8 +182,11 @@ static int handle_frame(struct vm_agent *a, const char *line, size_t len, struct
                 }
         } else {
                 struct pending *p = pending_find(a, msg.reply.id);
+                struct expired *e = p ? NULL : expired_find(a, msg.reply.id);
                 if (p)
                         pending_finish(p, &msg.reply, NULL);
+                else if (e) /* a late answer: honest but too slow; a second one is not */
+                        *e = (struct expired){0};
                 else /* id 0: the agent refused a frame of ours; else a reply to nothing */
                         r = misbehaved(a, err, "a reply to no request",
                                        msg.reply.error ? msg.reply.error : NULL);
@@ -237,8 +270,10 @@ int vm_agent_tick(struct vm_agent *a, struct tn_err **err)
 {
         uint64_t now = mono_ms();
         for (size_t i = 0; i < VM_AGENT_PENDING_MAX; i++)
-                if (a->pending[i].id && a->pending[i].deadline_ms <= now)
+                if (a->pending[i].id && a->pending[i].deadline_ms <= now) {
+                        expired_add(a, &a->pending[i]);
                         pending_finish(&a->pending[i], NULL, "timed out");
+                }
         if (!a->ready && now >= a->ready_deadline_ms)
                 return tn_err_setx(err, EPROTO,
                                    "the agent did not say it was ready within %llu ms of boot",

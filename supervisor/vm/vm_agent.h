@@ -7,8 +7,10 @@
  * guest cannot starve the loop, holds at most one frame (1 MiB) of input and
  * VM_AGENT_OUT_MAX bytes of output, and times out every request. It decides when an
  * agent misbehaves: a frame over the size limit, more than VM_AGENT_ERRORS_MAX frames
- * that do not decode (garbage, unknown events, replies to nothing), a second "ready",
- * or no "ready" within the boot timeout. vm_agent_handle() or vm_agent_tick() then
+ * that do not decode (garbage, unknown events, replies to nothing, a second reply to one
+ * request), a second "ready", or no "ready" within the boot timeout. A late reply to one
+ * of the last VM_AGENT_EXPIRED_MAX requests that timed out is dropped, not counted: a slow
+ * guest (TCG on a busy host) is not a hostile one. vm_agent_handle() or vm_agent_tick() then
  * return -EPROTO and the error says why: the caller stops the VM. tenantd itself is
  * never at risk from what the guest sends. */
 #pragma once
@@ -24,6 +26,7 @@
 #define VM_AGENT_OUT_MAX (4 * 1024 * 1024)
 #define VM_AGENT_ERRORS_MAX 8
 #define VM_AGENT_PENDING_MAX 64
+#define VM_AGENT_EXPIRED_MAX 64 /* timed-out request ids whose late answer is dropped */
 
 struct vm_agent;
 

@@ -133,6 +133,36 @@ static void test_microvm(void)
         ok(m->policy.capabilities_n == 1, "CAP_SYS_ADMIN may be granted inside a microVM");
 }
 
+/* One manifest for both backends: a sandbox takes a vm section (and ignores it), but
+ * what is in it is checked as strictly as for a microVM. */
+static void test_vm_with_sandbox(void)
+{
+        _cleanup_manifest_ struct manifest *m =
+            parse_ok("{\"name\": \"web\", \"exec\": [\"/bin/sh\"],"
+                     " \"vm\": {\"memory\": \"1G\", \"vcpus\": 2}}",
+                     "a sandbox with a vm section");
+        if (m) {
+                is_int(m->isolation, ISOLATION_SANDBOX, "it stays a sandbox");
+                ok(m->vm.set, "the vm section is recorded (validate warns about it)");
+                ok(m->memory.max == 512ULL << 20,
+                   "memory.max keeps the sandbox default: vm.memory does not apply");
+        }
+        _cleanup_manifest_ struct manifest *plain =
+            parse_ok("{\"name\": \"web\", \"exec\": [\"/bin/sh\"]}", "no vm section");
+        ok(plain && !plain->vm.set, "no vm section, nothing to warn about");
+
+        struct diag_list d = {0};
+        size_t n = parse_bad("{\"name\": \"web\", \"exec\": [\"/bin/sh\"],"
+                             " \"vm\": {\"vcpus\": 0, \"bogus\": 1}}",
+                             &d);
+        is_int(n, 2, "a sandbox's vm section is still checked: two errors");
+        if (n == 2) {
+                is_str(d.items[0].path, "vm.vcpus", "vcpus out of range");
+                is_str(d.items[1].path, "vm.bogus", "unknown key");
+        }
+        diag_list_clear(&d);
+}
+
 static void test_all_errors_reported(void)
 {
         struct diag_list d = {0};
@@ -342,6 +372,7 @@ int main(void)
         test_limits();
         test_values();
         test_microvm();
+        test_vm_with_sandbox();
         test_all_errors_reported();
         test_many_errors_capped();
         test_hostile_strings();
