@@ -125,7 +125,6 @@ static void test_wider_reference(void)
                strstr(t, "// DANGEROUS: default blocks ptrace (errno:EPERM)"),
            "and flagged DANGEROUS, with default's reason");
 
-        b = NULL;
         _cleanup_policy_bpf_ struct policy_bpf *b2 = NULL;
         _cleanup_free_ char *t2 = learn("permissive-log", "learned-log", &sum, &b2);
         if (!t2 || !b2)
