@@ -44,9 +44,17 @@ struct sandbox_config {
 
 /* What the tenant's init calls once it has loaded the service's filter (sandbox.c,
  * run_init and init_loop): a profile must allow them, or init dies (127) on its first
- * wait. The learning mode adds them to what it saw of the service. */
+ * wait. The learning mode adds them to what it saw of the service. Built with
+ * AddressSanitizer (make asan), init also calls sigaltstack: the sanitizer's runtime
+ * does, before every call that does not return (_exit). */
+#ifdef __SANITIZE_ADDRESS__
+#define SANDBOX_INIT_SANITIZER_SYSCALLS , "sigaltstack"
+#else
+#define SANDBOX_INIT_SANITIZER_SYSCALLS
+#endif
 #define SANDBOX_INIT_SYSCALLS                                                                      \
-        "prctl", "poll", "close", "rt_sigprocmask", "wait4", "kill", "rt_sigreturn", "exit_group"
+        "prctl", "poll", "close", "rt_sigprocmask", "wait4", "kill", "rt_sigreturn",               \
+            "exit_group" SANDBOX_INIT_SANITIZER_SYSCALLS
 
 struct sandbox {
         pid_t pid;    /* the tenant's init, as the host sees it */
