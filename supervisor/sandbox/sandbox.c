@@ -282,13 +282,10 @@ static int enter_workdir(const char *workdir, struct tn_err **err)
 
 /* Step 10, seccomp with "notify" rules: the filter with a listener, the listener to the
  * supervisor over the error socket, and out of this process before anything else. */
-static int send_listener(const struct child_ctx *c)
+/* One record of len bytes on sock with fd passed along (SCM_RIGHTS): 0, or -errno. */
+static int send_with_fd(int sock, const void *data, size_t len, int fd)
 {
-        int fd = policy_bpf_load_listener(c->cfg->bpf);
-        if (fd < 0)
-                return fd;
-        char byte = 'L';
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
         union {
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
@@ -302,7 +299,16 @@ static int send_listener(const struct child_ctx *c)
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        int r = sendmsg(c->err_fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int send_listener(const struct child_ctx *c)
+{
+        int fd = policy_bpf_load_listener(c->cfg->bpf);
+        if (fd < 0)
+                return fd;
+        int r = send_with_fd(c->err_fd, "L", 1, fd);
         close(fd);
         return r;
 }
@@ -324,22 +330,9 @@ static int hand_over_listener(const struct child_ctx *c)
         close(slot);
         char rec[1 + sizeof(int)] = {'P'};
         memcpy(rec + 1, &slot, sizeof(int));
-        struct iovec iov = {.iov_base = rec, .iov_len = sizeof(rec)};
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } u = {0};
-        struct msghdr msg = {.msg_iov = &iov,
-                             .msg_iovlen = 1,
-                             .msg_control = u.buf,
-                             .msg_controllen = sizeof(u.buf)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
-        if (sendmsg(c->err_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(rec))
-                return -errno;
+        int r = send_with_fd(c->err_fd, rec, sizeof(rec), pidfd);
+        if (r < 0)
+                return r;
         int fd = policy_bpf_load_listener(c->cfg->bpf);
         if (fd < 0)
                 return fd;
