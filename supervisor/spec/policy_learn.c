@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "lib/json.h"
 #include "spec/policy.h"
 
 enum learned_kind {
@@ -57,18 +58,20 @@ static enum learned_kind classify(const struct policy *ref, const char *sys, siz
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
+/* A JSON string, escaped by lib/json's generator (the profile around it is written by
+ * hand for its comments, which JSON has no place for). Text it refuses (not UTF-8)
+ * becomes "?", so the profile stays valid JSON. */
 static void put_string(FILE *f, const char *s)
 {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        const char *buf;
+        size_t len;
+        if (g)
+                json_gen_string(g, s);
+        if (g && json_gen_finish(g, &buf, &len) == 0)
+                fwrite(buf, 1, len, f);
+        else
+                fputs("\"?\"", f);
 }
 
 /* A comment line: control characters replaced, so no text ends the comment early. */
