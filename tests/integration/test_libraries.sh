@@ -25,7 +25,6 @@ cleanup() {
 	sandbox_cleanup
 }
 trap cleanup EXIT
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 
 # What only the microVM path may load.
 heavy='libvirt|libxml2|libglib|libgio|libgobject|libgnutls'
@@ -100,4 +99,4 @@ EOF
 	fi
 fi
 
-echo "1..$n"
+done_testing

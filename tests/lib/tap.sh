@@ -14,14 +14,16 @@
 #                              is missing: a broken build must not look like a skip
 #   bail DESC                  a failure after which the rest cannot run: fail, plan, exit 1
 #   done_testing               prints the plan (1..N); the last line of every script
-n=0
+#
+# The count lives in _tap_n, a name no test would pick for its own variable.
+_tap_n=0
 pass() {
-	n=$((n + 1))
-	echo "ok $n - $1"
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n - $1"
 }
 fail() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
+	_tap_n=$((_tap_n + 1))
+	echo "not ok $_tap_n - $1"
 	if [[ -n ${rc+x}${out+x}${err+x} ]]; then
 		echo "#   rc=${rc:-} out=$(head -c 600 <<<"${out:-}" | tr '\n' '|')"
 		echo "#   err=$(head -c 600 <<<"${err:-}" | tr '\n' '|')"
@@ -32,8 +34,8 @@ check() {
 	if eval "$2"; then pass "$1"; else fail "$1"; fi
 }
 skip() {
-	n=$((n + 1))
-	echo "ok $n # SKIP $1"
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP $1"
 }
 skip_all() {
 	skip "$1"
@@ -44,8 +46,8 @@ require_built() {
 	local f missing=0
 	for f in "$@"; do
 		if [[ ! -x $f ]]; then
-			n=$((n + 1))
-			echo "not ok $n - $f is missing: run make check (it builds every test program)"
+			_tap_n=$((_tap_n + 1))
+			echo "not ok $_tap_n - $f is missing: run make check (it builds every test program)"
 			missing=1
 		fi
 	done
@@ -55,7 +57,7 @@ require_built() {
 	fi
 }
 done_testing() {
-	echo "1..$n"
+	echo "1..$_tap_n"
 }
 bail() {
 	fail "$1"

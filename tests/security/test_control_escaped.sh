@@ -110,4 +110,4 @@ else
 	fail "tenantd starts with a manifest whose file name is not UTF-8"
 fi
 
-echo "1..$n"
+done_testing
