@@ -250,8 +250,12 @@ else
 fi
 
 # ---- make install and uninstall ----
+# In a build directory of its own: PREFIX is compiled into the programs (the policy and
+# image directories), so installing from $BUILD would rebuild the tree under test with
+# /usr paths and leave it so for every suite after this one.
 root=$tmp/root
-out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$BUILD" install DESTDIR="$root" PREFIX=/usr 2>&1)
+ibuild=$tmp/build
+out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$ibuild" FLAVOR=release install DESTDIR="$root" PREFIX=/usr 2>&1)
 rc=$?
 expect="usr/bin/tenantctl usr/sbin/tenantd usr/libexec/tenantd/tenantd-virtiofsd usr/libexec/tenantd/tenantd-vm-runner usr/share/man/man8/tenantd.8 usr/share/man/man8/tenantctl.8
 	usr/share/man/man5/tenantd-manifest.5 usr/share/bash-completion/completions/tenantctl
@@ -263,10 +267,10 @@ check "make install puts everything in place${absent:+ (missing:$absent)}" '[[ $
 check "the installed unit starts the installed tenantd" \
 	'grep -qx "ExecStart=/usr/sbin/tenantd --foreground" "$root/lib/systemd/system/tenantd.service"'
 echo "state = /srv/mine" >"$root/etc/tenantd/tenantd.conf"
-out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$BUILD" install DESTDIR="$root" PREFIX=/usr 2>&1)
+out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$ibuild" FLAVOR=release install DESTDIR="$root" PREFIX=/usr 2>&1)
 check "a second install keeps the operator's tenantd.conf" \
 	'[[ $(cat "$root/etc/tenantd/tenantd.conf") == "state = /srv/mine" && $out == *keeping* ]]'
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$BUILD" uninstall DESTDIR="$root" PREFIX=/usr >/dev/null 2>&1
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$ibuild" FLAVOR=release uninstall DESTDIR="$root" PREFIX=/usr >/dev/null 2>&1
 left=$(cd "$root" && find . -type f | sort | tr '\n' ' ')
 check "make uninstall removes all but the configuration ($left)" \
 	'[[ $left == "./etc/tenantd/tenantd.conf " && -d $root/etc/tenantd/services ]]'
