@@ -15,6 +15,7 @@
  * operator stopped nor forgets what was running. */
 #include "daemon/daemon.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1134,6 +1135,13 @@ int daemon_tenant_copy(struct daemon *d, const struct tenant *from, const char *
         struct stat st;
         if (daemon_find(d, name))
                 return tn_err_setx(err, EEXIST, "a tenant named %s exists already", name);
+        /* One address, one tenant (see public_ipv4_claims): a copy would be refused at
+         * the next reload and, until then, fight the source for its address. */
+        if (from->m->network.public_ipv4)
+                return tn_err_setx(err, EADDRINUSE,
+                                   "%s has network.public_ipv4, which a copy cannot share: "
+                                   "restore in place, or copy its manifest without it first",
+                                   from->name);
         if ((size_t)snprintf(path, sizeof(path), "%s/%s.json", d->cfg.manifest_dir, name) >=
             sizeof(path))
                 return tn_err_setx(err, ENAMETOOLONG, "%s: path too long", name);
@@ -1192,6 +1200,44 @@ int daemon_tenant_copy(struct daemon *d, const struct tenant *from, const char *
         return 0;
 }
 
+/* network.public_ipv4 gives one tenant an address of the host's; two tenants cannot
+ * both have it (the second's NAT would never be reached, and its traffic would leave
+ * with the first's address). Of the manifests that name one address, the tenant that
+ * has it already keeps it, whatever the order of the files; otherwise the first file
+ * in name order gets it. The others are invalid this reload, with the reason: a new one
+ * is not added, and a running one keeps running with the manifest it had. */
+static void public_ipv4_claims(struct daemon *d, struct found *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct found *f = &list[i];
+                if (!f->m || !f->m->network.public_ipv4)
+                        continue;
+                uint32_t a = f->m->network.public_ipv4;
+                const struct found *owner = NULL;
+                for (size_t j = 0; j < n && !owner; j++) {
+                        const struct tenant *t = list[j].m ? daemon_find(d, list[j].name) : NULL;
+                        if (t && t->m && list[j].m->network.public_ipv4 == a &&
+                            t->m->network.public_ipv4 == a)
+                                owner = &list[j];
+                }
+                for (size_t j = 0; j < n && !owner; j++)
+                        if (list[j].m && list[j].m->network.public_ipv4 == a)
+                                owner = &list[j];
+                if (owner == f)
+                        continue;
+                char addr[INET_ADDRSTRLEN];
+                struct in_addr in = {.s_addr = htonl(a)};
+                inet_ntop(AF_INET, &in, addr, sizeof(addr));
+                if (asprintf(&f->error,
+                             "%s: network.public_ipv4 %s is already the address of tenant %s "
+                             "(%s); one address, one tenant",
+                             f->path, addr, owner->name, owner->path) < 0)
+                        f->error = NULL;
+                manifest_free(f->m);
+                f->m = NULL;
+        }
+}
+
 int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err)
 {
         struct found *list = NULL;
@@ -1201,6 +1247,7 @@ int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **e
                 return r;
         struct reload_counts rc = {0};
 
+        public_ipv4_claims(d, list, n);
         for (struct tenant *t = d->tenants; t; t = t->next)
                 t->removed = true; /* until its file is found again */
 

@@ -210,6 +210,38 @@ static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)-
         fprintf(f, "  }\n");
 }
 
+/* network.public_ipv4: an address of the host's becomes the tenant's, both ways (1:1
+ * NAT). Everything addressed to it, from outside or from the host itself, goes to the
+ * tenant whatever the port, and what the tenant sends out leaves with it as source
+ * instead of the host's masquerade. Its chains run 5 ahead of the published ports' and
+ * the host's masquerade: the first NAT chain of a hook that binds a connection is the
+ * last one the kernel runs for it, so no other tenant's port published on "all the
+ * host's addresses" can take a connection to this one, and the masquerade never sees
+ * the tenant's. The filter side needs nothing new: the forward chain above accepts
+ * what was DNATed to the tenant, and network.limits count it like a published port's.
+ * Replies go back through conntrack. Another tenant's connection to the address is
+ * DNATed too, and then refused by its own forward chain (deny_lan: the pool is in
+ * 10/8) or dropped by the bridge between tenant ports, as one to the private address. */
+static void public_nat(FILE *f, const char *ip, uint32_t public_ipv4)
+{
+        char pub[INET_ADDRSTRLEN];
+        ip4(public_ipv4, pub);
+        fprintf(f,
+                "  chain public_in {\n"
+                "    type nat hook prerouting priority -105; policy accept;\n"
+                "    ip daddr %s dnat ip to %s\n"
+                "  }\n"
+                "  chain public_local {\n"
+                "    type nat hook output priority -105; policy accept;\n"
+                "    ip daddr %s dnat ip to %s\n"
+                "  }\n"
+                "  chain public_out {\n"
+                "    type nat hook postrouting priority 95; policy accept;\n"
+                "    ip saddr %s oifname != \"%s\" snat ip to %s\n"
+                "  }\n",
+                pub, ip, pub, ip, ip, NET_BRIDGE, pub);
+}
+
 /* The tenant's three tables. Read top to bottom, first match wins. */
 char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, const char dns[][16],
                          size_t ndns)
@@ -371,7 +403,10 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
                 fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
                         p->proto == PROTO_TCP ? "tcp" : "udp", p->host_port, ip, p->port);
         }
-        fprintf(f, "  }\n}\n");
+        fprintf(f, "  }\n");
+        if (n->public_ipv4)
+                public_nat(f, ip, n->public_ipv4);
+        fprintf(f, "}\n");
         return finish(f, &text);
 }
 

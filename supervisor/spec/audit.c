@@ -214,6 +214,12 @@ static void check_network(struct builder *b, const struct manifest *m)
                     "give each published port an \"address\" (127.0.0.1 when only this host "
                     "uses it)",
                     "ports published on every address of the host: %s", list_text(&all));
+        if (m->network.public_ipv4)
+                add(b, "public-address", 3,
+                    "keep it only if the tenant must be reached on every port; publish the "
+                    "ports it serves otherwise",
+                    "network.public_ipv4: every port the tenant listens on answers on a "
+                    "public address");
         if (!m->network.deny_lan)
                 add(b, "lan-open", 10, "remove \"deny_lan\": false",
                     "the tenant reaches the host's local networks (routers, printers, NAS)");

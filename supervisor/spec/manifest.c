@@ -1428,6 +1428,43 @@ static void parse_publish(struct ctx *c, const struct json_value *v)
         }
 }
 
+/* network.public_ipv4: an address of the host's (or routed to it) that becomes the
+ * tenant's own, both ways. It must be one host's unicast address: not this host's
+ * loopback, link-local, multicast, broadcast or reserved ranges, nor the tenants' own
+ * pool, where it would shadow a tenant. A LAN address is fine (a home server giving one
+ * tenant an address of its own on the LAN). That no two tenants name the same address
+ * is checked where all manifests are known: tenantd's reload. */
+static void parse_public_ipv4(struct ctx *c, const struct json_value *v)
+{
+        if (!want_type(c, v, JSON_STRING, "an IPv4 address, e.g. \"203.0.113.7\""))
+                return;
+        struct in_addr in;
+        if (inet_pton(AF_INET, v->u.str.text, &in) != 1) {
+                err_at(c, v, "\"%s\" is not an IPv4 address; expected e.g. \"203.0.113.7\"",
+                       SHOWN(v->u.str.text));
+                return;
+        }
+        uint32_t a = ntohl(in.s_addr);
+        static const struct {
+                uint32_t net, mask;
+                const char *what;
+        } refused[] = {
+            {0x00000000U, 0xff000000U, "\"this network\" (0.0.0.0/8)"},
+            {0x7f000000U, 0xff000000U, "loopback (127.0.0.0/8)"},
+            {0xa9fe0000U, 0xffff0000U, "link-local (169.254.0.0/16)"},
+            {0xe0000000U, 0xf0000000U, "multicast (224.0.0.0/4)"},
+            {0xf0000000U, 0xf0000000U, "reserved or broadcast (240.0.0.0/4)"},
+            {0x0a580000U, 0xffff0000U, "the tenants' own address pool (10.88.0.0/16)"},
+        };
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+                if ((a & refused[i].mask) == refused[i].net) {
+                        err_at(c, v, "%s is %s; expected a unicast address that reaches this host",
+                               v->u.str.text, refused[i].what);
+                        return;
+                }
+        c->m->network.public_ipv4 = a;
+}
+
 static void parse_dns(struct ctx *c, const struct json_value *v)
 {
         if (!want_type(c, v, JSON_ARRAY, "an array of resolver addresses"))
@@ -1621,9 +1658,9 @@ static void parse_limits(struct ctx *c, const struct json_value *v)
 
 static void parse_network(struct ctx *c, const struct json_value *v)
 {
-        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, N };
+        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, PUBLIC_IPV4, N };
         static const char *const keys[N] = {"mode",    "egress", "ingress", "transfer",
-                                            "publish", "dns",    "limits"};
+                                            "publish", "dns",    "limits",  "public_ipv4"};
         static const char *const modes[] = {"none", "private"};
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
@@ -1655,6 +1692,8 @@ static void parse_network(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "dns", parse_dns(c, f[DNS]));
         if (f[LIMITS])
                 WITH_KEY(c, "limits", parse_limits(c, f[LIMITS]));
+        if (f[PUBLIC_IPV4])
+                WITH_KEY(c, "public_ipv4", parse_public_ipv4(c, f[PUBLIC_IPV4]));
 }
 
 static void parse_vm(struct ctx *c, const struct json_value *v)

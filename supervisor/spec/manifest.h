@@ -274,7 +274,8 @@ struct manifest {
                 } transfer;
                 struct publish_spec *publish;
                 size_t publish_n;
-                char **dns; /* NULL-terminated list of resolver addresses, or NULL */
+                uint32_t public_ipv4; /* host byte order; 0 = none (1:1 NAT, see net_rules) */
+                char **dns;           /* NULL-terminated list of resolver addresses, or NULL */
                 size_t dns_n;
                 struct {
                         uint32_t conns;     /* tracked connections at once; 0 = no cap */

@@ -212,6 +212,12 @@ static void network_out(struct json_gen *g, const struct manifest *m)
         json_gen_array_close(g);
         if (n->dns)
                 strv_out(g, "dns", n->dns);
+        if (n->public_ipv4) {
+                struct in_addr in = {.s_addr = htonl(n->public_ipv4)};
+                char addr[INET_ADDRSTRLEN];
+                inet_ntop(AF_INET, &in, addr, sizeof(addr));
+                kv_str(g, "public_ipv4", addr);
+        }
         limits_out(g, m);
         json_gen_object_close(g);
 }

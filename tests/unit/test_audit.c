@@ -103,7 +103,7 @@ static const char risky[] =
     "   \"encrypt\": false}],"
     " \"memory\": {\"max\": \"max\"}, \"pids\": {\"max\": \"max\"}, \"cpu\": {\"max\": \"max\"},"
     " \"network\": {\"mode\": \"private\", \"egress\": {\"deny_lan\": false, \"allow_host\": true},"
-    "   \"publish\": [{\"host\": 8080, \"port\": 80}],"
+    "   \"publish\": [{\"host\": 8080, \"port\": 80}], \"public_ipv4\": \"203.0.113.7\","
     "   \"limits\": {\"conns\": \"max\", \"pps\": \"max\", \"new_conns\": \"max\","
     "     \"smtp\": true}},"
     " \"policy\": {\"seccomp\": \"permissive-log\", \"capabilities\": [\"net_bind_service\","
@@ -124,11 +124,11 @@ static const char fixed[] =
     " \"logs\": {\"syslog\": true}}";
 
 static const char *const risky_ids[] = {
-    "uid-0",         "capabilities",  "seccomp-permissive", "host-rw-mount",
-    "root-writable", "volume-clear",  "no-memory-limit",    "no-pids-limit",
-    "no-cpu-limit",  "publish-all",   "lan-open",           "host-open",
-    "smtp-open",     "no-rate-limit", "no-abuse-limits",    "restart-unchecked",
-    "logs-local",
+    "uid-0",         "capabilities",   "seccomp-permissive", "host-rw-mount",
+    "root-writable", "volume-clear",   "no-memory-limit",    "no-pids-limit",
+    "no-cpu-limit",  "publish-all",    "lan-open",           "host-open",
+    "smtp-open",     "no-rate-limit",  "no-abuse-limits",    "restart-unchecked",
+    "logs-local",    "public-address",
 };
 
 static void test_risky(void)
