@@ -526,23 +526,11 @@ static void health_answer(struct health_check *c, bool healthy, const char *deta
                 *c = (struct health_check){.sock = -1};
 }
 
-static void health_tcp_done(struct health_check *c)
-{
-        int e = 0;
-        socklen_t len = sizeof(e);
-        if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
-                e = errno;
-        char detail[160];
-        if (e == 0)
-                snprintf(detail, sizeof(detail), "connected to 127.0.0.1:%u", c->port);
-        else
-                snprintf(detail, sizeof(detail), "connect to 127.0.0.1:%u: %s", c->port,
-                         strerror(e));
-        health_answer(c, e == 0, detail);
-}
-
-/* The connect of an http check has finished, or failed at once with error e (else 0):
- * returns 0, or the error with why in detail. */
+/* The connect of a tcp or http check has finished (e 0: its socket is ready), or failed
+ * at once with error e: returns 0, or the error with why in detail. An error that
+ * connect() itself returned is not in SO_ERROR (which then reads 0), so it must be the
+ * one passed here: reading SO_ERROR instead once made a connect that failed at once
+ * (ENETUNREACH when the guest's root takes 127.0.0.1 off its loopback) "connected". */
 static int health_connected(struct health_check *c, int e, char *detail, size_t size)
 {
         socklen_t len = sizeof(e);
@@ -553,6 +541,18 @@ static int health_connected(struct health_check *c, int e, char *detail, size_t 
         else if (e)
                 snprintf(detail, size, "connect to 127.0.0.1:%u: %s", c->port, strerror(e));
         return e;
+}
+
+/* A tcp check's connect has finished, or failed at once with error e (else 0). */
+static void health_tcp_done(struct health_check *c, int e)
+{
+        char detail[160];
+        if (health_connected(c, e, detail, sizeof(detail)) == 0) {
+                snprintf(detail, sizeof(detail), "connected to 127.0.0.1:%u", c->port);
+                health_answer(c, true, detail);
+        } else {
+                health_answer(c, false, detail);
+        }
 }
 
 /* Up to max bytes of the service's answer as one line of printable ASCII: it is
@@ -680,10 +680,11 @@ static void op_health(const struct agent_request *req)
                                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
                 if (c->sock < 0 || (connect(c->sock, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
                                     errno != EINPROGRESS)) {
+                        int e = errno ? errno : EIO;
                         if (h->kind == AGENT_HEALTH_TCP)
-                                health_tcp_done(c);
+                                health_tcp_done(c, e);
                         else
-                                health_http_step(c, errno ? errno : EIO);
+                                health_http_step(c, e);
                 }
                 return;
         }
@@ -1143,7 +1144,7 @@ static void serve(void)
                                     c->kind == AGENT_HEALTH_HTTP)
                                         health_http_step(c, 0);
                                 else if (c->used && !c->answered && c->sock >= 0)
-                                        health_tcp_done(c);
+                                        health_tcp_done(c, 0);
                                 break;
                         }
                         }

@@ -4,11 +4,19 @@
 # status, a CPU rule raised and cleared (the syslog lines parsed), an OOM kill and a
 # crashloop alerted at once, live changes with `tenantctl set` (and --save writing
 # the manifest back with its comments, without a restart on reload).
+#
+# Both backends (issue 12): dq-burn's manifest, with only "isolation" and the name
+# changed, runs as the microVM dq-burn-vm, and its usage in status and top, the CPU
+# alert raised and cleared in syslog and the live cpu.max are checked the same way
+# (QEMU runs in the tenant's cgroups). The OOM and pids cases say in a line why they
+# do not apply to a microVM; the microVM half skips loudly without libvirt, QEMU or
+# make vm-image.
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
 source tests/lib/daemon.sh
 source tests/lib/rsyslog.sh
+source tests/lib/libvirt.sh
 require_sandbox
 require_built "$TENANTD"
 command -v rsyslogd >/dev/null ||
@@ -19,12 +27,26 @@ chmod 755 "$tmp"
 tenants=()
 bg=()
 cleanup() {
+	local t
 	daemon_cleanup
+	for t in "${tenants[@]}"; do vm_domain_purge "$t"; done
+	libvirt_release
 	rsyslog_stop
 	sandbox_cleanup
 }
 trap cleanup EXIT
 rsyslog_start "$tmp/syslog" || bail "a private rsyslogd starts"
+
+vm_why=""
+vmdir=$PWD/$BUILD/vm
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
+elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
+	vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
+elif ! libvirt_ensure; then
+	vm_why="NO LIBVIRT: $libvirt_why"
+fi
+export TENANTD_VM_IMAGE_DIR=$vmdir
 
 mkdir -p "$tmp/manifests"
 cp "$payload_bin" "$tmp/payload"
@@ -53,36 +75,16 @@ cat >"$tmp/manifests/dq-hog.json" <<EOF
 }
 EOF
 tenants+=(dq-burn dq-hog)
+if [[ -z $vm_why ]]; then
+	sed -e 's/"name": "dq-burn"/"name": "dq-burn-vm", "isolation": "microvm"/' \
+		"$tmp/manifests/dq-burn.json" >"$tmp/manifests/dq-burn-vm.json"
+	tenants+=(dq-burn-vm)
+fi
 start_daemon --syslog-socket "$rsyslog_sock" --syslog-ident tenantd-test
 wait_state dq-burn running 5
 
 # usage: the CPU the tenant gets, as tenantd measures it
 usage() { "$ctl" --json status "$1" | python3 -c 'import json,sys; u=json.load(sys.stdin).get("usage") or {}; print(u.get(sys.argv[1], ""))' "$2"; }
-sleep 4
-cpu=$(usage dq-burn cpu)
-check "status reports the tenant's CPU use: ~0.5 under cpu.max 0.5 ($cpu)" \
-	'awk -v c="$cpu" "BEGIN { exit !(c > 0.42 && c < 0.55) }"'
-out=$("$ctl" top --once)
-check "top shows cpu, limit, memory and pids" \
-	'grep -qE "^dq-burn +running +[0-9]+% +0.50 +[0-9.]+[KMG]?/[0-9.]+[KMG] +[0-9]+/[0-9]+" <<<"$out"'
-
-# ---- the CPU rule: raised after 2 s at >= 80% of 0.5 CPU, in syslog ----
-for i in $(seq 60); do grep -q "alert=raised tenant=dq-burn quota=cpu" "$rsyslog_out" && break; sleep 0.1; done
-line=$(grep -m1 "alert=raised tenant=dq-burn quota=cpu" "$rsyslog_out")
-kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-check "rsyslogd received the raised alert at priority warning from tenantd-test" \
-	'[[ $line == "daemon.warning tenantd-test["*"]: alert=raised tenant=dq-burn quota=cpu "* ]]'
-check "the line carries usage, limit and for (usage=$(kv usage) limit=$(kv limit) for=$(kv for))" \
-	'awk -v u="$(kv usage)" -v l="$(kv limit)" "BEGIN { exit !(u >= 0.8 && u <= 1.1 && l == 0.5) }" && [[ $(kv for) =~ ^[0-9]+(\.[0-9]+)?s$ ]]'
-check "the alert is in the event stream too" '"$ctl" events -n 100 | grep -q "event=alert alert=raised tenant=dq-burn quota=cpu"'
-
-# ---- live change: cpu.max 2 makes usage fall below 50% of the limit: cleared ----
-out=$("$ctl" set dq-burn cpu.max=2)
-check "set applies a live change and says it is not saved" 'grep -q "applied; not saved" <<<"$out"'
-for i in $(seq 80); do grep -q "alert=cleared tenant=dq-burn quota=cpu" "$rsyslog_out" && break; sleep 0.1; done
-line=$(grep -m1 "alert=cleared tenant=dq-burn quota=cpu" "$rsyslog_out")
-check "the cleared alert arrives at priority notice" \
-	'[[ $line == "daemon.notice tenantd-test["*"]: alert=cleared tenant=dq-burn quota=cpu "* ]]'
 # The kernel's own setting (usage itself depends on how busy the machine is).
 cpu_quota() {
 	local d
@@ -91,7 +93,40 @@ cpu_quota() {
 		[[ -f $d/cpu.max ]] && { cut -d' ' -f1 "$d/cpu.max"; return; }
 	done
 }
-check "the tenant's cgroup now allows 2 CPUs ($(cpu_quota dq-burn) us per 100 ms)" '[[ $(cpu_quota dq-burn) == 200000 ]]'
+
+# cpu_cases NAME LABEL: usage, top, the CPU rule raised and cleared by a live set, for
+# one tenant of dq-burn's manifest
+cpu_cases() {
+	local t=$1 l=$2 cpu out line i
+	sleep 4
+	cpu=$(usage "$t" cpu)
+	check "$l: status reports the tenant's CPU use: ~0.5 under cpu.max 0.5 ($cpu)" \
+		'awk -v c="$cpu" "BEGIN { exit !(c > 0.42 && c < 0.55) }"'
+	out=$("$ctl" top --once)
+	check "$l: top shows cpu, limit, memory and pids" \
+		'grep -qE "^$t +running +[0-9]+% +0.50 +[0-9.]+[KMG]?/[0-9.]+[KMG] +[0-9]+/[0-9]+" <<<"$out"'
+
+	# ---- the CPU rule: raised after 2 s at >= 80% of 0.5 CPU, in syslog ----
+	for i in $(seq 60); do grep -q "alert=raised tenant=$t quota=cpu" "$rsyslog_out" && break; sleep 0.1; done
+	line=$(grep -m1 "alert=raised tenant=$t quota=cpu" "$rsyslog_out")
+	kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+	check "$l: rsyslogd received the raised alert at priority warning from tenantd-test" \
+		'[[ $line == "daemon.warning tenantd-test["*"]: alert=raised tenant=$t quota=cpu "* ]]'
+	check "$l: the line carries usage, limit and for (usage=$(kv usage) limit=$(kv limit) for=$(kv for))" \
+		'awk -v u="$(kv usage)" -v l="$(kv limit)" "BEGIN { exit !(u >= 0.8 && u <= 1.1 && l == 0.5) }" && [[ $(kv for) =~ ^[0-9]+(\.[0-9]+)?s$ ]]'
+	check "$l: the alert is in the event stream too" '"$ctl" events -n 100 | grep -q "event=alert alert=raised tenant=$t quota=cpu"'
+
+	# ---- live change: cpu.max 3 makes usage (one busy CPU) fall below 50% of the
+	# limit: cleared ----
+	out=$("$ctl" set "$t" cpu.max=3)
+	check "$l: set applies a live change and says it is not saved" 'grep -q "applied; not saved" <<<"$out"'
+	for i in $(seq 80); do grep -q "alert=cleared tenant=$t quota=cpu" "$rsyslog_out" && break; sleep 0.1; done
+	line=$(grep -m1 "alert=cleared tenant=$t quota=cpu" "$rsyslog_out")
+	check "$l: the cleared alert arrives at priority notice" \
+		'[[ $line == "daemon.notice tenantd-test["*"]: alert=cleared tenant=$t quota=cpu "* ]]'
+	check "$l: the tenant's cgroup now allows 3 CPUs ($(cpu_quota "$t") us per 100 ms)" '[[ $(cpu_quota "$t") == 300000 ]]'
+}
+cpu_cases dq-burn sandbox
 check "the manifest file is untouched without --save" 'grep -q "\"max\": 0.5 " "$tmp/manifests/dq-burn.json"'
 out=$("$ctl" set dq-burn cpu.max=lots 2>&1)
 rc=$?
@@ -131,5 +166,20 @@ tenants+=(dq-crash)
 wait_state dq-crash crashloop 10
 for i in $(seq 30); do grep -q "tenant=dq-crash quota=restarts" "$rsyslog_out" && break; sleep 0.1; done
 check "a crashloop is alerted to syslog" 'grep -q "daemon.warning tenantd-test\[[0-9]*\]: alert=raised tenant=dq-crash quota=restarts failures=3 burst=2 state=crashloop" "$rsyslog_out"'
+
+# ---- the microVM half: dq-burn's manifest as a microVM ----
+# (the sandbox tenants are stopped first: on two cores their busy loops would take the
+# CPU the microVM's 0.5 is measured against)
+"$ctl" stop dq-burn dq-crash >/dev/null 2>&1
+if [[ -n $vm_why ]]; then
+	skip "microvm: dq-burn as a microVM (usage, top, CPU alert, live set): $vm_why"
+else
+	wait_state dq-burn-vm running 120
+	cpu_cases dq-burn-vm microvm
+	"$ctl" stop dq-burn-vm >/dev/null 2>&1
+fi
+skip "microvm: an OOM kill alerted at once DOES NOT APPLY: memory.max bounds QEMU (vm.memory plus its own), a memhog beyond the guest's RAM is killed by the guest's kernel, whose OOM kills the agent does not report yet"
+skip "microvm: a fork bomb stopped by pids.max DOES NOT APPLY: pids.max counts QEMU's and virtiofsd's threads (docs/microvm.md), the guest's processes are its own kernel's business"
+skip "microvm: a crashloop alert NOT REPEATED for a microVM: the restart policy is the same code for both backends (test_daemon_vm.sh restarts a killed QEMU); three more boots under TCG would cost a minute"
 
 done_testing

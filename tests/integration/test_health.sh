@@ -8,6 +8,12 @@
 # is tenantd's probe in the tenant's network namespace; in a microVM it is the guest
 # agent's GET, so a 500 is no longer a healthy tcp connect there.
 #
+# tcp checks, the same way: a tenant whose service listens nowhere (and takes 127.0.0.1
+# off its loopback where it can: a microVM's root can, a sandbox's cannot) must fail
+# its tcp check and be restarted. Without that address the guest's connect fails at
+# once (ENETUNREACH) instead of being refused later; the agent once read that as
+# connected, and the tenant as healthy.
+#
 # The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
 # them; the sandbox half still runs.
 set -u
@@ -49,7 +55,7 @@ export TENANTD_VM_IMAGE_DIR=$vmdir
 # The root: a static busybox, a page, and a CGI that answers 500.
 mkdir -p "$tmp/root/bin" "$tmp/root/www/cgi-bin" "$tmp/manifests"
 cp "$busybox" "$tmp/root/bin/busybox"
-for a in sh httpd printf; do ln -s busybox "$tmp/root/bin/$a"; done
+for a in sh httpd printf ip sleep; do ln -s busybox "$tmp/root/bin/$a"; done
 echo "hello" >"$tmp/root/www/index.html"
 printf '#!/bin/sh\nprintf "Status: 500 Broken\\r\\nContent-Type: text/plain\\r\\n\\r\\nbroken\\n"\n' \
 	>"$tmp/root/www/cgi-bin/fail"
@@ -57,7 +63,8 @@ chmod -R a+rX "$tmp/root"
 chmod 755 "$tmp/root/www/cgi-bin/fail"
 
 # manifest NAME ISOLATION PATH: the one manifest, its name, isolation and checked path
-# filled in. The timeout and interval leave room for a guest under TCG.
+# filled in (PATH "tcp": the tcp tenant). The timeout and interval leave room for a
+# guest under TCG.
 manifest() {
 	python3 - "$tmp" "$@" <<'PY'
 import json, sys
@@ -69,6 +76,11 @@ m = {"name": name, "isolation": isolation, "user": "0:0",
      "stop": {"timeout": "5s"},
      "health": {"http": {"port": 8080, "path": path}, "interval": "2s", "timeout": "2s",
                 "retries": 2, "start_period": "0s" if path != "/" else "30s"}}
+if path == "tcp":
+    m["exec"] = ["/bin/sh", "-c", "ip addr del 127.0.0.1/8 dev lo 2>/dev/null && echo no-127; exec sleep 100000"]
+    m["health"] = {"tcp": 8081, "interval": "2s", "timeout": "2s", "retries": 2,
+                   "start_period": "0s"}
+    m["restart"]["burst"] = 1  # one restart, then crashloop: no churn beside the others
 if isolation == "microvm":
     m["vm"] = {"memory": "256M"}
 json.dump(m, open(tmp + "/manifests/" + name + ".json", "w"), indent=2)
@@ -81,6 +93,7 @@ backends=(sandbox)
 for b in "${backends[@]}"; do
 	manifest "hh-ok-${b:0:2}" "$b" /
 	manifest "hh-bad-${b:0:2}" "$b" /cgi-bin/fail
+	manifest "hh-tcp-${b:0:2}" "$b" tcp
 done
 start_daemon || bail "tenantd did not start"
 
@@ -102,14 +115,34 @@ results() {
 		'grep "event=health-failed tenant=$bad " <<<"$out" | grep -q "GET /cgi-bin/fail"'
 	check "$b: after 2 failures (retries) it is unhealthy and restarted" \
 		'grep -q "event=unhealthy tenant=$bad action=restart failures=2" <<<"$out"'
+	# (started twice: it keeps failing, so a microVM under TCG is running again only
+	# for the seconds between its boot and the next two failed checks)
+	started() { "$ctl" events -n 500 2>/dev/null | grep -c "event=started tenant=$bad "; }
 	for i in $(seq 600); do
-		[[ $(json_field "$bad" restarts) -ge 1 && $(json_field "$bad" state) == running ]] && break
+		[[ $(json_field "$bad" restarts) -ge 1 && $(started) -ge 2 ]] && break
 		sleep 0.1
 	done
-	check "$b: it runs again, restarted ($(json_field "$bad" restarts) restarts)" \
-		'[[ $(json_field "$bad" restarts) -ge 1 && $(json_field "$bad" state) == running ]]'
+	check "$b: it runs again, restarted ($(json_field "$bad" restarts) restarts, started $(started) times)" \
+		'[[ $(json_field "$bad" restarts) -ge 1 && $(started) -ge 2 ]]'
 	check "$b: the healthy one was never restarted and never failed a check" \
 		'[[ $(json_field "$ok" restarts) == 0 ]] && ! grep -q "tenant=$ok " <<<"$(grep "event=health-failed" <<<"$out")"'
+	tcp_results "$b"
+}
+
+# tcp_results BACKEND: the tcp tenant of one backend
+tcp_results() {
+	local b=$1 t=hh-tcp-${1:0:2} i
+	for i in $(seq 1800); do
+		"$ctl" events -n 500 2>/dev/null | grep -qE "event=(unhealthy|healthy) tenant=$t " && break
+		sleep 0.1
+	done
+	out=$("$ctl" events -n 500 2>/dev/null)
+	check "$b: a tcp check on a port nothing listens on fails, unhealthy after 2, restarted" \
+		'grep -q "event=health-failed tenant=$t .*8081" <<<"$out" && grep -q "event=unhealthy tenant=$t action=restart failures=2" <<<"$out"'
+	check "$b: ... and it is never once healthy" '! grep -q "event=healthy tenant=$t" <<<"$out" && [[ $(json_field "$t" health) != healthy ]]'
+	[[ $b == microvm ]] && check "microvm: the guest's root took 127.0.0.1 off its loopback (so connect fails at once)" \
+		'grep -qs no-127 "$tmp/state/logs/$t.log"'
+	"$ctl" stop "hh-ok-${b:0:2}" "hh-bad-${b:0:2}" "$t" >/dev/null 2>&1
 }
 results sandbox
 if [[ -n $vm_why ]]; then
