@@ -880,8 +880,6 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         handle_signal(run, (int)si.ssi_signo, &interrupts);
                 if (fds[2].revents)
                         vm_conn_dispatch(conn);
-                if (fds[3].revents)
-                        exec_accept(run);
                 uint64_t now = mono_ms();
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
@@ -899,6 +897,10 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         if (x->used && x->ended && now >= x->linger_until)
                                 exec_close(x); /* tenantd did not take the end in time */
                 }
+                /* After the sessions: a console whose client left lets go of libvirt's
+                 * console before a new client asks for it. */
+                if (fds[3].revents)
+                        exec_accept(run);
                 if (stop_sent && mono_ms() >= run->stop_deadline)
                         run->phase = PHASE_DONE;
         }
