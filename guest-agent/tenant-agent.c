@@ -55,6 +55,8 @@
 
 extern char **environ;
 
+static void console_exited(int status);
+
 struct session {
         bool used;
         uint32_t id;
@@ -100,7 +102,10 @@ static struct {
         struct session sessions[SESSIONS_MAX];
         struct health_check checks[HEALTH_MAX];
         uint32_t service_uid, service_gid;
-} A = {.port = -1, .sigfd = -1};
+        /* the login shell on the serial console (op_console), 0: none; its line */
+        pid_t console_pid;
+        int console_fd;
+} A = {.port = -1, .sigfd = -1, .console_fd = -1};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -756,6 +761,8 @@ static bool reap(void)
                                 known = true;
                         }
                 }
+                if (!known && A.console_pid > 0 && pid == A.console_pid)
+                        console_exited(status);
                 /* Anything else was an orphan re-parented to PID 1: reaped, done. */
         }
 }
@@ -898,6 +905,81 @@ static void op_resize(const struct agent_request *req)
         send_ok(req->id, AGENT_OP_RESIZE);
 }
 
+/* ---- the serial console ----
+ *
+ * The host relays the guest's first serial port (the kernel's console=ttyS0) to
+ * `tenantctl console`. Nothing reads that line in the guest until a client opens the
+ * console: then the host asks for a login shell on it, which runs like an exec session
+ * (chroot into the tenant's root, the manifest's user, groups, workdir and environment,
+ * a session of its own with the line as its controlling terminal), and stays when the
+ * client detaches, as a shell on a serial line does. Its exit is the exit event of
+ * AGENT_CONSOLE_SESSION; the next console request starts a new one. */
+#define CONSOLE_TTY "/dev/ttyS0"
+
+static void console_exited(int status)
+{
+        /* As a getty's vhangup: what the shell left behind (a background job) loses
+         * the line, so the next client's typing goes to the next shell only. Files
+         * opened as /dev/console (the agent's own stdio) are not hung up. */
+        (void)ioctl(A.console_fd, TIOCVHANGUP, 0);
+        closep(&A.console_fd);
+        A.console_fd = -1;
+        A.console_pid = 0;
+        struct agent_event ev = {.kind = AGENT_EVENT_EXIT, .session = AGENT_CONSOLE_SESSION};
+        ev.signaled = WIFSIGNALED(status);
+        ev.code = ev.signaled ? WTERMSIG(status) : WEXITSTATUS(status);
+        send_event(&ev);
+}
+
+/* The line in the state a getty leaves it in: canonical input with echo and signals,
+ * CR read as NL, NL written as CR NL; the window size the client has. */
+static int console_line(int fd, uint16_t rows, uint16_t cols)
+{
+        struct termios t;
+        if (tcgetattr(fd, &t) < 0)
+                return -errno;
+        t.c_iflag = (t.c_iflag & ~(tcflag_t)(IGNCR | INLCR | IXOFF)) | ICRNL | IXON;
+        t.c_oflag |= OPOST | ONLCR;
+        t.c_lflag |= ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | ISIG | IEXTEN;
+        t.c_cflag |= CREAD | CLOCAL | HUPCL;
+        if (tcsetattr(fd, TCSANOW, &t) < 0)
+                return -errno;
+        struct winsize ws = {.ws_row = rows, .ws_col = cols};
+        return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+static void op_console(const struct agent_request *req)
+{
+        const struct agent_console *c = &req->u.console;
+        if (A.console_pid > 0) { /* a shell runs there: the new client takes it over */
+                struct winsize ws = {.ws_row = c->rows, .ws_col = c->cols};
+                (void)ioctl(A.console_fd, TIOCSWINSZ, &ws);
+                struct agent_reply rep = {
+                    .id = req->id, .ok = true, .op = AGENT_OP_CONSOLE, .u.pid = A.console_pid};
+                send_reply(&rep);
+                return;
+        }
+        _cleanup_close_ int fd = open(CONSOLE_TTY, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        char msg[128];
+        int r = fd < 0 ? -errno : console_line(fd, c->rows, c->cols);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "cannot set the console line " CONSOLE_TTY " up: %s",
+                         strerror(-r));
+                send_error(req->id, msg);
+                return;
+        }
+        _cleanup_err_ struct tn_err *err = NULL;
+        pid_t pid;
+        if (spawn(&c->proc, fd, fd, fd, true, &pid, &err) < 0) {
+                send_error(req->id, tn_err_msg(err));
+                return;
+        }
+        A.console_pid = pid;
+        A.console_fd = TAKE_FD(fd);
+        struct agent_reply rep = {.id = req->id, .ok = true, .op = AGENT_OP_CONSOLE, .u.pid = pid};
+        send_reply(&rep);
+}
+
 static void op_signal(const struct agent_request *req)
 {
         struct session *s = session_find(req->u.signal.session);
@@ -1000,6 +1082,9 @@ static void handle_frame(const char *line, size_t len)
                 break;
         case AGENT_OP_RESIZE:
                 op_resize(&req);
+                break;
+        case AGENT_OP_CONSOLE:
+                op_console(&req);
                 break;
         case AGENT_OP_STATS:
                 op_stats(req.id);

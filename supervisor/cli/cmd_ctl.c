@@ -1029,8 +1029,28 @@ static void get_winsize(uint8_t ws[4])
         ws[3] = (uint8_t)w.ws_col;
 }
 
-/* Relays until the exit frame; returns the command's status, or -1. */
-static int exec_relay(struct conn *c, bool tty)
+#define CONSOLE_ESCAPE 0x1d /* Ctrl-], as virsh console and telnet */
+#define RELAY_DETACHED (-2)
+
+/* Sends what waits in `o`, waiting at most a second for room. */
+static void flush_out(struct conn *c, struct exec_out *o)
+{
+        while (o->off < o->len) {
+                struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+                if (poll(&p, 1, 1000) <= 0)
+                        break;
+                ssize_t n = send(c->fd, o->buf + o->off, o->len - o->off, MSG_NOSIGNAL);
+                if (n <= 0)
+                        break;
+                o->off += (size_t)n;
+        }
+        o->off = o->len = 0;
+}
+
+/* Relays until the exit frame; returns the command's status, or -1. With `escape`
+ * (console), Ctrl-] on stdin detaches: what came before it is sent, and the return is
+ * RELAY_DETACHED. */
+static int exec_relay(struct conn *c, bool tty, bool escape)
 {
         sigset_t winch;
         sigemptyset(&winch);
@@ -1094,6 +1114,15 @@ static int exec_relay(struct conn *c, bool tty)
                                 in_open = false; /* the end of stdin: an empty frame */
                                 n = 0;
                         }
+                        const uint8_t *esc = escape ? memchr(in, CONSOLE_ESCAPE, (size_t)n) : NULL;
+                        if (esc) {
+                                if (esc > in)
+                                        queue_frame(&o, EXEC_STDIN, in, (size_t)(esc - in));
+                                flush_out(c, &o);
+                                return RELAY_DETACHED;
+                        }
+                        if (escape && n == 0)
+                                continue; /* a console's input does not end */
                         queue_frame(&o, EXEC_STDIN, in, (size_t)n);
                 }
                 if (p[2].revents) {
@@ -1162,7 +1191,7 @@ static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool lo
                 cfmakeraw(&raw);
                 exec_raw = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
         }
-        int status = exec_relay(&c, tty);
+        int status = exec_relay(&c, tty, false);
         exec_restore_tty();
         ctl_close(&c);
         if (status < 0) {
@@ -1226,6 +1255,60 @@ int cmd_volume_rm(const struct cli *cli, int argc, char **argv)
         if (rc == EXIT_OK && !cli->json)
                 printf("%s: removed\n", shown(argv[1]));
         return rc;
+}
+
+/* console NAME: a microVM's serial console, or a login shell in a sandbox, on our
+ * terminal in raw mode; Ctrl-] detaches (the tenant, and a microVM's console shell,
+ * go on). Exit status: 0 when detached, the shell's when it ended, 1 when another
+ * client took the console over. */
+int cmd_console(const struct cli *cli, int argc, char **argv)
+{
+        (void)argc;
+        if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+                return cli_usage_error(cli, "the console needs a terminal on standard input and "
+                                            "output (tenantctl exec runs commands)");
+        struct control_request req = request(CONTROL_OP_CONSOLE, argv[1]);
+        for (size_t i = 0; i < cli->opts_n; i++)
+                req.force |= cli->opts[i].id == OPT_FORCE;
+        uint8_t ws[4];
+        get_winsize(ws);
+        req.rows = (uint16_t)(ws[0] << 8 | ws[1]);
+        req.cols = (uint16_t)(ws[2] << 8 | ws[3]);
+        struct conn c = {.fd = -1};
+        int rc = ctl_open(cli, &req, &c);
+        if (rc != EXIT_OK)
+                return rc;
+        _cleanup_json_ struct json_value *v = NULL;
+        int r = ctl_send(&c, &req);
+        if (r == 0)
+                r = ctl_recv(&c, &v);
+        if (r < 0) {
+                ctl_close(&c);
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        if (!reply_ok(v)) {
+                ctl_close(&c);
+                return failed(cli, v);
+        }
+        fprintf(stderr, "Connected to the console of %s (Ctrl-] detaches).\n", shown(argv[1]));
+        if (tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
+                struct termios raw = exec_saved_tio;
+                cfmakeraw(&raw);
+                exec_raw = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
+        }
+        int status = exec_relay(&c, true, true);
+        exec_restore_tty();
+        ctl_close(&c);
+        if (status == RELAY_DETACHED) {
+                fprintf(stderr, "\nDetached from the console of %s.\n", shown(argv[1]));
+                return EXIT_OK;
+        }
+        if (status < 0) {
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        return status;
 }
 
 int cmd_exec(const struct cli *cli, int argc, char **argv)

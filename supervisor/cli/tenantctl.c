@@ -75,6 +75,10 @@ static const struct cli_opt_spec top_options[] = {
     {NULL, 0, false, 0},
 };
 
+static const struct cli_opt_spec console_options[] = {
+    {"force", 0, false, OPT_FORCE},
+    {NULL, 0, false, 0},
+};
 static const struct cli_opt_spec volume_rm_options[] = {
     {"yes", 0, false, OPT_YES},
     {NULL, 0, false, 0},
@@ -148,6 +152,9 @@ static const struct cli_verb verbs[] = {
      cmd_exec},
     {"shell", "NAME", "a login shell inside, for an authorized_keys command= line", NULL, 1, 1,
      COMMAND_NONE, true, cmd_shell},
+    {"console", "[--force] NAME",
+     "a microVM's serial console, a sandbox's login shell (Ctrl-] detaches)", console_options, 1, 1,
+     COMMAND_NONE, true, cmd_console},
     {"set", "[--save] NAME KEY=VALUE...",
      "live quota changes: cpu.max=0.5 memory.max=256M pids.max=100 ...", set_options, 2, ANY,
      COMMAND_NONE, true, cmd_set},

@@ -35,6 +35,7 @@ enum cli_option {
         OPT_DURATION,   /* policy learn: --duration DURATION */
         OPT_OUT,        /* policy learn: --out FILE */
         OPT_AS,         /* restore: --as NEWNAME */
+        OPT_FORCE,      /* console: --force */
 };
 
 /* policy learn: how long the service runs when --duration is not given */
@@ -94,6 +95,7 @@ int cmd_backup_check(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_logs(const struct cli *cli, int argc, char **argv);
 int cmd_exec(const struct cli *cli, int argc, char **argv);
+int cmd_console(const struct cli *cli, int argc, char **argv);
 int cmd_shell(const struct cli *cli, int argc, char **argv);
 int cmd_set(const struct cli *cli, int argc, char **argv);
 int cmd_volume_list(const struct cli *cli, int argc, char **argv);

@@ -109,6 +109,7 @@ struct client {
         struct watch exec_w;
         pid_t exec_pid;
         bool ex_vm, ex_exited, ex_paused, ex_stdin_eof;
+        bool ex_console;        /* the session is the tenant's console (op_console) */
         bool ex_vm_eof_pending; /* a microVM: the client half-closed; the end goes on */
         int ex_status;
         struct watch ex_in_w, ex_out_w, ex_err_w, ex_grace_w;
@@ -335,6 +336,8 @@ static int access_op_of(enum control_op op)
                 return ACCESS_SET;
         case CONTROL_OP_AUDIT:
                 return ACCESS_AUDIT;
+        case CONTROL_OP_CONSOLE:
+                return ACCESS_CONSOLE;
         default:
                 return -1;
         }
@@ -759,10 +762,11 @@ void control_access_changed(struct daemon *d, struct tenant *t)
                 if (!c->user || c->t != t)
                         continue;
                 uint32_t mask = access_mask(c, t);
-                if ((c->mode == CLIENT_LOGS && !(mask & (1U << ACCESS_LOGS))) ||
-                    (c->mode == CLIENT_EXEC && !(mask & (1U << ACCESS_EXEC)))) {
-                        user_audit(d, c, c->mode == CLIENT_LOGS ? "logs" : "exec", t->name,
-                                   "revoked");
+                enum access_op held = c->mode == CLIENT_LOGS ? ACCESS_LOGS
+                                      : c->ex_console        ? ACCESS_CONSOLE
+                                                             : ACCESS_EXEC;
+                if ((c->mode == CLIENT_LOGS || c->mode == CLIENT_EXEC) && !(mask & (1U << held))) {
+                        user_audit(d, c, access_op_name(held), t->name, "revoked");
                         client_close(d, c);
                 }
         }
@@ -1147,6 +1151,7 @@ static void exec_started(struct daemon *d, struct client *c, struct tenant *t, b
 {
         c->mode = CLIENT_EXEC;
         c->t = t;
+        c->ex_console = false;
         c->ex_exited = c->ex_paused = c->ex_stdin_eof = c->ex_vm_eof_pending = false;
         c->ex_status = 127;
         _cleanup_json_gen_ struct json_gen *g = control_reply_open(true);
@@ -1156,6 +1161,41 @@ static void exec_started(struct daemon *d, struct client *c, struct tenant *t, b
         json_gen_bool(g, tty);
         json_gen_object_close(g);
         send_gen(d, c, g);
+}
+
+/* Connects to the microVM's runner and hands it `rr` (an exec or the console); the
+ * session's frames are relayed from then on. 0, or the error was answered. */
+static int runner_session(struct daemon *d, struct client *c, struct tenant *t,
+                          const struct runner_request *rr)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        if (runner_request_encode(rr, &buf, &len) < 0) {
+                reply_error(d, c, -EINVAL, "the command is too long");
+                return -EINVAL;
+        }
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                reply_error(d, c, -EIO,
+                            "cannot reach the microVM's runner (is the VM still booting?)");
+                return -EIO;
+        }
+        /* The request only: no descriptor of anyone's goes to the runner. */
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n != (ssize_t)len) {
+                close(fd);
+                reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
+                return -EIO;
+        }
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        c->ex_vm = true;
+        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_runner};
+        daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+        return 0;
 }
 
 static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
@@ -1170,29 +1210,8 @@ static void op_exec_vm(struct daemon *d, struct client *c, struct tenant *t,
                                     .tty = req->tty,
                                     .rows = req->rows,
                                     .cols = req->cols};
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        if (runner_request_encode(&rr, &buf, &len) < 0)
-                return reply_error(d, c, -EINVAL, "the command is too long");
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                if (fd >= 0)
-                        close(fd);
-                return reply_error(d, c, -EIO,
-                                   "cannot reach the microVM's runner (is the VM still booting?)");
-        }
-        /* The request only: no descriptor of anyone's goes to the runner. */
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n != (ssize_t)len) {
-                close(fd);
-                return reply_error(d, c, -EIO, "cannot hand the command to the microVM's runner");
-        }
-        fcntl(fd, F_SETFL, O_NONBLOCK);
-        c->ex_vm = true;
-        c->exec_w = (struct watch){.fd = fd, .fn = exec_on_runner};
-        daemon_watch_add(d, &c->exec_w, EPOLLIN | EPOLLRDHUP);
+        if (runner_session(d, c, t, &rr) < 0)
+                return;
         exec_started(d, c, t, req->tty);
         char command[600] = "";
         event_kv(command, sizeof(command), "command", req->argv[0]);
@@ -1553,6 +1572,77 @@ static void op_exec_any(struct daemon *d, struct client *c, struct tenant *t,
         op_exec(d, c, t, req);
 }
 
+/* ---- console ----
+ *
+ * A microVM's serial console (the runner relays libvirt's console stream, and the
+ * agent runs a login shell on the line), or in a sandbox a login shell on a terminal
+ * of its own, as `exec -t NAME -- /bin/sh -l`. One client at a time per tenant, as
+ * virsh console: another gets -EBUSY, or with force takes the console over (the one
+ * that had it ends with status 1). libvirt enforces this for a microVM (an operator's
+ * virsh console counts too); tenantd does for a sandbox. */
+#define CONSOLE_BUSY                                                                               \
+        "the console is in use by another client (tenantctl console --force takes it over)"
+
+static struct client *console_holder(struct daemon *d, const struct tenant *t)
+{
+        for (struct client *o = d->clients; o; o = o->next)
+                if (o->mode == CLIENT_EXEC && o->ex_console && o->t == t)
+                        return o;
+        return NULL;
+}
+
+static void console_take_over(struct daemon *d, struct client *old)
+{
+        if (old->exec_w.fd >= 0 && !old->ex_vm) {
+                (void)syscall(SYS_pidfd_send_signal, old->exec_w.fd, SIGKILL, NULL, 0);
+                siginfo_t si;
+                (void)waitid(P_PIDFD, (id_t)old->exec_w.fd, &si, WEXITED);
+        }
+        static const char note[] = "\r\n[tenantd: another client took the console over]\r\n";
+        exec_frame(d, old, EXEC_STDERR, note, sizeof(note) - 1);
+        if (old->w.fd < 0)
+                return;
+        old->ex_status = 1;
+        exec_finish(d, old);
+}
+
+static void op_console(struct daemon *d, struct client *c, struct tenant *t,
+                       const struct control_request *req)
+{
+        char msg[256];
+        if (t->state != TENANT_RUNNING ||
+            (t->m->isolation != ISOLATION_MICROVM && t->init_pidfd < 0)) {
+                snprintf(msg, sizeof(msg), "%s is not running (%s)", t->name,
+                         tenant_state_name(t->state));
+                return reply_error(d, c, -ESRCH, msg);
+        }
+        if (t->m->isolation == ISOLATION_MICROVM) {
+                struct runner_request rr = {.kind = RUNNER_CONSOLE,
+                                            .rows = req->rows,
+                                            .cols = req->cols,
+                                            .force = req->force};
+                if (runner_session(d, c, t, &rr) < 0)
+                        return;
+                exec_started(d, c, t, true);
+        } else {
+                struct client *old = console_holder(d, t);
+                if (old && !req->force)
+                        return reply_error(d, c, -EBUSY, CONSOLE_BUSY);
+                if (old)
+                        console_take_over(d, old);
+                static const char *const login[] = {"/bin/sh", "-l", NULL};
+                struct control_request x = *req;
+                x.argv = login;
+                x.argc = 2;
+                x.tty = true;
+                op_exec(d, c, t, &x);
+                if (c->mode != CLIENT_EXEC)
+                        return;
+        }
+        c->ex_console = true;
+        daemon_event(d, "console", t, "uid=%u%s", (unsigned)c->uid, req->force ? " force=yes" : "");
+}
+
 static void op_set(struct daemon *d, struct client *c, struct tenant *t,
                    const struct control_request *req)
 {
@@ -1621,7 +1711,7 @@ static op_handler *const op_handlers[CONTROL_OP_COUNT_] = {
     [CONTROL_OP_SET] = op_set,           [CONTROL_OP_EVENTS] = op_events_h,
     [CONTROL_OP_RELOAD] = op_reload,     [CONTROL_OP_AUDIT] = op_audit,
     [CONTROL_OP_VOLUMES] = op_volumes,   [CONTROL_OP_VOLUME_RM] = op_volume_rm,
-    [CONTROL_OP_BACKUP] = op_backup,
+    [CONTROL_OP_BACKUP] = op_backup,     [CONTROL_OP_CONSOLE] = op_console,
 };
 
 /* A user-socket peer's request: NULL when it may go on, else the refusal's words (the

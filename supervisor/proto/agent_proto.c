@@ -138,7 +138,7 @@ static const char *const op_names[] = {
     [AGENT_OP_HELLO] = "hello",   [AGENT_OP_SETUP] = "setup",       [AGENT_OP_START] = "start",
     [AGENT_OP_SIGNAL] = "signal", [AGENT_OP_EXEC] = "exec",         [AGENT_OP_STATS] = "stats",
     [AGENT_OP_HEALTH] = "health", [AGENT_OP_SHUTDOWN] = "shutdown", [AGENT_OP_STDIN] = "stdin",
-    [AGENT_OP_RESIZE] = "resize",
+    [AGENT_OP_RESIZE] = "resize", [AGENT_OP_CONSOLE] = "console",
 };
 
 const char *agent_op_name(enum agent_op op)
@@ -189,6 +189,9 @@ void agent_request_clear(struct agent_request *req)
                 break;
         case AGENT_OP_STDIN:
                 free(req->u.stdin.data);
+                break;
+        case AGENT_OP_CONSOLE:
+                proc_clear(&req->u.console.proc);
                 break;
         case AGENT_OP_HEALTH:
                 strv_free(req->u.health.argv);
@@ -845,6 +848,8 @@ static const char *const *request_keys(enum agent_op op)
                                            "tty", "rows", "cols", "stdin_open", NULL};
         static const char *const stdin_keys[] = {"v", "id", "op", "session", "data", "eof", NULL};
         static const char *const resize[] = {"v", "id", "op", "session", "rows", "cols", NULL};
+        static const char *const console[] = {"v",   "id",      "op",   "argv", "env", "uid",
+                                              "gid", "workdir", "rows", "cols", NULL};
         static const char *const health[] = {"v",    "id",   "op",         "tcp", "http",
                                              "path", "exec", "timeout_ms", NULL};
         static const char *const shutdown[] = {"v", "id", "op", "timeout_ms", NULL};
@@ -861,6 +866,8 @@ static const char *const *request_keys(enum agent_op op)
                 return stdin_keys;
         case AGENT_OP_RESIZE:
                 return resize;
+        case AGENT_OP_CONSOLE:
+                return console;
         case AGENT_OP_HEALTH:
                 return health;
         case AGENT_OP_SHUTDOWN:
@@ -939,6 +946,11 @@ static int decode_request(const struct json_value *root, struct agent_request *r
                 r = get_u32(root, "session", true, 1, UINT32_MAX, &req->u.resize.session, err);
                 if (r >= 0)
                         r = get_winsize(root, &req->u.resize.rows, &req->u.resize.cols, err);
+                return r < 0 ? r : 0;
+        case AGENT_OP_CONSOLE:
+                r = get_proc(root, false, &req->u.console.proc, err);
+                if (r >= 0)
+                        r = get_winsize(root, &req->u.console.rows, &req->u.console.cols, err);
                 return r < 0 ? r : 0;
         case AGENT_OP_HEALTH:
                 return decode_health(root, &req->u.health, err);
@@ -1025,7 +1037,8 @@ static int decode_result(const struct json_value *root, struct agent_reply *rep,
                 break;
         case AGENT_OP_START:
         case AGENT_OP_EXEC:
-                r = check_keys(root, pid, "a start or exec reply", err);
+        case AGENT_OP_CONSOLE:
+                r = check_keys(root, pid, "a start, exec or console reply", err);
                 if (r >= 0)
                         r = get_u32(root, "pid", true, 1, INT32_MAX, &pidv, err);
                 rep->u.pid = (int32_t)pidv;
@@ -1346,6 +1359,13 @@ static int gen_request_args(struct json_gen *g, const struct agent_request *req)
                 gen_kv_int(g, "rows", req->u.resize.rows);
                 gen_kv_int(g, "cols", req->u.resize.cols);
                 return 0;
+        case AGENT_OP_CONSOLE:
+                if (!req->u.console.rows || !req->u.console.cols ||
+                    gen_proc(g, &req->u.console.proc, false) < 0)
+                        return -EINVAL;
+                gen_kv_int(g, "rows", req->u.console.rows);
+                gen_kv_int(g, "cols", req->u.console.cols);
+                return 0;
         case AGENT_OP_HEALTH:
                 if (req->u.health.kind == AGENT_HEALTH_TCP) {
                         gen_kv_int(g, "tcp", req->u.health.port);
@@ -1421,6 +1441,7 @@ static void gen_result(struct json_gen *g, const struct agent_reply *rep)
                 break;
         case AGENT_OP_START:
         case AGENT_OP_EXEC:
+        case AGENT_OP_CONSOLE:
                 gen_kv_int(g, "pid", rep->u.pid);
                 break;
         case AGENT_OP_STATS:

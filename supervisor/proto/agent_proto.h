@@ -89,6 +89,7 @@ enum agent_op {
         AGENT_OP_SHUTDOWN,
         AGENT_OP_STDIN,
         AGENT_OP_RESIZE,
+        AGENT_OP_CONSOLE,
 };
 const char *agent_op_name(enum agent_op op); /* "hello", ... or NULL */
 
@@ -164,6 +165,16 @@ struct agent_resize {
         uint16_t rows, cols;
 };
 
+/* A login shell on the guest's serial console (`tenantctl console`): started unless one
+ * runs there already, with the same confinement as an exec; the console line gets the
+ * window size either way. Its exit is reported as the exit event of session
+ * AGENT_CONSOLE_SESSION, an id the host never gives an exec session. */
+#define AGENT_CONSOLE_SESSION UINT32_MAX
+struct agent_console {
+        struct agent_proc proc;
+        uint16_t rows, cols; /* 1..65535 each */
+};
+
 enum agent_health_kind {
         AGENT_HEALTH_TCP,
         AGENT_HEALTH_HTTP,
@@ -189,6 +200,7 @@ struct agent_request {
                 struct agent_exec exec;
                 struct agent_stdin stdin;
                 struct agent_resize resize;
+                struct agent_console console;
                 struct agent_health health;
                 uint32_t shutdown_timeout_ms;
         } u;
@@ -221,7 +233,7 @@ struct agent_reply {
         enum agent_op op; /* which request this answers (decides the result's shape) */
         union {
                 struct agent_hello hello;
-                int32_t pid; /* start, exec */
+                int32_t pid; /* start, exec, console (the console's shell) */
                 struct agent_stats stats;
                 struct agent_health_result health;
         } u;

@@ -32,6 +32,7 @@ const struct control_op_info control_ops[CONTROL_OP_COUNT_] = {
     /* not CONTROL_F_NAME: the volume's tenant may have no manifest any more */
     [CONTROL_OP_VOLUME_RM] = {CONTROL_OP_VOLUME_RM, "volume-rm", 0},
     [CONTROL_OP_BACKUP] = {CONTROL_OP_BACKUP, "backup", CONTROL_F_NAME | CONTROL_F_WAITS},
+    [CONTROL_OP_CONSOLE] = {CONTROL_OP_CONSOLE, "console", CONTROL_F_NAME | CONTROL_F_FRAMES},
 };
 
 const struct control_op_info *control_op_lookup(const char *name)
@@ -277,6 +278,16 @@ static int decode_members(const struct json_value *req, struct control_request *
                 return decode_exec(req, r, err);
         case CONTROL_OP_SET:
                 return decode_set(req, r, err);
+        case CONTROL_OP_CONSOLE: {
+                int64_t rows = r->rows, cols = r->cols;
+                if (opt_bool(req, CTL_FORCE, &r->force, err) < 0 ||
+                    opt_int(req, CTL_ROWS, 1, 65535, &rows, err) < 0 ||
+                    opt_int(req, CTL_COLS, 1, 65535, &cols, err) < 0)
+                        return -EINVAL;
+                r->rows = (uint16_t)rows;
+                r->cols = (uint16_t)cols;
+                return 0;
+        }
         case CONTROL_OP_VOLUME_RM: {
                 const struct json_value *v = json_get(req, CTL_VOLUME);
                 if (!v || v->type != JSON_STRING || strlen(v->u.str.text) != v->u.str.len ||
@@ -400,6 +411,14 @@ int control_request_encode(const struct control_request *req, char **ret, size_t
                         json_gen_key(g, CTL_COLS);
                         json_gen_int(g, req->cols);
                 }
+                break;
+        case CONTROL_OP_CONSOLE:
+                json_gen_key(g, CTL_FORCE);
+                json_gen_bool(g, req->force);
+                json_gen_key(g, CTL_ROWS);
+                json_gen_int(g, req->rows);
+                json_gen_key(g, CTL_COLS);
+                json_gen_int(g, req->cols);
                 break;
         case CONTROL_OP_SET:
                 json_gen_key(g, CTL_SAVE);

@@ -40,8 +40,8 @@
 #define CTL_FOLLOW "follow"         /* logs, events */
 #define CTL_ARGV "argv"             /* exec */
 #define CTL_TTY "tty"               /* exec; also in its reply */
-#define CTL_ROWS "rows"             /* exec */
-#define CTL_COLS "cols"             /* exec */
+#define CTL_ROWS "rows"             /* exec, console */
+#define CTL_COLS "cols"             /* exec, console */
 #define CTL_VALUES "values"         /* set */
 #define CTL_SAVE "save"             /* set */
 #define CTL_VOLUME "volume"         /* volume-rm: "TENANT/NAME" */
@@ -49,6 +49,7 @@
 #define CTL_SNAPSHOT "snapshot"     /* backup */
 #define CTL_AS "as"                 /* backup restore: into a new tenant of this name */
 #define CTL_YES "yes"               /* backup restore: replace the volumes' data in place */
+#define CTL_FORCE "force"           /* console: take it from the client that has it */
 /* Reply members. */
 #define CTL_OK "ok"
 #define CTL_ERROR "error"
@@ -80,6 +81,7 @@ enum control_op {
         CONTROL_OP_VOLUMES,
         CONTROL_OP_VOLUME_RM,
         CONTROL_OP_BACKUP,
+        CONTROL_OP_CONSOLE,
         CONTROL_OP_COUNT_,
 };
 
@@ -89,7 +91,7 @@ enum {
         CONTROL_F_NAME = 1 << 0,   /* acts on one tenant: "name" is required */
         CONTROL_F_WAITS = 1 << 1,  /* answered when the operation is over (start, stop) */
         CONTROL_F_STREAM = 1 << 2, /* after {"ok":true}, data or event lines (logs, events) */
-        CONTROL_F_FRAMES = 1 << 3, /* after {"ok":true}, exec_proto.h frames (exec) */
+        CONTROL_F_FRAMES = 1 << 3, /* after {"ok":true}, exec_proto.h frames (exec, console) */
 };
 
 /* backup's "action" (docs/protocol.md): what is done with the tenant's backups. */
@@ -128,7 +130,8 @@ struct control_request {
         const char *const *argv; /* exec: argc strings, NULL-terminated */
         size_t argc;
         bool tty;                /* exec */
-        uint16_t rows, cols;     /* exec: default 24, 80 */
+        uint16_t rows, cols;     /* exec, console: default 24, 80 */
+        bool force;              /* console */
         const char *const *keys; /* set: n_values pairs */
         const char *const *values;
         size_t n_values;

@@ -20,8 +20,31 @@ static bool argv_ok(const char *const *argv, size_t argc)
         return true;
 }
 
+static int console_encode(const struct runner_request *req, char **ret, size_t *ret_len)
+{
+        if (!req->rows || !req->cols)
+                return -EINVAL;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -ENOMEM;
+        json_gen_object_open(g);
+        json_gen_key(g, "console");
+        json_gen_object_open(g);
+        json_gen_key(g, "rows");
+        json_gen_int(g, req->rows);
+        json_gen_key(g, "cols");
+        json_gen_int(g, req->cols);
+        json_gen_key(g, "force");
+        json_gen_bool(g, req->force);
+        json_gen_object_close(g);
+        json_gen_object_close(g);
+        return json_gen_line(g, RUNNER_REQUEST_MAX, ret, ret_len);
+}
+
 int runner_request_encode(const struct runner_request *req, char **ret, size_t *ret_len)
 {
+        if (req->kind == RUNNER_CONSOLE)
+                return console_encode(req, ret, ret_len);
         bool health = req->kind != RUNNER_EXEC;
         bool by_port = req->kind == RUNNER_HEALTH_TCP || req->kind == RUNNER_HEALTH_HTTP;
         if (!by_port && !argv_ok(req->argv, req->argc))
@@ -185,6 +208,26 @@ static int decode_exec_io(const struct json_value *v, struct runner_request *r, 
         return 0;
 }
 
+/* {"rows":N,"cols":N,"force":BOOL}, "force" optional, nothing else. */
+static int decode_console(const struct json_value *c, struct runner_request *r, struct tn_err **err)
+{
+        const struct json_value *rows = c->type == JSON_OBJECT ? json_get(c, "rows") : NULL,
+                                *cols = c->type == JSON_OBJECT ? json_get(c, "cols") : NULL,
+                                *force = c->type == JSON_OBJECT ? json_get(c, "force") : NULL;
+        int64_t nr, nc;
+        if (!rows || !cols || c->u.object.n != 2u + !!force || !json_number_int64(rows, &nr) ||
+            !json_number_int64(cols, &nc) || nr < 1 || nr > 65535 || nc < 1 || nc > 65535 ||
+            (force && force->type != JSON_BOOL))
+                return tn_err_setx(err, EINVAL,
+                                   "\"console\" must be {\"rows\":N,\"cols\":N,\"force\":BOOL} "
+                                   "with 1 to 65535 rows and columns");
+        r->kind = RUNNER_CONSOLE;
+        r->rows = (uint16_t)nr;
+        r->cols = (uint16_t)nc;
+        r->force = force && force->u.boolean;
+        return 0;
+}
+
 int runner_request_decode(const char *line, size_t len, struct runner_request *ret,
                           struct tn_err **err)
 {
@@ -196,12 +239,16 @@ int runner_request_decode(const char *line, size_t len, struct runner_request *r
                 return r;
         if (v->type != JSON_OBJECT)
                 return tn_err_setx(err, EINVAL, "a request is an object");
-        const struct json_value *av = json_get(v, "argv"), *h = json_get(v, "health");
-        if (!av == !h)
-                return tn_err_setx(err, EINVAL, "a request holds one of \"argv\" and \"health\"");
+        const struct json_value *av = json_get(v, "argv"), *h = json_get(v, "health"),
+                                *con = json_get(v, "console");
+        if (!!av + !!h + !!con != 1 || (con && v->u.object.n != 1))
+                return tn_err_setx(err, EINVAL,
+                                   "a request holds one of \"argv\", \"health\" and \"console\"");
         struct runner_request res = {.kind = RUNNER_EXEC};
-        r = h ? decode_health(h, &res, err) : decode_argv(av, "argv", &res, err);
-        if (r >= 0 && !h)
+        r = con ? decode_console(con, &res, err)
+            : h ? decode_health(h, &res, err)
+                : decode_argv(av, "argv", &res, err);
+        if (r >= 0 && av)
                 r = decode_exec_io(v, &res, err);
         if (r < 0) {
                 free(res.vec_);

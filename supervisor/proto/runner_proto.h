@@ -11,6 +11,10 @@
  *       one of length 0); without "stdin" it is /dev/null
  *   {"argv":[...],"stdin":true,"tty":{"rows":24,"cols":80}}  a terminal in the guest:
  *       EXEC_WINSIZE frames resize it, its output comes as EXEC_STDOUT
+ *   {"console":{"rows":24,"cols":80,"force":false}}    the guest's serial console:
+ *       its output comes as EXEC_STDOUT frames, EXEC_STDIN frames are typed on it,
+ *       EXEC_WINSIZE frames set the line's size; one client at a time, "force" takes
+ *       the console from the one that has it (which ends with status 1)
  *   {"health":{"tcp":8080,"timeout_ms":2000}}            a health check, by port
  *   {"health":{"http":8080,"path":"/","timeout_ms":2000}} by a GET (agent_http_path_ok)
  *   {"health":{"exec":["/bin/check"],"timeout_ms":2000}} or by command
@@ -39,6 +43,7 @@ enum runner_request_kind {
         RUNNER_HEALTH_TCP,
         RUNNER_HEALTH_HTTP,
         RUNNER_HEALTH_EXEC,
+        RUNNER_CONSOLE,
 };
 
 struct runner_request {
@@ -50,7 +55,8 @@ struct runner_request {
         uint32_t timeout_ms; /* health */
         bool stdin_open;     /* exec: stdin in EXEC_STDIN frames (tty implies it) */
         bool tty;            /* exec: a terminal of rows x cols (1..65535 each) */
-        uint16_t rows, cols;
+        uint16_t rows, cols; /* and console's */
+        bool force;          /* console: take it from its client */
         /* owned by a decoded request */
         struct json_value *tree;
         char **vec_;

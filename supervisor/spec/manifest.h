@@ -196,6 +196,7 @@ enum access_op {
         ACCESS_SET,
         ACCESS_AUDIT,
         ACCESS_RESTORE, /* restore in place (docs/backup.md); never --as */
+        ACCESS_CONSOLE, /* a microVM's serial console, a sandbox's login shell */
         ACCESS_OP_COUNT_,
 };
 

@@ -51,6 +51,9 @@
  * the service's log, left unread. tenantd stops reading only when its client does. */
 #define EXEC_BUFFER_MAX (1U << 20)
 #define EXEC_LINGER_MS 10000U
+/* The console's shell exited: what it wrote last is still on its way over the serial
+ * line and libvirt's stream when the agent reports the exit. */
+#define CONSOLE_LINGER_MS 300U
 
 enum phase {
         PHASE_BOOTING,  /* waiting for "ready" */
@@ -98,6 +101,14 @@ struct run {
                 uint32_t in_req; /* the agent request in flight, 0: none */
                 uint8_t *in;     /* a partial frame from tenantd */
                 size_t in_len;
+                /* a console session (`tenantctl console`): the guest's serial console
+                 * instead of a command; the login shell on it is the agent's session
+                 * AGENT_CONSOLE_SESSION, whose exit ends the session at end_at (a
+                 * moment later, for what the shell wrote last) */
+                bool console;
+                struct vm_console *con;
+                uint64_t end_at;
+                int end_status;
         } exec[8];
         uint32_t next_session;
 };
@@ -133,6 +144,7 @@ static struct exec_session *exec_find(struct run *run, uint32_t id)
 
 static void exec_close(struct exec_session *s)
 {
+        vm_console_close(s->con);
         if (s->conn >= 0)
                 close(s->conn);
         free(s->buf);
@@ -232,6 +244,16 @@ static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *da
 static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
 {
         struct run *run = userdata;
+        if (session == AGENT_CONSOLE_SESSION) {
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
+                        struct exec_session *s = &run->exec[i];
+                        if (s->used && s->console && !s->ended && !s->end_at) {
+                                s->end_at = mono_ms() + CONSOLE_LINGER_MS;
+                                s->end_status = signaled ? 128 + code : code;
+                        }
+                }
+                return;
+        }
         if (session != 0) {
                 struct exec_session *s = exec_find(run, session);
                 if (s)
@@ -451,7 +473,7 @@ static void on_kill_reply(const struct agent_reply *reply, const char *error, vo
  * tenantd kills a sandbox's when its client goes. */
 static void exec_abandon(struct exec_session *s)
 {
-        if (!s->ended) {
+        if (!s->ended && !s->console) {
                 struct agent_request req = {.op = AGENT_OP_SIGNAL};
                 req.u.signal = (struct agent_signal){.session = s->id, .signo = SIGKILL};
                 _cleanup_err_ struct tn_err *err = NULL;
@@ -461,9 +483,13 @@ static void exec_abandon(struct exec_session *s)
         exec_close(s);
 }
 
+static void console_input(struct exec_session *s);
+
 /* Passes the next whole frame tenantd sent on to the agent, unless one is in flight. */
 static void exec_input(struct exec_session *s)
 {
+        if (s->console)
+                return console_input(s);
         if (s->used && s->ended)
                 s->in_len = 0; /* the command is gone: nothing to pass on */
         while (s->used && !s->in_req && s->in_len > 0) {
@@ -525,7 +551,106 @@ static void exec_read(struct exec_session *s)
 
 static bool exec_wants_input(const struct exec_session *s)
 {
-        return s->used && !s->ended && s->stdin_open && !s->in_req;
+        /* A console takes a frame when a whole one fits in what it holds for the guest. */
+        return s->used && !s->ended && s->stdin_open && !s->in_req &&
+               (!s->console || vm_console_room(s->con) >= EXEC_CLIENT_FRAME_MAX);
+}
+
+/* ---- console sessions ---- */
+
+static void on_console_data(const uint8_t *data, size_t len, void *userdata)
+{
+        struct exec_session *s = userdata;
+        if (!s->used || s->ended)
+                return;
+        if (len) { /* the guest's bytes, relayed as they are: the client's terminal shows them */
+                exec_queue(s, EXEC_STDOUT, data, len, false);
+                return;
+        }
+        exec_say(s, "\r\n[tenantd: the console closed: another client took it over, or the VM "
+                    "stopped]\r\n");
+        exec_finish(s, 1);
+}
+
+static void on_console_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        struct exec_session *s = userdata;
+        if (reply && reply->ok)
+                return;
+        /* The console still shows what the kernel and the agent write there. */
+        if (s->used && s->console && !s->ended)
+                exec_say(s, "[tenantd: no shell on the console: %s]\r\n",
+                         reply ? reply->error : error);
+}
+
+/* Asks the agent for a login shell on the console (unless one runs) and sets the
+ * line's size: the same process rules as an exec (the manifest's user, groups,
+ * workdir and environment, in the tenant's root). */
+static void console_request(struct exec_session *s, uint16_t rows, uint16_t cols)
+{
+        const struct manifest *m = s->run->m;
+        _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
+        for (size_t i = 0; env && i < m->env_n; i++)
+                if (asprintf(&env[i], "%s=%s", m->env[i].name, m->env[i].value) < 0)
+                        env[i] = NULL;
+        char sh[] = "/bin/sh", l[] = "-l";
+        char *argv[] = {sh, l, NULL};
+        struct agent_request req = {.op = AGENT_OP_CONSOLE};
+        req.u.console = (struct agent_console){.proc = {.argv = argv,
+                                                        .argc = 2,
+                                                        .env = env,
+                                                        .n_env = env ? m->env_n : 0,
+                                                        .uid = m->uid,
+                                                        .gid = m->gid,
+                                                        .workdir = m->workdir},
+                                               .rows = rows ? rows : 1,
+                                               .cols = cols ? cols : 1};
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(s->run->agent, &req, REQUEST_TIMEOUT_MS, on_console_reply, s, &err) <
+            0)
+                on_console_reply(NULL, tn_err_msg(err), s);
+}
+
+/* tenantd's frames: what is typed goes to the console as it is, a window size to the
+ * agent (the line's size), the end of input changes nothing (a terminal stays open). */
+static void console_input(struct exec_session *s)
+{
+        while (s->used && !s->ended && s->in_len > 0) {
+                struct exec_frame f;
+                int r = exec_frame_decode(s->in, s->in_len, true, &f);
+                if (r < 0) {
+                        log_warning("console: tenantd sent a malformed frame; the session ends");
+                        return exec_abandon(s);
+                }
+                if (r == 0)
+                        return;
+                if (f.type == EXEC_STDIN && f.len > 0) {
+                        if (vm_console_room(s->con) < f.len)
+                                return; /* again once the stream took what it holds */
+                        (void)vm_console_write(s->con, f.data, f.len);
+                        if (!s->used)
+                                return;
+                } else if (f.type == EXEC_WINSIZE && s->run->phase == PHASE_RUNNING) {
+                        console_request(s, (uint16_t)(f.data[0] << 8 | f.data[1]),
+                                        (uint16_t)(f.data[2] << 8 | f.data[3]));
+                }
+                memmove(s->in, s->in + r, s->in_len - (size_t)r);
+                s->in_len -= (size_t)r;
+        }
+}
+
+static void console_accept(struct run *run, struct exec_session *s, const struct runner_request *rq)
+{
+        s->console = true;
+        s->stdin_open = s->tty = true;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_console_open(run->vm, rq->force, on_console_data, s, &s->con, &err) < 0) {
+                exec_say(s, "console: %s\n", tn_err_msg(err));
+                exec_finish(s, 1);
+                return;
+        }
+        console_request(s, rq->rows, rq->cols);
+        console_input(s); /* what came with the request */
 }
 
 /* A health check asked for by tenantd: the answer is {"status":0|1,"detail":"..."}. */
@@ -600,13 +725,14 @@ static void exec_accept(struct run *run)
         if (nl)
                 line = (size_t)(nl - buf) + 1;
         bool decoded = n > 0 && runner_request_decode(buf, line, &rq, &rerr) == 0;
-        if (decoded && rq.kind != RUNNER_EXEC && run->phase == PHASE_RUNNING) {
+        bool session = decoded && (rq.kind == RUNNER_EXEC || rq.kind == RUNNER_CONSOLE);
+        if (decoded && !session && run->phase == PHASE_RUNNING) {
                 fcntl(conn, F_SETFL, 0);
                 health_request(run, conn, &rq);
                 runner_request_clear(&rq);
                 return;
         }
-        bool ok = decoded && rq.kind == RUNNER_EXEC && run->phase == PHASE_RUNNING && s;
+        bool ok = session && run->phase == PHASE_RUNNING && s;
         if (!ok) {
                 tmp.used = true;
                 exec_say(&tmp, "exec: %s\n",
@@ -623,9 +749,12 @@ static void exec_accept(struct run *run)
         }
         *s = tmp;
         s->used = true;
-        s->id = ++run->next_session;
+        /* 0 is the service, AGENT_CONSOLE_SESSION the console's shell */
+        if (++run->next_session == AGENT_CONSOLE_SESSION)
+                run->next_session = 1;
+        s->id = run->next_session;
         s->run = run;
-        s->stdin_open = rq.stdin_open || rq.tty;
+        s->stdin_open = rq.stdin_open || rq.tty || rq.kind == RUNNER_CONSOLE;
         s->tty = rq.tty;
         if (s->stdin_open && (size_t)n > line) {
                 s->in = malloc(EXEC_FRAME_HEADER + EXEC_CLIENT_FRAME_MAX);
@@ -633,6 +762,11 @@ static void exec_accept(struct run *run)
                         memcpy(s->in, buf + line, (size_t)n - line);
                         s->in_len = (size_t)n - line;
                 }
+        }
+        if (rq.kind == RUNNER_CONSOLE) {
+                console_accept(run, s, &rq);
+                runner_request_clear(&rq);
+                return;
         }
         const struct manifest *m = run->m;
         _cleanup_strv_free_ char **env = calloc(m->env_n + 1, sizeof(char *));
@@ -714,6 +848,10 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                 int timeout = vm_agent_timeout_ms(run->agent);
                 if (lingering && (timeout < 0 || timeout > 1000))
                         timeout = 1000;
+                for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++)
+                        if (run->exec[i].used && run->exec[i].end_at &&
+                            (timeout < 0 || timeout > (int)CONSOLE_LINGER_MS))
+                                timeout = (int)CONSOLE_LINGER_MS;
                 if (stop_sent) {
                         uint64_t now = mono_ms();
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
@@ -742,8 +880,6 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         handle_signal(run, (int)si.ssi_signo, &interrupts);
                 if (fds[2].revents)
                         vm_conn_dispatch(conn);
-                if (fds[3].revents)
-                        exec_accept(run);
                 uint64_t now = mono_ms();
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *x = &run->exec[i];
@@ -754,9 +890,17 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                                 exec_read(x);
                         else if (x->used && (rev & (POLLHUP | POLLERR)))
                                 exec_abandon(x);
+                        if (x->used && x->console && !x->ended && x->in_len)
+                                console_input(x); /* the stream took what it held */
+                        if (x->used && x->console && !x->ended && x->end_at && now >= x->end_at)
+                                exec_finish(x, x->end_status);
                         if (x->used && x->ended && now >= x->linger_until)
                                 exec_close(x); /* tenantd did not take the end in time */
                 }
+                /* After the sessions: a console whose client left lets go of libvirt's
+                 * console before a new client asks for it. */
+                if (fds[3].revents)
+                        exec_accept(run);
                 if (stop_sent && mono_ms() >= run->stop_deadline)
                         run->phase = PHASE_DONE;
         }

@@ -1108,3 +1108,170 @@ void vm_free(struct vm *vm)
                 virDomainFree(vm->dom);
         free(vm);
 }
+
+/* ---- the serial console (vm.h) ----
+ *
+ * libvirt relays the guest's serial port (a pty QEMU made) over a stream: the bytes
+ * are the guest's, and nothing here looks into them. libvirt lets one stream hold a
+ * domain's console at a time (VIR_DOMAIN_CONSOLE_SAFE), as for virsh console; with
+ * VIR_DOMAIN_CONSOLE_FORCE the holder's stream is aborted and the new one gets it. */
+
+struct vm_console {
+        virStreamPtr st;
+        bool watching; /* the stream callback is registered */
+        bool ended;    /* fn was told */
+        bool busy;     /* inside a call that may call fn: closing waits for its end */
+        bool closing;  /* vm_console_close was called while busy */
+        vm_console_fn fn;
+        void *userdata;
+        size_t in_len; /* bytes for the guest not yet taken by the stream */
+        uint8_t in[VM_CONSOLE_IN_MAX];
+};
+
+static void console_watch(struct vm_console *c)
+{
+        int ev = VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP;
+        if (c->in_len)
+                ev |= VIR_STREAM_EVENT_WRITABLE;
+        if (c->watching)
+                (void)virStreamEventUpdateCallback(c->st, ev);
+}
+
+static void console_free(struct vm_console *c)
+{
+        (void)virStreamAbort(c->st); /* the console is free for the next client */
+        virStreamFree(c->st);
+        free(c);
+}
+
+static void console_end(struct vm_console *c)
+{
+        if (c->ended || c->closing)
+                return;
+        c->ended = true;
+        if (c->watching)
+                (void)virStreamEventRemoveCallback(c->st);
+        c->watching = false;
+        c->fn(NULL, 0, c->userdata);
+}
+
+static void console_flush(struct vm_console *c)
+{
+        while (c->in_len && !c->ended && !c->closing) {
+                int n = virStreamSend(c->st, (const char *)c->in, c->in_len);
+                if (n == -2)
+                        break;
+                if (n <= 0)
+                        return console_end(c);
+                memmove(c->in, c->in + n, c->in_len - (size_t)n);
+                c->in_len -= (size_t)n;
+        }
+        if (!c->ended && !c->closing)
+                console_watch(c);
+}
+
+/* At most VM_CONSOLE_READ_BUDGET bytes per call: a guest that floods its console
+ * shares the runner's loop with the agent channel. The stream calls again while it
+ * holds data. */
+static void on_console_stream(virStreamPtr st, int events, void *opaque)
+{
+        struct vm_console *c = opaque;
+        c->busy = true;
+        if (events & VIR_STREAM_EVENT_WRITABLE)
+                console_flush(c);
+        for (size_t got = 0; !c->ended && !c->closing && (events & VIR_STREAM_EVENT_READABLE) &&
+                             got < VM_CONSOLE_READ_BUDGET;) {
+                char buf[4096];
+                int n = virStreamRecv(st, buf, sizeof(buf));
+                if (n == -2)
+                        break;
+                if (n <= 0) {
+                        console_end(c);
+                        break;
+                }
+                got += (size_t)n;
+                c->fn((const uint8_t *)buf, (size_t)n, c->userdata);
+        }
+        if (events & (VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP))
+                console_end(c);
+        c->busy = false;
+        if (c->closing)
+                console_free(c);
+}
+
+int vm_console_open(struct vm *vm, bool force, vm_console_fn fn, void *userdata,
+                    struct vm_console **ret, struct tn_err **err)
+{
+        if (!vm->dom)
+                return tn_err_setx(err, ESRCH, "the microVM is not running");
+        struct vm_console *c = calloc(1, sizeof(*c));
+        if (!c)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        c->fn = fn;
+        c->userdata = userdata;
+        c->st = virStreamNew(virDomainGetConnect(vm->dom), VIR_STREAM_NONBLOCK);
+        unsigned flags = VIR_DOMAIN_CONSOLE_SAFE | (force ? VIR_DOMAIN_CONSOLE_FORCE : 0);
+        int r = 0;
+        if (!c->st) {
+                r = tn_err_setx(err, EIO, "cannot make a stream: %s", libvirt_msg());
+        } else if (virDomainOpenConsole(vm->dom, NULL, c->st, flags) < 0) {
+                /* libvirt's words for a console held by another stream: "Active console
+                 * session exists for this domain" (VIR_ERR_OPERATION_FAILED). */
+                if (libvirt_code() == VIR_ERR_OPERATION_FAILED && !force)
+                        r = tn_err_setx(err, EBUSY,
+                                        "the console is in use by another client "
+                                        "(tenantctl console --force takes it over): %s",
+                                        libvirt_msg());
+                else
+                        r = tn_err_setx(err, EIO, "cannot open the console: %s", libvirt_msg());
+        } else if (virStreamEventAddCallback(c->st,
+                                             VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
+                                                 VIR_STREAM_EVENT_HANGUP,
+                                             on_console_stream, c, NULL) < 0) {
+                (void)virStreamAbort(c->st);
+                r = tn_err_setx(err, EIO, "cannot watch the console: %s", libvirt_msg());
+        }
+        if (r < 0) {
+                if (c->st)
+                        virStreamFree(c->st);
+                free(c);
+                return r;
+        }
+        c->watching = true;
+        *ret = c;
+        return 0;
+}
+
+size_t vm_console_room(const struct vm_console *c)
+{
+        return c->ended || c->closing ? 0 : VM_CONSOLE_IN_MAX - c->in_len;
+}
+
+int vm_console_write(struct vm_console *c, const void *data, size_t len)
+{
+        if (c->ended || c->closing)
+                return -EPIPE;
+        if (len > vm_console_room(c))
+                return -EAGAIN;
+        memcpy(c->in + c->in_len, data, len);
+        c->in_len += len;
+        bool nested = c->busy;
+        c->busy = true;
+        console_flush(c);
+        c->busy = nested;
+        if (!nested && c->closing)
+                console_free(c);
+        return 0;
+}
+
+void vm_console_close(struct vm_console *c)
+{
+        if (!c || c->closing)
+                return;
+        if (c->watching)
+                (void)virStreamEventRemoveCallback(c->st);
+        c->watching = false;
+        c->closing = true;
+        if (!c->busy)
+                console_free(c);
+}

@@ -111,3 +111,29 @@ void vm_remove_files(struct vm *vm);
 
 void vm_free(struct vm *vm);
 DEFINE_POINTER_CLEANUP(struct vm, vm_free)
+
+/* ---- the serial console ----
+ *
+ * The guest's serial console (ttyS0: the kernel's console, and the line the agent runs
+ * a login shell on for `tenantctl console`), through libvirt's console stream. One
+ * holder at a time per domain, as libvirt enforces for virsh console too. */
+#define VM_CONSOLE_IN_MAX (64U << 10)      /* bytes for the guest held while it reads */
+#define VM_CONSOLE_READ_BUDGET (64U << 10) /* bytes read from the guest per dispatch */
+struct vm_console;
+
+/* What the guest wrote (len > 0; the guest's bytes, to be relayed, never read), or
+ * the end of the stream (data NULL, len 0: the VM stopped, or another client took the
+ * console with force). Called from vm_conn_dispatch() or vm_console_write(); it may
+ * close the console (the console is freed once the call that called it returns). */
+typedef void (*vm_console_fn)(const uint8_t *data, size_t len, void *userdata);
+
+/* Opens the console of a running VM. -EBUSY when another client holds it and `force`
+ * is false; with `force` the other holder's stream ends. */
+int vm_console_open(struct vm *vm, bool force, vm_console_fn fn, void *userdata,
+                    struct vm_console **ret, struct tn_err **err);
+/* Queues bytes for the guest: 0, -EAGAIN when they do not fit in what is free
+ * (vm_console_room), -EPIPE once the stream ended. */
+int vm_console_write(struct vm_console *c, const void *data, size_t len);
+size_t vm_console_room(const struct vm_console *c);
+/* Lets go of the console (NULL is fine); fn is not called any more. */
+void vm_console_close(struct vm_console *c);

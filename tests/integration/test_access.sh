@@ -10,6 +10,7 @@
 # manifest, with only "isolation" and the name changed, runs as the microVM ta-av, and
 # alice's verbs, bob's view of it and the ceiling of `set` are checked on it too
 # (skipped loudly without libvirt, QEMU or the VM image; the sandbox half still runs).
+# `events -f` (followed) shows her tenant's events as they happen, never another's.
 # tenantctl shell: as sshd runs a forced command (on a pty, with $SSH_ORIGINAL_COMMAND)
 # for both backends, and through a real sshd in a network namespace of the test's own
 # with a real ssh client and key, into the sandbox. Revoking: a reload that takes logs
@@ -148,6 +149,24 @@ check "every verb on another's tenant answers exactly as on a name that does not
 out=$(as ta-alice --json events -n 1000)
 check "events: only her tenant's (and some of them)" \
 	'grep -q "tenant=ta-a1" <<<"$out" && ! grep -q "tenant=ta-[bc]1" <<<"$out" && ! grep -q "event=reload" <<<"$out"'
+
+# events -f: the stream as it happens, filtered the same way. Bob's tenant restarts
+# first, then hers: once hers shows, bob's would have been sent already.
+as ta-alice events -f -n 0 >"$tmp/alice-events" 2>&1 &
+follow=$!
+bg+=("$follow")
+sleep 0.5
+"$ctl" restart ta-b1 >/dev/null 2>&1
+"$ctl" restart ta-c1 >/dev/null 2>&1
+"$ctl" restart ta-a1 >/dev/null 2>&1
+for _ in $(seq 100); do grep -q "tenant=ta-a1" "$tmp/alice-events" && break; sleep 0.1; done
+sleep 0.5
+kill "$follow" 2>/dev/null
+wait "$follow" 2>/dev/null
+out=$(cat "$tmp/alice-events")
+check "events -f as alice: her tenant's restart shows as it happens, bob's and ta-c1's never" \
+	'grep -q "tenant=ta-a1" <<<"$out" && ! grep -q "tenant=ta-[bc]1" <<<"$out"'
+for t in ta-a1 ta-b1 ta-c1; do wait_state "$t" running 20 || bail "$t runs again"; done
 
 # ---- granted verbs work, the others are refused ----
 out=$(as ta-alice status ta-a1 2>&1)

@@ -146,6 +146,9 @@ static void test_requests(void)
                                         "\"eof\":true,\"data\":\"aGk=\"}");
         round_trip_request("resize", "{\"v\":1,\"id\":13,\"op\":\"resize\",\"session\":7,"
                                      "\"rows\":50,\"cols\":200}");
+        round_trip_request("console", "{\"v\":1,\"id\":14,\"op\":\"console\",\"argv\":["
+                                      "\"/bin/sh\",\"-l\"],\"env\":{\"A\":\"b\"},\"uid\":1000,"
+                                      "\"gid\":1000,\"workdir\":\"/\",\"rows\":40,\"cols\":132}");
         round_trip_request("health tcp", "{\"v\":1,\"id\":8,\"op\":\"health\",\"tcp\":80}");
         round_trip_request("health http", "{\"v\":1,\"id\":8,\"op\":\"health\",\"http\":8080,"
                                           "\"path\":\"/healthz?x=1\",\"timeout_ms\":2000}");
@@ -336,6 +339,18 @@ static void test_request_rejects(void)
         rejects("resize 65536 cols",
                 "{\"v\":1,\"id\":7,\"op\":\"resize\",\"session\":1,\"rows\":1,\"cols\":65536}", 7,
                 "\"cols\"");
+        rejects("console without a size",
+                "{\"v\":1,\"id\":7,\"op\":\"console\",\"argv\":[\"/bin/sh\"],\"env\":{},"
+                "\"uid\":0,\"gid\":0,\"workdir\":\"/\"}",
+                7, "\"rows\"");
+        rejects("console with a session",
+                "{\"v\":1,\"id\":7,\"op\":\"console\",\"session\":1,\"argv\":[\"/bin/sh\"],"
+                "\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\",\"rows\":1,\"cols\":1}",
+                7, "session");
+        rejects("console with groups",
+                "{\"v\":1,\"id\":7,\"op\":\"console\",\"argv\":[\"/bin/sh\"],\"groups\":[1],"
+                "\"env\":{},\"uid\":0,\"gid\":0,\"workdir\":\"/\",\"rows\":1,\"cols\":1}",
+                7, "groups");
         rejects("signal 0", "{\"v\":1,\"id\":7,\"op\":\"signal\",\"session\":0,\"signal\":0}", 7,
                 "\"signal\"");
         rejects("signal 65", "{\"v\":1,\"id\":7,\"op\":\"signal\",\"session\":0,\"signal\":65}", 7,

@@ -108,6 +108,20 @@ static void test_round_trips(void)
         ok(back.tty && back.rows == 50 && back.cols == 132, "exec: the terminal and its size");
         control_request_clear(&back);
 
+        control_request_init(&req, CONTROL_OP_CONSOLE);
+        req.name = "web";
+        req.force = true;
+        req.rows = 40;
+        req.cols = 100;
+        back = round_trip(&req, "console");
+        ok(back.op == CONTROL_OP_CONSOLE && back.force && back.rows == 40 && back.cols == 100,
+           "console: force and the window size");
+        control_request_clear(&back);
+        ok(control_ops[CONTROL_OP_CONSOLE].flags == (CONTROL_F_NAME | CONTROL_F_FRAMES),
+           "console names a tenant and continues in frames");
+        rejects("{\"v\":1,\"op\":\"console\",\"name\":\"web\",\"force\":1}",
+                "\"force\" must be true or false");
+
         static const char *const keys[] = {"memory.max", "pids.max"};
         static const char *const values[] = {"256M", "64"};
         control_request_init(&req, CONTROL_OP_SET);

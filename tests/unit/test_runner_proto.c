@@ -139,9 +139,9 @@ static void test_refusals(void)
 {
         rejects("", "bad request at 0:0: empty input (no JSON value)");
         rejects("[]", "a request is an object");
-        rejects("{}", "a request holds one of \"argv\" and \"health\"");
+        rejects("{}", "a request holds one of \"argv\", \"health\" and \"console\"");
         rejects("{\"argv\":[\"/x\"],\"health\":{}}",
-                "a request holds one of \"argv\" and \"health\"");
+                "a request holds one of \"argv\", \"health\" and \"console\"");
         rejects("{\"argv\":[]}", "\"argv\" must be an array of 1 to 256 strings");
         rejects("{\"argv\":\"/bin/sh\"}", "\"argv\" must be an array of 1 to 256 strings");
         rejects("{\"argv\":[\"/x\",2]}", "\"argv\" must hold strings without NUL");
@@ -184,6 +184,43 @@ static void test_refusals(void)
         rejects("{\"argv\":[\"/x\"],\"env\":{}}",
                 "an exec request holds \"argv\", \"stdin\" and \"tty\" only");
         is_str(refusal("{\"argv\":[\"/x\"]}\n"), "", "a trailing newline is the line's end");
+}
+
+static void test_console(void)
+{
+        struct runner_request req = {.kind = RUNNER_CONSOLE,
+                                     .rows = 50,
+                                     .cols = 160,
+                                     .force = true},
+                              back;
+        char *line = NULL;
+        size_t len;
+        ok(runner_request_encode(&req, &line, &len) == 0, "console: encodes");
+        is_str(line, "{\"console\":{\"rows\":50,\"cols\":160,\"force\":true}}\n",
+               "console: rows, cols and force");
+        ok(runner_request_decode(line, len, &back, NULL) == 0 && back.kind == RUNNER_CONSOLE &&
+               back.rows == 50 && back.cols == 160 && back.force,
+           "console: decodes back");
+        runner_request_clear(&back);
+        free(line);
+        ok(runner_request_decode("{\"console\":{\"rows\":1,\"cols\":2}}", 31, &back, NULL) == 0 &&
+               !back.force,
+           "console: force is optional");
+        runner_request_clear(&back);
+        req.rows = 0;
+        is_int(runner_request_encode(&req, &line, &len), -EINVAL, "console: 0 rows");
+#define BAD_CONSOLE                                                                                \
+        "\"console\" must be {\"rows\":N,\"cols\":N,\"force\":BOOL} with 1 to 65535 rows and "     \
+        "columns"
+        rejects("{\"console\":1}", BAD_CONSOLE);
+        rejects("{\"console\":{\"rows\":1}}", BAD_CONSOLE);
+        rejects("{\"console\":{\"rows\":1,\"cols\":65536}}", BAD_CONSOLE);
+        rejects("{\"console\":{\"rows\":1,\"cols\":1,\"force\":1}}", BAD_CONSOLE);
+        rejects("{\"console\":{\"rows\":1,\"cols\":1,\"x\":true}}", BAD_CONSOLE);
+        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"stdin\":true}",
+                "a request holds one of \"argv\", \"health\" and \"console\"");
+        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"argv\":[\"/x\"]}",
+                "a request holds one of \"argv\", \"health\" and \"console\"");
 }
 
 static void test_health_answer(void)
@@ -236,6 +273,7 @@ int main(void)
         test_round_trips();
         test_encode_refuses();
         test_refusals();
+        test_console();
         test_health_answer();
         return tap_done();
 }
