@@ -1621,9 +1621,9 @@ static void parse_limits(struct ctx *c, const struct json_value *v)
 
 static void parse_network(struct ctx *c, const struct json_value *v)
 {
-        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, N };
+        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, IPV6, N };
         static const char *const keys[N] = {"mode",    "egress", "ingress", "transfer",
-                                            "publish", "dns",    "limits"};
+                                            "publish", "dns",    "limits",  "ipv6"};
         static const char *const modes[] = {"none", "private"};
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
@@ -1655,6 +1655,8 @@ static void parse_network(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "dns", parse_dns(c, f[DNS]));
         if (f[LIMITS])
                 WITH_KEY(c, "limits", parse_limits(c, f[LIMITS]));
+        if (f[IPV6])
+                WITH_KEY(c, "ipv6", get_bool(c, f[IPV6], &c->m->network.ipv6));
 }
 
 static void parse_vm(struct ctx *c, const struct json_value *v)
@@ -2501,6 +2503,7 @@ static void set_defaults(struct manifest *m)
         m->pids.max = 512;
         m->network.mode = NET_NONE;
         m->network.deny_lan = true;
+        m->network.ipv6 = true;
         m->network.limits.conns = LIMITS_DEFAULT_CONNS;
         m->network.limits.new_conns = LIMITS_DEFAULT_NEW_CONNS;
         m->network.limits.new_burst = 2 * LIMITS_DEFAULT_NEW_CONNS;
