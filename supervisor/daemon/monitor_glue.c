@@ -206,7 +206,7 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
         if (t->m->network.mode == NET_PRIVATE && t->id_base >= d->cfg.uid_base) {
                 uint32_t index = (t->id_base - d->cfg.uid_base) / UIDRANGE_SIZE;
                 tn_err_free(TAKE_PTR(err));
-                if (net_private_prepare(t->m, index, &g->net, &err) == 0) {
+                if (net_private_prepare(t->m, d->cfg.state_dir, index, &g->net, &err) == 0) {
                         g->has_net = true;
                         g->net.firewall = true;
                         g->net.tap = t->m->isolation == ISOLATION_MICROVM;

@@ -9,7 +9,7 @@
  *                                            counts the link's bytes with transfer.c
  *                                            every 200 ms for SECONDS and prints each
  *                                            action ("do=throttle used=N")
- *   net_probe tap MANIFEST INDEX             what a microVM tenant of index INDEX gets
+ *   net_probe tap MANIFEST INDEX STATE       what a microVM tenant of index INDEX gets
  *                                            before its domain starts (net_private_prepare,
  *                                            net_private_attach_tap, net_private_shape_tap):
  *                                            prints "ready tnd-INDEX", then holds it until
@@ -111,7 +111,7 @@ static int cmd_rules(const char *path, const char *index, const char *name)
         return 0;
 }
 
-static int cmd_tap(const char *path, const char *index)
+static int cmd_tap(const char *path, const char *index, const char *state)
 {
         struct tn_err *err = NULL;
         struct manifest *m = NULL;
@@ -130,7 +130,7 @@ static int cmd_tap(const char *path, const char *index)
         sigaddset(&set, SIGINT);
         sigprocmask(SIG_BLOCK, &set, NULL);
         struct net_tenant t = {0};
-        int r = net_private_prepare(m, (uint32_t)strtoul(index, NULL, 10), &t, &err);
+        int r = net_private_prepare(m, state, (uint32_t)strtoul(index, NULL, 10), &t, &err);
         if (r >= 0) {
                 r = net_private_attach_tap(&t, m, &err);
                 if (r >= 0)
@@ -191,8 +191,8 @@ int main(int argc, char **argv)
         }
         if (argc == 8 && !strcmp(argv[1], "transfer"))
                 return cmd_transfer(argv + 2);
-        if (argc == 4 && !strcmp(argv[1], "tap"))
-                return cmd_tap(argv[2], argv[3]);
+        if (argc == 5 && !strcmp(argv[1], "tap"))
+                return cmd_tap(argv[2], argv[3], argv[4]);
         if (argc == 5 && !strcmp(argv[1], "rules"))
                 return cmd_rules(argv[2], argv[3], argv[4]);
         fprintf(stderr, "usage: see the top of tests/integration/net_probe.c\n");
