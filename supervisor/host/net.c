@@ -537,8 +537,9 @@ int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct 
 
 /* ---- tracked connections ---- */
 
-/* One ctnetlink dump of the IPv4 entries whose original (or reply) source is addr:
- * CTA_TUPLE_ORIG (or _REPLY) { CTA_TUPLE_IP { CTA_IP_V4_SRC } } says the value,
+/* One ctnetlink dump of the entries of `family` whose original (or reply) source is
+ * addr (network order): CTA_TUPLE_ORIG (or _REPLY) { CTA_TUPLE_IP { CTA_IP_V4_SRC or
+ * CTA_IP_V6_SRC } } says the value,
  * CTA_FILTER { CTA_FILTER_ORIG_FLAGS (or _REPLY_FLAGS) } which fields to compare (bit 0:
  * the source address, the kernel's CTA_FILTER_F_CTA_IP_SRC; a host-order u32). Each
  * entry is one message. */
@@ -569,19 +570,20 @@ static int ct_count_one(struct nl_msg *msg, void *arg)
         return NL_OK;
 }
 
-static int ct_dump_count(struct nl_sock *s, uint32_t addr, bool reply, uint64_t *n)
+static int ct_dump_count(struct nl_sock *s, int family, const void *addr, bool reply, uint64_t *n)
 {
         struct nl_msg *msg = nlmsg_alloc_simple((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
                                                 NLM_F_REQUEST | NLM_F_DUMP);
         if (!msg)
                 return -NLE_NOMEM;
-        struct nfgenmsg h = {.nfgen_family = AF_INET, .version = NFNETLINK_V0};
+        struct nfgenmsg h = {.nfgen_family = (uint8_t)family, .version = NFNETLINK_V0};
+        bool v6 = family == AF_INET6;
         struct nlattr *tuple, *ip, *filter;
         int r = nlmsg_append(msg, &h, sizeof(h), NLMSG_ALIGNTO);
         if (r == 0 && (!(tuple = nla_nest_start(msg, (reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG) |
                                                          NLA_F_NESTED)) ||
                        !(ip = nla_nest_start(msg, CTA_TUPLE_IP | NLA_F_NESTED)) ||
-                       nla_put_u32(msg, CTA_IP_V4_SRC, htonl(addr)) < 0 ||
+                       nla_put(msg, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, v6 ? 16 : 4, addr) < 0 ||
                        nla_nest_end(msg, ip) < 0 || nla_nest_end(msg, tuple) < 0 ||
                        !(filter = nla_nest_start(msg, CTA_FILTER | NLA_F_NESTED)) ||
                        nla_put_u32(msg, reply ? CTA_FILTER_REPLY_FLAGS : CTA_FILTER_ORIG_FLAGS,
@@ -597,17 +599,19 @@ static int ct_dump_count(struct nl_sock *s, uint32_t addr, bool reply, uint64_t 
         return nl_recvmsgs_default(s);
 }
 
-int net_conntrack_count(uint32_t addr, uint64_t *ret, struct tn_err **err)
+int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err **err)
 {
         struct nl_sock *s = nl_socket_alloc();
         if (!s)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         uint64_t n = 0;
+        uint32_t addr = htonl(t->addr);
         int r = nl_connect(s, NETLINK_NETFILTER);
-        if (r == 0)
-                r = ct_dump_count(s, addr, false, &n);
-        if (r == 0)
-                r = ct_dump_count(s, addr, true, &n);
+        for (int reply = 0; reply < 2 && r == 0; reply++) {
+                r = ct_dump_count(s, AF_INET, &addr, reply, &n);
+                if (r == 0 && t->v6)
+                        r = ct_dump_count(s, AF_INET6, &t->addr6, reply, &n);
+        }
         nl_socket_free(s);
         if (r == -NLE_OPNOTSUPP || r == -NLE_INVAL)
                 return tn_err_setx(err, EOPNOTSUPP,

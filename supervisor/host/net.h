@@ -141,14 +141,14 @@ const char *net_abuse_counter_name(enum net_abuse_counter c);
  * table. */
 int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct tn_err **err);
 
-/* The host's tracked connections (conntrack entries, IPv4) of the tenant at addr (host
- * byte order): those it opened (original source addr) and those opened to it through
- * its published ports (reply source addr, after the DNAT), but for TCP connections in
- * TIME_WAIT or CLOSE, which the conns cap does not count either. Two filtered dumps of the
- * conntrack table (ctnetlink, CTA_FILTER: the kernel sends only the matching entries);
- * the count is what the conns cap holds down. -EOPNOTSUPP on a kernel without dump
- * filters (before 5.8). */
-int net_conntrack_count(uint32_t addr, uint64_t *ret, struct tn_err **err);
+/* The host's tracked connections (conntrack entries) of tenant t, at t->addr and, when
+ * t->v6, at t->addr6: those it opened (original source its address) and those opened
+ * to it through its published ports (reply source its address, after the DNAT), but
+ * for TCP connections in TIME_WAIT or CLOSE, which the conns cap does not count either.
+ * Two filtered dumps of the conntrack table per family (ctnetlink, CTA_FILTER: the
+ * kernel sends only the matching entries); the count is what the conns cap holds down.
+ * -EOPNOTSUPP on a kernel without dump filters (before 5.8). */
+int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err **err);
 
 /* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
  * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);

@@ -19,7 +19,8 @@
  *                                            of tenant NAME of index INDEX, with MANIFEST's
  *                                            network section and no resolver (for
  *                                            bench/abuse-limits; applies nothing)
- *   net_probe conntrack ADDR                 prints "conns=N": net_conntrack_count
+ *   net_probe conntrack ADDR [ADDR6]         prints "conns=N": net_conntrack_count of a
+ *                                            tenant with these addresses
  *
  * Exit 0 on success, 1 with the error on stderr. */
 #include <arpa/inet.h>
@@ -179,12 +180,16 @@ int main(int argc, char **argv)
                         return fail(err);
                 return 0;
         }
-        if (argc == 3 && !strcmp(argv[1], "conntrack")) {
+        if ((argc == 3 || argc == 4) && !strcmp(argv[1], "conntrack")) {
                 struct in_addr a;
+                struct net_tenant t = {0};
                 uint64_t n;
-                if (inet_pton(AF_INET, argv[2], &a) != 1)
+                if (inet_pton(AF_INET, argv[2], &a) != 1 ||
+                    (argc == 4 && inet_pton(AF_INET6, argv[3], &t.addr6) != 1))
                         return 2;
-                if (net_conntrack_count(ntohl(a.s_addr), &n, &err) < 0)
+                t.addr = ntohl(a.s_addr);
+                t.v6 = argc == 4;
+                if (net_conntrack_count(&t, &n, &err) < 0)
                         return fail(err);
                 printf("conns=%llu\n", (unsigned long long)n);
                 return 0;

@@ -10,7 +10,8 @@
 #   dropped on the bridge (a packet socket on the bridge sees the tenant's echo request
 #   to ff02::1, sent the same way, and not them), and so is a neighbour advertisement
 #   for an address that is not the tenant's;
-# - network.limits count IPv6: SMTP is refused and counted;
+# - network.limits count IPv6: SMTP is refused and counted; the host's count of the
+#   tenant's connections (net_conntrack_count, what `tenantctl top` shows) includes IPv6;
 # - "ipv6": false leaves the tenant without IPv6, and its port passes no IPv6 frame;
 # - a real microVM gets its IPv6 address from tenant-agent and reaches the sink.
 #
@@ -175,6 +176,12 @@ for kind in sandbox microvm; do
 	check "$kind: network.limits apply to IPv6: SMTP is refused by default ($out)" '[[ $out == "fail ECONNREFUSED" ]]'
 	got=$(nft list counter inet "tenantd-$T" abuse_smtp)
 	check "$kind: ... counted in abuse_smtp" 'grep -q "packets [1-9]" <<<"$got"'
+	# a UDP flow to the sink (nothing listens: its entry stays, unanswered, for 30 s)
+	"${run_in[@]}" "$py" -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", ("2001:db8:77::1", 9999))'
+	c4=$("$net_probe" conntrack "$(tenant_addr "$index")" | sed -n 's/^conns=//p')
+	c6=$("$net_probe" conntrack "$(tenant_addr "$index")" "$addr6" | sed -n 's/^conns=//p')
+	check "$kind: net_conntrack_count counts its IPv6 connections too (IPv4 only: $c4, both: $c6)" \
+		'[[ -n $c4 && -n $c6 && $c6 -gt $c4 ]]'
 	out=$("${run_in[@]}" "$py" "$tmp/connect.py" fd99:77::1 9000)
 	check "$kind: deny_lan refuses a ULA address (fc00::/7) at once: EACCES ($out)" '[[ $out == "fail EACCES" ]]'
 	out=$("${run_in[@]}" "$py" "$tmp/connect.py" 2001:db8:77::2 9001)
