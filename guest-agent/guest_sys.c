@@ -308,6 +308,76 @@ static int find_ether(char *name, size_t len)
         return -ENODEV;
 }
 
+/* /proc/sys/net/ipv6/conf/CONF/KEY = value. */
+static int ipv6_conf(const char *conf, const char *key, const char *value)
+{
+        char path[128];
+        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", conf, key);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 || write_all(fd, value, strlen(value)) < 0 ? -errno : 0;
+}
+
+/* Before the link comes up: IPv6 off when the host gives no address, else on with
+ * nothing learnt from the link (no router advertisement, redirect or autoconfiguration)
+ * and no DAD (the host's firewall drops DAD probes, and nothing else may hold these
+ * addresses), so the link-local address works at once. The host's firewall does not
+ * rely on any of this: it is what a well-behaved guest does. */
+static int ipv6_prepare(const char *ifname, bool on)
+{
+        static const char *const off[] = {"all", "default", NULL};
+        if (access("/proc/sys/net/ipv6", F_OK) < 0)
+                return on ? -EAFNOSUPPORT : 0;
+        if (!on) {
+                int r = ipv6_conf(ifname, "disable_ipv6", "1");
+                for (size_t i = 0; r == 0 && off[i]; i++)
+                        r = ipv6_conf(off[i], "disable_ipv6", "1");
+                return r;
+        }
+        static const char *const keys[][2] = {{"disable_ipv6", "0"},
+                                              {"accept_ra", "0"},
+                                              {"autoconf", "0"},
+                                              {"accept_redirects", "0"},
+                                              {"accept_dad", "0"}};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                int r = ipv6_conf(ifname, keys[i][0], keys[i][1]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The kernel's struct in6_ifreq (linux/ipv6.h), which glibc does not declare and whose
+ * header clashes with netinet/in.h. */
+struct kernel_in6_ifreq {
+        struct in6_addr ifr6_addr;
+        uint32_t ifr6_prefixlen;
+        int ifr6_ifindex;
+};
+
+/* The IPv6 address and default route, once the link is up. */
+static int setup_net6(const struct agent_net *net, const char *ifname, struct tn_err **err)
+{
+        _cleanup_close_ int sock = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return tn_err_set(err, errno, "net: IPv6 socket");
+        int index = (int)if_nametoindex(ifname);
+        if (index <= 0)
+                return tn_err_set(err, errno, "net: index of %s", ifname);
+        struct kernel_in6_ifreq ifr6 = {
+            .ifr6_addr = net->address6, .ifr6_prefixlen = net->prefix6, .ifr6_ifindex = index};
+        if (ioctl(sock, SIOCSIFADDR, &ifr6) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "net: IPv6 address on %s", ifname);
+        if (!net->has_gateway6)
+                return 0;
+        struct in6_rtmsg rt = {.rtmsg_gateway = net->gateway6,
+                               .rtmsg_flags = RTF_UP | RTF_GATEWAY,
+                               .rtmsg_metric = 1,
+                               .rtmsg_ifindex = index};
+        if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "net: IPv6 default route via the gateway");
+        return 0;
+}
+
 static int setup_net(const struct agent_net *net, struct tn_err **err)
 {
         char ifname[IFNAMSIZ];
@@ -320,10 +390,14 @@ static int setup_net(const struct agent_net *net, struct tn_err **err)
         int r = ioctl_addr(sock, SIOCSIFADDR, ifname, net->address);
         if (r == 0)
                 r = ioctl_addr(sock, SIOCSIFNETMASK, ifname, mask);
-        if (r == 0)
-                r = link_up(sock, ifname);
         if (r < 0)
                 return tn_err_set(err, -r, "net: address on %s", ifname);
+        r = ipv6_prepare(ifname, net->has_address6);
+        if (r < 0)
+                return tn_err_set(err, -r, "net: IPv6 settings of %s", ifname);
+        r = link_up(sock, ifname);
+        if (r < 0)
+                return tn_err_set(err, -r, "net: %s up", ifname);
         if (net->has_gateway) {
                 struct rtentry rt = {0};
                 struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst;
@@ -335,7 +409,7 @@ static int setup_net(const struct agent_net *net, struct tn_err **err)
                 if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
                         return tn_err_set(err, errno, "net: default route via the gateway");
         }
-        return 0;
+        return net->has_address6 ? setup_net6(net, ifname, err) : 0;
 }
 
 /* resolv.conf: the agent's own /etc, and the new root's /etc when there is one —

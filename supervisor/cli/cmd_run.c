@@ -315,10 +315,17 @@ static int run_manifest(const struct cli *cli, const char *path, char **override
         if (m->network.mode == NET_PRIVATE && m->network.transfer.period != TRANSFER_NONE)
                 log_warning("warning: %s: network transfer volumes are not counted yet", path);
         for (size_t i = 0; m->network.mode == NET_PRIVATE && i < m->network.publish_n; i++)
-                if (m->network.publish[i].bind_family == AF_INET6)
+                if (m->network.publish[i].bind_family == AF_INET6 && !m->network.ipv6)
                         log_warning("warning: %s: network.publish[%zu] is bound to an IPv6 address "
-                                    "and is not published: private tenants are IPv4 only for now",
+                                    "and is not published: network.ipv6 is false",
                                     path, i);
+                else if (m->network.publish[i].bind_family == AF_INET6 &&
+                         memcmp(m->network.publish[i].bind_addr, &in6addr_loopback, 16) == 0)
+                        log_warning(
+                            "warning: %s: network.publish[%zu] is bound to ::1, which Linux "
+                            "never forwards out of loopback: no client can reach it; use "
+                            "127.0.0.1 or another of the host's addresses",
+                            path, i);
         if (learn && m->isolation == ISOLATION_MICROVM) {
                 log_error("%s: learning runs the service in a sandbox; a microVM's guest kernel "
                           "is its boundary and the host's seccomp filter does not reach inside. "

@@ -555,7 +555,7 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
         struct net_tenant net = {0};
         if (m->network.mode == NET_PRIVATE &&
             uidrange_get(state_dir, m->name, uid_base, &base, NULL) == 0 &&
-            net_private_prepare(m, (base - uid_base) / UIDRANGE_SIZE, &net, NULL) == 0) {
+            net_private_prepare(m, state_dir, (base - uid_base) / UIDRANGE_SIZE, &net, NULL) == 0) {
                 net.firewall = true;
                 net.tap = true;
                 net_private_detach_tap(&net);

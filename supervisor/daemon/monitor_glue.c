@@ -181,7 +181,7 @@ static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uin
         /* The connections the conns cap counts, for status and top. A failed dump (an
          * old kernel) is said once, at the first sample. */
         tn_err_free(TAKE_PTR(err));
-        g->have_conns = net_conntrack_count(g->net.addr, &g->conns, &err) == 0;
+        g->have_conns = net_conntrack_count(&g->net, &g->conns, &err) == 0;
         if (!g->have_conns && !g->conns_warned) {
                 log_warning("tenant=%s connections not counted: %s", t->name, tn_err_msg(err));
                 g->conns_warned = true;
@@ -206,7 +206,7 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
         if (t->m->network.mode == NET_PRIVATE && t->id_base >= d->cfg.uid_base) {
                 uint32_t index = (t->id_base - d->cfg.uid_base) / UIDRANGE_SIZE;
                 tn_err_free(TAKE_PTR(err));
-                if (net_private_prepare(t->m, index, &g->net, &err) == 0) {
+                if (net_private_prepare(t->m, d->cfg.state_dir, index, &g->net, &err) == 0) {
                         g->has_net = true;
                         g->net.firewall = true;
                         g->net.tap = t->m->isolation == ISOLATION_MICROVM;

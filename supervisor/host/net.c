@@ -4,6 +4,7 @@
 #include "host/net.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -13,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <netlink/netlink.h>
@@ -41,6 +44,7 @@
 #include <nftables/libnftables.h>
 
 #include "host/net_rules.h"
+#include "lib/fileio.h"
 #include "lib/json.h"
 
 #define POOL_BASE 0x0a580000U /* 10.88.0.0 */
@@ -142,13 +146,12 @@ static int link_index(struct nl_sock *s, const char *name)
         return idx;
 }
 
-static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix,
-                       struct tn_err **err)
+/* `text` ("ADDR/PREFIX" of `family`) on link `ifindex`; `flags` are IFA_F_* (nodad). */
+static int add_address_text(struct nl_sock *s, int ifindex, int family, const char *text,
+                            unsigned flags, struct tn_err **err)
 {
-        char text[INET_ADDRSTRLEN + 4], a[INET_ADDRSTRLEN];
-        snprintf(text, sizeof(text), "%s/%d", ip4(addr, a), prefix);
         struct nl_addr *local = NULL;
-        if (nl_addr_parse(text, AF_INET, &local) < 0)
+        if (nl_addr_parse(text, family, &local) < 0)
                 return tn_err_setx(err, EINVAL, "bad address %s", text);
         struct rtnl_addr *ra = rtnl_addr_alloc();
         if (!ra) {
@@ -157,12 +160,31 @@ static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix
         }
         rtnl_addr_set_ifindex(ra, ifindex);
         rtnl_addr_set_local(ra, local);
+        if (flags)
+                rtnl_addr_set_flags(ra, flags);
         int r = rtnl_addr_add(s, ra, 0);
         rtnl_addr_put(ra);
         nl_addr_put(local);
         if (r < 0 && r != -NLE_EXIST)
                 return tn_err_setx(err, EIO, "cannot add address %s: %s", text, nl_geterror(r));
         return 0;
+}
+
+static int add_address(struct nl_sock *s, int ifindex, uint32_t addr, int prefix,
+                       struct tn_err **err)
+{
+        char text[INET_ADDRSTRLEN + 4], a[INET_ADDRSTRLEN];
+        snprintf(text, sizeof(text), "%s/%d", ip4(addr, a), prefix);
+        return add_address_text(s, ifindex, AF_INET, text, 0, err);
+}
+
+static int add_address6(struct nl_sock *s, int ifindex, const struct in6_addr *addr, unsigned flags,
+                        struct tn_err **err)
+{
+        char text[INET6_ADDRSTRLEN + 4], a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, addr, a, sizeof(a));
+        snprintf(text, sizeof(text), "%s/%d", a, NET_V6_PREFIX);
+        return add_address_text(s, ifindex, AF_INET6, text, flags, err);
 }
 
 /* ---- the bridge and its tenant ports ----
@@ -264,35 +286,71 @@ static int port_fdb_add(struct nl_sock *s, int port, const char *ifname, const u
         return 0;
 }
 
-/* The bridge's permanent neighbour entry `addr` -> `mac`, or with mac NULL its removal
- * (an entry that is not there is fine). */
-static int bridge_neigh(struct nl_sock *s, uint32_t addr, const uint8_t *mac, struct tn_err **err)
+/* The bridge's permanent neighbour entry `dst` (an address of `family`, network order)
+ * -> `mac`, or with mac NULL its removal (an entry that is not there is fine). */
+static int bridge_neigh_family(struct nl_sock *s, int family, const void *dst, const uint8_t *mac,
+                               struct tn_err **err)
 {
         int br = link_index(s, NET_BRIDGE);
         if (br < 0)
                 return mac ? tn_err_setx(err, ENODEV, "bridge %s vanished", NET_BRIDGE) : 0;
-        struct ndmsg ndm = {.ndm_family = AF_INET, .ndm_ifindex = br, .ndm_state = NUD_PERMANENT};
-        uint32_t dst = htonl(addr);
+        struct ndmsg ndm = {
+            .ndm_family = (uint8_t)family, .ndm_ifindex = br, .ndm_state = NUD_PERMANENT};
+        size_t dst_len = family == AF_INET6 ? sizeof(struct in6_addr) : sizeof(uint32_t);
         struct nl_msg *msg =
             mac ? nlmsg_alloc_simple(RTM_NEWNEIGH,
                                      NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
                 : nlmsg_alloc_simple(RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK);
         if (!msg || nlmsg_append(msg, &ndm, sizeof(ndm), NLMSG_ALIGNTO) < 0 ||
-            nla_put(msg, NDA_DST, sizeof(dst), &dst) < 0 ||
+            nla_put(msg, NDA_DST, (int)dst_len, dst) < 0 ||
             (mac && nla_put(msg, NDA_LLADDR, 6, mac) < 0)) {
                 nlmsg_free(msg);
                 return tn_err_setx(err, ENOMEM, "out of memory");
         }
         int r = nl_send_sync(s, msg);
         if (r < 0 && (mac || r != -NLE_OBJ_NOTFOUND)) {
-                char a[INET_ADDRSTRLEN];
+                char a[INET6_ADDRSTRLEN];
                 return tn_err_setx(err, EIO, "cannot %s the neighbour entry of %s: %s",
-                                   mac ? "add" : "remove", ip4(addr, a), nl_geterror(r));
+                                   mac ? "add" : "remove", inet_ntop(family, dst, a, sizeof(a)),
+                                   nl_geterror(r));
         }
         return 0;
 }
 
-static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
+/* The tenant's entries: its IPv4 address, and its IPv6 one when it has IPv6. */
+static int bridge_neigh(struct nl_sock *s, const struct net_tenant *t, const uint8_t *mac,
+                        struct tn_err **err)
+{
+        uint32_t dst = htonl(t->addr);
+        int r = bridge_neigh_family(s, AF_INET, &dst, mac, err);
+        if (r >= 0 && t->v6)
+                r = bridge_neigh_family(s, AF_INET6, &t->addr6, mac, err);
+        return r;
+}
+
+/* IPv6 on the bridge, as a router's inside interface: no address or route learnt from
+ * what a tenant sends (router advertisements, redirects), no DAD for its own address
+ * (nothing else may claim it: the tenants' firewall drops their advertisements of other
+ * addresses). */
+static int bridge_ipv6(struct nl_sock *s, int idx, const struct in6_addr *gateway6,
+                       struct tn_err **err)
+{
+        static const char *const settings[][2] = {
+            {"disable_ipv6", "0"}, {"accept_ra", "0"},  {"accept_redirects", "0"},
+            {"autoconf", "0"},     {"accept_dad", "0"},
+        };
+        for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+                char path[96];
+                snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", NET_BRIDGE,
+                         settings[i][0]);
+                int r = write_sysctl(path, settings[i][1], err);
+                if (r < 0)
+                        return r;
+        }
+        return add_address6(s, idx, gateway6, IFA_F_NODAD, err);
+}
+
+static int ensure_bridge(struct nl_sock *s, const struct in6_addr *gateway6, struct tn_err **err)
 {
         int r = rtnl_link_bridge_add(s, NET_BRIDGE);
         if (r < 0 && r != -NLE_EXIST)
@@ -313,6 +371,8 @@ static int ensure_bridge(struct nl_sock *s, struct tn_err **err)
         r = bridge_configure(s, idx, err);
         if (r >= 0)
                 r = add_address(s, idx, POOL_GATEWAY, NET_POOL_PREFIX, err);
+        if (r >= 0 && gateway6)
+                r = bridge_ipv6(s, idx, gateway6, err);
         if (r >= 0)
                 r = link_up(s, NET_BRIDGE, link_has_mac(s, NET_BRIDGE, mac) ? NULL : mac, err);
         return r;
@@ -477,8 +537,9 @@ int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct 
 
 /* ---- tracked connections ---- */
 
-/* One ctnetlink dump of the IPv4 entries whose original (or reply) source is addr:
- * CTA_TUPLE_ORIG (or _REPLY) { CTA_TUPLE_IP { CTA_IP_V4_SRC } } says the value,
+/* One ctnetlink dump of the entries of `family` whose original (or reply) source is
+ * addr (network order): CTA_TUPLE_ORIG (or _REPLY) { CTA_TUPLE_IP { CTA_IP_V4_SRC or
+ * CTA_IP_V6_SRC } } says the value,
  * CTA_FILTER { CTA_FILTER_ORIG_FLAGS (or _REPLY_FLAGS) } which fields to compare (bit 0:
  * the source address, the kernel's CTA_FILTER_F_CTA_IP_SRC; a host-order u32). Each
  * entry is one message. */
@@ -509,19 +570,20 @@ static int ct_count_one(struct nl_msg *msg, void *arg)
         return NL_OK;
 }
 
-static int ct_dump_count(struct nl_sock *s, uint32_t addr, bool reply, uint64_t *n)
+static int ct_dump_count(struct nl_sock *s, int family, const void *addr, bool reply, uint64_t *n)
 {
         struct nl_msg *msg = nlmsg_alloc_simple((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
                                                 NLM_F_REQUEST | NLM_F_DUMP);
         if (!msg)
                 return -NLE_NOMEM;
-        struct nfgenmsg h = {.nfgen_family = AF_INET, .version = NFNETLINK_V0};
+        struct nfgenmsg h = {.nfgen_family = (uint8_t)family, .version = NFNETLINK_V0};
+        bool v6 = family == AF_INET6;
         struct nlattr *tuple, *ip, *filter;
         int r = nlmsg_append(msg, &h, sizeof(h), NLMSG_ALIGNTO);
         if (r == 0 && (!(tuple = nla_nest_start(msg, (reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG) |
                                                          NLA_F_NESTED)) ||
                        !(ip = nla_nest_start(msg, CTA_TUPLE_IP | NLA_F_NESTED)) ||
-                       nla_put_u32(msg, CTA_IP_V4_SRC, htonl(addr)) < 0 ||
+                       nla_put(msg, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, v6 ? 16 : 4, addr) < 0 ||
                        nla_nest_end(msg, ip) < 0 || nla_nest_end(msg, tuple) < 0 ||
                        !(filter = nla_nest_start(msg, CTA_FILTER | NLA_F_NESTED)) ||
                        nla_put_u32(msg, reply ? CTA_FILTER_REPLY_FLAGS : CTA_FILTER_ORIG_FLAGS,
@@ -537,17 +599,19 @@ static int ct_dump_count(struct nl_sock *s, uint32_t addr, bool reply, uint64_t 
         return nl_recvmsgs_default(s);
 }
 
-int net_conntrack_count(uint32_t addr, uint64_t *ret, struct tn_err **err)
+int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err **err)
 {
         struct nl_sock *s = nl_socket_alloc();
         if (!s)
                 return tn_err_setx(err, ENOMEM, "out of memory");
         uint64_t n = 0;
+        uint32_t addr = htonl(t->addr);
         int r = nl_connect(s, NETLINK_NETFILTER);
-        if (r == 0)
-                r = ct_dump_count(s, addr, false, &n);
-        if (r == 0)
-                r = ct_dump_count(s, addr, true, &n);
+        for (int reply = 0; reply < 2 && r == 0; reply++) {
+                r = ct_dump_count(s, AF_INET, &addr, reply, &n);
+                if (r == 0 && t->v6)
+                        r = ct_dump_count(s, AF_INET6, &t->addr6, reply, &n);
+        }
         nl_socket_free(s);
         if (r == -NLE_OPNOTSUPP || r == -NLE_INVAL)
                 return tn_err_setx(err, EOPNOTSUPP,
@@ -601,8 +665,140 @@ size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16])
 
 /* ---- the supervisor's side ---- */
 
-int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
-                        struct tn_err **err)
+/* ---- IPv6 addresses ---- */
+
+/* "fdGG:GGGG:GGGG::/48": a ULA /48, nothing but the global ID set. */
+static int ula_parse(const char *text, struct in6_addr *ret)
+{
+        char buf[64];
+        size_t len = strcspn(text, "\n");
+        if (len >= sizeof(buf) || len < 5 || strcmp(text + len, text[len] ? "\n" : "") != 0)
+                return -EINVAL;
+        memcpy(buf, text, len);
+        buf[len] = '\0';
+        char *slash = strchr(buf, '/');
+        struct in6_addr a;
+        if (!slash || strcmp(slash, "/48") != 0)
+                return -EINVAL;
+        *slash = '\0';
+        if (inet_pton(AF_INET6, buf, &a) != 1 || a.s6_addr[0] != 0xfd)
+                return -EINVAL;
+        for (int i = 6; i < 16; i++)
+                if (a.s6_addr[i])
+                        return -EINVAL;
+        *ret = a;
+        return 0;
+}
+
+int net_ula_prefix(const char *state_dir, struct in6_addr *ret, struct tn_err **err)
+{
+        char path[4096], tmp[4096];
+        snprintf(path, sizeof(path), "%s/%s", state_dir, NET_ULA_FILE);
+        char text[64];
+        for (int attempt = 0; attempt < 2; attempt++) {
+                ssize_t n = read_small_file(path, text, sizeof(text));
+                if (n > 0)
+                        return ula_parse(text, ret) < 0
+                                   ? tn_err_setx(err, EINVAL,
+                                                 "%s: not a ULA prefix \"fdXX:XXXX:XXXX::/48\"",
+                                                 path)
+                                   : 0;
+                if (n < 0 && n != -ENOENT)
+                        return tn_err_set(err, (int)-n, "cannot read %s", path);
+                /* RFC 4193 3.2: 40 random bits after fd. */
+                struct in6_addr a = {.s6_addr = {0xfd}};
+                if (getrandom(a.s6_addr + 1, 5, 0) != 5)
+                        return tn_err_set(err, errno, "getrandom");
+                char addr[INET6_ADDRSTRLEN];
+                inet_ntop(AF_INET6, &a, addr, sizeof(addr));
+                int len = snprintf(text, sizeof(text), "%s/48\n", addr);
+                snprintf(tmp, sizeof(tmp), "%s/.%s.%d.new", state_dir, NET_ULA_FILE, (int)getpid());
+                int r = write_file_atomic(tmp, text, (size_t)len, 0644, err);
+                if (r < 0)
+                        return r;
+                /* link(2) never replaces: whoever links first has drawn the prefix. */
+                r = link(tmp, path) < 0 && errno != EEXIST ? -errno : 0;
+                (void)unlink(tmp);
+                if (r < 0)
+                        return tn_err_set(err, -r, "cannot write %s", path);
+        }
+        return tn_err_setx(err, EIO, "%s: written but unreadable", path);
+}
+
+/* fe80::/64 with the modified EUI-64 of `mac` (RFC 4291 appendix A), the link-local
+ * address the kernel gives an interface with that MAC. */
+static void link_local_of(const uint8_t mac[6], struct in6_addr *ret)
+{
+        struct in6_addr a = {.s6_addr = {0xfe, 0x80}};
+        a.s6_addr[8] = mac[0] ^ 0x02;
+        a.s6_addr[9] = mac[1];
+        a.s6_addr[10] = mac[2];
+        a.s6_addr[11] = 0xff;
+        a.s6_addr[12] = 0xfe;
+        a.s6_addr[13] = mac[3];
+        a.s6_addr[14] = mac[4];
+        a.s6_addr[15] = mac[5];
+        *ret = a;
+}
+
+/* The ULA /64's interface identifier `id` (small: 1 is the bridge). */
+static void ula_host(const struct in6_addr *prefix, uint32_t id, struct in6_addr *ret)
+{
+        struct in6_addr a = *prefix;
+        memset(a.s6_addr + 8, 0, 8);
+        a.s6_addr[12] = (uint8_t)(id >> 24);
+        a.s6_addr[13] = (uint8_t)(id >> 16);
+        a.s6_addr[14] = (uint8_t)(id >> 8);
+        a.s6_addr[15] = (uint8_t)id;
+        *ret = a;
+}
+
+/* Forwarding for IPv6 makes the kernel ignore router advertisements on every interface
+ * whose accept_ra is 1 ("only when not forwarding"): a host that configures its own
+ * uplink by SLAAC would lose its address and default route when tenantd starts. So,
+ * before turning it on, each interface with accept_ra 1 gets 2 ("even when forwarding"),
+ * which is what it had in effect. Only when forwarding is off: an operator who turned it
+ * on has chosen already. */
+static int ipv6_forwarding(struct tn_err **err)
+{
+        char buf[8] = "";
+        if (read_small_file("/proc/sys/net/ipv6/conf/all/forwarding", buf, sizeof(buf)) > 0 &&
+            buf[0] == '1')
+                return 0;
+        struct dirent **names = NULL;
+        int n = scandir("/proc/sys/net/ipv6/conf", &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                const char *d = names[i]->d_name;
+                char path[300];
+                snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", d);
+                if (d[0] != '.' && strcmp(d, "all") != 0 &&
+                    read_small_file(path, buf, sizeof(buf)) > 0 && buf[0] == '1')
+                        (void)write_sysctl(path, "2", NULL);
+                free(names[i]);
+        }
+        free(names);
+        return write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1", err);
+}
+
+/* The tenant's IPv6 addresses, when the manifest wants IPv6 and the kernel has it. */
+static int prepare_v6(const struct manifest *m, const char *state_dir, uint32_t index,
+                      struct net_tenant *t, struct tn_err **err)
+{
+        if (!m->network.ipv6 || access("/proc/sys/net/ipv6", F_OK) < 0)
+                return 0;
+        struct in6_addr prefix;
+        int r = net_ula_prefix(state_dir, &prefix, err);
+        if (r < 0)
+                return r;
+        ula_host(&prefix, 1, &t->gateway6);
+        ula_host(&prefix, 2 + index, &t->addr6);
+        link_local_of(t->mac, &t->ll6);
+        t->v6 = true;
+        return 0;
+}
+
+int net_private_prepare(const struct manifest *m, const char *state_dir, uint32_t index,
+                        struct net_tenant *ret, struct tn_err **err)
 {
         if (index >= POOL_TENANTS)
                 return tn_err_setx(err, ENOSPC, "no address left in the tenant pool");
@@ -613,12 +809,15 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
         snprintf(t.name, sizeof(t.name), "%s", m->name);
         snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
         mac_of(t.addr, t.mac);
+        int r = prepare_v6(m, state_dir, index, &t, err);
+        if (r < 0)
+                return tn_err_wrap(err, "IPv6");
 
         _cleanup_(sockp) struct nl_sock *s = NULL;
-        int r = nl_open(&s, err);
+        r = nl_open(&s, err);
         if (r < 0)
                 return r;
-        r = ensure_bridge(s, err);
+        r = ensure_bridge(s, t.v6 ? &t.gateway6 : NULL, err);
         if (r < 0)
                 return r;
         /* Routing between the bridge and the uplink; route_localnet lets a published
@@ -630,6 +829,8 @@ int net_private_prepare(const struct manifest *m, uint32_t index, struct net_ten
                 r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
         if (r >= 0)
                 r = write_sysctl("/proc/sys/net/ipv4/conf/" NET_BRIDGE "/route_localnet", "1", err);
+        if (r >= 0 && t.v6)
+                r = ipv6_forwarding(err);
         if (r < 0)
                 return r;
         *ret = t;
@@ -652,11 +853,17 @@ static int bridge_port(struct nl_sock *s, const struct net_tenant *t, int *ret_i
         if (r < 0)
                 return tn_err_setx(err, EIO, "cannot put %s on %s: %s", ifname, NET_BRIDGE,
                                    nl_geterror(r));
+        /* The port is a wire, not an interface of the host: no IPv6 address of its own
+         * (it would send its own solicitations and reports into the tenant). */
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+        if (access(path, F_OK) == 0)
+                (void)write_sysctl(path, "1", NULL);
         r = port_isolate(s, port, ifname, err);
         if (r >= 0)
                 r = port_fdb_add(s, port, ifname, t->mac, err);
         if (r >= 0)
-                r = bridge_neigh(s, t->addr, t->mac, err);
+                r = bridge_neigh(s, t, t->mac, err);
         if (r < 0)
                 return r;
         *ret_index = port;
@@ -708,13 +915,46 @@ void net_private_remove(struct net_tenant *t)
          * only knows by name) there is none to name. */
         struct nl_sock *s = NULL;
         if (t->addr && nl_open(&s, NULL) >= 0) {
-                (void)bridge_neigh(s, t->addr, NULL, NULL);
+                (void)bridge_neigh(s, t, NULL, NULL);
                 nl_socket_free(s);
         }
         t->firewall = false;
 }
 
 /* ---- the tenant's side ---- */
+
+/* A default route of `family` via `gateway` (text) on link `idx`. */
+static int add_default_route(struct nl_sock *s, int family, const char *gateway, int idx,
+                             struct tn_err **err)
+{
+        struct rtnl_route *route = rtnl_route_alloc();
+        struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+        struct nl_addr *dst = NULL, *gw = NULL;
+        int r;
+        if (!route || !nh ||
+            nl_addr_parse(family == AF_INET6 ? "::/0" : "0.0.0.0/0", family, &dst) < 0 ||
+            nl_addr_parse(gateway, family, &gw) < 0) {
+                r = tn_err_setx(err, ENOMEM, "out of memory");
+        } else {
+                rtnl_route_set_family(route, (uint8_t)family);
+                rtnl_route_set_dst(route, dst);
+                rtnl_route_nh_set_gateway(nh, gw);
+                rtnl_route_nh_set_ifindex(nh, idx);
+                rtnl_route_add_nexthop(route, nh);
+                nh = NULL; /* owned by the route now */
+                r = rtnl_route_add(s, route, 0);
+                if (r < 0)
+                        r = tn_err_setx(err, EIO, "cannot add the default route via %s: %s",
+                                        gateway, nl_geterror(r));
+        }
+        if (nh)
+                rtnl_route_nh_free(nh);
+        nl_addr_put(dst);
+        nl_addr_put(gw);
+        if (route)
+                rtnl_route_put(route);
+        return r;
+}
 
 static int setup_eth0(const struct net_tenant *t, struct tn_err **err)
 {
@@ -730,34 +970,16 @@ static int setup_eth0(const struct net_tenant *t, struct tn_err **err)
                 r = add_address(s, idx, t->addr, NET_POOL_PREFIX, err);
         if (r >= 0 && t->egress_rate)
                 r = add_tbf(s, idx, "eth0", t->egress_rate, err);
-        if (r < 0)
-                return r;
-
-        struct rtnl_route *route = rtnl_route_alloc();
-        struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
-        struct nl_addr *dst = NULL, *gw = NULL;
-        char g[INET_ADDRSTRLEN];
-        if (!route || !nh || nl_addr_parse("0.0.0.0/0", AF_INET, &dst) < 0 ||
-            nl_addr_parse(ip4(t->gateway, g), AF_INET, &gw) < 0) {
-                r = tn_err_setx(err, ENOMEM, "out of memory");
-        } else {
-                rtnl_route_set_family(route, AF_INET);
-                rtnl_route_set_dst(route, dst);
-                rtnl_route_nh_set_gateway(nh, gw);
-                rtnl_route_nh_set_ifindex(nh, idx);
-                rtnl_route_add_nexthop(route, nh);
-                nh = NULL; /* owned by the route now */
-                r = rtnl_route_add(s, route, 0);
-                if (r < 0)
-                        r = tn_err_setx(err, EIO, "cannot add the default route: %s",
-                                        nl_geterror(r));
-        }
-        if (nh)
-                rtnl_route_nh_free(nh);
-        nl_addr_put(dst);
-        nl_addr_put(gw);
-        if (route)
-                rtnl_route_put(route);
+        char g[INET6_ADDRSTRLEN];
+        if (r >= 0)
+                r = add_default_route(s, AF_INET, ip4(t->gateway, g), idx, err);
+        /* No DAD: the bridge drops solicitations from "::", and nothing else on the
+         * link may hold this address; without it, the address works at once. */
+        if (r >= 0 && t->v6)
+                r = add_address6(s, idx, &t->addr6, IFA_F_NODAD, err);
+        if (r >= 0 && t->v6)
+                r = add_default_route(s, AF_INET6, inet_ntop(AF_INET6, &t->gateway6, g, sizeof(g)),
+                                      idx, err);
         return r;
 }
 
@@ -784,9 +1006,29 @@ int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_
         r = write_sysctl("/proc/sys/net/ipv4/ping_group_range", range, err);
         if (r < 0 || !t)
                 return r;
-        r = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", err);
-        if (r >= 0)
-                r = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", err);
+        /* IPv6: off, or on with no address, route or neighbour learnt from the link (the
+         * host sends no advertisements; whatever else might is dropped on the bridge). */
+        static const char *const v6_on[] = {"accept_ra",        "0", "autoconf",   "0",
+                                            "accept_redirects", "0", "accept_dad", "0"};
+        static const char *const confs[] = {"all", "default", "eth0"};
+        for (int i = 0; i < 3 && r >= 0; i++) {
+                const char *conf = confs[i];
+                char path[96];
+                snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s", conf);
+                if (access(path, F_OK) < 0)
+                        continue; /* eth0 made later: "default" is what it gets */
+                if (!t->v6) {
+                        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+                                 conf);
+                        r = write_sysctl(path, "1", err);
+                        continue;
+                }
+                for (size_t k = 0; k < sizeof(v6_on) / sizeof(*v6_on) && r >= 0; k += 2) {
+                        snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", conf,
+                                 v6_on[k]);
+                        r = write_sysctl(path, v6_on[k + 1], err);
+                }
+        }
         if (r >= 0)
                 r = setup_eth0(t, err);
         return r;

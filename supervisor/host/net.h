@@ -12,12 +12,20 @@
  * (unless allow_host), and what the manifest's allow / deny / deny_lan say; published
  * ports are DNAT rules in the inet table. The host's loopback is never reachable from
  * the bridge (the shared table "ip tenantd").
+ * IPv6 (unless the manifest says network.ipv6 false): the bridge also has a ULA /64
+ * (RFC 4193: fdGG:GGGG:GGGG::/64, the 40-bit global ID G drawn once at random and kept
+ * in STATE_DIR/ula-prefix), the bridge ::1 in it, the tenant ::(2 + index), so its
+ * address is as stable as its IPv4 one; a default route via the bridge; egress NATed
+ * (NAT66, the shared table "ip6 tenantd"). The tenant may send from that address and
+ * its link-local one (EUI-64 of its MAC) only; its router advertisements and redirects
+ * are dropped, and its neighbour advertisements name only its own addresses.
  * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
  * for what it sends, the host end for what it receives); both belong to namespaces the
  * tenant holds no capability over. Rates change live with net_set_rates(); the transfer
  * volume's actions are net_set_rates() (throttle) and net_cut(). */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -33,25 +41,39 @@ struct net_tenant {
         uint32_t addr;    /* tenant address, host byte order */
         uint32_t gateway; /* the bridge's address */
         uint8_t mac[6];
-        uint64_t egress_rate;  /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
-        uint64_t ingress_rate; /* bits/s, 0 = unshaped: tbf on the host end */
-        bool firewall;         /* its nftables tables exist */
-        bool tap;              /* microVM: the tap (and ifb) exist */
+        uint64_t egress_rate;     /* bits/s, 0 = unshaped: tbf on the tenant's eth0 */
+        uint64_t ingress_rate;    /* bits/s, 0 = unshaped: tbf on the host end */
+        bool firewall;            /* its nftables tables exist */
+        bool tap;                 /* microVM: the tap (and ifb) exist */
+        bool v6;                  /* it has IPv6: the three addresses below */
+        struct in6_addr addr6;    /* its address in the bridge's ULA /64 */
+        struct in6_addr gateway6; /* the bridge's address there */
+        struct in6_addr ll6;      /* its link-local address, EUI-64 of mac */
 };
+
+#define NET_ULA_FILE "ula-prefix"
+#define NET_V6_PREFIX 64
+
+/* The bridge's ULA /64, read from STATE_DIR/ula-prefix ("fdGG:GGGG:GGGG::/48", one line),
+ * or, the first time, drawn (40 random bits from getrandom) and written there: once
+ * written it never changes, and two processes that draw at once agree on the first
+ * one written (link(2) refuses to replace it). Subnet 0 of that /48 is the bridge's. */
+int net_ula_prefix(const char *state_dir, struct in6_addr *ret, struct tn_err **err);
 
 #define NET_MAX_RESOLVERS 3
 
 /* The resolvers a private tenant uses (written into its resolv.conf) and may reach on
  * port 53 whatever its egress rules say, LAN or host included: the manifest's
  * network.dns, else the host's own IPv4 nameservers except loopback ones (a stub on
- * 127.0.0.53 is not reachable from a tenant). Returns how many; IPv4 only, as the
- * tenant has no IPv6. */
+ * 127.0.0.53 is not reachable from a tenant). Returns how many; IPv4 only, which every
+ * private tenant has. */
 size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16]);
 
-/* In the supervisor, before the tenant exists: computes the tenant's address from its
- * index, makes sure the bridge, the shared NAT table and IPv4 forwarding are there. */
-int net_private_prepare(const struct manifest *m, uint32_t index, struct net_tenant *ret,
-                        struct tn_err **err);
+/* In the supervisor, before the tenant exists: computes the tenant's addresses from its
+ * index (and the ULA prefix of state_dir), makes sure the bridge, the shared NAT tables
+ * and forwarding are there. */
+int net_private_prepare(const struct manifest *m, const char *state_dir, uint32_t index,
+                        struct net_tenant *ret, struct tn_err **err);
 
 /* In the supervisor, once the tenant's first process (host pid `pid`) exists in its
  * network namespace: creates the veth pair with "eth0" inside, puts the host end on the
@@ -63,8 +85,8 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
 void net_private_remove(struct net_tenant *t);
 
 /* In the tenant's first process, as root of the namespace's owner: loopback up, and for
- * a private tenant "eth0" with its address and default route; IPv6 off (the firewall
- * speaks IPv4); ports below 1024 bindable without a capability (there is nothing else
+ * a private tenant "eth0" with its address and default route, and its IPv6 address and
+ * route when it has IPv6 (else IPv6 off); no router advertisements accepted; ports below 1024 bindable without a capability (there is nothing else
  * in the namespace to protect); ICMP echo sockets for the tenant's gids. */
 int net_setup_namespace(uint32_t id_base, const struct net_tenant *t, struct tn_err **err);
 
@@ -119,14 +141,14 @@ const char *net_abuse_counter_name(enum net_abuse_counter c);
  * table. */
 int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct tn_err **err);
 
-/* The host's tracked connections (conntrack entries, IPv4) of the tenant at addr (host
- * byte order): those it opened (original source addr) and those opened to it through
- * its published ports (reply source addr, after the DNAT), but for TCP connections in
- * TIME_WAIT or CLOSE, which the conns cap does not count either. Two filtered dumps of the
- * conntrack table (ctnetlink, CTA_FILTER: the kernel sends only the matching entries);
- * the count is what the conns cap holds down. -EOPNOTSUPP on a kernel without dump
- * filters (before 5.8). */
-int net_conntrack_count(uint32_t addr, uint64_t *ret, struct tn_err **err);
+/* The host's tracked connections (conntrack entries) of tenant t, at t->addr and, when
+ * t->v6, at t->addr6: those it opened (original source its address) and those opened
+ * to it through its published ports (reply source its address, after the DNAT), but
+ * for TCP connections in TIME_WAIT or CLOSE, which the conns cap does not count either.
+ * Two filtered dumps of the conntrack table per family (ctnetlink, CTA_FILTER: the
+ * kernel sends only the matching entries); the count is what the conns cap holds down.
+ * -EOPNOTSUPP on a kernel without dump filters (before 5.8). */
+int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err **err);
 
 /* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
  * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);

@@ -47,12 +47,17 @@ static char *finish(FILE *f, char **text)
  * raw priority, ahead of conntrack and NAT, so it sees the addresses the tenant wrote:
  * a tenant's replies to a host-local client of a published port are then still
  * addressed to the bridge's address (the masquerade is undone, and their destination
- * becomes 127.0.0.1, only later, at the dstnat priority). IPv6 needs no such rule: no
- * IPv6 frame passes a tenant port (see the bridge table), and the kernel never accepts
- * ::1 from another device than loopback.
+ * becomes 127.0.0.1, only later, at the dstnat priority).
  *
  * postrouting: masquerade for the whole pool. Host-local clients of a published port
- * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too. */
+ * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too.
+ *
+ * IPv6 has a table of its own, ip6 tenantd. guard: from the bridge, only ULA and
+ * link-local sources (each tenant's bridge table narrows that to its own two
+ * addresses); the kernel itself never accepts ::1 from another device than loopback,
+ * and there is no route_localnet for IPv6. postrouting: NAT66 (masquerade) for ULA
+ * sources leaving through another interface than the bridge, whatever the ULA prefix
+ * (each state directory draws its own). */
 char *net_rules_host(void)
 {
         char *text = NULL;
@@ -79,6 +84,20 @@ char *net_rules_host(void)
                 "}\n",
                 NET_BRIDGE, NET_BRIDGE, a, NET_POOL_PREFIX, a, NET_POOL_PREFIX, NET_BRIDGE,
                 NET_BRIDGE);
+        fprintf(f,
+                "table ip6 tenantd {}\n"
+                "delete table ip6 tenantd\n"
+                "table ip6 tenantd {\n"
+                "  chain guard {\n"
+                "    type filter hook prerouting priority raw; policy accept;\n"
+                "    iifname \"%s\" ip6 saddr != { fc00::/7, fe80::/10 } drop\n"
+                "  }\n"
+                "  chain postrouting {\n"
+                "    type nat hook postrouting priority srcnat; policy accept;\n"
+                "    ip6 saddr fc00::/7 oifname != \"%s\" masquerade\n"
+                "  }\n"
+                "}\n",
+                NET_BRIDGE, NET_BRIDGE);
         return finish(f, &text);
 }
 
@@ -91,55 +110,87 @@ static void cidr_list(FILE *f, const struct cidr *c, size_t n)
         }
 }
 
-static size_t count_v4(const struct cidr *c, size_t n)
+/* The entries of family `family` among c[0..n), into out; how many. */
+static size_t of_family(const struct cidr *c, size_t n, int family, struct cidr *out)
 {
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-                k += c[i].family == AF_INET;
+                if (c[i].family == family)
+                        out[k++] = c[i];
         return k;
+}
+
+/* One address family of a tenant, as the rules name it: every rule about the tenant's
+ * address is written once per family it has, from the same line of code, so IPv6 gets
+ * exactly what IPv4 gets. */
+struct fam {
+        int family;
+        const char *ip;   /* "ip" or "ip6" */
+        const char *addr; /* its address */
+        const char *src;  /* what it may send from: its address, for IPv6 with its link-local */
+        const char *sfx;  /* set names: "" or "6" */
+        const char *type; /* set key type */
+};
+
+/* The families of t: fams[0] IPv4, fams[1] IPv6 when it has it; how many. */
+static size_t families(const struct net_tenant *t, char ip[INET_ADDRSTRLEN],
+                       char ip6[INET6_ADDRSTRLEN], char src6[2 * INET6_ADDRSTRLEN + 8],
+                       struct fam fams[2])
+{
+        ip4(t->addr, ip);
+        fams[0] = (struct fam){AF_INET, "ip", ip, ip, "", "ipv4_addr"};
+        if (!t->v6)
+                return 1;
+        char ll[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &t->addr6, ip6, INET6_ADDRSTRLEN);
+        inet_ntop(AF_INET6, &t->ll6, ll, sizeof(ll));
+        snprintf(src6, 2 * INET6_ADDRSTRLEN + 8, "{ %s, %s }", ip6, ll);
+        fams[1] = (struct fam){AF_INET6, "ip6", ip6, src6, "6", "ipv6_addr"};
+        return 2;
+}
+
+/* An IPv6 address as the 128-bit number a raw payload match compares with. */
+static void hex128(const struct in6_addr *a, char out[35])
+{
+        out[0] = '0';
+        out[1] = 'x';
+        for (int i = 0; i < 16; i++)
+                snprintf(out + 2 + 2 * i, 3, "%02x", a->s6_addr[i]);
 }
 
 /* network.limits: what the tenant may cost the host in state and packets, whatever its
  * rates. A base chain of its own on the forward hook, so that no accept of the firewall
  * (a chain at another priority) lets a packet past it; it sees what the tenant sends and
  * receives through the host's routing, its published ports included, keyed on the
- * tenant's address alone, which a veth and a tap have alike and which the bridge table
+ * tenant's addresses alone, which a veth and a tap have alike and which the bridge table
  * keeps the tenant from forging. Traffic between the tenant and the host itself
  * (allow_host, and host-local clients of a published port) is not forwarded and not
  * counted here. Each refusal goes through a named counter ("abuse_*"), which the
- * monitor reads.
+ * monitor reads. IPv4 and IPv6 share every budget: the rate limits are named limit
+ * objects that the rules of both families use, and the connections are counted in one
+ * element (keyed on the conntrack zone, the same for all of the tenant's connections),
+ * so a tenant with both has what a tenant with one has, not twice that.
  *
  * - pps: each way, a token bucket of P packets a second with 200 ms of burst; what goes
  *   past it is dropped (a flood of small packets passes any rate in bits).
  * - smtp: new connections to ports 25, 465 and 587 are refused unless allowed.
  * - new_conns: the new connections the tenant opens, a token bucket; the ones beyond it
- *   are refused. Connections to its published ports are not rate-limited here (a busy
- *   site is not abuse); they count towards conns.
- * - conns: a dynamic set with one element, the tenant's address, holds a ct count over
- *   the connections the tenant opens and those opened to it, so both directions share
- *   one cap (two plain "ct count" rules would keep two lists, each up to the cap). A new
- *   connection beyond the cap is refused: a connection the kernel refuses here is never
- *   confirmed, so it takes no place in the conntrack table. The set has room for more
- *   than its one live element: when the tenant's count falls to zero the set's garbage
- *   collector marks the element dead, and it stays in the set, counted against its size,
- *   until a later run frees it (later still when a ruleset change comes in between). In
- *   a set of size 1 the next connection then finds the set full, the add fails, the rule
- *   does not match and every connection passes uncounted until the dead element is gone:
- *   a whole burst of 200 got through so, in a test. Dead elements never match a lookup,
- *   so the spare room only ever holds them.
- * A new connection is the packet that creates its conntrack entry: "ct state new" alone
- * would also hold every packet of a UDP flow that has had no reply yet (a one-way stream
- * of datagrams would then be held to new_conns packets a second), and entries are
- * confirmed only once their first packet leaves, after this hook.
- * Refused means a TCP reset for TCP, an ICMP "administratively prohibited" otherwise, so
- * the tenant's software fails at once rather than retrying into a black hole. Order:
- * the cheapest and the floods first.
- *
- * Two detectors count, and drop nothing (the monitor alerts on them; on_abuse acts):
- * - flood: per destination address, a token bucket of the flood rate (half of pps, or
- *   NET_FLOOD_PPS without pps) in a dynamic set of at most 4096 addresses, each
- *   forgotten 10 s after its last packet; the tenant's packets beyond it toward one
- *   address go through abuse_flood. That is "most of its packets to one place" at a
+ *   are refused (TCP reset, ICMP admin-prohibited otherwise).
+ * - conns: the tracked connections of the tenant at once (it opened them, or they were
+ *   opened to it through a published port), with nf_conncount, which counts each
+ *   connection once, drops the ones that ended (TIME_WAIT and CLOSE do not count), and
+ *   keeps one list per tenant; new ones beyond it are refused. The set has room for
+ *   more than its one live element: when the tenant's count falls to zero the set's
+ *   garbage collector marks the element dead, and it stays in the set, counted against
+ *   its size, until a later run frees it (later still when a ruleset change comes in
+ *   between). In a set of size 1 the next connection then found the set full, the add
+ *   failed, the rule did not match and every connection passed uncounted until the dead
+ *   element was gone: a whole burst of 200 got through so, in a test (and 0 of 36
+ *   rounds with 16 slots or more). Dead elements never match a lookup, so the spare
+ *   room only ever holds them.
+ * - flood: per destination address (a dynamic set of meters, 10 s idle timeout),
+ *   packets beyond NET_FLOOD_PPS a second (or half its pps, when set) are counted,
+ *   not dropped, in abuse_flood. That is "most of its packets to one place" at a
  *   rate no ordinary client reaches, DDoS participation. Past 4096 addresses in 10 s
  *   the set is full and packets to new ones are not counted (the scan detector has
  *   long fired by then).
@@ -151,21 +202,36 @@ static size_t count_v4(const struct cidr *c, size_t n)
  *   Refused connections count too: the detector runs ahead of the refusals. */
 #define NEW "ct state new ct status ! confirmed"
 
-static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)->network.limits) *l)
+static void limits(FILE *f, const struct fam *fams, size_t nf,
+                   const typeof(((struct manifest *)0)->network.limits) *l)
 {
+        fprintf(f, "  counter abuse_conns {}\n"
+                   "  counter abuse_new_conns {}\n"
+                   "  counter abuse_pps_out {}\n"
+                   "  counter abuse_pps_in {}\n"
+                   "  counter abuse_smtp {}\n"
+                   "  counter abuse_scan {}\n"
+                   "  counter abuse_flood {}\n");
+        uint32_t burst = l->pps / 5 ? l->pps / 5 : 1;
+        if (l->pps)
+                fprintf(f,
+                        "  limit pps_out { rate over %u/second burst %u packets }\n"
+                        "  limit pps_in { rate over %u/second burst %u packets }\n",
+                        l->pps, burst, l->pps, burst);
+        if (l->new_conns)
+                fprintf(f, "  limit new_conns { rate over %u/second burst %u packets }\n",
+                        l->new_conns, l->new_burst);
+        fprintf(f, "  limit scan { rate over %u/minute burst %u packets }\n", NET_SCAN_PER_MIN,
+                NET_SCAN_PER_MIN);
+        fprintf(f, "  set conns { typeof ct zone; size 64; flags dynamic; }\n");
+        for (size_t k = 0; k < nf; k++)
+                fprintf(f,
+                        "  set scan_seen%s { type %s . inet_service; size 8192; "
+                        "flags dynamic,timeout; timeout 60s; }\n"
+                        "  set flood_dst%s { type %s; size 4096; flags dynamic,timeout; "
+                        "timeout 10s; }\n",
+                        fams[k].sfx, fams[k].type, fams[k].sfx, fams[k].type);
         fprintf(f,
-                "  counter abuse_conns {}\n"
-                "  counter abuse_new_conns {}\n"
-                "  counter abuse_pps_out {}\n"
-                "  counter abuse_pps_in {}\n"
-                "  counter abuse_smtp {}\n"
-                "  counter abuse_scan {}\n"
-                "  counter abuse_flood {}\n"
-                "  set conns { type ipv4_addr; size 64; flags dynamic; }\n"
-                "  set scan_seen { type ipv4_addr . inet_service; size 8192; "
-                "flags dynamic,timeout; timeout 60s; }\n"
-                "  set flood_dst { type ipv4_addr; size 4096; flags dynamic,timeout; "
-                "timeout 10s; }\n"
                 "  chain refuse {\n"
                 "    meta l4proto tcp reject with tcp reset\n"
                 "    %s\n"
@@ -173,40 +239,41 @@ static void limits(FILE *f, const char *ip, const typeof(((struct manifest *)0)-
                 "  chain abuse {\n"
                 "    type filter hook forward priority -3; policy accept;\n",
                 REFUSE);
-        if (l->pps) {
-                uint32_t burst = l->pps / 5 ? l->pps / 5 : 1;
-                fprintf(f,
-                        "    ip saddr %s limit rate over %u/second burst %u packets counter name "
-                        "abuse_pps_out drop\n"
-                        "    ip daddr %s limit rate over %u/second burst %u packets counter name "
-                        "abuse_pps_in drop\n",
-                        ip, l->pps, burst, ip, l->pps, burst);
-        }
         uint32_t flood = l->pps ? (l->pps / 2 ? l->pps / 2 : 1) : NET_FLOOD_PPS;
-        fprintf(f,
-                "    ip saddr %s update @flood_dst { ip daddr limit rate over %u/second burst %u "
-                "packets } counter name abuse_flood\n"
-                "    ip saddr %s meta l4proto { tcp, udp } " NEW " ip daddr . th dport != "
-                "@scan_seen add @scan_seen { ip daddr . th dport } limit rate over %u/minute "
-                "burst %u packets counter name abuse_scan\n",
-                ip, flood, flood, ip, NET_SCAN_PER_MIN, NET_SCAN_PER_MIN);
-        if (!l->smtp)
+        for (size_t k = 0; k < nf; k++) {
+                const char *ip = fams[k].ip, *a = fams[k].addr, *x = fams[k].sfx;
+                if (l->pps)
+                        fprintf(f,
+                                "    %s saddr %s limit name \"pps_out\" counter name "
+                                "abuse_pps_out drop\n"
+                                "    %s daddr %s limit name \"pps_in\" counter name "
+                                "abuse_pps_in drop\n",
+                                ip, a, ip, a);
                 fprintf(f,
-                        "    ip saddr %s tcp dport { 25, 465, 587 } " NEW " "
-                        "counter name abuse_smtp jump refuse\n",
-                        ip);
-        if (l->new_conns)
-                fprintf(f,
-                        "    ip saddr %s " NEW " limit rate over %u/second burst %u packets "
-                        "counter name abuse_new_conns jump refuse\n",
-                        ip, l->new_conns, l->new_burst);
-        if (l->conns)
-                fprintf(f,
-                        "    ip saddr %s " NEW " add @conns { ip saddr ct count over %u } "
-                        "counter name abuse_conns jump refuse\n"
-                        "    ip daddr %s " NEW " add @conns { ip daddr ct count over %u } "
-                        "counter name abuse_conns jump refuse\n",
-                        ip, l->conns, ip, l->conns);
+                        "    %s saddr %s update @flood_dst%s { %s daddr limit rate over "
+                        "%u/second burst %u packets } counter name abuse_flood\n"
+                        "    %s saddr %s meta l4proto { tcp, udp } " NEW " %s daddr . th dport "
+                        "!= @scan_seen%s add @scan_seen%s { %s daddr . th dport } limit name "
+                        "\"scan\" counter name abuse_scan\n",
+                        ip, a, x, ip, flood, flood, ip, a, ip, x, x, ip);
+                if (!l->smtp)
+                        fprintf(f,
+                                "    %s saddr %s tcp dport { 25, 465, 587 } " NEW " "
+                                "counter name abuse_smtp jump refuse\n",
+                                ip, a);
+                if (l->new_conns)
+                        fprintf(f,
+                                "    %s saddr %s " NEW " limit name \"new_conns\" "
+                                "counter name abuse_new_conns jump refuse\n",
+                                ip, a);
+                if (l->conns)
+                        fprintf(f,
+                                "    %s saddr %s " NEW " add @conns { ct zone ct count over %u } "
+                                "counter name abuse_conns jump refuse\n"
+                                "    %s daddr %s " NEW " add @conns { ct zone ct count over %u } "
+                                "counter name abuse_conns jump refuse\n",
+                                ip, a, l->conns, ip, a, l->conns);
+        }
         fprintf(f, "  }\n");
 }
 
@@ -242,28 +309,15 @@ static void public_nat(FILE *f, const char *ip, uint32_t public_ipv4)
                 pub, ip, pub, ip, ip, NET_BRIDGE, pub);
 }
 
-/* The tenant's three tables. Read top to bottom, first match wins. */
-char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, const char dns[][16],
-                         size_t ndns)
+/* The port itself, before the bridge sees a frame: the ingress hook of the netdev
+ * family runs ahead of the bridge's receive handler (for a tap, after the detour
+ * through its ifb, which hands frames back to the tap's receive path). Frames to a
+ * link-local group address (01:80:c2:00:00:0X) go, counted: the bridge learns their
+ * source before any hook of the bridge family runs, and a tenant has nothing to say to
+ * the bridge (STP, LLDP, pause, 802.1X). So does any frame with another source MAC than
+ * the tenant's, whatever its destination. */
+static void netdev_table(FILE *f, const struct net_tenant *t, const char *mac)
 {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (!f)
-                return NULL;
-        char ip[INET_ADDRSTRLEN], mac[18];
-        ip4(t->addr, ip);
-        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
-                 t->mac[3], t->mac[4], t->mac[5]);
-        const char *dev = t->host_if;
-
-        /* The port itself, before the bridge sees a frame: the ingress hook of the
-         * netdev family runs ahead of the bridge's receive handler (for a tap, after the
-         * detour through its ifb, which hands frames back to the tap's receive path).
-         * Frames to a link-local group address (01:80:c2:00:00:0X) go, counted: the
-         * bridge learns their source before any hook of the bridge family runs, and a
-         * tenant has nothing to say to the bridge (STP, LLDP, pause, 802.1X). So does
-         * any frame with another source MAC than the tenant's, whatever its destination. */
         fprintf(f, "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n", t->name,
                 t->name);
         fprintf(f,
@@ -274,12 +328,24 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
                 "    ether saddr != %s drop\n"
                 "  }\n"
                 "}\n",
-                t->name, dev, mac);
+                t->name, t->host_if, mac);
+}
 
-        /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing
-         * to the host's loopback range (see ensure_host_table, which makes sure of it
-         * for the whole bridge at layer 3), and no frame crosses the bridge between two
-         * tenant ports. */
+/* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing to the
+ * host's loopback range (see net_rules_host, which makes sure of it for the whole bridge
+ * at layer 3), and no frame crosses the bridge between two tenant ports. With IPv6: only
+ * from its address or its link-local one (a DAD probe from "::" goes too, and DAD then
+ * simply succeeds); no router advertisement and no redirect, which would make the host
+ * or anything listening on the link route through the tenant (the host ignores both on
+ * the bridge anyway, see net.c); no neighbour advertisement for any other target than
+ * its own two addresses (nft 1.0 has no name for the target field: it is the 128 bits
+ * after the first 64 of the ICMPv6 header). Its neighbour solicitations need no check
+ * of their own: their source is checked above, and the host's entry for its ULA
+ * address is permanent. Without IPv6, no IPv6 frame passes at all. */
+static void bridge_table(FILE *f, const struct net_tenant *t, const char *mac, const char *ip,
+                         const struct fam *v6)
+{
+        const char *dev = t->host_if;
         fprintf(f, "table bridge tenantd-%s {}\ndelete table bridge tenantd-%s\n", t->name,
                 t->name);
         fprintf(f,
@@ -290,8 +356,22 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
                 "    iifname \"%s\" ether type arp arp saddr ip != %s drop\n"
                 "    iifname \"%s\" ether type arp arp saddr ether != %s drop\n"
                 "    iifname \"%s\" ether type ip ip saddr != %s drop\n"
-                "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n"
-                "    iifname \"%s\" ether type != { ip, arp } drop\n"
+                "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n",
+                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev);
+        if (v6) {
+                char a[35], ll[35];
+                hex128(&t->addr6, a);
+                hex128(&t->ll6, ll);
+                fprintf(f,
+                        "    iifname \"%s\" ether type ip6 ip6 saddr != %s counter drop\n"
+                        "    iifname \"%s\" ether type ip6 icmpv6 type { nd-router-advert, "
+                        "nd-redirect } counter drop\n"
+                        "    iifname \"%s\" ether type ip6 icmpv6 type nd-neighbor-advert "
+                        "@th,64,128 != { %s, %s } counter drop\n",
+                        dev, v6->src, dev, dev, a, ll);
+        }
+        fprintf(f,
+                "    iifname \"%s\" ether type != { ip, arp%s } drop\n"
                 "  }\n"
                 "  chain forward {\n"
                 "    type filter hook forward priority 0; policy accept;\n"
@@ -299,113 +379,159 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
                 "    oifname \"%s\" drop\n"
                 "  }\n"
                 "}\n",
-                t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev, dev, dev, dev);
+                dev, v6 ? ", ip6" : "", dev, dev);
+}
 
-        /* Layer 3: what the tenant may reach, and what may reach it. */
-        const typeof(m->network) *n = &m->network;
-        fprintf(f, "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n", t->name, t->name);
-        fprintf(f,
-                "table inet tenantd-%s {\n"
-                "  chain input {\n"
-                "    type filter hook input priority -1; policy accept;\n"
-                "    iifname \"%s\" ip saddr %s ct state established,related accept\n",
-                t->name, NET_BRIDGE, ip);
-        /* Its resolvers stay reachable on port 53 even on the host or the LAN, or its
-         * resolv.conf would name servers it may not ask. */
+/* What deny_lan refuses: the private, shared and link-local ranges of each family. The
+ * host's own addresses, whatever their range, are refused by the input chain unless
+ * allow_host. */
+static const char *const lan_ranges[] = {
+    "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16",
+    "fc00::/7, fe80::/10",
+};
+
+/* Layer 3, the tenant's filter chains: what it may reach, and what may reach it. */
+static void filter_chains(FILE *f, const typeof(((struct manifest *)0)->network) *n,
+                          const struct fam *fams, size_t nf, const char *dns_set, size_t ndns)
+{
+        fprintf(f, "  chain input {\n"
+                   "    type filter hook input priority -1; policy accept;\n");
+        for (size_t k = 0; k < nf; k++) {
+                const struct fam *F = &fams[k];
+                fprintf(f, "    iifname \"%s\" %s saddr %s ct state established,related accept\n",
+                        NET_BRIDGE, F->ip, F->src);
+                /* Its resolvers stay reachable on port 53 even on the host or the LAN, or
+                 * its resolv.conf would name servers it may not ask (IPv4 ones). */
+                if (ndns && F->family == AF_INET)
+                        fprintf(f,
+                                "    iifname \"%s\" ip saddr %s ip daddr { %s } meta l4proto { "
+                                "tcp, udp } th dport 53 accept\n",
+                                NET_BRIDGE, F->addr, dns_set);
+                /* Neighbour discovery with its gateway, whatever allow_host says: without
+                 * it, no IPv6 packet would leave. */
+                if (F->family == AF_INET6)
+                        fprintf(f,
+                                "    iifname \"%s\" ip6 saddr %s icmpv6 type { "
+                                "nd-neighbor-solicit, nd-neighbor-advert } accept\n",
+                                NET_BRIDGE, F->src);
+                if (!n->allow_host)
+                        fprintf(f, "    iifname \"%s\" %s saddr %s %s\n", NET_BRIDGE, F->ip, F->src,
+                                REFUSE);
+        }
+        fprintf(f, "  }\n"
+                   "  chain forward {\n"
+                   "    type filter hook forward priority -1; policy accept;\n");
+        for (size_t k = 0; k < nf; k++) {
+                const struct fam *F = &fams[k];
+                const char *ip = F->ip, *a = F->addr;
+                struct cidr c[MANIFEST_MAX_CIDRS];
+                fprintf(f,
+                        "    %s saddr %s ct state established,related accept\n"
+                        "    %s daddr %s ct state established,related accept\n"
+                        "    %s daddr %s ct status dnat accept\n"
+                        "    %s daddr %s drop\n",
+                        ip, a, ip, a, ip, a, ip, a);
+                if (ndns && F->family == AF_INET)
+                        fprintf(f,
+                                "    ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } th "
+                                "dport 53 accept\n",
+                                a, dns_set);
+                size_t nc = of_family(n->deny, n->deny_n, F->family, c);
+                if (nc) {
+                        fprintf(f, "    %s saddr %s %s daddr { ", ip, a, ip);
+                        cidr_list(f, c, nc);
+                        fprintf(f, " } %s\n", REFUSE);
+                }
+                if (n->deny_lan)
+                        fprintf(f, "    %s saddr %s %s daddr { %s } %s\n", ip, a, ip, lan_ranges[k],
+                                REFUSE);
+                if (!n->allow_n)
+                        continue;
+                nc = of_family(n->allow, n->allow_n, F->family, c);
+                if (nc) {
+                        fprintf(f, "    %s saddr %s %s daddr != { ", ip, a, ip);
+                        cidr_list(f, c, nc);
+                        fprintf(f, " } %s\n", REFUSE);
+                } else {
+                        /* The allow list names the other family only: none of this one. */
+                        fprintf(f, "    %s saddr %s %s\n", ip, a, REFUSE);
+                }
+        }
+        fprintf(f, "  }\n");
+}
+
+/* Published ports: to the host's own addresses (or the one given), and from host-local
+ * clients. A port bound to no address answers on both families (when the tenant has
+ * IPv6); one bound to an address, on that address's family. Host-local clients of IPv6
+ * come from an address of the host, never ::1 (the kernel sends no ::1 source out of
+ * loopback), so the output chain leaves ::1 alone. */
+static void publish_chains(FILE *f, const typeof(((struct manifest *)0)->network) *n,
+                           const struct fam *fams, size_t nf)
+{
+        for (int output = 0; output < 2; output++) {
+                if (output)
+                        fprintf(f, "  chain output {\n"
+                                   "    type nat hook output priority -100; policy accept;\n");
+                else
+                        fprintf(f, "  chain prerouting {\n"
+                                   "    type nat hook prerouting priority dstnat; policy "
+                                   "accept;\n");
+                for (size_t i = 0; i < n->publish_n; i++) {
+                        const struct publish_spec *p = &n->publish[i];
+                        const char *proto = p->proto == PROTO_TCP ? "tcp" : "udp";
+                        for (size_t k = 0; k < nf; k++) {
+                                const struct fam *F = &fams[k];
+                                char bind[INET6_ADDRSTRLEN + 32] = "fib daddr type local";
+                                if (p->bind_family && p->bind_family != F->family)
+                                        continue;
+                                if (p->bind_family) {
+                                        char b[INET6_ADDRSTRLEN];
+                                        inet_ntop(F->family, p->bind_addr, b, sizeof(b));
+                                        snprintf(bind, sizeof(bind), "%s daddr %s", F->ip, b);
+                                } else if (output && F->family == AF_INET6) {
+                                        snprintf(bind, sizeof(bind),
+                                                 "ip6 daddr != ::1 fib daddr type local");
+                                }
+                                if (F->family == AF_INET6)
+                                        fprintf(f, "    %s %s dport %u dnat ip6 to [%s]:%u\n", bind,
+                                                proto, p->host_port, F->addr, p->port);
+                                else
+                                        fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
+                                                proto, p->host_port, F->addr, p->port);
+                        }
+                }
+                fprintf(f, "  }\n");
+        }
+}
+
+/* The tenant's three tables. Read top to bottom, first match wins. */
+char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, const char dns[][16],
+                         size_t ndns)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return NULL;
+        char ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], src6[2 * INET6_ADDRSTRLEN + 8], mac[18];
+        struct fam fams[2];
+        size_t nf = families(t, ip, ip6, src6, fams);
+        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
+                 t->mac[3], t->mac[4], t->mac[5]);
+        netdev_table(f, t, mac);
+        bridge_table(f, t, mac, ip, nf > 1 ? &fams[1] : NULL);
+
         char dns_set[NET_MAX_RESOLVERS * 18 + 8] = "";
         for (size_t i = 0; i < ndns; i++)
                 snprintf(dns_set + strlen(dns_set), sizeof(dns_set) - strlen(dns_set), "%s%s",
                          i ? ", " : "", dns[i]);
-        if (ndns)
-                fprintf(f,
-                        "    iifname \"%s\" ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } "
-                        "th dport 53 accept\n",
-                        NET_BRIDGE, ip, dns_set);
-        if (!n->allow_host)
-                fprintf(f, "    iifname \"%s\" ip saddr %s %s\n", NET_BRIDGE, ip, REFUSE);
-        fprintf(f,
-                "  }\n"
-                "  chain forward {\n"
-                "    type filter hook forward priority -1; policy accept;\n"
-                "    ip saddr %s ct state established,related accept\n"
-                "    ip daddr %s ct state established,related accept\n"
-                "    ip daddr %s ct status dnat accept\n"
-                "    ip daddr %s drop\n",
-                ip, ip, ip, ip);
-        if (ndns)
-                fprintf(f,
-                        "    ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } th dport 53 "
-                        "accept\n",
-                        ip, dns_set);
-        if (count_v4(n->deny, n->deny_n)) {
-                fprintf(f, "    ip saddr %s ip daddr { ", ip);
-                struct cidr v4[MANIFEST_MAX_CIDRS];
-                size_t k = 0;
-                for (size_t i = 0; i < n->deny_n; i++)
-                        if (n->deny[i].family == AF_INET)
-                                v4[k++] = n->deny[i];
-                cidr_list(f, v4, k);
-                fprintf(f, " } %s\n", REFUSE);
-        }
-        if (n->deny_lan)
-                fprintf(f,
-                        "    ip saddr %s ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
-                        "100.64.0.0/10, 169.254.0.0/16 } %s\n",
-                        ip, REFUSE);
-        if (n->allow_n) {
-                struct cidr v4[MANIFEST_MAX_CIDRS];
-                size_t k = 0;
-                for (size_t i = 0; i < n->allow_n; i++)
-                        if (n->allow[i].family == AF_INET)
-                                v4[k++] = n->allow[i];
-                if (k) {
-                        fprintf(f, "    ip saddr %s ip daddr != { ", ip);
-                        cidr_list(f, v4, k);
-                        fprintf(f, " } %s\n", REFUSE);
-                } else {
-                        fprintf(f, "    ip saddr %s %s\n", ip, REFUSE); /* IPv6 only: none */
-                }
-        }
-        fprintf(f, "  }\n");
-        limits(f, ip, &n->limits);
-
-        /* Published ports: to the host's own addresses (or the one given), and from
-         * host-local clients. */
-        fprintf(f, "  chain prerouting {\n"
-                   "    type nat hook prerouting priority dstnat; policy accept;\n");
-        for (size_t i = 0; i < n->publish_n; i++) {
-                const struct publish_spec *p = &n->publish[i];
-                const char *proto = p->proto == PROTO_TCP ? "tcp" : "udp";
-                char bind[INET6_ADDRSTRLEN + 16] = "fib daddr type local";
-                if (p->bind_family == AF_INET) {
-                        char b[INET_ADDRSTRLEN];
-                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
-                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
-                } else if (p->bind_family == AF_INET6) {
-                        continue; /* IPv6 is not forwarded yet */
-                }
-                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind, proto, p->host_port, ip,
-                        p->port);
-        }
-        fprintf(f, "  }\n"
-                   "  chain output {\n"
-                   "    type nat hook output priority -100; policy accept;\n");
-        for (size_t i = 0; i < n->publish_n; i++) {
-                const struct publish_spec *p = &n->publish[i];
-                if (p->bind_family == AF_INET6)
-                        continue;
-                char bind[INET_ADDRSTRLEN + 16] = "fib daddr type local";
-                if (p->bind_family == AF_INET) {
-                        char b[INET_ADDRSTRLEN];
-                        inet_ntop(AF_INET, p->bind_addr, b, sizeof(b));
-                        snprintf(bind, sizeof(bind), "ip daddr %s", b);
-                }
-                fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
-                        p->proto == PROTO_TCP ? "tcp" : "udp", p->host_port, ip, p->port);
-        }
-        fprintf(f, "  }\n");
-        if (n->public_ipv4)
-                public_nat(f, ip, n->public_ipv4);
+        fprintf(f, "table inet tenantd-%s {}\ndelete table inet tenantd-%s\n", t->name, t->name);
+        fprintf(f, "table inet tenantd-%s {\n", t->name);
+        filter_chains(f, &m->network, fams, nf, dns_set, ndns);
+        limits(f, fams, nf, &m->network.limits);
+        publish_chains(f, &m->network, fams, nf);
+        if (m->network.public_ipv4)
+                public_nat(f, ip, m->network.public_ipv4);
         fprintf(f, "}\n");
         return finish(f, &text);
 }
@@ -432,8 +558,9 @@ char *net_rules_cut(const struct net_tenant *t, bool cut)
         FILE *f = open_memstream(&text, &len);
         if (!f)
                 return NULL;
-        char ip[INET_ADDRSTRLEN];
-        ip4(t->addr, ip);
+        char ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], src6[2 * INET6_ADDRSTRLEN + 8];
+        struct fam fams[2];
+        size_t nf = families(t, ip, ip6, src6, fams);
         const char *name = t->name;
         /* Declaring the chains first makes both directions idempotent: a chain that
          * exists is left as it is, one that does not is created empty, and then the
@@ -452,14 +579,16 @@ char *net_rules_cut(const struct net_tenant *t, bool cut)
                 "flush chain inet tenantd-%s cut_input\n"
                 "flush chain inet tenantd-%s cut_output\n",
                 name, name, name, name);
-        if (cut)
+        for (size_t k = 0; cut && k < nf; k++) {
+                const char *x = fams[k].ip, *a = fams[k].addr;
                 fprintf(f,
-                        "add rule inet tenantd-%s cut_forward ip saddr %s drop\n"
-                        "add rule inet tenantd-%s cut_forward ip daddr %s drop\n"
-                        "add rule inet tenantd-%s cut_input ip saddr %s drop\n"
-                        "add rule inet tenantd-%s cut_output ip daddr %s drop\n",
-                        name, ip, name, ip, name, ip, name, ip);
-        else
+                        "add rule inet tenantd-%s cut_forward %s saddr %s drop\n"
+                        "add rule inet tenantd-%s cut_forward %s daddr %s drop\n"
+                        "add rule inet tenantd-%s cut_input %s saddr %s drop\n"
+                        "add rule inet tenantd-%s cut_output %s daddr %s drop\n",
+                        name, x, a, name, x, a, name, x, fams[k].src, name, x, a);
+        }
+        if (!cut)
                 fprintf(f,
                         "delete chain inet tenantd-%s cut_forward\n"
                         "delete chain inet tenantd-%s cut_input\n"

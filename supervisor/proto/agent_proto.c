@@ -605,7 +605,37 @@ static int parse_ipv4(const char *s, struct in_addr *ret)
         return inet_pton(AF_INET, s, ret) == 1 ? 0 : -EINVAL;
 }
 
-static const char *const net_keys[] = {"address", "gateway", "dns", NULL};
+static const char *const net_keys[] = {"address", "gateway", "address6", "gateway6", "dns", NULL};
+
+/* "address6": an IPv6 "ADDR/N", N 1..128; "gateway6": an IPv6 address, only with it. */
+static int decode_net6(const struct json_value *n, struct agent_net *ret, struct tn_err **err)
+{
+        const char *s = "";
+        int r = peek_string(json_get(n, "address6"), "address6", false, 4, 43, true, &s, err);
+        if (r <= 0) {
+                if (r == 0 && json_get(n, "gateway6"))
+                        return tn_err_setx(err, EINVAL, "net: \"gateway6\" needs \"address6\"");
+                return r;
+        }
+        char addr[INET6_ADDRSTRLEN];
+        const char *slash = strchr(s, '/');
+        char *end = NULL;
+        unsigned long prefix = slash ? strtoul(slash + 1, &end, 10) : 0;
+        if (!slash || (size_t)(slash - s) >= sizeof(addr) || slash[1] < '1' || slash[1] > '9' ||
+            *end || prefix < 1 || prefix > 128)
+                return tn_err_setx(err, EINVAL, "net: \"address6\" must be an IPv6 ADDR/N");
+        memcpy(addr, s, (size_t)(slash - s));
+        addr[slash - s] = '\0';
+        if (inet_pton(AF_INET6, addr, &ret->address6) != 1)
+                return tn_err_setx(err, EINVAL, "net: \"address6\" must be an IPv6 ADDR/N");
+        ret->prefix6 = (unsigned)prefix;
+        ret->has_address6 = true;
+        r = peek_string(json_get(n, "gateway6"), "gateway6", false, 2, 39, true, &s, err);
+        if (r > 0 && inet_pton(AF_INET6, s, &ret->gateway6) != 1)
+                return tn_err_setx(err, EINVAL, "net: \"gateway6\" must be an IPv6 address");
+        ret->has_gateway6 = r > 0;
+        return r < 0 ? r : 0;
+}
 
 static int decode_net(const struct json_value *n, struct agent_net *ret, struct tn_err **err)
 {
@@ -634,6 +664,9 @@ static int decode_net(const struct json_value *n, struct agent_net *ret, struct 
         if (r > 0 && parse_ipv4(s, &ret->gateway) < 0)
                 return tn_err_setx(err, EINVAL, "net: \"gateway\" must be an IPv4 address");
         ret->has_gateway = r > 0;
+        r = decode_net6(n, ret, err);
+        if (r < 0)
+                return tn_err_wrap(err, "net");
         const struct json_value *dns = NULL;
         r = get_array(n, "dns", false, 0, AGENT_DNS_MAX, &dns, err);
         if (r < 0)
@@ -1296,6 +1329,16 @@ static int gen_setup(struct json_gen *g, const struct agent_setup *s)
         if (s->net.has_gateway) {
                 inet_ntop(AF_INET, &s->net.gateway, addr, sizeof(addr));
                 gen_kv_str(g, "gateway", addr);
+        }
+        if (s->net.has_address6) {
+                char a6[INET6_ADDRSTRLEN], cidr6[INET6_ADDRSTRLEN + 5];
+                inet_ntop(AF_INET6, &s->net.address6, a6, sizeof(a6));
+                snprintf(cidr6, sizeof(cidr6), "%s/%u", a6, s->net.prefix6);
+                gen_kv_str(g, "address6", cidr6);
+                if (s->net.has_gateway6) {
+                        inet_ntop(AF_INET6, &s->net.gateway6, a6, sizeof(a6));
+                        gen_kv_str(g, "gateway6", a6);
+                }
         }
         if (s->net.n_dns > AGENT_DNS_MAX)
                 return -EINVAL;

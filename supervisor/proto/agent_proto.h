@@ -110,6 +110,11 @@ struct agent_net {
         unsigned prefix; /* 0..32 */
         bool has_gateway;
         struct in_addr gateway;
+        bool has_address6; /* without: IPv6 off in the guest */
+        struct in6_addr address6;
+        unsigned prefix6; /* 1..128 */
+        bool has_gateway6;
+        struct in6_addr gateway6;
         char *dns[AGENT_DNS_MAX]; /* IPv4 or IPv6 literals */
         size_t n_dns;
 };

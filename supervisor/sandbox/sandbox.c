@@ -681,7 +681,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         sb->id_base = base;
         if (m->network.mode == NET_PRIVATE) {
                 uint32_t index = (base - cfg->uid_base) / UIDRANGE_SIZE;
-                r = net_private_prepare(m, index, &sb->net, err);
+                r = net_private_prepare(m, cfg->state_dir, index, &sb->net, err);
                 if (r < 0) {
                         sandbox_free(sb);
                         return tn_err_wrap(err, "network");

@@ -1658,9 +1658,9 @@ static void parse_limits(struct ctx *c, const struct json_value *v)
 
 static void parse_network(struct ctx *c, const struct json_value *v)
 {
-        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, PUBLIC_IPV4, N };
-        static const char *const keys[N] = {"mode",    "egress", "ingress", "transfer",
-                                            "publish", "dns",    "limits",  "public_ipv4"};
+        enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, PUBLIC_IPV4, IPV6, N };
+        static const char *const keys[N] = {"mode", "egress", "ingress",     "transfer", "publish",
+                                            "dns",  "limits", "public_ipv4", "ipv6"};
         static const char *const modes[] = {"none", "private"};
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
@@ -1694,6 +1694,8 @@ static void parse_network(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "limits", parse_limits(c, f[LIMITS]));
         if (f[PUBLIC_IPV4])
                 WITH_KEY(c, "public_ipv4", parse_public_ipv4(c, f[PUBLIC_IPV4]));
+        if (f[IPV6])
+                WITH_KEY(c, "ipv6", get_bool(c, f[IPV6], &c->m->network.ipv6));
 }
 
 static void parse_vm(struct ctx *c, const struct json_value *v)
@@ -2540,6 +2542,7 @@ static void set_defaults(struct manifest *m)
         m->pids.max = 512;
         m->network.mode = NET_NONE;
         m->network.deny_lan = true;
+        m->network.ipv6 = true;
         m->network.limits.conns = LIMITS_DEFAULT_CONNS;
         m->network.limits.new_conns = LIMITS_DEFAULT_NEW_CONNS;
         m->network.limits.new_burst = 2 * LIMITS_DEFAULT_NEW_CONNS;

@@ -263,6 +263,7 @@ struct manifest {
                 uint64_t ingress_rate; /* bits/s; 0 = unshaped */
                 bool deny_lan;
                 bool allow_host;
+                bool ipv6; /* private: an IPv6 address besides the IPv4 one (default) */
                 struct cidr *allow;
                 size_t allow_n;
                 struct cidr *deny;

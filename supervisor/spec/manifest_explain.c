@@ -165,6 +165,7 @@ static void network_out(struct json_gen *g, const struct manifest *m)
                 json_gen_object_close(g);
                 return;
         }
+        kv_bool(g, "ipv6", n->ipv6);
         json_gen_key(g, "egress");
         json_gen_object_open(g);
         if (n->egress_rate)

@@ -340,6 +340,10 @@ static void send_setup(struct run *run)
                 n->prefix = NET_POOL_PREFIX;
                 n->has_gateway = true;
                 n->gateway.s_addr = htonl(run->net->gateway);
+                n->has_address6 = n->has_gateway6 = run->net->v6;
+                n->address6 = run->net->addr6;
+                n->prefix6 = NET_V6_PREFIX;
+                n->gateway6 = run->net->gateway6;
                 n->n_dns = net_resolvers(run->m, dns);
                 for (size_t i = 0; i < n->n_dns && i < AGENT_DNS_MAX; i++)
                         n->dns[i] = dns[i];
@@ -999,7 +1003,8 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 uint32_t base;
                 r = uidrange_get(state_dir, m->name, UIDRANGE_DEFAULT_BASE, &base, &err);
                 if (r >= 0)
-                        r = net_private_prepare(m, (base - UIDRANGE_DEFAULT_BASE) / UIDRANGE_SIZE,
+                        r = net_private_prepare(m, state_dir,
+                                                (base - UIDRANGE_DEFAULT_BASE) / UIDRANGE_SIZE,
                                                 &net, &err);
                 if (r >= 0) {
                         have_net = true;

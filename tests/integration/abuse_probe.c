@@ -5,7 +5,8 @@
  * every line through the syslog sink, and applies and lifts the action with net_cut or
  * net_set_rates as the daemon does.
  *
- *   abuse_probe MANIFEST INDEX --socket PATH [--interval-ms 200] [--exit-after-ms N]
+ *   abuse_probe MANIFEST INDEX --socket PATH --state DIR [--interval-ms 200]
+ *               [--exit-after-ms N]
  *
  * Prints "ready" once it read the counters, then "event LINE" per line sent. Exits on
  * SIGTERM or after --exit-after-ms, lifting an action in force. */
@@ -57,16 +58,19 @@ int main(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"socket", required_argument, NULL, 's'},
+            {"state", required_argument, NULL, 'd'},
             {"interval-ms", required_argument, NULL, 'i'},
             {"exit-after-ms", required_argument, NULL, 'x'},
             {NULL, 0, NULL, 0},
         };
-        const char *sock = NULL;
+        const char *sock = NULL, *state = NULL;
         uint64_t interval = 200, exit_after = 0;
         int c;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 if (c == 's')
                         sock = optarg;
+                else if (c == 'd')
+                        state = optarg;
                 else if (c == 'i')
                         interval = strtoull(optarg, NULL, 10);
                 else if (c == 'x')
@@ -74,8 +78,8 @@ int main(int argc, char **argv)
                 else
                         return 2;
         }
-        if (optind + 2 != argc || !sock || interval == 0) {
-                fprintf(stderr, "usage: abuse_probe MANIFEST INDEX --socket PATH "
+        if (optind + 2 != argc || !sock || !state || interval == 0) {
+                fprintf(stderr, "usage: abuse_probe MANIFEST INDEX --socket PATH --state DIR "
                                 "[--interval-ms N] [--exit-after-ms N]\n");
                 return 2;
         }
@@ -95,7 +99,8 @@ int main(int argc, char **argv)
         if (r < 0)
                 return 2;
         struct net_tenant net;
-        if (net_private_prepare(m, (uint32_t)strtoul(argv[optind + 1], NULL, 10), &net, &err) < 0) {
+        if (net_private_prepare(m, state, (uint32_t)strtoul(argv[optind + 1], NULL, 10), &net,
+                                &err) < 0) {
                 fprintf(stderr, "%s\n", tn_err_msg(err));
                 return 1;
         }

@@ -9,7 +9,7 @@
  *                                            counts the link's bytes with transfer.c
  *                                            every 200 ms for SECONDS and prints each
  *                                            action ("do=throttle used=N")
- *   net_probe tap MANIFEST INDEX             what a microVM tenant of index INDEX gets
+ *   net_probe tap MANIFEST INDEX STATE       what a microVM tenant of index INDEX gets
  *                                            before its domain starts (net_private_prepare,
  *                                            net_private_attach_tap, net_private_shape_tap):
  *                                            prints "ready tnd-INDEX", then holds it until
@@ -19,7 +19,8 @@
  *                                            of tenant NAME of index INDEX, with MANIFEST's
  *                                            network section and no resolver (for
  *                                            bench/abuse-limits; applies nothing)
- *   net_probe conntrack ADDR                 prints "conns=N": net_conntrack_count
+ *   net_probe conntrack ADDR [ADDR6]         prints "conns=N": net_conntrack_count of a
+ *                                            tenant with these addresses
  *
  * Exit 0 on success, 1 with the error on stderr. */
 #include <arpa/inet.h>
@@ -111,7 +112,7 @@ static int cmd_rules(const char *path, const char *index, const char *name)
         return 0;
 }
 
-static int cmd_tap(const char *path, const char *index)
+static int cmd_tap(const char *path, const char *index, const char *state)
 {
         struct tn_err *err = NULL;
         struct manifest *m = NULL;
@@ -130,7 +131,7 @@ static int cmd_tap(const char *path, const char *index)
         sigaddset(&set, SIGINT);
         sigprocmask(SIG_BLOCK, &set, NULL);
         struct net_tenant t = {0};
-        int r = net_private_prepare(m, (uint32_t)strtoul(index, NULL, 10), &t, &err);
+        int r = net_private_prepare(m, state, (uint32_t)strtoul(index, NULL, 10), &t, &err);
         if (r >= 0) {
                 r = net_private_attach_tap(&t, m, &err);
                 if (r >= 0)
@@ -179,20 +180,24 @@ int main(int argc, char **argv)
                         return fail(err);
                 return 0;
         }
-        if (argc == 3 && !strcmp(argv[1], "conntrack")) {
+        if ((argc == 3 || argc == 4) && !strcmp(argv[1], "conntrack")) {
                 struct in_addr a;
+                struct net_tenant t = {0};
                 uint64_t n;
-                if (inet_pton(AF_INET, argv[2], &a) != 1)
+                if (inet_pton(AF_INET, argv[2], &a) != 1 ||
+                    (argc == 4 && inet_pton(AF_INET6, argv[3], &t.addr6) != 1))
                         return 2;
-                if (net_conntrack_count(ntohl(a.s_addr), &n, &err) < 0)
+                t.addr = ntohl(a.s_addr);
+                t.v6 = argc == 4;
+                if (net_conntrack_count(&t, &n, &err) < 0)
                         return fail(err);
                 printf("conns=%llu\n", (unsigned long long)n);
                 return 0;
         }
         if (argc == 8 && !strcmp(argv[1], "transfer"))
                 return cmd_transfer(argv + 2);
-        if (argc == 4 && !strcmp(argv[1], "tap"))
-                return cmd_tap(argv[2], argv[3]);
+        if (argc == 5 && !strcmp(argv[1], "tap"))
+                return cmd_tap(argv[2], argv[3], argv[4]);
         if (argc == 5 && !strcmp(argv[1], "rules"))
                 return cmd_rules(argv[2], argv[3], argv[4]);
         fprintf(stderr, "usage: see the top of tests/integration/net_probe.c\n");

@@ -196,14 +196,14 @@ daemon_cleanup
 idx=$((5200 + $$ % 500 * 2))
 V=abv$$
 start_guest microvm "$V" "$idx" "$net"
-"$abuse_probe" "$tmp/$V.json" "$idx" --socket "$rsyslog_sock" --interval-ms 200 >"$tmp/probe.out" 2>&1 &
+"$abuse_probe" "$tmp/$V.json" "$idx" --socket "$rsyslog_sock" --state "$state" --interval-ms 200 >"$tmp/probe.out" 2>&1 &
 bg+=($!)
 for _ in $(seq 100); do grep -q ready "$tmp/probe.out" && break; sleep 0.05; done
 grep -q ready "$tmp/probe.out" || bail "abuse_probe did not start: $(head -c 300 "$tmp/probe.out")"
 run_scenario microvm "$V"
 E=abe$$
 start_guest microvm "$E" "$((idx + 1))" "$net_detect"
-"$abuse_probe" "$tmp/$E.json" "$((idx + 1))" --socket "$rsyslog_sock" --interval-ms 200 >"$tmp/probe2.out" 2>&1 &
+"$abuse_probe" "$tmp/$E.json" "$((idx + 1))" --socket "$rsyslog_sock" --state "$state" --interval-ms 200 >"$tmp/probe2.out" 2>&1 &
 bg+=($!)
 for _ in $(seq 100); do grep -q ready "$tmp/probe2.out" && break; sleep 0.05; done
 grep -q ready "$tmp/probe2.out" || bail "abuse_probe did not start: $(head -c 300 "$tmp/probe2.out")"

@@ -39,6 +39,7 @@ W=tnw$id L=tnl$id # namespace and link names, unique per run
 had_bridge=$(ip link show tenantd0 >/dev/null 2>&1 && echo yes)
 had_nat=$(nft list table ip tenantd >/dev/null 2>&1 && echo yes)
 old_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+old_forward6=$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)
 
 net_cleanup() {
 	local t
@@ -57,8 +58,10 @@ net_cleanup() {
 	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
 		ip link del tenantd0 2>/dev/null
 		[[ -z $had_nat ]] && nft delete table ip tenantd 2>/dev/null
+		[[ -z $had_nat ]] && nft delete table ip6 tenantd 2>/dev/null
 	fi
 	echo "$old_forward" >/proc/sys/net/ipv4/ip_forward
+	[[ -n $old_forward6 ]] && echo "$old_forward6" >/proc/sys/net/ipv6/conf/all/forwarding
 }
 trap net_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -165,7 +168,7 @@ check "the host's own address is refused: EHOSTUNREACH" '[[ $rc -eq 1 && $out ==
 run "$tmp/t.json" -- /payload/payload connect 10.88.0.1 9001
 check "the bridge address (the host) is refused" '[[ $rc -eq 1 && $out == "fail EHOSTUNREACH"* ]]'
 run "$tmp/t.json" -- /bin/cat /proc/sys/net/ipv6/conf/all/disable_ipv6
-check "IPv6 is off in the tenant (the firewall speaks IPv4)" '[[ $out == 1 ]]'
+check "IPv6 is on in the tenant (test_network_v6.sh tests it)" '[[ $out == 0 ]]'
 
 # ---- its resolver stays reachable on port 53, even on the LAN ----
 tenants+=("$T-dns")
@@ -222,9 +225,9 @@ check "after the tenant ends, its tables are gone" \
 
 # ---- what is not applied is said, not silently dropped ----
 tenants+=("$T-v6")
-manifest "$tmp/v6.json" "$T-v6" '{ "mode": "private", "publish": [ { "host": 18999, "port": 80, "address": "::1" } ] }'
+manifest "$tmp/v6.json" "$T-v6" '{ "mode": "private", "ipv6": false, "publish": [ { "host": 18999, "port": 80, "address": "::1" } ] }'
 run "$tmp/v6.json"
-check "a port published on an IPv6 address is reported as not published" \
+check "with ipv6 false, a port published on an IPv6 address is reported as not published" \
 	'[[ $rc -eq 0 && $err == *"network.publish[0] is bound to an IPv6 address and is not published"* ]]'
 
 # ---- allow, deny, allow_host ----

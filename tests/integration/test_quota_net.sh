@@ -25,6 +25,7 @@ W=mo-w$$
 had_bridge=$(ip link show tenantd0 >/dev/null 2>&1 && echo yes)
 had_nat=$(nft list table ip tenantd >/dev/null 2>&1 && echo yes)
 old_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+old_forward6=$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)
 qnet_cleanup() {
 	sandbox_cleanup
 	ip netns del "$W" 2>/dev/null
@@ -38,8 +39,10 @@ qnet_cleanup() {
 	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
 		ip link del tenantd0 2>/dev/null
 		[[ -z $had_nat ]] && nft delete table ip tenantd 2>/dev/null
+		[[ -z $had_nat ]] && nft delete table ip6 tenantd 2>/dev/null
 	fi
 	echo "$old_forward" >/proc/sys/net/ipv4/ip_forward
+	[[ -n $old_forward6 ]] && echo "$old_forward6" >/proc/sys/net/ipv6/conf/all/forwarding
 }
 trap qnet_cleanup EXIT
 trap 'exit 130' INT TERM

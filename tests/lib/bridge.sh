@@ -21,6 +21,7 @@ net_probe=$BUILD/tests/integration/net_probe
 had_bridge=$(ip link show tenantd0 >/dev/null 2>&1 && echo yes)
 had_nat=$(nft list table ip tenantd >/dev/null 2>&1 && echo yes)
 old_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+old_forward6=$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)
 taps=()    # net_probe tap processes
 tap_ifs=() # and their links (tnd-I, tndi-I)
 
@@ -63,8 +64,10 @@ bridge_cleanup() {
 	if [[ -z $had_bridge ]] && ! ip -o link show master tenantd0 2>/dev/null | grep -q .; then
 		ip link del tenantd0 2>/dev/null
 		[[ -z $had_nat ]] && nft delete table ip tenantd 2>/dev/null
+		[[ -z $had_nat ]] && nft delete table ip6 tenantd 2>/dev/null
 	fi
 	echo "$old_forward" >/proc/sys/net/ipv4/ip_forward
+	[[ -n $old_forward6 ]] && echo "$old_forward6" >/proc/sys/net/ipv6/conf/all/forwarding
 }
 
 # write_manifest NAME ISOLATION NETWORK-JSON: $tmp/NAME.json, running `payload sleep`
@@ -103,7 +106,8 @@ start_sandbox() {
 start_tap() {
 	tenants+=("$1")
 	write_manifest "$1" microvm "$3"
-	"$net_probe" tap "$tmp/$1.json" "$2" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+	mkdir -p "$state"
+	"$net_probe" tap "$tmp/$1.json" "$2" "$state" >"$tmp/$1.out" 2>"$tmp/$1.err" &
 	taps+=($!)
 	local i
 	for i in $(seq 100); do

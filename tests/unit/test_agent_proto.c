@@ -124,6 +124,11 @@ static void test_requests(void)
             "{\"tag\":\"root\",\"target\":\"/\",\"fstype\":\"virtiofs\",\"readonly\":true},"
             "{\"tag\":\"t0\",\"target\":\"/data\",\"fstype\":\"9p\"}],\"net\":{\"address\":"
             "\"10.88.0.5/16\",\"gateway\":\"10.88.0.1\",\"dns\":[\"10.88.0.1\",\"fd00::1\"]}}");
+        round_trip_request(
+            "setup with IPv6",
+            "{\"v\":1,\"id\":2,\"op\":\"setup\",\"mounts\":[],\"net\":{\"address\":"
+            "\"10.88.0.5/16\",\"gateway\":\"10.88.0.1\",\"address6\":"
+            "\"fd12:3456:789a::5/64\",\"gateway6\":\"fd12:3456:789a::1\",\"dns\":[]}}");
         round_trip_request("setup, nothing", "{\"v\":1,\"id\":2,\"op\":\"setup\"}");
         round_trip_request("start",
                            "{\"v\":1,\"id\":3,\"op\":\"start\",\"argv\":[\"/bin/sh\",\"-c\",\"\"],"
@@ -179,6 +184,16 @@ static void test_requests(void)
         ok(req && req->u.setup.has_net && req->u.setup.net.prefix == 8 &&
                !req->u.setup.net.has_gateway && req->u.setup.net.n_dns == 0,
            "setup net without gateway or dns");
+        req = decode_req("{\"v\":1,\"id\":2,\"op\":\"setup\",\"net\":{\"address\":\"10.0.0.2/8\","
+                         "\"address6\":\"fd00:1::5/64\",\"gateway6\":\"fd00:1::1\"}}",
+                         &err, &id);
+        struct in6_addr a6, g6;
+        inet_pton(AF_INET6, "fd00:1::5", &a6);
+        inet_pton(AF_INET6, "fd00:1::1", &g6);
+        ok(req && req->u.setup.net.has_address6 && req->u.setup.net.prefix6 == 64 &&
+               memcmp(&req->u.setup.net.address6, &a6, 16) == 0 && req->u.setup.net.has_gateway6 &&
+               memcmp(&req->u.setup.net.gateway6, &g6, 16) == 0,
+           "setup net with an IPv6 address and gateway");
         decode_req("{\"v\":1,\"id\":1,\"op\":\"hello\"}", &err, &id); /* frees the last */
 }
 
@@ -196,6 +211,18 @@ static void rejects(const char *name, const char *text, uint32_t want_id, const 
 
 static void test_request_rejects(void)
 {
+        rejects("address6 without a prefix",
+                "{\"v\":1,\"id\":3,\"op\":\"setup\",\"net\":{\"address\":\"10.0.0.2/8\","
+                "\"address6\":\"fd00::5\"}}",
+                3, "\"address6\" must be an IPv6 ADDR/N");
+        rejects("address6 with an IPv4 address",
+                "{\"v\":1,\"id\":3,\"op\":\"setup\",\"net\":{\"address\":\"10.0.0.2/8\","
+                "\"address6\":\"10.0.0.2/64\"}}",
+                3, "\"address6\" must be an IPv6 ADDR/N");
+        rejects("gateway6 without address6",
+                "{\"v\":1,\"id\":3,\"op\":\"setup\",\"net\":{\"address\":\"10.0.0.2/8\","
+                "\"gateway6\":\"fd00::1\"}}",
+                3, "\"gateway6\" needs \"address6\"");
         rejects("not JSON", "hello", 0, "bad frame");
         rejects("binary noise", "\x01\x02\xff\xfe", 0, "invalid UTF-8");
         rejects("array frame", "[1]", 0, "must be a JSON object");

@@ -1,9 +1,11 @@
 /* test_net_rules.c — the nftables rulesets tenantd applies, as text: each manifest
  * tests/data/nft/NAME.json must give exactly tests/data/nft/NAME.nft for a tenant of
- * index 3 (10.88.0.5 on tnd-3), and the host table, cut, reconnect and removal their own
+ * index 3 (10.88.0.5 and fd00:db8:1::5 on tnd-3, IPv6 unless the manifest turns it off),
+ * and the host table, cut, reconnect and removal their own
  * .nft files. GOLDEN_UPDATE=1 rewrites the .nft files instead (read the diff before
  * committing it). That nft accepts the text and the kernel does what it says is
  * tests/integration/test_network.sh's job. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -18,12 +20,16 @@
 static char dir[1024];
 static bool update;
 
-static struct net_tenant tenant(const char *name)
+static struct net_tenant tenant(const char *name, bool v6)
 {
         struct net_tenant t = {.addr = 0x0a580005U, .gateway = 0x0a580001U, .host_if = "tnd-3"};
         snprintf(t.name, sizeof(t.name), "%s", name);
         const uint8_t mac[6] = {0x02, 0x74, 0x0a, 0x58, 0x00, 0x05};
         memcpy(t.mac, mac, sizeof(mac));
+        /* as net_private_prepare() makes them, with the ULA prefix fd00:db8:1::/48 */
+        t.v6 = v6 && inet_pton(AF_INET6, "fd00:db8:1::5", &t.addr6) == 1 &&
+               inet_pton(AF_INET6, "fd00:db8:1::1", &t.gateway6) == 1 &&
+               inet_pton(AF_INET6, "fe80::74:aff:fe58:5", &t.ll6) == 1;
         return t;
 }
 
@@ -96,7 +102,7 @@ static int manifest_cases(void)
                          * host's resolv.conf. */
                         char dns[NET_MAX_RESOLVERS][16] = {"192.0.2.53"};
                         size_t ndns = m->network.dns_n ? net_resolvers(m, dns) : 1;
-                        struct net_tenant t = tenant(m->name);
+                        struct net_tenant t = tenant(m->name, m->network.ipv6);
                         _cleanup_free_ char *got = net_rules_firewall(&t, m, dns, ndns);
                         compare(d, got);
                         cases++;
@@ -119,7 +125,7 @@ static void test_invariants(void)
                 diag_list_clear(&diags);
                 return;
         }
-        struct net_tenant t = tenant("inv");
+        struct net_tenant t = tenant("inv", true);
         _cleanup_free_ char *r = net_rules_firewall(&t, m, NULL, 0);
         if (!ok(r != NULL, "invariants: a ruleset"))
                 return;
@@ -129,20 +135,40 @@ static void test_invariants(void)
             "ether saddr != 02:74:0a:58:00:05 drop",
             "iifname \"tnd-3\" ether type ip ip saddr != 10.88.0.5 drop",
             "iifname \"tnd-3\" ether type arp arp saddr ip != 10.88.0.5 drop",
-            "iifname \"tnd-3\" ether type != { ip, arp } drop",
             "    iifname \"tnd-3\" drop\n    oifname \"tnd-3\" drop\n",
             "iifname \"tenantd0\" ip saddr 10.88.0.5 reject with icmpx type admin-prohibited",
             /* network.limits' defaults */
             "type filter hook forward priority -3;",
             "ip saddr 10.88.0.5 tcp dport { 25, 465, 587 } ct state new ct status ! confirmed "
             "counter name abuse_smtp jump refuse",
-            "add @conns { ip saddr ct count over 4096 }",
-            "add @conns { ip daddr ct count over 4096 }",
-            "ip saddr 10.88.0.5 ct state new ct status ! confirmed limit rate over 200/second "
-            "burst "
-            "400 packets",
-            "ip saddr 10.88.0.5 limit rate over 50000/second",
-            "ip daddr 10.88.0.5 limit rate over 50000/second",
+            "ip saddr 10.88.0.5 ct state new ct status ! confirmed add @conns { ct zone ct count "
+            "over 4096 }",
+            "ip daddr 10.88.0.5 ct state new ct status ! confirmed add @conns { ct zone ct count "
+            "over 4096 }",
+            "limit new_conns { rate over 200/second burst 400 packets }",
+            "ip saddr 10.88.0.5 ct state new ct status ! confirmed limit name \"new_conns\"",
+            "limit pps_out { rate over 50000/second burst 10000 packets }",
+            "ip saddr 10.88.0.5 limit name \"pps_out\"",
+            "ip daddr 10.88.0.5 limit name \"pps_in\"",
+            /* IPv6: the same, sharing the same budgets */
+            "iifname \"tnd-3\" ether type ip6 ip6 saddr != { fd00:db8:1::5, fe80::74:aff:fe58:5 } "
+            "counter drop",
+            "iifname \"tnd-3\" ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } "
+            "counter drop",
+            "icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfd000db8000100000000000000000005, "
+            "0xfe8000000000000000740afffe580005 } counter drop",
+            "iifname \"tnd-3\" ether type != { ip, arp, ip6 } drop",
+            "iifname \"tenantd0\" ip6 saddr { fd00:db8:1::5, fe80::74:aff:fe58:5 } reject with "
+            "icmpx type admin-prohibited",
+            "ip6 saddr fd00:db8:1::5 ip6 daddr { fc00::/7, fe80::/10 } reject",
+            "ip6 daddr fd00:db8:1::5 drop",
+            "ip6 saddr fd00:db8:1::5 tcp dport { 25, 465, 587 } ct state new ct status ! "
+            "confirmed counter name abuse_smtp jump refuse",
+            "ip6 saddr fd00:db8:1::5 ct state new ct status ! confirmed limit name \"new_conns\"",
+            "ip6 saddr fd00:db8:1::5 ct state new ct status ! confirmed add @conns { ct zone ct "
+            "count over 4096 }",
+            "ip6 saddr fd00:db8:1::5 limit name \"pps_out\"",
+            "ip6 daddr fd00:db8:1::5 limit name \"pps_in\"",
         };
         for (size_t i = 0; i < sizeof(must) / sizeof(*must); i++)
                 ok(strstr(r, must[i]) != NULL, "invariants: has \"%s\"", must[i]);
@@ -159,7 +185,7 @@ int main(void)
         int n = manifest_cases();
         ok(n >= 4, "at least 4 manifest cases (%d)", n);
 
-        struct net_tenant t = tenant("pub");
+        struct net_tenant t = tenant("pub", true);
         _cleanup_free_ char *host = net_rules_host();
         compare("host", host);
         _cleanup_free_ char *cut = net_rules_cut(&t, true);
