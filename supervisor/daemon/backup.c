@@ -189,11 +189,48 @@ static void sftp_hint(const struct manifest *m, char *buf, size_t len)
         buf[hl + bl] = '\0';
 }
 
+/* The time a backup is recorded at (restic backup --time, local time as restic reads
+ * it): tenantd's clock, moved by TENANTD_TEST_CLOCK_OFFSET seconds when that is set.
+ * The variable is for tests (retention over simulated days: test_backup_retention.sh);
+ * only whoever starts tenantd sets its environment, so no tenant, manifest or control
+ * request can move a snapshot's time. A value that is not a whole number of seconds
+ * (at most 10 digits, with an optional "-") fails the backup rather than be ignored. */
+static int backup_time(char *buf, size_t len, long long *ret_offset, FILE *out)
+{
+        long long off = 0;
+        const char *env = secure_getenv("TENANTD_TEST_CLOCK_OFFSET");
+        if (env && *env) {
+                const char *p = env + (env[0] == '-');
+                size_t digits = strspn(p, "0123456789");
+                if (digits == 0 || digits > 10 || p[digits]) {
+                        fprintf(out,
+                                "TENANTD_TEST_CLOCK_OFFSET=%.32s is not a number of seconds such "
+                                "as 86400 or -3600 (it is for tests; unset it)\n",
+                                env);
+                        return -1;
+                }
+                off = strtoll(env, NULL, 10);
+        }
+        time_t when = time(NULL) + (time_t)off;
+        struct tm tm;
+        if (!localtime_r(&when, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+                fprintf(out, "cannot tell the time of the backup\n");
+                return -1;
+        }
+        *ret_offset = off;
+        return 0;
+}
+
 static _Noreturn void exec_restic(const struct manifest *m, const char *const *argv, int outfd,
                                   bool confine)
 {
-        static const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                                           "LC_ALL=C", NULL};
+        /* TZ as tenantd has it: restic reads backup --time and shows times in it */
+        static char tz[128];
+        const char *tzv = getenv("TZ");
+        if (tzv && strlen(tzv) < sizeof(tz) - 4)
+                snprintf(tz, sizeof(tz), "TZ=%s", tzv);
+        const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C",
+                                    tz[0] ? tz : NULL, NULL};
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
                 _exit(127);
@@ -282,8 +319,8 @@ static void add_summary(const char *buf, const char *key, uint64_t *sum)
 }
 
 static int backup_volume(struct daemon *d, struct tenant *t, const struct volume_spec *vs,
-                         const char *snap, FILE *out, char *id, size_t id_len, uint64_t *size,
-                         uint64_t *added)
+                         const char *snap, const char *when, FILE *out, char *id, size_t id_len,
+                         uint64_t *size, uint64_t *added)
 {
         const struct manifest *m = t->m;
         char target[PATH_MAX], data[PATH_MAX + 8];
@@ -306,6 +343,8 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
         argv[n++] = "backup";
         argv[n++] = "--quiet";
         argv[n++] = "--json";
+        argv[n++] = "--time";
+        argv[n++] = when;
         for (int i = 0; i < 4; i++) {
                 argv[n++] = "--tag";
                 argv[n++] = tags[i];
@@ -551,7 +590,10 @@ static int forget(struct daemon *d, const struct tenant *t, FILE *out)
 static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
-        if (check_repository_files(m, out) < 0 || run_pre(d, t, out) < 0)
+        char when[32];
+        long long offset;
+        if (check_repository_files(m, out) < 0 ||
+            backup_time(when, sizeof(when), &offset, out) < 0 || run_pre(d, t, out) < 0)
                 return -1;
         char(*snaps)[PATH_MAX] = calloc(m->volumes_n, PATH_MAX);
         if (!snaps)
@@ -574,7 +616,7 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
                 if (!snaps[i][0])
                         continue;
                 char id[80];
-                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id), &size,
+                r = backup_volume(d, t, &m->volumes[i], snaps[i], when, out, id, sizeof(id), &size,
                                   &added);
                 if (r >= 0)
                         snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s=%s",
@@ -586,9 +628,12 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         free(snaps);
         if (r < 0)
                 return -1;
+        when[10] = 'T'; /* one word in the line below */
         fprintf(out,
-                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64 "\n",
-                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added);
+                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64
+                "%s%s\n",
+                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added,
+                offset ? " test_time=" : "", offset ? when : "");
         return forget(d, t, out);
 }
 
