@@ -60,6 +60,7 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/version.h"
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
@@ -1059,6 +1060,16 @@ static _Noreturn void worker_main(struct daemon *d, struct tenant *t, const stru
                 r = worker_check(d, t, out);
                 break;
         default:
+                /* A restore dies with tenantd (the next tenantd puts the old image back:
+                 * backup_restore_recover), and the volume it fills is mounted in a mount
+                 * namespace of its own, which goes with it (its loop device detaches). */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                        fprintf(out, "cannot make the restore's mount namespace: %s\n",
+                                strerror(errno));
+                        r = -1;
+                        break;
+                }
                 r = worker_restore(d, t, from, snapshot, out);
                 break;
         }
@@ -1102,6 +1113,47 @@ void backup_recover(struct daemon *d, struct tenant *t)
                          t->m->volumes[i].name);
                 if (unlink(snap) == 0)
                         daemon_event(d, "backup-recovered", t, "removed=%s", snap);
+        }
+}
+
+/* A restore in place that tenantd did not see to its end (tenantd was killed or crashed
+ * meanwhile) leaves VOLUME.img.pre-restore, the old image, and would block every later
+ * restore. At tenantd's start, once it knows whether the tenant runs:
+ * - The tenant runs (adopted), or ran and ended while tenantd was down: it started on the
+ *   restored volumes, and a tenant starts only after its restore succeeded. The restore
+ *   is done; the old image goes, as backup_restore_started would have removed it.
+ * - It has not started since: the restore may have stopped halfway (its worker dies
+ *   with tenantd). The old image is put back over the new one, which is removed. The old
+ *   image is the only copy of its data, while the restore can be run again from the
+ *   repository; a half-filled volume must never start as the tenant's data. This also
+ *   undoes a restore that finished but whose tenant did not start (its old image was
+ *   kept aside for the operator): tenantd cannot tell the two apart, and the safe
+ *   side is the data nobody can fetch again. The event restore-undone and the log say
+ *   which images came back. */
+void backup_restore_recover(struct daemon *d, struct tenant *t, bool started)
+{
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                const char *vol = t->m->volumes[i].name;
+                char img[PATH_MAX], aside[PATH_MAX];
+                aside_paths(d, t->name, vol, img, aside);
+                if (access(aside, F_OK) < 0)
+                        continue;
+                if (started) {
+                        if (unlink(aside) == 0)
+                                daemon_event(d, "restore-finished", t, "volume=%s removed=%s", vol,
+                                             aside);
+                        continue;
+                }
+                if (rename(aside, img) < 0) {
+                        log_error("%s: cannot put the old image %s back over %s: %m; the "
+                                  "restore did not finish, move it back by hand",
+                                  t->name, aside, img);
+                        continue;
+                }
+                log_warning("%s: a restore of volume %s did not finish before tenantd "
+                            "stopped: its old image is back at %s; run the restore again",
+                            t->name, vol, img);
+                daemon_event(d, "restore-undone", t, "volume=%s image=%s", vol, img);
         }
 }
 
