@@ -2392,7 +2392,7 @@ static const char *const access_op_names[ACCESS_OP_COUNT_] = {
     [ACCESS_STATUS] = "status",   [ACCESS_LOGS] = "logs",       [ACCESS_START] = "start",
     [ACCESS_STOP] = "stop",       [ACCESS_RESTART] = "restart", [ACCESS_KILL] = "kill",
     [ACCESS_EXEC] = "exec",       [ACCESS_SET] = "set",         [ACCESS_AUDIT] = "audit",
-    [ACCESS_RESTORE] = "restore",
+    [ACCESS_RESTORE] = "restore", [ACCESS_BACKUP] = "backup",
 };
 
 const char *access_op_name(enum access_op op)

@@ -198,6 +198,7 @@ enum access_op {
         ACCESS_SET,
         ACCESS_AUDIT,
         ACCESS_RESTORE, /* restore in place (docs/backup.md); never --as */
+        ACCESS_BACKUP,  /* backup now, and the list of its snapshots; never backup check */
         ACCESS_OP_COUNT_,
 };
 
