@@ -178,6 +178,15 @@ static void sftp_hint(const struct manifest *m, char *buf, size_t len)
                 snprintf(hint, sizeof(hint),
                          "ssh cannot reach the sftp server of %s (see ssh's words below)\n",
                          b->repository);
+        else if (strstr(buf, "unable to start the sftp session"))
+                /* ssh ended before the session, and restic kept none of its words (it
+                 * does so when the server refuses the key) */
+                snprintf(hint, sizeof(hint),
+                         "ssh ended before the sftp session began: most often the server "
+                         "refused the key backup.ssh_key (%s) (add its public key to the "
+                         "repository user's authorized_keys there), or the user may not use "
+                         "sftp\n",
+                         b->ssh_key);
         else
                 return;
         size_t hl = strlen(hint), bl = strlen(buf);
