@@ -179,14 +179,14 @@ static void sftp_hint(const struct manifest *m, char *buf, size_t len)
                          "ssh cannot reach the sftp server of %s (see ssh's words below)\n",
                          b->repository);
         else if (strstr(buf, "unable to start the sftp session"))
-                /* ssh ended before the session, and restic kept none of its words (it
-                 * does so when the server refuses the key) */
+                /* ssh ended before the session, and restic kept none of its words (restic
+                 * 0.14 loses them now and then): both files are named */
                 snprintf(hint, sizeof(hint),
-                         "ssh ended before the sftp session began: most often the server "
-                         "refused the key backup.ssh_key (%s) (add its public key to the "
-                         "repository user's authorized_keys there), or the user may not use "
-                         "sftp\n",
-                         b->ssh_key);
+                         "ssh ended before the sftp session began: either the server's host "
+                         "key is not in backup.known_hosts (%s), or the server refused the key "
+                         "backup.ssh_key (%s) (its public key belongs in the repository user's "
+                         "authorized_keys there)\n",
+                         b->known_hosts, b->ssh_key);
         else
                 return;
         size_t hl = strlen(hint), bl = strlen(buf);
