@@ -123,17 +123,21 @@ manifest() { # ISOLATION NAME [KEY FILE] [KNOWN HOSTS FILE]
 JSON
 }
 
-# The microVM needs libvirt (up before tenantd, which finds build/vm by itself).
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (make test-deps installs it)"
-elif [[ ! -r $PWD/$BUILD/vm/vmlinuz || ! -r $PWD/$BUILD/vm/initramfs.img ]]; then
-	vm_why="NO VM IMAGE (make vm-image)"
-elif libvirt_ensure; then
-	have_libvirt=1 vm_why=""
-	export TENANTD_VM_IMAGE_DIR=$PWD/$BUILD/vm
-else
-	vm_why="NO LIBVIRT: $libvirt_why"
-fi
+# libvirtd, when the test starts it, gets a mount namespace that is a slave of the host's
+# (tests/lib/libvirt.sh): it must start after tenantd has made /run/tenantd-volumes the
+# shared mount the volumes go under, or virtiofsd never sees them.
+vm_setup() {
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		vm_why="NO QEMU (make test-deps installs it)"
+	elif [[ ! -r $PWD/$BUILD/vm/vmlinuz || ! -r $PWD/$BUILD/vm/initramfs.img ]]; then
+		vm_why="NO VM IMAGE (make vm-image)"
+	elif libvirt_ensure; then
+		have_libvirt=1 vm_why=""
+		export TENANTD_VM_IMAGE_DIR=$PWD/$BUILD/vm
+	else
+		vm_why="NO LIBVIRT: $libvirt_why"
+	fi
+}
 
 mkdir -p "$tmp/manifests"
 manifest sandbox bs-sandbox >"$tmp/manifests/bs-sandbox.json"
@@ -187,13 +191,13 @@ cp "$tmp/backup_ed25519" "$tmp/readable_ed25519"
 chmod 644 "$tmp/known_hosts.wrong" "$tmp/known_hosts.empty" "$tmp/readable_ed25519"
 chmod 600 "$tmp/stranger_ed25519"
 try_with "a host key other than the server's is refused, naming backup.known_hosts" \
-	"*host key is not the one in backup.known_hosts ($tmp/known_hosts.wrong)*" \
+	"*backup.known_hosts ($tmp/known_hosts.wrong)*" \
 	"$tmp/backup_ed25519" "$tmp/known_hosts.wrong"
 try_with "an unknown host (empty known_hosts) is refused, not asked about nor learnt" \
 	"*backup.known_hosts ($tmp/known_hosts.empty)*" "$tmp/backup_ed25519" "$tmp/known_hosts.empty"
 check "and nothing was written to that known_hosts" '[[ ! -s $tmp/known_hosts.empty ]]'
 try_with "a key the server does not know is refused, naming backup.ssh_key" \
-	"*refused the key backup.ssh_key ($tmp/stranger_ed25519)*" "$tmp/stranger_ed25519" "$tmp/known_hosts"
+	"*server refused the key backup.ssh_key ($tmp/stranger_ed25519)*" "$tmp/stranger_ed25519" "$tmp/known_hosts"
 try_with "an ssh key others can read is refused before ssh runs" \
 	"*ssh key (backup.ssh_key) $tmp/readable_ed25519 must be a file of root's*chmod 600*" \
 	"$tmp/readable_ed25519" "$tmp/known_hosts"
@@ -209,6 +213,7 @@ out=$("$ctl" backup check bs-sandbox 2>&1)
 check "backup check runs restic check through sshd ($(tail -1 <<<"$out"))" '[[ $out == *"no errors were found"* ]]'
 
 # The microVM: the same manifest with isolation "microvm".
+vm_setup
 if [[ -z $vm_why ]]; then
 	"$ctl" stop bs-sandbox >/dev/null 2>&1
 	manifest microvm bs-vm >"$tmp/manifests/bs-vm.json"
