@@ -74,7 +74,7 @@ ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 # Code shared by tenantd, tenantctl, the VM runner and the tests (no libvirt).
 LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supervisor/lib/units.c \
 	supervisor/spec/manifest.c supervisor/spec/manifest_explain.c supervisor/spec/caps.c \
-	supervisor/spec/backup_schedule.c \
+	supervisor/spec/backup_schedule.c supervisor/spec/backup_sftp.c \
 	supervisor/spec/policy.c supervisor/spec/policy_learn.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c \
 	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/host/net_rules.c supervisor/sandbox/rootfs.c \
 	supervisor/sandbox/sandbox.c supervisor/sandbox/notify.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c supervisor/spec/audit.c supervisor/vm/qemu_proc.c \

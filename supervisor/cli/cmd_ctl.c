@@ -26,6 +26,7 @@
 #include "lib/logtext.h"
 #include "cli/tenantctl.h"
 #include "lib/units.h"
+#include "lib/version.h"
 
 #define REPLY_MAX (16U << 20)
 
@@ -761,6 +762,20 @@ int cmd_kill(const struct cli *cli, int argc, char **argv)
         return simple(cli, &req, "signal sent");
 }
 
+/* The array `key` of a successful reply, or NULL after saying that it is missing (a
+ * tenantd of another version, or a bug): never a silent exit 1. */
+static const struct json_value *reply_array(const struct json_value *v, const char *key,
+                                            const char *verb)
+{
+        const struct json_value *a = json_get(v, key);
+        if (a && a->type == JSON_ARRAY)
+                return a;
+        log_error("tenantd's reply to %s has no \"%s\" array (%s): is tenantd the same version "
+                  "as this tenantctl (%s)?",
+                  verb, key, a ? json_type_name(a->type) : "missing", TENANTD_VERSION);
+        return NULL;
+}
+
 /* backup, backup list, backup check, restore: tenantd's worker answers with text. */
 static int backup_call(const struct cli *cli, struct control_request *req)
 {
@@ -801,8 +816,8 @@ int cmd_backups(const struct cli *cli, int argc, char **argv)
         int rc = ctl_call(cli, &req, &v);
         if (rc != EXIT_OK)
                 return rc;
-        const struct json_value *snaps = json_get(v, CTL_SNAPSHOTS);
-        if (!snaps || snaps->type != JSON_ARRAY)
+        const struct json_value *snaps = reply_array(v, CTL_SNAPSHOTS, "backups");
+        if (!snaps)
                 return EXIT_FAILED;
         if (cli->json) {
                 print_value(snaps);
@@ -1210,8 +1225,8 @@ int cmd_volume_list(const struct cli *cli, int argc, char **argv)
         int rc = ctl_call(cli, &req, &v);
         if (rc != EXIT_OK)
                 return rc;
-        const struct json_value *vols = json_get(v, CTL_VOLUMES);
-        if (!vols || vols->type != JSON_ARRAY)
+        const struct json_value *vols = reply_array(v, CTL_VOLUMES, "volume list");
+        if (!vols)
                 return EXIT_FAILED;
         if (cli->json) {
                 print_value(vols);

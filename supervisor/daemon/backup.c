@@ -60,11 +60,13 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/version.h"
 #include "proto/control_proto.h"
 #include "proto/exec_proto.h"
 #include "proto/runner_proto.h"
 #include "spec/backup_schedule.h"
+#include "spec/backup_sftp.h"
 #include "storage/volume.h"
 
 #define RESTIC "/usr/bin/restic"
@@ -83,44 +85,162 @@ struct backup_job {
 
 /* ---- in the worker ---- */
 
-static int check_password_file(const char *path, FILE *out)
+/* A file of root's that group and others cannot write (nor, with `secret`, read): what
+ * opens the repository (the password, ssh's key) and what says which server is the
+ * right one (known_hosts). Only its owner and mode are read here, never its contents. */
+static int check_root_file(const char *what, const char *path, bool secret, FILE *out)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0) {
-                fprintf(out, "cannot open the password file %s: %s\n", path, strerror(errno));
+                fprintf(out, "cannot open the %s %s: %s\n", what, path, strerror(errno));
                 return -1;
         }
-        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
+        mode_t bad = secret ? 077 : 022;
+        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & bad)) {
                 fprintf(out,
-                        "the password file %s must be a file of root's that group and others "
-                        "can neither read nor write (it is uid %u, mode %04o): chmod 600 it\n",
-                        path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+                        "the %s %s must be a file of root's that group and others can %s (it is "
+                        "uid %u, mode %04o): chmod %s it\n",
+                        what, path, secret ? "neither read nor write" : "not write",
+                        (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+                        secret ? "600" : "644");
                 return -1;
         }
         return 0;
 }
 
-/* restic's command line: the repository, the password file and a cache of tenantd's. */
-static size_t restic_argv(struct daemon *d, const struct manifest *m, const char **argv,
-                          char *cache, size_t cache_len)
+/* Step 1: the files restic and its ssh read. */
+static int check_repository_files(const struct manifest *m, FILE *out)
 {
-        snprintf(cache, cache_len, "--cache-dir=%s/backup-cache", d->cfg.state_dir);
+        const struct backup_spec *b = &m->backup;
+        if (check_root_file("password file", b->password_file, true, out) < 0)
+                return -1;
+        if (b->ssh_key && check_root_file("ssh key (backup.ssh_key)", b->ssh_key, true, out) < 0)
+                return -1;
+        if (b->known_hosts && check_root_file("known hosts file (backup.known_hosts)",
+                                              b->known_hosts, false, out) < 0)
+                return -1;
+        return 0;
+}
+
+/* restic's command line: the repository, the password file, a cache of tenantd's and,
+ * for an sftp repository, tenantd's ssh command (spec/backup_sftp.h). */
+struct restic_bufs {
+        char cache[PATH_MAX + 32];
+        char sftp[2 * PATH_MAX + 1024];
+};
+
+static size_t restic_argv(struct daemon *d, const struct manifest *m, const char **argv,
+                          struct restic_bufs *rb)
+{
+        snprintf(rb->cache, sizeof(rb->cache), "--cache-dir=%s/backup-cache", d->cfg.state_dir);
         size_t n = 0;
         argv[n++] = "restic";
         argv[n++] = "-r";
         argv[n++] = m->backup.repository;
         argv[n++] = "--password-file";
         argv[n++] = m->backup.password_file;
-        argv[n++] = cache;
+        argv[n++] = rb->cache;
+        struct backup_sftp sftp;
+        /* the manifest parser made sure these hold (a failure here leaves restic's own) */
+        if (backup_is_sftp(m->backup.repository) && m->backup.ssh_key && m->backup.known_hosts &&
+            backup_sftp_parse(m->backup.repository, &sftp, NULL) == 0 &&
+            backup_sftp_option(&sftp, m->backup.ssh_key, m->backup.known_hosts, rb->sftp,
+                               sizeof(rb->sftp)) == 0) {
+                argv[n++] = "-o";
+                argv[n++] = rb->sftp;
+        }
         return n;
+}
+
+/* What ssh said when it could not reach an sftp repository, in words that say which
+ * manifest key to look at: put before restic's output in buf. */
+static void sftp_hint(const struct manifest *m, char *buf, size_t len)
+{
+        const struct backup_spec *b = &m->backup;
+        if (!backup_is_sftp(b->repository) || !b->ssh_key || !b->known_hosts)
+                return;
+        char hint[PATH_MAX + 512];
+        if (strstr(buf, "Host key verification failed") ||
+            strstr(buf, "REMOTE HOST IDENTIFICATION HAS CHANGED"))
+                snprintf(hint, sizeof(hint),
+                         "the sftp server's host key is not the one in backup.known_hosts (%s): "
+                         "add the server's key there (ssh-keyscan, after checking its "
+                         "fingerprint on the server)\n",
+                         b->known_hosts);
+        else if (strstr(buf, "Permission denied (") || strstr(buf, "Too many authentication"))
+                snprintf(hint, sizeof(hint),
+                         "the sftp server refused the key backup.ssh_key (%s): add its public "
+                         "key to the repository user's authorized_keys on the server\n",
+                         b->ssh_key);
+        else if (strstr(buf, "Connection refused") || strstr(buf, "Connection timed out") ||
+                 strstr(buf, "Could not resolve hostname") || strstr(buf, "No route to host"))
+                snprintf(hint, sizeof(hint),
+                         "ssh cannot reach the sftp server of %s (see ssh's words below)\n",
+                         b->repository);
+        else if (strstr(buf, "unable to start the sftp session"))
+                /* ssh ended before the session, and restic kept none of its words (restic
+                 * 0.14 loses them now and then): both files are named */
+                snprintf(hint, sizeof(hint),
+                         "ssh ended before the sftp session began: either the server's host "
+                         "key is not in backup.known_hosts (%s), or the server refused the key "
+                         "backup.ssh_key (%s) (its public key belongs in the repository user's "
+                         "authorized_keys there)\n",
+                         b->known_hosts, b->ssh_key);
+        else
+                return;
+        size_t hl = strlen(hint), bl = strlen(buf);
+        if (hl >= len)
+                return;
+        if (bl > len - 1 - hl)
+                bl = len - 1 - hl;
+        memmove(buf + hl, buf, bl);
+        memcpy(buf, hint, hl);
+        buf[hl + bl] = '\0';
+}
+
+/* The time a backup is recorded at (restic backup --time, local time as restic reads
+ * it): tenantd's clock, moved by TENANTD_TEST_CLOCK_OFFSET seconds when that is set.
+ * The variable is for tests (retention over simulated days: test_backup_retention.sh);
+ * only whoever starts tenantd sets its environment, so no tenant, manifest or control
+ * request can move a snapshot's time. A value that is not a whole number of seconds
+ * (at most 10 digits, with an optional "-") fails the backup rather than be ignored. */
+static int backup_time(char *buf, size_t len, long long *ret_offset, FILE *out)
+{
+        long long off = 0;
+        const char *env = secure_getenv("TENANTD_TEST_CLOCK_OFFSET");
+        if (env && *env) {
+                const char *p = env + (env[0] == '-');
+                size_t digits = strspn(p, "0123456789");
+                if (digits == 0 || digits > 10 || p[digits]) {
+                        fprintf(out,
+                                "TENANTD_TEST_CLOCK_OFFSET=%.32s is not a number of seconds such "
+                                "as 86400 or -3600 (it is for tests; unset it)\n",
+                                env);
+                        return -1;
+                }
+                off = strtoll(env, NULL, 10);
+        }
+        time_t when = time(NULL) + (time_t)off;
+        struct tm tm;
+        if (!localtime_r(&when, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+                fprintf(out, "cannot tell the time of the backup\n");
+                return -1;
+        }
+        *ret_offset = off;
+        return 0;
 }
 
 static _Noreturn void exec_restic(const struct manifest *m, const char *const *argv, int outfd,
                                   bool confine)
 {
-        static const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                                           "LC_ALL=C", NULL};
+        /* TZ as tenantd has it: restic reads backup --time and shows times in it */
+        static char tz[128];
+        const char *tzv = getenv("TZ");
+        if (tzv && strlen(tzv) < sizeof(tz) - 4)
+                snprintf(tz, sizeof(tz), "TZ=%s", tzv);
+        const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C",
+                                    tz[0] ? tz : NULL, NULL};
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
                 _exit(127);
@@ -179,6 +299,8 @@ static int run_restic(const struct manifest *m, const char *const *argv, bool co
         close(p[1]);
         int st = collect(pid, p[0], out, out_len);
         close(p[0]);
+        if (st != 0)
+                sftp_hint(m, out, out_len);
         return st;
 }
 
@@ -207,8 +329,8 @@ static void add_summary(const char *buf, const char *key, uint64_t *sum)
 }
 
 static int backup_volume(struct daemon *d, struct tenant *t, const struct volume_spec *vs,
-                         const char *snap, FILE *out, char *id, size_t id_len, uint64_t *size,
-                         uint64_t *added)
+                         const char *snap, const char *when, FILE *out, char *id, size_t id_len,
+                         uint64_t *size, uint64_t *added)
 {
         const struct manifest *m = t->m;
         char target[PATH_MAX], data[PATH_MAX + 8];
@@ -220,9 +342,10 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
                 return -1;
         }
         snprintf(data, sizeof(data), "%s/data", target);
-        char cache[PATH_MAX + 32], tags[4][160];
+        struct restic_bufs rb;
+        char tags[4][160];
         const char *argv[32];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         snprintf(tags[0], sizeof(tags[0]), "tenant=%s", t->name);
         snprintf(tags[1], sizeof(tags[1]), "volume=%s", vs->name);
         snprintf(tags[2], sizeof(tags[2]), "manifest=%016" PRIx64, fnv1a(t->explained));
@@ -230,6 +353,8 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
         argv[n++] = "backup";
         argv[n++] = "--quiet";
         argv[n++] = "--json";
+        argv[n++] = "--time";
+        argv[n++] = when;
         for (int i = 0; i < 4; i++) {
                 argv[n++] = "--tag";
                 argv[n++] = tags[i];
@@ -267,6 +392,8 @@ static int backup_volume(struct daemon *d, struct tenant *t, const struct volume
         int st = collect(pid, p[0], buf, sizeof(buf));
         close(p[0]);
         (void)rmdir(target);
+        if (st != 0)
+                sftp_hint(m, buf, sizeof(buf));
         const char *sid = strstr(buf, "\"snapshot_id\":\"");
         if (st != 0 || !sid) {
                 fprintf(out, "restic backup of volume %s failed (exit %d): %s\n", vs->name, st,
@@ -439,9 +566,10 @@ static int confine_worker(const struct tenant *t, FILE *out)
 static int forget(struct daemon *d, const struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
-        char cache[PATH_MAX + 32], tag[80], nums[6][16];
+        struct restic_bufs rb;
+        char tag[80], nums[6][16];
         const char *argv[40];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         snprintf(tag, sizeof(tag), "tenant=%s", t->name);
         argv[n++] = "forget";
         argv[n++] = "--quiet";
@@ -472,7 +600,10 @@ static int forget(struct daemon *d, const struct tenant *t, FILE *out)
 static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
-        if (check_password_file(m->backup.password_file, out) < 0 || run_pre(d, t, out) < 0)
+        char when[32];
+        long long offset;
+        if (check_repository_files(m, out) < 0 ||
+            backup_time(when, sizeof(when), &offset, out) < 0 || run_pre(d, t, out) < 0)
                 return -1;
         char(*snaps)[PATH_MAX] = calloc(m->volumes_n, PATH_MAX);
         if (!snaps)
@@ -495,7 +626,7 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
                 if (!snaps[i][0])
                         continue;
                 char id[80];
-                r = backup_volume(d, t, &m->volumes[i], snaps[i], out, id, sizeof(id), &size,
+                r = backup_volume(d, t, &m->volumes[i], snaps[i], when, out, id, sizeof(id), &size,
                                   &added);
                 if (r >= 0)
                         snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s=%s",
@@ -507,20 +638,23 @@ static int worker_backup(struct daemon *d, struct tenant *t, FILE *out)
         free(snaps);
         if (r < 0)
                 return -1;
+        when[10] = 'T'; /* one word in the line below */
         fprintf(out,
-                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64 "\n",
-                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added);
+                "snapshot %s freeze_ms=%" PRIu64 " copy=%s size=%" PRIu64 " added=%" PRIu64
+                "%s%s\n",
+                ids, freeze_ms, reflink ? "reflink" : "sparse", size, added,
+                offset ? " test_time=" : "", offset ? when : "");
         return forget(d, t, out);
 }
 
 static int worker_check(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
-        if (check_password_file(m->backup.password_file, out) < 0)
+        if (check_repository_files(m, out) < 0)
                 return -1;
-        char cache[PATH_MAX + 32];
+        struct restic_bufs rb;
         const char *argv[24];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         argv[n++] = "check";
         argv[n] = NULL;
         static char buf[32 << 10];
@@ -569,9 +703,9 @@ static const char *tag_value(const struct json_value *snap, const char *key)
 static void snapshot_size(struct daemon *d, const struct manifest *m, const char *id,
                           int64_t *ret_size, int64_t *ret_files)
 {
-        char cache[PATH_MAX + 32];
+        struct restic_bufs rb;
         const char *argv[24];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         argv[n++] = "stats";
         argv[n++] = "--json";
         argv[n++] = "--mode";
@@ -597,11 +731,12 @@ static void snapshot_size(struct daemon *d, const struct manifest *m, const char
 static int worker_list(struct daemon *d, struct tenant *t, FILE *out)
 {
         const struct manifest *m = t->m;
-        if (check_password_file(m->backup.password_file, out) < 0)
+        if (check_repository_files(m, out) < 0)
                 return -1;
-        char cache[PATH_MAX + 32], tag[80];
+        struct restic_bufs rb;
+        char tag[80];
         const char *argv[24];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         snprintf(tag, sizeof(tag), "tenant=%s", t->name);
         argv[n++] = "snapshots";
         argv[n++] = "--json";
@@ -743,12 +878,13 @@ static int restore_volume(struct daemon *d, const struct tenant *t, const struct
                           const char *snapshot, FILE *out)
 {
         const struct manifest *m = from->m;
-        char tmp[PATH_MAX + 32], cache[PATH_MAX + 32], tags[80];
+        struct restic_bufs rb;
+        char tmp[PATH_MAX + 32], tags[80];
         snprintf(tmp, sizeof(tmp), "%s/%s", v->data, RESTORE_DIR);
         const char *rm[] = {"/bin/rm", "-rf", "--one-file-system", "--", tmp, NULL};
         (void)run_plain(rm);
         const char *argv[24];
-        size_t n = restic_argv(d, m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, m, argv, &rb);
         snprintf(tags, sizeof(tags), "tenant=%s,volume=%s", from->name, vs->name);
         argv[n++] = "restore";
         argv[n++] = snapshot;
@@ -812,9 +948,10 @@ static int restore_volume(struct daemon *d, const struct tenant *t, const struct
 static int snapshot_volume(struct daemon *d, const struct tenant *t, const char *snapshot,
                            char *vol, size_t vol_len, FILE *out)
 {
-        char cache[PATH_MAX + 32], tag[80];
+        struct restic_bufs rb;
+        char tag[80];
         const char *argv[24];
-        size_t n = restic_argv(d, t->m, argv, cache, sizeof(cache));
+        size_t n = restic_argv(d, t->m, argv, &rb);
         snprintf(tag, sizeof(tag), "tenant=%s", t->name);
         argv[n++] = "snapshots";
         argv[n++] = "--json";
@@ -891,7 +1028,7 @@ static int worker_restore(struct daemon *d, struct tenant *t, const struct tenan
                           const char *snapshot, FILE *out)
 {
         const struct manifest *m = from->m;
-        if (check_password_file(m->backup.password_file, out) < 0)
+        if (check_repository_files(m, out) < 0)
                 return -1;
         if (snapshot && strcmp(snapshot, "latest") == 0)
                 snapshot = NULL;
@@ -932,6 +1069,16 @@ static _Noreturn void worker_main(struct daemon *d, struct tenant *t, const stru
                 r = worker_check(d, t, out);
                 break;
         default:
+                /* A restore dies with tenantd (the next tenantd puts the old image back:
+                 * backup_restore_recover), and the volume it fills is mounted in a mount
+                 * namespace of its own, which goes with it (its loop device detaches). */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                        fprintf(out, "cannot make the restore's mount namespace: %s\n",
+                                strerror(errno));
+                        r = -1;
+                        break;
+                }
                 r = worker_restore(d, t, from, snapshot, out);
                 break;
         }
@@ -975,6 +1122,47 @@ void backup_recover(struct daemon *d, struct tenant *t)
                          t->m->volumes[i].name);
                 if (unlink(snap) == 0)
                         daemon_event(d, "backup-recovered", t, "removed=%s", snap);
+        }
+}
+
+/* A restore in place that tenantd did not see to its end (tenantd was killed or crashed
+ * meanwhile) leaves VOLUME.img.pre-restore, the old image, and would block every later
+ * restore. At tenantd's start, once it knows whether the tenant runs:
+ * - The tenant runs (adopted), or ran and ended while tenantd was down: it started on the
+ *   restored volumes, and a tenant starts only after its restore succeeded. The restore
+ *   is done; the old image goes, as backup_restore_started would have removed it.
+ * - It has not started since: the restore may have stopped halfway (its worker dies
+ *   with tenantd). The old image is put back over the new one, which is removed. The old
+ *   image is the only copy of its data, while the restore can be run again from the
+ *   repository; a half-filled volume must never start as the tenant's data. This also
+ *   undoes a restore that finished but whose tenant did not start (its old image was
+ *   kept aside for the operator): tenantd cannot tell the two apart, and the safe
+ *   side is the data nobody can fetch again. The event restore-undone and the log say
+ *   which images came back. */
+void backup_restore_recover(struct daemon *d, struct tenant *t, bool started)
+{
+        for (size_t i = 0; i < t->m->volumes_n; i++) {
+                const char *vol = t->m->volumes[i].name;
+                char img[PATH_MAX], aside[PATH_MAX];
+                aside_paths(d, t->name, vol, img, aside);
+                if (access(aside, F_OK) < 0)
+                        continue;
+                if (started) {
+                        if (unlink(aside) == 0)
+                                daemon_event(d, "restore-finished", t, "volume=%s removed=%s", vol,
+                                             aside);
+                        continue;
+                }
+                if (rename(aside, img) < 0) {
+                        log_error("%s: cannot put the old image %s back over %s: %m; the "
+                                  "restore did not finish, move it back by hand",
+                                  t->name, aside, img);
+                        continue;
+                }
+                log_warning("%s: a restore of volume %s did not finish before tenantd "
+                            "stopped: its old image is back at %s; run the restore again",
+                            t->name, vol, img);
+                daemon_event(d, "restore-undone", t, "volume=%s image=%s", vol, img);
         }
 }
 

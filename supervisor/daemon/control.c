@@ -1736,6 +1736,13 @@ static const char *user_refusal(const struct client *c, const struct tenant *t,
                         return "restore --as makes a new tenant, which is the operator's";
                 op = ACCESS_RESTORE;
         }
+        /* backup and backups touch this tenant's snapshots only (restic's tags);
+         * backup check reads the whole repository, every tenant's that shares it. */
+        if (req->op == CONTROL_OP_BACKUP && req->action == CONTROL_BACKUP_CHECK)
+                return "backup check reads the whole repository, which is the operator's";
+        if (req->op == CONTROL_OP_BACKUP &&
+            (req->action == CONTROL_BACKUP_RUN || req->action == CONTROL_BACKUP_LIST))
+                op = ACCESS_BACKUP;
         if (op < 0 || !t || !(access_mask(c, t) & (1U << op)))
                 return "the tenant's access section does not grant this verb";
         if (req->op == CONTROL_OP_SET && req->save)

@@ -1012,6 +1012,7 @@ static bool reload_added(struct daemon *d, struct found *f)
         backup_recover(d, t);
         int status = 0;
         enum adopt_result ar = tenant_adopt(d, t, &status);
+        backup_restore_recover(d, t, ar != ADOPT_NONE);
         if (ar == ADOPT_RUNNING)
                 return true;
         if (ar == ADOPT_ENDED && t->want_running && !crashloop) {

@@ -255,6 +255,10 @@ const char *backup_restore_started(struct daemon *d, struct tenant *t, int r, co
 /* What a backup that died with tenantd may have left (a frozen tenant or file system, a
  * snapshot image, restic's cgroup) is undone; at tenantd's start, for each tenant. */
 void backup_recover(struct daemon *d, struct tenant *t);
+
+/* At tenantd's start: the old images a restore in place left aside (VOLUME.img.pre-restore)
+ * go when the tenant has started since (`started`), and are put back otherwise. */
+void backup_restore_recover(struct daemon *d, struct tenant *t, bool started);
 /* backup.schedule: starts a due backup (a tenant busy with something else gets it a
  * minute later); the monotonic time of the next one, UINT64_MAX without a schedule. */
 void backup_tick(struct daemon *d, struct tenant *t, uint64_t now);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "spec/backup_sftp.h"
 #include "spec/caps.h"
 #include "spec/manifest_edit.h"
 #include "lib/json.h"
@@ -2152,6 +2153,12 @@ static void parse_repository(struct ctx *c, const struct json_value *v)
                                 err_at(c, v, "\"%s\" names no place after the backend", SHOWN(s));
                                 return;
                         }
+                        struct backup_sftp sftp;
+                        const char *why;
+                        if (backup_is_sftp(s) && backup_sftp_parse(s, &sftp, &why) < 0) {
+                                err_at(c, v, "\"%s\": %s", SHOWN(s), why);
+                                return;
+                        }
                         c->m->backup.repository = TAKE_PTR(s);
                         return;
                 }
@@ -2305,11 +2312,61 @@ static void parse_backup_limits(struct ctx *c, const struct json_value *v)
         }
 }
 
+/* A host path restic's ssh gets on its command line (backup_sftp_path_ok). */
+static void get_ssh_path(struct ctx *c, const struct json_value *v, char **out)
+{
+        if (get_path(c, v, out) && !backup_sftp_path_ok(*out)) {
+                err_at(c, v,
+                       "\"%s\" holds a space, a quote or a backslash, which restic's ssh command "
+                       "line cannot carry; expected a path without them",
+                       SHOWN(*out));
+                free(*out);
+                *out = NULL;
+        }
+}
+
+/* ssh_key and known_hosts: both wanted with an sftp repository (restic's ssh then
+ * reads no ssh config: docs/backup.md#sftp), refused with any other. */
+static void parse_backup_ssh(struct ctx *c, const struct json_value *v,
+                             const struct json_value *key, const struct json_value *known)
+{
+        struct backup_spec *b = &c->m->backup;
+        const char *repo = b->repository;
+        if (repo && !backup_is_sftp(repo)) {
+                if (key)
+                        WITH_KEY(c, "ssh_key",
+                                 err_at(c, key,
+                                        "only an sftp repository uses it; this one is \"%s\"",
+                                        SHOWN(repo)));
+                if (known)
+                        WITH_KEY(c, "known_hosts",
+                                 err_at(c, known,
+                                        "only an sftp repository uses it; this one is \"%s\"",
+                                        SHOWN(repo)));
+                return;
+        }
+        if (key)
+                WITH_KEY(c, "ssh_key", get_ssh_path(c, key, &b->ssh_key));
+        if (known)
+                WITH_KEY(c, "known_hosts", get_ssh_path(c, known, &b->known_hosts));
+        if (!repo)
+                return;
+        if (!key)
+                err_missing(c, v, "ssh_key",
+                            "(with an sftp repository) the ssh identity file restic logs in "
+                            "with, such as \"/etc/tenantd/backup_ed25519\"");
+        if (!known)
+                err_missing(c, v, "known_hosts",
+                            "(with an sftp repository) a known_hosts file holding the server's "
+                            "host key, such as \"/etc/tenantd/backup_known_hosts\"");
+}
+
 static void parse_backup(struct ctx *c, const struct json_value *v)
 {
-        enum { REPOSITORY, PASSWORD_FILE, SCHEDULE, KEEP, VOLUMES, PRE, LIMITS, N };
-        static const char *const keys[N] = {"repository", "password_file", "schedule", "keep",
-                                            "volumes",    "pre",           "limits"};
+        enum { REPOSITORY, PASSWORD_FILE, SCHEDULE, KEEP, VOLUMES, PRE, LIMITS, SSH_KEY, KNOWN, N };
+        static const char *const keys[N] = {"repository", "password_file", "schedule",
+                                            "keep",       "volumes",       "pre",
+                                            "limits",     "ssh_key",       "known_hosts"};
         struct backup_spec *b = &c->m->backup;
         const struct json_value *f[N];
         if (!take_fields(c, v, keys, N, f))
@@ -2327,6 +2384,7 @@ static void parse_backup(struct ctx *c, const struct json_value *v)
                             "\"/etc/tenantd/backup.pass\"");
         else
                 WITH_KEY(c, "password_file", get_path(c, f[PASSWORD_FILE], &b->password_file));
+        parse_backup_ssh(c, v, f[SSH_KEY], f[KNOWN]);
         if (f[SCHEDULE])
                 WITH_KEY(c, "schedule", parse_schedule(c, f[SCHEDULE]));
         if (f[KEEP])
@@ -2375,7 +2433,7 @@ static const char *const access_op_names[ACCESS_OP_COUNT_] = {
     [ACCESS_STATUS] = "status",   [ACCESS_LOGS] = "logs",       [ACCESS_START] = "start",
     [ACCESS_STOP] = "stop",       [ACCESS_RESTART] = "restart", [ACCESS_KILL] = "kill",
     [ACCESS_EXEC] = "exec",       [ACCESS_SET] = "set",         [ACCESS_AUDIT] = "audit",
-    [ACCESS_RESTORE] = "restore", [ACCESS_CONSOLE] = "console",
+    [ACCESS_RESTORE] = "restore", [ACCESS_CONSOLE] = "console", [ACCESS_BACKUP] = "backup",
 };
 
 const char *access_op_name(enum access_op op)
@@ -2823,6 +2881,8 @@ void manifest_free(struct manifest *m)
         strv_free(m->health.exec);
         free(m->backup.repository);
         free(m->backup.password_file);
+        free(m->backup.ssh_key);
+        free(m->backup.known_hosts);
         strv_free(m->backup.volumes);
         strv_free(m->backup.pre);
         for (size_t i = 0; i < m->access_n; i++) {

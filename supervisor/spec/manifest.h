@@ -103,6 +103,8 @@ struct backup_spec {
         bool set;            /* the manifest has a backup section */
         char *repository;    /* an absolute path or "sftp:...", "rest:...", ... */
         char *password_file; /* absolute host path; root's, not readable by others */
+        char *ssh_key;       /* sftp: ssh's identity file (root's, mode 0600) */
+        char *known_hosts;   /* sftp: the server's host key (root's, not group-writable) */
         enum backup_schedule schedule;
         uint32_t daily_minute; /* BACKUP_DAILY: 0..1439 */
         uint64_t every_ms;     /* BACKUP_EVERY */
@@ -197,6 +199,7 @@ enum access_op {
         ACCESS_AUDIT,
         ACCESS_RESTORE, /* restore in place (docs/backup.md); never --as */
         ACCESS_CONSOLE, /* a microVM's serial console, a sandbox's login shell */
+        ACCESS_BACKUP,  /* backup now, and the list of its snapshots; never backup check */
         ACCESS_OP_COUNT_,
 };
 

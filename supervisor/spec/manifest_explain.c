@@ -430,6 +430,10 @@ static void backup_out(struct json_gen *g, const struct manifest *m)
         json_gen_object_open(g);
         kv_str(g, "repository", b->repository);
         kv_str(g, "password_file", b->password_file);
+        if (b->ssh_key)
+                kv_str(g, "ssh_key", b->ssh_key);
+        if (b->known_hosts)
+                kv_str(g, "known_hosts", b->known_hosts);
         if (b->schedule == BACKUP_DAILY) {
                 snprintf(buf, sizeof(buf), "daily %02u:%02u", b->daily_minute / 60,
                          b->daily_minute % 60);
