@@ -24,7 +24,7 @@
 #include "spec/manifest.h"
 #include "spec/policy.h"
 #include "lib/clock.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "vm/share_check.h"
@@ -47,11 +47,13 @@ static int load(const char *path, struct manifest **ret)
         return r < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
-/* A notified call's denials, aggregated (sandbox/notify.h): on standard error. */
+/* A notified call's denials, aggregated (lib/seccomp_notify.h): on standard error. */
 static void report_denied(void *ctx, int nr, uint64_t count)
 {
-        char line[256];
-        notifier_format(line, sizeof(line), ctx, nr, count);
+        char line[256], name[64] = "other";
+        if (nr >= 0)
+                policy_syscall_name(nr, name, sizeof(name));
+        notifier_format(line, sizeof(line), ctx, name, count);
         log_warning("%s", line);
 }
 

@@ -441,7 +441,7 @@ static void keeper_event_line(struct daemon *d, struct tenant *t, char *line)
                             t->name);
 }
 
-/* The keeper's events: at most a few lines per 10 s (sandbox/notify.h), read as they
+/* The keeper's events: at most a few lines per 10 s (lib/seccomp_notify.h), read as they
  * come, cut into lines of at most KEEPER_EVENT_MAX bytes. */
 static void keeper_events(struct daemon *d, struct watch *w, uint32_t events)
 {

@@ -25,7 +25,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "host/net.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "host/uidrange.h"
@@ -492,7 +492,7 @@ int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count
         return 0;
 }
 
-/* A report of sandbox/notify.h: to tenantd if it listens, else to syslog. */
+/* A report of lib/seccomp_notify.h: to tenantd if it listens, else to syslog. */
 struct denied_ctx {
         int event_fd;
         const char *tenant;
@@ -507,7 +507,7 @@ static void keeper_denied(void *ctx, int nr, uint64_t count)
         int n = snprintf(buf, sizeof(buf), "seccomp-denied %s %" PRIu64 "\n", name, count);
         if (n > 0 && (size_t)n < sizeof(buf) && write(c->event_fd, buf, (size_t)n) == n)
                 return;
-        notifier_format(buf, sizeof(buf), c->tenant, nr, count);
+        notifier_format(buf, sizeof(buf), c->tenant, name, count);
         log_warning("%s", buf);
 }
 
@@ -776,7 +776,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
                         timeout = (int)(ended_at + DRAIN_MS - now);
                 }
                 /* Notified calls: answered a bounded number at a time, between the
-                 * rest of the loop's work (sandbox/notify.h). */
+                 * rest of the loop's work (lib/seccomp_notify.h). */
                 timeout = notifier_pollfd(sb->notifier, now, &fds[3], timeout);
                 /* Output over the rate cap is read and dropped, with a note in the
                  * log once output is accepted again: the tenant is never blocked on

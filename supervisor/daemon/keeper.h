@@ -48,7 +48,7 @@ struct keeper {
 
 /* The keeper's events, one line each on event_fd, for tenantd's event stream and syslog:
  *   "seccomp-denied SYSCALL COUNT\n"   calls of a "notify" rule denied since the last
- *                                       line for that call (sandbox/notify.h)
+ *                                       line for that call (lib/seccomp_notify.h)
  * A tenantd restarted since the start has no such pipe: the keeper then logs the
  * events itself (syslog, ident tenantd-keeper). */
 #define KEEPER_EVENT_MAX 128

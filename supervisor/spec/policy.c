@@ -1671,6 +1671,15 @@ bool policy_bpf_notifies(const struct policy_bpf *b)
         return false;
 }
 
+void policy_bpf_notify_as_errno(struct policy_bpf *b, int errno_value)
+{
+        for (size_t i = 0; b && i < b->len; i++)
+                if (b->insns[i].code == (BPF_RET | BPF_K) &&
+                    (b->insns[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+                        b->insns[i].k =
+                            SECCOMP_RET_ERRNO | ((uint32_t)errno_value & SECCOMP_RET_DATA);
+}
+
 const char *policy_syscall_name(int nr, char *buf, size_t len)
 {
         _cleanup_free_ char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);

@@ -112,6 +112,17 @@ nl=$(lines sn-loop | wc -l)
 check "sn-loop: 100000 denials in at most 3 lines ($nl)" '[[ $nl -ge 1 && $nl -le 3 ]]'
 check "no line for acct, which is errno:EPERM in default" '! grep -q "syscall=acct" "$rsyslog_out"'
 
+# ---- tenantctl exec: a command started inside gets the same answer, EPERM ----
+before=$(sum sn-few)
+out=$("$ctl" exec sn-few -- /payload/payload repeat syslog 50 2>&1)
+rc=$?
+check "tenantctl exec: 50 of 50 calls of syslog failed with EPERM, not ENOSYS (rc $rc: $out)" \
+	'[[ $rc == 0 && $out == "denied 50/50 EPERM "* ]]'
+out=$("$ctl" exec sn-few -- /payload/payload repeat acct 5 2>&1)
+check "tenantctl exec: errno rules unchanged (acct: $out)" '[[ $out == "denied 5/5 EPERM "* ]]'
+sleep 1
+check "exec'd commands' denials are not reported (nothing after $before)" '[[ $(sum sn-few) == "$before" ]]'
+
 # ---- tenantctl run: the same denials, reported on its standard error ----
 cat >"$tmp/run.json" <<EOF
 { "name": "sn-run", "user": "1000:1000", "root": "host-system",
