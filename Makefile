@@ -178,7 +178,8 @@ $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)
 # with yajl's static archive, and always built optimised without sanitizers whatever
 # the flavour (ASan cannot link statically), from objects of its own.
 YAJL_STATIC := $(shell pkg-config --variable=libdir yajl 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libyajl_s.a
-AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c supervisor/proto/agent_proto.c \
+AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c guest-agent/guest_seccomp.c \
+	supervisor/proto/agent_proto.c supervisor/lib/seccomp_notify.c \
 	supervisor/lib/json.c supervisor/lib/err.c supervisor/lib/fileio.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(B)/agent-obj/%.o)
 AGENT_CFLAGS := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
