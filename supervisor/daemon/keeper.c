@@ -564,7 +564,7 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
 /* A microVM tenant: a child execs the runner as `tenantctl run` does (vm_runner.h) with the
  * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
  * service through the agent. It is what tenantd sees as the tenant's "init". */
-static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
+static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, int event_fd,
                                 struct log_sink *sink, int out, int errp, int devnull)
 {
         const struct manifest *m = kc->m;
@@ -595,6 +595,11 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 char fdstr[16];
                 snprintf(fdstr, sizeof(fdstr), "%d", ready[1]);
                 setenv("TENANTD_READY_FD", fdstr, 1);
+                /* The guest's denied calls, as the runner sums them (cmd_run_vm.c), come
+                 * to tenantd as a sandbox's do from the keeper. */
+                fcntl(event_fd, F_SETFD, 0);
+                snprintf(fdstr, sizeof(fdstr), "%d", event_fd);
+                setenv("TENANTD_EVENT_FD", fdstr, 1);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 /* The keeper gone, the VM is stopped as on Ctrl-C (the death signal
                  * survives the exec of the runner, which is not setuid). */
@@ -715,7 +720,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
         fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
         if (m->isolation == ISOLATION_MICROVM)
-                keeper_vm(kc, status_fd, &sink, out[0], errp[0], devnull);
+                keeper_vm(kc, status_fd, event_fd, &sink, out[0], errp[0], devnull);
 
         struct sandbox_config cfg = {.m = m,
                                      .argv = kc->argv,

@@ -1630,6 +1630,32 @@ void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n)
                 }
 }
 
+size_t policy_notified_calls(const struct policy *p, bool *ret_notified, size_t n)
+{
+        bool dflt = p->default_action.type == POLICY_NOTIFY;
+        size_t conditional = 0;
+        for (size_t nr = 0; nr < n; nr++)
+                ret_notified[nr] = dflt;
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct policy_rule *r = &p->rules[i];
+                bool notify = r->action.type == POLICY_NOTIFY;
+                /* A conditional rule leaves a default of notify alone for the calls it
+                 * names (they are notified at least when no condition holds). */
+                if (r->n_args && !notify) {
+                        continue;
+                } else if (r->n_args) {
+                        conditional++;
+                        continue;
+                }
+                for (size_t k = 0; k < r->n_syscalls; k++) {
+                        int nr = seccomp_syscall_resolve_name(r->syscalls[k]);
+                        if (nr >= 0 && (size_t)nr < n)
+                                ret_notified[nr] = notify;
+                }
+        }
+        return conditional;
+}
+
 void policy_bpf_free(struct policy_bpf *b)
 {
         if (!b)

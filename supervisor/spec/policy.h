@@ -193,6 +193,13 @@ int policy_learning_filter(struct policy_bpf **ret, struct tn_err **err);
  * (its errno, or EPERM for kill, trap and notify: the learning run is not killed). */
 void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n);
 
+/* The calls profile `p` hands to a listener by number alone, for a guest agent that
+ * builds its filter from numbers (guest_seccomp.h): ret_notified[nr] (n entries) is true
+ * for a call named by an unconditional "notify" rule, or not named by any
+ * unconditional rule when the default action is notify. Returns how many "notify"
+ * rules have argument conditions: those a guest does not apply. */
+size_t policy_notified_calls(const struct policy *p, bool *ret_notified, size_t n);
+
 /* The name of system call `nr` of the native architecture into buf ("nr-N" when
  * libseccomp does not know it); returns buf. */
 const char *policy_syscall_name(int nr, char *buf, size_t len);
