@@ -190,6 +190,24 @@ void keeper_records_remove(const char *state_dir, const char *name)
                 unlink(path);
         if (record_path(state_dir, name, "exit.json", path, sizeof(path)) == 0)
                 unlink(path);
+        if (record_path(state_dir, name, KEEPER_EVENTS_FIFO, path, sizeof(path)) == 0)
+                unlink(path);
+}
+
+int keeper_events_open(const char *state_dir, const char *name, struct tn_err **err)
+{
+        char path[4096];
+        if (record_path(state_dir, name, KEEPER_EVENTS_FIFO, path, sizeof(path)) < 0)
+                return tn_err_setx(err, ENAMETOOLONG, "the state directory's path is too long");
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0)
+                return tn_err_set(err, errno, "open %s", path);
+        if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
+                close(fd);
+                return tn_err_setx(err, EPERM, "%s is not the keeper's event pipe", path);
+        }
+        return fd;
 }
 
 /* ---- the log sink: size rotation and a rate cap ---- */
@@ -836,14 +854,27 @@ int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_e
                 return tn_err_set(err, errno, "cannot create %s", dir);
         keeper_records_remove(kc->state_dir, kc->m->name);
 
-        int st[2], ev[2];
+        /* The events go through a named pipe in the tenant's directory (0700, root's),
+         * so that a tenantd restarted while the tenant runs opens it again (adoption)
+         * and keeps receiving what the keeper, and a microVM's runner, write. */
+        int st[2], ev[2] = {-1, -1};
+        char fifo[4096];
         if (pipe2(st, O_CLOEXEC) < 0)
                 return tn_err_set(err, errno, "pipe");
-        if (pipe2(ev, O_CLOEXEC) < 0) {
-                int e = errno;
+        int r = record_path(kc->state_dir, kc->m->name, KEEPER_EVENTS_FIFO, fifo, sizeof(fifo));
+        if (r == 0 && mkfifo(fifo, 0600) < 0)
+                r = -errno;
+        if (r == 0 && (ev[0] = keeper_events_open(kc->state_dir, kc->m->name, NULL)) < 0)
+                r = ev[0];
+        if (r == 0 && (ev[1] = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
+                r = -errno;
+        if (r < 0) {
                 close(st[0]);
                 close(st[1]);
-                return tn_err_set(err, e, "pipe");
+                if (ev[0] >= 0)
+                        close(ev[0]);
+                unlink(fifo);
+                return tn_err_set(err, -r, "the keeper's event pipe %s", fifo);
         }
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
