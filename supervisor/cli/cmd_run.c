@@ -150,7 +150,7 @@ struct learning {
  * a profile at l->out. */
 static int write_learned(const struct learning *l, const struct notifier *n, uint64_t took_ms)
 {
-        static const char *const init_calls[] = {SANDBOX_INIT_SYSCALLS};
+        static const char *const init_calls[] = {SANDBOX_INIT_SYSCALLS, SANDBOX_SETUP_SYSCALLS};
         struct learned_call calls[NOTIFY_MAX_NR + ARRAY_SIZE(init_calls)];
         char names[NOTIFY_MAX_NR][64];
         size_t k = 0;
@@ -181,7 +181,7 @@ static int write_learned(const struct learning *l, const struct notifier *n, uin
                  "Learned by `tenantctl policy learn` from %s (%s, %" PRIu64 " calls seen),\n"
                  "answered as its profile `%s` answers them. Format: docs/policies.md.\n"
                  "The rules are those of `%s` for the calls seen; a call marked (init) is made\n"
-                 "by the sandbox's init, not the service (sandbox.h).",
+                 "by the sandbox's init or its setup, not the service (sandbox.h).",
                  l->source, dur, n ? n->total : 0, l->ref->name, l->ref->name);
         _cleanup_free_ char *text = NULL;
         struct learned_summary sum;

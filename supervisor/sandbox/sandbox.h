@@ -52,6 +52,11 @@ struct sandbox_config {
 #else
 #define SANDBOX_INIT_SANITIZER_SYSCALLS
 #endif
+/* What the sandbox calls in the service's own process after it loads the filter and
+ * before execve (sandbox.c, run_service): a profile learned where the filter came later
+ * (in a microVM's guest, from the agent) must allow them too; the learning mode adds
+ * them like init's. */
+#define SANDBOX_SETUP_SYSCALLS "close_range", "execve"
 #define SANDBOX_INIT_SYSCALLS                                                                      \
         "prctl", "poll", "close", "rt_sigprocmask", "wait4", "kill", "rt_sigreturn",               \
             "exit_group" SANDBOX_INIT_SANITIZER_SYSCALLS
