@@ -113,14 +113,18 @@ rc=$?
 check "the same service, as a sandbox under the learned profile, gives the same answers (rc $rc)" \
 	'[[ $rc == 0 && -n $replayed && $replayed == "$(cat "$tmp/learn.out")" ]]' ||
 	{ diff "$tmp/learn.out" <(echo "$replayed") | sed 's/^/# /'; tail -5 "$tmp/replay.err" | sed 's/^/# /'; }
-probe=$(timeout -k 5 60 "$ctl" run --state "$tmp/state" "$tmp/replay.json" -- /usr/bin/python3 -c '
+# The probe runs as a script file, as the service did (python3 -c would need getcwd,
+# which the service never called).
+cat >"$tmp/www/probe.py" <<'EOF'
 import ctypes, errno
 libc = ctypes.CDLL(None, use_errno=True)
 for name, nr, args in [("getppid", 110, ()), ("ptrace", 101, (0, 0, 0, 0))]:
     ctypes.set_errno(0)
     r = libc.syscall(nr, *args)
-    print(name, r, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))
-' 2>&1)
+    print(name, r, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()), flush=True)
+EOF
+chmod 644 "$tmp/www/probe.py"
+probe=$(timeout -k 5 60 "$ctl" run --state "$tmp/state" "$tmp/replay.json" -- /usr/bin/python3 /www/probe.py 2>&1)
 echo "$probe" | sed 's/^/# probe: /'
 for c in getppid ptrace; do
 	check "$c, never made by the service in the guest, fails with EPERM under the learned profile" \
