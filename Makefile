@@ -77,7 +77,7 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/spec/backup_schedule.c supervisor/spec/backup_sftp.c \
 	supervisor/spec/policy.c supervisor/spec/policy_learn.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c \
 	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/host/net_rules.c supervisor/sandbox/rootfs.c \
-	supervisor/sandbox/sandbox.c supervisor/sandbox/notify.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c supervisor/spec/audit.c supervisor/vm/qemu_proc.c \
+	supervisor/sandbox/sandbox.c supervisor/lib/seccomp_notify.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c supervisor/spec/audit.c supervisor/vm/qemu_proc.c \
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/abuse.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \
 	supervisor/vm/vm_runner.c supervisor/proto/control_proto.c supervisor/proto/runner_proto.c \
@@ -178,7 +178,8 @@ $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)
 # with yajl's static archive, and always built optimised without sanitizers whatever
 # the flavour (ASan cannot link statically), from objects of its own.
 YAJL_STATIC := $(shell pkg-config --variable=libdir yajl 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libyajl_s.a
-AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c supervisor/proto/agent_proto.c \
+AGENT_SRCS := guest-agent/tenant-agent.c guest-agent/guest_sys.c guest-agent/guest_seccomp.c \
+	supervisor/proto/agent_proto.c supervisor/lib/seccomp_notify.c \
 	supervisor/lib/json.c supervisor/lib/err.c supervisor/lib/fileio.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(B)/agent-obj/%.o)
 AGENT_CFLAGS := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)

@@ -32,6 +32,9 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/seccomp.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,8 @@
 #include "proto/agent_proto.h"
 #include "lib/clock.h"
 #include "lib/cleanup.h"
+#include "lib/seccomp_notify.h"
+#include "guest_seccomp.h"
 #include "guest_sys.h"
 
 #define AGENT_VERSION "1.0"
@@ -52,6 +57,7 @@
 #define HEALTH_ANSWER_MAX 256        /* bytes of an http check's answer read for its status line */
 #define HEALTH_DRAIN_MAX (64u << 10) /* bytes read after it, so the close is not a reset */
 #define HUP_RETRY_MS 100
+#define LISTENER_WAIT_MS 10000 /* for the service's seccomp listener, from fork to execve */
 
 extern char **environ;
 
@@ -105,6 +111,12 @@ static struct {
         /* the login shell on the serial console (op_console), 0: none; its line */
         pid_t console_pid;
         int console_fd;
+        /* The service's filter ("seccomp" in start): its listener, answered and
+         * reported here (lib/seccomp_notify.h), and the same filter with EPERM in
+         * place of the listener for exec sessions (guest_seccomp.h). */
+        struct notifier *notifier;
+        struct sock_filter exec_filter[GUEST_FILTER_MAX];
+        size_t exec_filter_len;
 } A = {.port = -1, .sigfd = -1, .console_fd = -1};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -238,14 +250,60 @@ struct spawn_failure {
         int err;
 };
 
-static const char *const spawn_steps[] = {"chroot into the root", "setgroups", "setgid", "setuid",
-                                          "chdir to the workdir", "execute"};
+static const char *const spawn_steps[] = {
+    "chroot into the root",    "setgroups", "setgid", "setuid", "chdir to the workdir",
+    "load the seccomp filter", "execute"};
+#define SPAWN_LISTENER_SLOT (-1) /* a record's step: err is where the listener will be */
+
+/* A filter for the child (guest_seccomp.h); with `listener`, the agent takes its
+ * listener by pidfd_getfd() and writes a byte to `go` once it has it. */
+struct spawn_filter {
+        const struct sock_filter *insns;
+        size_t len;
+        bool listener;
+        int go; /* the child's read end */
+};
+
+/* Step 5 of the child: no_new_privs, then the filter. With a listener: the number it
+ * will get (the lowest free one: nothing else opens a descriptor meanwhile) goes to
+ * the agent first, and the child waits until the agent has taken it, so that the
+ * listener is not closed by execve() before; calls the filter notifies meanwhile (in
+ * learning mode, every call, this read included) wait for the agent's answer. */
+static int child_filter(const struct spawn_filter *sf, int report)
+{
+        struct sock_fprog prog = {.len = (unsigned short)sf->len,
+                                  .filter = (struct sock_filter *)sf->insns};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return -1;
+        if (!sf->listener)
+                return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+        int slot = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        if (slot < 0)
+                return -1;
+        close(slot);
+        struct spawn_failure rec = {.step = SPAWN_LISTENER_SLOT, .err = slot};
+        if (write(report, &rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+                return -1;
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog) <
+            0)
+                return -1;
+        char c;
+        ssize_t n;
+        do
+                n = read(sf->go, &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) {
+                errno = EPIPE;
+                return -1;
+        }
+        return 0;
+}
 
 /* The child's half: never returns. Reports the failing step on `report`. With a
  * terminal, in, out and err are its slave, which becomes the controlling terminal of
  * the new session (the guest's own devpts: nothing of the host's). */
-static void __attribute__((noreturn))
-child(const struct agent_proc *p, int in, int out, int err, bool tty, int report)
+static void __attribute__((noreturn)) child(const struct agent_proc *p, int in, int out, int err,
+                                            bool tty, int report, const struct spawn_filter *sf)
 {
         struct spawn_failure f = {0};
         sigset_t all;
@@ -276,6 +334,9 @@ child(const struct agent_proc *p, int in, int out, int err, bool tty, int report
         if (chdir(p->workdir) < 0)
                 goto fail;
         f.step++;
+        if (sf && sf->len && child_filter(sf, report) < 0)
+                goto fail;
+        f.step++;
         environ = p->env;
         execvp(p->argv[0], p->argv);
 fail:
@@ -285,34 +346,133 @@ fail:
         _exit(127);
 }
 
-/* Starts p with its stdio on in/out/err (the parent keeps its own ends). Returns the
- * pid once the program runs, or an error naming the step that failed. */
-static int spawn(const struct agent_proc *p, int in, int out, int err, bool tty, pid_t *ret,
-                 struct tn_err **e)
+static const struct spawn_filter *exec_filter(void);
+
+/* The listener of the child's filter, taken from it (child_filter) into n->fd. A
+ * descriptor in that slot that is not a seccomp listener is refused. Returns 1 when it
+ * is there, 0 when not yet, or -errno. */
+static int take_listener(int pidfd, int slot, struct notifier *n)
 {
-        int report[2];
+        int fd = (int)syscall(SYS_pidfd_getfd, pidfd, slot, 0);
+        if (fd < 0)
+                return errno == EBADF ? 0 : -errno;
+        char link[64], want[] = "anon_inode:seccomp notify", path[32];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, link, sizeof(link));
+        if (len != (ssize_t)strlen(want) || memcmp(link, want, (size_t)len) != 0) {
+                close(fd);
+                return -EBADF;
+        }
+        n->fd = fd;
+        return 1;
+}
+
+/* Waits for the child's report: EOF once the program runs, a record when a step
+ * failed. With a notifier, the child first says where its listener will be, and until
+ * execve() the agent answers the calls it notifies (all of them, learning). Returns 0
+ * (running), 1 with *f filled (a step failed), or -errno. */
+static int spawn_wait(pid_t pid, int report, int go, struct notifier *n, struct spawn_failure *f)
+{
+        int pidfd = -1, slot = -1, r = 0;
+        uint64_t deadline = now_ms() + LISTENER_WAIT_MS;
+        for (;;) {
+                bool waiting = slot >= 0 && n->fd < 0;
+                struct pollfd p[2] = {{.fd = report, .events = POLLIN},
+                                      {.fd = n && n->fd >= 0 ? n->fd : -1, .events = POLLIN}};
+                uint64_t now = now_ms();
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                int timeout = waiting ? 1 : (int)(deadline - now);
+                if (poll(p, 2, timeout) < 0 && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                if (p[1].revents)
+                        (void)notifier_answer(n, now_ms());
+                if (waiting) {
+                        r = take_listener(pidfd, slot, n);
+                        if (r < 0)
+                                break;
+                        if (r > 0 && write(go, "g", 1) != 1) {
+                                r = -errno;
+                                break;
+                        }
+                        r = 0;
+                }
+                if (!p[0].revents)
+                        continue;
+                ssize_t got;
+                do
+                        got = read(report, f, sizeof(*f));
+                while (got < 0 && errno == EINTR);
+                if (got == 0)
+                        break; /* close-on-exec: the program runs */
+                if (got != (ssize_t)sizeof(*f)) {
+                        r = -EIO;
+                        break;
+                }
+                if (f->step != SPAWN_LISTENER_SLOT) {
+                        r = 1;
+                        break;
+                }
+                if (!n || slot >= 0 || f->err < 0 ||
+                    (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+                        r = -EPROTO;
+                        break;
+                }
+                slot = f->err;
+        }
+        if (pidfd >= 0)
+                close(pidfd);
+        return r;
+}
+
+/* Starts p with its stdio on in/out/err (the parent keeps its own ends), under filter
+ * sf if not NULL; with sf->listener, n receives the listener (n->fd). Returns the pid
+ * once the program runs, or an error naming the step that failed. */
+static int spawn(const struct agent_proc *p, int in, int out, int err, bool tty,
+                 const struct spawn_filter *sf, struct notifier *n, pid_t *ret, struct tn_err **e)
+{
+        int report[2], go[2] = {-1, -1};
         if (pipe2(report, O_CLOEXEC) < 0)
                 return tn_err_set(e, errno, "pipe");
+        if (sf && sf->listener && pipe2(go, O_CLOEXEC) < 0) {
+                int saved = errno;
+                close(report[0]);
+                close(report[1]);
+                return tn_err_set(e, saved, "pipe");
+        }
+        struct spawn_filter filter = sf ? *sf : (struct spawn_filter){0};
+        filter.go = go[0];
         pid_t pid = fork();
         if (pid < 0) {
                 int saved = errno;
                 close(report[0]);
                 close(report[1]);
+                closep(&go[0]);
+                closep(&go[1]);
                 return tn_err_set(e, saved, "fork");
         }
         if (pid == 0)
-                child(p, in, out, err, tty, report[1]);
+                child(p, in, out, err, tty, report[1], sf ? &filter : NULL);
         close(report[1]);
+        closep(&go[0]);
         /* The report pipe closes on a successful execve (close-on-exec): EOF means the
          * program runs, a record means a step failed. */
-        struct spawn_failure f;
-        ssize_t n;
-        do
-                n = read(report[0], &f, sizeof(f));
-        while (n < 0 && errno == EINTR);
+        struct spawn_failure f = {0};
+        int r = spawn_wait(pid, report[0], go[1], sf && sf->listener ? n : NULL, &f);
         close(report[0]);
-        if (n == (ssize_t)sizeof(f)) {
+        closep(&go[1]);
+        if (r != 0) {
+                kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
+                if (n)
+                        closep(&n->fd);
+                if (r < 0)
+                        return tn_err_set(e, -r, "%s: cannot take the seccomp listener",
+                                          p->argv[0]);
                 const char *step =
                     (unsigned)f.step < ARRAY_SIZE(spawn_steps) ? spawn_steps[f.step] : "start";
                 return tn_err_set(e, f.err, "%s: cannot %s", p->argv[0], step);
@@ -371,6 +531,43 @@ static bool session_pump(struct session *s, int k)
         return true;
 }
 
+/* A report of lib/seccomp_notify.h: a "denied" event. */
+static void send_denied(void *ctx, int nr, uint64_t count)
+{
+        (void)ctx;
+        struct agent_event ev = {
+            .kind = AGENT_EVENT_DENIED,
+            .denied = {.nr = (uint16_t)(nr >= 0 && nr < AGENT_NR_MAX ? nr : AGENT_NR_MAX),
+                       .count = count < AGENT_COUNT_MAX ? count : AGENT_COUNT_MAX}};
+        send_event(&ev);
+}
+
+/* The service has ended: what its filter's listener still has to say goes out before
+ * its exit event (the denials not reported yet, or, learning, every call counted),
+ * and the listener is closed. */
+static void service_filter_done(void)
+{
+        struct notifier *n = A.notifier;
+        if (!n)
+                return;
+        if (n->learn) {
+                static struct agent_call_count calls[NOTIFY_MAX_NR + 1];
+                size_t k = 0;
+                for (int i = 0; i <= NOTIFY_MAX_NR; i++)
+                        if (n->seen[i])
+                                calls[k++] = (struct agent_call_count){
+                                    .nr = (uint16_t)(i < AGENT_NR_MAX ? i : AGENT_NR_MAX),
+                                    .count = n->seen[i] < AGENT_COUNT_MAX ? n->seen[i]
+                                                                          : AGENT_COUNT_MAX};
+                struct agent_event ev = {.kind = AGENT_EVENT_LEARNED, .calls = calls, .n_calls = k};
+                send_event(&ev);
+        } else {
+                (void)notifier_report(n, now_ms(), true, send_denied, NULL);
+        }
+        notifier_free(n);
+        A.notifier = NULL;
+}
+
 static void session_exited(struct session *s, int status)
 {
         /* Everything the process wrote is in its pipes now: send it before the exit
@@ -391,6 +588,8 @@ static void session_exited(struct session *s, int status)
                 send_ok(s->in_req, AGENT_OP_STDIN);
                 s->in_req = 0;
         }
+        if (s->id == 0)
+                service_filter_done();
         struct agent_event ev = {.kind = AGENT_EVENT_EXIT, .session = s->id};
         if (WIFSIGNALED(status)) {
                 ev.signaled = true;
@@ -424,7 +623,8 @@ static int open_tty(uint16_t rows, uint16_t cols, int *ret_master, int *ret_slav
 }
 
 static int session_start(uint32_t id, const struct agent_proc *p, const struct agent_exec *x,
-                         pid_t *ret, struct tn_err **err)
+                         const struct spawn_filter *sf, struct notifier *n, pid_t *ret,
+                         struct tn_err **err)
 {
         struct session *s = NULL;
         for (size_t i = 0; i < SESSIONS_MAX && !s; i++)
@@ -451,8 +651,8 @@ static int session_start(uint32_t id, const struct agent_proc *p, const struct a
         }
         pid_t pid = 0;
         if (r == 0)
-                r = tty ? spawn(p, in[0], in[0], in[0], true, &pid, err)
-                        : spawn(p, in[0], out[1], errp[1], false, &pid, err);
+                r = tty ? spawn(p, in[0], in[0], in[0], true, sf, n, &pid, err)
+                        : spawn(p, in[0], out[1], errp[1], false, sf, n, &pid, err);
         closep(&in[0]);
         closep(&out[1]);
         closep(&errp[1]);
@@ -703,7 +903,8 @@ static void op_health(const struct agent_request *req)
                                .workdir = root};
         _cleanup_close_ int null = open_null();
         _cleanup_err_ struct tn_err *err = NULL;
-        if (null < 0 || spawn(&p, null, null, null, false, &c->pid, &err) < 0) {
+        if (null < 0 ||
+            spawn(&p, null, null, null, false, exec_filter(), NULL, &c->pid, &err) < 0) {
                 c->pid = 0;
                 health_answer(c, false, err ? tn_err_msg(err) : "cannot open /dev/null");
         }
@@ -818,18 +1019,55 @@ static void op_stats(uint32_t id)
         send_reply(&rep);
 }
 
+/* Exec sessions and exec health checks: the service's notify rules as EPERM. */
+static const struct spawn_filter *exec_filter(void)
+{
+        static struct spawn_filter f;
+        f = (struct spawn_filter){.insns = A.exec_filter, .len = A.exec_filter_len, .go = -1};
+        return A.exec_filter_len ? &f : NULL;
+}
+
+/* A notifier for the service's filter, its listener still to come (spawn). */
+static int service_notifier(const struct agent_seccomp *sc, struct notifier **ret,
+                            struct tn_err **err)
+{
+        int r = notifier_new(-1, ret);
+        if (r < 0)
+                return tn_err_set(err, -r, "seccomp notifier");
+        (*ret)->learn = sc->learn;
+        for (size_t i = 0; i < sc->n_refuse; i++)
+                if (sc->refuse[i].nr < NOTIFY_MAX_NR)
+                        (*ret)->answer[sc->refuse[i].nr] = sc->refuse[i].err;
+        return 0;
+}
+
 static void op_start(const struct agent_request *req)
 {
         if (session_find(0)) {
                 send_error(req->id, "the service is already running");
                 return;
         }
+        const struct agent_seccomp *sc = &req->u.start.seccomp;
         _cleanup_err_ struct tn_err *err = NULL;
+        struct notifier *n = NULL;
+        struct sock_filter insns[GUEST_FILTER_MAX];
+        struct spawn_filter sf = {.insns = insns, .listener = true, .go = -1};
+        if (sc->set) {
+                sf.len = guest_filter_build(sc, false, insns);
+                if (service_notifier(sc, &n, &err) < 0) {
+                        send_error(req->id, tn_err_msg(err));
+                        return;
+                }
+        }
         pid_t pid;
-        if (session_start(0, &req->u.start, NULL, &pid, &err) < 0) {
+        if (session_start(0, &req->u.start, NULL, sc->set ? &sf : NULL, n, &pid, &err) < 0) {
+                notifier_free(n);
                 send_error(req->id, tn_err_msg(err));
                 return;
         }
+        notifier_free(A.notifier);
+        A.notifier = n;
+        A.exec_filter_len = sc->set && !sc->learn ? guest_filter_build(sc, true, A.exec_filter) : 0;
         A.service_uid = req->u.start.uid;
         A.service_gid = req->u.start.gid;
         struct agent_reply rep = {.id = req->id, .ok = true, .op = AGENT_OP_START, .u.pid = pid};
@@ -852,7 +1090,7 @@ static void op_exec(const struct agent_request *req)
         }
         _cleanup_err_ struct tn_err *err = NULL;
         pid_t pid;
-        if (session_start(x->session, &x->proc, x, &pid, &err) < 0) {
+        if (session_start(x->session, &x->proc, x, exec_filter(), NULL, &pid, &err) < 0) {
                 send_error(req->id, tn_err_msg(err));
                 return;
         }
@@ -970,7 +1208,7 @@ static void op_console(const struct agent_request *req)
         }
         _cleanup_err_ struct tn_err *err = NULL;
         pid_t pid;
-        if (spawn(&c->proc, fd, fd, fd, true, &pid, &err) < 0) {
+        if (spawn(&c->proc, fd, fd, fd, true, exec_filter(), NULL, &pid, &err) < 0) {
                 send_error(req->id, tn_err_msg(err));
                 return;
         }
@@ -1138,11 +1376,11 @@ static void handle_signals(void)
 
 /* ---- the loop ---- */
 
-enum { TAG_PORT, TAG_SIGNAL, TAG_OUT, TAG_IN, TAG_HEALTH };
+enum { TAG_PORT, TAG_SIGNAL, TAG_OUT, TAG_IN, TAG_HEALTH, TAG_NOTIFY };
 
 static void serve(void)
 {
-        struct pollfd fds[2 + SESSIONS_MAX * 3 + HEALTH_MAX];
+        struct pollfd fds[3 + SESSIONS_MAX * 3 + HEALTH_MAX];
         struct {
                 int tag;
                 size_t index;
@@ -1195,6 +1433,12 @@ static void serve(void)
                                 what[n++].index = i;
                         }
                 }
+                /* The service's notified calls: a bounded number answered per window
+                 * (lib/seccomp_notify.h), their reports when due. */
+                if (A.notifier) {
+                        timeout = notifier_pollfd(A.notifier, now, &fds[n], timeout);
+                        what[n++].tag = TAG_NOTIFY;
+                }
                 if (poll(fds, n, timeout) < 0 && errno != EINTR) {
                         say("poll: %s", strerror(errno));
                         sleep_ms(100);
@@ -1212,6 +1456,10 @@ static void serve(void)
                                 break;
                         case TAG_SIGNAL:
                                 handle_signals();
+                                break;
+                        case TAG_NOTIFY:
+                                if (A.notifier)
+                                        (void)notifier_answer(A.notifier, now_ms());
                                 break;
                         case TAG_OUT: {
                                 struct session *s = &A.sessions[what[i].index];
@@ -1235,6 +1483,8 @@ static void serve(void)
                         }
                 }
                 health_timeouts(now_ms());
+                if (A.notifier)
+                        (void)notifier_report(A.notifier, now_ms(), false, send_denied, NULL);
                 if (!A.hup && queued() > 0)
                         flush();
         }

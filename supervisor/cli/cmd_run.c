@@ -12,7 +12,13 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <linux/sched.h>
 #include <unistd.h>
 
 #include "spec/launch.h"
@@ -24,7 +30,7 @@
 #include "spec/manifest.h"
 #include "spec/policy.h"
 #include "lib/clock.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "vm/share_check.h"
@@ -47,11 +53,13 @@ static int load(const char *path, struct manifest **ret)
         return r < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
-/* A notified call's denials, aggregated (sandbox/notify.h): on standard error. */
+/* A notified call's denials, aggregated (lib/seccomp_notify.h): on standard error. */
 static void report_denied(void *ctx, int nr, uint64_t count)
 {
-        char line[256];
-        notifier_format(line, sizeof(line), ctx, nr, count);
+        char line[256], name[64] = "other";
+        if (nr >= 0)
+                policy_syscall_name(nr, name, sizeof(name));
+        notifier_format(line, sizeof(line), ctx, name, count);
         log_warning("%s", line);
 }
 
@@ -142,7 +150,7 @@ struct learning {
  * a profile at l->out. */
 static int write_learned(const struct learning *l, const struct notifier *n, uint64_t took_ms)
 {
-        static const char *const init_calls[] = {SANDBOX_INIT_SYSCALLS};
+        static const char *const init_calls[] = {SANDBOX_INIT_SYSCALLS, SANDBOX_SETUP_SYSCALLS};
         struct learned_call calls[NOTIFY_MAX_NR + ARRAY_SIZE(init_calls)];
         char names[NOTIFY_MAX_NR][64];
         size_t k = 0;
@@ -173,7 +181,7 @@ static int write_learned(const struct learning *l, const struct notifier *n, uin
                  "Learned by `tenantctl policy learn` from %s (%s, %" PRIu64 " calls seen),\n"
                  "answered as its profile `%s` answers them. Format: docs/policies.md.\n"
                  "The rules are those of `%s` for the calls seen; a call marked (init) is made\n"
-                 "by the sandbox's init, not the service (sandbox.h).",
+                 "by the sandbox's init or its setup, not the service (sandbox.h).",
                  l->source, dur, n ? n->total : 0, l->ref->name, l->ref->name);
         _cleanup_free_ char *text = NULL;
         struct learned_summary sum;
@@ -202,6 +210,154 @@ static int write_learned(const struct learning *l, const struct notifier *n, uin
 
 static int run_manifest(const struct cli *cli, const char *path, char **override,
                         struct learning *learn);
+
+/* Learning from a microVM: the runner (tenantd-vm-runner, a child here rather than this
+ * process as for `run`) tells the guest agent to record every call the service makes
+ * under a filter that answers as the manifest's profile would (guest_seccomp.h), and
+ * writes the counts the agent reports at the service's end to TENANTD_LEARN_FD: one
+ * "NR COUNT" line per call, then "end". They are the guest's word: each line is checked
+ * (a number below NOTIFY_MAX_NR, or NOTIFY_MAX_NR for "other", each once; a count from 1
+ * to 2^53-1) and the whole is bounded (what a pipe and NOTIFY_MAX_NR + 2 lines hold).
+ * After the duration the runner gets SIGTERM, which it passes to the service; one it
+ * does not stop by LEARN_STOP_GRACE_MS later is killed, and nothing is written. */
+static bool learned_line(const char *line, struct notifier *n)
+{
+        char *end;
+        errno = 0;
+        unsigned long nr = strtoul(line, &end, 10);
+        if (end == line || *end != ' ' || nr > NOTIFY_MAX_NR || n->seen[nr])
+                return false;
+        const char *c = end + 1;
+        unsigned long long count = strtoull(c, &end, 10);
+        if (end == c || *end != '\0' || errno || count < 1 || count > 9007199254740991ULL ||
+            *c == '-' || *c == '+')
+                return false;
+        n->seen[nr] = count;
+        n->total += count;
+        return true;
+}
+
+static int learn_vm(const struct manifest *m, struct learning *learn, const char *state_dir,
+                    const char *storage_dir, const char *master_key)
+{
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                log_error("pipe: %m");
+                return EXIT_FAILED;
+        }
+        sigset_t forwarded, old;
+        sigemptyset(&forwarded);
+        static const int vm_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < ARRAY_SIZE(vm_sigs); i++)
+                sigaddset(&forwarded, vm_sigs[i]);
+        sigprocmask(SIG_BLOCK, &forwarded, &old);
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid < 0) {
+                log_error("fork: %m");
+                return EXIT_FAILED;
+        }
+        if (pid == 0) {
+                char fdstr[16];
+                fcntl(pipefd[1], F_SETFD, 0);
+                snprintf(fdstr, sizeof(fdstr), "%d", pipefd[1]);
+                setenv("TENANTD_LEARN_FD", fdstr, 1);
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                _cleanup_err_ struct tn_err *vm_err = NULL;
+                (void)vm_runner_exec(m, NULL, state_dir, storage_dir, master_key, &vm_err);
+                log_error("cannot start \"%s\": %s", m->name, tn_err_msg(vm_err));
+                _exit(EXIT_FAILED);
+        }
+        close(pipefd[1]);
+        int sfd = signalfd(-1, &forwarded, SFD_CLOEXEC);
+        struct notifier *n = calloc(1, sizeof(*n));
+        char buf[64 * (NOTIFY_MAX_NR + 2)];
+        size_t len = 0;
+        bool ended = false, bad = false, end_seen = false;
+        uint64_t started = clock_ms(CLOCK_MONOTONIC), term_ms = started + learn->duration_ms,
+                 kill_ms = 0;
+        while (!ended) {
+                uint64_t now = clock_ms(CLOCK_MONOTONIC);
+                if (!kill_ms && now >= term_ms) {
+                        kill(pid, SIGTERM); /* passed on to the service by the runner */
+                        kill_ms = now + LEARN_STOP_GRACE_MS;
+                } else if (kill_ms && now >= kill_ms) {
+                        log_warning("the service did not stop within %d s of SIGTERM: stopping "
+                                    "the VM",
+                                    LEARN_STOP_GRACE_MS / 1000);
+                        kill(pid, SIGKILL);
+                        kill_ms = UINT64_MAX;
+                }
+                uint64_t next = kill_ms ? kill_ms : term_ms;
+                int timeout = next == UINT64_MAX ? -1 : next > now ? (int)(next - now) : 0;
+                struct pollfd p[3] = {{.fd = pipefd[0], .events = POLLIN},
+                                      {.fd = pidfd, .events = POLLIN},
+                                      {.fd = sfd, .events = POLLIN}};
+                if (poll(p, 3, timeout) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents) {
+                        ssize_t got = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+                        if (got > 0)
+                                len += (size_t)got;
+                        if (len >= sizeof(buf) - 1)
+                                bad = true;
+                        if (got <= 0 || bad) {
+                                close(pipefd[0]);
+                                pipefd[0] = -1;
+                        }
+                }
+                struct signalfd_siginfo si;
+                /* The operator's Ctrl-C reaches the runner from the terminal already;
+                 * a signal sent to tenantctl alone is passed on. */
+                if (p[2].revents && read(sfd, &si, sizeof(si)) == sizeof(si) &&
+                    si.ssi_code == SI_USER)
+                        kill(pid, (int)si.ssi_signo);
+                if (p[1].revents)
+                        ended = true;
+        }
+        siginfo_t wi = {0};
+        while (waitid(P_PIDFD, (id_t)pidfd, &wi, WEXITED) < 0 && errno == EINTR)
+                ;
+        if (pipefd[0] >= 0) { /* what is left after the runner ended */
+                ssize_t got;
+                while (!bad && (got = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+                        if ((len += (size_t)got) >= sizeof(buf) - 1)
+                                bad = true;
+                close(pipefd[0]);
+        }
+        close(pidfd);
+        if (sfd >= 0)
+                close(sfd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        buf[len] = '\0';
+        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); n && line && !bad && !end_seen;
+             line = strtok_r(NULL, "\n", &save)) {
+                if (strcmp(line, "end") == 0)
+                        end_seen = true;
+                else
+                        bad = !learned_line(line, n);
+        }
+        int status = wi.si_code == CLD_EXITED ? wi.si_status : 128 + wi.si_status;
+        int rc = EXIT_FAILED;
+        if (!n)
+                log_error("out of memory");
+        else if (bad)
+                log_error("\"%s\": the counts from the guest are malformed; no profile written",
+                          m->name);
+        else if (!end_seen)
+                log_error("\"%s\": the guest reported no counts (runner status %d); no profile "
+                          "written",
+                          m->name, status);
+        else {
+                if (status != 0)
+                        log_warning("warning: the service ended with status %d; the profile "
+                                    "holds what it called until then",
+                                    status);
+                rc = write_learned(learn, n, clock_ms(CLOCK_MONOTONIC) - started);
+        }
+        free(n);
+        return rc;
+}
 
 int cmd_run(const struct cli *cli, int argc, char **argv)
 {
@@ -326,14 +482,6 @@ static int run_manifest(const struct cli *cli, const char *path, char **override
                             "never forwards out of loopback: no client can reach it; use "
                             "127.0.0.1 or another of the host's addresses",
                             path, i);
-        if (learn && m->isolation == ISOLATION_MICROVM) {
-                log_error("%s: learning runs the service in a sandbox; a microVM's guest kernel "
-                          "is its boundary and the host's seccomp filter does not reach inside. "
-                          "Learn with a copy of the manifest that says \"isolation\": "
-                          "\"sandbox\"",
-                          path);
-                return EXIT_USAGE;
-        }
         if (geteuid() != 0) {
                 log_error("tenantctl %s needs root: it creates namespaces and cgroups and maps "
                           "a host uid range for the tenant (the tenant itself gets no privilege)",
@@ -341,6 +489,16 @@ static int run_manifest(const struct cli *cli, const char *path, char **override
                 return EXIT_FAILED;
         }
 
+        if (learn && m->isolation == ISOLATION_MICROVM) {
+                if (policy_load(m->policy.seccomp, &learn->ref, NULL) < 0 ||
+                    policy_load("default", &learn->dflt, NULL) < 0) {
+                        _cleanup_err_ struct tn_err *perr = NULL;
+                        (void)policy_load(m->policy.seccomp, &learn->ref, &perr);
+                        log_error("%s: policy.seccomp: %s", path, tn_err_msg(perr));
+                        return EXIT_USAGE;
+                }
+                return learn_vm(m, learn, state_dir, storage_dir, master_key);
+        }
         if (m->isolation == ISOLATION_MICROVM) {
                 /* tenantctl becomes the runner (tenantd-vm-runner: the program that loads
                  * libvirt, vm_runner.h), with this pid and stdio. The signals it forwards

@@ -442,7 +442,7 @@ static void keeper_event_line(struct daemon *d, struct tenant *t, char *line)
                             t->name);
 }
 
-/* The keeper's events: at most a few lines per 10 s (sandbox/notify.h), read as they
+/* The keeper's events: at most a few lines per 10 s (lib/seccomp_notify.h), read as they
  * come, cut into lines of at most KEEPER_EVENT_MAX bytes. */
 static void keeper_events(struct daemon *d, struct watch *w, uint32_t events)
 {
@@ -958,6 +958,18 @@ static enum adopt_result tenant_adopt(struct daemon *d, struct tenant *t, int *r
         t->id_base = rr.id_base;
         t->started_ms = rr.started_ms;
         t->adopted = true;
+        /* The keeper's event pipe (keeper.h): denied calls reach this tenantd too. */
+        _cleanup_err_ struct tn_err *eerr = NULL;
+        int efd = keeper_events_open(d->cfg.state_dir, t->name, &eerr);
+        daemon_watch_del(d, &t->event_w);
+        t->event_w = (struct watch){.fd = efd, .fn = keeper_events};
+        t->event_len = 0;
+        t->event_skip = false;
+        if (efd >= 0)
+                daemon_watch_add(d, &t->event_w, EPOLLIN);
+        else
+                log_warning("tenant=%s its denied-call events go to syslog only: %s", t->name,
+                            tn_err_msg(eerr));
         uint64_t age = wall_ms() > rr.started_ms ? wall_ms() - rr.started_ms : 0;
         t->started_mono = mono_ms() > age ? mono_ms() - age : 0;
         tenant_set_state(d, t, TENANT_RUNNING);

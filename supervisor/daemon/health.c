@@ -8,6 +8,7 @@
  *   exec  the command runs inside the tenant with the service's confinement
  *         (sandbox_enter_exec) and must exit 0.
  * `retries` failures in a row (not counting the start period) restart the tenant. */
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -59,6 +60,11 @@ int tenant_exec_spawn(struct daemon *d, struct tenant *t, char **argv, const int
         size_t caps_n = 0;
         if (launch_resolve_policy(t->m, d->cfg.state_dir, &bpf, &caps, &caps_n, err) < 0)
                 return -EINVAL;
+        /* The keeper holds the one listener of the service's filter, and a process
+         * started here is no descendant of the service: it gets the keeper's answer to
+         * a notified call (EPERM, lib/seccomp_notify.h) from its own filter, unreported,
+         * rather than a filter without a listener, where the call fails with ENOSYS. */
+        policy_bpf_notify_as_errno(bpf, EPERM);
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
         if (pid < 0)

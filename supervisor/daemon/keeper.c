@@ -26,7 +26,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "host/net.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 #include "sandbox/sandbox.h"
 #include "storage/volume.h"
 #include "host/uidrange.h"
@@ -191,6 +191,24 @@ void keeper_records_remove(const char *state_dir, const char *name)
                 unlink(path);
         if (record_path(state_dir, name, "exit.json", path, sizeof(path)) == 0)
                 unlink(path);
+        if (record_path(state_dir, name, KEEPER_EVENTS_FIFO, path, sizeof(path)) == 0)
+                unlink(path);
+}
+
+int keeper_events_open(const char *state_dir, const char *name, struct tn_err **err)
+{
+        char path[4096];
+        if (record_path(state_dir, name, KEEPER_EVENTS_FIFO, path, sizeof(path)) < 0)
+                return tn_err_setx(err, ENAMETOOLONG, "the state directory's path is too long");
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0)
+                return tn_err_set(err, errno, "open %s", path);
+        if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
+                close(fd);
+                return tn_err_setx(err, EPERM, "%s is not the keeper's event pipe", path);
+        }
+        return fd;
 }
 
 /* ---- the log sink: size rotation and a rate cap ---- */
@@ -493,7 +511,7 @@ int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count
         return 0;
 }
 
-/* A report of sandbox/notify.h: to tenantd if it listens, else to syslog. */
+/* A report of lib/seccomp_notify.h: to tenantd if it listens, else to syslog. */
 struct denied_ctx {
         int event_fd;
         const char *tenant;
@@ -508,7 +526,7 @@ static void keeper_denied(void *ctx, int nr, uint64_t count)
         int n = snprintf(buf, sizeof(buf), "seccomp-denied %s %" PRIu64 "\n", name, count);
         if (n > 0 && (size_t)n < sizeof(buf) && write(c->event_fd, buf, (size_t)n) == n)
                 return;
-        notifier_format(buf, sizeof(buf), c->tenant, nr, count);
+        notifier_format(buf, sizeof(buf), c->tenant, name, count);
         log_warning("%s", buf);
 }
 
@@ -565,7 +583,7 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
 /* A microVM tenant: a child execs the runner as `tenantctl run` does (vm_runner.h) with the
  * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
  * service through the agent. It is what tenantd sees as the tenant's "init". */
-static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
+static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, int event_fd,
                                 struct log_sink *sink, int out, int errp, int devnull)
 {
         const struct manifest *m = kc->m;
@@ -596,6 +614,11 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd,
                 char fdstr[16];
                 snprintf(fdstr, sizeof(fdstr), "%d", ready[1]);
                 setenv("TENANTD_READY_FD", fdstr, 1);
+                /* The guest's denied calls, as the runner sums them (cmd_run_vm.c), come
+                 * to tenantd as a sandbox's do from the keeper. */
+                fcntl(event_fd, F_SETFD, 0);
+                snprintf(fdstr, sizeof(fdstr), "%d", event_fd);
+                setenv("TENANTD_EVENT_FD", fdstr, 1);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 /* The keeper gone, the VM is stopped as on Ctrl-C (the death signal
                  * survives the exec of the runner, which is not setuid). */
@@ -716,7 +739,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
         fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
         if (m->isolation == ISOLATION_MICROVM)
-                keeper_vm(kc, status_fd, &sink, out[0], errp[0], devnull);
+                keeper_vm(kc, status_fd, event_fd, &sink, out[0], errp[0], devnull);
 
         struct sandbox_config cfg = {.m = m,
                                      .argv = kc->argv,
@@ -783,7 +806,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
                         timeout = (int)(ended_at + DRAIN_MS - now);
                 }
                 /* Notified calls: answered a bounded number at a time, between the
-                 * rest of the loop's work (sandbox/notify.h). */
+                 * rest of the loop's work (lib/seccomp_notify.h). */
                 timeout = notifier_pollfd(sb->notifier, now, &fds[3], timeout);
                 /* Output over the rate cap is read and dropped, with a note in the
                  * log once output is accepted again: the tenant is never blocked on
@@ -838,14 +861,27 @@ int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_e
                 return tn_err_set(err, errno, "cannot create %s", dir);
         keeper_records_remove(kc->state_dir, kc->m->name);
 
-        int st[2], ev[2];
+        /* The events go through a named pipe in the tenant's directory (0700, root's),
+         * so that a tenantd restarted while the tenant runs opens it again (adoption)
+         * and keeps receiving what the keeper, and a microVM's runner, write. */
+        int st[2], ev[2] = {-1, -1};
+        char fifo[4096];
         if (pipe2(st, O_CLOEXEC) < 0)
                 return tn_err_set(err, errno, "pipe");
-        if (pipe2(ev, O_CLOEXEC) < 0) {
-                int e = errno;
+        int r = record_path(kc->state_dir, kc->m->name, KEEPER_EVENTS_FIFO, fifo, sizeof(fifo));
+        if (r == 0 && mkfifo(fifo, 0600) < 0)
+                r = -errno;
+        if (r == 0 && (ev[0] = keeper_events_open(kc->state_dir, kc->m->name, NULL)) < 0)
+                r = ev[0];
+        if (r == 0 && (ev[1] = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
+                r = -errno;
+        if (r < 0) {
                 close(st[0]);
                 close(st[1]);
-                return tn_err_set(err, e, "pipe");
+                if (ev[0] >= 0)
+                        close(ev[0]);
+                unlink(fifo);
+                return tn_err_set(err, -r, "the keeper's event pipe %s", fifo);
         }
         int pidfd = -1;
         pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);

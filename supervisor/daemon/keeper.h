@@ -48,9 +48,15 @@ struct keeper {
 
 /* The keeper's events, one line each on event_fd, for tenantd's event stream and syslog:
  *   "seccomp-denied SYSCALL COUNT\n"   calls of a "notify" rule denied since the last
- *                                       line for that call (sandbox/notify.h)
- * A tenantd restarted since the start has no such pipe: the keeper then logs the
- * events itself (syslog, ident tenantd-keeper). */
+ *                                       line for that call (lib/seccomp_notify.h)
+ * event_fd is the read end of a named pipe, STATE/tenants/NAME/events (0600, in the
+ * tenant's 0700 directory): a tenantd restarted while the tenant runs opens it again
+ * when it adopts the tenant (keeper_events_open). While no tenantd reads it, the
+ * keeper logs the events itself (syslog, ident tenantd-keeper). */
+#define KEEPER_EVENTS_FIFO "events"
+/* The read end of tenant `name`'s event pipe, non-blocking; refused unless it is a
+ * named pipe of root's that no one else may open. */
+int keeper_events_open(const char *state_dir, const char *name, struct tn_err **err);
 #define KEEPER_EVENT_MAX 128
 /* Parses one line, cut at its newline: 0 with *ret_syscall pointing into `line`;
  * -EBADMSG for anything else (a name outside [a-z0-9_-] or longer than 63, a count

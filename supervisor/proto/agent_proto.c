@@ -164,6 +164,8 @@ static void proc_clear(struct agent_proc *p)
         strv_free(p->env);
         free(p->groups);
         free(p->workdir);
+        free(p->seccomp.notify);
+        free(p->seccomp.refuse);
         *p = (struct agent_proc){0};
 }
 
@@ -218,6 +220,7 @@ void agent_reply_clear(struct agent_reply *reply)
 void agent_event_clear(struct agent_event *ev)
 {
         free(ev->data);
+        free(ev->calls);
         *ev = (struct agent_event){0};
 }
 
@@ -869,12 +872,97 @@ static int decode_stdin(const struct json_value *root, struct agent_stdin *ret, 
 }
 
 /* Keys each request may carry besides "v", "id" and "op". */
+/* An integer item of an array: 0..max. */
+static bool item_uint(const struct json_value *v, uint64_t max, uint64_t *ret)
+{
+        int64_t n;
+        if (v->type != JSON_NUMBER || !json_number_int64(v, &n) || n < 0 || (uint64_t)n > max)
+                return false;
+        *ret = (uint64_t)n;
+        return true;
+}
+
+/* A pair [A, B] of integers A in 0..max_a, B in min_b..max_b. */
+static bool item_pair(const struct json_value *v, uint64_t max_a, uint64_t min_b, uint64_t max_b,
+                      uint64_t *ret_a, uint64_t *ret_b)
+{
+        return v->type == JSON_ARRAY && v->u.array.n == 2 &&
+               item_uint(v->u.array.items[0], max_a, ret_a) &&
+               item_uint(v->u.array.items[1], max_b, ret_b) && *ret_b >= min_b;
+}
+
+static const char *const seccomp_keys[] = {"notify", "learn", "refuse", NULL};
+
+/* start's "seccomp": {"notify":[NR...]} or {"learn":true,"refuse":[[NR,ERRNO]...]}. */
+static int decode_seccomp(const struct json_value *v, struct agent_seccomp *ret,
+                          struct tn_err **err)
+{
+        if (!v)
+                return 0;
+        if (v->type != JSON_OBJECT)
+                return tn_err_setx(err, EINVAL, "\"seccomp\" must be an object");
+        int r = check_keys(v, seccomp_keys, "\"seccomp\"", err);
+        if (r >= 0)
+                r = get_bool(v, "learn", false, &ret->learn, err);
+        const struct json_value *a = NULL;
+        if (r >= 0)
+                r = get_array(v, ret->learn ? "refuse" : "notify", !ret->learn, ret->learn ? 0 : 1,
+                              AGENT_NR_MAX, &a, err);
+        if (r >= 0 && json_get(v, ret->learn ? "notify" : "refuse"))
+                r = tn_err_setx(err, EINVAL,
+                                "\"seccomp\" has \"notify\" without \"learn\", \"refuse\" only "
+                                "with \"learn\":true");
+        if (r < 0)
+                return r;
+        ret->set = true;
+        if (!a || a->u.array.n == 0)
+                return 0;
+        bool seen[AGENT_NR_MAX] = {0};
+        if (ret->learn) {
+                ret->refuse = calloc(a->u.array.n, sizeof(*ret->refuse));
+                if (!ret->refuse)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+        } else {
+                ret->notify = calloc(a->u.array.n, sizeof(*ret->notify));
+                if (!ret->notify)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < a->u.array.n; i++) {
+                uint64_t nr = 0, e = 0;
+                bool ok = ret->learn
+                              ? item_pair(a->u.array.items[i], AGENT_NR_MAX - 1, 1, 4095, &nr, &e)
+                              : item_uint(a->u.array.items[i], AGENT_NR_MAX - 1, &nr);
+                if (!ok || seen[nr]) {
+                        int ret_r = tn_err_setx(
+                            err, EINVAL,
+                            ret->learn ? "\"refuse\" item %zu must be [NR, ERRNO], NR 0 to %d "
+                                         "and not repeated, ERRNO 1 to 4095"
+                                       : "\"notify\" item %zu must be a system call number from 0 "
+                                         "to %d, not repeated",
+                            i, AGENT_NR_MAX - 1);
+                        free(TAKE_PTR(ret->notify));
+                        free(TAKE_PTR(ret->refuse));
+                        *ret = (struct agent_seccomp){0};
+                        return ret_r;
+                }
+                seen[nr] = true;
+                if (ret->learn)
+                        ret->refuse[ret->n_refuse++] =
+                            (struct agent_errno_rule){.nr = (uint16_t)nr, .err = (uint16_t)e};
+        }
+        /* notify: kept sorted (the order the agent's filter tests them in). */
+        for (size_t nr = 0; !ret->learn && nr < AGENT_NR_MAX; nr++)
+                if (seen[nr])
+                        ret->notify[ret->n_notify++] = (uint16_t)nr;
+        return 0;
+}
+
 static const char *const *request_keys(enum agent_op op)
 {
         static const char *const none[] = {"v", "id", "op", NULL};
         static const char *const setup[] = {"v", "id", "op", "hostname", "mounts", "net", NULL};
-        static const char *const start[] = {"v",   "id",  "op",     "argv",    "env",
-                                            "uid", "gid", "groups", "workdir", NULL};
+        static const char *const start[] = {"v",   "id",     "op",      "argv",    "env", "uid",
+                                            "gid", "groups", "workdir", "seccomp", NULL};
         static const char *const signal[] = {"v", "id", "op", "session", "signal", NULL};
         static const char *const exec[] = {"v",   "id",   "op",   "session",    "argv",
                                            "env", "uid",  "gid",  "workdir",    "stdin",
@@ -962,7 +1050,10 @@ static int decode_request(const struct json_value *root, struct agent_request *r
         case AGENT_OP_SETUP:
                 return decode_setup(root, &req->u.setup, err);
         case AGENT_OP_START:
-                return get_proc(root, true, &req->u.start, err);
+                r = get_proc(root, true, &req->u.start, err);
+                if (r >= 0)
+                        r = decode_seccomp(json_get(root, "seccomp"), &req->u.start.seccomp, err);
+                return r < 0 ? r : 0;
         case AGENT_OP_SIGNAL: {
                 uint32_t signo = 0;
                 r = get_u32(root, "session", true, 0, UINT32_MAX, &req->u.signal.session, err);
@@ -1134,6 +1225,8 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
         static const char *const ready[] = {"v", "event", NULL};
         static const char *const log[] = {"v", "event", "session", "stream", "data", NULL};
         static const char *const exit_keys[] = {"v", "event", "session", "code", "signal", NULL};
+        static const char *const denied_keys[] = {"v", "event", "nr", "count", NULL};
+        static const char *const learned_keys[] = {"v", "event", "calls", NULL};
         const char *name = "";
         int r = peek_string(json_get(root, "event"), "event", true, 1, 16, true, &name, err);
         if (r < 0)
@@ -1187,6 +1280,45 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
                 ev->signaled = !code;
                 ev->code = (int)n;
                 return r < 0 ? r : 0;
+        }
+        if (strcmp(name, "denied") == 0) {
+                ev->kind = AGENT_EVENT_DENIED;
+                uint64_t nr = 0;
+                r = check_keys(root, denied_keys, "a denied event", err);
+                if (r >= 0)
+                        r = get_uint(root, "nr", true, 0, AGENT_NR_MAX, &nr, err);
+                if (r >= 0)
+                        r = get_uint(root, "count", true, 1, AGENT_COUNT_MAX, &ev->denied.count,
+                                     err);
+                ev->denied.nr = (uint16_t)nr;
+                return r < 0 ? r : 0;
+        }
+        if (strcmp(name, "learned") == 0) {
+                ev->kind = AGENT_EVENT_LEARNED;
+                const struct json_value *a = NULL;
+                r = check_keys(root, learned_keys, "a learned event", err);
+                if (r >= 0)
+                        r = get_array(root, "calls", true, 0, AGENT_NR_MAX + 1, &a, err);
+                if (r < 0)
+                        return r;
+                ev->calls = calloc(a->u.array.n + 1, sizeof(*ev->calls));
+                if (!ev->calls)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                bool seen[AGENT_NR_MAX + 1] = {0};
+                for (size_t i = 0; i < a->u.array.n; i++) {
+                        uint64_t nr = 0, count = 0;
+                        if (!item_pair(a->u.array.items[i], AGENT_NR_MAX, 1, AGENT_COUNT_MAX, &nr,
+                                       &count) ||
+                            seen[nr])
+                                return tn_err_setx(err, EINVAL,
+                                                   "\"calls\" item %zu must be [NR, COUNT], NR 0 "
+                                                   "to %d and not repeated, COUNT 1 to 2^53-1",
+                                                   i, AGENT_NR_MAX);
+                        seen[nr] = true;
+                        ev->calls[ev->n_calls++] =
+                            (struct agent_call_count){.nr = (uint16_t)nr, .count = count};
+                }
+                return 0;
         }
         return tn_err_setx(err, EINVAL, "unknown event \"%s\"", quote(name).s);
 }
@@ -1351,13 +1483,53 @@ static int gen_setup(struct json_gen *g, const struct agent_setup *s)
         return 0;
 }
 
+/* What decode_seccomp accepts, and nothing else. */
+static int gen_seccomp(struct json_gen *g, const struct agent_seccomp *sc)
+{
+        if (!sc->set)
+                return 0;
+        if (sc->learn ? sc->n_notify > 0 || sc->n_refuse > AGENT_NR_MAX
+                      : sc->n_refuse > 0 || sc->n_notify < 1 || sc->n_notify > AGENT_NR_MAX)
+                return -EINVAL;
+        bool seen[AGENT_NR_MAX] = {0};
+        json_gen_key(g, "seccomp");
+        json_gen_object_open(g);
+        if (sc->learn) {
+                json_gen_key(g, "learn");
+                json_gen_bool(g, true);
+        }
+        json_gen_key(g, sc->learn ? "refuse" : "notify");
+        json_gen_array_open(g);
+        size_t n = sc->learn ? sc->n_refuse : sc->n_notify;
+        for (size_t i = 0; i < n; i++) {
+                unsigned nr = sc->learn ? sc->refuse[i].nr : sc->notify[i];
+                if (nr >= AGENT_NR_MAX || seen[nr] ||
+                    (sc->learn && (sc->refuse[i].err < 1 || sc->refuse[i].err > 4095)))
+                        return -EINVAL;
+                seen[nr] = true;
+                if (sc->learn) {
+                        json_gen_array_open(g);
+                        json_gen_int(g, nr);
+                        json_gen_int(g, sc->refuse[i].err);
+                        json_gen_array_close(g);
+                } else {
+                        json_gen_int(g, nr);
+                }
+        }
+        json_gen_array_close(g);
+        json_gen_object_close(g);
+        return 0;
+}
+
 static int gen_request_args(struct json_gen *g, const struct agent_request *req)
 {
         switch (req->op) {
         case AGENT_OP_SETUP:
                 return gen_setup(g, &req->u.setup);
         case AGENT_OP_START:
-                return gen_proc(g, &req->u.start, true);
+                if (gen_proc(g, &req->u.start, true) < 0)
+                        return -EINVAL;
+                return gen_seccomp(g, &req->u.start.seccomp);
         case AGENT_OP_SIGNAL:
                 gen_kv_int(g, "session", req->u.signal.session);
                 gen_kv_int(g, "signal", req->u.signal.signo);
@@ -1592,6 +1764,35 @@ int agent_event_encode(const struct agent_event *ev, char **ret, size_t *ret_len
                 gen_kv_int(g, "session", ev->session);
                 gen_kv_int(g, ev->signaled ? "signal" : "code", ev->code);
                 break;
+        case AGENT_EVENT_DENIED:
+                if (ev->denied.nr > AGENT_NR_MAX || ev->denied.count < 1 ||
+                    ev->denied.count > AGENT_COUNT_MAX)
+                        return -EINVAL;
+                gen_kv_str(g, "event", "denied");
+                gen_kv_int(g, "nr", ev->denied.nr);
+                gen_kv_int(g, "count", (int64_t)ev->denied.count);
+                break;
+        case AGENT_EVENT_LEARNED: {
+                if (ev->n_calls > AGENT_NR_MAX + 1)
+                        return -EINVAL;
+                bool seen[AGENT_NR_MAX + 1] = {0};
+                gen_kv_str(g, "event", "learned");
+                json_gen_key(g, "calls");
+                json_gen_array_open(g);
+                for (size_t i = 0; i < ev->n_calls; i++) {
+                        const struct agent_call_count *c = &ev->calls[i];
+                        if (c->nr > AGENT_NR_MAX || seen[c->nr] || c->count < 1 ||
+                            c->count > AGENT_COUNT_MAX)
+                                return -EINVAL;
+                        seen[c->nr] = true;
+                        json_gen_array_open(g);
+                        json_gen_int(g, c->nr);
+                        json_gen_int(g, (int64_t)c->count);
+                        json_gen_array_close(g);
+                }
+                json_gen_array_close(g);
+                break;
+        }
         default:
                 return -EINVAL;
         }

@@ -40,6 +40,10 @@
 #define AGENT_HEALTH_TIMEOUT_DEFAULT_MS 5000
 #define AGENT_HEALTH_PATH_MAX 1024 /* bytes of an http check's path (the manifest's limit) */
 #define AGENT_SHUTDOWN_TIMEOUT_DEFAULT_MS 10000
+/* System call numbers the guest's filter names: 0..AGENT_NR_MAX-1 (lib/seccomp_notify.h's
+ * NOTIFY_MAX_NR). In the agent's events AGENT_NR_MAX itself stands for any other number. */
+#define AGENT_NR_MAX 1024
+#define AGENT_COUNT_MAX 9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
 
 /* ---- frames ----
  *
@@ -127,6 +131,24 @@ struct agent_setup {
         struct agent_net net;
 };
 
+/* The manifest's seccomp profile as far as the guest applies it (start only; see
+ * docs/agent-protocol.md#start): the calls of its "notify" rules, which the agent
+ * denies with EPERM and reports in "denied" events, or, learning, every call notified
+ * and counted, answered as the profile would by number, reported in a "learned" event. */
+struct agent_errno_rule {
+        uint16_t nr;  /* < AGENT_NR_MAX */
+        uint16_t err; /* 1..4095 */
+};
+
+struct agent_seccomp {
+        bool set;                        /* the start request had "seccomp" */
+        bool learn;                      /* learning mode */
+        uint16_t *notify;                /* not learning: sorted, unique, < AGENT_NR_MAX */
+        size_t n_notify;                 /* 1..AGENT_NR_MAX */
+        struct agent_errno_rule *refuse; /* learning: calls refused with an errno */
+        size_t n_refuse;                 /* 0..AGENT_NR_MAX, numbers unique */
+};
+
 /* A process to run: the service (start) or an exec session. */
 struct agent_proc {
         char **argv; /* NULL-terminated, 1..AGENT_ARGV_MAX */
@@ -136,7 +158,8 @@ struct agent_proc {
         uint32_t uid, gid;
         uint32_t *groups;
         size_t n_groups;
-        char *workdir; /* absolute */
+        char *workdir;                /* absolute */
+        struct agent_seccomp seccomp; /* start only */
 };
 
 struct agent_signal {
@@ -249,6 +272,13 @@ enum agent_event_kind {
         AGENT_EVENT_READY = 1,
         AGENT_EVENT_LOG,
         AGENT_EVENT_EXIT,
+        AGENT_EVENT_DENIED,  /* calls of a notify rule denied since the last event */
+        AGENT_EVENT_LEARNED, /* learning: every call the service made, counted */
+};
+
+struct agent_call_count {
+        uint16_t nr;    /* 0..AGENT_NR_MAX (AGENT_NR_MAX: any other number) */
+        uint64_t count; /* 1..AGENT_COUNT_MAX */
 };
 
 enum agent_stream {
@@ -264,6 +294,9 @@ struct agent_event {
         size_t len;
         bool signaled; /* exit: code is a signal number (1..64), else an exit code */
         int code;
+        struct agent_call_count denied; /* denied */
+        struct agent_call_count *calls; /* learned: numbers unique, at most AGENT_NR_MAX + 1 */
+        size_t n_calls;
 };
 void agent_event_clear(struct agent_event *ev);
 

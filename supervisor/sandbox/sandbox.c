@@ -45,9 +45,11 @@
  * the service installs its filter with a listener and sends the listener over the same
  * socket (SCM_RIGHTS) before it closes its own copy; from then on, until execve(), the
  * supervisor answers notifications while it waits (a profile may notify a call that
- * the last steps make), and afterwards whoever started the sandbox does (notify.h).
- * Init and processes started by sandbox_enter_exec() load the filter without a
- * listener: a notified call fails there with ENOSYS, unreported. When learning
+ * the last steps make), and afterwards whoever started the sandbox does (seccomp_notify.h).
+ * Init loads the filter without a listener (a notified call would fail there with
+ * ENOSYS; init makes none). Processes started by sandbox_enter_exec() get a program
+ * whose notify rules their caller rewrote to the keeper's answer, EPERM
+ * (policy_bpf_notify_as_errno): denied as the service's calls are, unreported. When learning
  * (`tenantctl policy learn`, cfg->learn) every call is notified, sendmsg included: the
  * service sends a pidfd of itself instead, and the supervisor takes the listener with
  * pidfd_getfd() (hand_over_listener); init loads no filter then. */
@@ -81,7 +83,7 @@
 #include "lib/fileio.h"
 #include "host/net.h"
 #include "spec/policy.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 #include "sandbox/rootfs.h"
 #include "host/uidrange.h"
 #include "storage/volume.h"

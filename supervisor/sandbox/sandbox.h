@@ -33,11 +33,11 @@ struct sandbox_config {
          * before the command starts). */
         bool tty;
         /* `tenantctl policy learn`: bpf notifies every call (policy_learning_filter) and
-         * the supervisor continues and counts each (notify.h); the listener reaches it
+         * the supervisor continues and counts each (seccomp_notify.h); the listener reaches it
          * by pidfd_getfd, since the service cannot send it without a notified call.
          * Init then loads no filter, only no_new_privs: its own calls are listed in
          * SANDBOX_INIT_SYSCALLS instead. learn_answers: NOTIFY_MAX_NR entries, how
-         * the listener answers each call (notify.h). */
+         * the listener answers each call (seccomp_notify.h). */
         bool learn;
         const int *learn_answers;
 };
@@ -52,6 +52,11 @@ struct sandbox_config {
 #else
 #define SANDBOX_INIT_SANITIZER_SYSCALLS
 #endif
+/* What the sandbox calls in the service's own process after it loads the filter and
+ * before execve (sandbox.c, run_service): a profile learned where the filter came later
+ * (in a microVM's guest, from the agent) must allow them too; the learning mode adds
+ * them like init's. */
+#define SANDBOX_SETUP_SYSCALLS "close_range", "execve"
 #define SANDBOX_INIT_SYSCALLS                                                                      \
         "prctl", "poll", "close", "rt_sigprocmask", "wait4", "kill", "rt_sigreturn",               \
             "exit_group" SANDBOX_INIT_SANITIZER_SYSCALLS
@@ -65,7 +70,7 @@ struct sandbox {
         bool has_net; /* network.mode private: net is set up */
         struct net_tenant net;
         /* the service's seccomp listener when its profile has "notify" rules, else
-         * NULL: the caller polls notifier->fd and answers (notify.h) */
+         * NULL: the caller polls notifier->fd and answers (seccomp_notify.h) */
         struct notifier *notifier;
 };
 

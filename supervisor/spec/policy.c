@@ -1630,6 +1630,32 @@ void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n)
                 }
 }
 
+size_t policy_notified_calls(const struct policy *p, bool *ret_notified, size_t n)
+{
+        bool dflt = p->default_action.type == POLICY_NOTIFY;
+        size_t conditional = 0;
+        for (size_t nr = 0; nr < n; nr++)
+                ret_notified[nr] = dflt;
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct policy_rule *r = &p->rules[i];
+                bool notify = r->action.type == POLICY_NOTIFY;
+                /* A conditional rule leaves a default of notify alone for the calls it
+                 * names (they are notified at least when no condition holds). */
+                if (r->n_args && !notify) {
+                        continue;
+                } else if (r->n_args) {
+                        conditional++;
+                        continue;
+                }
+                for (size_t k = 0; k < r->n_syscalls; k++) {
+                        int nr = seccomp_syscall_resolve_name(r->syscalls[k]);
+                        if (nr >= 0 && (size_t)nr < n)
+                                ret_notified[nr] = notify;
+                }
+        }
+        return conditional;
+}
+
 void policy_bpf_free(struct policy_bpf *b)
 {
         if (!b)
@@ -1669,6 +1695,15 @@ bool policy_bpf_notifies(const struct policy_bpf *b)
                     (b->insns[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
                         return true;
         return false;
+}
+
+void policy_bpf_notify_as_errno(struct policy_bpf *b, int errno_value)
+{
+        for (size_t i = 0; b && i < b->len; i++)
+                if (b->insns[i].code == (BPF_RET | BPF_K) &&
+                    (b->insns[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+                        b->insns[i].k =
+                            SECCOMP_RET_ERRNO | ((uint32_t)errno_value & SECCOMP_RET_DATA);
 }
 
 const char *policy_syscall_name(int nr, char *buf, size_t len)

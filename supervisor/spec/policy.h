@@ -43,7 +43,7 @@ enum policy_action_type {
         POLICY_KILL_THREAD,  /* the calling thread dies */
         POLICY_KILL_PROCESS, /* "kill": the whole process dies with SIGSYS */
         POLICY_NOTIFY,       /* denied (EPERM) by the tenant's keeper, which reports it
-                                (SECCOMP_RET_USER_NOTIF; see sandbox/notify.h) */
+                                (SECCOMP_RET_USER_NOTIF; see lib/seccomp_notify.h) */
 };
 
 struct policy_action {
@@ -176,17 +176,29 @@ bool policy_bpf_notifies(const struct policy_bpf *b);
  * descriptor (close-on-exec), or -errno. Async-signal-safe. */
 int policy_bpf_load_listener(const struct policy_bpf *b);
 
+/* Rewrites every SECCOMP_RET_USER_NOTIF of the program into SECCOMP_RET_ERRNO with
+ * `errno_value`: the answer the keeper gives, for processes that have no listener
+ * (commands started by `tenantctl exec` and exec health checks: seccomp_notify.h). */
+void policy_bpf_notify_as_errno(struct policy_bpf *b, int errno_value);
+
 /* The filter of `tenantctl policy learn`: every call of the native architecture is
  * handed to a listener (SECCOMP_RET_USER_NOTIF), which lets it run and counts it;
  * another architecture's calls kill, as in every compiled profile. */
 int policy_learning_filter(struct policy_bpf **ret, struct tn_err **err);
 
-/* How the learning mode answers each call (notify.h): as profile `p` would, as far as
+/* How the learning mode answers each call (seccomp_notify.h): as profile `p` would, as far as
  * the call's number decides it. ret_errno[nr] (n entries) is 0 for a call to let run
  * (a rule allows it, in full or under conditions: those are not evaluated) and an
  * errno for a call `p` refuses outright, by a rule naming it or by its default action
  * (its errno, or EPERM for kill, trap and notify: the learning run is not killed). */
 void policy_learning_answers(const struct policy *p, int *ret_errno, size_t n);
+
+/* The calls profile `p` hands to a listener by number alone, for a guest agent that
+ * builds its filter from numbers (guest_seccomp.h): ret_notified[nr] (n entries) is true
+ * for a call named by an unconditional "notify" rule, or not named by any
+ * unconditional rule when the default action is notify. Returns how many "notify"
+ * rules have argument conditions: those a guest does not apply. */
+size_t policy_notified_calls(const struct policy *p, bool *ret_notified, size_t n);
 
 /* The name of system call `nr` of the native architecture into buf ("nr-N" when
  * libseccomp does not know it); returns buf. */

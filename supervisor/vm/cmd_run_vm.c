@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +36,8 @@
 #include "proto/runner_proto.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/seccomp_notify.h"
+#include "spec/policy.h"
 #include "host/net.h"
 #include "host/uidrange.h"
 #include "storage/volume.h"
@@ -111,6 +114,17 @@ struct run {
                 int end_status;
         } exec[8];
         uint32_t next_session;
+        /* The profile's notify rules in the guest (guest_seccomp.h): the calls the agent
+         * was told to notify, and what it says it denied, checked against them and
+         * summed again here (lib/seccomp_notify.h: a line per call per 10 s at most,
+         * whatever the guest sends). Learning (TENANTD_LEARN_FD): every call. */
+        struct agent_seccomp seccomp;
+        bool notified[AGENT_NR_MAX];
+        struct notifier *denied; /* no listener: aggregation only */
+        int event_fd;            /* TENANTD_EVENT_FD: the keeper's event pipe; -1: stderr */
+        int learn_fd;            /* TENANTD_LEARN_FD: the counts go there at the end */
+        bool learned;            /* the agent's learned event came (only one is taken) */
+        uint64_t lies;           /* denied or learned events the filter cannot have caused */
 };
 
 static void fail(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -267,6 +281,56 @@ static void on_exit_event(uint32_t session, bool signaled, int code, void *userd
         run->t_exited = mono_ms();
 }
 
+/* A report of the host's aggregation: the keeper's event line to tenantd when the
+ * keeper gave a pipe (keeper.h), else the syslog/stderr line `tenantctl run` prints for
+ * a sandbox. */
+static void report_denied(void *userdata, int nr, uint64_t count)
+{
+        struct run *run = userdata;
+        char name[64] = "other", line[256];
+        if (nr >= 0)
+                policy_syscall_name(nr, name, sizeof(name));
+        if (run->event_fd >= 0) {
+                int n =
+                    snprintf(line, sizeof(line), "seccomp-denied %s %" PRIu64 "\n", name, count);
+                if (n > 0 && (size_t)n < sizeof(line) && write(run->event_fd, line, (size_t)n) == n)
+                        return;
+        }
+        notifier_format(line, sizeof(line), run->m->name, name, count);
+        log_warning("%s", line);
+}
+
+static void guest_lied(struct run *run, const char *what)
+{
+        if (run->lies++ == 0)
+                log_warning("\"%s\": the guest agent reported %s; ignored (and every such report "
+                            "after it)",
+                            run->m->name, what);
+}
+
+static void on_denied(const struct agent_call_count *c, void *userdata)
+{
+        struct run *run = userdata;
+        /* Only calls the guest was told to notify: anything else is a lie, and a lying
+         * guest adds nothing but to the counts of calls the operator chose. */
+        if (!run->denied || c->nr >= AGENT_NR_MAX || !run->notified[c->nr])
+                return guest_lied(run, "a denied call its filter does not notify");
+        notifier_add(run->denied, c->nr, c->count);
+}
+
+static void on_learned(const struct agent_call_count *calls, size_t n, void *userdata)
+{
+        struct run *run = userdata;
+        if (run->learn_fd < 0 || run->learned)
+                return guest_lied(run, "learned calls it was not asked for");
+        run->learned = true;
+        /* One line per call, "NR COUNT", then "end": bounded (AGENT_NR_MAX + 1 calls,
+         * decoded and checked by agent_proto.c), read by tenantctl policy learn. */
+        for (size_t i = 0; i < n; i++)
+                dprintf(run->learn_fd, "%u %" PRIu64 "\n", calls[i].nr, calls[i].count);
+        dprintf(run->learn_fd, "end\n");
+}
+
 static void send_request(struct run *run, struct agent_request *req, vm_agent_reply_fn fn);
 
 static void on_started(const struct agent_reply *reply, const char *error, void *userdata)
@@ -315,7 +379,8 @@ static void on_setup(const struct agent_reply *reply, const char *error, void *u
                                           .gid = m->gid,
                                           .groups = m->groups,
                                           .n_groups = m->groups_n,
-                                          .workdir = m->workdir};
+                                          .workdir = m->workdir,
+                                          .seccomp = run->seccomp};
         send_request(run, &req, on_started);
 }
 
@@ -856,6 +921,12 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         if (run->exec[i].used && run->exec[i].end_at &&
                             (timeout < 0 || timeout > (int)CONSOLE_LINGER_MS))
                                 timeout = (int)CONSOLE_LINGER_MS;
+                if (run->denied) {
+                        int due =
+                            notifier_report(run->denied, mono_ms(), false, report_denied, run);
+                        if (due >= 0 && (timeout < 0 || due < timeout))
+                                timeout = due;
+                }
                 if (stop_sent) {
                         uint64_t now = mono_ms();
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
@@ -986,11 +1057,78 @@ static uint32_t boot_timeout(bool kvm)
         return kvm ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS;
 }
 
+/* A descriptor a keeper or tenantctl passed in the environment (then removed from
+ * it, so the guest's processes, which never see the host's environment anyway, and
+ * anything the runner starts do not inherit the word), or -1. */
+static int env_fd(const char *name)
+{
+        const char *s = getenv(name);
+        int fd = -1;
+        if (s && *s) {
+                char *end;
+                long v = strtol(s, &end, 10);
+                if (*end == '\0' && v > 2 && v < INT_MAX && fcntl((int)v, F_GETFD) >= 0) {
+                        fd = (int)v;
+                        fcntl(fd, F_SETFD, FD_CLOEXEC);
+                }
+        }
+        unsetenv(name);
+        return fd;
+}
+
+/* What the guest's filter does (guest_seccomp.h), from the manifest's profile: its
+ * notify rules' calls, or, learning, every call answered as the profile would. */
+static int seccomp_prepare(struct run *run, struct tn_err **err)
+{
+        _cleanup_policy_ struct policy *p = NULL;
+        if (policy_load(run->m->policy.seccomp, &p, err) < 0)
+                return tn_err_wrap(err, "policy.seccomp");
+        struct agent_seccomp *sc = &run->seccomp;
+        if (run->learn_fd >= 0) {
+                int answers[AGENT_NR_MAX];
+                policy_learning_answers(p, answers, AGENT_NR_MAX);
+                sc->refuse = calloc(AGENT_NR_MAX, sizeof(*sc->refuse));
+                if (!sc->refuse)
+                        return tn_err_setx(err, ENOMEM, "out of memory");
+                for (uint16_t nr = 0; nr < AGENT_NR_MAX; nr++)
+                        if (answers[nr] > 0 && answers[nr] <= 4095)
+                                sc->refuse[sc->n_refuse++] = (struct agent_errno_rule){
+                                    .nr = nr, .err = (uint16_t)answers[nr]};
+                sc->set = sc->learn = true;
+                return 0;
+        }
+        size_t conditional = policy_notified_calls(p, run->notified, AGENT_NR_MAX);
+        if (conditional)
+                log_warning("warning: \"%s\": %zu notify rules of profile %s have argument "
+                            "conditions; a microVM's agent notifies by call number only and "
+                            "leaves them out",
+                            run->m->name, conditional, p->name);
+        for (size_t nr = 0; nr < AGENT_NR_MAX; nr++)
+                sc->n_notify += run->notified[nr];
+        if (!sc->n_notify)
+                return 0;
+        sc->notify = calloc(sc->n_notify, sizeof(*sc->notify));
+        int r = notifier_new(-1, &run->denied);
+        if (!sc->notify || r < 0)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        sc->n_notify = 0;
+        for (uint16_t nr = 0; nr < AGENT_NR_MAX; nr++)
+                if (run->notified[nr])
+                        sc->notify[sc->n_notify++] = nr;
+        sc->set = true;
+        return 0;
+}
+
 int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                const char *storage_dir, const char *master_key, const sigset_t *forwarded)
 {
         _cleanup_err_ struct tn_err *err = NULL;
-        struct run run = {.m = m, .argv = argv, .status = EXIT_FAILURE, .t0 = mono_ms()};
+        struct run run = {.m = m,
+                          .argv = argv,
+                          .status = EXIT_FAILURE,
+                          .t0 = mono_ms(),
+                          .event_fd = env_fd("TENANTD_EVENT_FD"),
+                          .learn_fd = env_fd("TENANTD_LEARN_FD")};
         const char *timing = getenv("TENANTD_VM_TIMING");
         run.timing = timing && strcmp(timing, "1") == 0;
         struct net_tenant net = {0};
@@ -999,7 +1137,8 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         _cleanup_(vm_conn_closep) struct vm_conn *conn = NULL;
         int r = 0;
 
-        if (m->network.mode == NET_PRIVATE) {
+        r = seccomp_prepare(&run, &err);
+        if (r >= 0 && m->network.mode == NET_PRIVATE) {
                 uint32_t base;
                 r = uidrange_get(state_dir, m->name, UIDRANGE_DEFAULT_BASE, &base, &err);
                 if (r >= 0)
@@ -1040,8 +1179,11 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
         }
         if (r >= 0) {
                 run.net = have_net ? &net : NULL;
-                static const struct vm_agent_callbacks cb = {
-                    .ready = on_ready, .log = on_log, .exit = on_exit_event};
+                static const struct vm_agent_callbacks cb = {.ready = on_ready,
+                                                             .log = on_log,
+                                                             .exit = on_exit_event,
+                                                             .denied = on_denied,
+                                                             .learned = on_learned};
                 log_debug("domain %s started (QEMU pid %d)", run.vm->domain, (int)run.vm->qemu_pid);
                 /* Said once, at the start: it explains a slow boot and a slow service. */
                 if (!run.vm->kvm)
@@ -1061,6 +1203,13 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 print_console_tail(run.vm->console_log);
 
         /* Teardown, whatever happened. */
+        if (run.denied)
+                (void)notifier_report(run.denied, mono_ms(), true, report_denied, &run);
+        notifier_free(run.denied);
+        free(run.seccomp.notify);
+        free(run.seccomp.refuse);
+        if (run.learn_fd >= 0 && !run.learned && run.status == 0)
+                log_warning("\"%s\": the guest agent reported no learned calls", m->name);
         vm_agent_free(run.agent);
         if (run.vm) {
                 _cleanup_err_ struct tn_err *derr = NULL;

@@ -179,6 +179,10 @@ static int handle_frame(struct vm_agent *a, const char *line, size_t len, struct
                         a->cb.log(ev->session, ev->stream, ev->data, ev->len, a->userdata);
                 } else if (ev->kind == AGENT_EVENT_EXIT && a->cb.exit) {
                         a->cb.exit(ev->session, ev->signaled, ev->code, a->userdata);
+                } else if (ev->kind == AGENT_EVENT_DENIED && a->cb.denied) {
+                        a->cb.denied(&ev->denied, a->userdata);
+                } else if (ev->kind == AGENT_EVENT_LEARNED && a->cb.learned) {
+                        a->cb.learned(ev->calls, ev->n_calls, a->userdata);
                 }
         } else {
                 struct pending *p = pending_find(a, msg.reply.id);

@@ -36,6 +36,10 @@ struct vm_agent_callbacks {
         void (*log)(uint32_t session, enum agent_stream stream, const uint8_t *data, size_t len,
                     void *userdata);
         void (*exit)(uint32_t session, bool signaled, int code, void *userdata);
+        /* The guest's word on its seccomp listener (docs/agent-protocol.md#events):
+         * decoded and bounded, not trusted; the callback checks the numbers. */
+        void (*denied)(const struct agent_call_count *c, void *userdata);
+        void (*learned)(const struct agent_call_count *calls, size_t n, void *userdata);
 };
 
 /* A request's outcome: the reply (ok or not), or NULL with `error` set when it timed

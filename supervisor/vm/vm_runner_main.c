@@ -12,7 +12,9 @@
  *
  * It is not meant to be run by hand: the caller blocks the forwarded signals before the
  * exec (the blocked mask survives it), keeps its own stdio for the service, and for a
- * keeper passes TENANTD_READY_FD. */
+ * keeper passes TENANTD_READY_FD and TENANTD_EVENT_FD (keeper.h's event lines: the
+ * guest's denied calls); `tenantctl policy learn` passes TENANTD_LEARN_FD (the counts
+ * of every call the service made, one "NR COUNT" line each, then "end"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "spec/manifest.h"
+#include "spec/policy.h"
 #include "vm/vm.h"
 #include "vm/vm_runner.h"
 #include "storage/volume.h"
@@ -82,12 +85,18 @@ static int read_manifest(int fd, struct manifest **ret)
 }
 
 /* Nothing the caller left open reaches the VM's helpers but stdio, the manifest and
- * the keeper's ready pipe. */
-static void close_inherited(int keep_a, int keep_b)
+ * the caller's pipes (the keeper's ready and event pipes, the learning pipe): `keep`,
+ * n descriptors, -1 for none. */
+static void close_inherited(int *keep, size_t n)
 {
-        int keep[2] = {keep_a < keep_b ? keep_a : keep_b, keep_a < keep_b ? keep_b : keep_a};
+        for (size_t i = 1; i < n; i++) /* sorted: a handful, insertion sort */
+                for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+                        int t = keep[j];
+                        keep[j] = keep[j - 1];
+                        keep[j - 1] = t;
+                }
         unsigned int from = 3;
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < n; i++) {
                 if (keep[i] < (int)from)
                         continue;
                 if ((unsigned int)keep[i] > from)
@@ -110,9 +119,14 @@ static int parse_fd(const char *s)
 static int run_main(int manifest_fd, const char *state_dir, const char *storage_dir,
                     const char *master_key, char **argv)
 {
-        const char *ready = getenv("TENANTD_READY_FD");
-        int ready_fd = ready && *ready ? parse_fd(ready) : -1;
-        close_inherited(manifest_fd, ready_fd);
+        static const char *const fd_vars[] = {"TENANTD_READY_FD", "TENANTD_EVENT_FD",
+                                              "TENANTD_LEARN_FD"};
+        int keep[1 + ARRAY_SIZE(fd_vars)] = {manifest_fd};
+        for (size_t i = 0; i < ARRAY_SIZE(fd_vars); i++) {
+                const char *v = getenv(fd_vars[i]);
+                keep[1 + i] = v && *v ? parse_fd(v) : -1;
+        }
+        close_inherited(keep, ARRAY_SIZE(keep));
         /* The forwarded signals are blocked by the caller already; blocking them again
          * costs nothing and holds when the runner is started some other way. */
         sigset_t forwarded;
@@ -129,12 +143,15 @@ static int run_main(int manifest_fd, const char *state_dir, const char *storage_
                 log_error("\"%s\" is not a microVM tenant", m->name);
                 return 2;
         }
+        /* The profile is read again here (cmd_run_vm.c: its notify rules go to the
+         * guest): as root, only files that root alone can change, as tenantd reads them. */
+        policy_trust_files(geteuid() == 0, NULL);
         return cmd_run_vm(m, argv, state_dir, storage_dir, master_key, &forwarded);
 }
 
 static int cleanup_main(const char *state_dir, const char *name)
 {
-        close_inherited(-1, -1);
+        close_inherited(NULL, 0);
         struct vm_conn *conn = NULL;
         struct vm *vm = NULL;
         _cleanup_err_ struct tn_err *err = NULL;

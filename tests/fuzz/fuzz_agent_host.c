@@ -50,6 +50,12 @@ static void check_msg(const char *line, size_t len)
         if (m.is_event && (again.event.kind != m.event.kind || again.event.len != m.event.len ||
                            (m.event.len && memcmp(again.event.data, m.event.data, m.event.len))))
                 abort();
+        if (m.is_event && (again.event.denied.nr != m.event.denied.nr ||
+                           again.event.denied.count != m.event.denied.count ||
+                           again.event.n_calls != m.event.n_calls ||
+                           (m.event.n_calls && memcmp(again.event.calls, m.event.calls,
+                                                      m.event.n_calls * sizeof(*m.event.calls)))))
+                abort();
         free(frame);
         agent_msg_clear(&again);
         agent_msg_clear(&m);

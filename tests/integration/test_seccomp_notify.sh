@@ -62,6 +62,20 @@ EOF
 manifest sn-few 5
 manifest sn-loop 100000
 tenants+=(sn-few sn-loop)
+# sn-adopt calls syslog 3 times a second, for ever: its denials go on after a restart
+cat >"$tmp/manifests/sn-adopt.json" <<EOF
+{
+  "name": "sn-adopt",
+  "exec": ["/bin/sh", "-c", "while :; do /payload/payload repeat syslog 3 >/dev/null; sleep 1; done"],
+  "user": "1000:1000",
+  "root": "host-system",
+  "mounts": [ { "source": "$tmp/payload", "target": "/payload/payload", "mode": "ro" } ],
+  "network": { "mode": "none" },
+  "policy": { "seccomp": "notify-test" },
+  "restart": { "on": "no" }
+}
+EOF
+tenants+=(sn-adopt)
 check "the profile validates" '"$ctl" validate "$tmp/manifests/sn-few.json" >/dev/null'
 start_daemon --syslog-socket "$rsyslog_sock" --syslog-ident tenantd-test ||
 	bail "tenantd starts"
@@ -111,6 +125,34 @@ check "sn-loop: the counts add up to 100000 ($(sum sn-loop))" '[[ $(sum sn-loop)
 nl=$(lines sn-loop | wc -l)
 check "sn-loop: 100000 denials in at most 3 lines ($nl)" '[[ $nl -ge 1 && $nl -le 3 ]]'
 check "no line for acct, which is errno:EPERM in default" '! grep -q "syscall=acct" "$rsyslog_out"'
+
+# ---- tenantctl exec: a command started inside gets the same answer, EPERM ----
+before=$(sum sn-few)
+out=$("$ctl" exec sn-few -- /payload/payload repeat syslog 50 2>&1)
+rc=$?
+check "tenantctl exec: 50 of 50 calls of syslog failed with EPERM, not ENOSYS (rc $rc: $out)" \
+	'[[ $rc == 0 && $out == "denied 50/50 EPERM "* ]]'
+out=$("$ctl" exec sn-few -- /payload/payload repeat acct 5 2>&1)
+check "tenantctl exec: errno rules unchanged (acct: $out)" '[[ $out == "denied 5/5 EPERM "* ]]'
+sleep 1
+check "exec'd commands' denials are not reported (nothing after $before)" '[[ $(sum sn-few) == "$before" ]]'
+
+# ---- a restarted tenantd adopts the keeper and gets its events, not only syslog ----
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+sleep 0.5
+start_daemon --syslog-socket "$rsyslog_sock" --syslog-ident tenantd-test2 || bail "tenantd restarts"
+wait_state sn-adopt running 10
+got=""
+for i in $(seq 250); do
+	got=$("$ctl" events -n 200 | grep "event=seccomp-denied tenant=sn-adopt " | head -1)
+	[[ -n $got ]] && break
+	sleep 0.1
+done
+check "after kill -9 and a restart, the new tenantd's event stream has the adopted tenant's denials (${got:-none})" \
+	'[[ -n $got ]]'
+check "and its syslog lines, under its own ident" \
+	'grep -q "tenantd-test2\[[0-9]*\]: event=seccomp-denied tenant=sn-adopt syscall=syslog" "$rsyslog_out"'
 
 # ---- tenantctl run: the same denials, reported on its standard error ----
 cat >"$tmp/run.json" <<EOF

@@ -669,6 +669,64 @@ static void test_http(void)
            "a path of at most %d bytes", AGENT_HEALTH_PATH_MAX);
 }
 
+/* start's "seccomp" and the denied and learned events (issue 17). */
+static void test_seccomp(void)
+{
+#define START                                                                                      \
+        "{\"v\":1,\"id\":3,\"op\":\"start\",\"argv\":[\"/x\"],\"env\":{},\"uid\":0,"               \
+        "\"gid\":0,\"groups\":[],\"workdir\":\"/\""
+        round_trip_request("start, notify", START ",\"seccomp\":{\"notify\":[103,163]}}");
+        round_trip_request("start, learn", START ",\"seccomp\":{\"learn\":true,\"refuse\":"
+                                                 "[[435,38],[163,1]]}}");
+        round_trip_request("start, learn, nothing refused",
+                           START ",\"seccomp\":{\"learn\":true,\"refuse\":[]}}");
+        struct agent_request req;
+        const char *sorted = START ",\"seccomp\":{\"notify\":[163,103]}}";
+        ok(agent_request_decode(sorted, strlen(sorted), &req, NULL, NULL) == 0 &&
+               req.u.start.seccomp.set && req.u.start.seccomp.n_notify == 2 &&
+               req.u.start.seccomp.notify[0] == 103,
+           "notify numbers come out sorted");
+        agent_request_clear(&req);
+        rejects("notify, empty", START ",\"seccomp\":{\"notify\":[]}}", 3, "1 to 1024 items");
+        rejects("notify, repeated", START ",\"seccomp\":{\"notify\":[103,103]}}", 3,
+                "not repeated");
+        rejects("notify, 1024", START ",\"seccomp\":{\"notify\":[1024]}}", 3, "0 to 1023");
+        rejects("notify, a name", START ",\"seccomp\":{\"notify\":[\"syslog\"]}}", 3,
+                "system call number");
+        rejects("refuse without learn", START ",\"seccomp\":{\"notify\":[1],\"refuse\":[]}}", 3,
+                "\"refuse\" only with");
+        rejects("refuse, errno 0", START ",\"seccomp\":{\"learn\":true,\"refuse\":[[1,0]]}}", 3,
+                "ERRNO 1 to 4095");
+        rejects("refuse, a triple", START ",\"seccomp\":{\"learn\":true,\"refuse\":[[1,1,1]]}}", 3,
+                "[NR, ERRNO]");
+        rejects("seccomp, unknown key", START ",\"seccomp\":{\"notify\":[1],\"kill\":[2]}}", 3,
+                "unknown key \"kill\"");
+        rejects("seccomp in exec",
+                "{\"v\":1,\"id\":4,\"op\":\"exec\",\"session\":1,\"argv\":[\"/x\"],"
+                "\"uid\":0,\"gid\":0,\"seccomp\":{\"notify\":[1]}}",
+                4, "unknown key \"seccomp\"");
+#undef START
+        round_trip_msg("denied event", "{\"v\":1,\"event\":\"denied\",\"nr\":103,\"count\":40000}");
+        round_trip_msg("denied event, other",
+                       "{\"v\":1,\"event\":\"denied\",\"nr\":1024,\"count\":9007199254740991}");
+        round_trip_msg("learned event",
+                       "{\"v\":1,\"event\":\"learned\",\"calls\":[[0,12],[59,1],[1024,2]]}");
+        msg_rejects("denied, count 0", "{\"v\":1,\"event\":\"denied\",\"nr\":1,\"count\":0}",
+                    "\"count\" must be");
+        msg_rejects("denied, count 2^53",
+                    "{\"v\":1,\"event\":\"denied\",\"nr\":1,\"count\":9007199254740992}",
+                    "\"count\" must be");
+        msg_rejects("denied, nr 1025", "{\"v\":1,\"event\":\"denied\",\"nr\":1025,\"count\":1}",
+                    "\"nr\" must be");
+        msg_rejects("denied, a name",
+                    "{\"v\":1,\"event\":\"denied\",\"nr\":\"syslog\",\"count\":1}",
+                    "\"nr\" must be");
+        msg_rejects("learned, repeated", "{\"v\":1,\"event\":\"learned\",\"calls\":[[1,1],[1,2]]}",
+                    "not repeated");
+        msg_rejects("learned, count 0", "{\"v\":1,\"event\":\"learned\",\"calls\":[[1,0]]}",
+                    "COUNT 1 to");
+}
+
 int main(void)
 {
         test_http();
@@ -676,6 +734,7 @@ int main(void)
         test_requests();
         test_request_rejects();
         test_messages();
+        test_seccomp();
         test_base64();
         return tap_done();
 }

@@ -1,4 +1,4 @@
-/* test_notify.c — the aggregation of notified calls (sandbox/notify.h) on a fake clock:
+/* test_notify.c — the aggregation of notified calls (lib/seccomp_notify.h) on a fake clock:
  * the first denial of a call is reported at once, later ones at most once per
  * NOTIFY_REPORT_MS with their counts summed, every call on its own schedule, and a
  * flush reports whatever is left. No listener is involved. */
@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 
 #include "tap.h"
-#include "sandbox/notify.h"
+#include "lib/seccomp_notify.h"
 
 struct seen {
         int nr[8];
@@ -65,9 +65,9 @@ int main(void)
         ok(s.n == 2 && s.count[0] == 3 && s.nr[1] == -1 && s.count[1] == 4,
            "a flush reports what is left, numbers out of range as \"other\" (nr -1)");
         char line[128];
-        notifier_format(line, sizeof(line), "web", SYS_syslog, 7);
+        notifier_format(line, sizeof(line), "web", "syslog", 7);
         is_str(line, "event=seccomp-denied tenant=web syscall=syslog count=7", "the report line");
-        notifier_format(line, sizeof(line), "web", -1, 1);
+        notifier_format(line, sizeof(line), "web", "other", 1);
         is_str(line, "event=seccomp-denied tenant=web syscall=other count=1", "\"other\"");
         int wait = 0;
         n->window_start_ms = 20000;
@@ -75,6 +75,22 @@ int main(void)
         ok(!notifier_wants_poll(n, 20040, &wait) && wait == NOTIFY_WINDOW_MS - 40,
            "a spent budget stops polling until the window ends (%d ms)", wait);
         ok(notifier_wants_poll(n, 20000 + NOTIFY_WINDOW_MS, &wait), "the next window polls again");
+        /* What a guest agent reports, added up on the host (notifier_add). */
+        memset(n, 0, sizeof(*n));
+        s.n = 0;
+        notifier_add(n, SYS_syslog, 40);
+        notifier_add(n, SYS_syslog, 2);
+        notifier_add(n, 100000, 5);
+        notifier_add(n, -7, 1);
+        notifier_add(n, SYS_acct, 0);
+        (void)notifier_report(n, 30000, false, record, &s);
+        ok(s.n == 2 && s.nr[0] == SYS_syslog && s.count[0] == 42 && s.nr[1] == -1 &&
+               s.count[1] == 6,
+           "added counts are summed per call, numbers out of range as \"other\", 0 ignored");
+        notifier_add(n, SYS_syslog, UINT64_MAX);
+        notifier_add(n, SYS_syslog, UINT64_MAX);
+        ok(n->pending[SYS_syslog] == UINT64_MAX && n->total == UINT64_MAX,
+           "a lying guest's counts saturate instead of wrapping");
         free(n);
         return tap_done();
 }

@@ -214,6 +214,22 @@ static void test_notify(void)
                "policy_syscall_name(SYS_personality)");
         is_str(policy_syscall_name(100000, name, sizeof(name)), "nr-100000",
                "policy_syscall_name of an unknown number");
+        /* What a microVM's agent gets (policy_notified_calls), and what exec gets. */
+        bool notified[1024];
+        is_int((int)policy_notified_calls(p, notified, 1024), 0,
+               "notifying: no conditional notify");
+        size_t count = 0;
+        for (size_t i = 0; i < 1024; i++)
+                count += notified[i];
+        ok(count == 1 && notified[SYS_personality], "the guest notifies personality alone");
+        (void)policy_notified_calls(base, notified, 1024);
+        count = 0;
+        for (size_t i = 0; i < 1024; i++)
+                count += notified[i];
+        is_int((int)count, 0, "base: the guest notifies nothing");
+        policy_bpf_notify_as_errno(b, EPERM);
+        ok(!policy_bpf_notifies(b),
+           "exec's program: notify rewritten to errno, no listener needed");
 }
 
 static void test_search_order(void)

@@ -1,5 +1,5 @@
-/* notify.c — answering notified system calls and counting them (see notify.h). */
-#include "sandbox/notify.h"
+/* seccomp_notify.c — answering notified system calls and counting them (see seccomp_notify.h). */
+#include "lib/seccomp_notify.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,8 +11,6 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include "spec/policy.h"
 
 /* Not in the uapi headers of every build machine (Linux 6.6). */
 #define NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
@@ -96,7 +94,7 @@ static bool answer_one(struct notifier *n)
         resp->id = req->id;
         int nr = req->data.nr, i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
         if (n->learn) {
-                /* Learning: counted, and refused or let run (notify.h). */
+                /* Learning: counted, and refused or let run (seccomp_notify.h). */
                 if (i < NOTIFY_MAX_NR && n->answer[i])
                         resp->error = -n->answer[i];
                 else
@@ -111,10 +109,7 @@ static bool answer_one(struct notifier *n)
         (void)ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
         /* A call not reported within NOTIFY_REPORT_MS is due at once (notifier_report);
          * later ones only add to a count already scheduled. */
-        if (!n->pending[i])
-                n->dirty = true;
-        n->pending[i]++;
-        n->total++;
+        notifier_add(n, nr, 1);
         return true;
 }
 
@@ -175,11 +170,20 @@ int notifier_pollfd(struct notifier *n, uint64_t now_ms, struct pollfd *p, int t
         return min_timeout(timeout, wait);
 }
 
-void notifier_format(char *buf, size_t len, const char *tenant, int nr, uint64_t count)
+void notifier_format(char *buf, size_t len, const char *tenant, const char *syscall, uint64_t count)
 {
-        char name[64] = "other";
-        if (nr >= 0)
-                policy_syscall_name(nr, name, sizeof(name));
-        snprintf(buf, len, "event=seccomp-denied tenant=%s syscall=%s count=%" PRIu64, tenant, name,
-                 count);
+        snprintf(buf, len, "event=seccomp-denied tenant=%s syscall=%s count=%" PRIu64, tenant,
+                 syscall, count);
+}
+
+void notifier_add(struct notifier *n, int nr, uint64_t count)
+{
+        int i = nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR;
+        if (!count)
+                return;
+        if (!n->pending[i])
+                n->dirty = true;
+        /* Saturating: counts come from a guest too (a lying one sends huge ones). */
+        n->pending[i] = n->pending[i] > UINT64_MAX - count ? UINT64_MAX : n->pending[i] + count;
+        n->total = n->total > UINT64_MAX - count ? UINT64_MAX : n->total + count;
 }

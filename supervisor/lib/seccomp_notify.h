@@ -1,4 +1,4 @@
-/* notify.h — the tenant's keeper side of "notify" rules (SECCOMP_RET_USER_NOTIF): every
+/* seccomp_notify.h — the tenant's keeper side of "notify" rules (SECCOMP_RET_USER_NOTIF): every
  * notified call is denied with EPERM, counted per system call, and reported in
  * aggregate, at most once per call per NOTIFY_REPORT_MS.
  *
@@ -71,8 +71,15 @@ size_t notifier_answer(struct notifier *n, uint64_t now_ms);
 int notifier_pollfd(struct notifier *n, uint64_t now_ms, struct pollfd *p, int timeout);
 
 /* The report line, "event=seccomp-denied tenant=NAME syscall=NAME count=N" (the
- * tenant's name is a manifest name: [a-z0-9-]). */
-void notifier_format(char *buf, size_t len, const char *tenant, int nr, uint64_t count);
+ * tenant's name is a manifest name: [a-z0-9-]; the call's name as policy_syscall_name
+ * gives it, or "other"). */
+void notifier_format(char *buf, size_t len, const char *tenant, const char *syscall,
+                     uint64_t count);
+
+/* Adds `count` denials of call `nr` (out of range: "other") to what the next report
+ * says, as answering them does: for a notifier without a listener (fd -1) that only
+ * aggregates, such as the microVM runner's for what a guest agent reports. */
+void notifier_add(struct notifier *n, int nr, uint64_t count);
 
 /* Calls fn for each call with denials not yet reported whose last report is
  * NOTIFY_REPORT_MS old (every one with `flush`), with the count since, and returns the
