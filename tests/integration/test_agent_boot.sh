@@ -96,7 +96,7 @@ fi
 timeout -k 5 600 "$client" "$tmp/agent.sock" >"$tmp/client.tap" 2>"$tmp/client.err"
 crc=$?
 grep -v '^1\.\.' "$tmp/client.tap"
-n=$(grep -cE '^(not )?ok ' "$tmp/client.tap")
+_tap_n=$((_tap_n + $(grep -cE "^(not )?ok " "$tmp/client.tap"))) # the client's results are this script's too
 check "agent_client finished (status $crc)" '[[ $crc -eq 0 ]]'
 
 # After shutdown the guest powers off and QEMU (-no-reboot) exits by itself.
