@@ -1301,6 +1301,8 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
                         r = get_array(root, "calls", true, 0, AGENT_NR_MAX + 1, &a, err);
                 if (r < 0)
                         return r;
+                if (!a) /* required: get_array() refused its absence already */
+                        return tn_err_setx(err, EINVAL, "a learned event without \"calls\"");
                 ev->calls = calloc(a->u.array.n + 1, sizeof(*ev->calls));
                 if (!ev->calls)
                         return tn_err_setx(err, ENOMEM, "out of memory");
