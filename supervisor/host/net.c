@@ -1294,12 +1294,6 @@ static int redirect_ingress(struct nl_sock *s, int ifindex, int to_ifindex, cons
         r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
         if (r >= 0)
                 r = rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0); /* matches every packet */
-        /* A u32 selector runs its actions only when it is terminal: without the flag
-         * the filter matched and did nothing, and every packet the guest sent passed
-         * unshaped (tc's own u32 sets it whenever an action is given; libnl leaves it to
-         * the caller). */
-        if (r >= 0)
-                r = rtnl_u32_set_flags(cls, TC_U32_TERMINAL);
         if (r >= 0)
                 r = rtnl_tc_set_kind(TC_CAST(act), "mirred");
         if (r >= 0) {
