@@ -1150,6 +1150,30 @@ static int exec_relay(struct conn *c, bool tty, bool escape)
         }
 }
 
+/* A session that goes on after tenantd's first reply (exec, console): sends the
+ * request and reads that reply. On EXIT_OK the connection stays open for the relay,
+ * with the reply in *ret; otherwise it is closed and the failure said. */
+static int session_open(const struct cli *cli, const struct control_request *req, struct conn *c,
+                        struct json_value **ret)
+{
+        int rc = ctl_open(cli, req, c);
+        if (rc != EXIT_OK)
+                return rc;
+        int r = ctl_send(c, req);
+        if (r == 0)
+                r = ctl_recv(c, ret);
+        if (r < 0) {
+                ctl_close(c);
+                log_error("lost the connection to tenantd");
+                return EXIT_FAILED;
+        }
+        if (!reply_ok(*ret)) {
+                ctl_close(c);
+                return failed(cli, *ret);
+        }
+        return EXIT_OK;
+}
+
 /* exec NAME -- cmd; `login`: a login session (shell), which must get a terminal when
  * it asked for one (both backends give one; an older tenantd may not). */
 static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool login)
@@ -1174,23 +1198,11 @@ static int exec_cmd(const struct cli *cli, const char *name, char **cmd, bool lo
                 req.cols = (uint16_t)(ws[2] << 8 | ws[3]);
         }
         struct conn c = {.fd = -1};
-        int rc = ctl_open(cli, &req, &c);
-        if (rc != EXIT_OK)
-                return rc;
         _cleanup_json_ struct json_value *v = NULL;
         /* Ctrl-C (without a terminal) ends tenantctl, and tenantd then kills the command. */
-        int r = ctl_send(&c, &req);
-        if (r == 0)
-                r = ctl_recv(&c, &v);
-        if (r < 0) {
-                ctl_close(&c);
-                log_error("lost the connection to tenantd");
-                return EXIT_FAILED;
-        }
-        if (!reply_ok(v)) {
-                ctl_close(&c);
-                return failed(cli, v);
-        }
+        int rc = session_open(cli, &req, &c, &v);
+        if (rc != EXIT_OK)
+                return rc;
         const struct json_value *granted = json_get(v, CTL_TTY);
         bool asked = tty;
         tty = granted && granted->type == JSON_BOOL && granted->u.boolean;
@@ -1290,22 +1302,10 @@ int cmd_console(const struct cli *cli, int argc, char **argv)
         req.rows = (uint16_t)(ws[0] << 8 | ws[1]);
         req.cols = (uint16_t)(ws[2] << 8 | ws[3]);
         struct conn c = {.fd = -1};
-        int rc = ctl_open(cli, &req, &c);
+        _cleanup_json_ struct json_value *v = NULL;
+        int rc = session_open(cli, &req, &c, &v);
         if (rc != EXIT_OK)
                 return rc;
-        _cleanup_json_ struct json_value *v = NULL;
-        int r = ctl_send(&c, &req);
-        if (r == 0)
-                r = ctl_recv(&c, &v);
-        if (r < 0) {
-                ctl_close(&c);
-                log_error("lost the connection to tenantd");
-                return EXIT_FAILED;
-        }
-        if (!reply_ok(v)) {
-                ctl_close(&c);
-                return failed(cli, v);
-        }
         fprintf(stderr, "Connected to the console of %s (Ctrl-] detaches).\n", shown(argv[1]));
         if (tcgetattr(STDIN_FILENO, &exec_saved_tio) == 0) {
                 struct termios raw = exec_saved_tio;
