@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,12 @@ int main(int argc, char **argv)
 {
         char b = 'x';
         if (argc == 3 && strcmp(argv[1], "server") == 0) {
-                int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-                struct sockaddr_in a = {.sin_family = AF_INET,
-                                        .sin_port = htons((uint16_t)atoi(argv[2]))};
+                /* IPv6 and IPv4 alike: a dual-stack socket on :: */
+                int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, zero = 0;
+                struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                                         .sin6_port = htons((uint16_t)atoi(argv[2]))};
                 setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
                 if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 16) < 0) {
                         perror("tcp-rr server");
                         return 1;
@@ -53,11 +56,17 @@ int main(int argc, char **argv)
                 }
         }
         if (argc == 5 && strcmp(argv[1], "client") == 0) {
-                int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                struct sockaddr_in a = {.sin_family = AF_INET,
-                                        .sin_port = htons((uint16_t)atoi(argv[3]))};
-                if (s < 0 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1 ||
-                    connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+                /* ADDR: IPv4 or IPv6 */
+                uint16_t port = htons((uint16_t)atoi(argv[3]));
+                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = port};
+                struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = port};
+                bool v6 = strchr(argv[2], ':') != NULL;
+                int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (s < 0 ||
+                    (v6 ? inet_pton(AF_INET6, argv[2], &a6.sin6_addr)
+                        : inet_pton(AF_INET, argv[2], &a.sin_addr)) != 1 ||
+                    (v6 ? connect(s, (struct sockaddr *)&a6, sizeof(a6))
+                        : connect(s, (struct sockaddr *)&a, sizeof(a))) < 0) {
                         perror("tcp-rr client");
                         return 1;
                 }

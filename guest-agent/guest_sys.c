@@ -13,12 +13,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -41,6 +43,9 @@ static void closedirp(DIR **d)
 
 static const char *root_dir = "/";
 static bool setup_done, root_mounted;
+/* The root of the /run tmpfs the agent mounts in a new root, which guest_give_run()
+ * hands to the service's user; -1 when there is none. */
+static int run_fd = -1;
 static char *mounted[MOUNTS_MAX]; /* absolute paths in the agent's view, in mount order */
 static size_t n_mounted;
 
@@ -241,8 +246,10 @@ static int mount_system_dirs(int root_fd, struct tn_err **err)
             {"/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
             {"/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
             {"/dev", "/dev", NULL, MS_BIND | MS_REC, NULL},
-            {"/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
-            {"/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+            /* As a sandbox has them (sandbox/rootfs.c): the same sizes, flags and modes;
+             * /run is given to the service's user at start (guest_give_run()). */
+            {"/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16m"},
+            {"/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"},
         };
         for (size_t i = 0; i < ARRAY_SIZE(sys); i++) {
                 _cleanup_err_ struct tn_err *e = NULL;
@@ -258,8 +265,21 @@ static int mount_system_dirs(int root_fd, struct tn_err **err)
                                  sys[i].data, err);
                 if (r < 0)
                         return r;
+                if (strcmp(sys[i].target, "/run") == 0) {
+                        closep(&run_fd);
+                        run_fd = guest_resolve_dir(root_fd, "/run", false, err);
+                        if (run_fd < 0)
+                                return run_fd;
+                }
         }
         return 0;
+}
+
+int guest_give_run(uint32_t uid, uint32_t gid)
+{
+        if (run_fd < 0)
+                return 0;
+        return fchownat(run_fd, "", uid, gid, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
 static int ioctl_addr(int sock, unsigned long req, const char *ifname, struct in_addr a)
@@ -497,6 +517,32 @@ static int root_skeleton(struct tn_err **err)
         return 0;
 }
 
+/* One mount of the setup after the root: a share (nosuid, nodev, read-only and noexec as
+ * declared: the host side's own noexec does not stop this kernel from running a file it
+ * has read), or a fresh tmpfs with the flags and options a sandbox gives a declared tmpfs
+ * (sandbox/rootfs.c: size, mode 1777, nosuid, nodev, noexec and read-only as declared).
+ * The decoder bounded every value; the size is checked once more here, where it becomes
+ * a mount option. */
+static int mount_declared(int base, const struct agent_mount *m, struct tn_err **err)
+{
+        bool tmpfs = m->fstype == AGENT_FS_TMPFS;
+        if (tmpfs && (m->size < AGENT_TMPFS_SIZE_MIN || m->size > AGENT_TMPFS_SIZE_MAX))
+                return tn_err_setx(err, EINVAL, "tmpfs on %s: size out of bounds", m->target);
+        _cleanup_close_ int fd = guest_resolve_dir(base, m->target, true, err);
+        if (fd < 0)
+                return tmpfs ? tn_err_wrap(err, "tmpfs on %s", m->target)
+                             : tn_err_wrap(err, "mount %s", m->tag);
+        unsigned long flags =
+            MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0) | (m->noexec ? MS_NOEXEC : 0);
+        if (!tmpfs)
+                return mount_on(m->tag, fd, m->target, share_type(m->fstype), flags,
+                                share_data(m->fstype), err);
+        char data[64];
+        snprintf(data, sizeof(data), "size=%llu,mode=%04o", (unsigned long long)m->size,
+                 AGENT_TMPFS_MODE);
+        return mount_on("tmpfs", fd, m->target, "tmpfs", flags, data, err);
+}
+
 int guest_setup(const struct agent_setup *s, struct tn_err **err)
 {
         if (setup_done)
@@ -542,13 +588,7 @@ int guest_setup(const struct agent_setup *s, struct tn_err **err)
         if (base < 0)
                 return tn_err_set(err, errno, "open the root");
         for (size_t i = first; i < s->n_mounts; i++) {
-                const struct agent_mount *m = &s->mounts[i];
-                _cleanup_close_ int fd = guest_resolve_dir(base, m->target, true, err);
-                if (fd < 0)
-                        return tn_err_wrap(err, "mount %s", m->tag);
-                unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
-                int r = mount_on(m->tag, fd, m->target, share_type(m->fstype), flags,
-                                 share_data(m->fstype), err);
+                int r = mount_declared(base, &s->mounts[i], err);
                 if (r < 0)
                         return r;
         }
@@ -589,4 +629,97 @@ int guest_loopback_up(void)
         if (sock < 0)
                 return -errno;
         return link_up(sock, "lo");
+}
+
+/* ---- the tenant's cgroup in the guest ----
+ *
+ * The service and every process exec'd into the guest run in one cgroup v2 group of
+ * their own, so that the guest's kernel counts what it does to the tenant's processes
+ * (memory.events: oom_kill, processes killed out of memory, the guest's whole RAM
+ * being the tenant's memory; pids.events: max, forks refused) and holds the manifest's
+ * pids.max over them, as a sandbox's cgroup does on the host. The hierarchy is mounted
+ * in the agent's own /run (a tmpfs of the initramfs, 0700), outside the root the
+ * services are chrooted into. The guest's kernel is the tenant's boundary: guest root
+ * can leave the group, and then only loses its own reports. */
+#define CGROUP_DIR "/run/tenant-cgroup"
+#define SERVICE_CG CGROUP_DIR "/tenant"
+
+static int write_text(const char *path, const char *text, struct tn_err **err)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write_all(fd, text, strlen(text)) < 0)
+                return tn_err_set(err, errno, "cannot write \"%s\" to %s", text, path);
+        return 0;
+}
+
+int guest_cgroup_setup(uint32_t pids_max, int *ret_procs, int *ret_watch, struct tn_err **err)
+{
+        if (mkdir(CGROUP_DIR, 0700) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "mkdir " CGROUP_DIR);
+        if (mount("cgroup2", CGROUP_DIR, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+            errno != EBUSY)
+                return tn_err_set(err, errno, "mount cgroup2 on " CGROUP_DIR);
+        /* pids is needed for pids.max; memory only adds the OOM count, so a kernel
+         * booted without it (cgroup_disable=memory) still runs the tenant. */
+        int r = write_text(CGROUP_DIR "/cgroup.subtree_control", "+pids", err);
+        if (r < 0)
+                return r;
+        (void)write_text(CGROUP_DIR "/cgroup.subtree_control", "+memory", NULL);
+        if (mkdir(SERVICE_CG, 0755) < 0 && errno != EEXIST)
+                return tn_err_set(err, errno, "mkdir " SERVICE_CG);
+        if (pids_max) {
+                char v[16];
+                snprintf(v, sizeof(v), "%" PRIu32, pids_max);
+                r = write_text(SERVICE_CG "/pids.max", v, err);
+                if (r < 0)
+                        return r;
+        }
+        /* Above 2: PID 1 may start without stdio, and a child's dup2()s onto 0..2 would
+         * then replace it. */
+        _cleanup_close_ int opened = open(SERVICE_CG "/cgroup.procs", O_WRONLY | O_CLOEXEC);
+        int procs = opened < 0 ? -1 : fcntl(opened, F_DUPFD_CLOEXEC, 3);
+        if (procs < 0)
+                return tn_err_set(err, errno, "open " SERVICE_CG "/cgroup.procs");
+        /* cgroup v2 event files say "modified" when a counter in them changes. */
+        int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (watch >= 0 && watch < 3) {
+                int high = fcntl(watch, F_DUPFD_CLOEXEC, 3);
+                close(watch);
+                watch = high;
+        }
+        if (watch < 0 || inotify_add_watch(watch, SERVICE_CG "/pids.events", IN_MODIFY) < 0) {
+                int saved = errno;
+                close(procs);
+                if (watch >= 0)
+                        close(watch);
+                return tn_err_set(err, saved, "inotify on " SERVICE_CG);
+        }
+        (void)inotify_add_watch(watch, SERVICE_CG "/memory.events", IN_MODIFY);
+        *ret_procs = procs;
+        *ret_watch = watch;
+        return 0;
+}
+
+/* The value of `key` in a flat-keyed cgroup file ("key value" lines); 0 when absent. */
+static uint64_t keyed_value(const char *path, const char *key)
+{
+        char text[1024];
+        if (read_small_file(path, text, sizeof(text)) <= 0)
+                return 0;
+        size_t klen = strlen(key);
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+                        return strtoull(line + klen + 1, NULL, 10);
+        return 0;
+}
+
+void guest_cgroup_counts(struct agent_limits *out)
+{
+        out->oom_kills = keyed_value(SERVICE_CG "/memory.events", "oom_kill");
+        out->pids_max_hits = keyed_value(SERVICE_CG "/pids.events", "max");
+        if (out->oom_kills > AGENT_COUNT_MAX)
+                out->oom_kills = AGENT_COUNT_MAX;
+        if (out->pids_max_hits > AGENT_COUNT_MAX)
+                out->pids_max_hits = AGENT_COUNT_MAX;
 }

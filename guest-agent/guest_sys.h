@@ -31,6 +31,18 @@ const char *guest_root(void);
  * inside a new root, network and resolv.conf. */
 int guest_setup(const struct agent_setup *setup, struct tn_err **err);
 
+/* Gives the /run tmpfs the setup mounted in a new root to the service's user, as a
+ * sandbox's /run is (sandbox/rootfs.c): a declared mount at /run lies over it and is
+ * left as it is. 0 without a new root; else 0 or -errno. */
+int guest_give_run(uint32_t uid, uint32_t gid);
+/* The tenant's processes in a cgroup of their own in the guest (guest_sys.c): mounts
+ * cgroup2 in the agent's /run, makes the group, applies pids_max (0: none). Returns 0
+ * with *ret_procs its cgroup.procs (a child writes "0" there to join) and *ret_watch an
+ * inotify descriptor that is readable when a counter changed. */
+int guest_cgroup_setup(uint32_t pids_max, int *ret_procs, int *ret_watch, struct tn_err **err);
+/* The group's counters: OOM kills (memory.events) and forks refused (pids.events). */
+void guest_cgroup_counts(struct agent_limits *out);
+
 /* Unmounts the shares (reverse order, lazily) and syncs. */
 void guest_unmount_all(void);
 

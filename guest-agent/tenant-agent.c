@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -117,7 +118,14 @@ static struct {
         struct notifier *notifier;
         struct sock_filter exec_filter[GUEST_FILTER_MAX];
         size_t exec_filter_len;
-} A = {.port = -1, .sigfd = -1, .console_fd = -1};
+        /* The tenant's cgroup (guest_cgroup_setup): every child joins it through
+         * cg_procs; cg_watch wakes the loop when a counter changed, which is sent in a
+         * limits event at most once a second (limits_due: one is owed). */
+        int cg_procs, cg_watch;
+        struct agent_limits limits_sent;
+        uint64_t limits_sent_ms;
+        bool limits_due;
+} A = {.port = -1, .sigfd = -1, .console_fd = -1, .cg_procs = -1, .cg_watch = -1};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -251,8 +259,8 @@ struct spawn_failure {
 };
 
 static const char *const spawn_steps[] = {
-    "chroot into the root",    "setgroups", "setgid", "setuid", "chdir to the workdir",
-    "load the seccomp filter", "execute"};
+    "join the tenant's cgroup", "chroot into the root",    "setgroups", "setgid", "setuid",
+    "chdir to the workdir",     "load the seccomp filter", "execute"};
 #define SPAWN_LISTENER_SLOT (-1) /* a record's step: err is where the listener will be */
 
 /* A filter for the child (guest_seccomp.h); with `listener`, the agent takes its
@@ -311,6 +319,10 @@ static void __attribute__((noreturn)) child(const struct agent_proc *p, int in, 
         sigprocmask(SIG_SETMASK, &all, NULL);
         signal(SIGPIPE, SIG_DFL);
         setsid();
+        /* Before the dup2()s below, which may reuse its number. */
+        if (A.cg_procs >= 0 && write(A.cg_procs, "0", 1) != 1)
+                goto fail;
+        f.step++;
         if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
                 _exit(127);
         if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
@@ -568,6 +580,24 @@ static void service_filter_done(void)
         A.notifier = NULL;
 }
 
+/* The service ended: its last counters go before its exit, whenever the last report
+ * was (the host stops the guest soon after the exit). */
+static void limits_final(void)
+{
+        if (A.cg_watch < 0)
+                return;
+        struct agent_limits l;
+        guest_cgroup_counts(&l);
+        A.limits_due = false;
+        if (l.oom_kills == A.limits_sent.oom_kills &&
+            l.pids_max_hits == A.limits_sent.pids_max_hits)
+                return;
+        struct agent_event ev = {.kind = AGENT_EVENT_LIMITS, .limits = l};
+        send_event(&ev);
+        A.limits_sent = l;
+        A.limits_sent_ms = now_ms();
+}
+
 static void session_exited(struct session *s, int status)
 {
         /* Everything the process wrote is in its pipes now: send it before the exit
@@ -588,8 +618,10 @@ static void session_exited(struct session *s, int status)
                 send_ok(s->in_req, AGENT_OP_STDIN);
                 s->in_req = 0;
         }
-        if (s->id == 0)
+        if (s->id == 0) {
                 service_filter_done();
+                limits_final();
+        }
         struct agent_event ev = {.kind = AGENT_EVENT_EXIT, .session = s->id};
         if (WIFSIGNALED(status)) {
                 ev.signaled = true;
@@ -1041,10 +1073,69 @@ static int service_notifier(const struct agent_seccomp *sc, struct notifier **re
         return 0;
 }
 
+/* The mounts and network (guest_setup), then the tenant's cgroup: without it the guest
+ * runs on, unreported, unless a pids_max was asked for, which it could not hold. */
+static void op_setup(const struct agent_request *req)
+{
+        _cleanup_err_ struct tn_err *e = NULL;
+        if (guest_setup(&req->u.setup, &e) < 0) {
+                send_error(req->id, tn_err_msg(e));
+                return;
+        }
+        if (A.cg_procs < 0 &&
+            guest_cgroup_setup(req->u.setup.pids_max, &A.cg_procs, &A.cg_watch, &e) < 0) {
+                if (req->u.setup.pids_max) {
+                        send_error(req->id, tn_err_msg(e));
+                        return;
+                }
+                say("the tenant's cgroup: %s; its OOM kills and refused forks go unreported",
+                    tn_err_msg(e));
+        }
+        send_ok(req->id, AGENT_OP_SETUP);
+}
+
+/* Sends the cgroup's counters when one grew, at most once a second; returns the poll
+ * timeout, shortened to when an owed report is due. */
+static int limits_report(uint64_t now, int timeout)
+{
+        if (A.cg_watch < 0)
+                return timeout;
+        if (A.limits_due && now >= A.limits_sent_ms + 1000) {
+                struct agent_limits l;
+                guest_cgroup_counts(&l);
+                A.limits_due = false;
+                if (l.oom_kills != A.limits_sent.oom_kills ||
+                    l.pids_max_hits != A.limits_sent.pids_max_hits) {
+                        struct agent_event ev = {.kind = AGENT_EVENT_LIMITS, .limits = l};
+                        send_event(&ev);
+                        A.limits_sent = l;
+                        A.limits_sent_ms = now;
+                }
+        }
+        if (!A.limits_due)
+                return timeout;
+        int left = (int)(A.limits_sent_ms + 1000 - now);
+        return timeout < 0 || left < timeout ? left : timeout;
+}
+
+/* The cgroup's event files changed: drain the notifications, owe a report. */
+static void limits_changed(void)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        while (read(A.cg_watch, buf, sizeof(buf)) > 0)
+                ;
+        A.limits_due = true;
+}
+
 static void op_start(const struct agent_request *req)
 {
         if (session_find(0)) {
                 send_error(req->id, "the service is already running");
+                return;
+        }
+        int r = guest_give_run(req->u.start.uid, req->u.start.gid);
+        if (r < 0) {
+                send_error(req->id, "cannot give /run to the service's user");
                 return;
         }
         const struct agent_seccomp *sc = &req->u.start.seccomp;
@@ -1298,14 +1389,9 @@ static void handle_frame(const char *line, size_t len)
         case AGENT_OP_HELLO:
                 op_hello(req.id);
                 break;
-        case AGENT_OP_SETUP: {
-                _cleanup_err_ struct tn_err *e = NULL;
-                if (guest_setup(&req.u.setup, &e) < 0)
-                        send_error(req.id, tn_err_msg(e));
-                else
-                        send_ok(req.id, AGENT_OP_SETUP);
+        case AGENT_OP_SETUP:
+                op_setup(&req);
                 break;
-        }
         case AGENT_OP_START:
                 op_start(&req);
                 break;
@@ -1376,11 +1462,11 @@ static void handle_signals(void)
 
 /* ---- the loop ---- */
 
-enum { TAG_PORT, TAG_SIGNAL, TAG_OUT, TAG_IN, TAG_HEALTH, TAG_NOTIFY };
+enum { TAG_PORT, TAG_SIGNAL, TAG_OUT, TAG_IN, TAG_HEALTH, TAG_NOTIFY, TAG_CGROUP };
 
 static void serve(void)
 {
-        struct pollfd fds[3 + SESSIONS_MAX * 3 + HEALTH_MAX];
+        struct pollfd fds[4 + SESSIONS_MAX * 3 + HEALTH_MAX];
         struct {
                 int tag;
                 size_t index;
@@ -1439,6 +1525,11 @@ static void serve(void)
                         timeout = notifier_pollfd(A.notifier, now, &fds[n], timeout);
                         what[n++].tag = TAG_NOTIFY;
                 }
+                if (A.cg_watch >= 0) {
+                        fds[n] = (struct pollfd){.fd = A.cg_watch, .events = POLLIN};
+                        what[n++].tag = TAG_CGROUP;
+                }
+                timeout = limits_report(now, timeout);
                 if (poll(fds, n, timeout) < 0 && errno != EINTR) {
                         say("poll: %s", strerror(errno));
                         sleep_ms(100);
@@ -1460,6 +1551,9 @@ static void serve(void)
                         case TAG_NOTIFY:
                                 if (A.notifier)
                                         (void)notifier_answer(A.notifier, now_ms());
+                                break;
+                        case TAG_CGROUP:
+                                limits_changed();
                                 break;
                         case TAG_OUT: {
                                 struct session *s = &A.sessions[what[i].index];

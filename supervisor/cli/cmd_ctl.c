@@ -248,6 +248,14 @@ static const char *show_of(const struct json_value *v, const char *key)
         return shown(str_of(v, key));
 }
 
+static int64_t int_of(const struct json_value *v, const char *key, int64_t dflt);
+
+/* A tenant's state for the tables: "queued" for a microVM that waits for a boot slot. */
+static const char *state_of(const struct json_value *t)
+{
+        return json_get(t, "boot_queue") ? "queued" : show_of(t, "state");
+}
+
 static int64_t int_of(const struct json_value *v, const char *key, int64_t dflt)
 {
         int64_t n;
@@ -393,7 +401,7 @@ static void print_list(const struct json_value *tenants)
                         snprintf(pid, sizeof(pid), "%" PRId64, p);
                 fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
                 const char *health = show_of(t, "health");
-                const char *state = show_of(t, "state");
+                const char *state = state_of(t);
                 printf("%-20s %-8s %-10s %8s %7s %8" PRId64 " %-9s%s\n", show_of(t, "name"),
                        show_of(t, "isolation"), state ? state : "?", pid, up,
                        int_of(t, "restarts", 0), health ? health : "-",
@@ -477,7 +485,7 @@ static void print_top(const struct json_value *tenants)
                                 snprintf(disk, sizeof(disk), "%s/%s", a, b);
                         }
                 }
-                const char *state = show_of(t, "state");
+                const char *state = state_of(t);
                 printf("%-20s %-9s %6s %6s %17s %11s %9s %9s %13s %11s %13s %9s %17s\n",
                        show_of(t, "name"), state ? state : "?", cpu, lim, mem, pids, rx, tx, pkts,
                        conns, xfer, thr, disk);
@@ -572,12 +580,27 @@ static void print_status(const struct json_value *t)
         printf("%s: %s", show_of(t, "name"), show_of(t, "state"));
         if (show_of(t, "busy"))
                 printf(" (%s)", show_of(t, "busy"));
+        if (int_of(t, "boot_queue", 0) > 0)
+                printf(" (waiting for a boot slot: %" PRId64 " in line; tenantd.conf "
+                       "parallel-vm-boots)",
+                       int_of(t, "boot_queue", 0));
         putchar('\n');
         printf("  backend:      %s\n", show_of(t, "isolation"));
         printf("  manifest:     %s\n", show_of(t, "manifest"));
         if (int_of(t, "pid", -1) > 0)
                 printf("  pid:          %" PRId64 " (keeper %" PRId64 ")\n", int_of(t, "pid", 0),
                        int_of(t, "keeper_pid", 0));
+        if (show_of(t, "address")) {
+                bool routed =
+                    (x = json_get(t, "address6_routed")) && x->type == JSON_BOOL && x->u.boolean;
+                const char *a6 = show_of(t, "address6"), *p6 = show_of(t, "prefix6");
+                printf("  address:      %s", show_of(t, "address"));
+                if (a6)
+                        printf(", %s", a6);
+                if (a6 && routed)
+                        printf(" (routed%s%s)", p6 ? ", " : "", p6 ? p6 : "");
+                putchar('\n');
+        }
         char up[32];
         fmt_uptime(up, sizeof(up), int_of(t, "uptime_s", -1));
         printf("  uptime:       %s\n", up);

@@ -119,25 +119,6 @@ static void warn_vm_ignored(const struct manifest *m)
                      "manifest runs in a sandbox)");
 }
 
-/* A tmpfs mount is valid in a microVM manifest (the same manifest runs in a sandbox),
- * but the guest does not make it yet (docs/manifest.md): said, so that the service's
- * failure to find a writable directory there is not a surprise. */
-static void warn_tmpfs_in_vm(const struct manifest *m)
-{
-        if (m->isolation != ISOLATION_MICROVM)
-                return;
-        for (size_t i = 0; i < m->mounts_n; i++) {
-                if (m->mounts[i].type != MOUNT_TMPFS)
-                        continue;
-                char msg[512];
-                snprintf(msg, sizeof(msg),
-                         "mounts[%zu] (tmpfs on \"%.256s\") is not made in a microVM yet: the "
-                         "guest has only its own /tmp (1777) and /run (root's)",
-                         i, m->mounts[i].target);
-                warn(msg);
-        }
-}
-
 /* A read-write bind mount of a host directory is valid, but the tenant can fill the
  * file system under it, which no limit holds: said, with the way to a size limit. */
 static void warn_rw_binds(const struct manifest *m)
@@ -231,7 +212,6 @@ static int load_manifest(const char *path, struct manifest **ret, struct diag_li
         if (diags->n > 0)
                 return -EINVAL;
         warn_vm_ignored(m);
-        warn_tmpfs_in_vm(m);
         warn_unencrypted(m);
         warn_rw_binds(m);
         warn_dangerous_calls(m);

@@ -505,6 +505,13 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
         json_gen_string(g, isolation_name(t->m->isolation));
         json_gen_key(g, "state");
         json_gen_string(g, tenant_state_name(t->state));
+        if (t->boot_queued) { /* starting, but waiting for a boot slot: its place, from 1 */
+                int64_t place = 1;
+                for (const struct tenant *o = d->tenants; o; o = o->next)
+                        place += o->boot_queued && o->boot_queued < t->boot_queued;
+                json_gen_key(g, "boot_queue");
+                json_gen_int(g, place);
+        }
         /* The tenant's init, or for a microVM its QEMU (libvirt's pid file; the runner
          * that drives the VM is "runner_pid"). */
         json_gen_key(g, "pid");
@@ -580,6 +587,7 @@ static void gen_tenant(struct daemon *d, struct json_gen *g, const struct tenant
                 }
                 json_gen_object_close(g);
         }
+        monitor_glue_gen_addresses(d, g, t);
         monitor_glue_gen_usage(d, g, t);
         monitor_glue_gen_volumes(d, g, t);
         if (detail) {
@@ -1307,8 +1315,10 @@ static void op_logs(struct daemon *d, struct client *c, struct tenant *t,
         client_flush(d, c);
 }
 
-static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
-                    const struct control_request *req)
+/* Starts req's command in sandbox t and relays it to c; 0, or -1 once the error is
+ * replied. The caller says what the session is (an exec, a console) in its event. */
+static int exec_sandbox_session(struct daemon *d, struct client *c, struct tenant *t,
+                                const struct control_request *req, pid_t *ret_pid)
 {
         char **argv = (char **)req->argv; /* read only, as tenant_exec_spawn does */
         _cleanup_err_ struct tn_err *err = NULL;
@@ -1327,7 +1337,7 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                                 close(out[i]);
                 }
                 reply_error(d, c, r, "cannot create the pipes of an exec");
-                return;
+                return -1;
         }
         if (tty)
                 (void)!write(third[1], ws, sizeof(ws));
@@ -1343,7 +1353,7 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                 close(out[0]);
                 close(mine);
                 reply_error(d, c, fd, tn_err_msg(err));
-                return;
+                return -1;
         }
         fcntl(in[1], F_SETFL, O_NONBLOCK);
         fcntl(out[0], F_SETFL, O_NONBLOCK);
@@ -1363,10 +1373,20 @@ static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
                 daemon_watch_add(d, &c->ex_err_w, EPOLLIN);
         }
         exec_started(d, c, t, tty);
+        *ret_pid = pid;
+        return 0;
+}
+
+static void op_exec(struct daemon *d, struct client *c, struct tenant *t,
+                    const struct control_request *req)
+{
+        pid_t pid;
+        if (exec_sandbox_session(d, c, t, req, &pid) < 0)
+                return;
         char command[600] = "";
-        event_kv(command, sizeof(command), "command", argv[0]);
+        event_kv(command, sizeof(command), "command", req->argv[0]);
         daemon_event(d, "exec", t, "pid=%d uid=%u %s%s", (int)pid, (unsigned)c->uid,
-                     tty ? "tty=yes " : "", command);
+                     req->tty ? "tty=yes " : "", command);
 }
 
 /* ---- the op table: one handler per op of docs/protocol.md ---- */
@@ -1635,8 +1655,9 @@ static void op_console(struct daemon *d, struct client *c, struct tenant *t,
                 x.argv = login;
                 x.argc = 2;
                 x.tty = true;
-                op_exec(d, c, t, &x);
-                if (c->mode != CLIENT_EXEC)
+                /* One event for the session: "console", not also "exec". */
+                pid_t pid;
+                if (exec_sandbox_session(d, c, t, &x, &pid) < 0)
                         return;
         }
         c->ex_console = true;

@@ -342,20 +342,9 @@ static void cleanup_leftovers(struct daemon *d, struct tenant *t)
                 keeper_records_remove(d->cfg.state_dir, t->name);
                 return;
         }
-        struct tenant_cgroup *cg = NULL;
-        if (tenant_cgroup_create(t->name, &cg, NULL) == 0) {
-                for (int i = 0; i < 100 && tenant_cgroup_remove(cg, NULL) < 0; i++)
-                        usleep(10000);
-                tenant_cgroup_free(cg);
-        }
-        if (t->m->network.mode == NET_PRIVATE) {
-                struct net_tenant nt = {0};
-                snprintf(nt.name, sizeof(nt.name), "%s", t->name);
-                nt.firewall = true;
-                net_private_remove(&nt);
-        }
-        /* the tenant's mount namespace died with its init: nothing else holds them */
-        volumes_close(t->name);
+        struct net_tenant nt = {0};
+        snprintf(nt.name, sizeof(nt.name), "%s", t->name);
+        keeper_sandbox_cleanup(t->name, t->m->network.mode == NET_PRIVATE ? &nt : NULL, NULL);
         keeper_records_remove(d->cfg.state_dir, t->name);
 }
 
@@ -363,7 +352,7 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events);
 static void keeper_status(struct daemon *d, struct watch *w, uint32_t events);
 static void keeper_events(struct daemon *d, struct watch *w, uint32_t events);
 
-static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
+static int tenant_launch_now(struct daemon *d, struct tenant *t, struct tn_err **err)
 {
         _cleanup_(policy_bpf_freep) struct policy_bpf *bpf = NULL;
         _cleanup_free_ int *caps = NULL;
@@ -407,6 +396,75 @@ static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err
         return 0;
 }
 
+/* ---- boot slots ----
+ * A microVM's boot is CPU-bound under TCG (and not free under KVM). Twenty of them
+ * started by one reload on two cores each got a tenth of a core, none reached its
+ * agent's ready deadline, all were killed and started again, and most ended in
+ * crashloop (bench/vm-many, issue 12). So at most cfg.vm_boots microVMs boot at once;
+ * the others stay STARTING with nothing running (boot_queued) and boot in the order
+ * they were asked for, each as a slot frees: when a booting one runs, or ends. A
+ * sandbox starts in milliseconds and never waits. */
+static unsigned vm_booting(const struct daemon *d)
+{
+        unsigned n = 0;
+        for (const struct tenant *t = d->tenants; t; t = t->next)
+                n += t->state == TENANT_STARTING && !t->boot_queued &&
+                     t->m->isolation == ISOLATION_MICROVM;
+        return n;
+}
+
+static int tenant_launch(struct daemon *d, struct tenant *t, struct tn_err **err)
+{
+        unsigned booting = vm_booting(d);
+        if (t->m->isolation != ISOLATION_MICROVM || booting < d->cfg.vm_boots)
+                return tenant_launch_now(d, t, err);
+        t->boot_queued = ++d->boot_seq;
+        t->stop_requested = false;
+        t->killed = false;
+        t->deadline_ms = 0;
+        tenant_set_state(d, t, TENANT_STARTING);
+        daemon_event(d, "queued", t, "booting=%u parallel-vm-boots=%u", booting, d->cfg.vm_boots);
+        return 0;
+}
+
+/* A launch that failed at once: the tenant's state, an event, and the answer to the
+ * start or restart that waits for it, if any. */
+static void launch_failed(struct daemon *d, struct tenant *t, int r, const struct tn_err *err)
+{
+        tenant_set_state(d, t, TENANT_FAILED);
+        event_with(d, "start-failed", t, "error", tn_err_msg(err));
+        finish_op(d, t, r, tn_err_msg(err));
+}
+
+/* Boots the microVMs that wait, first asked first, while slots are free. Called when a
+ * booting one leaves TENANT_STARTING; a launch that fails is that tenant's failure
+ * (its waiting `start`, if any, is answered with it) and the next one is tried. */
+static void boot_queue_next(struct daemon *d)
+{
+        while (vm_booting(d) < d->cfg.vm_boots) {
+                struct tenant *next = NULL;
+                for (struct tenant *t = d->tenants; t; t = t->next)
+                        if (t->boot_queued && (!next || t->boot_queued < next->boot_queued))
+                                next = t;
+                if (!next)
+                        return;
+                next->boot_queued = 0;
+                _cleanup_err_ struct tn_err *err = NULL;
+                int r = tenant_launch_now(d, next, &err);
+                if (r < 0) {
+                        launch_failed(d, next, r, err);
+                        tenant_save(d, next);
+                }
+        }
+}
+
+/* A microVM that waits for its boot slot leaves the line: nothing of it ran. */
+static void boot_unqueue(struct daemon *d, struct tenant *t)
+{
+        t->boot_queued = 0;
+        tenant_set_state(d, t, TENANT_STOPPED);
+}
+
 static void tenant_running(struct daemon *d, struct tenant *t, pid_t pid)
 {
         free(t->last_error);
@@ -428,14 +486,17 @@ static void tenant_running(struct daemon *d, struct tenant *t, pid_t pid)
         health_schedule(d, t);
         monitor_glue_attach(d, t);
         finish_op(d, t, 0, NULL);
+        boot_queue_next(d);
 }
 
 /* One line from the keeper's event pipe (keeper.h); anything else is dropped. */
 static void keeper_event_line(struct daemon *d, struct tenant *t, char *line)
 {
         const char *syscall;
-        uint64_t count;
-        if (keeper_event_parse(line, &syscall, &count) == 0)
+        uint64_t count, oom, pids;
+        if (keeper_event_parse_limits(line, &oom, &pids) == 0)
+                monitor_glue_guest_limits(d, t, oom, pids);
+        else if (keeper_event_parse(line, &syscall, &count) == 0)
                 monitor_glue_seccomp_denied(d, t, syscall, count);
         else
                 log_warning("tenant=%s the keeper sent an event line tenantd does not know",
@@ -587,11 +648,8 @@ static void tenant_ended(struct daemon *d, struct tenant *t, int status)
                         t->restart_after_stop = false;
                         _cleanup_err_ struct tn_err *err = NULL;
                         int r = tenant_launch(d, t, &err);
-                        if (r < 0) {
-                                tenant_set_state(d, t, TENANT_FAILED);
-                                event_with(d, "start-failed", t, "error", tn_err_msg(err));
-                                finish_op(d, t, r, tn_err_msg(err));
-                        }
+                        if (r < 0)
+                                launch_failed(d, t, r, err);
                         tenant_save(d, t);
                         return; /* a waiting `restart` is answered when it runs */
                 }
@@ -635,7 +693,8 @@ static void keeper_exited(struct daemon *d, struct watch *w, uint32_t events)
         }
         keeper_records_remove(d->cfg.state_dir, t->name);
         t->keeper_pid = 0;
-        tenant_ended(d, t, status);
+        tenant_ended(d, t, status); /* t may be freed */
+        boot_queue_next(d);
         daemon_rearm(d);
 }
 
@@ -678,9 +737,14 @@ static void send_stop_signal(struct tenant *t, int sig)
 int tenant_op_stop(struct daemon *d, struct tenant *t, struct client *c, uint64_t timeout_ms,
                    bool restart, struct tn_err **err)
 {
+        /* A start that waits for a boot slot can be called off: nothing of it runs. */
+        if (t->boot_queued && t->busy && !t->backup_job)
+                finish_op(d, t, -ECANCELED, "stopped while it waited for a boot slot");
         if (t->busy)
                 return tn_err_setx(err, EBUSY, "%s is busy: %s", t->name, t->busy);
         t->want_running = restart;
+        if (t->boot_queued) /* nothing of it runs: stopped at once, as below */
+                boot_unqueue(d, t);
         switch (t->state) {
         case TENANT_RUNNING:
         case TENANT_STARTING:
@@ -1077,7 +1141,8 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
         if (strcmp(t->explained, f->explained) == 0)
                 return false;
         daemon_event(d, "manifest-changed", t, "file=%s", f->path);
-        bool active = t->state == TENANT_RUNNING || t->state == TENANT_STARTING ||
+        bool active = t->state == TENANT_RUNNING ||
+                      (t->state == TENANT_STARTING && !t->boot_queued) ||
                       t->state == TENANT_STOPPING;
         if (active && !t->next_m && only_access_differs(t->m, f->m)) {
                 struct access_entry *old = t->m->access;
@@ -1098,6 +1163,10 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
                 t->m = TAKE_PTR(f->m);
                 t->explained = TAKE_PTR(f->explained);
                 control_access_changed(d, t);
+                if (t->boot_queued && t->m->isolation != ISOLATION_MICROVM) {
+                        t->boot_queued = 0; /* a sandbox now: it need not wait */
+                        tenant_launch_or_fail(d, t);
+                }
                 bool failed = t->state == TENANT_BACKOFF || t->state == TENANT_CRASHLOOP ||
                               t->state == TENANT_FAILED;
                 if (failed && t->want_running) { /* a fixed manifest deserves a fresh try */
@@ -1123,6 +1192,10 @@ static bool reload_existing(struct daemon *d, struct tenant *t, struct found *f)
 static void reload_removed(struct daemon *d, struct tenant *t)
 {
         daemon_event(d, "manifest-removed", t, NULL);
+        if (t->boot_queued) {
+                boot_unqueue(d, t);
+                finish_op(d, t, -ECANCELED, "its manifest was removed before it booted");
+        }
         if (t->state == TENANT_RUNNING || t->state == TENANT_STARTING) {
                 if (!t->busy)
                         (void)tenant_op_stop(d, t, NULL, 0, false, NULL);
@@ -1349,6 +1422,12 @@ int daemon_run(struct daemon *d)
         (void)mkdir(path, 0700);
         logs_dir(d->cfg.state_dir, path, sizeof(path));
         (void)mkdir(path, 0750);
+        /* The prefix every tenant started from now on takes its IPv6 address from
+         * (net.h); running tenants keep the address they started with. */
+        _cleanup_err_ struct tn_err *prefix_err = NULL;
+        int pr = net_prefix_store(d->cfg.state_dir, d->cfg.ipv6_prefix, &prefix_err);
+        if (pr < 0)
+                return log_error_errno(pr, "%s", tn_err_msg(prefix_err));
 
         sigset_t mask;
         sigemptyset(&mask);

@@ -96,7 +96,10 @@ struct tenant {
         char *last_error;  /* why the last start failed, for status */
         bool killed;       /* SIGKILL sent at the stop timeout */
 
-        const char *busy;      /* an operation in progress ("starting", ...) */
+        const char *busy; /* an operation in progress ("starting", ...) */
+        /* A microVM in TENANT_STARTING that waits for a boot slot (vm_boots): nothing
+         * of it runs yet; boot_queued is its place in the line. */
+        uint64_t boot_queued;
         struct client *waiter; /* the client to answer when it completes */
         bool restart_after_stop;
 
@@ -133,10 +136,12 @@ struct daemon_config {
         char *syslog_ident;
         char *syslog_socket; /* alerts: /dev/log unless set */
         char *pidfile;       /* or NULL */
+        char *ipv6_prefix;   /* "ADDR/LEN" (net_prefix_parse() checked it), or NULL */
         uint64_t sample_ms;
         uint64_t client_idle_ms; /* control clients idle this long are closed; 0: never */
         bool foreground;
         uint32_t uid_base;
+        uint32_t vm_boots; /* microVMs booting at once; the others wait their turn */
 };
 
 struct daemon {
@@ -157,6 +162,7 @@ struct daemon {
         bool quit;
         uint64_t next_sample_ms;
         uint64_t started_mono;
+        uint64_t boot_seq; /* the order in which microVMs wait for a boot slot */
         /* tcp/http health probes run as this host uid and gid (uidrange_probe_id);
          * 0 when it cannot be used, and probe_error says why */
         uint32_t probe_id;

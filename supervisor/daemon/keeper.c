@@ -1,12 +1,14 @@
 /* keeper.c — the per-tenant keeper process (see keeper.h). */
 #include "daemon/keeper.h"
 #include "lib/clock.h"
-#include "lib/logtext.h"
+#include "lib/logsink.h"
+#include "daemon/keeper_exec.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/strutil.h"
 #include "host/net.h"
 #include "lib/seccomp_notify.h"
 #include "sandbox/sandbox.h"
@@ -32,9 +35,6 @@
 #include "host/uidrange.h"
 #include "spec/policy.h"
 #include "vm/vm_runner.h"
-
-#define LOG_READ_CHUNK (64U << 10)
-#define DRAIN_MS 1000 /* after the tenant's end, how long its output may still arrive */
 
 void tenant_dir(const char *state_dir, const char *name, char *buf, size_t len)
 {
@@ -193,6 +193,8 @@ void keeper_records_remove(const char *state_dir, const char *name)
                 unlink(path);
         if (record_path(state_dir, name, KEEPER_EVENTS_FIFO, path, sizeof(path)) == 0)
                 unlink(path);
+        if (record_path(state_dir, name, KEEPER_GUEST_LIMITS, path, sizeof(path)) == 0)
+                unlink(path);
 }
 
 int keeper_events_open(const char *state_dir, const char *name, struct tn_err **err)
@@ -211,158 +213,7 @@ int keeper_events_open(const char *state_dir, const char *name, struct tn_err **
         return fd;
 }
 
-/* ---- the log sink: size rotation and a rate cap ---- */
-
-struct log_sink {
-        int dirfd;
-        char file[MANIFEST_NAME_MAX + 8]; /* NAME.log */
-        int fd;
-        uint64_t size;
-        uint64_t max_size;
-        uint32_t keep;
-        uint64_t rate;   /* bytes per second, 0 = unlimited */
-        uint64_t tokens; /* token bucket, at most `burst` */
-        uint64_t burst;
-        uint64_t refilled_ms;
-        uint64_t dropped;
-        bool to_syslog;
-        const char *tenant;
-        char line[1024];
-        size_t line_len;
-        struct logtext text; /* the tenant's bytes are escaped before they are stored */
-        bool mid_line;       /* the last byte stored was not a newline */
-};
-
-static void sink_rotate(struct log_sink *s)
-{
-        if (s->fd >= 0)
-                close(s->fd);
-        char from[96], to[96];
-        for (uint32_t i = s->keep; i >= 1; i--) {
-                if (i == 1)
-                        snprintf(from, sizeof(from), "%s", s->file);
-                else
-                        snprintf(from, sizeof(from), "%s.%u", s->file, i - 1);
-                snprintf(to, sizeof(to), "%s.%u", s->file, i);
-                (void)renameat(s->dirfd, from, s->dirfd, to);
-        }
-        s->fd = openat(s->dirfd, s->file,
-                       O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-        s->size = 0;
-}
-
-static void sink_raw(struct log_sink *s, const char *buf, size_t len)
-{
-        while (len > 0 && s->fd >= 0) {
-                size_t room = s->max_size > s->size ? (size_t)(s->max_size - s->size) : 0;
-                size_t n = len < room ? len : room;
-                if (n == 0) {
-                        sink_rotate(s);
-                        continue;
-                }
-                ssize_t w = write(s->fd, buf, n);
-                if (w <= 0)
-                        return; /* a full disk loses output, never the tenant */
-                s->size += (uint64_t)w;
-                s->mid_line = buf[w - 1] != '\n';
-                buf += w;
-                len -= (size_t)w;
-        }
-}
-
-/* Complete lines go to syslog as well when the manifest asks; control characters were
- * already the tenant's choice in its own log file, but not in the system's. */
-static void sink_syslog(struct log_sink *s, const char *buf, size_t len)
-{
-        for (size_t i = 0; i < len; i++) {
-                char c = buf[i];
-                if (c == '\n' || s->line_len == sizeof(s->line) - 1) {
-                        s->line[s->line_len] = '\0';
-                        syslog(LOG_INFO, "tenant=%s %s", s->tenant, s->line);
-                        s->line_len = 0;
-                        if (c == '\n')
-                                continue;
-                }
-                s->line[s->line_len++] = (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
-        }
-}
-
-static void sink_refill(struct log_sink *s)
-{
-        uint64_t now = clock_ms(CLOCK_MONOTONIC);
-        uint64_t add = (now - s->refilled_ms) * s->rate / 1000;
-        if (add > 0) {
-                s->tokens = s->tokens + add > s->burst ? s->burst : s->tokens + add;
-                s->refilled_ms = now;
-        }
-}
-
-/* Once output is accepted again, or the tenant went quiet, the log says what was lost. */
-static void sink_drop_note(struct log_sink *s)
-{
-        if (!s->dropped || s->tokens == 0)
-                return;
-        char note[160];
-        int n = snprintf(note, sizeof(note),
-                         "\n[tenantd: %" PRIu64 " bytes of output dropped: over the rate limit of "
-                         "%" PRIu64 " bytes/s]\n",
-                         s->dropped, s->rate);
-        sink_raw(s, note, (size_t)n);
-        s->dropped = 0;
-}
-
-/* The tenant's bytes, escaped (logtext.h): in the file, "[tenantd" begins only
- * tenantd's own notes, and nothing in it drives the terminal of whoever reads it. */
-static void sink_text(struct log_sink *s, const char *buf, size_t len, bool final)
-{
-        static char out[LOGTEXT_MAX(65536)];
-        while (len > 0 || final) {
-                size_t n = len < 65536 ? len : 65536;
-                size_t o = logtext_stream(&s->text, buf, n, final && n == len, out);
-                sink_raw(s, out, o);
-                if (s->to_syslog)
-                        sink_syslog(s, out, o);
-                buf += n;
-                len -= n;
-                if (len == 0)
-                        break;
-        }
-}
-
-static void sink_write(struct log_sink *s, const char *buf, size_t len)
-{
-        if (s->rate) {
-                sink_refill(s);
-                size_t allowed = len < s->tokens ? len : (size_t)s->tokens;
-                if (allowed == len)
-                        sink_drop_note(s);
-                s->dropped += len - allowed;
-                s->tokens -= allowed;
-                len = allowed;
-        }
-        if (len == 0)
-                return;
-        sink_text(s, buf, len, false);
-}
-
-static void sink_note(struct log_sink *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void sink_note(struct log_sink *s, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        if (n <= 0)
-                return;
-        /* A note begins a line of its own: what the tenant left held back or
-         * unfinished is written out first. */
-        sink_text(s, "", 0, true);
-        if (s->mid_line)
-                sink_raw(s, "\n", 1);
-        sink_raw(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
+/* ---- the log sink (lib/logsink.h) ---- */
 
 static int sink_open(struct log_sink *s, const struct keeper_config *kc, struct tn_err **err)
 {
@@ -420,8 +271,8 @@ static int write_run_record(const struct keeper_config *kc, pid_t init_pid, uint
         return record_write(kc->state_dir, kc->m->name, "run.json", g, err);
 }
 
-static void write_exit_record(const struct keeper_config *kc, int status,
-                              const struct cgroup_sample *cs)
+static void write_exit_record(const char *state_dir, const char *name, uint64_t generation,
+                              int status, const struct cgroup_sample *cs)
 {
         _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
         _cleanup_err_ struct tn_err *err = NULL;
@@ -429,7 +280,7 @@ static void write_exit_record(const struct keeper_config *kc, int status,
                 return;
         json_gen_object_open(g);
         json_gen_key(g, "generation");
-        json_gen_int(g, (int64_t)kc->generation);
+        json_gen_int(g, (int64_t)generation);
         json_gen_key(g, "status");
         json_gen_int(g, status);
         json_gen_key(g, "ended_ms");
@@ -439,8 +290,8 @@ static void write_exit_record(const struct keeper_config *kc, int status,
         json_gen_key(g, "pids_limit_hits");
         json_gen_int(g, (int64_t)((cs->valid & CGS_PIDS_EVENTS) ? cs->pids_max_events : 0));
         json_gen_object_close(g);
-        if (record_write(kc->state_dir, kc->m->name, "exit.json", g, &err) < 0)
-                log_error("tenant=%s cannot record its exit: %s", kc->m->name, tn_err_msg(err));
+        if (record_write(state_dir, name, "exit.json", g, &err) < 0)
+                log_error("tenant=%s cannot record its exit: %s", name, tn_err_msg(err));
 }
 
 size_t keeper_status_format(char *buf, size_t len, pid_t pid, const char *error)
@@ -481,6 +332,25 @@ int keeper_status_parse(char *line, pid_t *ret_pid, const char **ret_error)
         return 0;
 }
 
+/* A decimal from 0 to `max` without leading zeros or sign, ending at `end` (a space or
+ * the NUL): where it ends, or NULL. The one number parser of the keeper's lines and
+ * words, which come from other processes. */
+static const char *parse_decimal(const char *s, char end, uint64_t max, uint64_t *ret)
+{
+        uint64_t v = 0;
+        size_t n = 0;
+        for (; s[n] >= '0' && s[n] <= '9'; n++) {
+                uint64_t d = (uint64_t)(s[n] - '0');
+                if (v > (max - d) / 10)
+                        return NULL;
+                v = v * 10 + d;
+        }
+        if (n == 0 || (n > 1 && s[0] == '0') || s[n] != end)
+                return NULL;
+        *ret = v;
+        return s + n;
+}
+
 int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count)
 {
         line[strcspn(line, "\n")] = '\0';
@@ -493,17 +363,8 @@ int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
                       *c == '-'))
                         return -EBADMSG;
-        const char *num = sp + 1;
-        size_t len = strlen(num);
-        if (len == 0 || len > 19 || num[0] == '0')
-                return -EBADMSG;
-        uint64_t v = 0;
-        for (size_t i = 0; i < len; i++) {
-                if (num[i] < '0' || num[i] > '9')
-                        return -EBADMSG;
-                v = v * 10 + (uint64_t)(num[i] - '0');
-        }
-        if (v > INT64_MAX)
+        uint64_t v;
+        if (!parse_decimal(sp + 1, '\0', INT64_MAX, &v) || v == 0)
                 return -EBADMSG;
         *sp = '\0';
         *ret_syscall = name;
@@ -511,23 +372,45 @@ int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count
         return 0;
 }
 
-/* A report of lib/seccomp_notify.h: to tenantd if it listens, else to syslog. */
-struct denied_ctx {
-        int event_fd;
-        const char *tenant;
-};
-
-static void keeper_denied(void *ctx, int nr, uint64_t count)
+int keeper_event_parse_limits(const char *line, uint64_t *ret_oom, uint64_t *ret_pids)
 {
-        const struct denied_ctx *c = ctx;
-        char name[64] = "other", buf[KEEPER_EVENT_MAX];
-        if (nr >= 0)
-                policy_syscall_name(nr, name, sizeof(name));
-        int n = snprintf(buf, sizeof(buf), "seccomp-denied %s %" PRIu64 "\n", name, count);
-        if (n > 0 && (size_t)n < sizeof(buf) && write(c->event_fd, buf, (size_t)n) == n)
-                return;
-        notifier_format(buf, sizeof(buf), c->tenant, name, count);
-        log_warning("%s", buf);
+        if (strncmp(line, "guest-limits ", 13) != 0)
+                return -EBADMSG;
+        uint64_t oom, pids;
+        /* at most 2^53-1: what a JSON number holds exactly (status --json) */
+        const char *p = parse_decimal(line + 13, ' ', 9007199254740991ULL, &oom);
+        if (!p || !parse_decimal(p + 1, '\0', 9007199254740991ULL, &pids))
+                return -EBADMSG;
+        *ret_oom = oom;
+        *ret_pids = pids;
+        return 0;
+}
+
+int keeper_guest_limits_save(const char *state_dir, const char *name, uint64_t oom, uint64_t pids,
+                             struct tn_err **err)
+{
+        char path[4096], line[96];
+        if (record_path(state_dir, name, KEEPER_GUEST_LIMITS, path, sizeof(path)) < 0)
+                return tn_err_setx(err, ENAMETOOLONG, "state path too long");
+        int n = snprintf(line, sizeof(line), "guest-limits %" PRIu64 " %" PRIu64 "\n", oom, pids);
+        return write_file_atomic(path, line, (size_t)n, 0600, err);
+}
+
+int keeper_guest_limits_load(const char *state_dir, const char *name, uint64_t *ret_oom,
+                             uint64_t *ret_pids)
+{
+        char path[4096], line[96];
+        if (record_path(state_dir, name, KEEPER_GUEST_LIMITS, path, sizeof(path)) < 0)
+                return -ENAMETOOLONG;
+        ssize_t n = read_small_file(path, line, sizeof(line));
+        if (n < 0)
+                return (int)n;
+        if (n == 0 || (size_t)n >= sizeof(line) || line[n - 1] != '\n')
+                return -EBADMSG;
+        line[n - 1] = '\0';
+        if (memchr(line, '\0', (size_t)n - 1))
+                return -EBADMSG;
+        return keeper_event_parse_limits(line, ret_oom, ret_pids);
 }
 
 static void report(int fd, pid_t pid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -543,23 +426,6 @@ static void report(int fd, pid_t pid, const char *fmt, ...)
         }
         size_t n = keeper_status_format(buf, sizeof(buf), pid, fmt ? msg : NULL);
         (void)!write(fd, buf, n);
-}
-
-/* Reads what is there; false once the pipe is at its end. */
-static bool pump(int fd, struct log_sink *s)
-{
-        static char buf[LOG_READ_CHUNK];
-        for (int i = 0; i < 16; i++) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EAGAIN;
-                if (n == 0)
-                        return false;
-                sink_write(s, buf, (size_t)n);
-        }
-        return true;
 }
 
 void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t uid_base)
@@ -580,11 +446,26 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
         }
 }
 
+/* What tenantd-keeper gets besides the log and the output pipes (keeper_exec.h). */
+struct keeper_handover {
+        const char *kind;             /* KEEPER_KIND_* */
+        int pidfd;                    /* the init's, or the runner's */
+        int lifeline, manifest;       /* -1: none */
+        struct notifier *notifier;    /* a sandbox's listener, its counts so far; NULL */
+        const struct net_tenant *net; /* a sandbox's own network; NULL: none */
+};
+
+static _Noreturn void keeper_exec_loop(const struct keeper_config *kc, struct log_sink *sink,
+                                       const struct keeper_handover *h, int out, int errp,
+                                       int event_fd, const char *program, int exe_fd);
+
 /* A microVM tenant: a child execs the runner as `tenantctl run` does (vm_runner.h) with the
- * keeper's pipes as its stdout and stderr, and signals from tenantd forwarded to the
- * service through the agent. It is what tenantd sees as the tenant's "init". */
+ * keeper's pipes as its stdout and stderr; tenantd's signals reach it directly. It is
+ * what tenantd sees as the tenant's "init". Once it has said whether the service
+ * started, the keeper becomes tenantd-keeper as a sandbox's does. */
 static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, int event_fd,
-                                struct log_sink *sink, int out, int errp, int devnull)
+                                struct log_sink *sink, int out, int errp, int devnull,
+                                const char *program, int exe_fd)
 {
         const struct manifest *m = kc->m;
         struct tn_err *err = NULL;
@@ -596,6 +477,13 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, i
         uint32_t base = 0;
         if (uidrange_get(kc->state_dir, m->name, kc->uid_base, &base, &err) < 0) {
                 report(status_fd, 0, "%s", tn_err_msg(err));
+                _exit(1);
+        }
+        /* The manifest as the runner gets it, for --keeper-finish to clean up after a
+         * runner that did not end by itself (keeper_vm_cleanup needs its network). */
+        int manifest_fd = vm_runner_manifest_fd(m, &err);
+        if (manifest_fd < 0 || fcntl(manifest_fd, F_SETFD, FD_CLOEXEC) < 0) {
+                report(status_fd, 0, "%s", err ? tn_err_msg(err) : strerror(errno));
                 _exit(1);
         }
         /* The runner says on `ready` when the agent has started the service: only then
@@ -621,7 +509,8 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, i
                 setenv("TENANTD_EVENT_FD", fdstr, 1);
                 sigprocmask(SIG_BLOCK, &forwarded, NULL);
                 /* The keeper gone, the VM is stopped as on Ctrl-C (the death signal
-                 * survives the exec of the runner, which is not setuid). */
+                 * survives the exec of the runner, which is not setuid, and the
+                 * keeper's exec of tenantd-keeper, which ends no thread). */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 struct tn_err *xerr = NULL;
                 (void)vm_runner_exec(m, kc->argv, kc->state_dir, kc->storage_dir, kc->master_key,
@@ -641,52 +530,268 @@ static _Noreturn void keeper_vm(const struct keeper_config *kc, int status_fd, i
                 kill(pid, SIGKILL);
                 _exit(1);
         }
-        sink_note(sink, "[tenantd: starting microVM %s, runner pid %d]\n", m->name, (int)pid);
+        log_sink_note(sink, "[tenantd: starting microVM %s, runner pid %d]\n", m->name, (int)pid);
 
-        bool out_open = true, err_open = true, ended = false, reported = false;
-        while (out_open || err_open || !ended) {
+        /* The boot: the output goes to the log until the runner says whether the
+         * service started, or ends without saying (a helper it started may still hold
+         * the ready pipe, so its end is watched too). */
+        bool out_open = true, err_open = true, ok = false;
+        for (;;) {
                 struct pollfd fds[4] = {{.fd = out_open ? out : -1, .events = POLLIN},
                                         {.fd = err_open ? errp : -1, .events = POLLIN},
-                                        {.fd = ended ? -1 : pidfd, .events = POLLIN},
-                                        {.fd = reported ? -1 : ready[0], .events = POLLIN}};
-                if (poll(fds, 4, ended ? DRAIN_MS : (sink->dropped ? 1000 : -1)) <= 0 && ended)
+                                        {.fd = pidfd, .events = POLLIN},
+                                        {.fd = ready[0], .events = POLLIN}};
+                if (poll(fds, 4, sink->dropped ? 1000 : -1) < 0 && errno != EINTR)
                         break;
                 if (fds[3].revents) {
                         char c;
-                        bool ok = read(ready[0], &c, 1) == 1;
-                        reported = true;
-                        close(ready[0]);
-                        if (ok)
-                                report(status_fd, pid, NULL);
-                        else
-                                report(status_fd, 0,
-                                       "the microVM's service did not start (tenantctl logs "
-                                       "%s says why)",
-                                       m->name);
-                        close(status_fd);
+                        ok = read(ready[0], &c, 1) == 1;
+                        break;
                 }
-                if (fds[0].revents)
-                        out_open = pump(out, sink);
-                if (fds[1].revents)
-                        err_open = pump(errp, sink);
                 if (fds[2].revents)
-                        ended = true;
+                        break;
+                if (fds[0].revents)
+                        out_open = log_sink_pump(out, sink);
+                if (fds[1].revents)
+                        err_open = log_sink_pump(errp, sink);
                 if (sink->dropped && !(fds[0].revents | fds[1].revents)) {
-                        sink_refill(sink);
-                        sink_drop_note(sink);
+                        log_sink_refill(sink);
+                        log_sink_drop_note(sink);
                 }
         }
-        siginfo_t si = {0};
-        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-                ;
-        int status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
-        /* A runner that did not end by itself left its domain, tap and tables. */
-        if (si.si_code != CLD_EXITED)
-                keeper_vm_cleanup(m, kc->state_dir, kc->uid_base);
-        sink_note(sink, "[tenantd: %s exited with status %d]\n", m->name, status);
+        close(ready[0]);
+        if (ok)
+                report(status_fd, pid, NULL);
+        else
+                report(status_fd, 0,
+                       "the microVM's service did not start (tenantctl logs %s says why)", m->name);
+        close(status_fd);
+        /* A pipe already at its end is handed on as one: tenantd-keeper reads EOF. */
+        const struct keeper_handover h = {
+            .kind = KEEPER_KIND_MICROVM, .pidfd = pidfd, .lifeline = -1, .manifest = manifest_fd};
+        keeper_exec_loop(kc, sink, &h, out, errp, event_fd, program, exe_fd);
+}
+
+/* ---- the rest of a sandboxed tenant's life: tenantd-keeper (keeper_exec.h) ---- */
+
+struct early_report {
+        const char *tenant;
+        int event_fd;
+        char *notify; /* the NOTIFY word (keeper_exec.h), ",NR" appended per report */
+        size_t len;
+};
+
+/* A report of calls answered before the exec: the same event line tenantd-keeper
+ * writes (keeper_loop.c), and the call's number added to the NOTIFY word. */
+static void report_early(void *ctx, int nr, uint64_t count)
+{
+        struct early_report *e = ctx;
+        char name[64] = "other", line[256];
+        if (nr >= 0)
+                policy_syscall_name(nr, name, sizeof(name));
+        int n = snprintf(line, sizeof(line), "seccomp-denied %s %" PRIu64 "\n", name, count);
+        if (n <= 0 || (size_t)n >= sizeof(line) || write(e->event_fd, line, (size_t)n) != n) {
+                notifier_format(line, sizeof(line), e->tenant, name, count);
+                log_warning("%s", line); /* tenantd does not listen: as tenantd-keeper does */
+        }
+        n = snprintf(e->notify + e->len, KEEPER_NOTIFY_ARG_MAX - e->len, ",%d", nr);
+        if (n > 0 && (size_t)n < KEEPER_NOTIFY_ARG_MAX - e->len)
+                e->len += (size_t)n;
+}
+
+/* Puts fds[i] at number KEEPER_FD_EVENT + i (-1: left closed) and closes the rest. */
+static int keeper_fds_place(const int *fds, size_t n)
+{
+        int tmp[KEEPER_FD_MAX + 1];
+        for (size_t i = 0; i < n; i++) {
+                /* Above every target first: a source may sit at another's number. */
+                tmp[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+                if (fds[i] >= 0 && tmp[i] < 0)
+                        return -errno;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int to = KEEPER_FD_EVENT + (int)i;
+                if (tmp[i] < 0)
+                        close(to);
+                else if (dup2(tmp[i], to) < 0) /* dup2: not close-on-exec */
+                        return -errno;
+        }
+        close_range(KEEPER_FD_MAX + 1, ~0U, 0);
+        return 0;
+}
+
+/* The tenant runs: the keeper becomes tenantd-keeper, with the sink, the pipes, the
+ * init's pidfd and lifeline and the listener (a microVM: the runner's pidfd and the
+ * manifest) at fixed numbers. */
+static _Noreturn void keeper_exec_loop(const struct keeper_config *kc, struct log_sink *sink,
+                                       const struct keeper_handover *h, int out, int errp,
+                                       int event_fd, const char *program, int exe_fd)
+{
+        const struct manifest *m = kc->m;
+        char state[LOG_SINK_STATE_MAX], gen[24], uidbase[16], net[NET_ADDR_WORD_MAX] = "-";
+        if (log_sink_state_format(sink, state, sizeof(state)) == 0) {
+                log_error("tenant=%s the log's state does not fit its word", m->name);
+                _exit(1);
+        }
+        snprintf(gen, sizeof(gen), "%" PRIu64, kc->generation);
+        snprintf(uidbase, sizeof(uidbase), "%" PRIu32, kc->uid_base);
+        if (h->net)
+                net_addr_word(h->net, net);
+        int fds[KEEPER_FD_MAX - KEEPER_FD_EVENT + 1];
+        fds[0] = event_fd; /* KEEPER_FD_EVENT, the first */
+        fds[KEEPER_FD_LOGDIR - KEEPER_FD_EVENT] = sink->dirfd;
+        fds[KEEPER_FD_LOGFILE - KEEPER_FD_EVENT] = sink->fd;
+        fds[KEEPER_FD_OUT - KEEPER_FD_EVENT] = out;
+        fds[KEEPER_FD_ERR - KEEPER_FD_EVENT] = errp;
+        fds[KEEPER_FD_PIDFD - KEEPER_FD_EVENT] = h->pidfd;
+        fds[KEEPER_FD_LIFELINE - KEEPER_FD_EVENT] = h->lifeline;
+        fds[KEEPER_FD_TENANTD - KEEPER_FD_EVENT] = exe_fd;
+        fds[KEEPER_FD_NOTIFY - KEEPER_FD_EVENT] = h->notifier ? h->notifier->fd : -1;
+        fds[KEEPER_FD_MANIFEST - KEEPER_FD_EVENT] = h->manifest;
+        /* The service may have made notified calls already: read_child_reports answered
+         * them while the sandbox started. Their counts are in this process's notifier
+         * and would die with the exec, so they are reported here, now (they were never
+         * reported: due at once), and tenantd-keeper is told which calls were, so that
+         * its next report of each is NOTIFY_REPORT_MS away as if it had made this one. */
+        char notify[KEEPER_NOTIFY_ARG_MAX] = "0";
+        if (h->notifier) {
+                struct early_report e = {
+                    .tenant = m->name, .event_fd = event_fd, .notify = notify, .len = 1};
+                notify[0] = '1';
+                (void)notifier_report(h->notifier, clock_ms(CLOCK_MONOTONIC), true, report_early,
+                                      &e);
+        }
+        char *args[KEEPER_ARGC + 1] = {(char *)KEEPER_PROGRAM};
+        args[KEEPER_ARG_NAME] = (char *)m->name;
+        args[KEEPER_ARG_KIND] = (char *)h->kind;
+        args[KEEPER_ARG_SINK] = state;
+        args[KEEPER_ARG_NOTIFY] = notify;
+        args[KEEPER_ARG_STATE] = (char *)kc->state_dir;
+        args[KEEPER_ARG_GENERATION] = gen;
+        args[KEEPER_ARG_NET] = net;
+        args[KEEPER_ARG_UIDBASE] = uidbase;
+        /* syslog's socket first: its number may be one of the targets. */
+        closelog();
+        int r = keeper_fds_place(fds, ARRAY_SIZE(fds));
+        if (r >= 0) {
+                execv(program, args);
+                r = -errno;
+        }
+        log_open("tenantd-keeper", LOG_TARGET_SYSLOG, LOG_DAEMON);
+        /* The tenant's init (a microVM's runner) dies with its parent: tenantd cleans up
+         * (cleanup_leftovers). */
+        log_error("tenant=%s cannot exec %s: %s", m->name, program, strerror(-r));
+        _exit(1);
+}
+
+void keeper_sandbox_cleanup(const char *name, struct net_tenant *net,
+                            struct cgroup_sample *ret_sample)
+{
+        /* What sandbox_destroy does for a keeper that still holds its struct sandbox:
+         * the counters first, then the network, the cgroups, the volumes. */
+        _cleanup_err_ struct tn_err *err = NULL;
+        struct tenant_cgroup *cg = NULL;
+        if (tenant_cgroup_create(name, &cg, &err) < 0) {
+                log_warning("tenant=%s cleanup: %s", name, tn_err_msg(err));
+                cg = NULL;
+        } else if (ret_sample) {
+                (void)tenant_cgroup_sample(cg, ret_sample, NULL);
+        }
+        if (net) {
+                net->firewall = true;
+                net_private_remove(net);
+        }
+        if (cg) {
+                /* The kernel tears the namespace down asynchronously: give the last
+                 * processes a moment to leave the cgroups. */
+                for (int i = 0; i < 200; i++) {
+                        tn_err_free(err);
+                        err = NULL;
+                        if (tenant_cgroup_remove(cg, &err) >= 0)
+                                break;
+                        if (i == 199)
+                                log_warning("tenant=%s cleanup: %s", name, tn_err_msg(err));
+                        usleep(5000);
+                }
+                tenant_cgroup_free(cg);
+        }
+        /* the tenant's mount namespace died with its init: nothing else holds them */
+        volumes_close(name);
+}
+
+static int parse_u64_arg(const char *s, uint64_t *ret)
+{
+        return parse_decimal(s, '\0', UINT64_MAX, ret) ? 0 : -EINVAL;
+}
+
+int keeper_finish_status_parse(const char *s, int *ret_status, bool *ret_exited)
+{
+        bool exited = strncmp(s, "exit:", 5) == 0;
+        if (!exited && strncmp(s, "signal:", 7) != 0)
+                return -EINVAL;
+        uint64_t v;
+        if (!parse_decimal(s + (exited ? 5 : 7), '\0', exited ? 255 : 127, &v) ||
+            (!exited && v == 0))
+                return -EINVAL;
+        *ret_status = exited ? (int)v : 128 + (int)v;
+        *ret_exited = exited;
+        return 0;
+}
+
+/* A microVM's end: its runner tore the VM down unless it was killed; then what it
+ * would have removed goes here. The exit record has no cgroup sample: the guest's
+ * OOM kills and pids.max hits came as events while it ran. */
+static int keeper_finish_vm(const char *state_dir, const char *name, uint64_t generation,
+                            int status, bool exited, uint32_t uid_base)
+{
+        if (!exited) {
+                _cleanup_manifest_ struct manifest *m = NULL;
+                if (vm_runner_manifest_read(KEEPER_FD_MANIFEST, &m) < 0 || !m ||
+                    strcmp(m->name, name) != 0)
+                        log_error("tenant=%s cannot clean up after its runner: no manifest", name);
+                else
+                        keeper_vm_cleanup(m, state_dir, uid_base);
+        }
         struct cgroup_sample cs = {0};
-        write_exit_record(kc, status, &cs);
-        _exit(0);
+        write_exit_record(state_dir, name, generation, status, &cs);
+        return 0;
+}
+
+int keeper_finish_main(int argc, char **argv)
+{
+        /* Only a microVM's manifest stays open (keeper_exec.h). */
+        close_range(3, KEEPER_FD_MANIFEST - 1, 0);
+        close_range(KEEPER_FD_MANIFEST + 1, ~0U, 0);
+        log_open("tenantd-keeper", LOG_TARGET_SYSLOG, LOG_DAEMON);
+        uint64_t generation, uid_base;
+        int status;
+        bool exited, vm = argc == KEEPER_FINISH_ARGC &&
+                          strcmp(argv[KEEPER_FINISH_KIND], KEEPER_KIND_MICROVM) == 0;
+        if (argc != KEEPER_FINISH_ARGC ||
+            (!vm && strcmp(argv[KEEPER_FINISH_KIND], KEEPER_KIND_SANDBOX) != 0) ||
+            !is_simple_name(argv[KEEPER_FINISH_NAME]) ||
+            strlen(argv[KEEPER_FINISH_NAME]) > MANIFEST_NAME_MAX ||
+            parse_u64_arg(argv[KEEPER_FINISH_GENERATION], &generation) < 0 ||
+            keeper_finish_status_parse(argv[KEEPER_FINISH_STATUS], &status, &exited) < 0 ||
+            parse_u64_arg(argv[KEEPER_FINISH_UIDBASE], &uid_base) < 0 || uid_base > UINT32_MAX) {
+                log_error("%s: invalid arguments", KEEPER_FINISH_ARG);
+                return 2;
+        }
+        const char *state_dir = argv[KEEPER_FINISH_STATE], *name = argv[KEEPER_FINISH_NAME],
+                   *netspec = argv[KEEPER_FINISH_NET];
+        if (vm)
+                return keeper_finish_vm(state_dir, name, generation, status, exited,
+                                        (uint32_t)uid_base);
+        close(KEEPER_FD_MANIFEST);
+        struct net_tenant net = {.firewall = true};
+        snprintf(net.name, sizeof(net.name), "%s", name);
+        if (strcmp(netspec, "-") != 0 && net_addr_word_parse(netspec, &net) < 0)
+                log_error("tenant=%s %s: not a tenant's addresses: \"%s\"", name, KEEPER_FINISH_ARG,
+                          netspec); /* its cgroups, tables, volumes go still */
+        struct cgroup_sample cs = {0};
+        keeper_sandbox_cleanup(name, strcmp(netspec, "-") != 0 ? &net : NULL, &cs);
+        write_exit_record(state_dir, name, generation, status, &cs);
+        return 0;
 }
 
 static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd, int event_fd)
@@ -703,7 +808,7 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
         event_fd = 4;
         close_range(5, ~0U, 0);
         /* Never blocked by a tenantd that does not read: a line it cannot take goes to
-         * syslog instead (keeper_denied). */
+         * syslog instead (keeper_loop.c). */
         fcntl(event_fd, F_SETFL, O_NONBLOCK);
         setsid();
         prctl(PR_SET_NAME, "tenantd-keeper");
@@ -738,8 +843,22 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
         fcntl(out[0], F_SETFL, O_NONBLOCK);
         fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
+        /* What the keeper execs once the tenant runs, found before anything starts: a
+         * keeper that could not exec would take its tenant down with it. */
+        char program[PATH_MAX];
+        int exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+        if (exe_fd < 0) {
+                report(status_fd, 0, "cannot open tenantd's executable: %s", strerror(errno));
+                _exit(1);
+        }
+        if (tenantd_helper_find(KEEPER_PROGRAM, program, &err) < 0) {
+                log_sink_note(&sink, "[tenantd: cannot start: %s]\n", tn_err_msg(err));
+                report(status_fd, 0, "%s", tn_err_msg(err));
+                _exit(1);
+        }
         if (m->isolation == ISOLATION_MICROVM)
-                keeper_vm(kc, status_fd, event_fd, &sink, out[0], errp[0], devnull);
+                keeper_vm(kc, status_fd, event_fd, &sink, out[0], errp[0], devnull, program,
+                          exe_fd);
 
         struct sandbox_config cfg = {.m = m,
                                      .argv = kc->argv,
@@ -766,88 +885,31 @@ static _Noreturn void keeper_main(const struct keeper_config *kc, int status_fd,
         if (warnings && *warnings) {
                 for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
                      line = strtok_r(NULL, "\n", &save))
-                        sink_note(&sink, "[tenantd: warning: %s]\n", line);
+                        log_sink_note(&sink, "[tenantd: warning: %s]\n", line);
         }
         free(warnings);
         if (r < 0) {
-                sink_note(&sink, "[tenantd: cannot start: %s]\n", tn_err_msg(err));
+                log_sink_note(&sink, "[tenantd: cannot start: %s]\n", tn_err_msg(err));
                 report(status_fd, 0, "%s", tn_err_msg(err));
                 _exit(1);
         }
         if (write_run_record(kc, sb->pid, sb->id_base, &err) < 0) {
-                sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
+                log_sink_note(&sink, "[tenantd: cannot record the start: %s]\n", tn_err_msg(err));
                 report(status_fd, 0, "%s", tn_err_msg(err));
                 (void)sandbox_destroy(sb, NULL);
                 volumes_close(m->name);
                 _exit(1);
         }
-        sink_note(&sink, "[tenantd: started %s, pid %d]\n", m->name, (int)sb->pid);
+        log_sink_note(&sink, "[tenantd: started %s, pid %d]\n", m->name, (int)sb->pid);
         report(status_fd, sb->pid, NULL);
         close(status_fd);
-        /* The keeper is a fork of tenantd: its heap is tenantd's, shared until either
-         * side writes a page, and tenantd's churn makes those pages the keeper's own
-         * one by one. What is free in this copy (tenantd's free chunks at the fork, and
-         * what the start allocated and released) goes back to the kernel now: ~150
-         * KiB of the keeper's PSS (bench/daemon-cost). */
-        malloc_trim(0);
-
-        bool out_open = true, err_open = true;
-        uint64_t ended_at = 0;
-        struct denied_ctx dc = {.event_fd = event_fd, .tenant = m->name};
-        while (out_open || err_open) {
-                struct pollfd fds[4] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
-                                        {.fd = err_open ? errp[0] : -1, .events = POLLIN},
-                                        {.fd = ended_at ? -1 : sb->pidfd, .events = POLLIN}};
-                int timeout = sink.dropped ? 1000 : -1;
-                uint64_t now = clock_ms(CLOCK_MONOTONIC);
-                if (ended_at) {
-                        if (now >= ended_at + DRAIN_MS)
-                                break;
-                        timeout = (int)(ended_at + DRAIN_MS - now);
-                }
-                /* Notified calls: answered a bounded number at a time, between the
-                 * rest of the loop's work (lib/seccomp_notify.h). */
-                timeout = notifier_pollfd(sb->notifier, now, &fds[3], timeout);
-                /* Output over the rate cap is read and dropped, with a note in the
-                 * log once output is accepted again: the tenant is never blocked on
-                 * its own stdout, and its logs take at most max_size * (keep + 1). */
-                if (poll(fds, 4, timeout) < 0 && errno != EINTR)
-                        break;
-                if (fds[3].revents)
-                        (void)notifier_answer(sb->notifier, clock_ms(CLOCK_MONOTONIC));
-                if (sb->notifier)
-                        (void)notifier_report(sb->notifier, clock_ms(CLOCK_MONOTONIC), false,
-                                              keeper_denied, &dc);
-                if (fds[0].revents)
-                        out_open = pump(out[0], &sink);
-                if (fds[1].revents)
-                        err_open = pump(errp[0], &sink);
-                if (fds[2].revents)
-                        ended_at = clock_ms(CLOCK_MONOTONIC);
-                if (sink.dropped && !(fds[0].revents | fds[1].revents)) {
-                        sink_refill(&sink);
-                        sink_drop_note(&sink);
-                }
-        }
-        if (sb->notifier)
-                (void)notifier_report(sb->notifier, 0, true, keeper_denied, &dc);
-        int status = 128 + SIGKILL;
-        if (sandbox_wait(sb, &status, &err) < 0)
-                log_error("tenant=%s %s", m->name, tn_err_msg(err));
-        tn_err_free(err);
-        err = NULL;
-        if (sink.dropped) {
-                sink.tokens = 1;
-                sink_drop_note(&sink);
-        }
-        sink_note(&sink, "[tenantd: %s exited with status %d]\n", m->name, status);
-        struct cgroup_sample cs = {0};
-        (void)tenant_cgroup_sample(sb->cgroup, &cs, NULL);
-        if (sandbox_destroy(sb, &err) < 0)
-                log_warning("tenant=%s cleanup: %s", m->name, tn_err_msg(err));
-        volumes_close(m->name);
-        write_exit_record(kc, status, &cs);
-        _exit(0);
+        const struct keeper_handover h = {.kind = KEEPER_KIND_SANDBOX,
+                                          .pidfd = sb->pidfd,
+                                          .lifeline = sb->lifeline,
+                                          .manifest = -1,
+                                          .notifier = sb->notifier,
+                                          .net = sb->has_net ? &sb->net : NULL};
+        keeper_exec_loop(kc, &sink, &h, out[0], errp[0], event_fd, program, exe_fd);
 }
 
 int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_err **err)

@@ -4,7 +4,10 @@
  * tenantd forks a keeper for every start. The keeper starts the sandbox (so it is the
  * parent of the tenant's init and holds its lifeline), writes the tenant's output to
  * its log files (rotated by size, capped in rate), waits for the tenant to end, removes
- * its cgroups and network, and records the exit status in a file. tenantd itself holds
+ * its cgroups and network, and records the exit status in a file. It does the middle
+ * part in tenantd-keeper, a small program it execs once the tenant runs (a microVM's:
+ * once its runner said whether the service started), and the end in tenantd's binary
+ * exec'd again (keeper_exec.h). tenantd itself holds
  * nothing a tenant needs, so tenantd can be restarted, upgraded or killed with -9 while
  * tenants run: the new tenantd reads STATE/tenants/NAME/run.json, checks that the
  * keeper and the init are still the processes recorded there (pid and start time, read
@@ -49,6 +52,10 @@ struct keeper {
 /* The keeper's events, one line each on event_fd, for tenantd's event stream and syslog:
  *   "seccomp-denied SYSCALL COUNT\n"   calls of a "notify" rule denied since the last
  *                                       line for that call (lib/seccomp_notify.h)
+ *   "guest-limits OOM PIDS\n"          a microVM's guest: its kernel's totals since the
+ *                                       boot of the tenant's processes killed out of
+ *                                       memory and forks refused at pids.max (written by
+ *                                       the VM runner when one grew, at most once a second)
  * event_fd is the read end of a named pipe, STATE/tenants/NAME/events (0600, in the
  * tenant's 0700 directory): a tenantd restarted while the tenant runs opens it again
  * when it adopts the tenant (keeper_events_open). While no tenantd reads it, the
@@ -62,6 +69,19 @@ int keeper_events_open(const char *state_dir, const char *name, struct tn_err **
  * -EBADMSG for anything else (a name outside [a-z0-9_-] or longer than 63, a count
  * that is not 1 to 2^63 in decimal, trailing bytes), outputs untouched. */
 int keeper_event_parse(char *line, const char **ret_syscall, uint64_t *ret_count);
+/* The same for a "guest-limits" line: two decimal totals, 0 to 2^53-1 each. */
+int keeper_event_parse_limits(const char *line, uint64_t *ret_oom, uint64_t *ret_pids);
+/* The guest's totals tenantd accepted last, STATE/tenants/NAME/guest-limits (0600, the
+ * line above with its newline, written atomically each time tenantd accepts one): a
+ * tenantd restarted while the microVM runs starts from them, so the kills it counted
+ * before are not counted again. Removed with the other records (a new boot starts at 0).
+ * load: 0 with the totals; -ENOENT when none were saved; -EBADMSG for anything but one
+ * such line; outputs untouched on failure. */
+#define KEEPER_GUEST_LIMITS "guest-limits"
+int keeper_guest_limits_save(const char *state_dir, const char *name, uint64_t oom, uint64_t pids,
+                             struct tn_err **err);
+int keeper_guest_limits_load(const char *state_dir, const char *name, uint64_t *ret_oom,
+                             uint64_t *ret_pids);
 
 /* The status line, the keeper's only word to tenantd on status_fd: "started PID\n"
  * once the tenant runs, or "error MESSAGE\n" (one line: newlines in MESSAGE become
@@ -77,6 +97,26 @@ int keeper_status_parse(char *line, pid_t *ret_pid, const char **ret_error);
 
 /* Forks the keeper. It starts the tenant and reports on status_fd. */
 int keeper_spawn(const struct keeper_config *kc, struct keeper *ret, struct tn_err **err);
+
+/* tenantd --keeper-finish KIND STATE NAME GENERATION STATUS NET UIDBASE (keeper_exec.h):
+ * what a keeper does once the tenant has ended and tenantd-keeper has drained its
+ * output. A sandbox: samples and removes its cgroups, removes its firewall, neighbour
+ * entries and volumes. A microVM whose runner did not end by itself: keeper_vm_cleanup.
+ * Then it writes exit.json. Returns the exit status. */
+int keeper_finish_main(int argc, char **argv);
+/* Its STATUS word, "exit:N" (0-255) or "signal:N" (1-127), as a shell status in
+ * *ret_status (N, or 128 + N) and whether the init ended by itself; -EINVAL for
+ * anything else, outputs untouched. */
+int keeper_finish_status_parse(const char *s, int *ret_status, bool *ret_exited);
+
+/* What a sandboxed tenant leaves on the host once its init has ended, found by its
+ * name: its cgroups (sampled first into *ret_sample unless NULL), its firewall tables
+ * (with `net`, its name; with its addresses also the bridge's neighbour entries) and
+ * its volumes. --keeper-finish does it, and tenantd after a keeper that died first. */
+struct net_tenant;
+struct cgroup_sample;
+void keeper_sandbox_cleanup(const char *name, struct net_tenant *net,
+                            struct cgroup_sample *ret_sample);
 
 /* What run.json says. */
 struct run_record {

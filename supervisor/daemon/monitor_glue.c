@@ -10,6 +10,7 @@
  * the manifest file. */
 #include "daemon/monitor_glue.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <syslog.h>
@@ -25,6 +26,7 @@
 #include "monitor/alert.h"
 #include "host/cgroup.h"
 #include "daemon/daemon.h"
+#include "daemon/keeper.h"
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -49,8 +51,16 @@ struct glue {
         enum transfer_do applied; /* THROTTLE or CUT while in force, else NOTHING */
         struct monitor_status st;
         struct cgroup_sample last_cg; /* the last cgroup sample read */
-        char *live_text;              /* the manifest text with live changes, or NULL */
-        struct manifest *live;        /* its parse; NULL without live changes */
+        /* A microVM's guest: what its kernel did to the tenant's processes there
+         * (monitor_glue_guest_limits), added to the host cgroup's counters. An adopted
+         * microVM starts from the totals the last tenantd accepted (keeper.h,
+         * KEEPER_GUEST_LIMITS), and its first sample, the monitor's baseline, adds those
+         * (guest_base): a line that came before it is then counted, not absorbed. */
+        uint64_t guest_oom, guest_pids;
+        uint64_t base_oom, base_pids;
+        bool guest_base;
+        char *live_text;       /* the manifest text with live changes, or NULL */
+        struct manifest *live; /* its parse; NULL without live changes */
 };
 
 static struct alert_sink *sink;
@@ -178,14 +188,6 @@ static void abuse_sample(struct daemon *d, struct tenant *t, struct glue *g, uin
                         abuse_act(d, t, g, &evs[i]);
         }
         abuse_status(g->am, &g->ast);
-        /* The connections the conns cap counts, for status and top. A failed dump (an
-         * old kernel) is said once, at the first sample. */
-        tn_err_free(TAKE_PTR(err));
-        g->have_conns = net_conntrack_count(&g->net, &g->conns, &err) == 0;
-        if (!g->have_conns && !g->conns_warned) {
-                log_warning("tenant=%s connections not counted: %s", t->name, tn_err_msg(err));
-                g->conns_warned = true;
-        }
 }
 
 void monitor_glue_attach(struct daemon *d, struct tenant *t)
@@ -203,6 +205,12 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
         g->mt = monitor_tenant_new(t->name, &l, MONITOR_DEFAULT_REMINDER_MS);
         if (g->mt && !t->adopted)
                 monitor_tenant_fresh(g->mt);
+        if (t->adopted && t->m->isolation == ISOLATION_MICROVM &&
+            keeper_guest_limits_load(d->cfg.state_dir, t->name, &g->base_oom, &g->base_pids) == 0) {
+                g->guest_oom = g->base_oom;
+                g->guest_pids = g->base_pids;
+        }
+        g->guest_base = t->adopted;
         if (t->m->network.mode == NET_PRIVATE && t->id_base >= d->cfg.uid_base) {
                 uint32_t index = (t->id_base - d->cfg.uid_base) / UIDRANGE_SIZE;
                 tn_err_free(TAKE_PTR(err));
@@ -286,12 +294,44 @@ static void sample_disk(const struct tenant *t, const struct glue *g, struct mon
         }
 }
 
+void monitor_glue_guest_limits(struct daemon *d, struct tenant *t, uint64_t oom_kills,
+                               uint64_t pids_max_hits)
+{
+        struct glue *g = t->monitor;
+        if (!g || oom_kills < g->guest_oom || pids_max_hits < g->guest_pids)
+                return;
+        if (oom_kills == g->guest_oom && pids_max_hits == g->guest_pids)
+                return;
+        g->guest_oom = oom_kills;
+        g->guest_pids = pids_max_hits;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (keeper_guest_limits_save(d->cfg.state_dir, t->name, oom_kills, pids_max_hits, &err) < 0)
+                log_warning("tenant=%s the guest's totals not saved (a restarted tenantd would "
+                            "count them again): %s",
+                            t->name, tn_err_msg(err));
+}
+
+/* The host cgroup's counters of a microVM are QEMU's; its guest's are the tenant's. */
+static void add_guest(struct cgroup_sample *c, uint64_t oom, uint64_t pids)
+{
+        if (!oom && !pids)
+                return;
+        c->valid |= CGS_OOM | CGS_PIDS_EVENTS;
+        c->oom_kills += oom;
+        c->pids_max_events += pids;
+}
+
 static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
 {
         struct monitor_sample s = {.now_ms = now};
         if (g->cg && tenant_cgroup_sample(g->cg, &s.cg, NULL) == 0) {
                 s.has_cgroup = true;
                 g->last_cg = s.cg;
+                if (g->guest_base)
+                        add_guest(&s.cg, g->base_oom, g->base_pids);
+                else
+                        add_guest(&s.cg, g->guest_oom, g->guest_pids);
+                g->guest_base = false;
         }
         if (g->has_net) {
                 struct net_link_stats ls;
@@ -331,11 +371,56 @@ static void sample_one(struct daemon *d, struct tenant *t, struct glue *g, uint6
                 monitor_status(g->mt, &g->st);
 }
 
+static bool sampled(const struct tenant *t)
+{
+        return t->monitor && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING);
+}
+
+/* The connections the conns cap counts, for status and top: every tenant with a network
+ * of its own in one call, which reads the IPv6 table once for all of them (host/net.h).
+ * A failed dump (an old kernel) is said once per tenant. */
+static void sample_conns(struct daemon *d)
+{
+        size_t n = 0, i = 0;
+        for (struct tenant *t = d->tenants; t; t = t->next)
+                n += sampled(t) && ((struct glue *)t->monitor)->am;
+        if (!n)
+                return;
+        _cleanup_free_ const struct net_tenant **ts =
+            calloc(n, sizeof(*ts)); /* NOLINT(bugprone-sizeof-expression) */
+        _cleanup_free_ struct glue **gs =
+            calloc(n, sizeof(*gs)); /* NOLINT(bugprone-sizeof-expression) */
+        _cleanup_free_ uint64_t *counts = calloc(n, sizeof(*counts));
+        if (!ts || !gs || !counts)
+                return;
+        for (struct tenant *t = d->tenants; t && i < n; t = t->next) {
+                struct glue *g = t->monitor;
+                if (sampled(t) && g->am) {
+                        gs[i] = g;
+                        ts[i++] = &g->net;
+                }
+        }
+        n = i; /* the same tenants as counted above */
+        _cleanup_err_ struct tn_err *err = NULL;
+        bool ok = net_conntrack_count_many(ts, n, counts, &err) == 0;
+        for (i = 0; i < n; i++) {
+                gs[i]->have_conns = ok;
+                if (ok)
+                        gs[i]->conns = counts[i];
+                else if (!gs[i]->conns_warned) {
+                        log_warning("tenant=%s connections not counted: %s", gs[i]->net.name,
+                                    tn_err_msg(err));
+                        gs[i]->conns_warned = true;
+                }
+        }
+}
+
 void monitor_glue_sample(struct daemon *d, uint64_t now_ms)
 {
         for (struct tenant *t = d->tenants; t; t = t->next)
-                if (t->monitor && (t->state == TENANT_RUNNING || t->state == TENANT_STOPPING))
+                if (sampled(t))
                         sample_one(d, t, t->monitor, now_ms);
+        sample_conns(d);
 }
 
 void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
@@ -350,6 +435,7 @@ void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
         s.cg.valid |= CGS_OOM | CGS_PIDS_EVENTS;
         s.cg.oom_kills = oom_kills;
         s.cg.pids_max_events = pids_limit_hits;
+        add_guest(&s.cg, g->guest_oom, g->guest_pids);
         struct monitor_event evs[MONITOR_MAX_EVENTS];
         size_t n = monitor_feed(g->mt, &s, evs);
         for (size_t i = 0; i < n; i++)
@@ -383,6 +469,30 @@ static void gen_double(struct json_gen *g, const char *key, double v)
         snprintf(buf, sizeof(buf), "%.4f", v);
         json_gen_key(g, key);
         json_gen_number(g, buf);
+}
+
+void monitor_glue_gen_addresses(struct daemon *d, struct json_gen *g, const struct tenant *t)
+{
+        (void)d;
+        const struct glue *gl = t->monitor;
+        if (!gl || !gl->has_net)
+                return;
+        char a[INET6_ADDRSTRLEN];
+        struct in_addr in = {.s_addr = htonl(gl->net.addr)};
+        json_gen_key(g, "address");
+        json_gen_string(g, inet_ntop(AF_INET, &in, a, sizeof(a)));
+        if (!gl->net.v6)
+                return;
+        json_gen_key(g, "address6");
+        json_gen_string(g, inet_ntop(AF_INET6, &gl->net.addr6, a, sizeof(a)));
+        json_gen_key(g, "address6_routed");
+        json_gen_bool(g, gl->net.routed6);
+        if (!gl->net.prefix6)
+                return;
+        char p[INET6_ADDRSTRLEN + 4];
+        snprintf(p, sizeof(p), "%s/64", inet_ntop(AF_INET6, &gl->net.net6, a, sizeof(a)));
+        json_gen_key(g, "prefix6");
+        json_gen_string(g, p);
 }
 
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t)

@@ -30,7 +30,19 @@ void monitor_glue_syslog(struct daemon *d, int priority, const char *line);
  * alert sink and to the event stream, "event=seccomp-denied tenant=T syscall=S count=N". */
 void monitor_glue_seccomp_denied(struct daemon *d, struct tenant *t, const char *syscall,
                                  uint64_t count);
+/* A microVM's guest reported its totals (keeper.h, "guest-limits"): from the next
+ * sample on they are added to the tenant cgroup's OOM kills and pids.max hits, so the
+ * same alerts follow, and they are saved in the tenant's state directory, where a
+ * tenantd restarted while the microVM runs starts from them. Totals that go down are
+ * ignored. */
+void monitor_glue_guest_limits(struct daemon *d, struct tenant *t, uint64_t oom_kills,
+                               uint64_t pids_max_hits);
 /* Adds "usage" to a tenant object being generated. */
+/* A private tenant's addresses: "address" (IPv4), "address6" when it has IPv6, and
+ * "address6_routed": true when that one is in the operator's ipv6-prefix (not NATed),
+ * and "prefix6" ("ADDR/64") when the tenant has a /64 of its own (network.ipv6 "prefix").
+ * Nothing for a tenant without a private network. */
+void monitor_glue_gen_addresses(struct daemon *d, struct json_gen *g, const struct tenant *t);
 void monitor_glue_gen_usage(struct daemon *d, struct json_gen *g, const struct tenant *t);
 /* Adds "volumes": each volume of the tenant's manifest, with its use of its file system
  * (used, size, avail: statfs of its host-side mount) while it is mounted. */

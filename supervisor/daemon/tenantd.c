@@ -15,9 +15,12 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/keeper.h"
+#include "daemon/keeper_exec.h"
 #include "lib/log.h"
 #include "spec/policy.h"
 #include "lib/trust.h"
+#include "host/net.h"
 #include "host/uidrange.h"
 #include "lib/units.h"
 #include "lib/version.h"
@@ -52,6 +55,8 @@ enum option_kind {
         KIND_FACILITY, /* syslog facility name */
         KIND_SAMPLE,   /* the monitor's period: 100ms to 60s */
         KIND_IDLE,     /* client idle timeout: 1s to 24h, or 0 */
+        KIND_VM_BOOTS, /* microVMs booting at once: 1 to 1024 */
+        KIND_PREFIX,   /* an IPv6 prefix the operator routes to this host (net.h) */
         KIND_CONFIG,   /* --config FILE: read first, command line only */
         KIND_FOREGROUND,
         KIND_DEBUG,
@@ -94,6 +99,13 @@ static const struct daemon_option options[] = {
     {"sample-interval", "DUR", KIND_SAMPLE, 0, true, "monitor sampling period (default 1s)"},
     {"client-idle-timeout", "DUR", KIND_IDLE, 0, true,
      "close control clients idle this long (default 5min; 0: never)"},
+    {"parallel-vm-boots", "N", KIND_VM_BOOTS, 0, true,
+     "microVMs that boot at once; the others wait their turn (default: the\n"
+     "online CPUs)"},
+    {"ipv6-prefix", "PREFIX", KIND_PREFIX, 0, true,
+     "a global IPv6 prefix routed to this host (/16 to /64): tenants get routed\n"
+     "addresses in its first /64, not NATed ULA ones (applies to tenants started\n"
+     "afterwards; docs/operations.md)"},
     {"pidfile", "PATH", STRING_FIELD(pidfile),
      "write the daemon's pid there once it serves; removed when it exits"},
     {"foreground", NULL, KIND_FOREGROUND, 0, false,
@@ -183,6 +195,29 @@ static int set_key(struct daemon_config *c, const char *key, const char *value, 
                 }
                 c->client_idle_ms = ms;
                 return 0;
+        case KIND_VM_BOOTS: {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(value, &end, 10);
+                if (errno || end == value || *end || n < 1 || n > 1024 || *value == '-') {
+                        snprintf(why, len, "parallel-vm-boots: \"%s\": a number from 1 to 1024",
+                                 value);
+                        return -EINVAL;
+                }
+                c->vm_boots = (uint32_t)n;
+                return 0;
+        }
+        case KIND_PREFIX: {
+                struct in6_addr a;
+                unsigned plen;
+                if (net_prefix_parse(value, &a, &plen, w, sizeof(w)) < 0) {
+                        snprintf(why, len, "ipv6-prefix: %s", w);
+                        return -EINVAL;
+                }
+                free(c->ipv6_prefix);
+                c->ipv6_prefix = strdup(value);
+                return c->ipv6_prefix ? 0 : -ENOMEM;
+        }
         default:
                 snprintf(why, len, "unknown key \"%s\"", key);
                 return -EINVAL;
@@ -247,6 +282,7 @@ static void config_free(struct daemon_config *c)
         free(c->syslog_ident);
         free(c->syslog_socket);
         free(c->pidfile);
+        free(c->ipv6_prefix);
 }
 
 /* Everything main() allocated goes on every way out (ASan checks for leaks). */
@@ -267,10 +303,17 @@ static void config_defaults(struct daemon_config *c)
         c->sample_ms = 1000;
         c->client_idle_ms = 5 * 60 * 1000;
         c->uid_base = UIDRANGE_DEFAULT_BASE;
+        /* Under TCG a boot is CPU-bound: more at once than there are CPUs only makes
+         * each one slower, until none reaches its agent's deadline (bench/vm-many). */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        c->vm_boots = cpus > 0 && cpus < 1024 ? (uint32_t)cpus : 1;
 }
 
 int main(int argc, char **argv)
 {
+        /* A keeper's last step, exec'd by tenantd-keeper (keeper_exec.h). */
+        if (argc > 1 && strcmp(argv[1], KEEPER_FINISH_ARG) == 0)
+                return keeper_finish_main(argc, argv);
         /* getopt's view of the table: val is the index + 1. */
         struct option longopts[ARRAY_SIZE(options) + 1];
         for (size_t i = 0; i < ARRAY_SIZE(options); i++)

@@ -16,8 +16,10 @@
  * (RFC 4193: fdGG:GGGG:GGGG::/64, the 40-bit global ID G drawn once at random and kept
  * in STATE_DIR/ula-prefix), the bridge ::1 in it, the tenant ::(2 + index), so its
  * address is as stable as its IPv4 one; a default route via the bridge; egress NATed
- * (NAT66, the shared table "ip6 tenantd"). The tenant may send from that address and
- * its link-local one (EUI-64 of its MAC) only; its router advertisements and redirects
+ * (NAT66, the shared table "ip6 tenantd"). With an operator's prefix (ipv6-prefix), its
+ * address is there instead, routed, or it has a /64 of its own there (see
+ * NET_BRIDGE_LL6). The tenant may send from that address (or its /64) and its
+ * link-local one (EUI-64 of its MAC) only; its router advertisements and redirects
  * are dropped, and its neighbour advertisements name only its own addresses.
  * Rates: a tbf queue on the egress side of each end of the pair (the tenant's eth0
  * for what it sends, the host end for what it receives); both belong to namespaces the
@@ -49,6 +51,11 @@ struct net_tenant {
         struct in6_addr addr6;    /* its address in the bridge's ULA /64 */
         struct in6_addr gateway6; /* the bridge's address there */
         struct in6_addr ll6;      /* its link-local address, EUI-64 of mac */
+        bool routed6;             /* addr6 is in the operator's ipv6-prefix: routed, never NATed */
+        struct in6_addr prefix_all; /* with routed6: the operator's whole ipv6-prefix, ... */
+        unsigned prefix_all_len;    /* ... its length: other tenants' addresses (deny_lan) */
+        bool prefix6;               /* network.ipv6 "prefix": net6/64 is the tenant's own */
+        struct in6_addr net6;       /* with prefix6: its /64 (addr6 is ::1 in it) */
 };
 
 #define NET_ULA_FILE "ula-prefix"
@@ -59,6 +66,50 @@ struct net_tenant {
  * written it never changes, and two processes that draw at once agree on the first
  * one written (link(2) refuses to replace it). Subnet 0 of that /48 is the bridge's. */
 int net_ula_prefix(const char *state_dir, struct in6_addr *ret, struct tn_err **err);
+
+/* The operator's delegated global prefix (tenantd.conf "ipv6-prefix"), as tenantd found
+ * it when it started: STATE_DIR/ipv6-prefix ("2001:db8:1234::/48", one line), written or
+ * removed by tenantd at start, read by every later net_private_prepare() (tenantctl run
+ * included). With it, the bridge's /64 is the prefix's first /64 (subnet 0) instead of
+ * the ULA one, and the tenant's stable address ::(2 + index) in it is routed, not NATed.
+ * Why a /128 per tenant out of one /64 on the bridge by default: one /64 is what the
+ * shortest delegation (a /64) allows, the addresses stay as stable as the IPv4 ones,
+ * and neighbour discovery, the anti-spoofing and the guest agent's configuration stay
+ * exactly what they are for the ULA. A tenant that asks for it gets a /64 of its own
+ * from the rest of a shorter prefix (net_prefix_subnet()). */
+#define NET_PREFIX_FILE "ipv6-prefix"
+#define NET_PREFIX_MIN 16 /* shortest prefix accepted */
+
+/* A /64 per tenant (manifest network.ipv6 "prefix"), from the same prefix when it is
+ * shorter than /64: the tenant of index I gets subnet 1 + I (the bridge keeps subnet 0),
+ * PREFIX:(1 + I)::/64 for a /48, its stable address ::1 in it (the address the host's
+ * DNAT of its published ports leads to, and what list and status show), and a default
+ * route via the bridge's link-local address NET_BRIDGE_LL6, which every tenant can
+ * reach whatever its global address. The host routes the /64 via the tenant's
+ * link-local address (the EUI-64 of its fixed MAC) on the bridge, with a permanent
+ * neighbour entry for it: the host never asks the link for an address of the /64, so
+ * no tenant can make it, and a tenant using millions of its addresses fills no
+ * neighbour table of the host. Any source in its /64 is the tenant's, nothing else. */
+#define NET_BRIDGE_LL6 "fe80::1"
+
+/* The /64 of the tenant of index `index` in the operator's prefix/len (NULL: tenantd.conf
+ * names none): subnet 1 + index, in *ret. Refused, saying why in `why`, without a
+ * prefix, with a /64 (the bridge's alone) and when the prefix has no subnet 1 + index
+ * (a /56 has room for 255 tenants). Pure. */
+int net_prefix_subnet(const struct in6_addr *prefix, unsigned len, uint32_t index,
+                      struct in6_addr *ret, char *why, size_t why_len);
+
+/* Parses and checks an operator's prefix "ADDR/LEN": LEN from NET_PREFIX_MIN to 64, no
+ * host bits set, a global unicast range (not ::/8 with loopback, unspecified and
+ * IPv4-mapped, not ULA fc00::/7, which would overlap the bridge's own ULA, not
+ * link-local fe80::/10, not multicast ff00::/8). The documentation prefix 2001:db8::/32
+ * is accepted (the tests use it). On error, `why` says what is wrong; pure. */
+int net_prefix_parse(const char *text, struct in6_addr *ret, unsigned *ret_len, char *why,
+                     size_t why_len);
+
+/* Writes STATE_DIR/ipv6-prefix with `text` (checked by net_prefix_parse) or, when text is
+ * NULL, removes it. */
+int net_prefix_store(const char *state_dir, const char *text, struct tn_err **err);
 
 #define NET_MAX_RESOLVERS 3
 
@@ -83,6 +134,16 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
 
 /* Removes the tenant's nftables tables (the veth pair dies with the namespace). */
 void net_private_remove(struct net_tenant *t);
+
+/* A tenant's addresses as one word for another process (keeper_exec.h's NET), enough
+ * for net_private_remove: "IPV4", "IPV4,IPV6", or "IPV4,IPV6/64" when the /64 around
+ * IPV6 is the tenant's own (prefix6). */
+#define NET_ADDR_WORD_MAX (INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 4)
+void net_addr_word(const struct net_tenant *t, char buf[NET_ADDR_WORD_MAX]);
+
+/* Its reverse: addr, v6, addr6, prefix6 and net6, and the MAC and link-local address
+ * that go with addr, into *t (the rest untouched). -EINVAL if `s` is not such a word. */
+int net_addr_word_parse(const char *s, struct net_tenant *t);
 
 /* In the tenant's first process, as root of the namespace's owner: loopback up, and for
  * a private tenant "eth0" with its address and default route, and its IPv6 address and
@@ -142,13 +203,21 @@ const char *net_abuse_counter_name(enum net_abuse_counter c);
 int net_abuse_counters(const char *name, struct net_abuse_counters *ret, struct tn_err **err);
 
 /* The host's tracked connections (conntrack entries) of tenant t, at t->addr and, when
- * t->v6, at t->addr6: those it opened (original source its address) and those opened
+ * t->v6, at t->addr6, or with t->prefix6 anywhere in its /64 (as the conns cap counts):
+ * those it opened (original source its address) and those opened
  * to it through its published ports (reply source its address, after the DNAT), but
  * for TCP connections in TIME_WAIT or CLOSE, which the conns cap does not count either.
- * Two filtered dumps of the conntrack table per family (ctnetlink, CTA_FILTER: the
- * kernel sends only the matching entries); the count is what the conns cap holds down.
+ * Two filtered dumps of the IPv4 table (ctnetlink, CTA_FILTER: the kernel sends only the
+ * matching entries) and one whole dump of the IPv6 table, matched here (net.c says why);
+ * the count is what the conns cap holds down.
  * -EOPNOTSUPP on a kernel without dump filters (before 5.8). */
 int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err **err);
+
+/* The same for n tenants at once, ret[i] for ts[i]: the IPv6 table is read once for all
+ * of them (what tenantd's sampling uses: its cost does not grow with tenants times
+ * entries). */
+int net_conntrack_count_many(const struct net_tenant *const *ts, size_t n, uint64_t *ret,
+                             struct tn_err **err);
 
 /* cut: drops every packet the tenant sends or that is sent to it, forwarded or to and
  * from the host (a chain "cut" in its table inet tenantd-NAME, ahead of its firewall);
@@ -156,8 +225,9 @@ int net_conntrack_count(const struct net_tenant *t, uint64_t *ret, struct tn_err
 int net_cut(struct net_tenant *t, bool cut, struct tn_err **err);
 
 /* microVM tenants (see net.c): after net_private_prepare(), creates the persistent tap
- * t->host_if on the bridge with the same firewall tables as a veth, its ingress (what
- * the guest sends) redirected to an ifb shaped by a tbf. On failure, call net_private_detach_tap() all the same. */
+ * t->host_if on the bridge with the same firewall tables as a veth; with an egress
+ * rate, what the guest sends is forwarded by the tap's netdev chain, after its checks,
+ * to an ifb shaped by a tbf. On failure, call net_private_detach_tap() all the same. */
 int net_private_attach_tap(struct net_tenant *t, const struct manifest *m, struct tn_err **err);
 
 /* Once the VM has opened the tap: the tbf for what the guest receives (libvirt sets a

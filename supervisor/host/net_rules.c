@@ -53,20 +53,27 @@ static char *finish(FILE *f, char **text)
  * bound to 127.0.0.1 leave with a loopback source, which is masqueraded too.
  *
  * IPv6 has a table of its own, ip6 tenantd. guard: from the bridge, only ULA and
- * link-local sources (each tenant's bridge table narrows that to its own two
- * addresses); the kernel itself never accepts ::1 from another device than loopback,
- * and there is no route_localnet for IPv6. postrouting: NAT66 (masquerade) for ULA
- * sources leaving through another interface than the bridge, whatever the ULA prefix
- * (each state directory draws its own). */
-char *net_rules_host(void)
+ * link-local sources, and the operator's ipv6-prefix when there is one (its first /64 is
+ * the bridge's, the tenants' own /64s follow it; each tenant's bridge table narrows that
+ * to its own address, or its own /64, and its link-local one); the kernel
+ * itself never accepts ::1 from another device than loopback, and there is no
+ * route_localnet for IPv6. postrouting: NAT66 (masquerade) for ULA sources leaving
+ * through another interface than the bridge, whatever the ULA prefix (each state
+ * directory draws its own); addresses of the operator's prefix are routed as they are. */
+char *net_rules_host(const struct in6_addr *routed, unsigned routed_len)
 {
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
         if (!f)
                 return NULL;
-        char a[INET_ADDRSTRLEN];
+        char a[INET_ADDRSTRLEN], r6[INET6_ADDRSTRLEN + 8] = "";
         ip4(POOL_BASE, a);
+        if (routed) {
+                char p[INET6_ADDRSTRLEN];
+                snprintf(r6, sizeof(r6), ", %s/%u", inet_ntop(AF_INET6, routed, p, sizeof(p)),
+                         routed_len);
+        }
         fprintf(f,
                 "table ip tenantd {}\n"
                 "delete table ip tenantd\n"
@@ -90,14 +97,14 @@ char *net_rules_host(void)
                 "table ip6 tenantd {\n"
                 "  chain guard {\n"
                 "    type filter hook prerouting priority raw; policy accept;\n"
-                "    iifname \"%s\" ip6 saddr != { fc00::/7, fe80::/10 } drop\n"
+                "    iifname \"%s\" ip6 saddr != { fc00::/7, fe80::/10%s } drop\n"
                 "  }\n"
                 "  chain postrouting {\n"
                 "    type nat hook postrouting priority srcnat; policy accept;\n"
                 "    ip6 saddr fc00::/7 oifname != \"%s\" masquerade\n"
                 "  }\n"
                 "}\n",
-                NET_BRIDGE, NET_BRIDGE);
+                NET_BRIDGE, r6, NET_BRIDGE);
         return finish(f, &text);
 }
 
@@ -122,30 +129,68 @@ static size_t of_family(const struct cidr *c, size_t n, int family, struct cidr 
 
 /* One address family of a tenant, as the rules name it: every rule about the tenant's
  * address is written once per family it has, from the same line of code, so IPv6 gets
- * exactly what IPv4 gets. */
+ * exactly what IPv4 gets. A tenant with a /64 of its own (t->prefix6) is its /64
+ * wherever a rule matches its addresses: any source in it is the tenant's, anything to
+ * it goes to the tenant, and published ports open on all of it; only a DNAT names its
+ * one stable address. */
 struct fam {
         int family;
         const char *ip;   /* "ip" or "ip6" */
-        const char *addr; /* its address */
-        const char *src;  /* what it may send from: its address, for IPv6 with its link-local */
+        const char *addr; /* its address, or its /64 */
+        const char *dnat; /* the one address a DNAT leads to */
+        const char *src;  /* what it may send from: addr, for IPv6 with its link-local */
         const char *sfx;  /* set names: "" or "6" */
         const char *type; /* set key type */
+        bool routed;      /* its address is routed (ipv6-prefix): reachable from outside */
+        const char *lan;  /* what deny_lan refuses (lan_ranges, and the operator's prefix) */
+};
+
+struct fam_text {
+        char ip[INET_ADDRSTRLEN];
+        char ip6[INET6_ADDRSTRLEN];
+        char net6[INET6_ADDRSTRLEN + 4];
+        char src6[2 * INET6_ADDRSTRLEN + 12];
+        char lan6[64 + INET6_ADDRSTRLEN];
+};
+
+/* What deny_lan refuses: the private, shared and link-local ranges of each family, and
+ * for a tenant with routed IPv6 the operator's whole ipv6-prefix, where the other
+ * tenants' routed addresses and /64s are: a tenant reaches no other tenant, as with
+ * IPv4, whose pool is in 10.0.0.0/8 (a connection to another tenant's published port
+ * through the host's address is DNATed there, and refused so). The host's own
+ * addresses, whatever their range, are refused by the input chain unless allow_host. */
+static const char *const lan_ranges[] = {
+    "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16",
+    "fc00::/7, fe80::/10",
 };
 
 /* The families of t: fams[0] IPv4, fams[1] IPv6 when it has it; how many. */
-static size_t families(const struct net_tenant *t, char ip[INET_ADDRSTRLEN],
-                       char ip6[INET6_ADDRSTRLEN], char src6[2 * INET6_ADDRSTRLEN + 8],
-                       struct fam fams[2])
+static size_t families(const struct net_tenant *t, struct fam_text *x, struct fam fams[2])
 {
-        ip4(t->addr, ip);
-        fams[0] = (struct fam){AF_INET, "ip", ip, ip, "", "ipv4_addr"};
+        ip4(t->addr, x->ip);
+        fams[0] =
+            (struct fam){AF_INET, "ip", x->ip, x->ip, x->ip, "", "ipv4_addr", false, lan_ranges[0]};
         if (!t->v6)
                 return 1;
         char ll[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &t->addr6, ip6, INET6_ADDRSTRLEN);
+        inet_ntop(AF_INET6, &t->addr6, x->ip6, sizeof(x->ip6));
         inet_ntop(AF_INET6, &t->ll6, ll, sizeof(ll));
-        snprintf(src6, 2 * INET6_ADDRSTRLEN + 8, "{ %s, %s }", ip6, ll);
-        fams[1] = (struct fam){AF_INET6, "ip6", ip6, src6, "6", "ipv6_addr"};
+        const char *own = x->ip6;
+        if (t->prefix6) {
+                char n[INET6_ADDRSTRLEN];
+                snprintf(x->net6, sizeof(x->net6), "%s/64",
+                         inet_ntop(AF_INET6, &t->net6, n, sizeof(n)));
+                own = x->net6;
+        }
+        snprintf(x->src6, sizeof(x->src6), "{ %s, %s }", own, ll);
+        snprintf(x->lan6, sizeof(x->lan6), "%s", lan_ranges[1]);
+        if (t->routed6) {
+                char p[INET6_ADDRSTRLEN];
+                snprintf(x->lan6 + strlen(x->lan6), sizeof(x->lan6) - strlen(x->lan6), ", %s/%u",
+                         inet_ntop(AF_INET6, &t->prefix_all, p, sizeof(p)), t->prefix_all_len);
+        }
+        fams[1] = (struct fam){AF_INET6, "ip6",       own,        x->ip6, x->src6,
+                               "6",      "ipv6_addr", t->routed6, x->lan6};
         return 2;
 }
 
@@ -310,12 +355,24 @@ static void public_nat(FILE *f, const char *ip, uint32_t public_ipv4)
 }
 
 /* The port itself, before the bridge sees a frame: the ingress hook of the netdev
- * family runs ahead of the bridge's receive handler (for a tap, after the detour
- * through its ifb, which hands frames back to the tap's receive path). Frames to a
- * link-local group address (01:80:c2:00:00:0X) go, counted: the bridge learns their
- * source before any hook of the bridge family runs, and a tenant has nothing to say to
- * the bridge (STP, LLDP, pause, 802.1X). So does any frame with another source MAC than
- * the tenant's, whatever its destination. */
+ * family runs ahead of the bridge's receive handler. Frames to a link-local group
+ * address (01:80:c2:00:00:0X) go, counted: the bridge learns their source before any
+ * hook of the bridge family runs, and a tenant has nothing to say to the bridge (STP,
+ * LLDP, pause, 802.1X). So does any frame with another source MAC than the tenant's,
+ * whatever its destination.
+ *
+ * A microVM with an egress rate: what its guest sends is shaped by the tbf of the tap's
+ * ifb (net.c), and this chain is what sends it there, as its last rule (`fwd to`, which
+ * marks the frame as redirected from ingress, as tc's mirred would). The ifb hands each
+ * frame back to the tap's receive path marked to skip classification, and the kernel
+ * then skips both tc's ingress hook and this one (they sit together in
+ * __netif_receive_skb_core): a frame passes here once, before the detour, and meets the
+ * bridge after it. So the filter must sit in front of the redirect, in the same pass,
+ * and it does only here: tc's ingress hook runs before this one, so a redirect made in
+ * tc (a u32 filter with mirred, as tenantd once had) took every frame away before this
+ * chain saw it, and the forged ones came back past it; and neither the ifb's egress
+ * hook nor its ingress hook ever sees a redirected frame (both measured on kernel
+ * 6.18). Only frames that passed the two drops above reach the ifb and its queue. */
 static void netdev_table(FILE *f, const struct net_tenant *t, const char *mac)
 {
         fprintf(f, "table netdev tenantd-%s {}\ndelete table netdev tenantd-%s\n", t->name,
@@ -325,10 +382,39 @@ static void netdev_table(FILE *f, const struct net_tenant *t, const char *mac)
                 "  chain ingress {\n"
                 "    type filter hook ingress device \"%s\" priority 0; policy accept;\n"
                 "    ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter drop\n"
-                "    ether saddr != %s drop\n"
-                "  }\n"
-                "}\n",
+                "    ether saddr != %s drop\n",
                 t->name, t->host_if, mac);
+        if (t->tap && t->egress_rate) {
+                char ifb[16];
+                net_rules_tap_ifb(t, ifb);
+                fprintf(f, "    fwd to \"%s\"\n", ifb);
+        }
+        fprintf(f, "  }\n"
+                   "}\n");
+}
+
+void net_rules_tap_ifb(const struct net_tenant *t, char ret[16])
+{
+        snprintf(ret, 16, "tndi-%s", t->host_if + 4); /* "tnd-N" -> "tndi-N" */
+}
+
+static void mac_text(const struct net_tenant *t, char ret[18])
+{
+        snprintf(ret, 18, "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
+                 t->mac[3], t->mac[4], t->mac[5]);
+}
+
+char *net_rules_netdev(const struct net_tenant *t)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return NULL;
+        char mac[18];
+        mac_text(t, mac);
+        netdev_table(f, t, mac);
+        return finish(f, &text);
 }
 
 /* Layer 2: the tenant's port may only send its own MAC and IPv4 address, nothing to the
@@ -339,9 +425,18 @@ static void netdev_table(FILE *f, const struct net_tenant *t, const char *mac)
  * or anything listening on the link route through the tenant (the host ignores both on
  * the bridge anyway, see net.c); no neighbour advertisement for any other target than
  * its own two addresses (nft 1.0 has no name for the target field: it is the 128 bits
- * after the first 64 of the ICMPv6 header). Its neighbour solicitations need no check
- * of their own: their source is checked above, and the host's entry for its ULA
- * address is permanent. Without IPv6, no IPv6 frame passes at all. */
+ * after the first 64 of the ICMPv6 header). Its neighbour solicitations and
+ * advertisements name only its own MAC in their link-layer address option (RFC 4861
+ * 4.3, 4.4: the option that tells a neighbour which MAC an address is at): nft 1.0 has
+ * no name for options, so the message must be exactly 24 bytes (no option) or 32 (one
+ * option of 8 bytes: source or target link-layer address, or the nonce of RFC 7527
+ * that a DAD probe carries), and a link-layer option must hold the tenant's MAC at
+ * bits 208..256 of the ICMPv6 message. Anything longer (extension headers, several
+ * options) is dropped: the kernel never sends that for these two messages. These
+ * rules sit in the bridge table's prerouting chain, which every frame of a tenant port
+ * crosses, a veth's and a tap's alike, also after a tc redirect through an ifb (which
+ * makes the kernel skip the netdev ingress hook: a rule in the netdev table would miss
+ * a shaped tap's frames). Without IPv6, no IPv6 frame passes at all. */
 static void bridge_table(FILE *f, const struct net_tenant *t, const char *mac, const char *ip,
                          const struct fam *v6)
 {
@@ -359,9 +454,11 @@ static void bridge_table(FILE *f, const struct net_tenant *t, const char *mac, c
                 "    iifname \"%s\" ether type ip ip daddr 127.0.0.0/8 drop\n",
                 t->name, dev, mac, dev, ip, dev, mac, dev, ip, dev);
         if (v6) {
-                char a[35], ll[35];
+                char a[35], ll[35], mac_hex[13];
                 hex128(&t->addr6, a);
                 hex128(&t->ll6, ll);
+                for (int i = 0; i < 6; i++)
+                        snprintf(mac_hex + 2 * i, 3, "%02x", t->mac[i]);
                 fprintf(f,
                         "    iifname \"%s\" ether type ip6 ip6 saddr != %s counter drop\n"
                         "    iifname \"%s\" ether type ip6 icmpv6 type { nd-router-advert, "
@@ -369,6 +466,17 @@ static void bridge_table(FILE *f, const struct net_tenant *t, const char *mac, c
                         "    iifname \"%s\" ether type ip6 icmpv6 type nd-neighbor-advert "
                         "@th,64,128 != { %s, %s } counter drop\n",
                         dev, v6->src, dev, dev, a, ll);
+                fprintf(
+                    f,
+                    "    iifname \"%s\" ether type ip6 icmpv6 type { nd-neighbor-solicit, "
+                    "nd-neighbor-advert } ip6 length != { 24, 32 } counter drop\n"
+                    "    iifname \"%s\" ether type ip6 icmpv6 type { nd-neighbor-solicit, "
+                    "nd-neighbor-advert } ip6 length 32 @th,192,16 != { 0x0101, 0x0201, 0x0e01 } "
+                    "counter drop\n"
+                    "    iifname \"%s\" ether type ip6 icmpv6 type { nd-neighbor-solicit, "
+                    "nd-neighbor-advert } ip6 length 32 @th,192,16 { 0x0101, 0x0201 } "
+                    "@th,208,48 != 0x%s counter drop\n",
+                    dev, dev, dev, mac_hex);
         }
         fprintf(f,
                 "    iifname \"%s\" ether type != { ip, arp%s } drop\n"
@@ -382,13 +490,30 @@ static void bridge_table(FILE *f, const struct net_tenant *t, const char *mac, c
                 dev, v6 ? ", ip6" : "", dev, dev);
 }
 
-/* What deny_lan refuses: the private, shared and link-local ranges of each family. The
- * host's own addresses, whatever their range, are refused by the input chain unless
- * allow_host. */
-static const char *const lan_ranges[] = {
-    "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16",
-    "fc00::/7, fe80::/10",
-};
+/* A routed address (ipv6-prefix) is reachable from anywhere the prefix is routed from,
+ * so publish means something more there: a published port is open on the tenant's own
+ * address, at its own port (network.publish[].port; no DNAT, the client sees the
+ * tenant's address and the tenant the client's), besides the DNAT from the host's
+ * addresses that every tenant gets. A port bound to an IPv4 address of the host opens
+ * nothing here. Every other new connection to the address is refused at once (TCP
+ * reset, ICMP admin-prohibited), as a host's own firewall would; what the tenant
+ * opened itself comes back through "established,related" above, ICMPv6 errors such as
+ * packet-too-big included. */
+static void routed_inbound(FILE *f, const typeof(((struct manifest *)0)->network) *n,
+                           const struct fam *F)
+{
+        for (size_t i = 0; i < n->publish_n; i++) {
+                const struct publish_spec *p = &n->publish[i];
+                if (p->bind_family && p->bind_family != F->family)
+                        continue;
+                fprintf(f, "    ip6 daddr %s %s dport %u accept\n", F->addr,
+                        p->proto == PROTO_TCP ? "tcp" : "udp", p->port);
+        }
+        fprintf(f,
+                "    ip6 daddr %s meta l4proto tcp reject with tcp reset\n"
+                "    ip6 daddr %s %s\n",
+                F->addr, F->addr, REFUSE);
+}
 
 /* Layer 3, the tenant's filter chains: what it may reach, and what may reach it. */
 static void filter_chains(FILE *f, const typeof(((struct manifest *)0)->network) *n,
@@ -428,9 +553,12 @@ static void filter_chains(FILE *f, const typeof(((struct manifest *)0)->network)
                 fprintf(f,
                         "    %s saddr %s ct state established,related accept\n"
                         "    %s daddr %s ct state established,related accept\n"
-                        "    %s daddr %s ct status dnat accept\n"
-                        "    %s daddr %s drop\n",
-                        ip, a, ip, a, ip, a, ip, a);
+                        "    %s daddr %s ct status dnat accept\n",
+                        ip, a, ip, a, ip, a);
+                if (F->routed)
+                        routed_inbound(f, n, F);
+                else
+                        fprintf(f, "    %s daddr %s drop\n", ip, a);
                 if (ndns && F->family == AF_INET)
                         fprintf(f,
                                 "    ip saddr %s ip daddr { %s } meta l4proto { tcp, udp } th "
@@ -443,7 +571,7 @@ static void filter_chains(FILE *f, const typeof(((struct manifest *)0)->network)
                         fprintf(f, " } %s\n", REFUSE);
                 }
                 if (n->deny_lan)
-                        fprintf(f, "    %s saddr %s %s daddr { %s } %s\n", ip, a, ip, lan_ranges[k],
+                        fprintf(f, "    %s saddr %s %s daddr { %s } %s\n", ip, a, ip, F->lan,
                                 REFUSE);
                 if (!n->allow_n)
                         continue;
@@ -494,10 +622,10 @@ static void publish_chains(FILE *f, const typeof(((struct manifest *)0)->network
                                 }
                                 if (F->family == AF_INET6)
                                         fprintf(f, "    %s %s dport %u dnat ip6 to [%s]:%u\n", bind,
-                                                proto, p->host_port, F->addr, p->port);
+                                                proto, p->host_port, F->dnat, p->port);
                                 else
                                         fprintf(f, "    %s %s dport %u dnat ip to %s:%u\n", bind,
-                                                proto, p->host_port, F->addr, p->port);
+                                                proto, p->host_port, F->dnat, p->port);
                         }
                 }
                 fprintf(f, "  }\n");
@@ -513,13 +641,13 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
         FILE *f = open_memstream(&text, &len);
         if (!f)
                 return NULL;
-        char ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], src6[2 * INET6_ADDRSTRLEN + 8], mac[18];
+        char mac[18];
+        struct fam_text x;
         struct fam fams[2];
-        size_t nf = families(t, ip, ip6, src6, fams);
-        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
-                 t->mac[3], t->mac[4], t->mac[5]);
+        size_t nf = families(t, &x, fams);
+        mac_text(t, mac);
         netdev_table(f, t, mac);
-        bridge_table(f, t, mac, ip, nf > 1 ? &fams[1] : NULL);
+        bridge_table(f, t, mac, x.ip, nf > 1 ? &fams[1] : NULL);
 
         char dns_set[NET_MAX_RESOLVERS * 18 + 8] = "";
         for (size_t i = 0; i < ndns; i++)
@@ -531,7 +659,7 @@ char *net_rules_firewall(const struct net_tenant *t, const struct manifest *m, c
         limits(f, fams, nf, &m->network.limits);
         publish_chains(f, &m->network, fams, nf);
         if (m->network.public_ipv4)
-                public_nat(f, ip, m->network.public_ipv4);
+                public_nat(f, x.ip, m->network.public_ipv4);
         fprintf(f, "}\n");
         return finish(f, &text);
 }
@@ -558,9 +686,9 @@ char *net_rules_cut(const struct net_tenant *t, bool cut)
         FILE *f = open_memstream(&text, &len);
         if (!f)
                 return NULL;
-        char ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], src6[2 * INET6_ADDRSTRLEN + 8];
+        struct fam_text txt;
         struct fam fams[2];
-        size_t nf = families(t, ip, ip6, src6, fams);
+        size_t nf = families(t, &txt, fams);
         const char *name = t->name;
         /* Declaring the chains first makes both directions idempotent: a chain that
          * exists is left as it is, one that does not is created empty, and then the

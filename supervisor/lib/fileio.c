@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,36 +36,48 @@ int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t
                 in = fd;
         }
 
-        size_t cap = 4096, len = 0;
+        int r = read_fd_bounded(in, max_bytes, ret_buf, ret_len);
+        if (r == -EFBIG)
+                return tn_err_setx(err, EFBIG, "%s is larger than the limit of %zu bytes", path,
+                                   max_bytes);
+        if (r == -ENOMEM)
+                return tn_err_setx(err, ENOMEM, "out of memory reading %s", path);
+        if (r < 0)
+                return tn_err_set(err, -r, "cannot read %s", path);
+        return 0;
+}
+
+int read_fd_bounded(int fd, size_t max_bytes, char **ret_buf, size_t *ret_len)
+{
+        if (max_bytes > SIZE_MAX / 4)
+                return -EINVAL;
+        size_t cap = max_bytes < 4096 ? max_bytes + 1 : 4096, len = 0;
         _cleanup_free_ char *buf = malloc(cap + 1);
         if (!buf)
-                return tn_err_setx(err, ENOMEM, "out of memory reading %s", path);
+                return -ENOMEM;
         for (;;) {
                 if (len == cap) {
-                        if (cap > max_bytes)
-                                return tn_err_setx(err, EFBIG,
-                                                   "%s is larger than the limit of %zu bytes", path,
-                                                   max_bytes);
-                        size_t ncap = cap * 2;
+                        if (len > max_bytes)
+                                return -EFBIG;
+                        size_t ncap = cap > max_bytes / 2 ? max_bytes + 1 : cap * 2;
                         char *nbuf = realloc(buf, ncap + 1);
                         if (!nbuf)
-                                return tn_err_setx(err, ENOMEM, "out of memory reading %s", path);
+                                return -ENOMEM;
                         buf = nbuf;
                         cap = ncap;
                 }
-                ssize_t n = read(in, buf + len, cap - len);
+                ssize_t n = read(fd, buf + len, cap - len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return tn_err_set(err, errno, "cannot read %s", path);
+                        return -errno;
                 }
                 if (n == 0)
                         break;
                 len += (size_t)n;
         }
         if (len > max_bytes)
-                return tn_err_setx(err, EFBIG, "%s is larger than the limit of %zu bytes", path,
-                                   max_bytes);
+                return -EFBIG;
         buf[len] = '\0';
         *ret_buf = TAKE_PTR(buf);
         *ret_len = len;

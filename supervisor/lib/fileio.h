@@ -12,6 +12,11 @@
 int read_file_bounded(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len,
                       struct tn_err **err);
 
+/* Reads what is left of the open descriptor `fd` (any kind: a file, a pipe, a memfd)
+ * into a NUL-terminated buffer of at most max_bytes: -EFBIG when there is more (it
+ * stops reading there), -errno when a read fails. The one read loop under the others. */
+int read_fd_bounded(int fd, size_t max_bytes, char **ret_buf, size_t *ret_len);
+
 /* Reads at most size-1 bytes of the small file at `path` (a /proc, /sys or pid file;
  * a symbolic link as the last component is refused) into buf, NUL-terminated, again
  * after EINTR and short reads. Returns the count, or -errno. The one such reader of

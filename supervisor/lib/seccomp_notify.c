@@ -125,6 +125,11 @@ size_t notifier_answer(struct notifier *n, uint64_t now_ms)
         return done;
 }
 
+void notifier_mark_reported(struct notifier *n, int nr, uint64_t now_ms)
+{
+        n->reported_ms[nr >= 0 && nr < NOTIFY_MAX_NR ? nr : NOTIFY_MAX_NR] = now_ms ? now_ms : 1;
+}
+
 int notifier_report(struct notifier *n, uint64_t now_ms, bool flush,
                     void (*fn)(void *ctx, int nr, uint64_t count), void *ctx)
 {

@@ -81,6 +81,11 @@ void notifier_format(char *buf, size_t len, const char *tenant, const char *sysc
  * aggregates, such as the microVM runner's for what a guest agent reports. */
 void notifier_add(struct notifier *n, int nr, uint64_t count);
 
+/* Call `nr` (out of range: "other") counts as reported at now_ms: its next report
+ * falls due NOTIFY_REPORT_MS later. For a listener handed to another process right
+ * after its first owner reported (keeper_exec.h), so that the handover adds no line. */
+void notifier_mark_reported(struct notifier *n, int nr, uint64_t now_ms);
+
 /* Calls fn for each call with denials not yet reported whose last report is
  * NOTIFY_REPORT_MS old (every one with `flush`), with the count since, and returns the
  * ms until the next report falls due (-1 if none). nr is -1 for "other". */

@@ -564,7 +564,42 @@ static bool tag_valid(const char *s)
         return true;
 }
 
-static const char *const mount_keys[] = {"tag", "target", "fstype", "readonly", NULL};
+static const char *const mount_keys[] = {"tag",    "target", "fstype", "readonly",
+                                         "noexec", "size",   NULL};
+
+/* The keys of one kind only: a share has a tag and no size, a tmpfs a size and no tag
+ * (both may be noexec). A key of the other kind is an error, never ignored. */
+static int check_mount_kind(const struct json_value *m, enum agent_fstype fs, struct tn_err **err)
+{
+        static const char *const share_only[] = {"tag"};
+        static const char *const tmpfs_only[] = {"size"};
+        bool tmpfs = fs == AGENT_FS_TMPFS;
+        const char *const *wrong = tmpfs ? share_only : tmpfs_only;
+        size_t n = tmpfs ? ARRAY_SIZE(share_only) : ARRAY_SIZE(tmpfs_only);
+        for (size_t i = 0; i < n; i++)
+                if (json_get(m, wrong[i]))
+                        return tn_err_setx(err, EINVAL, "a %s mount has no \"%s\"",
+                                           tmpfs ? "tmpfs" : "share", wrong[i]);
+        return 0;
+}
+
+static int decode_fstype(const struct json_value *m, enum agent_fstype *ret, struct tn_err **err)
+{
+        const char *fs = "";
+        int r = peek_string(json_get(m, "fstype"), "fstype", true, 1, 16, true, &fs, err);
+        if (r < 0)
+                return r;
+        if (strcmp(fs, "virtiofs") == 0)
+                *ret = AGENT_FS_VIRTIOFS;
+        else if (strcmp(fs, "9p") == 0)
+                *ret = AGENT_FS_9P;
+        else if (strcmp(fs, "tmpfs") == 0)
+                *ret = AGENT_FS_TMPFS;
+        else
+                return tn_err_setx(err, EINVAL,
+                                   "\"fstype\" must be \"virtiofs\", \"9p\" or \"tmpfs\"");
+        return 0;
+}
 
 static int decode_mount(const struct json_value *m, size_t index, struct agent_mount *ret,
                         struct tn_err **err)
@@ -573,29 +608,29 @@ static int decode_mount(const struct json_value *m, size_t index, struct agent_m
                 return tn_err_setx(err, EINVAL, "\"mounts\" item %zu must be an object", index);
         int r = check_keys(m, mount_keys, NULL, err);
         if (r >= 0)
+                r = decode_fstype(m, &ret->fstype, err);
+        if (r >= 0)
+                r = check_mount_kind(m, ret->fstype, err);
+        bool tmpfs = ret->fstype == AGENT_FS_TMPFS;
+        if (r >= 0 && !tmpfs)
                 r = get_string(m, "tag", true, 1, AGENT_TAG_MAX, true, &ret->tag, err);
-        if (r >= 0 && !tag_valid(ret->tag))
+        if (r >= 0 && !tmpfs && !tag_valid(ret->tag))
                 r = tn_err_setx(err, EINVAL, "\"tag\" must be 1 to %d of [A-Za-z0-9._-]",
                                 AGENT_TAG_MAX);
         if (r >= 0)
                 r = get_path(m, "target", true, &ret->target, err);
-        const char *fs = "";
-        if (r >= 0)
-                r = peek_string(json_get(m, "fstype"), "fstype", true, 1, 16, true, &fs, err);
-        if (r >= 0) {
-                if (strcmp(fs, "virtiofs") == 0)
-                        ret->fstype = AGENT_FS_VIRTIOFS;
-                else if (strcmp(fs, "9p") == 0)
-                        ret->fstype = AGENT_FS_9P;
-                else
-                        r = tn_err_setx(err, EINVAL, "\"fstype\" must be \"virtiofs\" or \"9p\"");
-        }
         if (r >= 0)
                 r = get_bool(m, "readonly", false, &ret->readonly, err);
+        if (r >= 0 && tmpfs)
+                r = get_uint(m, "size", true, AGENT_TMPFS_SIZE_MIN, AGENT_TMPFS_SIZE_MAX,
+                             &ret->size, err);
+        if (r >= 0)
+                r = get_bool(m, "noexec", false, &ret->noexec, err);
         /* The root share: tag "root" is the one and only mount at "/". */
-        if (r >= 0 && (strcmp(ret->tag, "root") == 0) != (strcmp(ret->target, "/") == 0))
+        bool root_tag = r >= 0 && !tmpfs && strcmp(ret->tag, "root") == 0;
+        if (r >= 0 && root_tag != (strcmp(ret->target, "/") == 0))
                 r = tn_err_setx(err, EINVAL, "only the share tagged \"root\" mounts at \"/\"");
-        if (r >= 0 && strcmp(ret->tag, "root") == 0 && index != 0)
+        if (r >= 0 && root_tag && index != 0)
                 r = tn_err_setx(err, EINVAL, "the \"root\" share must be the first mount");
         if (r < 0)
                 return tn_err_wrap(err, "mounts[%zu]", index);
@@ -711,11 +746,13 @@ static int decode_setup(const struct json_value *root, struct agent_setup *ret, 
                         r = decode_mount(mounts->u.array.items[i], i, &ret->mounts[i], err);
                         if (r < 0)
                                 return r;
-                        if (!ret->mounts[i].tag || !ret->mounts[i].target)
-                                return -EINVAL; /* cannot happen: both are required */
+                        const struct agent_mount *mi = &ret->mounts[i];
+                        if (!mi->target || (!mi->tag) != (mi->fstype == AGENT_FS_TMPFS))
+                                return -EINVAL; /* cannot happen: decode_mount checked */
                         for (size_t k = 0; k < i; k++) {
-                                if (strcmp(ret->mounts[k].target, ret->mounts[i].target) == 0 ||
-                                    strcmp(ret->mounts[k].tag, ret->mounts[i].tag) == 0)
+                                const struct agent_mount *mk = &ret->mounts[k];
+                                if (strcmp(mk->target, mi->target) == 0 ||
+                                    (mk->tag && mi->tag && strcmp(mk->tag, mi->tag) == 0))
                                         return tn_err_setx(err, EINVAL,
                                                            "mounts[%zu]: tag or target repeats "
                                                            "mounts[%zu]",
@@ -729,6 +766,8 @@ static int decode_setup(const struct json_value *root, struct agent_setup *ret, 
                 ret->has_net = true;
                 r = decode_net(net, &ret->net, err);
         }
+        if (r >= 0)
+                r = get_u32(root, "pids_max", false, 1, AGENT_PIDS_MAX, &ret->pids_max, err);
         return r < 0 ? r : 0;
 }
 
@@ -960,7 +999,8 @@ static int decode_seccomp(const struct json_value *v, struct agent_seccomp *ret,
 static const char *const *request_keys(enum agent_op op)
 {
         static const char *const none[] = {"v", "id", "op", NULL};
-        static const char *const setup[] = {"v", "id", "op", "hostname", "mounts", "net", NULL};
+        static const char *const setup[] = {"v",      "id",  "op",       "hostname",
+                                            "mounts", "net", "pids_max", NULL};
         static const char *const start[] = {"v",   "id",     "op",      "argv",    "env", "uid",
                                             "gid", "groups", "workdir", "seccomp", NULL};
         static const char *const signal[] = {"v", "id", "op", "session", "signal", NULL};
@@ -1227,6 +1267,7 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
         static const char *const exit_keys[] = {"v", "event", "session", "code", "signal", NULL};
         static const char *const denied_keys[] = {"v", "event", "nr", "count", NULL};
         static const char *const learned_keys[] = {"v", "event", "calls", NULL};
+        static const char *const limits_keys[] = {"v", "event", "oom_kills", "pids_max_hits", NULL};
         const char *name = "";
         int r = peek_string(json_get(root, "event"), "event", true, 1, 16, true, &name, err);
         if (r < 0)
@@ -1291,6 +1332,17 @@ static int decode_event(const struct json_value *root, struct agent_event *ev, s
                         r = get_uint(root, "count", true, 1, AGENT_COUNT_MAX, &ev->denied.count,
                                      err);
                 ev->denied.nr = (uint16_t)nr;
+                return r < 0 ? r : 0;
+        }
+        if (strcmp(name, "limits") == 0) {
+                ev->kind = AGENT_EVENT_LIMITS;
+                r = check_keys(root, limits_keys, "a limits event", err);
+                if (r >= 0)
+                        r = get_uint(root, "oom_kills", true, 0, AGENT_COUNT_MAX,
+                                     &ev->limits.oom_kills, err);
+                if (r >= 0)
+                        r = get_uint(root, "pids_max_hits", true, 0, AGENT_COUNT_MAX,
+                                     &ev->limits.pids_max_hits, err);
                 return r < 0 ? r : 0;
         }
         if (strcmp(name, "learned") == 0) {
@@ -1444,14 +1496,33 @@ static int gen_setup(struct json_gen *g, const struct agent_setup *s)
         for (size_t i = 0; i < s->n_mounts; i++) {
                 const struct agent_mount *m = &s->mounts[i];
                 json_gen_object_open(g);
-                gen_kv_str(g, "tag", m->tag);
+                if (m->fstype != AGENT_FS_TMPFS)
+                        gen_kv_str(g, "tag", m->tag);
                 gen_kv_str(g, "target", m->target);
-                gen_kv_str(g, "fstype", m->fstype == AGENT_FS_9P ? "9p" : "virtiofs");
+                gen_kv_str(g, "fstype",
+                           m->fstype == AGENT_FS_9P      ? "9p"
+                           : m->fstype == AGENT_FS_TMPFS ? "tmpfs"
+                                                         : "virtiofs");
                 json_gen_key(g, "readonly");
                 json_gen_bool(g, m->readonly);
+                if (m->fstype == AGENT_FS_TMPFS) {
+                        if (m->size > AGENT_TMPFS_SIZE_MAX)
+                                return -EINVAL; /* json_gen_int takes an int64_t */
+                        gen_kv_int(g, "size", (int64_t)m->size);
+                } else if (m->size) {
+                        return -EINVAL; /* what the agent would refuse */
+                }
+                if (m->noexec) {
+                        json_gen_key(g, "noexec");
+                        json_gen_bool(g, true);
+                }
                 json_gen_object_close(g);
         }
         json_gen_array_close(g);
+        if (s->pids_max > AGENT_PIDS_MAX)
+                return -EINVAL;
+        if (s->pids_max)
+                gen_kv_int(g, "pids_max", s->pids_max);
         if (!s->has_net)
                 return 0;
         char addr[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
@@ -1773,6 +1844,14 @@ int agent_event_encode(const struct agent_event *ev, char **ret, size_t *ret_len
                 gen_kv_str(g, "event", "denied");
                 gen_kv_int(g, "nr", ev->denied.nr);
                 gen_kv_int(g, "count", (int64_t)ev->denied.count);
+                break;
+        case AGENT_EVENT_LIMITS:
+                if (ev->limits.oom_kills > AGENT_COUNT_MAX ||
+                    ev->limits.pids_max_hits > AGENT_COUNT_MAX)
+                        return -EINVAL;
+                gen_kv_str(g, "event", "limits");
+                gen_kv_int(g, "oom_kills", (int64_t)ev->limits.oom_kills);
+                gen_kv_int(g, "pids_max_hits", (int64_t)ev->limits.pids_max_hits);
                 break;
         case AGENT_EVENT_LEARNED: {
                 if (ev->n_calls > AGENT_NR_MAX + 1)

@@ -29,8 +29,8 @@
 #define AGENT_ARGV_MAX 256
 #define AGENT_ENV_MAX 256
 #define AGENT_GROUPS_MAX 64
-#define AGENT_MOUNTS_MAX 64
-#define AGENT_DNS_MAX 3 /* what resolv.conf honours */
+#define AGENT_MOUNTS_MAX 96 /* the root and /usr shares, 64 mounts and 16 volumes fit */
+#define AGENT_DNS_MAX 3     /* what resolv.conf honours */
 #define AGENT_STRING_MAX 4096
 #define AGENT_TEXT_MAX 1024 /* error and health detail texts */
 #define AGENT_NAME_MAX 128  /* agent version and kernel release in hello */
@@ -44,6 +44,7 @@
  * NOTIFY_MAX_NR). In the agent's events AGENT_NR_MAX itself stands for any other number. */
 #define AGENT_NR_MAX 1024
 #define AGENT_COUNT_MAX 9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
+#define AGENT_PIDS_MAX 4194304              /* the kernel's PID_MAX_LIMIT */
 
 /* ---- frames ----
  *
@@ -100,13 +101,24 @@ const char *agent_op_name(enum agent_op op); /* "hello", ... or NULL */
 enum agent_fstype {
         AGENT_FS_VIRTIOFS,
         AGENT_FS_9P,
+        AGENT_FS_TMPFS, /* a fresh tmpfs of the guest's: no tag, nothing of the host */
 };
 
+/* A tmpfs mount's size in bytes: the manifest's bounds (1M to 64G). Its top directory
+ * is mode AGENT_TMPFS_MODE, as a sandbox's declared tmpfs (sandbox/rootfs.c). */
+#define AGENT_TMPFS_SIZE_MIN (1ULL << 20)
+#define AGENT_TMPFS_SIZE_MAX (64ULL << 30)
+#define AGENT_TMPFS_MODE 01777
+
+/* One mount of the guest, made in the order of the setup request: a share (tag,
+ * virtiofs or 9p) or a tmpfs (no tag, a size). Every one is nosuid and nodev. */
 struct agent_mount {
-        char *tag;
+        char *tag;    /* shares: 1..AGENT_TAG_MAX of [A-Za-z0-9._-]; tmpfs: NULL */
         char *target; /* absolute, canonical: no "//", ".", ".." or trailing "/" */
         enum agent_fstype fstype;
         bool readonly;
+        bool noexec;
+        uint64_t size; /* tmpfs only: AGENT_TMPFS_SIZE_MIN..AGENT_TMPFS_SIZE_MAX bytes */
 };
 
 struct agent_net {
@@ -129,6 +141,7 @@ struct agent_setup {
         size_t n_mounts;
         bool has_net;
         struct agent_net net;
+        uint32_t pids_max; /* the manifest's pids.max for the guest's processes; 0: none */
 };
 
 /* The manifest's seccomp profile as far as the guest applies it (start only; see
@@ -274,6 +287,15 @@ enum agent_event_kind {
         AGENT_EVENT_EXIT,
         AGENT_EVENT_DENIED,  /* calls of a notify rule denied since the last event */
         AGENT_EVENT_LEARNED, /* learning: every call the service made, counted */
+        AGENT_EVENT_LIMITS,  /* the guest's OOM kills and refused forks, totals since boot */
+};
+
+/* What the guest's kernel did to the tenant's processes (their cgroup in the guest):
+ * processes killed out of memory, forks refused at pids_max. Totals, each 0 to
+ * AGENT_COUNT_MAX; the agent sends them when one grew, at most once a second. */
+struct agent_limits {
+        uint64_t oom_kills;
+        uint64_t pids_max_hits;
 };
 
 struct agent_call_count {
@@ -297,6 +319,7 @@ struct agent_event {
         struct agent_call_count denied; /* denied */
         struct agent_call_count *calls; /* learned: numbers unique, at most AGENT_NR_MAX + 1 */
         size_t n_calls;
+        struct agent_limits limits; /* limits */
 };
 void agent_event_clear(struct agent_event *ev);
 

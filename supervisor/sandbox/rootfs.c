@@ -30,29 +30,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "host/etc_synth.h"
 #include "lib/fileio.h"
-#include "host/net.h"
 #include "storage/volume.h"
 
-#define ETC_FILE_MAX (8U << 20)
-
-/* The few host /etc entries that a service installed with apt commonly needs and that
- * hold no secret. Copied (files) or bound read-only (directories). Everything else of
- * the host's /etc stays invisible; see docs/security.md. */
-static const char *const etc_copies[] = {
-    "ld.so.cache", "protocols",      "services", "mime.types",      "host.conf",
-    "gai.conf",    "debian_version", "timezone", "ssl/openssl.cnf",
-};
-static const char *const etc_links[] = {"localtime", "os-release"};
-static const char *const etc_trees[] = {"alternatives", "ssl/certs"};
 static const char *const top_links[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
-
-struct etc_entry {
-        char *name; /* relative to /etc */
-        char *data; /* file content, or link target */
-        size_t len;
-        bool is_link;
-};
 
 struct tree {
         char *target; /* absolute path inside the tenant */
@@ -66,8 +48,7 @@ struct rootfs_plan {
         int image_fd;       /* ROOT_PATH: the image, else -1 */
         struct tree *trees; /* binds, in mount order (parents first) */
         size_t trees_n;
-        struct etc_entry *etc;
-        size_t etc_n;
+        struct etc_set etc; /* host-system: the tenant's /etc (host/etc_synth.h) */
         struct {
                 char *name;
                 char *target;
@@ -158,175 +139,21 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
         return 0;
 }
 
-static int add_etc(struct rootfs_plan *p, const char *name, char *data, size_t len, bool is_link,
-                   struct tn_err **err)
-{
-        struct etc_entry *e = reallocarray(p->etc, p->etc_n + 1, sizeof(*e));
-        if (!e) {
-                free(data);
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        }
-        p->etc = e;
-        p->etc[p->etc_n] = (struct etc_entry){strdup(name), data, len, is_link};
-        if (!p->etc[p->etc_n].name) {
-                free(data);
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        }
-        p->etc_n++;
-        return 0;
-}
-
-static int add_etc_text(struct rootfs_plan *p, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int add_etc_text(struct rootfs_plan *p, const char *name, const char *fmt, ...)
-{
-        char *text = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vasprintf(&text, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        return add_etc(p, name, text, (size_t)n, false, NULL);
-}
-
-/* System accounts (ids 1..999) of the host's passwd or group file, so that services
- * installed with apt find their users ("www-data", "redis") by name. Human accounts
- * (1000 and up) and every password field stay out. */
-static void append_system_accounts(const char *path, bool is_group, FILE *out)
-{
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return;
-        char line[1024];
-        while (fgets(line, sizeof(line), f)) {
-                char *fields[4] = {0};
-                char *save = NULL, *tok = strtok_r(line, ":\n", &save);
-                int n = 0;
-                for (; tok && n < 4; tok = strtok_r(NULL, ":\n", &save))
-                        fields[n++] = tok;
-                if (n < 3)
-                        continue;
-                /* passwd: name:x:uid:gid:... ; group: name:x:gid:members */
-                char *end;
-                unsigned long id = strtoul(fields[2], &end, 10);
-                if (*end || id == 0 || id >= 1000)
-                        continue;
-                if (is_group)
-                        fprintf(out, "%s:x:%lu:\n", fields[0], id);
-                else if (n >= 4)
-                        fprintf(out, "%s:x:%lu:%s:%s:/nonexistent:/usr/sbin/nologin\n", fields[0],
-                                id, fields[3], fields[0]);
-        }
-}
-
-/* resolv.conf: the resolvers net_resolvers() picks, which the tenant's firewall lets
- * it reach; with network.mode "none" there is nothing to resolve with. */
-static int resolv_conf(struct rootfs_plan *p, struct tn_err **err)
-{
-        const struct manifest *m = p->m;
-        char dns[NET_MAX_RESOLVERS][16];
-        size_t n = net_resolvers(m, dns);
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (!f)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        if (m->network.mode == NET_NONE)
-                fprintf(f, "# network.mode is \"none\": no resolver\n");
-        else if (n == 0)
-                fprintf(f, "# no IPv4 resolver a tenant can reach: set network.dns\n");
-        for (size_t i = 0; i < n; i++)
-                fprintf(f, "nameserver %s\n", dns[i]);
-        if (fclose(f) != 0) {
-                free(text);
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        }
-        return add_etc(p, "resolv.conf", text, len, false, err);
-}
-
+/* The tenant's /etc (host/etc_synth.h): files and links written on the root tmpfs in
+ * build_etc(), each tree bound read-only at its place. */
 static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
 {
-        const struct manifest *m = p->m;
-        char *text = NULL;
-        size_t len = 0;
-
-        FILE *f = open_memstream(&text, &len);
-        if (!f)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        fprintf(f, "root:x:0:0:root:/root:/bin/sh\n");
-        append_system_accounts("/etc/passwd", false, f);
-        if (m->uid != 0 && m->uid != 65534)
-                fprintf(f, "%s:x:%u:%u:%s:/:/usr/sbin/nologin\n", m->name, m->uid, m->gid, m->name);
-        fprintf(f, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-        fclose(f);
-        if (add_etc(p, "passwd", text, len, false, err) < 0)
-                return -ENOMEM;
-
-        text = NULL;
-        f = open_memstream(&text, &len);
-        if (!f)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        fprintf(f, "root:x:0:\n");
-        append_system_accounts("/etc/group", true, f);
-        if (m->gid != 0 && m->gid != 65534)
-                fprintf(f, "%s:x:%u:\n", m->name, m->gid);
-        fprintf(f, "nogroup:x:65534:\n");
-        fclose(f);
-        if (add_etc(p, "group", text, len, false, err) < 0)
-                return -ENOMEM;
-
-        if (add_etc_text(p, "hostname", "%s\n", m->name) < 0 ||
-            add_etc_text(p, "hosts",
-                         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                         "127.0.1.1\t%s\n",
-                         m->name) < 0 ||
-            add_etc_text(p, "nsswitch.conf",
-                         "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-                         "networks: files\nprotocols: files\nservices: files\n") < 0)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-
-        if (resolv_conf(p, err) < 0)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < ARRAY_SIZE(etc_copies); i++) {
-                char path[256];
-                char *data = NULL;
-                size_t n;
-                snprintf(path, sizeof(path), "/etc/%s", etc_copies[i]);
-                struct stat st;
-                if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-                        continue; /* absent or not a plain file: the tenant does without */
-                if (read_file_bounded(path, ETC_FILE_MAX, &data, &n, NULL) < 0)
+        int r = etc_synthesize(p->m, "/etc", &p->etc, err);
+        for (size_t i = 0; r >= 0 && i < p->etc.n; i++) {
+                const struct etc_entry *e = &p->etc.v[i];
+                if (e->kind != ETC_TREE)
                         continue;
-                if (add_etc(p, etc_copies[i], data, n, false, err) < 0)
-                        return -ENOMEM;
+                char target[256];
+                snprintf(target, sizeof(target), "/etc/%s", e->name);
+                r = add_tree(p, target, e->data, "host directory", MOUNT_ATTR_RDONLY, -1, NULL,
+                             NULL, err);
         }
-        for (size_t i = 0; i < ARRAY_SIZE(etc_links); i++) {
-                char path[256], target[512];
-                snprintf(path, sizeof(path), "/etc/%s", etc_links[i]);
-                ssize_t n = readlink(path, target, sizeof(target) - 1);
-                if (n <= 0)
-                        continue;
-                target[n] = '\0';
-                char *copy = strdup(target);
-                if (!copy || add_etc(p, etc_links[i], copy, (size_t)n, true, err) < 0)
-                        return tn_err_setx(err, ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(etc_trees); i++) {
-                char source[256], target[256];
-                snprintf(source, sizeof(source), "/etc/%s", etc_trees[i]);
-                snprintf(target, sizeof(target), "/etc/%s", etc_trees[i]);
-                struct stat st;
-                if (lstat(source, &st) < 0 || !S_ISDIR(st.st_mode))
-                        continue;
-                int r = add_tree(p, target, source, "host directory", MOUNT_ATTR_RDONLY, -1, NULL,
-                                 NULL, err);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return r;
 }
 
 /* host-system: the host's /usr read-only, and /bin, /lib ... as the host has them. */
@@ -534,11 +361,7 @@ void rootfs_plan_free(struct rootfs_plan *p)
                         close(p->trees[i].fd);
         }
         free(p->trees);
-        for (size_t i = 0; i < p->etc_n; i++) {
-                free(p->etc[i].name);
-                free(p->etc[i].data);
-        }
-        free(p->etc);
+        etc_set_clear(&p->etc);
         for (size_t i = 0; i < p->links_n; i++) {
                 free(p->links[i].name);
                 free(p->links[i].target);
@@ -654,33 +477,12 @@ static int attach_new_fs(int rootfd, const char *target, const char *type,
         return attach(mnt, rootfd, target, false, err);
 }
 
-static int write_file_at(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
-{
-        _cleanup_close_ int fd =
-            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        return write_all(fd, data, len);
-}
-
 static int build_etc(const struct rootfs_plan *p, int rootfd, struct tn_err **err)
 {
         _cleanup_close_ int etc = open_target(rootfd, "/etc", false, err);
         if (etc < 0)
                 return etc;
-        _cleanup_close_ int etcdir = openat(etc, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (etcdir < 0)
-                return tn_err_set(err, errno, "cannot open /etc");
-        if (mkdirat(etcdir, "ssl", 0755) < 0 && errno != EEXIST)
-                return tn_err_set(err, errno, "cannot create /etc/ssl");
-        for (size_t i = 0; i < p->etc_n; i++) {
-                const struct etc_entry *e = &p->etc[i];
-                int r = e->is_link ? (symlinkat(e->data, etcdir, e->name) < 0 ? -errno : 0)
-                                   : write_file_at(etcdir, e->name, e->data, e->len, 0644);
-                if (r < 0)
-                        return tn_err_set(err, -r, "cannot create /etc/%s", e->name);
-        }
-        return 0;
+        return etc_write(&p->etc, etc, err);
 }
 
 /* /proc of the tenant's pid namespace, read-only, with the kernel's more revealing or
@@ -815,11 +617,13 @@ static int build_dev(const struct rootfs_plan *p, int rootfd, struct tn_err **er
 static int build_tmpfs_mounts(const struct rootfs_plan *p, int rootfd, struct tn_err **err)
 {
         const struct manifest *m = p->m;
-        char owner_uid[16], owner_gid[16];
+        char owner_uid[16], owner_gid[16], root_id[16];
+        snprintf(root_id, sizeof(root_id), "%u", p->ids.base);
         snprintf(owner_uid, sizeof(owner_uid), "%u", p->ids.base + p->ids.uid);
         snprintf(owner_gid, sizeof(owner_gid), "%u", p->ids.base + p->ids.gid);
         if (m->root.kind == ROOT_HOST_SYSTEM && !p->declared_tmp) {
-                static const char *const opts[] = {"size", "64m", "mode", "1777", NULL};
+                const char *opts[] = {"size",  "64m", "mode",  "1777", "uid",
+                                      root_id, "gid", root_id, NULL};
                 int r = attach_new_fs(rootfd, "/tmp", "tmpfs", opts,
                                       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
                 if (r < 0)
@@ -862,9 +666,14 @@ static int build_declared(const struct rootfs_plan *p, int rootfd, struct tn_err
                         const struct mount_spec *ms = &m->mounts[i];
                         if (ms->type != MOUNT_TMPFS || depth(ms->target) != d)
                                 continue;
-                        char size[32];
+                        char size[32], root_id[16];
                         snprintf(size, sizeof(size), "%llu", (unsigned long long)ms->size);
-                        const char *opts[] = {"size", size, "mode", "1777", NULL};
+                        snprintf(root_id, sizeof(root_id), "%u", p->ids.base);
+                        /* The tenant's root owns it, as in a microVM and as /tmp is
+                         * anywhere: not the host's root, which the tenant's user
+                         * namespace shows as the overflow id 65534. */
+                        const char *opts[] = {"size",  size,  "mode",  "1777", "uid",
+                                              root_id, "gid", root_id, NULL};
                         uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                          (ms->noexec ? MOUNT_ATTR_NOEXEC : 0) |
                                          (ms->readonly ? MOUNT_ATTR_RDONLY : 0);

@@ -1657,6 +1657,33 @@ static void parse_limits(struct ctx *c, const struct json_value *v)
                 WITH_KEY(c, "on_abuse", parse_on_abuse(c, f[ON_ABUSE]));
 }
 
+/* network.ipv6: true (or "address": one address, the default), false (none), or
+ * "prefix": a /64 of its own, which needs tenantd.conf's ipv6-prefix (checked when the
+ * tenant starts: the manifest alone cannot know it). */
+static bool parse_ipv6(struct ctx *c, const struct json_value *v)
+{
+        if (v->type == JSON_BOOL) {
+                c->m->network.ipv6 = v->u.boolean;
+                return true;
+        }
+        bool address = v->type == JSON_STRING && strcmp(v->u.str.text, "address") == 0;
+        bool prefix = v->type == JSON_STRING && strcmp(v->u.str.text, "prefix") == 0;
+        if (!address && !prefix) {
+                if (v->type == JSON_STRING)
+                        err_at(c, v,
+                               "\"%s\" is not valid; expected true, false, \"address\" or "
+                               "\"prefix\"",
+                               SHOWN(v->u.str.text));
+                else
+                        err_at(c, v, "expected true, false, \"address\" or \"prefix\", got %s",
+                               json_type_name(v->type));
+                return false;
+        }
+        c->m->network.ipv6 = true;
+        c->m->network.ipv6_prefix = prefix;
+        return true;
+}
+
 static void parse_network(struct ctx *c, const struct json_value *v)
 {
         enum { MODE, EGRESS, INGRESS, TRANSFER, PUBLISH, DNS, LIMITS, PUBLIC_IPV4, IPV6, N };
@@ -1696,7 +1723,7 @@ static void parse_network(struct ctx *c, const struct json_value *v)
         if (f[PUBLIC_IPV4])
                 WITH_KEY(c, "public_ipv4", parse_public_ipv4(c, f[PUBLIC_IPV4]));
         if (f[IPV6])
-                WITH_KEY(c, "ipv6", get_bool(c, f[IPV6], &c->m->network.ipv6));
+                WITH_KEY(c, "ipv6", parse_ipv6(c, f[IPV6]));
 }
 
 static void parse_vm(struct ctx *c, const struct json_value *v)

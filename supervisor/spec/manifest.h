@@ -266,7 +266,8 @@ struct manifest {
                 uint64_t ingress_rate; /* bits/s; 0 = unshaped */
                 bool deny_lan;
                 bool allow_host;
-                bool ipv6; /* private: an IPv6 address besides the IPv4 one (default) */
+                bool ipv6;        /* private: an IPv6 address besides the IPv4 one (default) */
+                bool ipv6_prefix; /* with ipv6 ("ipv6": "prefix"): a routed /64 of its own */
                 struct cidr *allow;
                 size_t allow_n;
                 struct cidr *deny;

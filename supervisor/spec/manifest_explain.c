@@ -165,7 +165,10 @@ static void network_out(struct json_gen *g, const struct manifest *m)
                 json_gen_object_close(g);
                 return;
         }
-        kv_bool(g, "ipv6", n->ipv6);
+        if (n->ipv6_prefix)
+                kv_str(g, "ipv6", "prefix");
+        else
+                kv_bool(g, "ipv6", n->ipv6);
         json_gen_key(g, "egress");
         json_gen_object_open(g);
         if (n->egress_rate)

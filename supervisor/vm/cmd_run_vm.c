@@ -42,6 +42,7 @@
 #include "host/uidrange.h"
 #include "storage/volume.h"
 #include "vm/vm.h"
+#include "vm/vm_root.h"
 #include "vm/vm_runner.h"
 #include "vm/vm_agent.h"
 
@@ -79,7 +80,7 @@ struct run {
         uint64_t stop_deadline;
         /* TENANTD_VM_TIMING=1: ms since the start of the run, printed at the end */
         bool timing;
-        uint64_t t0, t_connected, t_created, t_ready, t_started, t_exited;
+        uint64_t t0, t_prepared, t_connected, t_created, t_channel, t_ready, t_started, t_exited;
         /* exec sessions requested on STATEDIR/vm/NAME/exec.sock (tenantctl exec through
          * tenantd): the command's output goes to the descriptors that came with the
          * request, its status back on the connection. */
@@ -125,6 +126,11 @@ struct run {
         int learn_fd;            /* TENANTD_LEARN_FD: the counts go there at the end */
         bool learned;            /* the agent's learned event came (only one is taken) */
         uint64_t lies;           /* denied or learned events the filter cannot have caused */
+        /* The guest's counters of the tenant's cgroup there (AGENT_EVENT_LIMITS): the
+         * last taken, passed on at most once a second (limits_pending: one is owed). */
+        struct agent_limits limits;
+        uint64_t limits_written_ms;
+        bool limits_pending;
 };
 
 static void fail(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -255,9 +261,49 @@ static void on_log(uint32_t session, enum agent_stream stream, const uint8_t *da
                            false);
 }
 
+static void guest_lied(struct run *run, const char *what);
+
+/* The guest's counters to tenantd, as the keeper's event line "guest-limits OOM PIDS"
+ * (keeper.h), which adds them to the tenant's own; `tenantctl run` says them itself. */
+static void limits_write(struct run *run)
+{
+        run->limits_pending = false;
+        run->limits_written_ms = mono_ms();
+        if (run->event_fd >= 0) {
+                char line[96];
+                int n = snprintf(line, sizeof(line), "guest-limits %" PRIu64 " %" PRIu64 "\n",
+                                 run->limits.oom_kills, run->limits.pids_max_hits);
+                if (n > 0 && (size_t)n < sizeof(line) && write(run->event_fd, line, (size_t)n) == n)
+                        return;
+        }
+        log_warning("\"%s\": in the guest, %" PRIu64
+                    " of the tenant's processes were killed out of "
+                    "memory and %" PRIu64 " forks refused at pids.max, since it booted",
+                    run->m->name, run->limits.oom_kills, run->limits.pids_max_hits);
+}
+
+static void on_limits(const struct agent_limits *l, void *userdata)
+{
+        struct run *run = userdata;
+        /* Totals since the boot: one that goes down is a lie, and so is every report
+         * after it (only the guest's own alerts are at stake). */
+        if (run->lies || l->oom_kills < run->limits.oom_kills ||
+            l->pids_max_hits < run->limits.pids_max_hits)
+                return guest_lied(run, "counters that went down");
+        if (l->oom_kills == run->limits.oom_kills && l->pids_max_hits == run->limits.pids_max_hits)
+                return;
+        run->limits = *l;
+        if (mono_ms() < run->limits_written_ms + 1000)
+                run->limits_pending = true; /* written when its second is up (the loop) */
+        else
+                limits_write(run);
+}
+
 static void on_exit_event(uint32_t session, bool signaled, int code, void *userdata)
 {
         struct run *run = userdata;
+        if (session == 0 && run->limits_pending)
+                limits_write(run);
         if (session == AGENT_CONSOLE_SESSION) {
                 for (size_t i = 0; i < ARRAY_SIZE(run->exec); i++) {
                         struct exec_session *s = &run->exec[i];
@@ -387,16 +433,20 @@ static void on_setup(const struct agent_reply *reply, const char *error, void *u
 static void send_setup(struct run *run)
 {
         const struct vm *vm = run->vm;
-        struct agent_mount mounts[VM_SHARES_MAX];
-        for (size_t i = 0; i < vm->n_shares; i++)
-                mounts[i] = (struct agent_mount){
-                    .tag = (char *)vm->shares[i].tag,
-                    .target = (char *)vm->shares[i].target,
-                    .fstype = vm->shares[i].fs == VM_FS_VIRTIOFS ? AGENT_FS_VIRTIOFS : AGENT_FS_9P,
-                    .readonly = vm->shares[i].readonly};
+        /* The shares and the tmpfs mounts, which the guest makes (vm_root.h). */
+        struct agent_mount mounts[AGENT_MOUNTS_MAX];
+        size_t n_mounts = 0;
+        _cleanup_err_ struct tn_err *e = NULL;
+        if (vm_agent_mounts(vm->shares, vm->n_shares, run->m, mounts, ARRAY_SIZE(mounts), &n_mounts,
+                            &e) < 0)
+                return fail(run, "cannot set the guest up: %s", tn_err_msg(e));
         struct agent_request req = {.op = AGENT_OP_SETUP};
-        req.u.setup = (struct agent_setup){
-            .hostname = run->m->name, .mounts = mounts, .n_mounts = vm->n_shares};
+        req.u.setup =
+            (struct agent_setup){.hostname = run->m->name, .mounts = mounts, .n_mounts = n_mounts};
+        /* pids.max holds the guest's processes too (the host's bounds QEMU's threads). */
+        if (run->m->pids.max != MANIFEST_UNLIMITED)
+                req.u.setup.pids_max =
+                    run->m->pids.max > AGENT_PIDS_MAX ? AGENT_PIDS_MAX : (uint32_t)run->m->pids.max;
         char dns[NET_MAX_RESOLVERS][16];
         if (run->net) {
                 req.u.setup.has_net = true;
@@ -932,6 +982,15 @@ static void loop(struct run *run, struct vm_conn *conn, int sfd)
                         int left = run->stop_deadline > now ? (int)(run->stop_deadline - now) : 0;
                         timeout = timeout < 0 || left < timeout ? left : timeout;
                 }
+                /* A report held back by the once-a-second rule is written when its second
+                 * is up, whether or not the guest reports again. */
+                if (run->limits_pending) {
+                        uint64_t now = mono_ms(), due = run->limits_written_ms + 1000;
+                        if (now >= due)
+                                limits_write(run);
+                        else if (timeout < 0 || (int)(due - now) < timeout)
+                                timeout = (int)(due - now);
+                }
                 if (poll(fds, ARRAY_SIZE(fds), timeout) < 0 && errno != EINTR) {
                         fail(run, "poll: %s", strerror(errno));
                         break;
@@ -1019,6 +1078,9 @@ static void print_console_tail(const char *path)
         }
 }
 
+/* TENANTD_VM_TIMING=1: the summary line (bench/vm-start reads it), then where the start
+ * went, step by step: each step's end in ms since the start of the run, and how long
+ * it took. */
 static void print_timing(const struct run *run)
 {
         uint64_t end = mono_ms();
@@ -1028,6 +1090,41 @@ static void print_timing(const struct run *run)
                 "started %lld ms, service exited %lld ms, cleaned up %lld ms\n",
                 SINCE(run->t_connected), SINCE(run->t_created), SINCE(run->t_ready),
                 SINCE(run->t_started), SINCE(run->t_exited), SINCE(end));
+        if (!run->vm)
+                return;
+        const struct vm_start_times *v = &run->vm->times;
+        const struct {
+                const char *what;
+                uint64_t at;
+        } steps[] = {
+            {"before libvirt (the profile, network, volumes)", run->t_prepared},
+            {"libvirt connection", run->t_connected},
+            {"state directory, shares checked", v->shares},
+            {"TSC rate (what the 20 ms window still needed)", v->tsc},
+            {"domain XML written", v->xml},
+            {"libvirt until QEMU's exec (tick resolution)", v->qemu_exec},
+            {"libvirt from QEMU's exec to CreateXML's return", v->created},
+            {"QEMU checked (user, seccomp sandbox)", v->checked},
+            {"memory limit, emulator quota (libvirt)", v->limits},
+            {"QEMU and virtiofsd into the tenant's cgroups", v->cgroup},
+            {"agent channel connected", run->t_channel},
+            {"guest boot to the agent's ready event", run->t_ready},
+            {"hello, setup, start answered", run->t_started},
+        };
+        fprintf(stderr, "timing: the run started at CLOCK_MONOTONIC %llu ms\n",
+                (unsigned long long)run->t0);
+        uint64_t prev = run->t0;
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+                if (!steps[i].at)
+                        continue;
+                /* QEMU's exec time is rounded to the kernel's tick: it may seem to come
+                 * before the XML was handed over. */
+                long long took = steps[i].at >= prev ? (long long)(steps[i].at - prev) : 0;
+                fprintf(stderr, "timing: %6lld ms (+%5lld) %s\n", SINCE(steps[i].at), took,
+                        steps[i].what);
+                if (steps[i].at > prev)
+                        prev = steps[i].at;
+        }
 #undef SINCE
 }
 
@@ -1160,6 +1257,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                 r = volumes_open(m, storage_dir, master_key, m->uid, m->gid, &err);
                 volumes = r >= 0;
         }
+        run.t_prepared = mono_ms();
         if (r >= 0)
                 r = vm_conn_open(NULL, on_vm_event, &run, &conn, &err);
         run.t_connected = mono_ms();
@@ -1183,7 +1281,8 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                                                              .log = on_log,
                                                              .exit = on_exit_event,
                                                              .denied = on_denied,
-                                                             .learned = on_learned};
+                                                             .learned = on_learned,
+                                                             .limits = on_limits};
                 log_debug("domain %s started (QEMU pid %d)", run.vm->domain, (int)run.vm->qemu_pid);
                 /* Said once, at the start: it explains a slow boot and a slow service. */
                 if (!run.vm->kvm)
@@ -1192,6 +1291,7 @@ int cmd_run_vm(const struct manifest *m, char **argv, const char *state_dir,
                                    m->name);
                 r = vm_agent_connect(run.vm->agent_socket, boot_timeout(run.vm->kvm), &cb, &run,
                                      &run.agent, &err);
+                run.t_channel = mono_ms();
         }
         if (r < 0) {
                 log_error("cannot start \"%s\": %s", m->name, tn_err_msg(err));

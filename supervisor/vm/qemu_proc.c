@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "vm/qemu_proc.h"
 #include "vm/vm.h"
@@ -70,6 +71,31 @@ int qemu_proc_check(pid_t pid, struct tn_err **err)
                                    "QEMU runs without its seccomp sandbox: set seccomp_sandbox = "
                                    "1 in /etc/libvirt/qemu.conf");
         return 0;
+}
+
+uint64_t qemu_proc_started_ms(pid_t pid)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (read_small_file(path, buf, sizeof(buf)) <= 0)
+                return 0;
+        /* After the command name (which may hold spaces and parentheses): state is
+         * field 3, starttime field 22, in clock ticks since the boot. */
+        const char *p = strrchr(buf, ')');
+        unsigned long long ticks = 0;
+        if (!p || sscanf(p + 2,
+                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                         "%*d %*d %*d %llu",
+                         &ticks) != 1)
+                return 0;
+        long hz = sysconf(_SC_CLK_TCK);
+        if (hz <= 0)
+                return 0;
+        uint64_t since_boot = ticks * 1000ULL / (uint64_t)hz;
+        uint64_t boot_now = clock_ms(CLOCK_BOOTTIME), mono_now = mono_ms();
+        /* CLOCK_BOOTTIME runs ahead of CLOCK_MONOTONIC by the time spent suspended. */
+        uint64_t ahead = boot_now > mono_now ? boot_now - mono_now : 0;
+        return since_boot > ahead ? since_boot - ahead : 0;
 }
 
 size_t proc_children(pid_t parent, pid_t *out, size_t max)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
@@ -20,6 +21,10 @@ int qemu_proc_sandboxed(pid_t pid);
 /* QEMU must not run as root (any of its uids) and must have its seccomp sandbox on:
  * 0, or -EPERM and the fix in *err (another -errno when /proc cannot be read). */
 int qemu_proc_check(pid_t pid, struct tn_err **err);
+
+/* When the kernel started process `pid`, as CLOCK_MONOTONIC ms (to the kernel's tick,
+ * 10 ms at USER_HZ 100); 0 when unknown. For the runner's timing report. */
+uint64_t qemu_proc_started_ms(pid_t pid);
 
 /* The pids of parent's children (from each process's /proc/PID/stat), at most max:
  * QEMU's C virtiofsd forks its worker after libvirt wrote the parent's pid file, and

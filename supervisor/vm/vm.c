@@ -391,6 +391,8 @@ static int loop_register(struct tn_err **err)
 
 /* ---- the connection ---- */
 
+static void tsc_window_open(void);
+
 struct vm_conn {
         virConnectPtr conn;
         int lifecycle_id;
@@ -464,6 +466,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 int vm_conn_open(const char *uri, vm_event_fn fn, void *userdata, struct vm_conn **ret,
                  struct tn_err **err)
 {
+        tsc_window_open(); /* host_tsc_khz */
         if (virInitialize() < 0)
                 return tn_err_setx(err, EIO, "libvirt: cannot initialize");
         virSetErrorFunc(NULL, silence);
@@ -552,18 +555,48 @@ bool vm_have_kvm(void)
  * busy (the vcpu thread is descheduled during the window), and then hangs before /init.
  * Telling the guest the rate (tsc_early_khz) skips that calibration; tsc=reliable keeps
  * the clocksource watchdog, which is as unreliable under TCG, from discarding it. The
- * rate is measured here over 20 ms, within a fraction of a percent. 0 when unknown. */
+ * rate is measured against CLOCK_MONOTONIC_RAW over at least TSC_WINDOW_MS, within a
+ * fraction of a percent. The window opens when the libvirt connection does
+ * (tsc_window_open) and closes when the domain's XML is written: the connection's
+ * handshake and the share checks run in it instead of a sleep of its own, which is
+ * only what is missing of the 20 ms. 0 when unknown. */
+#define TSC_WINDOW_MS 20
+static struct {
+        bool open;
+        struct timespec t;
+        uint64_t c;
+} tsc_window;
+
+static void tsc_window_open(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        clock_gettime(CLOCK_MONOTONIC_RAW, &tsc_window.t);
+        tsc_window.c = __builtin_ia32_rdtsc();
+        tsc_window.open = true;
+#endif
+}
+
+static int64_t ns_since(const struct timespec *a)
+{
+        struct timespec b;
+        clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+        return (b.tv_sec - a->tv_sec) * 1000000000LL + (b.tv_nsec - a->tv_nsec);
+}
+
 static unsigned long host_tsc_khz(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC_RAW, &a);
-        uint64_t c0 = __builtin_ia32_rdtsc();
-        struct timespec nap = {0, 20 * 1000 * 1000};
-        nanosleep(&nap, NULL);
+        if (!tsc_window.open)
+                tsc_window_open();
+        int64_t left = TSC_WINDOW_MS * 1000000LL - ns_since(&tsc_window.t);
+        if (left > 0) {
+                struct timespec nap = {0, (long)left};
+                nanosleep(&nap, NULL);
+        }
         uint64_t c1 = __builtin_ia32_rdtsc();
-        clock_gettime(CLOCK_MONOTONIC_RAW, &b);
-        int64_t ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+        int64_t ns = ns_since(&tsc_window.t);
+        uint64_t c0 = tsc_window.c;
+        tsc_window.open = false; /* the next start measures afresh */
         if (ns <= 0 || c1 <= c0)
                 return 0;
         return (unsigned long)((c1 - c0) * 1000000ULL / (uint64_t)ns);
@@ -578,12 +611,13 @@ static unsigned long host_tsc_khz(void)
  * /dev/kvm exists but QEMU's user cannot open it). A refused microvm falls back to
  * q35 with qboot, which boots as fast but emulates a PCI bus. */
 static virDomainPtr create_domain(virConnectPtr conn, struct vm_domain_spec *spec, bool autodestroy,
-                                  struct tn_err **err)
+                                  uint64_t *ret_xml_ms, struct tn_err **err)
 {
         for (;;) {
                 _cleanup_free_ char *xml = NULL;
                 if (vm_domain_xml(spec, &xml, err) < 0)
                         return NULL;
+                *ret_xml_ms = mono_ms();
                 virDomainPtr dom = virDomainCreateXML(
                     conn, xml, autodestroy ? VIR_DOMAIN_START_AUTODESTROY : VIR_DOMAIN_NONE);
                 if (dom)
@@ -639,7 +673,8 @@ static int check_source(const char *path, bool readonly, const char *state_dir, 
 }
 
 static int add_share(struct vm *vm, const char *tag, const char *source, const char *target,
-                     bool readonly, const char *state_dir, const char *what, struct tn_err **err)
+                     bool readonly, bool noexec, const char *state_dir, const char *what,
+                     struct tn_err **err)
 {
         if (vm->n_shares >= VM_SHARES_MAX)
                 return tn_err_setx(err, E2BIG, "too many shares");
@@ -655,6 +690,7 @@ static int add_share(struct vm *vm, const char *tag, const char *source, const c
         s->source = source;
         s->target = target;
         s->readonly = readonly;
+        s->noexec = noexec;
         s->fs = readonly ? VM_FS_9P : VM_FS_VIRTIOFS;
         vm->n_shares++;
         return 0;
@@ -682,7 +718,7 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
 {
         int r;
         if (m->root.kind == ROOT_PATH) {
-                r = add_share(vm, "root", m->root.path, "/", m->root.readonly, state_dir,
+                r = add_share(vm, "root", m->root.path, "/", m->root.readonly, false, state_dir,
                               "root.path", err);
         } else {
                 /* QEMU (unprivileged) serves these 9p shares: the skeleton's directory
@@ -704,12 +740,14 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
                 char tag[24], what[48];
                 snprintf(tag, sizeof(tag), "m%zu", i);
                 snprintf(what, sizeof(what), "mounts[%zu].source", i);
-                r = add_share(vm, tag, ms->source, ms->target, ms->readonly, state_dir, what, err);
+                r = add_share(vm, tag, ms->source, ms->target, ms->readonly, ms->noexec, state_dir,
+                              what, err);
         }
         /* Volumes: mounted by the runner on the host (storage/volume.h) in a place of
          * root's alone, which no manifest may name; served read-write through
          * tenantd-virtiofsd like a read-write mount (nosuid, nodev, noexec on its side,
-         * no setuid bits or device nodes written). */
+         * no setuid bits or device nodes written); the guest mounts it noexec as well when
+         * the volume says so, since the host side's noexec binds only the host. */
         for (size_t i = 0; r >= 0 && i < m->volumes_n; i++) {
                 const struct volume_spec *vs = &m->volumes[i];
                 struct volume_host v;
@@ -724,6 +762,7 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
                 s->source = vm->volume_mounts[i];
                 s->target = vs->target;
                 s->readonly = false;
+                s->noexec = vs->noexec;
                 s->fs = VM_FS_VIRTIOFS;
         }
         return r;
@@ -966,6 +1005,7 @@ int vm_start(struct vm_conn *c, const struct vm_config *cfg, struct vm **ret, st
 static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, struct tn_err **err)
 {
         const struct manifest *m = cfg->m;
+        vm->times.begin = mono_ms();
         int r = make_dir(vm, cfg->state_dir, err);
         if (r < 0)
                 return r;
@@ -977,6 +1017,7 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
         for (size_t i = 0; i < vm->n_shares && !wrapper[0]; i++)
                 if (vm->shares[i].fs == VM_FS_VIRTIOFS && find_virtiofsd_wrapper(wrapper, err) < 0)
                         return -ENOENT;
+        vm->times.shares = mono_ms();
         char kernel[4096], initrd[4096];
         r = image_path(m->vm.kernel, cfg->image_dir, "vmlinuz", kernel, sizeof(kernel), "vm.kernel",
                        err);
@@ -990,6 +1031,7 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
         unsigned long khz = vm->kvm ? 0 : host_tsc_khz();
         if (khz)
                 snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu tsc=reliable", khz);
+        vm->times.tsc = mono_ms();
         _cleanup_free_ char *cmdline = NULL;
         if (asprintf(&cmdline, "%s%s%s%s", VM_CMDLINE_BASE, tsc, m->vm.cmdline ? " " : "",
                      m->vm.cmdline ? m->vm.cmdline : "") < 0)
@@ -1015,21 +1057,29 @@ static int start(struct vm_conn *c, const struct vm_config *cfg, struct vm *vm, 
             .tap = cfg->net ? cfg->net->host_if : NULL,
             .mac = cfg->net ? cfg->net->mac : NULL,
         };
-        virDomainPtr dom = create_domain(c->conn, &spec, cfg->autodestroy, err);
+        virDomainPtr dom = create_domain(c->conn, &spec, cfg->autodestroy, &vm->times.xml, err);
         if (!dom)
                 return -EIO;
+        vm->times.created = mono_ms();
         vm->microvm = spec.microvm;
         vm->dom = dom;
         vm->qemu_pid = qemu_proc_pid(vm->domain);
         if (vm->qemu_pid <= 0)
                 r = tn_err_setx(err, ESRCH, "cannot find QEMU's pid in %s/%s.pid",
                                 VM_QEMU_STATE_DIR, vm->domain);
-        if (r >= 0)
+        if (r >= 0) {
+                vm->times.qemu_exec = qemu_proc_started_ms(vm->qemu_pid);
                 r = qemu_proc_check(vm->qemu_pid, err);
-        if (r >= 0)
+                vm->times.checked = mono_ms();
+        }
+        if (r >= 0) {
                 r = set_limits(dom, m, err);
-        if (r >= 0)
+                vm->times.limits = mono_ms();
+        }
+        if (r >= 0) {
                 r = join_tenant_cgroup(vm, m, err);
+                vm->times.cgroup = mono_ms();
+        }
         if (r < 0) {
                 (void)vm_destroy(vm, NULL);
                 return r;

@@ -85,6 +85,12 @@ struct vm {
         char volume_mounts[MANIFEST_MAX_VOLUMES][PATH_MAX]; /* the volumes' shares' sources */
         size_t n_shares;
         void *dom; /* virDomainPtr */
+        /* When vm_start's steps ended (CLOCK_MONOTONIC ms; 0: not reached), for the
+         * runner's TENANTD_VM_TIMING report. qemu_exec is when the kernel started QEMU's
+         * process (/proc/PID/stat, to the kernel's 10 ms tick). */
+        struct vm_start_times {
+                uint64_t begin, shares, tsc, xml, qemu_exec, created, checked, limits, cgroup;
+        } times;
 };
 
 /* Defines and starts the transient domain, then checks that QEMU really runs as an

@@ -183,6 +183,8 @@ static int handle_frame(struct vm_agent *a, const char *line, size_t len, struct
                         a->cb.denied(&ev->denied, a->userdata);
                 } else if (ev->kind == AGENT_EVENT_LEARNED && a->cb.learned) {
                         a->cb.learned(ev->calls, ev->n_calls, a->userdata);
+                } else if (ev->kind == AGENT_EVENT_LIMITS && a->cb.limits) {
+                        a->cb.limits(&ev->limits, a->userdata);
                 }
         } else {
                 struct pending *p = pending_find(a, msg.reply.id);

@@ -40,6 +40,9 @@ struct vm_agent_callbacks {
          * decoded and bounded, not trusted; the callback checks the numbers. */
         void (*denied)(const struct agent_call_count *c, void *userdata);
         void (*learned)(const struct agent_call_count *calls, size_t n, void *userdata);
+        /* The guest's counters of the tenant's cgroup in the guest: bounded, not
+         * trusted (a guest may lie about itself, and only about itself). */
+        void (*limits)(const struct agent_limits *l, void *userdata);
 };
 
 /* A request's outcome: the reply (ok or not), or NULL with `error` set when it timed

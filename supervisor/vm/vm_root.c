@@ -10,51 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/fileio.h"
+#include "host/etc_synth.h"
 
-#define COPY_MAX (4 * 1024 * 1024) /* ld.so.cache, the CA bundle */
-
-static const char *const dirs[] = {"usr",     "proc",          "sys",  "dev",    "run",
-                                   "tmp",     "etc",           "root", "home",   "mnt",
-                                   "etc/ssl", "etc/ssl/certs", "var",  "var/tmp"};
+static const char *const dirs[] = {"usr", "proc", "sys",  "dev", "run", "tmp",
+                                   "etc", "root", "home", "mnt", "var", "var/tmp"};
 static const char *const top_links[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
-
-static int write_at(int dirfd, const char *name, const char *data, size_t len, struct tn_err **err)
-{
-        _cleanup_close_ int fd =
-            openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return tn_err_set(err, errno, "cannot create %s", name);
-        int r = write_all(fd, data, len);
-        return r < 0 ? tn_err_set(err, -r, "cannot write %s", name) : 0;
-}
-
-static int write_text(int dirfd, const char *name, struct tn_err **err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int write_text(int dirfd, const char *name, struct tn_err **err, const char *fmt, ...)
-{
-        _cleanup_free_ char *text = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vasprintf(&text, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return tn_err_setx(err, ENOMEM, "out of memory");
-        return write_at(dirfd, name, text, (size_t)n, err);
-}
-
-/* A plain file of the host's, copied when it is there (the guest does without else). */
-static int copy_host_file(int dirfd, const char *name, const char *host_path, struct tn_err **err)
-{
-        struct stat st;
-        if (lstat(host_path, &st) < 0 || !S_ISREG(st.st_mode))
-                return 0;
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        if (read_file_bounded(host_path, COPY_MAX, &data, &len, NULL) < 0)
-                return 0;
-        return write_at(dirfd, name, data, len, err);
-}
 
 /* The directory the skeletons live in (VM_ROOT_DIR, or the parent of `dir`) must be
  * tenantd's own: a directory, not a link, owned by this uid and writable by it alone.
@@ -144,44 +104,20 @@ int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **
                         return tn_err_set(err, errno, "cannot link %s/%s", dir, top_links[i]);
         }
 
+        /* /etc as a sandbox's (host/etc_synth.h), its trees copied: a guest is given
+         * directories, not binds. */
         _cleanup_close_ int etc =
             openat(root, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (etc < 0)
                 return tn_err_set(err, errno, "cannot open %s/etc", dir);
-        const char *user = m->name;
-        char own_user[MANIFEST_NAME_MAX * 2 + 64] = "";
-        if (m->uid != 0 && m->uid != 65534)
-                snprintf(own_user, sizeof(own_user), "%s:x:%u:%u:%s:/:/usr/sbin/nologin\n", user,
-                         m->uid, m->gid, user);
-        r = write_text(etc, "passwd", err,
-                       "root:x:0:0:root:/root:/bin/sh\n%s"
-                       "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                       own_user);
-        if (r >= 0) {
-                char own[MANIFEST_NAME_MAX + 32] = "";
-                if (m->gid != 0 && m->gid != 65534)
-                        snprintf(own, sizeof(own), "%s:x:%u:\n", user, m->gid);
-                r = write_text(etc, "group", err, "root:x:0:\n%snogroup:x:65534:\n", own);
-        }
+        struct etc_set set = {0};
+        r = etc_synthesize(m, "/etc", &set, err);
         if (r >= 0)
-                r = write_text(etc, "hostname", err, "%s\n", m->name);
-        if (r >= 0)
-                r = write_text(etc, "hosts", err,
-                               "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                               "ip6-loopback\n127.0.1.1\t%s\n",
-                               m->name);
-        if (r >= 0)
-                r = write_text(etc, "nsswitch.conf", err, "%s",
-                               "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-                               "networks: files\nprotocols: files\nservices: files\n");
-        /* The agent mounts its own over this one when the tenant has a network. */
-        if (r >= 0)
-                r = write_text(etc, "resolv.conf", err, "%s", "");
-        if (r >= 0)
-                r = copy_host_file(etc, "ld.so.cache", "/etc/ld.so.cache", err);
-        if (r >= 0)
-                r = copy_host_file(etc, "ssl/certs/ca-certificates.crt",
-                                   "/etc/ssl/certs/ca-certificates.crt", err);
+                r = etc_write(&set, etc, err);
+        for (size_t i = 0; r >= 0 && i < set.n; i++)
+                if (set.v[i].kind == ETC_TREE)
+                        r = etc_tree_copy(etc, set.v[i].name, set.v[i].data, err);
+        etc_set_clear(&set);
         for (size_t i = 0; r >= 0 && i < m->mounts_n; i++)
                 r = make_target(root, dir, m->mounts[i].target, err);
         return r;
@@ -240,4 +176,50 @@ void vm_root_remove(const char *dir)
                 return;
         remove_children(fd, st.st_dev, 64);
         (void)rmdir(dir);
+}
+
+static size_t depth(const char *path)
+{
+        size_t n = 0;
+        for (; *path; path++)
+                n += *path == '/' && path[1];
+        return n;
+}
+
+int vm_agent_mounts(const struct vm_share *shares, size_t n_shares, const struct manifest *m,
+                    struct agent_mount *out, size_t cap, size_t *ret_n, struct tn_err **err)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < n_shares; i++) {
+                if (n >= cap)
+                        return tn_err_setx(err, E2BIG, "more than %zu mounts in the guest", cap);
+                out[n++] = (struct agent_mount){
+                    .tag = (char *)shares[i].tag,
+                    .target = (char *)shares[i].target,
+                    .fstype = shares[i].fs == VM_FS_VIRTIOFS ? AGENT_FS_VIRTIOFS : AGENT_FS_9P,
+                    .readonly = shares[i].readonly,
+                    .noexec = shares[i].noexec};
+        }
+        for (size_t i = 0; i < m->mounts_n; i++) {
+                const struct mount_spec *ms = &m->mounts[i];
+                if (ms->type != MOUNT_TMPFS)
+                        continue;
+                if (n >= cap)
+                        return tn_err_setx(err, E2BIG, "more than %zu mounts in the guest", cap);
+                out[n++] = (struct agent_mount){.target = ms->target,
+                                                .fstype = AGENT_FS_TMPFS,
+                                                .readonly = ms->readonly,
+                                                .noexec = ms->noexec,
+                                                .size = ms->size};
+        }
+        /* Insertion sort by depth: stable, and "/" (depth 0, the root share) stays first. */
+        for (size_t i = 1; i < n; i++) {
+                struct agent_mount cur = out[i];
+                size_t j = i;
+                for (; j > 0 && depth(out[j - 1].target) > depth(cur.target); j--)
+                        out[j] = out[j - 1];
+                out[j] = cur;
+        }
+        *ret_n = n;
+        return 0;
 }

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
+#include "lib/json.h"
+#include "lib/log.h"
 #include "lib/trust.h"
 #include "spec/manifest.h"
 
@@ -44,9 +47,7 @@ int tenantd_helper_find(const char *name, char out[PATH_MAX], struct tn_err **er
             n > 0 ? candidates[0] : "", n > 1 ? " and " : "", n > 1 ? candidates[1] : "");
 }
 
-/* The effective configuration of `m` in a sealed memfd, inherited across exec (no
- * close-on-exec), at offset 0: the runner parses exactly what the caller checked. */
-static int manifest_memfd(const struct manifest *m, struct tn_err **err)
+int vm_runner_manifest_fd(const struct manifest *m, struct tn_err **err)
 {
         _cleanup_free_ char *text = manifest_explain(m);
         if (!text)
@@ -69,6 +70,27 @@ static int manifest_memfd(const struct manifest *m, struct tn_err **err)
         return TAKE_FD(fd);
 }
 
+int vm_runner_manifest_read(int fd, struct manifest **ret)
+{
+        size_t max = json_limits_config.max_bytes, len = 0;
+        _cleanup_free_ char *buf = NULL;
+        int r = read_fd_bounded(fd, max, &buf, &len);
+        close(fd);
+        if (r == -EFBIG)
+                log_error("the manifest on descriptor %d is longer than %zu bytes", fd, max);
+        else if (r < 0)
+                log_error("cannot read the manifest from descriptor %d: %s", fd, strerror(-r));
+        if (r < 0)
+                return r;
+        struct diag_list diags = {0};
+        r = manifest_parse(buf, len, ret, &diags);
+        if (r < 0) {
+                diag_print(&diags, "(manifest from the caller)", stderr);
+                diag_list_clear(&diags);
+        }
+        return r;
+}
+
 int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
                    const char *storage_dir, const char *master_key, struct tn_err **err)
 {
@@ -76,7 +98,7 @@ int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
         int r = tenantd_helper_find(VM_RUNNER_NAME, runner, err);
         if (r < 0)
                 return r;
-        int fd = manifest_memfd(m, err);
+        int fd = vm_runner_manifest_fd(m, err);
         if (fd < 0)
                 return fd;
         if (!argv)

@@ -27,6 +27,15 @@ struct manifest;
 int vm_runner_exec(const struct manifest *m, char **argv, const char *state_dir,
                    const char *storage_dir, const char *master_key, struct tn_err **err);
 
+/* The effective configuration of `m` (manifest_explain) in a sealed memfd at offset 0,
+ * inherited across exec (no close-on-exec): what the runner, and a microVM keeper's
+ * --keeper-finish (daemon/keeper_exec.h), parse, exactly what the caller checked. */
+int vm_runner_manifest_fd(const struct manifest *m, struct tn_err **err);
+
+/* Reads a manifest from `fd` (bounded as a manifest file is), closes it and parses it
+ * into *ret; failures are logged (log.h) and the parser's diagnostics go to stderr. */
+int vm_runner_manifest_read(int fd, struct manifest **ret);
+
 /* Destroys what a runner killed without its own teardown left of tenant `name`: the
  * domain, STATEDIR/vm/NAME and the volumes' mounts (the runner does this in a child
  * process; waits for it). */

@@ -44,46 +44,6 @@ static int usage(void)
         return 2;
 }
 
-/* Reads the whole manifest from `fd` (bounded as a manifest file is) and closes it. */
-static int read_manifest(int fd, struct manifest **ret)
-{
-        size_t max = json_limits_config.max_bytes, len = 0;
-        _cleanup_free_ char *buf = malloc(max + 1);
-        if (!buf) {
-                close(fd);
-                log_error("out of memory");
-                return -ENOMEM;
-        }
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int e = errno;
-                        log_error("cannot read the manifest from descriptor %d: %m", fd);
-                        close(fd);
-                        return -e;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > max) {
-                        log_error("the manifest on descriptor %d is longer than %zu bytes", fd,
-                                  max);
-                        close(fd);
-                        return -EFBIG;
-                }
-        }
-        close(fd);
-        struct diag_list diags = {0};
-        int r = manifest_parse(buf, len, ret, &diags);
-        if (r < 0) {
-                diag_print(&diags, "(manifest from the caller)", stderr);
-                diag_list_clear(&diags);
-        }
-        return r;
-}
-
 /* Nothing the caller left open reaches the VM's helpers but stdio, the manifest and
  * the caller's pipes (the keeper's ready and event pipes, the learning pipe): `keep`,
  * n descriptors, -1 for none. */
@@ -137,7 +97,7 @@ static int run_main(int manifest_fd, const char *state_dir, const char *storage_
         sigprocmask(SIG_BLOCK, &forwarded, NULL);
 
         _cleanup_manifest_ struct manifest *m = NULL;
-        if (read_manifest(manifest_fd, &m) < 0 || !m)
+        if (vm_runner_manifest_read(manifest_fd, &m) < 0 || !m)
                 return 2;
         if (m->isolation != ISOLATION_MICROVM) {
                 log_error("\"%s\" is not a microVM tenant", m->name);

@@ -33,6 +33,7 @@ struct vm_share {
         const char *target; /* absolute path inside the guest */
         enum vm_fs fs;
         bool readonly;
+        bool noexec; /* the guest mounts it noexec (the host side's noexec does not bind it) */
 };
 
 struct vm_domain_spec {

@@ -9,12 +9,16 @@
  *                                            counts the link's bytes with transfer.c
  *                                            every 200 ms for SECONDS and prints each
  *                                            action ("do=throttle used=N")
- *   net_probe tap MANIFEST INDEX STATE       what a microVM tenant of index INDEX gets
+ *   net_probe tap MANIFEST INDEX STATE [EGRESS]
+ *                                            what a microVM tenant of index INDEX gets
  *                                            before its domain starts (net_private_prepare,
  *                                            net_private_attach_tap, net_private_shape_tap):
  *                                            prints "ready tnd-INDEX", then holds it until
  *                                            SIGTERM or SIGINT and removes it. The test then
  *                                            opens the tap and plays the guest, as QEMU would.
+ *                                            Meanwhile SIGUSR1 sets its egress rate to EGRESS
+ *                                            (bits/s) live and SIGUSR2 lifts it (net_set_rates),
+ *                                            each printing "rates N" or "rates failed: ERROR".
  *   net_probe rules MANIFEST INDEX NAME      prints the firewall ruleset (net_rules_firewall)
  *                                            of tenant NAME of index INDEX, with MANIFEST's
  *                                            network section and no resolver (for
@@ -112,7 +116,26 @@ static int cmd_rules(const char *path, const char *index, const char *name)
         return 0;
 }
 
-static int cmd_tap(const char *path, const char *index, const char *state)
+/* Until SIGTERM or SIGINT: SIGUSR1 and SIGUSR2 change t's egress rate live. */
+static void tap_hold(struct net_tenant *t, const sigset_t *set, uint64_t live_egress)
+{
+        for (;;) {
+                int sig = 0;
+                sigwait(set, &sig);
+                if (sig != SIGUSR1 && sig != SIGUSR2)
+                        return;
+                uint64_t egress = sig == SIGUSR1 ? live_egress : 0;
+                struct tn_err *err = NULL;
+                if (net_set_rates(t, 0, egress, t->ingress_rate, &err) < 0)
+                        printf("rates failed: %s\n", tn_err_msg(err));
+                else
+                        printf("rates %llu\n", (unsigned long long)t->egress_rate);
+                tn_err_free(err);
+                fflush(stdout);
+        }
+}
+
+static int cmd_tap(const char *path, const char *index, const char *state, uint64_t live_egress)
 {
         struct tn_err *err = NULL;
         struct manifest *m = NULL;
@@ -129,6 +152,8 @@ static int cmd_tap(const char *path, const char *index, const char *state)
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGUSR1);
+        sigaddset(&set, SIGUSR2);
         sigprocmask(SIG_BLOCK, &set, NULL);
         struct net_tenant t = {0};
         int r = net_private_prepare(m, state, (uint32_t)strtoul(index, NULL, 10), &t, &err);
@@ -139,8 +164,7 @@ static int cmd_tap(const char *path, const char *index, const char *state)
                 if (r >= 0) {
                         printf("ready %s\n", t.host_if);
                         fflush(stdout);
-                        int sig;
-                        sigwait(&set, &sig);
+                        tap_hold(&t, &set, live_egress);
                 }
                 net_private_detach_tap(&t);
         }
@@ -196,8 +220,9 @@ int main(int argc, char **argv)
         }
         if (argc == 8 && !strcmp(argv[1], "transfer"))
                 return cmd_transfer(argv + 2);
-        if (argc == 5 && !strcmp(argv[1], "tap"))
-                return cmd_tap(argv[2], argv[3], argv[4]);
+        if ((argc == 5 || argc == 6) && !strcmp(argv[1], "tap"))
+                return cmd_tap(argv[2], argv[3], argv[4],
+                               argc == 6 ? strtoull(argv[5], NULL, 10) : 0);
         if (argc == 5 && !strcmp(argv[1], "rules"))
                 return cmd_rules(argv[2], argv[3], argv[4]);
         fprintf(stderr, "usage: see the top of tests/integration/net_probe.c\n");

@@ -86,15 +86,7 @@ manifest ta-c1 '[{ "user": "ta-nosuchuser", "allow": ["status"] }]'
 
 # The microVM half: what it needs, or why it is skipped ($vm_why).
 vm_why="" vmdir=$PWD/$BUILD/vm
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
-elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
-	vm_why="NO VM IMAGE ($vmdir: run make vm-image)"
-elif ! libvirt_ensure; then
-	vm_why="NO LIBVIRT: $libvirt_why"
-else
-	export TENANTD_VM_IMAGE_DIR=$vmdir
-fi
+vm_probe
 
 rsyslog_start "$tmp/syslog" || skip_all "THE PRIVATE RSYSLOGD DID NOT START"
 start_daemon --syslog-socket "$rsyslog_sock" || bail "tenantd starts"

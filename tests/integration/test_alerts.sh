@@ -119,10 +119,15 @@ check "... count=$(field "$oom" count) total=$(field "$oom" total) limit=$(field
 # RLIMIT_NPROC is pids.max too (sandbox.c) and counts the tenant's uid first, so the
 # cgroup's limit is lowered live below it, as `tenantctl set NAME pids.max=8` will do.
 tenants+=("$T-pid")
-# forks.py: children that live 3 s, forked until a fork fails; then the rest ends
+# forks.py: waits for the test's go file (written once the lower limit is in place, so no
+# start-up time can race it), then children that live 3 s, forked until a fork fails
+rm -f "$tmp/bin/go"
 cat >"$tmp/bin/forks.py" <<'PY'
 import os, time
-time.sleep(2)
+for _ in range(600):
+    if os.path.exists("/payload/go"):
+        break
+    time.sleep(0.1)
 kids = []
 try:
     for i in range(20):
@@ -146,14 +151,15 @@ bg+=("$p")
 c=$!
 bg+=("$c")
 pmax=""
-# Up to 10 s for the cgroup (a slow start under ASan on a busy machine took over 2 s);
-# the payload waits 2 s before its first fork, so the lower limit is in place by then.
-for _ in $(seq 500); do
+# Up to 30 s for the cgroup (a slow start under ASan on a busy machine took over 2 s);
+# the payload forks only once the go file says the lower limit is in place.
+for _ in $(seq 1500); do
 	for d in $(cg_paths "$T-pid"); do [[ -f $d/pids.max ]] && pmax=$d/pids.max; done
 	[[ -n $pmax ]] && break
 	sleep 0.02
 done
 [[ -n $pmax ]] && echo 8 >"$pmax"
+: >"$tmp/bin/go"
 wait "$c"
 rc=$? out=$(cat "$tmp/pid.out") err=$(cat "$tmp/pid.err")
 wait "$p"

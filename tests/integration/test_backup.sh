@@ -94,15 +94,9 @@ JSON
 vm_ready=0
 vm_why=""
 vm_setup() {
-	if ! command -v qemu-system-x86_64 >/dev/null; then
-		vm_why="NO QEMU (make test-deps installs it)"
-	elif [[ ! -r $PWD/$BUILD/vm/vmlinuz || ! -r $PWD/$BUILD/vm/initramfs.img ]]; then
-		vm_why="NO VM IMAGE (make vm-image)"
-	elif libvirt_ensure; then
+	vm_probe
+	if [[ -z $vm_why ]]; then
 		have_libvirt=1 vm_ready=1
-		export TENANTD_VM_IMAGE_DIR=$PWD/$BUILD/vm
-	else
-		vm_why="NO LIBVIRT: $libvirt_why"
 	fi
 }
 
@@ -394,7 +388,7 @@ check "its one snapshot is in the repository, listed apart from bk-sandbox's ($o
 # "isolation" changed for a microVM, whose guest agent freezes the volume (FIFREEZE)
 # inside the guest. The microVM's waits are longer: PostgreSQL under TCG takes tens of
 # seconds to create its cluster. Its socket is in /tmp, which both backends give every
-# tenant (a declared tmpfs on /run is not made in a microVM yet).
+# tenant (a declared tmpfs would do as well now that a microVM's guest makes one).
 pgbin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1)
 pg_ready=0
 if [[ -n $pgbin && -x $pgbin/postgres && -x $pgbin/initdb && -x $pgbin/psql ]]; then

@@ -127,15 +127,9 @@ JSON
 # (tests/lib/libvirt.sh): it must start after tenantd has made /run/tenantd-volumes the
 # shared mount the volumes go under, or virtiofsd never sees them.
 vm_setup() {
-	if ! command -v qemu-system-x86_64 >/dev/null; then
-		vm_why="NO QEMU (make test-deps installs it)"
-	elif [[ ! -r $PWD/$BUILD/vm/vmlinuz || ! -r $PWD/$BUILD/vm/initramfs.img ]]; then
-		vm_why="NO VM IMAGE (make vm-image)"
-	elif libvirt_ensure; then
-		have_libvirt=1 vm_why=""
-		export TENANTD_VM_IMAGE_DIR=$PWD/$BUILD/vm
-	else
-		vm_why="NO LIBVIRT: $libvirt_why"
+	vm_probe
+	if [[ -z $vm_why ]]; then
+		have_libvirt=1
 	fi
 }
 

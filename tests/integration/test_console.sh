@@ -55,15 +55,7 @@ as() { # USER ARGS...: tenantctl as that user (it finds the user socket by itsel
 
 # The microVM half: what it needs, or why it is skipped ($vm_why).
 vm_why="" vmdir=$PWD/$BUILD/vm
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
-elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
-	vm_why="NO VM IMAGE ($vmdir: run make vm-image)"
-elif ! libvirt_ensure; then
-	vm_why="NO LIBVIRT: $libvirt_why"
-else
-	export TENANTD_VM_IMAGE_DIR=$vmdir
-fi
+vm_probe
 
 mkdir -p "$tmp/root/bin" "$tmp/manifests"
 cp "$busybox" "$tmp/root/bin/busybox"
@@ -105,8 +97,12 @@ drive=$SRCDIR/tests/integration/console_pty.py
 js() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 state() { "$ctl" --json status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 
+# How many exec events tenantd has for tenant $1 (its last 1000 events).
+exec_events() { "$ctl" events -n 1000 | grep -c "event=exec tenant=$1 "; }
+
 console_cases() { # NAME LABEL
-	local t=$1 l=$2 res rc out failed pa
+	local t=$1 l=$2 res rc out failed pa execs
+	execs=$(exec_events "$t")
 	res=$(timeout -k 5 200 python3 "$drive" --rows 31 --cols 97 --timeout 90 \
 		--step 'type-until:echo con-$((6*7)):con-42' --step 'type-until:stty size:31 97' \
 		--step detach --step wait-exit -- "$ctl" console "$t")
@@ -119,6 +115,8 @@ console_cases() { # NAME LABEL
 	check "$l: Ctrl-] detaches: the client ends with 0" \
 		'[[ $failed == None && $rc == 0 && $out == *"Detached from the console"* ]]'
 	check "$l: the tenant runs on after the detach" '[[ $(state "$t") == running ]]'
+	check "$l: a console session is one console event, not also an exec event" \
+		'[[ $(exec_events "$t") == "$execs" ]] && "$ctl" events -n 1000 | grep -q "event=console tenant=$t "'
 
 	# a second client while one is attached: refused; --force takes the console over
 	rm -f "$tmp/attached"

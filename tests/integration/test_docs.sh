@@ -61,7 +61,7 @@ if ((have_man)); then
 		awk '/^       [a-z]/ { print $1; if ($1 == "policy") print $1 "_" $2 }' | sort -u)
 	check "every verb of --help has an entry in tenantctl.8" \
 		'missing tenantctl.8 "$verbs $subverbs" "$verbs_man"'
-	opts=$(grep -oE -- '--[a-z][a-z-]+' <<<"$help" | sort -u)
+	opts=$(grep -oE -- '--[a-z][a-z0-9-]+' <<<"$help" | sort -u)
 	check "every option of --help is in tenantctl.8" 'missing tenantctl.8 "$opts" "$ctl_man"'
 else
 	skip "man missing: tenantctl.8 not checked"
@@ -75,7 +75,7 @@ check "docs/cli.md no longer lists daemon verbs as planned" '! grep -qi "^## pla
 
 # ---- every option of tenantd --help, in tenantd.8 ----
 dhelp=$("$TENANTD" --help)
-dopts=$(grep -oE -- '--[a-z][a-z-]+' <<<"$dhelp" | sort -u)
+dopts=$(grep -oE -- '--[a-z][a-z0-9-]+' <<<"$dhelp" | sort -u)
 check "tenantd --help lists its options ($(wc -w <<<"$dopts") found)" '[[ $(wc -w <<<"$dopts") -ge 12 ]]'
 if ((have_man)); then
 	check "every tenantd option is in tenantd.8" 'missing tenantd.8 "$dopts" "$(render "$MAN/tenantd.8")"'
@@ -257,7 +257,8 @@ root=$tmp/root
 ibuild=$tmp/build
 out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory B="$ibuild" FLAVOR=release install DESTDIR="$root" PREFIX=/usr 2>&1)
 rc=$?
-expect="usr/bin/tenantctl usr/sbin/tenantd usr/libexec/tenantd/tenantd-virtiofsd usr/libexec/tenantd/tenantd-vm-runner usr/share/man/man8/tenantd.8 usr/share/man/man8/tenantctl.8
+expect="usr/bin/tenantctl usr/sbin/tenantd usr/libexec/tenantd/tenantd-virtiofsd usr/libexec/tenantd/tenantd-vm-runner usr/libexec/tenantd/tenantd-keeper
+	usr/share/man/man8/tenantd.8 usr/share/man/man8/tenantctl.8
 	usr/share/man/man5/tenantd-manifest.5 usr/share/bash-completion/completions/tenantctl
 	usr/lib/sysusers.d/tenantd.conf usr/lib/tmpfiles.d/tenantd.conf lib/systemd/system/tenantd.service
 	etc/tenantd/tenantd.conf usr/share/tenantd/policies/seccomp/default.json"

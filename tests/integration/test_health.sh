@@ -43,14 +43,7 @@ trap cleanup EXIT
 
 vm_why=""
 vmdir=$PWD/$BUILD/vm
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
-elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
-	vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
-elif ! libvirt_ensure; then
-	vm_why="NO LIBVIRT: $libvirt_why"
-fi
-export TENANTD_VM_IMAGE_DIR=$vmdir
+vm_probe
 
 # The root: a static busybox, a page, and a CGI that answers 500.
 mkdir -p "$tmp/root/bin" "$tmp/root/www/cgi-bin" "$tmp/manifests"

@@ -9,7 +9,8 @@
 # - a forged IPv6 source, a router advertisement and a redirect from the tenant are
 #   dropped on the bridge (a packet socket on the bridge sees the tenant's echo request
 #   to ff02::1, sent the same way, and not them), and so is a neighbour advertisement
-#   for an address that is not the tenant's;
+#   for an address that is not the tenant's, and a solicitation or advertisement that
+#   names another MAC than the tenant's in its link-layer address option;
 # - network.limits count IPv6: SMTP is refused and counted; the host's count of the
 #   tenant's connections (net_conntrack_count, what `tenantctl top` shows) includes IPv6;
 # - "ipv6": false leaves the tenant without IPv6, and its port passes no IPv6 frame;
@@ -29,77 +30,38 @@ require_sandbox
 . "$(dirname "$0")/../lib/bridge.sh"
 require_bridge_tools
 peer_py=${SRCDIR:-$PWD}/tests/integration/abuse_peer.py
-[[ -e /proc/sys/net/ipv6 ]] || skip_all "THE KERNEL HAS NO IPv6: nothing was tested"
-
-tmp=$(mktemp -d /tmp/tenantd-net6.XXXXXX)
-chmod 755 "$tmp" # QEMU's user reads the microVM's root share
-state=$tmp/state
-tenants=()
-bg=()
-guests=()
+# shellcheck source=tests/lib/v6.sh
+. "$(dirname "$0")/../lib/v6.sh"
+v6_begin net6
 W=t6w$$ L=t6l$$
-v6_cleanup() {
-	local g
-	bridge_cleanup
-	for g in "${guests[@]}"; do ip netns del "$g" 2>/dev/null; done
-	ip netns del "$W" 2>/dev/null
-	ip netns del "$L" 2>/dev/null
-	ip link del "$W-h" 2>/dev/null
-	ip link del "$L-h" 2>/dev/null
-	[[ -n ${vm_started:-} ]] && { vm_domain_purge "$VMT"; libvirt_release; }
-}
-trap v6_cleanup EXIT
-trap 'exit 130' INT TERM
-
-# peer6 NAME HOSTADDR PEERADDR: a namespace joined to the host by a veth pair (/64)
-peer6() {
-	ip netns add "$1" &&
-		ip link add "$1-h" type veth peer name "$1-p" netns "$1" &&
-		sysctl -qw "net.ipv6.conf.$1-h.accept_dad=0" &&
-		ip netns exec "$1" sysctl -qw "net.ipv6.conf.$1-p.accept_dad=0" &&
-		ip addr add "$2/64" dev "$1-h" nodad && ip link set "$1-h" up &&
-		ip -n "$1" addr add "$3/64" dev "$1-p" nodad && ip -n "$1" link set "$1-p" up &&
-		ip -n "$1" link set lo up && ip -n "$1" -6 route add default via "$2"
-}
 peer6 "$W" 2001:db8:77::2 2001:db8:77::1 || skip_all "cannot create test namespaces with IPv6 veth pairs"
 peer6 "$L" fd99:77::2 fd99:77::1 || skip_all "cannot create test namespaces with IPv6 veth pairs"
-
-# listen NS ADDR PORT: a server that answers with the client's address
-listen() {
-	${1:+ip netns exec "$1"} "$py" -c '
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen()
-while True:
-    c, a = s.accept(); c.send(("seen %s\n" % a[0]).encode()); c.close()' "$2" "$3" &
-	bg+=($!)
-}
-listen "$W" :: 9000
-listen "$W" :: 25
-listen "$L" :: 9000
-listen "" 2001:db8:77::2 9001 # the host's own address
-# connect.py ADDR PORT [SOURCE]: "seen ..." or "fail ERRNO", at most 3 s
-cat >"$tmp/connect.py" <<'EOF'
-import errno, socket, sys
-s = socket.socket(socket.AF_INET6); s.settimeout(3)
-try:
-    if len(sys.argv) > 3:
-        s.bind((sys.argv[3], 0))
-    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode().strip())
-except socket.timeout:
-    print("fail timeout")
-except OSError as e:
-    print("fail", errno.errorcode.get(e.errno, e.errno))
-EOF
+listen6 "$W" :: 9000
+listen6 "$W" :: 25
+listen6 "$L" :: 9000
+listen6 "" 2001:db8:77::2 9001 # the host's own address
 # icmp6.py IFNAME TYPE...: sends one ICMPv6 message of each TYPE to ff02::1 through
 # IFNAME from its link-local address (134 router advertisement, 137 redirect, 128 echo
-# request, 136 a neighbour advertisement for fd99:77::1, which is not the tenant's)
+# request, 136 a neighbour advertisement for fd99:77::1, which is not the tenant's;
+# 135=MAC a neighbour solicitation for the bridge's link-local address naming MAC as its
+# source link-layer address, 136=MAC an advertisement of IFNAME's own link-local address
+# naming MAC as its target link-layer address)
 cat >"$tmp/icmp6.py" <<'EOF'
 import socket, struct, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
 idx = socket.if_nametoindex(sys.argv[1])
-for t in map(int, sys.argv[2:]):
+own_ll = [l.split()[0] for l in open("/proc/net/if_inet6") if l.split()[5] == sys.argv[1] and l.startswith("fe80")][0]
+own_ll = bytes.fromhex(own_ll)
+for arg in sys.argv[2:]:
+    t, _, mac = arg.partition("=")
+    t = int(t)
+    if mac:
+        opt = bytes([1 if t == 135 else 2, 1]) + bytes.fromhex(mac.replace(":", ""))
+        target = socket.inet_pton(socket.AF_INET6, "fe80::1") if t == 135 else own_ll
+        flags = 0 if t == 135 else 0x20000000
+        s.sendto(struct.pack("!BBHI", t, 0, 0, flags) + target + opt, ("ff02::1", 0, 0, idx))
+        continue
     if t == 134:  # hop limit, flags, lifetime 1800 s, reachable, retrans
         body = struct.pack("!BBHII", 64, 0, 1800, 0, 0)
     elif t == 137:  # reserved, target, destination
@@ -123,15 +85,12 @@ while time.time() < end:
     if select.select([p], [], [], 0.1)[0]:
         f = p.recv(2048)
         if f[6:12] == mac and f[20] == 58:  # next header ICMPv6, no extension headers
-            seen.append(str(f[54]))
+            # a neighbour solicitation or advertisement with a link-layer option: TYPE=MAC
+            ll = "=" + f[80:86].hex(":") if f[54] in (135, 136) and len(f) >= 86 and f[78] in (1, 2) else ""
+            seen.append(str(f[54]) + ll)
 print(" ".join(seen) or "none", flush=True)
 EOF
-for a in "$W:9000" "$L:9000" "$W:25"; do
-	for _ in $(seq 200); do ip netns exec "${a%:*}" ss -Hltn "sport = :${a#*:}" | grep -q . && break; sleep 0.05; done
-done
-for _ in $(seq 200); do ss -Hltn "sport = :9001" | grep -q . && break; sleep 0.05; done
 
-mkdir -p "$tmp/bin" "$state" && cp "$payload_bin" "$tmp/bin/payload"
 base=$((7000 + $$ % 500 * 4))
 port=$((20000 + $$ % 5000))
 
@@ -159,16 +118,9 @@ for kind in sandbox microvm; do
 	else
 		# The guest that the network namespace plays configures itself as tenant-agent
 		# would: the address tenantd gives it, the default route via the bridge.
-		g=${guests[-1]}
-		ip netns exec "$g" sysctl -qw "net.ipv6.conf.tabe$index.accept_dad=0" &&
-			ip -n "$g" addr add "$addr6/64" dev "tabe$index" nodad &&
-			ip -n "$g" -6 route add default via "$ula" || bail "cannot give the guest its IPv6 address"
+		guest6 "$index" "$addr6/64" "$ula"
 	fi
-	# the link-local address must be usable (DAD, where it runs, takes a second)
-	for _ in $(seq 40); do
-		"${run_in[@]}" ip -6 -o addr show scope link tentative | grep -q . || break
-		sleep 0.1
-	done
+	wait_ll
 
 	out=$("${run_in[@]}" "$py" "$tmp/connect.py" 2001:db8:77::1 9000)
 	check "$kind: reaches an IPv6 sink, NATed to the host's address ($out)" '[[ $out == "seen 2001:db8:77::2" ]]'
@@ -223,12 +175,16 @@ while True:
 	"$py" "$tmp/sniff.py" tenantd0 "$mac" 3 >"$tmp/sniff" &
 	sniffer=$!
 	for _ in $(seq 100); do grep -q listening "$tmp/sniff" && break; sleep 0.05; done
-	"${run_in[@]}" "$py" "$tmp/icmp6.py" "$guestif" 134 137 136 128 128
+	fake=02:00:5e:10:66:66
+	"${run_in[@]}" "$py" "$tmp/icmp6.py" "$guestif" 134 137 136 128 128 "135=$mac" "136=$mac" "135=$fake" "136=$fake"
 	wait "$sniffer"
 	seen=$(tail -1 "$tmp/sniff")
 	check "$kind: the tenant's echo request to ff02::1 reaches the bridge (seen: $seen)" '[[ " $seen " == *" 128 "* ]]'
 	check "$kind: its router advertisement, redirect and a foreign neighbour advertisement do not" \
 		'[[ " $seen " != *" 134 "* && " $seen " != *" 137 "* && " $seen " != *" 136 "* ]]'
+	check "$kind: its solicitation and advertisement naming its own MAC as link-layer address pass" \
+		'[[ " $seen " == *" 135=$mac "* && " $seen " == *" 136=$mac "* ]]'
+	check "$kind: naming another MAC ($fake), both are dropped" '[[ " $seen " != *"=$fake"* ]]'
 	got=$(nft list chain bridge "tenantd-$T" prerouting)
 	check "$kind: ... dropped by the tenant's bridge table (counted)" \
 		'grep -q "icmpv6 type { nd-router-advert, nd-redirect } counter packets [1-9]" <<<"$got"'
@@ -250,43 +206,15 @@ seen=$(tail -1 "$tmp/sniff")
 check "ipv6 false: turned back on by root inside, its IPv6 frames still do not pass (seen: $seen)" '[[ $seen == none ]]'
 
 # ---- a real microVM: tenant-agent configures its address ----
-source tests/lib/libvirt.sh
-vm_why=""
-vmdir=$PWD/$BUILD/vm
-busybox=$(command -v busybox || true)
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (make test-deps installs it)"
-elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
-	vm_why="NO VM IMAGE (make vm-image)"
-elif [[ -z $busybox ]] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
-	vm_why="NO STATIC BUSYBOX (apt-get install busybox-static)"
-elif ! libvirt_ensure; then
-	vm_why="NO LIBVIRT: $libvirt_why"
-fi
+v6_vm_probe
 if [[ -n $vm_why ]]; then
 	skip "microVM: the guest has its IPv6 address and reaches the sink: $vm_why"
 else
-	vm_started=1
-	export TENANTD_VM_IMAGE_DIR=$vmdir
-	VMT=t6vm-$$
-	tenants+=("$VMT")
 	index=$((base + 3))
-	echo "$VMT $((1073741824 + index * 65536))" >>"$state/uidranges"
-	mkdir -p "$tmp/root/bin" "$tmp/root/etc"
-	touch "$tmp/root/etc/resolv.conf"
-	cp "$busybox" "$tmp/root/bin/busybox"
-	for a in sh ip nc echo; do ln -sf busybox "$tmp/root/bin/$a"; done
-	cat >"$tmp/$VMT.json" <<EOF
-{ "name": "$VMT", "isolation": "microvm", "exec": ["/bin/sh", "-c",
-  "ip -6 addr show dev eth0 scope global; ip -6 route show default; echo | nc 2001:db8:77::1 9000"],
-  "root": { "path": "$tmp/root", "readonly": true }, "network": { "mode": "private" } }
-EOF
-	out=$(timeout -k 5 300 "$ctl" run --state "$state" "$tmp/$VMT.json" 2>"$tmp/vm.err")
-	rc=$?
+	v6_vm "t6vm-$$" "$index" '{ "mode": "private" }' 2001:db8:77::1
 	addr6=$(ula_addr "$(printf '%x' $((index + 2)))")
 	check "microVM: tenant-agent gave eth0 $addr6/64 and the default route (rc $rc)" \
 		'[[ $rc -eq 0 && $out == *"inet6 $addr6/64"* && $out == *"default via $(ula_addr 1)"* ]]'
-	[[ $rc -eq 0 ]] || echo "# $(head -c 600 "$tmp/vm.err" | tr '\n' ' ')"
 	check "microVM: the guest reaches the IPv6 sink, NATed ($(tail -1 <<<"$out"))" \
 		'[[ $(tail -1 <<<"$out") == "seen 2001:db8:77::2" ]]'
 fi

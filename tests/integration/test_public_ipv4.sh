@@ -147,14 +147,7 @@ print(last)' "$2" "$3" "${4:-1}" "${5:-0}"
 
 vm_why=""
 vmdir=$PWD/$BUILD/vm
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
-elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
-	vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
-elif ! libvirt_ensure; then
-	vm_why="NO LIBVIRT: $libvirt_why"
-fi
-export TENANTD_VM_IMAGE_DIR=$vmdir
+vm_probe
 
 # one_backend ISOLATION: runs the tenant with tenantctl run and checks it from W and
 # from the host.

@@ -94,16 +94,10 @@ leftovers() {
 vm_ready=0
 vm_why=""
 vm_setup() {
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	vm_why="NO QEMU (make test-deps installs it)"
-elif [[ ! -r $PWD/$BUILD/vm/vmlinuz || ! -r $PWD/$BUILD/vm/initramfs.img ]]; then
-	vm_why="NO VM IMAGE (make vm-image)"
-elif libvirt_ensure; then
-	have_libvirt=1 vm_ready=1
-	export TENANTD_VM_IMAGE_DIR=$PWD/$BUILD/vm
-else
-	vm_why="NO LIBVIRT: $libvirt_why"
-fi
+	vm_probe
+	if [[ -z $vm_why ]]; then
+		have_libvirt=1 vm_ready=1
+	fi
 }
 
 for iso in sandbox microvm; do
@@ -155,12 +149,17 @@ for iso in sandbox microvm; do
 	# Run 1: write a marker, then three times the size.
 	before=$(df -k --output=avail "$storage" | tail -1)
 	out=$(timeout -k 5 150 "$ctl" run --state "$state" "$tmp/$name.json" -- /bin/sh -c \
-		'id -u; ls -ldn /data; echo marker-1 >/data/keep; echo content-7f3a9e >/data/fname-c41d2e; dd if=/dev/zero of=/data/fill bs=1M count=96; echo dd-exit=$?; sync; echo still-running' 2>&1)
+		'id -u; ls -ldn /data; echo marker-1 >/data/keep; echo content-7f3a9e >/data/fname-c41d2e
+		/bin/busybox cp /bin/busybox /data/bb && /bin/busybox chmod 755 /data/bb &&
+			if /data/bb true 2>/dev/null; then echo EXECUTED; else echo exec-refused; fi; rm -f /data/bb
+		dd if=/dev/zero of=/data/fill bs=1M count=96; echo dd-exit=$?; sync; echo still-running' 2>&1)
 	rc=$?
 	after=$(df -k --output=avail "$storage" | tail -1)
 	check "$iso: the tenant ran (exit $rc)" '[[ $rc == 0 ]]'
 	check "$iso: the volume's root is the service's (uid 1000)" \
 		'grep -qE "^d[rwx-]+ +[0-9]+ +1000 +1000 .*/data$" <<<"$out"'
+	check "$iso: a program copied to the noexec volume does not run" \
+		'[[ $out == *exec-refused* && $out != *EXECUTED* ]]'
 	check "$iso: writing 3x the size gives ENOSPC inside the tenant" \
 		'[[ $out == *"No space left on device"* && $out == *dd-exit=1* ]]'
 	check "$iso: and the tenant keeps running" '[[ $out == *still-running* ]]'

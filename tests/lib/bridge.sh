@@ -102,12 +102,14 @@ start_sandbox() {
 	fi
 }
 
-# start_tap NAME INDEX NETWORK-JSON: the tap of a microVM tenant of index INDEX.
+# start_tap NAME INDEX NETWORK-JSON [EGRESS]: the tap of a microVM tenant of index
+# INDEX; with EGRESS (bits/s), SIGUSR1 to its net_probe sets that egress rate live and
+# SIGUSR2 lifts it (see net_probe.c), each answered by a line "rates ..." in $tmp/NAME.out.
 start_tap() {
 	tenants+=("$1")
 	write_manifest "$1" microvm "$3"
 	mkdir -p "$state"
-	"$net_probe" tap "$tmp/$1.json" "$2" "$state" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+	"$net_probe" tap "$tmp/$1.json" "$2" "$state" ${4:+"$4"} >"$tmp/$1.out" 2>"$tmp/$1.err" &
 	taps+=($!)
 	local i
 	for i in $(seq 100); do

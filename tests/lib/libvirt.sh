@@ -75,3 +75,26 @@ vm_domain_purge() {
 	vm_domain_gone "$1" || virsh -q -c "$libvirt_uri" destroy "tenantd-$1" >/dev/null 2>&1
 	true
 }
+
+# vm_probe: can a microVM run here? Sets vm_why to the loud reason when it cannot (empty
+# when it can) and exports TENANTD_VM_IMAGE_DIR=$vmdir (default $PWD/$BUILD/vm). Starts
+# libvirtd when none answers (libvirt_ensure), so call it after tenantd has made
+# /run/tenantd-volumes shared when the suite uses volumes. Always returns 0: a suite
+# with a sandbox half runs that half either way. TENANTD_TEST_NO_VM=1 leaves the
+# microVM halves out on purpose, loudly (CI's AddressSanitizer pass, .ci/run: the
+# release pass before it ran them).
+vm_probe() {
+	vmdir=${vmdir:-$PWD/${BUILD:-build}/vm}
+	vm_why=""
+	if [[ ${TENANTD_TEST_NO_VM:-} == 1 ]]; then
+		vm_why="NOT IN THIS PASS (TENANTD_TEST_NO_VM=1: CI's sanitizer pass boots no microVM; its release pass did)"
+	elif ! command -v qemu-system-x86_64 >/dev/null; then
+		vm_why="NO QEMU (qemu-system-x86_64 missing; make test-deps installs it)"
+	elif [[ ! -r $vmdir/vmlinuz || ! -r $vmdir/initramfs.img ]]; then
+		vm_why="NO VM IMAGE ($vmdir/vmlinuz, initramfs.img missing: run make vm-image)"
+	elif ! libvirt_ensure; then
+		vm_why="NO LIBVIRT: $libvirt_why"
+	fi
+	export TENANTD_VM_IMAGE_DIR=$vmdir
+	return 0
+}

@@ -67,12 +67,53 @@ cgroups_gone() {
 	return 0
 }
 
-# The EXIT trap: background processes, tenants' cgroups, mounts under $tmp, $tmp.
+# IPv6 forwarding as the host had it before this script: a private tenant with IPv6
+# turns it on, and first sets accept_ra 2 on every interface that had 1 (net.c,
+# ipv6_forwarding, keeps SLAAC working). tenantd leaves both on when it exits, since its
+# tenants outlive it; a test leaves the host as it found it (sandbox_cleanup).
+v6_forward_before=$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)
+v6_accept_ra1=()
+if [[ $v6_forward_before == 0 ]]; then
+	for f in /proc/sys/net/ipv6/conf/*/accept_ra; do
+		[[ $f == */all/* || $(cat "$f" 2>/dev/null) != 1 ]] || v6_accept_ra1+=("$f")
+	done
+fi
+v6_sysctl_restore() {
+	local f
+	[[ $v6_forward_before == 0 ]] || return 0
+	echo 0 >/proc/sys/net/ipv6/conf/all/forwarding
+	for f in "${v6_accept_ra1[@]}"; do
+		[[ $(cat "$f" 2>/dev/null) == 2 ]] && echo 1 >"$f"
+	done
+	return 0
+}
+
+# The bridge's address in the ULA /64 of each state directory under $tmp (tenantd draws
+# a new ULA /48 for a new state directory, STATE/ula-prefix, and puts PREFIX::1/64 on
+# the shared bridge tenantd0; nothing else removes it): removed from the bridge, so that
+# suites do not leave one address each behind.
+ula_cleanup() {
+	local f a
+	[[ -n ${tmp:-} && -d $tmp ]] || return 0
+	while IFS= read -r f; do
+		a=$(python3 -c '
+import ipaddress, sys
+n = ipaddress.ip_network(open(sys.argv[1]).read(64).strip())
+if n.prefixlen == 48 and n.subnet_of(ipaddress.ip_network("fd00::/8")):
+    print(n.network_address + 1)' "$f" 2>/dev/null) || continue
+		[[ -n $a ]] && ip -6 addr del "$a/64" dev tenantd0 2>/dev/null
+	done < <(find "$tmp" -maxdepth 5 -name ula-prefix -type f 2>/dev/null)
+	return 0
+}
+
+# The EXIT trap: background processes, tenants' cgroups, mounts under $tmp, $tmp, the
+# host's IPv6 forwarding and accept_ra.
 sandbox_cleanup() {
 	local p t m
 	for p in "${bg[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
 	for t in "${tenants[@]}"; do cg_purge "$t"; done
+	ula_cleanup
 	# Deepest first; then refuse to rm -rf across a mount that would not go.
 	# shellcheck disable=SC2013 # mount points under $tmp, which the test named without blanks
 	for m in $(awk -v t="$tmp" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
@@ -83,6 +124,7 @@ sandbox_cleanup() {
 	else
 		rm -rf "$tmp"
 	fi
+	v6_sysctl_restore
 }
 
 # find_service CTLPID: sets init_pid and svc_pid (host pids) once the tenant started by

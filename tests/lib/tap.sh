@@ -11,7 +11,10 @@
 #   skip_all REASON            the rest of the script cannot run here: one skip, the plan,
 #                              exit 0
 #   require_built FILE...      fails the script (exit 1) when a file `make check` builds
-#                              is missing: a broken build must not look like a skip
+#                              is missing, or older than the library it links
+#                              ($BUILD/libtenantd.a): a broken build must not look like a
+#                              skip, and a stale test program (plain make does not
+#                              rebuild them) tests yesterday's code
 #   bail DESC                  a failure after which the rest cannot run: fail, plan, exit 1
 #   done_testing               prints the plan (1..N); the last line of every script
 #
@@ -48,6 +51,10 @@ require_built() {
 		if [[ ! -x $f ]]; then
 			_tap_n=$((_tap_n + 1))
 			echo "not ok $_tap_n - $f is missing: run make check (it builds every test program)"
+			missing=1
+		elif [[ $f == */tests/integration/* || $f == */tests/security/* ]] && [[ -e ${BUILD:-build}/libtenantd.a && ${BUILD:-build}/libtenantd.a -nt $f ]]; then
+			_tap_n=$((_tap_n + 1))
+			echo "not ok $_tap_n - $f is older than ${BUILD:-build}/libtenantd.a: make $f (or make check)"
 			missing=1
 		fi
 	done

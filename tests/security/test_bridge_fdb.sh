@@ -25,8 +25,10 @@ tenants=()
 bg=()
 unknown_ip=10.88.255.250 # above the pool's last tenant (65000): never a tenant's
 unknown_mac=02:74:de:ad:be:ef
+seen_table=fdbseen$$ # this script's own counters on the bridge (not a tenant's table)
 fdb_cleanup() {
 	ip neigh del "$unknown_ip" dev tenantd0 2>/dev/null
+	nft delete table bridge "$seen_table" 2>/dev/null
 	bridge_cleanup
 }
 trap fdb_cleanup EXIT
@@ -36,7 +38,8 @@ T=fdb$$
 base=$((3000 + $$ % 500 * 4))
 A=$base V=$((base + 1)) O=$((base + 2)) M=$((base + 3))
 net='{ "mode": "private", "egress": { "allow_host": true } }'
-start_sandbox "$T-a" "$A" "$net"
+# The attacker with an egress rate too: a sandbox's sits on its eth0, no detour.
+start_sandbox "$T-a" "$A" '{ "mode": "private", "egress": { "allow_host": true, "rate": "50mbit" } }'
 pid_a=$init_pid
 gw_mac0=$(bridge_mac)
 start_sandbox "$T-v" "$V" "$net"
@@ -44,7 +47,7 @@ pid_v=$init_pid ctl_v=$ctl_pid
 start_sandbox "$T-o" "$O" "$net"
 pid_o=$init_pid
 # With an egress rate: what the guest sends takes the ifb detour (tc redirect) first.
-start_tap "$T-m" "$M" '{ "mode": "private", "egress": { "allow_host": true, "rate": "50mbit" } }'
+start_tap "$T-m" "$M" '{ "mode": "private", "egress": { "allow_host": true, "rate": "50mbit" } }' 50000000
 mac_a=$(tenant_mac "$A") mac_v=$(tenant_mac "$V") mac_m=$(tenant_mac "$M")
 ip_v=$(tenant_addr "$V")
 pass "three sandbox tenants (tnd-$A, tnd-$V, tnd-$O) and a microVM's tap (tnd-$M) are on the bridge"
@@ -97,17 +100,118 @@ as_guest() {
 	done
 }
 guest_done() { kill "$guest" 2>/dev/null; wait "$guest" 2>/dev/null; }
+# lldrop NAME: the link-local drop counter of tenant NAME's netdev chain
+lldrop() { nft list table netdev "tenantd-$1" 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\) .*drop.*/\1/p' | head -1; }
 nsenter -t "$pid_a" -n "$py" "$hostile" dev:eth0 "ll=$mac_v,20" >/dev/null
 check "link-local frames from a sandbox's port claiming V's MAC are not learned there ($(learned "$mac_v" "$A") entries)" \
 	'[[ $(learned "$mac_v" "$A") -eq 0 ]]'
+check "... A's ingress chain saw and dropped them, A's egress rate and all ($(lldrop "$T-a") packets)" \
+	'[[ $(lldrop "$T-a") -ge 100 ]]'
 as_guest "ll=$mac_v,20"
 check "... nor from a microVM's tap ($(learned "$mac_v" "$M") entries)" '[[ $(learned "$mac_v" "$M") -eq 0 ]]'
 check "V's MAC still leads to V's port only: $(bridge fdb show br tenantd0 | grep "^$mac_v dev" | cut -d' ' -f3 | tr '\n' ' ')" \
 	'[[ $(bridge fdb show br tenantd0 | grep -c "^$mac_v dev") -eq 1 && $(learned "$mac_v" "$V") -eq 1 ]]'
-lldrop=$(nft list table netdev "tenantd-$T-m" 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\) .*drop.*/\1/p' | head -1)
+lldrop=$(lldrop "$T-m")
 check "the tap's ingress chain saw and dropped them, ifb detour and all (${lldrop:-no} packets)" \
 	'[[ ${lldrop:-0} -ge 100 ]]'
 guest_done
+
+# ---- the shaped tap: the ifb detour takes the guest's frames, and nothing forged ----
+# What the guest sends is shaped on the tap's ifb, which hands each frame back to the
+# tap's receive path past the port's own checks: only what passed them may go there.
+# Counted where it would show: this script's chain on the bridge's prerouting hook
+# (ahead of the tenant's bridge table, which drops forged sources again) for every
+# frame from the tap, by source MAC; an LLDP socket on the tap (the kernel delivers a
+# link-local frame to it only once the bridge has passed it up) for the link-local
+# ones. The guest's own frames must reach the bridge (and, shaped, the ifb's queue), or
+# the checks prove nothing.
+ifb_pkts() { tc -s qdisc show dev "tndi-$M" 2>/dev/null | awk '$1 == "qdisc" { q = $2 } q == "tbf" && $1 == "Sent" { print $4; exit }'; }
+# seen own|forged: frames from the tap whose source is, or is not, its MAC
+seen() {
+	local op=""
+	[[ $1 == forged ]] && op="!= "
+	nft list chain bridge "$seen_table" pre | sed -n "s/.*ether saddr $op$mac_m counter packets \([0-9]*\).*/\1/p"
+}
+# guest_round: the guest sends 50 frames of its own to the gateway, 200 link-local ones
+# (half from its own MAC) and 350 with forged sources; sets ifb_d (packets the ifb's
+# tbf took meanwhile, empty without one), own, forged (frames that reached the bridge)
+# and ll (what the LLDP socket got)
+guest_round() {
+	nft -f - <<EOF || bail "cannot make this script's counting table"
+table bridge $seen_table {
+  chain pre {
+    type filter hook prerouting priority -300; policy accept;
+    iifname "tnd-$M" ether saddr $mac_m counter
+    iifname "tnd-$M" ether saddr != $mac_m counter
+  }
+}
+EOF
+	"$py" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88CC))
+s.bind((sys.argv[1], 0x88CC)); s.settimeout(0.2)
+print("ready", flush=True)
+n, end = 0, time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    try: s.recv(2000); n += 1
+    except socket.timeout: pass
+print("got %d" % n)' "tnd-$M" 8 >"$tmp/lldp" &
+	local lldp=$! i ifb0 ifb1
+	bg+=("$lldp")
+	for i in $(seq 200); do grep -q ready "$tmp/lldp" && break; sleep 0.05; done
+	grep -q ready "$tmp/lldp" || bail "the LLDP socket on tnd-$M did not open"
+	ifb0=$(ifb_pkts)
+	as_guest "udp=$mac_m,$gw_mac0,$(tenant_addr "$M"),10.88.0.1,9,own,50" "ll=$mac_v,20" "ll=$mac_m,20" \
+		flood=200 "udp=$mac_v,$gw_mac0,$ip_v,10.88.0.1,9,forged,50"
+	sleep 0.5
+	guest_done
+	wait "$lldp"
+	ifb1=$(ifb_pkts)
+	ifb_d=""
+	[[ -n $ifb0 && -n $ifb1 ]] && ifb_d=$((ifb1 - ifb0))
+	own=$(seen own) forged=$(seen forged) ll=$(tail -1 "$tmp/lldp")
+	nft delete table bridge "$seen_table"
+}
+# rates_live SIGNAL: net_set_rates through the tap's net_probe; its answer
+rates_live() {
+	local n i
+	n=$(grep -c '^rates' "$tmp/$T-m.out")
+	kill "-$1" "${taps[0]}"
+	for i in $(seq 100); do
+		(($(grep -c '^rates' "$tmp/$T-m.out") > n)) && break
+		sleep 0.05
+	done
+	grep '^rates' "$tmp/$T-m.out" | tail -1
+}
+# forwards: the tap's netdev chain ends with the forward to its ifb
+forwards() { nft list chain netdev "tenantd-$T-m" ingress | grep -q "fwd to \"tndi-$M\""; }
+shaped_checks() { # WHEN
+	check "$1: the tap is shaped: its ifb's tbf took the guest's own frames (${ifb_d:-no ifb} packets, 50 sent)" \
+		'[[ -n $ifb_d ]] && ((ifb_d >= 50))'
+	check "$1: ... and they reach the bridge after the detour (${own:-none} of 50)" '[[ ${own:-0} -ge 50 ]]'
+	check "$1: no frame with a forged source from the shaped tap reaches the bridge (${forged:-none} of 350 sent)" \
+		'[[ ${forged:-x} == 0 ]]'
+	check "$1: no link-local frame from the shaped tap reaches the host ($ll of 200 sent, half from its own MAC)" \
+		'[[ $ll == "got 0" ]]'
+}
+guest_round
+shaped_checks "egress 50mbit from the start"
+
+# The same tap's egress rate lifted live, then set again (what a throttle does to a
+# microVM without a rate of its own): the ifb and the chain's forward come and go
+# together, and the port's checks stay where they are.
+r=$(rates_live USR2)
+check "egress lifted live ($r): the ifb is gone and the tap's chain forwards nowhere" \
+	'[[ $r == "rates 0" ]] && ! ip link show "tndi-$M" >/dev/null 2>&1 && ! forwards'
+guest_round
+check "unshaped: the guest's own frames reach the bridge (${own:-none} of 50)" '[[ ${own:-0} -ge 50 ]]'
+check "unshaped: no forged frame reaches the bridge (${forged:-none} of 350) and no link-local one the host ($ll of 200)" \
+	'[[ ${forged:-x} == 0 && $ll == "got 0" ]]'
+r=$(rates_live USR1)
+check "egress set live again ($r): an ifb shaped at 50Mbit, and the chain's last rule forwards to it" \
+	'[[ $r == "rates 50000000" ]] && tc qdisc show dev "tndi-$M" | grep -q "tbf.*rate 50Mbit" && forwards'
+guest_round
+shaped_checks "egress 50mbit set live"
 
 # ---- floods of random source MACs ----
 dynamic() { # entries the bridge learned on a port: neither its own (permanent) nor static

@@ -130,6 +130,18 @@ static void test_requests(void)
             "\"10.88.0.5/16\",\"gateway\":\"10.88.0.1\",\"address6\":"
             "\"fd12:3456:789a::5/64\",\"gateway6\":\"fd12:3456:789a::1\",\"dns\":[]}}");
         round_trip_request("setup, nothing", "{\"v\":1,\"id\":2,\"op\":\"setup\"}");
+        round_trip_request(
+            "setup with pids_max",
+            "{\"v\":1,\"id\":2,\"op\":\"setup\",\"mounts\":[],\"pids_max\":4194304}");
+        round_trip_request(
+            "setup with tmpfs mounts",
+            "{\"v\":1,\"id\":2,\"op\":\"setup\",\"mounts\":["
+            "{\"tag\":\"root\",\"target\":\"/\",\"fstype\":\"9p\",\"readonly\":true},"
+            "{\"target\":\"/var/cache/app\",\"fstype\":\"tmpfs\",\"size\":4194304,"
+            "\"noexec\":true},"
+            "{\"target\":\"/ro\",\"fstype\":\"tmpfs\",\"readonly\":true,\"size\":1048576},"
+            "{\"tag\":\"m0\",\"target\":\"/var/cache/app/share\",\"fstype\":\"9p\"},"
+            "{\"tag\":\"v0\",\"target\":\"/data\",\"fstype\":\"virtiofs\",\"noexec\":true}]}");
         round_trip_request("start",
                            "{\"v\":1,\"id\":3,\"op\":\"start\",\"argv\":[\"/bin/sh\",\"-c\",\"\"],"
                            "\"env\":{\"PATH\":\"/bin\",\"A_1\":\"x=y\"},\"uid\":1000,\"gid\":100,"
@@ -194,6 +206,26 @@ static void test_requests(void)
                memcmp(&req->u.setup.net.address6, &a6, 16) == 0 && req->u.setup.net.has_gateway6 &&
                memcmp(&req->u.setup.net.gateway6, &g6, 16) == 0,
            "setup net with an IPv6 address and gateway");
+        req = decode_req("{\"v\":1,\"id\":2,\"op\":\"setup\",\"mounts\":[{\"target\":"
+                         "\"/cache\",\"fstype\":\"tmpfs\",\"size\":68719476736,\"noexec\":"
+                         "true},{\"target\":\"/t\",\"fstype\":\"tmpfs\",\"size\":1048576}]}",
+                         &err, &id);
+        const struct agent_mount *tm = req ? req->u.setup.mounts : NULL;
+        ok(req && req->u.setup.n_mounts == 2 && tm[0].fstype == AGENT_FS_TMPFS && !tm[0].tag &&
+               strcmp(tm[0].target, "/cache") == 0 && tm[0].size == AGENT_TMPFS_SIZE_MAX &&
+               tm[0].noexec && !tm[0].readonly,
+           "setup tmpfs: no tag, the largest size, noexec");
+        ok(req && tm[1].size == AGENT_TMPFS_SIZE_MIN && !tm[1].noexec && !tm[1].readonly,
+           "setup tmpfs: the smallest size, noexec and readonly default to false");
+        req =
+            decode_req("{\"v\":1,\"id\":2,\"op\":\"setup\",\"mounts\":[{\"tag\":\"v0\","
+                       "\"target\":\"/data\",\"fstype\":\"virtiofs\",\"noexec\":true},"
+                       "{\"tag\":\"m0\",\"target\":\"/ro\",\"fstype\":\"9p\",\"readonly\":true}]}",
+                       &err, &id);
+        tm = req ? req->u.setup.mounts : NULL;
+        ok(req && req->u.setup.n_mounts == 2 && tm[0].noexec && !tm[0].readonly && tm[1].readonly &&
+               !tm[1].noexec,
+           "setup shares: noexec as sent, false by default");
         decode_req("{\"v\":1,\"id\":1,\"op\":\"hello\"}", &err, &id); /* frees the last */
 }
 
@@ -276,6 +308,84 @@ static void test_request_rejects(void)
                 "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"target\":"
                 "\"/a\",\"fstype\":\"ext4\"}]}",
                 7, "\"fstype\" must be");
+        rejects("an unknown key in a mount with a tag and no target",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"targstype\":"
+                "\"9p\"}]}",
+                7, "unknown key \"targstype\"");
+        rejects("a share without a target",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"root\","
+                "\"fstype\":\"9p\"}]}",
+                7, "missing key \"target\"");
+        rejects("tmpfs with a tag",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"target\":"
+                "\"/a\",\"fstype\":\"tmpfs\",\"size\":1048576}]}",
+                7, "mounts[0]: a tmpfs mount has no \"tag\"");
+        rejects("tmpfs without a size",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\"}]}",
+                7, "missing key \"size\"");
+        rejects("tmpfs smaller than 1 MiB",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":1048575}]}",
+                7, "\"size\" must be an integer from 1048576 to 68719476736");
+        rejects("tmpfs larger than 64 GiB",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":68719476737}]}",
+                7, "\"size\" must be an integer from 1048576");
+        rejects("tmpfs size negative",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":-1}]}",
+                7, "\"size\" must be an integer");
+        rejects("tmpfs size a string",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":\"64M\"}]}",
+                7, "\"size\" must be a number");
+        rejects("tmpfs size a fraction",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":1048576.5}]}",
+                7, "\"size\" must be an integer");
+        rejects("tmpfs noexec not a boolean",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"tmpfs\",\"size\":1048576,\"noexec\":1}]}",
+                7, "\"noexec\" must be");
+        rejects("tmpfs at /",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/\","
+                "\"fstype\":\"tmpfs\",\"size\":1048576}]}",
+                7, "only the share tagged \"root\"");
+        rejects("tmpfs target with ..",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a/../etc\","
+                "\"fstype\":\"tmpfs\",\"size\":1048576}]}",
+                7, "absolute path");
+        rejects("tmpfs relative target",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"tmp\","
+                "\"fstype\":\"tmpfs\",\"size\":1048576}]}",
+                7, "absolute path");
+        rejects("tmpfs without a target",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"fstype\":\"tmpfs\","
+                "\"size\":1048576}]}",
+                7, "missing key \"target\"");
+        rejects("tmpfs at a share's target",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"target\":"
+                "\"/a\",\"fstype\":\"9p\"},{\"target\":\"/a\",\"fstype\":\"tmpfs\",\"size\":"
+                "1048576}]}",
+                7, "mounts[1]: tag or target repeats mounts[0]");
+        rejects("pids_max 0", "{\"v\":1,\"id\":7,\"op\":\"setup\",\"pids_max\":0}", 7,
+                "\"pids_max\" must be an integer from 1 to 4194304");
+        rejects("pids_max past the kernel's limit",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"pids_max\":4194305}", 7,
+                "\"pids_max\" must be");
+        rejects("share with a size",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"target\":"
+                "\"/a\",\"fstype\":\"virtiofs\",\"size\":1048576}]}",
+                7, "a share mount has no \"size\"");
+        rejects("share with a noexec that is not a boolean",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a\",\"target\":"
+                "\"/a\",\"fstype\":\"9p\",\"noexec\":\"yes\"}]}",
+                7, "\"noexec\" must be");
+        rejects("share without a tag",
+                "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"target\":\"/a\","
+                "\"fstype\":\"9p\"}]}",
+                7, "missing key \"tag\"");
         rejects("bad tag",
                 "{\"v\":1,\"id\":7,\"op\":\"setup\",\"mounts\":[{\"tag\":\"a b\",\"target\":"
                 "\"/a\",\"fstype\":\"9p\"}]}",
@@ -601,6 +711,42 @@ static void test_messages(void)
         free(enc);
         struct agent_request req = {.id = 0, .op = AGENT_OP_HELLO};
         ok(agent_request_encode(&req, &enc, &len) == -EINVAL, "a request with id 0 is not sent");
+
+        /* The host never sends a tmpfs the agent would refuse. */
+        struct agent_mount tm = {
+            .target = (char *)"/cache", .fstype = AGENT_FS_TMPFS, .size = 16 << 20};
+        req = (struct agent_request){.id = 5, .op = AGENT_OP_SETUP};
+        req.u.setup = (struct agent_setup){.mounts = &tm, .n_mounts = 1};
+        enc = NULL;
+        ok(agent_request_encode(&req, &enc, &len) == 0 && enc &&
+               strstr(enc, "{\"target\":\"/cache\",\"fstype\":\"tmpfs\",\"readonly\":false,"
+                           "\"size\":16777216}"),
+           "a tmpfs is sent without a tag: %s", enc ? enc : "(nothing)");
+        free(enc);
+        static const struct {
+                const char *what;
+                struct agent_mount m;
+        } bad_tmpfs[] = {
+            {"smaller than 1 MiB",
+             {.target = (char *)"/c", .fstype = AGENT_FS_TMPFS, .size = 1048575}},
+            {"larger than 64 GiB",
+             {.target = (char *)"/c", .fstype = AGENT_FS_TMPFS, .size = AGENT_TMPFS_SIZE_MAX + 1}},
+            {"of size 2^64-1",
+             {.target = (char *)"/c", .fstype = AGENT_FS_TMPFS, .size = UINT64_MAX}},
+            {"at /", {.target = (char *)"/", .fstype = AGENT_FS_TMPFS, .size = 1 << 20}},
+            {"at a relative path",
+             {.target = (char *)"c", .fstype = AGENT_FS_TMPFS, .size = 1 << 20}},
+            {"at /a/..", {.target = (char *)"/a/..", .fstype = AGENT_FS_TMPFS, .size = 1 << 20}},
+            {"(a share) with a size",
+             {.tag = (char *)"a", .target = (char *)"/c", .size = 1 << 20}},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad_tmpfs); i++) {
+                tm = bad_tmpfs[i].m;
+                enc = NULL;
+                ok(agent_request_encode(&req, &enc, &len) == -EINVAL && !enc,
+                   "a tmpfs %s is not sent", bad_tmpfs[i].what);
+                free(enc);
+        }
 }
 
 static void test_base64(void)
@@ -725,6 +871,24 @@ static void test_seccomp(void)
                     "not repeated");
         msg_rejects("learned, count 0", "{\"v\":1,\"event\":\"learned\",\"calls\":[[1,0]]}",
                     "COUNT 1 to");
+        round_trip_msg("limits event",
+                       "{\"v\":1,\"event\":\"limits\",\"oom_kills\":2,\"pids_max_hits\":0}");
+        round_trip_msg("limits event, the largest totals",
+                       "{\"v\":1,\"event\":\"limits\",\"oom_kills\":9007199254740991,"
+                       "\"pids_max_hits\":9007199254740991}");
+        msg_rejects("limits, a total past 2^53-1",
+                    "{\"v\":1,\"event\":\"limits\",\"oom_kills\":9007199254740992,"
+                    "\"pids_max_hits\":0}",
+                    "\"oom_kills\" must be");
+        msg_rejects("limits, negative",
+                    "{\"v\":1,\"event\":\"limits\",\"oom_kills\":0,\"pids_max_hits\":-1}",
+                    "\"pids_max_hits\" must be");
+        msg_rejects("limits, one missing", "{\"v\":1,\"event\":\"limits\",\"oom_kills\":0}",
+                    "\"pids_max_hits\"");
+        msg_rejects("limits, an unknown key",
+                    "{\"v\":1,\"event\":\"limits\",\"oom_kills\":0,\"pids_max_hits\":0,"
+                    "\"x\":1}",
+                    "unknown key \"x\"");
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -123,5 +124,40 @@ int main(void)
         unlink(path);
         rmdir(sub);
         ok(rmdir(dir) == 0, "the directory held nothing else");
+
+        /* read_fd_bounded: the one read loop, over a pipe (no size to trust) */
+        static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 10000};
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                for (int over = 0; over < 2; over++) {
+                        size_t want = sizes[i] + (size_t)over, max = sizes[i];
+                        int p[2];
+                        if (pipe(p) < 0)
+                                break;
+                        char *data = malloc(want + 1), *got = NULL;
+                        for (size_t k = 0; k < want; k++)
+                                data[k] = (char)('a' + k % 26);
+                        pid_t pid = fork();
+                        if (pid == 0) {
+                                close(p[0]);
+                                _exit(write(p[1], data, want) == (ssize_t)want ? 0 : 1);
+                        }
+                        close(p[1]);
+                        size_t len = 7;
+                        int rr = read_fd_bounded(p[0], max, &got, &len);
+                        close(p[0]);
+                        waitpid(pid, NULL, 0);
+                        if (over)
+                                ok(rr == -EFBIG && !got,
+                                   "%zu bytes with a limit of %zu: -EFBIG (r=%d)", want, max, rr);
+                        else
+                                ok(rr == 0 && len == want && memcmp(got, data, want) == 0 &&
+                                       got[len] == '\0',
+                                   "%zu bytes with a limit of %zu: all of them, NUL-terminated "
+                                   "(r=%d)",
+                                   want, max, rr);
+                        free(got);
+                        free(data);
+                }
+        }
         return tap_done();
 }

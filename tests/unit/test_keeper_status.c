@@ -1,11 +1,16 @@
 /* test_keeper_status.c — the keeper's one status line to tenantd ("started PID" or
  * "error MESSAGE"): what the keeper writes reads back the same, and anything else, a
- * pid with a sign, trailing bytes or out of range included, is no pid. */
+ * pid with a sign, trailing bytes or out of range included, is no pid. The same for
+ * its event lines and for the STATUS word tenantd-keeper hands --keeper-finish. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "daemon/keeper.h"
@@ -49,8 +54,80 @@ static void event_is(const char *text, int want_r, const char *want_syscall, uin
                 ok(r == want_r && !sys && count == 7, "event \"%.40s\" is refused (r=%d)", text, r);
 }
 
+/* A microVM's "guest-limits OOM PIDS" line, as the daemon gets it (newline cut off). */
+static void limits_is(const char *text, int want_r, uint64_t want_oom, uint64_t want_pids)
+{
+        uint64_t oom = 7, pids = 7;
+        int r = keeper_event_parse_limits(text, &oom, &pids);
+        if (want_r == 0)
+                ok(r == 0 && oom == want_oom && pids == want_pids,
+                   "limits \"%.40s\": %llu %llu (r=%d)", text, (unsigned long long)want_oom,
+                   (unsigned long long)want_pids, r);
+        else
+                ok(r == want_r && oom == 7 && pids == 7, "limits \"%.40s\" is refused (r=%d)", text,
+                   r);
+}
+
+/* --keeper-finish's STATUS word (daemon/keeper_exec.h). */
+static void finish_status_is(const char *text, int want_r, int want_status, bool want_exited)
+{
+        int status = -7;
+        bool exited = !want_exited;
+        int r = keeper_finish_status_parse(text, &status, &exited);
+        if (want_r == 0)
+                ok(r == 0 && status == want_status && exited == want_exited,
+                   "finish status \"%s\": %d, %s (r=%d)", text, want_status,
+                   want_exited ? "exited" : "killed", r);
+        else
+                ok(r == want_r && status == -7, "finish status \"%s\" is refused (r=%d)", text, r);
+}
+
+/* The guest's totals a tenantd accepted, kept in the tenant's state directory so that a
+ * tenantd restarted while the microVM runs does not count them again (issue 12). */
+static void guest_limits_saved(void)
+{
+        char state[] = "/tmp/test-keeper-status.XXXXXX", dir[4096], path[4200];
+        if (!mkdtemp(state)) {
+                ok(0, "mkdtemp");
+                return;
+        }
+        tenant_dir(state, "t1", dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/tenants", state);
+        mkdir(path, 0700);
+        mkdir(dir, 0700);
+        uint64_t oom = 7, pids = 7;
+        int r = keeper_guest_limits_load(state, "t1", &oom, &pids);
+        ok(r == -ENOENT && oom == 7 && pids == 7, "no totals saved: -ENOENT (r=%d)", r);
+        r = keeper_guest_limits_save(state, "t1", 3, 12, NULL);
+        ok(r == 0, "totals saved (r=%d)", r);
+        snprintf(path, sizeof(path), "%s/guest-limits", dir);
+        struct stat st;
+        ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "... in %s, 0600", path);
+        r = keeper_guest_limits_load(state, "t1", &oom, &pids);
+        ok(r == 0 && oom == 3 && pids == 12, "... read back: %llu %llu (r=%d)",
+           (unsigned long long)oom, (unsigned long long)pids, r);
+        r = keeper_guest_limits_save(state, "t1", 9007199254740991ULL, 0, NULL);
+        r = r ?: keeper_guest_limits_load(state, "t1", &oom, &pids);
+        ok(r == 0 && oom == 9007199254740991ULL && pids == 0, "the largest total round trips");
+        FILE *f = fopen(path, "w");
+        if (f) {
+                fputs("guest-limits 3 x\n", f);
+                fclose(f);
+        }
+        oom = pids = 7;
+        r = keeper_guest_limits_load(state, "t1", &oom, &pids);
+        ok(r == -EBADMSG && oom == 7 && pids == 7, "a damaged file is refused (r=%d)", r);
+        keeper_records_remove(state, "t1");
+        ok(access(path, F_OK) < 0 && errno == ENOENT, "removed with the tenant's records");
+        rmdir(dir);
+        snprintf(path, sizeof(path), "%s/tenants", state);
+        rmdir(path);
+        rmdir(state);
+}
+
 int main(void)
 {
+        guest_limits_saved();
         char buf[KEEPER_STATUS_MAX];
         size_t n = keeper_status_format(buf, sizeof(buf), 1234, NULL);
         ok(n == 13 && strcmp(buf, "started 1234\n") == 0, "format started: \"%.*s\"", (int)n - 1,
@@ -81,10 +158,29 @@ int main(void)
         parse_is("", -EBADMSG, 0, NULL);
         parse_is("error ", 0, 0, "");
 
+        limits_is("guest-limits 0 0", 0, 0, 0);
+        limits_is("guest-limits 3 12", 0, 3, 12);
+        limits_is("guest-limits 9007199254740991 1", 0, 9007199254740991ULL, 1);
+        limits_is("guest-limits 9007199254740992 1", -EBADMSG, 0, 0);
+        limits_is("guest-limits 99999999999999999999 1", -EBADMSG, 0, 0);
+        limits_is("guest-limits 01 1", -EBADMSG, 0, 0);
+        limits_is("guest-limits 1", -EBADMSG, 0, 0);
+        limits_is("guest-limits 1 2 3", -EBADMSG, 0, 0);
+        limits_is("guest-limits 1  2", -EBADMSG, 0, 0);
+        limits_is("guest-limits -1 2", -EBADMSG, 0, 0);
+        limits_is("guest-limits 1 2 ", -EBADMSG, 0, 0);
+        limits_is("guest-limit 1 2", -EBADMSG, 0, 0);
+        limits_is("seccomp-denied syslog 5", -EBADMSG, 0, 0);
+        event_is("guest-limits 1 2", -EBADMSG, NULL, 0);
+
         event_is("seccomp-denied syslog 5\n", 0, "syslog", 5);
         event_is("seccomp-denied other 99999", 0, "other", 99999);
         event_is("seccomp-denied syslog 0", -EBADMSG, NULL, 0);
         event_is("seccomp-denied syslog 05", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 9223372036854775807", 0, "syslog", INT64_MAX);
+        event_is("seccomp-denied syslog 9223372036854775808", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 18446744073709551616", -EBADMSG, NULL, 0);
+        event_is("seccomp-denied syslog 5x", -EBADMSG, NULL, 0);
         event_is("seccomp-denied syslog 99999999999999999999", -EBADMSG, NULL, 0);
         event_is("seccomp-denied syslog 5 x", -EBADMSG, NULL, 0);
         event_is("seccomp-denied sys\033log 5", -EBADMSG, NULL, 0);
@@ -95,5 +191,26 @@ int main(void)
         event_is("seccomp-denied "
                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 5",
                  -EBADMSG, NULL, 0);
+
+        finish_status_is("exit:0", 0, 0, true);
+        finish_status_is("exit:3", 0, 3, true);
+        finish_status_is("exit:255", 0, 255, true);
+        finish_status_is("exit:137", 0, 137, true); /* a runner's own 137: no cleanup */
+        finish_status_is("signal:9", 0, 137, false);
+        finish_status_is("signal:15", 0, 143, false);
+        finish_status_is("exit:256", -EINVAL, 0, false);
+        finish_status_is("exit:007", -EINVAL, 0, false);
+        finish_status_is("exit:", -EINVAL, 0, false);
+        finish_status_is("signal:0", -EINVAL, 0, false);
+        finish_status_is("signal:128", -EINVAL, 0, false);
+        finish_status_is("exit:", -EINVAL, 0, false);
+        finish_status_is("exit:+5", -EINVAL, 0, false);
+        finish_status_is("exit: 5", -EINVAL, 0, false);
+        finish_status_is("exit:-1", -EINVAL, 0, false);
+        finish_status_is("exit:05", -EINVAL, 0, false);
+        finish_status_is("exit:5x", -EINVAL, 0, false);
+        finish_status_is("exit:1000", -EINVAL, 0, false);
+        finish_status_is("5", -EINVAL, 0, false);
+        finish_status_is("killed:9", -EINVAL, 0, false);
         return tap_done();
 }

@@ -366,9 +366,37 @@ static void test_volumes(void)
         diag_list_clear(&d);
 }
 
+/* network.ipv6: true, false, "address" (true) or "prefix" (a /64 of its own). */
+static void test_ipv6(void)
+{
+        static const struct {
+                const char *value;
+                bool ipv6, prefix;
+        } cases[] = {
+            {"true", true, false},
+            {"false", false, false},
+            {"\"address\"", true, false},
+            {"\"prefix\"", true, true},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+                char text[200];
+                snprintf(text, sizeof(text),
+                         "{\"name\":\"a\",\"exec\":[\"/bin/true\"],\"network\":{\"mode\":"
+                         "\"private\",\"ipv6\":%s}}",
+                         cases[i].value);
+                struct manifest *m = parse_ok(text, cases[i].value);
+                ok(m && m->network.ipv6 == cases[i].ipv6 &&
+                       m->network.ipv6_prefix == cases[i].prefix,
+                   "network.ipv6 %s: ipv6 %d, a /64 %d", cases[i].value, cases[i].ipv6,
+                   cases[i].prefix);
+                manifest_free(m);
+        }
+}
+
 int main(void)
 {
         test_defaults();
+        test_ipv6();
         test_limits();
         test_values();
         test_microvm();

@@ -91,6 +91,22 @@ int main(void)
         notifier_add(n, SYS_syslog, UINT64_MAX);
         ok(n->pending[SYS_syslog] == UINT64_MAX && n->total == UINT64_MAX,
            "a lying guest's counts saturate instead of wrapping");
+        /* A listener handed over right after its first owner reported (keeper_exec.h):
+         * the new owner's next report of that call waits its 10 s, others' do not. */
+        memset(n, 0, sizeof(*n));
+        s.n = 0;
+        notifier_mark_reported(n, SYS_syslog, 50000);
+        notifier_mark_reported(n, -1, 50000);
+        notifier_add(n, SYS_syslog, 7);
+        notifier_add(n, SYS_acct, 1);
+        notifier_add(n, 5000, 2);
+        due = notifier_report(n, 50001, false, record, &s);
+        ok(s.n == 1 && s.nr[0] == SYS_acct && due == NOTIFY_REPORT_MS - 1,
+           "after the handover, marked calls wait for their 10 s mark (due in %d ms)", due);
+        s.n = 0;
+        (void)notifier_report(n, 50000 + NOTIFY_REPORT_MS, false, record, &s);
+        ok(s.n == 2 && s.nr[0] == SYS_syslog && s.count[0] == 7 && s.nr[1] == -1 && s.count[1] == 2,
+           "and are reported at it, with their counts");
         free(n);
         return tap_done();
 }
