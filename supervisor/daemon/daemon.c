@@ -344,6 +344,10 @@ static void cleanup_leftovers(struct daemon *d, struct tenant *t)
         }
         struct net_tenant nt = {0};
         snprintf(nt.name, sizeof(nt.name), "%s", t->name);
+        uint32_t base;
+        if (t->m->network.mode == NET_PRIVATE &&
+            uidrange_get(d->cfg.state_dir, t->name, d->cfg.uid_base, &base, NULL) == 0)
+                net_tenant_index(&nt, (base - d->cfg.uid_base) / UIDRANGE_SIZE);
         keeper_sandbox_cleanup(t->name, t->m->network.mode == NET_PRIVATE ? &nt : NULL, NULL);
         keeper_records_remove(d->cfg.state_dir, t->name);
 }

@@ -698,7 +698,11 @@ void keeper_sandbox_cleanup(const char *name, struct net_tenant *net,
                 (void)tenant_cgroup_sample(cg, ret_sample, NULL);
         }
         if (net) {
+                /* Its tables and its veth: the link named by its index is its own (the
+                 * index is its uid range's, which no other tenant of this state
+                 * directory ever gets). */
                 net->firewall = true;
+                net->veth = net->host_if[0] != '\0';
                 net_private_remove(net);
         }
         if (cg) {

@@ -1083,18 +1083,23 @@ static int prepare_v6(const struct manifest *m, const char *state_dir,
         return 0;
 }
 
+void net_tenant_index(struct net_tenant *t, uint32_t index)
+{
+        t->addr = POOL_BASE + 2 + index;
+        snprintf(t->host_if, sizeof(t->host_if), "tnd-%u", index);
+        mac_of(t->addr, t->mac);
+}
+
 int net_private_prepare(const struct manifest *m, const char *state_dir, uint32_t index,
                         struct net_tenant *ret, struct tn_err **err)
 {
         if (index >= POOL_TENANTS)
                 return tn_err_setx(err, ENOSPC, "no address left in the tenant pool");
-        struct net_tenant t = {.addr = POOL_BASE + 2 + index,
-                               .gateway = POOL_GATEWAY,
+        struct net_tenant t = {.gateway = POOL_GATEWAY,
                                .egress_rate = m->network.egress_rate,
                                .ingress_rate = m->network.ingress_rate};
         snprintf(t.name, sizeof(t.name), "%s", m->name);
-        snprintf(t.host_if, sizeof(t.host_if), "tnd-%u", index);
-        mac_of(t.addr, t.mac);
+        net_tenant_index(&t, index);
         struct in6_addr routed, bridge6;
         unsigned routed_len = 0;
         int has_routed = routed_prefix(state_dir, &routed, &routed_len, err);
@@ -1183,6 +1188,7 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
         if (r < 0)
                 return tn_err_setx(err, EIO, "cannot create veth %s: %s", t->host_if,
                                    nl_geterror(r));
+        t->veth = true;
         int port = -1;
         r = bridge_port(s, t, &port, err);
         if (r >= 0 && t->ingress_rate)
@@ -1196,24 +1202,38 @@ int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid
         return nft_apply(rules, err);
 }
 
+static int link_delete(struct nl_sock *s, const char *name);
+
 void net_private_remove(struct net_tenant *t)
 {
-        if (!t->firewall)
-                return;
-        _cleanup_free_ char *ruleset = net_rules_remove(t->name);
-        if (ruleset)
-                (void)nft_apply(ruleset, NULL);
-        /* The port's forwarding entry goes with the port; the bridge's neighbour entry
-         * stays unless removed. (Left behind, it would still be right: a MAC is derived
-         * from its address.) Without an address (tenantd cleaning up after a tenant it
-         * only knows by name) there is none to name. */
+        /* The veth first. Its host end would go with the tenant's namespace, but the
+         * kernel keeps a namespace as long as anything holds it (an orphaned TCP socket
+         * still sending its FIN, for seconds to minutes), and the next tenant with this
+         * index would find the link there and be refused. Deleting one end deletes
+         * both. Only a veth this tenant made (t->veth): one that existed before it
+         * belongs to someone else (net_private_attach refused it). */
         struct nl_sock *s = NULL;
-        if (t->addr && nl_open(&s, NULL) >= 0) {
-                (void)route_own64(s, t, false, NULL);
-                (void)bridge_neigh(s, t, NULL, NULL);
-                nl_socket_free(s);
+        if ((t->veth || t->firewall) && nl_open(&s, NULL) < 0)
+                s = NULL;
+        if (t->veth && s && t->host_if[0])
+                (void)link_delete(s, t->host_if);
+        t->veth = false;
+        if (t->firewall) {
+                _cleanup_free_ char *ruleset = net_rules_remove(t->name);
+                if (ruleset)
+                        (void)nft_apply(ruleset, NULL);
+                /* The port's forwarding entry goes with the port; the bridge's neighbour
+                 * entry stays unless removed. (Left behind, it would still be right: a
+                 * MAC is derived from its address.) Without an address there is none to
+                 * name. */
+                if (t->addr && s) {
+                        (void)route_own64(s, t, false, NULL);
+                        (void)bridge_neigh(s, t, NULL, NULL);
+                }
+                t->firewall = false;
         }
-        t->firewall = false;
+        if (s)
+                nl_socket_free(s);
 }
 
 void net_addr_word(const struct net_tenant *t, char buf[NET_ADDR_WORD_MAX])
@@ -1247,8 +1267,11 @@ int net_addr_word_parse(const char *s, struct net_tenant *t)
         struct in6_addr addr6;
         if (inet_pton(AF_INET, w, &be) != 1 || (a6 && inet_pton(AF_INET6, a6, &addr6) != 1))
                 return -EINVAL;
-        t->addr = ntohl(be);
-        mac_of(t->addr, t->mac);
+        uint32_t addr = ntohl(be);
+        if (addr >= POOL_BASE + 2 && addr - POOL_BASE - 2 < POOL_TENANTS)
+                net_tenant_index(t, addr - POOL_BASE - 2);
+        else
+                return -EINVAL;
         t->v6 = a6 != NULL;
         if (!t->v6)
                 return 0;
@@ -1465,7 +1488,6 @@ static int shape(struct nl_sock *s, const char *ifname, uint64_t bits, struct tn
 
 static int shape_tap_egress(struct nl_sock *s, struct net_tenant *t, struct tn_err **err);
 static void ifb_name(const struct net_tenant *t, char out[16]);
-static int link_delete(struct nl_sock *s, const char *name);
 
 /* The tap's netdev table again, for t->egress_rate: with or without the forward to
  * the ifb. Replaced in one nft transaction, so no frame ever meets the port without

@@ -47,6 +47,7 @@ struct net_tenant {
         uint64_t ingress_rate;    /* bits/s, 0 = unshaped: tbf on the host end */
         bool firewall;            /* its nftables tables exist */
         bool tap;                 /* microVM: the tap (and ifb) exist */
+        bool veth;                /* sandbox: it made the veth pair host_if/eth0 */
         bool v6;                  /* it has IPv6: the three addresses below */
         struct in6_addr addr6;    /* its address in the bridge's ULA /64 */
         struct in6_addr gateway6; /* the bridge's address there */
@@ -123,6 +124,10 @@ size_t net_resolvers(const struct manifest *m, char out[NET_MAX_RESOLVERS][16]);
 /* In the supervisor, before the tenant exists: computes the tenant's addresses from its
  * index (and the ULA prefix of state_dir), makes sure the bridge, the shared NAT tables
  * and forwarding are there. */
+/* The pool's address, MAC and host_if of tenant index `index` (its uid range's), into *t:
+ * what net_private_prepare() sets first, for a cleanup that has nothing else. */
+void net_tenant_index(struct net_tenant *t, uint32_t index);
+
 int net_private_prepare(const struct manifest *m, const char *state_dir, uint32_t index,
                         struct net_tenant *ret, struct tn_err **err);
 
@@ -132,7 +137,8 @@ int net_private_prepare(const struct manifest *m, const char *state_dir, uint32_
 int net_private_attach(struct net_tenant *t, const struct manifest *m, pid_t pid,
                        struct tn_err **err);
 
-/* Removes the tenant's nftables tables (the veth pair dies with the namespace). */
+/* Removes the tenant's veth pair (with t->veth: one it made, named t->host_if; its
+ * namespace may outlive it) and its nftables tables (with t->firewall). */
 void net_private_remove(struct net_tenant *t);
 
 /* A tenant's addresses as one word for another process (keeper_exec.h's NET), enough
@@ -141,8 +147,9 @@ void net_private_remove(struct net_tenant *t);
 #define NET_ADDR_WORD_MAX (INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 4)
 void net_addr_word(const struct net_tenant *t, char buf[NET_ADDR_WORD_MAX]);
 
-/* Its reverse: addr, v6, addr6, prefix6 and net6, and the MAC and link-local address
- * that go with addr, into *t (the rest untouched). -EINVAL if `s` is not such a word. */
+/* Its reverse: addr, v6, addr6, prefix6 and net6, and the MAC, link-local address and
+ * host_if that go with addr, into *t (the rest untouched). -EINVAL if `s` is not such
+ * a word or its IPv4 address is not one of the pool's. */
 int net_addr_word_parse(const char *s, struct net_tenant *t);
 
 /* In the tenant's first process, as root of the namespace's owner: loopback up, and for

@@ -43,6 +43,7 @@ old_forward6=$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)
 
 net_cleanup() {
 	local t
+	umount "$tmp/held-ns" 2>/dev/null
 	for t in "${tenants[@]}"; do vm_domain_purge "$t"; done
 	libvirt_release
 	sandbox_cleanup
@@ -367,6 +368,34 @@ else
 		par_run microvm
 	fi
 fi
+
+# ---- a tenant whose network namespace outlives it ----
+# The kernel keeps a namespace while anything holds it: a bind mount, an open descriptor,
+# or an orphaned TCP socket still sending its FIN (seconds to minutes). The host end of
+# the tenant's veth must go with the tenant all the same: the next tenant with its index
+# would find it there and be refused (CI saw "tnd-1 already exists"). Here a bind mount
+# holds the namespace while the tenant runs.
+tenants+=("$T-held")
+manifest "$tmp/held.json" "$T-held" '{ "mode": "private" }'
+"$ctl" run --state "$state" "$tmp/held.json" -- /bin/sleep 2 >/dev/null 2>"$tmp/held.err" &
+ctlpid=$!
+bg+=("$ctlpid")
+held_if="" init_pid=""
+for _ in $(seq 100); do
+	init_pid=$(pgrep -P "$ctlpid" | head -1)
+	[[ -n $init_pid ]] && held_if=$(awk -v t="$T-held" '$1 == t { printf "tnd-%d", ($2 - 1073741824) / 65536 }' "$state/uidranges" 2>/dev/null)
+	[[ -n $held_if ]] && ip link show "$held_if" >/dev/null 2>&1 && break
+	sleep 0.05
+done
+touch "$tmp/held-ns"
+mount --bind "/proc/$init_pid/ns/net" "$tmp/held-ns" 2>/dev/null
+wait "$ctlpid"
+rc=$?
+check "a tenant whose namespace is held by a bind mount ran ($held_if, rc $rc)" \
+	'[[ $rc -eq 0 && -n $held_if ]] && mountpoint -q "$tmp/held-ns"'
+check "its host end $held_if is gone when tenantctl run returns, though the namespace lives on" \
+	'! ip link show "$held_if" >/dev/null 2>&1'
+umount "$tmp/held-ns" 2>/dev/null
 
 # ---- nothing left ----
 left=""

@@ -35,6 +35,8 @@ static void round_trip(bool v6, bool prefix6, const char *want)
         ok(back.addr == t.addr && memcmp(back.mac, t.mac, 6) == 0 && back.v6 == v6 &&
                back.prefix6 == prefix6,
            "%s: the address, its MAC, v6 and prefix6 come back", w);
+        is_str(back.host_if, "tnd-3",
+               "%s: the host end of index 3's veth, which the finish step deletes", w);
         if (v6)
                 ok(memcmp(&back.addr6, &t.addr6, 16) == 0 && memcmp(&back.ll6, &t.ll6, 16) == 0,
                    "%s: the v6 address and the link-local one the bridge's entry names", w);
@@ -57,6 +59,9 @@ int main(void)
             "10.88.0.5,10.88.0.6",
             "10.88.0.5,fd00::5/64/64",
             "10.88.0.5,fd00::5,fd00::6",
+            "10.88.0.1",     /* the bridge's */
+            "10.87.255.255", /* below the pool */
+            "192.0.2.5",     /* no tenant's: no link of its to delete */
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 struct net_tenant t = {0};
