@@ -229,7 +229,8 @@ for _ in range(5):
     c = socket.socket(socket.AF_INET6); c.settimeout(5); c.bind((sys.argv[1], 0))
     c.connect(("2001:db8:88::1", 9100)); held.append(c)
 print("held", flush=True); time.sleep(30)' "$second" >"$tmp/held.out" 2>&1 &
-	bg+=($!)
+	holder=$!
+	bg+=("$holder")
 	for _ in $(seq 100); do grep -q held "$tmp/held.out" && break; sleep 0.1; done
 	for _ in $(seq 50); do
 		cn=$("$ctl" --json status "$D64" | "$py" -c 'import json,sys; print((json.load(sys.stdin).get("usage") or {}).get("conns", ""))')
@@ -252,6 +253,12 @@ print("held", flush=True); time.sleep(30)' "$second" >"$tmp/held.out" 2>&1 &
 	"$ctl" stop "$D64" >/dev/null 2>&1
 	wait_state "$D64" stopped 20
 	left=$(ip -6 route show "$p6")
+	# The holder above, a process of the host's in the tenant's namespace, keeps that
+	# namespace after the tenant (as orphaned sockets do): the veth's host end must go
+	# all the same, or the next tenant with its index is refused.
+	d64_if=$(awk -v t="$D64" '$1 == t { printf "tnd-%d", ($2 - 1073741824) / 65536 }' "$state/uidranges")
+	check "its host end $d64_if is gone, though a process outside it still holds its namespace (holder alive: $(kill -0 "$holder" 2>/dev/null && echo yes || echo no))" \
+		'[[ -n $d64_if ]] && ! ip link show "$d64_if" >/dev/null 2>&1'
 	check "a stopped /64 tenant leaves no route for $p6 (via ${via:-none}: ${left:-none})" \
 		'[[ -n $via && -z $left ]]'
 	left=$(ip -6 neigh show dev tenantd0 "$via" 2>/dev/null | grep PERMANENT)
