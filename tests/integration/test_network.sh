@@ -374,7 +374,9 @@ fi
 # or an orphaned TCP socket still sending its FIN (seconds to minutes). The host end of
 # the tenant's veth must go with the tenant all the same: the next tenant with its index
 # would find it there and be refused (CI saw "tnd-1 already exists"). Here a bind mount
-# holds the namespace while the tenant runs.
+# holds the namespace while the tenant runs. (A microVM has no namespace of its own on
+# the host: its runner deletes its tap and ifb itself, and tests/lib/leftovers.sh fails
+# any suite, the microVM ones included, that leaves a tnd-N or tndi-N link behind.)
 tenants+=("$T-held")
 manifest "$tmp/held.json" "$T-held" '{ "mode": "private" }'
 "$ctl" run --state "$state" "$tmp/held.json" -- /bin/sleep 2 >/dev/null 2>"$tmp/held.err" &
