@@ -475,6 +475,23 @@ int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **er
         return 0;
 }
 
+int tenant_cgroup_join_self(const struct tenant_cgroup *tc, struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                const struct hierarchy *h = &tc->h[i];
+                char path[4096];
+                /* v1 "tasks" moves one thread, and "0" is the writer: no global lock.
+                 * v2 moves the whole process (the same, for a single thread), with it. */
+                snprintf(path, sizeof(path), "%s%s/%s", h->mount, h->path,
+                         is_cgroup2(h) ? "cgroup.procs" : "tasks");
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 || write(fd, "0", 1) != 1)
+                        return tn_err_set(err, errno, "cannot join %s cgroup %s", h->controller,
+                                          h->path);
+        }
+        return 0;
+}
+
 int tenant_cgroup_attach_process(struct tenant_cgroup *tc, pid_t pid, struct tn_err **err)
 {
         char path[64];

@@ -15,9 +15,14 @@
  *     network namespaces. All of them are owned by the host's user namespace, so
  *     nothing the tenant later holds gives it power over them: it cannot remount,
  *     change its hostname or reconfigure its network, even with a capability granted.
- *  5. The supervisor moves init into the tenant's cgroups, then lets it go.
+ *  5. For a private network, the supervisor moves the tenant's end of the veth pair
+ *     into init's network namespace and loads its firewall, then lets init go.
  *
  * In init (still root, new namespaces):
+ *  5. First thing, while the supervisor does its part of 5, init moves itself into the
+ *     tenant's cgroups (tenant_cgroup_join_self: a single thread moving itself is
+ *     not held up by the kernel's global migration lock, as a move by the supervisor
+ *     was), then waits for the go-ahead.
  *  6. A cgroup namespace, now that init sits in its cgroup: the tenant sees its own
  *     cgroup as the root. Hostname, loopback, per-namespace sysctls.
  *  7. rootfs_build(): the new root assembled from the prepared mounts, pivot_root,
@@ -152,6 +157,7 @@ struct child_ctx {
         uint32_t base;
         int userns_fd;
         int go_fd; /* read end: the supervisor's go-ahead; EOF later means it died */
+        const struct tenant_cgroup *cgroup;
         const struct net_tenant *net; /* network.mode private, else NULL */
         int err_fd;                   /* write end: error text back to the supervisor */
 };
@@ -431,6 +437,10 @@ static _Noreturn void run_init(struct child_ctx *c)
         const struct manifest *m = cfg->m;
         struct tn_err *e = NULL;
 
+        /* Step 5, before anything else: what init does from here on, and every process
+         * it forks, is charged to the tenant and within its limits. */
+        if (tenant_cgroup_join_self(c->cgroup, &e) < 0)
+                child_fail(c, "cgroups", e);
         if (cfg->die_with_parent)
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* Init is a copy of the supervisor's memory: nothing of the tenant may read it. */
@@ -642,6 +652,28 @@ static size_t read_child_reports(int fd, char *msg, struct sandbox *sb, const in
         return len;
 }
 
+/* The go-ahead to init. Init may have ended already (it could not join its cgroups and
+ * said why on the error socket): the write then fails with EPIPE, and the SIGPIPE it
+ * raises is taken here, not by whoever called sandbox_start (tenantctl does not ignore
+ * it). */
+static int write_go(int fd)
+{
+        sigset_t pipe_only, old;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        sigprocmask(SIG_BLOCK, &pipe_only, &old);
+        ssize_t n = write(fd, "g", 1);
+        int saved = errno;
+        if (n < 0 && saved == EPIPE && !sigismember(&old, SIGPIPE)) {
+                const struct timespec now = {0, 0};
+                while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR)
+                        ;
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        errno = saved;
+        return n == 1 ? 0 : -1;
+}
+
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char **warnings,
                   struct tn_err **err)
 {
@@ -735,6 +767,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                                       .base = base,
                                       .userns_fd = userns,
                                       .go_fd = go[0],
+                                      .cgroup = sb->cgroup,
                                       .err_fd = errp[1]};
                 run_init(&c);
         }
@@ -749,17 +782,17 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         sb->pid = pid;
         sb->pidfd = pidfd;
 
-        /* Step 5: cgroups, and for a private network the veth pair and the firewall,
-         * all before the tenant runs anything. */
-        r = tenant_cgroup_attach(sb->cgroup, pid, err);
-        if (r >= 0 && sb->has_net) {
+        /* Step 5: for a private network the veth pair and the firewall, before the
+         * tenant runs anything; init joins its cgroups meanwhile. */
+        r = 0;
+        if (sb->has_net) {
                 r = net_private_attach(&sb->net, m, pid, err);
                 if (r < 0)
                         tn_err_wrap(err, "network");
         }
-        if (r >= 0 && write(go[1], "g", 1) != 1)
-                r = tn_err_set(err, errno, "cannot start the tenant");
-        if (r < 0) {
+        /* Init gone already (it says why on the socket, read below): no go-ahead. */
+        bool init_gone = r >= 0 && write_go(go[1]) < 0;
+        if (r < 0 || init_gone) {
                 /* Init never got its go-ahead and still holds the error pipe: it must go
                  * before that pipe can reach EOF below. */
                 kill(pid, SIGKILL);
@@ -777,6 +810,10 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         msg[len] = '\0';
         if (r >= 0 && len > 0)
                 r = tn_err_setx(err, EINVAL, "%s", msg);
+        else if (r >= 0 && init_gone)
+                r = tn_err_setx(err, EPIPE,
+                                "cannot start the tenant: its first process ended before "
+                                "the go-ahead");
         if (r < 0) {
                 kill(pid, SIGKILL);
                 while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
