@@ -107,26 +107,46 @@ static int write_map(pid_t pid, const char *file, const char *map, struct tn_err
         return 0;
 }
 
+/* The holder of a new user namespace (userns_make): it shares the supervisor's memory
+ * (CLONE_VM) and runs on a stack of the caller's frame, so it may only make raw system
+ * calls that cannot fail here (errno, in the supervisor's thread storage, is never
+ * written), and every signal is blocked. It waits for EOF on the pipe. */
+__attribute__((no_sanitize_address)) static int userns_holder(void *arg)
+{
+        const int *p = arg;
+        char c;
+        syscall(SYS_close, p[1]);
+        syscall(SYS_read, p[0], &c, 1);
+        syscall(SYS_exit, 0);
+        return 0;
+}
+
 /* A user namespace with the given uid and gid maps, returned as an fd. A child is
  * cloned straight into a new user namespace and waits while the supervisor writes the
  * maps (as root, so any host ids may be mapped) and opens the namespace; then the child
- * exits and the fd keeps the namespace alive. */
+ * exits and the fd keeps the namespace alive. The child shares the supervisor's memory
+ * instead of a copy of it: a fork would copy every mapping of tenantctl or tenantd and
+ * make the supervisor take a copy-on-write fault for each page it writes meanwhile. */
 static int userns_make(const char *uid_map, const char *gid_map, int *ret_fd, struct tn_err **err)
 {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return tn_err_set(err, errno, "pipe");
-        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+        /* Every signal blocked in the child (it inherits the mask): a handler of the
+         * supervisor's would run there on the shared memory. */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
+        _Alignas(16) char stack[8192];
+        pid_t pid =
+            clone(userns_holder, stack + sizeof(stack), CLONE_VM | CLONE_NEWUSER | SIGCHLD, p);
+        int clone_errno = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
-                int e = errno;
+                int e = clone_errno;
                 close(p[0]);
                 close(p[1]);
                 return tn_err_set(err, e, "cannot create a user namespace");
-        }
-        if (pid == 0) {
-                char c;
-                close(p[1]);
-                _exit(read(p[0], &c, 1) < 0 ? 1 : 0); /* EOF: the parent is done */
         }
         close(p[0]);
         char path[64];
