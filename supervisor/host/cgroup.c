@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <libcgroup.h>
 #include <limits.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,10 +507,44 @@ int tenant_cgroup_attach(struct tenant_cgroup *tc, pid_t pid, struct tn_err **er
         return 0;
 }
 
-int tenant_cgroup_join_self(const struct tenant_cgroup *tc, struct tn_err **err)
+int tenant_cgroup_v2_fd(const struct tenant_cgroup *tc)
 {
         for (size_t i = 0; i < tc->n; i++) {
                 const struct hierarchy *h = &tc->h[i];
+                if (!is_cgroup2(h))
+                        continue;
+                char path[4096];
+                snprintf(path, sizeof(path), "%s%s", h->mount, h->path);
+                return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        }
+        return -1;
+}
+
+pid_t cgroup_clone_into(uint64_t flags, int cgroup_fd, int *pidfd, bool *placed)
+{
+        *placed = false;
+        if (cgroup_fd >= 0) {
+                struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP,
+                                          .pidfd = (uint64_t)(uintptr_t)pidfd,
+                                          .exit_signal = SIGCHLD,
+                                          .cgroup = (uint64_t)cgroup_fd};
+                pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+                if (pid >= 0) {
+                        *placed = true;
+                        return pid;
+                }
+                if (errno != ENOSYS && errno != E2BIG)
+                        return pid;
+        }
+        return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, pidfd, NULL, 0);
+}
+
+int tenant_cgroup_join_self(const struct tenant_cgroup *tc, bool in_v2, struct tn_err **err)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                const struct hierarchy *h = &tc->h[i];
+                if (in_v2 && is_cgroup2(h))
+                        continue;
                 char path[4096];
                 /* v1 "tasks" moves one thread, and "0" is the writer: no global lock.
                  * v2 moves the whole process (the same, for a single thread), with it. */

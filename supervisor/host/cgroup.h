@@ -79,9 +79,23 @@ int tenant_cgroup_attach(struct tenant_cgroup *cg, pid_t pid, struct tn_err **er
  * "0" (itself) into a cgroup v1 `tasks` file moves only itself, which cannot exit or
  * exec meanwhile, and the kernel skips that lock (on the build machine's 6.18: 0.03 ms
  * against 5-20 ms; a kernel without that shortcut is as slow as before, not wrong).
- * cgroup v2 moves a whole process through cgroup.procs, under the lock: the same
- * result, not faster. */
-int tenant_cgroup_join_self(const struct tenant_cgroup *cg, struct tn_err **err);
+ * cgroup v2 moves a whole process through cgroup.procs, under the lock; there the
+ * process is best created in its cgroup instead (tenant_cgroup_v2_fd), and in_v2 says it
+ * was: the v2 hierarchy is then skipped. */
+int tenant_cgroup_join_self(const struct tenant_cgroup *cg, bool in_v2, struct tn_err **err);
+
+/* The tenant's cgroup on the cgroup v2 hierarchy, opened as a directory (close-on-exec),
+ * for clone3()'s CLONE_INTO_CGROUP: a process created in its cgroup is never moved, and
+ * creating it there takes the global lock only for reading. -1 when the tenant has no
+ * cgroup v2 hierarchy (or it cannot be opened: the caller then joins it later). */
+int tenant_cgroup_v2_fd(const struct tenant_cgroup *cg);
+
+/* Like fork(), with clone `flags` (namespaces; CLONE_PIDFD stores into *pidfd) and
+ * SIGCHLD. With a cgroup v2 directory (tenant_cgroup_v2_fd), the child is created in
+ * that cgroup (clone3's CLONE_INTO_CGROUP) and *placed is true in both processes. A
+ * kernel without clone3 (ENOSYS) or with an older clone_args (E2BIG) gets a plain clone,
+ * *placed false: the child then joins by itself. Any other error is the caller's. */
+pid_t cgroup_clone_into(uint64_t flags, int cgroup_fd, int *pidfd, bool *placed);
 
 /* Moves every thread of the running process `pid` (a microVM's QEMU) there. */
 int tenant_cgroup_attach_process(struct tenant_cgroup *cg, pid_t pid, struct tn_err **err);

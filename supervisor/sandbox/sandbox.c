@@ -15,14 +15,15 @@
  *     network namespaces. All of them are owned by the host's user namespace, so
  *     nothing the tenant later holds gives it power over them: it cannot remount,
  *     change its hostname or reconfigure its network, even with a capability granted.
+ *     On cgroup v2 init is created in the tenant's cgroup there (CLONE_INTO_CGROUP).
  *  5. For a private network, the supervisor moves the tenant's end of the veth pair
  *     into init's network namespace and loads its firewall, then lets init go.
  *
  * In init (still root, new namespaces):
  *  5. First thing, while the supervisor does its part of 5, init moves itself into the
- *     tenant's cgroups (tenant_cgroup_join_self: a single thread moving itself is
- *     not held up by the kernel's global migration lock, as a move by the supervisor
- *     was), then waits for the go-ahead.
+ *     tenant's other cgroups (tenant_cgroup_join_self: a single thread moving itself
+ *     is not held up by the kernel's global migration lock, as a move by the
+ *     supervisor was), then waits for the go-ahead.
  *  6. A cgroup namespace, now that init sits in its cgroup: the tenant sees its own
  *     cgroup as the root. Hostname, loopback, per-namespace sysctls.
  *  7. rootfs_build(): the new root assembled from the prepared mounts, pivot_root,
@@ -178,6 +179,7 @@ struct child_ctx {
         int userns_fd;
         int go_fd; /* read end: the supervisor's go-ahead; EOF later means it died */
         const struct tenant_cgroup *cgroup;
+        bool in_v2;                   /* created in its cgroup v2 cgroup (clone_init) */
         const struct net_tenant *net; /* network.mode private, else NULL */
         int err_fd;                   /* write end: error text back to the supervisor */
 };
@@ -459,7 +461,7 @@ static _Noreturn void run_init(struct child_ctx *c)
 
         /* Step 5, before anything else: what init does from here on, and every process
          * it forks, is charged to the tenant and within its limits. */
-        if (tenant_cgroup_join_self(c->cgroup, &e) < 0)
+        if (tenant_cgroup_join_self(c->cgroup, c->in_v2, &e) < 0)
                 child_fail(c, "cgroups", e);
         if (cfg->die_with_parent)
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -774,10 +776,15 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 goto fail;
         }
         int pidfd = -1;
-        pid_t pid = (pid_t)syscall(SYS_clone,
-                                   CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-                                       CLONE_NEWNET | CLONE_PIDFD | SIGCHLD,
-                                   NULL, &pidfd, NULL, 0);
+        bool in_v2 = false;
+        int v2_fd = tenant_cgroup_v2_fd(sb->cgroup);
+        pid_t pid = cgroup_clone_into(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                                          CLONE_NEWNET | CLONE_PIDFD,
+                                      v2_fd, &pidfd, &in_v2);
+        int clone_errno = errno;
+        if (v2_fd >= 0)
+                close(v2_fd);
+        errno = clone_errno;
         if (pid == 0) {
                 close(go[1]);
                 close(errp[0]);
@@ -788,6 +795,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                                       .userns_fd = userns,
                                       .go_fd = go[0],
                                       .cgroup = sb->cgroup,
+                                      .in_v2 = in_v2,
                                       .err_fd = errp[1]};
                 run_init(&c);
         }

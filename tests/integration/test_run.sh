@@ -331,6 +331,31 @@ check "without TENANTD_POLICY_DIR the build tree's tenantctl runs a sandbox (exi
 run "$tmp/m.json" /payload/payload exit 4 --json
 check "run FILE CMD ARGS --json: --json is the command's argument (exit 4)" '[[ $rc -eq 4 && -z $err ]]'
 
+# ---- init created in its cgroup on cgroup v2 ----
+# On a cgroup v2 host a sandbox's init is cloned straight into the tenant's v2 cgroup
+# (clone3 CLONE_INTO_CGROUP, host/cgroup.c) instead of being moved there under the
+# kernel's global migration lock. This machine's v2 hierarchy holds none of a tenant's
+# controllers, so no tenant takes that path here: clone_probe tries the very call, with
+# init's flags, on a cgroup of this script's own in whatever v2 hierarchy is mounted.
+v2_mnt=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
+	if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+v2_own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+probe=$BUILD/tests/integration/clone_probe
+if [[ -z $v2_mnt || -z $v2_own ]]; then
+	skip "init cloned into a cgroup v2 cgroup: NO CGROUP V2 HIERARCHY MOUNTED here"
+elif ! mkdir "$v2_mnt${v2_own%/}/tenantd-clone-$$" 2>"$tmp/err"; then
+	skip "init cloned into a cgroup v2 cgroup: cannot create one under $v2_own: $(cat "$tmp/err")"
+else
+	cg="${v2_own%/}/tenantd-clone-$$"
+	out=$("$probe" "$v2_mnt$cg" 2>&1)
+	check "clone3 CLONE_INTO_CGROUP: the child starts in $cg, pid 1 of its namespace, reaped by pidfd ($out)" \
+		'[[ $out == *"child cgroup=$cg pid=1"* && $out == *"placed=1 pidfd=1"* && $out == *"status=7"* ]]'
+	out=$("$probe" - 2>&1)
+	check "without a cgroup: a plain clone, the child in this script's cgroup ($out)" \
+		'[[ $out == *"child cgroup=$v2_own pid=1"* && $out == *"placed=0 pidfd=1"* && $out == *"status=7"* ]]'
+	rmdir "$v2_mnt$cg"
+fi
+
 # ---- nothing left behind ----
 left=""
 for t in "${tenants[@]}"; do
