@@ -2,7 +2,7 @@
  * tenants (like crun's tests/init.c). One mode per run:
  *
  *   payload true | exit N | sleep SECONDS | nointr SECONDS | env | caps | fds | id | hostname
- *   payload memhog MB | forkbomb | cpuburn SECONDS
+ *   payload memhog MB | forkbomb | forkhold SECONDS [spin] | cpuburn SECONDS
  *   payload open PATH | cat PATH | ls PATH | write PATH | mkdir PATH | mknod PATH
  *   payload connect HOST PORT | unix PATH | abstract NAME | packet
  *   payload kill PID | ptrace PID | tty | tiocsti | sysctl PATH VALUE
@@ -16,6 +16,13 @@
  * It prints one line and exits 0 when the operation succeeded, 1 when it failed (with
  * the errno name, e.g. "fail EPERM"), 2 on bad usage. A call killed by seccomp ends
  * the process with SIGSYS, which `tenantctl run` reports as status 159.
+ *
+ * forkbomb forks until a fork fails, then kills its process group at once; forkhold
+ * forks until a fork fails too ("held after N forks: EAGAIN"), then keeps the tenant
+ * alive at its limit for SECONDS, trying one more fork every 200 ms (each refused, so
+ * the limit is hit again and again while the tenant runs), and then kills its process
+ * group. The children pause; with `forkhold SECONDS spin` every process forks on and
+ * on without a pause (the parent too), as in a real fork bomb.
  *
  * nointr ignores SIGINT while it sleeps (for tests of repeated interrupts); cat prints
  * a whole file (up to 1 MiB); tty says whether standard input is a terminal.
@@ -115,6 +122,56 @@ static int mode_forkbomb(void)
                         return 0;
                 }
         }
+}
+
+static double mono_seconds(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A child that pauses, or with `spin` one that forks on and on itself, as every
+ * process of a real fork bomb does. */
+static pid_t fork_child(bool spin)
+{
+        pid_t p = fork();
+        if (p == 0) {
+                while (spin)
+                        (void)fork();
+                pause();
+                _exit(0);
+        }
+        return p;
+}
+
+static int mode_forkhold(double seconds, bool spin)
+{
+        long n = 0, refused = 0;
+        while (fork_child(spin) > 0)
+                if (++n >= 100000) {
+                        printf("fail no limit after %ld forks\n", n);
+                        fflush(stdout);
+                        kill(0, SIGKILL);
+                        return 1;
+                }
+        printf("held after %ld forks: %s\n", n,
+               strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
+        fflush(stdout);
+        double end = mono_seconds() + seconds;
+        while (mono_seconds() < end) {
+                struct timespec pause_ = {.tv_nsec = 200 * 1000 * 1000};
+                if (!spin)
+                        nanosleep(&pause_, NULL);
+                if (fork_child(spin) > 0)
+                        n++;
+                else
+                        refused++;
+        }
+        printf("ok held %ld forks for %.0fs, %ld more refused\n", n, seconds, refused);
+        fflush(stdout);
+        kill(0, SIGKILL);
+        return 0;
 }
 
 static int mode_cpuburn(double seconds)
@@ -609,6 +666,8 @@ int main(int argc, char **argv)
                 return mode_memhog(atol(a));
         if (!strcmp(mode, "forkbomb"))
                 return mode_forkbomb();
+        if (!strcmp(mode, "forkhold") && a)
+                return mode_forkhold(atof(a), b && !strcmp(b, "spin"));
         if (!strcmp(mode, "cpuburn") && a)
                 return mode_cpuburn(atof(a));
         if (!strcmp(mode, "open") && a)

@@ -436,6 +436,20 @@ int tenant_cgroup_set_limits(struct tenant_cgroup *tc, const struct tenant_limit
         return 0;
 }
 
+bool tenant_cgroup_has_pids(const struct tenant_cgroup *tc)
+{
+        for (size_t i = 0; i < tc->n; i++) {
+                const struct hierarchy *h = &tc->h[i];
+                if (!is_cgroup2(h) && strcmp(h->controller, "pids") != 0)
+                        continue;
+                char path[4096];
+                snprintf(path, sizeof(path), "%s%s/pids.max", h->mount, h->path);
+                if (access(path, F_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* Writes one line into a control file of the hierarchy (the io files take one device
  * per write, which libcgroup's value list cannot say twice). */
 static int write_knob(const struct hierarchy *h, const char *file, const char *line,

@@ -54,6 +54,11 @@ struct tenant_limits {
 int tenant_cgroup_set_limits(struct tenant_cgroup *cg, const struct tenant_limits *l,
                              struct tn_err **err);
 
+/* Whether the tenant's cgroup has a pids.max (a v1 pids hierarchy, or v2 with the pids
+ * controller enabled): the kernel then refuses the tenant's forks past it and counts
+ * each refusal in its pids.events "max". */
+bool tenant_cgroup_has_pids(const struct tenant_cgroup *cg);
+
 /* IO limits on one block device (a volume's loop device), 0 = unlimited: cgroup v2
  * io.max (rbps, wbps, riops, wiops) or v1 blkio.throttle.*_device. Writing zeros removes
  * the rule. -ENODEV, saying so, when limits are asked and neither controller exists. */

@@ -182,6 +182,7 @@ struct child_ctx {
         bool in_v2;                   /* created in its cgroup v2 cgroup (clone_init) */
         const struct net_tenant *net; /* network.mode private, else NULL */
         int err_fd;                   /* write end: error text back to the supervisor */
+        rlim_t nproc;                 /* RLIMIT_NPROC, RLIM_INFINITY: none (nproc_limit) */
 };
 
 static _Noreturn void child_fail(const struct child_ctx *c, const char *step, struct tn_err *e)
@@ -193,7 +194,20 @@ static _Noreturn void child_fail(const struct child_ctx *c, const char *step, st
         _exit(127);
 }
 
-static int set_rlimits(const struct manifest *m, struct tn_err **err)
+/* RLIMIT_NPROC for the service: processes per host uid (the tenant's uids are its own),
+ * pids.max where no pids cgroup holds it. Where one does, one more: the kernel checks
+ * RLIMIT_NPROC in fork before the cgroup, so at the same value every fork refused at the
+ * limit would be refused by the rlimit, which counts nowhere (no pids.events "max", no
+ * pids_limit alert; a microVM's guest counts every one). One above, it never binds while
+ * the cgroup holds the tenant's processes to pids.max. */
+static rlim_t nproc_limit(const struct manifest *m, const struct tenant_cgroup *cg)
+{
+        if (m->pids.max == MANIFEST_UNLIMITED)
+                return RLIM_INFINITY;
+        return tenant_cgroup_has_pids(cg) ? (rlim_t)m->pids.max + 1 : (rlim_t)m->pids.max;
+}
+
+static int set_rlimits(rlim_t nproc_max, struct tn_err **err)
 {
         struct rlimit core = {0, 0};
         if (setrlimit(RLIMIT_CORE, &core) < 0)
@@ -205,10 +219,8 @@ static int set_rlimits(const struct manifest *m, struct tn_err **err)
                 if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
                         return tn_err_set(err, errno, "RLIMIT_NOFILE");
         }
-        /* Processes per host uid: the tenant's uids are its own, so this bounds the
-         * tenant even before its pids cgroup limit is set. */
-        if (m->pids.max != MANIFEST_UNLIMITED) {
-                struct rlimit nproc = {m->pids.max, m->pids.max};
+        if (nproc_max != RLIM_INFINITY) {
+                struct rlimit nproc = {nproc_max, nproc_max};
                 if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
                         return tn_err_set(err, errno, "RLIMIT_NPROC");
         }
@@ -386,7 +398,7 @@ static _Noreturn void run_service(const struct child_ctx *c)
 
         if (check_stdio(&e) < 0)
                 child_fail(c, "descriptors", e);
-        if (set_rlimits(m, &e) < 0)
+        if (set_rlimits(c->nproc, &e) < 0)
                 child_fail(c, "rlimits", e);
         if (setsid() < 0) {
                 tn_err_set(&e, errno, "setsid");
@@ -775,6 +787,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                 r = tn_err_set(err, errno, "socketpair");
                 goto fail;
         }
+        rlim_t nproc = nproc_limit(m, sb->cgroup);
         int pidfd = -1;
         bool in_v2 = false;
         int v2_fd = tenant_cgroup_v2_fd(sb->cgroup);
@@ -796,7 +809,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
                                       .go_fd = go[0],
                                       .cgroup = sb->cgroup,
                                       .in_v2 = in_v2,
-                                      .err_fd = errp[1]};
+                                      .err_fd = errp[1],
+                                      .nproc = nproc};
                 run_init(&c);
         }
         close(go[0]);

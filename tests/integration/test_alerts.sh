@@ -116,8 +116,8 @@ check "... count=$(field "$oom" count) total=$(field "$oom" total) limit=$(field
 	'[[ $(field "$oom" count) -ge 1 && $(field "$oom" limit) == 67108864 ]]'
 
 # ---- pids: a fork refused at pids.max is reported at once ----
-# RLIMIT_NPROC is pids.max too (sandbox.c) and counts the tenant's uid first, so the
-# cgroup's limit is lowered live below it, as `tenantctl set NAME pids.max=8` will do.
+# The cgroup's limit is lowered live, as `tenantctl set NAME pids.max=8` does, below the
+# manifest's 64 (and RLIMIT_NPROC, 65: sandbox.c): the cgroup refuses and counts.
 tenants+=("$T-pid")
 # forks.py: waits for the test's go file (written once the lower limit is in place, so no
 # start-up time can race it), then children that live 3 s, forked until a fork fails

@@ -10,8 +10,9 @@
 # alert raised and cleared in syslog and the live cpu.max are checked the same way
 # (QEMU runs in the tenant's cgroups). The OOM kill and the pids.max hit run in a
 # microVM too, counted by the guest's kernel and reported by the agent, and a tenantd
-# restarted in between does not count the guest's earlier kills again. The microVM half
-# skips loudly without libvirt, QEMU or make vm-image.
+# restarted in between does not count the guest's earlier kills again. A fork bomb held
+# at pids.max, from one manifest for both backends, is alerted while the tenant still
+# runs. The microVM half skips loudly without libvirt, QEMU or make vm-image.
 set -u
 cd "${SRCDIR:-.}" || exit 1
 source tests/lib/sandbox.sh
@@ -161,6 +162,66 @@ wait_state dq-crash crashloop 10
 for i in $(seq 30); do grep -q "tenant=dq-crash quota=restarts" "$rsyslog_out" && break; sleep 0.1; done
 check "a crashloop is alerted to syslog" 'grep -q "daemon.warning tenantd-test\[[0-9]*\]: alert=raised tenant=dq-crash quota=restarts failures=3 burst=2 state=crashloop" "$rsyslog_out"'
 
+# ---- a fork bomb held at pids.max is alerted while the tenant runs ----
+# A real fork bomb (forkhold ... spin: every process forks on and on) held at pids.max
+# for 40 s: the pids_limit alert must come while `status` still says running, not when
+# the tenant ends (the forkbomb payload below ends at its first refused fork, so it
+# cannot tell). One manifest, with only "isolation" and the name changed for the microVM
+# (below): in a sandbox the fork is refused by the host cgroup (not by RLIMIT_NPROC,
+# which no one counts), in a microVM by the guest's, whose agent must still get to run
+# and report it with one vCPU under TCG. The payload is in a directory of its own (a
+# microVM's shares are directories).
+mkdir -p "$tmp/pl"
+cp "$payload_bin" "$tmp/pl/payload"
+chmod 755 "$tmp/pl" "$tmp/pl/payload"
+cat >"$tmp/forks.json" <<EOF
+{
+  "name": "dq-forks",
+  "exec": ["/payload/payload", "forkhold", "40", "spin"],
+  "user": "1000:1000",
+  "root": "host-system",
+  "mounts": [ { "source": "$tmp/pl", "target": "/payload", "mode": "ro" } ],
+  "cpu": { "max": 1 },
+  "pids": { "max": 20 },
+  "network": { "mode": "none" },
+  "restart": { "on": "no" }
+}
+EOF
+# forkhold_case NAME LABEL BOOT_SECONDS: the tenant NAME (its manifest in place) added
+# by a reload; the pids_limit alert in syslog while it runs. held: when `logs` first
+# showed the payload at its limit.
+forkhold_case() {
+	local t=$1 l=$2 i held="" alert="" state="" logs start line
+	"$ctl" reload >/dev/null 2>&1
+	wait_state "$t" running "$3"
+	start=$EPOCHREALTIME
+	for i in $(seq 150); do
+		if [[ -z $held ]]; then
+			logs=$("$ctl" logs "$t" 2>&1)
+			[[ $logs == *"held after"* ]] && held=$EPOCHREALTIME
+		fi
+		if grep -q "alert=pids_limit tenant=$t " "$rsyslog_out"; then
+			alert=$EPOCHREALTIME
+			state=$(json_field "$t" state)
+			break
+		fi
+		sleep 0.2
+	done
+	logs=$("$ctl" logs "$t" 2>&1)
+	line=$(grep -m1 "alert=pids_limit tenant=$t " "$rsyslog_out")
+	check "$l: forkhold is held at pids.max 20: $(grep -o "held after [0-9]* forks: [A-Z]*" <<<"$logs")" \
+		'[[ $logs =~ held\ after\ ([0-9]+)\ forks:\ EAGAIN && ${BASH_REMATCH[1]} -lt 20 ]]'
+	check "$l: the pids_limit alert reaches syslog while the tenant runs (state ${state:-none}): ${line:-none}" \
+		'[[ -n $alert && $state == running && $logs != *"ok held"* && $line == "daemon.warning tenantd-test["*"]: alert=pids_limit tenant=$t "* && $line =~ count=[1-9] && $line =~ limit=20 ]]'
+	if [[ -n $alert && -n $held ]]; then
+		echo "# measured: $l: pids_limit alert $(awk -v a="$alert" -v h="$held" -v s="$start" 'BEGIN { printf "%.1f s after the payload was seen at its limit (%.1f s after running)", a - h, a - s }')"
+	fi
+	"$ctl" stop "$t" >/dev/null 2>&1
+}
+tenants+=(dq-forks)
+cp "$tmp/forks.json" "$tmp/manifests/dq-forks.json"
+forkhold_case dq-forks sandbox 10
+
 # ---- the microVM half: dq-burn's manifest as a microVM ----
 # (the sandbox tenants are stopped first: on two cores their busy loops would take the
 # CPU the microVM's 0.5 is measured against)
@@ -172,6 +233,14 @@ else
 	cpu_cases dq-burn-vm microvm
 	"$ctl" stop dq-burn-vm >/dev/null 2>&1
 fi
+if [[ -n $vm_why ]]; then
+	skip "microvm: a fork bomb held at pids.max, alerted while it runs: $vm_why"
+else
+	sed -e 's/"name": "dq-forks"/"name": "dq-forks-vm", "isolation": "microvm"/' \
+		"$tmp/forks.json" >"$tmp/manifests/dq-forks-vm.json"
+	tenants+=(dq-forks-vm)
+	forkhold_case dq-forks-vm microvm 120
+fi
 # ---- the microVM half of the OOM and pids cases ----
 # The guest's kernel is the tenant's: the agent keeps the service in a cgroup of its own
 # in the guest, holds the manifest's pids.max there and reports the OOM kills and the
@@ -182,10 +251,6 @@ fi
 if [[ -n $vm_why ]]; then
 	skip "microvm: an OOM kill and a pids.max hit in the guest, alerted: $vm_why"
 else
-	# A microVM's shares are directories: the payload goes in one of its own.
-	mkdir -p "$tmp/pl"
-	cp "$payload_bin" "$tmp/pl/payload"
-	chmod 755 "$tmp/pl" "$tmp/pl/payload"
 	cat >"$tmp/manifests/dq-limits-vm.json" <<EOF
 {
   "name": "dq-limits-vm",
