@@ -179,7 +179,7 @@ struct child_ctx {
         int userns_fd;
         int go_fd; /* read end: the supervisor's go-ahead; EOF later means it died */
         const struct tenant_cgroup *cgroup;
-        bool in_v2;                   /* created in its cgroup v2 cgroup (clone_init) */
+        bool in_v2;                   /* created in its cgroup v2 cgroup (cgroup_clone_into) */
         const struct net_tenant *net; /* network.mode private, else NULL */
         int err_fd;                   /* write end: error text back to the supervisor */
         rlim_t nproc;                 /* RLIMIT_NPROC, RLIM_INFINITY: none (nproc_limit) */
@@ -204,7 +204,7 @@ static rlim_t nproc_limit(const struct manifest *m, const struct tenant_cgroup *
 {
         if (m->pids.max == MANIFEST_UNLIMITED)
                 return RLIM_INFINITY;
-        return tenant_cgroup_has_pids(cg) ? (rlim_t)m->pids.max + 1 : (rlim_t)m->pids.max;
+        return cg && tenant_cgroup_has_pids(cg) ? (rlim_t)m->pids.max + 1 : (rlim_t)m->pids.max;
 }
 
 static int set_rlimits(rlim_t nproc_max, struct tn_err **err)
@@ -1056,6 +1056,11 @@ _Noreturn void sandbox_enter_exec(const struct sandbox_config *cfg, pid_t init_p
 {
         struct child_ctx c = {.cfg = cfg, .err_fd = err_fd};
         struct tn_err *e = NULL;
+        /* The command's RLIMIT_NPROC is the service's: from the tenant's cgroups, which
+         * this process joins below (without them: pids.max, the only bound then). */
+        struct tenant_cgroup *tc = NULL;
+        c.nproc = nproc_limit(cfg->m, tenant_cgroup_open(cfg->m->name, &tc, NULL) == 0 ? tc : NULL);
+        tenant_cgroup_free(tc);
 
         /* This process is a copy of tenantd: not dumpable, so no tenant process can
          * read it once it is in the tenant's pid namespace, and it keeps only what it
