@@ -195,16 +195,17 @@ static _Noreturn void child_fail(const struct child_ctx *c, const char *step, st
 }
 
 /* RLIMIT_NPROC for the service: processes per host uid (the tenant's uids are its own),
- * pids.max where no pids cgroup holds it. Where one does, one more: the kernel checks
- * RLIMIT_NPROC in fork before the cgroup, so at the same value every fork refused at the
- * limit would be refused by the rlimit, which counts nowhere (no pids.events "max", no
- * pids_limit alert; a microVM's guest counts every one). One above, it never binds while
- * the cgroup holds the tenant's processes to pids.max. */
+ * pids.max where no pids cgroup holds the tenant. Where one does, none is set: the
+ * cgroup already holds every process of the tenant (init joins it before it forks, an
+ * exec'd command before it forks), and the kernel checks RLIMIT_NPROC in fork before the
+ * cgroup, so an rlimit at pids.max would refuse every fork at the limit without counting
+ * it anywhere (no pids.events "max", no pids_limit alert; a microVM's guest counts each
+ * one), and one at a fixed value above it would cap a live `set pids.max` raise. */
 static rlim_t nproc_limit(const struct manifest *m, const struct tenant_cgroup *cg)
 {
         if (m->pids.max == MANIFEST_UNLIMITED)
                 return RLIM_INFINITY;
-        return cg && tenant_cgroup_has_pids(cg) ? (rlim_t)m->pids.max + 1 : (rlim_t)m->pids.max;
+        return cg && tenant_cgroup_has_pids(cg) ? RLIM_INFINITY : (rlim_t)m->pids.max;
 }
 
 static int set_rlimits(rlim_t nproc_max, struct tn_err **err)

@@ -117,7 +117,8 @@ check "... count=$(field "$oom" count) total=$(field "$oom" total) limit=$(field
 
 # ---- pids: a fork refused at pids.max is reported at once ----
 # The cgroup's limit is lowered live, as `tenantctl set NAME pids.max=8` does, below the
-# manifest's 64 (and RLIMIT_NPROC, 65: sandbox.c): the cgroup refuses and counts.
+# manifest's 64 (a sandbox sets no RLIMIT_NPROC where the cgroup holds it): the cgroup refuses
+# and counts.
 tenants+=("$T-pid")
 # forks.py: waits for the test's go file (written once the lower limit is in place, so no
 # start-up time can race it), then children that live 3 s, forked until a fork fails
