@@ -293,7 +293,8 @@ while IFS= read -r l; do
 		want=U ;;
 	esac
 	usr_expect+="usrlink $want $l"$'\n'
-	if [[ -z $pick && $want == R && -f $l ]]; then pick=$l; fi
+	# OpenJDK's security configuration when it is installed, else the first one.
+	if [[ $want == R && -f $l && (-z $pick || $l == */java.security) ]]; then pick=$l; fi
 done < <(find /usr -lname '/etc/*' ! -lname '/etc/alternatives/*' ! -lname '/etc/ssl/certs*' \
 	2>/dev/null | LC_ALL=C sort)
 mkdir -p "$tmp/etclinks"
