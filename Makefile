@@ -76,7 +76,7 @@ LIB_SRCS := supervisor/lib/err.c supervisor/lib/log.c supervisor/lib/json.c supe
 	supervisor/spec/manifest.c supervisor/spec/manifest_explain.c supervisor/spec/caps.c \
 	supervisor/spec/backup_schedule.c supervisor/spec/backup_sftp.c \
 	supervisor/spec/policy.c supervisor/spec/policy_learn.c supervisor/lib/fileio.c supervisor/lib/strutil.c supervisor/lib/logtext.c supervisor/lib/logsink.c \
-	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/host/net_rules.c supervisor/host/etc_synth.c supervisor/sandbox/rootfs.c \
+	supervisor/host/uidrange.c supervisor/host/cgroup.c supervisor/host/net.c supervisor/host/net_rules.c supervisor/host/etc_synth.c supervisor/host/etc_links.c supervisor/sandbox/rootfs.c \
 	supervisor/sandbox/sandbox.c supervisor/lib/seccomp_notify.c supervisor/spec/launch.c supervisor/daemon/keeper.c supervisor/spec/manifest_edit.c supervisor/spec/audit.c supervisor/vm/qemu_proc.c \
 	supervisor/monitor/monitor.c supervisor/monitor/alert.c supervisor/monitor/abuse.c supervisor/monitor/transfer.c supervisor/proto/agent_proto.c \
 	supervisor/vm/vm_root.c supervisor/lib/trust.c supervisor/vm/share_check.c supervisor/proto/exec_proto.c \

@@ -38,6 +38,7 @@
 
 #include "monitor/alert.h"
 #include "host/cgroup.h"
+#include "host/etc_links.h"
 #include "lib/fileio.h"
 #include "lib/json.h"
 #include "daemon/keeper.h"
@@ -1328,6 +1329,39 @@ static void public_ipv4_claims(struct daemon *d, struct found *list, size_t n)
         }
 }
 
+/* The index of the host's /usr links into /etc that every host-system tenant's /etc
+ * takes entries from (host/etc_links.h): at tenantd's start, checked and rebuilt only
+ * if packages changed; at every later reload, rebuilt, so that a link made by hand
+ * counts too. Tenants read it from the state directory; a failure here only means
+ * that the first start rebuilds it. */
+static void etc_links_refresh(struct daemon *d)
+{
+        enum etc_links_mode mode = d->etc_links_indexed ? ETC_LINKS_REBUILD : ETC_LINKS_CACHED;
+        d->etc_links_indexed = true;
+        uint64_t t0 = mono_ms();
+        char *warnings = NULL;
+        size_t wlen = 0;
+        FILE *warn = open_memstream(&warnings, &wlen);
+        if (!warn)
+                return;
+        struct etc_links links = {0};
+        _cleanup_err_ struct tn_err *err = NULL;
+        int r = etc_links_load(d->cfg.state_dir, "/", mode, &links, warn, &err);
+        fclose(warn);
+        for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+                log_warning("etc-links: %s", line);
+        free(warnings);
+        if (r < 0)
+                log_warning("etc-links: %s", tn_err_msg(err));
+        else
+                log_info(
+                    "etc-links: %zu entries of /etc linked from /usr (index %s in %" PRIu64 " ms)",
+                    links.n, mode == ETC_LINKS_REBUILD ? "rebuilt" : "checked, rebuilt if stale",
+                    mono_ms() - t0);
+        etc_links_clear(&links);
+}
+
 int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **err)
 {
         struct found *list = NULL;
@@ -1335,6 +1369,7 @@ int daemon_reload(struct daemon *d, struct reload_counts *ret, struct tn_err **e
         int r = scan_manifests(d, &list, &n, err);
         if (r < 0)
                 return r;
+        etc_links_refresh(d);
         struct reload_counts rc = {0};
 
         public_ipv4_claims(d, list, n);

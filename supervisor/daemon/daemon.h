@@ -163,6 +163,9 @@ struct daemon {
         uint64_t next_sample_ms;
         uint64_t started_mono;
         uint64_t boot_seq; /* the order in which microVMs wait for a boot slot */
+        /* the index of /usr's links into /etc (host/etc_links.h) was made or checked:
+         * every later reload rebuilds it */
+        bool etc_links_indexed;
         /* tcp/http health probes run as this host uid and gid (uidrange_probe_id);
          * 0 when it cannot be used, and probe_error says why */
         uint32_t probe_id;

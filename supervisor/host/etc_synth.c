@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/etc_links.h"
 #include "host/net.h"
 #include "lib/fileio.h"
 
@@ -23,6 +25,21 @@ static const char *const host_entries[] = {
 };
 /* Host directories of links, whole. */
 static const char *const host_trees[] = {"alternatives", "ssl/certs"};
+/* Never taken for a /usr link, nor a tree that holds one of them: secrets, the
+ * operator's accounts and their backups, and tenantd's and libvirt's own. */
+static const char *const refused_names[] = {
+    "shadow",      "shadow-",        "gshadow",
+    "gshadow-",    "passwd-",        "group-",
+    "subuid",      "subuid-",        "subgid",
+    "subgid-",     "sudoers",        "sudoers.d",
+    "ssh",         "ssl/private",    "machine-id",
+    "tenantd",     "libvirt",        "crypttab",
+    "fstab",       "security",       "pam.d",
+    "wireguard",   "ipsec.secrets",  "ipsec.d",
+    "krb5.keytab", "credstore",      "credstore.encrypted",
+    "letsencrypt", "NetworkManager", "polkit-1",
+    "openvpn",
+};
 
 static int add(struct etc_set *s, const char *name, enum etc_kind kind, char *data, size_t len)
 {
@@ -166,15 +183,188 @@ static int host_entry(const char *host_etc, const char *name, struct etc_set *s)
         }
         if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH))
                 return 0; /* a file the operator keeps from others stays theirs */
-        char *data = NULL;
-        size_t len;
-        if (read_file_bounded(path, ETC_FILE_MAX, &data, &len, NULL) < 0)
-                return 0; /* unreadable or too large: the tenant does without */
-        return add(s, name, ETC_FILE, data, len);
+        if ((size_t)st.st_size > ETC_FILE_MAX)
+                return 0;          /* too large: the tenant does without */
+        char *copy = strdup(path); /* copied by etc_write(), in the kernel */
+        return copy ? add(s, name, ETC_COPY, copy, (size_t)st.st_size) : -ENOMEM;
 }
 
-int etc_synthesize(const struct manifest *m, const char *host_etc, struct etc_set *ret,
-                   struct tn_err **err)
+/* True when `name` is `dir` or below it. */
+static bool is_below(const char *name, const char *dir)
+{
+        size_t n = strlen(dir);
+        return strncmp(name, dir, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+bool etc_fixed_covers(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(host_trees); i++)
+                if (is_below(name, host_trees[i]))
+                        return true;
+        return false;
+}
+
+static bool refused(const char *name, bool tree)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(refused_names); i++)
+                if (is_below(name, refused_names[i]) || (tree && is_below(refused_names[i], name)))
+                        return true;
+        return false;
+}
+
+struct linked {
+        const char *host_etc;
+        size_t fixed_n; /* entries before the first linked one */
+        size_t bytes, trees, inodes;
+};
+
+/* Whether an entry `name` of `kind` fits beside those of `s`: not one already there,
+ * not below a file, link or tree, and (unless it is a tree) not over a directory that
+ * others imply. A tree over linked entries replaces them. */
+static bool fits(struct etc_set *s, const struct linked *l, const char *name, enum etc_kind kind)
+{
+        for (size_t i = 0; i < s->n; i++) {
+                const char *e = s->v[i].name;
+                if (is_below(name, e))
+                        return false; /* the same, or below a file, link or tree */
+                if (is_below(e, name) && (kind != ETC_TREE || i < l->fixed_n))
+                        return false;
+        }
+        if (kind != ETC_TREE)
+                return true;
+        size_t k = l->fixed_n;
+        for (size_t i = l->fixed_n; i < s->n; i++) {
+                if (is_below(s->v[i].name, name)) {
+                        free(s->v[i].name);
+                        free(s->v[i].data);
+                } else {
+                        s->v[k++] = s->v[i];
+                }
+        }
+        s->n = k;
+        return true;
+}
+
+static size_t components(const char *name)
+{
+        size_t n = 1;
+        for (; *name; name++)
+                n += *name == '/';
+        return n;
+}
+
+/* Adds what `name` is on the host, within the bounds; 1 when the bounds said no. */
+static int add_bounded(struct etc_set *s, struct linked *l, const char *name, enum etc_kind kind,
+                       const struct stat *st, const char *path)
+{
+        size_t inodes = components(name);
+        if (l->inodes + inodes > ETC_LINKED_INODES)
+                return 1;
+        if (kind == ETC_TREE) {
+                if (l->trees >= ETC_LINKED_TREES)
+                        return 1;
+                char *copy = strdup(path);
+                if (!copy)
+                        return -ENOMEM;
+                l->trees++;
+                l->inodes += inodes;
+                return add(s, name, ETC_TREE, copy, strlen(copy));
+        }
+        if (kind == ETC_LINK) {
+                char target[PATH_MAX];
+                ssize_t n = readlink(path, target, sizeof(target) - 1);
+                if (n <= 0)
+                        return 0;
+                target[n] = '\0';
+                char *copy = strdup(target);
+                if (!copy)
+                        return -ENOMEM;
+                l->inodes += inodes;
+                return add(s, name, ETC_LINK, copy, (size_t)n);
+        }
+        size_t size = (size_t)st->st_size;
+        if (size > ETC_FILE_MAX || size > ETC_LINKED_BYTES - l->bytes)
+                return 1;
+        char *copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        l->bytes += size;
+        l->inodes += inodes;
+        return add(s, name, ETC_COPY, copy, size);
+}
+
+/* The entry of the host's /etc that a /usr link names, decided as the fixed ones are
+ * (etc_synth.h), following links that stay inside /etc. */
+static int add_linked(struct etc_set *s, struct linked *l, const char *start)
+{
+        char cur[ETC_LINK_NAME_MAX + 1];
+        size_t start_len = strlen(start);
+        if (start_len >= sizeof(cur))
+                return 0;
+        memcpy(cur, start, start_len + 1);
+        for (int hop = 0; hop <= ETC_LINKED_HOPS; hop++) {
+                if (!etc_link_name_valid(cur))
+                        return 0;
+                size_t len = strlen(cur);
+                for (size_t end = 0; end < len;) {
+                        const char *slash = strchr(cur + end, '/');
+                        end = slash ? (size_t)(slash - cur) : len;
+                        bool last = end == len;
+                        char name[ETC_LINK_NAME_MAX + 1], path[PATH_MAX];
+                        memcpy(name, cur, end);
+                        name[end] = '\0';
+                        int pn = snprintf(path, sizeof(path), "%s/%s", l->host_etc, name);
+                        end++;
+                        struct stat st;
+                        if (pn < 0 || (size_t)pn >= sizeof(path) || refused(name, false) ||
+                            lstat(path, &st) < 0)
+                                return 0;
+                        if (S_ISLNK(st.st_mode)) {
+                                int r = fits(s, l, name, ETC_LINK)
+                                            ? add_bounded(s, l, name, ETC_LINK, &st, path)
+                                            : 0;
+                                if (r != 0)
+                                        return r;
+                                /* Go on with what it names, if that is inside /etc. */
+                                char target[PATH_MAX], next[PATH_MAX * 2];
+                                ssize_t n = readlink(path, target, sizeof(target) - 1);
+                                if (n <= 0)
+                                        return 0;
+                                target[n] = '\0';
+                                const char *rest = last ? "" : cur + end;
+                                if (target[0] == '/')
+                                        snprintf(next, sizeof(next), "%s/%s", target, rest);
+                                else
+                                        snprintf(next, sizeof(next), "/etc/%s/../%s/%s", name,
+                                                 target, rest);
+                                etc_path_normalize(next);
+                                if (strncmp(next, "/etc/", 5) != 0 ||
+                                    strlen(next + 5) >= sizeof(cur))
+                                        return 0;
+                                memcpy(cur, next + 5, strlen(next + 5) + 1);
+                                break;
+                        }
+                        if (!last) {
+                                if (!S_ISDIR(st.st_mode) || !(st.st_mode & S_IXOTH))
+                                        return 0; /* others could not reach it */
+                                continue;
+                        }
+                        if (S_ISREG(st.st_mode) && (st.st_mode & S_IROTH))
+                                return fits(s, l, name, ETC_COPY)
+                                           ? add_bounded(s, l, name, ETC_COPY, &st, path)
+                                           : 0;
+                        if (S_ISDIR(st.st_mode) && (st.st_mode & 05) == 05 && !refused(name, true))
+                                return fits(s, l, name, ETC_TREE)
+                                           ? add_bounded(s, l, name, ETC_TREE, &st, path)
+                                           : 0;
+                        return 0; /* anything else, or what others may not read */
+                }
+        }
+        return 0;
+}
+
+int etc_synthesize(const struct manifest *m, const char *host_etc, const struct etc_links *links,
+                   struct etc_set *ret, struct tn_err **err)
 {
         struct etc_set s = {0};
         int r = accounts(m, host_etc, &s);
@@ -201,6 +391,14 @@ int etc_synthesize(const struct manifest *m, const char *host_etc, struct etc_se
                         continue;
                 char *copy = strdup(path);
                 r = copy ? add(&s, host_trees[i], ETC_TREE, copy, strlen(copy)) : -ENOMEM;
+        }
+        struct linked l = {.host_etc = host_etc, .fixed_n = s.n};
+        for (size_t i = 0; r >= 0 && links && i < links->n; i++) {
+                r = add_linked(&s, &l, links->v[i]);
+                if (r > 0) {
+                        s.left_out++;
+                        r = 0;
+                }
         }
         if (r < 0) {
                 etc_set_clear(&s);
@@ -265,19 +463,60 @@ static int write_file_at(int dirfd, const char *name, const char *data, size_t l
         return write_all(fd, data, len);
 }
 
+/* The host file `source` as `name` in `dirfd`, at most `max` bytes, copied by the
+ * kernel (sendfile): nothing of it passes through this process. */
+static int copy_file_at(int dirfd, const char *name, const char *source, size_t max)
+{
+        _cleanup_close_ int in = open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH))
+                return 0; /* gone or changed since etc_synthesize(): left out */
+        _cleanup_close_ int out =
+            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0)
+                return -errno;
+        if (fchmod(out, 0644) < 0) /* whatever the umask */
+                return -errno;
+        for (size_t left = max; left > 0;) {
+                ssize_t n = sendfile(out, in, NULL, left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                left -= (size_t)n;
+        }
+        return 0;
+}
+
 int etc_write(const struct etc_set *s, int etcdir, struct tn_err **err)
 {
+        /* The last entry's directory, kept for the next one in it: the linked entries
+         * come sorted, many in one directory (java-17-openjdk/security/...). */
+        _cleanup_close_ int dir = -1;
+        size_t dir_len = 0;
+        const char *dir_name = NULL;
         for (size_t i = 0; i < s->n; i++) {
                 const struct etc_entry *e = &s->v[i];
                 if (e->kind == ETC_TREE)
                         continue;
-                const char *base = e->name; /* open_parent sets the last component */
-                _cleanup_close_ int dir = open_parent(etcdir, e->name, &base);
+                const char *slash = strrchr(e->name, '/');
+                size_t len = slash ? (size_t)(slash - e->name) : 0;
+                const char *base = slash ? slash + 1 : e->name;
+                if (dir < 0 || !dir_name || len != dir_len ||
+                    strncmp(e->name, dir_name, len) != 0) {
+                        closep(&dir);
+                        dir = open_parent(etcdir, e->name, &base);
+                        dir_name = e->name;
+                        dir_len = len;
+                }
                 if (dir < 0)
                         return tn_err_set(err, -dir, "cannot create the directory of /etc/%s",
                                           e->name);
-                int r = e->kind == ETC_LINK ? (symlinkat(e->data, dir, base) < 0 ? -errno : 0)
-                                            : write_file_at(dir, base, e->data, e->len);
+                int r = e->kind == ETC_LINK   ? (symlinkat(e->data, dir, base) < 0 ? -errno : 0)
+                        : e->kind == ETC_COPY ? copy_file_at(dir, base, e->data, e->len)
+                                              : write_file_at(dir, base, e->data, e->len);
                 if (r < 0)
                         return tn_err_set(err, -r, "cannot create /etc/%s", e->name);
         }

@@ -30,6 +30,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "host/etc_links.h"
 #include "host/etc_synth.h"
 #include "lib/fileio.h"
 #include "storage/volume.h"
@@ -140,10 +141,23 @@ static int add_tree(struct rootfs_plan *p, const char *target, const char *sourc
 }
 
 /* The tenant's /etc (host/etc_synth.h): files and links written on the root tmpfs in
- * build_etc(), each tree bound read-only at its place. */
-static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
+ * build_etc(), each tree bound read-only at its place. The names /usr's links lead to
+ * come from the index in the state directory (host/etc_links.h), rebuilt here only when
+ * packages changed since; without it the tenant gets the fixed part, with a warning. */
+static int synthesize_etc(struct rootfs_plan *p, const char *state_dir, FILE *warn,
+                          struct tn_err **err)
 {
-        int r = etc_synthesize(p->m, "/etc", &p->etc, err);
+        struct etc_links links = {0};
+        _cleanup_err_ struct tn_err *lerr = NULL;
+        if (etc_links_load(state_dir, "/", ETC_LINKS_CACHED, &links, warn, &lerr) < 0)
+                fprintf(warn, "/etc: %s: links from /usr into /etc dangle\n", tn_err_msg(lerr));
+        int r = etc_synthesize(p->m, "/etc", &links, &p->etc, err);
+        etc_links_clear(&links);
+        if (r >= 0 && p->etc.left_out)
+                fprintf(warn,
+                        "/etc: %zu entries that /usr links to are left out (over %u bytes, "
+                        "%d directories or %d entries in all)\n",
+                        p->etc.left_out, ETC_LINKED_BYTES, ETC_LINKED_TREES, ETC_LINKED_INODES);
         for (size_t i = 0; r >= 0 && i < p->etc.n; i++) {
                 const struct etc_entry *e = &p->etc.v[i];
                 if (e->kind != ETC_TREE)
@@ -157,7 +171,8 @@ static int synthesize_etc(struct rootfs_plan *p, struct tn_err **err)
 }
 
 /* host-system: the host's /usr read-only, and /bin, /lib ... as the host has them. */
-static int plan_host_system(struct rootfs_plan *p, struct tn_err **err)
+static int plan_host_system(struct rootfs_plan *p, const char *state_dir, FILE *warn,
+                            struct tn_err **err)
 {
         int r =
             add_tree(p, "/usr", "/usr", "host directory", MOUNT_ATTR_RDONLY, -1, NULL, NULL, err);
@@ -187,7 +202,7 @@ static int plan_host_system(struct rootfs_plan *p, struct tn_err **err)
                                 return r;
                 }
         }
-        return synthesize_etc(p, err);
+        return synthesize_etc(p, state_dir, warn, err);
 }
 
 static size_t depth(const char *path)
@@ -301,7 +316,8 @@ static int plan_mounts(struct rootfs_plan *p, int idmap_fd, FILE *warn, struct t
 }
 
 int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int idmap_userns_fd,
-                   struct rootfs_plan **ret, char **warnings, struct tn_err **err)
+                   const char *state_dir, struct rootfs_plan **ret, char **warnings,
+                   struct tn_err **err)
 {
         _cleanup_(rootfs_plan_freep) struct rootfs_plan *p = calloc(1, sizeof(*p));
         if (!p)
@@ -310,6 +326,10 @@ int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int i
         p->ids = *ids;
         p->image_fd = -1;
 
+        size_t wlen = 0;
+        _cleanup_fclose_ FILE *warn = open_memstream(warnings, &wlen);
+        if (!warn)
+                return tn_err_setx(err, ENOMEM, "out of memory");
         int r;
         if (m->root.kind == ROOT_PATH) {
                 struct stat st;
@@ -322,17 +342,12 @@ int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int i
                         return tn_err_setx(err, ENOTDIR, "root.path %s is not a directory",
                                            m->root.path);
         } else {
-                r = plan_host_system(p, err);
+                r = plan_host_system(p, state_dir, warn, err);
                 if (r < 0)
                         return r;
         }
 
-        size_t wlen = 0;
-        FILE *warn = open_memstream(warnings, &wlen);
-        if (!warn)
-                return tn_err_setx(err, ENOMEM, "out of memory");
         r = plan_mounts(p, idmap_userns_fd, warn, err);
-        fclose(warn);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

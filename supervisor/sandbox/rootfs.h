@@ -31,11 +31,13 @@ struct rootfs_ids {
 struct rootfs_plan;
 
 /* idmap_userns_fd: a user namespace mapping the service's uid and gid (only those)
- * onto their host ids, used for idmapped binds; -1 disables idmapping. Warnings for
- * the operator (ownership that will not work) are appended to *warnings, one per
- * line. */
+ * onto their host ids, used for idmapped binds; -1 disables idmapping. state_dir holds
+ * the index of /usr's links into /etc (host/etc_links.h). Warnings for the operator
+ * (ownership that will not work, /etc entries left out) are appended to *warnings, one
+ * per line. */
 int rootfs_prepare(const struct manifest *m, const struct rootfs_ids *ids, int idmap_userns_fd,
-                   struct rootfs_plan **ret, char **warnings, struct tn_err **err);
+                   const char *state_dir, struct rootfs_plan **ret, char **warnings,
+                   struct tn_err **err);
 
 /* In the tenant's first process (see above). On return the process's root and working
  * directory are the tenant's root. */

@@ -737,7 +737,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         /* Step 2 */
         struct rootfs_ids ids = {.base = base, .uid = m->uid, .gid = m->gid};
         _cleanup_(rootfs_plan_freep) struct rootfs_plan *plan = NULL;
-        r = rootfs_prepare(m, &ids, idmapns, &plan, warnings, err);
+        r = rootfs_prepare(m, &ids, idmapns, cfg->state_dir, &plan, warnings, err);
         if (r < 0)
                 return r;
 

@@ -23,6 +23,7 @@
 #include "vm/qemu_proc.h"
 #include "lib/clock.h"
 #include "lib/fileio.h"
+#include "lib/log.h"
 #include "vm/vm_runner.h"
 
 #include <fcntl.h>
@@ -46,6 +47,8 @@
 #include <libvirt/virterror.h>
 
 #include "host/cgroup.h"
+#include "host/etc_links.h"
+#include "host/etc_synth.h"
 #include "vm/share_check.h"
 #include "storage/volume.h"
 #include "lib/trust.h"
@@ -713,6 +716,37 @@ static int add_share_trusted(struct vm *vm, const char *tag, const char *source,
         return 0;
 }
 
+/* The host-system skeleton (vm_root.h), with the /etc entries /usr's links lead to from
+ * the index in the state directory (host/etc_links.h), as a sandbox's; what either
+ * leaves out is said, as a sandbox says it. */
+static int skeleton(struct vm *vm, const struct manifest *m, const char *state_dir,
+                    struct tn_err **err)
+{
+        struct etc_links links = {0};
+        _cleanup_err_ struct tn_err *lerr = NULL;
+        char *warnings = NULL;
+        size_t wlen = 0;
+        FILE *warn = open_memstream(&warnings, &wlen);
+        if (!warn)
+                return tn_err_setx(err, ENOMEM, "out of memory");
+        if (etc_links_load(state_dir, "/", ETC_LINKS_CACHED, &links, warn, &lerr) < 0)
+                fprintf(warn, "/etc: %s: links from /usr into /etc dangle\n", tn_err_msg(lerr));
+        size_t left_out = 0;
+        int r = vm_root_skeleton(m, &links, vm->root_dir, &left_out, err);
+        etc_links_clear(&links);
+        if (r >= 0 && left_out)
+                fprintf(warn,
+                        "/etc: %zu entries that /usr links to are left out (over %u bytes, "
+                        "%d directories or %d entries in all)\n",
+                        left_out, ETC_LINKED_BYTES, ETC_LINKED_TREES, ETC_LINKED_INODES);
+        fclose(warn);
+        for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+                log_warning("warning: %s", line);
+        free(warnings);
+        return r;
+}
+
 static int build_shares(struct vm *vm, const struct manifest *m, const char *state_dir,
                         struct tn_err **err)
 {
@@ -725,7 +759,7 @@ static int build_shares(struct vm *vm, const struct manifest *m, const char *sta
                  * must be reachable by it, hence not under the 0700 state directory. */
                 if (mkdir(VM_ROOT_DIR, 0755) < 0 && errno != EEXIST)
                         return tn_err_set(err, errno, "cannot create %s", VM_ROOT_DIR);
-                r = vm_root_skeleton(m, vm->root_dir, err);
+                r = skeleton(vm, m, state_dir, err);
                 if (r < 0)
                         return tn_err_wrap(err, "root");
                 vm->has_skeleton = true;

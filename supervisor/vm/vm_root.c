@@ -74,7 +74,8 @@ static int make_target(int root, const char *dir, const char *target, struct tn_
         return 0;
 }
 
-int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **err)
+int vm_root_skeleton(const struct manifest *m, const struct etc_links *links, const char *dir,
+                     size_t *ret_left_out, struct tn_err **err)
 {
         int r = check_parent(dir, err);
         if (r < 0)
@@ -111,7 +112,9 @@ int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **
         if (etc < 0)
                 return tn_err_set(err, errno, "cannot open %s/etc", dir);
         struct etc_set set = {0};
-        r = etc_synthesize(m, "/etc", &set, err);
+        r = etc_synthesize(m, "/etc", links, &set, err);
+        if (r >= 0 && ret_left_out)
+                *ret_left_out = set.left_out;
         if (r >= 0)
                 r = etc_write(&set, etc, err);
         for (size_t i = 0; r >= 0 && i < set.n; i++)

@@ -5,7 +5,8 @@
  * read-only as the root: empty mount points (the system's and every declared mount
  * target's, as a sandbox makes them in its root), /bin, /sbin, /lib* as the host's links
  * into /usr, and the /etc a sandbox has (host/etc_synth.h), its trees (alternatives,
- * ssl/certs) copied, since a guest is given directories, not binds. The agent mounts its
+ * ssl/certs, and the directories /usr's links lead to) copied, since a guest is given
+ * directories, not binds. The agent mounts its
  * resolv.conf over the skeleton's when the guest has a network. The host's /usr is a
  * second read-only share mounted on it. Nothing else of the host's /etc is in it. */
 #pragma once
@@ -19,9 +20,14 @@
 
 #define VM_ROOT_DIR "/run/tenantd-vm" /* skeletons: VM_ROOT_DIR/NAME, mode 0755 */
 
+struct etc_links;
+
 /* Writes the skeleton at dir (removing a leftover first). The directory it is in must
- * be tenantd's own (see vm_root.c); every directory of the skeleton is 0755. */
-int vm_root_skeleton(const struct manifest *m, const char *dir, struct tn_err **err);
+ * be tenantd's own (see vm_root.c); every directory of the skeleton is 0755. `links`:
+ * the names /usr's links lead to in /etc (host/etc_links.h; NULL for none); how many of
+ * the entries they lead to were over the bounds goes to *ret_left_out (if not NULL). */
+int vm_root_skeleton(const struct manifest *m, const struct etc_links *links, const char *dir,
+                     size_t *ret_left_out, struct tn_err **err);
 
 /* Removes it (depth first, by descriptor: no symbolic link followed, even one swapped
  * in meanwhile; on one file system only). */

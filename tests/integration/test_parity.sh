@@ -23,6 +23,9 @@
 #    services, protocols, the system accounts) works in both, nothing of the operator's
 #    private /etc (shadow, ssh keys, sudoers, machine-id ...) is in either, and the two
 #    /etc trees are the same, entry for entry, link targets and file contents included.
+#    The host's other /usr links into /etc (found now with find -lname, e.g. OpenJDK's
+#    conf/security/java.security) resolve in both exactly when the host lets others read
+#    them, a refused name (ssl/private, ssh, shadow ...) never.
 #
 # The microVM half needs libvirt, QEMU and make vm-image, and skips loudly without
 # them; the sandbox half still runs. Every domain is named tenantd-par-*, transient,
@@ -274,9 +277,37 @@ fi
 echo "== listing"
 find /etc -mindepth 1 -printf "%P %y %l\n" | LC_ALL=C sort
 find /etc -type f ! -path "/etc/ssl/certs/*" -exec md5sum {} + | LC_ALL=C sort -k 2'
+# The host's /usr links into /etc that the fixed part does not cover (alternatives and
+# ssl/certs are trees of it): each must resolve in the tenant exactly when it resolves
+# for others on the host (nobody), but for the refused names (host/etc_synth.c).
+usr_links=() usr_expect="" pick=""
+while IFS= read -r l; do
+	[[ $l =~ ^[A-Za-z0-9._/+-]+$ ]] || continue
+	usr_links+=("$l")
+	want=U
+	if setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$l"; then want=R; fi
+	case $(readlink "$l") in
+	/etc/shadow* | /etc/gshadow* | /etc/passwd- | /etc/group- | /etc/sub[ug]id* | /etc/sudoers* | \
+		/etc/ssh | /etc/ssh/* | /etc/ssl/private | /etc/ssl/private/* | /etc/machine-id | \
+		/etc/tenantd* | /etc/libvirt* | /etc/crypttab | /etc/fstab | /etc/security* | /etc/pam.d*)
+		want=U ;;
+	esac
+	usr_expect+="usrlink $want $l"$'\n'
+	# OpenJDK's security configuration when it is installed, else the first one.
+	if [[ $want == R && -f $l && (-z $pick || $l == */java.security) ]]; then pick=$l; fi
+done < <(find /usr -lname '/etc/*' ! -lname '/etc/alternatives/*' ! -lname '/etc/ssl/certs*' \
+	2>/dev/null | LC_ALL=C sort)
+mkdir -p "$tmp/etclinks"
+printf '%s\n' "${usr_links[@]}" >"$tmp/etclinks/list"
+chmod -R a+rX "$tmp/etclinks"
+script='while read -r l; do
+	if [ -r "$l" ]; then echo "usrlink R $l"; else echo "usrlink U $l"; fi
+done </etclinks/list
+'"$script"
 cat >"$tmp/par-etc.json" <<EOF
 { "name": "par-etc", "isolation": "sandbox", "root": "host-system", "user": "1000:1000",
   "exec": ["/bin/sh", "-c", $(printf '%s' "$script" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')],
+  "mounts": [ { "source": "$tmp/etclinks", "target": "/etclinks", "mode": "ro" } ],
   "network": { "mode": "none" } }
 EOF
 run_both par-etc
@@ -298,6 +329,20 @@ else
 fi
 both "/etc: nothing of the operator's private /etc (shadow, ssh, sudoers, machine-id, human accounts ...)" \
 	'[[ $out != *LEAK* ]]'
+if [[ -z $pick ]]; then
+	skip "/etc: a /usr link into /etc resolves: THE HOST HAS NO /usr LINK TO A FILE OF /etc OTHERS MAY READ (find /usr -lname '/etc/*')"
+else
+	both "/etc: a /usr link into /etc resolves: $pick -> $(readlink "$pick")" \
+		'[[ $out == *"usrlink R $pick"* ]]'
+	both "/etc: each of the host's ${#usr_links[@]} other /usr links into /etc resolves as it does for others on the host" \
+		'[[ $(grep "^usrlink " <<<"$out")$'"'"'\n'"'"' == "$usr_expect" ]]'
+	for side in sb vm; do
+		[[ $side == vm && -n $vm_why ]] && continue
+		o=${side}_out
+		diff <(printf '%s' "$usr_expect") <(grep "^usrlink " <<<"${!o}") | grep '^[<>]' | head -n 20 |
+			sed "s/^/#   $side: /"
+	done
+fi
 if [[ -n $vm_why ]]; then
 	skip "/etc is the same in both: $vm_why"
 else

@@ -109,7 +109,7 @@ int main(void)
         snprintf(dir, sizeof(dir), "%s/vr-test", base);
 
         struct tn_err *err = NULL;
-        int r = vm_root_skeleton(m, dir, &err);
+        int r = vm_root_skeleton(m, NULL, dir, NULL, &err);
         ok(r == 0, "the skeleton is written (%s)", r < 0 ? tn_err_msg(err) : "ok");
         tn_err_free(err);
         err = NULL;
@@ -178,7 +178,7 @@ int main(void)
 
         /* The directory the skeletons live in must be tenantd's alone. */
         chmod(base, 01777);
-        r = vm_root_skeleton(m, dir, &err);
+        r = vm_root_skeleton(m, NULL, dir, NULL, &err);
         ok(r == -EPERM && strstr(tn_err_msg(err), "remove it"),
            "a skeleton in a world-writable directory is refused (%s)",
            r < 0 ? tn_err_msg(err) : "");
@@ -190,7 +190,8 @@ int main(void)
         snprintf(linkdir, sizeof(linkdir), "%s/via-link", base);
         ok(symlink(outside, linkdir) == 0, "a link to another directory");
         snprintf(dir, sizeof(dir), "%s/via-link/vr-test", base);
-        ok(vm_root_skeleton(m, dir, &err) == -EPERM, "a skeleton below a symbolic link is refused");
+        ok(vm_root_skeleton(m, NULL, dir, NULL, &err) == -EPERM,
+           "a skeleton below a symbolic link is refused");
         tn_err_free(err);
 
         snprintf(path, sizeof(path), "rm -rf '%s'", base);
