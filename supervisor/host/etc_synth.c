@@ -26,7 +26,10 @@ static const char *const host_entries[] = {
 /* Host directories of links, whole. */
 static const char *const host_trees[] = {"alternatives", "ssl/certs"};
 /* Never taken for a /usr link, nor a tree that holds one of them: secrets, the
- * operator's accounts and their backups, and tenantd's and libvirt's own. */
+ * operator's accounts and their backups, and tenantd's and libvirt's own.
+ * "environment" (systemd's environment.d links to it) is where operators put proxy
+ * credentials and the like for every login: readable by the host's users, not the
+ * tenants' business. */
 static const char *const refused_names[] = {
     "shadow",      "shadow-",        "gshadow",
     "gshadow-",    "passwd-",        "group-",
@@ -38,7 +41,7 @@ static const char *const refused_names[] = {
     "wireguard",   "ipsec.secrets",  "ipsec.d",
     "krb5.keytab", "credstore",      "credstore.encrypted",
     "letsencrypt", "NetworkManager", "polkit-1",
-    "openvpn",
+    "openvpn",     "environment",
 };
 
 static int add(struct etc_set *s, const char *name, enum etc_kind kind, char *data, size_t len)

@@ -141,6 +141,7 @@ static void make_host(void)
         put("root/etc/pyreal/site.py", "import sys\n", 0644);
         put("root/etc/realdir/file", "REAL\n", 0644);
         put("root/etc/secret.conf", "password=hunter2\n", 0600);
+        put("root/etc/environment", "https_proxy=http://user:pass@proxy:3128\n", 0644);
         put("root/etc/shadow", "root:$6$secret:1::::::\n", 0640);
         put("root/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAA\n", 0644);
         put("root/etc/ssl/private/key.pem", "PRIVATE\n", 0600);
@@ -173,6 +174,7 @@ static void make_host(void)
         ln("/etc/shadow", "root/usr/x/shadow");
         ln("/etc/ssh/ssh_host_ed25519_key.pub", "root/usr/x/sshkey");
         ln("/etc/secret.conf", "root/usr/x/secret");
+        ln("/etc/environment", "root/usr/x/environment");
         ln("/etc/hidden/conf", "root/usr/x/hidden");
         ln("/etc/../var/lib/x", "root/usr/x/outside");
         ln("/etc", "root/usr/x/whole");
@@ -206,6 +208,7 @@ static void test_scan(const char *root)
                                             "confdir/file",
                                             "loop1",
                                             "shadow",
+                                            "environment",
                                             "ssl",
                                             "ssl/private",
                                             "missing",
@@ -375,6 +378,7 @@ static void test_select(const struct manifest *m, const char *root)
             {"ssl/private", "-", NULL},
             {"ssl", "-", NULL},
             {"secret.conf", "-", NULL},
+            {"environment", "-", NULL},
             {"hidden/conf", "-", NULL},
             {"afifo", "-", NULL},
             {"missing", "-", NULL},
