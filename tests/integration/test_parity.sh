@@ -286,10 +286,15 @@ while IFS= read -r l; do
 	usr_links+=("$l")
 	want=U
 	if setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$l"; then want=R; fi
-	case $(readlink "$l") in
+	# The target as a path from /, its own links not followed (systemd's
+	# environment.d link is relative: ../../../etc/environment).
+	target=$(readlink "$l")
+	[[ $target == /* ]] || target=$(realpath -m -s "$(dirname "$l")/$target")
+	case $target in
 	/etc/shadow* | /etc/gshadow* | /etc/passwd- | /etc/group- | /etc/sub[ug]id* | /etc/sudoers* | \
 		/etc/ssh | /etc/ssh/* | /etc/ssl/private | /etc/ssl/private/* | /etc/machine-id | \
-		/etc/tenantd* | /etc/libvirt* | /etc/crypttab | /etc/fstab | /etc/security* | /etc/pam.d*)
+		/etc/tenantd* | /etc/libvirt* | /etc/crypttab | /etc/fstab | /etc/security* | /etc/pam.d* | \
+		/etc/environment)
 		want=U ;;
 	esac
 	usr_expect+="usrlink $want $l"$'\n'
