@@ -819,7 +819,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **ret, char *
         if (pid < 0) {
                 close(go[1]);
                 close(errp[0]);
-                r = tn_err_set(err, errno, "cannot create the tenant's namespaces");
+                r = tn_err_set(err, clone_errno, "cannot create the tenant's namespaces%s",
+                               v2_fd >= 0 ? " in its cgroup v2 cgroup" : "");
                 goto fail;
         }
         sb->pid = pid;
