@@ -251,12 +251,24 @@ void monitor_glue_attach(struct daemon *d, struct tenant *t)
         t->monitor = g;
 }
 
+/* The OOM kills and pids-limit hits the rate limit held back (monitor.h): sent now, as
+ * the tenant or our view of it ends, so none is lost. */
+static void flush(struct daemon *d, struct tenant *t, struct glue *g, uint64_t now)
+{
+        if (!g->mt)
+                return;
+        struct monitor_event evs[MONITOR_MAX_EVENTS];
+        size_t n = monitor_flush(g->mt, now, evs);
+        for (size_t i = 0; i < n; i++)
+                emit(d, t, &evs[i]);
+}
+
 void monitor_glue_detach(struct daemon *d, struct tenant *t)
 {
-        (void)d;
         struct glue *g = t->monitor;
         if (!g)
                 return;
+        flush(d, t, g, mono_ms());
         if (g->tc)
                 (void)transfer_save(g->tc, NULL);
         transfer_counter_free(g->tc);
@@ -441,6 +453,7 @@ void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
         for (size_t i = 0; i < n; i++)
                 if (evs[i].kind == MONITOR_OOM_KILL || evs[i].kind == MONITOR_PIDS_LIMIT)
                         emit(d, t, &evs[i]);
+        flush(d, t, g, s.now_ms);
 }
 
 void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t)

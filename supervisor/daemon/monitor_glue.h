@@ -19,7 +19,8 @@ void monitor_glue_detach(struct daemon *d, struct tenant *t);
 void monitor_glue_forget(struct daemon *d, struct tenant *t);
 void monitor_glue_sample(struct daemon *d, uint64_t now_ms);
 /* The tenant has ended; the keeper read these counters just before its cgroups went.
- * OOM kills and pids-limit hits the samples did not see yet are alerted now. */
+ * OOM kills and pids-limit hits the samples did not see yet, and those the rate limit
+ * held back, are alerted now (detach sends what is held too). */
 void monitor_glue_final(struct daemon *d, struct tenant *t, uint64_t oom_kills,
                         uint64_t pids_limit_hits);
 void monitor_glue_alert_crashloop(struct daemon *d, struct tenant *t);

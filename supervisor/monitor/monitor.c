@@ -23,6 +23,16 @@ struct quota_state {
         char volume[MANIFEST_NAME_MAX + 1]; /* disk: the fullest volume */
 };
 
+/* One kind of one-shot event (OOM kills, pids-limit hits): the first after a quiet
+ * spell goes out at once, later ones at most every MONITOR_ONE_SHOT_MS, summed. */
+struct burst {
+        bool sent; /* a line went out at sent_ms */
+        uint64_t sent_ms;
+        uint64_t held;      /* events not sent yet */
+        uint64_t total;     /* the counter's last value */
+        double used, limit; /* at the last sample that had them */
+};
+
 struct monitor_tenant {
         char name[MANIFEST_NAME_MAX + 1];
         struct monitor_limits limits;
@@ -37,6 +47,7 @@ struct monitor_tenant {
         uint64_t prev_rxp, prev_txp;
         uint64_t last_ms;
         struct monitor_status st;
+        struct burst oom, pids; /* the rate limit of the OOM kill and pids-limit lines */
 };
 
 static const char *const quota_names[QUOTA__N] = {"cpu",     "memory",   "pids", "egress",
@@ -124,6 +135,7 @@ struct monitor_tenant *monitor_tenant_new(const char *name, const struct monitor
                 mt->st.usage[i] = NAN;
         }
         mt->st.cpu_fraction = NAN;
+        mt->oom.used = mt->oom.limit = mt->pids.used = mt->pids.limit = NAN;
         apply_limits(mt, l);
         return mt;
 }
@@ -245,35 +257,58 @@ static bool delta(uint64_t prev, uint64_t cur, uint64_t *ret)
         return true;
 }
 
+/* The event for what `b` holds back, when it may go out at `now` (or `force`). */
+static void burst_emit(struct monitor_tenant *mt, struct burst *b, uint64_t now, bool force,
+                       enum monitor_event_kind kind, enum quota_kind quota,
+                       struct monitor_event *out, size_t *n)
+{
+        if (!b->held || (!force && b->sent && now - b->sent_ms < MONITOR_ONE_SHOT_MS))
+                return;
+        struct monitor_event *e = new_event(mt, out, n, kind, quota);
+        e->count = b->held;
+        e->total = b->total;
+        e->used = b->used;
+        e->limit = b->limit;
+        b->held = 0;
+        b->sent = true;
+        b->sent_ms = now;
+}
+
+/* Adds a counter's rise to `b`; `cur_valid`: this sample has the counter (and the
+ * previous one too, for a rise). */
+static uint64_t burst_count(struct burst *b, bool cur_valid, bool prev_valid, uint64_t prev,
+                            uint64_t cur, bool level_valid, uint64_t used, uint64_t max)
+{
+        uint64_t d = 0;
+        if (!cur_valid)
+                return 0;
+        if (!prev_valid || !delta(prev, cur, &d))
+                d = 0;
+        /* A microVM's counts come from its guest: saturate rather than wrap. */
+        b->held = d > UINT64_MAX - b->held ? UINT64_MAX : b->held + d;
+        b->total = cur;
+        if (level_valid) {
+                b->used = (double)used;
+                b->limit = max < HUGE_LIMIT ? (double)max : NAN;
+        }
+        return d;
+}
+
 static void one_shot(struct monitor_tenant *mt, const struct monitor_sample *s,
                      struct monitor_event *out, size_t *n)
 {
-        const struct cgroup_sample *c = &s->cg, *p = &mt->prev_cg;
-        uint64_t d;
-        if ((c->valid & CGS_OOM) && (p->valid & CGS_OOM) && delta(p->oom_kills, c->oom_kills, &d) &&
-            d > 0) {
-                struct monitor_event *e = new_event(mt, out, n, MONITOR_OOM_KILL, QUOTA_MEMORY);
-                e->count = d;
-                e->total = c->oom_kills;
-                if (c->valid & CGS_MEMORY) {
-                        e->used = (double)c->memory_current;
-                        if (c->memory_max < HUGE_LIMIT)
-                                e->limit = (double)c->memory_max;
-                }
-                mt->st.oom_kills += d;
+        if (s->has_cgroup && mt->have_cg) {
+                const struct cgroup_sample *c = &s->cg, *p = &mt->prev_cg;
+                mt->st.oom_kills += burst_count(&mt->oom, c->valid & CGS_OOM, p->valid & CGS_OOM,
+                                                p->oom_kills, c->oom_kills, c->valid & CGS_MEMORY,
+                                                c->memory_current, c->memory_max);
+                mt->st.pids_limit_hits +=
+                    burst_count(&mt->pids, c->valid & CGS_PIDS_EVENTS, p->valid & CGS_PIDS_EVENTS,
+                                p->pids_max_events, c->pids_max_events, c->valid & CGS_PIDS,
+                                c->pids_current, c->pids_max);
         }
-        if ((c->valid & CGS_PIDS_EVENTS) && (p->valid & CGS_PIDS_EVENTS) &&
-            delta(p->pids_max_events, c->pids_max_events, &d) && d > 0) {
-                struct monitor_event *e = new_event(mt, out, n, MONITOR_PIDS_LIMIT, QUOTA_PIDS);
-                e->count = d;
-                e->total = c->pids_max_events;
-                if (c->valid & CGS_PIDS) {
-                        e->used = (double)c->pids_current;
-                        if (c->pids_max < HUGE_LIMIT)
-                                e->limit = (double)c->pids_max;
-                }
-                mt->st.pids_limit_hits += d;
-        }
+        burst_emit(mt, &mt->oom, s->now_ms, false, MONITOR_OOM_KILL, QUOTA_MEMORY, out, n);
+        burst_emit(mt, &mt->pids, s->now_ms, false, MONITOR_PIDS_LIMIT, QUOTA_PIDS, out, n);
 }
 
 /* Computes every quota's utilisation from this sample (and the previous one for
@@ -376,8 +411,7 @@ size_t monitor_feed(struct monitor_tenant *mt, const struct monitor_sample *s,
                 return 0;
         bool fresh[QUOTA__N] = {false};
         measure(mt, s, fresh);
-        if (s->has_cgroup && mt->have_cg)
-                one_shot(mt, s, out, &n);
+        one_shot(mt, s, out, &n);
         for (int k = 0; k < QUOTA__N; k++) {
                 /* A rate's value is the average since the previous sample. */
                 uint64_t since = s->now_ms;
@@ -406,6 +440,15 @@ size_t monitor_feed(struct monitor_tenant *mt, const struct monitor_sample *s,
         }
         mt->last_ms = s->now_ms;
         mt->st.sample_ms = s->now_ms;
+        return n;
+}
+
+size_t monitor_flush(struct monitor_tenant *mt, uint64_t now_ms,
+                     struct monitor_event out[MONITOR_MAX_EVENTS])
+{
+        size_t n = 0;
+        burst_emit(mt, &mt->oom, now_ms, true, MONITOR_OOM_KILL, QUOTA_MEMORY, out, &n);
+        burst_emit(mt, &mt->pids, now_ms, true, MONITOR_PIDS_LIMIT, QUOTA_PIDS, out, &n);
         return n;
 }
 

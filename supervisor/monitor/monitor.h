@@ -20,9 +20,13 @@
  * egress, ingress) a sample's value is the average over the interval since the previous
  * sample, so "above since" starts at the beginning of that interval. While an alert stays
  * raised, a reminder repeats it at most every reminder_ms. OOM kills (a rise of the
- * oom_kill counter) and pids-limit hits (a rise of pids.events "max") are reported at
- * once, whatever the rules. The first sample only sets the baselines: counts that
- * happened before the monitor started (a restarted daemon) are not reported again. */
+ * oom_kill counter) and pids-limit hits (a rise of pids.events "max") are reported
+ * whatever the rules: the first after a quiet spell at once, later ones at most every
+ * MONITOR_ONE_SHOT_MS per kind with their counts summed (a fork bomb held at pids.max
+ * must not write a line per sample); what is held back goes out when the interval has
+ * passed, at a later sample even without new events, or at monitor_flush. The first
+ * sample only sets the baselines: counts that happened before the monitor started (a
+ * restarted daemon) are not reported again. */
 #pragma once
 
 #include <stdbool.h>
@@ -106,7 +110,7 @@ struct monitor_event {
         double limit;     /* likewise */
         double threshold; /* RAISED, REMINDER: the rule's threshold as a fraction */
         uint64_t for_ms;  /* RAISED, REMINDER: how long above; CLEARED: how long raised */
-        uint64_t count;   /* OOM_KILL, PIDS_LIMIT: new events since the last sample */
+        uint64_t count;   /* OOM_KILL, PIDS_LIMIT: new events since the last line of the kind */
         uint64_t total;   /* OOM_KILL, PIDS_LIMIT: the counter's value */
         /* EXCEEDED, RESTORED (transfer): */
         const char *period;                 /* "daily", "weekly", "monthly" (static string) */
@@ -140,6 +144,9 @@ struct monitor_status {
 struct monitor_tenant;
 
 #define MONITOR_DEFAULT_REMINDER_MS (10ULL * 60 * 1000)
+/* OOM kills and pids-limit hits: the first after a quiet spell is sent at the next
+ * sample, later ones at most this often per tenant and kind, their counts summed. */
+#define MONITOR_ONE_SHOT_MS 10000ULL
 /* The most events one sample can produce: one per quota, an OOM kill, a pids hit. */
 #define MONITOR_MAX_EVENTS (QUOTA__N + 2)
 
@@ -166,5 +173,11 @@ void monitor_tenant_set_limits(struct monitor_tenant *mt, const struct monitor_l
  * Writes the alerts it causes into out[] and returns how many. */
 size_t monitor_feed(struct monitor_tenant *mt, const struct monitor_sample *s,
                     struct monitor_event out[MONITOR_MAX_EVENTS]);
+
+/* The tenant's end (after its final sample) or the monitor's: the OOM kills and
+ * pids-limit hits held back by the rate limit are returned now, each kind as one event.
+ * Returns how many (0..2). */
+size_t monitor_flush(struct monitor_tenant *mt, uint64_t now_ms,
+                     struct monitor_event out[MONITOR_MAX_EVENTS]);
 
 void monitor_status(const struct monitor_tenant *mt, struct monitor_status *ret);

@@ -211,6 +211,16 @@ int main(int argc, char **argv)
                 else
                         next = now;
         }
+        /* The tenant's end, as the daemon does: what the rate limit held back. */
+        struct monitor_event ev[MONITOR_MAX_EVENTS];
+        size_t n = monitor_flush(mt, clock_ms(CLOCK_MONOTONIC), ev);
+        for (size_t i = 0; i < n; i++) {
+                char line[ALERT_LINE_MAX];
+                alert_format(&ev[i], line, sizeof(line));
+                int sr = alert_sink_send(sink, alert_priority(&ev[i]), line);
+                printf("event %llu %s%s\n", (unsigned long long)clock_ms(CLOCK_REALTIME), line,
+                       sr < 0 ? " (dropped)" : "");
+        }
         printf("samples=%llu sample_cost_us=%.1f dropped=%llu\n", (unsigned long long)samples,
                samples ? (double)cost_ns / (double)samples / 1000.0 : 0.0,
                (unsigned long long)alert_sink_dropped(sink));

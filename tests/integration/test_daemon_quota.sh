@@ -231,7 +231,24 @@ forkhold_case() {
 		check "$l: after a live set pids.max=30 the held bomb grows to it (pids.current ${n:-none})" \
 			'[[ ${n:-0} -ge 29 && ${n:-0} -le 30 ]]'
 	fi
+	# Held at its limit the whole time, the bomb hits pids.max at every sample: one
+	# line at once, then at most one per 10 s (the last at the tenant's end), the counts
+	# summing to the counter (a fresh tenant's counts from zero), not a line a second.
+	# 15 s of it: a flush of what was held at 10 s, and one at the end.
+	while awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { exit !(e - s < 15) }'; do sleep 0.2; done
 	"$ctl" stop "$t" >/dev/null 2>&1
+	wait_state "$t" stopped 30
+	local dur lines sum total
+	dur=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%d", e - s }')
+	for i in $(seq 20); do
+		lines=$(grep -c "alert=pids_limit tenant=$t " "$rsyslog_out")
+		sum=$(grep "alert=pids_limit tenant=$t " "$rsyslog_out" | sed -n 's/.* count=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+		total=$(grep "alert=pids_limit tenant=$t " "$rsyslog_out" | tail -1 | sed -n 's/.* total=\([0-9]*\).*/\1/p')
+		[[ $sum == "$total" ]] && break
+		sleep 0.1
+	done
+	check "$l: held at pids.max for ${dur} s: $lines pids_limit lines (at most 2 + 1 per 10 s), counts summing to the total ($sum of ${total:-none})" \
+		'[[ $lines -ge 1 && $lines -le $((2 + dur / 10)) && $sum == "$total" ]]'
 }
 tenants+=(dq-forks)
 cp "$tmp/forks.json" "$tmp/manifests/dq-forks.json"

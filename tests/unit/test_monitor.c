@@ -1,6 +1,7 @@
 /* test_monitor.c — the monitor's rules on a fake clock: raised after the rule's duration
  * and not before, cleared below the clear level and not between, reminders rate-limited,
- * OOM kills and pids-limit hits reported at once, counter resets, default rules, live
+ * OOM kills and pids-limit hits reported at once and then at most every 10 s, summed,
+ * the end flushing what is held, counter resets, default rules, live
  * changes, status. */
 #include <math.h>
 #include <string.h>
@@ -171,7 +172,7 @@ static void test_one_shot(void)
         f.cg.pids_max_events = 0;
         is_int(step(&f, 200, 0), 0, "counters that go back (cgroup recreated): no alert");
         f.cg.oom_kills = 1;
-        step(&f, 200, 0);
+        step(&f, MONITOR_ONE_SHOT_MS, 0); /* the last oom_kill line is 10 s old */
         ok(f.n == 1 && f.ev[0].kind == MONITOR_OOM_KILL && f.ev[0].count == 1,
            "... and counting resumes from the new baseline");
         struct monitor_status st;
@@ -180,6 +181,115 @@ static void test_one_shot(void)
         f.cg.valid &= ~CGS_OOM;
         f.cg.oom_kills = 5;
         is_int(step(&f, 200, 0), 0, "a sample without the oom counter reports nothing");
+        monitor_tenant_free(f.mt);
+}
+
+/* Collects the OOM_KILL and PIDS_LIMIT lines of the last step. */
+struct lines {
+        uint64_t at[2][64];
+        uint64_t count[2][64];
+        size_t n[2];
+        uint64_t sum[2];
+};
+
+static void collect(struct lines *ls, uint64_t now, const struct monitor_event *ev, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                int k = ev[i].kind == MONITOR_OOM_KILL     ? 0
+                        : ev[i].kind == MONITOR_PIDS_LIMIT ? 1
+                                                           : -1;
+                if (k < 0 || ls->n[k] >= 64)
+                        continue;
+                ls->at[k][ls->n[k]] = now;
+                ls->count[k][ls->n[k]++] = ev[i].count;
+                ls->sum[k] += ev[i].count;
+        }
+}
+
+/* The shortest gap between two lines of one kind (UINT64_MAX with fewer than two). */
+static uint64_t min_gap(const struct lines *ls, int k)
+{
+        uint64_t g = UINT64_MAX;
+        for (size_t i = 1; i < ls->n[k]; i++)
+                if (ls->at[k][i] - ls->at[k][i - 1] < g)
+                        g = ls->at[k][i] - ls->at[k][i - 1];
+        return g;
+}
+
+/* A fork bomb held at pids.max (and an OOM loop): hits at every sample for 30 s. The
+ * first goes out at once, later ones at most every 10 s with the counts summed, and
+ * what is held is sent once the interval has passed, even without new hits. */
+static void test_one_shot_rate(void)
+{
+        struct monitor_limits l = {0};
+        struct fake f;
+        fake_init(&f, &l, 0);
+        step(&f, 0, 0);
+        struct lines ls = {0};
+        uint64_t hits[2] = {0, 0};
+        for (int i = 1; i <= 30; i++) {
+                uint64_t dp = (uint64_t)(i % 3) + 1, doom = (uint64_t)(i % 2);
+                f.cg.pids_max_events += dp;
+                f.cg.oom_kills += doom;
+                hits[0] += doom;
+                hits[1] += dp;
+                step(&f, 1000, 0);
+                collect(&ls, f.now, f.ev, f.n);
+        }
+        ok(ls.n[1] >= 1 && ls.at[1][0] == 1000 && ls.count[1][0] == 2,
+           "a burst: the first pids_limit goes out at once (at %llu ms, count %llu)",
+           (unsigned long long)ls.at[1][0], (unsigned long long)ls.count[1][0]);
+        ok(ls.n[0] >= 1 && ls.at[0][0] == 1000 && ls.count[0][0] == 1,
+           "... and the first oom_kill (at %llu ms)", (unsigned long long)ls.at[0][0]);
+        ok(min_gap(&ls, 0) >= 10000 && min_gap(&ls, 1) >= 10000,
+           "... later ones at most every 10 s per kind (shortest gaps %llu and %llu ms)",
+           (unsigned long long)min_gap(&ls, 0), (unsigned long long)min_gap(&ls, 1));
+        ok(ls.n[0] <= 3 && ls.n[1] <= 3, "... 30 s of hits: %zu and %zu lines, not one per sample",
+           ls.n[0], ls.n[1]);
+        for (int i = 0; i < 12; i++) { /* quiet: what is held goes out */
+                step(&f, 1000, 0);
+                collect(&ls, f.now, f.ev, f.n);
+        }
+        ok(ls.sum[0] == hits[0] && ls.sum[1] == hits[1],
+           "... the counts sum to the hits once the interval passed without new ones (%llu of "
+           "%llu kills, %llu of %llu hits)",
+           (unsigned long long)ls.sum[0], (unsigned long long)hits[0],
+           (unsigned long long)ls.sum[1], (unsigned long long)hits[1]);
+        ok(min_gap(&ls, 0) >= 10000 && min_gap(&ls, 1) >= 10000, "... still 10 s apart");
+        /* Quiet for more than 10 s: a single hit is alerted at once. */
+        step(&f, 11000, 0);
+        f.cg.pids_max_events += 1;
+        step(&f, 1000, 0);
+        ok(f.n == 1 && f.ev[0].kind == MONITOR_PIDS_LIMIT && f.ev[0].count == 1,
+           "a single hit after a quiet spell is alerted at once");
+        monitor_tenant_free(f.mt);
+}
+
+/* The tenant's end: a last sample, then monitor_flush sends what is held. */
+static void test_one_shot_end(void)
+{
+        struct monitor_limits l = {0};
+        struct fake f;
+        fake_init(&f, &l, 0);
+        monitor_tenant_fresh(f.mt);
+        f.cg.oom_kills = 1;
+        step(&f, 1000, 0);
+        ok(f.n == 1 && f.ev[0].kind == MONITOR_OOM_KILL && f.ev[0].count == 1,
+           "a fresh tenant's first OOM kill at its first sample");
+        f.cg.oom_kills = 3;
+        is_int(step(&f, 1000, 0), 0, "two more 1 s later: held");
+        f.cg.oom_kills = 6;
+        f.cg.pids_max_events = 4;
+        step(&f, 1000, 0); /* the final sample */
+        ok(f.n == 1 && f.ev[0].kind == MONITOR_PIDS_LIMIT && f.ev[0].count == 4,
+           "the final sample: the first pids hits go out at once, the kills are held");
+        struct monitor_event ev[MONITOR_MAX_EVENTS];
+        size_t n = monitor_flush(f.mt, f.now, ev);
+        ok(n == 1 && ev[0].kind == MONITOR_OOM_KILL && ev[0].count == 5 && ev[0].total == 6 &&
+               ev[0].quota == QUOTA_MEMORY,
+           "the end flushes the held kills: count 5, total 6 (got %zu, count %llu)", n,
+           n ? (unsigned long long)ev[0].count : 0ULL);
+        is_int(monitor_flush(f.mt, f.now, ev), 0, "... once");
         monitor_tenant_free(f.mt);
 }
 
@@ -378,6 +488,8 @@ int main(void)
         test_dip_restarts_duration();
         test_reminders();
         test_one_shot();
+        test_one_shot_rate();
+        test_one_shot_end();
         test_disk();
         test_cpu_reset();
         test_levels_and_network();
