@@ -282,8 +282,8 @@ int runner_request_decode(const char *line, size_t len, struct runner_request *r
         struct runner_request res = {.kind = RUNNER_EXEC};
         r = lim   ? decode_limits(lim, &res, err)
             : con ? decode_console(con, &res, err)
-            : h ? decode_health(h, &res, err)
-                : decode_argv(av, "argv", &res, err);
+            : h   ? decode_health(h, &res, err)
+                  : decode_argv(av, "argv", &res, err);
         if (r >= 0 && av)
                 r = decode_exec_io(v, &res, err);
         if (r < 0) {
