@@ -803,8 +803,9 @@ static int apply_volumes(struct daemon *d, struct tenant *t, struct glue *g,
 /* A microVM's processes live in the guest, in a cgroup its agent made at setup with the
  * manifest's pids.max; the host's cgroup holds QEMU. So a live pids.max goes to the
  * guest too, through the runner (STATE/vm/NAME/exec.sock, runner_proto.h), which asks
- * the agent. The answer (the guest's) is only reported. A blocking exchange, as
- * backup.c's: the runner answers once the agent wrote one cgroup file. */
+ * the agent. The answer (the guest's) is only reported: every failure is EIO, "failed"
+ * to the client. A blocking exchange, as backup.c's, bounded by VM_LIMITS_TIMEOUT_S:
+ * the runner answers once the agent wrote one cgroup file. */
 #define VM_LIMITS_TIMEOUT_S 5
 static int vm_set_pids_max(struct daemon *d, struct tenant *t, uint64_t pids_max,
                            struct tn_err **err)
@@ -816,7 +817,7 @@ static int vm_set_pids_max(struct daemon *d, struct tenant *t, uint64_t pids_max
         _cleanup_free_ char *req = NULL;
         size_t len;
         if (runner_request_encode(&rr, &req, &len) < 0)
-                return tn_err_setx(err, EINVAL, "pids.max cannot be sent to the guest");
+                return tn_err_setx(err, EIO, "pids.max cannot be sent to the guest");
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -825,7 +826,8 @@ static int vm_set_pids_max(struct daemon *d, struct tenant *t, uint64_t pids_max
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
             connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
-                return tn_err_set(err, errno, "the microVM's runner cannot be reached");
+                return tn_err_setx(err, EIO, "the microVM's runner cannot be reached: %s",
+                                   strerror(errno));
         char buf[RUNNER_ANSWER_MAX];
         size_t have = 0;
         while (have < sizeof(buf) && !memchr(buf, '\n', have)) {
@@ -838,10 +840,12 @@ static int vm_set_pids_max(struct daemon *d, struct tenant *t, uint64_t pids_max
         }
         bool done = false;
         _cleanup_free_ char *detail = NULL;
+        _cleanup_err_ struct tn_err *derr = NULL;
         if (have == 0)
-                return tn_err_setx(err, ETIMEDOUT, "the microVM's runner gave no answer");
-        if (runner_health_decode(buf, have, &done, &detail, err) < 0)
-                return tn_err_wrap(err, "the microVM's runner");
+                return tn_err_setx(err, EIO, "the microVM's runner gave no answer within %d s",
+                                   VM_LIMITS_TIMEOUT_S);
+        if (runner_health_decode(buf, have, &done, &detail, &derr) < 0)
+                return tn_err_setx(err, EIO, "the microVM's runner: %s", tn_err_msg(derr));
         if (!done)
                 return tn_err_setx(err, EIO, "the guest did not take pids.max: %s", detail);
         return 0;
