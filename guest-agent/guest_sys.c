@@ -652,6 +652,14 @@ static int write_text(const char *path, const char *text, struct tn_err **err)
         return 0;
 }
 
+int guest_cgroup_set_pids_max(uint32_t pids_max, struct tn_err **err)
+{
+        char v[16] = "max";
+        if (pids_max)
+                snprintf(v, sizeof(v), "%" PRIu32, pids_max);
+        return write_text(SERVICE_CG "/pids.max", v, err);
+}
+
 int guest_cgroup_setup(uint32_t pids_max, int *ret_procs, int *ret_watch, struct tn_err **err)
 {
         if (mkdir(CGROUP_DIR, 0700) < 0 && errno != EEXIST)
@@ -668,9 +676,7 @@ int guest_cgroup_setup(uint32_t pids_max, int *ret_procs, int *ret_watch, struct
         if (mkdir(SERVICE_CG, 0755) < 0 && errno != EEXIST)
                 return tn_err_set(err, errno, "mkdir " SERVICE_CG);
         if (pids_max) {
-                char v[16];
-                snprintf(v, sizeof(v), "%" PRIu32, pids_max);
-                r = write_text(SERVICE_CG "/pids.max", v, err);
+                r = guest_cgroup_set_pids_max(pids_max, err);
                 if (r < 0)
                         return r;
         }

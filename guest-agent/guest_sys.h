@@ -40,6 +40,8 @@ int guest_give_run(uint32_t uid, uint32_t gid);
  * with *ret_procs its cgroup.procs (a child writes "0" there to join) and *ret_watch an
  * inotify descriptor that is readable when a counter changed. */
 int guest_cgroup_setup(uint32_t pids_max, int *ret_procs, int *ret_watch, struct tn_err **err);
+/* A new pids.max for the group made by guest_cgroup_setup (0: none, "max"). */
+int guest_cgroup_set_pids_max(uint32_t pids_max, struct tn_err **err);
 /* The group's counters: OOM kills (memory.events) and forks refused (pids.events). */
 void guest_cgroup_counts(struct agent_limits *out);
 

@@ -1094,6 +1094,22 @@ static void op_setup(const struct agent_request *req)
         send_ok(req->id, AGENT_OP_SETUP);
 }
 
+/* A live `tenantctl set pids.max`: the tenant's cgroup, made at setup, takes the new
+ * value (0: "max"); processes above a lowered one stay, new forks fail. */
+static void op_limits(const struct agent_request *req)
+{
+        _cleanup_err_ struct tn_err *e = NULL;
+        if (A.cg_procs < 0) {
+                send_error(req->id, "the tenant's cgroup is not set up");
+                return;
+        }
+        if (guest_cgroup_set_pids_max(req->u.limits.pids_max, &e) < 0) {
+                send_error(req->id, tn_err_msg(e));
+                return;
+        }
+        send_ok(req->id, AGENT_OP_LIMITS);
+}
+
 /* Sends the cgroup's counters when one grew, at most once a second; returns the poll
  * timeout, shortened to when an owed report is due. */
 static int limits_report(uint64_t now, int timeout)
@@ -1415,6 +1431,9 @@ static void handle_frame(const char *line, size_t len)
                 break;
         case AGENT_OP_HEALTH:
                 op_health(&req);
+                break;
+        case AGENT_OP_LIMITS:
+                op_limits(&req);
                 break;
         case AGENT_OP_SHUTDOWN:
                 send_ok(req.id, AGENT_OP_SHUTDOWN);

@@ -9,7 +9,7 @@
  *   payload syscall NAME       (an attack by name; see attacks[] below)
  *   payload whereami FILE MARKER | memwrite | memread | vmwrite | stall PORT SECONDS
  *   payload socket FAMILY TYPE PROTO | socketpair FAMILY TYPE | families | netlink-route
- *   payload loopback
+ *   payload loopback | nproc
  *   payload repeat NAME N     (the attack NAME, N times: "denied N/N EPERM T ns/call";
  *                              0 when every call failed with EPERM, for "notify" rules)
  *
@@ -43,7 +43,8 @@
  * failed with EAFNOSUPPORT, else one line per exception. netlink-route lists the
  * interfaces (if_nameindex and getifaddrs ask the kernel over NETLINK_ROUTE); loopback
  * sends a byte over TCP on 127.0.0.1, over a unix socketpair, and opens an IPv6
- * socket. */
+ * socket. nproc prints "nproc N": the other processes of its user that /proc lists (in a
+ * microVM, the tenant's processes as the guest counts them). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -186,6 +187,25 @@ static int mode_cpuburn(double seconds)
         } while ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 <
                  seconds);
         printf("ok burned %.1fs\n", seconds);
+        return 0;
+}
+
+static int mode_nproc(void)
+{
+        DIR *d = opendir("/proc");
+        if (!d)
+                return result(-1, "/proc");
+        long n = 0;
+        char self[32];
+        snprintf(self, sizeof(self), "%d", (int)getpid());
+        struct dirent *e;
+        struct stat st;
+        while ((e = readdir(d)))
+                if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && strcmp(e->d_name, self) &&
+                    fstatat(dirfd(d), e->d_name, &st, 0) == 0 && st.st_uid == getuid())
+                        n++;
+        closedir(d);
+        printf("nproc %ld\n", n);
         return 0;
 }
 
@@ -676,6 +696,8 @@ int main(int argc, char **argv)
                 return mode_cat(a);
         if (!strcmp(mode, "ls") && a)
                 return mode_ls(a);
+        if (!strcmp(mode, "nproc"))
+                return mode_nproc();
         if (!strcmp(mode, "write") && a)
                 return mode_write(a);
         if (!strcmp(mode, "mkdir") && a)

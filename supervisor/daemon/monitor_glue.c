@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,8 @@
 #include "storage/volume.h"
 #include "lib/trust.h"
 #include "host/uidrange.h"
+#include "proto/agent_proto.h"
+#include "proto/runner_proto.h"
 
 struct glue {
         struct tenant_cgroup *cg;
@@ -809,6 +813,57 @@ static int apply_volumes(struct daemon *d, struct tenant *t, struct glue *g,
         return 0;
 }
 
+/* A microVM's processes live in the guest, in a cgroup its agent made at setup with the
+ * manifest's pids.max; the host's cgroup holds QEMU. So a live pids.max goes to the
+ * guest too, through the runner (STATE/vm/NAME/exec.sock, runner_proto.h), which asks
+ * the agent. The answer (the guest's) is only reported: every failure is EIO, "failed"
+ * to the client. A blocking exchange, as backup.c's, bounded by VM_LIMITS_TIMEOUT_S:
+ * the runner answers once the agent wrote one cgroup file. */
+#define VM_LIMITS_TIMEOUT_S 5
+static int vm_set_pids_max(struct daemon *d, struct tenant *t, uint64_t pids_max,
+                           struct tn_err **err)
+{
+        struct runner_request rr = {.kind = RUNNER_LIMITS};
+        rr.pids_max = pids_max == MANIFEST_UNLIMITED ? 0
+                      : pids_max > AGENT_PIDS_MAX    ? AGENT_PIDS_MAX
+                                                     : (uint32_t)pids_max;
+        _cleanup_free_ char *req = NULL;
+        size_t len;
+        if (runner_request_encode(&rr, &req, &len) < 0)
+                return tn_err_setx(err, EIO, "pids.max cannot be sent to the guest");
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm/%s/exec.sock", d->cfg.state_dir, t->name);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = {.tv_sec = VM_LIMITS_TIMEOUT_S};
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+            connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+                return tn_err_setx(err, EIO, "the microVM's runner cannot be reached: %s",
+                                   strerror(errno));
+        char buf[RUNNER_ANSWER_MAX];
+        size_t have = 0;
+        while (have < sizeof(buf) && !memchr(buf, '\n', have)) {
+                ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                have += (size_t)n;
+        }
+        bool done = false;
+        _cleanup_free_ char *detail = NULL;
+        _cleanup_err_ struct tn_err *derr = NULL;
+        if (have == 0)
+                return tn_err_setx(err, EIO, "the microVM's runner gave no answer within %d s",
+                                   VM_LIMITS_TIMEOUT_S);
+        if (runner_health_decode(buf, have, &done, &detail, &derr) < 0)
+                return tn_err_setx(err, EIO, "the microVM's runner: %s", tn_err_msg(derr));
+        if (!done)
+                return tn_err_setx(err, EIO, "the guest did not take pids.max: %s", detail);
+        return 0;
+}
+
 static int apply_live(struct daemon *d, struct tenant *t, struct glue *g, const struct manifest *m,
                       struct tn_err **err)
 {
@@ -830,6 +885,9 @@ static int apply_live(struct daemon *d, struct tenant *t, struct glue *g, const 
             g->applied != TRANSFER_DO_THROTTLE)
                 r = net_set_rates(&g->net, t->init_pid, m->network.egress_rate,
                                   m->network.ingress_rate, err);
+        if (r >= 0 && t->m->isolation == ISOLATION_MICROVM &&
+            m->pids.max != (g->live ? g->live : t->m)->pids.max)
+                r = vm_set_pids_max(d, t, m->pids.max, err);
         if (r < 0)
                 return tn_err_wrap(err, "%s", t->name);
         struct monitor_limits ml;

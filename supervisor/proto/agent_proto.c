@@ -138,7 +138,7 @@ static const char *const op_names[] = {
     [AGENT_OP_HELLO] = "hello",   [AGENT_OP_SETUP] = "setup",       [AGENT_OP_START] = "start",
     [AGENT_OP_SIGNAL] = "signal", [AGENT_OP_EXEC] = "exec",         [AGENT_OP_STATS] = "stats",
     [AGENT_OP_HEALTH] = "health", [AGENT_OP_SHUTDOWN] = "shutdown", [AGENT_OP_STDIN] = "stdin",
-    [AGENT_OP_RESIZE] = "resize", [AGENT_OP_CONSOLE] = "console",
+    [AGENT_OP_RESIZE] = "resize", [AGENT_OP_CONSOLE] = "console",   [AGENT_OP_LIMITS] = "limits",
 };
 
 const char *agent_op_name(enum agent_op op)
@@ -1014,6 +1014,7 @@ static const char *const *request_keys(enum agent_op op)
         static const char *const health[] = {"v",    "id",   "op",         "tcp", "http",
                                              "path", "exec", "timeout_ms", NULL};
         static const char *const shutdown[] = {"v", "id", "op", "timeout_ms", NULL};
+        static const char *const limits[] = {"v", "id", "op", "pids_max", NULL};
         switch (op) {
         case AGENT_OP_SETUP:
                 return setup;
@@ -1033,6 +1034,8 @@ static const char *const *request_keys(enum agent_op op)
                 return health;
         case AGENT_OP_SHUTDOWN:
                 return shutdown;
+        case AGENT_OP_LIMITS:
+                return limits;
         default:
                 return none;
         }
@@ -1122,6 +1125,10 @@ static int decode_request(const struct json_value *root, struct agent_request *r
                 req->u.shutdown_timeout_ms = AGENT_SHUTDOWN_TIMEOUT_DEFAULT_MS;
                 r = get_u32(root, "timeout_ms", false, 0, AGENT_TIMEOUT_MAX_MS,
                             &req->u.shutdown_timeout_ms, err);
+                return r < 0 ? r : 0;
+        case AGENT_OP_LIMITS:
+                r = get_u32(root, "pids_max", true, 0, AGENT_PIDS_MAX, &req->u.limits.pids_max,
+                            err);
                 return r < 0 ? r : 0;
         default:
                 return 0;
@@ -1670,6 +1677,11 @@ static int gen_request_args(struct json_gen *g, const struct agent_request *req)
                 return 0;
         case AGENT_OP_SHUTDOWN:
                 gen_kv_int(g, "timeout_ms", req->u.shutdown_timeout_ms);
+                return 0;
+        case AGENT_OP_LIMITS:
+                if (req->u.limits.pids_max > AGENT_PIDS_MAX)
+                        return -EINVAL;
+                gen_kv_int(g, "pids_max", req->u.limits.pids_max);
                 return 0;
         default:
                 return 0;

@@ -95,6 +95,7 @@ enum agent_op {
         AGENT_OP_STDIN,
         AGENT_OP_RESIZE,
         AGENT_OP_CONSOLE,
+        AGENT_OP_LIMITS,
 };
 const char *agent_op_name(enum agent_op op); /* "hello", ... or NULL */
 
@@ -231,6 +232,13 @@ struct agent_health {
         uint32_t timeout_ms;
 };
 
+/* A live change of the tenant's cgroup in the guest (`tenantctl set` on a running
+ * microVM): its pids.max, 1..AGENT_PIDS_MAX, or 0 for no limit ("max"). Answered by an
+ * empty reply once written, or by an error (no cgroup, the kernel refused it). */
+struct agent_limits_req {
+        uint32_t pids_max;
+};
+
 struct agent_request {
         uint32_t id; /* > 0 */
         enum agent_op op;
@@ -244,6 +252,7 @@ struct agent_request {
                 struct agent_console console;
                 struct agent_health health;
                 uint32_t shutdown_timeout_ms;
+                struct agent_limits_req limits;
         } u;
 };
 void agent_request_clear(struct agent_request *req);

@@ -41,10 +41,29 @@ static int console_encode(const struct runner_request *req, char **ret, size_t *
         return json_gen_line(g, RUNNER_REQUEST_MAX, ret, ret_len);
 }
 
+static int limits_encode(const struct runner_request *req, char **ret, size_t *ret_len)
+{
+        if (req->pids_max > AGENT_PIDS_MAX)
+                return -EINVAL;
+        _cleanup_json_gen_ struct json_gen *g = json_gen_new(false);
+        if (!g)
+                return -ENOMEM;
+        json_gen_object_open(g);
+        json_gen_key(g, "limits");
+        json_gen_object_open(g);
+        json_gen_key(g, "pids_max");
+        json_gen_int(g, req->pids_max);
+        json_gen_object_close(g);
+        json_gen_object_close(g);
+        return json_gen_line(g, RUNNER_REQUEST_MAX, ret, ret_len);
+}
+
 int runner_request_encode(const struct runner_request *req, char **ret, size_t *ret_len)
 {
         if (req->kind == RUNNER_CONSOLE)
                 return console_encode(req, ret, ret_len);
+        if (req->kind == RUNNER_LIMITS)
+                return limits_encode(req, ret, ret_len);
         bool health = req->kind != RUNNER_EXEC;
         bool by_port = req->kind == RUNNER_HEALTH_TCP || req->kind == RUNNER_HEALTH_HTTP;
         if (!by_port && !argv_ok(req->argv, req->argc))
@@ -228,6 +247,21 @@ static int decode_console(const struct json_value *c, struct runner_request *r, 
         return 0;
 }
 
+/* {"pids_max":N}, nothing else. */
+static int decode_limits(const struct json_value *l, struct runner_request *r, struct tn_err **err)
+{
+        const struct json_value *p = l->type == JSON_OBJECT ? json_get(l, "pids_max") : NULL;
+        int64_t n;
+        if (!p || l->u.object.n != 1 || !json_number_int64(p, &n) || n < 0 || n > AGENT_PIDS_MAX)
+                return tn_err_setx(err, EINVAL,
+                                   "\"limits\" must be {\"pids_max\":N} with N from 0 (no "
+                                   "limit) to %d",
+                                   AGENT_PIDS_MAX);
+        r->kind = RUNNER_LIMITS;
+        r->pids_max = (uint32_t)n;
+        return 0;
+}
+
 int runner_request_decode(const char *line, size_t len, struct runner_request *ret,
                           struct tn_err **err)
 {
@@ -240,14 +274,16 @@ int runner_request_decode(const char *line, size_t len, struct runner_request *r
         if (v->type != JSON_OBJECT)
                 return tn_err_setx(err, EINVAL, "a request is an object");
         const struct json_value *av = json_get(v, "argv"), *h = json_get(v, "health"),
-                                *con = json_get(v, "console");
-        if (!!av + !!h + !!con != 1 || (con && v->u.object.n != 1))
+                                *con = json_get(v, "console"), *lim = json_get(v, "limits");
+        if (!!av + !!h + !!con + !!lim != 1 || ((con || lim) && v->u.object.n != 1))
                 return tn_err_setx(err, EINVAL,
-                                   "a request holds one of \"argv\", \"health\" and \"console\"");
+                                   "a request holds one of \"argv\", \"health\", \"console\" "
+                                   "and \"limits\"");
         struct runner_request res = {.kind = RUNNER_EXEC};
-        r = con ? decode_console(con, &res, err)
-            : h ? decode_health(h, &res, err)
-                : decode_argv(av, "argv", &res, err);
+        r = lim   ? decode_limits(lim, &res, err)
+            : con ? decode_console(con, &res, err)
+            : h   ? decode_health(h, &res, err)
+                  : decode_argv(av, "argv", &res, err);
         if (r >= 0 && av)
                 r = decode_exec_io(v, &res, err);
         if (r < 0) {

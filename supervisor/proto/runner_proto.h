@@ -19,6 +19,9 @@
  *   {"health":{"http":8080,"path":"/","timeout_ms":2000}} by a GET (agent_http_path_ok)
  *   {"health":{"exec":["/bin/check"],"timeout_ms":2000}} or by command
  *       answered by one line: {"status":0,"detail":"ok"} (0 healthy, 1 not)
+ *   {"limits":{"pids_max":30}}                          a live `tenantctl set` of the
+ *       guest's service cgroup: pids_max 1..AGENT_PIDS_MAX, or 0 for no limit; answered
+ *       as a health check is: status 0 done, 1 not, the detail saying why
  * The runner's socket is root's, in a 0700 directory; its peer is tenantd. Both ends
  * still check every member, so neither sends what the other refuses, and a mistake
  * is a message, not a guess. */
@@ -44,6 +47,7 @@ enum runner_request_kind {
         RUNNER_HEALTH_HTTP,
         RUNNER_HEALTH_EXEC,
         RUNNER_CONSOLE,
+        RUNNER_LIMITS,
 };
 
 struct runner_request {
@@ -57,6 +61,7 @@ struct runner_request {
         bool tty;            /* exec: a terminal of rows x cols (1..65535 each) */
         uint16_t rows, cols; /* and console's */
         bool force;          /* console: take it from its client */
+        uint32_t pids_max;   /* limits: 0 (no limit) to AGENT_PIDS_MAX */
         /* owned by a decoded request */
         struct json_value *tree;
         char **vec_;

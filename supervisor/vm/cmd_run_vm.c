@@ -808,6 +808,31 @@ static void health_request(struct run *run, int conn, const struct runner_reques
                 on_health_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
 }
 
+/* A live pids.max for the guest's service cgroup, asked for by tenantd's `set`: the
+ * answer is {"status":0|1,"detail":"..."} as a health check's. The agent's reply only
+ * says whether the guest did it; the host's own cgroup bounds QEMU either way. */
+static void on_limits_reply(const struct agent_reply *reply, const char *error, void *userdata)
+{
+        int conn = (int)(intptr_t)userdata;
+        bool ok = reply && reply->ok;
+        const char *detail = ok ? "" : reply ? reply->error : error;
+        _cleanup_free_ char *line = NULL;
+        size_t len;
+        if (runner_health_encode(ok, detail, &line, &len) == 0)
+                (void)!send(conn, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(conn);
+}
+
+static void limits_request(struct run *run, int conn, const struct runner_request *l)
+{
+        struct agent_request req = {.op = AGENT_OP_LIMITS};
+        req.u.limits.pids_max = l->pids_max;
+        _cleanup_err_ struct tn_err *err = NULL;
+        if (vm_agent_request(run->agent, &req, REQUEST_TIMEOUT_MS, on_limits_reply,
+                             (void *)(intptr_t)conn, &err) < 0)
+                on_limits_reply(NULL, tn_err_msg(err), (void *)(intptr_t)conn);
+}
+
 /* One exec request: a line {"argv":[...]}; the session's output and status go back on
  * the connection in the frames of exec_proto.h. The peer is tenantd (the socket is
  * root's, in a 0700 directory); still, the request is bounded and checked, descriptors
@@ -847,7 +872,10 @@ static void exec_accept(struct run *run)
         bool session = decoded && (rq.kind == RUNNER_EXEC || rq.kind == RUNNER_CONSOLE);
         if (decoded && !session && run->phase == PHASE_RUNNING) {
                 fcntl(conn, F_SETFL, 0);
-                health_request(run, conn, &rq);
+                if (rq.kind == RUNNER_LIMITS)
+                        limits_request(run, conn, &rq);
+                else
+                        health_request(run, conn, &rq);
                 runner_request_clear(&rq);
                 return;
         }

@@ -3,7 +3,7 @@
  *
  * Properties: every refusal says why, no frame is longer than the cap or holds a
  * newline, the reader never holds more than 1 MiB, and whatever decodes encodes back to
- * a frame that decodes again. Reply ids map to ops by id % 11 (0: no request). */
+ * a frame that decodes again. Reply ids map to ops by id % (AGENT_OP_LIMITS + 1), every op (0: no request). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int op_of(uint32_t id, void *userdata)
 {
         (void)userdata;
-        int op = (int)(id % 11);
+        int op = (int)(id % (AGENT_OP_LIMITS + 1));
         return op == 0 ? -1 : op;
 }
 

@@ -27,7 +27,8 @@
 static int sock = -1;
 static struct agent_reader reader;
 static uint32_t next_id = 1;
-static int pending_op[64]; /* op of each request id (ids stay below 64 here) */
+#define IDS 128
+static int pending_op[IDS]; /* op of each request id (ids stay below IDS here) */
 
 static struct {
         char *out[2];
@@ -48,7 +49,7 @@ static long long now_ms(void)
 static int op_of(uint32_t id, void *userdata)
 {
         (void)userdata;
-        return id < 64 && pending_op[id] ? pending_op[id] : -1;
+        return id < IDS && pending_op[id] ? pending_op[id] : -1;
 }
 
 static void send_raw(const char *buf, size_t len)
@@ -360,6 +361,52 @@ static void test_shares(void)
                 diag("output: %s", o);
 }
 
+/* A live pids.max (`tenantctl set` on a running microVM): the limits request writes the
+ * tenant's cgroup in the guest, made at setup; 0 is "max". What an exec'd shell (in
+ * that cgroup) then sees, and that forks past the new limit fail. */
+static void limits_set(uint32_t pids_max)
+{
+        struct agent_request req = {.op = AGENT_OP_LIMITS, .u.limits.pids_max = pids_max};
+        struct agent_reply rep;
+        int r = call(&req, &rep, 10000);
+        ok(r == 0 && rep.ok, "limits: pids_max %u taken (%s)", pids_max,
+           rep.error ? rep.error : "ok");
+        agent_reply_clear(&rep);
+}
+
+static const char *limits_look(int session, const char *script)
+{
+        struct agent_request req = {.op = AGENT_OP_EXEC};
+        struct agent_reply rep;
+        req.u.exec.session = (uint32_t)session;
+        proc_set(&req.u.exec.proc, strv("/bin/sh", "-c", script, NULL), 0);
+        int r = call(&req, &rep, 10000);
+        agent_reply_clear(&rep);
+        agent_request_clear(&req);
+        if (r < 0 || !wait_exit(session, 20000))
+                return "(no exit)";
+        return sessions[session].out[0] ? sessions[session].out[0] : "";
+}
+
+static void test_limits(void)
+{
+        limits_set(4);
+        /* The shell and cat are 2 of 4; three sleeps more cannot all start. */
+        const char *o =
+            limits_look(6, "cat /run/tenant-cgroup/tenant/pids.max; "
+                           "sleep 3 & sleep 3 & sleep 3 & "
+                           "echo current $(cat /run/tenant-cgroup/tenant/pids.current)");
+        ok(strncmp(o, "4\n", 2) == 0, "the guest's cgroup says pids.max 4");
+        const char *e = sessions[6].out[1] ? sessions[6].out[1] : "no error";
+        ok(strstr(e, "fork") != NULL, "a fork past it fails in the guest (%.*s)",
+           (int)strcspn(e, "\n"), e);
+        if (strncmp(o, "4\n", 2) != 0)
+                diag("output: %s", o);
+        limits_set(0);
+        o = limits_look(7, "cat /run/tenant-cgroup/tenant/pids.max");
+        is_str(o, "max\n", "pids_max 0 is no limit: max");
+}
+
 /* http checks against busybox httpd (a page: 200, a missing one: 404), a listener
  * that answers a line that is not HTTP, and a closed port. */
 static void http_check(uint16_t port, const char *path, bool want_healthy, const char *want,
@@ -563,6 +610,7 @@ int main(int argc, char **argv)
         agent_reply_clear(&rep);
 
         test_shares();
+        test_limits();
         test_exec();
         test_service_and_health();
         test_hostile_input();

@@ -172,6 +172,11 @@ static void test_requests(void)
         round_trip_request("health exec", "{\"v\":1,\"id\":9,\"op\":\"health\",\"exec\":["
                                           "\"/bin/true\"],\"timeout_ms\":2000}");
         round_trip_request("shutdown", "{\"v\":1,\"id\":10,\"op\":\"shutdown\",\"timeout_ms\":0}");
+        round_trip_request("limits", "{\"v\":1,\"id\":15,\"op\":\"limits\",\"pids_max\":30}");
+        round_trip_request("limits, no limit",
+                           "{\"v\":1,\"id\":15,\"op\":\"limits\",\"pids_max\":0}");
+        round_trip_request("limits, the kernel's largest",
+                           "{\"v\":1,\"id\":15,\"op\":\"limits\",\"pids_max\":4194304}");
 
         _cleanup_err_ struct tn_err *err = NULL;
         uint32_t id;
@@ -187,6 +192,9 @@ static void test_requests(void)
         ok(req && req->u.exec.has_stdin && req->u.exec.stdin_len == 2 &&
                memcmp(req->u.exec.stdin_data, "hi", 2) == 0,
            "exec stdin decoded");
+        req = decode_req("{\"v\":1,\"id\":15,\"op\":\"limits\",\"pids_max\":30}", &err, &id);
+        ok(req && req->op == AGENT_OP_LIMITS && req->u.limits.pids_max == 30 && id == 15,
+           "limits decoded: pids_max 30");
         req = decode_req("{\"v\":1,\"id\":8,\"op\":\"health\",\"tcp\":80}", &err, &id);
         ok(req && req->u.health.kind == AGENT_HEALTH_TCP && req->u.health.port == 80 &&
                req->u.health.timeout_ms == AGENT_HEALTH_TIMEOUT_DEFAULT_MS,
@@ -517,6 +525,19 @@ static void test_request_rejects(void)
         rejects("health port 0", "{\"v\":1,\"id\":7,\"op\":\"health\",\"tcp\":0}", 7, "\"tcp\"");
         rejects("shutdown timeout too long",
                 "{\"v\":1,\"id\":7,\"op\":\"shutdown\",\"timeout_ms\":600001}", 7, "timeout_ms");
+        rejects("limits without pids_max", "{\"v\":1,\"id\":7,\"op\":\"limits\"}", 7,
+                "missing key \"pids_max\"");
+        rejects("limits pids_max over the kernel's",
+                "{\"v\":1,\"id\":7,\"op\":\"limits\",\"pids_max\":4194305}", 7, "\"pids_max\"");
+        rejects("limits pids_max negative", "{\"v\":1,\"id\":7,\"op\":\"limits\",\"pids_max\":-1}",
+                7, "\"pids_max\"");
+        rejects("limits pids_max a string",
+                "{\"v\":1,\"id\":7,\"op\":\"limits\",\"pids_max\":\"30\"}", 7, "\"pids_max\"");
+        rejects("limits pids_max fractional",
+                "{\"v\":1,\"id\":7,\"op\":\"limits\",\"pids_max\":30.5}", 7, "\"pids_max\"");
+        rejects("limits with memory",
+                "{\"v\":1,\"id\":7,\"op\":\"limits\",\"pids_max\":30,\"memory_max\":1}", 7,
+                "unknown key \"memory_max\"");
         rejects("shutdown timeout bool",
                 "{\"v\":1,\"id\":7,\"op\":\"shutdown\",\"timeout_ms\":true}", 7, "timeout_ms");
 
@@ -570,6 +591,8 @@ static int lookup(uint32_t id, void *userdata)
                 return AGENT_OP_HEALTH;
         case 6:
                 return AGENT_OP_EXEC;
+        case 7:
+                return AGENT_OP_LIMITS;
         default:
                 return -1;
         }
@@ -615,6 +638,9 @@ static void test_messages(void)
                        "{\"v\":1,\"id\":1,\"ok\":true,\"agent\":\"tenant-agent 1.0\","
                        "\"kernel\":\"6.1.0-56-amd64\",\"boot_ms\":2300}");
         round_trip_msg("setup reply", "{\"v\":1,\"id\":2,\"ok\":true}");
+        round_trip_msg("limits reply", "{\"v\":1,\"id\":7,\"ok\":true}");
+        round_trip_msg("limits error", "{\"v\":1,\"id\":7,\"ok\":false,"
+                                       "\"error\":\"write /run/tenant-cgroup/tenant/pids.max\"}");
         round_trip_msg("start reply", "{\"v\":1,\"id\":3,\"ok\":true,\"pid\":42}");
         round_trip_msg("exec reply", "{\"v\":1,\"id\":6,\"ok\":true,\"pid\":43}");
         round_trip_msg("stats reply",
@@ -641,6 +667,8 @@ static void test_messages(void)
            "log data decoded to its bytes");
         agent_msg_clear(&m);
 
+        msg_rejects("a limits reply with a result (the guest's word is not asked for)",
+                    "{\"v\":1,\"id\":7,\"ok\":true,\"pids_max\":30}", "unknown key \"pids_max\"");
         msg_rejects("reply to an unknown id", "{\"v\":1,\"id\":99,\"ok\":true}", "no request");
         msg_rejects("ok reply with id 0", "{\"v\":1,\"id\":0,\"ok\":true}", "id from 1");
         msg_rejects("no v", "{\"id\":2,\"ok\":true}", "missing key \"v\"");
@@ -711,6 +739,10 @@ static void test_messages(void)
         free(enc);
         struct agent_request req = {.id = 0, .op = AGENT_OP_HELLO};
         ok(agent_request_encode(&req, &enc, &len) == -EINVAL, "a request with id 0 is not sent");
+        req = (struct agent_request){.id = 5, .op = AGENT_OP_LIMITS};
+        req.u.limits.pids_max = AGENT_PIDS_MAX + 1;
+        ok(agent_request_encode(&req, &enc, &len) == -EINVAL,
+           "a limits request over the kernel's pids.max is not sent");
 
         /* The host never sends a tmpfs the agent would refuse. */
         struct agent_mount tm = {

@@ -1,12 +1,14 @@
 /* test_runner_proto.c — the VM runner's exec socket codec (proto/runner_proto.h): round
  * trips of an exec and of both health checks, every refusal, the bounds, and the answer
- * to a health check. */
+ * to a health check; the console and live limits requests. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/runner_proto.h"
 #include "tap.h"
+
+#define ONE_OF "a request holds one of \"argv\", \"health\", \"console\" and \"limits\""
 
 static const char *refusal(const char *line)
 {
@@ -139,9 +141,8 @@ static void test_refusals(void)
 {
         rejects("", "bad request at 0:0: empty input (no JSON value)");
         rejects("[]", "a request is an object");
-        rejects("{}", "a request holds one of \"argv\", \"health\" and \"console\"");
-        rejects("{\"argv\":[\"/x\"],\"health\":{}}",
-                "a request holds one of \"argv\", \"health\" and \"console\"");
+        rejects("{}", ONE_OF);
+        rejects("{\"argv\":[\"/x\"],\"health\":{}}", ONE_OF);
         rejects("{\"argv\":[]}", "\"argv\" must be an array of 1 to 256 strings");
         rejects("{\"argv\":\"/bin/sh\"}", "\"argv\" must be an array of 1 to 256 strings");
         rejects("{\"argv\":[\"/x\",2]}", "\"argv\" must hold strings without NUL");
@@ -217,10 +218,41 @@ static void test_console(void)
         rejects("{\"console\":{\"rows\":1,\"cols\":65536}}", BAD_CONSOLE);
         rejects("{\"console\":{\"rows\":1,\"cols\":1,\"force\":1}}", BAD_CONSOLE);
         rejects("{\"console\":{\"rows\":1,\"cols\":1,\"x\":true}}", BAD_CONSOLE);
-        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"stdin\":true}",
-                "a request holds one of \"argv\", \"health\" and \"console\"");
-        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"argv\":[\"/x\"]}",
-                "a request holds one of \"argv\", \"health\" and \"console\"");
+        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"stdin\":true}", ONE_OF);
+        rejects("{\"console\":{\"rows\":1,\"cols\":1},\"argv\":[\"/x\"]}", ONE_OF);
+}
+
+static void test_limits(void)
+{
+        struct runner_request req = {.kind = RUNNER_LIMITS, .pids_max = 30}, back;
+        char *line = NULL;
+        size_t len;
+        ok(runner_request_encode(&req, &line, &len) == 0, "limits: encodes");
+        is_str(line, "{\"limits\":{\"pids_max\":30}}\n", "limits: pids_max");
+        ok(runner_request_decode(line, len, &back, NULL) == 0 && back.kind == RUNNER_LIMITS &&
+               back.pids_max == 30,
+           "limits: decodes back");
+        runner_request_clear(&back);
+        free(line);
+        ok(runner_request_decode("{\"limits\":{\"pids_max\":0}}", 25, &back, NULL) == 0 &&
+               back.kind == RUNNER_LIMITS && back.pids_max == 0,
+           "limits: pids_max 0 is no limit");
+        runner_request_clear(&back);
+        req.pids_max = 4194305;
+        line = NULL;
+        is_int(runner_request_encode(&req, &line, &len), -EINVAL,
+               "limits: over the kernel's pids.max is not sent");
+        ok(!line, "limits: nothing encoded");
+#define BAD_LIMITS "\"limits\" must be {\"pids_max\":N} with N from 0 (no limit) to 4194304"
+        rejects("{\"limits\":30}", BAD_LIMITS);
+        rejects("{\"limits\":{}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":4194305}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":-1}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":\"30\"}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":1.5}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":1,\"memory_max\":1}}", BAD_LIMITS);
+        rejects("{\"limits\":{\"pids_max\":1},\"stdin\":true}", ONE_OF);
+        rejects("{\"limits\":{\"pids_max\":1},\"console\":{\"rows\":1,\"cols\":1}}", ONE_OF);
 }
 
 static void test_health_answer(void)
@@ -274,6 +306,7 @@ int main(void)
         test_encode_refuses();
         test_refusals();
         test_console();
+        test_limits();
         test_health_answer();
         return tap_done();
 }
