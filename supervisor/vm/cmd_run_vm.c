@@ -36,6 +36,7 @@
 #include "proto/runner_proto.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/logtext.h"
 #include "lib/seccomp_notify.h"
 #include "spec/policy.h"
 #include "host/net.h"
@@ -816,6 +817,14 @@ static void on_limits_reply(const struct agent_reply *reply, const char *error, 
         int conn = (int)(intptr_t)userdata;
         bool ok = reply && reply->ok;
         const char *detail = ok ? "" : reply ? reply->error : error;
+        /* tenantd does not wait for this answer (monitor_glue.c): a refusal is said in
+         * the tenant's log, the guest's words escaped. */
+        if (!ok) {
+                size_t n = strnlen(detail, 256);
+                char shown[LOGTEXT_MAX(256)];
+                shown[logtext_show_line(detail, n, shown)] = '\0';
+                log_warning("the guest did not take the new pids.max: %s", shown);
+        }
         _cleanup_free_ char *line = NULL;
         size_t len;
         if (runner_health_encode(ok, detail, &line, &len) == 0)
