@@ -8,8 +8,10 @@
  *   abuse_probe MANIFEST INDEX --socket PATH --state DIR [--interval-ms 200]
  *               [--exit-after-ms N]
  *
- * Prints "ready" once it read the counters, then "event LINE" per line sent. Exits on
- * SIGTERM or after --exit-after-ms, lifting an action in force. */
+ * Prints "ready" once it read the counters, then "event LINE" per line sent, and
+ * "totals KIND=N ..." whenever the counts since the start changed (what tenantd's
+ * status shows as "abuse"). Exits on SIGTERM or after --exit-after-ms, lifting an
+ * action in force. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -120,6 +122,10 @@ int main(int argc, char **argv)
         signal(SIGINT, on_term);
         uint64_t start = now_ms();
         bool ready = false;
+        struct abuse_status first;
+        abuse_status(am, &first);
+        uint64_t shown[ABUSE_KIND__N];
+        memcpy(shown, first.total, sizeof(shown));
         while (!stop && (!exit_after || now_ms() - start < exit_after)) {
                 struct net_abuse_counters ctr;
                 tn_err_free(TAKE_PTR(err));
@@ -139,6 +145,16 @@ int main(int argc, char **argv)
                         printf("event %s\n", line);
                         if (evs[i].kind == ABUSE_APPLIED || evs[i].kind == ABUSE_LIFTED)
                                 act(&net, m, &evs[i]);
+                }
+                struct abuse_status now;
+                abuse_status(am, &now);
+                if (memcmp(now.total, shown, sizeof(shown)) != 0) {
+                        memcpy(shown, now.total, sizeof(shown));
+                        printf("totals");
+                        for (int k = 0; k < ABUSE_KIND__N; k++)
+                                printf(" %s=%llu", abuse_kind_name((enum abuse_kind)k),
+                                       (unsigned long long)shown[k]);
+                        printf("\n");
                 }
                 struct timespec ts = {.tv_sec = (time_t)(interval / 1000),
                                       .tv_nsec = (long)(interval % 1000) * 1000000};
