@@ -434,6 +434,17 @@ void keeper_vm_cleanup(const struct manifest *m, const char *state_dir, uint32_t
         _cleanup_err_ struct tn_err *err = NULL;
         if (vm_runner_cleanup(m->name, state_dir, &err) < 0)
                 log_warning("cleanup of \"%s\": %s", m->name, tn_err_msg(err));
+        /* The cgroups the runner moved QEMU and virtiofsd into (OWN/tenantd/NAME), which
+         * a runner that ended by itself removes: what is left in them (a helper that
+         * outlived the domain) is killed, and each goes once empty (up to ~1 s). */
+        int r = -EBUSY;
+        for (int i = 0; i < 200 && r == -EBUSY; i++) {
+                r = tenant_cgroup_kill_remove(m->name, SIGKILL);
+                if (r == -EBUSY)
+                        usleep(5000);
+        }
+        if (r < 0)
+                log_warning("cleanup of \"%s\": its cgroups: %s", m->name, strerror(-r));
         volumes_close(m->name); /* after the domain: virtiofsd held them */
         uint32_t base;
         struct net_tenant net = {0};

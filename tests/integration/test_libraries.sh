@@ -147,6 +147,8 @@ EOF
 			wait_state libs-vm failed 60
 			check "kill -9 of its runner: the keeper's finish destroys the domain and records 137 (state $(json_field libs-vm state))" \
 				'vm_domain_gone libs-vm && grep -q "libs-vm exited with status 137" "$tmp/state/logs/libs-vm.log"'
+			check "... and removes the tenant's cgroups, which the runner would have removed" \
+				'cgroups_gone libs-vm'
 		fi
 	else
 		fail "tenantd starts"
