@@ -60,6 +60,19 @@ static int add(struct etc_set *s, const char *name, enum etc_kind kind, char *da
         return 0;
 }
 
+/* The host's link at `path` as `name`, with the same target; 0 when it cannot be read
+ * (gone meanwhile): left out. */
+static int add_link(struct etc_set *s, const char *name, const char *path)
+{
+        char target[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0)
+                return 0;
+        target[n] = '\0';
+        char *copy = strdup(target);
+        return copy ? add(s, name, ETC_LINK, copy, (size_t)n) : -ENOMEM;
+}
+
 static int add_text(struct etc_set *s, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int add_text(struct etc_set *s, const char *name, const char *fmt, ...)
@@ -175,15 +188,8 @@ static int host_entry(const char *host_etc, const char *name, struct etc_set *s)
         struct stat st;
         if (lstat(path, &st) < 0)
                 return 0;
-        if (S_ISLNK(st.st_mode)) {
-                char target[PATH_MAX];
-                ssize_t n = readlink(path, target, sizeof(target) - 1);
-                if (n <= 0)
-                        return 0;
-                target[n] = '\0';
-                char *copy = strdup(target);
-                return copy ? add(s, name, ETC_LINK, copy, (size_t)n) : -ENOMEM;
-        }
+        if (S_ISLNK(st.st_mode))
+                return add_link(s, name, path);
         if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH))
                 return 0; /* a file the operator keeps from others stays theirs */
         if ((size_t)st.st_size > ETC_FILE_MAX)
@@ -274,16 +280,8 @@ static int add_bounded(struct etc_set *s, struct linked *l, const char *name, en
                 return add(s, name, ETC_TREE, copy, strlen(copy));
         }
         if (kind == ETC_LINK) {
-                char target[PATH_MAX];
-                ssize_t n = readlink(path, target, sizeof(target) - 1);
-                if (n <= 0)
-                        return 0;
-                target[n] = '\0';
-                char *copy = strdup(target);
-                if (!copy)
-                        return -ENOMEM;
                 l->inodes += inodes;
-                return add(s, name, ETC_LINK, copy, (size_t)n);
+                return add_link(s, name, path);
         }
         size_t size = (size_t)st->st_size;
         if (size > ETC_FILE_MAX || size > ETC_LINKED_BYTES - l->bytes)
