@@ -773,6 +773,17 @@ static void console_accept(struct run *run, struct exec_session *s, const struct
         console_input(s); /* what came with the request */
 }
 
+/* The one-line answer {"status":0|1,"detail":"..."} on a request's connection, which
+ * it closes. */
+static void answer_line(int conn, bool ok, const char *detail)
+{
+        _cleanup_free_ char *line = NULL;
+        size_t len;
+        if (runner_health_encode(ok, detail, &line, &len) == 0)
+                (void)!send(conn, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(conn);
+}
+
 /* A health check asked for by tenantd: the answer is {"status":0|1,"detail":"..."}. */
 static void on_health_reply(const struct agent_reply *reply, const char *error, void *userdata)
 {
@@ -782,11 +793,7 @@ static void on_health_reply(const struct agent_reply *reply, const char *error, 
                                  ? (reply->u.health.detail ? reply->u.health.detail : "")
                              : reply ? reply->error
                                      : error;
-        _cleanup_free_ char *line = NULL;
-        size_t len;
-        if (runner_health_encode(ok, detail, &line, &len) == 0)
-                (void)!send(conn, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        close(conn);
+        answer_line(conn, ok, detail);
 }
 
 static void health_request(struct run *run, int conn, const struct runner_request *h)
@@ -825,11 +832,7 @@ static void on_limits_reply(const struct agent_reply *reply, const char *error, 
                 shown[logtext_show_line(detail, n, shown)] = '\0';
                 log_warning("the guest did not take the new pids.max: %s", shown);
         }
-        _cleanup_free_ char *line = NULL;
-        size_t len;
-        if (runner_health_encode(ok, detail, &line, &len) == 0)
-                (void)!send(conn, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        close(conn);
+        answer_line(conn, ok, detail);
 }
 
 static void limits_request(struct run *run, int conn, const struct runner_request *l)
